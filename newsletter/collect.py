@@ -1,0 +1,89 @@
+"""Run every enabled source for a month, in parallel; a failing source never takes the run down."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from newsletter.collectors.base import Collector, utcnow
+from newsletter.collectors.registry import CollectorRegistry
+from newsletter.config import Config, SourceConfig
+from newsletter.errors import ConfigError, SourceError
+from newsletter.model import SourceResult
+from newsletter.period import Month
+from newsletter.settings import Secret
+
+log = logging.getLogger(__name__)
+MAX_WORKERS = 8
+
+
+def build_collectors(
+    config: Config, registry: CollectorRegistry, *, clock: Callable[[], datetime] = utcnow, state: object = None
+) -> list[tuple[SourceConfig, Collector]]:
+    """Instantiate and validate every enabled source before any network call."""
+    built = []
+    for source in config.sources:
+        if not source.enabled:
+            continue
+        cls = registry.get(source.type)
+        if cls is None:
+            raise ConfigError(f"{source.file}: type: collector {source.type!r} is not available")
+        collector = cls(source.settings, name=source.name, clock=clock, state=state)
+        try:
+            collector.validate()
+        except ConfigError as exc:
+            raise ConfigError(f"{source.file}: {exc}") from None
+        built.append((source, collector))
+    return built
+
+
+def collect_month(
+    collectors: list[tuple[SourceConfig, Collector]], month: Month, *, progress: int = logging.INFO
+) -> list[SourceResult]:
+    """Results in source order; progress (at level `progress`) and failures go to the log (stderr)."""
+    if not collectors:
+        return []
+    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(collectors))) as pool:
+        futures = [pool.submit(_run_one, source, collector, month, progress) for source, collector in collectors]
+        return [future.result() for future in futures]
+
+
+def _run_one(source: SourceConfig, collector: Collector, month: Month, progress: int) -> SourceResult:
+    started = time.monotonic()
+    try:
+        result = collector.collect(month)
+    except (SourceError, ConfigError) as exc:
+        result = SourceResult.failed(source.name, source.type, collector.kind, _redact(str(exc), source))
+    except Exception as exc:  # a bug or an unforeseen failure in one collector must not stop the others
+        log.debug("source %s failed", source.name, exc_info=True)
+        message = f"unexpected {type(exc).__name__}: {exc}"
+        result = SourceResult.failed(source.name, source.type, collector.kind, _redact(message, source))
+    elapsed = time.monotonic() - started
+    if result.status == "failed":
+        log.warning("%s %s: failed: %s", month, source.name, result.error)
+    else:
+        log.log(progress, "%s %s: %s (%.1f s)", month, source.name, result.status, elapsed)
+    return result
+
+
+def _redact(message: str, source: SourceConfig) -> str:
+    """Belt and braces: no secret value of this source may appear in a stored error."""
+    for value in _secret_values(source.settings):
+        message = message.replace(value, "***")
+    return message
+
+
+def _secret_values(settings: object) -> list[str]:
+    values = []
+    if dataclasses.is_dataclass(settings):
+        for field in dataclasses.fields(settings):
+            secret = getattr(settings, field.name)
+            if isinstance(secret, Secret):
+                with contextlib.suppress(ConfigError):
+                    values.append(secret.reveal())
+    return [v for v in values if len(v) >= 4]

@@ -1,0 +1,124 @@
+"""The one place where metrics are defined (DESIGN.md, "Metric definitions").
+
+Every ticketing collector streams normalized Tickets into `aggregate_tickets`; every uptime
+collector that sees outages (rather than a ready ratio) goes through `service_uptime`.
+Percentiles are nearest-rank, so a median or p90 is always the value of a real ticket.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from newsletter.model import ServiceUptime, Ticket, TicketStats
+from newsletter.period import Month
+
+
+def nearest_rank(sorted_values: Sequence[float], pct: float) -> float | None:
+    """The nearest-rank percentile: the smallest value with at least pct% of values at or below it."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def _seconds(value: float | None) -> int | None:
+    return None if value is None else round(value)
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 2) if whole else None
+
+
+def aggregate_tickets(
+    tickets: Iterable[Ticket], month: Month, *, backlog_known: bool = True, top: int = 5
+) -> TicketStats:
+    """Stats for `month` from tickets that include every ticket created or resolved in it.
+
+    `backlog_known=False` when the collector could not fetch tickets created before the month
+    that are still open: backlog_end is then unknown (None), not a wrong small number.
+    """
+    start, end = month.start.timestamp(), month.end.timestamp()
+    opened = resolved = backlog = sla_total = sla_met = rated = positive = 0
+    first_responses: list[float] = []
+    resolutions: list[float] = []
+    categories: Counter[str] = Counter()
+    for ticket in tickets:
+        created = ticket.created.timestamp()
+        done = ticket.resolved.timestamp() if ticket.resolved else None
+        if created < end and (done is None or done >= end):
+            backlog += 1
+        if start <= created < end:
+            opened += 1
+            if ticket.category:
+                categories[ticket.category] += 1
+            if ticket.first_response is not None:
+                wait = ticket.first_response.timestamp() - created
+                if wait >= 0:
+                    first_responses.append(wait)
+        if done is not None and start <= done < end:
+            resolved += 1
+            if done >= created:
+                resolutions.append(done - created)
+            if ticket.sla_breached is not None:
+                sla_total += 1
+                sla_met += not ticket.sla_breached
+            if ticket.csat_positive is not None:
+                rated += 1
+                positive += ticket.csat_positive
+    first_responses.sort()
+    resolutions.sort()
+    return TicketStats(
+        opened=opened,
+        resolved=resolved,
+        backlog_end=backlog if backlog_known else None,
+        first_response_median_s=_seconds(nearest_rank(first_responses, 50)),
+        first_response_p90_s=_seconds(nearest_rank(first_responses, 90)),
+        resolution_median_s=_seconds(nearest_rank(resolutions, 50)),
+        resolution_p90_s=_seconds(nearest_rank(resolutions, 90)),
+        sla_met_pct=_pct(sla_met, sla_total),
+        csat_pct=_pct(positive, rated),
+        csat_responses=rated,
+        top_categories=[[name, count] for name, count in categories.most_common(top)],
+    )
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A period when a service was down; `end=None` means still down."""
+
+    start: datetime
+    end: datetime | None
+
+
+def service_uptime(
+    name: str, outages: Iterable[Outage], month: Month, *, monitored_from: datetime | None = None
+) -> ServiceUptime:
+    """Uptime over the part of the month the service was monitored; overlapping outages merge."""
+    start, end = month.start.timestamp(), month.end.timestamp()
+    if monitored_from is not None:
+        start = max(start, monitored_from.timestamp())
+    if start >= end:
+        return ServiceUptime(name, None, None, None, None)
+    spans = sorted(
+        (max(o.start.timestamp(), start), min(o.end.timestamp() if o.end else end, end)) for o in outages
+    )
+    merged: list[list[float]] = []
+    for lo, hi in spans:
+        if hi <= lo:
+            continue
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    downtime = sum(hi - lo for lo, hi in merged)
+    return ServiceUptime(
+        name=name,
+        uptime_pct=round(100 * (1 - downtime / (end - start)), 4),
+        downtime_s=round(downtime),
+        incidents=len(merged),
+        longest_outage_s=round(max((hi - lo for lo, hi in merged), default=0)),
+    )

@@ -1,0 +1,76 @@
+"""The collector contract. Built-in collectors and third-party plugins implement the same class.
+
+A collector turns one system's API into one SourceResult per month. It:
+- declares `type` (the `type =` in sources/*.toml), `kind` and a frozen dataclass `Settings`
+  whose fields are its config keys (a `Secret` field `token` is configured as `token_env`/`token_file`);
+- receives its dependencies (HTTP session, clock, per-source state) instead of creating them,
+  so tests pass their own;
+- reports config problems from `validate()` before any network call (raise ConfigError);
+- raises SourceError with a message a person can act on when the system fails; the runner turns
+  that into a failed result, and any other exception into a failed result naming the exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from newsletter.model import SourceResult
+
+if TYPE_CHECKING:
+    import requests
+
+    from newsletter.period import Month
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class NoSettings:
+    """For collectors that take no keys of their own."""
+
+
+class Collector:
+    """Base class for every collector; subclasses override `collect` and usually `validate`."""
+
+    type: ClassVar[str]
+    kind: ClassVar[str]
+    Settings: ClassVar[type] = NoSettings
+
+    def __init__(
+        self,
+        settings: Any,
+        *,
+        name: str,
+        session: requests.Session | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        state: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self._session = session
+        self.clock = clock
+        self.state = state
+
+    @property
+    def session(self) -> requests.Session:
+        """The shared HTTP session; created on first use so offline collectors never import requests."""
+        if self._session is None:
+            from newsletter.http import make_session
+
+            self._session = make_session()
+        return self._session
+
+    def validate(self) -> None:
+        """Raise ConfigError for settings that cannot work. Must not touch the network."""
+
+    def collect(self, month: Month) -> SourceResult:
+        raise NotImplementedError
+
+    def result(self, metrics: dict[str, Any]) -> SourceResult:
+        """An ok result for this source."""
+        return SourceResult.ok(self.name, self.type, self.kind, metrics)

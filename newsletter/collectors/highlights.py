@@ -1,0 +1,79 @@
+"""Highlights the team writes by hand: `highlights/YYYY-MM.md`, one `## Title` per item.
+
+A `# Heading` groups the items after it into a section (`# Thanks`, `# Tip of the month`);
+items before any `#` heading belong to "highlights". The Markdown is kept as written: the
+composer renders it safely, because collectors know nothing of HTML.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from newsletter.collectors.base import Collector
+from newsletter.errors import ConfigError, SourceError
+from newsletter.model import Highlight, SourceResult
+from newsletter.period import Month
+
+_HEADING = re.compile(r"^(#{1,2})\s+(.+?)\s*#*\s*$")
+
+
+@dataclass(frozen=True)
+class HighlightsSettings:
+    dir: Path = Path("highlights")
+
+
+def section_key(title: str) -> str:
+    """'Tip of the month' -> 'tip_of_the_month': the name templates use for a section."""
+    return re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_") or "highlights"
+
+
+def parse_highlights(text: str) -> list[Highlight]:
+    items: list[Highlight] = []
+    section, title, body = "highlights", None, []
+
+    def flush() -> None:
+        if title is not None:
+            items.append(Highlight(title=title, body="\n".join(body).strip(), section=section))
+
+    fenced = False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        match = None if fenced else _HEADING.match(line)
+        if match and len(match[1]) == 1:
+            flush()
+            section, title, body = section_key(match[2]), None, []
+        elif match:
+            flush()
+            title, body = match[2], []
+        elif title is not None:
+            body.append(line)
+    flush()
+    return items
+
+
+class Highlights(Collector):
+    """Reads the month's highlights file; a month without one is skipped, not failed."""
+
+    type = "highlights"
+    kind = "highlights"
+    Settings = HighlightsSettings
+
+    def validate(self) -> None:
+        if self.settings.dir.exists() and not self.settings.dir.is_dir():
+            raise ConfigError(f"source {self.name}: dir {self.settings.dir} is not a folder")
+
+    def collect(self, month: Month) -> SourceResult:
+        path = self.settings.dir / f"{month.label}.md"
+        if not path.exists():
+            return SourceResult.skipped(self.name, self.type, self.kind, f"no highlights written ({path})")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SourceError(f"cannot read {path}: {exc}") from exc
+        items = parse_highlights(text)
+        if not items:
+            raise SourceError(f"{path} has no '## Title' items; write one heading per highlight")
+        return self.result({"items": [item.metrics() for item in items]})

@@ -1,0 +1,1 @@
+"""Composing: stored results -> template context -> subject, HTML and plain text."""

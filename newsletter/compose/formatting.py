@@ -1,0 +1,47 @@
+"""Numbers and durations written the way people say them, for templates and subjects."""
+
+from __future__ import annotations
+
+UNKNOWN = "n/a"
+
+
+def number(value: float | None) -> str:
+    """48213 -> '48,213'."""
+    if value is None:
+        return UNKNOWN
+    return f"{round(value):,}"
+
+
+def percent(value: float | None, decimals: int | None = None) -> str:
+    """99.9812 -> '99.98%'; 97.0 -> '97%'. Uptime keeps two decimals, other shares none or one."""
+    if value is None:
+        return UNKNOWN
+    if decimals is None:
+        decimals = 2 if value >= 99 else (0 if float(value).is_integer() or value >= 10 else 1)
+    text = f"{value:.{decimals}f}"
+    return f"{text}%"
+
+
+def duration(seconds: float | None) -> str:
+    """420 -> '7 minutes'; 22320 -> '6.2 hours'; 266400 -> '3.1 days'."""
+    if seconds is None:
+        return UNKNOWN
+    seconds = abs(seconds)
+    if seconds < 90:
+        return _unit(round(seconds), "second")
+    minutes = seconds / 60
+    if minutes < 90:
+        return _unit(round(minutes), "minute")
+    hours = minutes / 60
+    if hours < 36:
+        return _unit(_one_decimal(hours), "hour")
+    return _unit(_one_decimal(hours / 24), "day")
+
+
+def _one_decimal(value: float) -> float | int:
+    rounded = round(value, 1)
+    return int(rounded) if rounded.is_integer() else rounded
+
+
+def _unit(value: float, unit: str) -> str:
+    return f"{value} {unit}" if value == 1 else f"{value} {unit}s"

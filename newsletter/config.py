@@ -1,0 +1,214 @@
+"""Load and validate a workspace: newsletter.toml plus sources/*.toml, into frozen dataclasses.
+
+Paths are relative to the file that names them. Secrets come only from `*_env` / `*_file` keys.
+Every mistake raises ConfigError naming the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from newsletter.collectors.registry import CollectorRegistry
+from newsletter.errors import ConfigError
+from newsletter.period import load_timezone
+from newsletter.settings import Secret, Where, bind
+
+CONFIG_NAME = "newsletter.toml"
+SOURCE_KEYS = ("type", "name", "required", "enabled")
+
+
+@dataclass(frozen=True)
+class NewsletterSettings:
+    """[newsletter]: who sends it, in which zone, where its files live."""
+
+    company: str = "Example Corp"
+    team: str = "IT"
+    timezone: str = "UTC"
+    language: str = "en"
+    theme: str = "default"
+    templates: Path = Path("templates")
+    sources: Path = Path("sources")
+    state_dir: Path = Path(".newsletter")
+    history_months: int = 12
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """[delivery.smtp]: one connection reused for the whole run."""
+
+    host: str = "localhost"
+    port: int | None = None  # 587 for starttls, 465 for tls, 25 for none
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: Secret | None = None
+    timeout_s: float = 30.0
+    ca_file: Path | None = None  # a private CA to trust besides the system's
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    """[delivery.outbox]: .eml files instead of sending; the default, and safe to try."""
+
+    dir: Path | None = None  # default: <state_dir>/outbox
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """[delivery]: who receives the newsletter and how it leaves."""
+
+    sender: str = field(default="IT Team <it@example.com>", metadata={"key": "from"})
+    to: list[str] = field(default_factory=list)
+    reply_to: str | None = None
+    list_id: str | None = None
+    transport: Literal["outbox", "smtp"] = "outbox"
+    max_errors: int = 10
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+
+
+@dataclass(frozen=True)
+class WorkspaceSettings:
+    newsletter: NewsletterSettings = field(default_factory=NewsletterSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One sources/*.toml: common keys plus the collector's own bound Settings."""
+
+    file: Path
+    name: str
+    type: str
+    required: bool
+    enabled: bool
+    settings: Any
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    newsletter: NewsletterSettings
+    delivery: DeliverySettings
+    sources: tuple[SourceConfig, ...]
+    tz: ZoneInfo
+
+    @property
+    def state_dir(self) -> Path:
+        return self.newsletter.state_dir
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.delivery.outbox.dir or self.state_dir / "outbox"
+
+
+def find_config(explicit: str | None, cwd: Path | None = None) -> Path:
+    """--config, then NEWSLETTER_CONFIG, then ./newsletter.toml."""
+    chosen = explicit or os.environ.get("NEWSLETTER_CONFIG")
+    if chosen:
+        path = Path(chosen).expanduser()
+        if path.is_dir():
+            path = path / CONFIG_NAME
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        return path.absolute()
+    path = (cwd or Path.cwd()) / CONFIG_NAME
+    if not path.is_file():
+        raise ConfigError(
+            f"no {CONFIG_NAME} in {path.parent}: pass --config FILE, set NEWSLETTER_CONFIG, "
+            "create one with 'newsletter init DIR', or try --demo"
+        )
+    return path.absolute()
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text") from exc
+
+
+def load_config(path: Path, registry: CollectorRegistry, *, state_dir: Path | None = None) -> Config:
+    """Read and check the whole workspace. `state_dir` overrides the configured one (demo, tests)."""
+    path = path.absolute()
+    workspace = bind(WorkspaceSettings, read_toml(path), Where(path))
+    settings = workspace.newsletter
+    try:
+        tz = load_timezone(settings.timezone)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: newsletter.timezone: {exc}") from exc
+    if state_dir is not None:
+        settings = replace(settings, state_dir=state_dir.absolute())
+    delivery = workspace.delivery
+    _check_delivery(delivery, path)
+    sources = load_sources(settings.sources, registry)
+    return Config(path, settings, delivery, sources, tz)
+
+
+def _check_delivery(delivery: DeliverySettings, path: Path) -> None:
+    from email.headerregistry import Address
+    from email.utils import parseaddr
+
+    for key, values in (("from", [delivery.sender]), ("to", delivery.to)):
+        for value in values:
+            name, address = parseaddr(value)
+            if "@" not in address or "\n" in value or "\r" in value:
+                raise ConfigError(f"{path}: delivery.{key}: {value!r} is not an email address")
+            try:
+                Address(name, addr_spec=address)
+            except (ValueError, IndexError) as exc:
+                raise ConfigError(f"{path}: delivery.{key}: {value!r} is not an email address") from exc
+    if delivery.max_errors < 1:
+        raise ConfigError(f"{path}: delivery.max_errors: expected an integer of at least 1")
+
+
+def load_sources(folder: Path, registry: CollectorRegistry) -> tuple[SourceConfig, ...]:
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: sources folder not found (newsletter.sources)")
+    sources = [load_source(file, registry) for file in sorted(folder.glob("*.toml"))]
+    names: dict[str, Path] = {}
+    for source in sources:
+        if source.name in names:
+            raise ConfigError(f"{source.file}: name: {source.name!r} is also used by {names[source.name]}")
+        names[source.name] = source.file
+    return tuple(sources)
+
+
+def load_source(file: Path, registry: CollectorRegistry) -> SourceConfig:
+    table = read_toml(file)
+    where = Where(file)
+    type_ = table.pop("type", None)
+    if not isinstance(type_, str):
+        raise where.error("type", "missing: set type = \"...\" (one of: " + ", ".join(registry.types()) + ")")
+    collector = registry.get(type_)
+    if collector is None:
+        reason = registry.broken(type_)
+        hint = f"its plugin failed to load ({reason})" if reason else "expected one of: " + ", ".join(
+            registry.types()
+        )
+        raise where.error("type", f"unknown source type {type_!r}; {hint}")
+    name = _pop(table, "name", str, file.stem, where)
+    required = _pop(table, "required", bool, False, where)
+    enabled = _pop(table, "enabled", bool, True, where)
+    settings = bind(collector.Settings, table, where)
+    return SourceConfig(file, name, type_, required, enabled, settings)
+
+
+def _pop(table: dict[str, Any], key: str, kind: type, default: Any, where: Where) -> Any:
+    value = table.pop(key, default)
+    if not isinstance(value, kind):
+        raise where.error(key, f"expected {'true or false' if kind is bool else 'a string'}, got {value!r}")
+    return value

@@ -1,0 +1,1 @@
+"""Delivery: the message, the ledger loop, and the transports (outbox, smtp)."""

@@ -1,0 +1,211 @@
+"""The one HTTP layer every collector uses: timeouts, retries, Retry-After, rate limits, paging
+guard, and errors a person can act on, with secrets kept out of logs and messages.
+
+Collectors call `HttpClient.request_json()`; failures arrive as SourceError with a message such
+as "Zendesk answered 401 Unauthorized: check ZENDESK_TOKEN".
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from newsletter import __version__
+from newsletter.errors import SourceError
+
+log = logging.getLogger(__name__)
+USER_AGENT = f"newsletter/{__version__}"
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+class CappedRetry(Retry):
+    """urllib3 Retry whose Retry-After waits (seconds or HTTP date) are capped."""
+
+    max_retry_after: float = 60.0
+
+    def get_retry_after(self, response):  # type: ignore[override]
+        value = super().get_retry_after(response)
+        return None if value is None else min(value, self.max_retry_after)
+
+    def new(self, **kw):  # keep the cap on the copies urllib3 makes per attempt
+        retry = super().new(**kw)
+        retry.max_retry_after = self.max_retry_after
+        return retry
+
+
+@dataclass(frozen=True)
+class HttpPolicy:
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 60.0
+    retries: int = 4
+    backoff_s: float = 0.5
+    max_retry_after_s: float = 60.0
+    max_pages: int = 10_000
+
+
+def make_session(policy: HttpPolicy | None = None) -> requests.Session:
+    """A session with retries on connection errors, 5xx and 429 (Retry-After honoured, capped)."""
+    policy = policy or HttpPolicy()
+    retry = CappedRetry(
+        total=policy.retries, connect=policy.retries, read=policy.retries, status=policy.retries,
+        backoff_factor=policy.backoff_s, status_forcelist=RETRY_STATUSES, allowed_methods=None,
+        respect_retry_after_header=True, raise_on_status=False,
+    )
+    retry.max_retry_after = policy.max_retry_after_s
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    session.headers["Accept"] = "application/json"
+    return session
+
+
+def redact_url(url: str) -> str:
+    """Scheme, host and path only: query strings may hold keys and are never logged."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+
+
+@dataclass
+class HttpClient:
+    """A vendor's API as seen by one collector: base URL, auth, and who to blame in messages."""
+
+    session: requests.Session
+    base_url: str
+    vendor: str  # "Zendesk": the name people see in an error
+    credential_hint: str = "the credentials"  # "ZENDESK_TOKEN": what to check on 401/403
+    headers: dict[str, str] = field(default_factory=dict)
+    auth: Any = None
+    policy: HttpPolicy = field(default_factory=HttpPolicy)
+    secrets: tuple[str, ...] = ()  # values that must never appear in an error or a log line
+    sleep: Callable[[float], None] = time.sleep
+
+    def url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else self.base_url.rstrip("/") + "/" + path.lstrip("/")
+
+    def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise SourceError(
+                f"{self.vendor} returned a response that is not JSON from {redact_url(response.url)}"
+                f" (HTTP {response.status_code}); check base_url"
+            ) from None
+
+    def get_json(self, path: str, **kwargs: Any) -> Any:
+        return self.request_json("GET", path, **kwargs)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        url = self.url(path)
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        timeout = (self.policy.connect_timeout_s, self.policy.read_timeout_s)
+        log.debug("%s %s", method, redact_url(url))
+        try:
+            response = self.session.request(method, url, headers=headers, auth=self.auth, timeout=timeout,
+                                            **kwargs)
+        except requests.exceptions.Timeout:
+            raise SourceError(f"{self.vendor} did not answer within {self.policy.read_timeout_s:g} s "
+                              f"({redact_url(url)}); try again later") from None
+        except requests.exceptions.SSLError:
+            raise SourceError(f"TLS verification failed for {redact_url(url)}; check base_url and the "
+                              "server's certificate") from None
+        except requests.exceptions.RequestException as exc:
+            raise SourceError(f"cannot reach {self.vendor} at {redact_url(url)} "
+                              f"({self._clean(type(exc).__name__)}); check base_url and the network") from None
+        self._check(response)
+        self._respect_rate_limit(response)
+        return response
+
+    def _check(self, response: requests.Response) -> None:
+        code = response.status_code
+        if code < 400:
+            return
+        where = redact_url(response.url)
+        status = f"{self.vendor} answered {code} {response.reason or ''}".rstrip()
+        if code in (401, 403):
+            raise SourceError(f"{status}: check {self.credential_hint} and its permissions")
+        if code == 404:
+            raise SourceError(f"{status} for {where}: check base_url and the configured project or ids")
+        if code == 429:
+            raise SourceError(f"{status}: rate limit still exceeded after retries; try again later")
+        detail = self._clean(response.text[:200].strip())
+        raise SourceError(f"{status} for {where}" + (f": {detail}" if detail else ""))
+
+    def _respect_rate_limit(self, response: requests.Response) -> None:
+        """When the vendor says the budget is spent, wait (capped) until it resets."""
+        remaining = _first_header(response, ("X-RateLimit-Remaining", "RateLimit-Remaining"))
+        if remaining is None or not remaining.strip().isdigit() or int(remaining) > 0:
+            return
+        reset = _first_header(response, ("X-RateLimit-Reset", "RateLimit-Reset", "Retry-After"))
+        wait = _seconds_until(reset) if reset else 1.0
+        wait = min(max(wait, 0.0), self.policy.max_retry_after_s)
+        if wait:
+            log.info("%s rate limit reached; waiting %.0f s", self.vendor, wait)
+            self.sleep(wait)
+
+    def _clean(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+
+def _first_header(response: requests.Response, names: Iterable[str]) -> str | None:
+    for name in names:
+        if name in response.headers:
+            return response.headers[name]
+    return None
+
+
+def _seconds_until(value: str) -> float:
+    """Seconds from a delta ('30'), a unix time, an ISO 8601 time or an HTTP date."""
+    value = value.strip()
+    now = time.time()
+    try:
+        number = float(value)
+        return number - now if number > 1_000_000_000 else number
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() - now
+    except ValueError:
+        pass
+    parsed = email.utils.parsedate_to_datetime(value) if value else None
+    if parsed is None:
+        return 1.0
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp() - now
+
+
+class PageGuard:
+    """Stops runaway paging: a page cap, and a repeated page token or cursor is an error."""
+
+    def __init__(self, vendor: str, max_pages: int = HttpPolicy.max_pages) -> None:
+        self.vendor = vendor
+        self.max_pages = max_pages
+        self.pages = 0
+        self._seen: set[Hashable] = set()
+
+    def next_page(self, token: Hashable | None = None) -> None:
+        """Call before fetching each page with the token/offset/URL that selects it."""
+        self.pages += 1
+        if self.pages > self.max_pages:
+            raise SourceError(f"{self.vendor} paging stopped after {self.max_pages} pages; "
+                              "narrow the query or raise max_pages")
+        if token is not None:
+            if token in self._seen:
+                raise SourceError(f"{self.vendor} returned the same page token twice; stopped to avoid a loop")
+            self._seen.add(token)

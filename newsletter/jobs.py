@@ -1,0 +1,169 @@
+"""The stages a command runs, wired together: collect -> store -> compose -> deliver.
+
+Each stage reads what the one before left in the store, so each can run alone
+(`collect`, `preview`, `send`) and `run` is just all three.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from newsletter.collect import build_collectors, collect_month
+from newsletter.collectors.base import utcnow
+from newsletter.collectors.registry import CollectorRegistry
+from newsletter.compose.context import build_context
+from newsletter.compose.render import Newsletter, Renderer, Theme
+from newsletter.config import Config, find_config, load_config
+from newsletter.delivery.ledger import DeliveryReport, deliver, send_test
+from newsletter.delivery.message import Envelope
+from newsletter.delivery.transports import make_transport
+from newsletter.errors import ConfigError, NewsletterError, NothingToDo
+from newsletter.model import SourceResult
+from newsletter.period import Month
+from newsletter.resources import demo_config
+from newsletter.store import Store
+
+DEMO_STATE_DIR = ".newsletter-demo"
+
+
+@dataclass
+class Workspace:
+    config: Config
+    store: Store
+    registry: CollectorRegistry
+    demo: bool = False
+    clock: Callable[[], datetime] = utcnow
+
+    @classmethod
+    def open(cls, *, config_path: str | None = None, demo: bool = False, state_dir: Path | None = None,
+             in_memory: bool = False, registry: CollectorRegistry | None = None) -> Workspace:
+        registry = registry or CollectorRegistry.from_entry_points()
+        if demo:
+            path = demo_config()
+            state_dir = state_dir or Path(os.environ.get("NEWSLETTER_STATE_DIR") or DEMO_STATE_DIR)
+        else:
+            path = find_config(config_path)
+            env_state = os.environ.get("NEWSLETTER_STATE_DIR")
+            state_dir = state_dir or (Path(env_state) if env_state else None)
+        config = load_config(path, registry, state_dir=state_dir)
+        store = Store.memory() if in_memory else Store.open(config.state_dir)
+        return cls(config, store, registry, demo)
+
+    def month(self, text: str) -> Month:
+        try:
+            return Month.parse(text, self.config.tz, now=self.clock())
+        except ValueError as exc:
+            raise ConfigError(f"--month: {exc}") from None
+
+    # collect ---------------------------------------------------------------------------------
+    def collect(self, month: Month, *, backfill: int = 0) -> list[SourceResult]:
+        """Collect `month`, and first the `backfill` months before it that have nothing stored."""
+        collectors = build_collectors(self.config, self.registry, clock=self.clock, state=self.store)
+        for earlier in month.history(backfill):
+            if not self.store.has_results(earlier.label):
+                results = collect_month(collectors, earlier, progress=logging.DEBUG)
+                self.store.save_results(earlier.label, results)
+        results = collect_month(collectors, month)
+        self.store.save_results(month.label, results)
+        return results
+
+    def ensure_collected(self, month: Month) -> None:
+        """The demo makes its own history; a real workspace reads what `collect` stored."""
+        if self.demo:
+            self.collect(month, backfill=self.config.newsletter.history_months)
+        elif not self.store.has_results(month.label):
+            raise NewsletterError(f"nothing collected for {month}: run 'newsletter collect --month {month}' first")
+
+    def required_failures(self, results: list[SourceResult]) -> list[str]:
+        required = {s.name for s in self.config.sources if s.required}
+        return [f"{r.name}: {r.error}" for r in results if r.status == "failed" and r.name in required]
+
+    # compose ---------------------------------------------------------------------------------
+    def renderer(self) -> Renderer:
+        settings = self.config.newsletter
+        return Renderer(Theme(settings.templates, settings.theme))
+
+    def compose(self, month: Month) -> Newsletter:
+        results = self.store.results(month.label)
+        previous = self.store.results(month.previous().label)
+        settings = self.config.newsletter
+        extra = {"company": settings.company, "team": settings.team, "language": settings.language}
+        return self.renderer().render(month.label, build_context(month, results, previous, extra))
+
+    # deliver ---------------------------------------------------------------------------------
+    def envelope(self) -> Envelope:
+        d = self.config.delivery
+        return Envelope(sender=d.sender, list_id=d.list_id, reply_to=d.reply_to)
+
+    def deliver(self, newsletter: Newsletter) -> DeliveryReport:
+        d = self.config.delivery
+        if not d.to:
+            raise ConfigError(f"{self.config.path}: delivery.to: no recipients; add the addresses to send to")
+        transport = make_transport(self.config, newsletter.month)
+        return deliver(self.store, newsletter, d.to, self.envelope(), transport, max_errors=d.max_errors)
+
+    def send_test(self, newsletter: Newsletter, to: str) -> str:
+        return send_test(newsletter, self.envelope(), make_transport(self.config, "tests"), to)
+
+    def edition_for_sending(self, month: Month) -> Newsletter:
+        """Once an edition started going out, everyone gets exactly that content: reuse the archive."""
+        edition = self.store.edition(month.label)
+        if edition and edition.status == "sent":
+            raise NothingToDo(f"edition {month} was already sent ({edition.sent_at}); nothing to do")
+        if edition and edition.status in ("sending", "failed") and self.archive_dir(month).is_dir():
+            return self.load_archive(month)
+        newsletter = self.compose(month)
+        self.archive(newsletter)
+        return newsletter
+
+    # archive ---------------------------------------------------------------------------------
+    def archive_dir(self, month: Month | str) -> Path:
+        return self.config.state_dir / "archive" / str(month)
+
+    def archive(self, newsletter: Newsletter) -> Path:
+        folder = self.archive_dir(newsletter.month)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "newsletter.html").write_text(newsletter.html, encoding="utf-8")
+        (folder / "newsletter.txt").write_text(newsletter.text, encoding="utf-8")
+        results = [r.to_json() for r in self.store.results(newsletter.month)]
+        meta = {"subject": newsletter.subject, "preheader": newsletter.preheader,
+                "content_hash": newsletter.content_hash, "sources": results}
+        (folder / "edition.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        return folder
+
+    def load_archive(self, month: Month) -> Newsletter:
+        folder = self.archive_dir(month)
+        meta = json.loads((folder / "edition.json").read_text(encoding="utf-8"))
+        return Newsletter(month=month.label, subject=meta["subject"], preheader=meta["preheader"],
+                          html=(folder / "newsletter.html").read_text(encoding="utf-8"),
+                          text=(folder / "newsletter.txt").read_text(encoding="utf-8"))
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """One run at a time per state directory; a second one is told who holds the lock."""
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        path = self.config.state_dir / "newsletter.lock"
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise NothingToDo(f"another run holds {path} ({holder}); try again when it ends") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} since {utcnow():%Y-%m-%d %H:%M:%S} UTC\n")
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.truncate(0)
+                fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,108 @@
+"""The reporting month: a tz-aware half-open window [first day 00:00, next first day 00:00)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def load_timezone(name: str) -> ZoneInfo:
+    """Return the zone, or raise ValueError with a hint (callers add the file and key)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown timezone {name!r}: use an IANA name such as 'Europe/Berlin'") from exc
+
+
+@dataclass(frozen=True, order=True)
+class Month:
+    """A calendar month in a time zone. Months compare and hash by (year, month) only."""
+
+    year: int
+    month: int
+    tz: ZoneInfo = field(compare=False, hash=False, default=ZoneInfo("UTC"))
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.month <= 12:
+            raise ValueError(f"month must be 1..12, got {self.month}")
+
+    @classmethod
+    def parse(cls, text: str, tz: ZoneInfo, now: datetime | None = None) -> Month:
+        """Parse 'YYYY-MM' or 'last' (the month before the current one, in `tz`)."""
+        text = text.strip()
+        if text == "last":
+            current = (now or datetime.now(UTC)).astimezone(tz)
+            return cls(current.year, current.month, tz).previous()
+        match = _MONTH_RE.match(text)
+        if not match or not 1 <= int(match[2]) <= 12:
+            raise ValueError(f"expected a month as YYYY-MM or 'last', got {text!r}")
+        return cls(int(match[1]), int(match[2]), tz)
+
+    @property
+    def label(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def name(self) -> str:
+        """'October 2026'."""
+        return f"{self.first_day:%B %Y}"
+
+    @property
+    def short_name(self) -> str:
+        """'October'."""
+        return f"{self.first_day:%B}"
+
+    @property
+    def first_day(self) -> date:
+        return date(self.year, self.month, 1)
+
+    @property
+    def start(self) -> datetime:
+        """First instant of the month in its zone."""
+        return datetime(self.year, self.month, 1, tzinfo=self.tz)
+
+    @property
+    def end(self) -> datetime:
+        """First instant of the next month (exclusive end)."""
+        return self.next().start
+
+    @property
+    def seconds(self) -> int:
+        """Real elapsed seconds, so DST months have an hour more or less."""
+        return int(self.end.timestamp() - self.start.timestamp())
+
+    @property
+    def days(self) -> int:
+        return (self.next().first_day - self.first_day).days
+
+    def contains(self, moment: datetime | None) -> bool:
+        """True when the tz-aware moment falls in [start, end)."""
+        if moment is None:
+            return False
+        return self.start.timestamp() <= moment.timestamp() < self.end.timestamp()
+
+    def next(self) -> Month:
+        year, month = (self.year + 1, 1) if self.month == 12 else (self.year, self.month + 1)
+        return Month(year, month, self.tz)
+
+    def previous(self) -> Month:
+        year, month = (self.year - 1, 12) if self.month == 1 else (self.year, self.month - 1)
+        return Month(year, month, self.tz)
+
+    def shift(self, months: int) -> Month:
+        index = self.year * 12 + (self.month - 1) + months
+        return Month(index // 12, index % 12 + 1, self.tz)
+
+    def history(self, count: int) -> list[Month]:
+        """The `count` months before this one, oldest first."""
+        return [self.shift(-n) for n in range(count, 0, -1)]
+
+    def days_iter(self) -> list[date]:
+        return [self.first_day + timedelta(days=n) for n in range(self.days)]
+
+    def __str__(self) -> str:
+        return self.label

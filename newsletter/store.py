@@ -1,0 +1,182 @@
+"""SQLite state of a workspace: collected snapshots, editions and the delivery ledger.
+
+Every write commits at once (autocommit; `synchronous=FULL`), because the ledger's promise,
+"`sending` is on disk before the message data leaves", depends on it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from newsletter.model import SourceResult
+
+DB_NAME = "newsletter.db"
+SCHEMA = [
+    """
+    CREATE TABLE snapshots (
+        month TEXT NOT NULL, source TEXT NOT NULL, type TEXT NOT NULL, kind TEXT NOT NULL,
+        status TEXT NOT NULL, error TEXT, metrics TEXT NOT NULL, collected_at TEXT NOT NULL,
+        PRIMARY KEY (month, source));
+    CREATE TABLE editions (
+        month TEXT PRIMARY KEY, status TEXT NOT NULL, subject TEXT, content_hash TEXT,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL, sent_at TEXT);
+    CREATE TABLE deliveries (
+        month TEXT NOT NULL, recipient TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
+        last_error TEXT, message_id TEXT, updated_at TEXT NOT NULL,
+        PRIMARY KEY (month, recipient));
+    """,
+]
+LEDGER_STATES = ("queued", "sending", "sent", "temp_failed", "perm_failed", "unknown")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Edition:
+    month: str
+    status: str  # draft | sending | sent | failed
+    subject: str | None
+    content_hash: str | None
+    created_at: str
+    updated_at: str
+    sent_at: str | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    month: str
+    recipient: str
+    status: str
+    attempts: int
+    last_error: str | None
+    message_id: str | None
+    updated_at: str
+
+
+class Store:
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+        self.db.row_factory = sqlite3.Row
+        if str(path) != ":memory:":
+            self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self._migrate()
+
+    @classmethod
+    def open(cls, state_dir: Path) -> Store:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        return cls(state_dir / DB_NAME)
+
+    @classmethod
+    def memory(cls) -> Store:
+        """A throwaway store: previews of the demo write nothing to disk."""
+        return cls(":memory:")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(SCHEMA[version:], start=version + 1):
+            self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+
+    # snapshots ---------------------------------------------------------------------------------
+    def save_results(self, month: str, results: Iterable[SourceResult]) -> None:
+        """Store results; a failed result never overwrites an earlier good one for the same month."""
+        stamp = now_iso()
+        self.db.execute("BEGIN IMMEDIATE")
+        for r in results:
+            if r.status == "failed":
+                old = self.db.execute(
+                    "SELECT status FROM snapshots WHERE month=? AND source=?", (month, r.name)
+                ).fetchone()
+                if old is not None and old["status"] == "ok":
+                    continue
+            self.db.execute(
+                "INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?,?,?,?)",
+                (month, r.name, r.type, r.kind, r.status, r.error, json.dumps(r.metrics), stamp),
+            )
+        self.db.execute("COMMIT")
+
+    def results(self, month: str) -> list[SourceResult]:
+        rows = self.db.execute("SELECT * FROM snapshots WHERE month=? ORDER BY source", (month,))
+        return [_result(row) for row in rows]
+
+    def has_results(self, month: str) -> bool:
+        return self.db.execute("SELECT 1 FROM snapshots WHERE month=? LIMIT 1", (month,)).fetchone() is not None
+
+    def history(self, months: Iterable[str]) -> dict[str, list[SourceResult]]:
+        return {month: self.results(month) for month in months}
+
+    # editions ----------------------------------------------------------------------------------
+    def edition(self, month: str) -> Edition | None:
+        row = self.db.execute("SELECT * FROM editions WHERE month=?", (month,)).fetchone()
+        return Edition(**dict(row)) if row else None
+
+    def editions(self) -> list[Edition]:
+        return [Edition(**dict(r)) for r in self.db.execute("SELECT * FROM editions ORDER BY month DESC")]
+
+    def save_edition(self, month: str, status: str, subject: str | None = None, content_hash: str | None = None):
+        stamp = now_iso()
+        self.db.execute(
+            """INSERT INTO editions (month, status, subject, content_hash, created_at, updated_at)
+               VALUES (?,?,?,?,?,?)
+               ON CONFLICT(month) DO UPDATE SET status=excluded.status,
+                 subject=COALESCE(excluded.subject, subject),
+                 content_hash=COALESCE(excluded.content_hash, content_hash), updated_at=excluded.updated_at,
+                 sent_at=CASE WHEN excluded.status='sent' THEN excluded.updated_at ELSE sent_at END""",
+            (month, status, subject, content_hash, stamp, stamp),
+        )
+
+    # the delivery ledger -------------------------------------------------------------------------
+    def queue(self, month: str, recipients: Iterable[str]) -> None:
+        """Add recipients as `queued`; rows that exist keep their state (a re-run never resets them)."""
+        stamp = now_iso()
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.executemany(
+            "INSERT OR IGNORE INTO deliveries VALUES (?,?,'queued',0,NULL,NULL,?)",
+            [(month, r, stamp) for r in recipients],
+        )
+        self.db.execute("COMMIT")
+
+    def mark(self, month: str, recipient: str, status: str, *, error: str | None = None,
+             message_id: str | None = None) -> None:
+        assert status in LEDGER_STATES, status
+        attempt = 1 if status == "sending" else 0
+        self.db.execute(
+            """UPDATE deliveries SET status=?, attempts=attempts+?, last_error=?,
+               message_id=COALESCE(?, message_id), updated_at=? WHERE month=? AND recipient=?""",
+            (status, attempt, error, message_id, now_iso(), month, recipient),
+        )
+
+    def deliveries(self, month: str, statuses: Iterable[str] | None = None) -> list[Delivery]:
+        rows = self.db.execute("SELECT * FROM deliveries WHERE month=? ORDER BY rowid", (month,))
+        wanted = set(statuses) if statuses is not None else None
+        return [Delivery(**dict(r)) for r in rows if wanted is None or r["status"] in wanted]
+
+    def delivery_counts(self, month: str) -> dict[str, int]:
+        rows = self.db.execute(
+            "SELECT status, COUNT(*) AS n FROM deliveries WHERE month=? GROUP BY status", (month,)
+        )
+        return {r["status"]: r["n"] for r in rows}
+
+
+def _result(row: sqlite3.Row) -> SourceResult:
+    return SourceResult(
+        name=row["source"], type=row["type"], kind=row["kind"], status=row["status"],
+        error=row["error"], metrics=json.loads(row["metrics"]),
+    )
