@@ -58,9 +58,9 @@ month_option = click.option("--month", default="last", show_default=True, help="
 def cli(verbose: int, quiet: bool) -> None:
     """A monthly newsletter that makes the IT team's quiet work visible."""
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(stream=sys.stderr, level=level, format="newsletter: %(message)s", force=True)
-    if verbose < 2:
-        logging.getLogger("urllib3").setLevel(logging.WARNING)
+    # Our own progress only; other libraries speak at WARNING (urllib3's debug lines carry full URLs).
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="newsletter: %(message)s", force=True)
+    log.setLevel(level)
 
 
 @cli.command()
