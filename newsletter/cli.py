@@ -188,7 +188,8 @@ def _deliver(ws: Workspace, period) -> None:
     report = ws.deliver(newsletter)
     click.echo(f"Edition {period} ({newsletter.subject}) via {ws.config.delivery.transport}: {report.summary()}")
     if ws.config.delivery.transport == "outbox":
-        click.echo(f"Email: {ws.config.outbox_dir / period.label}")
+        for email in sorted((ws.config.outbox_dir / period.label).glob("*.eml")):
+            click.echo(f"Email: {email}")
     click.echo(f"HTML copy: {ws.archive_dir(period) / 'newsletter.html'}")
     if not report.complete:
         sys.exit(1)
