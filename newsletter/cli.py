@@ -42,8 +42,13 @@ def workspace_options(func):
     @click.option("--state-dir", type=click.Path(path_type=Path), help="Where state, outbox and archive live.")
     @functools.wraps(func)
     def wrapper(config_path, demo, state_dir, **kwargs):
-        return func(open_workspace=lambda **extra: Workspace.open(
-            config_path=config_path, demo=demo, state_dir=state_dir, **extra), **kwargs)
+        def open_workspace(*, demo_in_memory: bool = False, **extra) -> Workspace:
+            """`demo_in_memory`: a demo that only shows something keeps its state in memory."""
+            in_memory = extra.pop("in_memory", False) or (demo and demo_in_memory)
+            return Workspace.open(config_path=config_path, demo=demo, state_dir=state_dir, in_memory=in_memory,
+                                  **extra)
+
+        return func(open_workspace=open_workspace, **kwargs)
 
     return wrapper
 
@@ -127,7 +132,7 @@ def preview(open_workspace, month: str, output: Path, fmt: str) -> None:
 
     from newsletter.delivery.message import build_message
 
-    ws = open_workspace(in_memory=True) if _demo_flag() else open_workspace()
+    ws = open_workspace(demo_in_memory=True)
     period = ws.month(month)
     ws.ensure_collected(period)
     newsletter = ws.compose(period)
@@ -141,10 +146,6 @@ def preview(open_workspace, month: str, output: Path, fmt: str) -> None:
     click.echo(f"Draft for {period.name} written to {output} ({newsletter.subject})")
 
 
-def _demo_flag() -> bool:
-    return bool(click.get_current_context().params.get("demo"))
-
-
 @cli.command()
 @workspace_options
 @month_option
@@ -154,8 +155,7 @@ def send(open_workspace, month: str, test_to: str | None) -> None:
     ws = open_workspace()
     period = ws.month(month)
     if test_to:
-        if ws.demo:
-            ws.ensure_collected(period)
+        ws.ensure_collected(period)
         reply = ws.send_test(ws.compose(period), test_to)
         click.echo(f"Test copy of {period} sent to {test_to}: {reply}")
         return
