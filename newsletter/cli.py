@@ -175,7 +175,9 @@ def run(open_workspace, month: str) -> None:
         edition = ws.store.edition(period.label)
         if edition and edition.status == "sent":
             raise NothingToDo(f"edition {period} was already sent ({edition.sent_at}); nothing to do")
-        if not (edition and edition.status in ("sending", "failed")):
+        # While a draft waits for approval, run keeps the numbers the reviewers see (approval: `collect` refreshes).
+        awaiting = edition and edition.status in ("draft", "approved") and ws.store.has_results(period.label)
+        if not (edition and edition.status in ("sending", "failed")) and not awaiting:
             results = ws.collect(period, backfill=ws.config.newsletter.history_months if ws.demo else 0)
             failures = ws.required_failures(results)
             if failures:
@@ -185,6 +187,10 @@ def run(open_workspace, month: str) -> None:
 
 def _deliver(ws: Workspace, period) -> None:
     newsletter = ws.edition_for_sending(period)
+    if ws.config.delivery.require_approval:  # approval gate: exit 3 until this exact content is approved
+        from newsletter.approval import require_approval
+
+        require_approval(ws, newsletter)
     report = ws.deliver(newsletter)
     click.echo(f"Edition {period} ({newsletter.subject}) via {ws.config.delivery.transport}: {report.summary()}")
     if ws.config.delivery.transport == "outbox":
@@ -197,16 +203,43 @@ def _deliver(ws: Workspace, period) -> None:
 
 @cli.command()
 @workspace_options
+@month_option
+@click.option("--by", "approver", metavar="NAME", help="Who approves (default: your user name).")
+@click.option("--hash", "expected", metavar="HASH", help="Approve only if the draft is still this content "
+              "(the hash in the reviewers' email).")
+def approve(open_workspace, month: str, approver: str | None, expected: str | None) -> None:
+    """Approve the month's draft as it is now: run and send then deliver exactly this content."""
+    from newsletter.approval import approve as record
+    from newsletter.approval import default_approver
+
+    ws = open_workspace()
+    period = ws.month(month)
+    ws.ensure_collected(period)
+    newsletter = ws.edition_for_sending(period)
+    approval = record(ws.store, newsletter, approver or default_approver(), expected_hash=expected)
+    click.echo(f"Approved {period} ({newsletter.subject}), content {approval.short_hash}, by {approval.approved_by}. "
+               f"'newsletter run --month {period}' sends it; any change to it needs a new approval.")
+
+
+@cli.command()
+@workspace_options
 def history(open_workspace) -> None:
-    """List editions: month, status, deliveries, subject."""
+    """List editions: month, status, deliveries, who approved, when sent, subject."""
+    from newsletter.approval import find as find_approval
+
     ws = open_workspace()
     editions = ws.store.editions()
     if not editions:
         click.echo("No editions yet.")
+    else:
+        click.echo(f"{'month':9}{'status':10}{'deliveries':24}{'approved by':22}{'sent at':27}subject")
     for edition in editions:
         counts = ws.store.delivery_counts(edition.month)
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "-"
-        click.echo(f"{edition.month}  {edition.status:8} {summary:28} {edition.sent_at or '':25} {edition.subject}")
+        approval = find_approval(ws.store, edition.month, edition.content_hash)
+        approver = approval.approved_by if approval else "-"
+        click.echo(f"{edition.month:9}{edition.status:10}{summary:24}{approver:22}{edition.sent_at or '-':27}"
+                   f"{edition.subject}")
         for row in ws.store.deliveries(edition.month, ["unknown"]):
             click.echo(f"    unknown: {row.recipient} ({row.last_error})")
 
