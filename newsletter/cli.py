@@ -119,16 +119,29 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
 @cli.command()
 @workspace_options
 @month_option
-@click.option("--output", "-o", type=click.Path(path_type=Path), required=True, help="Write the draft here.")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the draft here instead of serving it.")
 @click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html", show_default=True)
-def preview(open_workspace, month: str, output: Path, fmt: str) -> None:
-    """Write the month's draft to a file. Sends nothing."""
+@click.option("--collect", "collect_first", is_flag=True, help="Collect the month from every source first.")
+@click.option("--host", help="Serve on this address instead of 127.0.0.1; then the URL carries a token.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0 picks a free one.")
+@click.option("--no-open", is_flag=True, help="Do not open a browser.")
+def preview(open_workspace, month: str, output: Path | None, fmt: str, collect_first: bool, host: str | None,
+            port: int, no_open: bool) -> None:
+    """Serve the month's draft with live reload, test sends and approval; or write it to --output."""
     from email.policy import SMTP
 
     from newsletter.delivery.message import build_message
 
+    if output is None:
+        from newsletter.preview import PreviewOptions, serve
+
+        options = PreviewOptions(month=month, host=host, port=port, open_browser=not no_open, collect=collect_first)
+        serve(open_workspace, options, demo=_demo_flag(), echo=click.echo)
+        return
     ws = open_workspace(in_memory=True) if _demo_flag() else open_workspace()
     period = ws.month(month)
+    if collect_first:
+        ws.collect(period)
     ws.ensure_collected(period)
     newsletter = ws.compose(period)
     if fmt == "html":
