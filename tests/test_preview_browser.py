@@ -143,16 +143,21 @@ def test_page_shows_the_draft_at_desktop_and_phone_width(page):
 def test_template_edit_shows_without_reloading_the_page(site, page):
     workspace, _ = site
     page.evaluate("window.notReloaded = true")
-    timings = []
+    timings, renders = [], []
     for n in range(2, 7):
         started = time.time()
         workspace.write("templates/brand/newsletter.mjml.j2", HERO % f"Hero version {n}")
         page.wait_for(f"{PHONE_TEXT}.includes('Hero version {n}')", timeout=10)
         timings.append(page.evaluate("window.previewLoadedAt") / 1000 - started)
+        state = page.evaluate("document.getElementById('state').textContent")  # "... rendered in 41.2 ms"
+        renders.append(float(re.search(r"rendered in ([\d.]+) ms", state)[1]) / 1000)
         time.sleep(0.3)
     assert page.evaluate("window.notReloaded") is True
+    # The figure for benchmarks/README.md, beside its baseline (the render alone, same edits);
+    # only a generous bound is asserted: timings flake on a shared machine.
     print(f"\nedit-to-refresh in the browser: median {statistics.median(timings) * 1000:.0f} ms, "
-          f"max {max(timings) * 1000:.0f} ms over {len(timings)} edits")
+          f"max {max(timings) * 1000:.0f} ms over {len(timings)} edits; of which rendering: median "
+          f"{statistics.median(renders) * 1000:.0f} ms")
     assert max(timings) < 5, "far beyond the aim of half a second"
 
 
