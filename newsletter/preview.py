@@ -87,7 +87,7 @@ class Draft:
     error: str | None = None
     excerpt: list[tuple[int, str]] = field(default_factory=list)
     error_line: int | None = None
-    sources: list[dict[str, str]] = field(default_factory=list)  # failed or skipped sources
+    sources: list[dict[str, str]] = field(default_factory=list)  # failed or skipped: name, status, error
     findings: list[tuple[str, str]] = field(default_factory=list)
     headers: list[tuple[str, str]] = field(default_factory=list)
     review: dict[str, Any] = field(default_factory=dict)
@@ -226,7 +226,7 @@ class Previewer:
         except NewsletterError as exc:
             return self._failed(str(exc), started)
         stored = [{"name": r.name, "status": r.status, "error": r.error or ""}
-                  for r in ws.store.results(month.label) if r.status == "failed"]
+                  for r in ws.store.results(month.label) if r.status != "ok"]
         return Draft(self._next_version(), month.label, month.name, newsletter,
                      sources=stored + self.local_failures, findings=findings_for(newsletter),
                      headers=self._headers(newsletter), review=self._review(newsletter),

@@ -16,6 +16,7 @@ import pytest
 from newsletter import approval
 from newsletter.compose.render import Newsletter
 from newsletter.jobs import Workspace as Job
+from newsletter.model import SourceResult
 from newsletter.preview import Previewer, PreviewOptions, error_excerpt, findings_for, watch
 from newsletter.preview_http import PreviewServer
 from newsletter.store import Store
@@ -92,6 +93,22 @@ def test_the_draft_is_served_as_json(running):
     assert draft["subject"].startswith("IT in October:") and draft["content_hash"] and not draft["error"]
     assert {"List-Id", "Auto-Submitted", "Subject", "From", "To"} <= {k for k, _ in draft["headers"]}
     assert draft["review"]["required"] is False and draft["review"]["approved_by"] is None
+    assert draft["sources"] == [], "every source of the demo workspace is fine"
+
+
+def test_failed_and_skipped_sources_are_named_with_their_error(workspace):
+    (workspace.root / "sources/highlights/2026-10.md").unlink()  # no highlights this month: skipped
+    with Store.open(workspace.state) as store:  # what a source that failed this month leaves in the store
+        store.save_results("2026-10", [SourceResult.failed("mail-eu", "demo_mail_security", "mail_security",
+                                                           "rspamd answered 500")])
+    server = Running(workspace)
+    try:
+        sources = {s["name"]: s for s in server.previewer.draft.sources}
+        assert sources["mail-eu"] == {"name": "mail-eu", "status": "failed", "error": "rspamd answered 500"}
+        assert sources["highlights"]["status"] == "skipped"
+        assert "no highlights written" in sources["highlights"]["error"]
+    finally:
+        server.stop()
 
 
 def test_actions_need_the_csrf_token_and_this_origin(running):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.model import SourceResult
 from newsletter.store import Store
 from tests.conftest import require_program
 from tests.fixtures.smtp import Mailbox, _serve
@@ -96,6 +97,9 @@ def site(tmp_path_factory, smtp):
                           .replace('transport = "outbox"', 'transport = "smtp"'))
     workspace.write("templates/brand/newsletter.mjml.j2", HERO % "Hero version 1")
     assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    with Store.open(workspace.state) as store:  # as a source that failed this month leaves it
+        store.save_results("2026-10", [SourceResult.failed(
+            "helpdesk-eu", "demo_ticketing", "ticketing", "answered 401 Unauthorized: check HELPDESK_TOKEN")])
     server = Server(workspace)
     yield workspace, server
     assert server.stop() == 0, "Ctrl-C stops the preview cleanly"
@@ -133,11 +137,14 @@ def test_page_shows_the_draft_at_desktop_and_phone_width(page):
     assert "Hero version 1" in page.evaluate(PHONE_TEXT)
     assert page.evaluate("document.getElementById('subject').textContent").startswith("IT in October:")
     assert page.evaluate("document.getElementById('preheader').textContent")
-    assert "HELP DESK" in page.evaluate("document.getElementById('text').textContent")
+    assert "- Requests resolved: " in page.evaluate("document.getElementById('text').textContent")
     assert "List-Id" in page.evaluate("document.getElementById('headers').textContent")
     assert "invert(1)" in page.evaluate("document.getElementById('dark').srcdoc")
     assert page.evaluate("document.getElementById('findings').textContent") == "no findings"
     assert page.evaluate("document.getElementById('error').hidden") is True
+    assert page.evaluate("document.getElementById('sources').hidden") is False
+    assert page.evaluate("document.getElementById('source-list').textContent") == \
+        "helpdesk-eu failed: answered 401 Unauthorized: check HELPDESK_TOKEN"
 
 
 def test_template_edit_shows_without_reloading_the_page(site, page):
