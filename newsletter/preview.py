@@ -10,8 +10,10 @@ last good email stays on the page until the next good save. The HTTP side is pre
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
+import sys
 import threading
 import time
 import webbrowser
@@ -194,15 +196,19 @@ class Previewer:
         ws = self.ws
         assert ws is not None
         started = time.perf_counter()
+        log.info("changed: %s", ", ".join(sorted(p.name for p in changed)))
         try:
             if any(path.name == ws.config.path.name for path in changed):
                 config = load_config(ws.config.path, ws.registry, state_dir=ws.config.state_dir)
                 self.ws = replace(ws, config=config)
             self._collect_local()
+            draft = self._render()
         except NewsletterError as exc:  # a bad config or source file: shown like a template error
-            return self._publish(self._failed(str(exc), started))
-        log.info("changed: %s", ", ".join(sorted(p.name for p in changed)))
-        return self._publish(self._render())
+            draft = self._failed(str(exc), started)
+        except Exception as exc:  # whatever it is, the live preview carries on and says so
+            log.debug("re-render failed", exc_info=True)
+            draft = self._failed(f"unexpected {type(exc).__name__}: {exc}", started)
+        return self._publish(draft)
 
     def _collect_local(self) -> None:
         """Re-read the sources that are files the team edits (highlights) and store them."""
@@ -357,7 +363,7 @@ def serve(open_workspace: Callable[..., Workspace], options: PreviewOptions, *, 
         if token:
             echo(f"Bound to {host}: every request needs the token in that URL.")
         if options.open_browser:
-            webbrowser.open(server.url)
+            open_browser(server.url, echo)
         try:
             server.serve_forever(poll_interval=0.2)
         except KeyboardInterrupt:
@@ -367,3 +373,12 @@ def serve(open_workspace: Callable[..., Workspace], options: PreviewOptions, *, 
             server.stop()
     finally:
         previewer.close()
+
+
+def open_browser(url: str, echo: Callable[[str], Any]) -> None:
+    """Open the page, but never a console browser in the terminal of a server reached over SSH."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        port = url.split(":")[2].split("/")[0]
+        echo(f"No desktop here: open the URL in your own browser (over SSH: ssh -L {port}:127.0.0.1:{port} HOST).")
+        return
+    threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()

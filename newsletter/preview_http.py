@@ -129,6 +129,10 @@ class PreviewHandler(BaseHTTPRequestHandler):
         except NewsletterError as exc:
             self._json(HTTPStatus.CONFLICT, {"ok": False, "message": str(exc)})
             return
+        except Exception as exc:  # the page shows it; the server carries on
+            log.debug("%s failed", path, exc_info=True)
+            self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"ok": False, "message": f"{type(exc).__name__}: {exc}"})
+            return
         self._json(HTTPStatus.OK, {"ok": True, "message": message})
 
     def _send_test(self, body: dict[str, Any]) -> str:
