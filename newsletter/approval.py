@@ -5,6 +5,7 @@ until `newsletter approve` (or the preview's Approve button) records who approve
 An approval names a content hash (Newsletter.content_hash: subject, HTML, text and images), so a
 change after it (new numbers, an edited template) no longer matches and the reviewers are asked
 again. Reviewers are emailed once per content hash: a cron job that retries does not flood them.
+This module is the only one that reads or writes the `approvals` and `review_requests` tables.
 """
 
 from __future__ import annotations

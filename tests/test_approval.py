@@ -99,3 +99,24 @@ def test_without_require_approval_run_sends_at_once(workspace):
     result = workspace.invoke("run", "--month", "2026-10")
     assert result.exit_code == 0, result.output
     assert len(sent(workspace)) == 1 and review_requests(workspace) == []
+
+
+def test_reviewers_that_cannot_be_reached_fail_the_run_and_are_asked_next_time(workspace, smtp_server):
+    workspace.configure(f"""\
+        require_approval = true
+        reviewers = ["boss@example.com"]
+        [delivery.smtp]
+        host = "127.0.0.1"
+        port = {smtp_server.port}
+        security = "none"
+        """, base=BASE_CONFIG.replace('transport = "outbox"', 'transport = "smtp"'))
+    smtp_server.mailbox.rcpt_codes["boss@example.com"] = "550 5.1.1 No such user"
+    failed = workspace.invoke("run", "--month", "2026-10")
+    assert failed.exit_code == 1
+    assert "could not ask the reviewers" in failed.stderr and "550 5.1.1" in failed.stderr
+    assert "newsletter approve" in failed.stderr
+    del smtp_server.mailbox.rcpt_codes["boss@example.com"]
+    waiting = workspace.invoke("run", "--month", "2026-10")
+    assert waiting.exit_code == 3 and "asked boss@example.com" in waiting.stderr
+    (request,) = smtp_server.mailbox.messages
+    assert request["To"] == "boss@example.com" and request["Subject"].startswith("Approval needed:")
