@@ -188,7 +188,7 @@ def run(open_workspace, month: str) -> None:
         edition = ws.store.edition(period.label)
         if edition and edition.status == "sent":
             raise NothingToDo(f"edition {period} was already sent ({edition.sent_at}); nothing to do")
-        # While a draft waits for approval, run keeps the numbers the reviewers see (approval: `collect` refreshes).
+        # A draft waiting for approval keeps the numbers the reviewers see; `newsletter collect` refreshes them.
         awaiting = edition and edition.status in ("draft", "approved") and ws.store.has_results(period.label)
         if not (edition and edition.status in ("sending", "failed")) and not awaiting:
             results = ws.collect(period, backfill=ws.config.newsletter.history_months if ws.demo else 0)
