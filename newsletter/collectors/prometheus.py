@@ -19,7 +19,13 @@ from typing import Any
 
 from newsletter.collectors.aggregate import Outage, service_uptime
 from newsletter.collectors.base import Collector
-from newsletter.collectors.services import ServiceSelection, check_base_url, check_range, unmonitored
+from newsletter.collectors.services import (
+    ServiceSelection,
+    bearer_client,
+    check_base_url,
+    check_range,
+    unmonitored,
+)
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient
 from newsletter.model import ServiceUptime, SourceResult, UptimeStats
@@ -58,15 +64,9 @@ class Prometheus(Collector):
         if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", settings.service_label):
             raise ConfigError(f"source {self.name}: service_label: {settings.service_label!r} is not a label name")
 
-    def client(self) -> HttpClient:
-        token = self.settings.token.reveal() if self.settings.token else None
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        hint = self.settings.token.hint if self.settings.token else "the proxy's credentials"
-        return HttpClient(self.session, self.settings.base_url, "Prometheus", credential_hint=hint, headers=headers,
-                          secrets=(token,) if token else ())
-
     def collect(self, month: Month) -> SourceResult:
-        client = self.client()
+        client = bearer_client(self.session, self.settings.base_url, "Prometheus", self.settings.token,
+                               hint="the proxy's credentials")
         self.check_retention(client, month)
         series: dict[str, Samples] = defaultdict(list)
         for start, end in chunks(month):

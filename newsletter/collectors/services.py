@@ -12,8 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, SourceError
+from newsletter.http import HttpClient
 from newsletter.model import ServiceUptime
+from newsletter.settings import Secret
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,3 +63,21 @@ def check_base_url(source: str, url: str, key: str = "base_url") -> None:
 def check_range(source: str, key: str, value: float, low: float, high: float) -> None:
     if not low <= value <= high:
         raise ConfigError(f"source {source}: {key}: expected a value between {low:g} and {high:g}, got {value:g}")
+
+
+def bearer_client(session, base_url: str, vendor: str, token: Secret | None, *, hint: str = "the credentials",
+                  ) -> HttpClient:
+    """An HttpClient sending `Authorization: Bearer <token>` (when a token is set) that never shows it."""
+    value = token.reveal() if token is not None else None
+    return HttpClient(session, base_url, vendor, credential_hint=token.hint if token is not None else hint,
+                      headers={"Authorization": f"Bearer {value}"} if value else {},
+                      secrets=(value,) if value else ())
+
+
+def same_origin(next_url: str, base_url: str, vendor: str) -> str:
+    """A next-page URL from the vendor, refused when it points elsewhere: the token must not follow it."""
+    a, b = urlsplit(next_url), urlsplit(base_url)
+    if (a.scheme, a.hostname, a.port) != (b.scheme, b.hostname, b.port):
+        raise SourceError(f"{vendor} pointed the next page at another server ({a.scheme}://{a.hostname}); "
+                          "stopped so the token is not sent there")
+    return next_url
