@@ -16,6 +16,7 @@ from newsletter.collectors.services import (
     ServiceSelection,
     bearer_client,
     check_base_url,
+    number,
     same_origin,
     unmonitored,
 )
@@ -81,22 +82,20 @@ class BetterStack(Collector):
         if not isinstance(sla, dict):
             raise SourceError(f"Better Stack answered no SLA for monitor {monitor.get('id')}; check base_url")
         return ServiceUptime(
-            name, _number(sla.get("availability"), float),
-            _number(_first(sla, "total_downtime", "downtime_duration"), int),
-            _number(sla.get("number_of_incidents"), int),
-            _number(_first(sla, "longest_incident", "longest_incident_duration"), int),
+            name, _pct(sla.get("availability")),
+            number(_first(sla, "total_downtime", "downtime_duration"), int),
+            number(sla.get("number_of_incidents"), int),
+            number(_first(sla, "longest_incident", "longest_incident_duration"), int),
         )
+
+
+def _pct(value: Any) -> float | None:
+    pct = number(value)
+    return None if pct is None else round(pct, 4)
 
 
 def _first(mapping: dict[str, Any], *keys: str) -> Any:
     return next((mapping[k] for k in keys if mapping.get(k) is not None), None)
-
-
-def _number(value: Any, kind: type) -> Any:
-    try:
-        return kind(float(value)) if kind is int else round(float(value), 4)
-    except (TypeError, ValueError):
-        return None
 
 
 def _day(value: Any, month: Month) -> date | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from newsletter.collectors.aggregate import Outage, service_uptime
 from newsletter.collectors.base import Collector
-from newsletter.collectors.services import ServiceSelection, bearer_client, check_base_url, unmonitored
+from newsletter.collectors.services import ServiceSelection, bearer_client, check_base_url, number, unmonitored
 from newsletter.errors import SourceError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.model import ServiceUptime, SourceResult, UptimeStats
@@ -64,27 +64,20 @@ class Pingdom(Collector):
 
     def service(self, client: HttpClient, name: str, check: dict[str, Any], month: Month) -> ServiceUptime:
         start, end = int(month.start.timestamp()), int(month.end.timestamp())
-        created = _int(check.get("created"))
+        created = number(check.get("created"), int)
         if created is not None and created >= end:
             return unmonitored(name, "not_monitored")
         answer = client.get_json(f"/summary.outage/{check.get('id')}", params={"from": start, "to": end})
         states = ((answer or {}).get("summary") or {}).get("states") if isinstance(answer, dict) else None
         if not isinstance(states, list):
             raise SourceError(f"Pingdom answered no outage summary for check {check.get('id')}; check base_url")
-        spans = [(s.get("status"), _int(s.get("timefrom")), _int(s.get("timeto"))) for s in states
+        spans = [(s.get("status"), number(s.get("timefrom"), int), number(s.get("timeto"), int)) for s in states
                  if isinstance(s, dict)]
         spans = [(status, lo, hi) for status, lo, hi in spans if lo is not None and hi is not None]
         if check.get("status") == "paused" and not any(status in ("up", "down") for status, _, _ in spans):
             return unmonitored(name, "paused")
         outages = [Outage(_utc(lo), _utc(hi)) for status, lo, hi in spans if status == "down"]
         return service_uptime(name, outages, month, monitored_from=_utc(created) if created else None)
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(float(value))
-    except (TypeError, ValueError):
-        return None
 
 
 def _utc(at: int) -> datetime:

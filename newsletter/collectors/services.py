@@ -81,3 +81,12 @@ def same_origin(next_url: str, base_url: str, vendor: str) -> str:
         raise SourceError(f"{vendor} pointed the next page at another server ({a.scheme}://{a.hostname}); "
                           "stopped so the token is not sent there")
     return next_url
+
+
+def number(value: object, kind: type = float) -> float | int | None:
+    """A vendor's number, whether sent as a number or as a string ("99.980", "60"); None otherwise."""
+    try:
+        result = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return int(result) if kind is int else result

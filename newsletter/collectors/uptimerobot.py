@@ -14,7 +14,7 @@ from typing import Any
 
 from newsletter.collectors.aggregate import Outage, service_uptime
 from newsletter.collectors.base import Collector
-from newsletter.collectors.services import ServiceSelection, check_base_url, unmonitored
+from newsletter.collectors.services import ServiceSelection, check_base_url, number, unmonitored
 from newsletter.errors import SourceError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.model import ServiceUptime, SourceResult, UptimeStats
@@ -98,7 +98,7 @@ class UptimeRobot(Collector):
         outages = [_outage(log) for log in logs if _int(log.get("type"), 0) == LOG_DOWN]
         figures = service_uptime(name, outages, month,
                                  monitored_from=datetime.fromtimestamp(created, UTC) if created else None)
-        ratio = _float(monitor.get("custom_uptime_ranges"))
+        ratio = _ratio(monitor.get("custom_uptime_ranges"))
         return ServiceUptime(name, ratio if ratio is not None else figures.uptime_pct, figures.downtime_s,
                              figures.incidents, figures.longest_outage_s)
 
@@ -110,14 +110,11 @@ def _outage(log: dict[str, Any]) -> Outage:
 
 def _int(value: Any, default: int) -> int:
     """UptimeRobot sends numbers as numbers or strings, depending on the field and the format."""
-    try:
-        return int(float(value))
-    except (TypeError, ValueError):
-        return default
+    result = number(value, int)
+    return default if result is None else result
 
 
-def _float(value: Any) -> float | None:
-    try:
-        return round(float(str(value).split("-")[0]), 4)
-    except ValueError:
-        return None
+def _ratio(value: Any) -> float | None:
+    """custom_uptime_ranges: "99.980", or "99.980-100.000" when several ranges were asked for."""
+    ratio = number(str(value).split("-")[0])
+    return None if ratio is None else round(ratio, 4)
