@@ -58,6 +58,10 @@ class Server:
         (override / "worker-controller.inc").write_text(
             f'bind_socket = "127.0.0.1:{self.controller_port}";\ncount = 1;\nsecure_ip = "127.0.0.1";\n')
         (override / "worker-proxy.inc").write_text(f'bind_socket = "127.0.0.1:{self.proxy_port}";\nenabled = false;\n')
+        # A short public-suffix list: compiling the full one takes half a minute on each fresh start.
+        (root / "tld.dat").write_text("com\nnet\norg\nexample\n")
+        (override.parent / "local.d").mkdir()
+        (override.parent / "local.d" / "options.inc").write_text(f'url_tld = "{root}/tld.dat";\n')
         (override / "logging.inc").write_text('type = "file";\nfilename = "$LOGDIR/rspamd.log";\nlevel = "error";\n')
         for sub in ("db", "run", "log"):
             (root / sub).mkdir()
