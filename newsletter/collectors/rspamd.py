@@ -108,9 +108,11 @@ class Rspamd(Collector):
                           blocked_total=totals["spam"] + totals["blocked"])
         warnings = [f"rspamd's counters were reset between {_at(before, month)} and {_at(after, month)}; mail scanned "
                     "in that span before the reset is not counted" for before, after in window.resets]
+        inexact = False
         for label, edge, moment in (("began", month.start, window.start), ("ended", month.end, window.end)):
             off = abs((moment - edge).total_seconds())
             if off > 3600:
+                inexact = True
                 warnings.append(f"counted from snapshots up to {off / 3600:.0f} h away from when the month {label} "
                                 f"({_at(moment, month)}); collect at 00:00 on the 1st for exact months")
         if unmapped:
@@ -118,7 +120,7 @@ class Rspamd(Collector):
         return {**stats.metrics(), "rejected": totals["blocked"],
                 "window_start": window.start.astimezone(month.tz).isoformat(),
                 "window_end": window.end.astimezone(month.tz).isoformat(),
-                "partial": bool(window.resets), "warnings": warnings}
+                "partial": bool(window.resets) or inexact, "warnings": warnings}
 
 
 def parse_stat(data: Any) -> dict[str, int]:

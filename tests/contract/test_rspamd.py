@@ -140,3 +140,17 @@ def test_wrong_answer_shape_names_the_controller(httpserver, session, store):
     rspamd = collector(httpserver, session, store, Clock(OCTOBER.end))
     with pytest.raises(SourceError, match="port 11334"):
         rspamd.collect(OCTOBER)
+
+
+def test_snapshots_far_from_the_edges_are_flagged(httpserver, session, store):
+    clock = Clock(OCTOBER.start - timedelta(hours=20))
+    rspamd = collector(httpserver, session, store, clock)
+    serve_stat(httpserver, stat(0))
+    with pytest.raises(SourceError):
+        rspamd.collect(OCTOBER)
+    clock.now = OCTOBER.end + timedelta(hours=7)
+    serve_stat(httpserver, stat(70, reject=7))
+    metrics = rspamd.collect(OCTOBER).metrics
+    assert (metrics["scanned"], metrics["rejected"], metrics["partial"]) == (70, 7, True)
+    assert "up to 20 h away from when the month began (2026-09-30 04:00 CEST)" in metrics["warnings"][0]
+    assert "up to 7 h away from when the month ended (2026-11-01 07:00 CET)" in metrics["warnings"][1]
