@@ -16,6 +16,7 @@ import importlib.util
 import json
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from newsletter.collectors.base import Collector
 from newsletter.collectors.services import check_base_url
@@ -25,6 +26,7 @@ from newsletter.model import MailStats, SourceResult
 from newsletter.period import Month
 from newsletter.settings import Secret
 
+PACIFIC = ZoneInfo("America/Los_Angeles")  # the Reports API's days
 SCOPE = "https://www.googleapis.com/auth/admin.reports.usage.readonly"
 PARAMETERS = {"gmail:num_emails_received": "scanned", "gmail:num_inbound_spam_emails": "spam",
               "gmail:num_inbound_rejected_emails": "rejected"}
@@ -61,9 +63,9 @@ class GoogleWorkspace(Collector):
                             headers={"Authorization": f"Bearer {token}"}, secrets=(token,))
         totals = dict.fromkeys(PARAMETERS.values(), 0)
         late = []
+        today = self.clock().astimezone(PACIFIC).date()
         for day in month.days_iter():
-            published = self.add_day(client, day.isoformat(), totals)
-            if not published:
+            if day >= today or not self.add_day(client, day.isoformat(), totals):  # Google refuses future days
                 late.append(day.isoformat())
         stats = MailStats(scanned=totals["scanned"], spam=totals["spam"], phishing=None, malware=None,
                           blocked_total=totals["spam"] + totals["rejected"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 import jwt
@@ -16,7 +17,7 @@ from werkzeug import Response
 from newsletter.collectors.google_workspace import SCOPE, GoogleWorkspace, GoogleWorkspaceSettings
 from newsletter.errors import SourceError
 from newsletter.settings import Secret
-from tests.contract.conftest import OCTOBER, check_faults
+from tests.contract.conftest import AFTER_OCTOBER, OCTOBER, check_faults
 
 ADMIN = "admin@corp.example"
 ACCESS = "ya29.test-access-token"
@@ -87,7 +88,7 @@ def reports_api(httpserver):
 
 def make(httpserver, session, key_file):
     settings = GoogleWorkspaceSettings(key=Secret(file=key_file), admin_email=ADMIN, base_url=httpserver.url_for("/"))
-    collector = GoogleWorkspace(settings, name="gmail", session=session)
+    collector = GoogleWorkspace(settings, name="gmail", session=session, clock=lambda: AFTER_OCTOBER)
     collector.validate()
     return collector
 
@@ -130,3 +131,15 @@ def test_a_key_file_that_is_not_a_key(httpserver, session, tmp_path):
     path.write_text('{"type": "authorized_user"}')
     with pytest.raises(SourceError, match="is not a Google service account JSON key"):
         make(httpserver, session, path).collect(OCTOBER)
+
+
+def test_days_not_over_yet_are_not_asked_for(httpserver, session, key_file, rsa_key):
+    token_endpoint(httpserver, rsa_key, [])
+    reports_api(httpserver)
+    settings = GoogleWorkspaceSettings(key=Secret(file=key_file), admin_email=ADMIN, base_url=httpserver.url_for("/"))
+    mid_october = datetime(2026, 10, 10, 12, 0, tzinfo=UTC)  # 05:00 on the 10th in California
+    metrics = GoogleWorkspace(settings, name="gmail", session=session, clock=lambda: mid_october).collect(
+        OCTOBER).metrics
+    assert metrics["scanned"] == 9 * 1000 and metrics["partial"] is True
+    asked = [request.path.rsplit("/", 1)[1] for request, _ in httpserver.log if "/usage/dates/" in request.path]
+    assert asked == [f"2026-10-{d:02d}" for d in range(1, 10)]
