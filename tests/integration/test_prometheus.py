@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from newsletter.collectors.prometheus import Prometheus, PrometheusSettings
+from newsletter.errors import SourceError
 from newsletter.period import Month
 from tests.conftest import free_port, require_program
 
@@ -100,3 +101,11 @@ def test_a_backfilled_month(prometheus):
     # on the 28th: 100 * (1 - 600 / 1_429_200) = 99.958.
     assert services["VPN"] == {"name": "VPN", "uptime_pct": 99.958, "downtime_s": 600, "incidents": 1,
                                "longest_outage_s": 600, "status": "monitored"}
+
+
+def test_the_real_retention_flag_is_read(prometheus):
+    """Prometheus's own /api/v1/status/flags: a month older than its retention is refused."""
+    settings = PrometheusSettings(base_url=prometheus, selector='probe_success{job="blackbox"}')
+    collector = Prometheus(settings, name="monitoring", clock=lambda: datetime(2127, 1, 1, tzinfo=UTC))
+    with pytest.raises(SourceError, match=r"Prometheus keeps 100y of data but 2026-10 began \d+ days ago"):
+        collector.collect(MONTH)
