@@ -68,6 +68,9 @@ class ServiceUptime:
     downtime_s: int | None
     incidents: int | None
     longest_outage_s: int | None
+    # "monitored", or why the figures are None: "paused", "not_monitored" (created after the
+    # month, or no data in it), "unknown"
+    status: str = "monitored"
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,12 @@ SCHEMA = [
         month TEXT NOT NULL, content_hash TEXT NOT NULL, reviewers TEXT NOT NULL, requested_at TEXT NOT NULL,
         PRIMARY KEY (month, content_hash));
     """,
+    # Cumulative counters of sources such as rspamd, one row per collection (collectors/rspamd.py).
+    """
+    CREATE TABLE counter_snapshots (
+        source TEXT NOT NULL, taken_at REAL NOT NULL, counters TEXT NOT NULL,
+        PRIMARY KEY (source, taken_at));
+    """,
 ]
 LEDGER_STATES = ("queued", "sending", "sent", "temp_failed", "perm_failed", "unknown")
 
@@ -88,6 +94,10 @@ class Store:
     def memory(cls) -> Store:
         """A throwaway store: previews of the demo write nothing to disk."""
         return cls(":memory:")
+
+    def counters(self, source: str) -> CounterSnapshots:
+        """The cumulative-counter snapshots of `source` (see CounterSnapshots)."""
+        return CounterSnapshots(self, source)
 
     def close(self) -> None:
         self.db.close()
@@ -182,6 +192,46 @@ class Store:
             "SELECT status, COUNT(*) AS n FROM deliveries WHERE month=? GROUP BY status", (month,)
         )
         return {r["status"]: r["n"] for r in rows}
+
+
+class CounterSnapshots:
+    """Cumulative counters of one source (rspamd's), saved at every collection.
+
+    Collectors run in worker threads and a sqlite3 connection belongs to its thread, so this opens
+    its own short connection per call (an in-memory store is used from the calling thread only).
+    """
+
+    def __init__(self, store: Store, source: str) -> None:
+        self.store = store
+        self.source = source
+
+    def _db(self) -> sqlite3.Connection:
+        if str(self.store.path) == ":memory:":
+            return self.store.db
+        db = sqlite3.connect(str(self.store.path), isolation_level=None, timeout=30)
+        db.row_factory = sqlite3.Row
+        return db
+
+    def save(self, taken_at: datetime, counters: dict[str, int]) -> None:
+        db = self._db()
+        try:
+            db.execute("INSERT OR REPLACE INTO counter_snapshots VALUES (?,?,?)",
+                       (self.source, taken_at.timestamp(), json.dumps(counters, sort_keys=True)))
+        finally:
+            if db is not self.store.db:
+                db.close()
+
+    def between(self, start: datetime, end: datetime) -> list[tuple[datetime, dict[str, int]]]:
+        """Snapshots taken in [start, end], oldest first."""
+        db = self._db()
+        try:
+            rows = db.execute(
+                "SELECT taken_at, counters FROM counter_snapshots WHERE source=? AND taken_at BETWEEN ? AND ?"
+                " ORDER BY taken_at", (self.source, start.timestamp(), end.timestamp())).fetchall()
+        finally:
+            if db is not self.store.db:
+                db.close()
+        return [(datetime.fromtimestamp(r["taken_at"], UTC), json.loads(r["counters"])) for r in rows]
 
 
 def _result(row: sqlite3.Row) -> SourceResult:

@@ -102,7 +102,7 @@ def service_uptime(
     if monitored_from is not None:
         start = max(start, monitored_from.timestamp())
     if start >= end:
-        return ServiceUptime(name, None, None, None, None)
+        return ServiceUptime(name, None, None, None, None, status="not_monitored")
     spans = sorted(
         (max(o.start.timestamp(), start), min(o.end.timestamp() if o.end else end, end)) for o in outages
     )

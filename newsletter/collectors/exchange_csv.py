@@ -1,0 +1,132 @@
+"""Exchange Online's mail flow status report, as a CSV file exported with PowerShell.
+
+For Microsoft 365 tenants without Defender hunting: `Get-MailflowStatusReport` is PowerShell only,
+so an admin (or a scheduled task) exports it and this collector reads the file:
+
+    Get-MailflowStatusReport -StartDate 2026-10-01 -EndDate 2026-10-31 -Direction Inbound |
+      Export-Csv -NoTypeInformation -Encoding utf8 mailflow.csv
+
+Rows are days (Microsoft's days, in UTC) with `Date, Direction, EventType, Count`. Event types map
+to metrics: EdgeBlockSpam and SpamDetections are spam, EmailPhish phishing, EmailMalware malware;
+every inbound row counts as scanned. A month that the file covers only in part says so.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from newsletter.collectors.base import Collector
+from newsletter.errors import ConfigError, SourceError
+from newsletter.model import MailStats, SourceResult
+from newsletter.period import Month
+
+EVENTS = {"EdgeBlockSpam": "spam", "SpamDetections": "spam", "EmailPhish": "phishing",
+          "EmailMalware": "malware", "GoodMail": "good", "TransportRules": "rules"}
+DATE_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d")
+COLUMNS = ("Date", "Direction", "EventType", "Count")
+
+
+@dataclass(frozen=True)
+class ExchangeCsvSettings:
+    path: Path  # the exported CSV, relative to this source file
+    directions: list[str] = field(default_factory=lambda: ["Inbound"])
+    date_format: str | None = None  # strptime format for non-US exports, e.g. "%d.%m.%Y %H:%M:%S"
+
+
+class ExchangeCsv(Collector):
+    """Counts from a Get-MailflowStatusReport CSV export."""
+
+    type = "exchange_csv"
+    kind = "mail_security"
+    Settings = ExchangeCsvSettings
+
+    def validate(self) -> None:
+        if self.settings.path.is_dir():
+            raise ConfigError(f"source {self.name}: path: {self.settings.path} is a folder; name the CSV file")
+        if not self.settings.directions:
+            raise ConfigError(f"source {self.name}: directions: name at least one, e.g. [\"Inbound\"]")
+
+    def collect(self, month: Month) -> SourceResult:
+        rows = self.rows()
+        wanted = {d.lower() for d in self.settings.directions}
+        totals: Counter[str] = Counter()
+        days: set[date] = set()
+        unknown: set[str] = set()
+        for line, row in rows:
+            day = self.parse_date(row["Date"], line)
+            if not (month.first_day <= day < month.next().first_day) or row["Direction"].strip().lower() not in wanted:
+                continue
+            days.add(day)
+            event = row["EventType"].strip()
+            count = _count(row["Count"], self.settings.path, line)
+            totals["scanned"] += count
+            totals[EVENTS.get(event, "other")] += count
+            if event not in EVENTS:
+                unknown.add(event)
+        if not days:
+            raise SourceError(
+                f"{self.settings.path} has no {'/'.join(self.settings.directions)} rows for {month}; export it with "
+                f"Get-MailflowStatusReport -StartDate {month.first_day} -EndDate {month.days_iter()[-1]}")
+        return self.result(self.metrics(totals, days, unknown, month))
+
+    def metrics(self, totals: Counter[str], days: set[date], unknown: set[str], month: Month) -> dict[str, Any]:
+        blocked = totals["spam"] + totals["phishing"] + totals["malware"]
+        stats = MailStats(scanned=totals["scanned"], spam=totals["spam"], phishing=totals["phishing"],
+                          malware=totals["malware"], blocked_total=blocked)
+        warnings = []
+        if len(days) < month.days:
+            warnings.append(f"{self.settings.path.name} covers {len(days)} of the {month.days} days of {month}")
+        if unknown:
+            warnings.append("event types counted as scanned only: " + ", ".join(sorted(unknown)))
+        return {**stats.metrics(), "partial": len(days) < month.days, "warnings": warnings}
+
+    def rows(self) -> list[tuple[int, dict[str, str]]]:
+        path = self.settings.path
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot read the mail flow export ({exc.strerror})") from None
+        text = _decode(raw, path)
+        lines = text.splitlines()
+        skip = 1 if lines and lines[0].startswith("#TYPE") else 0  # Windows PowerShell's type line
+        reader = csv.DictReader(io.StringIO("\n".join(lines[skip:])))
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise SourceError(f"{path}: not a Get-MailflowStatusReport export: no column {', '.join(missing)}")
+        return [(number + skip + 2, row) for number, row in enumerate(reader)]
+
+    def parse_date(self, text: str, line: int) -> date:
+        formats = (self.settings.date_format,) if self.settings.date_format else DATE_FORMATS
+        value = (text or "").strip()
+        for fmt in formats:
+            try:
+                return datetime.strptime(value, fmt).date()
+            except ValueError:
+                continue
+        try:
+            return datetime.fromisoformat(value).date()
+        except ValueError:
+            raise SourceError(f"{self.settings.path}:{line}: cannot read the date {value!r}; set date_format "
+                              "(e.g. \"%d.%m.%Y %H:%M:%S\") to the export's format") from None
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SourceError(f"{path}: not UTF-8 or UTF-16 text; export with -Encoding utf8") from None
+
+
+def _count(text: str, path: Path, line: int) -> int:
+    try:
+        return int((text or "").strip().replace(",", ""))
+    except ValueError:
+        raise SourceError(f"{path}:{line}: Count {text!r} is not a whole number") from None

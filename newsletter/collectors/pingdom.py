@@ -1,0 +1,84 @@
+"""Pingdom API 3.1: the checks list, then each check's `summary.outage` states for the month.
+
+`from`/`to` are the unix seconds of the month's edges in the configured zone. "down" states are
+outages and go through `aggregate.service_uptime`; "unknown" states (no probe results) are not
+downtime. A check paused with no up or down state in the month reads "paused"; one created
+mid-month is measured from its creation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from newsletter.collectors.aggregate import Outage, service_uptime
+from newsletter.collectors.base import Collector
+from newsletter.collectors.services import ServiceSelection, bearer_client, check_base_url, number, unmonitored
+from newsletter.errors import SourceError
+from newsletter.http import HttpClient, PageGuard
+from newsletter.model import ServiceUptime, SourceResult, UptimeStats
+from newsletter.period import Month
+from newsletter.settings import Secret
+
+PAGE = 1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class PingdomSettings(ServiceSelection):
+    token: Secret  # an API token (read access): token_env = "PINGDOM_TOKEN"
+    base_url: str = "https://api.pingdom.com/api/3.1"
+
+
+class Pingdom(Collector):
+    """Checks of one Pingdom account; include/exclude/rename by name, id or hostname."""
+
+    type = "pingdom"
+    kind = "uptime"
+    Settings = PingdomSettings
+
+    def validate(self) -> None:
+        check_base_url(self.name, self.settings.base_url)
+
+    def collect(self, month: Month) -> SourceResult:
+        client = bearer_client(self.session, self.settings.base_url, "Pingdom", self.settings.token)
+        services = []
+        for check in self.checks(client):
+            name = self.settings.display_name([check.get("name"), check.get("id"), check.get("hostname")])
+            if name is not None:
+                services.append(self.service(client, name, check, month))
+        return self.result(UptimeStats(services).metrics())
+
+    def checks(self, client: HttpClient) -> list[dict[str, Any]]:
+        guard, offset, checks = PageGuard("Pingdom"), 0, []
+        while True:
+            guard.next_page(offset)
+            answer = client.get_json("/checks", params={"limit": PAGE, "offset": offset})
+            page = answer.get("checks") if isinstance(answer, dict) else None
+            if not isinstance(page, list):
+                raise SourceError("Pingdom answered without a checks list; check base_url")
+            checks.extend(c for c in page if isinstance(c, dict))
+            if len(page) < PAGE:
+                return checks
+            offset += len(page)
+
+    def service(self, client: HttpClient, name: str, check: dict[str, Any], month: Month) -> ServiceUptime:
+        start, end = int(month.start.timestamp()), int(month.end.timestamp())
+        created = number(check.get("created"), int)
+        if created is not None and created >= end:
+            return unmonitored(name, "not_monitored")
+        answer = client.get_json(f"/summary.outage/{check.get('id')}", params={"from": start, "to": end})
+        states = ((answer or {}).get("summary") or {}).get("states") if isinstance(answer, dict) else None
+        if not isinstance(states, list):
+            raise SourceError(f"Pingdom answered no outage summary for check {check.get('id')}; check base_url")
+        spans = [(s.get("status"), number(s.get("timefrom"), int), number(s.get("timeto"), int)) for s in states
+                 if isinstance(s, dict)]
+        spans = [(status, lo, hi) for status, lo, hi in spans if lo is not None and hi is not None]
+        if check.get("status") == "paused" and not any(status in ("up", "down") for status, _, _ in spans):
+            return unmonitored(name, "paused")
+        outages = [Outage(_utc(lo), _utc(hi)) for status, lo, hi in spans if status == "down"]
+        return service_uptime(name, outages, month, monitored_from=_utc(created) if created else None)
+
+
+def _utc(at: int) -> datetime:
+    return datetime.fromtimestamp(at, UTC)

@@ -1,0 +1,176 @@
+"""rspamd: the controller's `/stat` counters, turned into a month by snapshots.
+
+rspamd's counters are cumulative since its last reset, so every collection saves a snapshot of
+them in the store, and a month is the difference between the snapshot at (or just before) its
+start and the one at (or just after) its end. A counter that went down means rspamd lost its
+counters in between (a crash, `rspamc stat_reset`, a new server); the count after the reset is
+added and the result says so. A month without a snapshot near its start is refused, not guessed.
+
+Actions map to metrics (README, "rspamd"): reject and discard are blocked; add header, rewrite
+subject, soft reject and quarantine are spam; greylist and no action are neither.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import pairwise
+from typing import Any
+
+from newsletter.collectors.base import Collector
+from newsletter.collectors.services import check_base_url, check_range
+from newsletter.errors import ConfigError, SourceError
+from newsletter.http import HttpClient
+from newsletter.model import MailStats, SourceResult
+from newsletter.period import Month
+from newsletter.settings import Secret
+
+DEFAULT_ACTIONS = {
+    "reject": "blocked", "discard": "blocked",
+    "add header": "spam", "rewrite subject": "spam", "soft reject": "spam", "quarantine": "spam",
+    "greylist": "ignore", "no action": "ignore",
+}
+CATEGORIES = ("blocked", "spam", "ignore")
+SLACK = timedelta(minutes=15)  # a snapshot this close after a month starts still counts as its start
+
+
+@dataclass(frozen=True)
+class RspamdSettings:
+    base_url: str = "http://127.0.0.1:11334"
+    password: Secret | None = None  # the controller password; loopback is trusted without one
+    actions: dict[str, str] = field(default_factory=dict)  # overrides of DEFAULT_ACTIONS
+    max_gap_h: float = 24.0  # how far from a month's boundary a snapshot may be
+
+
+@dataclass(frozen=True)
+class Window:
+    """The counter difference over [start, end] and what went on in between."""
+
+    start: datetime
+    end: datetime
+    counts: dict[str, int]
+    resets: list[tuple[datetime, datetime]]  # (last snapshot before, first after) each reset
+
+
+class Rspamd(Collector):
+    """rspamd controller counters; needs `newsletter collect` near each month's boundaries."""
+
+    type = "rspamd"
+    kind = "mail_security"
+    Settings = RspamdSettings
+
+    def validate(self) -> None:
+        check_base_url(self.name, self.settings.base_url)
+        check_range(self.name, "max_gap_h", self.settings.max_gap_h, 0, 24 * 14)
+        for action, category in self.settings.actions.items():
+            if category not in CATEGORIES:
+                raise ConfigError(f"source {self.name}: actions.{action}: expected one of "
+                                  f"{', '.join(CATEGORIES)}, got {category!r}")
+
+    def collect(self, month: Month) -> SourceResult:
+        if self.state is None:
+            raise SourceError("rspamd needs the workspace store to keep its counter snapshots")
+        snapshots = self.state.counters(self.name)
+        now = self.clock()
+        snapshots.save(now, self.read_counters())
+        gap = timedelta(hours=self.settings.max_gap_h)
+        if now < month.end:
+            raise SourceError(f"{month} has not ended yet: rspamd counters are cumulative, so the month is "
+                              "counted from a snapshot taken after it ends (collect it next month)")
+        window = difference(snapshots.between(month.start - gap, month.end + gap), month, gap)
+        return self.result(self.metrics(window, month))
+
+    def read_counters(self) -> dict[str, int]:
+        headers = {}
+        if self.settings.password is not None:
+            headers["Password"] = self.settings.password.reveal()
+        client = HttpClient(self.session, self.settings.base_url, "rspamd", credential_hint=self._hint(),
+                            headers=headers, secrets=tuple(headers.values()))
+        return parse_stat(client.get_json("/stat"))
+
+    def _hint(self) -> str:
+        password = self.settings.password
+        return f"the controller password ({password.hint})" if password else "the controller's secure_ip"
+
+    def metrics(self, window: Window, month: Month) -> dict[str, Any]:
+        mapping = {**DEFAULT_ACTIONS, **self.settings.actions}
+        totals = dict.fromkeys(CATEGORIES, 0)
+        unmapped = []
+        for key, count in window.counts.items():
+            if key.startswith("action:"):
+                action = key.removeprefix("action:")
+                category = mapping.get(action)
+                if category is None:  # an action this rspamd has that we do not know: count it nowhere
+                    unmapped.append(action)
+                    category = "ignore"
+                totals[category] += count
+        stats = MailStats(scanned=window.counts.get("scanned"), spam=totals["spam"], phishing=None, malware=None,
+                          blocked_total=totals["spam"] + totals["blocked"])
+        warnings = [f"rspamd's counters were reset between {_at(before, month)} and {_at(after, month)}; mail scanned "
+                    "in that span before the reset is not counted" for before, after in window.resets]
+        inexact = False
+        for label, edge, moment in (("began", month.start, window.start), ("ended", month.end, window.end)):
+            off = abs((moment - edge).total_seconds())
+            if off > 3600:
+                inexact = True
+                warnings.append(f"counted from snapshots up to {off / 3600:.0f} h away from when the month {label} "
+                                f"({_at(moment, month)}); collect at 00:00 on the 1st for exact months")
+        if unmapped:
+            warnings.append("actions not mapped (set them under [actions]): " + ", ".join(sorted(unmapped)))
+        return {**stats.metrics(), "rejected": totals["blocked"],
+                "window_start": window.start.astimezone(month.tz).isoformat(),
+                "window_end": window.end.astimezone(month.tz).isoformat(),
+                "partial": bool(window.resets) or inexact, "warnings": warnings}
+
+
+def parse_stat(data: Any) -> dict[str, int]:
+    """`scanned` plus `action:<name>` for every action in /stat's `actions` (numbers may be strings)."""
+    if not isinstance(data, dict) or not isinstance(data.get("actions"), dict) or "scanned" not in data:
+        raise SourceError("rspamd's /stat answer has no 'scanned' and 'actions'; check base_url points at "
+                          "the controller (port 11334)")
+    try:
+        counters = {"scanned": int(data["scanned"])}
+        counters.update({f"action:{name}": int(count) for name, count in data["actions"].items()})
+    except (TypeError, ValueError) as exc:
+        raise SourceError(f"rspamd's /stat has a counter that is not a number ({exc})") from None
+    return counters
+
+
+def difference(snapshots: list[tuple[datetime, dict[str, int]]], month: Month, gap: timedelta) -> Window:
+    """Sum of counter increases from the snapshot at the month's start to the one at its end.
+
+    The start snapshot is the one closest to the start among those up to `gap` before it (or up to
+    SLACK after it, so a cron job at 00:00 on the 1st serves); the end snapshot likewise.
+    """
+    first = _closest([s for s in snapshots if month.start - gap <= s[0] <= month.start + SLACK], month.start)
+    last = _closest([s for s in snapshots if month.end - SLACK <= s[0] <= month.end + gap], month.end)
+    hours = f"{gap.total_seconds() / 3600:g} h"
+    if first is None:
+        later = min((s[0] for s in snapshots if s[0] > month.start), default=None)
+        raise SourceError(
+            f"no rspamd counter snapshot within {hours} before {month} began ({_at(month.start, month)}"
+            + (f"; the first one after it is from {_at(later, month)}" if later else "")
+            + "), so the month cannot be counted: rspamd's counters are cumulative and a snapshot is saved at "
+            "every 'newsletter collect'; schedule it at 00:00 on the 1st (README, rspamd)")
+    if last is None:
+        raise SourceError(f"no rspamd counter snapshot within {hours} after {month} ended "
+                          f"({_at(month.end, month)}); collect each month right after it ends (README, rspamd)")
+    span = [s for s in snapshots if first[0] <= s[0] <= last[0]]
+    counts: dict[str, int] = dict.fromkeys(last[1], 0)
+    resets = []
+    for (was_at, old), (now_at, new) in pairwise(span):
+        reset = any(new.get(key, 0) < value for key, value in old.items())
+        if reset:
+            resets.append((was_at, now_at))
+        for key, value in new.items():
+            counts[key] = counts.get(key, 0) + (value if reset else value - old.get(key, 0))
+    return Window(first[0], last[0], counts, resets)
+
+
+def _closest(snapshots: list[tuple[datetime, dict[str, int]]], moment: datetime):
+    return min(snapshots, key=lambda s: abs((s[0] - moment).total_seconds()), default=None)
+
+
+def _at(moment: datetime, month: Month) -> str:
+    """A moment as people of the configured zone read it."""
+    return moment.astimezone(month.tz).strftime("%Y-%m-%d %H:%M %Z")

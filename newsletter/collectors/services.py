@@ -1,0 +1,92 @@
+"""What the uptime collectors share: choosing and naming services, and checking common keys.
+
+People read "Email", not "https://mx1.corp.example:443": every uptime source takes `include`,
+`exclude` (glob patterns matched against a monitor's id, name and URL) and `rename` (a table
+from any of those to the name the newsletter shows).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from newsletter.errors import ConfigError, SourceError
+from newsletter.http import HttpClient
+from newsletter.model import ServiceUptime
+from newsletter.settings import Secret
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSelection:
+    """Mixed into an uptime collector's Settings: `include`, `exclude`, `rename`."""
+
+    include: list[str] = field(default_factory=list)  # empty: every monitor
+    exclude: list[str] = field(default_factory=list)
+    rename: dict[str, str] = field(default_factory=dict)
+
+    def display_name(self, keys: Iterable[object]) -> str | None:
+        """The name to show for a monitor known by `keys` (id, name, URL...), or None to leave it out.
+
+        The first key is the fallback name.
+        """
+        names = [str(k) for k in keys if k not in (None, "")]
+        if not names:
+            return None
+        if self.include and not any(_matches(n, self.include) for n in names):
+            return None
+        if any(_matches(n, self.exclude) for n in names):
+            return None
+        for name in names:
+            if name in self.rename:
+                return self.rename[name]
+        return names[0]
+
+
+def _matches(name: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def unmonitored(name: str, status: str) -> ServiceUptime:
+    """A service with no figures for the month and the reason: paused is not 100% and not 0%."""
+    return ServiceUptime(name, None, None, None, None, status=status)
+
+
+def check_base_url(source: str, url: str, key: str = "base_url") -> None:
+    """A base URL must be absolute http(s) with a host; raise ConfigError naming the key otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"source {source}: {key}: expected an http(s) URL such as https://host/, got {url!r}")
+
+
+def check_range(source: str, key: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"source {source}: {key}: expected a value between {low:g} and {high:g}, got {value:g}")
+
+
+def bearer_client(session, base_url: str, vendor: str, token: Secret | None, *, hint: str = "the credentials",
+                  ) -> HttpClient:
+    """An HttpClient sending `Authorization: Bearer <token>` (when a token is set) that never shows it."""
+    value = token.reveal() if token is not None else None
+    return HttpClient(session, base_url, vendor, credential_hint=token.hint if token is not None else hint,
+                      headers={"Authorization": f"Bearer {value}"} if value else {},
+                      secrets=(value,) if value else ())
+
+
+def same_origin(next_url: str, base_url: str, vendor: str) -> str:
+    """A next-page URL from the vendor, refused when it points elsewhere: the token must not follow it."""
+    a, b = urlsplit(next_url), urlsplit(base_url)
+    if (a.scheme, a.hostname, a.port) != (b.scheme, b.hostname, b.port):
+        raise SourceError(f"{vendor} pointed the next page at another server ({a.scheme}://{a.hostname}); "
+                          "stopped so the token is not sent there")
+    return next_url
+
+
+def number(value: object, kind: type = float) -> float | int | None:
+    """A vendor's number, whether sent as a number or as a string ("99.980", "60"); None otherwise."""
+    try:
+        result = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return int(result) if kind is int else result

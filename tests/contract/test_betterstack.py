@@ -1,0 +1,101 @@
+"""Better Stack Uptime API v2: monitors paged by pagination.next, per-monitor /sla for the month."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from werkzeug import Response
+
+from newsletter.collectors.betterstack import BetterStack, BetterStackSettings
+from newsletter.errors import SourceError
+from newsletter.settings import Secret
+from tests.contract.conftest import OCTOBER, check_faults
+
+
+def monitor(id_, name, url, **attributes):
+    return {"id": id_, "type": "monitor", "attributes": {
+        "url": url, "pronounceable_name": name, "monitor_type": "status", "status": "up", "paused": False,
+        "paused_at": None, "created_at": "2025-01-10T08:00:00.000Z", **attributes}}
+
+
+PAGE_1 = [monitor("258338", "mx1", "https://mx1.corp.example:443"),
+          monitor("258339", "VPN", "https://vpn.corp.example", created_at="2026-10-15T10:00:00.000Z")]
+PAGE_2 = [monitor("258340", "Old intranet", "https://intranet.corp.example", status="paused", paused=True,
+                  paused_at="2026-08-01T09:00:00Z"),
+          monitor("258341", "Printer", "https://print.corp.example", created_at="2026-11-04T09:00:00Z"),
+          monitor("258342", "Staging", "https://staging.corp.example")]
+SLA = {
+    "258338": {"availability": 99.98, "total_downtime": 600, "number_of_incidents": 3, "longest_incident": 300,
+               "average_incident": 200},
+    "258339": {"availability": "99.9958", "total_downtime": "60", "number_of_incidents": "1",
+               "longest_incident": "60", "average_incident": "60"},  # numbers as strings
+}
+
+
+def serve(httpserver, asked=None):
+    base = httpserver.url_for("/api/v2/monitors")
+    httpserver.expect_request("/api/v2/monitors", query_string="page=2").respond_with_json(
+        {"data": PAGE_2, "pagination": {"first": base + "?page=1", "last": base + "?page=2", "prev": base + "?page=1",
+                                        "next": None}})
+    httpserver.expect_request("/api/v2/monitors").respond_with_json(
+        {"data": PAGE_1, "pagination": {"first": base + "?page=1", "last": base + "?page=2", "prev": None,
+                                        "next": base + "?page=2"}})
+    for id_, attributes in SLA.items():
+        def handler(request, id_=id_, attributes=attributes):
+            if asked is not None:
+                asked.append((id_, request.args["from"], request.args["to"], request.headers["Authorization"]))
+            return Response(json.dumps({"data": {"id": id_, "type": "monitor_sla", "attributes": attributes}}),
+                            content_type="application/json")
+        httpserver.expect_request(f"/api/v2/monitors/{id_}/sla").respond_with_handler(handler)
+
+
+def make(httpserver, session):
+    config = BetterStackSettings(token=Secret(env="BETTERSTACK_TOKEN"), base_url=httpserver.url_for("/api/v2"),
+                                 rename={"https://mx1.corp.example:443": "Email"}, exclude=["Staging"])
+    collector = BetterStack(config, name="uptime", session=session)
+    collector.validate()
+    return collector
+
+
+@pytest.fixture(autouse=True)
+def token(monkeypatch):
+    monkeypatch.setenv("BETTERSTACK_TOKEN", "bs-token-abcdef")
+
+
+def test_month_figures_paused_and_new_monitors(httpserver, session):
+    asked = []
+    serve(httpserver, asked)
+    metrics = make(httpserver, session).collect(OCTOBER).metrics
+    services = {s["name"]: s for s in metrics["services"]}
+    assert list(services) == ["Email", "VPN", "Old intranet", "Printer"]
+    assert services["Email"] == {"name": "Email", "uptime_pct": 99.98, "downtime_s": 600, "incidents": 3,
+                                 "longest_outage_s": 300, "status": "monitored"}
+    assert services["VPN"] == {"name": "VPN", "uptime_pct": 99.9958, "downtime_s": 60, "incidents": 1,
+                               "longest_outage_s": 60, "status": "monitored"}
+    assert services["Old intranet"]["status"] == "paused" and services["Old intranet"]["uptime_pct"] is None
+    assert services["Printer"]["status"] == "not_monitored"
+    # whole days of the Berlin month; the VPN only from its creation day (10:00 UTC = 12:00 CEST on the 15th)
+    assert asked == [("258338", "2026-10-01", "2026-10-31", "Bearer bs-token-abcdef"),
+                     ("258339", "2026-10-15", "2026-10-31", "Bearer bs-token-abcdef")]
+
+
+def test_http_failures(httpserver, session):
+    check_faults(httpserver, serve=lambda: serve(httpserver), path="/api/v2/monitors/258338/sla",
+                 collect=lambda: make(httpserver, session).collect(OCTOBER), hint="BETTERSTACK_TOKEN",
+                 secret="bs-token-abcdef")
+
+
+def test_a_next_page_on_another_server_is_refused(httpserver, session):
+    httpserver.expect_request("/api/v2/monitors").respond_with_json(
+        {"data": [], "pagination": {"next": "https://elsewhere.example/api/v2/monitors?page=2"}})
+    with pytest.raises(SourceError, match="another server"):
+        make(httpserver, session).collect(OCTOBER)
+
+
+def test_a_repeated_next_page_is_stopped(httpserver, session):
+    base = httpserver.url_for("/api/v2/monitors")
+    httpserver.expect_request("/api/v2/monitors").respond_with_json(
+        {"data": [], "pagination": {"next": base + "?page=2"}})
+    with pytest.raises(SourceError, match="same page token twice"):
+        make(httpserver, session).collect(OCTOBER)

@@ -1,0 +1,145 @@
+"""Google Workspace Reports API through google-auth: a real RSA-signed JWT exchanged at the key
+file's token_uri on 127.0.0.1, then one usage call per day."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from urllib.parse import parse_qs
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from werkzeug import Response
+
+from newsletter.collectors.google_workspace import SCOPE, GoogleWorkspace, GoogleWorkspaceSettings
+from newsletter.errors import SourceError
+from newsletter.settings import Secret
+from tests.contract.conftest import AFTER_OCTOBER, OCTOBER, check_faults
+
+ADMIN = "admin@corp.example"
+ACCESS = "ya29.test-access-token"
+GOOGLE_AUDIENCE = "https://oauth2.googleapis.com/token"  # google-auth signs for Google's endpoint, posts to token_uri
+
+
+@pytest.fixture(scope="module")
+def rsa_key():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def key_file(tmp_path, rsa_key, httpserver):
+    pem = rsa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    info = {"type": "service_account", "project_id": "newsletter-test", "private_key_id": "k1", "private_key": pem,
+            "client_email": "reports@newsletter-test.iam.gserviceaccount.com", "client_id": "1234567890",
+            "token_uri": httpserver.url_for("/token")}
+    path = tmp_path / "google-key.json"
+    path.write_text(json.dumps(info))
+    path.chmod(0o600)
+    return path
+
+
+def token_endpoint(httpserver, rsa_key, grants):
+    """Google's OAuth token endpoint: verify the signed JWT assertion, answer an access token."""
+
+    def handler(request):
+        form = parse_qs(request.get_data(as_text=True))
+        claims = jwt.decode(form["assertion"][0], rsa_key.public_key(), algorithms=["RS256"],
+                            audience=GOOGLE_AUDIENCE)
+        grants.append((form["grant_type"][0], claims["iss"], claims["sub"], claims["scope"]))
+        return Response(json.dumps({"access_token": ACCESS, "expires_in": 3599, "token_type": "Bearer"}),
+                        content_type="application/json")
+
+    httpserver.expect_request("/token", method="POST").respond_with_handler(handler)
+
+
+def usage(day, received, spam, rejected, **extra):
+    parameters = [{"name": "gmail:num_emails_received", "intValue": str(received)},
+                  {"name": "gmail:num_inbound_spam_emails", "intValue": str(spam)},
+                  {"name": "gmail:num_inbound_rejected_emails", "intValue": str(rejected)}]
+    return {"kind": "admin#reports#usageReports", "usageReports": [
+        {"kind": "admin#reports#usageReport", "date": day, "entity": {"type": "CUSTOMER", "customerId": "C01abc"},
+         "parameters": parameters}], **extra}
+
+
+def reports_api(httpserver):
+    def handler(request):
+        if request.headers.get("Authorization") != f"Bearer {ACCESS}":
+            return Response('{"error": {"code": 401}}', 401)
+        day = request.path.rsplit("/", 1)[1]
+        if day in ("2026-10-30", "2026-10-31"):  # not published yet
+            body = {"kind": "admin#reports#usageReports", "warnings": [
+                {"code": "DATA_NOT_AVAILABLE", "message": "Data for dates later than 2026-10-29 is not yet available",
+                 "data": [{"key": "application", "value": "gmail"}]}]}
+        elif day == "2026-10-15" and "pageToken" not in request.args:
+            body = usage(day, 600, 0, 0, nextPageToken="page-2")
+        elif day == "2026-10-15":
+            body = usage(day, 400, 200, 50)
+        else:
+            body = usage(day, 1000, 200, 50)
+        return Response(json.dumps(body), content_type="application/json")
+
+    httpserver.expect_request(re.compile(r"/admin/reports/v1/usage/dates/\d{4}-\d{2}-\d{2}"), method="GET"
+                              ).respond_with_handler(handler)
+
+
+def make(httpserver, session, key_file):
+    settings = GoogleWorkspaceSettings(key=Secret(file=key_file), admin_email=ADMIN, base_url=httpserver.url_for("/"))
+    collector = GoogleWorkspace(settings, name="gmail", session=session, clock=lambda: AFTER_OCTOBER)
+    collector.validate()
+    return collector
+
+
+def test_a_month_with_late_days_is_partial_not_wrong(httpserver, session, key_file, rsa_key):
+    grants = []
+    token_endpoint(httpserver, rsa_key, grants)
+    reports_api(httpserver)
+    metrics = make(httpserver, session, key_file).collect(OCTOBER).metrics
+    # 29 published days of 1000 received, 200 spam, 50 rejected (the 15th in two pages: 600 + 400)
+    assert metrics["scanned"] == 29_000 and metrics["spam"] == 5_800 and metrics["rejected"] == 1_450
+    assert metrics["blocked_total"] == 7_250
+    assert metrics["phishing"] is None and metrics["malware"] is None
+    assert metrics["partial"] is True and "2026-10-30, 2026-10-31" in metrics["warnings"][0]
+    assert grants == [("urn:ietf:params:oauth:grant-type:jwt-bearer",
+                       "reports@newsletter-test.iam.gserviceaccount.com", ADMIN, SCOPE)]
+
+
+def test_http_failures(httpserver, session, key_file, rsa_key):
+    def serve():
+        token_endpoint(httpserver, rsa_key, [])
+        reports_api(httpserver)
+
+    check_faults(httpserver, serve=serve, path="/admin/reports/v1/usage/dates/2026-10-03",
+                 collect=lambda: make(httpserver, session, key_file).collect(OCTOBER),
+                 hint=f"delegation for .* as {ADMIN}", secret=ACCESS)
+
+
+def test_a_refused_grant_names_the_key_file(httpserver, session, key_file):
+    httpserver.expect_request("/token", method="POST").respond_with_json(
+        {"error": "unauthorized_client", "error_description": "Client is unauthorized to retrieve access tokens"},
+        status=401)
+    with pytest.raises(SourceError, match=r"Google refused the service account .*unauthorized_client.*"
+                                          r"google-key.json and its domain-wide delegation"):
+        make(httpserver, session, key_file).collect(OCTOBER)
+
+
+def test_a_key_file_that_is_not_a_key(httpserver, session, tmp_path):
+    path = tmp_path / "key.json"
+    path.write_text('{"type": "authorized_user"}')
+    with pytest.raises(SourceError, match="is not a Google service account JSON key"):
+        make(httpserver, session, path).collect(OCTOBER)
+
+
+def test_days_not_over_yet_are_not_asked_for(httpserver, session, key_file, rsa_key):
+    token_endpoint(httpserver, rsa_key, [])
+    reports_api(httpserver)
+    settings = GoogleWorkspaceSettings(key=Secret(file=key_file), admin_email=ADMIN, base_url=httpserver.url_for("/"))
+    mid_october = datetime(2026, 10, 10, 12, 0, tzinfo=UTC)  # 05:00 on the 10th in California
+    metrics = GoogleWorkspace(settings, name="gmail", session=session, clock=lambda: mid_october).collect(
+        OCTOBER).metrics
+    assert metrics["scanned"] == 9 * 1000 and metrics["partial"] is True
+    asked = [request.path.rsplit("/", 1)[1] for request, _ in httpserver.log if "/usage/dates/" in request.path]
+    assert asked == [f"2026-10-{d:02d}" for d in range(1, 10)]

@@ -1,0 +1,143 @@
+"""Microsoft Graph advanced hunting through msal: OpenID metadata and the token endpoint served
+over TLS on 127.0.0.1 (msal only accepts https authorities), Graph on plain HTTP."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from urllib.parse import parse_qs
+
+import pytest
+import trustme
+from pytest_httpserver import HTTPServer
+from werkzeug import Response
+
+from newsletter.collectors.m365_defender import M365Defender, M365DefenderSettings
+from newsletter.errors import SourceError
+from newsletter.http import make_session
+from newsletter.settings import Secret
+from tests.contract.conftest import AFTER_OCTOBER, FAST, OCTOBER, check_faults
+
+TENANT, CLIENT, ACCESS = "contoso.onmicrosoft.com", "11111111-2222-3333-4444-555555555555", "eyJ0eXAi.graph-token"
+ROWS = [
+    {"ThreatTypes": "", "DeliveryAction": "Delivered", "Count": 10000},
+    {"ThreatTypes": "Spam", "DeliveryAction": "Junked", "Count": 800},
+    {"ThreatTypes": "Spam", "DeliveryAction": "Blocked", "Count": "150"},
+    {"ThreatTypes": "Phish", "DeliveryAction": "Blocked", "Count": 40},
+    {"ThreatTypes": "Phish, Spam", "DeliveryAction": "Junked", "Count": 5},
+    {"ThreatTypes": "Malware, Phish", "DeliveryAction": "Blocked", "Count": 3},
+    {"ThreatTypes": "", "DeliveryAction": "Blocked", "Count": 7},  # a transport rule, no threat
+]
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def login(ca):
+    """The Entra ID side on https://127.0.0.1: OpenID configuration and the token endpoint."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
+
+
+@pytest.fixture
+def tls_session(ca, tmp_path):
+    session = make_session(FAST)
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    session.verify = str(bundle)
+    session.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override verify
+    return session
+
+
+def serve_login(login, grants, secret="m365-secret-value"):
+    login.clear()
+    base = f"https://127.0.0.1:{login.port}/{TENANT}"
+    login.expect_request(f"/{TENANT}/v2.0/.well-known/openid-configuration").respond_with_json({
+        "issuer": f"https://127.0.0.1:{login.port}/{TENANT}/v2.0",
+        "authorization_endpoint": f"{base}/oauth2/v2.0/authorize", "token_endpoint": f"{base}/oauth2/v2.0/token",
+        "jwks_uri": f"{base}/discovery/v2.0/keys", "response_types_supported": ["code"]})
+
+    def token(request):
+        form = {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
+        grants.append(form)
+        if form.get("client_secret") != secret:
+            return Response(json.dumps({"error": "invalid_client", "error_description":
+                                        "AADSTS7000215: Invalid client secret provided.\r\nTrace ID: 1"}), 401,
+                            content_type="application/json")
+        return Response(json.dumps({"token_type": "Bearer", "expires_in": 3599, "access_token": ACCESS}),
+                        content_type="application/json")
+
+    login.expect_request(f"/{TENANT}/oauth2/v2.0/token", method="POST").respond_with_handler(token)
+
+
+def serve_graph(httpserver, queries=None):
+    def hunting(request):
+        if request.headers.get("Authorization") != f"Bearer {ACCESS}":
+            return Response('{"error": {"code": "InvalidAuthenticationToken"}}', 401)
+        if queries is not None:
+            queries.append(request.get_json()["Query"])
+        body = {"schema": [{"name": "ThreatTypes", "type": "String"}, {"name": "DeliveryAction", "type": "String"},
+                           {"name": "Count", "type": "Int64"}], "results": ROWS}
+        return Response(json.dumps(body), content_type="application/json")
+
+    httpserver.expect_request("/v1.0/security/runHuntingQuery", method="POST").respond_with_handler(hunting)
+
+
+@pytest.fixture(autouse=True)
+def secret(monkeypatch):
+    monkeypatch.setenv("M365_CLIENT_SECRET", "m365-secret-value")
+
+
+def make(httpserver, login, session):
+    settings = M365DefenderSettings(tenant_id=TENANT, client_id=CLIENT, client_secret=Secret(env="M365_CLIENT_SECRET"),
+                                    authority=f"https://127.0.0.1:{login.port}", base_url=httpserver.url_for("/v1.0"))
+    collector = M365Defender(settings, name="defender", session=session, clock=lambda: AFTER_OCTOBER)
+    collector.validate()
+    return collector
+
+
+def test_counts_by_threat_type_over_the_berlin_month(httpserver, login, tls_session):
+    grants, queries = [], []
+    serve_login(login, grants)
+    serve_graph(httpserver, queries)
+    metrics = make(httpserver, login, tls_session).collect(OCTOBER).metrics
+    # malware beats phish beats spam when a message has several threat types
+    assert {k: metrics[k] for k in ("scanned", "spam", "phishing", "malware", "blocked_total")} == {
+        "scanned": 11005, "spam": 950, "phishing": 45, "malware": 3, "blocked_total": 950 + 45 + 3 + 7}
+    assert "datetime(2026-09-30T22:00:00Z)" in queries[0] and "datetime(2026-10-31T23:00:00Z)" in queries[0]
+    assert 'EmailDirection == "Inbound"' in queries[0]
+    assert grants[0]["grant_type"] == "client_credentials" and grants[0]["client_id"] == CLIENT
+    assert grants[0]["scope"].endswith("/.default")
+    # collected 2026-11-02 06:00 UTC: hunting data before 2026-10-03 06:00 UTC (08:00 CEST) is gone
+    assert metrics["partial"] is True and "mail before 2026-10-03 08:00" in metrics["warnings"][0]
+
+
+def test_http_failures(httpserver, login, tls_session):
+    serve_login(login, [])
+    check_faults(httpserver, serve=lambda: serve_graph(httpserver), path="/v1.0/security/runHuntingQuery",
+                 method="POST", collect=lambda: make(httpserver, login, tls_session).collect(OCTOBER),
+                 hint="ThreatHunting.Read.All", secret=ACCESS)
+
+
+def test_a_wrong_secret_is_named_not_shown(httpserver, login, tls_session):
+    serve_login(login, [], secret="the-right-one")
+    with pytest.raises(SourceError, match=r"refused the client credentials \(invalid_client: AADSTS7000215: "
+                                          r"Invalid client secret provided\.\): check client_id, M365_CLIENT_SECRET"
+                       ) as info:
+        make(httpserver, login, tls_session).collect(OCTOBER)
+    assert "m365-secret-value" not in str(info.value)
+
+
+def test_an_authority_that_does_not_answer(httpserver, login, tls_session):
+    login.clear()
+    with pytest.raises(SourceError, match="check authority and tenant_id"):
+        make(httpserver, login, tls_session).collect(OCTOBER)

@@ -1,0 +1,156 @@
+"""rspamd controller /stat: snapshots per collection, month = difference, resets handled."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from werkzeug import Response
+
+from newsletter.collectors.rspamd import Rspamd, RspamdSettings
+from newsletter.errors import SourceError
+from newsletter.model import SourceResult
+from newsletter.settings import Secret
+from newsletter.store import Store
+from tests.contract.conftest import OCTOBER, check_faults
+
+
+def stat(scanned, **actions):
+    """The documented /stat shape; newer rspamd versions add actions such as discard."""
+    base = {"reject": 0, "soft reject": 0, "rewrite subject": 0, "add header": 0, "greylist": 0, "no action": 0}
+    base.update({k.replace("_", " "): v for k, v in actions.items()})
+    return {"version": "3.4", "uptime": 3600, "read_only": False, "scanned": scanned, "learned": 0,
+            "actions": base, "spam_count": 0, "ham_count": 0, "connections": 3, "statfiles": []}
+
+
+class Clock:
+    def __init__(self, moment):
+        self.now = moment
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def store():
+    with Store.memory() as store:
+        yield store
+
+
+def collector(httpserver, session, store, clock, **settings):
+    config = RspamdSettings(base_url=httpserver.url_for("/"), **settings)
+    rspamd = Rspamd(config, name="mail-filter", session=session, clock=clock, state=store)
+    rspamd.validate()
+    return rspamd
+
+
+def serve_stat(httpserver, body):
+    httpserver.clear()
+    httpserver.expect_request("/stat").respond_with_json(body)
+
+
+def test_month_is_the_difference_across_a_reset(httpserver, session, store):
+    clock = Clock(OCTOBER.start - timedelta(minutes=30))
+    rspamd = collector(httpserver, session, store, clock)
+    phases = [
+        (OCTOBER.start - timedelta(minutes=30), stat(100, reject=10, add_header=20, greylist=5, no_action=65)),
+        (OCTOBER.start + timedelta(days=12), stat(1100, reject=110, add_header=220, greylist=5, no_action=765)),
+        # rspamd crashed and lost its counters: smaller values mean a reset
+        (OCTOBER.start + timedelta(days=13), stat(50, reject=5, add_header=10, soft_reject=3, no_action=32)),
+    ]
+    for moment, body in phases:
+        clock.now = moment
+        serve_stat(httpserver, body)
+        with pytest.raises(SourceError, match="has not ended"):
+            rspamd.collect(OCTOBER)
+    clock.now = OCTOBER.end + timedelta(minutes=5)
+    end = stat("250", reject="25", add_header="40", soft_reject="6", no_action="177")  # numbers as strings
+    end["actions"]["discard"] = 2  # an action that appeared with an upgrade
+    serve_stat(httpserver, end)
+    result = rspamd.collect(OCTOBER)
+    metrics = result.metrics
+    # scanned: (1100-100) + 50 since the reset + (250-50) = 1250
+    assert metrics["scanned"] == 1250
+    # blocked = reject + discard: (110-10) + 5 + (25-5) + 2 = 127
+    assert metrics["rejected"] == 127
+    # spam = add header + soft reject: (220-20) + 10 + (40-10) = 240, soft reject 3 + (6-3) = 6
+    assert metrics["spam"] == 246
+    assert metrics["blocked_total"] == 246 + 127
+    assert metrics["phishing"] is None and metrics["malware"] is None  # rspamd does not tell; unknown, not 0
+    assert metrics["partial"] is True
+    assert "reset between 2026-10-13 00:00 CEST and 2026-10-14 00:00 CEST" in metrics["warnings"][0]
+    assert metrics["window_start"] == "2026-09-30T23:30:00+02:00"
+
+
+def test_a_month_without_a_starting_snapshot_is_refused_not_invented(httpserver, session, store):
+    clock = Clock(OCTOBER.start + timedelta(days=3))
+    rspamd = collector(httpserver, session, store, clock)
+    serve_stat(httpserver, stat(500, reject=50))
+    with pytest.raises(SourceError, match="has not ended"):
+        rspamd.collect(OCTOBER)
+    clock.now = OCTOBER.end + timedelta(minutes=1)
+    serve_stat(httpserver, stat(900, reject=90))
+    with pytest.raises(SourceError, match=r"no rspamd counter snapshot within 24 h before 2026-10 began "
+                                          r"\(2026-10-01 00:00 CEST; the first one after it is from 2026-10-04"):
+        rspamd.collect(OCTOBER)
+
+
+def test_snapshot_at_midnight_on_the_first_serves_both_months(httpserver, session, store):
+    """A cron job at 00:00 on the 1st: its snapshot ends one month and starts the next."""
+    clock = Clock(OCTOBER.start + timedelta(seconds=40))
+    rspamd = collector(httpserver, session, store, clock, actions={"greylist": "spam"})
+    serve_stat(httpserver, stat(10, greylist=1))
+    with pytest.raises(SourceError):
+        rspamd.collect(OCTOBER)
+    clock.now = OCTOBER.end + timedelta(seconds=40)
+    serve_stat(httpserver, stat(30, greylist=4, reject=2))
+    metrics = rspamd.collect(OCTOBER).metrics
+    assert (metrics["scanned"], metrics["spam"], metrics["rejected"], metrics["partial"]) == (20, 3, 2, False)
+    assert metrics["warnings"] == []
+
+
+def test_http_failures_and_password(httpserver, session, monkeypatch):
+    monkeypatch.setenv("RSPAMD_PASSWORD", "s3cret-controller")
+    seen = []
+
+    def handler(request):
+        seen.append(request.headers.get("Password"))
+        return Response('{"scanned": "7", "actions": {"reject": 1, "no action": "6"}}',
+                        content_type="application/json")
+
+    def collect():
+        rspamd = collector(httpserver, session, None, Clock(OCTOBER.end), password=Secret(env="RSPAMD_PASSWORD"))
+        return SourceResult.ok("mail-filter", "rspamd", "mail_security", rspamd.read_counters())
+
+    good = check_faults(httpserver, serve=lambda: httpserver.expect_request("/stat").respond_with_handler(handler),
+                        path="/stat", collect=collect, hint=r"controller password \(RSPAMD_PASSWORD\)",
+                        secret="s3cret-controller")
+    assert good.metrics == {"scanned": 7, "action:reject": 1, "action:no action": 6}
+    assert set(seen) == {"s3cret-controller"}
+
+
+def test_a_collector_without_a_store_fails_clearly(httpserver, session):
+    rspamd = collector(httpserver, session, None, Clock(OCTOBER.end))
+    with pytest.raises(SourceError, match="needs the workspace store"):
+        rspamd.collect(OCTOBER)
+
+
+def test_wrong_answer_shape_names_the_controller(httpserver, session, store):
+    serve_stat(httpserver, {"status": "ok"})
+    rspamd = collector(httpserver, session, store, Clock(OCTOBER.end))
+    with pytest.raises(SourceError, match="port 11334"):
+        rspamd.collect(OCTOBER)
+
+
+def test_snapshots_far_from_the_edges_are_flagged(httpserver, session, store):
+    clock = Clock(OCTOBER.start - timedelta(hours=20))
+    rspamd = collector(httpserver, session, store, clock)
+    serve_stat(httpserver, stat(0))
+    with pytest.raises(SourceError):
+        rspamd.collect(OCTOBER)
+    clock.now = OCTOBER.end + timedelta(hours=7)
+    serve_stat(httpserver, stat(70, reject=7))
+    metrics = rspamd.collect(OCTOBER).metrics
+    assert (metrics["scanned"], metrics["rejected"], metrics["partial"]) == (70, 7, True)
+    assert "up to 20 h away from when the month began (2026-09-30 04:00 CEST)" in metrics["warnings"][0]
+    assert "up to 7 h away from when the month ended (2026-11-01 07:00 CET)" in metrics["warnings"][1]
