@@ -77,7 +77,8 @@ class Freshservice(TicketingCollector):
             if not isinstance(rows, list):
                 raise SourceError(f"{self.vendor} answered {TICKETS} without a 'tickets' list; check base_url")
             for row in rows:
-                yield self.ticket(row)
+                if row.get("deleted") is not True:  # trashed tickets are not IT's work
+                    yield self.ticket(row)
             if not answer.next_link() or not rows:
                 return
             page += 1

@@ -20,6 +20,7 @@ from newsletter.collectors.ticketing import (
     expect,
     label,
     parse_time,
+    utc_text,
 )
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient, PageGuard
@@ -69,8 +70,8 @@ class Jira(TicketingCollector):
         """Tickets created before the month's end and not resolved before its start (plus a day of
         slack each side: JQL dates are read in the API user's own time zone)."""
         s = self.settings
-        start = (month.start - QUERY_SLACK).astimezone(UTC).strftime("%Y-%m-%d")
-        end = (month.end + QUERY_SLACK).astimezone(UTC).strftime("%Y-%m-%d")
+        start = utc_text(month.start - QUERY_SLACK, "%Y-%m-%d %H:%M")
+        end = utc_text(month.end + QUERY_SLACK, "%Y-%m-%d %H:%M")
         parts = [f'project = "{s.project}"'] if s.project else []
         if s.jql.strip():
             parts.append(f"({s.jql.strip()})")

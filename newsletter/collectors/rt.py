@@ -83,7 +83,8 @@ class RequestTracker(TicketingCollector):
             data = client.get_json(SEARCH, params={**params, "page": page})
             items = expect(data, "items", list, self.vendor, SEARCH)
             for item in items:
-                yield self.ticket(item)
+                if item.get("Status") != "deleted":  # RT hides them from searches; be sure
+                    yield self.ticket(item)
             if not items or not _has_next(data, page):
                 return
             page += 1
