@@ -194,7 +194,7 @@ class HttpClient:
         wait = _seconds_until(reset) if reset else 1.0
         wait = min(max(wait, 0.0), (self.policy or HttpPolicy()).max_retry_after_s)
         if wait:
-            log.info("%s rate limit reached; waiting %.0f s", self.vendor, wait)
+            log.info("%s rate limit reached; waiting %.1f s", self.vendor, wait)
             self.sleep(wait)
 
     def _clean(self, text: str) -> str:
