@@ -20,7 +20,8 @@ def ticket(row: Row) -> dict:
     late = bool(row.resolved and (row.resolved - row.created).total_seconds() > 86400)
     closed = row.key == "E"  # closed straight away: only closed_at is set
     return {"id": row.number, "workspace_id": 2, "created_at": zulu(row.created), "updated_at": zulu(row.created),
-            "status": (5 if closed else 4) if row.resolved else 2, "category": "Hardware" if row.number < 4 else "Access",
+            "status": (5 if closed else 4) if row.resolved else 2,
+            "category": "Hardware" if row.number < 4 else "Access",
             "fr_escalated": False, "is_escalated": late, "deleted": row.deleted,
             "due_by": zulu(row.created), "fr_due_by": zulu(row.created),
             "stats": {"first_responded_at": zulu(row.first_response),
