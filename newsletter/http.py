@@ -244,9 +244,10 @@ def _seconds_until(value: str) -> float:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() - now
     except ValueError:
         pass
-    parsed = email.utils.parsedate_to_datetime(value) if value else None
-    if parsed is None:
-        return 1.0
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 1.0  # unreadable: wait a little rather than not at all
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp() - now
