@@ -50,7 +50,7 @@ class FakeRT(BaseHTTPRequestHandler):
     total = 0
     requests = 0
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         type(self).requests += 1
         args = parse_qs(urlsplit(self.path).query)
         page, per_page = int(args["page"][0]), int(args["per_page"][0])
