@@ -7,6 +7,7 @@ the numbers are computed here, the same way for every system (DESIGN.md, "Metric
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -21,6 +22,7 @@ from newsletter.http import HttpClient
 from newsletter.model import SourceResult
 from newsletter.period import Month
 
+log = logging.getLogger(__name__)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # Some APIs read dates in the account's own time zone; asking for a day more on each side and
 # letting the aggregator keep exactly the month is right whatever that zone is.
@@ -52,7 +54,12 @@ class TicketingCollector(Collector):
 
     def collect(self, month: Month) -> SourceResult:
         client = self.client()
-        stats = aggregate_tickets(self.tickets(client, month), month, backlog_known=self.backlog_known)
+        try:
+            stats = aggregate_tickets(self.tickets(client, month), month, backlog_known=self.backlog_known)
+        except (AttributeError, TypeError, KeyError) as exc:  # a record not shaped as documented
+            log.debug("%s: unexpected record shape", self.name, exc_info=True)
+            raise SourceError(f"{self.vendor} sent a ticket record in an unexpected shape "
+                              f"({type(exc).__name__}); check base_url and the API version") from None
         return self.result(stats.metrics())
 
     def client(self) -> HttpClient:

@@ -92,6 +92,14 @@ def test_answer_without_items_names_the_endpoint(httpserver, monkeypatch, tmp_pa
     assert result.status == "failed" and "/REST/2.0/tickets" in result.error
 
 
+def test_record_of_another_shape_is_a_clear_failure(httpserver, monkeypatch, tmp_path):
+    httpserver.expect_request("/REST/2.0/tickets").respond_with_handler(pager(["1", "2"], 3))
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path), MONTH)
+    assert result.status == "failed"
+    assert result.error == ("Request Tracker sent a ticket record in an unexpected shape (AttributeError); "
+                            "check base_url and the API version")
+
+
 @pytest.mark.parametrize("fault", FAULTS)
 def test_faults(fault, httpserver, monkeypatch, tmp_path, caplog):
     check_fault(CASE, fault, httpserver, monkeypatch, tmp_path, caplog, MONTH)
