@@ -10,6 +10,8 @@ $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# Wheels of the runtime dependencies, so the packaging test installs into a fresh venv offline.
+	$(BIN)/python -m pip wheel --quiet -w $(VENV)/wheelhouse .
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -42,8 +42,13 @@ def workspace_options(func):
     @click.option("--state-dir", type=click.Path(path_type=Path), help="Where state, outbox and archive live.")
     @functools.wraps(func)
     def wrapper(config_path, demo, state_dir, **kwargs):
-        return func(open_workspace=lambda **extra: Workspace.open(
-            config_path=config_path, demo=demo, state_dir=state_dir, **extra), **kwargs)
+        def open_workspace(*, demo_in_memory: bool = False, **extra) -> Workspace:
+            """`demo_in_memory`: a demo that only shows something keeps its state in memory."""
+            in_memory = extra.pop("in_memory", False) or (demo and demo_in_memory)
+            return Workspace.open(config_path=config_path, demo=demo, state_dir=state_dir, in_memory=in_memory,
+                                  **extra)
+
+        return func(open_workspace=open_workspace, **kwargs)
 
     return wrapper
 
@@ -58,9 +63,9 @@ month_option = click.option("--month", default="last", show_default=True, help="
 def cli(verbose: int, quiet: bool) -> None:
     """A monthly newsletter that makes the IT team's quiet work visible."""
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(stream=sys.stderr, level=level, format="newsletter: %(message)s", force=True)
-    if verbose < 2:
-        logging.getLogger("urllib3").setLevel(logging.WARNING)
+    # Our own progress only; other libraries speak at WARNING (urllib3's debug lines carry full URLs).
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="newsletter: %(message)s", force=True)
+    log.setLevel(level)
 
 
 @cli.command()
@@ -127,7 +132,7 @@ def preview(open_workspace, month: str, output: Path, fmt: str) -> None:
 
     from newsletter.delivery.message import build_message
 
-    ws = open_workspace(in_memory=True) if _demo_flag() else open_workspace()
+    ws = open_workspace(demo_in_memory=True)
     period = ws.month(month)
     ws.ensure_collected(period)
     newsletter = ws.compose(period)
@@ -141,10 +146,6 @@ def preview(open_workspace, month: str, output: Path, fmt: str) -> None:
     click.echo(f"Draft for {period.name} written to {output} ({newsletter.subject})")
 
 
-def _demo_flag() -> bool:
-    return bool(click.get_current_context().params.get("demo"))
-
-
 @cli.command()
 @workspace_options
 @month_option
@@ -154,8 +155,7 @@ def send(open_workspace, month: str, test_to: str | None) -> None:
     ws = open_workspace()
     period = ws.month(month)
     if test_to:
-        if ws.demo:
-            ws.ensure_collected(period)
+        ws.ensure_collected(period)
         reply = ws.send_test(ws.compose(period), test_to)
         click.echo(f"Test copy of {period} sent to {test_to}: {reply}")
         return
@@ -188,7 +188,8 @@ def _deliver(ws: Workspace, period) -> None:
     report = ws.deliver(newsletter)
     click.echo(f"Edition {period} ({newsletter.subject}) via {ws.config.delivery.transport}: {report.summary()}")
     if ws.config.delivery.transport == "outbox":
-        click.echo(f"Email: {ws.config.outbox_dir / period.label}")
+        for email in sorted((ws.config.outbox_dir / period.label).glob("*.eml")):
+            click.echo(f"Email: {email}")
     click.echo(f"HTML copy: {ws.archive_dir(period) / 'newsletter.html'}")
     if not report.complete:
         sys.exit(1)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from newsletter.collect import build_collectors, collect_month
 from newsletter.collectors.base import utcnow
@@ -22,14 +23,15 @@ from newsletter.collectors.registry import CollectorRegistry
 from newsletter.compose.context import build_context
 from newsletter.compose.render import Newsletter, Renderer, Theme
 from newsletter.config import Config, find_config, load_config
-from newsletter.delivery.ledger import DeliveryReport, deliver, send_test
-from newsletter.delivery.message import Envelope
-from newsletter.delivery.transports import make_transport
 from newsletter.errors import ConfigError, NewsletterError, NothingToDo
 from newsletter.model import SourceResult
 from newsletter.period import Month
 from newsletter.resources import demo_config
 from newsletter.store import Store
+
+if TYPE_CHECKING:  # delivery pulls in ssl, smtplib and email: not needed to collect or preview
+    from newsletter.delivery.ledger import DeliveryReport
+    from newsletter.delivery.message import Envelope
 
 DEMO_STATE_DIR = ".newsletter-demo"
 
@@ -100,10 +102,15 @@ class Workspace:
 
     # deliver ---------------------------------------------------------------------------------
     def envelope(self) -> Envelope:
+        from newsletter.delivery.message import Envelope
+
         d = self.config.delivery
         return Envelope(sender=d.sender, list_id=d.list_id, reply_to=d.reply_to)
 
     def deliver(self, newsletter: Newsletter) -> DeliveryReport:
+        from newsletter.delivery.ledger import deliver
+        from newsletter.delivery.transports import make_transport
+
         d = self.config.delivery
         if not d.to:
             raise ConfigError(f"{self.config.path}: delivery.to: no recipients; add the addresses to send to")
@@ -111,6 +118,9 @@ class Workspace:
         return deliver(self.store, newsletter, d.to, self.envelope(), transport, max_errors=d.max_errors)
 
     def send_test(self, newsletter: Newsletter, to: str) -> str:
+        from newsletter.delivery.ledger import send_test
+        from newsletter.delivery.transports import make_transport
+
         return send_test(newsletter, self.envelope(), make_transport(self.config, "tests"), to)
 
     def edition_for_sending(self, month: Month) -> Newsletter:

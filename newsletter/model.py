@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Kind = Literal["ticketing", "mail_security", "uptime", "highlights", "custom"]
 Status = Literal["ok", "failed", "skipped"]
 KINDS: tuple[str, ...] = ("ticketing", "mail_security", "uptime", "highlights", "custom")
 
 
-@dataclass(frozen=True, slots=True)
-class Ticket:
-    """A help-desk ticket normalized from any vendor. Times are tz-aware; None means unknown/never."""
+class Ticket(NamedTuple):
+    """A help-desk ticket normalized from any vendor. Times are tz-aware; None means unknown/never.
+
+    A NamedTuple rather than a dataclass: collectors stream hundreds of thousands of these,
+    and a tuple is the cheapest immutable record to build and to hold.
+    """
 
     id: str
     created: datetime

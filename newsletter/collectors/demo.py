@@ -69,23 +69,23 @@ def _demo_tickets(seed: str, volume: int, year: int, month_no: int, start: float
     count = round(volume * SEASON[month_no] * rng.uniform(0.9, 1.1))
     names, weights = zip(*CATEGORIES, strict=True)
     categories = rng.choices(names, weights, k=count)
+    random, gauss, stamp = rng.random, rng.gauss, datetime.fromtimestamp
+    answer_mu, solve_mu = math.log(14 * speed * 60), math.log(5.5 * speed * 3600)
     tickets = []
     for number in range(count):
-        created = start + rng.random() * span
-        first = created + 60 * rng.lognormvariate(math.log(14 * speed), 0.9) if rng.random() < 0.93 else None
-        hours = min(rng.lognormvariate(math.log(5.5 * speed), 1.25), MAX_RESOLUTION_S / 3600)
-        resolved = max(created + hours * 3600, first or created)
-        tickets.append(
-            Ticket(
-                id=f"{year}{month_no:02d}-{number}",
-                created=datetime.fromtimestamp(created, UTC),
-                first_response=datetime.fromtimestamp(first, UTC) if first else None,
-                resolved=datetime.fromtimestamp(resolved, UTC),
-                category=categories[number],
-                sla_breached=(resolved - created > SLA_TARGET_S) if rng.random() < 0.9 else None,
-                csat_positive=(rng.random() < (0.96 if hours < 24 else 0.8)) if rng.random() < 0.22 else None,
-            )
-        )
+        created = start + random() * span
+        first = created + math.exp(gauss(answer_mu, 0.9)) if random() < 0.93 else None
+        solve = min(math.exp(gauss(solve_mu, 1.25)), MAX_RESOLUTION_S)
+        resolved = max(created + solve, first or created)
+        tickets.append(Ticket(
+            id=f"{year}{month_no:02d}-{number}",
+            created=stamp(created, UTC),
+            first_response=stamp(first, UTC) if first else None,
+            resolved=stamp(resolved, UTC),
+            category=categories[number],
+            sla_breached=(resolved - created > SLA_TARGET_S) if random() < 0.9 else None,
+            csat_positive=(random() < (0.96 if solve < 86400 else 0.8)) if random() < 0.22 else None,
+        ))
     return tuple(tickets)
 
 

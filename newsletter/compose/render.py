@@ -8,6 +8,7 @@ default theme. `default:NAME` always means the built-in file, so a branded templ
 from __future__ import annotations
 
 import hashlib
+import os
 import tomllib
 import traceback
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ class Theme:
         loaders.append(builtin)
         env = SandboxedEnvironment(
             loader=jinja2.ChoiceLoader(loaders),
+            bytecode_cache=_bytecode_cache(),
             autoescape=lambda name: not (name or "").endswith(".txt.j2"),
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
@@ -92,6 +94,17 @@ class Theme:
         )
         env.filters.update(number=formatting.number, percent=formatting.percent, duration=formatting.duration)
         return env
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates cached per user (keyed by source checksum), as Python caches .pyc files."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "newsletter", "jinja")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:
+        return None  # a read-only home: compile every time
+    return jinja2.FileSystemBytecodeCache(folder)
 
 
 def _read_theme_toml(path: Path) -> dict[str, Any]:

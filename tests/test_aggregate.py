@@ -1,0 +1,117 @@
+"""The metric definitions, worked out by hand on small ticket sets."""
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from newsletter.collectors.aggregate import Outage, aggregate_tickets, nearest_rank, service_uptime
+from newsletter.model import Ticket
+from newsletter.period import Month
+
+BERLIN = ZoneInfo("Europe/Berlin")
+OCT = Month(2026, 10, BERLIN)
+
+
+def at(day: int, hour: int = 12, month: int = 10) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=BERLIN)
+
+
+def ticket(created, first=None, resolved=None, **kw) -> Ticket:
+    return Ticket(id=str(id(created)), created=created, first_response=first, resolved=resolved, **kw)
+
+
+@pytest.mark.parametrize(
+    ("values", "pct", "expected"),
+    [
+        ([], 50, None),
+        ([7], 50, 7),
+        ([7], 90, 7),
+        ([1, 2], 50, 1),  # nearest rank: ceil(0.5 * 2) = 1st value
+        ([1, 2, 3], 50, 2),
+        ([1, 2, 3, 4], 50, 2),
+        (list(range(1, 11)), 90, 9),  # ceil(0.9 * 10) = 9th
+        (list(range(1, 12)), 90, 10),  # ceil(0.9 * 11) = 10th
+        (list(range(1, 101)), 90, 90),
+    ],
+)
+def test_nearest_rank(values, pct, expected):
+    assert nearest_rank(values, pct) == expected
+
+
+def test_counts_durations_and_shares():
+    tickets = [
+        # created in October, first answer after 10 min, resolved after 2 h, SLA met, rated good
+        ticket(at(5), at(5).replace(minute=10), at(5, 14), category="Printing", sla_breached=False,
+               csat_positive=True),
+        # created in October, answered after 30 min, resolved after 26 h, SLA breached, rated bad
+        ticket(at(6), at(6).replace(minute=30), at(7, 14), category="Printing", sla_breached=True,
+               csat_positive=False),
+        # created in October, never answered, still open: counts in backlog
+        ticket(at(20), category="VPN"),
+        # created in September, resolved in October after 5 days: resolved, not opened
+        ticket(at(28, 12, month=9), at(28, 13, month=9), at(3), category="VPN", sla_breached=False),
+        # created in September and resolved in September: neither
+        ticket(at(1, 12, month=9), None, at(2, 12, month=9)),
+        # created in October, resolved in November: opened, and open at month's end
+        ticket(at(31), at(31, 13), at(2, 12, month=11), category="VPN"),
+    ]
+    stats = aggregate_tickets(tickets, OCT)
+    assert stats.opened == 4
+    assert stats.resolved == 3
+    assert stats.backlog_end == 2
+    # first responses of October tickets: 600 s, 1800 s, 3600 s -> median 1800, p90 3600
+    assert (stats.first_response_median_s, stats.first_response_p90_s) == (1800, 3600)
+    # resolutions in October: 2 h, 26 h, 5 days -> median 26 h, p90 5 days
+    assert stats.resolution_median_s == 26 * 3600
+    assert stats.resolution_p90_s == 5 * 86400
+    assert stats.sla_met_pct == pytest.approx(66.67)
+    assert (stats.csat_pct, stats.csat_responses) == (50.0, 2)
+    assert stats.top_categories == [["VPN", 2], ["Printing", 2]] or stats.top_categories == [
+        ["Printing", 2], ["VPN", 2]]
+
+
+def test_unknown_stays_unknown_never_zero():
+    stats = aggregate_tickets([ticket(at(5))], OCT, backlog_known=False)
+    assert stats.opened == 1 and stats.resolved == 0
+    assert stats.backlog_end is None
+    assert stats.first_response_median_s is None and stats.resolution_median_s is None
+    assert stats.sla_met_pct is None and stats.csat_pct is None
+    assert stats.csat_responses == 0
+
+
+def test_month_boundaries_follow_the_configured_zone():
+    # 30 September 22:30 UTC is October in Berlin; 31 October 23:30 UTC is November there.
+    early = ticket(datetime(2026, 9, 30, 22, 30, tzinfo=UTC))
+    late = ticket(datetime(2026, 10, 31, 23, 30, tzinfo=UTC))
+    assert aggregate_tickets([early, late], OCT).opened == 1
+    assert aggregate_tickets([early, late], Month(2026, 10, UTC)).opened == 1
+    assert aggregate_tickets([late], Month(2026, 10, UTC)).opened == 1
+    assert aggregate_tickets([late], OCT).opened == 0
+
+
+def test_uptime_merges_overlaps_and_clips_to_the_month():
+    start = OCT.start
+    outages = [
+        Outage(start - timedelta(minutes=30), start + timedelta(minutes=30)),  # 30 min inside October
+        Outage(start + timedelta(days=2), start + timedelta(days=2, minutes=20)),
+        Outage(start + timedelta(days=2, minutes=10), start + timedelta(days=2, minutes=50)),  # overlaps
+        Outage(OCT.end - timedelta(minutes=5), None),  # still down at the end
+    ]
+    service = service_uptime("Email", outages, OCT)
+    assert service.downtime_s == (30 + 50 + 5) * 60
+    assert service.incidents == 3
+    assert service.longest_outage_s == 50 * 60
+    assert service.uptime_pct == pytest.approx(100 * (1 - 85 * 60 / OCT.seconds), abs=1e-4)
+
+
+def test_uptime_of_a_service_monitored_from_mid_month():
+    halfway = OCT.start + timedelta(days=15)
+    service = service_uptime("VPN", [Outage(halfway, halfway + timedelta(hours=1))], OCT, monitored_from=halfway)
+    window = OCT.end.timestamp() - halfway.timestamp()
+    assert service.uptime_pct == pytest.approx(100 * (1 - 3600 / window), abs=1e-4)
+
+
+def test_uptime_unknown_before_monitoring_started():
+    service = service_uptime("New", [], OCT, monitored_from=OCT.end + timedelta(days=1))
+    assert service.uptime_pct is None and service.downtime_s is None

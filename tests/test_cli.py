@@ -1,0 +1,198 @@
+"""The commands end to end through click's CliRunner, with real SQLite and files in tmp_path."""
+
+from __future__ import annotations
+
+import json
+from email import message_from_bytes, policy
+
+from click.testing import CliRunner
+
+from newsletter.cli import cli
+from newsletter.model import SourceResult
+from newsletter.period import Month
+from newsletter.store import Store
+
+TICKET_KEYS = {"opened", "resolved", "backlog_end", "first_response_median_s", "first_response_p90_s",
+               "resolution_median_s", "resolution_p90_s", "sla_met_pct", "csat_pct", "csat_responses",
+               "top_categories"}
+MAIL_KEYS = {"scanned", "spam", "phishing", "malware", "blocked_total"}
+SERVICE_KEYS = {"name", "uptime_pct", "downtime_s", "incidents", "longest_outage_s"}
+
+
+def demo(*args, state):
+    return CliRunner().invoke(cli, [*args, "--demo", "--state-dir", str(state)], catch_exceptions=False)
+
+
+def test_run_demo_delivers_once_then_has_nothing_to_do(tmp_path):
+    state = tmp_path / "state"
+    first = demo("run", "--month", "2026-10", state=state)
+    assert first.exit_code == 0, first.output
+    emails = list((state / "outbox" / "2026-10").glob("*.eml"))
+    assert len(emails) == 1
+    assert "HTML copy:" in first.output and (state / "archive" / "2026-10" / "newsletter.html").is_file()
+    message = message_from_bytes(emails[0].read_bytes(), policy=policy.default)
+    assert message["Subject"].startswith("IT in October:")
+    assert message["Auto-Submitted"] == "auto-generated" and message["List-Id"] and message["Message-ID"]
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+
+    again = demo("run", "--month", "2026-10", state=state)
+    assert again.exit_code == 3
+    assert "already sent" in again.stderr
+    assert len(list((state / "outbox" / "2026-10").glob("*.eml"))) == 1
+
+    history = demo("history", state=state)
+    assert "2026-10" in history.output and "1 sent" in history.output
+
+
+def test_run_demo_builds_thirteen_months_of_history(tmp_path):
+    state = tmp_path / "state"
+    assert demo("run", "--month", "2026-10", state=state).exit_code == 0
+    with Store.open(state) as store:
+        months = [m.label for m in Month(2026, 10).history(12)]
+        assert all(store.has_results(m) for m in [*months, "2026-10"])
+        resolved = [next(r for r in store.results(m) if r.kind == "ticketing").metrics["resolved"] for m in months]
+    assert len(set(resolved)) > 6, "demo numbers should move from month to month"
+
+
+def test_collect_json_shape(tmp_path):
+    result = demo("collect", "--month", "2026-10", "--json", state=tmp_path)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["month"] == "2026-10" and payload["timezone"] == "Europe/Berlin"
+    by_kind = {s["kind"]: s for s in payload["sources"]}
+    for source in payload["sources"]:
+        assert set(source) == {"name", "type", "kind", "status", "error", "metrics"}
+        assert source["status"] in ("ok", "failed", "skipped")
+    assert set(by_kind["ticketing"]["metrics"]) == TICKET_KEYS
+    assert set(by_kind["mail_security"]["metrics"]) == MAIL_KEYS
+    uptime = by_kind["uptime"]["metrics"]
+    assert set(uptime) == {"services", "overall_uptime_pct"}
+    assert all(set(s) == SERVICE_KEYS for s in uptime["services"])
+    assert by_kind["highlights"]["status"] == "ok"
+    tickets = by_kind["ticketing"]["metrics"]
+    assert tickets["opened"] > 100 and 0 < tickets["first_response_median_s"] < tickets["first_response_p90_s"]
+    assert all(isinstance(name, str) and count > 0 for name, count in tickets["top_categories"])
+    mail = by_kind["mail_security"]["metrics"]
+    assert mail["blocked_total"] >= mail["spam"] + mail["phishing"] + mail["malware"]
+
+
+def test_demo_is_deterministic(tmp_path):
+    one = json.loads(demo("collect", "--month", "2026-03", "--json", state=tmp_path / "a").stdout)
+    two = json.loads(demo("collect", "--month", "2026-03", "--json", state=tmp_path / "b").stdout)
+    assert one == two
+
+
+def test_preview_writes_each_format_and_sends_nothing(tmp_path):
+    for fmt, marker in (("html", "<!doctype html>"), ("text", "HELP DESK"), ("eml", "Content-Type: multipart")):
+        out = tmp_path / f"draft.{fmt}"
+        result = demo("preview", "--month", "2026-10", "--output", str(out), "--format", fmt, state=tmp_path / "s")
+        assert result.exit_code == 0, result.output
+        assert marker in out.read_text()
+    assert not (tmp_path / "s").exists(), "a demo preview keeps its state in memory"
+
+
+def test_preview_html_is_an_email(tmp_path):
+    out = tmp_path / "x.html"
+    assert demo("preview", "--month", "2026-10", "--output", str(out), state=tmp_path).exit_code == 0
+    html = out.read_text()
+    assert '<html lang="en"' in html
+    assert "<script" not in html and "<svg" not in html
+    assert "October 2026" in html and "Requests resolved" in html
+
+
+def store_snapshot(workspace, month: str, results: list[SourceResult]) -> None:
+    with Store.open(workspace.state) as store:
+        store.save_results(month, results)
+
+
+def test_text_from_sources_arrives_escaped(workspace, tmp_path):
+    workspace.write("sources/highlights/2026-10.md", "## <script>alert('title')</script>\n"
+                    "Body with <script>alert('body')</script> and <b>tags</b>.\n")
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    store_snapshot(workspace, "2026-10", [SourceResult.ok("helpdesk", "demo_ticketing", "ticketing", {
+        "opened": 3, "resolved": 2, "top_categories": [["<script>alert('cat')</script>", 3]]})])
+    out = tmp_path / "x.html"
+    result = workspace.invoke("preview", "--month", "2026-10", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    assert "<script" not in html
+    assert "&lt;script&gt;alert(" in html
+    assert html.count("&lt;script&gt;") >= 3  # title, body and category
+
+
+def test_unknown_numbers_show_as_unknown_not_zero(workspace, tmp_path):
+    store_snapshot(workspace, "2026-10", [
+        SourceResult.ok("helpdesk", "demo_ticketing", "ticketing", {"opened": 5, "resolved": None}),
+        SourceResult.failed("mail-filter", "demo_mail_security", "mail_security", "boom"),
+    ])
+    out = tmp_path / "x.txt"
+    assert workspace.invoke("preview", "--month", "2026-10", "--output", str(out), "--format", "text").exit_code == 0
+    text = out.read_text()
+    assert "- Requests resolved: n/a" in text
+    assert "Numbers from mail-filter are not available this month." in text
+    assert "Threats blocked" not in text
+
+
+def test_template_syntax_error_names_template_and_line(workspace, tmp_path):
+    workspace.configure().write_text(workspace.config.read_text().replace('state_dir = "state"',
+                                                                          'state_dir = "state"\ntheme = "brand"'))
+    workspace.write("templates/brand/newsletter.mjml.j2",
+                    '{% extends "default:newsletter.mjml.j2" %}\n{% block hero %}\n{% if %}\n{% endblock %}\n')
+    result = workspace.invoke("check")
+    assert result.exit_code == 2
+    assert "newsletter.mjml.j2:3:" in result.stderr and "Traceback" not in result.output
+
+
+def test_template_runtime_error_names_template_and_line(workspace, tmp_path):
+    workspace.configure().write_text(workspace.config.read_text().replace('state_dir = "state"',
+                                                                          'state_dir = "state"\ntheme = "brand"'))
+    workspace.write("templates/brand/newsletter.txt.j2", "Hello\n{{ no_such_thing.value }}\n")
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    result = workspace.invoke("preview", "--month", "2026-10", "--output", str(tmp_path / "x"), "--format", "text")
+    assert result.exit_code == 2
+    assert "brand/newsletter.txt.j2:2: 'no_such_thing' is undefined" in result.stderr
+
+
+def test_branded_theme_extends_the_default(workspace, tmp_path):
+    workspace.configure().write_text(workspace.config.read_text().replace('state_dir = "state"',
+                                                                          'state_dir = "state"\ntheme = "brand"'))
+    workspace.write("templates/brand/newsletter.mjml.j2", """\
+        {% extends "default:newsletter.mjml.j2" %}
+        {% block hero %}<mj-section><mj-column><mj-text>Our own hero</mj-text></mj-column></mj-section>{% endblock %}
+        """)
+    workspace.write("templates/brand/theme.toml", '[colors]\nbrand = "#aa0000"\n')
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    out = tmp_path / "x.html"
+    assert workspace.invoke("preview", "--month", "2026-10", "--output", str(out)).exit_code == 0
+    html = out.read_text()
+    assert "Our own hero" in html and "#aa0000" in html.lower() and "Help desk" in html
+
+
+def test_required_source_failure_blocks_the_send(workspace):
+    workspace.write("sources/highlights.toml", 'type = "highlights"\ndir = "highlights"\nrequired = true\n')
+    workspace.write("sources/highlights/2026-10.md", "No headings here at all.\n")
+    result = workspace.invoke("run", "--month", "2026-10")
+    assert result.exit_code == 1
+    assert "required source failed" in result.stderr and "## Title" in result.stderr
+    assert not (workspace.state / "outbox").exists()
+
+
+def test_send_without_collected_data_explains(workspace):
+    result = workspace.invoke("send", "--month", "2026-10")
+    assert result.exit_code == 1
+    assert "nothing collected for 2026-10" in result.stderr and "newsletter collect" in result.stderr
+
+
+def test_bad_month_is_a_usage_error(workspace):
+    result = workspace.invoke("collect", "--month", "October")
+    assert result.exit_code == 2 and "--month" in result.stderr
+
+
+def test_init_creates_a_workspace_that_checks(tmp_path):
+    target = tmp_path / "it-news"
+    result = CliRunner().invoke(cli, ["init", str(target)])
+    assert result.exit_code == 0, result.output
+    assert (target / "newsletter.toml").is_file() and list((target / "sources").glob("*.toml"))
+    check = CliRunner().invoke(cli, ["check", "--config", str(target / "newsletter.toml")])
+    assert check.exit_code == 0, check.output
+    assert CliRunner().invoke(cli, ["init", str(target)]).exit_code == 2

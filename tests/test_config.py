@@ -1,0 +1,156 @@
+"""Config mistakes: exit 2, one line naming the file, the key and what was expected, no traceback."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+
+from newsletter.errors import ConfigError
+from newsletter.settings import Secret, Where, bind
+
+
+def assert_config_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_unknown_key_suggests_the_right_one(workspace):
+    workspace.configure(base=workspace.config.read_text().replace("timezone", "time_zone"))
+    result = workspace.invoke("check")
+    assert_config_error(result, "newsletter.toml", "newsletter.time_zone", "did you mean 'timezone'")
+
+
+def test_unknown_table(workspace):
+    workspace.configure("[deliveries]\nto = []\n")
+    assert_config_error(workspace.invoke("check"), "newsletter.toml", "deliveries", "unknown key")
+
+
+def test_wrong_type(workspace):
+    workspace.configure().write_text(workspace.config.read_text().replace('transport = "outbox"',
+                                                                          'transport = "outbox"\nmax_errors = "ten"'))
+    assert_config_error(workspace.invoke("check"), "delivery.max_errors", "expected an integer", "'ten'")
+
+
+def test_wrong_choice(workspace):
+    workspace.configure().write_text(workspace.config.read_text().replace('"outbox"', '"pigeon"'))
+    assert_config_error(workspace.invoke("check"), "delivery.transport", "'outbox'", "'smtp'", "'pigeon'")
+
+
+def test_bad_timezone(workspace):
+    workspace.configure().write_text(workspace.config.read_text().replace("Europe/Berlin", "Europe/Springfield"))
+    assert_config_error(workspace.invoke("check"), "newsletter.timezone", "Europe/Springfield", "IANA")
+
+
+def test_bad_address(workspace):
+    workspace.configure().write_text(workspace.config.read_text().replace('["all@example.com"]', '["everyone"]'))
+    assert_config_error(workspace.invoke("check"), "delivery.to", "'everyone'", "not an email address")
+
+
+def test_invalid_toml(workspace):
+    workspace.write("sources/broken.toml", 'type = "demo_uptime"\nservices = [\n')
+    assert_config_error(workspace.invoke("check"), "broken.toml", "not valid TOML")
+
+
+def test_unreadable_source_file(workspace):
+    (workspace.root / "sources" / "gone.toml").symlink_to(workspace.root / "nowhere.toml")
+    assert_config_error(workspace.invoke("check"), "gone.toml", "cannot read")
+
+
+def test_missing_source_type(workspace):
+    workspace.write("sources/notype.toml", 'name = "x"\n')
+    assert_config_error(workspace.invoke("check"), "notype.toml", "type", "missing", "demo_ticketing")
+
+
+def test_unknown_source_type(workspace):
+    workspace.write("sources/jira-old.toml", 'type = "jira-server"\n')
+    assert_config_error(workspace.invoke("check"), "jira-old.toml", "unknown source type 'jira-server'",
+                        "highlights")
+
+
+def test_unknown_collector_key(workspace):
+    workspace.write("sources/uptime.toml", 'type = "demo_uptime"\nservice = ["Email"]\n')
+    assert_config_error(workspace.invoke("check"), "uptime.toml", "service", "did you mean 'services'")
+
+
+def test_collector_validation_runs_before_any_collection(workspace):
+    workspace.write("sources/uptime.toml", 'type = "demo_uptime"\nservices = []\n')
+    assert_config_error(workspace.invoke("collect"), "uptime.toml", "at least one service")
+
+
+def test_duplicate_source_names(workspace):
+    workspace.write("sources/again.toml", 'type = "demo_uptime"\nname = "monitoring"\n')
+    assert_config_error(workspace.invoke("check"), "again.toml", "'monitoring'", "also used")
+
+
+def test_plaintext_secret_is_refused(workspace):
+    workspace.configure('[delivery.smtp]\nhost = "127.0.0.1"\npassword = "hunter2-hunter2"\n')
+    result = workspace.invoke("check")
+    assert_config_error(result, "delivery.smtp.password", "password_env", "password_file")
+    assert "hunter2" not in result.output
+
+
+def test_secret_file_readable_by_others_is_refused(workspace):
+    secret = workspace.write("smtp-password", "hunter2-hunter2\n")
+    os.chmod(secret, 0o644)
+    workspace.configure('[delivery.smtp]\nhost = "127.0.0.1"\npassword_file = "smtp-password"\n')
+    result = workspace.invoke("check")
+    assert_config_error(result, "delivery.smtp.password_file", "readable by group or others", "chmod 600")
+    assert "hunter2" not in result.output
+    os.chmod(secret, 0o600)
+    assert workspace.invoke("check").exit_code == 0
+
+
+def test_missing_config_says_where_it_looked(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NEWSLETTER_CONFIG", raising=False)
+    result = CliRunner().invoke(cli, ["check"])
+    assert result.exit_code == 2
+    assert "no newsletter.toml in" in result.stderr and "--demo" in result.stderr
+
+
+def test_config_found_through_environment(workspace, monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["check"], env={"NEWSLETTER_CONFIG": str(workspace.config)})
+    assert result.exit_code == 0, result.output
+    assert "4 sources" in result.output
+
+
+@dataclass(frozen=True)
+class Needs:
+    url: str
+    retries: int = 3
+    token: Secret | None = None
+
+
+def test_bind_reports_missing_required_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"x\.toml: url: missing required key \(a string\)"):
+        bind(Needs, {}, Where(tmp_path / "x.toml"))
+
+
+def test_bind_rejects_booleans_for_integers(tmp_path):
+    with pytest.raises(ConfigError, match="retries: expected int, got a boolean"):
+        bind(Needs, {"url": "u", "retries": True}, Where(tmp_path / "x.toml"))
+
+
+def test_secret_from_environment_is_read_only_when_needed(tmp_path, monkeypatch):
+    bound = bind(Needs, {"url": "u", "token_env": "NEWSLETTER_TEST_TOKEN"}, Where(tmp_path / "x.toml"))
+    monkeypatch.delenv("NEWSLETTER_TEST_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="NEWSLETTER_TEST_TOKEN is not set"):
+        bound.token.reveal()
+    monkeypatch.setenv("NEWSLETTER_TEST_TOKEN", "tok-123456")
+    assert bound.token.reveal() == "tok-123456"
+    assert "tok-123456" not in repr(bound)

@@ -1,0 +1,123 @@
+"""Delivery through a real SMTP server on 127.0.0.1 (aiosmtpd): TLS, AUTH, reuse, the ledger."""
+
+from __future__ import annotations
+
+import pytest
+
+from newsletter.store import Store
+from tests.fixtures.smtp import PASSWORD, USER
+
+RECIPIENTS = ["all@example.com", "managers@example.com", "it@example.com"]
+
+
+def configure_smtp(workspace, server, *, security="none", auth=False, recipients=RECIPIENTS):
+    base = workspace.config.read_text().replace('transport = "outbox"', 'transport = "smtp"')
+    base = base.replace('to = ["all@example.com"]', "to = [" + ", ".join(f'"{r}"' for r in recipients) + "]")
+    smtp = f'\n[delivery.smtp]\nhost = "{server.host}"\nport = {server.port}\nsecurity = "{security}"\n'
+    smtp += "timeout_s = 10\n"
+    if server.ca_file:
+        smtp += f'ca_file = "{server.ca_file}"\n'
+    if auth:
+        smtp += f'username = "{USER}"\npassword_env = "NEWSLETTER_TEST_SMTP_PASSWORD"\n'
+    workspace.configure(smtp, base=base)
+
+
+def ledger(workspace, month="2026-10"):
+    with Store.open(workspace.state) as store:
+        return {row.recipient: row.status for row in store.deliveries(month)}
+
+
+def test_plain_smtp_one_connection_for_all(workspace, smtp_server):
+    configure_smtp(workspace, smtp_server)
+    result = workspace.invoke("run", "--month", "2026-10")
+    assert result.exit_code == 0, result.output
+    mailbox = smtp_server.mailbox
+    assert sorted(to[0] for _, to in mailbox.envelopes) == sorted(RECIPIENTS)
+    assert {sender for sender, _ in mailbox.envelopes} == {"it@example.com"}
+    assert len(set(mailbox.peers)) == 1, "one connection reused for the whole run"
+    message = mailbox.messages[0]
+    assert message["Subject"].startswith("IT in October")
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    assert ledger(workspace) == dict.fromkeys(RECIPIENTS, "sent")
+
+
+def test_starttls_and_auth(workspace, smtp_starttls_server):
+    configure_smtp(workspace, smtp_starttls_server, security="starttls", auth=True)
+    result = workspace.invoke("run", "--month", "2026-10", env={"NEWSLETTER_TEST_SMTP_PASSWORD": PASSWORD})
+    assert result.exit_code == 0, result.output
+    assert len(smtp_starttls_server.mailbox.messages) == 3
+
+
+def test_implicit_tls_and_auth(workspace, smtp_tls_server):
+    configure_smtp(workspace, smtp_tls_server, security="tls", auth=True, recipients=["all@example.com"])
+    result = workspace.invoke("run", "--month", "2026-10", env={"NEWSLETTER_TEST_SMTP_PASSWORD": PASSWORD})
+    assert result.exit_code == 0, result.output
+    assert len(smtp_tls_server.mailbox.messages) == 1
+
+
+def test_wrong_password_names_the_variable_not_the_value(workspace, smtp_starttls_server):
+    configure_smtp(workspace, smtp_starttls_server, security="starttls", auth=True)
+    result = workspace.invoke("run", "--month", "2026-10", env={"NEWSLETTER_TEST_SMTP_PASSWORD": "wrong-pass-123"})
+    assert result.exit_code == 1
+    assert "refused the login" in result.stderr and "NEWSLETTER_TEST_SMTP_PASSWORD" in result.stderr
+    assert "wrong-pass-123" not in result.output
+    assert smtp_starttls_server.mailbox.messages == []
+    assert set(ledger(workspace).values()) == {"queued"}, "nobody is lost: all still queued for the next run"
+
+
+def test_untrusted_certificate_is_refused(workspace, smtp_starttls_server):
+    smtp_starttls_server.ca_file = None  # do not trust the throwaway CA
+    configure_smtp(workspace, smtp_starttls_server, security="starttls", auth=True)
+    result = workspace.invoke("run", "--month", "2026-10", env={"NEWSLETTER_TEST_SMTP_PASSWORD": PASSWORD})
+    assert result.exit_code == 1
+    assert "TLS failed" in result.stderr
+    assert smtp_starttls_server.mailbox.messages == []
+
+
+def test_temporary_failure_is_retried_by_the_next_run_and_nobody_gets_two(workspace, smtp_server):
+    configure_smtp(workspace, smtp_server)
+    smtp_server.mailbox.rcpt_codes["managers@example.com"] = "451 4.3.0 Try again later"
+    smtp_server.mailbox.rcpt_codes["it@example.com"] = "550 5.1.1 No such user"
+    first = workspace.invoke("run", "--month", "2026-10")
+    assert first.exit_code == 1
+    assert ledger(workspace) == {"all@example.com": "sent", "managers@example.com": "temp_failed",
+                                 "it@example.com": "perm_failed"}
+    smtp_server.mailbox.rcpt_codes.clear()
+    second = workspace.invoke("run", "--month", "2026-10")
+    assert second.exit_code == 1, second.output  # the permanent failure remains
+    delivered = [to[0] for _, to in smtp_server.mailbox.envelopes]
+    assert sorted(delivered) == ["all@example.com", "managers@example.com"], "no second copy, no retry of 550"
+    assert ledger(workspace)["managers@example.com"] == "sent"
+    third = workspace.invoke("run", "--month", "2026-10")
+    assert third.exit_code == 3 and "already delivered" in third.stderr
+
+
+def test_552_is_temporary(workspace, smtp_server):
+    configure_smtp(workspace, smtp_server, recipients=["all@example.com"])
+    smtp_server.mailbox.data_code = "552 5.2.2 Mailbox full"
+    assert workspace.invoke("run", "--month", "2026-10").exit_code == 1
+    assert ledger(workspace) == {"all@example.com": "temp_failed"}
+
+
+def test_test_send_does_not_count_as_the_real_send(workspace, smtp_server):
+    configure_smtp(workspace, smtp_server)
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    result = workspace.invoke("send", "--month", "2026-10", "--test-to", "manager@example.com")
+    assert result.exit_code == 0, result.output
+    (message,) = smtp_server.mailbox.messages
+    assert message["Subject"].startswith("[Test] IT in October") and message["To"] == "manager@example.com"
+    assert ledger(workspace) == {}
+    assert workspace.invoke("send", "--month", "2026-10").exit_code == 0
+    assert len(smtp_server.mailbox.messages) == 4
+
+
+@pytest.mark.parametrize("subject", ["Hi\r\nBcc: victim@example.com", "Hi\nBcc: x@example.com\n", "Hi\u2028Bcc: x",
+                                     "Hi\x00Bcc: x"])
+def test_subject_cannot_add_a_header(subject):
+    from newsletter.compose.render import Newsletter
+    from newsletter.delivery.message import Envelope, build_message
+
+    newsletter = Newsletter(month="2026-10", subject=subject, preheader="", html="<p>x</p>", text="x")
+    message = build_message(newsletter, Envelope("IT <it@example.com>"), "all@example.com")
+    assert message["Bcc"] is None
+    assert "Bcc:" not in message.as_string().split("\n\n")[0].replace("Subject: Hi Bcc:", "")
