@@ -14,7 +14,7 @@ import trustme
 from newsletter.errors import SourceError
 from newsletter.http import HttpClient, HttpPolicy, PageGuard, _seconds_until, make_session, redact_url
 from tests.conftest import free_port
-from tests.contract.helpers import FAST, SECRET, Sequence, json_response, status
+from tests.contract.helpers import FAST, SECRET, Sequence, debug_everything, json_response, status
 from tests.fixtures.http import (
     QuickServer,
     httpserver,  # noqa: F401  (the fixture)
@@ -131,7 +131,7 @@ def test_link_header_is_exposed(httpserver):  # noqa: F811
 
 
 def test_secrets_stay_out_of_debug_logs(httpserver, caplog):  # noqa: F811
-    caplog.set_level("DEBUG")
+    debug_everything(caplog)
     httpserver.expect_request("/x").respond_with_handler(Sequence(status(500), status(401)))
     with pytest.raises(SourceError) as caught:
         client(httpserver).get_json("/x", params={"page": 2})

@@ -116,12 +116,18 @@ def fault_handlers(case: Case, names: tuple[str, ...]) -> Sequence:
     return Sequence(*(table[n] for n in names))
 
 
+def debug_everything(caplog) -> None:
+    """DEBUG from every logger, including ours, whatever level an earlier CLI run left on them."""
+    caplog.set_level("DEBUG")
+    caplog.set_level("DEBUG", logger="newsletter")
+
+
 def check_fault(case: Case, fault: str, httpserver, monkeypatch, tmp_path, caplog, month: Month) -> None:
     names, expected, words, calls = FAULTS[fault]
     handler = fault_handlers(case, names)
     httpserver.expect_request(case.path).respond_with_handler(handler)
     collector = case.build(httpserver.url_for("/"), monkeypatch, tmp_path)
-    caplog.set_level("DEBUG")
+    debug_everything(caplog)
     result = run(collector, month)
     assert result.status == expected, result.error
     assert calls is None or handler.calls == calls
@@ -135,4 +141,5 @@ def check_fault(case: Case, fault: str, httpserver, monkeypatch, tmp_path, caplo
             assert case.path in result.error  # names the endpoint
         assert "Traceback" not in result.error and "\n" not in result.error
     assert SECRET not in (result.error or "")
-    assert SECRET not in caplog.text
+    assert f"GET {httpserver.url_for('/').rstrip('/')}" in caplog.text  # DEBUG was captured ...
+    assert SECRET not in caplog.text  # ... and held no secret

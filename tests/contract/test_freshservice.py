@@ -72,7 +72,7 @@ def test_budget_spent_waits_for_reset(httpserver, monkeypatch, tmp_path, caplog)
     headers = {"X-RateLimit-Total": "100", "X-RateLimit-Remaining": "0", "Retry-After": "0.25"}
     httpserver.expect_request(CASE.path).respond_with_json({"tickets": []}, headers=headers)
     collector = CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path)
-    caplog.set_level("INFO")
+    caplog.set_level("INFO", logger="newsletter")
     started = time.monotonic()
     assert run(collector, MONTH).status == "ok"
     assert time.monotonic() - started >= 0.24
