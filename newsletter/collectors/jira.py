@@ -7,6 +7,7 @@ in the config; CSAT is opt-in because it costs one request per resolved ticket.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from newsletter.period import Month
 from newsletter.settings import Secret
 
 SEARCH = "/rest/api/3/search/jql"
+PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,254}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +59,9 @@ class Jira(TicketingCollector):
         s = self.settings
         if not s.project and not s.jql.strip():
             raise ConfigError(f"source {self.name}: set project (a key such as \"IT\") or jql to scope the tickets")
+        if s.project and not PROJECT_KEY.fullmatch(s.project):
+            raise ConfigError(f"source {self.name}: project: expected a project key such as \"IT\", "
+                              f"got {s.project!r}")
         if "@" not in s.email:
             raise ConfigError(f"source {self.name}: email: expected the Atlassian account's e-mail address")
         check_range(self.name, "page_size", s.page_size, 1, 100)
