@@ -139,8 +139,10 @@ def test_faults(fault, httpserver, monkeypatch, tmp_path, caplog):
     check_fault(CASE, fault, httpserver, monkeypatch, tmp_path, caplog, MONTH)
 
 
-@pytest.mark.parametrize("table", [{"project": None}, {"project": 'IT" OR project = "HR'}, {"email": "it"}, {"page_size": 500},
-                                   {"base_url": "http://jira.example.com"}, {"base_url": "jira.example.com"}])
+@pytest.mark.parametrize("table", [
+    {"project": None}, {"project": 'IT" OR project = "HR'}, {"email": "it"}, {"page_size": 500},
+    {"base_url": "http://jira.example.com"}, {"base_url": "jira.example.com"},
+])
 def test_bad_settings_are_refused_before_any_request(table, monkeypatch, tmp_path):
     table = {"base_url": "https://x.atlassian.net", **table}
     with pytest.raises(ConfigError, match="source helpdesk"):
