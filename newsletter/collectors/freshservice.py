@@ -16,6 +16,7 @@ from newsletter.collectors.ticketing import (
     HttpSourceSettings,
     TicketingCollector,
     check_range,
+    expect,
     label,
     parse_time,
     utc_text,
@@ -73,9 +74,7 @@ class Freshservice(TicketingCollector):
         while True:
             guard.next_page(page)
             answer = client.fetch_json("GET", TICKETS, params={**params, "page": page})
-            rows = answer.data.get("tickets") if isinstance(answer.data, dict) else None
-            if not isinstance(rows, list):
-                raise SourceError(f"{self.vendor} answered {TICKETS} without a 'tickets' list; check base_url")
+            rows = expect(answer.data, "tickets", list, self.vendor, TICKETS)
             for row in rows:
                 if row.get("deleted") is not True:  # trashed tickets are not IT's work
                     yield self.ticket(row)

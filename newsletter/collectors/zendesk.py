@@ -21,6 +21,7 @@ from newsletter.settings import Secret
 
 EXPORT = "/api/v2/incremental/tickets/cursor.json"
 SOLVED = ("solved", "closed")
+PAGE_SIZE = 1000  # the export's maximum
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,14 +54,12 @@ class Zendesk(TicketingCollector):
 
     def tickets(self, client: HttpClient, month: Month) -> Iterator[Ticket]:
         guard = PageGuard(self.vendor, client.policy.max_pages)
-        params: dict[str, Any] = {"start_time": int(month.start.timestamp()), "include": "metric_sets",
-                                  "exclude_deleted": "true", "per_page": 1000}
+        common: dict[str, Any] = {"include": "metric_sets", "exclude_deleted": "true", "per_page": PAGE_SIZE}
+        start = {"start_time": int(month.start.timestamp())}  # UTC seconds of the month's first instant
         cursor = None
         while True:
             guard.next_page(cursor)
-            data = client.get_json(EXPORT, params=params if cursor is None else
-                                   {"cursor": cursor, "include": "metric_sets", "exclude_deleted": "true",
-                                    "per_page": 1000})
+            data = client.get_json(EXPORT, params={**common, **({"cursor": cursor} if cursor else start)})
             rows = expect(data, "tickets", list, self.vendor, EXPORT)
             metrics = {m.get("ticket_id"): m for m in data.get("metric_sets") or [] if isinstance(m, dict)}
             for row in rows:
