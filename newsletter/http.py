@@ -34,6 +34,7 @@ class CappedRetry(Retry):
     429 that says nothing, and treats an unreadable Retry-After as absent instead of failing."""
 
     rate_limit_wait_s: float = 30.0
+    max_retry_after: float = 60.0
 
     def get_retry_after(self, response):  # type: ignore[override]
         try:
@@ -42,11 +43,12 @@ class CappedRetry(Retry):
             value = None
         if value is None and response.status == 429:
             value = self.rate_limit_wait_s
-        return None if value is None else min(value, self.retry_after_max)
+        return None if value is None else min(value, self.max_retry_after)
 
-    def new(self, **kw):  # keep the setting on the copies urllib3 makes per attempt
+    def new(self, **kw):  # keep the settings on the copies urllib3 makes per attempt
         retry = super().new(**kw)
         retry.rate_limit_wait_s = self.rate_limit_wait_s
+        retry.max_retry_after = self.max_retry_after
         return retry
 
 
@@ -74,9 +76,9 @@ def make_session(policy: HttpPolicy | None = None) -> requests.Session:
         total=policy.retries, connect=policy.retries, read=policy.retries, status=policy.retries,
         backoff_factor=policy.backoff_s, backoff_max=policy.max_retry_after_s, status_forcelist=RETRY_STATUSES,
         allowed_methods=None, respect_retry_after_header=True, raise_on_status=False,
-        retry_after_max=policy.max_retry_after_s,
     )
     retry.rate_limit_wait_s = policy.rate_limit_wait_s
+    retry.max_retry_after = policy.max_retry_after_s
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("https://", adapter)
