@@ -37,15 +37,21 @@ def metric_set(row: Row) -> dict:
             "full_resolution_time_in_minutes": minutes(row.created, row.resolved)}
 
 
-def export(chunks: list[list[Row]]):
-    """Page i is asked with cursor c{i}; the last page still carries a cursor (as Zendesk does)."""
+def export(chunks: list[list[Row]], embedded: bool = False):
+    """Page i is asked with cursor c{i}; the last page still carries a cursor (as Zendesk does).
+    Metric sets come as a sideloaded list keyed by ticket_id, or (`embedded`) inside each ticket."""
     def handle(request: Request):
         i = int(request.args.get("cursor", "c0")[1:])
         rows = chunks[i]
-        last = i == len(chunks) - 1
-        return json_response({"tickets": [ticket(r) for r in rows], "metric_sets": [metric_set(r) for r in rows],
-                              "after_cursor": f"c{i + 1}", "after_url": f"https://x/cursor.json?cursor=c{i + 1}",
-                              "before_cursor": None, "before_url": None, "end_of_stream": last})
+        body = {"tickets": [ticket(r) for r in rows], "after_cursor": f"c{i + 1}",
+                "after_url": f"https://x/cursor.json?cursor=c{i + 1}", "before_cursor": None, "before_url": None,
+                "end_of_stream": i == len(chunks) - 1}
+        if embedded:
+            for record, row in zip(body["tickets"], rows, strict=True):
+                record["metric_set"] = metric_set(row)
+        else:
+            body["metric_sets"] = [metric_set(r) for r in rows]
+        return json_response(body)
     return handle
 
 
@@ -53,8 +59,9 @@ SETTINGS = {"email": "it@example.com", "token_env": "ZENDESK_TOKEN", "category_f
 CASE = Case(Zendesk, SETTINGS, "ZENDESK_TOKEN", "/api/v2/incremental/tickets/cursor.json", export([ROWS[:1]]))
 
 
-def test_numbers_over_three_pages(httpserver, monkeypatch, tmp_path):
-    handler = Sequence(export([ROWS[:4], ROWS[4:7], ROWS[7:]]))  # X (deleted) is on the last page
+@pytest.mark.parametrize("embedded", [False, True], ids=["sideloaded", "embedded"])
+def test_numbers_over_three_pages(httpserver, monkeypatch, tmp_path, embedded):
+    handler = Sequence(export([ROWS[:4], ROWS[4:7], ROWS[7:]], embedded))  # X (deleted) is on the last page
     httpserver.expect_request(CASE.path).respond_with_handler(handler)
     result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path), MONTH)
     assert result.status == "ok", result.error
