@@ -66,6 +66,9 @@ class Jira(TicketingCollector):
             raise ConfigError(f"source {self.name}: email: expected the Atlassian account's e-mail address")
         check_range(self.name, "page_size", s.page_size, 1, 100)
 
+    def reads_csat(self) -> bool:
+        return self.settings.csat
+
     def client(self) -> HttpClient:
         token = self.settings.token.reveal()
         return self.http_client(credential_hint=f"{self.settings.token.hint} (API token of {self.settings.email})",

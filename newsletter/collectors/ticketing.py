@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, ClassVar
@@ -45,6 +45,7 @@ class TicketingCollector(Collector):
     vendor: ClassVar[str]
     example_url: ClassVar[str]
     backlog_known: ClassVar[bool] = True  # False when the API cannot list old tickets still open
+    csat_known: ClassVar[bool] = False  # True when the collector reads satisfaction ratings
 
     def validate(self) -> None:
         check_base_url(self.name, self.settings.base_url, self.example_url)
@@ -60,7 +61,12 @@ class TicketingCollector(Collector):
             log.debug("%s: unexpected record shape", self.name, exc_info=True)
             raise SourceError(f"{self.vendor} sent a ticket record in an unexpected shape "
                               f"({type(exc).__name__}); check base_url and the API version") from None
+        if not self.reads_csat():  # no ratings read: their count is unknown, not zero
+            stats = replace(stats, csat_responses=None)
         return self.result(stats.metrics())
+
+    def reads_csat(self) -> bool:
+        return self.csat_known
 
     def client(self) -> HttpClient:
         raise NotImplementedError

@@ -40,6 +40,7 @@ class Zendesk(TicketingCollector):
     vendor = "Zendesk"
     example_url = "https://yourcompany.zendesk.com"
     backlog_known = False
+    csat_known = True
     Settings = ZendeskSettings
 
     def validate(self) -> None:

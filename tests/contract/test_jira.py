@@ -73,7 +73,7 @@ def test_numbers_over_three_pages(httpserver, monkeypatch, tmp_path):
     assert {k: result.metrics[k] for k in EXPECTED} == EXPECTED
     # Resolved in the month with a resolution SLA of 24 h: A took 36 h (breached), B 2 h, E 20 min.
     assert result.metrics["sla_met_pct"] == 66.67
-    assert result.metrics["csat_pct"] is None  # not asked for
+    assert result.metrics["csat_pct"] is None and result.metrics["csat_responses"] is None  # not asked for
     # Opened in October: B (2, request), C (3, incident), D (4, request), E (5, incident).
     assert result.metrics["top_categories"] == [["Service request", 2], ["Incident", 2]]
     assert handler.calls == 3

@@ -51,6 +51,7 @@ def test_numbers_over_three_pages(httpserver, monkeypatch, tmp_path, with_next):
     assert result.status == "ok", result.error
     assert {k: result.metrics[k] for k in EXPECTED} == EXPECTED
     assert result.metrics["sla_met_pct"] is None and result.metrics["csat_pct"] is None  # RT has neither
+    assert result.metrics["csat_responses"] is None  # unknown, not "0 ratings"
     assert result.metrics["top_categories"] == [["General", 4]]
     assert handler.calls == 3  # 9 tickets, 3 per page
 

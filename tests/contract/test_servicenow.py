@@ -96,6 +96,7 @@ def test_sla_and_first_response_from_task_sla(httpserver, monkeypatch, tmp_path)
     assert result.status == "ok", result.error
     assert {k: result.metrics[k] for k in EXPECTED} == EXPECTED
     assert result.metrics["sla_met_pct"] == 66.67  # A breached; B and E met
+    assert result.metrics["csat_responses"] is None
     assert len(httpserver.log) == 6  # one task_sla request per page of up to 100 tickets
 
 

@@ -162,6 +162,7 @@ def test_every_number_from_a_real_rt(filled, tmp_path, monkeypatch):
     # Resolved in October: E 1200, B 7200, A 129600.
     assert metrics["resolution_median_s"] == 7200 and metrics["resolution_p90_s"] == 129600
     assert metrics["sla_met_pct"] is None and metrics["csat_pct"] is None  # RT keeps neither
+    assert metrics["csat_responses"] is None
     assert sorted(metrics["top_categories"]) == [["General", 2], ["Hardware", 2]]
 
 
