@@ -124,16 +124,29 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
 @cli.command()
 @workspace_options
 @month_option
-@click.option("--output", "-o", type=click.Path(path_type=Path), required=True, help="Write the draft here.")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the draft here instead of serving it.")
 @click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html", show_default=True)
-def preview(open_workspace, month: str, output: Path, fmt: str) -> None:
-    """Write the month's draft to a file. Sends nothing."""
+@click.option("--collect", "collect_first", is_flag=True, help="Collect the month from every source first.")
+@click.option("--host", help="Serve on this address instead of 127.0.0.1; then the URL carries a token.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0 picks a free one.")
+@click.option("--no-open", is_flag=True, help="Do not open a browser.")
+def preview(open_workspace, month: str, output: Path | None, fmt: str, collect_first: bool, host: str | None,
+            port: int, no_open: bool) -> None:
+    """Serve the month's draft with live reload, test sends and approval; or write it to --output."""
     from email.policy import SMTP
 
     from newsletter.delivery.message import build_message
 
+    if output is None:
+        from newsletter.preview import PreviewOptions, serve
+
+        options = PreviewOptions(month=month, host=host, port=port, open_browser=not no_open, collect=collect_first)
+        serve(open_workspace, options, echo=click.echo)
+        return
     ws = open_workspace(demo_in_memory=True)
     period = ws.month(month)
+    if collect_first:
+        ws.collect(period)
     ws.ensure_collected(period)
     newsletter = ws.compose(period)
     if fmt == "html":
@@ -175,7 +188,9 @@ def run(open_workspace, month: str) -> None:
         edition = ws.store.edition(period.label)
         if edition and edition.status == "sent":
             raise NothingToDo(f"edition {period} was already sent ({edition.sent_at}); nothing to do")
-        if not (edition and edition.status in ("sending", "failed")):
+        # A draft waiting for approval keeps the numbers the reviewers see; `newsletter collect` refreshes them.
+        awaiting = edition and edition.status in ("draft", "approved") and ws.store.has_results(period.label)
+        if not (edition and edition.status in ("sending", "failed")) and not awaiting:
             results = ws.collect(period, backfill=ws.config.newsletter.history_months if ws.demo else 0)
             failures = ws.required_failures(results)
             if failures:
@@ -185,6 +200,10 @@ def run(open_workspace, month: str) -> None:
 
 def _deliver(ws: Workspace, period) -> None:
     newsletter = ws.edition_for_sending(period)
+    if ws.config.delivery.require_approval:  # approval gate: exit 3 until this exact content is approved
+        from newsletter.approval import require_approval
+
+        require_approval(ws, newsletter)
     report = ws.deliver(newsletter)
     click.echo(f"Edition {period} ({newsletter.subject}) via {ws.config.delivery.transport}: {report.summary()}")
     if ws.config.delivery.transport == "outbox":
@@ -197,16 +216,43 @@ def _deliver(ws: Workspace, period) -> None:
 
 @cli.command()
 @workspace_options
+@month_option
+@click.option("--by", "approver", metavar="NAME", help="Who approves (default: your user name).")
+@click.option("--hash", "expected", metavar="HASH", help="Approve only if the draft is still this content "
+              "(the hash in the reviewers' email).")
+def approve(open_workspace, month: str, approver: str | None, expected: str | None) -> None:
+    """Approve the month's draft as it is now: run and send then deliver exactly this content."""
+    from newsletter.approval import approve as record
+    from newsletter.approval import default_approver
+
+    ws = open_workspace()
+    period = ws.month(month)
+    ws.ensure_collected(period)
+    newsletter = ws.edition_for_sending(period)
+    approval = record(ws.store, newsletter, approver or default_approver(), expected_hash=expected)
+    click.echo(f"Approved {period} ({newsletter.subject}), content {approval.short_hash}, by {approval.approved_by}. "
+               f"'newsletter run --month {period}' sends it; any change to it needs a new approval.")
+
+
+@cli.command()
+@workspace_options
 def history(open_workspace) -> None:
-    """List editions: month, status, deliveries, subject."""
+    """List editions: month, status, deliveries, who approved, when sent, subject."""
+    from newsletter.approval import find as find_approval
+
     ws = open_workspace()
     editions = ws.store.editions()
     if not editions:
         click.echo("No editions yet.")
+    else:
+        click.echo(f"{'month':9}{'status':10}{'deliveries':24}{'approved by':22}{'sent at':27}subject")
     for edition in editions:
         counts = ws.store.delivery_counts(edition.month)
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "-"
-        click.echo(f"{edition.month}  {edition.status:8} {summary:28} {edition.sent_at or '':25} {edition.subject}")
+        approval = find_approval(ws.store, edition.month, edition.content_hash)
+        approver = approval.approved_by if approval else "-"
+        click.echo(f"{edition.month:9}{edition.status:10}{summary:24}{approver:22}{edition.sent_at or '-':27}"
+                   f"{edition.subject}")
         for row in ws.store.deliveries(edition.month, ["unknown"]):
             click.echo(f"    unknown: {row.recipient} ({row.last_error})")
 

@@ -71,6 +71,8 @@ class DeliverySettings:
     list_id: str | None = None
     transport: Literal["outbox", "smtp"] = "outbox"
     max_errors: int = 10
+    require_approval: bool = False  # `run` and `send` wait until `newsletter approve` records this content
+    reviewers: list[str] = field(default_factory=list)  # emailed when a draft waits for approval
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
 
@@ -162,7 +164,7 @@ def _check_delivery(delivery: DeliverySettings, path: Path) -> None:
     from email.headerregistry import Address
     from email.utils import parseaddr
 
-    for key, values in (("from", [delivery.sender]), ("to", delivery.to)):
+    for key, values in (("from", [delivery.sender]), ("to", delivery.to), ("reviewers", delivery.reviewers)):
         for value in values:
             name, address = parseaddr(value)
             if "@" not in address or "\n" in value or "\r" in value:

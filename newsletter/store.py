@@ -30,6 +30,15 @@ SCHEMA = [
         last_error TEXT, message_id TEXT, updated_at TEXT NOT NULL,
         PRIMARY KEY (month, recipient));
     """,
+    # Approval gate (newsletter/approval.py): who approved which content, and which reviewers were asked.
+    """
+    CREATE TABLE approvals (
+        month TEXT NOT NULL, content_hash TEXT NOT NULL, approved_by TEXT NOT NULL, approved_at TEXT NOT NULL,
+        PRIMARY KEY (month, content_hash));
+    CREATE TABLE review_requests (
+        month TEXT NOT NULL, content_hash TEXT NOT NULL, reviewers TEXT NOT NULL, requested_at TEXT NOT NULL,
+        PRIMARY KEY (month, content_hash));
+    """,
 ]
 LEDGER_STATES = ("queued", "sending", "sent", "temp_failed", "perm_failed", "unknown")
 
@@ -41,7 +50,7 @@ def now_iso() -> str:
 @dataclass(frozen=True)
 class Edition:
     month: str
-    status: str  # draft | sending | sent | failed
+    status: str  # draft | approved | sending | sent | failed
     subject: str | None
     content_hash: str | None
     created_at: str

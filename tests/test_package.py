@@ -40,3 +40,6 @@ def test_wheel_installs_and_previews_the_demo_from_another_folder(tmp_path):
     installed = subprocess.run([str(venv / "bin" / "python"), "-c", "import newsletter; print(newsletter.__file__)"],
                                cwd=elsewhere, capture_output=True, text=True, check=True).stdout
     assert Path(installed.strip()).is_relative_to(venv), "the test must exercise the installed copy"
+    page = subprocess.run([str(venv / "bin" / "python"), "-c", "import newsletter.preview_http as p; print(p.PAGE)"],
+                          cwd=elsewhere, capture_output=True, text=True, check=True).stdout
+    assert Path(page.strip()).is_file(), "the preview page ships in the wheel; the server imports without extras"

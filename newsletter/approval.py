@@ -1,0 +1,190 @@
+"""The approval gate: nothing goes to the whole company that nobody looked at.
+
+With `require_approval = true` in [delivery], `run` and `send` compose the draft and stop (exit 3)
+until `newsletter approve` (or the preview's Approve button) records who approved which content.
+An approval names a content hash (Newsletter.content_hash: subject, HTML, text and images), so a
+change after it (new numbers, an edited template) no longer matches and the reviewers are asked
+again. Reviewers are emailed once per content hash: a cron job that retries does not flood them.
+This module is the only one that reads or writes the `approvals` and `review_requests` tables.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import TYPE_CHECKING
+
+from newsletter.compose.context import build_context
+from newsletter.compose.render import Newsletter
+from newsletter.errors import DeliveryError, NewsletterError, NothingToDo
+from newsletter.store import Store, now_iso
+
+if TYPE_CHECKING:
+    from newsletter.jobs import Workspace
+
+log = logging.getLogger(__name__)
+OPEN_STATES = ("draft", "approved")  # an edition not yet going out: its content may still change
+SUMMARY_FIGURES = 4  # per source, in the reviewers' email
+
+
+@dataclass(frozen=True)
+class Approval:
+    month: str
+    content_hash: str
+    approved_by: str
+    approved_at: str
+
+    @property
+    def short_hash(self) -> str:
+        return self.content_hash[:12]
+
+
+def find(store: Store, month: str, content_hash: str | None) -> Approval | None:
+    """The approval of exactly this content, if any."""
+    row = store.db.execute("SELECT * FROM approvals WHERE month=? AND content_hash=?",
+                           (month, content_hash)).fetchone()
+    return Approval(**dict(row)) if row else None
+
+
+def latest(store: Store, month: str) -> Approval | None:
+    """The most recent approval for the month, whatever content it was for."""
+    row = store.db.execute("SELECT * FROM approvals WHERE month=? ORDER BY approved_at DESC, rowid DESC LIMIT 1",
+                           (month,)).fetchone()
+    return Approval(**dict(row)) if row else None
+
+
+def default_approver() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return "unknown"
+
+
+def approve(store: Store, newsletter: Newsletter, by: str, *, expected_hash: str | None = None) -> Approval:
+    """Record that `by` approved this exact content. `expected_hash` (a prefix) guards against a draft
+    that changed between looking at it and approving it."""
+    month, digest = newsletter.month, newsletter.content_hash
+    by = " ".join(by.split())
+    if not by:
+        raise NewsletterError("approve: say who approves (--by NAME)")
+    edition = store.edition(month)
+    if edition and edition.status == "sent":
+        raise NothingToDo(f"edition {month} was already sent ({edition.sent_at}); nothing to approve")
+    if expected_hash and not digest.startswith(expected_hash.strip().lower()):
+        raise NewsletterError(f"the draft of {month} changed since you looked at it (now {digest[:12]}, "
+                              f"expected {expected_hash}); look at it again before approving")
+    approval = Approval(month, digest, by, now_iso())
+    store.db.execute("INSERT OR REPLACE INTO approvals VALUES (?,?,?,?)",
+                     (approval.month, approval.content_hash, approval.approved_by, approval.approved_at))
+    if edition is None or edition.status in OPEN_STATES:
+        store.save_edition(month, "approved", newsletter.subject, digest)
+    return approval
+
+
+def require_approval(ws: Workspace, newsletter: Newsletter) -> Approval:
+    """The gate before delivery: the approval of this content, or NothingToDo (exit 3) after
+    recording the draft and asking the reviewers."""
+    store, month, digest = ws.store, newsletter.month, newsletter.content_hash
+    approval = find(store, month, digest)
+    if approval:
+        log.info("edition %s approved by %s at %s", month, approval.approved_by, approval.approved_at)
+        return approval
+    edition = store.edition(month)
+    if edition is None or edition.status in OPEN_STATES:
+        store.save_edition(month, "draft", newsletter.subject, digest)
+    earlier = latest(store, month)
+    changed = (f" (it changed since {earlier.approved_by} approved {earlier.short_hash} at {earlier.approved_at})"
+               if earlier else "")
+    asked = notify_reviewers(ws, newsletter, changed)
+    raise NothingToDo(f"edition {month} ({digest[:12]}) waits for approval{changed}; {asked}; "
+                      f"approve it with: {approve_command(ws, month)}")
+
+
+def approve_command(ws: Workspace, month: str, digest: str | None = None) -> str:
+    where = "--demo" if ws.demo else f"--config {ws.config.path}"
+    pinned = f" --hash {digest[:12]}" if digest else ""
+    return f"newsletter approve {where} --month {month}{pinned}"
+
+
+def preview_command(ws: Workspace, month: str) -> str:
+    where = "--demo" if ws.demo else f"--config {ws.config.path}"
+    return f"newsletter preview {where} --month {month}"
+
+
+def notify_reviewers(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str:
+    """Email the reviewers once per content hash; returns what happened, for the exit message."""
+    from newsletter.delivery.transports import PermFailure, TempFailure, UnknownOutcome, make_transport
+
+    reviewers = ws.config.delivery.reviewers
+    if not reviewers:
+        return "no reviewers to notify (delivery.reviewers is empty)"
+    month, digest = newsletter.month, newsletter.content_hash
+    row = ws.store.db.execute("SELECT requested_at FROM review_requests WHERE month=? AND content_hash=?",
+                              (month, digest)).fetchone()
+    if row:
+        return f"reviewers were asked at {row['requested_at']}"
+    body = review_text(ws, newsletter, changed)
+    transport = make_transport(ws.config, "reviews")
+    reached, failures = [], []
+    transport.open()
+    try:
+        for reviewer in reviewers:
+            try:
+                transport.send(review_message(ws, newsletter, reviewer, body), reviewer, lambda: None)
+                reached.append(reviewer)
+            except (TempFailure, PermFailure, UnknownOutcome) as exc:
+                failures.append(f"{reviewer}: {exc}")
+    finally:
+        transport.close()
+    for failure in failures:
+        log.warning("review request not delivered to %s", failure)
+    if not reached:
+        raise DeliveryError(f"could not ask the reviewers ({'; '.join(failures)}); the draft of {month} waits: "
+                            f"{approve_command(ws, month)}")
+    ws.store.db.execute("INSERT INTO review_requests VALUES (?,?,?,?)", (month, digest, ", ".join(reached),
+                                                                          now_iso()))
+    return "asked " + ", ".join(reached)
+
+
+def review_message(ws: Workspace, newsletter: Newsletter, reviewer: str, body: str) -> EmailMessage:
+    from newsletter.delivery.message import one_line
+
+    envelope = ws.envelope()
+    message = EmailMessage()
+    message["Subject"] = one_line(f"Approval needed: {newsletter.subject}")
+    message["From"] = one_line(envelope.sender)
+    message["To"] = one_line(reviewer)
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = make_msgid(idstring=f"review.{newsletter.month}", domain=envelope.domain)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(body, charset="utf-8")
+    return message
+
+
+def review_text(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str:
+    """The reviewers' email: what, the numbers, what failed, how to look and how to approve."""
+    period = ws.month(newsletter.month)
+    results = ws.store.results(newsletter.month)
+    context = build_context(period, results, [], {})
+    lines = [f"The {ws.config.newsletter.team} newsletter for {period.name} is ready and waits for your approval"
+             f"{changed}.", "",
+             f"Subject:   {newsletter.subject}", f"Preheader: {newsletter.preheader}",
+             f"Content:   {newsletter.content_hash[:12]} (an approval covers exactly this version)", "",
+             "The numbers:"]
+    for kind in ("ticketing", "mail_security", "uptime", "custom"):
+        for section in context[kind]:
+            if section.ok:
+                shown = [f for f in section.figures.values() if f.known][:SUMMARY_FIGURES]
+                lines.append(f"  {section.name}: " + "; ".join(f"{f.label} {f.display}" for f in shown))
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        lines += ["", "Sources that failed (their numbers are missing from the draft):"]
+        lines += [f"  {r.name}: {r.error}" for r in failed]
+    lines += ["", f"Look at it:  {preview_command(ws, newsletter.month)}",
+              f"Approve it:  {approve_command(ws, newsletter.month, newsletter.content_hash)}",
+              "(or the Approve button in the preview). The next run then sends it.", "",
+              "The plain-text part of the draft follows.", "-" * 72, newsletter.text]
+    return "\n".join(lines)

@@ -1,0 +1,383 @@
+"""`newsletter preview` as a live server: the month's draft as the reviewers will judge it.
+
+One worker thread owns the workspace and its SQLite store (sqlite3 connections belong to the
+thread that made them); it renders, re-renders on file changes and records approvals. HTTP
+handlers only read the latest Draft, wait for the next one (Server-Sent Events) or hand a job
+to the worker. A bad edit never stops the server: the error becomes part of the Draft and the
+last good email stays on the page until the next good save. The HTTP side is preview_http.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import sys
+import threading
+import time
+import webbrowser
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+from newsletter import approval
+from newsletter.compose.render import Newsletter
+from newsletter.config import load_config
+from newsletter.errors import ConfigError, NewsletterError
+from newsletter.jobs import Workspace
+from newsletter.period import Month
+
+log = logging.getLogger(__name__)
+GMAIL_CLIP_BYTES = 102 * 1024  # Gmail shows "[Message clipped]" beyond this much HTML
+HIDDEN_HEADERS = {"content-type", "mime-version", "content-transfer-encoding"}
+_LOCATION = re.compile(r"^(?P<file>[^\n]+?\.j2):(?P<line>\d+): ")
+
+
+# findings -------------------------------------------------------------------------------------
+def findings_for(newsletter: Newsletter) -> list[tuple[str, str]]:
+    """Email-client findings for the panel beside the email, as (level, message), level "error" or
+    "warning". A deliberately small set (size, script, svg, data: URLs, alt text); the fuller
+    email-client checks module replaces this body at merge, keeping the signature."""
+    found: list[tuple[str, str]] = []
+    size = len(newsletter.html.encode("utf-8"))
+    if size > GMAIL_CLIP_BYTES:
+        found.append(("error", f"HTML is {size / 1024:.0f} KB: Gmail clips messages over 102 KB"))
+    scan = _TagScan()
+    scan.feed(newsletter.html)
+    if scan.script:
+        found.append(("error", "contains <script>: mail clients remove it or reject the message"))
+    if scan.svg:
+        found.append(("error", "contains <svg>: Gmail and Outlook do not show it; use PNG"))
+    if scan.data_urls:
+        found.append(("warning", f"{scan.data_urls} data: URL(s): Gmail and Outlook block them; host the "
+                                 "image or attach it inline (cid:)"))
+    for src in scan.missing_alt:
+        found.append(("warning", f"image without alt text: {src[:80]}"))
+    return found
+
+
+class _TagScan(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.script = self.svg = False
+        self.data_urls = 0
+        self.missing_alt: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        self.script |= tag == "script"
+        self.svg |= tag == "svg"
+        self.data_urls += sum(1 for key in ("src", "href", "background")
+                              if (values.get(key) or "").strip().lower().startswith("data:"))
+        if tag == "img" and values.get("alt") is None:
+            self.missing_alt.append(values.get("src") or "(no src)")
+
+
+# the draft ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Draft:
+    """What the page shows: the last good newsletter, and the error of the latest attempt if any."""
+
+    version: int
+    month: str
+    month_name: str
+    newsletter: Newsletter | None = None
+    error: str | None = None
+    excerpt: list[tuple[int, str]] = field(default_factory=list)
+    error_line: int | None = None
+    sources: list[dict[str, str]] = field(default_factory=list)  # failed or skipped: name, status, error
+    findings: list[tuple[str, str]] = field(default_factory=list)
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    review: dict[str, Any] = field(default_factory=dict)
+    render_ms: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        n = self.newsletter
+        return {
+            "version": self.version, "month": self.month, "month_name": self.month_name,
+            "subject": n.subject if n else "", "preheader": n.preheader if n else "",
+            "html": n.html if n else "", "text": n.text if n else "",
+            "content_hash": n.content_hash if n else None, "error": self.error,
+            "excerpt": self.excerpt, "error_line": self.error_line, "sources": self.sources,
+            "findings": self.findings, "headers": self.headers, "review": self.review,
+            "render_ms": round(self.render_ms, 1),
+        }
+
+
+def error_excerpt(message: str, context: int = 2) -> tuple[int | None, list[tuple[int, str]]]:
+    """The offending line of a `template:line: message` error, with `context` lines around it."""
+    match = _LOCATION.match(message)
+    if not match:
+        return None, []
+    line = int(match["line"])
+    try:
+        lines = Path(match["file"]).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return line, []
+    first = max(1, line - context)
+    return line, [(n, lines[n - 1]) for n in range(first, min(len(lines), line + context) + 1)]
+
+
+# the worker -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PreviewOptions:
+    month: str = "last"
+    host: str | None = None  # None: 127.0.0.1 without a token
+    port: int = 8765
+    open_browser: bool = True
+    collect: bool = False
+
+
+class Previewer:
+    """Owns the workspace on one worker thread; publishes each new Draft to waiting handlers."""
+
+    def __init__(self, open_workspace: Callable[..., Workspace], options: PreviewOptions) -> None:
+        self._open = open_workspace
+        self.options = options
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preview-worker")
+        self._changed = threading.Condition()
+        self._draft: Draft | None = None
+        self.ws: Workspace | None = None
+        self.period: Month | None = None
+        self.local_failures: list[dict[str, str]] = []
+
+    def call(self, job: Callable[..., Any], *args: Any) -> Any:
+        """Run `job` on the worker thread and return its result (or raise its error)."""
+        return self._worker.submit(job, *args).result()
+
+    def start(self) -> Draft:
+        return self.call(self._start)
+
+    def close(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+        if self.ws is not None:
+            self._worker.submit(self.ws.store.close)  # on the thread that owns the connection
+        self._worker.shutdown(wait=True)
+
+    # drafts, for the handlers ------------------------------------------------------------------
+    @property
+    def draft(self) -> Draft:
+        assert self._draft is not None
+        return self._draft
+
+    def wait_newer(self, version: int, timeout: float) -> Draft | None:
+        """The first Draft newer than `version`, or None after `timeout` seconds."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._draft is not None and self._draft.version > version, timeout)
+            return self._draft if self._draft and self._draft.version > version else None
+
+    def _publish(self, draft: Draft) -> Draft:
+        with self._changed:
+            self._draft = draft
+            self._changed.notify_all()
+        return draft
+
+    # worker jobs -------------------------------------------------------------------------------
+    def _start(self) -> Draft:
+        self.ws = self._open(demo_in_memory=True)
+        self.period = self.ws.month(self.options.month)
+        if self.options.collect:
+            self.ws.collect(self.period)
+        self.ws.ensure_collected(self.period)
+        self._collect_local()
+        return self._publish(self._render())
+
+    def reload(self, changed: set[Path]) -> None:
+        """Called by the file watcher: queue a re-render (config re-read, local sources re-collected)."""
+        self._worker.submit(self._reload, changed)
+
+    def _reload(self, changed: set[Path]) -> Draft:
+        ws = self.ws
+        assert ws is not None
+        started = time.perf_counter()
+        log.info("changed: %s", ", ".join(sorted(p.name for p in changed)))
+        try:
+            if any(path.name == ws.config.path.name for path in changed):
+                config = load_config(ws.config.path, ws.registry, state_dir=ws.config.state_dir)
+                self.ws = replace(ws, config=config)
+            self._collect_local()
+            draft = self._render()
+        except NewsletterError as exc:  # a bad config or source file: shown like a template error
+            draft = self._failed(str(exc), started)
+        except Exception as exc:  # whatever it is, the live preview carries on and says so
+            log.debug("re-render failed", exc_info=True)
+            draft = self._failed(f"unexpected {type(exc).__name__}: {exc}", started)
+        return self._publish(draft)
+
+    def _collect_local(self) -> None:
+        """Re-read the sources that are files the team edits (highlights) and store them."""
+        from newsletter.collect import build_collectors, collect_month
+
+        ws, month = self.ws, self.period
+        assert ws is not None and month is not None
+        local = [(s, c) for s, c in build_collectors(ws.config, ws.registry, clock=ws.clock, state=ws.store)
+                 if c.kind == "highlights"]
+        results = collect_month(local, month, progress=logging.DEBUG)
+        ws.store.save_results(month.label, results)  # a failed one keeps the last good stored result
+        self.local_failures = [{"name": r.name, "status": "failed", "error": f"{r.error} (showing the last good "
+                                "version)"} for r in results if r.status == "failed"]
+
+    def _render(self) -> Draft:
+        ws, month = self.ws, self.period
+        assert ws is not None and month is not None
+        started = time.perf_counter()
+        try:
+            newsletter = ws.compose(month)
+        except NewsletterError as exc:
+            return self._failed(str(exc), started)
+        stored = [{"name": r.name, "status": r.status, "error": r.error or ""}
+                  for r in ws.store.results(month.label) if r.status != "ok"]
+        return Draft(self._next_version(), month.label, month.name, newsletter,
+                     sources=stored + self.local_failures, findings=findings_for(newsletter),
+                     headers=self._headers(newsletter), review=self._review(newsletter),
+                     render_ms=(time.perf_counter() - started) * 1000)
+
+    def _failed(self, message: str, started: float) -> Draft:
+        assert self.period is not None
+        line, excerpt = error_excerpt(message)
+        last = self._draft
+        log.warning("%s", message)
+        return Draft(self._next_version(), self.period.label, self.period.name,
+                     last.newsletter if last else None, error=message, excerpt=excerpt, error_line=line,
+                     sources=last.sources if last else [], findings=last.findings if last else [],
+                     headers=last.headers if last else [], review=last.review if last else {},
+                     render_ms=(time.perf_counter() - started) * 1000)
+
+    def _next_version(self) -> int:
+        return (self._draft.version + 1) if self._draft else 1
+
+    def _headers(self, newsletter: Newsletter) -> list[tuple[str, str]]:
+        from newsletter.delivery.message import build_message
+
+        assert self.ws is not None
+        to = ", ".join(self.ws.config.delivery.to) or "(delivery.to is empty)"
+        message = build_message(newsletter, self.ws.envelope(), to)
+        return [(k, str(v)) for k, v in message.items() if k.lower() not in HIDDEN_HEADERS]
+
+    def _review(self, newsletter: Newsletter) -> dict[str, Any]:
+        """Approval state of exactly this content, for the Approve panel."""
+        assert self.ws is not None
+        store, month = self.ws.store, newsletter.month
+        edition = store.edition(month)
+        exact = approval.find(store, month, newsletter.content_hash)
+        earlier = approval.latest(store, month)
+        return {
+            "required": self.ws.config.delivery.require_approval,
+            "edition_status": edition.status if edition else None,
+            "approved_by": exact.approved_by if exact else None,
+            "approved_at": exact.approved_at if exact else None,
+            "earlier": None if exact or not earlier else f"{earlier.approved_by} approved other content "
+                                                         f"({earlier.short_hash}) at {earlier.approved_at}",
+            "default_approver": approval.default_approver(),
+            "command": approval.approve_command(self.ws, month, newsletter.content_hash),
+        }
+
+    def approve(self, by: str, content_hash: str) -> str:
+        return self.call(self._approve, by, content_hash)
+
+    def _approve(self, by: str, content_hash: str) -> str:
+        draft, ws = self.draft, self.ws
+        assert ws is not None
+        if draft.error or draft.newsletter is None:
+            raise NewsletterError("the draft has an error; fix it before approving")
+        if draft.newsletter.content_hash != content_hash:
+            raise NewsletterError("the draft changed since the page showed it; look at it again")
+        edition = ws.store.edition(draft.month)
+        if edition and edition.status not in approval.OPEN_STATES:
+            raise NewsletterError(f"edition {draft.month} is {edition.status}; approving it changes nothing now")
+        record = approval.approve(ws.store, draft.newsletter, by, expected_hash=content_hash)
+        self._publish(replace(draft, version=self._next_version(), review=self._review(draft.newsletter)))
+        return f"approved by {record.approved_by} ({record.short_hash})"
+
+    def send_test(self, to: str) -> str:
+        """Through the configured transport, outside the ledger: the real send still reaches everyone."""
+        draft, ws = self.draft, self.ws
+        assert ws is not None
+        if draft.error or draft.newsletter is None:
+            raise NewsletterError("the draft has an error; fix it before sending a test")
+        return ws.send_test(draft.newsletter, to)
+
+    # what to watch -----------------------------------------------------------------------------
+    def watched(self) -> tuple[list[Path], Path]:
+        """Folders watched recursively (templates, sources, highlights) and the config file."""
+        assert self.ws is not None
+        config, renderer = self.ws.config, self.ws.renderer()
+        folders = {config.newsletter.templates, renderer.theme.builtin, config.newsletter.sources}
+        folders |= {s.settings.dir for s in config.sources if s.type == "highlights"}
+        return sorted(p for p in folders if p.is_dir()), config.path
+
+
+def watch(previewer: Previewer, stop: threading.Event) -> list[threading.Thread]:
+    """Watch the files the draft is made of; no polling. Without watchfiles the preview still serves."""
+    try:
+        import watchfiles
+    except ImportError:
+        log.warning("live reload is off: it needs watchfiles (pip install 'newsletter[preview]')")
+        return []
+    folders, config = previewer.watched()
+
+    def loop(targets: list[Path], recursive: bool, only: str | None) -> None:
+        for changes in watchfiles.watch(*targets, recursive=recursive, stop_event=stop, step=30, debounce=400,
+                                        rust_timeout=1000, yield_on_timeout=False, raise_interrupt=False,
+                                        ignore_permission_denied=True):
+            paths = {Path(p) for _, p in changes}
+            if only:
+                paths = {p for p in paths if p.name == only}
+            if paths:
+                previewer.reload(paths)
+
+    threads = [threading.Thread(target=loop, args=(folders, True, None), daemon=True, name="watch-files"),
+               threading.Thread(target=loop, args=([config.parent], False, config.name), daemon=True,
+                                name="watch-config")]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+# serving --------------------------------------------------------------------------------------
+def serve(open_workspace: Callable[..., Workspace], options: PreviewOptions, *,
+          echo: Callable[[str], Any] = print) -> None:
+    """Render, then serve until Ctrl-C. Errors before serving (config, nothing collected, port in use)
+    raise NewsletterError; errors after it (a bad edit) are shown in the page."""
+    from newsletter.preview_http import PreviewServer
+
+    previewer = Previewer(open_workspace, options)
+    try:
+        draft = previewer.start()
+        host = options.host or "127.0.0.1"
+        token = None if host == "127.0.0.1" else secrets.token_urlsafe(18)
+        try:
+            server = PreviewServer((host, options.port), previewer, token=token)
+        except OSError as exc:
+            raise ConfigError(f"--host {host} --port {options.port}: cannot listen ({exc.strerror or exc}); "
+                              "choose another --port (0 picks a free one)") from None
+        stop = threading.Event()
+        watch(previewer, stop)
+        echo(f"Preview of {draft.month_name} at {server.url}  (Ctrl-C stops it)")
+        if token:
+            echo(f"Bound to {host}: every request needs the token in that URL.")
+        if options.open_browser:
+            open_browser(server.url, echo)
+        try:
+            server.serve_forever(poll_interval=0.2)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop.set()
+            server.stop()
+    finally:
+        previewer.close()
+
+
+def open_browser(url: str, echo: Callable[[str], Any]) -> None:
+    """Open the page, but never a console browser in the terminal of a server reached over SSH."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        port = url.split(":")[2].split("/")[0]
+        echo(f"No desktop here: open the URL in your own browser (over SSH: ssh -L {port}:127.0.0.1:{port} HOST).")
+        return
+    threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()

@@ -1,0 +1,122 @@
+"""The approval gate end to end through the CLI: real SQLite, real outbox files in tmp_path."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+
+import pytest
+
+from tests.fixtures.workspace import BASE_CONFIG
+
+HERO = ('{%% extends "default:newsletter.mjml.j2" %%}\n{%% block hero %%}<mj-section><mj-column>'
+        '<mj-text>%s</mj-text></mj-column></mj-section>{%% endblock %%}\n')
+
+
+@pytest.fixture
+def gated(workspace):
+    """A workspace whose sends wait for approval, with a brand template to change."""
+    workspace.configure('require_approval = true\nreviewers = ["boss@example.com", "Deputy <deputy@example.com>"]\n',
+                        base=BASE_CONFIG.replace('state_dir = "state"', 'state_dir = "state"\ntheme = "brand"'))
+    workspace.write("templates/brand/newsletter.mjml.j2", HERO % "Before")
+    return workspace
+
+
+def sent(workspace) -> list:
+    return sorted((workspace.state / "outbox" / "2026-10").glob("*.eml"))
+
+
+def review_requests(workspace) -> list:
+    return sorted((workspace.state / "outbox" / "reviews").glob("*.eml"))
+
+
+def test_approve_then_change_then_approve_again_sends_once(gated):
+    first = gated.invoke("run", "--month", "2026-10")
+    assert first.exit_code == 3, first.output
+    assert "waits for approval" in first.stderr and "newsletter approve" in first.stderr
+    assert sent(gated) == []
+    asked = review_requests(gated)
+    assert len(asked) == 2, "each reviewer is asked once"
+    request = message_from_bytes(asked[0].read_bytes(), policy=policy.default)
+    body = request.get_content()
+    assert request["Subject"].startswith("Approval needed: IT in October:")
+    assert "Requests resolved" in body and "newsletter preview" in body and "newsletter approve" in body
+    assert "--hash" in body and "HELP DESK" in body, "the plain-text draft travels with the request"
+
+    again = gated.invoke("run", "--month", "2026-10")
+    assert again.exit_code == 3 and "reviewers were asked" in again.stderr
+    assert len(review_requests(gated)) == 2, "a retry does not ask the reviewers again"
+
+    approved = gated.invoke("approve", "--month", "2026-10", "--by", "alice")
+    assert approved.exit_code == 0, approved.output
+    assert "alice" in gated.invoke("history").output
+
+    gated.write("templates/brand/newsletter.mjml.j2", HERO % "After")
+    changed = gated.invoke("run", "--month", "2026-10")
+    assert changed.exit_code == 3, changed.output
+    assert "changed since alice approved" in changed.stderr
+    assert sent(gated) == [], "nobody saw this version: it must not go out"
+    assert len(review_requests(gated)) == 4, "new content: the reviewers are asked again"
+    assert gated.invoke("send", "--month", "2026-10").exit_code == 3, "send honours the gate too"
+    assert sent(gated) == []
+
+    assert gated.invoke("approve", "--month", "2026-10", "--by", "bob").exit_code == 0
+    final = gated.invoke("run", "--month", "2026-10")
+    assert final.exit_code == 0, final.output
+    (email,) = sent(gated)
+    assert "After" in email.read_text()
+    assert gated.invoke("run", "--month", "2026-10").exit_code == 3
+    assert len(sent(gated)) == 1, "sent exactly once"
+
+    history = gated.invoke("history").output.splitlines()
+    assert history[0].split()[:4] == ["month", "status", "deliveries", "approved"]
+    row = history[1].split()
+    assert row[:5] == ["2026-10", "sent", "1", "sent", "bob"]
+
+
+def test_approve_refuses_content_that_changed_since_it_was_seen(gated):
+    assert gated.invoke("collect", "--month", "2026-10").exit_code == 0
+    result = gated.invoke("approve", "--month", "2026-10", "--by", "alice", "--hash", "0123456789ab")
+    assert result.exit_code == 1
+    assert "changed since you looked at it" in result.stderr
+    assert "approved" not in gated.invoke("history").output.split("\n", 1)[-1]
+
+
+def test_history_shows_the_draft_and_its_approval(gated):
+    assert gated.invoke("run", "--month", "2026-10").exit_code == 3
+    assert gated.invoke("history").output.splitlines()[1].split()[:4] == ["2026-10", "draft", "-", "-"]
+    assert gated.invoke("approve", "--month", "2026-10", "--by", "carol").exit_code == 0
+    assert gated.invoke("history").output.splitlines()[1].split()[:4] == ["2026-10", "approved", "-", "carol"]
+
+
+def test_a_reviewer_that_is_not_an_address_is_a_config_error(workspace):
+    workspace.configure('require_approval = true\nreviewers = ["the boss"]\n')
+    result = workspace.invoke("check")
+    assert result.exit_code == 2
+    assert "delivery.reviewers: 'the boss' is not an email address" in result.stderr
+
+
+def test_without_require_approval_run_sends_at_once(workspace):
+    result = workspace.invoke("run", "--month", "2026-10")
+    assert result.exit_code == 0, result.output
+    assert len(sent(workspace)) == 1 and review_requests(workspace) == []
+
+
+def test_reviewers_that_cannot_be_reached_fail_the_run_and_are_asked_next_time(workspace, smtp_server):
+    workspace.configure(f"""\
+        require_approval = true
+        reviewers = ["boss@example.com"]
+        [delivery.smtp]
+        host = "127.0.0.1"
+        port = {smtp_server.port}
+        security = "none"
+        """, base=BASE_CONFIG.replace('transport = "outbox"', 'transport = "smtp"'))
+    smtp_server.mailbox.rcpt_codes["boss@example.com"] = "550 5.1.1 No such user"
+    failed = workspace.invoke("run", "--month", "2026-10")
+    assert failed.exit_code == 1
+    assert "could not ask the reviewers" in failed.stderr and "550 5.1.1" in failed.stderr
+    assert "newsletter approve" in failed.stderr
+    del smtp_server.mailbox.rcpt_codes["boss@example.com"]
+    waiting = workspace.invoke("run", "--month", "2026-10")
+    assert waiting.exit_code == 3 and "asked boss@example.com" in waiting.stderr
+    (request,) = smtp_server.mailbox.messages
+    assert request["To"] == "boss@example.com" and request["Subject"].startswith("Approval needed:")
