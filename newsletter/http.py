@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from newsletter import __version__
@@ -29,38 +30,54 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
 class CappedRetry(Retry):
-    """urllib3 Retry whose Retry-After waits (seconds or HTTP date) are capped."""
+    """urllib3 Retry that caps Retry-After (seconds or HTTP date), waits `rate_limit_wait_s` after a
+    429 that says nothing, and treats an unreadable Retry-After as absent instead of failing."""
 
+    rate_limit_wait_s: float = 30.0
     max_retry_after: float = 60.0
 
     def get_retry_after(self, response):  # type: ignore[override]
-        value = super().get_retry_after(response)
+        try:
+            value = super().get_retry_after(response)
+        except InvalidHeader:
+            value = None
+        if value is None and response.status == 429:
+            value = self.rate_limit_wait_s
         return None if value is None else min(value, self.max_retry_after)
 
-    def new(self, **kw):  # keep the cap on the copies urllib3 makes per attempt
+    def new(self, **kw):  # keep the settings on the copies urllib3 makes per attempt
         retry = super().new(**kw)
+        retry.rate_limit_wait_s = self.rate_limit_wait_s
         retry.max_retry_after = self.max_retry_after
         return retry
 
 
 @dataclass(frozen=True)
 class HttpPolicy:
+    """Timeouts, retries and caps. Tests pass a policy with tiny waits through `make_session`."""
+
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 60.0
     retries: int = 4
     backoff_s: float = 0.5
     max_retry_after_s: float = 60.0
     max_pages: int = 10_000
+    rate_limit_wait_s: float = 30.0  # after a 429 without Retry-After
 
 
 def make_session(policy: HttpPolicy | None = None) -> requests.Session:
-    """A session with retries on connection errors, 5xx and 429 (Retry-After honoured, capped)."""
+    """A session with retries on connection errors, 5xx and 429 (Retry-After honoured, capped).
+
+    The policy travels with the session (`session.policy`), so an HttpClient built on it uses the
+    same timeouts and caps.
+    """
     policy = policy or HttpPolicy()
     retry = CappedRetry(
         total=policy.retries, connect=policy.retries, read=policy.retries, status=policy.retries,
-        backoff_factor=policy.backoff_s, status_forcelist=RETRY_STATUSES, allowed_methods=None,
-        respect_retry_after_header=True, raise_on_status=False,
+        backoff_factor=policy.backoff_s, backoff_max=policy.max_retry_after_s, status_forcelist=RETRY_STATUSES,
+        allowed_methods=None, respect_retry_after_header=True, raise_on_status=False,
     )
+    retry.rate_limit_wait_s = policy.rate_limit_wait_s
     retry.max_retry_after = policy.max_retry_after_s
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry)
@@ -68,6 +85,8 @@ def make_session(policy: HttpPolicy | None = None) -> requests.Session:
     session.mount("http://", adapter)
     session.headers["User-Agent"] = USER_AGENT
     session.headers["Accept"] = "application/json"
+    session.verify = True
+    session.policy = policy  # type: ignore[attr-defined]
     return session
 
 
@@ -75,6 +94,18 @@ def redact_url(url: str) -> str:
     """Scheme, host and path only: query strings may hold keys and are never logged."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+
+
+@dataclass
+class JsonPage:
+    """A decoded JSON answer with the headers paging loops need (Link, X-Total-Count)."""
+
+    data: Any
+    headers: Mapping[str, str]
+    links: dict[str, dict[str, str]]
+
+    def next_link(self) -> str | None:
+        return self.links.get("next", {}).get("url")
 
 
 @dataclass
@@ -87,44 +118,57 @@ class HttpClient:
     credential_hint: str = "the credentials"  # "ZENDESK_TOKEN": what to check on 401/403
     headers: dict[str, str] = field(default_factory=dict)
     auth: Any = None
-    policy: HttpPolicy = field(default_factory=HttpPolicy)
+    policy: HttpPolicy | None = None  # None: the session's policy (make_session), else the defaults
     secrets: tuple[str, ...] = ()  # values that must never appear in an error or a log line
     sleep: Callable[[float], None] = time.sleep
+    ca_bundle: str | None = None  # a CA file for self-hosted servers; verification is never turned off
+
+    def __post_init__(self) -> None:
+        if self.policy is None:
+            self.policy = getattr(self.session, "policy", None) or HttpPolicy()
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else self.base_url.rstrip("/") + "/" + path.lstrip("/")
 
     def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.fetch_json(method, path, **kwargs).data
+
+    def get_json(self, path: str, **kwargs: Any) -> Any:
+        return self.request_json("GET", path, **kwargs)
+
+    def fetch_json(self, method: str, path: str, **kwargs: Any) -> JsonPage:
+        """Like request_json, keeping the headers; `accept=(404,)` returns those statuses unraised."""
         response = self.request(method, path, **kwargs)
         try:
-            return response.json()
+            data = response.json()
         except ValueError:
             raise SourceError(
                 f"{self.vendor} returned a response that is not JSON from {redact_url(response.url)}"
                 f" (HTTP {response.status_code}); check base_url"
             ) from None
-
-    def get_json(self, path: str, **kwargs: Any) -> Any:
-        return self.request_json("GET", path, **kwargs)
+        return JsonPage(data, response.headers, response.links)
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         url = self.url(path)
         headers = {**self.headers, **kwargs.pop("headers", {})}
-        timeout = (self.policy.connect_timeout_s, self.policy.read_timeout_s)
+        accept = kwargs.pop("accept", ())
+        policy = self.policy or HttpPolicy()
+        timeout = (policy.connect_timeout_s, policy.read_timeout_s)
         log.debug("%s %s", method, redact_url(url))
         try:
             response = self.session.request(method, url, headers=headers, auth=self.auth, timeout=timeout,
-                                            **kwargs)
-        except requests.exceptions.Timeout:
-            raise SourceError(f"{self.vendor} did not answer within {self.policy.read_timeout_s:g} s "
-                              f"({redact_url(url)}); try again later") from None
+                                            verify=self.ca_bundle or True, **kwargs)
         except requests.exceptions.SSLError:
             raise SourceError(f"TLS verification failed for {redact_url(url)}; check base_url and the "
-                              "server's certificate") from None
+                              "server's certificate (or set ca_bundle)") from None
         except requests.exceptions.RequestException as exc:
+            if _is_read_timeout(exc):
+                raise SourceError(f"{self.vendor} did not answer within {policy.read_timeout_s:g} s "
+                                  f"({redact_url(url)}); try again later") from None
             raise SourceError(f"cannot reach {self.vendor} at {redact_url(url)} "
                               f"({self._clean(type(exc).__name__)}); check base_url and the network") from None
-        self._check(response)
+        if response.status_code not in accept:
+            self._check(response)
         self._respect_rate_limit(response)
         return response
 
@@ -140,19 +184,19 @@ class HttpClient:
             raise SourceError(f"{status} for {where}: check base_url and the configured project or ids")
         if code == 429:
             raise SourceError(f"{status}: rate limit still exceeded after retries; try again later")
-        detail = self._clean(response.text[:200].strip())
+        detail = self._clean(" ".join(response.text[:200].split()))
         raise SourceError(f"{status} for {where}" + (f": {detail}" if detail else ""))
 
     def _respect_rate_limit(self, response: requests.Response) -> None:
         """When the vendor says the budget is spent, wait (capped) until it resets."""
-        remaining = _first_header(response, ("X-RateLimit-Remaining", "RateLimit-Remaining"))
+        remaining = _first_header(response, REMAINING_HEADERS)
         if remaining is None or not remaining.strip().isdigit() or int(remaining) > 0:
             return
-        reset = _first_header(response, ("X-RateLimit-Reset", "RateLimit-Reset", "Retry-After"))
+        reset = _first_header(response, RESET_HEADERS)
         wait = _seconds_until(reset) if reset else 1.0
-        wait = min(max(wait, 0.0), self.policy.max_retry_after_s)
+        wait = min(max(wait, 0.0), (self.policy or HttpPolicy()).max_retry_after_s)
         if wait:
-            log.info("%s rate limit reached; waiting %.0f s", self.vendor, wait)
+            log.info("%s rate limit reached; waiting %.1f s", self.vendor, wait)
             self.sleep(wait)
 
     def _clean(self, text: str) -> str:
@@ -160,6 +204,26 @@ class HttpClient:
             if secret:
                 text = text.replace(secret, "***")
         return text
+
+
+REMAINING_HEADERS = ("X-RateLimit-Remaining", "X-Rate-Limit-Remaining", "RateLimit-Remaining")
+RESET_HEADERS = ("X-RateLimit-Reset", "X-Rate-Limit-Reset", "RateLimit-Reset", "Retry-After")
+
+
+def _is_read_timeout(exc: BaseException) -> bool:
+    """requests reports a read timeout after the last retry as a ConnectionError wrapping it."""
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return True
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return False
+        reason = getattr(seen, "reason", None)
+        if isinstance(seen, ReadTimeoutError) or isinstance(reason, ReadTimeoutError):
+            return True
+        args = getattr(seen, "args", ())
+        seen = args[0] if args and isinstance(args[0], BaseException) else reason
+    return False
 
 
 def _first_header(response: requests.Response, names: Iterable[str]) -> str | None:
@@ -182,22 +246,27 @@ def _seconds_until(value: str) -> float:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() - now
     except ValueError:
         pass
-    parsed = email.utils.parsedate_to_datetime(value) if value else None
-    if parsed is None:
-        return 1.0
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 1.0  # unreadable: wait a little rather than not at all
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp() - now
 
 
 class PageGuard:
-    """Stops runaway paging: a page cap, and a repeated page token or cursor is an error."""
+    """Stops runaway paging: a page cap, a repeated page token or cursor, and a run of empty pages
+    that still claim more follow are errors, never an endless loop."""
+
+    max_empty_pages = 3
 
     def __init__(self, vendor: str, max_pages: int = HttpPolicy.max_pages) -> None:
         self.vendor = vendor
         self.max_pages = max_pages
         self.pages = 0
         self._seen: set[Hashable] = set()
+        self._empty_run = 0
 
     def next_page(self, token: Hashable | None = None) -> None:
         """Call before fetching each page with the token/offset/URL that selects it."""
@@ -209,3 +278,10 @@ class PageGuard:
             if token in self._seen:
                 raise SourceError(f"{self.vendor} returned the same page token twice; stopped to avoid a loop")
             self._seen.add(token)
+
+    def rows(self, count: int) -> None:
+        """Call with the number of rows of a page that says more pages follow."""
+        self._empty_run = self._empty_run + 1 if count == 0 else 0
+        if self._empty_run >= self.max_empty_pages:
+            raise SourceError(f"{self.vendor} sent {self._empty_run} empty pages that claim more follow; "
+                              "stopped to avoid a loop")

@@ -29,6 +29,9 @@ class Ticket(NamedTuple):
     category: str | None = None
     sla_breached: bool | None = None  # None: no SLA applies or it is unknown
     csat_positive: bool | None = None  # None: not rated
+    # Durations as the system measures them (e.g. business minutes); None: from the timestamps above.
+    first_response_s: float | None = None
+    resolution_s: float | None = None
 
 
 @dataclass(frozen=True)

@@ -55,14 +55,16 @@ def aggregate_tickets(
             opened += 1
             if ticket.category:
                 categories[ticket.category] += 1
-            if ticket.first_response is not None:
+            wait = ticket.first_response_s
+            if wait is None and ticket.first_response is not None:
                 wait = ticket.first_response.timestamp() - created
-                if wait >= 0:
-                    first_responses.append(wait)
+            if wait is not None and wait >= 0:
+                first_responses.append(wait)
         if done is not None and start <= done < end:
             resolved += 1
-            if done >= created:
-                resolutions.append(done - created)
+            took = ticket.resolution_s if ticket.resolution_s is not None else done - created
+            if took >= 0:
+                resolutions.append(took)
             if ticket.sla_breached is not None:
                 sla_total += 1
                 sla_met += not ticket.sla_breached

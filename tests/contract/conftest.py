@@ -1,5 +1,6 @@
 """Contract tests: each collector talks real HTTP to a server on 127.0.0.1 serving the vendor's
-documented response shapes (pytest-httpserver). Retries are real but their waits are tiny."""
+documented response shapes (pytest-httpserver, a fresh server per test). Retries are real but their
+waits are tiny."""
 
 from __future__ import annotations
 
@@ -25,11 +26,6 @@ FAST = HttpPolicy(retries=2, backoff_s=0.0, max_retry_after_s=0.01, connect_time
 @pytest.fixture
 def session():
     return make_session(FAST)
-
-
-@pytest.fixture(scope="session")
-def httpserver_listen_address():
-    return ("127.0.0.1", 0)
 
 
 def check_faults(httpserver, *, serve: Callable[[], None], path: str, method: str = "GET",

@@ -1,0 +1,145 @@
+"""Shared machinery of the contract tests: build a collector as a user would configure it, run it
+the way `newsletter collect` does, serve answers from a handler, and inject the usual faults."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug import Request, Response
+
+from newsletter.collect import collect_month
+from newsletter.collectors.ticketing import TicketingCollector
+from newsletter.config import SourceConfig
+from newsletter.http import HttpPolicy, make_session
+from newsletter.model import SourceResult
+from newsletter.period import Month
+from newsletter.settings import Where, bind
+
+# Retries and waits small enough for a test, large enough to be real: 2 retries, 10 ms backoff.
+FAST = HttpPolicy(connect_timeout_s=2.0, read_timeout_s=0.4, retries=2, backoff_s=0.01,
+                  max_retry_after_s=0.3, rate_limit_wait_s=0.05, max_pages=50)
+SECRET = "s3cr3t-T0KEN-value-9f8e7d"
+
+Handler = Callable[[Request], Response]
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status=status, headers=headers or {}, content_type="application/json")
+
+
+@dataclass
+class Case:
+    """How one vendor is configured and where its list endpoint lives."""
+
+    cls: type[TicketingCollector]
+    settings: dict[str, Any]  # the source file's keys, secrets as *_env naming ENV
+    env: str  # the variable that holds SECRET
+    path: str  # the list endpoint
+    page: Callable[[Request], Response]  # a good single-page answer (for fault tests)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def build(self, base_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+              policy: HttpPolicy = FAST, **overrides: Any) -> TicketingCollector:
+        monkeypatch.setenv(self.env, SECRET)
+        table = {"base_url": base_url, **self.settings, **overrides}
+        settings = bind(self.cls.Settings, table, Where(tmp_path / "helpdesk.toml"))
+        collector = self.cls(settings, name="helpdesk", session=make_session(policy))
+        collector.validate()
+        return collector
+
+
+def run(collector: TicketingCollector, month: Month) -> SourceResult:
+    """Collect as the runner does: a failure becomes a failed result, never an exception."""
+    source = SourceConfig(Path("helpdesk.toml"), "helpdesk", collector.type, False, True, collector.settings)
+    [result] = collect_month([(source, collector)], month)
+    return result
+
+
+class Sequence:
+    """A handler that answers with the given handlers in turn, repeating the last; counts calls."""
+
+    def __init__(self, *handlers: Handler) -> None:
+        self.handlers = handlers
+        self.calls = 0
+
+    def __call__(self, request: Request) -> Response:
+        handler = self.handlers[min(self.calls, len(self.handlers) - 1)]
+        self.calls += 1
+        return handler(request)
+
+
+def status(code: int, headers: dict[str, str] | None = None, body: Any = None) -> Handler:
+    return lambda request: json_response(body or {"error": "fault"}, code, headers)
+
+
+def slow(request: Request) -> Response:
+    time.sleep(FAST.read_timeout_s * 2.5)
+    return json_response({})
+
+
+def not_json(request: Request) -> Response:
+    return Response("<html><body>Sign in</body></html>", status=200, content_type="application/json")
+
+
+def echo_secret_401(request: Request) -> Response:
+    """A server that echoes the credentials it got: they must still not reach an error or a log."""
+    return json_response({"message": f"Unauthorized {request.headers.get('Authorization')}"}, 401)
+
+
+# name -> (handlers in turn, expected result status, words the error must contain, calls made)
+FAULTS: dict[str, tuple[tuple[str, ...], str, tuple[str, ...], int | None]] = {
+    "429 with Retry-After, then ok": (("429ra", "ok"), "ok", (), 2),
+    "429 without Retry-After, then ok": (("429", "ok"), "ok", (), 2),
+    "500 then ok": (("500", "ok"), "ok", (), 2),
+    "503 twice then ok": (("503", "503", "ok"), "ok", (), 3),
+    "500 every time": (("500",), "failed", ("500",), 3),
+    "read timeout": (("slow",), "failed", ("did not answer within",), None),
+    "malformed JSON": (("notjson",), "failed", ("not JSON",), 1),
+    "401": (("401",), "failed", ("401", "check"), 1),
+    "403": (("403",), "failed", ("403", "check"), 1),
+    "404": (("404",), "failed", ("404", "base_url"), 1),
+}
+
+
+def fault_handlers(case: Case, names: tuple[str, ...]) -> Sequence:
+    table: dict[str, Handler] = {
+        "ok": case.page, "429ra": status(429, {"Retry-After": "1"}), "429": status(429),
+        "500": status(500), "503": status(503), "slow": slow, "notjson": not_json,
+        "401": echo_secret_401, "403": status(403), "404": status(404),
+    }
+    return Sequence(*(table[n] for n in names))
+
+
+def debug_everything(caplog) -> None:
+    """DEBUG from every logger, including ours, whatever level an earlier CLI run left on them."""
+    caplog.set_level("DEBUG")
+    caplog.set_level("DEBUG", logger="newsletter")
+
+
+def check_fault(case: Case, fault: str, httpserver, monkeypatch, tmp_path, caplog, month: Month) -> None:
+    names, expected, words, calls = FAULTS[fault]
+    handler = fault_handlers(case, names)
+    httpserver.expect_request(case.path).respond_with_handler(handler)
+    collector = case.build(httpserver.url_for("/"), monkeypatch, tmp_path)
+    debug_everything(caplog)
+    result = run(collector, month)
+    assert result.status == expected, result.error
+    assert calls is None or handler.calls == calls
+    if expected == "failed":
+        assert result.metrics == {}
+        for word in words:
+            assert word in result.error
+        if fault in ("401", "403"):
+            assert case.env in result.error  # names what to fix
+        if fault == "malformed JSON" or fault == "404":
+            assert case.path in result.error  # names the endpoint
+        assert "Traceback" not in result.error and "\n" not in result.error
+    assert SECRET not in (result.error or "")
+    assert f"GET {httpserver.url_for('/').rstrip('/')}" in caplog.text  # DEBUG was captured ...
+    assert SECRET not in caplog.text  # ... and held no secret

@@ -1,0 +1,131 @@
+"""ServiceNow contract: Table API with sysparm_query in UTC, offset paging, ACL-short pages, task_sla."""
+
+from __future__ import annotations
+
+import pytest
+from werkzeug import Request
+
+from newsletter.collectors.servicenow import ServiceNow
+from tests.contract.helpers import FAULTS, SECRET, Case, Sequence, check_fault, json_response, run
+from tests.contract.scenario import EXPECTED, LIVE, MONTH, Row
+
+PATH = "/api/now/table/incident"
+
+
+def glide(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""  # UTC, "" when empty
+
+
+def sys_id(row: Row) -> str:
+    return f"{row.number:032x}"
+
+
+def incident(row: Row) -> dict:
+    return {"sys_id": sys_id(row), "number": f"INC00100{row.number:02d}", "opened_at": glide(row.created),
+            "resolved_at": glide(row.resolved), "closed_at": "", "state": "6" if row.resolved else "2",
+            "category": "hardware" if row.number % 2 else "network"}
+
+
+def table(pages: list[list[Row]], total: int | None, link: bool = True):
+    """Offset paging: a page may hold fewer rows than asked (ACLs), the total counts them all."""
+    def handle(request: Request):
+        limit, offset = int(request.args["sysparm_limit"]), int(request.args["sysparm_offset"])
+        rows = pages[offset // limit] if offset // limit < len(pages) else []
+        headers = {} if total is None else {"X-Total-Count": str(total)}
+        if link:
+            rels = [f'<{request.base_url}?sysparm_offset=0>;rel="first"']
+            if offset + limit < (total or 0):
+                rels.append(f'<{request.base_url}?sysparm_offset={offset + limit}>;rel="next"')
+            headers["Link"] = ",".join(rels)
+        return json_response({"result": [incident(r) for r in rows]}, headers=headers)
+    return handle
+
+
+def task_sla(request: Request):
+    """SLA records of the asked tasks: a response SLA stopped at the first response, and a
+    resolution SLA breached when resolution took over a day."""
+    wanted = request.args["sysparm_query"].removeprefix("taskIN").split("^")[0].split(",")
+    result = []
+    for row in LIVE:
+        if sys_id(row) not in wanted:
+            continue
+        if row.first_response:
+            result.append({"task": sys_id(row), "has_breached": "false", "stage": "completed",
+                           "end_time": glide(row.first_response), "sla.target": "response"})
+        if row.resolved:
+            late = (row.resolved - row.created).total_seconds() > 86400
+            result.append({"task": sys_id(row), "has_breached": "true" if late else "false", "stage": "completed",
+                           "end_time": glide(row.resolved), "sla.target": "resolution"})
+    return json_response({"result": result})
+
+
+PAGES = [LIVE[:3], LIVE[3:6], [LIVE[7]]]  # H (LIVE[6]) hidden by an ACL: the last page is short
+SETTINGS = {"username": "newsletter", "password_env": "SN_PASSWORD", "page_size": 3}
+CASE = Case(ServiceNow, SETTINGS, "SN_PASSWORD", PATH, table([LIVE[:1]], 1))
+
+
+@pytest.mark.parametrize("link", [True, False], ids=["Link", "X-Total-Count"])
+def test_numbers_over_three_pages(httpserver, monkeypatch, tmp_path, link):
+    handler = Sequence(table(PAGES, 8, link))
+    httpserver.expect_request(PATH).respond_with_handler(handler)
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, first_response_field="u_first"), MONTH)
+    assert result.status == "ok", result.error
+    # No first-response field in the answer and no task_sla: response times are unknown, not zero.
+    expected = {**EXPECTED, "first_response_median_s": None, "first_response_p90_s": None}
+    assert {k: result.metrics[k] for k in EXPECTED} == expected
+    assert result.metrics["sla_met_pct"] is None
+    assert handler.calls == 3
+    assert [r.args["sysparm_offset"] for r, _ in httpserver.log] == ["0", "3", "6"]
+    first, _ = httpserver.log[0]
+    assert first.args["sysparm_query"] == ("opened_at<2026-10-31 23:00:00^resolved_at>=2026-09-30 22:00:00"
+                                           "^ORresolved_atISEMPTY^ORDERBYopened_at^ORDERBYsys_id")
+    assert first.authorization.username == "newsletter" and first.authorization.password == SECRET
+
+
+def test_without_paging_headers_reads_until_an_empty_page(httpserver, monkeypatch, tmp_path):
+    handler = Sequence(table(PAGES, None, link=False))
+    httpserver.expect_request(PATH).respond_with_handler(handler)
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path), MONTH)
+    assert result.metrics["opened"] == 4 and handler.calls == 4
+
+
+def test_sla_and_first_response_from_task_sla(httpserver, monkeypatch, tmp_path):
+    httpserver.expect_request(PATH).respond_with_handler(table(PAGES, 8))
+    httpserver.expect_request("/api/now/table/task_sla").respond_with_handler(task_sla)
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, sla=True), MONTH)
+    assert result.status == "ok", result.error
+    assert {k: result.metrics[k] for k in EXPECTED} == EXPECTED
+    assert result.metrics["sla_met_pct"] == 66.67  # A breached; B and E met
+    assert result.metrics["csat_responses"] is None
+    assert len(httpserver.log) == 6  # one task_sla request per page of up to 100 tickets
+
+
+def test_bearer_token_and_scope(httpserver, monkeypatch, tmp_path):
+    httpserver.expect_request("/api/now/table/sc_req_item").respond_with_handler(table([[]], 0))
+    case = Case(ServiceNow, {"token_env": "SN_TOKEN"}, "SN_TOKEN", PATH, CASE.page)
+    collector = case.build(httpserver.url_for("/"), monkeypatch, tmp_path, table="sc_req_item",
+                           query="assignment_group.name=Service Desk")
+    assert run(collector, MONTH).status == "ok"
+    request, _ = httpserver.log[0]
+    assert request.headers["Authorization"] == f"Bearer {SECRET}"
+    assert request.args["sysparm_query"].startswith("assignment_group.name=Service Desk^opened_at<")
+
+
+@pytest.mark.parametrize("keys", [
+    {"username": "u"},  # neither password nor token
+    {"username": "u", "password_env": "P", "token_env": "T"},  # both
+    {"password_env": "P"},  # password without a user
+    {"token_env": "T", "query": "active=true^ORDERBYnumber"},
+    {"token_env": "T", "table": "incident; drop"},
+    {"token_env": "T", "page_size": 0},
+])
+def test_bad_settings_are_refused_before_any_request(keys, monkeypatch, tmp_path):
+    from newsletter.errors import ConfigError
+    case = Case(ServiceNow, {}, "SN_PASSWORD", PATH, CASE.page)
+    with pytest.raises(ConfigError, match="source helpdesk"):
+        case.build("https://x.service-now.com", monkeypatch, tmp_path, **keys)
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_faults(fault, httpserver, monkeypatch, tmp_path, caplog):
+    check_fault(CASE, fault, httpserver, monkeypatch, tmp_path, caplog, MONTH)

@@ -1,0 +1,100 @@
+"""Zendesk contract: the cursor incremental export with metric_sets, end_of_stream, deleted tickets."""
+
+from __future__ import annotations
+
+import pytest
+from werkzeug import Request
+
+from newsletter.collectors.zendesk import Zendesk
+from tests.contract.helpers import FAULTS, Case, Sequence, check_fault, json_response, run
+from tests.contract.scenario import EXPECTED, MONTH, ROWS, Row
+
+CSAT = {"A": "good", "B": "bad", "E": "unoffered"}
+
+
+def minutes(start, stop) -> dict | None:
+    """Calendar minutes, and business minutes as half of them (a made-up but checkable rule)."""
+    if stop is None:
+        return {"calendar": None, "business": None}
+    calendar = round((stop - start).total_seconds() / 60)
+    return {"calendar": calendar, "business": calendar // 2}
+
+
+def zulu(moment) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def ticket(row: Row) -> dict:
+    status = "deleted" if row.deleted else ("solved" if row.resolved else "open")
+    return {"id": row.number, "created_at": zulu(row.created), "updated_at": zulu(row.created), "status": status,
+            "group_id": 360001 if row.number % 2 else 360002, "type": "incident" if row.number % 2 else "question",
+            "satisfaction_rating": {"score": CSAT.get(row.key, "unoffered")}}
+
+
+def metric_set(row: Row) -> dict:
+    return {"ticket_id": row.number, "solved_at": zulu(row.resolved),
+            "reply_time_in_minutes": minutes(row.created, row.first_response),
+            "full_resolution_time_in_minutes": minutes(row.created, row.resolved)}
+
+
+def export(chunks: list[list[Row]], embedded: bool = False):
+    """Page i is asked with cursor c{i}; the last page still carries a cursor (as Zendesk does).
+    Metric sets come as a sideloaded list keyed by ticket_id, or (`embedded`) inside each ticket."""
+    def handle(request: Request):
+        i = int(request.args.get("cursor", "c0")[1:])
+        rows = chunks[i]
+        body = {"tickets": [ticket(r) for r in rows], "after_cursor": f"c{i + 1}",
+                "after_url": f"https://x/cursor.json?cursor=c{i + 1}", "before_cursor": None, "before_url": None,
+                "end_of_stream": i == len(chunks) - 1}
+        if embedded:
+            for record, row in zip(body["tickets"], rows, strict=True):
+                record["metric_set"] = metric_set(row)
+        else:
+            body["metric_sets"] = [metric_set(r) for r in rows]
+        return json_response(body)
+    return handle
+
+
+SETTINGS = {"email": "it@example.com", "token_env": "ZENDESK_TOKEN", "category_field": "type"}
+CASE = Case(Zendesk, SETTINGS, "ZENDESK_TOKEN", "/api/v2/incremental/tickets/cursor.json", export([ROWS[:1]]))
+
+
+@pytest.mark.parametrize("embedded", [False, True], ids=["sideloaded", "embedded"])
+def test_numbers_over_three_pages(httpserver, monkeypatch, tmp_path, embedded):
+    handler = Sequence(export([ROWS[:4], ROWS[4:7], ROWS[7:]], embedded))  # X (deleted) is on the last page
+    httpserver.expect_request(CASE.path).respond_with_handler(handler)
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path), MONTH)
+    assert result.status == "ok", result.error
+    # The export lists changed tickets only: an old ticket open and untouched is not in it.
+    assert {k: result.metrics[k] for k in EXPECTED} == {**EXPECTED, "backlog_end": None}
+    assert result.metrics["csat_pct"] == 50.0 and result.metrics["csat_responses"] == 2  # A good, B bad
+    assert result.metrics["sla_met_pct"] is None
+    # Opened: B (2, question), C (3, incident), D (4, question), E (5, incident)
+    assert sorted(result.metrics["top_categories"]) == [["incident", 2], ["question", 2]]
+    assert handler.calls == 3  # end_of_stream stops, though an after_cursor is still given
+    first, _ = httpserver.log[0]
+    assert first.args["start_time"] == str(int(MONTH.start.timestamp())) == "1790805600"
+    assert first.args["include"] == "metric_sets" and first.args["exclude_deleted"] == "true"
+    second, _ = httpserver.log[1]
+    assert second.args["cursor"] == "c1" and "start_time" not in second.args
+
+
+def test_business_minutes_when_configured(httpserver, monkeypatch, tmp_path):
+    httpserver.expect_request(CASE.path).respond_with_handler(export([ROWS]))
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, business_hours=True), MONTH)
+    # Halved minutes: responses 150, 300, 900 s; resolutions 600, 3600, 64800 s.
+    assert result.metrics["first_response_median_s"] == 300 and result.metrics["first_response_p90_s"] == 900
+    assert result.metrics["resolution_median_s"] == 3600 and result.metrics["resolution_p90_s"] == 64800
+    assert result.metrics["opened"] == 4 and result.metrics["resolved"] == 3
+
+
+def test_group_scope(httpserver, monkeypatch, tmp_path):
+    httpserver.expect_request(CASE.path).respond_with_handler(export([ROWS]))
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, group_ids=[360001]), MONTH)
+    # Odd numbers only: opened C, E; resolved A, E.
+    assert result.metrics["opened"] == 2 and result.metrics["resolved"] == 2
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_faults(fault, httpserver, monkeypatch, tmp_path, caplog):
+    check_fault(CASE, fault, httpserver, monkeypatch, tmp_path, caplog, MONTH)

@@ -1,0 +1,185 @@
+"""The shared HTTP layer against a real server on 127.0.0.1: retries, Retry-After, rate limits,
+timeouts, TLS, paging guard, and secrets kept out of errors and logs."""
+
+from __future__ import annotations
+
+import email.utils
+import ssl
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import trustme
+
+from newsletter.errors import SourceError
+from newsletter.http import HttpClient, HttpPolicy, PageGuard, _seconds_until, make_session, redact_url
+from tests.conftest import free_port
+from tests.contract.helpers import FAST, SECRET, Sequence, debug_everything, json_response, status
+from tests.fixtures.http import (
+    QuickServer,
+    httpserver,  # noqa: F401  (the fixture)
+)
+
+OK = status(200, body={"ok": True})
+
+
+def client(server, **kw) -> HttpClient:
+    return HttpClient(make_session(kw.pop("policy", FAST)), server.url_for("/"), "Acme",
+                      credential_hint="ACME_TOKEN", headers={"Authorization": f"Bearer {SECRET}"},
+                      secrets=(SECRET,), **kw)
+
+
+def test_policy_travels_with_the_session(httpserver):  # noqa: F811
+    assert client(httpserver).policy is FAST
+    assert HttpClient(make_session(), "https://x", "Acme").policy == HttpPolicy()
+    assert make_session().verify is True
+
+
+@pytest.mark.parametrize("retry_after", ["1", "3600", "date", "soon", "-5"])
+def test_retry_after_is_honoured_capped_and_never_fatal(httpserver, retry_after):  # noqa: F811
+    if retry_after == "date":
+        retry_after = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
+    handler = Sequence(status(429, {"Retry-After": retry_after}), OK)
+    httpserver.expect_request("/x").respond_with_handler(handler)
+    started = time.monotonic()
+    assert client(httpserver).get_json("/x") == {"ok": True}
+    assert handler.calls == 2
+    assert time.monotonic() - started < FAST.max_retry_after_s + 0.5  # capped at 0.3 s
+
+
+def test_503_with_retry_after_and_500_are_retried(httpserver):  # noqa: F811
+    handler = Sequence(status(503, {"Retry-After": "0"}), status(500), OK)
+    httpserver.expect_request("/x").respond_with_handler(handler)
+    assert client(httpserver).get_json("/x") == {"ok": True} and handler.calls == 3
+
+
+def test_429_that_never_ends_says_so(httpserver):  # noqa: F811
+    httpserver.expect_request("/x").respond_with_handler(status(429))
+    with pytest.raises(SourceError, match=r"429.*rate limit still exceeded after retries"):
+        client(httpserver).get_json("/x")
+
+
+def test_spent_budget_waits_until_reset(httpserver):  # noqa: F811
+    reset = (datetime.now(UTC) + timedelta(seconds=0.2)).isoformat()  # Jira: ISO 8601
+    httpserver.expect_request("/x").respond_with_json({}, headers={"X-RateLimit-Remaining": "0",
+                                                                   "X-RateLimit-Reset": reset})
+    waits: list[float] = []
+    client(httpserver, sleep=waits.append).get_json("/x")
+    assert len(waits) == 1 and 0 < waits[0] <= FAST.max_retry_after_s
+
+
+def test_budget_left_does_not_wait(httpserver):  # noqa: F811
+    httpserver.expect_request("/x").respond_with_json({}, headers={"X-RateLimit-Remaining": "12"})
+    waits: list[float] = []
+    client(httpserver, sleep=waits.append).get_json("/x")
+    assert waits == []
+
+
+@pytest.mark.parametrize(("value", "low", "high"), [("30", 29, 30), ("1.5", 1.4, 1.5), ("junk", 1, 1)])
+def test_seconds_until(value, low, high):
+    assert low <= _seconds_until(value) <= high
+
+
+def test_seconds_until_absolute_times():
+    soon = datetime.now(UTC) + timedelta(seconds=20)
+    for value in (str(int(soon.timestamp())), soon.isoformat(), email.utils.format_datetime(soon, usegmt=True)):
+        assert 17 <= _seconds_until(value) <= 20
+
+
+def test_read_timeout_is_retried_then_reported(httpserver):  # noqa: F811
+    def slow(request):
+        time.sleep(1)
+        return json_response({})
+    handler = Sequence(slow)
+    httpserver.expect_request("/x").respond_with_handler(handler)
+    with pytest.raises(SourceError, match=r"Acme did not answer within 0.4 s \(http://127.0.0.1:\d+/x\)"):
+        client(httpserver).get_json("/x", params={"q": "private"})
+    assert handler.calls == 3
+
+
+def test_connection_refused_names_base_url():
+    dead = HttpClient(make_session(FAST), f"http://127.0.0.1:{free_port()}", "Acme")
+    with pytest.raises(SourceError, match=r"cannot reach Acme at http://127.0.0.1:\d+/x .*check base_url"):
+        dead.get_json("/x")
+
+
+def test_errors_name_what_to_check(httpserver):  # noqa: F811
+    httpserver.expect_request("/401").respond_with_handler(status(401))
+    httpserver.expect_request("/404").respond_with_handler(status(404))
+    httpserver.expect_request("/html").respond_with_data("<html>login</html>")
+    httpserver.expect_request("/500").respond_with_data(f"boom: token {SECRET} rejected\nline 2", status=500)
+    c = client(httpserver)
+    with pytest.raises(SourceError, match="Acme answered 401 UNAUTHORIZED: check ACME_TOKEN"):
+        c.get_json("/401")
+    with pytest.raises(SourceError, match=r"404 NOT FOUND for .*/404: check base_url"):
+        c.get_json("/404")
+    with pytest.raises(SourceError, match=r"not JSON from http://127.0.0.1:\d+/html"):
+        c.get_json("/html", params={"secret": "x"})
+    with pytest.raises(SourceError) as caught:
+        c.get_json("/500")
+    assert SECRET not in str(caught.value) and "token *** rejected line 2" in str(caught.value)
+
+
+def test_accepted_status_is_returned(httpserver):  # noqa: F811
+    httpserver.expect_request("/none").respond_with_json({"errorMessage": "none"}, status=404)
+    assert client(httpserver).fetch_json("GET", "/none", accept=(404,)).data == {"errorMessage": "none"}
+
+
+def test_link_header_is_exposed(httpserver):  # noqa: F811
+    httpserver.expect_request("/x").respond_with_json([], headers={"Link": '<http://h/x?page=2>; rel="next"'})
+    assert client(httpserver).fetch_json("GET", "/x").next_link() == "http://h/x?page=2"
+
+
+def test_secrets_stay_out_of_debug_logs(httpserver, caplog):  # noqa: F811
+    debug_everything(caplog)
+    httpserver.expect_request("/x").respond_with_handler(Sequence(status(500), status(401)))
+    with pytest.raises(SourceError) as caught:
+        client(httpserver).get_json("/x", params={"page": 2})
+    assert "ACME_TOKEN" in str(caught.value)
+    assert "GET http://127.0.0.1" in caplog.text  # the layer logs what it does ...
+    assert SECRET not in caplog.text and SECRET not in str(caught.value)  # ... never the secret
+
+
+@pytest.fixture(scope="module")
+def tls_server():
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server = QuickServer(host="127.0.0.1", port=0, ssl_context=context)
+    server.start()
+    server.expect_request("/x").respond_with_json({"tls": True})
+    with ca.cert_pem.tempfile() as ca_file:
+        yield server, ca_file
+    server.stop()
+
+
+def test_tls_is_verified(tls_server):
+    server, ca_file = tls_server
+    untrusted = HttpClient(make_session(FAST), server.url_for("/"), "Acme")
+    with pytest.raises(SourceError, match=r"TLS verification failed for https://127.0.0.1:\d+/x"):
+        untrusted.get_json("/x")
+    trusted = HttpClient(make_session(FAST), server.url_for("/"), "Acme", ca_bundle=ca_file)
+    assert trusted.get_json("/x") == {"tls": True}
+
+
+def test_page_guard():
+    guard = PageGuard("Acme", max_pages=3)
+    for token in (None, "a", "b"):
+        guard.next_page(token)
+    with pytest.raises(SourceError, match="after 3 pages"):
+        guard.next_page("c")
+    repeat = PageGuard("Acme")
+    repeat.next_page("a")
+    with pytest.raises(SourceError, match="same page token twice"):
+        repeat.next_page("a")
+    empty = PageGuard("Acme")
+    empty.rows(0)
+    empty.rows(5)
+    empty.rows(0)
+    empty.rows(0)
+    with pytest.raises(SourceError, match="3 empty pages"):
+        empty.rows(0)
+
+
+def test_redact_url():
+    assert redact_url("https://u:p@h.example:8443/a/b?token=x#f") == "https://h.example:8443/a/b"
