@@ -15,10 +15,7 @@ from newsletter.errors import SourceError
 from newsletter.http import HttpClient, HttpPolicy, PageGuard, _seconds_until, make_session, redact_url
 from tests.conftest import free_port
 from tests.contract.helpers import FAST, SECRET, Sequence, debug_everything, json_response, status
-from tests.fixtures.http import (
-    QuickServer,
-    httpserver,  # noqa: F401  (the fixture)
-)
+from tests.fixtures.http import QuickServer
 
 OK = status(200, body={"ok": True})
 
@@ -29,14 +26,14 @@ def client(server, **kw) -> HttpClient:
                       secrets=(SECRET,), **kw)
 
 
-def test_policy_travels_with_the_session(httpserver):  # noqa: F811
+def test_policy_travels_with_the_session(httpserver):
     assert client(httpserver).policy is FAST
     assert HttpClient(make_session(), "https://x", "Acme").policy == HttpPolicy()
     assert make_session().verify is True
 
 
 @pytest.mark.parametrize("retry_after", ["1", "3600", "date", "soon", "-5"])
-def test_retry_after_is_honoured_capped_and_never_fatal(httpserver, retry_after):  # noqa: F811
+def test_retry_after_is_honoured_capped_and_never_fatal(httpserver, retry_after):
     if retry_after == "date":
         retry_after = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
     handler = Sequence(status(429, {"Retry-After": retry_after}), OK)
@@ -47,19 +44,19 @@ def test_retry_after_is_honoured_capped_and_never_fatal(httpserver, retry_after)
     assert time.monotonic() - started < FAST.max_retry_after_s + 0.5  # capped at 0.3 s
 
 
-def test_503_with_retry_after_and_500_are_retried(httpserver):  # noqa: F811
+def test_503_with_retry_after_and_500_are_retried(httpserver):
     handler = Sequence(status(503, {"Retry-After": "0"}), status(500), OK)
     httpserver.expect_request("/x").respond_with_handler(handler)
     assert client(httpserver).get_json("/x") == {"ok": True} and handler.calls == 3
 
 
-def test_429_that_never_ends_says_so(httpserver):  # noqa: F811
+def test_429_that_never_ends_says_so(httpserver):
     httpserver.expect_request("/x").respond_with_handler(status(429))
     with pytest.raises(SourceError, match=r"429.*rate limit still exceeded after retries"):
         client(httpserver).get_json("/x")
 
 
-def test_spent_budget_waits_until_reset(httpserver):  # noqa: F811
+def test_spent_budget_waits_until_reset(httpserver):
     reset = (datetime.now(UTC) + timedelta(seconds=0.2)).isoformat()  # Jira: ISO 8601
     httpserver.expect_request("/x").respond_with_json({}, headers={"X-RateLimit-Remaining": "0",
                                                                    "X-RateLimit-Reset": reset})
@@ -68,7 +65,7 @@ def test_spent_budget_waits_until_reset(httpserver):  # noqa: F811
     assert len(waits) == 1 and 0 < waits[0] <= FAST.max_retry_after_s
 
 
-def test_budget_left_does_not_wait(httpserver):  # noqa: F811
+def test_budget_left_does_not_wait(httpserver):
     httpserver.expect_request("/x").respond_with_json({}, headers={"X-RateLimit-Remaining": "12"})
     waits: list[float] = []
     client(httpserver, sleep=waits.append).get_json("/x")
@@ -86,7 +83,7 @@ def test_seconds_until_absolute_times():
         assert 17 <= _seconds_until(value) <= 20
 
 
-def test_read_timeout_is_retried_then_reported(httpserver):  # noqa: F811
+def test_read_timeout_is_retried_then_reported(httpserver):
     def slow(request):
         time.sleep(1)
         return json_response({})
@@ -103,7 +100,7 @@ def test_connection_refused_names_base_url():
         dead.get_json("/x")
 
 
-def test_errors_name_what_to_check(httpserver):  # noqa: F811
+def test_errors_name_what_to_check(httpserver):
     httpserver.expect_request("/401").respond_with_handler(status(401))
     httpserver.expect_request("/404").respond_with_handler(status(404))
     httpserver.expect_request("/html").respond_with_data("<html>login</html>")
@@ -120,17 +117,17 @@ def test_errors_name_what_to_check(httpserver):  # noqa: F811
     assert SECRET not in str(caught.value) and "token *** rejected line 2" in str(caught.value)
 
 
-def test_accepted_status_is_returned(httpserver):  # noqa: F811
+def test_accepted_status_is_returned(httpserver):
     httpserver.expect_request("/none").respond_with_json({"errorMessage": "none"}, status=404)
     assert client(httpserver).fetch_json("GET", "/none", accept=(404,)).data == {"errorMessage": "none"}
 
 
-def test_link_header_is_exposed(httpserver):  # noqa: F811
+def test_link_header_is_exposed(httpserver):
     httpserver.expect_request("/x").respond_with_json([], headers={"Link": '<http://h/x?page=2>; rel="next"'})
     assert client(httpserver).fetch_json("GET", "/x").next_link() == "http://h/x?page=2"
 
 
-def test_secrets_stay_out_of_debug_logs(httpserver, caplog):  # noqa: F811
+def test_secrets_stay_out_of_debug_logs(httpserver, caplog):
     debug_everything(caplog)
     httpserver.expect_request("/x").respond_with_handler(Sequence(status(500), status(401)))
     with pytest.raises(SourceError) as caught:
