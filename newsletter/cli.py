@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from newsletter import __version__
-from newsletter.errors import NewsletterError, NothingToDo
+from newsletter.errors import NewsletterError, NothingToDo, TemplateError
 from newsletter.jobs import Workspace
 
 log = logging.getLogger("newsletter")
@@ -90,9 +90,19 @@ def check(open_workspace) -> None:
 
     ws = open_workspace(in_memory=True)
     collectors = build_collectors(ws.config, ws.registry)
-    ws.renderer().check()
+    ws.renderer().check(list(ws.config.newsletter.sections))
+    findings = ws.findings(ws.sample_edition())
     names = ", ".join(source.name for source, _ in collectors) or "none"
-    click.echo(f"{ws.config.path}: ok ({len(collectors)} sources: {names})")
+    _report(findings)
+    if any(f.level == "error" for f in findings):
+        raise TemplateError(f"{ws.config.path}: the theme would break the email in mail clients (errors above)")
+    click.echo(f"{ws.config.path}: ok ({len(collectors)} sources: {names}; email checks: "
+               f"{len(findings)} warning{'s' if len(findings) != 1 else ''})")
+
+
+def _report(findings) -> None:
+    for finding in findings:
+        click.echo(f"newsletter: {finding}", err=True)
 
 
 @cli.command()
@@ -125,14 +135,16 @@ def preview(open_workspace, month: str, output: Path, fmt: str) -> None:
     """Write the month's draft to a file. Sends nothing."""
     from email.policy import SMTP
 
+    from newsletter.compose.files import write_browser_copy
     from newsletter.delivery.message import build_message
 
     ws = open_workspace(in_memory=True) if _demo_flag() else open_workspace()
     period = ws.month(month)
     ws.ensure_collected(period)
     newsletter = ws.compose(period)
+    _report(ws.findings(newsletter))
     if fmt == "html":
-        output.write_text(newsletter.html, encoding="utf-8")
+        write_browser_copy(newsletter, output)
     elif fmt == "text":
         output.write_text(newsletter.text, encoding="utf-8")
     else:
@@ -189,7 +201,7 @@ def _deliver(ws: Workspace, period) -> None:
     click.echo(f"Edition {period} ({newsletter.subject}) via {ws.config.delivery.transport}: {report.summary()}")
     if ws.config.delivery.transport == "outbox":
         click.echo(f"Email: {ws.config.outbox_dir / period.label}")
-    click.echo(f"HTML copy: {ws.archive_dir(period) / 'newsletter.html'}")
+    click.echo(f"HTML copy: {ws.archive_dir(period) / 'view.html'}")
     if not report.complete:
         sys.exit(1)
 

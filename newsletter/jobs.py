@@ -15,17 +15,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from newsletter.collect import build_collectors, collect_month
 from newsletter.collectors.base import utcnow
 from newsletter.collectors.registry import CollectorRegistry
+from newsletter.compose.checks import Finding, check_newsletter
 from newsletter.compose.context import build_context
+from newsletter.compose.files import load_images, save_images, write_browser_copy
 from newsletter.compose.render import Newsletter, Renderer, Theme
 from newsletter.config import Config, find_config, load_config
 from newsletter.delivery.ledger import DeliveryReport, deliver, send_test
 from newsletter.delivery.message import Envelope
 from newsletter.delivery.transports import make_transport
-from newsletter.errors import ConfigError, NewsletterError, NothingToDo
+from newsletter.errors import ConfigError, NewsletterError, NothingToDo, TemplateError
 from newsletter.model import SourceResult
 from newsletter.period import Month
 from newsletter.resources import demo_config
@@ -92,11 +95,35 @@ class Workspace:
         return Renderer(Theme(settings.templates, settings.theme))
 
     def compose(self, month: Month) -> Newsletter:
-        results = self.store.results(month.label)
-        previous = self.store.results(month.previous().label)
         settings = self.config.newsletter
-        extra = {"company": settings.company, "team": settings.team, "language": settings.language}
-        return self.renderer().render(month.label, build_context(month, results, previous, extra))
+        results = self.store.results(month.label)
+        history = self.store.history(m.label for m in month.history(max(settings.history_months, 1)))
+        return self.renderer().render(month.label, build_context(month, results, history, self.extra()))
+
+    def extra(self) -> dict[str, Any]:
+        """Workspace facts every template sees besides the numbers."""
+        settings = self.config.newsletter
+        return {"company": settings.company, "team": settings.team, "language": settings.language,
+                "sections": list(settings.sections)}
+
+    def sample_edition(self) -> Newsletter:
+        """What `check` renders with this workspace's theme: last month of the built-in demo numbers."""
+        demo = Workspace.open(demo=True, in_memory=True, registry=self.registry)
+        month = demo.month("last")
+        demo.collect(month, backfill=self.config.newsletter.history_months)
+        sample = Workspace(self.config, demo.store, self.registry, demo=True, clock=self.clock)
+        return sample.compose(month)
+
+    def findings(self, newsletter: Newsletter) -> list[Finding]:
+        """Email-client safety findings for a composed edition (compose/checks.py)."""
+        return check_newsletter(newsletter, self.renderer().theme.settings())
+
+    def refuse_broken(self, newsletter: Newsletter) -> None:
+        """An edition that would break in mail clients is never sent."""
+        errors = [f for f in self.findings(newsletter) if f.level == "error"]
+        if errors:
+            raise TemplateError(f"edition {newsletter.month} would break in mail clients, not sending: "
+                                + "; ".join(f"{f.check}: {f.message}" for f in errors))
 
     # deliver ---------------------------------------------------------------------------------
     def envelope(self) -> Envelope:
@@ -121,6 +148,7 @@ class Workspace:
         if edition and edition.status in ("sending", "failed") and self.archive_dir(month).is_dir():
             return self.load_archive(month)
         newsletter = self.compose(month)
+        self.refuse_broken(newsletter)
         self.archive(newsletter)
         return newsletter
 
@@ -133,9 +161,11 @@ class Workspace:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "newsletter.html").write_text(newsletter.html, encoding="utf-8")
         (folder / "newsletter.txt").write_text(newsletter.text, encoding="utf-8")
+        write_browser_copy(newsletter, folder / "view.html")
         results = [r.to_json() for r in self.store.results(newsletter.month)]
         meta = {"subject": newsletter.subject, "preheader": newsletter.preheader,
-                "content_hash": newsletter.content_hash, "sources": results}
+                "content_hash": newsletter.content_hash, "sources": results,
+                "images": save_images(newsletter, folder)}
         (folder / "edition.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return folder
 
@@ -144,7 +174,8 @@ class Workspace:
         meta = json.loads((folder / "edition.json").read_text(encoding="utf-8"))
         return Newsletter(month=month.label, subject=meta["subject"], preheader=meta["preheader"],
                           html=(folder / "newsletter.html").read_text(encoding="utf-8"),
-                          text=(folder / "newsletter.txt").read_text(encoding="utf-8"))
+                          text=(folder / "newsletter.txt").read_text(encoding="utf-8"),
+                          images=load_images(folder, meta.get("images", [])))
 
     @contextmanager
     def lock(self) -> Iterator[None]:

@@ -18,6 +18,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from newsletter.compose import formatting
+from newsletter.config import DEFAULT_SECTIONS
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.resources import builtin_theme
 
@@ -90,8 +91,25 @@ class Theme:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
-        env.filters.update(number=formatting.number, percent=formatting.percent, duration=formatting.duration)
+        env.filters.update(number=formatting.number, percent=formatting.percent, duration=formatting.duration,
+                           fit=formatting.fit)
         return env
+
+    def logo_image(self) -> InlineImage | None:
+        """A local logo file (theme.toml [logo] file), sent inline; None for a hosted URL or no logo."""
+        logo = self.settings().get("logo", {})
+        if not logo.get("file"):
+            return None
+        folder = self.folder if (self.folder / THEME_FILE).is_file() else self.builtin
+        path = folder / logo["file"]
+        subtype = path.suffix.lower().lstrip(".").replace("jpg", "jpeg")
+        if subtype not in ("png", "jpeg", "gif"):
+            raise ConfigError(f"{folder / THEME_FILE}: logo.file: {path.name} must be a .png, .jpg or .gif image")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{folder / THEME_FILE}: logo.file: cannot read {path} ({exc.strerror})") from None
+        return InlineImage(f"logo-{hashlib.sha256(data).hexdigest()[:12]}@newsletter", data, subtype, f"logo.{subtype}")
 
 
 def _read_theme_toml(path: Path) -> dict[str, Any]:
@@ -116,20 +134,51 @@ class Renderer:
         self.theme = theme
         self.env = theme.environment()
 
-    def check(self) -> None:
-        """Load (parse) every template the newsletter needs; raise TemplateError on the first bad one."""
+    def check(self, sections: list[str] | None = None) -> None:
+        """Load (parse) every template and check the configured sections; raise TemplateError."""
         for name in (HTML_TEMPLATE, TEXT_TEMPLATE, SUBJECT_TEMPLATE, PREHEADER_TEMPLATE):
             self._template(name)
+        self.theme.logo_image()
+        if sections is not None:
+            missing = [name for name in sections if name not in self.blocks(HTML_TEMPLATE)]
+            if missing:
+                known = ", ".join(sorted(self.blocks(HTML_TEMPLATE) - {"head", "header", "footer"}))
+                raise TemplateError(f"newsletter.sections: no block {missing[0]!r} in theme {self.theme.name!r} "
+                                    f"({HTML_TEMPLATE}); known sections: {known}")
+
+    def blocks(self, name: str) -> set[str]:
+        """Every block a template defines, its parents' included: the sections it can show."""
+        found: set[str] = set()
+        while name:
+            template = self._template(name)
+            found |= set(template.blocks)
+            source = self.env.loader.get_source(self.env, name)[0] if self.env.loader else ""
+            parents = list(self.env.parse(source).find_all(jinja2.nodes.Extends))
+            parent = parents[0].template if parents else None
+            name = parent.value if isinstance(parent, jinja2.nodes.Const) else ""
+        return found
 
     def render(self, month: str, context: dict[str, Any]) -> Newsletter:
-        context = {**context, "theme": self.theme.settings()}
+        from newsletter.compose import charts
+
+        theme = self.theme.settings()
+        logo = self.theme.logo_image()
+        theme["logo"]["src"] = f"cid:{logo.cid}" if logo else theme["logo"].get("url", "")
+        sections = list(context.get("sections") or DEFAULT_SECTIONS)
+        self.check(sections)
+        planned = charts.plan_charts(context) if "trends" in sections else []
+        context = {**context, "theme": theme, "sections": sections, "charts": planned}
         subject = " ".join(self._render(SUBJECT_TEMPLATE, context).split())
         preheader = " ".join(self._render(PREHEADER_TEMPLATE, context).split())
         context.update(subject=subject, preheader=preheader)
-        mjml_source = self._render(HTML_TEMPLATE, context)
+        mjml_source = self._render(HTML_TEMPLATE, {**context, "blocks": self.blocks(HTML_TEMPLATE)})
         html = compile_mjml(mjml_source)
-        text = self._render(TEXT_TEMPLATE, context)
-        return Newsletter(month=month, subject=subject, preheader=preheader, html=html, text=text)
+        text = self._render(TEXT_TEMPLATE, {**context, "blocks": self.blocks(TEXT_TEMPLATE)})
+        images = [logo] if logo and logo.cid in html else []
+        images += [InlineImage(c.cid, charts.draw(c, theme["colors"]), filename=c.filename)
+                   for c in planned if c.cid in html]
+        return Newsletter(month=month, subject=subject, preheader=preheader, html=html, text=text,
+                          images=tuple(images))
 
     def _template(self, name: str) -> jinja2.Template:
         try:
