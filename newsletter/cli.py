@@ -18,6 +18,7 @@ import click
 from newsletter import __version__
 from newsletter.errors import NewsletterError, NothingToDo, TemplateError
 from newsletter.jobs import Workspace
+from newsletter.period import Year
 
 log = logging.getLogger("newsletter")
 
@@ -49,6 +50,12 @@ def workspace_options(func):
 
 
 month_option = click.option("--month", default="last", show_default=True, help="YYYY-MM or 'last'.")
+
+
+def edition_options(func):
+    """--month or --year: a monthly edition, or the year in review built from the stored months."""
+    func = click.option("--year", metavar="YYYY", help="The year in review instead of a month.")(func)
+    return click.option("--month", default=None, help="YYYY-MM or 'last' (the default).")(func)
 
 
 @click.group(cls=NewsletterGroup)
@@ -128,10 +135,10 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
 
 @cli.command()
 @workspace_options
-@month_option
+@edition_options
 @click.option("--output", "-o", type=click.Path(path_type=Path), required=True, help="Write the draft here.")
 @click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html", show_default=True)
-def preview(open_workspace, month: str, output: Path, fmt: str) -> None:
+def preview(open_workspace, month: str | None, year: str | None, output: Path, fmt: str) -> None:
     """Write the month's draft to a file. Sends nothing."""
     from email.policy import SMTP
 
@@ -139,7 +146,7 @@ def preview(open_workspace, month: str, output: Path, fmt: str) -> None:
     from newsletter.delivery.message import build_message
 
     ws = open_workspace(in_memory=True) if _demo_flag() else open_workspace()
-    period = ws.month(month)
+    period = ws.period(month, year)
     ws.ensure_collected(period)
     newsletter = ws.compose(period)
     _report(ws.findings(newsletter))
@@ -159,12 +166,12 @@ def _demo_flag() -> bool:
 
 @cli.command()
 @workspace_options
-@month_option
+@edition_options
 @click.option("--test-to", metavar="ADDRESS", help="Send one test copy here; it does not count as the real send.")
-def send(open_workspace, month: str, test_to: str | None) -> None:
+def send(open_workspace, month: str | None, year: str | None, test_to: str | None) -> None:
     """Send the month's edition from what is stored (no collecting)."""
     ws = open_workspace()
-    period = ws.month(month)
+    period = ws.period(month, year)
     if test_to:
         if ws.demo:
             ws.ensure_collected(period)
@@ -178,16 +185,18 @@ def send(open_workspace, month: str, test_to: str | None) -> None:
 
 @cli.command()
 @workspace_options
-@month_option
-def run(open_workspace, month: str) -> None:
-    """The monthly job: collect, compose and send the month's edition."""
+@edition_options
+def run(open_workspace, month: str | None, year: str | None) -> None:
+    """The monthly job: collect, compose and send the month's edition (--year: the year in review)."""
     ws = open_workspace()
-    period = ws.month(month)
+    period = ws.period(month, year)
     with ws.lock():
         edition = ws.store.edition(period.label)
         if edition and edition.status == "sent":
             raise NothingToDo(f"edition {period} was already sent ({edition.sent_at}); nothing to do")
-        if not (edition and edition.status in ("sending", "failed")):
+        if isinstance(period, Year):  # the year in review is built from the months already stored
+            ws.ensure_collected(period)
+        elif not (edition and edition.status in ("sending", "failed")):
             results = ws.collect(period, backfill=ws.config.newsletter.history_months if ws.demo else 0)
             failures = ws.required_failures(results)
             if failures:

@@ -24,13 +24,14 @@ from newsletter.compose.checks import Finding, check_newsletter
 from newsletter.compose.context import build_context
 from newsletter.compose.files import load_images, save_images, write_browser_copy
 from newsletter.compose.render import Newsletter, Renderer, Theme
+from newsletter.compose.yearly import build_year_context
 from newsletter.config import Config, find_config, load_config
 from newsletter.delivery.ledger import DeliveryReport, deliver, send_test
 from newsletter.delivery.message import Envelope
 from newsletter.delivery.transports import make_transport
 from newsletter.errors import ConfigError, NewsletterError, NothingToDo, TemplateError
 from newsletter.model import SourceResult
-from newsletter.period import Month
+from newsletter.period import Month, Year
 from newsletter.resources import demo_config
 from newsletter.store import Store
 
@@ -78,8 +79,27 @@ class Workspace:
         self.store.save_results(month.label, results)
         return results
 
-    def ensure_collected(self, month: Month) -> None:
+    def period(self, month: str | None, year: str | None) -> Month | Year:
+        """--month or --year (not both): the edition a command works on."""
+        if year is None:
+            return self.month(month or "last")
+        if month is not None:
+            raise ConfigError("--month and --year: give one of them, not both")
+        try:
+            return Year.parse(year, self.config.tz)
+        except ValueError as exc:
+            raise ConfigError(f"--year: {exc}") from None
+
+    def ensure_collected(self, month: Month | Year) -> None:
         """The demo makes its own history; a real workspace reads what `collect` stored."""
+        if isinstance(month, Year):
+            if self.demo:
+                last = min(month.months[-1], self.month("last"))
+                self.collect(last, backfill=max(0, last.month - 1))
+            elif not any(self.store.has_results(m.label) for m in month.months):
+                raise NewsletterError(f"nothing collected for {month}: collect its months first "
+                                      f"('newsletter collect --month {month}-12 --backfill 11')")
+            return
         if self.demo:
             self.collect(month, backfill=self.config.newsletter.history_months)
         elif not self.store.has_results(month.label):
@@ -94,7 +114,11 @@ class Workspace:
         settings = self.config.newsletter
         return Renderer(Theme(settings.templates, settings.theme))
 
-    def compose(self, month: Month) -> Newsletter:
+    def compose(self, month: Month | Year) -> Newsletter:
+        if isinstance(month, Year):
+            stored = self.store.history(m.label for m in month.months)
+            context = build_year_context(month, stored, self.extra())
+            return self.renderer().render(month.label, context, edition="year")
         settings = self.config.newsletter
         results = self.store.results(month.label)
         history = self.store.history(m.label for m in month.history(max(settings.history_months, 1)))

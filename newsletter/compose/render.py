@@ -26,6 +26,11 @@ HTML_TEMPLATE = "newsletter.mjml.j2"
 TEXT_TEMPLATE = "newsletter.txt.j2"
 SUBJECT_TEMPLATE = "subject.txt.j2"
 PREHEADER_TEMPLATE = "preheader.txt.j2"
+# Each edition's templates: html, text, subject, preheader. The year's extend the month's.
+EDITIONS = {
+    "month": (HTML_TEMPLATE, TEXT_TEMPLATE, SUBJECT_TEMPLATE, PREHEADER_TEMPLATE),
+    "year": ("year.mjml.j2", "year.txt.j2", "year_subject.txt.j2", "year_preheader.txt.j2"),
+}
 THEME_FILE = "theme.toml"
 
 
@@ -134,17 +139,18 @@ class Renderer:
         self.theme = theme
         self.env = theme.environment()
 
-    def check(self, sections: list[str] | None = None) -> None:
+    def check(self, sections: list[str] | None = None, edition: str = "month") -> None:
         """Load (parse) every template and check the configured sections; raise TemplateError."""
-        for name in (HTML_TEMPLATE, TEXT_TEMPLATE, SUBJECT_TEMPLATE, PREHEADER_TEMPLATE):
-            self._template(name)
+        for names in EDITIONS.values():
+            for name in names:
+                self._template(name)
         self.theme.logo_image()
-        if sections is not None:
-            missing = [name for name in sections if name not in self.blocks(HTML_TEMPLATE)]
-            if missing:
-                known = ", ".join(sorted(self.blocks(HTML_TEMPLATE) - {"head", "header", "footer"}))
-                raise TemplateError(f"newsletter.sections: no block {missing[0]!r} in theme {self.theme.name!r} "
-                                    f"({HTML_TEMPLATE}); known sections: {known}")
+        html = EDITIONS[edition][0]
+        missing = [name for name in sections or () if name not in self.blocks(html)]
+        if missing:
+            known = ", ".join(sorted(self.blocks(html) - {"head", "header", "footer"}))
+            raise TemplateError(f"newsletter.sections: no block {missing[0]!r} in theme {self.theme.name!r} "
+                                f"({html}); known sections: {known}")
 
     def blocks(self, name: str) -> set[str]:
         """Every block a template defines, its parents' included: the sections it can show."""
@@ -158,22 +164,26 @@ class Renderer:
             name = parent.value if isinstance(parent, jinja2.nodes.Const) else ""
         return found
 
-    def render(self, month: str, context: dict[str, Any]) -> Newsletter:
+    def render(self, month: str, context: dict[str, Any], edition: str = "month") -> Newsletter:
+        """Compose one edition: `month` is its label ('2026-10', or '2026' for the year in review)."""
         from newsletter.compose import charts
 
+        html_name, text_name, subject_name, preheader_name = EDITIONS[edition]
         theme = self.theme.settings()
         logo = self.theme.logo_image()
         theme["logo"]["src"] = f"cid:{logo.cid}" if logo else theme["logo"].get("url", "")
         sections = list(context.get("sections") or DEFAULT_SECTIONS)
-        self.check(sections)
+        self.check(sections, edition)
         planned = charts.plan_charts(context) if "trends" in sections else []
-        context = {**context, "theme": theme, "sections": sections, "charts": planned}
-        subject = " ".join(self._render(SUBJECT_TEMPLATE, context).split())
-        preheader = " ".join(self._render(PREHEADER_TEMPLATE, context).split())
+        title = (theme.get("year_title", "{year}").replace("{year}", month) if edition == "year"
+                 else theme.get("title", "{month}").replace("{month}", context["month"]["name"]))
+        context = {**context, "theme": theme, "sections": sections, "charts": planned, "title": title}
+        subject = " ".join(self._render(subject_name, context).split())
+        preheader = " ".join(self._render(preheader_name, context).split())
         context.update(subject=subject, preheader=preheader)
-        mjml_source = self._render(HTML_TEMPLATE, {**context, "blocks": self.blocks(HTML_TEMPLATE)})
+        mjml_source = self._render(html_name, {**context, "blocks": self.blocks(html_name)})
         html = compile_mjml(mjml_source)
-        text = self._render(TEXT_TEMPLATE, {**context, "blocks": self.blocks(TEXT_TEMPLATE)})
+        text = self._render(text_name, {**context, "blocks": self.blocks(text_name)})
         images = [logo] if logo and logo.cid in html else []
         images += [InlineImage(c.cid, charts.draw(c, theme["colors"]), filename=c.filename)
                    for c in planned if c.cid in html]
