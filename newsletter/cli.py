@@ -215,6 +215,24 @@ def _deliver(ws: Workspace, period) -> None:
         sys.exit(1)
 
 
+@cli.group()
+def theme() -> None:
+    """Branding: create a theme of your own."""
+
+
+@theme.command("new")
+@click.argument("name")
+@workspace_options
+def theme_new(open_workspace, name: str) -> None:
+    """Create templates/NAME/ with a theme.toml and a template extending the built-in one."""
+    from newsletter.compose.scaffold import create_theme
+
+    ws = open_workspace(in_memory=True)
+    folder = create_theme(ws.config.newsletter.templates, name)
+    click.echo(f"Created {folder} (theme.toml, newsletter.mjml.j2). Set theme = \"{name}\" in "
+               f"{ws.config.path}, then: newsletter preview --output draft.html")
+
+
 @cli.command()
 @workspace_options
 def history(open_workspace) -> None:

@@ -134,7 +134,9 @@ class Workspace:
         """What `check` renders with this workspace's theme: last month of the built-in demo numbers."""
         demo = Workspace.open(demo=True, in_memory=True, registry=self.registry)
         month = demo.month("last")
-        demo.collect(month, backfill=self.config.newsletter.history_months)
+        collectors = build_collectors(demo.config, demo.registry, clock=self.clock, state=demo.store)
+        for each in [*month.history(self.config.newsletter.history_months), month]:
+            demo.store.save_results(each.label, collect_month(collectors, each, progress=logging.DEBUG))
         sample = Workspace(self.config, demo.store, self.registry, demo=True, clock=self.clock)
         return sample.compose(month)
 

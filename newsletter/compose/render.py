@@ -8,6 +8,7 @@ default theme. `default:NAME` always means the built-in file, so a branded templ
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 import traceback
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ EDITIONS = {
     "year": ("year.mjml.j2", "year.txt.j2", "year_subject.txt.j2", "year_preheader.txt.j2"),
 }
 THEME_FILE = "theme.toml"
+_COLOR = re.compile(r"^(#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3}|)$")  # empty: no colour (the checks say so)
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,12 @@ class Theme:
         """Built-in theme.toml, overlaid by the workspace theme's own."""
         merged = _read_theme_toml(self.builtin / THEME_FILE)
         if self.folder != self.builtin and (self.folder / THEME_FILE).is_file():
-            _deep_merge(merged, _read_theme_toml(self.folder / THEME_FILE))
+            own = _read_theme_toml(self.folder / THEME_FILE)
+            for key, value in own.get("colors", {}).items():
+                if not (isinstance(value, str) and _COLOR.match(value)):
+                    raise ConfigError(f"{self.folder / THEME_FILE}: colors.{key}: expected a colour as #rrggbb, "
+                                      f"got {value!r}")
+            _deep_merge(merged, own)
         return merged
 
     def environment(self) -> SandboxedEnvironment:
