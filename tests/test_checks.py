@@ -88,7 +88,7 @@ def test_check_passes_with_warnings_and_preview_reports_them(workspace, tmp_path
     _with_theme(workspace, {"theme.toml": '[colors]\nmuted = "#808080"\n'})
     result = workspace.invoke("check")
     assert result.exit_code == 0, result.output
-    assert "warning: contrast" in result.output and "1 warning" in result.output
+    assert "warning: contrast" in result.output and "email checks: 2 warnings" in result.output
     assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
     preview = workspace.invoke("preview", "--month", "2026-10", "--output", str(tmp_path / "x.html"))
     assert preview.exit_code == 0
