@@ -15,16 +15,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from newsletter.collect import build_collectors, collect_month
 from newsletter.collectors.base import utcnow
 from newsletter.collectors.registry import CollectorRegistry
-from newsletter.compose.checks import Finding, check_newsletter
 from newsletter.compose.context import build_context
-from newsletter.compose.files import load_images, save_images, write_browser_copy
 from newsletter.compose.render import Newsletter, Renderer, Theme
-from newsletter.compose.yearly import build_year_context
 from newsletter.config import Config, find_config, load_config
 from newsletter.delivery.ledger import DeliveryReport, deliver, send_test
 from newsletter.delivery.message import Envelope
@@ -34,6 +31,9 @@ from newsletter.model import SourceResult
 from newsletter.period import Month, Year
 from newsletter.resources import demo_config
 from newsletter.store import Store
+
+if TYPE_CHECKING:
+    from newsletter.compose.checks import Finding
 
 DEMO_STATE_DIR = ".newsletter-demo"
 
@@ -116,6 +116,8 @@ class Workspace:
 
     def compose(self, month: Month | Year) -> Newsletter:
         if isinstance(month, Year):
+            from newsletter.compose.yearly import build_year_context
+
             stored = self.store.history(m.label for m in month.months)
             context = build_year_context(month, stored, self.extra())
             return self.renderer().render(month.label, context, edition="year")
@@ -142,6 +144,8 @@ class Workspace:
 
     def findings(self, newsletter: Newsletter) -> list[Finding]:
         """Email-client safety findings for a composed edition (compose/checks.py)."""
+        from newsletter.compose.checks import check_newsletter
+
         return check_newsletter(newsletter, self.renderer().theme.settings())
 
     def refuse_broken(self, newsletter: Newsletter) -> None:
@@ -183,6 +187,8 @@ class Workspace:
         return self.config.state_dir / "archive" / str(month)
 
     def archive(self, newsletter: Newsletter) -> Path:
+        from newsletter.compose.files import save_images, write_browser_copy
+
         folder = self.archive_dir(newsletter.month)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "newsletter.html").write_text(newsletter.html, encoding="utf-8")
@@ -196,6 +202,8 @@ class Workspace:
         return folder
 
     def load_archive(self, month: Month) -> Newsletter:
+        from newsletter.compose.files import load_images
+
         folder = self.archive_dir(month)
         meta = json.loads((folder / "edition.json").read_text(encoding="utf-8"))
         return Newsletter(month=month.label, subject=meta["subject"], preheader=meta["preheader"],

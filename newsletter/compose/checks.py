@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import Any
 
 from newsletter.compose.render import Newsletter
@@ -57,15 +56,20 @@ def check_subject(subject: str) -> Iterator[Finding]:
                       f"{SUBJECT_MAX}: shorten subject.txt.j2")
 
 
-class _Scan(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
+def _start_tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    """Every start tag with its attributes, as a browser's parser sees them."""
+    from html.parser import HTMLParser
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
+    tags: list[tuple[str, dict[str, str | None]]] = []
 
-    handle_startendtag = handle_starttag
+    class Scan(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            tags.append((tag, dict(attrs)))
+
+        handle_startendtag = handle_starttag
+
+    Scan(convert_charrefs=True).feed(html)
+    return tags
 
 
 def check_html(newsletter: Newsletter) -> Iterator[Finding]:
@@ -74,9 +78,8 @@ def check_html(newsletter: Newsletter) -> Iterator[Finding]:
     if size > GMAIL_CLIP_BYTES:
         yield Finding("error", "size", f"the HTML is {size / 1024:.0f} KB; Gmail clips messages over 102 KB and "
                       "hides the rest: remove sections or shorten the highlights")
-    scan = _Scan()
-    scan.feed(html)
-    tags = [tag for tag, _ in scan.tags]
+    start_tags = _start_tags(html)
+    tags = [tag for tag, _ in start_tags]
     for banned, why in (("script", "mail clients strip scripts and spam filters distrust them"),
                         ("svg", "Gmail and Outlook do not show SVG; use a PNG image")):
         if banned in tags:
@@ -85,14 +88,14 @@ def check_html(newsletter: Newsletter) -> Iterator[Finding]:
         yield Finding("error", "data-uri", "a data: URI in the HTML: Gmail and Outlook do not show them; "
                       "use a hosted image or a local file sent inline")
     attached = {image.cid for image in newsletter.images}
-    for tag, attrs in scan.tags:
+    for tag, attrs in start_tags:
         if tag == "img":
             yield from _check_image(attrs, attached)
-    html_attrs = next((attrs for tag, attrs in scan.tags if tag == "html"), {})
+    html_attrs = next((attrs for tag, attrs in start_tags if tag == "html"), {})
     if not html_attrs.get("lang"):
         yield Finding("warning", "lang", "<html> has no lang attribute: screen readers guess the language; "
                       "set language in newsletter.toml")
-    body = next((attrs for tag, attrs in scan.tags if tag == "body"), {})
+    body = next((attrs for tag, attrs in start_tags if tag == "body"), {})
     if not _BACKGROUND.search(body.get("style") or "") and not (body.get("bgcolor") or "").strip():
         yield Finding("warning", "background", "<body> has no explicit background colour: dark mode may invert "
                       "the text but not the content; set colors.page in theme.toml")

@@ -33,6 +33,8 @@ EDITIONS = {
     "year": ("year.mjml.j2", "year.txt.j2", "year_subject.txt.j2", "year_preheader.txt.j2"),
 }
 THEME_FILE = "theme.toml"
+_EXTENDS = re.compile(r"""{%-?\s*extends\s+["']([^"']+)["']""")
+_COMMENT = re.compile(r"{#.*?#}", re.DOTALL)
 _COLOR = re.compile(r"^(#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3}|)$")  # empty: no colour (the checks say so)
 
 
@@ -102,6 +104,9 @@ class Theme:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            # compiled templates are cached per user (Jinja checks the folder is private), keyed by the
+            # source's checksum: a preview skips recompiling templates that did not change
+            bytecode_cache=_bytecode_cache(),
         )
         env.filters.update(number=formatting.number, percent=formatting.percent, duration=formatting.duration,
                            fit=formatting.fit)
@@ -122,6 +127,13 @@ class Theme:
         except OSError as exc:
             raise ConfigError(f"{folder / THEME_FILE}: logo.file: cannot read {path} ({exc.strerror})") from None
         return InlineImage(f"logo-{hashlib.sha256(data).hexdigest()[:12]}@newsletter", data, subtype, f"logo.{subtype}")
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    try:
+        return jinja2.FileSystemBytecodeCache()
+    except (OSError, RuntimeError):  # no private temporary folder: compile every time
+        return None
 
 
 def _read_theme_toml(path: Path) -> dict[str, Any]:
@@ -145,13 +157,16 @@ class Renderer:
     def __init__(self, theme: Theme) -> None:
         self.theme = theme
         self.env = theme.environment()
+        self._blocks: dict[str, set[str]] = {}
 
-    def check(self, sections: list[str] | None = None, edition: str = "month") -> None:
-        """Load (parse) every template and check the configured sections; raise TemplateError."""
-        for names in EDITIONS.values():
-            for name in names:
+    def check(self, sections: list[str] | None = None, edition: str | None = None) -> None:
+        """Load (parse) the edition's templates (every edition's when None) and check the configured
+        sections; raise TemplateError."""
+        for kind, names in EDITIONS.items():
+            for name in names if edition in (None, kind) else ():
                 self._template(name)
         self.theme.logo_image()
+        edition = edition or "month"
         html = EDITIONS[edition][0]
         missing = [name for name in sections or () if name not in self.blocks(html)]
         if missing:
@@ -161,14 +176,19 @@ class Renderer:
 
     def blocks(self, name: str) -> set[str]:
         """Every block a template defines, its parents' included: the sections it can show."""
+        if name not in self._blocks:
+            self._blocks[name] = self._find_blocks(name)
+        return self._blocks[name]
+
+    def _find_blocks(self, name: str) -> set[str]:
         found: set[str] = set()
-        while name:
-            template = self._template(name)
-            found |= set(template.blocks)
+        seen: set[str] = set()
+        while name and name not in seen:
+            seen.add(name)
+            found |= set(self._template(name).blocks)
             source = self.env.loader.get_source(self.env, name)[0] if self.env.loader else ""
-            parents = list(self.env.parse(source).find_all(jinja2.nodes.Extends))
-            parent = parents[0].template if parents else None
-            name = parent.value if isinstance(parent, jinja2.nodes.Const) else ""
+            parent = _EXTENDS.search(_COMMENT.sub("", source))
+            name = parent[1] if parent else ""
         return found
 
     def render(self, month: str, context: dict[str, Any], edition: str = "month") -> Newsletter:
