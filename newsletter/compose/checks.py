@@ -8,9 +8,9 @@ any send; a `warning` hurts readability or accessibility and is reported on ever
 from __future__ import annotations
 
 import re
-from html import unescape
 from collections.abc import Iterator
 from dataclasses import dataclass
+from html import unescape
 from typing import Any
 
 from newsletter.compose.render import Newsletter
