@@ -115,6 +115,26 @@ def draw(chart: Chart, colors: dict[str, str]) -> bytes:
     pen.text((min(x, w - right), yy - 6 * SCALE), format_value(value, chart.figure.unit), font=bold,
              anchor="rb" if x > w * 0.8 else "mb", fill=colors.get("text", "#1d2733"))
     buffer = io.BytesIO()
-    # a few flat colours: a 32-colour palette keeps the PNG small and quick to encode
-    image.quantize(colors=32, method=Image.Quantize.FASTOCTREE).save(buffer, format="PNG", compress_level=6)
+    _to_palette(image, [colors.get(k) for k in ("card", "brand", "chart", "text", "muted")]).save(
+        buffer, format="PNG", compress_level=6)
     return buffer.getvalue()
+
+
+def _to_palette(image, exact: list[str | None]):
+    """A 32-colour palette keeps the PNG small and quick to encode; the theme's own colours are
+    snapped back to their exact values, so the chart's background matches the card behind it."""
+    from PIL import Image, ImageColor
+
+    paletted = image.quantize(colors=32, method=Image.Quantize.FASTOCTREE)
+    palette = paletted.getpalette() or []
+    entries = [tuple(palette[i:i + 3]) for i in range(0, len(palette), 3)]
+    for color in filter(None, exact):
+        rgb = ImageColor.getrgb(color)[:3]
+
+        def distance(index: int, rgb: tuple[int, ...] = rgb) -> int:
+            return sum((a - b) ** 2 for a, b in zip(entries[index], rgb, strict=True))
+
+        nearest = min(range(len(entries)), key=distance)
+        palette[nearest * 3:nearest * 3 + 3] = rgb
+    paletted.putpalette(palette)
+    return paletted
