@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from newsletter.compose.checks import check_newsletter, contrast
@@ -56,6 +58,15 @@ def test_a_theme_that_breaks_a_check_is_reported(tmp_path, files, level, check, 
 def test_a_colour_that_is_not_one_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match=r"acme/theme.toml: colors.text: expected a colour as #rrggbb, got 'dark"):
         findings_for(tmp_path, {"theme.toml": '[colors]\ntext = "dark grey"\n'})
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ('logo = "https://example.com/logo.png"\n', "theme.toml: logo: expected a table [logo]"),
+    ('[logo]\nwidth = "wide"\n', "logo.width: expected the shown width in pixels"),
+])
+def test_theme_toml_keeps_its_shape(tmp_path, toml, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        findings_for(tmp_path, {"theme.toml": toml})
 
 
 def test_missing_lang_and_background_are_warnings(tmp_path):

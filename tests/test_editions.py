@@ -32,6 +32,7 @@ def test_preview_writes_images_beside_the_html_and_rewrites_cid_urls(collected, 
     assert 'src="draft_images/trend-resolved.png"' in html
     with Image.open(tmp_path / "draft_images" / "trend-resolved.png") as image:
         assert image.format == "PNG" and image.width == WIDTH * SCALE  # drawn at 2x
+        assert image.convert("RGB").getpixel((2, 2)) == (255, 255, 255)  # exactly the card behind it
     assert f'width="{WIDTH}"' in html
     assert 'alt="Requests resolved per month, November 2025 to October 2026: ' in html
 

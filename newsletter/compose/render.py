@@ -84,10 +84,7 @@ class Theme:
         merged = _read_theme_toml(self.builtin / THEME_FILE)
         if self.folder != self.builtin and (self.folder / THEME_FILE).is_file():
             own = _read_theme_toml(self.folder / THEME_FILE)
-            for key, value in own.get("colors", {}).items():
-                if not (isinstance(value, str) and _COLOR.match(value)):
-                    raise ConfigError(f"{self.folder / THEME_FILE}: colors.{key}: expected a colour as #rrggbb, "
-                                      f"got {value!r}")
+            _check_theme(own, merged, self.folder / THEME_FILE)
             _deep_merge(merged, own)
         return merged
 
@@ -127,6 +124,19 @@ class Theme:
         except OSError as exc:
             raise ConfigError(f"{folder / THEME_FILE}: logo.file: cannot read {path} ({exc.strerror})") from None
         return InlineImage(f"logo-{hashlib.sha256(data).hexdigest()[:12]}@newsletter", data, subtype, f"logo.{subtype}")
+
+
+def _check_theme(own: dict[str, Any], builtin: dict[str, Any], path: Path) -> None:
+    """A theme.toml keeps the built-in's shape: tables stay tables, colours are colours, widths numbers."""
+    for key, value in own.items():
+        if isinstance(builtin.get(key), dict) and not isinstance(value, dict):
+            raise ConfigError(f"{path}: {key}: expected a table [{key}], got {value!r}")
+    for key, value in own.get("colors", {}).items():
+        if not (isinstance(value, str) and _COLOR.match(value)):
+            raise ConfigError(f"{path}: colors.{key}: expected a colour as #rrggbb, got {value!r}")
+    width = own.get("logo", {}).get("width", 1)
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= 600:
+        raise ConfigError(f"{path}: logo.width: expected the shown width in pixels (1 to 600), got {width!r}")
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
