@@ -123,8 +123,12 @@ class Workspace:
             return self.renderer().render(month.label, context, edition="year")
         settings = self.config.newsletter
         results = self.store.results(month.label)
-        history = self.store.history(m.label for m in month.history(max(settings.history_months, 1)))
-        return self.renderer().render(month.label, build_context(month, results, history, self.extra()))
+        window = month.history(max(settings.history_months, 1))
+        history = self.store.history(m.label for m in window)
+        # records "yet" only when the history read holds every month ever stored
+        complete = (self.store.first_month() or month.label) >= window[0].label
+        context = build_context(month, results, history, {**self.extra(), "history_complete": complete})
+        return self.renderer().render(month.label, context)
 
     def extra(self) -> dict[str, Any]:
         """Workspace facts every template sees besides the numbers."""

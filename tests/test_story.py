@@ -136,6 +136,14 @@ def test_history_months_with_gaps_count_as_unknown():
     assert figure.previous == 400
 
 
+def test_a_record_over_everything_ever_stored_is_the_best_yet():
+    now = [tickets(resolved=400, first=600), mail(blocked=40000), uptime(99.9)]
+    ctx = build_context(OCTOBER, now, history_of(*steady(7)), {"history_complete": True})
+    record = next(f for f in ctx["headline"] if f.reason == "record")
+    assert record.title == "Fastest first answer yet"
+    assert record.note == "the fastest yet"
+
+
 def test_record_span_words():
     assert record_span(5) == "in 6 months"
     assert record_span(11) == "in a year"

@@ -115,6 +115,10 @@ def _check_image(attrs: dict[str, str | None], attached: set[str]) -> Iterator[F
 
 def check_colors(theme: dict[str, Any]) -> Iterator[Finding]:
     colors = theme.get("colors", {})
+    for key in ("page", "card", "brand"):
+        if not colors.get(key):
+            yield Finding("warning", "background", f"colors.{key} is empty: without an explicit background, dark "
+                          "mode may invert the text but not what is behind it; set a colour")
     for fore, back, where in COLOR_PAIRS:
         a, b = colors.get(fore), colors.get(back)
         if not (isinstance(a, str) and isinstance(b, str) and _HEX.match(a) and _HEX.match(b)):

@@ -3,7 +3,8 @@
 Headline rules (each is tested on hand-made histories in tests/test_story.py):
 
 1. Record: the month beats every known earlier month in the metric's good direction, with at
-   least MIN_RECORD_MONTHS earlier months known ("Fastest first answer in a year").
+   least MIN_RECORD_MONTHS earlier months known ("Fastest first answer in a year"; "... yet" when
+   the history read holds every month ever stored, `history_complete`).
 2. Improvement: better than the month before, or than the average of the earlier months (at
    least MIN_AVERAGE_MONTHS known), by the metric's threshold; never when the month is worse
    than the one before.
@@ -91,7 +92,7 @@ def headline_facts(context: dict[str, Any], limit: int = HEADLINE_FACTS) -> list
         for section in context.get(angle.kind, []):
             figure = section.figures.get(angle.key) if section.ok else None
             if figure is not None and figure.known:
-                candidates.extend(_facts(angle, section, figure))
+                candidates.extend(_facts(angle, section, figure, bool(context.get("history_complete"))))
     candidates.sort(key=lambda f: (RANKS[f.reason], -f.strength))
     chosen: list[Fact] = []
     for fact in candidates:
@@ -103,13 +104,13 @@ def headline_facts(context: dict[str, Any], limit: int = HEADLINE_FACTS) -> list
     return chosen
 
 
-def _facts(angle: Angle, section: Section, figure: Figure) -> list[Fact]:
+def _facts(angle: Angle, section: Section, figure: Figure, complete: bool) -> list[Fact]:
     key, value = f"{section.name}.{angle.key}", figure.display
     found = []
     earlier = figure.earlier
     better = (lambda a, b: a > b) if angle.higher else (lambda a, b: a < b)
     if len(earlier) >= MIN_RECORD_MONTHS and all(better(figure.value, v) for v in earlier):
-        span = record_span(len(figure.history))
+        span = "yet" if complete else record_span(len(figure.history))
         superlative = angle.record.split(" ", 1)[0].lower()
         found.append(Fact(key, angle.kind, "record", value, angle.noun, f"{angle.record} {span}",
                           f"the {superlative} {span}", "good", float(len(earlier))))
