@@ -95,7 +95,7 @@ class Workspace:
         if isinstance(month, Year):
             if self.demo:
                 last = min(month.months[-1], self.month("last"))
-                self.collect(last, backfill=max(0, last.month - 1))
+                self.collect(last, backfill=max(0, last.month - 1) + 12)  # and a year before, for records
             elif not any(self.store.has_results(m.label) for m in month.months):
                 raise NewsletterError(f"nothing collected for {month}: collect its months first "
                                       f"('newsletter collect --month {month}-12 --backfill 11')")
@@ -118,7 +118,8 @@ class Workspace:
         if isinstance(month, Year):
             from newsletter.compose.yearly import build_year_context
 
-            stored = self.store.history(m.label for m in month.months)
+            first = month.months[0]
+            stored = self.store.history(m.label for m in [*first.history(12), *month.months])
             context = build_year_context(month, stored, self.extra())
             return self.renderer().render(month.label, context, edition="year")
         settings = self.config.newsletter

@@ -2,7 +2,7 @@
 
 Built from the months stored for the year, with the same Figures as a monthly edition (the
 year's last stored month is "this month", the ones before it its history), so charts and
-templates work unchanged; the year adds `year`, `totals` and `year_highlights`.
+templates work unchanged; the year adds `year`, `totals`, `records` and `year_highlights`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 from newsletter.compose.context import Figure, build_context, format_value
 from newsletter.compose.markdown import render_markdown
+from newsletter.compose.story import ANGLES, headline_facts
 from newsletter.errors import NewsletterError
 from newsletter.model import SourceResult
 from newsletter.period import Month, Year
@@ -44,7 +45,8 @@ class Total:
 
 
 def build_year_context(year: Year, stored: dict[str, list[SourceResult]], extra: dict[str, Any]) -> dict[str, Any]:
-    """`stored` maps the year's month labels to their results; months without any are left out."""
+    """`stored` maps month labels to their results: the year's, and up to 12 before it for records.
+    Months of the year without results are left out."""
     months = [m for m in year.months if stored.get(m.label)]
     if not months:
         raise NewsletterError(f"nothing stored for {year}: collect its months first "
@@ -58,6 +60,7 @@ def build_year_context(year: Year, stored: dict[str, list[SourceResult]], extra:
                        "first": months[0].short_name, "last": last.short_name}
     context["totals"] = [t for t in (_total(spec, context, shown) for spec in YEAR_TOTALS) if t]
     context["headline"] = []
+    context["records"] = year_records(months, stored)
     context["year_highlights"] = [
         {"month": names[m.label], **item}
         for m in months for result in stored[m.label] if result.kind == "highlights" and result.status == "ok"
@@ -65,6 +68,17 @@ def build_year_context(year: Year, stored: dict[str, list[SourceResult]], extra:
                      for i in result.metrics.get("items", []) if i.get("section") == "highlights")
     ]
     return context
+
+
+def year_records(months: list[Month], stored: dict[str, list[SourceResult]]) -> list[dict[str, str]]:
+    """The records set during the year, each against the 12 months before it (story.py's rule)."""
+    found = []
+    for month in months:
+        window = {m.label: stored.get(m.label, []) for m in month.history(12)}
+        context = build_context(month, stored[month.label], window, {})
+        found += [{"month": month.name, "title": fact.title, "value": fact.value}
+                  for fact in headline_facts(context, limit=len(ANGLES)) if fact.reason == "record"]
+    return found
 
 
 def _total(spec: tuple[str, str, str, str, str], context: dict[str, Any], months: list[str]) -> Total | None:
