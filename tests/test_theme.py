@@ -106,6 +106,11 @@ def test_an_unknown_section_is_a_template_error():
         render(None, sections=["hero", "laptops"])
 
 
+def test_a_section_listed_twice_is_a_template_error():
+    with pytest.raises(TemplateError, match="'hero' is listed twice"):
+        render(None, sections=["hero", "uptime", "hero"])
+
+
 def test_a_section_of_your_own_fed_by_a_custom_metric(tmp_path):
     root = theme_dir(tmp_path, {"newsletter.mjml.j2": """\
         {% extends "default:newsletter.mjml.j2" %}

@@ -178,6 +178,9 @@ class Renderer:
         self.theme.logo_image()
         edition = edition or "month"
         html = EDITIONS[edition][0]
+        twice = sorted({name for name in sections or () if list(sections or ()).count(name) > 1})
+        if twice:
+            raise TemplateError(f"newsletter.sections: {twice[0]!r} is listed twice; name each section once")
         missing = [name for name in sections or () if name not in self.blocks(html)]
         if missing:
             known = ", ".join(sorted(self.blocks(html) - {"head", "header", "footer"}))
