@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import select
 import subprocess
 import tempfile
 from pathlib import Path
@@ -24,6 +25,7 @@ from newsletter.cli import cli
 from tests.conftest import REPO, require_program
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+TIMEOUT_S = 60
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 MEASURE = """JSON.stringify({
   scrollWidth: document.scrollingElement.scrollWidth,
@@ -78,6 +80,8 @@ class DevTools:
 
     def _read(self) -> dict:
         while b"\0" not in self._buffer:
+            if not select.select([self._from_chrome], [], [], TIMEOUT_S)[0]:
+                raise AssertionError(f"Chromium did not answer within {TIMEOUT_S} s")
             chunk = os.read(self._from_chrome, 1 << 16)
             if not chunk:
                 raise AssertionError("Chromium closed the DevTools pipe")
