@@ -198,7 +198,7 @@ class Workspace:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "newsletter.html").write_text(newsletter.html, encoding="utf-8")
         (folder / "newsletter.txt").write_text(newsletter.text, encoding="utf-8")
-        write_browser_copy(newsletter, folder / "view.html")
+        write_browser_copy(newsletter, folder / "view.html", folder / "images")
         results = [r.to_json() for r in self.store.results(newsletter.month)]
         meta = {"subject": newsletter.subject, "preheader": newsletter.preheader,
                 "content_hash": newsletter.content_hash, "sources": results,

@@ -17,15 +17,17 @@ def images_dir(html_path: Path) -> Path:
     return html_path.with_name(f"{html_path.stem}_images")
 
 
-def write_browser_copy(newsletter: Newsletter, html_path: Path) -> Path:
-    """Write the HTML for a browser: images in `<name>_images/`, `cid:` URLs pointing at them."""
+def write_browser_copy(newsletter: Newsletter, html_path: Path, folder: Path | None = None) -> Path:
+    """Write the HTML for a browser: images in `folder` (default `<name>_images/` beside it),
+    `cid:` URLs pointing at them."""
     html = newsletter.html
     if newsletter.images:
-        folder = images_dir(html_path)
+        folder = folder or images_dir(html_path)
         folder.mkdir(parents=True, exist_ok=True)
+        prefix = folder.relative_to(html_path.parent).as_posix()
         for image in newsletter.images:
             (folder / image.filename).write_bytes(image.data)
-            html = html.replace(f"cid:{image.cid}", f"{folder.name}/{image.filename}")
+            html = html.replace(f"cid:{image.cid}", f"{prefix}/{image.filename}")
     html_path.write_text(html, encoding="utf-8")
     return html_path
 
