@@ -155,3 +155,16 @@ def test_headline_limit_and_no_duplicates():
     assert len(headline_facts(ctx, limit=5)) <= 5
     keys = [f.key for f in headline_facts(ctx, limit=5)]
     assert len(keys) == len(set(keys))
+
+
+def test_numbers_and_durations_as_people_say_them():
+    from newsletter.compose import formatting
+
+    assert formatting.number(48213) == "48,213"
+    assert formatting.duration(22320) == "6.2 hours"
+    assert formatting.duration(840) == "14 minutes"
+    assert formatting.percent(100.0) == "100%"
+    assert formatting.percent(99.9812) == "99.98%"
+    assert formatting.fit(["466 requests resolved", "42,587 threats blocked", "99.96% uptime"], 45) == \
+        "466 requests resolved · 42,587 threats blocked"
+    assert formatting.fit(["a very long first part"], 5) == ""
