@@ -165,6 +165,6 @@ def test_numbers_and_durations_as_people_say_them():
     assert formatting.duration(840) == "14 minutes"
     assert formatting.percent(100.0) == "100%"
     assert formatting.percent(99.9812) == "99.98%"
-    assert formatting.fit(["466 requests resolved", "42,587 threats blocked", "99.96% uptime"], 45) == \
+    assert formatting.fit(["466 requests resolved", "42,587 threats blocked", "99.96% uptime"], 46) == \
         "466 requests resolved · 42,587 threats blocked"
     assert formatting.fit(["a very long first part"], 5) == ""
