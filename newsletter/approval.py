@@ -17,7 +17,6 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import TYPE_CHECKING
 
-from newsletter.compose.context import build_context
 from newsletter.compose.render import Newsletter
 from newsletter.errors import DeliveryError, NewsletterError, NothingToDo
 from newsletter.store import Store, now_iso
@@ -168,7 +167,7 @@ def review_text(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str
     """The reviewers' email: what, the numbers, what failed, how to look and how to approve."""
     period = ws.month(newsletter.month)
     results = ws.store.results(newsletter.month)
-    context = build_context(period, results, [], {})
+    context = ws.context(period)
     lines = [f"The {ws.config.newsletter.team} newsletter for {period.name} is ready and waits for your approval"
              f"{changed}.", "",
              f"Subject:   {newsletter.subject}", f"Preheader: {newsletter.preheader}",

@@ -16,8 +16,9 @@ from pathlib import Path
 import click
 
 from newsletter import __version__
-from newsletter.errors import NewsletterError, NothingToDo
+from newsletter.errors import NewsletterError, NothingToDo, TemplateError
 from newsletter.jobs import Workspace
+from newsletter.period import Year
 
 log = logging.getLogger("newsletter")
 
@@ -54,6 +55,12 @@ def workspace_options(func):
 
 
 month_option = click.option("--month", default="last", show_default=True, help="YYYY-MM or 'last'.")
+
+
+def edition_options(func):
+    """--month or --year: a monthly edition, or the year in review built from the stored months."""
+    func = click.option("--year", metavar="YYYY", help="The year in review instead of a month.")(func)
+    return click.option("--month", default=None, help="YYYY-MM or 'last' (the default).")(func)
 
 
 @click.group(cls=NewsletterGroup)
@@ -95,9 +102,19 @@ def check(open_workspace) -> None:
 
     ws = open_workspace(in_memory=True)
     collectors = build_collectors(ws.config, ws.registry)
-    ws.renderer().check()
+    ws.renderer().check(list(ws.config.newsletter.sections))
+    findings = ws.findings(ws.sample_edition())
     names = ", ".join(source.name for source, _ in collectors) or "none"
-    click.echo(f"{ws.config.path}: ok ({len(collectors)} sources: {names})")
+    _report(findings)
+    if any(f.level == "error" for f in findings):
+        raise TemplateError(f"{ws.config.path}: the theme would break the email in mail clients (errors above)")
+    click.echo(f"{ws.config.path}: ok ({len(collectors)} sources: {names}; email checks: "
+               f"{len(findings)} warning{'s' if len(findings) != 1 else ''})")
+
+
+def _report(findings) -> None:
+    for finding in findings:
+        click.echo(f"newsletter: {finding}", err=True)
 
 
 @cli.command()
@@ -123,34 +140,39 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
 
 @cli.command()
 @workspace_options
-@month_option
+@edition_options
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the draft here instead of serving it.")
 @click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html", show_default=True)
 @click.option("--collect", "collect_first", is_flag=True, help="Collect the month from every source first.")
 @click.option("--host", help="Serve on this address instead of 127.0.0.1; then the URL carries a token.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0 picks a free one.")
 @click.option("--no-open", is_flag=True, help="Do not open a browser.")
-def preview(open_workspace, month: str, output: Path | None, fmt: str, collect_first: bool, host: str | None,
-            port: int, no_open: bool) -> None:
+def preview(open_workspace, month: str | None, year: str | None, output: Path | None, fmt: str,
+            collect_first: bool, host: str | None, port: int, no_open: bool) -> None:
     """Serve the month's draft with live reload, test sends and approval; or write it to --output."""
     from email.policy import SMTP
 
+    from newsletter.compose.files import write_browser_copy
     from newsletter.delivery.message import build_message
 
     if output is None:
+        if year:
+            raise click.UsageError("the live preview shows a month; write the year in review with --output FILE")
         from newsletter.preview import PreviewOptions, serve
 
-        options = PreviewOptions(month=month, host=host, port=port, open_browser=not no_open, collect=collect_first)
+        options = PreviewOptions(month=month or "last", host=host, port=port, open_browser=not no_open,
+                                 collect=collect_first)
         serve(open_workspace, options, echo=click.echo)
         return
     ws = open_workspace(demo_in_memory=True)
-    period = ws.month(month)
-    if collect_first:
+    period = ws.period(month, year)
+    if collect_first and not isinstance(period, Year):
         ws.collect(period)
     ws.ensure_collected(period)
     newsletter = ws.compose(period)
+    _report(ws.findings(newsletter))
     if fmt == "html":
-        output.write_text(newsletter.html, encoding="utf-8")
+        write_browser_copy(newsletter, output)
     elif fmt == "text":
         output.write_text(newsletter.text, encoding="utf-8")
     else:
@@ -161,12 +183,12 @@ def preview(open_workspace, month: str, output: Path | None, fmt: str, collect_f
 
 @cli.command()
 @workspace_options
-@month_option
+@edition_options
 @click.option("--test-to", metavar="ADDRESS", help="Send one test copy here; it does not count as the real send.")
-def send(open_workspace, month: str, test_to: str | None) -> None:
+def send(open_workspace, month: str | None, year: str | None, test_to: str | None) -> None:
     """Send the month's edition from what is stored (no collecting)."""
     ws = open_workspace()
-    period = ws.month(month)
+    period = ws.period(month, year)
     if test_to:
         ws.ensure_collected(period)
         reply = ws.send_test(ws.compose(period), test_to)
@@ -179,18 +201,20 @@ def send(open_workspace, month: str, test_to: str | None) -> None:
 
 @cli.command()
 @workspace_options
-@month_option
-def run(open_workspace, month: str) -> None:
-    """The monthly job: collect, compose and send the month's edition."""
+@edition_options
+def run(open_workspace, month: str | None, year: str | None) -> None:
+    """The monthly job: collect, compose and send the month's edition (--year: the year in review)."""
     ws = open_workspace()
-    period = ws.month(month)
+    period = ws.period(month, year)
     with ws.lock():
         edition = ws.store.edition(period.label)
         if edition and edition.status == "sent":
             raise NothingToDo(f"edition {period} was already sent ({edition.sent_at}); nothing to do")
         # A draft waiting for approval keeps the numbers the reviewers see; `newsletter collect` refreshes them.
         awaiting = edition and edition.status in ("draft", "approved") and ws.store.has_results(period.label)
-        if not (edition and edition.status in ("sending", "failed")) and not awaiting:
+        if isinstance(period, Year):  # the year in review is built from the months already stored
+            ws.ensure_collected(period)
+        elif not (edition and edition.status in ("sending", "failed")) and not awaiting:
             results = ws.collect(period, backfill=ws.config.newsletter.history_months if ws.demo else 0)
             failures = ws.required_failures(results)
             if failures:
@@ -209,9 +233,27 @@ def _deliver(ws: Workspace, period) -> None:
     if ws.config.delivery.transport == "outbox":
         for email in sorted((ws.config.outbox_dir / period.label).glob("*.eml")):
             click.echo(f"Email: {email}")
-    click.echo(f"HTML copy: {ws.archive_dir(period) / 'newsletter.html'}")
+    click.echo(f"HTML copy: {ws.archive_dir(period) / 'view.html'}")
     if not report.complete:
         sys.exit(1)
+
+
+@cli.group()
+def theme() -> None:
+    """Branding: create a theme of your own."""
+
+
+@theme.command("new")
+@click.argument("name")
+@workspace_options
+def theme_new(open_workspace, name: str) -> None:
+    """Create templates/NAME/ with a theme.toml and a template extending the built-in one."""
+    from newsletter.compose.scaffold import create_theme
+
+    ws = open_workspace(in_memory=True)
+    folder = create_theme(ws.config.newsletter.templates, name)
+    click.echo(f"Created {folder} (theme.toml, newsletter.mjml.j2). Set theme = \"{name}\" in "
+               f"{ws.config.path}, then: newsletter preview --output draft.html")
 
 
 @cli.command()

@@ -20,6 +20,8 @@ from newsletter.settings import Secret, Where, bind
 
 CONFIG_NAME = "newsletter.toml"
 SOURCE_KEYS = ("type", "name", "required", "enabled")
+# The body's sections in order: blocks of the theme's newsletter.mjml.j2 (header and footer always show).
+DEFAULT_SECTIONS = ("hero", "highlights", "ticketing", "mail_security", "uptime", "trends", "metrics", "thanks", "tip")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class NewsletterSettings:
     sources: Path = Path("sources")
     state_dir: Path = Path(".newsletter")
     history_months: int = 12
+    sections: list[str] = field(default_factory=lambda: list(DEFAULT_SECTIONS))
 
 
 @dataclass(frozen=True)

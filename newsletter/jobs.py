@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from newsletter.collect import build_collectors, collect_month
 from newsletter.collectors.base import utcnow
@@ -23,13 +23,14 @@ from newsletter.collectors.registry import CollectorRegistry
 from newsletter.compose.context import build_context
 from newsletter.compose.render import Newsletter, Renderer, Theme
 from newsletter.config import Config, find_config, load_config
-from newsletter.errors import ConfigError, NewsletterError, NothingToDo
+from newsletter.errors import ConfigError, NewsletterError, NothingToDo, TemplateError
 from newsletter.model import SourceResult
-from newsletter.period import Month
+from newsletter.period import Month, Year
 from newsletter.resources import demo_config
 from newsletter.store import Store
 
 if TYPE_CHECKING:  # delivery pulls in ssl, smtplib and email: not needed to collect or preview
+    from newsletter.compose.checks import Finding
     from newsletter.delivery.ledger import DeliveryReport
     from newsletter.delivery.message import Envelope
 
@@ -77,8 +78,27 @@ class Workspace:
         self.store.save_results(month.label, results)
         return results
 
-    def ensure_collected(self, month: Month) -> None:
+    def period(self, month: str | None, year: str | None) -> Month | Year:
+        """--month or --year (not both): the edition a command works on."""
+        if year is None:
+            return self.month(month or "last")
+        if month is not None:
+            raise ConfigError("--month and --year: give one of them, not both")
+        try:
+            return Year.parse(year, self.config.tz)
+        except ValueError as exc:
+            raise ConfigError(f"--year: {exc}") from None
+
+    def ensure_collected(self, month: Month | Year) -> None:
         """The demo makes its own history; a real workspace reads what `collect` stored."""
+        if isinstance(month, Year):
+            if self.demo:
+                last = min(month.months[-1], self.month("last"))
+                self.collect(last, backfill=max(0, last.month - 1) + 12)  # and a year before, for records
+            elif not any(self.store.has_results(m.label) for m in month.months):
+                raise NewsletterError(f"nothing collected for {month}: collect its months first "
+                                      f"('newsletter collect --month {month}-12 --backfill 11')")
+            return
         if self.demo:
             self.collect(month, backfill=self.config.newsletter.history_months)
         elif not self.store.has_results(month.label):
@@ -93,12 +113,53 @@ class Workspace:
         settings = self.config.newsletter
         return Renderer(Theme(settings.templates, settings.theme))
 
-    def compose(self, month: Month) -> Newsletter:
+    def compose(self, month: Month | Year) -> Newsletter:
+        if isinstance(month, Year):
+            from newsletter.compose.yearly import build_year_context
+
+            first = month.months[0]
+            stored = self.store.history(m.label for m in [*first.history(12), *month.months])
+            context = build_year_context(month, stored, self.extra())
+            return self.renderer().render(month.label, context, edition="year")
+        return self.renderer().render(month.label, self.context(month))
+
+    def context(self, month: Month) -> dict[str, Any]:
+        """What the month's templates see: its stored results beside `history_months` earlier ones."""
         results = self.store.results(month.label)
-        previous = self.store.results(month.previous().label)
+        window = month.history(max(self.config.newsletter.history_months, 1))
+        history = self.store.history(m.label for m in window)
+        # records "yet" only when the history read holds every month ever stored
+        complete = (self.store.first_month() or month.label) >= window[0].label
+        return build_context(month, results, history, {**self.extra(), "history_complete": complete})
+
+    def extra(self) -> dict[str, Any]:
+        """Workspace facts every template sees besides the numbers."""
         settings = self.config.newsletter
-        extra = {"company": settings.company, "team": settings.team, "language": settings.language}
-        return self.renderer().render(month.label, build_context(month, results, previous, extra))
+        return {"company": settings.company, "team": settings.team, "language": settings.language,
+                "sections": list(settings.sections)}
+
+    def sample_edition(self) -> Newsletter:
+        """What `check` renders with this workspace's theme: last month of the built-in demo numbers."""
+        demo = Workspace.open(demo=True, in_memory=True, registry=self.registry)
+        month = demo.month("last")
+        collectors = build_collectors(demo.config, demo.registry, clock=self.clock, state=demo.store)
+        for each in [*month.history(self.config.newsletter.history_months), month]:
+            demo.store.save_results(each.label, collect_month(collectors, each, progress=logging.DEBUG))
+        sample = Workspace(self.config, demo.store, self.registry, demo=True, clock=self.clock)
+        return sample.compose(month)
+
+    def findings(self, newsletter: Newsletter) -> list[Finding]:
+        """Email-client safety findings for a composed edition (compose/checks.py)."""
+        from newsletter.compose.checks import check_newsletter
+
+        return check_newsletter(newsletter, self.renderer().theme.settings())
+
+    def refuse_broken(self, newsletter: Newsletter) -> None:
+        """An edition that would break in mail clients is never sent."""
+        errors = [f for f in self.findings(newsletter) if f.level == "error"]
+        if errors:
+            raise TemplateError(f"edition {newsletter.month} would break in mail clients, not sending: "
+                                + "; ".join(f"{f.check}: {f.message}" for f in errors))
 
     # deliver ---------------------------------------------------------------------------------
     def envelope(self) -> Envelope:
@@ -131,6 +192,7 @@ class Workspace:
         if edition and edition.status in ("sending", "failed") and self.archive_dir(month).is_dir():
             return self.load_archive(month)
         newsletter = self.compose(month)
+        self.refuse_broken(newsletter)
         self.archive(newsletter)
         return newsletter
 
@@ -139,22 +201,29 @@ class Workspace:
         return self.config.state_dir / "archive" / str(month)
 
     def archive(self, newsletter: Newsletter) -> Path:
+        from newsletter.compose.files import save_images, write_browser_copy
+
         folder = self.archive_dir(newsletter.month)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "newsletter.html").write_text(newsletter.html, encoding="utf-8")
         (folder / "newsletter.txt").write_text(newsletter.text, encoding="utf-8")
+        write_browser_copy(newsletter, folder / "view.html", folder / "images")
         results = [r.to_json() for r in self.store.results(newsletter.month)]
         meta = {"subject": newsletter.subject, "preheader": newsletter.preheader,
-                "content_hash": newsletter.content_hash, "sources": results}
+                "content_hash": newsletter.content_hash, "sources": results,
+                "images": save_images(newsletter, folder)}
         (folder / "edition.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return folder
 
     def load_archive(self, month: Month) -> Newsletter:
+        from newsletter.compose.files import load_images
+
         folder = self.archive_dir(month)
         meta = json.loads((folder / "edition.json").read_text(encoding="utf-8"))
         return Newsletter(month=month.label, subject=meta["subject"], preheader=meta["preheader"],
                           html=(folder / "newsletter.html").read_text(encoding="utf-8"),
-                          text=(folder / "newsletter.txt").read_text(encoding="utf-8"))
+                          text=(folder / "newsletter.txt").read_text(encoding="utf-8"),
+                          images=load_images(folder, meta.get("images", [])))
 
     @contextmanager
     def lock(self) -> Iterator[None]:

@@ -106,3 +106,30 @@ class Month:
 
     def __str__(self) -> str:
         return self.label
+
+
+@dataclass(frozen=True)
+class Year:
+    """A calendar year, for the year-in-review edition; its label ('2026') keys the edition."""
+
+    year: int
+    tz: ZoneInfo = field(compare=False, hash=False, default=ZoneInfo("UTC"))
+
+    @classmethod
+    def parse(cls, text: str, tz: ZoneInfo) -> Year:
+        if not re.fullmatch(r"\d{4}", text.strip()):
+            raise ValueError(f"expected a year as YYYY, got {text!r}")
+        return cls(int(text), tz)
+
+    @property
+    def label(self) -> str:
+        return f"{self.year:04d}"
+
+    name = label
+
+    @property
+    def months(self) -> list[Month]:
+        return [Month(self.year, number, self.tz) for number in range(1, 13)]
+
+    def __str__(self) -> str:
+        return self.label

@@ -20,7 +20,6 @@ import webbrowser
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -32,52 +31,10 @@ from newsletter.jobs import Workspace
 from newsletter.period import Month
 
 log = logging.getLogger(__name__)
-GMAIL_CLIP_BYTES = 102 * 1024  # Gmail shows "[Message clipped]" beyond this much HTML
 HIDDEN_HEADERS = {"content-type", "mime-version", "content-transfer-encoding"}
 _LOCATION = re.compile(r"^(?P<file>[^\n]+?\.j2):(?P<line>\d+): ")
 
 
-# findings -------------------------------------------------------------------------------------
-def findings_for(newsletter: Newsletter) -> list[tuple[str, str]]:
-    """Email-client findings for the panel beside the email, as (level, message), level "error" or
-    "warning". A deliberately small set (size, script, svg, data: URLs, alt text); the fuller
-    email-client checks module replaces this body at merge, keeping the signature."""
-    found: list[tuple[str, str]] = []
-    size = len(newsletter.html.encode("utf-8"))
-    if size > GMAIL_CLIP_BYTES:
-        found.append(("error", f"HTML is {size / 1024:.0f} KB: Gmail clips messages over 102 KB"))
-    scan = _TagScan()
-    scan.feed(newsletter.html)
-    if scan.script:
-        found.append(("error", "contains <script>: mail clients remove it or reject the message"))
-    if scan.svg:
-        found.append(("error", "contains <svg>: Gmail and Outlook do not show it; use PNG"))
-    if scan.data_urls:
-        found.append(("warning", f"{scan.data_urls} data: URL(s): Gmail and Outlook block them; host the "
-                                 "image or attach it inline (cid:)"))
-    for src in scan.missing_alt:
-        found.append(("warning", f"image without alt text: {src[:80]}"))
-    return found
-
-
-class _TagScan(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.script = self.svg = False
-        self.data_urls = 0
-        self.missing_alt: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        self.script |= tag == "script"
-        self.svg |= tag == "svg"
-        self.data_urls += sum(1 for key in ("src", "href", "background")
-                              if (values.get(key) or "").strip().lower().startswith("data:"))
-        if tag == "img" and values.get("alt") is None:
-            self.missing_alt.append(values.get("src") or "(no src)")
-
-
-# the draft ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Draft:
     """What the page shows: the last good newsletter, and the error of the latest attempt if any."""
@@ -232,8 +189,9 @@ class Previewer:
             return self._failed(str(exc), started)
         stored = [{"name": r.name, "status": r.status, "error": r.error or ""}
                   for r in ws.store.results(month.label) if r.status != "ok"]
+        findings = [(f.level, f"{f.check}: {f.message}") for f in ws.findings(newsletter)]
         return Draft(self._next_version(), month.label, month.name, newsletter,
-                     sources=stored + self.local_failures, findings=findings_for(newsletter),
+                     sources=stored + self.local_failures, findings=findings,
                      headers=self._headers(newsletter), review=self._review(newsletter),
                      render_ms=(time.perf_counter() - started) * 1000)
 

@@ -141,6 +141,10 @@ class Store:
     def history(self, months: Iterable[str]) -> dict[str, list[SourceResult]]:
         return {month: self.results(month) for month in months}
 
+    def first_month(self) -> str | None:
+        """The earliest month with stored results ('2025-11'); None when nothing is stored."""
+        return self.db.execute("SELECT MIN(month) FROM snapshots").fetchone()[0]
+
     # editions ----------------------------------------------------------------------------------
     def edition(self, month: str) -> Edition | None:
         row = self.db.execute("SELECT * FROM editions WHERE month=?", (month,)).fetchone()

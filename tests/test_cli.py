@@ -33,7 +33,11 @@ def test_run_demo_delivers_once_then_has_nothing_to_do(tmp_path):
     message = message_from_bytes(emails[0].read_bytes(), policy=policy.default)
     assert message["Subject"].startswith("IT in October:")
     assert message["Auto-Submitted"] == "auto-generated" and message["List-Id"] and message["Message-ID"]
-    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    text, html = message.iter_parts()  # multipart/alternative: text first, HTML (with its inline charts) last
+    assert message.get_content_type() == "multipart/alternative"
+    assert text.get_content_type() == "text/plain"
+    assert html.get_content_type() in ("text/html", "multipart/related")
+    assert message.get_body(("html",)) is not None
 
     again = demo("run", "--month", "2026-10", state=state)
     assert again.exit_code == 3

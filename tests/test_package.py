@@ -36,7 +36,9 @@ def test_wheel_installs_and_previews_the_demo_from_another_folder(tmp_path):
     assert result.returncode == 0, result.stderr
     html = (elsewhere / "x.html").read_text()
     assert "October 2026" in html and "Requests resolved" in html
-    assert [p.name for p in elsewhere.iterdir()] == ["x.html"], "a demo preview writes nothing else"
+    charts = sorted(p.name for p in (elsewhere / "x_images").iterdir())
+    assert charts and all(name.endswith(".png") for name in charts), "the browser copy shows its inline charts"
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["x.html", "x_images"], "a demo preview writes nothing else"
     installed = subprocess.run([str(venv / "bin" / "python"), "-c", "import newsletter; print(newsletter.__file__)"],
                                cwd=elsewhere, capture_output=True, text=True, check=True).stdout
     assert Path(installed.strip()).is_relative_to(venv), "the test must exercise the installed copy"

@@ -37,7 +37,11 @@ def test_plain_smtp_one_connection_for_all(workspace, smtp_server):
     assert len(set(mailbox.peers)) == 1, "one connection reused for the whole run"
     message = mailbox.messages[0]
     assert message["Subject"].startswith("IT in October")
-    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    text, html = message.iter_parts()  # multipart/alternative: text first, HTML (with its inline charts) last
+    assert message.get_content_type() == "multipart/alternative"
+    assert text.get_content_type() == "text/plain"
+    assert html.get_content_type() in ("text/html", "multipart/related")
+    assert message.get_body(("html",)) is not None
     assert ledger(workspace) == dict.fromkeys(RECIPIENTS, "sent")
 
 

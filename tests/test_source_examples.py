@@ -30,6 +30,9 @@ def test_example_loads_and_validates(example, tmp_path):
             secret.chmod(0o600)
             text = text.replace(f'"{value}"', f'"{secret}"')
     copy.write_text(text)
+    for companion in example.parent.iterdir():  # data files an example names (metrics.csv)
+        if companion.suffix != ".toml" and companion.is_file():
+            (tmp_path / companion.name).write_bytes(companion.read_bytes())
     registry = CollectorRegistry.from_entry_points()
     source = load_source(copy, registry)
     assert source.type == example.stem

@@ -1,13 +1,13 @@
-"""Stored results of a month (and the month before) -> what templates see.
+"""Stored results of a month and its history -> what templates see.
 
-Templates receive Figures, not raw numbers: each knows its value, last month's value, how to
-write itself and whether a change is better or worse, so no template does arithmetic and a
-missing number reads "n/a" instead of a zero.
+Templates receive Figures, not raw numbers: each knows its value, last month's value, the
+months before (for records, averages and charts), how to write itself and whether a change is
+better or worse, so no template does arithmetic and a missing number reads "n/a", never a zero.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from newsletter.compose import formatting
@@ -54,6 +54,23 @@ class Figure:
     unit: Unit
     higher_is_better: bool | None
     previous_month: str = ""
+    history: tuple[float | None, ...] = ()  # earlier months, oldest first; the last is `previous`
+
+    @property
+    def earlier(self) -> list[float]:
+        """The known values of the earlier months."""
+        return [v for v in self.history if v is not None]
+
+    @property
+    def average(self) -> float | None:
+        """Mean of the known earlier months (up to 12), None without any."""
+        known = [v for v in self.history[-12:] if v is not None]
+        return sum(known) / len(known) if known else None
+
+    @property
+    def series(self) -> list[float | None]:
+        """History plus this month: what a trend chart draws."""
+        return [*self.history, self.value]
 
     @property
     def known(self) -> bool:
@@ -61,11 +78,11 @@ class Figure:
 
     @property
     def display(self) -> str:
-        return _format(self.value, self.unit)
+        return format_value(self.value, self.unit)
 
     @property
     def previous_display(self) -> str:
-        return _format(self.previous, self.unit)
+        return format_value(self.previous, self.unit)
 
     @property
     def delta(self) -> float | None:
@@ -88,20 +105,25 @@ class Figure:
     @property
     def comparison(self) -> str:
         """'3 minutes faster than September', '112 more than September', '' when unknown."""
-        delta, month = self.delta, self.previous_month
-        if delta is None:
-            return ""
         if self.verdict == "same":
-            return f"the same as {month}"
-        if self.unit == "duration":
-            return f"{formatting.duration(delta)} {'slower' if delta > 0 else 'faster'} than {month}"
-        if self.unit == "pct":
-            points = f"{abs(delta):.2f}".rstrip("0").rstrip(".")
-            return f"{'up' if delta > 0 else 'down'} {points} points from {month}"
-        return f"{formatting.number(abs(delta))} {'more' if delta > 0 else 'fewer'} than {month}"
+            return f"the same as {self.previous_month}"
+        return describe_change(self.delta, self.unit, f"than {self.previous_month}")
 
 
-def _format(value: float | None, unit: Unit) -> str:
+def describe_change(delta: float | None, unit: Unit, against: str) -> str:
+    """A difference in words: '3 minutes faster than September', 'up 2 points on the 12-month average'."""
+    if delta is None:
+        return ""
+    if unit == "duration":
+        return f"{formatting.duration(delta)} {'slower' if delta > 0 else 'faster'} {against}"
+    if unit == "pct":
+        points = f"{abs(delta):.2f}".rstrip("0").rstrip(".")
+        word = "point" if points == "1" else "points"
+        return f"{'up' if delta > 0 else 'down'} {points} {word} {against.replace('than ', 'from ', 1)}"
+    return f"{formatting.number(abs(delta))} {'more' if delta > 0 else 'fewer'} {against}"
+
+
+def format_value(value: float | None, unit: Unit) -> str:
     if unit == "duration":
         return formatting.duration(value)
     if unit == "pct":
@@ -119,6 +141,7 @@ class Section:
     error: str | None
     figures: dict[str, Figure] = field(default_factory=dict)
     items: list[dict[str, Any]] = field(default_factory=list)  # services, categories, highlights
+    summary: str = ""  # one plain-language sentence with its comparison (story.summarize)
 
     @property
     def ok(self) -> bool:
@@ -126,53 +149,88 @@ class Section:
 
 
 def build_context(
-    month: Month, results: list[SourceResult], previous: list[SourceResult], extra: dict[str, Any]
+    month: Month, results: list[SourceResult], history: dict[str, list[SourceResult]], extra: dict[str, Any]
 ) -> dict[str, Any]:
-    """Everything a template may use. `extra` holds workspace facts (company, team, theme)."""
-    before = {r.name: r for r in previous if r.status == "ok"}
+    """Everything a template may use. `history` maps earlier month labels to their stored results
+    (any order, any gaps); `extra` holds workspace facts (company, team, sections)."""
+    from newsletter.compose import story
+
+    labels = [m.label for m in month.history(max(_span(month, history), 1))]
+    past = {label: {r.name: r for r in history.get(label, []) if r.status == "ok"} for label in labels}
     prev_name = month.previous().short_name
     by_kind: dict[str, list[Section]] = {"ticketing": [], "mail_security": [], "uptime": [], "custom": []}
     highlights: dict[str, list[dict[str, str]]] = {}
     for result in results:
-        old = before.get(result.name)
         if result.kind == "highlights":
             for item in result.metrics.get("items", []) if result.status == "ok" else []:
                 highlights.setdefault(item["section"], []).append(
                     {"title": item["title"], "html": render_markdown(item["body"]), "text": item["body"]}
                 )
             continue
-        by_kind.setdefault(result.kind, []).append(_section(result, old, prev_name))
-    return {
+        older = [past[label].get(result.name) for label in labels]
+        section = _section(result, older, prev_name)
+        by_kind.setdefault(result.kind, []).append(replace(section, summary=story.summarize(section)))
+    custom = {key: figure for section in by_kind["custom"] for key, figure in section.figures.items()}
+    context = {
         "month": {"label": month.label, "name": month.name, "short_name": month.short_name,
-                  "previous_name": month.previous().name, "previous_short_name": prev_name},
+                  "previous_name": month.previous().name, "previous_short_name": prev_name,
+                  "history": [{"label": m.label, "name": m.name, "short_name": m.short_name}
+                              for m in month.history(len(labels))]},
         "ticketing": by_kind["ticketing"],
         "mail_security": by_kind["mail_security"],
         "uptime": by_kind["uptime"],
         "custom": by_kind["custom"],
+        "metrics": custom,
         "highlights": highlights,
         "failed_sources": [r for r in results if r.status == "failed" and r.kind != "highlights"],
         **extra,
     }
+    context["headline"] = story.headline_facts(context)
+    return context
 
 
-def _section(result: SourceResult, old: SourceResult | None, prev_name: str) -> Section:
+def _span(month: Month, history: dict[str, list[SourceResult]]) -> int:
+    """How many months back the given history reaches (at least the month before)."""
+    earliest = min(history, default=month.previous().label)
+    year, number = (int(part) for part in earliest.split("-"))
+    return max(1, month.year * 12 + month.month - (year * 12 + number))
+
+
+def _section(result: SourceResult, older: list[SourceResult | None], prev_name: str) -> Section:
+    """One source's figures, each with its values in the earlier months (None where unknown)."""
     section = Section(result.name, result.kind, result.status, result.error)
     if result.status != "ok":
         return section
-    now, then = result.metrics, old.metrics if old else {}
+    now = result.metrics
+    past = [r.metrics if r else {} for r in older]
+
+    def figure(key: str, label: str, unit: Unit, better: bool | None, pick=lambda m, k: m.get(k)) -> Figure:
+        history = tuple(pick(m, key) for m in past)
+        previous = history[-1] if history else None
+        return Figure(key, label, pick(now, key), previous, unit, better, prev_name, history)
+
     specs = {"ticketing": TICKET_FIGURES, "mail_security": MAIL_FIGURES}.get(result.kind, ())
     for key, label, unit, better in specs:
-        section.figures[key] = Figure(key, label, now.get(key), then.get(key), unit, better, prev_name)
+        section.figures[key] = figure(key, label, unit, better)
     if result.kind == "ticketing":
         section.items.extend({"name": n, "count": c} for n, c in now.get("top_categories") or [])
     if result.kind == "uptime":
-        section.figures["overall_uptime_pct"] = Figure(
-            "overall_uptime_pct", "Average availability", now.get("overall_uptime_pct"),
-            then.get("overall_uptime_pct"), "pct", True, prev_name)
-        earlier = {s["name"]: s for s in then.get("services", [])}
+        section.figures["overall_uptime_pct"] = figure("overall_uptime_pct", "Average availability", "pct", True)
         for service in now.get("services", []):
-            last = earlier.get(service["name"], {})
-            section.items.append({"name": service["name"], "figures": {
-                key: Figure(key, label, service.get(key), last.get(key), unit, better, prev_name)
-                for key, label, unit, better in SERVICE_FIGURES}})
+            name = service["name"]
+
+            def pick(metrics: dict[str, Any], key: str, name: str = name) -> Any:
+                found = next((s for s in metrics.get("services", []) if s["name"] == name), {})
+                return found.get(key)
+
+            section.items.append({"name": name, "figures": {
+                key: figure(key, label, unit, better, pick) for key, label, unit, better in SERVICE_FIGURES}})
+    if result.kind == "custom":
+        for name, spec in (now.get("values") or {}).items():
+
+            def custom(metrics: dict[str, Any], key: str) -> Any:
+                return ((metrics.get("values") or {}).get(key) or {}).get("value")
+
+            better = {"higher": True, "lower": False}.get(spec.get("better") or "")
+            section.figures[name] = figure(name, spec.get("label") or name, spec.get("unit") or "count", better, custom)
     return section

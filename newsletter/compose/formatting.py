@@ -16,6 +16,8 @@ def percent(value: float | None, decimals: int | None = None) -> str:
     """99.9812 -> '99.98%'; 97.0 -> '97%'. Uptime keeps two decimals, other shares none or one."""
     if value is None:
         return UNKNOWN
+    if decimals is None and value == 100:
+        return "100%"
     if decimals is None:
         decimals = 2 if value >= 99 else (0 if float(value).is_integer() or value >= 10 else 1)
     text = f"{value:.{decimals}f}"
@@ -45,3 +47,14 @@ def _one_decimal(value: float) -> float | int:
 
 def _unit(value: float, unit: str) -> str:
     return f"{value} {unit}" if value == 1 else f"{value} {unit}s"
+
+
+def fit(parts: list[str], limit: int, separator: str = " · ") -> str:
+    """Join as many leading parts as fit in `limit` characters: subject lines stay short."""
+    text = ""
+    for part in parts:
+        candidate = f"{text}{separator}{part}" if text else part
+        if len(candidate) > limit:
+            break
+        text = candidate
+    return text

@@ -8,7 +8,7 @@ default theme. `default:NAME` always means the built-in file, so a branded templ
 from __future__ import annotations
 
 import hashlib
-import os
+import re
 import tomllib
 import traceback
 from dataclasses import dataclass, field
@@ -19,6 +19,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from newsletter.compose import formatting
+from newsletter.config import DEFAULT_SECTIONS
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.resources import builtin_theme
 
@@ -26,7 +27,15 @@ HTML_TEMPLATE = "newsletter.mjml.j2"
 TEXT_TEMPLATE = "newsletter.txt.j2"
 SUBJECT_TEMPLATE = "subject.txt.j2"
 PREHEADER_TEMPLATE = "preheader.txt.j2"
+# Each edition's templates: html, text, subject, preheader. The year's extend the month's.
+EDITIONS = {
+    "month": (HTML_TEMPLATE, TEXT_TEMPLATE, SUBJECT_TEMPLATE, PREHEADER_TEMPLATE),
+    "year": ("year.mjml.j2", "year.txt.j2", "year_subject.txt.j2", "year_preheader.txt.j2"),
+}
 THEME_FILE = "theme.toml"
+_EXTENDS = re.compile(r"""{%-?\s*extends\s+["']([^"']+)["']""")
+_COMMENT = re.compile(r"{#.*?#}", re.DOTALL)
+_COLOR = re.compile(r"^(#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3}|)$")  # empty: no colour (the checks say so)
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,9 @@ class Theme:
         """Built-in theme.toml, overlaid by the workspace theme's own."""
         merged = _read_theme_toml(self.builtin / THEME_FILE)
         if self.folder != self.builtin and (self.folder / THEME_FILE).is_file():
-            _deep_merge(merged, _read_theme_toml(self.folder / THEME_FILE))
+            own = _read_theme_toml(self.folder / THEME_FILE)
+            _check_theme(own, merged, self.folder / THEME_FILE)
+            _deep_merge(merged, own)
         return merged
 
     def environment(self) -> SandboxedEnvironment:
@@ -85,26 +96,54 @@ class Theme:
         loaders.append(builtin)
         env = SandboxedEnvironment(
             loader=jinja2.ChoiceLoader(loaders),
-            bytecode_cache=_bytecode_cache(),
             autoescape=lambda name: not (name or "").endswith(".txt.j2"),
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            # compiled templates are cached per user (Jinja checks the folder is private), keyed by the
+            # source's checksum: a preview skips recompiling templates that did not change
+            bytecode_cache=_bytecode_cache(),
         )
-        env.filters.update(number=formatting.number, percent=formatting.percent, duration=formatting.duration)
+        env.filters.update(number=formatting.number, percent=formatting.percent, duration=formatting.duration,
+                           fit=formatting.fit)
         return env
+
+    def logo_image(self) -> InlineImage | None:
+        """A local logo file (theme.toml [logo] file), sent inline; None for a hosted URL or no logo."""
+        logo = self.settings().get("logo", {})
+        if not logo.get("file"):
+            return None
+        folder = self.folder if (self.folder / THEME_FILE).is_file() else self.builtin
+        path = folder / logo["file"]
+        subtype = path.suffix.lower().lstrip(".").replace("jpg", "jpeg")
+        if subtype not in ("png", "jpeg", "gif"):
+            raise ConfigError(f"{folder / THEME_FILE}: logo.file: {path.name} must be a .png, .jpg or .gif image")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{folder / THEME_FILE}: logo.file: cannot read {path} ({exc.strerror})") from None
+        return InlineImage(f"logo-{hashlib.sha256(data).hexdigest()[:12]}@newsletter", data, subtype, f"logo.{subtype}")
+
+
+def _check_theme(own: dict[str, Any], builtin: dict[str, Any], path: Path) -> None:
+    """A theme.toml keeps the built-in's shape: tables stay tables, colours are colours, widths numbers."""
+    for key, value in own.items():
+        if isinstance(builtin.get(key), dict) and not isinstance(value, dict):
+            raise ConfigError(f"{path}: {key}: expected a table [{key}], got {value!r}")
+    for key, value in own.get("colors", {}).items():
+        if not (isinstance(value, str) and _COLOR.match(value)):
+            raise ConfigError(f"{path}: colors.{key}: expected a colour as #rrggbb, got {value!r}")
+    width = own.get("logo", {}).get("width", 1)
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= 600:
+        raise ConfigError(f"{path}: logo.width: expected the shown width in pixels (1 to 600), got {width!r}")
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    """Compiled templates cached per user (keyed by source checksum), as Python caches .pyc files."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.path.join(base, "newsletter", "jinja")
     try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-    except OSError:
-        return None  # a read-only home: compile every time
-    return jinja2.FileSystemBytecodeCache(folder)
+        return jinja2.FileSystemBytecodeCache()
+    except (OSError, RuntimeError):  # no private temporary folder: compile every time
+        return None
 
 
 def _read_theme_toml(path: Path) -> dict[str, Any]:
@@ -128,21 +167,68 @@ class Renderer:
     def __init__(self, theme: Theme) -> None:
         self.theme = theme
         self.env = theme.environment()
+        self._blocks: dict[str, set[str]] = {}
 
-    def check(self) -> None:
-        """Load (parse) every template the newsletter needs; raise TemplateError on the first bad one."""
-        for name in (HTML_TEMPLATE, TEXT_TEMPLATE, SUBJECT_TEMPLATE, PREHEADER_TEMPLATE):
-            self._template(name)
+    def check(self, sections: list[str] | None = None, edition: str | None = None) -> None:
+        """Load (parse) the edition's templates (every edition's when None) and check the configured
+        sections; raise TemplateError."""
+        for kind, names in EDITIONS.items():
+            for name in names if edition in (None, kind) else ():
+                self._template(name)
+        self.theme.logo_image()
+        edition = edition or "month"
+        html = EDITIONS[edition][0]
+        twice = sorted({name for name in sections or () if list(sections or ()).count(name) > 1})
+        if twice:
+            raise TemplateError(f"newsletter.sections: {twice[0]!r} is listed twice; name each section once")
+        missing = [name for name in sections or () if name not in self.blocks(html)]
+        if missing:
+            known = ", ".join(sorted(self.blocks(html) - {"head", "header", "footer"}))
+            raise TemplateError(f"newsletter.sections: no block {missing[0]!r} in theme {self.theme.name!r} "
+                                f"({html}); known sections: {known}")
 
-    def render(self, month: str, context: dict[str, Any]) -> Newsletter:
-        context = {**context, "theme": self.theme.settings()}
-        subject = " ".join(self._render(SUBJECT_TEMPLATE, context).split())
-        preheader = " ".join(self._render(PREHEADER_TEMPLATE, context).split())
+    def blocks(self, name: str) -> set[str]:
+        """Every block a template defines, its parents' included: the sections it can show."""
+        if name not in self._blocks:
+            self._blocks[name] = self._find_blocks(name)
+        return self._blocks[name]
+
+    def _find_blocks(self, name: str) -> set[str]:
+        found: set[str] = set()
+        seen: set[str] = set()
+        while name and name not in seen:
+            seen.add(name)
+            found |= set(self._template(name).blocks)
+            source = self.env.loader.get_source(self.env, name)[0] if self.env.loader else ""
+            parent = _EXTENDS.search(_COMMENT.sub("", source))
+            name = parent[1] if parent else ""
+        return found
+
+    def render(self, month: str, context: dict[str, Any], edition: str = "month") -> Newsletter:
+        """Compose one edition: `month` is its label ('2026-10', or '2026' for the year in review)."""
+        from newsletter.compose import charts
+
+        html_name, text_name, subject_name, preheader_name = EDITIONS[edition]
+        theme = self.theme.settings()
+        logo = self.theme.logo_image()
+        theme["logo"]["src"] = f"cid:{logo.cid}" if logo else theme["logo"].get("url", "")
+        sections = list(context.get("sections") or DEFAULT_SECTIONS)
+        self.check(sections, edition)
+        planned = charts.plan_charts(context) if "trends" in sections else []
+        title = (theme.get("year_title", "{year}").replace("{year}", month) if edition == "year"
+                 else theme.get("title", "{month}").replace("{month}", context["month"]["name"]))
+        context = {**context, "theme": theme, "sections": sections, "charts": planned, "title": title}
+        subject = " ".join(self._render(subject_name, context).split())
+        preheader = " ".join(self._render(preheader_name, context).split())
         context.update(subject=subject, preheader=preheader)
-        mjml_source = self._render(HTML_TEMPLATE, context)
+        mjml_source = self._render(html_name, {**context, "blocks": self.blocks(html_name)})
         html = compile_mjml(mjml_source)
-        text = self._render(TEXT_TEMPLATE, context)
-        return Newsletter(month=month, subject=subject, preheader=preheader, html=html, text=text)
+        text = self._render(text_name, {**context, "blocks": self.blocks(text_name)})
+        images = [logo] if logo and logo.cid in html else []
+        images += [InlineImage(c.cid, charts.draw(c, theme["colors"]), filename=c.filename)
+                   for c in planned if c.cid in html]
+        return Newsletter(month=month, subject=subject, preheader=preheader, html=html, text=text,
+                          images=tuple(images))
 
     def _template(self, name: str) -> jinja2.Template:
         try:

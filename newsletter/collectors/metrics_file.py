@@ -1,0 +1,132 @@
+"""Numbers no API holds (laptops rolled out, trainings given, phishing-test click rate), from a file.
+
+A CSV with the header `month,name,value,label` (optional columns `unit` and `better`), or a TOML
+file of `[[metric]]` tables with the same keys. One row per metric and month; the composer gets
+each month's values as `metrics.<name>` with their history from the store.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from newsletter.collectors.base import Collector
+from newsletter.errors import ConfigError
+from newsletter.model import SourceResult
+from newsletter.period import Month
+
+COLUMNS = ("month", "name", "value", "label")
+UNITS = ("count", "pct", "duration")
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class MetricsFileSettings:
+    file: Path
+
+
+@dataclass(frozen=True)
+class Row:
+    month: str
+    name: str
+    value: float | None  # an empty value is unknown, never zero
+    label: str
+    unit: str = "count"
+    better: str = ""  # "higher", "lower" or "" (a change is neither good nor bad)
+
+
+class MetricsFile(Collector):
+    """Reads a CSV or TOML file of monthly values; a month without rows is skipped, not failed."""
+
+    type = "metrics_file"
+    kind = "custom"
+    Settings = MetricsFileSettings
+
+    def validate(self) -> None:
+        self.rows()
+
+    def collect(self, month: Month) -> SourceResult:
+        rows = [row for row in self.rows() if row.month == month.label]
+        if not rows:
+            return SourceResult.skipped(self.name, self.type, self.kind,
+                                        f"no values for {month} in {self.settings.file}")
+        values = {row.name: {"value": row.value, "label": row.label, "unit": row.unit, "better": row.better}
+                  for row in rows}
+        return self.result({"values": values})
+
+    def rows(self) -> list[Row]:
+        """Every row of the file, checked; ConfigError names the file, the row and what to fix."""
+        path: Path = self.settings.file
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"source {self.name}: cannot read {path} ({exc})") from None
+        if path.suffix.lower() == ".csv":
+            records = _csv_records(text, path)
+        elif path.suffix.lower() == ".toml":
+            records = _toml_records(text, path)
+        else:
+            raise ConfigError(f"source {self.name}: file {path} must end in .csv or .toml")
+        rows, seen = [], set()
+        for where, record in records:
+            row = _row(record, f"{path}:{where}")
+            if (row.month, row.name) in seen:
+                raise ConfigError(f"{path}:{where}: {row.name} for {row.month} is given twice")
+            seen.add((row.month, row.name))
+            rows.append(row)
+        return rows
+
+
+def _csv_records(text: str, path: Path) -> list[tuple[str, dict[str, Any]]]:
+    reader = csv.DictReader(text.splitlines())
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ConfigError(f"{path}:1: header needs the columns {', '.join(COLUMNS)} (missing: {', '.join(missing)})")
+    return [(f"line {reader.line_num}", dict(record)) for record in reader]
+
+
+def _toml_records(text: str, path: Path) -> list[tuple[str, dict[str, Any]]]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    metrics = data.get("metric", [])
+    if not isinstance(metrics, list) or set(data) - {"metric"}:
+        raise ConfigError(f"{path}: expected only [[metric]] tables with keys {', '.join(COLUMNS)}")
+    return [(f"metric {number}", record) for number, record in enumerate(metrics, start=1)]
+
+
+def _row(record: dict[str, Any], where: str) -> Row:
+    unknown = set(record) - {*COLUMNS, "unit", "better"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; expected {', '.join(COLUMNS)}, unit, better")
+    month, name = str(record.get("month") or "").strip(), str(record.get("name") or "").strip()
+    label, unit = str(record.get("label") or "").strip(), str(record.get("unit") or "count").strip()
+    better = str(record.get("better") or "").strip()
+    if not _MONTH.match(month):
+        raise ConfigError(f"{where}: month {month!r}: expected YYYY-MM")
+    if not _NAME.match(name):
+        raise ConfigError(f"{where}: name {name!r}: expected lower-case letters, digits and _ (laptops_rolled_out)")
+    if not label:
+        raise ConfigError(f"{where}: label: missing; write what the number counts (Laptops rolled out)")
+    if unit not in UNITS:
+        raise ConfigError(f"{where}: unit {unit!r}: expected one of {', '.join(UNITS)}")
+    if better not in ("", "higher", "lower"):
+        raise ConfigError(f"{where}: better {better!r}: expected higher, lower or nothing")
+    return Row(month, name, _number(record.get("value"), where), label, unit, better)
+
+
+def _number(value: Any, where: str) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: value {value!r}: expected a number")
+    try:
+        return float(str(value).strip().replace(",", "")) if isinstance(value, str) else float(value)
+    except ValueError:
+        raise ConfigError(f"{where}: value {value!r}: expected a number, or nothing when unknown") from None

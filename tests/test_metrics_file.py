@@ -1,0 +1,84 @@
+"""The metrics_file source: CSV or TOML rows -> custom metrics with their history in templates."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from newsletter.collectors.metrics_file import MetricsFile, MetricsFileSettings
+from newsletter.collectors.registry import CollectorRegistry
+from newsletter.errors import ConfigError
+from newsletter.period import Month
+
+REPO = Path(__file__).resolve().parent.parent
+OCTOBER = Month(2026, 10)
+
+
+def collector(path: Path) -> MetricsFile:
+    return MetricsFile(MetricsFileSettings(file=path), name="team-numbers")
+
+
+def test_registered_through_the_entry_point():
+    assert CollectorRegistry.from_entry_points().get("metrics_file") is MetricsFile
+
+
+def test_csv_rows_for_the_month(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("month,name,value,label,unit,better\n2026-10,laptops,42,Laptops rolled out,,\n"
+                    "2026-10,click_rate,4.1,Clicked the phishing test,pct,lower\n2026-10,trainings,,Trainings,,\n"
+                    "2026-09,laptops,25,Laptops rolled out,,\n")
+    c = collector(path)
+    c.validate()
+    result = c.collect(OCTOBER)
+    assert result.status == "ok" and result.kind == "custom"
+    assert result.metrics["values"]["laptops"] == {"value": 42.0, "label": "Laptops rolled out", "unit": "count",
+                                                   "better": ""}
+    assert result.metrics["values"]["click_rate"]["better"] == "lower"
+    assert result.metrics["values"]["trainings"]["value"] is None  # empty is unknown, never zero
+    assert c.collect(Month(2026, 1)).status == "skipped"
+
+
+def test_toml_rows(tmp_path):
+    path = tmp_path / "m.toml"
+    path.write_text('[[metric]]\nmonth = "2026-10"\nname = "laptops"\nvalue = 42\nlabel = "Laptops"\n')
+    assert collector(path).collect(OCTOBER).metrics["values"]["laptops"]["value"] == 42
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("month,name,value\n", "m.csv:1: header needs the columns month, name, value, label (missing: label)"),
+    ("month,name,value,label\n2026-13,a,1,A\n", "m.csv:line 2: month '2026-13': expected YYYY-MM"),
+    ("month,name,value,label\n2026-10,Laptops!,1,A\n", "name 'Laptops!': expected lower-case"),
+    ("month,name,value,label\n2026-10,a,many,A\n", "line 2: value 'many': expected a number"),
+    ("month,name,value,label\n2026-10,a,1,\n", "label: missing"),
+    ("month,name,value,label,unit\n2026-10,a,1,A,kg\n", "unit 'kg': expected one of count, pct, duration"),
+    ("month,name,value,label\n2026-10,a,1,A\n2026-10,a,2,A\n", "line 3: a for 2026-10 is given twice"),
+])
+def test_bad_rows_name_the_file_and_row(tmp_path, text, message):
+    path = tmp_path / "m.csv"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        collector(path).validate()
+    assert message in str(caught.value)
+
+
+def test_missing_file_and_wrong_suffix(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        collector(tmp_path / "nope.csv").validate()
+    (tmp_path / "m.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"must end in \.csv or \.toml"):
+        collector(tmp_path / "m.json").validate()
+
+
+def test_custom_metrics_reach_templates_with_history(workspace, tmp_path):
+    shutil.copy(REPO / "sources" / "examples" / "metrics_file.toml", workspace.root / "sources" / "metrics.toml")
+    shutil.copy(REPO / "sources" / "examples" / "metrics.csv", workspace.root / "sources" / "metrics.csv")
+    assert workspace.invoke("collect", "--month", "2026-10", "--backfill", "2").exit_code == 0
+    out = tmp_path / "draft.txt"
+    result = workspace.invoke("preview", "--month", "2026-10", "--format", "text", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "MORE FROM IT" in text
+    assert "- Laptops rolled out: 42 (17 more than September)" in text
+    assert "- Clicked the link in our phishing test: 4.1%" in text
