@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from newsletter import __version__
-from newsletter.errors import NewsletterError, NothingToDo
+from newsletter.errors import DeliveryError, NewsletterError
 from newsletter.jobs import Workspace
 
 log = logging.getLogger("newsletter")
@@ -149,7 +149,9 @@ def _demo_flag() -> bool:
 @workspace_options
 @month_option
 @click.option("--test-to", metavar="ADDRESS", help="Send one test copy here; it does not count as the real send.")
-def send(open_workspace, month: str, test_to: str | None) -> None:
+@click.option("--resend-unknown", is_flag=True, help="Send again, on purpose, to the people whose delivery is "
+              "unknown (the connection was lost after the data): some may get a second copy.")
+def send(open_workspace, month: str, test_to: str | None, resend_unknown: bool) -> None:
     """Send the month's edition from what is stored (no collecting)."""
     ws = open_workspace()
     period = ws.month(month)
@@ -160,21 +162,28 @@ def send(open_workspace, month: str, test_to: str | None) -> None:
         click.echo(f"Test copy of {period} sent to {test_to}: {reply}")
         return
     with ws.lock():
-        ws.ensure_collected(period)
-        _deliver(ws, period)
+        if not resend_unknown:
+            ws.ensure_collected(period)
+        _deliver(ws, period, resend_unknown=resend_unknown)
 
 
 @cli.command()
 @workspace_options
 @month_option
-def run(open_workspace, month: str) -> None:
-    """The monthly job: collect, compose and send the month's edition."""
+@click.option("--force", is_flag=True, help="Send even an edition more than run.max_days_late days late, or "
+              "before run.send_day.")
+def run(open_workspace, month: str, force: bool) -> None:
+    """The daily job: when last month's edition is due and not sent, collect, compose and send it."""
+    from newsletter.operations import Monitor, missed_before, scheduled_month
+
     ws = open_workspace()
     period = ws.month(month)
-    with ws.lock():
+    with ws.lock(), Monitor(ws.config, "run", period.label, ws.store).watch():
+        scheduled_month(ws.config, ws.store, ws.clock(), period, force=force or ws.demo)
+        missed = missed_before(ws.store, period)
+        if missed:
+            log.warning("%s", missed)
         edition = ws.store.edition(period.label)
-        if edition and edition.status == "sent":
-            raise NothingToDo(f"edition {period} was already sent ({edition.sent_at}); nothing to do")
         if not (edition and edition.status in ("sending", "failed")):
             results = ws.collect(period, backfill=ws.config.newsletter.history_months if ws.demo else 0)
             failures = ws.required_failures(results)
@@ -183,15 +192,18 @@ def run(open_workspace, month: str) -> None:
         _deliver(ws, period)
 
 
-def _deliver(ws: Workspace, period) -> None:
-    newsletter = ws.edition_for_sending(period)
-    report = ws.deliver(newsletter)
+def _deliver(ws: Workspace, period, *, resend_unknown: bool = False) -> None:
+    newsletter = ws.edition_for_sending(period, resend_unknown=resend_unknown)
+    ws.check_approved(newsletter)
+    report = ws.deliver(newsletter, resend_unknown=resend_unknown)
+    ws.archive_delivery(report)
     click.echo(f"Edition {period} ({newsletter.subject}) via {ws.config.delivery.transport}: {report.summary()}")
     if ws.config.delivery.transport == "outbox":
         click.echo(f"Email: {ws.config.outbox_dir / period.label}")
     click.echo(f"HTML copy: {ws.archive_dir(period) / 'newsletter.html'}")
     if not report.complete:
-        sys.exit(1)
+        raise DeliveryError(f"edition {period} did not reach everyone ({report.summary()}); "
+                            "see 'newsletter history'")
 
 
 @cli.command()

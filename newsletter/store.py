@@ -30,8 +30,16 @@ SCHEMA = [
         last_error TEXT, message_id TEXT, updated_at TEXT NOT NULL,
         PRIMARY KEY (month, recipient));
     """,
+    # the server's answer ("250 2.0.0 queued as ...", "202 Accepted") and the first attempt, which
+    # starts the clock of delivery.retry_until_days
+    """
+    ALTER TABLE deliveries ADD COLUMN detail TEXT;
+    ALTER TABLE deliveries ADD COLUMN first_attempt_at TEXT;
+    """,
 ]
-LEDGER_STATES = ("queued", "sending", "sent", "temp_failed", "perm_failed", "unknown")
+# `accepted`: taken by an API (Microsoft Graph's 202) that does not say whether it was delivered
+LEDGER_STATES = ("queued", "sending", "sent", "accepted", "temp_failed", "perm_failed", "unknown")
+DONE_STATES = ("sent", "accepted")
 
 
 def now_iso() -> str:
@@ -58,6 +66,8 @@ class Delivery:
     last_error: str | None
     message_id: str | None
     updated_at: str
+    detail: str | None = None
+    first_attempt_at: str | None = None
 
 
 class Store:
@@ -148,19 +158,23 @@ class Store:
         stamp = now_iso()
         self.db.execute("BEGIN IMMEDIATE")
         self.db.executemany(
-            "INSERT OR IGNORE INTO deliveries VALUES (?,?,'queued',0,NULL,NULL,?)",
+            "INSERT OR IGNORE INTO deliveries (month, recipient, status, attempts, updated_at)"
+            " VALUES (?,?,'queued',0,?)",
             [(month, r, stamp) for r in recipients],
         )
         self.db.execute("COMMIT")
 
     def mark(self, month: str, recipient: str, status: str, *, error: str | None = None,
-             message_id: str | None = None) -> None:
+             message_id: str | None = None, detail: str | None = None) -> None:
         assert status in LEDGER_STATES, status
         attempt = 1 if status == "sending" else 0
+        stamp = now_iso()
         self.db.execute(
             """UPDATE deliveries SET status=?, attempts=attempts+?, last_error=?,
-               message_id=COALESCE(?, message_id), updated_at=? WHERE month=? AND recipient=?""",
-            (status, attempt, error, message_id, now_iso(), month, recipient),
+               message_id=COALESCE(?, message_id), detail=COALESCE(?, detail), updated_at=?,
+               first_attempt_at=CASE WHEN ? THEN COALESCE(first_attempt_at, ?) ELSE first_attempt_at END
+               WHERE month=? AND recipient=?""",
+            (status, attempt, error, message_id, detail, stamp, attempt, stamp, month, recipient),
         )
 
     def deliveries(self, month: str, statuses: Iterable[str] | None = None) -> list[Delivery]:

@@ -18,6 +18,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from newsletter.compose import formatting
+from newsletter.delivery.personal import neutralize
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.resources import builtin_theme
 
@@ -89,6 +90,7 @@ class Theme:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            finalize=neutralize,  # per-person fields ([[ ... ]]) come only from the templates themselves
         )
         env.filters.update(number=formatting.number, percent=formatting.percent, duration=formatting.duration)
         return env

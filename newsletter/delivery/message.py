@@ -1,19 +1,32 @@
 """Build the MIME message: multipart/alternative, text first and HTML last, with list headers.
 
 Header values are set through the email package's default policy, which refuses CR and LF in a
-header; the subject is also folded to one line first, so no source text can add a header.
+header; every value is also folded to one line first, and again after the policy decoded any
+encoded word (`=?utf-8?q?=0D=0A...?=`), so no source text and no recipient name can add a header.
 """
 
 from __future__ import annotations
 
+import binascii
 import re
+import uuid
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 
 from newsletter.compose.render import Newsletter
+from newsletter.delivery.recipients import Recipient
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]+")
+
+
+FIXED_HEADERS = (
+    ("Auto-Submitted", "auto-generated"),
+    ("Precedence", "bulk"),
+    ("X-Auto-Response-Suppress", "OOF, AutoReply"),  # no out-of-office storm from Exchange
+)
 
 
 def one_line(value: str) -> str:
@@ -42,19 +55,36 @@ class Envelope:
         return self.list_id or f"IT newsletter <newsletter.{self.domain}>"
 
 
-def build_message(newsletter: Newsletter, envelope: Envelope, to: str, *, subject_prefix: str = "") -> EmailMessage:
+def set_header(message: EmailMessage, name: str, value: str | Address) -> None:
+    """Set a header whose value, even once its encoded words are decoded, is one line."""
+    message[name] = value if isinstance(value, Address) else one_line(value)
+    for _ in range(3):  # an encoded word may decode to another encoded word
+        decoded = str(message[name])
+        if not _CONTROL.search(decoded):
+            return
+        del message[name]
+        message[name] = one_line(decoded)
+    raise ValueError(f"the {name} header cannot be made safe")
+
+
+def recipient_address(to: Recipient | str) -> Address:
+    recipient = to if isinstance(to, Recipient) else Recipient(parseaddr(to)[1] or to, parseaddr(to)[0])
+    return Address(display_name=one_line(recipient.name), addr_spec=one_line(recipient.email))
+
+
+def build_message(newsletter: Newsletter, envelope: Envelope, to: Recipient | str, *,
+                  subject_prefix: str = "") -> EmailMessage:
     message = EmailMessage()
-    message["Subject"] = one_line(subject_prefix + newsletter.subject)
-    message["From"] = one_line(envelope.sender)
-    message["To"] = one_line(to)
+    set_header(message, "Subject", subject_prefix + newsletter.subject)
+    set_header(message, "From", envelope.sender)
+    set_header(message, "To", recipient_address(to))
     if envelope.reply_to:
-        message["Reply-To"] = one_line(envelope.reply_to)
+        set_header(message, "Reply-To", envelope.reply_to)
     message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = make_msgid(idstring=f"newsletter.{newsletter.month}", domain=envelope.domain)
-    message["List-Id"] = one_line(envelope.list_header)
-    message["Auto-Submitted"] = "auto-generated"
-    message["Precedence"] = "bulk"
-    message["X-Auto-Response-Suppress"] = "OOF, AutoReply"  # no out-of-office storm from Exchange
+    set_header(message, "List-Id", envelope.list_header)
+    for name, value in FIXED_HEADERS:
+        message[name] = value
     message.set_content(newsletter.text, subtype="plain", charset="utf-8")
     message.add_alternative(newsletter.html, subtype="html", charset="utf-8")
     if newsletter.images:
@@ -63,3 +93,70 @@ def build_message(newsletter: Newsletter, envelope: Envelope, to: str, *, subjec
             html_part.add_related(image.data, maintype="image", subtype=image.subtype, cid=f"<{image.cid}>",
                                   filename=image.filename, disposition="inline")
     return message
+
+
+def as_bytes(message: EmailMessage) -> bytes:
+    """The message as it goes on the wire: CRLF line ends, long lines folded."""
+    return message.as_bytes(policy=SMTP_POLICY)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message ready for a transport: to whom, its id for the ledger, the bytes on the wire."""
+
+    recipient: str
+    message_id: str
+    data: bytes
+
+
+class MessageFactory:
+    """Builds each person's message fast: shared headers folded once, parts base64-encoded in C.
+
+    The email package builds the first message and every message of an edition with inline
+    images; the rest is assembled from the same pieces (checked equal in the tests), because
+    folding and encoding 50 KB of HTML through it costs 10 ms a message.
+    """
+
+    def __init__(self, envelope: Envelope, *, subject_prefix: str = "") -> None:
+        self.envelope = envelope
+        self.subject_prefix = subject_prefix
+        shared = EmailMessage()
+        set_header(shared, "From", envelope.sender)
+        if envelope.reply_to:
+            set_header(shared, "Reply-To", envelope.reply_to)
+        set_header(shared, "List-Id", envelope.list_header)
+        for name, value in FIXED_HEADERS:
+            shared[name] = value
+        self._shared = b"".join(SMTP_POLICY.fold_binary(k, v) for k, v in shared.items())
+        self._subjects: dict[str, bytes] = {}
+
+    def build(self, newsletter: Newsletter, to: Recipient) -> Outgoing:
+        if newsletter.images or not to.email.isascii():
+            message = build_message(newsletter, self.envelope, to, subject_prefix=self.subject_prefix)
+            return Outgoing(to.email, message["Message-ID"], as_bytes(message))
+        message_id = make_msgid(idstring=f"newsletter.{newsletter.month}", domain=self.envelope.domain)
+        boundary = b"=_newsletter_" + uuid.uuid4().hex.encode()
+        parts = [self._subject(newsletter.subject),
+                 b"To: %s\r\n" % formataddr((one_line(to.name), to.email), charset="utf-8").encode("ascii"),
+                 b"Date: %s\r\nMessage-ID: %s\r\n" % (formatdate(localtime=True).encode(), message_id.encode()),
+                 self._shared,
+                 b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="%s"\r\n\r\n' % boundary]
+        for subtype, body in ((b"plain", newsletter.text), (b"html", newsletter.html)):
+            parts.append(b'--%s\r\nContent-Type: text/%s; charset="utf-8"\r\n'
+                         b"Content-Transfer-Encoding: base64\r\n\r\n" % (boundary, subtype))
+            parts.append(_base64_lines(body.encode("utf-8")))
+        parts.append(b"--%s--\r\n" % boundary)
+        return Outgoing(to.email, message_id, b"".join(parts))
+
+    def _subject(self, subject: str) -> bytes:
+        """The folded Subject line, computed once per distinct subject (once, without [[ fields ]])."""
+        if subject not in self._subjects:
+            head = EmailMessage()
+            set_header(head, "Subject", self.subject_prefix + subject)
+            self._subjects = {subject: SMTP_POLICY.fold_binary("Subject", head["Subject"])}
+        return self._subjects[subject]
+
+
+def _base64_lines(data: bytes) -> bytes:
+    encoded = binascii.b2a_base64(data, newline=False)
+    return b"".join(encoded[i:i + 76] + b"\r\n" for i in range(0, len(encoded), 76))

@@ -8,18 +8,20 @@ the transport cannot work at all (connect, TLS, AUTH) and the run must stop.
 
 from __future__ import annotations
 
+import logging
 import re
 import smtplib
 import socket
 import ssl
 from collections.abc import Callable
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 from typing import Protocol
 
 from newsletter.config import Config, SmtpSettings
+from newsletter.delivery.message import Outgoing
 from newsletter.errors import ConfigError, DeliveryError
+
+log = logging.getLogger(__name__)
 
 
 class TransportError(DeliveryError):
@@ -40,18 +42,19 @@ class UnknownOutcome(Exception):
 
 class Transport(Protocol):
     name: str
+    done_status: str  # the ledger status of a message the server took: "sent", or Graph's "accepted"
 
     def open(self) -> None: ...
 
-    def send(self, message: EmailMessage, recipient: str, before_data: Callable[[], None]) -> str: ...
+    def send(self, out: Outgoing, before_data: Callable[[], None]) -> str:
+        """Deliver `out`; call `before_data()` just before the data leaves; return the server's answer."""
 
     def close(self) -> None: ...
 
 
 def refusal(code: int, reply: bytes | str) -> Exception:
     """4xx and 552 are temporary (552: mailbox full, RFC 5321 7.3), other 5xx permanent."""
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-    message = f"{code} {' '.join(text.split())}"
+    message = f"{code} {_text(reply)}"
     return TempFailure(message) if 400 <= code < 500 or code == 552 else PermFailure(message)
 
 
@@ -59,20 +62,25 @@ class OutboxTransport:
     """Writes each message as an .eml file: the safe default, and what the demo uses."""
 
     name = "outbox"
+    done_status = "sent"
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.written: list[Path] = []
+        self._count: int | None = None
 
     def open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def send(self, message: EmailMessage, recipient: str, before_data: Callable[[], None]) -> str:
-        safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient)[:120]
-        target = self.folder / f"{len(list(self.folder.glob('*.eml'))) + 1:05d}-{safe}.eml"
+    def send(self, out: Outgoing, before_data: Callable[[], None]) -> str:
+        safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", out.recipient)[:120]
+        if self._count is None:
+            self._count = len(list(self.folder.glob("*.eml")))
+        self._count += 1
+        target = self.folder / f"{self._count:05d}-{safe}.eml"
         temporary = target.with_suffix(".tmp")
         before_data()
-        temporary.write_bytes(message.as_bytes(policy=SMTP_POLICY))
+        temporary.write_bytes(out.data)
         temporary.replace(target)
         self.written.append(target)
         return f"written to {target}"
@@ -85,11 +93,13 @@ class SmtpTransport:
     """SMTP with STARTTLS, implicit TLS or none, optional AUTH, one connection for the whole run."""
 
     name = "smtp"
+    done_status = "sent"
 
     def __init__(self, settings: SmtpSettings, sender: str) -> None:
         self.settings = settings
         self.sender = sender
         self._smtp: smtplib.SMTP | None = None
+        self.sent_on_connection = 0
 
     def _tls(self) -> ssl.SSLContext:
         cafile = str(self.settings.ca_file) if self.settings.ca_file else None
@@ -117,6 +127,7 @@ class SmtpTransport:
         if s.username:
             self._login(smtp, where)
         self._smtp = smtp
+        self.sent_on_connection = 0
 
     def _login(self, smtp: smtplib.SMTP, where: str) -> None:
         s = self.settings
@@ -133,37 +144,63 @@ class SmtpTransport:
             smtp.close()
             raise TransportError(f"{where}: login failed ({_describe(exc)})") from None
 
-    def send(self, message: EmailMessage, recipient: str, before_data: Callable[[], None]) -> str:
-        if self._smtp is None:
-            self.open()
-        smtp = self._smtp
-        assert smtp is not None
-        try:
-            code, reply = smtp.mail(self.sender)
-            if code != 250:
-                smtp.rset()
-                raise refusal(code, reply)
-            code, reply = smtp.rcpt(recipient)
-            if code not in (250, 251):
-                smtp.rset()
-                raise refusal(code, reply)
-            code, reply = smtp.docmd("DATA")
-            if code != 354:
-                smtp.rset()
-                raise refusal(code, reply)
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            self._smtp = None  # nothing was sent: the next send reconnects
-            raise TempFailure(f"connection lost before the data ({_describe(exc)})") from None
+    def send(self, out: Outgoing, before_data: Callable[[], None]) -> str:
+        """One message; a connection dropped (or 421) before the data is reopened and tried once more."""
+        for attempt in (1, 2):
+            if self._smtp is None:
+                self.open()
+            smtp = self._smtp
+            assert smtp is not None
+            try:
+                self._envelope(smtp, out.recipient)
+                break
+            except _Dropped as exc:
+                self._drop()
+                if attempt == 2:
+                    raise TempFailure(f"connection lost before the data ({exc})") from None
+                log.info("SMTP connection lost before the data (%s); reconnecting", exc)
         before_data()
         try:
-            smtp.send(_dot_stuffed(message))
+            smtp.send(_dot_stuffed(out.data))
             code, reply = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            self._smtp = None
+            self._drop()
             raise UnknownOutcome(f"connection lost after the data was sent ({_describe(exc)})") from None
+        if code == 421:
+            self._drop()
         if code != 250:
             raise refusal(code, reply)
-        return reply.decode("utf-8", "replace")
+        self.sent_on_connection += 1
+        return f"{code} {_text(reply)}"
+
+    def _envelope(self, smtp: smtplib.SMTP, recipient: str) -> None:
+        """MAIL, RCPT (one recipient a message: its answer alone says if it was accepted), DATA."""
+        if self.settings.messages_per_connection and self.sent_on_connection >= self.settings.messages_per_connection:
+            raise _Dropped(f"{self.sent_on_connection} messages on this connection (messages_per_connection)")
+        try:
+            for command, expected in ((lambda: smtp.mail(self.sender), (250,)),
+                                      (lambda: smtp.rcpt(recipient), (250, 251)),
+                                      (lambda: smtp.docmd("DATA"), (354,))):
+                code, reply = command()
+                if code == 421:
+                    raise _Dropped(f"{code} {_text(reply)}")
+                if code not in expected:
+                    self._reset(smtp)
+                    raise refusal(code, reply)
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise _Dropped(_describe(exc)) from None
+
+    def _reset(self, smtp: smtplib.SMTP) -> None:
+        try:
+            smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+        self._smtp = None
+        self.sent_on_connection = 0
 
     def close(self) -> None:
         if self._smtp is not None:
@@ -174,8 +211,16 @@ class SmtpTransport:
             self._smtp = None
 
 
-def _dot_stuffed(message: EmailMessage) -> bytes:
-    data = message.as_bytes(policy=SMTP_POLICY)
+class _Dropped(Exception):
+    """The server closed the connection (or said 421) before the data: nothing was sent."""
+
+
+def _text(reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    return " ".join(text.split())
+
+
+def _dot_stuffed(data: bytes) -> bytes:
     data = re.sub(rb"(?m)^\.", b"..", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
@@ -195,4 +240,8 @@ def make_transport(config: Config, edition: str) -> Transport:
         from email.utils import parseaddr
 
         return SmtpTransport(delivery.smtp, parseaddr(delivery.sender)[1])
+    if delivery.transport == "graph":
+        from newsletter.delivery.graph import GraphTransport
+
+        return GraphTransport(delivery.graph, delivery.sender)
     return OutboxTransport(config.outbox_dir / edition)
