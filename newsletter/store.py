@@ -165,16 +165,19 @@ class Store:
         self.db.execute("COMMIT")
 
     def mark(self, month: str, recipient: str, status: str, *, error: str | None = None,
-             message_id: str | None = None, detail: str | None = None) -> None:
+             message_id: str | None = None, detail: str | None = None, attempted: bool = False) -> None:
+        """Record a state. An attempt counts at `sending`, or at a refusal before the data (`attempted`)."""
         assert status in LEDGER_STATES, status
-        attempt = 1 if status == "sending" else 0
         stamp = now_iso()
         self.db.execute(
-            """UPDATE deliveries SET status=?, attempts=attempts+?, last_error=?,
-               message_id=COALESCE(?, message_id), detail=COALESCE(?, detail), updated_at=?,
-               first_attempt_at=CASE WHEN ? THEN COALESCE(first_attempt_at, ?) ELSE first_attempt_at END
+            """UPDATE deliveries SET
+                 attempts=attempts + (CASE WHEN ? OR (? AND status != 'sending') THEN 1 ELSE 0 END),
+                 status=?, last_error=?, message_id=COALESCE(?, message_id), detail=COALESCE(?, detail),
+                 updated_at=?, first_attempt_at=CASE WHEN ? THEN COALESCE(first_attempt_at, ?)
+                                                ELSE first_attempt_at END
                WHERE month=? AND recipient=?""",
-            (status, attempt, error, message_id, detail, stamp, attempt, stamp, month, recipient),
+            (status == "sending", attempted, status, error, message_id, detail, stamp,
+             status == "sending" or attempted, stamp, month, recipient),
         )
 
     def deliveries(self, month: str, statuses: Iterable[str] | None = None) -> list[Delivery]:

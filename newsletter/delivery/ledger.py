@@ -163,7 +163,7 @@ class _Run:
                                                                      message_id=out.message_id))
         except (TempFailure, PermFailure, UnknownOutcome) as exc:
             status = OUTCOMES[type(exc)]
-            self.store.mark(self.month, key, status, error=str(exc))
+            self.store.mark(self.month, key, status, error=str(exc), attempted=True)
             log.warning("%s: %s (%s)", key, status, exc)
             self.failed.add(key)
             if len(self.failed) >= self.plan.max_errors:

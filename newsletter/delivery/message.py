@@ -8,9 +8,11 @@ encoded word (`=?utf-8?q?=0D=0A...?=`), so no source text and no recipient name 
 from __future__ import annotations
 
 import binascii
+import email.errors
 import re
 import uuid
 from dataclasses import dataclass
+from email.header import decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -67,19 +69,34 @@ def set_header(message: EmailMessage, name: str, value: str | Address) -> None:
     raise ValueError(f"the {name} header cannot be made safe")
 
 
+def safe_name(name: str) -> str:
+    """A display name as one line of plain text: encoded words decoded (the email package would
+    otherwise decode `=?utf-8?q?=0D=0A?=` into a raw line break when it writes an address)."""
+    for _ in range(3):
+        if "=?" not in name:
+            break
+        try:
+            name = str(make_header(decode_header(name)))
+        except (ValueError, LookupError, email.errors.HeaderParseError):
+            break
+    return one_line(name).replace("=?", "= ?")
+
+
 def recipient_address(to: Recipient | str) -> Address:
-    recipient = to if isinstance(to, Recipient) else Recipient(parseaddr(to)[1] or to, parseaddr(to)[0])
-    return Address(display_name=one_line(recipient.name), addr_spec=one_line(recipient.email))
+    if not isinstance(to, Recipient):
+        name, address = parseaddr(to)
+        to = Recipient(address or to, name)
+    return Address(display_name=safe_name(to.name), addr_spec=one_line(to.email))
 
 
 def build_message(newsletter: Newsletter, envelope: Envelope, to: Recipient | str, *,
                   subject_prefix: str = "") -> EmailMessage:
     message = EmailMessage()
     set_header(message, "Subject", subject_prefix + newsletter.subject)
-    set_header(message, "From", envelope.sender)
+    set_header(message, "From", recipient_address(envelope.sender))
     set_header(message, "To", recipient_address(to))
     if envelope.reply_to:
-        set_header(message, "Reply-To", envelope.reply_to)
+        set_header(message, "Reply-To", recipient_address(envelope.reply_to))
     message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = make_msgid(idstring=f"newsletter.{newsletter.month}", domain=envelope.domain)
     set_header(message, "List-Id", envelope.list_header)
@@ -121,9 +138,9 @@ class MessageFactory:
         self.envelope = envelope
         self.subject_prefix = subject_prefix
         shared = EmailMessage()
-        set_header(shared, "From", envelope.sender)
+        set_header(shared, "From", recipient_address(envelope.sender))
         if envelope.reply_to:
-            set_header(shared, "Reply-To", envelope.reply_to)
+            set_header(shared, "Reply-To", recipient_address(envelope.reply_to))
         set_header(shared, "List-Id", envelope.list_header)
         for name, value in FIXED_HEADERS:
             shared[name] = value
@@ -137,16 +154,20 @@ class MessageFactory:
         message_id = make_msgid(idstring=f"newsletter.{newsletter.month}", domain=self.envelope.domain)
         boundary = b"=_newsletter_" + uuid.uuid4().hex.encode()
         parts = [self._subject(newsletter.subject),
-                 b"To: %s\r\n" % formataddr((one_line(to.name), to.email), charset="utf-8").encode("ascii"),
-                 b"Date: %s\r\nMessage-ID: %s\r\n" % (formatdate(localtime=True).encode(), message_id.encode()),
+                 self._to(to),
+                 b"Date: %s\r\nMessage-ID:\r\n %s\r\n" % (formatdate(localtime=True).encode(), message_id.encode()),
                  self._shared,
-                 b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="%s"\r\n\r\n' % boundary]
+                 b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n boundary="%s"\r\n\r\n' % boundary]
         for subtype, body in ((b"plain", newsletter.text), (b"html", newsletter.html)):
             parts.append(b'--%s\r\nContent-Type: text/%s; charset="utf-8"\r\n'
                          b"Content-Transfer-Encoding: base64\r\n\r\n" % (boundary, subtype))
-            parts.append(_base64_lines(body.encode("utf-8")))
+            canonical = body.replace("\r\n", "\n").rstrip("\n").replace("\n", "\r\n") + "\r\n"  # as email does
+            parts.append(_base64_lines(canonical.encode("utf-8")))
         parts.append(b"--%s--\r\n" % boundary)
         return Outgoing(to.email, message_id, b"".join(parts))
+
+    def _to(self, to: Recipient) -> bytes:
+        return b"To: %s\r\n" % formataddr((safe_name(to.name), to.email), charset="utf-8").encode("ascii")
 
     def _subject(self, subject: str) -> bytes:
         """The folded Subject line, computed once per distinct subject (once, without [[ fields ]])."""

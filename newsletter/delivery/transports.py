@@ -134,7 +134,11 @@ class SmtpTransport:
         if s.password is None:
             raise ConfigError("delivery.smtp.username is set but no password_env or password_file is")
         try:
-            smtp.login(s.username, s.password.reveal())
+            if "plain" in smtp.esmtp_features.get("auth", "").lower().split():
+                smtp.user, smtp.password = s.username, s.password.reveal()
+                smtp.auth("PLAIN", smtp.auth_plain)  # one answer, not one try per mechanism
+            else:
+                smtp.login(s.username, s.password.reveal())
         except smtplib.SMTPAuthenticationError as exc:
             smtp.close()
             raise TransportError(
