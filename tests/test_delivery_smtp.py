@@ -151,7 +151,7 @@ def test_auth_failure_stops_the_run_and_names_the_secret(smtp_starttls_server, s
     monkeypatch.setenv("SMTP_PW", "wrong-password")
     transport = smtp(smtp_starttls_server, security="starttls", username=USER, password=Secret(env="SMTP_PW"),
                      ca_file=smtp_starttls_server.ca_file)
-    with pytest.raises(TransportError, match="refused the login .* check SMTP_PW") as caught:
+    with pytest.raises(TransportError, match=r"refused the login .* check SMTP_PW") as caught:
         deliver(store, EDITION, people(*PEOPLE), transport, plan())
     assert "wrong-password" not in str(caught.value) and PASSWORD not in str(caught.value)
     assert set(statuses(store).values()) == {"queued"}

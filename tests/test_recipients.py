@@ -45,7 +45,7 @@ def test_csv_people_with_their_columns_and_lists(tmp_path):
 def test_a_recipients_file_without_an_email_column_is_a_config_error(tmp_path):
     csv = tmp_path / "people.csv"
     csv.write_text("mail,name\na@example.com,A\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="people.csv: the first row must name the columns, one of them 'email'"):
+    with pytest.raises(ConfigError, match=r"people.csv: the first row must name the columns, one of them 'email'"):
         load_recipients([], csv)
 
 
