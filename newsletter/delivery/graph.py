@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -63,15 +64,15 @@ class GraphTransport:
         self.mailbox = parseaddr(sender)[1]
         # no automatic retries: a POST retried after a lost answer could send twice
         self.session = session or make_session(HttpPolicy(retries=0))
-        if settings.ca_file:
-            self.session.verify = str(settings.ca_file)
+        if settings.ca_file:  # explicit on every request: REQUESTS_CA_BUNDLE would override session.verify
+            self.session.request = functools.partial(self.session.request, verify=str(settings.ca_file))
         self.sleep = sleep
         self.limit = MinuteLimit(settings.per_minute, sleep=sleep)
         self._app = None
 
     @property
     def endpoint(self) -> str:
-        return f"{self.settings.graph_url.rstrip('/')}/v1.0/users/{quote(self.mailbox)}/sendMail"
+        return f"{self.settings.graph_url.rstrip('/')}/v1.0/users/{quote(self.mailbox, safe='@')}/sendMail"
 
     def open(self) -> None:
         self._token()  # fail early: a wrong secret stops the run before anyone is marked
