@@ -92,6 +92,7 @@ class DeliverySettings:
     retry_rounds: int = 2  # in-run retries of temporary refusals, after retry_backoff_s, doubling
     retry_backoff_s: float = 60.0
     retry_until_days: float = 3.0  # later runs retry temporary refusals until this long after the first try
+    ledger_sync: Literal["full", "normal"] = "full"  # normal: faster; survives a crash, not a power cut
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     graph: GraphSettings = field(default_factory=GraphSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)

@@ -125,6 +125,7 @@ class Workspace:
     def deliver(self, newsletter: Newsletter, *, resend_unknown: bool = False) -> DeliveryReport:
         recipients = self.recipients()
         transport = make_transport(self.config, newsletter.month)
+        self.store.set_durability(self.config.delivery.ledger_sync == "full")
         return deliver(self.store, newsletter, recipients, transport, self.plan(resend_unknown=resend_unknown))
 
     def send_test(self, newsletter: Newsletter, to: str) -> str:

@@ -20,7 +20,7 @@ from email.message import EmailMessage
 from newsletter.config import Config
 from newsletter.delivery.message import Outgoing, as_bytes, set_header
 from newsletter.delivery.transports import make_transport
-from newsletter.errors import NewsletterError, NothingToDo, SourceError
+from newsletter.errors import ConfigError, NewsletterError, NothingToDo, SourceError
 from newsletter.http import HttpClient, HttpPolicy, make_session, redact_url
 from newsletter.period import Month
 from newsletter.store import Store
@@ -74,11 +74,15 @@ class Monitor:
         secret = self.config.run.ping_url
         if secret is None:
             return
-        url = secret.reveal()
+        try:
+            url = secret.reveal()
+        except ConfigError as exc:  # monitoring is optional: it never stops the newsletter itself
+            log.warning("run.ping_url: %s; not pinging", exc)
+            return
         client = HttpClient(make_session(HttpPolicy(retries=2, read_timeout_s=10, connect_timeout_s=5)), url,
                             "the ping URL", secrets=(url,))
         try:
-            client.request("POST", suffix, data=body.encode("utf-8")[:10_000])
+            client.request("POST", url.rstrip("/") + suffix, data=body.encode("utf-8")[:10_000])
         except SourceError as exc:
             shown = str(exc).replace(redact_url(url), "run.ping_url")
             log.warning("ping %s failed: %s", suffix or "success", shown)

@@ -77,6 +77,7 @@ class Store:
         self.db.row_factory = sqlite3.Row
         if str(path) != ":memory:":
             self.db.execute("PRAGMA journal_mode=WAL")
+        self.sync = "FULL"
         self.db.execute("PRAGMA synchronous=FULL")
         self._migrate()
 
@@ -103,6 +104,12 @@ class Store:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         for number, script in enumerate(SCHEMA[version:], start=version + 1):
             self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+
+    def set_durability(self, full: bool) -> None:
+        """FULL: every commit is on disk before it returns. NORMAL (WAL): it survives a crash of this
+        process, not a power cut. The ledger's promise against power cuts needs FULL."""
+        self.sync = "FULL" if full else "NORMAL"
+        self.db.execute(f"PRAGMA synchronous={self.sync}")
 
     # snapshots ---------------------------------------------------------------------------------
     def save_results(self, month: str, results: Iterable[SourceResult]) -> None:
@@ -165,10 +172,18 @@ class Store:
         self.db.execute("COMMIT")
 
     def mark(self, month: str, recipient: str, status: str, *, error: str | None = None,
-             message_id: str | None = None, detail: str | None = None, attempted: bool = False) -> None:
-        """Record a state. An attempt counts at `sending`, or at a refusal before the data (`attempted`)."""
+             message_id: str | None = None, detail: str | None = None, attempted: bool = False,
+             durable: bool = True) -> None:
+        """Record a state. An attempt counts at `sending`, or at a refusal before the data (`attempted`).
+
+        `durable=False` (a `sent` after the server's answer) skips the disk flush: the next durable
+        write (the next `sending`) flushes it. A power cut in between leaves the row `sending`, read
+        as unknown: never a second copy.
+        """
         assert status in LEDGER_STATES, status
         stamp = now_iso()
+        if not durable:
+            self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(
             """UPDATE deliveries SET
                  attempts=attempts + (CASE WHEN ? OR (? AND status != 'sending') THEN 1 ELSE 0 END),
@@ -179,6 +194,8 @@ class Store:
             (status == "sending", attempted, status, error, message_id, detail, stamp,
              status == "sending" or attempted, stamp, month, recipient),
         )
+        if not durable:
+            self.db.execute(f"PRAGMA synchronous={self.sync}")
 
     def deliveries(self, month: str, statuses: Iterable[str] | None = None) -> list[Delivery]:
         rows = self.db.execute("SELECT * FROM deliveries WHERE month=? ORDER BY rowid", (month,))

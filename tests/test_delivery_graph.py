@@ -150,7 +150,7 @@ def test_graph_wrong_secret_stops_before_anyone_is_marked(graph, tmp_path, monke
     state, settings = graph
     monkeypatch.setenv("GRAPH_SECRET", "wrong")
     transport = GraphTransport(settings, "it@example.com")
-    with Store.open(tmp_path) as store, pytest.raises(TransportError, match="refused the app .* check GRAPH_SECRET"):
+    with Store.open(tmp_path) as store, pytest.raises(TransportError, match=r"refused the app .* check GRAPH_SECRET"):
         deliver(store, EDITION, people(*PEOPLE[:2]), transport, DeliveryPlan(Envelope("it@example.com")))
     assert not state.sent
 

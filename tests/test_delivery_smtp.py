@@ -16,7 +16,8 @@ from newsletter.store import Store
 from tests.fixtures.smtp import PASSWORD, USER
 
 EDITION = Newsletter(month="2026-10", subject="IT in October", preheader="",
-                     html="<p>Hello [[ recipient.name or 'colleague' ]]</p>", text="Hello [[ recipient.name ]]\n")
+                     html="<p>Hello [[ recipient.name or 'colleague' ]]</p>",
+                     text="Hello [[ recipient.name ]]\n.\n..and dots =3D kept\n")
 PEOPLE = [f"p{i}@example.com" for i in range(6)]
 
 
@@ -44,7 +45,9 @@ def statuses(store: Store) -> dict[str, str]:
     return {row.recipient: row.status for row in store.deliveries("2026-10")}
 
 
-def test_one_connection_for_everyone_and_each_person_gets_their_own_message(smtp_server, store):
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_one_connection_for_everyone_and_each_person_gets_their_own_message(smtp_server, store, pipelining):
+    smtp_server.mailbox.pipelining = pipelining
     report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
     assert report.counts == {"sent": 6}
     box = smtp_server.mailbox
@@ -52,8 +55,8 @@ def test_one_connection_for_everyone_and_each_person_gets_their_own_message(smtp
     assert sorted(r for _, rcpts in box.envelopes for r in rcpts) == sorted(PEOPLE)
     first = box.messages[0]
     assert first["To"].addresses[0].display_name == "Person p0"
-    assert first.get_body(("html",)).get_content() == "<p>Hello Person p0</p>\r\n"
-    assert first.get_body(("plain",)).get_content() == "Hello Person p0\r\n"
+    assert first.get_body(("html",)).get_content() == "<p>Hello Person p0</p>"
+    assert first.get_body(("plain",)).get_content() == "Hello Person p0\r\n.\r\n..and dots =3D kept\r\n"
     rows = store.deliveries("2026-10")
     assert all(r.detail.startswith("250 ") and r.first_attempt_at and r.attempts == 1 for r in rows)
     with pytest.raises(NothingToDo):
@@ -61,7 +64,9 @@ def test_one_connection_for_everyone_and_each_person_gets_their_own_message(smtp
     assert len(box.messages) == 6
 
 
-def test_451_550_552_for_chosen_recipients(smtp_server, store):
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_451_550_552_for_chosen_recipients(smtp_server, store, pipelining):
+    smtp_server.mailbox.pipelining = pipelining
     box = smtp_server.mailbox
     box.rcpt_codes = {"p1@example.com": "451 4.7.1 Try again later", "p2@example.com": "550 5.1.1 No such user"}
     box.data_codes = {"p3@example.com": "552 5.2.2 Mailbox full"}
@@ -106,7 +111,9 @@ def test_temporary_refusals_give_up_after_the_deadline(smtp_server, store):
     assert row.recipient == "p1@example.com" and "retry_until_days" in row.last_error
 
 
-def test_every_recipient_refused_stops_after_max_errors(smtp_server, store):
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_every_recipient_refused_stops_after_max_errors(smtp_server, store, pipelining):
+    smtp_server.mailbox.pipelining = pipelining
     smtp_server.mailbox.rcpt_codes = dict.fromkeys(PEOPLE, "550 5.7.1 Relaying denied")
     with pytest.raises(DeliveryError, match="stopped after 3 recipients failed"):
         deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan(max_errors=3))
@@ -114,7 +121,9 @@ def test_every_recipient_refused_stops_after_max_errors(smtp_server, store):
     assert store.edition("2026-10").status == "failed"
 
 
-def test_421_mid_session_reconnects_and_nobody_is_lost(smtp_server, store):
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_421_mid_session_reconnects_and_nobody_is_lost(smtp_server, store, pipelining):
+    smtp_server.mailbox.pipelining = pipelining
     box = smtp_server.mailbox
     box.drop_421_after = 2
     report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
@@ -123,7 +132,9 @@ def test_421_mid_session_reconnects_and_nobody_is_lost(smtp_server, store):
     assert all(box.count_to(p) == 1 for p in PEOPLE)
 
 
-def test_connection_closed_after_the_data_makes_unknown_never_resent(smtp_server, store):
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_connection_closed_after_the_data_makes_unknown_never_resent(smtp_server, store, pipelining):
+    smtp_server.mailbox.pipelining = pipelining
     box = smtp_server.mailbox
     box.vanish_after_data = {"p2@example.com"}
     report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())

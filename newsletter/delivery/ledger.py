@@ -142,7 +142,7 @@ class _Run:
                  columns: list[str]) -> None:
         self.store, self.month, self.transport, self.plan = store, newsletter.month, transport, plan
         self.personalizer = Personalizer(newsletter)
-        self.factory = MessageFactory(plan.envelope)
+        self.factory = MessageFactory(plan.envelope, self.personalizer)
         self.rate = RateLimit(plan.rate_per_s, plan.clock, plan.sleep)
         self.columns = columns
         self.failed: set[str] = set()
@@ -153,8 +153,7 @@ class _Run:
         self.personalizer.for_recipient(sample.context(self.columns))
 
     def send(self, recipient: Recipient) -> str:
-        edition = self.personalizer.for_recipient(recipient.context(self.columns))
-        out = self.factory.build(edition, recipient)
+        out = self.factory.build(recipient, recipient.context(self.columns))
         key = recipient.key
         self.rate.wait()
         self.attempted += 1
@@ -170,7 +169,7 @@ class _Run:
                 raise DeliveryError(f"stopped after {len(self.failed)} recipients failed "
                                     f"(delivery.max_errors = {self.plan.max_errors})") from None
             return status
-        self.store.mark(self.month, key, self.transport.done_status, detail=reply)
+        self.store.mark(self.month, key, self.transport.done_status, detail=reply, durable=False)
         log.debug("%s %s: %s", self.month, key, reply)
         return self.transport.done_status
 
@@ -178,8 +177,7 @@ class _Run:
 def send_test(newsletter: Newsletter, envelope: Envelope, transport: Transport, to: Recipient,
               columns: list[str]) -> str:
     """A test copy: marked in the subject, outside the ledger, so the real send still goes to everyone."""
-    edition = Personalizer(newsletter).for_recipient(to.context(columns))
-    out = MessageFactory(envelope, subject_prefix="[Test] ").build(edition, to)
+    out = MessageFactory(envelope, Personalizer(newsletter), subject_prefix="[Test] ").build(to, to.context(columns))
     transport.open()
     try:
         return transport.send(out, lambda: None)

@@ -43,35 +43,66 @@ def is_personal(newsletter: Newsletter) -> bool:
     return any(opener in part for part in parts for opener in _OPENERS)
 
 
+class _Probe(dict):
+    """A recipient whose every field is a new string: what stays identical between two renders is static."""
+
+    def __missing__(self, key: str) -> str:
+        return "".join(["probe-", key])
+
+
 class Personalizer:
-    """The edition's three parts compiled once as templates; `for_recipient()` per person."""
+    """The edition's three parts compiled once as templates, rendered per person as pieces.
+
+    `pieces()` gives each part as the chunks Jinja yields: the template's own text comes back as
+    the very same string objects every time (`is_static`), so the message builder encodes those
+    once per edition and only the per-person values per person.
+    """
 
     def __init__(self, newsletter: Newsletter) -> None:
         self.newsletter = newsletter
         self.personal = is_personal(newsletter)
+        self._static: dict[int, str] = {id(part): part for part in (newsletter.html, newsletter.text)}
         if not self.personal:
             return
         html_env = SandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined, **SYNTAX)
         text_env = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined,
                                         keep_trailing_newline=True, **SYNTAX)
-        self._templates = {
-            "subject": _compile(text_env, newsletter.subject, "subject"),
-            "html": _compile(html_env, newsletter.html, "HTML part"),
-            "text": _compile(text_env, newsletter.text, "text part"),
-        }
+        parts = {"subject": (text_env, newsletter.subject, "subject"), "html": (html_env, newsletter.html, "HTML part"),
+                 "text": (text_env, newsletter.text, "text part")}
+        self._templates = {name: _compile(env, source, what) for name, (env, source, what) in parts.items()
+                           if any(opener in source for opener in _OPENERS)}  # the others stay as they are
+        for name in ("html", "text"):
+            if name in self._templates:
+                first = list(self._templates[name].generate(recipient=_Probe()))
+                again = {id(chunk): chunk for chunk in self._templates[name].generate(recipient=_Probe())}
+                self._static.update({id(c): c for c in first if again.get(id(c)) is c})
+
+    def is_static(self, chunk: str) -> bool:
+        return self._static.get(id(chunk)) is chunk
+
+    def pieces(self, recipient: dict[str, str]) -> tuple[str, list[str], list[str]]:
+        """Subject, text chunks and HTML chunks for one person."""
+        if not self.personal:
+            return self.newsletter.subject, [self.newsletter.text], [self.newsletter.html]
+        news = self.newsletter
+        subject = " ".join("".join(self._render("subject", recipient)).split()) if "subject" in self._templates \
+            else news.subject
+        text = self._render("text", recipient) if "text" in self._templates else [news.text]
+        html = self._render("html", recipient) if "html" in self._templates else [news.html]
+        return subject, text, html
+
+    def _render(self, name: str, recipient: dict[str, str]) -> list[str]:
+        try:
+            return list(self._templates[name].generate(recipient=recipient))
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"per-person field in the {name}: {exc.message}; the recipients' columns "
+                                f"are: {', '.join(sorted(recipient))}") from None
 
     def for_recipient(self, recipient: dict[str, str]) -> Newsletter:
         if not self.personal:
             return self.newsletter
-        parts = {}
-        for name, template in self._templates.items():
-            try:
-                parts[name] = template.render(recipient=recipient)
-            except jinja2.TemplateError as exc:
-                raise TemplateError(f"per-person field in the {name}: {exc.message}; the recipients' columns "
-                                    f"are: {', '.join(sorted(recipient))}") from None
-        parts["subject"] = " ".join(parts["subject"].split())
-        return dataclasses.replace(self.newsletter, **parts)
+        subject, text, html = self.pieces(recipient)
+        return dataclasses.replace(self.newsletter, subject=subject, text="".join(text), html="".join(html))
 
 
 def _compile(env: SandboxedEnvironment, source: str, what: str) -> jinja2.Template:

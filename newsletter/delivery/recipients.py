@@ -59,6 +59,8 @@ def valid_address(value: str) -> str | None:
         return "contains a line break or NUL"
     if not value or value != value.strip() or "@" not in value or value.count("@") != 1:
         return "is not an email address"
+    if not value.isascii():
+        return "has non-ASCII characters (internationalized addresses need SMTPUTF8, not supported)"
     try:
         Address(addr_spec=value)
     except (ValueError, IndexError):

@@ -182,17 +182,32 @@ class SmtpTransport:
         if self.settings.messages_per_connection and self.sent_on_connection >= self.settings.messages_per_connection:
             raise _Dropped(f"{self.sent_on_connection} messages on this connection (messages_per_connection)")
         try:
-            for command, expected in ((lambda: smtp.mail(self.sender), (250,)),
-                                      (lambda: smtp.rcpt(recipient), (250, 251)),
-                                      (lambda: smtp.docmd("DATA"), (354,))):
-                code, reply = command()
-                if code == 421:
-                    raise _Dropped(f"{code} {_text(reply)}")
-                if code not in expected:
-                    self._reset(smtp)
-                    raise refusal(code, reply)
+            if smtp.has_extn("pipelining"):  # RFC 2920: one round trip for MAIL, RCPT and DATA
+                smtp.send(f"MAIL FROM:{smtplib.quoteaddr(self.sender)}\r\nRCPT TO:{smtplib.quoteaddr(recipient)}"
+                          "\r\nDATA\r\n")
+                replies = [smtp.getreply() for _ in range(3)]
+            else:
+                replies = []
+                for command in (lambda: smtp.mail(self.sender), lambda: smtp.rcpt(recipient),
+                                lambda: smtp.docmd("DATA")):
+                    replies.append(command())
+                    if replies[-1][0] not in (250, 251):
+                        break
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise _Dropped(_describe(exc)) from None
+        self._check_envelope(smtp, replies)
+
+    def _check_envelope(self, smtp: smtplib.SMTP, replies: list[tuple[int, bytes]]) -> None:
+        """The first refusal is the answer: MAIL's, else this recipient's RCPT, else DATA's."""
+        for (code, reply), expected in zip(replies, ((250,), (250, 251), (354,)), strict=False):
+            if code == 421:
+                raise _Dropped(f"{code} {_text(reply)}")
+            if code not in expected:
+                if replies[-1][0] == 354:  # a server that took DATA after refusing the recipient
+                    smtp.send(".\r\n")
+                    smtp.getreply()
+                self._reset(smtp)
+                raise refusal(code, reply)
 
     def _reset(self, smtp: smtplib.SMTP) -> None:
         try:
@@ -225,7 +240,10 @@ def _text(reply: bytes | str) -> str:
 
 
 def _dot_stuffed(data: bytes) -> bytes:
-    data = re.sub(rb"(?m)^\.", b"..", data)
+    """RFC 5321 4.5.2: a line that starts with a dot gets another; then the end-of-data line."""
+    data = data.replace(b"\r\n.", b"\r\n..")
+    if data.startswith(b"."):
+        data = b"." + data
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"
