@@ -29,7 +29,10 @@ class NewsletterGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            click.echo(f"newsletter: {exc}", err=True)
+            if exc.exit_code == 3:  # nothing to do: said like progress, so `-q` in cron stays silent
+                log.info("%s", exc)
+            else:
+                click.echo(f"newsletter: {exc}", err=True)
             ctx.exit(exc.exit_code)
 
 

@@ -122,6 +122,15 @@ def test_every_recipient_refused_stops_after_max_errors(smtp_server, store, pipe
 
 
 @pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_a_refused_sender_stops_the_run_without_failing_anyone(smtp_server, store, pipelining):
+    smtp_server.mailbox.pipelining = pipelining
+    smtp_server.mailbox.mail_code = "553 5.7.1 Sender address rejected: not owned by user"
+    with pytest.raises(TransportError, match=r"refused the sender it@example.com .*553"):
+        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+    assert set(statuses(store).values()) == {"queued"}
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
 def test_421_mid_session_reconnects_and_nobody_is_lost(smtp_server, store, pipelining):
     smtp_server.mailbox.pipelining = pipelining
     box = smtp_server.mailbox

@@ -99,6 +99,8 @@ def deliver(store: Store, newsletter: Newsletter, recipients: RecipientList, tra
     todo = [key for key in todo if key in people]
     if not todo:
         report.counts = store.delivery_counts(month)
+        if report.finished:  # what is left waits for a person: the edition itself is done
+            store.save_edition(month, "sent")
         raise NothingToDo(f"edition {month}: nobody left to send to ({report.summary()})")
     run = _Run(store, newsletter, transport, plan, recipients.columns)
     run.check(people[todo[0]])
@@ -130,6 +132,8 @@ def _settle(store: Store, month: str, plan: DeliveryPlan) -> None:
         if row.first_attempt_at and datetime.fromisoformat(row.first_attempt_at) < deadline:
             store.mark(month, row.recipient, "perm_failed", error=f"still refused after {plan.retry_until_days:g} "
                        f"days (delivery.retry_until_days); last: {row.last_error}")
+            log.warning("%s: given up after %g days of temporary refusals (%s)", row.recipient,
+                        plan.retry_until_days, row.last_error)
     if plan.resend_unknown:
         for row in store.deliveries(month, ["unknown"]):
             store.mark(month, row.recipient, "queued", error=f"re-sent on purpose after: {row.last_error}")

@@ -28,9 +28,9 @@ class Recipient:
 
     @property
     def key(self) -> str:
-        """The ledger's name for this person: the address, domain in lower case."""
-        local, _, domain = self.email.rpartition("@")
-        return f"{local}@{domain.lower()}"
+        """The ledger's name for this person: the address in lower case, so that a list that changes
+        an address's case between runs never sends that person a second copy."""
+        return self.email.lower()
 
     def context(self, columns: Iterable[str] = ()) -> dict[str, str]:
         """What templates see as `recipient`: every CSV column (empty when a list address has none)."""
@@ -85,10 +85,10 @@ def load_recipients(to: Iterable[str], csv_path: Path | None) -> RecipientList:
             result.skipped.append(f"{where}: {email!r} {problem}; skipped")
             continue
         recipient = Recipient(email, name, fields)
-        if recipient.key.lower() in seen:
-            result.skipped.append(f"{where}: {email} is a duplicate of {seen[recipient.key.lower()]}; skipped")
+        if recipient.key in seen:
+            result.skipped.append(f"{where}: {email} is a duplicate of {seen[recipient.key]}; skipped")
             continue
-        seen[recipient.key.lower()] = where
+        seen[recipient.key] = where
         result.recipients.append(recipient)
     for line in result.skipped:
         log.warning("%s", line)

@@ -126,6 +126,8 @@ class SmtpTransport:
             raise TransportError(f"{where}: cannot connect ({_describe(exc)})") from None
         if s.username:
             self._login(smtp, where)
+        if smtp.sock is not None:  # pipelined commands go out at once, not after the last data's ACK
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._smtp = smtp
         self.sent_on_connection = 0
 
@@ -198,18 +200,31 @@ class SmtpTransport:
         self._check_envelope(smtp, replies)
 
     def _check_envelope(self, smtp: smtplib.SMTP, replies: list[tuple[int, bytes]]) -> None:
-        """The first refusal is the answer: MAIL's, else this recipient's RCPT, else DATA's."""
-        for (code, reply), expected in zip(replies, ((250,), (250, 251), (354,)), strict=False):
+        """The first refusal is the answer: MAIL's, else this recipient's RCPT, else DATA's.
+
+        A permanent refusal of the sender (MAIL) is about the configuration, not this person: it
+        stops the run with nobody marked, instead of failing everyone for good one by one.
+        """
+        for index, ((code, reply), expected) in enumerate(zip(replies, ((250,), (250, 251), (354,)), strict=False)):
             if code == 421:
                 raise _Dropped(f"{code} {_text(reply)}")
-            if code not in expected:
-                if replies[-1][0] == 354:  # a server that took DATA after refusing the recipient
+            if code in expected:
+                continue
+            if replies[-1][0] == 354:  # a server that took DATA after refusing the recipient
+                try:
                     smtp.send(".\r\n")
                     smtp.getreply()
-                self._reset(smtp)
-                raise refusal(code, reply)
+                except (smtplib.SMTPServerDisconnected, OSError):
+                    self._drop()
+            self._reset(smtp)
+            if index == 0 and code >= 500 and code != 552:
+                raise TransportError(f"SMTP server {self.settings.host} refused the sender {self.sender} "
+                                     f"({code} {_text(reply)}); check delivery.from and delivery.smtp")
+            raise refusal(code, reply)
 
     def _reset(self, smtp: smtplib.SMTP) -> None:
+        if self._smtp is None:
+            return
         try:
             smtp.rset()
         except (smtplib.SMTPException, OSError):
