@@ -101,8 +101,9 @@ def ours(port: int, count: int, sync: str) -> None:
             started = time.perf_counter()
             report = deliver(store, edition, recipients, transport, DeliveryPlan(envelope))
             seconds = time.perf_counter() - started
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         print(json.dumps({"seconds": seconds, "sent": report.counts.get("sent", 0), "size": len(sample.data),
-                          "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                          "maxrss_kb": usage.ru_maxrss, "cpu_s": usage.ru_utime + usage.ru_stime}))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -198,11 +198,14 @@ def _check_delivery(delivery: DeliverySettings, path: Path) -> None:
     from email.headerregistry import Address
     from email.utils import parseaddr
 
+    from newsletter.delivery.recipients import valid_address
+
     for key, values in (("from", [delivery.sender]), ("to", delivery.to)):
         for value in values:
             name, address = parseaddr(value)
-            if "@" not in address or "\n" in value or "\r" in value:
-                raise ConfigError(f"{path}: delivery.{key}: {value!r} is not an email address")
+            problem = valid_address(address) or ("contains a line break" if "\n" in value or "\r" in value else None)
+            if problem:
+                raise ConfigError(f"{path}: delivery.{key}: {value!r} {problem}")
             try:
                 Address(name, addr_spec=address)
             except (ValueError, IndexError) as exc:

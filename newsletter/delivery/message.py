@@ -23,6 +23,7 @@ from newsletter.compose.render import Newsletter
 from newsletter.delivery.personal import Personalizer
 from newsletter.delivery.recipients import Recipient
 
+_PLAIN = re.compile(r"[ -<>-~]*")  # printable ASCII but "=": quoted-printable as it is
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]+")
 
 
@@ -196,6 +197,8 @@ class MessageFactory:
 def quoted_printable(chunk: str) -> bytes:
     """One piece of a part, CRLF line ends, ending at a line end: a soft break (`=`) if its text does
     not, so encoded pieces join into lines of at most 76 characters."""
+    if len(chunk) < 76 and _PLAIN.fullmatch(chunk):  # a short per-person value: nothing to encode
+        return chunk.encode("ascii") + b"=\r\n"
     data = chunk.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
     encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
     if b"\r\n" not in data:  # soft breaks take the first line end found: there was none

@@ -185,8 +185,8 @@ class SmtpTransport:
             raise _Dropped(f"{self.sent_on_connection} messages on this connection (messages_per_connection)")
         try:
             if smtp.has_extn("pipelining"):  # RFC 2920: one round trip for MAIL, RCPT and DATA
-                smtp.send(f"MAIL FROM:{smtplib.quoteaddr(self.sender)}\r\nRCPT TO:{smtplib.quoteaddr(recipient)}"
-                          "\r\nDATA\r\n")
+                # addresses were checked when read (one line, ASCII, one @): no quoting to redo per message
+                smtp.send(f"MAIL FROM:<{self.sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n")
                 replies = [smtp.getreply() for _ in range(3)]
             else:
                 replies = []
