@@ -73,7 +73,8 @@ class Delivery:
 class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = path
-        self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+        # the delivery loop hands single writes to one helper thread, never two at once
+        self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         if str(path) != ":memory:":
             self.db.execute("PRAGMA journal_mode=WAL")

@@ -141,6 +141,24 @@ def test_421_mid_session_reconnects_and_nobody_is_lost(smtp_server, store, pipel
     assert all(box.count_to(p) == 1 for p in PEOPLE)
 
 
+def test_a_server_gone_midway_stops_the_run_and_leaves_the_rest_queued(store):
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import free_port
+    from tests.fixtures.smtp import Mailbox, SmtpServer
+
+    box = Mailbox(drop_421_after=2)
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    box.after_drop = lambda: controller.server.close()  # stop listening: the reconnect is refused
+    controller.start()
+    try:
+        with pytest.raises(TransportError, match="cannot connect"):
+            deliver(store, EDITION, people(*PEOPLE), smtp(SmtpServer("127.0.0.1", controller.port, box)), plan())
+    finally:
+        controller.stop()
+    assert statuses(store) == {**dict.fromkeys(PEOPLE[:2], "sent"), **dict.fromkeys(PEOPLE[2:], "queued")}
+
+
 @pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
 def test_connection_closed_after_the_data_makes_unknown_never_resent(smtp_server, store, pipelining):
     smtp_server.mailbox.pipelining = pipelining

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -116,6 +117,7 @@ def deliver(store: Store, newsletter: Newsletter, recipients: RecipientList, tra
             if not todo:
                 break
     finally:
+        run.close()
         transport.close()
         report.attempted = run.attempted
         report.counts = store.delivery_counts(month)
@@ -151,31 +153,57 @@ class _Run:
         self.columns = columns
         self.failed: set[str] = set()
         self.attempted = 0
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")  # flushes overlap sending
 
     def check(self, sample: Recipient) -> None:
         """Per-person fields are rendered once before anyone is sent anything: a mistake stops here."""
         self.personalizer.for_recipient(sample.context(self.columns))
 
     def send(self, recipient: Recipient) -> str:
-        out = self.factory.build(recipient, recipient.context(self.columns))
+        """Send to one person and record how it went.
+
+        `sending` is written (and flushed to disk) by the ledger's writer thread while the message
+        is built and the envelope (MAIL, RCPT) goes out; the data waits for it. If nothing was sent
+        after all (the server could not be reached), the row goes back to `queued`.
+        """
         key = recipient.key
+        message_id = self.factory.message_id()
         self.rate.wait()
         self.attempted += 1
+        marking = self.writer.submit(self.store.mark, self.month, key, "sending", message_id=message_id)
+        data_sent = False
+
+        def before_data() -> None:
+            nonlocal data_sent
+            marking.result()
+            data_sent = True
+
         try:
-            reply = self.transport.send(out, lambda: self.store.mark(self.month, key, "sending",
-                                                                     message_id=out.message_id))
+            out = self.factory.build(recipient, recipient.context(self.columns), message_id)
+            reply = self.transport.send(out, before_data)
         except (TempFailure, PermFailure, UnknownOutcome) as exc:
-            status = OUTCOMES[type(exc)]
-            self.store.mark(self.month, key, status, error=str(exc), attempted=True)
-            log.warning("%s: %s (%s)", key, status, exc)
-            self.failed.add(key)
-            if len(self.failed) >= self.plan.max_errors:
-                raise DeliveryError(f"stopped after {len(self.failed)} recipients failed "
-                                    f"(delivery.max_errors = {self.plan.max_errors})") from None
-            return status
+            marking.result()
+            return self._failed(key, OUTCOMES[type(exc)], exc)
+        except BaseException:
+            marking.result()
+            if not data_sent:
+                self.store.mark(self.month, key, "queued", error="not sent: the run stopped before the data")
+            raise
         self.store.mark(self.month, key, self.transport.done_status, detail=reply, durable=False)
         log.debug("%s %s: %s", self.month, key, reply)
         return self.transport.done_status
+
+    def _failed(self, key: str, status: str, exc: Exception) -> str:
+        self.store.mark(self.month, key, status, error=str(exc), attempted=True)
+        log.warning("%s: %s (%s)", key, status, exc)
+        self.failed.add(key)
+        if len(self.failed) >= self.plan.max_errors:
+            raise DeliveryError(f"stopped after {len(self.failed)} recipients failed "
+                                f"(delivery.max_errors = {self.plan.max_errors})") from None
+        return status
+
+    def close(self) -> None:
+        self.writer.shutdown(wait=True)
 
 
 def send_test(newsletter: Newsletter, envelope: Envelope, transport: Transport, to: Recipient,

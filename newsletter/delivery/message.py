@@ -93,7 +93,7 @@ def recipient_address(to: Recipient | str) -> Address:
 
 
 def build_message(newsletter: Newsletter, envelope: Envelope, to: Recipient | str, *,
-                  subject_prefix: str = "") -> EmailMessage:
+                  subject_prefix: str = "", message_id: str | None = None) -> EmailMessage:
     message = EmailMessage()
     set_header(message, "Subject", subject_prefix + newsletter.subject)
     set_header(message, "From", recipient_address(envelope.sender))
@@ -101,7 +101,8 @@ def build_message(newsletter: Newsletter, envelope: Envelope, to: Recipient | st
     if envelope.reply_to:
         set_header(message, "Reply-To", recipient_address(envelope.reply_to))
     message["Date"] = formatdate(localtime=True)
-    message["Message-ID"] = make_msgid(idstring=f"newsletter.{newsletter.month}", domain=envelope.domain)
+    message["Message-ID"] = message_id or make_msgid(idstring=f"newsletter.{newsletter.month}",
+                                                     domain=envelope.domain)
     set_header(message, "List-Id", envelope.list_header)
     for name, value in FIXED_HEADERS:
         message[name] = value
@@ -153,14 +154,18 @@ class MessageFactory:
         self._subjects: dict[str, bytes] = {}
         self._encoded: dict[int, bytes] = {}  # id of a static chunk -> its encoding
 
-    def build(self, to: Recipient, fields: dict[str, str]) -> Outgoing:
+    def message_id(self) -> str:
+        return make_msgid(idstring=f"newsletter.{self.personalizer.newsletter.month}", domain=self.envelope.domain)
+
+    def build(self, to: Recipient, fields: dict[str, str], message_id: str | None = None) -> Outgoing:
         newsletter = self.personalizer.newsletter
+        message_id = message_id or self.message_id()
         if newsletter.images or not to.email.isascii():
             edition = self.personalizer.for_recipient(fields)
-            message = build_message(edition, self.envelope, to, subject_prefix=self.subject_prefix)
-            return Outgoing(to.email, message["Message-ID"], as_bytes(message))
+            message = build_message(edition, self.envelope, to, subject_prefix=self.subject_prefix,
+                                    message_id=message_id)
+            return Outgoing(to.email, message_id, as_bytes(message))
         subject, text, html = self.personalizer.pieces(fields)
-        message_id = make_msgid(idstring=f"newsletter.{newsletter.month}", domain=self.envelope.domain)
         boundary = b"=_newsletter_" + uuid.uuid4().hex.encode()
         parts = [self._subject(subject), self._to(to),
                  b"Date: %s\r\nMessage-ID:\r\n %s\r\n" % (formatdate(localtime=True).encode(), message_id.encode()),
