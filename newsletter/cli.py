@@ -199,7 +199,6 @@ def _deliver(ws: Workspace, period, *, resend_unknown: bool = False) -> None:
     newsletter = ws.edition_for_sending(period, resend_unknown=resend_unknown)
     ws.check_approved(newsletter)
     report = ws.deliver(newsletter, resend_unknown=resend_unknown)
-    ws.archive_delivery(report)
     click.echo(f"Edition {period} ({newsletter.subject}) via {ws.config.delivery.transport}: {report.summary()}")
     if ws.config.delivery.transport == "outbox":
         click.echo(f"Email: {ws.config.outbox_dir / period.label}")

@@ -126,7 +126,10 @@ class Workspace:
         recipients = self.recipients()
         transport = make_transport(self.config, newsletter.month)
         self.store.set_durability(self.config.delivery.ledger_sync == "full")
-        return deliver(self.store, newsletter, recipients, transport, self.plan(resend_unknown=resend_unknown))
+        try:
+            return deliver(self.store, newsletter, recipients, transport, self.plan(resend_unknown=resend_unknown))
+        finally:  # also when the run stopped: how far it got
+            self.archive_delivery(newsletter.month, recipients.skipped)
 
     def send_test(self, newsletter: Newsletter, to: str) -> str:
         recipients = load_recipients([], self.config.delivery.recipients) if self.config.delivery.recipients else None
@@ -171,11 +174,11 @@ class Workspace:
         _write(folder / "edition.json", json.dumps(meta, indent=2))  # last: its presence means complete
         return folder
 
-    def archive_delivery(self, report: DeliveryReport) -> None:
+    def archive_delivery(self, month: str, skipped: list[str]) -> None:
         """Beside the edition: how its delivery went, rewritten after every run that sent."""
-        meta = {"month": report.month, "counts": report.counts, "attempted_last_run": report.attempted,
-                "skipped_addresses": report.skipped, "updated_at": self.clock().isoformat(timespec="seconds")}
-        _write(self.archive_dir(report.month) / "delivery.json", json.dumps(meta, indent=2))
+        meta = {"month": month, "counts": self.store.delivery_counts(month), "skipped_addresses": skipped,
+                "updated_at": self.clock().isoformat(timespec="seconds")}
+        _write(self.archive_dir(month) / "delivery.json", json.dumps(meta, indent=2))
 
     def load_archive(self, month: Month) -> Newsletter:
         folder = self.archive_dir(month)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -140,6 +141,8 @@ def test_a_failed_run_emails_the_owners_and_pings_fail(workspace, smtp_server, p
     assert "failed" in report["Subject"] and "stopped after 1 recipients failed" in report["Subject"]
     body = report.get_content()
     assert "Edition 2026-10: 1 perm_failed" in body and "newsletter history" in body
+    delivery = json.loads((workspace.state / "archive" / "2026-10" / "delivery.json").read_text())
+    assert delivery["counts"] == {"perm_failed": 1}
 
 
 def test_a_good_run_pings_start_and_success_and_tells_nobody(workspace, smtp_server, ping_server):

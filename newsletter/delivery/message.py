@@ -153,6 +153,7 @@ class MessageFactory:
         self._shared = b"".join(SMTP_POLICY.fold_binary(k, v) for k, v in shared.items())
         self._subjects: dict[str, bytes] = {}
         self._encoded: dict[int, bytes] = {}  # id of a static chunk -> its encoding
+        self._token, self._count = uuid.uuid4().hex[:12].encode(), 0
 
     def message_id(self) -> str:
         return make_msgid(idstring=f"newsletter.{self.personalizer.newsletter.month}", domain=self.envelope.domain)
@@ -166,7 +167,8 @@ class MessageFactory:
                                     message_id=message_id)
             return Outgoing(to.email, message_id, as_bytes(message))
         subject, text, html = self.personalizer.pieces(fields)
-        boundary = b"=_newsletter_" + uuid.uuid4().hex.encode()
+        self._count += 1  # "=_" never occurs in quoted-printable text: a counter is a safe boundary
+        boundary = b"=_newsletter_%s_%d" % (self._token, self._count)
         parts = [self._subject(subject), self._to(to),
                  b"Date: %s\r\nMessage-ID:\r\n %s\r\n" % (formatdate(localtime=True).encode(), message_id.encode()),
                  self._shared,
