@@ -99,7 +99,7 @@ class GraphTransport:
                                  f"({result.get('error', 'no token')}); check {s.client_secret.hint} and client_id")
         return result["access_token"]
 
-    def send(self, out: Outgoing, before_data: Callable[[], None]) -> str:
+    def send(self, out: Outgoing, before_data: Callable[[], None], after_data: Callable[[], None] | None = None) -> str:
         body = base64.b64encode(out.data)
         before_data()
         while True:  # 429 means "not taken": the same message again, after the wait Graph asks for

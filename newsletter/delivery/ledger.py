@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from newsletter.compose.render import Newsletter
-from newsletter.delivery.message import Envelope, MessageFactory
+from newsletter.delivery.message import Envelope, MessageFactory, Outgoing
 from newsletter.delivery.personal import Personalizer
 from newsletter.delivery.recipients import Recipient, RecipientList
 from newsletter.delivery.transports import PermFailure, TempFailure, Transport, UnknownOutcome
@@ -113,7 +113,7 @@ def deliver(store: Store, newsletter: Newsletter, recipients: RecipientList, tra
                 pause = plan.retry_backoff_s * 2 ** (round_ - 1)
                 log.info("%d temporarily refused; trying them again in %.0f s", len(todo), pause)
                 plan.sleep(pause)
-            todo = [key for key in todo if run.send(people[key]) == "temp_failed"]
+            todo = [r.key for r in run.send_all([people[key] for key in todo])]
             if not todo:
                 break
     finally:
@@ -154,20 +154,32 @@ class _Run:
         self.failed: set[str] = set()
         self.attempted = 0
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")  # flushes overlap sending
+        self._prebuilt: dict[str, Outgoing] = {}
 
     def check(self, sample: Recipient) -> None:
         """Per-person fields are rendered once before anyone is sent anything: a mistake stops here."""
         self.personalizer.for_recipient(sample.context(self.columns))
 
-    def send(self, recipient: Recipient) -> str:
+    def send_all(self, recipients: list[Recipient]) -> list[Recipient]:
+        """Send to each in turn; returns those refused for now (to try again after a pause)."""
+        later = []
+        for index, recipient in enumerate(recipients):
+            upcoming = recipients[index + 1] if index + 1 < len(recipients) else None
+            if self.send(recipient, upcoming) == "temp_failed":
+                later.append(recipient)
+        return later
+
+    def send(self, recipient: Recipient, upcoming: Recipient | None = None) -> str:
         """Send to one person and record how it went.
 
-        `sending` is written (and flushed to disk) by the ledger's writer thread while the message
-        is built and the envelope (MAIL, RCPT) goes out; the data waits for it. If nothing was sent
-        after all (the server could not be reached), the row goes back to `queued`.
+        `sending` is written (and flushed to disk) by the ledger's writer thread while the envelope
+        (MAIL, RCPT) goes out; the data waits for it. If nothing was sent after all (the server could
+        not be reached), the row goes back to `queued`. While the server takes in the data, the
+        `upcoming` person's message is built, so that work costs no time of its own.
         """
         key = recipient.key
-        message_id = self.factory.message_id()
+        out = self._prebuilt.pop(key, None)
+        message_id = out.message_id if out else self.factory.message_id()
         self.rate.wait()
         self.attempted += 1
         marking = self.writer.submit(self.store.mark, self.month, key, "sending", message_id=message_id)
@@ -179,8 +191,9 @@ class _Run:
             data_sent = True
 
         try:
-            out = self.factory.build(recipient, recipient.context(self.columns), message_id)
-            reply = self.transport.send(out, before_data)
+            if out is None:
+                out = self.factory.build(recipient, recipient.context(self.columns), message_id)
+            reply = self.transport.send(out, before_data, lambda: self._prepare(upcoming))
         except (TempFailure, PermFailure, UnknownOutcome) as exc:
             marking.result()
             return self._failed(key, OUTCOMES[type(exc)], exc)
@@ -192,6 +205,14 @@ class _Run:
         self.store.mark(self.month, key, self.transport.done_status, detail=reply, durable=False)
         log.debug("%s %s: %s", self.month, key, reply)
         return self.transport.done_status
+
+    def _prepare(self, upcoming: Recipient | None) -> None:
+        if upcoming is None:
+            return
+        try:
+            self._prebuilt = {upcoming.key: self.factory.build(upcoming, upcoming.context(self.columns))}
+        except Exception:  # built again in its turn, and the error reported there
+            self._prebuilt = {}
 
     def _failed(self, key: str, status: str, exc: Exception) -> str:
         self.store.mark(self.month, key, status, error=str(exc), attempted=True)

@@ -46,8 +46,9 @@ class Transport(Protocol):
 
     def open(self) -> None: ...
 
-    def send(self, out: Outgoing, before_data: Callable[[], None]) -> str:
-        """Deliver `out`; call `before_data()` just before the data leaves; return the server's answer."""
+    def send(self, out: Outgoing, before_data: Callable[[], None], after_data: Callable[[], None] | None = None) -> str:
+        """Deliver `out`; call `before_data()` just before the data leaves, and `after_data()` (which
+        never raises) while the server has it and has not answered yet; return the server's answer."""
 
     def close(self) -> None: ...
 
@@ -72,7 +73,7 @@ class OutboxTransport:
     def open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def send(self, out: Outgoing, before_data: Callable[[], None]) -> str:
+    def send(self, out: Outgoing, before_data: Callable[[], None], after_data: Callable[[], None] | None = None) -> str:
         safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", out.recipient)[:120]
         if self._count is None:
             self._count = len(list(self.folder.glob("*.eml")))
@@ -150,7 +151,7 @@ class SmtpTransport:
             smtp.close()
             raise TransportError(f"{where}: login failed ({_describe(exc)})") from None
 
-    def send(self, out: Outgoing, before_data: Callable[[], None]) -> str:
+    def send(self, out: Outgoing, before_data: Callable[[], None], after_data: Callable[[], None] | None = None) -> str:
         """One message; a connection dropped (or 421) before the data is reopened and tried once more."""
         for attempt in (1, 2):
             if self._smtp is None:
@@ -168,6 +169,8 @@ class SmtpTransport:
         before_data()
         try:
             smtp.send(_dot_stuffed(out.data))
+            if after_data is not None:
+                after_data()
             code, reply = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
