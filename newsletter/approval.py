@@ -13,8 +13,6 @@ from __future__ import annotations
 import getpass
 import logging
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 from typing import TYPE_CHECKING
 
 from newsletter.compose.render import Newsletter
@@ -115,7 +113,8 @@ def preview_command(ws: Workspace, month: str) -> str:
 
 def notify_reviewers(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str:
     """Email the reviewers once per content hash; returns what happened, for the exit message."""
-    from newsletter.delivery.transports import PermFailure, TempFailure, UnknownOutcome, make_transport
+    from newsletter.delivery.notices import build_notice, send_notices
+    from newsletter.delivery.transports import make_transport
 
     reviewers = ws.config.delivery.reviewers
     if not reviewers:
@@ -126,18 +125,10 @@ def notify_reviewers(ws: Workspace, newsletter: Newsletter, changed: str = "") -
     if row:
         return f"reviewers were asked at {row['requested_at']}"
     body = review_text(ws, newsletter, changed)
-    transport = make_transport(ws.config, "reviews")
-    reached, failures = [], []
-    transport.open()
-    try:
-        for reviewer in reviewers:
-            try:
-                transport.send(review_message(ws, newsletter, reviewer, body), reviewer, lambda: None)
-                reached.append(reviewer)
-            except (TempFailure, PermFailure, UnknownOutcome) as exc:
-                failures.append(f"{reviewer}: {exc}")
-    finally:
-        transport.close()
+    envelope = ws.envelope()
+    subject = f"Approval needed: {newsletter.subject}"
+    notices = [build_notice(envelope, reviewer, subject, body, kind=f"review.{month}") for reviewer in reviewers]
+    reached, failures = send_notices(make_transport(ws.config, "reviews"), notices)
     for failure in failures:
         log.warning("review request not delivered to %s", failure)
     if not reached:
@@ -146,21 +137,6 @@ def notify_reviewers(ws: Workspace, newsletter: Newsletter, changed: str = "") -
     ws.store.db.execute("INSERT INTO review_requests VALUES (?,?,?,?)", (month, digest, ", ".join(reached),
                                                                           now_iso()))
     return "asked " + ", ".join(reached)
-
-
-def review_message(ws: Workspace, newsletter: Newsletter, reviewer: str, body: str) -> EmailMessage:
-    from newsletter.delivery.message import one_line
-
-    envelope = ws.envelope()
-    message = EmailMessage()
-    message["Subject"] = one_line(f"Approval needed: {newsletter.subject}")
-    message["From"] = one_line(envelope.sender)
-    message["To"] = one_line(reviewer)
-    message["Date"] = formatdate(localtime=True)
-    message["Message-ID"] = make_msgid(idstring=f"review.{newsletter.month}", domain=envelope.domain)
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(body, charset="utf-8")
-    return message
 
 
 def review_text(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str:

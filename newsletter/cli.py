@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from newsletter import __version__
-from newsletter.errors import NewsletterError, NothingToDo, TemplateError
+from newsletter.errors import DeliveryError, NewsletterError, NothingToDo, TemplateError
 from newsletter.jobs import Workspace
 from newsletter.period import Year
 
@@ -30,7 +30,10 @@ class NewsletterGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            click.echo(f"newsletter: {exc}", err=True)
+            if exc.exit_code == 3:  # nothing to do: said like progress, so `-q` in cron stays silent
+                log.info("%s", exc)
+            else:
+                click.echo(f"newsletter: {exc}", err=True)
             ctx.exit(exc.exit_code)
 
 
@@ -185,7 +188,10 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
 @workspace_options
 @edition_options
 @click.option("--test-to", metavar="ADDRESS", help="Send one test copy here; it does not count as the real send.")
-def send(open_workspace, month: str | None, year: str | None, test_to: str | None) -> None:
+@click.option("--resend-unknown", is_flag=True, help="Send again, on purpose, to the people whose delivery is "
+              "unknown (the connection was lost after the data): some may get a second copy.")
+def send(open_workspace, month: str | None, year: str | None, test_to: str | None,
+         resend_unknown: bool) -> None:
     """Send the month's edition from what is stored (no collecting)."""
     ws = open_workspace()
     period = ws.period(month, year)
@@ -195,26 +201,39 @@ def send(open_workspace, month: str | None, year: str | None, test_to: str | Non
         click.echo(f"Test copy of {period} sent to {test_to}: {reply}")
         return
     with ws.lock():
-        ws.ensure_collected(period)
-        _deliver(ws, period)
+        if not resend_unknown:
+            ws.ensure_collected(period)
+        _deliver(ws, period, resend_unknown=resend_unknown)
 
 
 @cli.command()
 @workspace_options
 @edition_options
-def run(open_workspace, month: str | None, year: str | None) -> None:
-    """The monthly job: collect, compose and send the month's edition (--year: the year in review)."""
+@click.option("--force", is_flag=True, help="Send even an edition more than run.max_days_late days late, or "
+              "before run.send_day.")
+def run(open_workspace, month: str | None, year: str | None, force: bool) -> None:
+    """The daily job: when last month's edition is due and not sent, collect, compose and send it.
+
+    With --year, the year in review, built from the months already stored, goes out when asked."""
+    from newsletter.operations import Monitor, missed_before, scheduled_month
+
     ws = open_workspace()
     period = ws.period(month, year)
-    with ws.lock():
+    with ws.lock(), Monitor(ws.config, "run", period.label, ws.store).watch():
         edition = ws.store.edition(period.label)
-        if edition and edition.status == "sent":
-            raise NothingToDo(f"edition {period} was already sent ({edition.sent_at}); nothing to do")
+        if isinstance(period, Year):
+            if edition and edition.status == "sent":
+                raise NothingToDo(f"edition {period} was already sent ({edition.sent_at}); nothing to do")
+            ws.ensure_collected(period)
+            _deliver(ws, period)
+            return
+        scheduled_month(ws.config, ws.store, ws.clock(), period, force=force or ws.demo)
+        missed = missed_before(ws.store, period)
+        if missed:
+            log.warning("%s", missed)
         # A draft waiting for approval keeps the numbers the reviewers see; `newsletter collect` refreshes them.
         awaiting = edition and edition.status in ("draft", "approved") and ws.store.has_results(period.label)
-        if isinstance(period, Year):  # the year in review is built from the months already stored
-            ws.ensure_collected(period)
-        elif not (edition and edition.status in ("sending", "failed")) and not awaiting:
+        if not (edition and edition.status in ("sending", "failed")) and not awaiting:
             results = ws.collect(period, backfill=ws.config.newsletter.history_months if ws.demo else 0)
             failures = ws.required_failures(results)
             if failures:
@@ -222,20 +241,18 @@ def run(open_workspace, month: str | None, year: str | None) -> None:
         _deliver(ws, period)
 
 
-def _deliver(ws: Workspace, period) -> None:
-    newsletter = ws.edition_for_sending(period)
-    if ws.config.delivery.require_approval:  # approval gate: exit 3 until this exact content is approved
-        from newsletter.approval import require_approval
-
-        require_approval(ws, newsletter)
-    report = ws.deliver(newsletter)
+def _deliver(ws: Workspace, period, *, resend_unknown: bool = False) -> None:
+    newsletter = ws.edition_for_sending(period, resend_unknown=resend_unknown)
+    ws.check_approved(newsletter)
+    report = ws.deliver(newsletter, resend_unknown=resend_unknown)
     click.echo(f"Edition {period} ({newsletter.subject}) via {ws.config.delivery.transport}: {report.summary()}")
     if ws.config.delivery.transport == "outbox":
         for email in sorted((ws.config.outbox_dir / period.label).glob("*.eml")):
             click.echo(f"Email: {email}")
     click.echo(f"HTML copy: {ws.archive_dir(period) / 'view.html'}")
     if not report.complete:
-        sys.exit(1)
+        raise DeliveryError(f"edition {period} did not reach everyone ({report.summary()}); "
+                            "see 'newsletter history'")
 
 
 @cli.group()

@@ -51,10 +51,26 @@ class SmtpSettings:
     password: Secret | None = None
     timeout_s: float = 30.0
     ca_file: Path | None = None  # a private CA to trust besides the system's
+    messages_per_connection: int = 0  # reconnect after this many (0: never); for servers that limit it
 
     @property
     def effective_port(self) -> int:
         return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    """[delivery.graph]: Microsoft Graph sendMail as the `from` mailbox, OAuth client credentials."""
+
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret: Secret | None = None
+    authority: str = "https://login.microsoftonline.com"  # + /<tenant_id>
+    graph_url: str = "https://graph.microsoft.com"
+    per_minute: int = 30  # Exchange Online's limit for one mailbox
+    timeout_s: float = 30.0
+    ca_file: Path | None = None  # a private CA to trust besides the system's (proxies, tests)
+    max_retry_after_s: float = 300.0  # a longer throttling wait stops the run; a later run goes on
 
 
 @dataclass(frozen=True)
@@ -70,20 +86,38 @@ class DeliverySettings:
 
     sender: str = field(default="IT Team <it@example.com>", metadata={"key": "from"})
     to: list[str] = field(default_factory=list)
+    recipients: Path | None = None  # a CSV file: email, name, any other columns; one message each
     reply_to: str | None = None
     list_id: str | None = None
-    transport: Literal["outbox", "smtp"] = "outbox"
+    transport: Literal["outbox", "smtp", "graph"] = "outbox"
     max_errors: int = 10
     require_approval: bool = False  # `run` and `send` wait until `newsletter approve` records this content
     reviewers: list[str] = field(default_factory=list)  # emailed when a draft waits for approval
+    rate_per_s: float = 0.0  # messages per second at most (0: as fast as the server takes them)
+    retry_rounds: int = 2  # in-run retries of temporary refusals, after retry_backoff_s, doubling
+    retry_backoff_s: float = 60.0
+    retry_until_days: float = 3.0  # later runs retry temporary refusals until this long after the first try
+    ledger_sync: Literal["full", "normal"] = "full"  # normal: faster; survives a crash, not a power cut
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    graph: GraphSettings = field(default_factory=GraphSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """[run]: the unattended monthly job."""
+
+    send_day: int = 1  # last month's edition is due from this day of the month
+    max_days_late: int = 10  # an edition due longer ago than this is not sent without --force
+    owners: list[str] = field(default_factory=list)  # told by email when a run fails or stops
+    ping_url: Secret | None = None  # healthchecks-style: <url>/start, <url>, <url>/fail
 
 
 @dataclass(frozen=True)
 class WorkspaceSettings:
     newsletter: NewsletterSettings = field(default_factory=NewsletterSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    run: RunSettings = field(default_factory=RunSettings)
 
 
 @dataclass(frozen=True)
@@ -105,6 +139,7 @@ class Config:
     delivery: DeliverySettings
     sources: tuple[SourceConfig, ...]
     tz: ZoneInfo
+    run: RunSettings = field(default_factory=RunSettings)
 
     @property
     def state_dir(self) -> Path:
@@ -159,25 +194,56 @@ def load_config(path: Path, registry: CollectorRegistry, *, state_dir: Path | No
         settings = replace(settings, state_dir=state_dir.absolute())
     delivery = workspace.delivery
     _check_delivery(delivery, path)
+    _check_run(workspace.run, path)
     sources = load_sources(settings.sources, registry)
-    return Config(path, settings, delivery, sources, tz)
+    return Config(path, settings, delivery, sources, tz, workspace.run)
 
 
 def _check_delivery(delivery: DeliverySettings, path: Path) -> None:
     from email.headerregistry import Address
     from email.utils import parseaddr
 
+    from newsletter.delivery.recipients import valid_address
+
     for key, values in (("from", [delivery.sender]), ("to", delivery.to), ("reviewers", delivery.reviewers)):
         for value in values:
             name, address = parseaddr(value)
-            if "@" not in address or "\n" in value or "\r" in value:
-                raise ConfigError(f"{path}: delivery.{key}: {value!r} is not an email address")
+            problem = valid_address(address) or ("contains a line break" if "\n" in value or "\r" in value else None)
+            if problem:
+                raise ConfigError(f"{path}: delivery.{key}: {value!r} {problem}")
             try:
                 Address(name, addr_spec=address)
             except (ValueError, IndexError) as exc:
                 raise ConfigError(f"{path}: delivery.{key}: {value!r} is not an email address") from exc
     if delivery.max_errors < 1:
         raise ConfigError(f"{path}: delivery.max_errors: expected an integer of at least 1")
+    for key in ("rate_per_s", "retry_rounds", "retry_backoff_s", "retry_until_days"):
+        if getattr(delivery, key) < 0:
+            raise ConfigError(f"{path}: delivery.{key}: expected a number of at least 0")
+    if delivery.recipients is not None and not delivery.recipients.is_file():
+        raise ConfigError(f"{path}: delivery.recipients: {delivery.recipients} not found")
+    graph = delivery.graph
+    if delivery.transport == "graph":
+        for key in ("tenant_id", "client_id"):
+            if not getattr(graph, key):
+                raise ConfigError(f"{path}: delivery.graph.{key}: missing (the app registration's {key})")
+        if graph.client_secret is None:
+            raise ConfigError(f"{path}: delivery.graph.client_secret_env: missing: set client_secret_env = "
+                              "\"VAR\" or client_secret_file = \"path\"")
+        if graph.per_minute < 1:
+            raise ConfigError(f"{path}: delivery.graph.per_minute: expected an integer of at least 1")
+
+
+def _check_run(run: RunSettings, path: Path) -> None:
+    from newsletter.delivery.recipients import valid_address
+
+    if not 1 <= run.send_day <= 28:
+        raise ConfigError(f"{path}: run.send_day: expected a day from 1 to 28, got {run.send_day}")
+    if run.max_days_late < 0:
+        raise ConfigError(f"{path}: run.max_days_late: expected a number of days of at least 0")
+    for owner in run.owners:
+        if valid_address(owner):
+            raise ConfigError(f"{path}: run.owners: {owner!r} is not an email address")
 
 
 def load_sources(folder: Path, registry: CollectorRegistry) -> tuple[SourceConfig, ...]:

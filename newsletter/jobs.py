@@ -10,6 +10,7 @@ import fcntl
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,8 +32,9 @@ from newsletter.store import Store
 
 if TYPE_CHECKING:  # delivery pulls in ssl, smtplib and email: not needed to collect or preview
     from newsletter.compose.checks import Finding
-    from newsletter.delivery.ledger import DeliveryReport
+    from newsletter.delivery.ledger import DeliveryPlan, DeliveryReport
     from newsletter.delivery.message import Envelope
+    from newsletter.delivery.recipients import RecipientList
 
 DEMO_STATE_DIR = ".newsletter-demo"
 
@@ -44,6 +46,7 @@ class Workspace:
     registry: CollectorRegistry
     demo: bool = False
     clock: Callable[[], datetime] = utcnow
+    sleep: Callable[[float], None] = time.sleep
 
     @classmethod
     def open(cls, *, config_path: str | None = None, demo: bool = False, state_dir: Path | None = None,
@@ -168,33 +171,74 @@ class Workspace:
         d = self.config.delivery
         return Envelope(sender=d.sender, list_id=d.list_id, reply_to=d.reply_to)
 
-    def deliver(self, newsletter: Newsletter) -> DeliveryReport:
+    def recipients(self) -> RecipientList:
+        from newsletter.delivery.recipients import load_recipients
+
+        d = self.config.delivery
+        if not d.to and d.recipients is None:
+            raise ConfigError(f"{self.config.path}: delivery.to: no recipients; add distribution lists to `to` "
+                              "or a CSV file of people as `recipients`")
+        recipients = load_recipients(d.to, d.recipients)
+        if not recipients.recipients:
+            raise ConfigError(f"{self.config.path}: no valid recipient in delivery.to or delivery.recipients")
+        return recipients
+
+    def plan(self, *, resend_unknown: bool = False) -> DeliveryPlan:
+        from newsletter.delivery.ledger import DeliveryPlan
+
+        d = self.config.delivery
+        return DeliveryPlan(self.envelope(), max_errors=d.max_errors, rate_per_s=d.rate_per_s,
+                            retry_rounds=d.retry_rounds, retry_backoff_s=d.retry_backoff_s,
+                            retry_until_days=d.retry_until_days, resend_unknown=resend_unknown, sleep=self.sleep)
+
+    def deliver(self, newsletter: Newsletter, *, resend_unknown: bool = False) -> DeliveryReport:
         from newsletter.delivery.ledger import deliver
         from newsletter.delivery.transports import make_transport
 
-        d = self.config.delivery
-        if not d.to:
-            raise ConfigError(f"{self.config.path}: delivery.to: no recipients; add the addresses to send to")
+        recipients = self.recipients()
         transport = make_transport(self.config, newsletter.month)
-        return deliver(self.store, newsletter, d.to, self.envelope(), transport, max_errors=d.max_errors)
+        self.store.set_durability(self.config.delivery.ledger_sync == "full")
+        try:
+            return deliver(self.store, newsletter, recipients, transport, self.plan(resend_unknown=resend_unknown))
+        finally:  # also when the run stopped: how far it got
+            self.archive_delivery(newsletter.month, recipients.skipped)
 
     def send_test(self, newsletter: Newsletter, to: str) -> str:
         from newsletter.delivery.ledger import send_test
+        from newsletter.delivery.recipients import Recipient, load_recipients
         from newsletter.delivery.transports import make_transport
 
-        return send_test(newsletter, self.envelope(), make_transport(self.config, "tests"), to)
+        recipients = load_recipients([], self.config.delivery.recipients) if self.config.delivery.recipients else None
+        columns = recipients.columns if recipients else []
+        person = (recipients.by_key().get(Recipient(to).key) if recipients else None) or Recipient(to)
+        return send_test(newsletter, self.envelope(), make_transport(self.config, "tests"), person, columns)
 
-    def edition_for_sending(self, month: Month) -> Newsletter:
+    def edition_for_sending(self, month: Month, *, resend_unknown: bool = False) -> Newsletter:
         """Once an edition started going out, everyone gets exactly that content: reuse the archive."""
         edition = self.store.edition(month.label)
+        if resend_unknown:
+            if not (edition and (self.archive_dir(month) / "edition.json").is_file()):
+                raise NothingToDo(f"edition {month} was never sent; nothing to re-send")
+            return self.load_archive(month)
         if edition and edition.status == "sent":
             raise NothingToDo(f"edition {month} was already sent ({edition.sent_at}); nothing to do")
-        if edition and edition.status in ("sending", "failed") and self.archive_dir(month).is_dir():
+        if edition and edition.status in ("sending", "failed") and (self.archive_dir(month) / "edition.json").is_file():
             return self.load_archive(month)
         newsletter = self.compose(month)
         self.refuse_broken(newsletter)
         self.archive(newsletter)
         return newsletter
+
+    def check_approved(self, newsletter: Newsletter) -> None:
+        """The approval gate: raise NothingToDo (exit 3) while this exact content waits for approval.
+
+        It gets the very edition (and its content hash) about to go out, as read from the archive
+        on a re-run; reviewers are asked once per version (approval.py).
+        """
+        if self.config.delivery.require_approval:
+            from newsletter.approval import require_approval
+
+            require_approval(self, newsletter)
 
     # archive ---------------------------------------------------------------------------------
     def archive_dir(self, month: Month | str) -> Path:
@@ -205,15 +249,21 @@ class Workspace:
 
         folder = self.archive_dir(newsletter.month)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "newsletter.html").write_text(newsletter.html, encoding="utf-8")
-        (folder / "newsletter.txt").write_text(newsletter.text, encoding="utf-8")
+        _write(folder / "newsletter.html", newsletter.html)
+        _write(folder / "newsletter.txt", newsletter.text)
         write_browser_copy(newsletter, folder / "view.html", folder / "images")
         results = [r.to_json() for r in self.store.results(newsletter.month)]
         meta = {"subject": newsletter.subject, "preheader": newsletter.preheader,
                 "content_hash": newsletter.content_hash, "sources": results,
                 "images": save_images(newsletter, folder)}
-        (folder / "edition.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        _write(folder / "edition.json", json.dumps(meta, indent=2))  # last: its presence means complete
         return folder
+
+    def archive_delivery(self, month: str, skipped: list[str]) -> None:
+        """Beside the edition: how its delivery went, rewritten after every run that sent."""
+        meta = {"month": month, "counts": self.store.delivery_counts(month), "skipped_addresses": skipped,
+                "updated_at": self.clock().isoformat(timespec="seconds")}
+        _write(self.archive_dir(month) / "delivery.json", json.dumps(meta, indent=2))
 
     def load_archive(self, month: Month) -> Newsletter:
         from newsletter.compose.files import load_images
@@ -246,3 +296,10 @@ class Workspace:
             finally:
                 handle.truncate(0)
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write(path: Path, text: str) -> None:
+    """Whole or not at all: a crash never leaves half a file for the next run to send."""
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)

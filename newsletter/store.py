@@ -45,8 +45,16 @@ SCHEMA = [
         source TEXT NOT NULL, taken_at REAL NOT NULL, counters TEXT NOT NULL,
         PRIMARY KEY (source, taken_at));
     """,
+    # the server's answer ("250 2.0.0 queued as ...", "202 Accepted") and the first attempt, which
+    # starts the clock of delivery.retry_until_days
+    """
+    ALTER TABLE deliveries ADD COLUMN detail TEXT;
+    ALTER TABLE deliveries ADD COLUMN first_attempt_at TEXT;
+    """,
 ]
-LEDGER_STATES = ("queued", "sending", "sent", "temp_failed", "perm_failed", "unknown")
+# `accepted`: taken by an API (Microsoft Graph's 202) that does not say whether it was delivered
+LEDGER_STATES = ("queued", "sending", "sent", "accepted", "temp_failed", "perm_failed", "unknown")
+DONE_STATES = ("sent", "accepted")
 
 
 def now_iso() -> str:
@@ -73,15 +81,19 @@ class Delivery:
     last_error: str | None
     message_id: str | None
     updated_at: str
+    detail: str | None = None
+    first_attempt_at: str | None = None
 
 
 class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = path
-        self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+        # the delivery loop hands single writes to one helper thread, never two at once
+        self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         if str(path) != ":memory:":
             self.db.execute("PRAGMA journal_mode=WAL")
+        self.sync = "FULL"
         self.db.execute("PRAGMA synchronous=FULL")
         self._migrate()
 
@@ -112,6 +124,12 @@ class Store:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         for number, script in enumerate(SCHEMA[version:], start=version + 1):
             self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+
+    def set_durability(self, full: bool) -> None:
+        """FULL: every commit is on disk before it returns. NORMAL (WAL): it survives a crash of this
+        process, not a power cut. The ledger's promise against power cuts needs FULL."""
+        self.sync = "FULL" if full else "NORMAL"
+        self.db.execute(f"PRAGMA synchronous={self.sync}")
 
     # snapshots ---------------------------------------------------------------------------------
     def save_results(self, month: str, results: Iterable[SourceResult]) -> None:
@@ -171,20 +189,37 @@ class Store:
         stamp = now_iso()
         self.db.execute("BEGIN IMMEDIATE")
         self.db.executemany(
-            "INSERT OR IGNORE INTO deliveries VALUES (?,?,'queued',0,NULL,NULL,?)",
+            "INSERT OR IGNORE INTO deliveries (month, recipient, status, attempts, updated_at)"
+            " VALUES (?,?,'queued',0,?)",
             [(month, r, stamp) for r in recipients],
         )
         self.db.execute("COMMIT")
 
     def mark(self, month: str, recipient: str, status: str, *, error: str | None = None,
-             message_id: str | None = None) -> None:
+             message_id: str | None = None, detail: str | None = None, attempted: bool = False,
+             durable: bool = True) -> None:
+        """Record a state. An attempt counts at `sending`, or at a refusal before the data (`attempted`).
+
+        `durable=False` (a `sent` after the server's answer) skips the disk flush: the next durable
+        write (the next `sending`) flushes it. A power cut in between leaves the row `sending`, read
+        as unknown: never a second copy.
+        """
         assert status in LEDGER_STATES, status
-        attempt = 1 if status == "sending" else 0
+        stamp = now_iso()
+        if not durable:
+            self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(
-            """UPDATE deliveries SET status=?, attempts=attempts+?, last_error=?,
-               message_id=COALESCE(?, message_id), updated_at=? WHERE month=? AND recipient=?""",
-            (status, attempt, error, message_id, now_iso(), month, recipient),
+            """UPDATE deliveries SET
+                 attempts=attempts + (CASE WHEN ? OR (? AND status != 'sending') THEN 1 ELSE 0 END),
+                 status=?, last_error=?, message_id=COALESCE(?, message_id), detail=COALESCE(?, detail),
+                 updated_at=?, first_attempt_at=CASE WHEN ? THEN COALESCE(first_attempt_at, ?)
+                                                ELSE first_attempt_at END
+               WHERE month=? AND recipient=?""",
+            (status == "sending", attempted, status, error, message_id, detail, stamp,
+             status == "sending" or attempted, stamp, month, recipient),
         )
+        if not durable:
+            self.db.execute(f"PRAGMA synchronous={self.sync}")
 
     def deliveries(self, month: str, statuses: Iterable[str] | None = None) -> list[Delivery]:
         rows = self.db.execute("SELECT * FROM deliveries WHERE month=? ORDER BY rowid", (month,))

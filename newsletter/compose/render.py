@@ -19,6 +19,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from newsletter.compose import formatting
+from newsletter.compose.personal import neutralize
 from newsletter.config import DEFAULT_SECTIONS
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.resources import builtin_theme
@@ -104,6 +105,7 @@ class Theme:
             # compiled templates are cached per user (Jinja checks the folder is private), keyed by the
             # source's checksum: a preview skips recompiling templates that did not change
             bytecode_cache=_bytecode_cache(),
+            finalize=neutralize,  # per-person fields ([[ ... ]]) come only from the templates themselves
         )
         env.filters.update(number=formatting.number, percent=formatting.percent, duration=formatting.duration,
                            fit=formatting.fit)

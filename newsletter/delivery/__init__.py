@@ -1,1 +1,1 @@
-"""Delivery: the message, the ledger loop, and the transports (outbox, smtp)."""
+"""Delivery: recipients, per-person fields, the message, the ledger loop, and the transports (outbox, smtp, graph)."""

@@ -1,25 +1,47 @@
 """The delivery loop, driven by the ledger: a row per (edition, recipient).
 
-queued -> sending -> sent | temp_failed | perm_failed | unknown. `sending` is committed before
-the message data leaves and `sent` after the server's 250. A re-run never re-sends `sent`,
-retries `temp_failed`, never retries `perm_failed`, and leaves `unknown` to a person: a row
+queued -> sending -> sent | accepted | temp_failed | perm_failed | unknown. `sending` is committed
+before the message data leaves and `sent` after the server's 250 (`accepted` after Graph's 202).
+A re-run never re-sends `sent`, retries `temp_failed` until `retry_until_days` after the first
+try, never retries `perm_failed`, and leaves `unknown` to a person (`send --resend-unknown`): a row
 still `sending` from a run that died is unknown too, because its data may have gone out.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
+from newsletter.compose.personal import Personalizer
 from newsletter.compose.render import Newsletter
-from newsletter.delivery.message import Envelope, build_message
+from newsletter.delivery.message import Envelope, MessageFactory, Outgoing
+from newsletter.delivery.recipients import Recipient, RecipientList
 from newsletter.delivery.transports import PermFailure, TempFailure, Transport, UnknownOutcome
 from newsletter.errors import DeliveryError, NothingToDo
-from newsletter.store import Store
+from newsletter.store import DONE_STATES, Store
 
 log = logging.getLogger(__name__)
 RETRYABLE = ("queued", "temp_failed")
 OUTCOMES = {TempFailure: "temp_failed", PermFailure: "perm_failed", UnknownOutcome: "unknown"}
+
+
+@dataclass(frozen=True)
+class DeliveryPlan:
+    """How one run delivers: limits, retries, and the clock and sleep (tests pass their own)."""
+
+    envelope: Envelope
+    max_errors: int = 10
+    rate_per_s: float = 0.0
+    retry_rounds: int = 0
+    retry_backoff_s: float = 60.0
+    retry_until_days: float = 3.0
+    resend_unknown: bool = False
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
 
 
 @dataclass
@@ -27,68 +49,192 @@ class DeliveryReport:
     month: str
     attempted: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        return set(self.counts) <= {"sent"}
+        return set(self.counts) <= set(DONE_STATES)
+
+    @property
+    def finished(self) -> bool:
+        """Nothing left for a later run to try (unknown and perm_failed wait for a person)."""
+        return not set(self.counts) & {"queued", "sending", "temp_failed"}
 
     def summary(self) -> str:
-        return ", ".join(f"{n} {status}" for status, n in sorted(self.counts.items())) or "no recipients"
+        parts = [f"{n} {status}" for status, n in sorted(self.counts.items())]
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} addresses skipped (invalid or duplicate)")
+        return ", ".join(parts) or "no recipients"
 
 
-def deliver(
-    store: Store, newsletter: Newsletter, recipients: list[str], envelope: Envelope, transport: Transport,
-    *, max_errors: int,
-) -> DeliveryReport:
+class RateLimit:
+    """At most `per_second` calls to `wait()` a second (0: no limit), paced evenly."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self.clock, self.sleep = clock, sleep
+        self.next_at = 0.0
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        now = self.clock()
+        if self.next_at > now:
+            self.sleep(self.next_at - now)
+            now = self.next_at
+        self.next_at = now + self.interval
+
+
+def deliver(store: Store, newsletter: Newsletter, recipients: RecipientList, transport: Transport,
+            plan: DeliveryPlan) -> DeliveryReport:
     month = newsletter.month
-    store.queue(month, recipients)
-    for stuck in store.deliveries(month, ["sending"]):
-        store.mark(month, stuck.recipient, "unknown", error="a run stopped while sending; it may have arrived")
-    todo = store.deliveries(month, RETRYABLE)
-    report = DeliveryReport(month)
+    people = recipients.by_key()
+    report = DeliveryReport(month, skipped=recipients.skipped)
+    store.queue(month, people)
+    _settle(store, month, plan)
+    todo = [row.recipient for row in store.deliveries(month, RETRYABLE)]
+    unlisted = [key for key in todo if key not in people]
+    if unlisted:
+        log.warning("%d queued addresses are no longer in the recipients (first: %s); not sent",
+                    len(unlisted), unlisted[0])
+    todo = [key for key in todo if key in people]
     if not todo:
         report.counts = store.delivery_counts(month)
-        raise NothingToDo(f"edition {month} was already delivered ({report.summary()}); nothing to send")
+        if report.finished:  # what is left waits for a person: the edition itself is done
+            store.save_edition(month, "sent")
+        raise NothingToDo(f"edition {month}: nobody left to send to ({report.summary()})")
+    run = _Run(store, newsletter, transport, plan, recipients.columns)
+    run.check(people[todo[0]])
     store.save_edition(month, "sending", newsletter.subject, newsletter.content_hash)
-    errors = 0
     try:
         transport.open()
-        for row in todo:
-            errors += _send_one(store, newsletter, envelope, transport, row.recipient)
-            report.attempted += 1
-            if errors >= max_errors:
-                raise DeliveryError(f"stopped after {errors} delivery errors (delivery.max_errors = {max_errors})")
+        for round_ in range(plan.retry_rounds + 1):
+            if round_:
+                pause = plan.retry_backoff_s * 2 ** (round_ - 1)
+                log.info("%d temporarily refused; trying them again in %.0f s", len(todo), pause)
+                plan.sleep(pause)
+            todo = [r.key for r in run.send_all([people[key] for key in todo])]
+            if not todo:
+                break
     finally:
+        run.close()
         transport.close()
+        report.attempted = run.attempted
         report.counts = store.delivery_counts(month)
-        store.save_edition(month, "sent" if report.complete else "failed")
+        store.save_edition(month, "sent" if report.finished else "failed")
     return report
 
 
-def _send_one(store: Store, newsletter: Newsletter, envelope: Envelope, transport: Transport, to: str) -> int:
-    """Send to one recipient and record the outcome; returns 1 for an error, 0 for success."""
-    month = newsletter.month
-    message = build_message(newsletter, envelope, to)
-    message_id = message["Message-ID"]
-    try:
-        transport.send(message, to, lambda: store.mark(month, to, "sending", message_id=message_id))
-    except (TempFailure, PermFailure, UnknownOutcome) as exc:
-        status = OUTCOMES[type(exc)]
-        store.mark(month, to, status, error=str(exc))
-        log.warning("%s: %s (%s)", to, status, exc)
-        return 1
-    store.mark(month, to, "sent")
-    log.debug("sent %s to %s", month, to)
-    return 0
+def _settle(store: Store, month: str, plan: DeliveryPlan) -> None:
+    """Before sending: died-while-sending becomes unknown; too-old temporary failures give up."""
+    for stuck in store.deliveries(month, ["sending"]):
+        store.mark(month, stuck.recipient, "unknown", error="a run stopped while sending; it may have arrived")
+    deadline = datetime.now(UTC) - timedelta(days=plan.retry_until_days)
+    for row in store.deliveries(month, ["temp_failed"]):
+        if row.first_attempt_at and datetime.fromisoformat(row.first_attempt_at) < deadline:
+            store.mark(month, row.recipient, "perm_failed", error=f"still refused after {plan.retry_until_days:g} "
+                       f"days (delivery.retry_until_days); last: {row.last_error}")
+            log.warning("%s: given up after %g days of temporary refusals (%s)", row.recipient,
+                        plan.retry_until_days, row.last_error)
+    if plan.resend_unknown:
+        for row in store.deliveries(month, ["unknown"]):
+            store.mark(month, row.recipient, "queued", error=f"re-sent on purpose after: {row.last_error}")
 
 
-def send_test(newsletter: Newsletter, envelope: Envelope, transport: Transport, to: str) -> str:
+class _Run:
+    """One run's sending: personalize, build, send, record; stops after max_errors people failed."""
+
+    def __init__(self, store: Store, newsletter: Newsletter, transport: Transport, plan: DeliveryPlan,
+                 columns: list[str]) -> None:
+        self.store, self.month, self.transport, self.plan = store, newsletter.month, transport, plan
+        self.personalizer = Personalizer(newsletter)
+        self.factory = MessageFactory(plan.envelope, self.personalizer)
+        self.rate = RateLimit(plan.rate_per_s, plan.clock, plan.sleep)
+        self.columns = columns
+        self.failed: set[str] = set()
+        self.attempted = 0
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")  # flushes overlap sending
+        self._prebuilt: dict[str, Outgoing] = {}
+
+    def check(self, sample: Recipient) -> None:
+        """Per-person fields are rendered once before anyone is sent anything: a mistake stops here."""
+        self.personalizer.for_recipient(sample.context(self.columns))
+
+    def send_all(self, recipients: list[Recipient]) -> list[Recipient]:
+        """Send to each in turn; returns those refused for now (to try again after a pause)."""
+        later = []
+        for index, recipient in enumerate(recipients):
+            upcoming = recipients[index + 1] if index + 1 < len(recipients) else None
+            if self.send(recipient, upcoming) == "temp_failed":
+                later.append(recipient)
+        return later
+
+    def send(self, recipient: Recipient, upcoming: Recipient | None = None) -> str:
+        """Send to one person and record how it went.
+
+        `sending` is written (and flushed to disk) by the ledger's writer thread while the envelope
+        (MAIL, RCPT) goes out; the data waits for it. If nothing was sent after all (the server could
+        not be reached), the row goes back to `queued`. While the server takes in the data, the
+        `upcoming` person's message is built, so that work costs no time of its own.
+        """
+        key = recipient.key
+        out = self._prebuilt.pop(key, None)
+        message_id = out.message_id if out else self.factory.message_id()
+        self.rate.wait()
+        self.attempted += 1
+        marking = self.writer.submit(self.store.mark, self.month, key, "sending", message_id=message_id)
+        data_sent = False
+
+        def before_data() -> None:
+            nonlocal data_sent
+            marking.result()
+            data_sent = True
+
+        try:
+            if out is None:
+                out = self.factory.build(recipient, recipient.context(self.columns), message_id)
+            reply = self.transport.send(out, before_data, lambda: self._prepare(upcoming))
+        except (TempFailure, PermFailure, UnknownOutcome) as exc:
+            marking.result()
+            return self._failed(key, OUTCOMES[type(exc)], exc)
+        except BaseException:
+            marking.result()
+            if not data_sent:
+                self.store.mark(self.month, key, "queued", error="not sent: the run stopped before the data")
+            raise
+        self.store.mark(self.month, key, self.transport.done_status, detail=reply, durable=False)
+        log.debug("%s %s: %s", self.month, key, reply)
+        return self.transport.done_status
+
+    def _prepare(self, upcoming: Recipient | None) -> None:
+        if upcoming is None:
+            return
+        try:
+            self._prebuilt = {upcoming.key: self.factory.build(upcoming, upcoming.context(self.columns))}
+        except Exception:  # built again in its turn, and the error reported there
+            self._prebuilt = {}
+
+    def _failed(self, key: str, status: str, exc: Exception) -> str:
+        self.store.mark(self.month, key, status, error=str(exc), attempted=True)
+        log.warning("%s: %s (%s)", key, status, exc)
+        self.failed.add(key)
+        if len(self.failed) >= self.plan.max_errors:
+            raise DeliveryError(f"stopped after {len(self.failed)} recipients failed "
+                                f"(delivery.max_errors = {self.plan.max_errors})") from None
+        return status
+
+    def close(self) -> None:
+        self.writer.shutdown(wait=True)
+
+
+def send_test(newsletter: Newsletter, envelope: Envelope, transport: Transport, to: Recipient,
+              columns: list[str]) -> str:
     """A test copy: marked in the subject, outside the ledger, so the real send still goes to everyone."""
-    message = build_message(newsletter, envelope, to, subject_prefix="[Test] ")
+    out = MessageFactory(envelope, Personalizer(newsletter), subject_prefix="[Test] ").build(to, to.context(columns))
     transport.open()
     try:
-        return transport.send(message, to, lambda: None)
+        return transport.send(out, lambda: None)
     except (TempFailure, PermFailure, UnknownOutcome) as exc:
-        raise DeliveryError(f"test send to {to} failed: {exc}") from None
+        raise DeliveryError(f"test send to {to.email} failed: {exc}") from None
     finally:
         transport.close()

@@ -1,19 +1,37 @@
 """Build the MIME message: multipart/alternative, text first and HTML last, with list headers.
 
 Header values are set through the email package's default policy, which refuses CR and LF in a
-header; the subject is also folded to one line first, so no source text can add a header.
+header; every value is also folded to one line first, and again after the policy decoded any
+encoded word (`=?utf-8?q?=0D=0A...?=`), so no source text and no recipient name can add a header.
 """
 
 from __future__ import annotations
 
+import binascii
+import email.errors
 import re
+import uuid
 from dataclasses import dataclass
+from email.header import decode_header, make_header
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from functools import cached_property
 
+from newsletter.compose.personal import Personalizer
 from newsletter.compose.render import Newsletter
+from newsletter.delivery.recipients import Recipient
 
+_PLAIN = re.compile(r"[ -<>-~]*")  # printable ASCII but "=": quoted-printable as it is
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]+")
+
+
+FIXED_HEADERS = (
+    ("Auto-Submitted", "auto-generated"),
+    ("Precedence", "bulk"),
+    ("X-Auto-Response-Suppress", "OOF, AutoReply"),  # no out-of-office storm from Exchange
+)
 
 
 def one_line(value: str) -> str:
@@ -29,11 +47,11 @@ class Envelope:
     list_id: str | None = None
     reply_to: str | None = None
 
-    @property
+    @cached_property
     def sender_address(self) -> str:
         return parseaddr(self.sender)[1]
 
-    @property
+    @cached_property
     def domain(self) -> str:
         return self.sender_address.rpartition("@")[2] or "localhost"
 
@@ -42,19 +60,52 @@ class Envelope:
         return self.list_id or f"IT newsletter <newsletter.{self.domain}>"
 
 
-def build_message(newsletter: Newsletter, envelope: Envelope, to: str, *, subject_prefix: str = "") -> EmailMessage:
+def set_header(message: EmailMessage, name: str, value: str | Address) -> None:
+    """Set a header whose value, even once its encoded words are decoded, is one line."""
+    message[name] = value if isinstance(value, Address) else one_line(value)
+    for _ in range(3):  # an encoded word may decode to another encoded word
+        decoded = str(message[name])
+        if not _CONTROL.search(decoded):
+            return
+        del message[name]
+        message[name] = one_line(decoded)
+    raise ValueError(f"the {name} header cannot be made safe")
+
+
+def safe_name(name: str) -> str:
+    """A display name as one line of plain text: encoded words decoded (the email package would
+    otherwise decode `=?utf-8?q?=0D=0A?=` into a raw line break when it writes an address)."""
+    for _ in range(3):
+        if "=?" not in name:
+            break
+        try:
+            name = str(make_header(decode_header(name)))
+        except (ValueError, LookupError, email.errors.HeaderParseError):
+            break
+    return one_line(name).replace("=?", "= ?")
+
+
+def recipient_address(to: Recipient | str) -> Address:
+    if not isinstance(to, Recipient):
+        name, address = parseaddr(to)
+        to = Recipient(address or to, name)
+    return Address(display_name=safe_name(to.name), addr_spec=one_line(to.email))
+
+
+def build_message(newsletter: Newsletter, envelope: Envelope, to: Recipient | str, *,
+                  subject_prefix: str = "", message_id: str | None = None) -> EmailMessage:
     message = EmailMessage()
-    message["Subject"] = one_line(subject_prefix + newsletter.subject)
-    message["From"] = one_line(envelope.sender)
-    message["To"] = one_line(to)
+    set_header(message, "Subject", subject_prefix + newsletter.subject)
+    set_header(message, "From", recipient_address(envelope.sender))
+    set_header(message, "To", recipient_address(to))
     if envelope.reply_to:
-        message["Reply-To"] = one_line(envelope.reply_to)
+        set_header(message, "Reply-To", recipient_address(envelope.reply_to))
     message["Date"] = formatdate(localtime=True)
-    message["Message-ID"] = make_msgid(idstring=f"newsletter.{newsletter.month}", domain=envelope.domain)
-    message["List-Id"] = one_line(envelope.list_header)
-    message["Auto-Submitted"] = "auto-generated"
-    message["Precedence"] = "bulk"
-    message["X-Auto-Response-Suppress"] = "OOF, AutoReply"  # no out-of-office storm from Exchange
+    message["Message-ID"] = message_id or make_msgid(idstring=f"newsletter.{newsletter.month}",
+                                                     domain=envelope.domain)
+    set_header(message, "List-Id", envelope.list_header)
+    for name, value in FIXED_HEADERS:
+        message[name] = value
     message.set_content(newsletter.text, subtype="plain", charset="utf-8")
     message.add_alternative(newsletter.html, subtype="html", charset="utf-8")
     if newsletter.images:
@@ -63,3 +114,100 @@ def build_message(newsletter: Newsletter, envelope: Envelope, to: str, *, subjec
             html_part.add_related(image.data, maintype="image", subtype=image.subtype, cid=f"<{image.cid}>",
                                   filename=image.filename, disposition="inline")
     return message
+
+
+def as_bytes(message: EmailMessage) -> bytes:
+    """The message as it goes on the wire: CRLF line ends, long lines folded."""
+    return message.as_bytes(policy=SMTP_POLICY)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message ready for a transport: to whom, its id for the ledger, the bytes on the wire."""
+
+    recipient: str
+    message_id: str
+    data: bytes
+
+
+class MessageFactory:
+    """Builds each person's message fast: shared headers folded once, the template's own text
+    quoted-printable-encoded once per edition, only the per-person values encoded per person.
+
+    The email package builds every message of an edition with inline images; the rest is assembled
+    from the same pieces (checked equal in the tests), because folding and encoding 50 KB of HTML
+    through it costs 10 ms a message.
+    """
+
+    def __init__(self, envelope: Envelope, personalizer: Personalizer, *, subject_prefix: str = "") -> None:
+        self.envelope = envelope
+        self.personalizer = personalizer
+        self.subject_prefix = subject_prefix
+        shared = EmailMessage()
+        set_header(shared, "From", recipient_address(envelope.sender))
+        if envelope.reply_to:
+            set_header(shared, "Reply-To", recipient_address(envelope.reply_to))
+        set_header(shared, "List-Id", envelope.list_header)
+        for name, value in FIXED_HEADERS:
+            shared[name] = value
+        self._shared = b"".join(SMTP_POLICY.fold_binary(k, v) for k, v in shared.items())
+        self._subjects: dict[str, bytes] = {}
+        self._encoded: dict[int, bytes] = {}  # id of a static chunk -> its encoding
+        self._token, self._count = uuid.uuid4().hex[:12].encode(), 0
+
+    def message_id(self) -> str:
+        return make_msgid(idstring=f"newsletter.{self.personalizer.newsletter.month}", domain=self.envelope.domain)
+
+    def build(self, to: Recipient, fields: dict[str, str], message_id: str | None = None) -> Outgoing:
+        newsletter = self.personalizer.newsletter
+        message_id = message_id or self.message_id()
+        if newsletter.images or not to.email.isascii():
+            edition = self.personalizer.for_recipient(fields)
+            message = build_message(edition, self.envelope, to, subject_prefix=self.subject_prefix,
+                                    message_id=message_id)
+            return Outgoing(to.email, message_id, as_bytes(message))
+        subject, text, html = self.personalizer.pieces(fields)
+        self._count += 1  # "=_" never occurs in quoted-printable text: a counter is a safe boundary
+        boundary = b"=_newsletter_%s_%d" % (self._token, self._count)
+        parts = [self._subject(subject), self._to(to),
+                 b"Date: %s\r\nMessage-ID:\r\n %s\r\n" % (formatdate(localtime=True).encode(), message_id.encode()),
+                 self._shared,
+                 b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n boundary="%s"\r\n\r\n' % boundary]
+        for subtype, chunks in ((b"plain", text), (b"html", html)):
+            parts.append(b'--%s\r\nContent-Type: text/%s; charset="utf-8"\r\n'
+                         b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" % (boundary, subtype))
+            parts.extend(self._encode(chunk) for chunk in chunks)
+            parts.append(b"\r\n")
+        parts.append(b"--%s--\r\n" % boundary)
+        return Outgoing(to.email, message_id, b"".join(parts))
+
+    def _encode(self, chunk: str) -> bytes:
+        if not self.personalizer.is_static(chunk):
+            return quoted_printable(chunk)
+        encoded = self._encoded.get(id(chunk))
+        if encoded is None:
+            encoded = self._encoded[id(chunk)] = quoted_printable(chunk)
+        return encoded
+
+    def _to(self, to: Recipient) -> bytes:
+        return b"To: %s\r\n" % formataddr((safe_name(to.name), to.email), charset="utf-8").encode("ascii")
+
+    def _subject(self, subject: str) -> bytes:
+        """The folded Subject line, computed once per distinct subject (once, without [[ fields ]])."""
+        if subject not in self._subjects:
+            head = EmailMessage()
+            set_header(head, "Subject", self.subject_prefix + subject)
+            self._subjects = {subject: SMTP_POLICY.fold_binary("Subject", head["Subject"])}
+        return self._subjects[subject]
+
+
+def quoted_printable(chunk: str) -> bytes:
+    """One piece of a part, CRLF line ends, ending at a line end: a soft break (`=`) if its text does
+    not, so encoded pieces join into lines of at most 76 characters."""
+    if len(chunk) < 76 and _PLAIN.fullmatch(chunk):  # a short per-person value: nothing to encode
+        return chunk.encode("ascii") + b"=\r\n"
+    data = chunk.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+    encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    if b"\r\n" not in data:  # soft breaks take the first line end found: there was none
+        encoded = encoded.replace(b"\n", b"\r\n")
+    return encoded if encoded.endswith(b"\r\n") else encoded + b"=\r\n"

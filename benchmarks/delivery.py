@@ -1,0 +1,179 @@
+"""Delivery throughput: per-person messages through the ledger and SMTP, against Postfix's smtp-source.
+
+Both send the same number of messages of the same size, one after another over one connection,
+to the same minimal SMTP sink on 127.0.0.1 (its own process). Ours is the whole path: recipients,
+per-person fields, MIME, the ledger's two commits per message (`sending` on disk before the data),
+and SMTP. Memory: the peak RSS of a run of N/10 and of N messages, which should be about the same.
+
+    python benchmarks/delivery.py [--messages 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+
+
+# the sink: just enough SMTP to take messages as fast as they come ---------------------------------
+async def _session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, counter: list[int]) -> None:
+    writer.write(b"220 sink ESMTP\r\n")
+    while line := await reader.readline():
+        verb = line[:4].upper()
+        if verb in (b"EHLO", b"HELO"):
+            writer.write(b"250-sink\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+        elif verb == b"DATA":
+            writer.write(b"354 go ahead\r\n")
+            await writer.drain()
+            await reader.readuntil(b"\r\n.\r\n")
+            counter[0] += 1
+            writer.write(b"250 2.0.0 queued\r\n")
+        elif verb == b"QUIT":
+            writer.write(b"221 bye\r\n")
+            await writer.drain()
+            break
+        else:
+            writer.write(b"250 OK\r\n")
+        await writer.drain()
+    writer.close()
+
+
+def sink(port: int) -> None:
+    counter = [0]
+
+    async def main() -> None:
+        server = await asyncio.start_server(lambda r, w: _session(r, w, counter), "127.0.0.1", port,
+                                            limit=16 * 1024 * 1024)
+        print("ready", flush=True)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        async with server:
+            await stop.wait()
+        print(counter[0], flush=True)
+
+    asyncio.run(main())
+
+
+# ours: the real path through deliver() ---------------------------------------------------------------
+def ours(port: int, count: int, sync: str) -> None:
+    sys.path.insert(0, str(REPO))
+    from newsletter.compose.personal import Personalizer
+    from newsletter.config import SmtpSettings
+    from newsletter.delivery.ledger import DeliveryPlan, deliver
+    from newsletter.delivery.message import Envelope, MessageFactory
+    from newsletter.delivery.recipients import load_recipients
+    from newsletter.delivery.transports import SmtpTransport
+    from newsletter.jobs import Workspace
+    from newsletter.store import Store
+
+    work = Path(tempfile.mkdtemp(prefix="newsletter-bench-"))
+    try:
+        ws = Workspace.open(demo=True, in_memory=True)
+        month = ws.month("2026-10")
+        ws.ensure_collected(month)
+        edition = ws.compose(month)
+        edition = type(edition)(**{**edition.__dict__, "html": edition.html.replace(
+            "<body", "<body data-for=\"[[ recipient.email ]]\"", 1).replace(
+            "</body>", "<p>Hello [[ recipient.name ]] in [[ recipient.department ]]</p></body>"),
+            "text": "Hello [[ recipient.name ]]\n" + edition.text})
+        csv = work / "people.csv"
+        csv.write_text("email,name,department\n" + "".join(
+            f"person{i:06d}@example.com,Person {i},Dept {i % 17}\n" for i in range(count)), encoding="utf-8")
+        recipients = load_recipients([], csv)
+        envelope = Envelope("IT <it@example.com>")
+        first = recipients.recipients[0]
+        sample = MessageFactory(envelope, Personalizer(edition)).build(first, first.context(recipients.columns))
+        transport = SmtpTransport(SmtpSettings(host="127.0.0.1", port=port, security="none"), "it@example.com")
+        with Store.open(work / "state") as store:
+            store.set_durability(sync == "full")
+            started = time.perf_counter()
+            report = deliver(store, edition, recipients, transport, DeliveryPlan(envelope))
+            seconds = time.perf_counter() - started
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        print(json.dumps({"seconds": seconds, "sent": report.counts.get("sent", 0), "size": len(sample.data),
+                          "maxrss_kb": usage.ru_maxrss, "cpu_s": usage.ru_utime + usage.ru_stime}))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# the comparison --------------------------------------------------------------------------------------
+def _start_sink() -> tuple[subprocess.Popen, int]:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen([sys.executable, __file__, "--sink", str(port)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    return process, port
+
+
+def _stop_sink(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGTERM)
+    return int(process.communicate(timeout=30)[0].strip())
+
+
+def _run_ours(count: int, sync: str = "full") -> dict:
+    process, port = _start_sink()
+    out = subprocess.run([sys.executable, __file__, "--ours", str(port), str(count), sync], capture_output=True,
+                         text=True, check=True)
+    result = json.loads(out.stdout)
+    result["received"] = _stop_sink(process)
+    return result
+
+
+def _run_smtp_source(count: int, size: int) -> dict:
+    process, port = _start_sink()
+    started = time.perf_counter()
+    subprocess.run([SMTP_SOURCE, "-s", "1", "-d", "-m", str(count), "-l", str(size), "-f", "it@example.com",
+                    "-t", "person@example.com", "-M", "localhost", f"127.0.0.1:{port}"], check=True)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "received": _stop_sink(process)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--ours", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.sink:
+        return sink(args.sink)
+    if args.ours:
+        return ours(int(args.ours[0]), int(args.ours[1]), args.ours[2])
+    if not os.access(SMTP_SOURCE, os.X_OK):
+        sys.exit(f"{SMTP_SOURCE} is not installed (Debian: postfix); it is the baseline")
+    n = args.messages
+    small = _run_ours(n // 10)
+    runs: dict[str, list[dict]] = {"smtp-source": [], "full": [], "normal": []}
+    for _ in range(args.repeat):  # interleaved, best of each: a shared machine's noise hits all alike
+        runs["smtp-source"].append(_run_smtp_source(n, small["size"]))
+        runs["full"].append(_run_ours(n))
+        runs["normal"].append(_run_ours(n, "normal"))
+    best = {name: min(results, key=lambda r: r["seconds"]) for name, results in runs.items()}
+    assert all(r["received"] == n for results in runs.values() for r in results), "the sink lost messages"
+    rate_theirs = n / best["smtp-source"]["seconds"]
+    print(f"messages: {n:,} of {small['size']:,} bytes, one connection, one after another; best of {args.repeat}")
+    print(f"smtp-source -s 1 -d:                   {best['smtp-source']['seconds']:5.1f} s {rate_theirs:7,.0f} msg/s")
+    for sync in ("full", "normal"):
+        rate = n / best[sync]["seconds"]
+        print(f"newsletter, ledger_sync = {sync + ':':7}     {best[sync]['seconds']:5.1f} s {rate:7,.0f} msg/s "
+              f"= {rate / rate_theirs:.2f} of smtp-source")
+    print(f"peak RSS: {small['maxrss_kb'] / 1024:.0f} MiB for {n // 10:,} messages, "
+          f"{best['full']['maxrss_kb'] / 1024:.0f} MiB for {n:,}")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Per-person fields, filled in after MJML: a second, cheap Jinja pass over the compiled edition.
+
+MJML is compiled once per edition. Templates write per-person fields with square brackets,
+`[[ recipient.name or "colleague" ]]` (and `[% if %]` blocks), which the first pass leaves alone
+and MJML passes through; this module compiles the finished subject, HTML and text once as
+templates and renders them per person. The HTML pass autoescapes, the subject is folded to one
+line afterwards. Collected text cannot smuggle in a `[[`: the first pass breaks up those pairs
+in every value it prints (`neutralize`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
+
+from newsletter.errors import TemplateError
+
+if TYPE_CHECKING:  # render.py imports `neutralize` from here
+    from newsletter.compose.render import Newsletter
+
+SYNTAX = {"variable_start_string": "[[", "variable_end_string": "]]", "block_start_string": "[%",
+          "block_end_string": "%]", "comment_start_string": "[#", "comment_end_string": "#]"}
+_OPENERS = ("[[", "[%", "[#")
+_BREAK = "[\u200b"  # a zero-width space between the brackets: looks the same, is not syntax
+
+
+def neutralize(value: Any) -> Any:
+    """First-pass `finalize`: a printed value never opens a per-person field."""
+    if isinstance(value, str) and any(o in value for o in _OPENERS):
+        cleaned = str(value)
+        for opener in _OPENERS:
+            cleaned = cleaned.replace(opener, _BREAK + opener[1])
+        return Markup(cleaned) if isinstance(value, Markup) else cleaned
+    return value
+
+
+def is_personal(newsletter: Newsletter) -> bool:
+    parts = (newsletter.subject, newsletter.html, newsletter.text)
+    return any(opener in part for part in parts for opener in _OPENERS)
+
+
+class _Probe(dict):
+    """A recipient whose every field is a new string: what stays identical between two renders is static."""
+
+    def __missing__(self, key: str) -> str:
+        return "".join(["probe-", key])
+
+
+class Personalizer:
+    """The edition's three parts compiled once as templates, rendered per person as pieces.
+
+    `pieces()` gives each part as the chunks Jinja yields: the template's own text comes back as
+    the very same string objects every time (`is_static`), so the message builder encodes those
+    once per edition and only the per-person values per person.
+    """
+
+    def __init__(self, newsletter: Newsletter) -> None:
+        self.newsletter = newsletter
+        self.personal = is_personal(newsletter)
+        self._static: dict[int, str] = {id(part): part for part in (newsletter.html, newsletter.text)}
+        if not self.personal:
+            return
+        html_env = SandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined, **SYNTAX)
+        text_env = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined,
+                                        keep_trailing_newline=True, **SYNTAX)
+        parts = {"subject": (text_env, newsletter.subject, "subject"), "html": (html_env, newsletter.html, "HTML part"),
+                 "text": (text_env, newsletter.text, "text part")}
+        self._templates = {name: _compile(env, source, what) for name, (env, source, what) in parts.items()
+                           if any(opener in source for opener in _OPENERS)}  # the others stay as they are
+        for name in ("html", "text"):
+            if name in self._templates:
+                first = list(self._templates[name].generate(recipient=_Probe()))
+                again = {id(chunk): chunk for chunk in self._templates[name].generate(recipient=_Probe())}
+                self._static.update({id(c): c for c in first if again.get(id(c)) is c})
+
+    def is_static(self, chunk: str) -> bool:
+        return self._static.get(id(chunk)) is chunk
+
+    def pieces(self, recipient: dict[str, str]) -> tuple[str, list[str], list[str]]:
+        """Subject, text chunks and HTML chunks for one person."""
+        if not self.personal:
+            return self.newsletter.subject, [self.newsletter.text], [self.newsletter.html]
+        news = self.newsletter
+        subject = " ".join("".join(self._render("subject", recipient)).split()) if "subject" in self._templates \
+            else news.subject
+        text = self._render("text", recipient) if "text" in self._templates else [news.text]
+        html = self._render("html", recipient) if "html" in self._templates else [news.html]
+        return subject, text, html
+
+    def _render(self, name: str, recipient: dict[str, str]) -> list[str]:
+        try:
+            return list(self._templates[name].generate(recipient=recipient))
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"per-person field in the {name}: {exc.message}; the recipients' columns "
+                                f"are: {', '.join(sorted(recipient))}") from None
+
+    def for_recipient(self, recipient: dict[str, str]) -> Newsletter:
+        if not self.personal:
+            return self.newsletter
+        subject, text, html = self.pieces(recipient)
+        return dataclasses.replace(self.newsletter, subject=subject, text="".join(text), html="".join(html))
+
+
+def _compile(env: SandboxedEnvironment, source: str, what: str) -> jinja2.Template:
+    try:
+        return env.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"per-person field in the {what}, line {exc.lineno}: {exc.message}") from None

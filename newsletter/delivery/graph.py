@@ -1,0 +1,158 @@
+"""Microsoft Graph sendMail: for Microsoft 365 tenants that have turned SMTP AUTH off.
+
+The token comes from msal (OAuth client credentials; the app needs the Mail.Send application
+permission). The message goes as MIME (base64 in the body), so it is the very message the other
+transports send. Graph answers 202 Accepted: taken for delivery, not delivered, and the ledger
+says `accepted`. 429 is throttling: wait Retry-After and try the same message again (it was not
+taken). A 5xx or a lost answer may have been taken: unknown, never re-sent automatically.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import functools
+import logging
+import time
+from collections.abc import Callable
+from email.utils import parseaddr
+from urllib.parse import quote
+
+import requests
+import urllib3
+
+from newsletter.config import GraphSettings
+from newsletter.delivery.message import Outgoing
+from newsletter.delivery.transports import PermFailure, TempFailure, TransportError, UnknownOutcome
+from newsletter.errors import ConfigError
+from newsletter.http import HttpPolicy, make_session, redact_url
+
+log = logging.getLogger(__name__)
+ACCEPTED_NOTE = "202 Accepted by Microsoft Graph (taken for delivery; delivery itself not confirmed)"
+
+
+class MinuteLimit:
+    """At most `per_minute` sends in any 60 seconds: the mailbox's own limit, respected before Graph throttles."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.per_minute = per_minute
+        self.clock, self.sleep = clock, sleep
+        self.recent: collections.deque[float] = collections.deque()
+
+    def wait(self) -> None:
+        now = self.clock()
+        while self.recent and now - self.recent[0] >= 60:
+            self.recent.popleft()
+        if len(self.recent) >= self.per_minute:
+            pause = 60 - (now - self.recent[0])
+            log.info("Graph: %d messages in the last minute (delivery.graph.per_minute); waiting %.0f s",
+                     len(self.recent), pause)
+            self.sleep(pause)
+            self.recent.popleft()
+            now = self.clock()
+        self.recent.append(now)
+
+
+class GraphTransport:
+    name = "graph"
+    done_status = "accepted"
+
+    def __init__(self, settings: GraphSettings, sender: str, *, session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.settings = settings
+        self.mailbox = parseaddr(sender)[1]
+        # no automatic retries: a POST retried after a lost answer could send twice
+        self.session = session or make_session(HttpPolicy(retries=0))
+        if settings.ca_file:  # explicit on every request: REQUESTS_CA_BUNDLE would override session.verify
+            self.session.request = functools.partial(self.session.request, verify=str(settings.ca_file))
+        self.sleep = sleep
+        self.limit = MinuteLimit(settings.per_minute, sleep=sleep)
+        self._app = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.settings.graph_url.rstrip('/')}/v1.0/users/{quote(self.mailbox, safe='@')}/sendMail"
+
+    def open(self) -> None:
+        self._token()  # fail early: a wrong secret stops the run before anyone is marked
+
+    def _token(self) -> str:
+        s = self.settings
+        assert s.client_secret is not None
+        try:
+            import msal
+        except ImportError:
+            raise ConfigError("delivery.transport = \"graph\" needs msal: pip install 'newsletter[m365]'") from None
+        try:
+            if self._app is None:
+                self._app = msal.ConfidentialClientApplication(
+                    s.client_id, client_credential=s.client_secret.reveal(), http_client=self.session,
+                    authority=f"{s.authority.rstrip('/')}/{s.tenant_id}", instance_discovery=False,
+                    timeout=s.timeout_s)
+            result = self._app.acquire_token_for_client(scopes=[f"{s.graph_url.rstrip('/')}/.default"])
+        except (ValueError, requests.RequestException) as exc:
+            raise TransportError(f"Microsoft identity platform at {redact_url(s.authority)}: cannot get a token "
+                                 f"({type(exc).__name__}); check delivery.graph.authority and tenant_id") from None
+        if "access_token" not in result:
+            raise TransportError(f"Microsoft identity platform refused the app {s.client_id} "
+                                 f"({result.get('error', 'no token')}); check {s.client_secret.hint} and client_id")
+        return result["access_token"]
+
+    def send(self, out: Outgoing, before_data: Callable[[], None], after_data: Callable[[], None] | None = None) -> str:
+        body = base64.b64encode(out.data)
+        before_data()
+        while True:  # 429 means "not taken": the same message again, after the wait Graph asks for
+            self.limit.wait()
+            headers = {"Authorization": f"Bearer {self._token()}", "Content-Type": "text/plain"}
+            try:
+                response = self.session.post(self.endpoint, data=body, headers=headers,
+                                             timeout=(10, self.settings.timeout_s))
+            except requests.ConnectionError as exc:
+                if _never_connected(exc):
+                    raise TempFailure("Microsoft Graph unreachable; the message was not sent") from None
+                raise UnknownOutcome("connection to Microsoft Graph lost while sending") from None
+            except requests.Timeout:
+                raise UnknownOutcome(f"no answer from Microsoft Graph within {self.settings.timeout_s:g} s") from None
+            if response.status_code != 429:
+                return self._outcome(response)
+            self._throttled(response)
+
+    def _throttled(self, response: requests.Response) -> None:
+        value = response.headers.get("Retry-After", "")
+        wait = float(value) if value.strip().isdigit() else 30.0
+        if wait > self.settings.max_retry_after_s:
+            raise TempFailure(f"429 throttled by Microsoft Graph for {wait:.0f} s (more than "
+                              "delivery.graph.max_retry_after_s); a later run goes on")
+        log.info("Microsoft Graph throttled the mailbox (429); waiting %.0f s", wait)
+        self.sleep(wait)
+
+    def _outcome(self, response: requests.Response) -> str:
+        code = response.status_code
+        if code == 202:
+            return ACCEPTED_NOTE
+        detail = _graph_error(response)
+        if code in (401, 403):
+            raise TransportError(f"Microsoft Graph answered {code} for {self.mailbox} ({detail}); the app needs "
+                                 "the Mail.Send application permission, granted by an admin")
+        if code == 503:
+            raise TempFailure(f"{code} {detail}")
+        if code >= 500:  # the message may have been taken before the failure
+            raise UnknownOutcome(f"{code} {detail}")
+        raise PermFailure(f"{code} {detail}")
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+def _graph_error(response: requests.Response) -> str:
+    try:
+        error = response.json().get("error", {})
+        return f"{error.get('code', '')}: {error.get('message', '')}"[:200]
+    except ValueError:
+        return response.reason or "no detail"

@@ -1,0 +1,229 @@
+"""Unattended operation: the schedule, one run at a time, a killed run, owners told, the ping URL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from newsletter.collectors.registry import CollectorRegistry
+from newsletter.config import load_config
+from newsletter.errors import NewsletterError, NothingToDo
+from newsletter.operations import scheduled_month
+from newsletter.period import Month
+from newsletter.store import Store
+from tests.fixtures.workspace import BASE_CONFIG
+
+BERLIN = ZoneInfo("Europe/Berlin")
+OCT = Month.parse("2026-10", BERLIN)
+
+
+def smtp_config(server, *, recipients: str | None = None, extra: str = "") -> str:
+    who = f'recipients = "{recipients}"\nto = []' if recipients else 'to = ["all@example.com"]'
+    return f"""\
+[newsletter]
+timezone = "Europe/Berlin"
+state_dir = "state"
+
+[delivery]
+from = "IT <it@example.com>"
+{who}
+transport = "smtp"
+max_errors = 3
+retry_rounds = 0
+{extra}
+[delivery.smtp]
+host = "{server.host}"
+port = {server.port}
+security = "none"
+timeout_s = 10
+
+[run]
+max_days_late = 4000
+owners = ["owner@example.com"]
+ping_url_env = "PING_URL"
+"""
+
+
+def people_csv(folder: Path, count: int) -> Path:
+    path = folder / "people.csv"
+    lines = ["email,name,department"] + [f"p{i:04d}@example.com,Person {i},Dept {i % 7}" for i in range(count)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+# the schedule ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def config(workspace):
+    workspace.configure(base=BASE_CONFIG.replace("max_days_late = 4000", "send_day = 2\nmax_days_late = 10"))
+    return load_config(workspace.config, CollectorRegistry.from_entry_points())
+
+
+def at(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(tzinfo=BERLIN)
+
+
+def test_not_due_before_send_day_then_due_then_late(config, tmp_path):
+    store = Store.open(tmp_path)
+    with pytest.raises(NothingToDo, match="due on 2026-11-02"):
+        scheduled_month(config, store, at("2026-11-01T12:00"), OCT, force=False)
+    assert scheduled_month(config, store, at("2026-11-02T00:01"), OCT, force=False) == OCT
+    assert scheduled_month(config, store, at("2026-11-12T23:00"), OCT, force=False) == OCT  # missed days: caught up
+    with pytest.raises(NewsletterError, match=r"11 days late .* --force"):
+        scheduled_month(config, store, at("2026-11-13T08:00"), OCT, force=False)
+    assert store.edition("2026-10").status == "skipped"
+    with pytest.raises(NothingToDo, match="skipped as too late"):  # later runs stay quiet
+        scheduled_month(config, store, at("2026-11-14T08:00"), OCT, force=False)
+    assert scheduled_month(config, store, at("2026-11-14T08:00"), OCT, force=True) == OCT
+    with pytest.raises(NothingToDo, match="due on"):  # a month not over is never sent
+        scheduled_month(config, store, at("2026-10-30T08:00"), OCT, force=True)
+
+
+def test_an_edition_being_sent_is_finished_however_late(config, tmp_path):
+    store = Store.open(tmp_path)
+    store.save_edition("2026-10", "failed")
+    assert scheduled_month(config, store, at("2026-12-20T08:00"), OCT, force=False) == OCT
+    store.save_edition("2026-10", "sent")
+    with pytest.raises(NothingToDo, match="already sent"):
+        scheduled_month(config, store, at("2026-11-03T08:00"), OCT, force=False)
+
+
+# owners and the ping URL ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ping_server() -> Iterator[tuple[str, list[str]]]:
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"OK")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/ping/5f1e-secret-uuid", hits
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_failed_run_emails_the_owners_and_pings_fail(workspace, smtp_server, ping_server):
+    url, hits = ping_server
+    box = smtp_server.mailbox
+    box.rcpt_codes = {"all@example.com": "550 5.7.1 Relaying denied"}
+    workspace.configure(smtp_config(smtp_server, extra="max_errors = 1\n").replace("max_errors = 3\n", ""), base="")
+    result = workspace.invoke("run", "--month", "2026-10", env={"PING_URL": url})
+    assert result.exit_code == 1, result.output
+    assert "stopped after 1 recipients failed" in result.output
+    assert hits == ["/ping/5f1e-secret-uuid/start", "/ping/5f1e-secret-uuid/fail"]
+    assert [rcpts for _, rcpts in box.envelopes] == [["owner@example.com"]]
+    report = box.messages[0]
+    assert "failed" in report["Subject"] and "stopped after 1 recipients failed" in report["Subject"]
+    body = report.get_content()
+    assert "Edition 2026-10: 1 perm_failed" in body and "newsletter history" in body
+    delivery = json.loads((workspace.state / "archive" / "2026-10" / "delivery.json").read_text())
+    assert delivery["counts"] == {"perm_failed": 1}
+
+
+def test_a_good_run_pings_start_and_success_and_tells_nobody(workspace, smtp_server, ping_server):
+    url, hits = ping_server
+    workspace.configure(smtp_config(smtp_server), base="")
+    result = workspace.invoke("run", "--month", "2026-10", env={"PING_URL": url})
+    assert result.exit_code == 0, result.output
+    assert hits == ["/ping/5f1e-secret-uuid/start", "/ping/5f1e-secret-uuid"]
+    assert [rcpts for _, rcpts in smtp_server.mailbox.envelopes] == [["all@example.com"]]
+    archive = workspace.state / "archive" / "2026-10"
+    assert {p.name for p in archive.iterdir()} == {"newsletter.html", "newsletter.txt", "edition.json",
+                                                    "delivery.json", "view.html", "images"}
+    again = workspace.invoke("run", "--month", "2026-10", env={"PING_URL": url})
+    assert again.exit_code == 3 and "already sent" in again.output
+    assert len(smtp_server.mailbox.envelopes) == 1
+
+
+def test_history_lists_unknown_and_resend_unknown_sends_to_them_on_purpose(workspace, smtp_server, tmp_path):
+    csv = people_csv(tmp_path, 5)
+    box = smtp_server.mailbox
+    box.vanish_after_data = {"p0002@example.com"}
+    workspace.configure(smtp_config(smtp_server, recipients=str(csv)), base="")
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    first = workspace.invoke("send", "--month", "2026-10")
+    assert first.exit_code == 1 and "4 sent, 1 unknown" in first.output
+    history = workspace.invoke("history")
+    assert "unknown: p0002@example.com (connection lost after the data was sent" in history.output
+    box.vanish_after_data = set()
+    assert workspace.invoke("send", "--month", "2026-10").exit_code == 3
+    assert box.count_to("p0002@example.com") == 1
+    resend = workspace.invoke("send", "--month", "2026-10", "--resend-unknown")
+    assert resend.exit_code == 0, resend.output
+    assert box.count_to("p0002@example.com") == 2 and len(box.envelopes) == 6
+    assert box.messages[-1].get_body(("plain",)) is not None
+
+
+# real processes --------------------------------------------------------------------------------
+
+
+def spawn(workspace, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "newsletter", *args, "--config", str(workspace.config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_two_runs_started_together_exactly_one_sends(workspace, smtp_server, tmp_path):
+    csv = people_csv(tmp_path, 30)
+    workspace.configure(smtp_config(smtp_server, recipients=str(csv), extra="rate_per_s = 15\n"), base="")
+    runs = [spawn(workspace, "run", "--month", "2026-10") for _ in range(2)]
+    outcomes = sorted((run.wait(timeout=120), run.stderr.read()) for run in runs)
+    assert [code for code, _ in outcomes] == [0, 3], outcomes
+    assert "holds" in outcomes[1][1] and "pid" in outcomes[1][1]
+    box = smtp_server.mailbox
+    assert len(box.envelopes) == 30
+    assert all(box.count_to(f"p{i:04d}@example.com") == 1 for i in range(30))
+
+
+def test_a_run_killed_midway_and_run_again_sends_everyone_exactly_once(workspace, smtp_server, tmp_path):
+    total = 1000
+    csv = people_csv(tmp_path, total)
+    workspace.configure(smtp_config(smtp_server, recipients=str(csv)), base="")
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    box = smtp_server.mailbox
+    victim = spawn(workspace, "send", "--month", "2026-10")
+    deadline = time.monotonic() + 120
+    while len(box.envelopes) < 300 and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    killed_at = len(box.envelopes)
+    assert 300 <= killed_at < total, "the run should have been killed midway"
+    again = spawn(workspace, "send", "--month", "2026-10")
+    _, err = again.communicate(timeout=300)
+    with Store.open(workspace.state) as store:
+        ledger = {row.recipient: row.status for row in store.deliveries("2026-10")}
+    unknown = {who for who, status in ledger.items() if status == "unknown"}
+    assert len(ledger) == total and set(ledger.values()) <= {"sent", "unknown"}
+    assert len(unknown) <= 1  # at most the one in flight when the kill came
+    assert again.returncode == (1 if unknown else 0), err
+    for i in range(total):
+        who = f"p{i:04d}@example.com"
+        copies = box.count_to(who)
+        assert copies == 1 or (who in unknown and copies <= 1), (who, copies, ledger[who])

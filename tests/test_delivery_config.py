@@ -1,0 +1,46 @@
+"""Delivery settings: mistakes are one line naming the file and key, exit 2, before anything is sent."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixtures.workspace import BASE_CONFIG
+
+
+def config(delivery: str = "", tables: str = "", to: str = '["all@example.com"]') -> str:
+    """The base config with [delivery] keys replaced or added, and more tables after it."""
+    base = BASE_CONFIG.replace('transport = "outbox"\n', "").replace('to = ["all@example.com"]', f"to = {to}")
+    if tables.startswith("[run]\n"):  # the base has a [run] table already: add to it
+        base, tables = base.replace("[run]\n", tables, 1), ""
+    if 'transport' not in delivery:
+        delivery += 'transport = "outbox"\n'
+    return base + delivery + tables
+
+
+@pytest.mark.parametrize(("delivery", "tables", "message"), [
+    ('transport = "graph"\n', '[delivery.graph]\ntenant_id = "t"\nclient_id = "c"\n',
+     "delivery.graph.client_secret_env: missing"),
+    ('transport = "graph"\n', '[delivery.graph]\nclient_id = "c"\nclient_secret_env = "X"\n',
+     "delivery.graph.tenant_id: missing"),
+    ('recipients = "nobody.csv"\n', "", "delivery.recipients: "),
+    ("rate_per_s = -1\n", "", "delivery.rate_per_s: expected a number of at least 0"),
+    ("", '[delivery.smtp]\npassword = "hunter2"\n', "delivery.smtp.password: secrets are not written in config"),
+    ("", "[run]\nsend_day = 31\n", "run.send_day: expected a day from 1 to 28"),
+    ("", '[run]\nowners = ["not an address"]\n', "run.owners: 'not an address' is not an email address"),
+])
+def test_delivery_mistakes_are_config_errors(workspace, delivery, tables, message):
+    workspace.configure(config(delivery, tables), base="")
+    result = workspace.invoke("send", "--month", "2026-10")
+    assert result.exit_code == 2, result.output
+    assert message in result.output and str(workspace.config) in result.output
+    assert "Traceback" not in result.output and "hunter2" not in result.output
+
+
+def test_a_recipients_file_with_no_usable_address_sends_nothing(workspace):
+    workspace.write("people.csv", "email,name\nnot-an-address,X\n")
+    workspace.configure(config('recipients = "people.csv"\n', to="[]"), base="")
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    result = workspace.invoke("send", "--month", "2026-10")
+    assert result.exit_code == 2 and "no valid recipient" in result.output
+    assert "people.csv:2: 'not-an-address' is not an email address; skipped" in result.output
+    assert not (workspace.state / "outbox" / "2026-10").exists()

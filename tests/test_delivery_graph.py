@@ -1,0 +1,171 @@
+"""The Graph transport through msal against token and sendMail endpoints served over HTTPS on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+import pytest
+
+from newsletter.config import GraphSettings
+from newsletter.delivery.graph import GraphTransport, MinuteLimit
+from newsletter.delivery.ledger import DeliveryPlan, deliver
+from newsletter.delivery.message import Envelope
+from newsletter.delivery.transports import TransportError
+from newsletter.settings import Secret
+from newsletter.store import Store
+from tests.test_delivery_smtp import EDITION, PEOPLE, people
+
+TENANT, CLIENT, SECRET, TOKEN = "contoso-tenant", "app-client-id", "graph-client-s3cret", "token-abc"
+
+
+@dataclass
+class Graph:
+    base: str = ""
+    sent: list[tuple[str, bytes]] = field(default_factory=list)  # (mailbox, MIME)
+    answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # next sendMail answers, then 202
+    token_requests: int = 0
+
+
+class Handler(BaseHTTPRequestHandler):
+    graph: Graph
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _json(self, code: int, payload: dict, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path.startswith(f"/{TENANT}/v2.0/.well-known/openid-configuration"):
+            root = f"{self.graph.base}/{TENANT}"
+            return self._json(200, {"authorization_endpoint": f"{root}/oauth2/v2.0/authorize",
+                                    "token_endpoint": f"{root}/oauth2/v2.0/token",
+                                    "issuer": f"{root}/v2.0"})
+        self._json(404, {"error": "not_found"})
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.path == f"/{TENANT}/oauth2/v2.0/token":
+            form = parse_qs(body.decode())
+            self.graph.token_requests += 1
+            if form.get("client_secret") != [SECRET] or form.get("grant_type") != ["client_credentials"]:
+                return self._json(401, {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid "
+                                        "client secret provided."})
+            return self._json(200, {"token_type": "Bearer", "expires_in": 3599, "access_token": TOKEN})
+        if self.path.startswith("/v1.0/users/") and self.path.endswith("/sendMail"):
+            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                return self._json(401, {"error": {"code": "InvalidAuthenticationToken", "message": "bad token"}})
+            if self.graph.answers:
+                code, headers = self.graph.answers.pop(0)
+                if code != 202:
+                    return self._json(code, {"error": {"code": "ApplicationThrottled" if code == 429 else "Error",
+                                                       "message": "answer from the test"}}, headers)
+            assert self.headers["Content-Type"] == "text/plain"
+            self.graph.sent.append((self.path.split("/")[3], base64.b64decode(body)))
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        self._json(404, {"error": "not_found"})
+
+
+@pytest.fixture(scope="module")
+def graph_server(tls_ca) -> Iterator[tuple[Graph, str]]:
+    _, ca_file, context = tls_ca
+    state = Graph()
+    handler = type("GraphHandler", (Handler,), {"graph": state})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    state.base = f"https://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state, ca_file
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def graph(graph_server, monkeypatch):
+    state, ca_file = graph_server
+    state.sent.clear()
+    state.answers.clear()
+    monkeypatch.setenv("GRAPH_SECRET", SECRET)
+    settings = GraphSettings(tenant_id=TENANT, client_id=CLIENT, client_secret=Secret(env="GRAPH_SECRET"),
+                             authority=state.base, graph_url=state.base, ca_file=ca_file, per_minute=1000)
+    return state, settings
+
+
+def test_graph_sends_each_person_mime_and_records_accepted(graph, tmp_path):
+    state, settings = graph
+    waits: list[float] = []
+    transport = GraphTransport(settings, "IT <it@example.com>", sleep=waits.append)
+    state.answers = [(429, {"Retry-After": "7"})]
+    with Store.open(tmp_path) as store:
+        report = deliver(store, EDITION, people(*PEOPLE[:3]), transport,
+                         DeliveryPlan(Envelope("IT <it@example.com>"), sleep=waits.append))
+        rows = store.deliveries("2026-10")
+    assert report.counts == {"accepted": 3} and report.complete
+    assert waits == [7.0]  # the throttled message waited and went again: once, not twice
+    assert all("not confirmed" in r.detail for r in rows)
+    assert [mailbox for mailbox, _ in state.sent] == ["it@example.com"] * 3
+    messages = [message_from_bytes(mime, policy=policy.default) for _, mime in state.sent]
+    assert [m["To"].addresses[0].addr_spec for m in messages] == PEOPLE[:3]
+    assert messages[0].get_body(("html",)).get_content().startswith("<p>Hello Person p0</p>")
+
+
+def test_graph_error_answers_map_to_ledger_states(graph, tmp_path):
+    state, settings = graph
+    state.answers = [(400, {}), (503, {}), (504, {})]
+    transport = GraphTransport(settings, "it@example.com", sleep=lambda s: None)
+    with Store.open(tmp_path) as store:
+        deliver(store, EDITION, people(*PEOPLE[:4]), transport, DeliveryPlan(Envelope("it@example.com")))
+        states = [r.status for r in store.deliveries("2026-10")]
+    assert states == ["perm_failed", "temp_failed", "unknown", "accepted"]
+
+
+def test_graph_long_throttling_stops_that_message_for_a_later_run(graph, tmp_path):
+    state, settings = graph
+    state.answers = [(429, {"Retry-After": "3600"})]
+    transport = GraphTransport(settings, "it@example.com", sleep=lambda s: None)
+    with Store.open(tmp_path) as store:
+        deliver(store, EDITION, people(*PEOPLE[:2]), transport, DeliveryPlan(Envelope("it@example.com")))
+        assert [r.status for r in store.deliveries("2026-10")] == ["temp_failed", "accepted"]
+
+
+def test_graph_wrong_secret_stops_before_anyone_is_marked(graph, tmp_path, monkeypatch):
+    state, settings = graph
+    monkeypatch.setenv("GRAPH_SECRET", "wrong")
+    transport = GraphTransport(settings, "it@example.com")
+    with Store.open(tmp_path) as store, pytest.raises(TransportError, match=r"refused the app .* check GRAPH_SECRET"):
+        deliver(store, EDITION, people(*PEOPLE[:2]), transport, DeliveryPlan(Envelope("it@example.com")))
+    assert not state.sent
+
+
+def test_minute_limit_waits_for_the_oldest_send_to_age_out():
+    now = [0.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    limit = MinuteLimit(3, clock=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        limit.wait()
+        now[0] += 1
+    limit.wait()
+    assert waits == [57.0]

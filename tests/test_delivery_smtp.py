@@ -1,0 +1,230 @@
+"""The ledger and the SMTP transport against a real SMTP server (aiosmtpd) on 127.0.0.1, with faults."""
+
+from __future__ import annotations
+
+import pytest
+
+from newsletter.compose.render import Newsletter
+from newsletter.config import SmtpSettings
+from newsletter.delivery.ledger import DeliveryPlan, deliver
+from newsletter.delivery.message import Envelope
+from newsletter.delivery.recipients import Recipient, RecipientList
+from newsletter.delivery.transports import SmtpTransport, TransportError
+from newsletter.errors import DeliveryError, NothingToDo
+from newsletter.settings import Secret
+from newsletter.store import Store
+from tests.fixtures.smtp import PASSWORD, USER
+
+EDITION = Newsletter(month="2026-10", subject="IT in October", preheader="",
+                     html="<p>Hello [[ recipient.name or 'colleague' ]]</p>",
+                     text="Hello [[ recipient.name ]]\n.\n..and dots =3D kept\n")
+PEOPLE = [f"p{i}@example.com" for i in range(6)]
+
+
+def people(*addresses: str) -> RecipientList:
+    return RecipientList([Recipient(a, f"Person {a.split('@')[0]}") for a in addresses])
+
+
+def plan(**kw) -> DeliveryPlan:
+    kw.setdefault("retry_rounds", 0)
+    return DeliveryPlan(Envelope("IT <it@example.com>"), sleep=lambda s: None, **kw)
+
+
+def smtp(server, **kw) -> SmtpTransport:
+    kw.setdefault("security", "none")
+    return SmtpTransport(SmtpSettings(host=server.host, port=server.port, timeout_s=5, **kw), "it@example.com")
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store.open(tmp_path / "state") as s:
+        yield s
+
+
+def statuses(store: Store) -> dict[str, str]:
+    return {row.recipient: row.status for row in store.deliveries("2026-10")}
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_one_connection_for_everyone_and_each_person_gets_their_own_message(smtp_server, store, pipelining):
+    smtp_server.mailbox.pipelining = pipelining
+    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+    assert report.counts == {"sent": 6}
+    box = smtp_server.mailbox
+    assert box.connections == 1
+    assert sorted(r for _, rcpts in box.envelopes for r in rcpts) == sorted(PEOPLE)
+    first = box.messages[0]
+    assert first["To"].addresses[0].display_name == "Person p0"
+    assert first.get_body(("html",)).get_content() == "<p>Hello Person p0</p>"
+    assert first.get_body(("plain",)).get_content() == "Hello Person p0\r\n.\r\n..and dots =3D kept\r\n"
+    rows = store.deliveries("2026-10")
+    assert all(r.detail.startswith("250 ") and r.first_attempt_at and r.attempts == 1 for r in rows)
+    with pytest.raises(NothingToDo):
+        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+    assert len(box.messages) == 6
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_451_550_552_for_chosen_recipients(smtp_server, store, pipelining):
+    smtp_server.mailbox.pipelining = pipelining
+    box = smtp_server.mailbox
+    box.rcpt_codes = {"p1@example.com": "451 4.7.1 Try again later", "p2@example.com": "550 5.1.1 No such user"}
+    box.data_codes = {"p3@example.com": "552 5.2.2 Mailbox full"}
+    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+    assert statuses(store) == {"p0@example.com": "sent", "p1@example.com": "temp_failed",
+                               "p2@example.com": "perm_failed", "p3@example.com": "temp_failed",
+                               "p4@example.com": "sent", "p5@example.com": "sent"}
+    assert not report.complete and not report.finished
+    assert "550 5.1.1 No such user" in {r.last_error for r in store.deliveries("2026-10")}
+    # a later run retries the temporary ones only, and they get through now
+    box.rcpt_codes, box.data_codes = {"p2@example.com": "550 5.1.1 No such user"}, {}
+    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+    assert report.attempted == 2
+    assert report.counts == {"sent": 5, "perm_failed": 1} and report.finished
+    assert all(box.count_to(p) == (0 if p == "p2@example.com" else 1) for p in PEOPLE)
+
+
+def test_temporary_refusals_are_retried_with_backoff_within_the_run(smtp_server, store):
+    box = smtp_server.mailbox
+    box.rcpt_codes = {"p1@example.com": "451 4.7.1 Greylisted"}
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        box.rcpt_codes = {}  # the greylisting ends while we wait
+
+    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server),
+                     DeliveryPlan(Envelope("it@example.com"), retry_rounds=2, retry_backoff_s=30, sleep=sleep))
+    assert pauses == [30]
+    assert report.counts == {"sent": 6}
+    assert store.deliveries("2026-10")[1].attempts == 2
+
+
+def test_temporary_refusals_give_up_after_the_deadline(smtp_server, store):
+    box = smtp_server.mailbox
+    box.rcpt_codes = {"p1@example.com": "451 4.7.1 Try again later"}
+    deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+    store.db.execute("UPDATE deliveries SET first_attempt_at='2026-11-01T00:00:00+00:00'")
+    with pytest.raises(NothingToDo):
+        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan(retry_until_days=3))
+    row = store.deliveries("2026-10", ["perm_failed"])[0]
+    assert row.recipient == "p1@example.com" and "retry_until_days" in row.last_error
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_every_recipient_refused_stops_after_max_errors(smtp_server, store, pipelining):
+    smtp_server.mailbox.pipelining = pipelining
+    smtp_server.mailbox.rcpt_codes = dict.fromkeys(PEOPLE, "550 5.7.1 Relaying denied")
+    with pytest.raises(DeliveryError, match="stopped after 3 recipients failed"):
+        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan(max_errors=3))
+    assert statuses(store) == {**dict.fromkeys(PEOPLE[:3], "perm_failed"), **dict.fromkeys(PEOPLE[3:], "queued")}
+    assert store.edition("2026-10").status == "failed"
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_a_refused_sender_stops_the_run_without_failing_anyone(smtp_server, store, pipelining):
+    smtp_server.mailbox.pipelining = pipelining
+    smtp_server.mailbox.mail_code = "553 5.7.1 Sender address rejected: not owned by user"
+    with pytest.raises(TransportError, match=r"refused the sender it@example.com .*553"):
+        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+    assert set(statuses(store).values()) == {"queued"}
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_421_mid_session_reconnects_and_nobody_is_lost(smtp_server, store, pipelining):
+    smtp_server.mailbox.pipelining = pipelining
+    box = smtp_server.mailbox
+    box.drop_421_after = 2
+    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+    assert report.counts == {"sent": 6}
+    assert box.connections == 2
+    assert all(box.count_to(p) == 1 for p in PEOPLE)
+
+
+def test_a_server_gone_midway_stops_the_run_and_leaves_the_rest_queued(store):
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import free_port
+    from tests.fixtures.smtp import Mailbox, SmtpServer
+
+    box = Mailbox(drop_421_after=2)
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    box.after_drop = lambda: controller.server.close()  # stop listening: the reconnect is refused
+    controller.start()
+    try:
+        with pytest.raises(TransportError, match="cannot connect"):
+            deliver(store, EDITION, people(*PEOPLE), smtp(SmtpServer("127.0.0.1", controller.port, box)), plan())
+    finally:
+        controller.stop()
+    assert statuses(store) == {**dict.fromkeys(PEOPLE[:2], "sent"), **dict.fromkeys(PEOPLE[2:], "queued")}
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_connection_closed_after_the_data_makes_unknown_never_resent(smtp_server, store, pipelining):
+    smtp_server.mailbox.pipelining = pipelining
+    box = smtp_server.mailbox
+    box.vanish_after_data = {"p2@example.com"}
+    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+    assert statuses(store)["p2@example.com"] == "unknown"
+    assert report.counts == {"sent": 5, "unknown": 1}
+    assert box.connections == 2  # reconnected for p3
+    box.vanish_after_data = set()
+    with pytest.raises(NothingToDo):
+        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+    assert all(box.count_to(p) == 1 for p in PEOPLE)
+    # only on purpose
+    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan(resend_unknown=True))
+    assert report.counts == {"sent": 6} and box.count_to("p2@example.com") == 2
+
+
+def test_a_run_that_died_while_sending_leaves_unknown(smtp_server, store):
+    store.queue("2026-10", PEOPLE)
+    store.mark("2026-10", "p0@example.com", "sending")
+    deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+    assert statuses(store)["p0@example.com"] == "unknown"
+    assert smtp_server.mailbox.count_to("p0@example.com") == 0
+
+
+def test_auth_failure_stops_the_run_and_names_the_secret(smtp_starttls_server, store, monkeypatch):
+    monkeypatch.setenv("SMTP_PW", "wrong-password")
+    transport = smtp(smtp_starttls_server, security="starttls", username=USER, password=Secret(env="SMTP_PW"),
+                     ca_file=smtp_starttls_server.ca_file)
+    with pytest.raises(TransportError, match=r"refused the login .* check SMTP_PW") as caught:
+        deliver(store, EDITION, people(*PEOPLE), transport, plan())
+    assert "wrong-password" not in str(caught.value) and PASSWORD not in str(caught.value)
+    assert set(statuses(store).values()) == {"queued"}
+
+
+def test_starttls_and_auth_work(smtp_starttls_server, store, monkeypatch):
+    monkeypatch.setenv("SMTP_PW", PASSWORD)
+    transport = smtp(smtp_starttls_server, security="starttls", username=USER, password=Secret(env="SMTP_PW"),
+                     ca_file=smtp_starttls_server.ca_file)
+    assert deliver(store, EDITION, people(*PEOPLE[:2]), transport, plan()).counts == {"sent": 2}
+
+
+def test_starttls_failure_stops_the_run(smtp_starttls_server, store):
+    transport = smtp(smtp_starttls_server, security="starttls")  # the server's CA is not trusted
+    with pytest.raises(TransportError, match="TLS failed"):
+        deliver(store, EDITION, people(*PEOPLE), transport, plan())
+    assert set(statuses(store).values()) == {"queued"}
+
+
+def test_a_server_that_never_greets_times_out(silent_server, store):
+    host, port = silent_server
+    transport = SmtpTransport(SmtpSettings(host=host, port=port, security="none", timeout_s=0.5), "it@example.com")
+    with pytest.raises(TransportError, match="timed out"):
+        deliver(store, EDITION, people(*PEOPLE), transport, plan())
+    assert set(statuses(store).values()) == {"queued"}
+
+
+def test_rate_limit_paces_the_messages(smtp_server, store):
+    now = [0.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(round(seconds, 3))
+        now[0] += seconds
+
+    p = DeliveryPlan(Envelope("it@example.com"), rate_per_s=4, sleep=sleep, clock=lambda: now[0])
+    deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), p)
+    assert waits == [0.25] * 5

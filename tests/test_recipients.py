@@ -1,0 +1,129 @@
+"""Recipients, per-person fields after MJML, and headers no text can add to."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+
+import pytest
+
+from newsletter.compose.personal import Personalizer, neutralize
+from newsletter.compose.render import Newsletter, compile_mjml
+from newsletter.delivery.message import Envelope, MessageFactory, as_bytes, build_message
+from newsletter.delivery.recipients import Recipient, load_recipients
+from newsletter.errors import ConfigError, TemplateError
+
+ENVELOPE = Envelope("Example IT <it@example.com>", reply_to="help@example.com")
+
+
+def edition(**kw) -> Newsletter:
+    base = {"month": "2026-10", "subject": "IT in October", "preheader": "", "html": "<p>Hi</p>", "text": "Hi\n"}
+    return Newsletter(**{**base, **kw})
+
+
+def test_csv_people_with_their_columns_and_lists(tmp_path):
+    csv = tmp_path / "people.csv"
+    csv.write_text("Email,Name,Department\nann@example.com,Ann Smith,Finance\n"
+                   "bob@Example.COM,Bob,\nnot-an-address,X,Y\nANN@example.com,Ann again,\n"
+                   "eve@example.com,Eve,\n\"mallory@example.com\r\nBcc: x@y.test\",M,\n,Nobody,\n", encoding="utf-8")
+    result = load_recipients(["All Staff <all@example.com>", "all@example.com"], csv)
+    assert [r.email for r in result.recipients] == ["all@example.com", "ann@example.com", "bob@Example.COM",
+                                                    "eve@example.com"]
+    assert result.recipients[0].name == "All Staff"
+    assert result.recipients[1].context(result.columns) == {"department": "Finance", "email": "ann@example.com",
+                                                            "name": "Ann Smith"}
+    assert result.recipients[0].context(result.columns)["department"] == ""
+    assert result.recipients[2].key == "bob@example.com"
+    skipped = "\n".join(result.skipped)
+    assert "delivery.to[1]: all@example.com is a duplicate of delivery.to[0]" in skipped
+    assert "people.csv:4: 'not-an-address' is not an email address" in skipped
+    assert "people.csv:5: ANN@example.com is a duplicate of people.csv:2" in skipped
+    assert "people.csv:8: 'mallory@example.com\\r\\nBcc: x@y.test' contains a line break or NUL" in skipped
+    assert "people.csv:9: '' is not an email address" in skipped
+    assert len(result.skipped) == 5
+
+
+def test_a_recipients_file_without_an_email_column_is_a_config_error(tmp_path):
+    csv = tmp_path / "people.csv"
+    csv.write_text("mail,name\na@example.com,A\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"people.csv: the first row must name the columns, one of them 'email'"):
+        load_recipients([], csv)
+
+
+def test_per_person_fields_are_filled_after_mjml_and_escaped():
+    mjml = ('<mjml><mj-body><mj-section><mj-column><mj-text>Hello [[ recipient.name or "colleague" ]] from '
+            '[[ recipient.department ]]</mj-text></mj-column></mj-section></mj-body></mjml>')
+    html = compile_mjml(mjml)  # once per edition
+    personal = Personalizer(edition(html=html, text="Hello [[ recipient.name ]]\n",
+                                    subject="For [[ recipient.name ]]"))
+    ann = personal.for_recipient({"name": "<Ann & Co>", "department": "R&D", "email": "a@example.com"})
+    assert "Hello &lt;Ann &amp; Co&gt; from R&amp;D" in ann.html
+    assert ann.text == "Hello <Ann & Co>\n" and ann.subject == "For <Ann & Co>"
+    nobody = personal.for_recipient({"name": "", "department": "", "email": "b@example.com"})
+    assert "Hello colleague from" in nobody.html
+
+
+def test_a_mistake_in_a_per_person_field_is_a_template_error():
+    with pytest.raises(TemplateError, match="per-person field in the HTML part"):
+        Personalizer(edition(html="<p>[[ recipient.name </p>"))
+    personal = Personalizer(edition(text="[[ recipient.dept ]]"))
+    with pytest.raises(TemplateError, match="columns are: email, name"):
+        personal.for_recipient({"email": "a@example.com", "name": "A"})
+
+
+def test_collected_text_cannot_open_a_per_person_field():
+    assert neutralize("[[ recipient.email ]]") != "[[ recipient.email ]]"
+    assert "[[" not in neutralize("x [[ y [% z [# w")
+    assert neutralize(42) == 42
+    from newsletter.compose.render import Renderer, Theme
+    from newsletter.resources import builtin_theme
+
+    env = Renderer(Theme(builtin_theme().parent, "default")).env
+    out = env.from_string("{{ v }} [[ recipient.name ]]").render(v="[[ recipient.email ]]")
+    assert Personalizer(edition(html=out)).for_recipient({"name": "Ann", "email": "a@x.com"}).html.endswith("Ann")
+    assert "a@x.com" not in Personalizer(edition(html=out)).for_recipient({"name": "Ann", "email": "a@x.com"}).html
+
+
+def test_the_fast_message_equals_the_email_packages():
+    news = edition(html="<p>Grüße " + "x" * 3000 + "</p>", text="Grüße\n" * 200, subject="IT im Oktober · 99%")
+    to = Recipient("ann@example.com", "Änn Smith")
+    data = MessageFactory(ENVELOPE, Personalizer(news)).build(to, to.context()).data
+    fast = message_from_bytes(data, policy=policy.default)
+    slow = message_from_bytes(as_bytes(build_message(news, ENVELOPE, to)), policy=policy.default)
+    for name in ("Subject", "From", "To", "Reply-To", "List-Id", "Auto-Submitted", "Precedence",
+                 "X-Auto-Response-Suppress", "MIME-Version"):
+        assert fast[name] == slow[name], name
+    assert fast.get_content_type() == slow.get_content_type() == "multipart/alternative"
+    for kind in ("plain", "html"):
+        assert fast.get_body((kind,)).get_content().rstrip() == slow.get_body((kind,)).get_content().rstrip()
+    assert all(len(line) <= 78 for line in data.split(b"\r\n"))
+
+
+INJECTIONS = [
+    "Hello\r\nBcc: victim@evil.test",
+    "Hello\nBcc: victim@evil.test",
+    "Hello\rBcc: victim@evil.test",
+    "Hello\n",
+    "=?utf-8?q?Hello=0D=0ABcc:_victim@evil.test?=",
+    "=?utf-8?b?SGVsbG8NCkJjYzogdmljdGltQGV2aWwudGVzdA==?=",
+    "Hello\u2028Bcc: victim@evil.test",
+    "Hello\u2029Bcc: victim@evil.test",
+    "Hello\x00Bcc: victim@evil.test",
+    "Hello\x85Bcc: victim@evil.test",
+]
+
+
+@pytest.mark.parametrize("text", INJECTIONS)
+@pytest.mark.parametrize("builder", ["fast", "email"])
+def test_no_subject_or_name_can_add_a_header(text, builder):
+    to = Recipient("ann@example.com", text)
+    news = edition(subject=text)
+    data = (MessageFactory(ENVELOPE, Personalizer(news)).build(to, to.context()).data if builder == "fast"
+            else as_bytes(build_message(news, ENVELOPE, to)))
+    head = data.split(b"\r\n\r\n", 1)[0]
+    names = [line.split(b":", 1)[0] for line in head.split(b"\r\n") if line and not line[:1].isspace()]
+    assert b"Bcc" not in names and len(names) == len(set(names))
+    assert b"\x00" not in data and b"\n" not in head.replace(b"\r\n", b"")
+    parsed = message_from_bytes(data, policy=policy.default)
+    assert parsed["Bcc"] is None
+    assert "\n" not in str(parsed["Subject"]) and "\r" not in str(parsed["Subject"])
+    assert "\n" not in str(parsed["To"]) and parsed["To"].addresses[0].addr_spec == "ann@example.com"
