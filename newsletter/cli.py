@@ -108,11 +108,22 @@ def check(open_workspace) -> None:
     ws.renderer().check(list(ws.config.newsletter.sections))
     findings = ws.findings(ws.sample_edition())
     names = ", ".join(source.name for source, _ in collectors) or "none"
+    _warn_unset_secrets(ws)
     _report(findings)
     if any(f.level == "error" for f in findings):
         raise TemplateError(f"{ws.config.path}: the theme would break the email in mail clients (errors above)")
     click.echo(f"{ws.config.path}: ok ({len(collectors)} sources: {names}; email checks: "
                f"{len(findings)} warning{'s' if len(findings) != 1 else ''})")
+
+
+def _warn_unset_secrets(ws: Workspace) -> None:
+    """Secrets named by environment variables that this shell lacks: a warning, since cron's may have them."""
+    from newsletter.settings import unset_secrets
+
+    places = [(ws.config.path, ws.config)] + [(s.file, s.settings) for s in ws.config.sources if s.enabled]
+    for path, settings in places:
+        for problem in unset_secrets(settings):
+            click.echo(f"newsletter: warning: {path}: {problem} here (the run needs it)", err=True)
 
 
 def _report(findings) -> None:

@@ -228,3 +228,17 @@ def _describe(hint: Any) -> str:
 def _typename(value: Any) -> str:
     return {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "a list",
             dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def unset_secrets(settings: object, prefix: str = "") -> list[str]:
+    """`key_env` names of secrets (nested tables included) whose variable is not set right now."""
+    found: list[str] = []
+    if not dataclasses.is_dataclass(settings):
+        return found
+    for field in dataclasses.fields(settings):
+        value, key = getattr(settings, field.name), prefix + key_of(field)
+        if isinstance(value, Secret) and value.env and not os.environ.get(value.env):
+            found.append(f"{key}_env: {value.env} is not set")
+        elif dataclasses.is_dataclass(value):
+            found.extend(unset_secrets(value, key + "."))
+    return found

@@ -200,3 +200,22 @@ def test_init_creates_a_workspace_that_checks(tmp_path):
     check = CliRunner().invoke(cli, ["check", "--config", str(target / "newsletter.toml")])
     assert check.exit_code == 0, check.output
     assert CliRunner().invoke(cli, ["init", str(target)]).exit_code == 2
+
+
+def test_paused_services_read_as_paused_not_as_a_number(workspace, tmp_path):
+    store_snapshot(workspace, "2026-10", [SourceResult.ok("monitoring", "demo_uptime", "uptime", {
+        "overall_uptime_pct": 99.9,
+        "services": [
+            {"name": "Email", "uptime_pct": 99.9, "downtime_s": 2678, "incidents": 1, "longest_outage_s": 2678,
+             "status": "monitored"},
+            {"name": "Old VPN", "uptime_pct": None, "downtime_s": None, "incidents": None, "longest_outage_s": None,
+             "status": "paused"},
+        ]})])
+    for fmt in ("text", "html"):
+        out = tmp_path / f"x.{fmt}"
+        assert workspace.invoke("preview", "--month", "2026-10", "--output", str(out), "--format", fmt).exit_code == 0
+        page = out.read_text()
+        assert "paused this month" in page
+        assert "Email" in page and "Old VPN" in page
+    text = (tmp_path / "x.text").read_text()
+    assert "- Old VPN: paused this month\n" in text and "Old VPN: n/a" not in text

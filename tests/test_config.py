@@ -154,3 +154,15 @@ def test_secret_from_environment_is_read_only_when_needed(tmp_path, monkeypatch)
     monkeypatch.setenv("NEWSLETTER_TEST_TOKEN", "tok-123456")
     assert bound.token.reveal() == "tok-123456"
     assert "tok-123456" not in repr(bound)
+
+
+def test_check_warns_about_secret_variables_this_shell_lacks(workspace, monkeypatch):
+    monkeypatch.delenv("NEWSLETTER_TEST_SMTP_PASSWORD", raising=False)
+    workspace.configure('[delivery.smtp]\nhost = "127.0.0.1"\nusername = "u"\n'
+                        'password_env = "NEWSLETTER_TEST_SMTP_PASSWORD"\n')
+    result = workspace.invoke("check")
+    assert result.exit_code == 0, result.output
+    assert "delivery.smtp.password_env: NEWSLETTER_TEST_SMTP_PASSWORD is not set" in result.stderr
+    monkeypatch.setenv("NEWSLETTER_TEST_SMTP_PASSWORD", "s3cret-value")
+    result = workspace.invoke("check")
+    assert "is not set" not in result.stderr and "s3cret-value" not in result.output

@@ -223,7 +223,8 @@ def _section(result: SourceResult, older: list[SourceResult | None], prev_name: 
                 found = next((s for s in metrics.get("services", []) if s["name"] == name), {})
                 return found.get(key)
 
-            section.items.append({"name": name, "figures": {
+            # "monitored", or "paused" / "not_monitored": shown as words, never as a percentage
+            section.items.append({"name": name, "status": service.get("status") or "monitored", "figures": {
                 key: figure(key, label, unit, better, pick) for key, label, unit, better in SERVICE_FIGURES}})
     if result.kind == "custom":
         for name, spec in (now.get("values") or {}).items():
