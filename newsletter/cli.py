@@ -94,7 +94,10 @@ def init(directory: Path) -> None:
         shutil.copyfile(source, directory / "sources" / source.name)
     for example in (BUILTIN / "sources" / "highlights").glob("*.md"):
         shutil.copyfile(example, directory / "sources" / "highlights" / example.name)
-    click.echo(f"Created {target}. Edit it and sources/*.toml, then: newsletter check --config {target}")
+    # one sample per source type, to copy up into sources/ (only sources/*.toml are read)
+    shutil.copytree(BUILTIN / "sources" / "examples", directory / "sources" / "examples", dirs_exist_ok=True)
+    click.echo(f"Created {target}. Replace the demo sources in sources/ with yours (samples in "
+               f"sources/examples/), then: newsletter check --config {target}")
 
 
 @cli.command()

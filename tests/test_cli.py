@@ -197,6 +197,7 @@ def test_init_creates_a_workspace_that_checks(tmp_path):
     result = CliRunner().invoke(cli, ["init", str(target)])
     assert result.exit_code == 0, result.output
     assert (target / "newsletter.toml").is_file() and list((target / "sources").glob("*.toml"))
+    assert (target / "sources" / "examples" / "zendesk.toml").is_file()
     check = CliRunner().invoke(cli, ["check", "--config", str(target / "newsletter.toml")])
     assert check.exit_code == 0, check.output
     assert CliRunner().invoke(cli, ["init", str(target)]).exit_code == 2
