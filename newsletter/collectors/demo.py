@@ -45,6 +45,7 @@ class DemoTicketing(Collector):
 
     type = "demo_ticketing"
     kind = "ticketing"
+    offline = True
     Settings = DemoTicketingSettings
 
     def validate(self) -> None:
@@ -100,6 +101,7 @@ class DemoMailSecurity(Collector):
 
     type = "demo_mail_security"
     kind = "mail_security"
+    offline = True
     Settings = DemoMailSettings
 
     def validate(self) -> None:
@@ -134,6 +136,7 @@ class DemoUptime(Collector):
 
     type = "demo_uptime"
     kind = "uptime"
+    offline = True
     Settings = DemoUptimeSettings
 
     def validate(self) -> None:
