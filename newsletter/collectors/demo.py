@@ -53,8 +53,15 @@ class DemoTicketing(Collector):
             raise ConfigError(f"source {self.name}: tickets_per_month must be between 1 and 100000")
 
     def collect(self, month: Month) -> SourceResult:
-        tickets = [t for m in (month.shift(-2), month.shift(-1), month) for t in self.tickets_created(m)]
-        return self.result(aggregate_tickets(tickets, month).metrics())
+        """Every ticket resolves within MAX_RESOLUTION_S, so the two months before hold the backlog.
+
+        Their tickets resolved before this month began count for nothing in it (not opened, not
+        resolved, not open at its end), so they are left out: the aggregator sees about a third.
+        """
+        start = month.start.astimezone(UTC)  # the tickets' own tzinfo: compared field by field, no offsets
+        earlier = [t for m in (month.shift(-2), month.shift(-1)) for t in self.tickets_created(m)
+                   if t.resolved >= start]
+        return self.result(aggregate_tickets([*earlier, *self.tickets_created(month)], month).metrics())
 
     def tickets_created(self, month: Month) -> tuple[Ticket, ...]:
         return _demo_tickets(self.settings.seed, self.settings.tickets_per_month, month.year, month.month,
