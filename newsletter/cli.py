@@ -167,10 +167,7 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
 def preview(open_workspace, month: str | None, year: str | None, output: Path | None, fmt: str,
             collect_first: bool, host: str | None, port: int, no_open: bool) -> None:
     """Serve the month's draft with live reload, test sends and approval; or write it to --output."""
-    from email.policy import SMTP
-
     from newsletter.compose.files import write_browser_copy
-    from newsletter.delivery.message import build_message
 
     if output is None:
         if year:
@@ -192,7 +189,11 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
         write_browser_copy(newsletter, output)
     elif fmt == "text":
         output.write_text(newsletter.text, encoding="utf-8")
-    else:
+    else:  # the email package and delivery code load only for .eml
+        from email.policy import SMTP
+
+        from newsletter.delivery.message import build_message
+
         to = ws.config.delivery.to[0] if ws.config.delivery.to else "preview@example.com"
         output.write_bytes(build_message(newsletter, ws.envelope(), to).as_bytes(policy=SMTP))
     click.echo(f"Draft for {period.name} written to {output} ({newsletter.subject})")

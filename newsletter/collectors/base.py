@@ -40,6 +40,9 @@ class Collector:
     type: ClassVar[str]
     kind: ClassVar[str]
     Settings: ClassVar[type] = NoSettings
+    # True for a collector that never touches the network and finishes quickly (demo data, a
+    # local file): the runner calls it in its own thread instead of giving it a worker thread.
+    offline: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -45,6 +45,7 @@ class DemoTicketing(Collector):
 
     type = "demo_ticketing"
     kind = "ticketing"
+    offline = True
     Settings = DemoTicketingSettings
 
     def validate(self) -> None:
@@ -52,8 +53,15 @@ class DemoTicketing(Collector):
             raise ConfigError(f"source {self.name}: tickets_per_month must be between 1 and 100000")
 
     def collect(self, month: Month) -> SourceResult:
-        tickets = [t for m in (month.shift(-2), month.shift(-1), month) for t in self.tickets_created(m)]
-        return self.result(aggregate_tickets(tickets, month).metrics())
+        """Every ticket resolves within MAX_RESOLUTION_S, so the two months before hold the backlog.
+
+        Their tickets resolved before this month began count for nothing in it (not opened, not
+        resolved, not open at its end), so they are left out: the aggregator sees about a third.
+        """
+        start = month.start.astimezone(UTC)  # the tickets' own tzinfo: compared field by field, no offsets
+        earlier = [t for m in (month.shift(-2), month.shift(-1)) for t in self.tickets_created(m)
+                   if t.resolved >= start]
+        return self.result(aggregate_tickets([*earlier, *self.tickets_created(month)], month).metrics())
 
     def tickets_created(self, month: Month) -> tuple[Ticket, ...]:
         return _demo_tickets(self.settings.seed, self.settings.tickets_per_month, month.year, month.month,
@@ -69,23 +77,22 @@ def _demo_tickets(seed: str, volume: int, year: int, month_no: int, start: float
     count = round(volume * SEASON[month_no] * rng.uniform(0.9, 1.1))
     names, weights = zip(*CATEGORIES, strict=True)
     categories = rng.choices(names, weights, k=count)
-    random, gauss, stamp = rng.random, rng.gauss, datetime.fromtimestamp
+    random, gauss, stamp, exp = rng.random, rng.gauss, datetime.fromtimestamp, math.exp
     answer_mu, solve_mu = math.log(14 * speed * 60), math.log(5.5 * speed * 3600)
+    # Ticket._make with fields in order: a quarter quicker than keywords for ~6,000 tickets a preview
+    make, prefix = Ticket._make, f"{year}{month_no:02d}-"
     tickets = []
-    for number in range(count):
+    for number, category in enumerate(categories):
         created = start + random() * span
-        first = created + math.exp(gauss(answer_mu, 0.9)) if random() < 0.93 else None
-        solve = min(math.exp(gauss(solve_mu, 1.25)), MAX_RESOLUTION_S)
+        first = created + exp(gauss(answer_mu, 0.9)) if random() < 0.93 else None
+        solve = min(exp(gauss(solve_mu, 1.25)), MAX_RESOLUTION_S)
         resolved = max(created + solve, first or created)
-        tickets.append(Ticket(
-            id=f"{year}{month_no:02d}-{number}",
-            created=stamp(created, UTC),
-            first_response=stamp(first, UTC) if first else None,
-            resolved=stamp(resolved, UTC),
-            category=categories[number],
-            sla_breached=(resolved - created > SLA_TARGET_S) if random() < 0.9 else None,
-            csat_positive=(random() < (0.96 if solve < 86400 else 0.8)) if random() < 0.22 else None,
-        ))
+        sla_breached = (resolved - created > SLA_TARGET_S) if random() < 0.9 else None
+        csat_positive = (random() < (0.96 if solve < 86400 else 0.8)) if random() < 0.22 else None
+        tickets.append(make((
+            prefix + str(number), stamp(created, UTC), stamp(first, UTC) if first else None, stamp(resolved, UTC),
+            category, sla_breached, csat_positive, None, None,  # id, times, category, SLA, CSAT, no durations
+        )))
     return tuple(tickets)
 
 
@@ -100,6 +107,7 @@ class DemoMailSecurity(Collector):
 
     type = "demo_mail_security"
     kind = "mail_security"
+    offline = True
     Settings = DemoMailSettings
 
     def validate(self) -> None:
@@ -134,6 +142,7 @@ class DemoUptime(Collector):
 
     type = "demo_uptime"
     kind = "uptime"
+    offline = True
     Settings = DemoUptimeSettings
 
     def validate(self) -> None:

@@ -59,6 +59,7 @@ class Highlights(Collector):
 
     type = "highlights"
     kind = "highlights"
+    offline = True
     Settings = HighlightsSettings
 
     def validate(self) -> None:

@@ -67,12 +67,18 @@ def plan_charts(context: dict[str, Any]) -> list[Chart]:
     return charts
 
 
+# The colours a chart uses, with the built-in theme's values for a theme that leaves one out.
+INKS = {"card": "#ffffff", "brand": "#1f4e79", "chart": "#9fb6cc", "text": "#1d2733", "muted": "#55606e"}
+TEXT_SHADES = 16  # steps from the card to each text colour, for the anti-aliased edges of letters
+
+
 def draw(chart: Chart, colors: dict[str, str]) -> bytes:
     """The chart as PNG bytes, drawn at SCALE x its display size in the theme's colours."""
     from PIL import Image, ImageDraw, ImageFont
 
+    ink = {key: colors.get(key, default) for key, default in INKS.items()}
     w, h = chart.width * SCALE, chart.height * SCALE
-    image = Image.new("RGB", (w, h), colors.get("card", "#ffffff"))
+    image = Image.new("RGB", (w, h), ink["card"])
     pen = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=11 * SCALE)
     bold = ImageFont.load_default(size=13 * SCALE)
@@ -89,52 +95,52 @@ def draw(chart: Chart, colors: dict[str, str]) -> bytes:
     def y(value: float) -> float:
         return top + (h - top - bottom) * (1 - (value - low) / (high - low))
 
-    pen.line([(left, h - bottom), (w - right, h - bottom)], fill=colors.get("muted", "#55606e"), width=SCALE)
+    pen.line([(left, h - bottom), (w - right, h - bottom)], fill=ink["muted"], width=SCALE)
     points = []
     for index, (value, month) in enumerate(zip(values, chart.months, strict=True)):
         centre = left + slot * (index + 0.5)
         last = index == len(values) - 1
-        colour = colors.get("brand", "#1f4e79") if last else colors.get("chart", "#9fb6cc")
         pen.text((centre, h - bottom + 4 * SCALE), month[:3], font=font, anchor="mt",
-                 fill=colors.get("text", "#1d2733") if last else colors.get("muted", "#55606e"))
+                 fill=ink["text"] if last else ink["muted"])
         if value is None:
             continue
         if chart.style == "bar":
-            pen.rectangle([centre - slot * 0.32, y(value), centre + slot * 0.32, h - bottom], fill=colour)
+            pen.rectangle([centre - slot * 0.32, y(value), centre + slot * 0.32, h - bottom],
+                          fill=ink["brand"] if last else ink["chart"])
         points.append((centre, y(value), value, last))
     if chart.style == "line":
-        pen.line([(x, yy) for x, yy, _, _ in points], fill=colors.get("brand", "#1f4e79"), width=2 * SCALE)
+        pen.line([(x, yy) for x, yy, _, _ in points], fill=ink["brand"], width=2 * SCALE)
         for x, yy, _, last in points:
             r = (4 if last else 3) * SCALE
-            pen.ellipse([x - r, yy - r, x + r, yy + r], fill=colors.get("brand", "#1f4e79"))
+            pen.ellipse([x - r, yy - r, x + r, yy + r], fill=ink["brand"])
         lowest = min(points[:-1], key=lambda p: p[2], default=None)
         if lowest is not None and lowest[2] < points[-1][2]:  # the axis does not start at zero: name the low
             pen.text((lowest[0], lowest[1] + 6 * SCALE), format_value(lowest[2], chart.figure.unit), font=font,
-                     anchor="mt", fill=colors.get("muted", "#55606e"))
+                     anchor="mt", fill=ink["muted"])
     x, yy, value, _ = points[-1]
     pen.text((min(x, w - right), yy - 6 * SCALE), format_value(value, chart.figure.unit), font=bold,
-             anchor="rb" if x > w * 0.8 else "mb", fill=colors.get("text", "#1d2733"))
+             anchor="rb" if x > w * 0.8 else "mb", fill=ink["text"])
     buffer = io.BytesIO()
-    _to_palette(image, [colors.get(k) for k in ("card", "brand", "chart", "text", "muted")]).save(
-        buffer, format="PNG", compress_level=6)
+    image.quantize(palette=_palette(ink), dither=Image.Dither.NONE).save(buffer, format="PNG", compress_level=6)
     return buffer.getvalue()
 
 
-def _to_palette(image, exact: list[str | None]):
-    """A 32-colour palette keeps the PNG small and quick to encode; the theme's own colours are
-    snapped back to their exact values, so the chart's background matches the card behind it."""
+def _palette(ink: dict[str, str]):
+    """A palette of the theme's own colours, exact, plus shades from the card to each text colour.
+
+    Shapes are drawn without anti-aliasing, so only letters have in-between colours; mapping to
+    this fixed palette keeps the PNG small and the background equal to the card behind it, and is
+    about five times quicker than letting Pillow choose a palette (quantize) per image.
+    """
     from PIL import Image, ImageColor
 
-    paletted = image.quantize(colors=32, method=Image.Quantize.FASTOCTREE)
-    palette = paletted.getpalette() or []
-    entries = [tuple(palette[i:i + 3]) for i in range(0, len(palette), 3)]
-    for color in filter(None, exact):
-        rgb = ImageColor.getrgb(color)[:3]
+    def shades(color: str) -> list[tuple[int, ...]]:
+        a, b = ImageColor.getrgb(ink["card"])[:3], ImageColor.getrgb(color)[:3]
+        steps = TEXT_SHADES - 1
+        return [tuple(round(x + (y - x) * i / steps) for x, y in zip(a, b, strict=True)) for i in range(1, steps)]
 
-        def distance(index: int, rgb: tuple[int, ...] = rgb) -> int:
-            return sum((a - b) ** 2 for a, b in zip(entries[index], rgb, strict=True))
-
-        nearest = min(range(len(entries)), key=distance)
-        palette[nearest * 3:nearest * 3 + 3] = rgb
-    paletted.putpalette(palette)
-    return paletted
+    exact = [ImageColor.getrgb(color)[:3] for color in ink.values()]
+    entries = list(dict.fromkeys([*exact, *shades(ink["text"]), *shades(ink["muted"])]))
+    palette = Image.new("P", (1, 1))
+    palette.putpalette([channel for rgb in entries for channel in rgb])
+    return palette
