@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -92,7 +93,7 @@ class Store:
         self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         if str(path) != ":memory:":
-            self.db.execute("PRAGMA journal_mode=WAL")
+            self._use_wal()
         self.sync = "FULL"
         self.db.execute("PRAGMA synchronous=FULL")
         self._migrate()
@@ -120,10 +121,35 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _use_wal(self) -> None:
+        """WAL lets a preview read while a run writes. It is kept in the file, so only a new database
+        switches; that switch does not wait for a lock another opener holds, so retry it briefly."""
+        deadline = time.monotonic() + 30
+        while self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
     def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(SCHEMA[version:], start=version + 1):
-            self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+        """Apply the schema steps this database lacks, holding the write lock while reading the version:
+        two runs opening a new state directory at once must not both create the tables."""
+        if self.db.execute("PRAGMA user_version").fetchone()[0] >= len(SCHEMA):
+            return
+        self.db.execute("BEGIN IMMEDIATE")  # waits (timeout) while another process migrates
+        try:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(SCHEMA[version:], start=version + 1):
+                for statement in script.split(";"):  # plain DDL: no semicolons inside statements
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number}")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def set_durability(self, full: bool) -> None:
         """FULL: every commit is on disk before it returns. NORMAL (WAL): it survives a crash of this
