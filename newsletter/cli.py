@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from newsletter import __version__
-from newsletter.errors import DeliveryError, NewsletterError, NothingToDo, TemplateError
+from newsletter.errors import DeliveryError, NewsletterError, TemplateError
 from newsletter.jobs import Workspace
 from newsletter.period import Year
 
@@ -236,9 +236,7 @@ def run(open_workspace, month: str | None, year: str | None, force: bool) -> Non
     period = ws.period(month, year)
     with ws.lock(), Monitor(ws.config, "run", period.label, ws.store).watch():
         edition = ws.store.edition(period.label)
-        if isinstance(period, Year):
-            if edition and edition.status == "sent":
-                raise NothingToDo(f"edition {period} was already sent ({edition.sent_at}); nothing to do")
+        if isinstance(period, Year):  # edition_for_sending says so when it was already sent
             ws.ensure_collected(period)
             _deliver(ws, period)
             return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from newsletter.config import Config, SourceConfig
 from newsletter.errors import ConfigError, SourceError
 from newsletter.model import SourceResult
 from newsletter.period import Month
-from newsletter.settings import Secret
+from newsletter.settings import secrets_in
 
 log = logging.getLogger(__name__)
 MAX_WORKERS = 8
@@ -90,10 +89,7 @@ def _redact(message: str, source: SourceConfig) -> str:
 
 def _secret_values(settings: object) -> list[str]:
     values = []
-    if dataclasses.is_dataclass(settings):
-        for field in dataclasses.fields(settings):
-            secret = getattr(settings, field.name)
-            if isinstance(secret, Secret):
-                with contextlib.suppress(ConfigError):
-                    values.append(secret.reveal())
+    for _, secret in secrets_in(settings):
+        with contextlib.suppress(ConfigError):
+            values.append(secret.reveal())
     return [v for v in values if len(v) >= 4]

@@ -12,6 +12,7 @@ import os
 import stat
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
@@ -230,15 +231,19 @@ def _typename(value: Any) -> str:
             dict: "a table"}.get(type(value), type(value).__name__)
 
 
-def unset_secrets(settings: object, prefix: str = "") -> list[str]:
-    """`key_env` names of secrets (nested tables included) whose variable is not set right now."""
-    found: list[str] = []
+def secrets_in(settings: object, prefix: str = "") -> Iterator[tuple[str, Secret]]:
+    """Every Secret in a bound settings object, nested tables included, with its dotted key."""
     if not dataclasses.is_dataclass(settings):
-        return found
+        return
     for field in dataclasses.fields(settings):
         value, key = getattr(settings, field.name), prefix + key_of(field)
-        if isinstance(value, Secret) and value.env and not os.environ.get(value.env):
-            found.append(f"{key}_env: {value.env} is not set")
+        if isinstance(value, Secret):
+            yield key, value
         elif dataclasses.is_dataclass(value):
-            found.extend(unset_secrets(value, key + "."))
-    return found
+            yield from secrets_in(value, key + ".")
+
+
+def unset_secrets(settings: object) -> list[str]:
+    """`key_env` names of secrets whose variable is not set right now."""
+    return [f"{key}_env: {secret.env} is not set" for key, secret in secrets_in(settings)
+            if secret.env and not os.environ.get(secret.env)]
