@@ -1,6 +1,11 @@
 """Request Tracker 5 for real: started once for this module on 127.0.0.1 with its own config
 folder and SQLite database, filled through REST2 with backdated tickets, then collected.
 
+REST2 drops the immutable fields (`Created` among them) from create and update bodies since
+Debian's security update 5.0.3+dfsg-3~deb12u7, so `Created` is set in RT's own SQLite database
+after the create. The fixture then reads every ticket back through REST2 and fails if a date is
+not the one it asked for: a change in RT shows up as a fixture failure, not as a collector bug.
+
 RT sets `Started` itself when a ticket that never left `new` is resolved; ticket D below gets
 that Started (its resolution time), as it would in production.
 """
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -54,7 +60,7 @@ die "$msg\\n" unless $ok; print $token;
 
 @pytest.fixture(scope="module")
 def rt(tmp_path_factory):
-    """(base_url, token) of a running RT 5; stopped with SIGTERM and waited for afterwards."""
+    """(base_url, token, database) of a running RT 5; stopped with SIGTERM and waited for afterwards."""
     server = require_program(RT_SERVER, "Request Tracker 5 (request-tracker5, rt5-db-sqlite, rt5-standalone)")
     setup = require_program(RT_SETUP, "Request Tracker 5 database tool (request-tracker5)")
     folder = tmp_path_factory.mktemp("rt5")
@@ -73,7 +79,7 @@ def rt(tmp_path_factory):
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(process, base, token, folder / "server.log")
-        yield base, token
+        yield base, token, folder / "rt.db"
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # not SIGINT: as root that chowns /var/lib/request-tracker5
         try:
@@ -103,9 +109,11 @@ def _glide(moment) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _create(api: requests.Session, base: str, row: Row) -> None:
-    """Backdated Created/Started/Resolved. A and B are created open and resolved afterwards, the way
-    staff do it (resolving stamps 'now', so Resolved is backdated after); the rest in one POST."""
+def _create(api: requests.Session, base: str, row: Row, database: Path) -> str:
+    """Backdated Created/Started/Resolved; returns the ticket's REST2 URL. A and B are created open
+    and resolved afterwards, the way staff do it (resolving stamps 'now', so Resolved is backdated
+    after); the rest in one POST. `Created` is still sent, as an older RT would take it, and then
+    written into the database, where the current RT leaves it alone."""
     started = row.first_response or row.resolved  # resolving a `new` ticket starts it
     resolve_later = row.key in ("A", "B")
     status = "open" if resolve_later or (started and not row.resolved) else "resolved" if row.resolved else "new"
@@ -123,16 +131,48 @@ def _create(api: requests.Session, base: str, row: Row) -> None:
         assert api.put(url, json={"Resolved": _glide(row.resolved)}, timeout=30).ok
     if row.deleted:  # a new ticket cannot be created deleted
         assert api.put(url, json={"Status": "deleted"}, timeout=30).ok
+    _backdate_created(database, answer.json()["id"], row.created)
+    return url
+
+
+def _backdate_created(database: Path, ticket_id: str, created) -> None:
+    with sqlite3.connect(database, timeout=30) as db:
+        changed = db.execute("UPDATE Tickets SET Created = ? WHERE id = ?", (_glide(created), int(ticket_id)))
+        assert changed.rowcount == 1, f"ticket {ticket_id} is not in {database}"
+    db.close()
+
+
+def _read_back(api: requests.Session, url: str) -> dict[str, str]:
+    answer = api.get(url, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _rest2(moment) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _assert_dates_as_asked(api: requests.Session, url: str, row: Row) -> None:
+    """The fixture's own check: RT holds the dates the scenario asked for, or the test stops here."""
+    ticket = _read_back(api, url)
+    started = row.first_response or row.resolved
+    expected = {"Created": _rest2(row.created), "Started": _rest2(started) if started else None,
+                "Resolved": _rest2(row.resolved) if row.resolved else None}
+    got = {field: ticket.get(field) for field in expected if expected[field] is not None}
+    wanted = {field: value for field, value in expected.items() if value is not None}
+    assert got == wanted, (f"fixture: RT did not keep the dates asked for ticket {row.key}: {got} != {wanted}; "
+                           "see ../shared/reference/rt5.md for how REST2 treats each field")
 
 
 @pytest.fixture(scope="module")
 def filled(rt):
-    base, token = rt
+    base, token, database = rt
     api = requests.Session()
     api.headers["Authorization"] = f"token {token}"
     assert api.post(f"{base}/REST/2.0/queue", json={"Name": "Hardware"}, timeout=30).status_code == 201
     for row in ROWS:
-        _create(api, base, row)
+        url = _create(api, base, row, database)
+        _assert_dates_as_asked(api, url, row)
     return base, token
 
 
