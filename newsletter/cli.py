@@ -112,6 +112,7 @@ def check(open_workspace) -> None:
     findings = ws.findings(ws.sample_edition())
     names = ", ".join(source.name for source, _ in collectors) or "none"
     _warn_unset_secrets(ws)
+    _warn_shared_titles(ws)
     _report(findings)
     if any(f.level == "error" for f in findings):
         raise TemplateError(f"{ws.config.path}: the theme would break the email in mail clients (errors above)")
@@ -127,6 +128,19 @@ def _warn_unset_secrets(ws: Workspace) -> None:
     for path, settings in places:
         for problem in unset_secrets(settings):
             click.echo(f"newsletter: warning: {path}: {problem} here (the run needs it)", err=True)
+
+
+def _warn_shared_titles(ws: Workspace) -> None:
+    """Two sources the email would call by the same name: readers could not tell them apart."""
+    first: dict[str, Path] = {}
+    for source in ws.config.sources:
+        if not source.enabled:
+            continue
+        if source.title in first:
+            click.echo(f"newsletter: warning: {source.file}: title: {source.title!r} is also the title of "
+                       f"{first[source.title]}; set title = \"...\" in one of them so readers can tell them apart",
+                       err=True)
+        first.setdefault(source.title, source.file)
 
 
 def _report(findings) -> None:

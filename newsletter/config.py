@@ -15,11 +15,12 @@ from zoneinfo import ZoneInfo
 
 from newsletter.collectors.registry import CollectorRegistry
 from newsletter.errors import ConfigError
+from newsletter.model import kind_title
 from newsletter.period import load_timezone
 from newsletter.settings import Secret, Where, bind
 
 CONFIG_NAME = "newsletter.toml"
-SOURCE_KEYS = ("type", "name", "required", "enabled")
+SOURCE_KEYS = ("type", "name", "title", "required", "enabled")
 # The body's sections in order: blocks of the theme's newsletter.mjml.j2 (header and footer always show).
 DEFAULT_SECTIONS = ("hero", "highlights", "ticketing", "mail_security", "uptime", "trends", "metrics", "thanks", "tip")
 
@@ -122,7 +123,11 @@ class WorkspaceSettings:
 
 @dataclass(frozen=True)
 class SourceConfig:
-    """One sources/*.toml: common keys plus the collector's own bound Settings."""
+    """One sources/*.toml: common keys plus the collector's own bound Settings.
+
+    `name` is the source's id (the store, logs, `collect`); `title` is what people read in the
+    email ("Help desk"), by default a readable form of the collector's kind.
+    """
 
     file: Path
     name: str
@@ -130,6 +135,7 @@ class SourceConfig:
     required: bool
     enabled: bool
     settings: Any
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -272,10 +278,14 @@ def load_source(file: Path, registry: CollectorRegistry) -> SourceConfig:
         )
         raise where.error("type", f"unknown source type {type_!r}; {hint}")
     name = _pop(table, "name", str, file.stem, where)
+    default_title = kind_title(getattr(collector, "kind", ""))
+    title = " ".join(_pop(table, "title", str, default_title, where).split())
+    if not title:
+        raise where.error("title", f"expected the name people know this source by (such as {default_title!r})")
     required = _pop(table, "required", bool, False, where)
     enabled = _pop(table, "enabled", bool, True, where)
     settings = bind(collector.Settings, table, where)
-    return SourceConfig(file, name, type_, required, enabled, settings)
+    return SourceConfig(file, name, type_, required, enabled, settings, title)
 
 
 def _pop(table: dict[str, Any], key: str, kind: type, default: Any, where: Where) -> Any:

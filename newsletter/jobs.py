@@ -139,7 +139,8 @@ class Workspace:
         """Workspace facts every template sees besides the numbers."""
         settings = self.config.newsletter
         return {"company": settings.company, "team": settings.team, "language": settings.language,
-                "sections": list(settings.sections)}
+                "sections": list(settings.sections),
+                "source_titles": {source.name: source.title for source in self.config.sources}}
 
     def sample_edition(self) -> Newsletter:
         """What `check` renders with this workspace's theme: last month of the built-in demo numbers."""

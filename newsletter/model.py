@@ -13,6 +13,14 @@ from typing import Any, Literal, NamedTuple
 Kind = Literal["ticketing", "mail_security", "uptime", "highlights", "custom"]
 Status = Literal["ok", "failed", "skipped"]
 KINDS: tuple[str, ...] = ("ticketing", "mail_security", "uptime", "highlights", "custom")
+# What people call a source of each kind: a source's `title` unless it sets its own.
+KIND_TITLES = {"ticketing": "Help desk", "mail_security": "Mail security", "uptime": "Uptime",
+               "highlights": "Highlights", "custom": "Other numbers"}
+
+
+def kind_title(kind: str) -> str:
+    """'mail_security' -> 'Mail security': the default `title` of a source of that kind."""
+    return KIND_TITLES.get(kind) or kind.replace("_", " ").strip().capitalize() or "Source"
 
 
 class Ticket(NamedTuple):

@@ -133,7 +133,7 @@ def test_unknown_numbers_show_as_unknown_not_zero(workspace, tmp_path):
     assert workspace.invoke("preview", "--month", "2026-10", "--output", str(out), "--format", "text").exit_code == 0
     text = out.read_text()
     assert "- Requests resolved: n/a" in text
-    assert "Numbers from mail-filter are not available this month." in text
+    assert "EMAIL SECURITY\nIts numbers could not be collected this month." in text
     assert "Threats blocked" not in text
 
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from newsletter.compose import formatting
 from newsletter.compose.markdown import render_markdown
-from newsletter.model import SourceResult
+from newsletter.model import SourceResult, kind_title
 from newsletter.period import Month
 
 Unit = Literal["count", "duration", "pct"]
@@ -133,7 +133,7 @@ def format_value(value: float | None, unit: Unit) -> str:
 
 @dataclass(frozen=True)
 class Section:
-    """One source's part of the newsletter."""
+    """One source's part of the newsletter. `name` is its id; `title` is what readers call it."""
 
     name: str
     kind: str
@@ -142,6 +142,7 @@ class Section:
     figures: dict[str, Figure] = field(default_factory=dict)
     items: list[dict[str, Any]] = field(default_factory=list)  # services, categories, highlights
     summary: str = ""  # one plain-language sentence with its comparison (story.summarize)
+    title: str = ""
 
     @property
     def ok(self) -> bool:
@@ -152,7 +153,8 @@ def build_context(
     month: Month, results: list[SourceResult], history: dict[str, list[SourceResult]], extra: dict[str, Any]
 ) -> dict[str, Any]:
     """Everything a template may use. `history` maps earlier month labels to their stored results
-    (any order, any gaps); `extra` holds workspace facts (company, team, sections)."""
+    (any order, any gaps); `extra` holds workspace facts (company, team, sections, and
+    `source_titles`: source name -> title, where a source without one is called by its kind)."""
     from newsletter.compose import story
 
     labels = [m.label for m in month.history(max(_span(month, history), 1))]
@@ -160,6 +162,8 @@ def build_context(
     prev_name = month.previous().short_name
     by_kind: dict[str, list[Section]] = {"ticketing": [], "mail_security": [], "uptime": [], "custom": []}
     highlights: dict[str, list[dict[str, str]]] = {}
+    titles = extra.get("source_titles") or {}
+    failed: list[Section] = []
     for result in results:
         if result.kind == "highlights":
             for item in result.metrics.get("items", []) if result.status == "ok" else []:
@@ -168,8 +172,11 @@ def build_context(
                 )
             continue
         older = [past[label].get(result.name) for label in labels]
-        section = _section(result, older, prev_name)
-        by_kind.setdefault(result.kind, []).append(replace(section, summary=story.summarize(section)))
+        section = replace(_section(result, older, prev_name), title=titles.get(result.name) or kind_title(result.kind))
+        section = replace(section, summary=story.summarize(section))
+        by_kind.setdefault(result.kind, []).append(section)
+        if result.status == "failed":
+            failed.append(section)
     custom = {key: figure for section in by_kind["custom"] for key, figure in section.figures.items()}
     context = {
         "month": {"label": month.label, "name": month.name, "short_name": month.short_name,
@@ -182,7 +189,7 @@ def build_context(
         "custom": by_kind["custom"],
         "metrics": custom,
         "highlights": highlights,
-        "failed_sources": [r for r in results if r.status == "failed" and r.kind != "highlights"],
+        "failed_sources": failed,  # Sections: `.title` is what to call them
         **extra,
     }
     context["headline"] = story.headline_facts(context)
