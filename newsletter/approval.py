@@ -153,7 +153,8 @@ def review_text(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str
         for section in context[kind]:
             if section.ok:
                 shown = [f for f in section.figures.values() if f.known][:SUMMARY_FIGURES]
-                lines.append(f"  {section.title} ({section.name}): " + "; ".join(f"{f.label} {f.display}" for f in shown))
+                numbers = "; ".join(f"{f.label} {f.display}" for f in shown)
+                lines.append(f"  {section.title} ({section.name}): {numbers}")
     failed = [r for r in results if r.status == "failed"]
     if failed:
         lines += ["", "Sources that failed (their numbers are missing from the draft):"]

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from newsletter import __version__
+from newsletter.collectors.registry import CollectorRegistry
 from newsletter.errors import DeliveryError, NewsletterError, TemplateError
 from newsletter.jobs import Workspace
 from newsletter.period import Year
@@ -46,11 +47,15 @@ def workspace_options(func):
     @click.option("--state-dir", type=click.Path(path_type=Path), help="Where state, outbox and archive live.")
     @functools.wraps(func)
     def wrapper(config_path, demo, state_dir, **kwargs):
+        # A program embedding the CLI (or a test) may pass its own collectors as click's `obj`;
+        # looked up here, on the main thread, since the preview opens the workspace on its worker.
+        registry = click.get_current_context().find_object(CollectorRegistry)
+
         def open_workspace(*, demo_in_memory: bool = False, **extra) -> Workspace:
             """`demo_in_memory`: a demo that only shows something keeps its state in memory."""
             in_memory = extra.pop("in_memory", False) or (demo and demo_in_memory)
             return Workspace.open(config_path=config_path, demo=demo, state_dir=state_dir, in_memory=in_memory,
-                                  **extra)
+                                  **{"registry": registry, **extra})
 
         return func(open_workspace=open_workspace, **kwargs)
 

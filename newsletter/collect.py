@@ -9,10 +9,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from newsletter.collectors.base import Collector, utcnow
-from newsletter.collectors.registry import CollectorRegistry
+from newsletter.collectors.registry import CollectorRegistry, describe_plugin
 from newsletter.config import Config, SourceConfig
 from newsletter.errors import ConfigError, SourceError
-from newsletter.model import SourceResult
+from newsletter.model import KINDS, SourceResult, metrics_problem
 from newsletter.period import Month
 from newsletter.settings import secrets_in
 
@@ -65,7 +65,7 @@ def _pool(sources: int):
 def _run_one(source: SourceConfig, collector: Collector, month: Month, progress: int) -> SourceResult:
     started = time.monotonic()
     try:
-        result = collector.collect(month)
+        result = _checked(collector.collect(month), source, collector)
     except (SourceError, ConfigError) as exc:
         result = SourceResult.failed(source.name, source.type, collector.kind, _redact(str(exc), source))
     except Exception as exc:  # a bug or an unforeseen failure in one collector must not stop the others
@@ -78,6 +78,33 @@ def _run_one(source: SourceConfig, collector: Collector, month: Month, progress:
     else:
         log.log(progress, "%s %s: %s (%.1f s)", month, source.name, result.status, elapsed)
     return result
+
+
+def _checked(result: object, source: SourceConfig, collector: Collector) -> SourceResult:
+    """The collector's result, or a failed one naming the plugin and its mistake: a result the
+    composer cannot read must never count as ok and then vanish from the edition."""
+    problem = _result_problem(result, source, collector)
+    if problem is None:
+        assert isinstance(result, SourceResult)
+        return result
+    plugin = describe_plugin(type(collector))
+    return SourceResult.failed(source.name, source.type, str(getattr(collector, "kind", "")),
+                               f"collector {source.type!r} ({plugin}) returned a result the newsletter cannot use: "
+                               f"{problem}; the collector needs fixing (tell its authors)")
+
+
+def _result_problem(result: object, source: SourceConfig, collector: Collector) -> str | None:
+    if not isinstance(result, SourceResult):
+        return f"{type(result).__name__} instead of a SourceResult"
+    if result.name != source.name:
+        return f"it is named {result.name!r}, not {source.name!r} (build it with self.result())"
+    if result.status not in ("ok", "failed", "skipped"):
+        return f"status {result.status!r} is not ok, failed or skipped"
+    if result.kind not in KINDS:
+        return f"kind {result.kind!r} is not one of {', '.join(KINDS)}"
+    if result.kind != collector.kind:
+        return f"kind {result.kind!r}, but the collector declares kind {collector.kind!r}"
+    return metrics_problem(result.kind, result.metrics) if result.status == "ok" else None
 
 
 def _redact(message: str, source: SourceConfig) -> str:

@@ -6,7 +6,8 @@ Collectors produce a SourceResult whose `metrics` mapping has a stable shape per
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
@@ -156,3 +157,125 @@ class SourceResult:
             error=data.get("error"),
             metrics=data.get("metrics") or {},
         )
+
+
+# The shape of each kind's metrics ------------------------------------------------------------------
+# Checked on every result before it is stored (collect.py), because a plugin's mistake must fail
+# its source with a message, not reach the composer as numbers nobody can read.
+UNITS = ("count", "pct", "duration")
+COMMON_METRICS = ("partial", "warnings", "covered_days")  # any kind: how much of the month it covers
+
+
+def metrics_problem(kind: str, metrics: object) -> str | None:
+    """What is wrong with `metrics` for `kind` ('metrics.opened: '5' is not a number'), or None.
+
+    Keys of the kind may be missing (unknown) and others may be added (a source's extras); but a
+    result must hold at least one of its kind's numbers, and every value must have its documented type.
+    """
+    if not isinstance(metrics, dict):
+        return f"expected a mapping of numbers, got {type(metrics).__name__}"
+    check = _SHAPES.get(kind)
+    problem = _common_problem(metrics) or (check(metrics) if check else None)
+    return f"metrics.{problem}" if problem else None
+
+
+def _common_problem(m: dict) -> str | None:
+    if "partial" in m and not isinstance(m["partial"], bool):
+        return f"partial: expected true or false, got {m['partial']!r}"
+    warnings = m.get("warnings", [])
+    if not (isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)):
+        return f"warnings: expected a list of text, got {warnings!r:.60}"
+    return _number("covered_days", m.get("covered_days"))
+
+
+def _number(where: str, value: object) -> str | None:
+    """None (unknown) or a finite int or float; never a bool, a string or NaN."""
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)):
+        return None
+    return f"{where}: {value!r:.60} is not a number"
+
+
+def _text(where: str, value: object, what: str = "text") -> str | None:
+    return None if isinstance(value, str) and value.strip() else f"{where}: expected {what}, got {value!r:.60}"
+
+
+def _numbers(kind: str, m: dict, keys: tuple[str, ...]) -> str | None:
+    if not any(key in m for key in keys):
+        return (f"none of the {kind} numbers ({', '.join(keys[:3])}, ...) but {', '.join(sorted(map(str, m)))[:80]}"
+                if m else f"no {kind} numbers at all")
+    return next((p for key in keys if key in m and (p := _number(key, m[key]))), None)
+
+
+def _ticketing(m: dict) -> str | None:
+    keys = tuple(f.name for f in fields(TicketStats) if f.name != "top_categories")
+    problem = _numbers("ticketing", m, keys)
+    categories = m.get("top_categories") or []
+    if problem or not isinstance(categories, list):
+        return problem or f"top_categories: expected a list, got {categories!r:.60}"
+    for number, pair in enumerate(categories):
+        if not (isinstance(pair, list | tuple) and len(pair) == 2 and isinstance(pair[0], str)) or _number("", pair[1]):
+            return f"top_categories[{number}]: expected [name, count], got {pair!r:.60}"
+    return None
+
+
+def _mail(m: dict) -> str | None:
+    return _numbers("mail_security", m, tuple(f.name for f in fields(MailStats)))
+
+
+def _uptime(m: dict) -> str | None:
+    services = m.get("services")
+    if not isinstance(services, list):
+        return f"services: expected a list of services, got {services!r:.60}"
+    problem = _number("overall_uptime_pct", m.get("overall_uptime_pct"))
+    for number, service in enumerate(services):
+        where = f"services[{number}]"
+        if problem:
+            break
+        if not isinstance(service, dict):
+            return f"{where}: expected a mapping, got {service!r:.60}"
+        problem = _text(f"{where}.name", service.get("name"), "a name") or next(
+            (p for key in ("uptime_pct", "downtime_s", "incidents", "longest_outage_s")
+             if (p := _number(f"{where}.{key}", service.get(key)))), None)
+        if not problem and "status" in service:
+            problem = _text(f"{where}.status", service["status"])
+    return problem
+
+
+def _highlights(m: dict) -> str | None:
+    items = m.get("items")
+    if not isinstance(items, list):
+        return f"items: expected a list of highlights, got {items!r:.60}"
+    for number, item in enumerate(items):
+        where = f"items[{number}]"
+        if not isinstance(item, dict):
+            return f"{where}: expected a mapping with title and body, got {item!r:.60}"
+        body = item.get("body")
+        problem = (_text(f"{where}.title", item.get("title"))
+                   or (None if isinstance(body, str) else f"{where}.body: expected text, got {body!r:.60}")
+                   or (_text(f"{where}.section", item["section"]) if "section" in item else None))
+        if problem:
+            return problem
+    return None
+
+
+def _custom(m: dict) -> str | None:
+    values = m.get("values")
+    if not isinstance(values, dict):
+        return f"values: expected a mapping of name to value, got {values!r:.60}"
+    for name, spec in values.items():
+        where = f"values.{name}"
+        if not isinstance(spec, dict):
+            return f"{where}: expected a mapping with value and label, got {spec!r:.60}"
+        unit, better = spec.get("unit", "count"), spec.get("better") or ""
+        problem = _number(f"{where}.value", spec.get("value")) or _text(f"{where}.label", spec.get("label"))
+        if not problem and unit not in UNITS:
+            problem = f"{where}.unit: {unit!r} is not one of {', '.join(UNITS)}"
+        if not problem and better not in ("higher", "lower", ""):
+            problem = f"{where}.better: {better!r} is not higher, lower or empty"
+        if problem:
+            return problem
+    return None
+
+
+_SHAPES = {"ticketing": _ticketing, "mail_security": _mail, "uptime": _uptime, "highlights": _highlights,
+           "custom": _custom}

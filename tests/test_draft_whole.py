@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from importlib.metadata import entry_points
+
+import pytest
+
+from newsletter.collectors.base import Collector
+from newsletter.collectors.registry import GROUP, CollectorRegistry, describe_plugin
+from newsletter.model import metrics_problem
+
 
 def fail_mail_source(workspace, extra: str = "") -> None:
     """The mail source becomes a real one whose export file is missing: it fails at every collect."""
@@ -46,3 +55,87 @@ def test_an_empty_title_is_a_config_error(workspace):
     result = workspace.invoke("check")
     assert result.exit_code == 2
     assert "helpdesk.toml: title: expected the name people know this source by" in result.stderr
+
+
+# a plugin's mistakes ---------------------------------------------------------------------------
+class UnknownKind(Collector):
+    """A third-party collector that invents a kind of its own."""
+
+    type = "acme_tickets"
+    kind = "tickets"
+    offline = True
+
+    def collect(self, month):
+        return self.result({"opened": 5})
+
+
+class WrongShape(Collector):
+    """A third-party help desk whose numbers are not the ticketing kind's."""
+
+    type = "acme_desk"
+    kind = "ticketing"
+
+    def collect(self, month):
+        return self.result({"tickets_opened": 5, "tickets_closed": 4})
+
+
+def with_plugins(*plugins: type[Collector]) -> CollectorRegistry:
+    """The installed collectors plus the test's own: nothing global changes."""
+    installed = {entry.name: entry for entry in entry_points(group=GROUP)}
+    return CollectorRegistry({**installed, **{plugin.type: plugin for plugin in plugins}})
+
+
+@pytest.mark.parametrize(("plugin", "problem"), [
+    (UnknownKind, "kind 'tickets' is not one of ticketing, mail_security, uptime, highlights, custom"),
+    (WrongShape, "none of the ticketing numbers (opened, resolved,"),
+])
+def test_a_plugin_result_of_the_wrong_kind_or_shape_fails_naming_the_plugin(workspace, tmp_path, plugin, problem):
+    registry = with_plugins(plugin)
+    workspace.write("sources/acme.toml", f'type = "{plugin.type}"\nname = "acme"\ntitle = "Acme desk"\n')
+    result = workspace.invoke("collect", "--month", "2026-10", "--json", registry=registry)
+    assert result.exit_code == 1, result.output
+    acme = next(s for s in json.loads(result.stdout)["sources"] if s["name"] == "acme")
+    assert acme["status"] == "failed" and acme["metrics"] == {}
+    assert f"collector {plugin.type!r} (tests.test_draft_whole.{plugin.__name__})" in acme["error"]
+    assert problem in acme["error"]
+    assert "acme: failed:" in result.stderr
+    out = tmp_path / "draft.txt"
+    assert workspace.invoke("preview", "--month", "2026-10", "--output", str(out), "--format", "text",
+                            registry=registry).exit_code == 0
+    assert "Not included this month: Acme desk." in out.read_text()
+
+
+def test_a_plugin_from_a_distribution_is_named_with_it():
+    assert describe_plugin(CollectorRegistry.from_entry_points().get("rt")).startswith(
+        "newsletter.collectors.rt.RequestTracker from the distribution newsletter ")
+
+
+@pytest.mark.parametrize(("kind", "metrics", "problem"), [
+    ("ticketing", {"opened": "5"}, "opened: '5' is not a number"),
+    ("ticketing", {"opened": True}, "opened: True is not a number"),
+    ("ticketing", {"resolved": float("nan")}, "resolved: nan is not a number"),
+    ("ticketing", {"opened": 3, "top_categories": [["VPN"]]}, "top_categories[0]: expected [name, count]"),
+    ("mail_security", {"spam_count": 5}, "none of the mail_security numbers"),
+    ("uptime", {"overall_uptime_pct": 99.0}, "services: expected a list"),
+    ("uptime", {"services": [{"uptime_pct": 99.0}]}, "services[0].name: expected a name"),
+    ("highlights", {"items": [{"title": "x"}]}, "items[0].body: expected text"),
+    ("custom", {"values": {"laptops": {"value": 3}}}, "values.laptops.label: expected text"),
+    ("custom", {"values": {"laptops": {"value": 3, "label": "Laptops", "unit": "km"}}},
+     "values.laptops.unit: 'km' is not one of count, pct, duration"),
+    ("mail_security", {"spam": 3, "warnings": "late"}, "warnings: expected a list of text"),
+    ("mail_security", {"spam": 3, "partial": "yes"}, "partial: expected true or false"),
+    ("mail_security", [1, 2], "expected a mapping of numbers"),
+])
+def test_metrics_that_are_not_their_kinds_shape_are_named(kind, metrics, problem):
+    assert problem in metrics_problem(kind, metrics)
+
+
+@pytest.mark.parametrize("kind", ["ticketing", "mail_security", "uptime", "highlights", "custom"])
+def test_the_shapes_the_built_in_collectors_make_pass(workspace, kind):
+    result = workspace.invoke("collect", "--month", "2026-10", "--json")
+    for source in json.loads(result.stdout)["sources"]:
+        assert metrics_problem(source["kind"], source["metrics"]) is None
+    sample = {"custom": {"values": {"laptops": {"value": None, "label": "Laptops", "unit": "count", "better": ""}}},
+              "highlights": {"items": [{"title": "t", "body": "b", "section": "highlights"}]}}
+    if kind in sample:
+        assert metrics_problem(kind, sample[kind]) is None
