@@ -116,7 +116,20 @@ class Workspace:
         settings = self.config.newsletter
         return Renderer(Theme(settings.templates, settings.theme))
 
-    def compose(self, month: Month | Year) -> Newsletter:
+    def refresh_local(self, month: Month) -> list[SourceResult]:
+        """Read the offline sources (`Collector.offline`: highlights, metrics files, demo data) again
+        for `month` and store them, so a draft shows those files as they are now, not as they were
+        at the last `collect`; network sources keep what `collect` stored. A source that fails now
+        keeps its last good result in the store (Store.save_results); its failure is returned."""
+        local = [(source, collector) for source, collector
+                 in build_collectors(self.config, self.registry, clock=self.clock, state=self.store)
+                 if collector.offline]
+        results = collect_month(local, month, progress=logging.DEBUG)
+        self.store.save_results(month.label, results)
+        return results
+
+    def compose(self, month: Month | Year, *, refresh: bool = True) -> Newsletter:
+        """The edition as it would go out now; a month's local files are read first (`refresh`)."""
         if isinstance(month, Year):
             from newsletter.compose.yearly import build_year_context
 
@@ -124,6 +137,8 @@ class Workspace:
             stored = self.store.history(m.label for m in [*first.history(12), *month.months])
             context = build_year_context(month, stored, self.extra())
             return self.renderer().render(month.label, context, edition="year")
+        if refresh:
+            self.refresh_local(month)
         return self.renderer().render(month.label, self.context(month))
 
     def context(self, month: Month) -> dict[str, Any]:
@@ -150,7 +165,7 @@ class Workspace:
         for each in [*month.history(self.config.newsletter.history_months), month]:
             demo.store.save_results(each.label, collect_month(collectors, each, progress=logging.DEBUG))
         sample = Workspace(self.config, demo.store, self.registry, demo=True, clock=self.clock)
-        return sample.compose(month)
+        return sample.compose(month, refresh=False)  # the demo's numbers, not this workspace's files
 
     def findings(self, newsletter: Newsletter) -> list[Finding]:
         """Email-client safety findings for a composed edition (compose/checks.py)."""

@@ -167,15 +167,10 @@ class Previewer:
         return self._publish(draft)
 
     def _collect_local(self) -> None:
-        """Re-read the sources that are files the team edits (highlights) and store them."""
-        from newsletter.collect import build_collectors, collect_month
-
+        """Re-read the offline sources, files the team edits (highlights, metrics files), and store them."""
         ws, month = self.ws, self.period
         assert ws is not None and month is not None
-        local = [(s, c) for s, c in build_collectors(ws.config, ws.registry, clock=ws.clock, state=ws.store)
-                 if c.kind == "highlights"]
-        results = collect_month(local, month, progress=logging.DEBUG)
-        ws.store.save_results(month.label, results)  # a failed one keeps the last good stored result
+        results = ws.refresh_local(month)  # a failed one keeps the last good stored result
         self.local_failures = [{"name": r.name, "status": "failed", "error": f"{r.error} (showing the last good "
                                 "version)"} for r in results if r.status == "failed"]
 
@@ -184,7 +179,7 @@ class Previewer:
         assert ws is not None and month is not None
         started = time.perf_counter()
         try:
-            newsletter = ws.compose(month)
+            newsletter = ws.compose(month, refresh=False)  # _collect_local has just read the local files
         except NewsletterError as exc:
             return self._failed(str(exc), started)
         stored = [{"name": r.name, "status": r.status, "error": r.error or ""}

@@ -44,6 +44,7 @@ class ExchangeCsv(Collector):
 
     type = "exchange_csv"
     kind = "mail_security"
+    offline = True  # a local file: read again whenever a draft is composed
     Settings = ExchangeCsvSettings
 
     def validate(self) -> None:
