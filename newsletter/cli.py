@@ -202,7 +202,9 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
     if collect_first and not isinstance(period, Year):
         ws.collect(period)
     ws.ensure_collected(period)
-    newsletter = ws.compose(period)
+    newsletter, frozen = ws.draft(period)
+    if frozen:
+        click.echo(f"newsletter: {frozen}", err=True)
     _report(ws.findings(newsletter))
     if fmt == "html":
         write_browser_copy(newsletter, output)
@@ -231,7 +233,7 @@ def send(open_workspace, month: str | None, year: str | None, test_to: str | Non
     period = ws.period(month, year)
     if test_to:
         ws.ensure_collected(period)
-        reply = ws.send_test(ws.compose(period), test_to)
+        reply = ws.send_test(ws.draft(period)[0], test_to)
         click.echo(f"Test copy of {period} sent to {test_to}: {reply}")
         return
     with ws.lock():

@@ -229,16 +229,44 @@ class Workspace:
         person = (recipients.by_key().get(Recipient(to).key) if recipients else None) or Recipient(to)
         return send_test(newsletter, self.envelope(), make_transport(self.config, "tests"), person, columns)
 
-    def edition_for_sending(self, month: Month, *, resend_unknown: bool = False) -> Newsletter:
-        """Once an edition started going out, everyone gets exactly that content: reuse the archive."""
+    def frozen(self, month: Month | Year) -> str | None:
+        """Why the edition's content can no longer change, or None while it can.
+
+        The frozen-content rule: until anyone has been sent the edition (or may have been:
+        Store.reach), every run composes the current draft; from then on, the rest get exactly
+        what the first got, the archived edition.
+        """
+        reach = self.store.reach(month.label)
+        if reach is None:
+            return None
+        since = datetime.fromisoformat(reach.since).astimezone(self.config.tz)
+        states = ", ".join(f"{n} {status}" for status, n in sorted(reach.counts.items()))
+        return (f"edition {month} is frozen since {since:%Y-%m-%d %H:%M %Z}: {reach.people} of {reach.total} "
+                f"people have been sent it ({states}), so the rest get exactly this content; edits to sources "
+                "and templates no longer change it")
+
+    def draft(self, month: Month | Year, *, refresh: bool = True) -> tuple[Newsletter, str | None]:
+        """What a preview shows: what the next run would send, and why it is frozen if it is."""
+        note = self.frozen(month)
+        if note and self.has_archive(month):
+            return self.load_archive(month), note
+        return self.compose(month, refresh=refresh), note
+
+    def edition_for_sending(self, month: Month | Year, *, resend_unknown: bool = False) -> Newsletter:
+        """The content the next delivery sends: the current draft (composed and archived again) until
+        anyone has the edition; after that, exactly the archived content (see `frozen`)."""
         edition = self.store.edition(month.label)
         if resend_unknown:
-            if not (edition and (self.archive_dir(month) / "edition.json").is_file()):
+            if not (edition and self.has_archive(month)):
                 raise NothingToDo(f"edition {month} was never sent; nothing to re-send")
             return self.load_archive(month)
         if edition and edition.status == "sent":
             raise NothingToDo(f"edition {month} was already sent ({edition.sent_at}); nothing to do")
-        if edition and edition.status in ("sending", "failed") and (self.archive_dir(month) / "edition.json").is_file():
+        if self.frozen(month):
+            if not self.has_archive(month):
+                raise NewsletterError(f"edition {month} has gone out to some people, but its archive "
+                                      f"{self.archive_dir(month)} is missing: restore it from a backup, so the "
+                                      "rest get the same content")
             return self.load_archive(month)
         newsletter = self.compose(month)
         self.refuse_broken(newsletter)
@@ -257,8 +285,11 @@ class Workspace:
             require_approval(self, newsletter)
 
     # archive ---------------------------------------------------------------------------------
-    def archive_dir(self, month: Month | str) -> Path:
+    def archive_dir(self, month: Month | Year | str) -> Path:
         return self.config.state_dir / "archive" / str(month)
+
+    def has_archive(self, month: Month | Year) -> bool:
+        return (self.archive_dir(month) / "edition.json").is_file()  # written last: present means complete
 
     def archive(self, newsletter: Newsletter) -> Path:
         from newsletter.compose.files import save_images, write_browser_copy
@@ -281,7 +312,7 @@ class Workspace:
                 "updated_at": self.clock().isoformat(timespec="seconds")}
         _write(self.archive_dir(month) / "delivery.json", json.dumps(meta, indent=2))
 
-    def load_archive(self, month: Month) -> Newsletter:
+    def load_archive(self, month: Month | Year) -> Newsletter:
         from newsletter.compose.files import load_images
 
         folder = self.archive_dir(month)

@@ -51,6 +51,7 @@ class Draft:
     headers: list[tuple[str, str]] = field(default_factory=list)
     review: dict[str, Any] = field(default_factory=dict)
     render_ms: float = 0.0
+    frozen: str | None = None  # the edition went out to someone: why the page shows the archived content
 
     def to_json(self) -> dict[str, Any]:
         n = self.newsletter
@@ -61,7 +62,7 @@ class Draft:
             "content_hash": n.content_hash if n else None, "error": self.error,
             "excerpt": self.excerpt, "error_line": self.error_line, "sources": self.sources,
             "findings": self.findings, "headers": self.headers, "review": self.review,
-            "render_ms": round(self.render_ms, 1),
+            "render_ms": round(self.render_ms, 1), "frozen": self.frozen,
         }
 
 
@@ -179,7 +180,7 @@ class Previewer:
         assert ws is not None and month is not None
         started = time.perf_counter()
         try:
-            newsletter = ws.compose(month, refresh=False)  # _collect_local has just read the local files
+            newsletter, frozen = ws.draft(month, refresh=False)  # _collect_local has just read the local files
         except NewsletterError as exc:
             return self._failed(str(exc), started)
         stored = [{"name": r.name, "status": r.status, "error": r.error or ""}
@@ -188,7 +189,7 @@ class Previewer:
         return Draft(self._next_version(), month.label, month.name, newsletter,
                      sources=stored + self.local_failures, findings=findings,
                      headers=self._headers(newsletter), review=self._review(newsletter),
-                     render_ms=(time.perf_counter() - started) * 1000)
+                     render_ms=(time.perf_counter() - started) * 1000, frozen=frozen)
 
     def _failed(self, message: str, started: float) -> Draft:
         assert self.period is not None
@@ -199,7 +200,7 @@ class Previewer:
                      last.newsletter if last else None, error=message, excerpt=excerpt, error_line=line,
                      sources=last.sources if last else [], findings=last.findings if last else [],
                      headers=last.headers if last else [], review=last.review if last else {},
-                     render_ms=(time.perf_counter() - started) * 1000)
+                     render_ms=(time.perf_counter() - started) * 1000, frozen=last.frozen if last else None)
 
     def _next_version(self) -> int:
         return (self._draft.version + 1) if self._draft else 1
@@ -208,7 +209,9 @@ class Previewer:
         from newsletter.delivery.message import build_message
 
         assert self.ws is not None
-        to = ", ".join(self.ws.config.delivery.to) or "(delivery.to is empty)"
+        # one message per list or person: the first list stands for them (an address, or building fails)
+        delivery = self.ws.config.delivery
+        to = delivery.to[0] if delivery.to else "Each Recipient <recipient@example.com>"
         message = build_message(newsletter, self.ws.envelope(), to)
         return [(k, str(v)) for k, v in message.items() if k.lower() not in HIDDEN_HEADERS]
 
@@ -222,6 +225,8 @@ class Previewer:
         return {
             "required": self.ws.config.delivery.require_approval,
             "edition_status": edition.status if edition else None,
+            # an approval can still change what goes out: nobody has the edition yet
+            "open": not (edition and edition.status == "sent") and self.ws.frozen(self.period) is None,
             "approved_by": exact.approved_by if exact else None,
             "approved_at": exact.approved_at if exact else None,
             "earlier": None if exact or not earlier else f"{earlier.approved_by} approved other content "
@@ -240,9 +245,10 @@ class Previewer:
             raise NewsletterError("the draft has an error; fix it before approving")
         if draft.newsletter.content_hash != content_hash:
             raise NewsletterError("the draft changed since the page showed it; look at it again")
-        edition = ws.store.edition(draft.month)
-        if edition and edition.status not in approval.OPEN_STATES:
-            raise NewsletterError(f"edition {draft.month} is {edition.status}; approving it changes nothing now")
+        if not draft.review.get("open", True):
+            edition = ws.store.edition(draft.month)
+            state = "frozen" if draft.frozen else (edition.status if edition else "closed")
+            raise NewsletterError(f"edition {draft.month} is {state}; approving it changes nothing now")
         record = approval.approve(ws.store, draft.newsletter, by, expected_hash=content_hash)
         self._publish(replace(draft, version=self._next_version(), review=self._review(draft.newsletter)))
         return f"approved by {record.approved_by} ({record.short_hash})"
