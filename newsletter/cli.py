@@ -169,7 +169,8 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
         click.echo(json.dumps(payload, indent=2))
     else:
         for r in results:
-            click.echo(f"{r.name:20} {r.status:8} {r.error or ''}".rstrip())
+            status, detail = ("partial", "; ".join(r.warnings)) if r.partial else (r.status, r.error or "")
+            click.echo(f"{r.name:20} {status:8} {detail}".rstrip())
     if any(r.status == "failed" for r in results):
         sys.exit(1)
 
@@ -245,8 +246,8 @@ def send(open_workspace, month: str | None, year: str | None, test_to: str | Non
 @cli.command()
 @workspace_options
 @edition_options
-@click.option("--force", is_flag=True, help="Send even an edition more than run.max_days_late days late, or "
-              "before run.send_day.")
+@click.option("--force", is_flag=True, help="Send even an edition more than run.max_days_late days late, "
+              "before run.send_day, or with a required source that covers only part of the month.")
 def run(open_workspace, month: str | None, year: str | None, force: bool) -> None:
     """The daily job: when last month's edition is due and not sent, collect, compose and send it.
 
@@ -272,6 +273,12 @@ def run(open_workspace, month: str | None, year: str | None, force: bool) -> Non
             failures = ws.required_failures(results)
             if failures:
                 raise NewsletterError("required source failed, not sending: " + "; ".join(failures))
+        if not force and not ws.frozen(period):  # the rest of an edition that went out gets it as it is
+            partial = ws.required_partial(ws.store.results(period.label))
+            if partial:
+                raise NewsletterError(f"required source covers only part of {period}, not sending: "
+                                      f"{'; '.join(partial)}; to send it anyway: newsletter run --month {period} "
+                                      "--force")
         _deliver(ws, period)
 
 

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from newsletter.collectors.base import Collector, utcnow
@@ -65,7 +66,7 @@ def _pool(sources: int):
 def _run_one(source: SourceConfig, collector: Collector, month: Month, progress: int) -> SourceResult:
     started = time.monotonic()
     try:
-        result = _checked(collector.collect(month), source, collector)
+        result = _running(_checked(collector.collect(month), source, collector).lifted(), month, collector.clock())
     except (SourceError, ConfigError) as exc:
         result = SourceResult.failed(source.name, source.type, collector.kind, _redact(str(exc), source))
     except Exception as exc:  # a bug or an unforeseen failure in one collector must not stop the others
@@ -75,6 +76,8 @@ def _run_one(source: SourceConfig, collector: Collector, month: Month, progress:
     elapsed = time.monotonic() - started
     if result.status == "failed":
         log.warning("%s %s: failed: %s", month, source.name, result.error)
+    elif result.partial:
+        log.warning("%s %s: partial: %s", month, source.name, "; ".join(result.warnings) or "no reason given")
     else:
         log.log(progress, "%s %s: %s (%.1f s)", month, source.name, result.status, elapsed)
     return result
@@ -91,6 +94,17 @@ def _checked(result: object, source: SourceConfig, collector: Collector) -> Sour
     return SourceResult.failed(source.name, source.type, str(getattr(collector, "kind", "")),
                                f"collector {source.type!r} ({plugin}) returned a result the newsletter cannot use: "
                                f"{problem}; the collector needs fixing (tell its authors)")
+
+
+def _running(result: SourceResult, month: Month, now: datetime) -> SourceResult:
+    """A month still running gives partial numbers, whatever the source: say so, and how much is in."""
+    if result.status != "ok" or result.kind == "highlights" or now >= month.end:
+        return result
+    days = (now.astimezone(month.tz).date() - month.first_day).days + 1
+    covered = min(days, result.metrics.get("covered_days") or days)
+    return replace(result, partial=True, metrics={**result.metrics, "covered_days": covered},
+                   warnings=[f"{month} is still running: these numbers cover {days} of its {month.days} days so far",
+                             *result.warnings])
 
 
 def _result_problem(result: object, source: SourceConfig, collector: Collector) -> str | None:

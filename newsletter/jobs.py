@@ -64,10 +64,16 @@ class Workspace:
         return cls(config, store, registry, demo)
 
     def month(self, text: str) -> Month:
+        """--month as given; a month that has not begun has no numbers yet, so it is refused."""
+        now = self.clock()
         try:
-            return Month.parse(text, self.config.tz, now=self.clock())
+            month = Month.parse(text, self.config.tz, now=now)
         except ValueError as exc:
             raise ConfigError(f"--month: {exc}") from None
+        if month.start > now:
+            raise ConfigError(f"--month {month}: {month.name} has not begun yet (it begins on {month.first_day} "
+                              f"in {self.config.newsletter.timezone}); choose a month that has")
+        return month
 
     # collect ---------------------------------------------------------------------------------
     def collect(self, month: Month, *, backfill: int = 0) -> list[SourceResult]:
@@ -88,9 +94,12 @@ class Workspace:
         if month is not None:
             raise ConfigError("--month and --year: give one of them, not both")
         try:
-            return Year.parse(year, self.config.tz)
+            edition = Year.parse(year, self.config.tz)
         except ValueError as exc:
             raise ConfigError(f"--year: {exc}") from None
+        if edition.months[0].start > self.clock():
+            raise ConfigError(f"--year {edition}: {edition} has not begun yet; choose a year that has")
+        return edition
 
     def ensure_collected(self, month: Month | Year) -> None:
         """The demo makes its own history; a real workspace reads what `collect` stored."""
@@ -110,6 +119,12 @@ class Workspace:
     def required_failures(self, results: list[SourceResult]) -> list[str]:
         required = {s.name for s in self.config.sources if s.required}
         return [f"{r.name}: {r.error}" for r in results if r.status == "failed" and r.name in required]
+
+    def required_partial(self, results: list[SourceResult]) -> list[str]:
+        """Required sources whose numbers cover only part of the month, with why."""
+        required = {s.name for s in self.config.sources if s.required}
+        return [f"{r.name}: {'; '.join(r.warnings) or 'partial'}" for r in results
+                if r.status == "ok" and r.partial and r.name in required]
 
     # compose ---------------------------------------------------------------------------------
     def renderer(self) -> Renderer:

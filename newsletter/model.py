@@ -7,7 +7,7 @@ Collectors produce a SourceResult whose `metrics` mapping has a stable shape per
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
@@ -116,7 +116,13 @@ class Highlight:
 
 @dataclass(frozen=True)
 class SourceResult:
-    """What one source produced for one month, as stored and as printed by `collect --json`."""
+    """What one source produced for one month, as stored and as printed by `collect --json`.
+
+    `partial`: the numbers cover only part of the month (it is still running, or the system no
+    longer or not yet holds all of it); `warnings` says what and why. A collector may put both in
+    its metrics (and `covered_days`, how many of the month's days it covers); the runner lifts the
+    first two out of them (`lifted`), so each source says it in one place.
+    """
 
     name: str
     type: str
@@ -124,6 +130,8 @@ class SourceResult:
     status: Status
     error: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    partial: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def ok(cls, name: str, type_: str, kind: str, metrics: dict[str, Any]) -> SourceResult:
@@ -137,6 +145,15 @@ class SourceResult:
     def skipped(cls, name: str, type_: str, kind: str, reason: str) -> SourceResult:
         return cls(name=name, type=type_, kind=kind, status="skipped", error=reason)
 
+    def lifted(self) -> SourceResult:
+        """`partial` and `warnings` moved from the metrics to the result itself (metrics are not changed)."""
+        if "partial" not in self.metrics and "warnings" not in self.metrics:
+            return self
+        metrics = {k: v for k, v in self.metrics.items() if k not in ("partial", "warnings")}
+        warnings = [*self.warnings, *(w for w in self.metrics.get("warnings") or [] if w not in self.warnings)]
+        return replace(self, metrics=metrics, partial=self.partial or bool(self.metrics.get("partial")),
+                       warnings=warnings)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -145,6 +162,8 @@ class SourceResult:
             "status": self.status,
             "error": self.error,
             "metrics": self.metrics,
+            "partial": self.partial,
+            "warnings": self.warnings,
         }
 
     @classmethod
@@ -156,7 +175,9 @@ class SourceResult:
             status=data["status"],
             error=data.get("error"),
             metrics=data.get("metrics") or {},
-        )
+            partial=bool(data.get("partial")),
+            warnings=list(data.get("warnings") or []),
+        ).lifted()
 
 
 # The shape of each kind's metrics ------------------------------------------------------------------

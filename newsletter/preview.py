@@ -46,7 +46,7 @@ class Draft:
     error: str | None = None
     excerpt: list[tuple[int, str]] = field(default_factory=list)
     error_line: int | None = None
-    sources: list[dict[str, str]] = field(default_factory=list)  # failed or skipped: name, status, error
+    sources: list[dict[str, str]] = field(default_factory=list)  # failed, skipped or partial: name, status, error
     findings: list[tuple[str, str]] = field(default_factory=list)
     headers: list[tuple[str, str]] = field(default_factory=list)
     review: dict[str, Any] = field(default_factory=dict)
@@ -183,8 +183,9 @@ class Previewer:
             newsletter, frozen = ws.draft(month, refresh=False)  # _collect_local has just read the local files
         except NewsletterError as exc:
             return self._failed(str(exc), started)
-        stored = [{"name": r.name, "status": r.status, "error": r.error or ""}
-                  for r in ws.store.results(month.label) if r.status != "ok"]
+        stored = [{"name": r.name, "status": "partial", "error": "; ".join(r.warnings)} if r.status == "ok"
+                  else {"name": r.name, "status": r.status, "error": r.error or ""}
+                  for r in ws.store.results(month.label) if r.status != "ok" or r.partial]
         findings = [(f.level, f"{f.check}: {f.message}") for f in ws.findings(newsletter)]
         return Draft(self._next_version(), month.label, month.name, newsletter,
                      sources=stored + self.local_failures, findings=findings,

@@ -66,8 +66,9 @@ def test_collect_json_shape(tmp_path):
     assert payload["month"] == "2026-10" and payload["timezone"] == "Europe/Berlin"
     by_kind = {s["kind"]: s for s in payload["sources"]}
     for source in payload["sources"]:
-        assert set(source) == {"name", "type", "kind", "status", "error", "metrics"}
+        assert set(source) == {"name", "type", "kind", "status", "error", "metrics", "partial", "warnings"}
         assert source["status"] in ("ok", "failed", "skipped")
+        assert source["partial"] is False and source["warnings"] == []  # October is over and whole
     assert set(by_kind["ticketing"]["metrics"]) == TICKET_KEYS
     assert set(by_kind["mail_security"]["metrics"]) == MAIL_KEYS
     uptime = by_kind["uptime"]["metrics"]

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from email import message_from_bytes, policy
 from importlib.metadata import entry_points
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from newsletter.collectors.base import Collector
 from newsletter.collectors.registry import GROUP, CollectorRegistry, describe_plugin
+from newsletter.jobs import Workspace as Job
 from newsletter.model import metrics_problem
+from newsletter.period import Month
+from newsletter.preview import Previewer, PreviewOptions
+
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def fail_mail_source(workspace, extra: str = "") -> None:
@@ -139,3 +147,105 @@ def test_the_shapes_the_built_in_collectors_make_pass(workspace, kind):
               "highlights": {"items": [{"title": "t", "body": "b", "section": "highlights"}]}}
     if kind in sample:
         assert metrics_problem(kind, sample[kind]) is None
+
+
+# months that have not begun, are still running, or that a source covers only partly -----------------
+def this_month() -> Month:
+    return Month.parse("last", BERLIN).next()
+
+
+def test_a_month_that_has_not_begun_is_refused(workspace, tmp_path):
+    coming = this_month().next()
+    for command in (["collect"], ["preview", "--output", str(tmp_path / "x.html")], ["run"], ["approve"]):
+        result = workspace.invoke(*command, "--month", coming.label)
+        assert result.exit_code == 2, (command, result.output)
+        assert result.stderr.count("\n") == 1 and f"{coming.name} has not begun" in result.stderr
+    assert not (workspace.state / "outbox").exists()
+
+
+def test_the_month_still_running_is_partial_in_collect_and_in_the_email(workspace, tmp_path):
+    month = this_month()
+    days = (datetime.now(BERLIN).date() - month.first_day).days + 1
+    result = workspace.invoke("collect", "--month", month.label, "--json")
+    assert result.exit_code == 0, result.output
+    sources = {s["name"]: s for s in json.loads(result.stdout)["sources"]}
+    for name in ("helpdesk", "mail-filter", "monitoring"):
+        assert sources[name]["status"] == "ok" and sources[name]["partial"] is True, sources[name]
+        assert sources[name]["warnings"] == [f"{month} is still running: these numbers cover {days} of its "
+                                             f"{month.days} days so far"]
+        assert sources[name]["metrics"]["covered_days"] == days
+    assert sources["highlights"]["partial"] is False and sources["highlights"]["warnings"] == []
+    listed = workspace.invoke("collect", "--month", month.label)
+    assert f"helpdesk             partial  {month} is still running" in listed.stdout
+    out = tmp_path / "draft.txt"
+    assert workspace.invoke("preview", "--month", month.label, "--output", str(out), "--format", "text").exit_code == 0
+    assert f"These numbers cover {days} of the {month.days} days of {month.short_name}." in out.read_text()
+
+
+def mailflow(days: range) -> str:
+    rows = ['"Date","Direction","EventType","Count"']
+    for day in days:
+        rows += [f'"10/{day}/2026 12:00:00 AM","Inbound","GoodMail","1000"',
+                 f'"10/{day}/2026 12:00:00 AM","Inbound","EdgeBlockSpam","300"']
+    return "\n".join(rows) + "\n"
+
+
+@pytest.fixture
+def partly(workspace):
+    """A required mail source whose export covers 22 of October's 31 days, with approval by reviewers."""
+    workspace.write("sources/mail.toml", 'type = "exchange_csv"\nname = "mail-filter"\ntitle = "Mail filter"\n'
+                    'path = "mailflow.csv"\nrequired = true\n')
+    workspace.write("sources/mailflow.csv", mailflow(range(10, 32)))
+    workspace.configure('require_approval = true\nreviewers = ["boss@example.com"]\n')
+    return workspace
+
+
+WARNING = "mailflow.csv covers 22 of the 31 days of 2026-10"
+
+
+def test_a_source_that_covers_part_of_the_month_says_so_everywhere(partly, tmp_path):
+    result = partly.invoke("collect", "--month", "2026-10", "--json")
+    assert result.exit_code == 0, result.output
+    mail = next(s for s in json.loads(result.stdout)["sources"] if s["name"] == "mail-filter")
+    assert (mail["status"], mail["partial"], mail["warnings"]) == ("ok", True, [WARNING])
+    assert mail["metrics"]["covered_days"] == 22 and mail["metrics"]["spam"] == 22 * 300
+    assert set(mail) == {"name", "type", "kind", "status", "error", "metrics", "partial", "warnings"}
+    assert f"mail-filter          partial  {WARNING}" in partly.invoke("collect", "--month", "2026-10").stdout
+
+    out = tmp_path / "draft.txt"
+    assert partly.invoke("preview", "--month", "2026-10", "--output", str(out), "--format", "text").exit_code == 0
+    text = out.read_text()
+    assert "EMAIL SECURITY\nThese numbers cover 22 of the 31 days of October." in text
+    assert "threats blocked, counted over 22 of 31 days." in text  # the hero says it beside the number
+
+    def open_workspace(demo_in_memory=False, **extra):
+        return Job.open(config_path=str(partly.config), **extra)
+
+    previewer = Previewer(open_workspace, PreviewOptions(month="2026-10"))
+    try:
+        sources = {s["name"]: s for s in previewer.start().sources}
+        assert sources["mail-filter"] == {"name": "mail-filter", "status": "partial", "error": WARNING}
+    finally:
+        previewer.close()
+
+
+def test_run_sends_a_partial_required_source_only_with_force(partly):
+    refused = partly.invoke("run", "--month", "2026-10")
+    assert refused.exit_code == 1, refused.output
+    assert f"required source covers only part of 2026-10, not sending: mail-filter: {WARNING}" in refused.stderr
+    assert "--force" in refused.stderr and not (partly.state / "outbox").exists()
+
+    waiting = partly.invoke("run", "--month", "2026-10", "--force")
+    assert waiting.exit_code == 3, waiting.output
+    (request,) = (partly.state / "outbox" / "reviews").glob("*.eml")
+    body = message_from_bytes(request.read_bytes(), policy=policy.default).get_content().replace("\r\n", "\n")
+    assert ("Sources that cover only part of the month (the email says so):\n"
+            f"  Mail filter (mail-filter): {WARNING}") in body
+    assert partly.invoke("approve", "--month", "2026-10", "--by", "alice").exit_code == 0
+    assert partly.invoke("run", "--month", "2026-10").exit_code == 1, "every run needs --force for it"
+    sent = partly.invoke("run", "--month", "2026-10", "--force")
+    assert sent.exit_code == 0, sent.output
+    (email,) = (partly.state / "outbox" / "2026-10").glob("*.eml")
+    message = message_from_bytes(email.read_bytes(), policy=policy.default)
+    assert "These numbers cover 22 of the 31 days of October." in message.get_body(("plain",)).get_content()
+    assert "These numbers cover 22 of the 31 days of October." in message.get_body(("html",)).get_content()

@@ -85,7 +85,8 @@ class ExchangeCsv(Collector):
             warnings.append(f"{self.settings.path.name} covers {len(days)} of the {month.days} days of {month}")
         if unknown:
             warnings.append("event types counted as scanned only: " + ", ".join(sorted(unknown)))
-        return {**stats.metrics(), "partial": len(days) < month.days, "warnings": warnings}
+        covered = {"covered_days": len(days)} if len(days) < month.days else {}
+        return {**stats.metrics(), "partial": len(days) < month.days, "warnings": warnings, **covered}
 
     def rows(self) -> list[tuple[int, dict[str, str]]]:
         path = self.settings.path

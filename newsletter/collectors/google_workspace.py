@@ -67,12 +67,16 @@ class GoogleWorkspace(Collector):
         for day in month.days_iter():
             if day >= today or not self.add_day(client, day.isoformat(), totals):  # Google refuses future days
                 late.append(day.isoformat())
+        if len(late) == month.days:  # counts of nothing would read as zero mail
+            raise SourceError(f"Google has published none of {month} yet (its data arrives days late); collect "
+                              "the month again in a few days")
         stats = MailStats(scanned=totals["scanned"], spam=totals["spam"], phishing=None, malware=None,
                           blocked_total=totals["spam"] + totals["rejected"])
         warnings = [f"Google has not published all of {', '.join(late)} yet (its data arrives days late); "
                     "collect the month again later"] if late else []
+        covered = {"covered_days": month.days - len(late)} if late else {}
         return self.result({**stats.metrics(), "rejected": totals["rejected"], "partial": bool(late),
-                            "warnings": warnings})
+                            "warnings": warnings, **covered})
 
     def add_day(self, client: HttpClient, day: str, totals: dict[str, int]) -> bool:
         """Add one day's counts; False when Google says the day is not (fully) available yet."""

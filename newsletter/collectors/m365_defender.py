@@ -64,6 +64,9 @@ class M365Defender(Collector):
             raise ConfigError(f"source {self.name}: m365_defender needs msal: pip install 'newsletter[m365]'")
 
     def collect(self, month: Month) -> SourceResult:
+        if self.clock() - RETENTION >= month.end:  # counts of nothing would read as zero threats
+            raise SourceError(f"advanced hunting keeps 30 days: nothing of {month} is left to count; collect each "
+                              "month right after it ends")
         token = self.access_token()
         client = HttpClient(self.session, self.settings.base_url, "Microsoft Graph",
                             credential_hint="the app's ThreatHunting.Read.All application permission (admin consent)",
@@ -95,12 +98,13 @@ class M365Defender(Collector):
         blocked = counts["spam"] + counts["phishing"] + counts["malware"] + counts["other_blocked"]
         stats = MailStats(counts["scanned"], counts["spam"], counts["phishing"], counts["malware"], blocked)
         kept_from = self.clock() - RETENTION
-        warnings = []
+        warnings, covered = [], {}
         if kept_from > month.start:
             since = kept_from.astimezone(month.tz)
             warnings.append(f"advanced hunting keeps 30 days: mail before {since:%Y-%m-%d %H:%M} is no longer "
                             "counted; collect each month right after it ends")
-        return {**stats.metrics(), "partial": bool(warnings), "warnings": warnings}
+            covered["covered_days"] = (month.end - kept_from).days  # whole days still held
+        return {**stats.metrics(), "partial": bool(warnings), "warnings": warnings, **covered}
 
     def access_token(self) -> str:
         import msal

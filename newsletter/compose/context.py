@@ -143,6 +143,10 @@ class Section:
     items: list[dict[str, Any]] = field(default_factory=list)  # services, categories, highlights
     summary: str = ""  # one plain-language sentence with its comparison (story.summarize)
     title: str = ""
+    partial: bool = False  # covers only part of the month:
+    coverage: str = ""  # "These numbers cover 22 of the 31 days of October.", for readers
+    covered: str = ""  # "counted over 22 of 31 days": beside a number (the hero)
+    warnings: list[str] = field(default_factory=list)  # why, for the people who run the newsletter
 
     @property
     def ok(self) -> bool:
@@ -172,14 +176,15 @@ def build_context(
                 )
             continue
         older = [past[label].get(result.name) for label in labels]
-        section = replace(_section(result, older, prev_name), title=titles.get(result.name) or kind_title(result.kind))
+        section = replace(_section(result, older, prev_name, month),
+                          title=titles.get(result.name) or kind_title(result.kind))
         section = replace(section, summary=story.summarize(section))
         by_kind.setdefault(result.kind, []).append(section)
         if result.status == "failed":
             failed.append(section)
     custom = {key: figure for section in by_kind["custom"] for key, figure in section.figures.items()}
     context = {
-        "month": {"label": month.label, "name": month.name, "short_name": month.short_name,
+        "month": {"label": month.label, "name": month.name, "short_name": month.short_name, "days": month.days,
                   "previous_name": month.previous().name, "previous_short_name": prev_name,
                   "history": [{"label": m.label, "name": m.name, "short_name": m.short_name}
                               for m in month.history(len(labels))]},
@@ -203,11 +208,23 @@ def _span(month: Month, history: dict[str, list[SourceResult]]) -> int:
     return max(1, month.year * 12 + month.month - (year * 12 + number))
 
 
-def _section(result: SourceResult, older: list[SourceResult | None], prev_name: str) -> Section:
+def _coverage(result: SourceResult, month: Month) -> dict[str, str]:
+    """What a partial result means for its numbers, in words: how many days they cover, when known."""
+    days = result.metrics.get("covered_days")
+    if isinstance(days, int | float) and not isinstance(days, bool) and 0 <= days < month.days:
+        return {"coverage": f"These numbers cover {days:.0f} of the {month.days} days of {month.short_name}.",
+                "covered": f"counted over {days:.0f} of {month.days} days"}
+    return {"coverage": f"These numbers do not cover all of {month.short_name}.",
+            "covered": f"not all of {month.short_name} counted"}
+
+
+def _section(result: SourceResult, older: list[SourceResult | None], prev_name: str, month: Month) -> Section:
     """One source's figures, each with its values in the earlier months (None where unknown)."""
     section = Section(result.name, result.kind, result.status, result.error)
     if result.status != "ok":
         return section
+    if result.partial:
+        section = replace(section, partial=True, warnings=list(result.warnings), **_coverage(result, month))
     now = result.metrics
     past = [r.metrics if r else {} for r in older]
 

@@ -103,6 +103,7 @@ def test_a_month_with_late_days_is_partial_not_wrong(httpserver, session, key_fi
     assert metrics["blocked_total"] == 7_250
     assert metrics["phishing"] is None and metrics["malware"] is None
     assert metrics["partial"] is True and "2026-10-30, 2026-10-31" in metrics["warnings"][0]
+    assert metrics["covered_days"] == 29
     assert grants == [("urn:ietf:params:oauth:grant-type:jwt-bearer",
                        "reports@newsletter-test.iam.gserviceaccount.com", ADMIN, SCOPE)]
 
@@ -140,6 +141,15 @@ def test_days_not_over_yet_are_not_asked_for(httpserver, session, key_file, rsa_
     mid_october = datetime(2026, 10, 10, 12, 0, tzinfo=UTC)  # 05:00 on the 10th in California
     metrics = GoogleWorkspace(settings, name="gmail", session=session, clock=lambda: mid_october).collect(
         OCTOBER).metrics
-    assert metrics["scanned"] == 9 * 1000 and metrics["partial"] is True
+    assert metrics["scanned"] == 9 * 1000 and metrics["partial"] is True and metrics["covered_days"] == 9
     asked = [request.path.rsplit("/", 1)[1] for request, _ in httpserver.log if "/usage/dates/" in request.path]
     assert asked == [f"2026-10-{d:02d}" for d in range(1, 10)]
+
+
+def test_a_month_google_has_published_nothing_of_is_refused_not_zero(httpserver, session, key_file, rsa_key):
+    token_endpoint(httpserver, rsa_key, [])
+    reports_api(httpserver)
+    settings = GoogleWorkspaceSettings(key=Secret(file=key_file), admin_email=ADMIN, base_url=httpserver.url_for("/"))
+    first_day = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)  # 05:00 on the 1st in California: no day is over
+    with pytest.raises(SourceError, match="Google has published none of 2026-10 yet"):
+        GoogleWorkspace(settings, name="gmail", session=session, clock=lambda: first_day).collect(OCTOBER)

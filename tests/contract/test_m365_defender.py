@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import ssl
+from datetime import timedelta
 from urllib.parse import parse_qs
 
 import pytest
@@ -119,6 +120,16 @@ def test_counts_by_threat_type_over_the_berlin_month(httpserver, login, tls_sess
     assert grants[0]["scope"].endswith("/.default")
     # collected 2026-11-02 06:00 UTC: hunting data before 2026-10-03 06:00 UTC (08:00 CEST) is gone
     assert metrics["partial"] is True and "mail before 2026-10-03 08:00" in metrics["warnings"][0]
+    assert metrics["covered_days"] == 28  # whole days: the 4th to the 31st
+
+
+def test_a_month_hunting_no_longer_holds_is_refused_not_zero(httpserver, login, tls_session):
+    serve_login(login, [])
+    serve_graph(httpserver, [])
+    collector = make(httpserver, login, tls_session)
+    collector.clock = lambda: OCTOBER.end + timedelta(days=31)
+    with pytest.raises(SourceError, match=r"advanced hunting keeps 30 days: nothing of 2026-10 is left"):
+        collector.collect(OCTOBER)
 
 
 def test_http_failures(httpserver, login, tls_session):
