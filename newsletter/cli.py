@@ -274,6 +274,7 @@ def run(open_workspace, month: str | None, year: str | None, force: bool) -> Non
             if failures:
                 raise NewsletterError("required source failed, not sending: " + "; ".join(failures))
         if not force and not ws.frozen(period):  # the rest of an edition that went out gets it as it is
+            ws.refresh_local(period)  # a local file fixed since the last collect counts as fixed
             partial = ws.required_partial(ws.store.results(period.label))
             if partial:
                 raise NewsletterError(f"required source covers only part of {period}, not sending: "

@@ -246,9 +246,9 @@ class Previewer:
             raise NewsletterError("the draft has an error; fix it before approving")
         if draft.newsletter.content_hash != content_hash:
             raise NewsletterError("the draft changed since the page showed it; look at it again")
-        if not draft.review.get("open", True):
+        if not self._review(draft.newsletter)["open"]:  # asked now: a run may have started since the page loaded
             edition = ws.store.edition(draft.month)
-            state = "frozen" if draft.frozen else (edition.status if edition else "closed")
+            state = "sent" if edition and edition.status == "sent" else "frozen (it has gone out to someone)"
             raise NewsletterError(f"edition {draft.month} is {state}; approving it changes nothing now")
         record = approval.approve(ws.store, draft.newsletter, by, expected_hash=content_hash)
         self._publish(replace(draft, version=self._next_version(), review=self._review(draft.newsletter)))

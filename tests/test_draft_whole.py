@@ -249,3 +249,12 @@ def test_run_sends_a_partial_required_source_only_with_force(partly):
     message = message_from_bytes(email.read_bytes(), policy=policy.default)
     assert "These numbers cover 22 of the 31 days of October." in message.get_body(("plain",)).get_content()
     assert "These numbers cover 22 of the 31 days of October." in message.get_body(("html",)).get_content()
+
+
+def test_a_partial_local_file_fixed_while_the_draft_waits_counts_as_fixed(partly):
+    assert partly.invoke("run", "--month", "2026-10", "--force").exit_code == 3  # waits for approval
+    partly.write("sources/mailflow.csv", mailflow(range(1, 32)))  # the whole month exported after all
+    again = partly.invoke("run", "--month", "2026-10")
+    assert again.exit_code == 3, again.output
+    assert "waits for approval (it changed" not in again.stderr and "covers only part" not in again.stderr
+    assert len(list((partly.state / "outbox" / "reviews").glob("*.eml"))) == 2, "the new version is asked for"
