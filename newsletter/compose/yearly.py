@@ -70,15 +70,32 @@ def build_year_context(year: Year, stored: dict[str, list[SourceResult]], extra:
     return context
 
 
-def year_records(months: list[Month], stored: dict[str, list[SourceResult]]) -> list[dict[str, str]]:
-    """The records set during the year, each against the 12 months before it (story.py's rule)."""
-    found = []
+def year_records(months: list[Month], stored: dict[str, list[SourceResult]]) -> list[dict[str, Any]]:
+    """Each record set during the year once, at its standing value, with how often it was set.
+
+    A month's record is judged against the 12 months before it (story.py's rule), so a later record
+    of a metric beats every earlier one of the year: the last one stands. Listed in the order the
+    standing records were set; `times` says how many months of the year set that record.
+    """
+    standing: dict[str, dict[str, Any]] = {}
     for month in months:
         window = {m.label: stored.get(m.label, []) for m in month.history(12)}
         context = build_context(month, stored[month.label], window, {})
-        found += [{"month": month.name, "title": fact.title, "value": fact.value}
-                  for fact in headline_facts(context, limit=len(ANGLES)) if fact.reason == "record"]
-    return found
+        for fact in headline_facts(context, limit=len(ANGLES)):
+            if fact.reason == "record":
+                times = standing.pop(fact.key, {}).get("times", 0) + 1
+                standing[fact.key] = {"month": month.name, "title": fact.title, "value": fact.value,
+                                      "times": times, "beaten": _times(times)}
+    return list(standing.values())
+
+
+def _times(count: int) -> str:
+    """'' for a record set once; 'a new record three times this year' when set again and again."""
+    if count < 2:
+        return ""
+    words = {2: "twice", 3: "three times", 4: "four times", 5: "five times", 6: "six times", 7: "seven times",
+             8: "eight times", 9: "nine times", 10: "ten times", 11: "eleven times", 12: "twelve times"}
+    return f"a new record {words.get(count, f'{count} times')} this year"
 
 
 def _total(spec: tuple[str, str, str, str, str], context: dict[str, Any], months: list[str]) -> Total | None:
