@@ -55,3 +55,27 @@ def test_a_record_beaten_twice_says_twice():
     blocked = [40_000, 40_000, 40_000, 44_732, 48_112, 45_000, 41_000, 40_500, 41_000, 42_000, 41_000, 40_000]
     context = build_year_context(YEAR, stored(blocked, RESOLVED), EXTRA)
     assert "- Most threats blocked in a year: 48,112 (May 2026; a new record twice this year)" in render_text(context)
+
+
+def eleven_months() -> dict[str, list[SourceResult]]:
+    return stored(BLOCKED[:11], RESOLVED[:11])
+
+
+def test_a_year_not_over_says_it_covers_the_months_so_far():
+    first_of_december = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+    context = build_year_context(YEAR, eleven_months(), EXTRA, now=first_of_december)
+    assert context["year"]["over"] is False
+    newsletter = Renderer(Theme(Path("/nonexistent"), "default")).render("2026", context, edition="year")
+    for part in (newsletter.text, newsletter.html):
+        assert "January to November 2026 so far; the year is not over." in part
+        assert "Over 11 months, January to November 2026:" not in part
+    assert newsletter.subject.startswith("IT in 2026 so far: ")
+
+
+def test_a_year_that_is_over_reads_as_the_year():
+    second_of_january = datetime(2027, 1, 2, 7, 0, tzinfo=UTC)
+    context = build_year_context(YEAR, stored(BLOCKED, RESOLVED), EXTRA, now=second_of_january)
+    assert context["year"]["over"] is True
+    newsletter = Renderer(Theme(Path("/nonexistent"), "default")).render("2026", context, edition="year")
+    assert "Over 12 months, January to December 2026:" in newsletter.text and "so far" not in newsletter.text
+    assert newsletter.subject.startswith("IT in 2026: ")

@@ -8,12 +8,13 @@ templates work unchanged; the year adds `year`, `totals`, `records` and `year_hi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from newsletter.compose.context import Figure, build_context, format_value
 from newsletter.compose.markdown import render_markdown
 from newsletter.compose.story import ANGLES, headline_facts
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, NothingToDo
 from newsletter.model import SourceResult
 from newsletter.period import Month, Year
 
@@ -44,9 +45,11 @@ class Total:
         return f"{self.value} {self.noun}; {self.best}."
 
 
-def build_year_context(year: Year, stored: dict[str, list[SourceResult]], extra: dict[str, Any]) -> dict[str, Any]:
+def build_year_context(year: Year, stored: dict[str, list[SourceResult]], extra: dict[str, Any],
+                       now: datetime | None = None) -> dict[str, Any]:
     """`stored` maps month labels to their results: the year's, and up to 12 before it for records.
-    Months of the year without results are left out."""
+    Months of the year without results are left out. `year.over` is False while `now` is before the
+    year's end, so the templates say the edition covers the months so far (None: the year is over)."""
     months = [m for m in year.months if stored.get(m.label)]
     if not months:
         raise NewsletterError(f"nothing stored for {year}: collect its months first "
@@ -57,7 +60,8 @@ def build_year_context(year: Year, stored: dict[str, list[SourceResult]], extra:
     names = {m.label: m.name for m in year.months}
     shown = [h["name"] for h in context["month"]["history"]] + [context["month"]["name"]]
     context["year"] = {"label": year.label, "name": year.label, "months": len(months),
-                       "first": months[0].short_name, "last": last.short_name}
+                       "first": months[0].short_name, "last": last.short_name,
+                       "over": now is None or not year_not_over(year, now), "ends": f"{year_end(year):%Y-%m-%d}"}
     context["totals"] = [t for t in (_total(spec, context, shown) for spec in YEAR_TOTALS) if t]
     context["headline"] = []
     context["records"] = year_records(months, stored)
@@ -68,6 +72,27 @@ def build_year_context(year: Year, stored: dict[str, list[SourceResult]], extra:
                      for i in result.metrics.get("items", []) if i.get("section") == "highlights")
     ]
     return context
+
+
+def year_end(year: Year) -> datetime:
+    """The first instant after the year, in its time zone."""
+    return year.months[-1].end
+
+
+def year_not_over(year: Year, now: datetime) -> bool:
+    return now < year_end(year)
+
+
+def refuse_unfinished(year: Year, now: datetime, command: str) -> None:
+    """The send gate: a year in review goes out once its year is over, or on purpose (`--force`).
+
+    NothingToDo (exit 3, like a month not due yet): a review mailed in December would read as the
+    whole year while it covers the months so far.
+    """
+    if year_not_over(year, now):
+        raise NothingToDo(f"the year in review of {year} is not sent before the year is over (on "
+                          f"{year_end(year):%Y-%m-%d}); to send the months so far anyway: "
+                          f"newsletter {command} --year {year} --force")
 
 
 def year_records(months: list[Month], stored: dict[str, list[SourceResult]]) -> list[dict[str, Any]]:
