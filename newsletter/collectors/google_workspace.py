@@ -93,7 +93,8 @@ class GoogleWorkspace(Collector):
         Google says so in two ways: a 400 "Data for dates later than ... is not yet available" for
         the days after its newest one, or a `DATA_NOT_AVAILABLE` / `PARTIAL_DATA_AVAILABLE` warning
         about Gmail. Either way the day is missing as a whole: a day half filled in is not counted
-        in part, so the month's figures are those of the published days only.
+        in part, so the month's figures are those of the published days only. A day that comes
+        back without any of the Gmail figures is missing too, not zero.
         """
         params: dict[str, str] = {"parameters": ",".join(PARAMETERS)}
         if self.settings.customer_id:
@@ -158,7 +159,7 @@ def _gmail_unavailable(warning: Any) -> bool:
 def _not_yet_published(answer: dict[str, Any], day: str) -> None:
     """None for Google's 400 about a day not published yet; any other 400 fails, with Google's reason."""
     error = answer.get("error")
-    message = str(error.get("message") if isinstance(error, dict) else error or "")
+    message = str((error.get("message") if isinstance(error, dict) else error) or "no reason given")
     if NOT_YET.search(message):
         return None
     raise SourceError(f"Google Reports API answered 400 for {day}: {' '.join(message.split())[:200]}")
