@@ -239,7 +239,7 @@ def run(open_workspace, month: str | None, year: str | None, force: bool) -> Non
         edition = ws.store.edition(period.label)
         if isinstance(period, Year):  # edition_for_sending says so when it was already sent
             ws.ensure_collected(period)
-            _deliver(ws, period, force=force, command="run")
+            _deliver(ws, period, force=force)
             return
         scheduled_month(ws.config, ws.store, ws.clock(), period, force=force or ws.demo)
         missed = missed_before(ws.store, period)
@@ -255,9 +255,8 @@ def run(open_workspace, month: str | None, year: str | None, force: bool) -> Non
         _deliver(ws, period)
 
 
-def _deliver(ws: Workspace, period, *, resend_unknown: bool = False, force: bool = False,
-             command: str = "send") -> None:
-    newsletter = ws.edition_for_sending(period, resend_unknown=resend_unknown, force=force, command=command)
+def _deliver(ws: Workspace, period, *, resend_unknown: bool = False, force: bool = False) -> None:
+    newsletter = ws.edition_for_sending(period, resend_unknown=resend_unknown, force=force)
     ws.check_approved(newsletter)
     report = ws.deliver(newsletter, resend_unknown=resend_unknown)
     click.echo(f"Edition {period} ({newsletter.subject}) via {ws.config.delivery.transport}: {report.summary()}")

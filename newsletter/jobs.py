@@ -213,8 +213,8 @@ class Workspace:
         person = (recipients.by_key().get(Recipient(to).key) if recipients else None) or Recipient(to)
         return send_test(newsletter, self.envelope(), make_transport(self.config, "tests"), person, columns)
 
-    def edition_for_sending(self, month: Month | Year, *, resend_unknown: bool = False, force: bool = False,
-                            command: str = "send") -> Newsletter:
+    def edition_for_sending(self, month: Month | Year, *, resend_unknown: bool = False,
+                            force: bool = False) -> Newsletter:
         """Once an edition started going out, everyone gets exactly that content: reuse the archive.
 
         A year in review is composed for sending only once its year is over, or with `force`."""
@@ -230,7 +230,7 @@ class Workspace:
         if isinstance(month, Year) and not force:
             from newsletter.compose.yearly import refuse_unfinished
 
-            refuse_unfinished(month, self.clock(), command)
+            refuse_unfinished(month, self.clock())
         newsletter = self.compose(month)
         self.refuse_broken(newsletter)
         self.archive(newsletter)

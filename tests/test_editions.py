@@ -138,7 +138,7 @@ def test_a_year_not_over_is_previewed_as_so_far_and_sent_only_with_force(collect
         refused = collected.invoke(*command)
         assert refused.exit_code == 3, refused.output
         assert ("the year in review of 2026 is not sent before the year is over (on 2027-01-01); "
-                "to send the months so far anyway: newsletter " + command[0] + " --year 2026 --force") in refused.output
+                "to send the months so far anyway, add --force") in refused.output
         assert not (collected.state / "outbox" / "2026").exists()
         assert collected.state.joinpath("archive", "2026").exists() is False
     sent = collected.invoke("run", "--year", "2026", "--force")

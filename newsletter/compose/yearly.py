@@ -83,7 +83,7 @@ def year_not_over(year: Year, now: datetime) -> bool:
     return now < year_end(year)
 
 
-def refuse_unfinished(year: Year, now: datetime, command: str) -> None:
+def refuse_unfinished(year: Year, now: datetime) -> None:
     """The send gate: a year in review goes out once its year is over, or on purpose (`--force`).
 
     NothingToDo (exit 3, like a month not due yet): a review mailed in December would read as the
@@ -91,8 +91,7 @@ def refuse_unfinished(year: Year, now: datetime, command: str) -> None:
     """
     if year_not_over(year, now):
         raise NothingToDo(f"the year in review of {year} is not sent before the year is over (on "
-                          f"{year_end(year):%Y-%m-%d}); to send the months so far anyway: "
-                          f"newsletter {command} --year {year} --force")
+                          f"{year_end(year):%Y-%m-%d}); to send the months so far anyway, add --force")
 
 
 def year_records(months: list[Month], stored: dict[str, list[SourceResult]]) -> list[dict[str, Any]]:
