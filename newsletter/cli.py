@@ -205,8 +205,9 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
 @click.option("--test-to", metavar="ADDRESS", help="Send one test copy here; it does not count as the real send.")
 @click.option("--resend-unknown", is_flag=True, help="Send again, on purpose, to the people whose delivery is "
               "unknown (the connection was lost after the data): some may get a second copy.")
+@click.option("--force", is_flag=True, help="Send a year in review before its year is over.")
 def send(open_workspace, month: str | None, year: str | None, test_to: str | None,
-         resend_unknown: bool) -> None:
+         resend_unknown: bool, force: bool) -> None:
     """Send the month's edition from what is stored (no collecting)."""
     ws = open_workspace()
     period = ws.period(month, year)
@@ -218,14 +219,14 @@ def send(open_workspace, month: str | None, year: str | None, test_to: str | Non
     with ws.lock():
         if not resend_unknown:
             ws.ensure_collected(period)
-        _deliver(ws, period, resend_unknown=resend_unknown)
+        _deliver(ws, period, resend_unknown=resend_unknown, force=force)
 
 
 @cli.command()
 @workspace_options
 @edition_options
 @click.option("--force", is_flag=True, help="Send even an edition more than run.max_days_late days late, or "
-              "before run.send_day.")
+              "before run.send_day; or a year in review before its year is over.")
 def run(open_workspace, month: str | None, year: str | None, force: bool) -> None:
     """The daily job: when last month's edition is due and not sent, collect, compose and send it.
 
@@ -238,7 +239,7 @@ def run(open_workspace, month: str | None, year: str | None, force: bool) -> Non
         edition = ws.store.edition(period.label)
         if isinstance(period, Year):  # edition_for_sending says so when it was already sent
             ws.ensure_collected(period)
-            _deliver(ws, period)
+            _deliver(ws, period, force=force)
             return
         scheduled_month(ws.config, ws.store, ws.clock(), period, force=force or ws.demo)
         missed = missed_before(ws.store, period)
@@ -254,8 +255,8 @@ def run(open_workspace, month: str | None, year: str | None, force: bool) -> Non
         _deliver(ws, period)
 
 
-def _deliver(ws: Workspace, period, *, resend_unknown: bool = False) -> None:
-    newsletter = ws.edition_for_sending(period, resend_unknown=resend_unknown)
+def _deliver(ws: Workspace, period, *, resend_unknown: bool = False, force: bool = False) -> None:
+    newsletter = ws.edition_for_sending(period, resend_unknown=resend_unknown, force=force)
     ws.check_approved(newsletter)
     report = ws.deliver(newsletter, resend_unknown=resend_unknown)
     click.echo(f"Edition {period} ({newsletter.subject}) via {ws.config.delivery.transport}: {report.summary()}")

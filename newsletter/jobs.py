@@ -122,7 +122,7 @@ class Workspace:
 
             first = month.months[0]
             stored = self.store.history(m.label for m in [*first.history(12), *month.months])
-            context = build_year_context(month, stored, self.extra())
+            context = build_year_context(month, stored, self.extra(), now=self.clock())
             return self.renderer().render(month.label, context, edition="year")
         return self.renderer().render(month.label, self.context(month))
 
@@ -213,8 +213,11 @@ class Workspace:
         person = (recipients.by_key().get(Recipient(to).key) if recipients else None) or Recipient(to)
         return send_test(newsletter, self.envelope(), make_transport(self.config, "tests"), person, columns)
 
-    def edition_for_sending(self, month: Month, *, resend_unknown: bool = False) -> Newsletter:
-        """Once an edition started going out, everyone gets exactly that content: reuse the archive."""
+    def edition_for_sending(self, month: Month | Year, *, resend_unknown: bool = False,
+                            force: bool = False) -> Newsletter:
+        """Once an edition started going out, everyone gets exactly that content: reuse the archive.
+
+        A year in review is composed for sending only once its year is over, or with `force`."""
         edition = self.store.edition(month.label)
         if resend_unknown:
             if not (edition and (self.archive_dir(month) / "edition.json").is_file()):
@@ -224,6 +227,10 @@ class Workspace:
             raise NothingToDo(f"edition {month} was already sent ({edition.sent_at}); nothing to do")
         if edition and edition.status in ("sending", "failed") and (self.archive_dir(month) / "edition.json").is_file():
             return self.load_archive(month)
+        if isinstance(month, Year) and not force:
+            from newsletter.compose.yearly import refuse_unfinished
+
+            refuse_unfinished(month, self.clock())
         newsletter = self.compose(month)
         self.refuse_broken(newsletter)
         self.archive(newsletter)

@@ -7,7 +7,8 @@ delivery action. The token comes from msal with client credentials; the authorit
 imported only when this source runs.
 
 Advanced hunting keeps 30 days: collect right after the month ends, or its first days are gone
-(the result then says it is partial).
+(the result then says it is partial, and from when it counts). A month wholly older than that has
+no honest number left: the source fails saying the data expired, rather than report zeros.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from newsletter.period import Month
 from newsletter.settings import Secret
 
 RETENTION = timedelta(days=30)
+AVOID = "Collect each month early in the next one (the daily 'newsletter run' collects it on run.send_day)"
 QUERY = """EmailEvents
 | where Timestamp >= datetime({start}) and Timestamp < datetime({end})
 | where EmailDirection == "{direction}"
@@ -64,6 +66,7 @@ class M365Defender(Collector):
             raise ConfigError(f"source {self.name}: m365_defender needs msal: pip install 'newsletter[m365]'")
 
     def collect(self, month: Month) -> SourceResult:
+        self.check_retention(month)
         token = self.access_token()
         client = HttpClient(self.session, self.settings.base_url, "Microsoft Graph",
                             credential_hint="the app's ThreatHunting.Read.All application permission (admin consent)",
@@ -97,10 +100,18 @@ class M365Defender(Collector):
         kept_from = self.clock() - RETENTION
         warnings = []
         if kept_from > month.start:
-            since = kept_from.astimezone(month.tz)
-            warnings.append(f"advanced hunting keeps 30 days: mail before {since:%Y-%m-%d %H:%M} is no longer "
-                            "counted; collect each month right after it ends")
+            since = f"{kept_from.astimezone(month.tz):%Y-%m-%d %H:%M}"
+            warnings.append(f"advanced hunting keeps 30 days: these figures cover only {since} to "
+                            f"{month.days_iter()[-1]} (the end of {month}); mail before {since} is no longer "
+                            f"counted. {AVOID}")
         return {**stats.metrics(), "partial": bool(warnings), "warnings": warnings}
+
+    def check_retention(self, month: Month) -> None:
+        """Fail when no moment of the month is still kept: its counts are unknown, not zero."""
+        kept_from = self.clock() - RETENTION
+        if kept_from >= month.end:
+            raise SourceError(f"advanced hunting keeps 30 days and all of {month} is older (kept since "
+                              f"{kept_from.astimezone(month.tz):%Y-%m-%d %H:%M}): its figures have expired. {AVOID}")
 
     def access_token(self) -> str:
         import msal
