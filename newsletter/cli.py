@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from newsletter import __version__
-from newsletter.errors import DeliveryError, NewsletterError, TemplateError
+from newsletter.errors import ConfigError, DeliveryError, NewsletterError, TemplateError
 from newsletter.jobs import Workspace
 from newsletter.period import Year
 
@@ -82,11 +82,31 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.argument("directory", type=click.Path(path_type=Path))
 def init(directory: Path) -> None:
     """Create a workspace in DIRECTORY: newsletter.toml and sources/ to edit."""
+    target = directory / "newsletter.toml"
+    _refuse_unusable_folder(directory)
+    if target.exists():
+        raise ConfigError(f"{target} exists already; choose another folder")
+    try:
+        _copy_workspace(directory, target)
+    except OSError as exc:
+        raise ConfigError(f"{directory}: cannot create the workspace there ({exc.strerror or exc}); "
+                          "choose a folder you can write to") from None
+    click.echo(f"Created {target}. Replace the demo sources in sources/ with yours (samples in "
+               f"sources/examples/), then: newsletter check --config {target}")
+
+
+def _refuse_unusable_folder(directory: Path) -> None:
+    """DIRECTORY, or the nearest part of its path that exists, must be a folder: a file is a mistake."""
+    existing = next(p for p in (directory, *directory.parents) if p.exists() or p.is_symlink())
+    if not existing.is_dir():
+        what = "it" if existing == directory else str(existing)
+        raise ConfigError(f"{directory}: {what} is a file, not a folder; give init a folder for the new "
+                          "workspace (it is created when missing)")
+
+
+def _copy_workspace(directory: Path, target: Path) -> None:
     from newsletter.resources import BUILTIN
 
-    target = directory / "newsletter.toml"
-    if target.exists():
-        raise click.UsageError(f"{target} exists already; choose another folder")
     (directory / "sources" / "highlights").mkdir(parents=True, exist_ok=True)
     (directory / "templates").mkdir(exist_ok=True)
     shutil.copyfile(BUILTIN / "newsletter.toml", target)
@@ -96,8 +116,6 @@ def init(directory: Path) -> None:
         shutil.copyfile(example, directory / "sources" / "highlights" / example.name)
     # one sample per source type, to copy up into sources/ (only sources/*.toml are read)
     shutil.copytree(BUILTIN / "sources" / "examples", directory / "sources" / "examples", dirs_exist_ok=True)
-    click.echo(f"Created {target}. Replace the demo sources in sources/ with yours (samples in "
-               f"sources/examples/), then: newsletter check --config {target}")
 
 
 @cli.command()

@@ -203,6 +203,17 @@ def test_init_creates_a_workspace_that_checks(tmp_path):
     assert CliRunner().invoke(cli, ["init", str(target)]).exit_code == 2
 
 
+def test_init_on_a_file_or_under_one_says_so_in_one_line(tmp_path):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("mine")
+    for target in (existing, existing / "ws"):
+        result = CliRunner().invoke(cli, ["init", str(target)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith(f"newsletter: {target}") and "Traceback" not in result.output
+        assert len(result.stderr.splitlines()) == 1 and "not a folder" in result.stderr, result.stderr
+    assert existing.read_text() == "mine"
+
+
 def test_paused_services_read_as_paused_not_as_a_number(workspace, tmp_path):
     store_snapshot(workspace, "2026-10", [SourceResult.ok("monitoring", "demo_uptime", "uptime", {
         "overall_uptime_pct": 99.9,
