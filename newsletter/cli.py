@@ -177,12 +177,13 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
 @workspace_options
 @edition_options
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the draft here instead of serving it.")
-@click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]),
+              help="What --output holds; default: as its name says (.eml, .html/.htm, .txt), otherwise html.")
 @click.option("--collect", "collect_first", is_flag=True, help="Collect the month from every source first.")
 @click.option("--host", help="Serve on this address instead of 127.0.0.1; then the URL carries a token.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0 picks a free one.")
 @click.option("--no-open", is_flag=True, help="Do not open a browser.")
-def preview(open_workspace, month: str | None, year: str | None, output: Path | None, fmt: str,
+def preview(open_workspace, month: str | None, year: str | None, output: Path | None, fmt: str | None,
             collect_first: bool, host: str | None, port: int, no_open: bool) -> None:
     """Serve the month's draft with live reload, test sends and approval; or write it to --output."""
     from newsletter.compose.files import write_browser_copy
@@ -196,6 +197,7 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
                                  collect=collect_first)
         serve(open_workspace, options, echo=click.echo)
         return
+    fmt = output_format(output, fmt)
     ws = open_workspace(demo_in_memory=True)
     period = ws.period(month, year)
     if collect_first and not isinstance(period, Year):
@@ -215,6 +217,19 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
         to = ws.config.delivery.to[0] if ws.config.delivery.to else "preview@example.com"
         output.write_bytes(build_message(newsletter, ws.envelope(), to).as_bytes(policy=SMTP))
     click.echo(f"Draft for {period.name} written to {output} ({newsletter.subject})")
+
+
+OUTPUT_FORMATS = {".eml": "eml", ".html": "html", ".htm": "html", ".txt": "text"}
+
+
+def output_format(output: Path, given: str | None) -> str:
+    """--format, or the one the file's extension names; when both are given they must agree, since
+    an `.eml` holding HTML (or a `.txt` holding a message) is a mistake nobody means."""
+    implied = OUTPUT_FORMATS.get(output.suffix.lower())
+    if given and implied and given != implied:
+        raise ConfigError(f"--format {given} does not match {output} (a {output.suffix} file holds {implied}); "
+                          "drop --format or change the file name")
+    return given or implied or "html"
 
 
 @cli.command()

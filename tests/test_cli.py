@@ -95,6 +95,21 @@ def test_preview_writes_each_format_and_sends_nothing(tmp_path):
     assert not (tmp_path / "s").exists(), "a demo preview keeps its state in memory"
 
 
+def test_preview_output_format_follows_the_file_name(tmp_path):
+    markers = {"x.eml": "Content-Type: multipart", "x.txt": "HELP DESK", "x.htm": "<!doctype html>",
+               "x.html": "<!doctype html>", "draft": "<!doctype html>"}
+    for name, marker in markers.items():
+        out = tmp_path / name
+        result = demo("preview", "--month", "2026-10", "--output", str(out), state=tmp_path / "s")
+        assert result.exit_code == 0, result.output
+        assert out.read_text().startswith(marker) or marker in out.read_text()[:2000], name
+    assert not (tmp_path / "x.eml").read_text().startswith("<"), "an .eml is a message, not HTML"
+    clash = demo("preview", "--month", "2026-10", "--output", str(tmp_path / "y.eml"), "--format", "html",
+                 state=tmp_path / "s")
+    assert clash.exit_code == 2 and not (tmp_path / "y.eml").exists()
+    assert "--format html" in clash.stderr and "y.eml" in clash.stderr and len(clash.stderr.splitlines()) == 1
+
+
 def test_preview_html_is_an_email(tmp_path):
     out = tmp_path / "x.html"
     assert demo("preview", "--month", "2026-10", "--output", str(out), state=tmp_path).exit_code == 0
