@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from newsletter import __version__
-from newsletter.errors import ConfigError, DeliveryError, NewsletterError, TemplateError
+from newsletter.errors import ConfigError, DeliveryError, LockHeld, NewsletterError, TemplateError
 from newsletter.jobs import Workspace
 from newsletter.period import Year
 
@@ -30,7 +30,7 @@ class NewsletterGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            if exc.exit_code == 3:  # nothing to do: said like progress, so `-q` in cron stays silent
+            if exc.exit_code == 3 and not isinstance(exc, LockHeld):  # said like progress: `-q` in cron stays silent
                 log.info("%s", exc)
             else:
                 click.echo(f"newsletter: {exc}", err=True)

@@ -10,6 +10,7 @@ import fcntl
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from newsletter.collectors.registry import CollectorRegistry
 from newsletter.compose.context import build_context
 from newsletter.compose.render import Newsletter, Renderer, Theme
 from newsletter.config import Config, find_config, load_config
-from newsletter.errors import ConfigError, NewsletterError, NothingToDo, TemplateError
+from newsletter.errors import ConfigError, LockHeld, NewsletterError, NothingToDo, TemplateError
 from newsletter.model import SourceResult
 from newsletter.period import Month, Year
 from newsletter.resources import demo_config
@@ -285,11 +286,11 @@ class Workspace:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 handle.seek(0)
-                holder = handle.read().strip() or "another process"
-                raise NothingToDo(f"another run holds {path} ({holder}); try again when it ends") from None
+                holder = handle.read().strip() or "another process, which has not said who it is yet"
+                raise LockHeld(f"another run holds {path} ({holder}); try again when it ends") from None
             handle.seek(0)
             handle.truncate()
-            handle.write(f"pid {os.getpid()} since {utcnow():%Y-%m-%d %H:%M:%S} UTC\n")
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {utcnow():%Y-%m-%d %H:%M:%S} UTC\n")
             handle.flush()
             try:
                 yield
