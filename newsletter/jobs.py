@@ -29,7 +29,7 @@ from newsletter.errors import ConfigError, LockHeld, NewsletterError, NothingToD
 from newsletter.model import SourceResult
 from newsletter.period import Month, Year
 from newsletter.resources import demo_config
-from newsletter.store import Store
+from newsletter.store import Store, prepare_state_dir, unusable
 
 if TYPE_CHECKING:  # delivery pulls in ssl, smtplib and email: not needed to collect or preview
     from newsletter.compose.checks import Finding
@@ -279,9 +279,13 @@ class Workspace:
     @contextmanager
     def lock(self) -> Iterator[None]:
         """One run at a time per state directory; a second one is told who holds the lock."""
-        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        prepare_state_dir(self.config.state_dir)
         path = self.config.state_dir / "newsletter.lock"
-        with open(path, "a+") as handle:
+        try:
+            handle = open(path, "a+")  # noqa: SIM115 (the with below closes it; open alone may fail)
+        except OSError as exc:
+            raise unusable(path, f"open the lock file ({exc.strerror or exc})") from None
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

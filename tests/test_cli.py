@@ -11,6 +11,7 @@ from newsletter.cli import cli
 from newsletter.model import SourceResult
 from newsletter.period import Month
 from newsletter.store import Store
+from tests.fixtures.workspace import BASE_CONFIG
 
 TICKET_KEYS = {"opened", "resolved", "backlog_end", "first_response_median_s", "first_response_p90_s",
                "resolution_median_s", "resolution_p90_s", "sla_met_pct", "csat_pct", "csat_responses",
@@ -227,6 +228,23 @@ def test_init_on_a_file_or_under_one_says_so_in_one_line(tmp_path):
         assert result.stderr.startswith(f"newsletter: {target}") and "Traceback" not in result.output
         assert len(result.stderr.splitlines()) == 1 and "not a folder" in result.stderr, result.stderr
     assert existing.read_text() == "mine"
+
+
+def test_a_state_dir_nobody_can_create_stops_every_command_in_one_line_and_check_says_so(workspace, tmp_path):
+    import os
+    import pwd
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")  # a file where a folder should be: stops root too, unlike chmod
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    for state_dir in (blocker / "state", "/proc/newsletter-state"):
+        workspace.configure(base=BASE_CONFIG.replace('state_dir = "state"', f'state_dir = "{state_dir}"'))
+        for command in (["check"], ["collect", "--month", "2026-10"], ["run", "--month", "2026-10"],
+                        ["history"]):
+            result = CliRunner().invoke(cli, [command[0], "--config", str(workspace.config), *command[1:]])
+            assert result.exit_code == 2, (command, result.output, result.exception)
+            (line,) = result.stderr.splitlines()
+            assert line.startswith(f"newsletter: {state_dir}: user {user} cannot "), line
 
 
 def test_paused_services_read_as_paused_not_as_a_number(workspace, tmp_path):
