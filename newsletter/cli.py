@@ -188,8 +188,6 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
 def preview(open_workspace, month: str | None, year: str | None, output: Path | None, fmt: str | None,
             collect_first: bool, host: str | None, port: int, no_open: bool) -> None:
     """Serve the month's draft with live reload, test sends and approval; or write it to --output."""
-    from newsletter.compose.files import write_browser_copy
-
     if output is None:
         if year:
             raise click.UsageError("the live preview shows a month; write the year in review with --output FILE")
@@ -207,18 +205,30 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
     ws.ensure_collected(period)
     newsletter = ws.compose(period)
     _report(ws.findings(newsletter))
+    sample = ws.sample_recipient()
+    shown = _write_draft(ws, newsletter, sample, output, fmt)
+    seen_by = f", as {sample}" if sample and shown is not newsletter else ""
+    click.echo(f"Draft for {period.name} written to {output} ({shown.subject}){seen_by}")
+
+
+def _write_draft(ws: Workspace, newsletter, sample, output: Path, fmt: str):
+    """Write the edition as the sample person gets it (per-person fields filled in); return that copy."""
+    from newsletter.compose.files import write_browser_copy
+    from newsletter.compose.personal import Personalizer
+
+    shown = Personalizer(newsletter).for_recipient(sample.fields()) if sample else newsletter
     if fmt == "html":
-        write_browser_copy(newsletter, output)
+        write_browser_copy(shown, output)
     elif fmt == "text":
-        output.write_text(newsletter.text, encoding="utf-8")
+        output.write_text(shown.text, encoding="utf-8")
     else:  # the email package and delivery code load only for .eml
         from email.policy import SMTP
 
         from newsletter.delivery.message import build_message
 
-        to = ws.config.delivery.to[0] if ws.config.delivery.to else "preview@example.com"
-        output.write_bytes(build_message(newsletter, ws.envelope(), to).as_bytes(policy=SMTP))
-    click.echo(f"Draft for {period.name} written to {output} ({newsletter.subject})")
+        to = sample.recipient if sample else "preview@example.com"
+        output.write_bytes(build_message(shown, ws.envelope(), to).as_bytes(policy=SMTP))
+    return shown
 
 
 OUTPUT_FORMATS = {".eml": "eml", ".html": "html", ".htm": "html", ".txt": "text"}

@@ -35,9 +35,25 @@ if TYPE_CHECKING:  # delivery pulls in ssl, smtplib and email: not needed to col
     from newsletter.compose.checks import Finding
     from newsletter.delivery.ledger import DeliveryPlan, DeliveryReport
     from newsletter.delivery.message import Envelope
-    from newsletter.delivery.recipients import RecipientList
+    from newsletter.delivery.recipients import Recipient, RecipientList
 
 DEMO_STATE_DIR = ".newsletter-demo"
+
+
+@dataclass(frozen=True)
+class SampleRecipient:
+    """Whom a preview shows the edition as: per-person fields are filled in with this person's."""
+
+    recipient: Recipient
+    columns: list[str]  # the recipients file's columns: a list address gets them empty
+    origin: str  # "first of 2 people in people.csv", "delivery.to[0]"
+
+    def __str__(self) -> str:
+        r = self.recipient
+        return f"{r.name} <{r.email}> ({self.origin})" if r.name else f"{r.email} ({self.origin})"
+
+    def fields(self) -> dict[str, str]:
+        return self.recipient.context(self.columns)
 
 
 @dataclass
@@ -183,6 +199,21 @@ class Workspace:
         if not recipients.recipients:
             raise ConfigError(f"{self.config.path}: no valid recipient in delivery.to or delivery.recipients")
         return recipients
+
+    def sample_recipient(self) -> SampleRecipient | None:
+        """The first person of `delivery.recipients`, else the first list of `delivery.to`; None without
+        either. A person is the more telling sample: lists have no fields to fill in."""
+        from newsletter.delivery.recipients import load_recipients
+
+        d = self.config.delivery
+        people = load_recipients([], d.recipients) if d.recipients is not None else None
+        columns = people.columns if people else []
+        if people and people.recipients:
+            count = len(people)
+            return SampleRecipient(people.recipients[0], columns, f"first of {count} "
+                                   f"{'person' if count == 1 else 'people'} in {d.recipients.name}")
+        lists = load_recipients(d.to, None)
+        return SampleRecipient(lists.recipients[0], columns, "delivery.to[0]") if lists.recipients else None
 
     def plan(self, *, resend_unknown: bool = False) -> DeliveryPlan:
         from newsletter.delivery.ledger import DeliveryPlan

@@ -111,6 +111,20 @@ def test_preview_output_format_follows_the_file_name(tmp_path):
     assert "--format html" in clash.stderr and "y.eml" in clash.stderr and len(clash.stderr.splitlines()) == 1
 
 
+def test_preview_output_of_a_per_person_workspace_is_the_first_persons_copy(workspace, tmp_path):
+    workspace.write("people.csv", "email,name\nann@example.com,Ann Smith\nbob@example.com,Bob\n")
+    workspace.write("templates/brand/subject.txt.j2", "For [[ recipient.name ]]: IT in {{ month.name }}")
+    workspace.configure(base=BASE_CONFIG.replace('to = ["all@example.com"]', 'to = []\nrecipients = "people.csv"')
+                        .replace('state_dir = "state"', 'state_dir = "state"\ntheme = "brand"'))
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    out = tmp_path / "draft.eml"
+    result = workspace.invoke("preview", "--month", "2026-10", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    message = message_from_bytes(out.read_bytes(), policy=policy.default)
+    assert message["To"] == "Ann Smith <ann@example.com>" and message["Subject"].startswith("For Ann Smith: ")
+    assert "Ann Smith <ann@example.com>" in result.stdout
+
+
 def test_preview_html_is_an_email(tmp_path):
     out = tmp_path / "x.html"
     assert demo("preview", "--month", "2026-10", "--output", str(out), state=tmp_path).exit_code == 0
