@@ -103,7 +103,7 @@ def site(tmp_path_factory, smtp):
         """), base=BASE_CONFIG.replace('state_dir = "state"', 'state_dir = "state"\ntheme = "brand"')
                           .replace('transport = "outbox"', 'transport = "smtp"'))
     workspace.write("templates/brand/newsletter.mjml.j2", HERO % "Hero version 1")
-    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    assert workspace.invoke("collect", "--month", "2026-10", "--backfill", "3").exit_code == 0  # charts
     with Store.open(workspace.state) as store:  # as a source that failed this month leaves it
         store.save_results("2026-10", [SourceResult.failed(
             "helpdesk-eu", "demo_ticketing", "ticketing", "answered 401 Unauthorized: check HELPDESK_TOKEN")])
@@ -149,6 +149,9 @@ def test_page_shows_the_draft_at_desktop_and_phone_width(page):
     assert page.evaluate("[...document.getElementById('dark').contentDocument.querySelectorAll('style')]"
                          ".some(s => s.textContent.includes('invert(1)'))")
     assert page.evaluate("document.getElementById('recipient').textContent") == "all@example.com (delivery.to[0])"
+    images = page.evaluate("[...document.getElementById('phone').contentDocument.images]"
+                           ".map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
+    assert images and all(shown for _, shown in images), f"the charts show in the preview: {images}"
     assert page.evaluate("document.getElementById('findings').textContent") == "no findings"
     assert page.evaluate("document.getElementById('error').hidden") is True
     assert page.evaluate("document.getElementById('sources').hidden") is False
