@@ -188,6 +188,8 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
 def preview(open_workspace, month: str | None, year: str | None, output: Path | None, fmt: str | None,
             collect_first: bool, host: str | None, port: int, no_open: bool) -> None:
     """Serve the month's draft with live reload, test sends and approval; or write it to --output."""
+    from newsletter.compose.personal import is_personal
+
     if output is None:
         if year:
             raise click.UsageError("the live preview shows a month; write the year in review with --output FILE")
@@ -205,7 +207,8 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
     ws.ensure_collected(period)
     newsletter = ws.compose(period)
     _report(ws.findings(newsletter))
-    sample = ws.sample_recipient()
+    # the recipients (and the email package) are read only when they change what is written
+    sample = ws.sample_recipient() if fmt == "eml" or is_personal(newsletter) else None
     shown = _write_draft(ws, newsletter, sample, output, fmt)
     seen_by = f", as {sample}" if sample and shown is not newsletter else ""
     click.echo(f"Draft for {period.name} written to {output} ({shown.subject}){seen_by}")
