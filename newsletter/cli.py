@@ -182,7 +182,7 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]),
               help="What --output holds; default: as its name says (.eml, .html/.htm, .txt), otherwise html.")
 @click.option("--collect", "collect_first", is_flag=True, help="Collect the month from every source first.")
-@click.option("--host", help="Serve on this address instead of 127.0.0.1; then the URL carries a token.")
+@click.option("--host", help="Serve on this address instead of 127.0.0.1 (the printed URL carries a token on any).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0 picks a free one.")
 @click.option("--no-open", is_flag=True, help="Do not open a browser.")
 def preview(open_workspace, month: str | None, year: str | None, output: Path | None, fmt: str | None,
