@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from newsletter import __version__
-from newsletter.errors import DeliveryError, NewsletterError, TemplateError
+from newsletter.errors import ConfigError, DeliveryError, LockHeld, NewsletterError, TemplateError
 from newsletter.jobs import Workspace
 from newsletter.period import Year
 
@@ -30,7 +30,7 @@ class NewsletterGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            if exc.exit_code == 3:  # nothing to do: said like progress, so `-q` in cron stays silent
+            if exc.exit_code == 3 and not isinstance(exc, LockHeld):  # said like progress: `-q` in cron stays silent
                 log.info("%s", exc)
             else:
                 click.echo(f"newsletter: {exc}", err=True)
@@ -82,11 +82,31 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.argument("directory", type=click.Path(path_type=Path))
 def init(directory: Path) -> None:
     """Create a workspace in DIRECTORY: newsletter.toml and sources/ to edit."""
+    target = directory / "newsletter.toml"
+    _refuse_unusable_folder(directory)
+    if target.exists():
+        raise ConfigError(f"{target} exists already; choose another folder")
+    try:
+        _copy_workspace(directory, target)
+    except OSError as exc:
+        raise ConfigError(f"{directory}: cannot create the workspace there ({exc.strerror or exc}); "
+                          "choose a folder you can write to") from None
+    click.echo(f"Created {target}. Replace the demo sources in sources/ with yours (samples in "
+               f"sources/examples/), then: newsletter check --config {target}")
+
+
+def _refuse_unusable_folder(directory: Path) -> None:
+    """DIRECTORY, or the nearest part of its path that exists, must be a folder: a file is a mistake."""
+    existing = next(p for p in (directory, *directory.parents) if p.exists() or p.is_symlink())
+    if not existing.is_dir():
+        what = "it" if existing == directory else str(existing)
+        raise ConfigError(f"{directory}: {what} is a file, not a folder; give init a folder for the new "
+                          "workspace (it is created when missing)")
+
+
+def _copy_workspace(directory: Path, target: Path) -> None:
     from newsletter.resources import BUILTIN
 
-    target = directory / "newsletter.toml"
-    if target.exists():
-        raise click.UsageError(f"{target} exists already; choose another folder")
     (directory / "sources" / "highlights").mkdir(parents=True, exist_ok=True)
     (directory / "templates").mkdir(exist_ok=True)
     shutil.copyfile(BUILTIN / "newsletter.toml", target)
@@ -96,8 +116,6 @@ def init(directory: Path) -> None:
         shutil.copyfile(example, directory / "sources" / "highlights" / example.name)
     # one sample per source type, to copy up into sources/ (only sources/*.toml are read)
     shutil.copytree(BUILTIN / "sources" / "examples", directory / "sources" / "examples", dirs_exist_ok=True)
-    click.echo(f"Created {target}. Replace the demo sources in sources/ with yours (samples in "
-               f"sources/examples/), then: newsletter check --config {target}")
 
 
 @cli.command()
@@ -105,8 +123,10 @@ def init(directory: Path) -> None:
 def check(open_workspace) -> None:
     """Validate the config, every source and the templates, without any network call."""
     from newsletter.collect import build_collectors
+    from newsletter.store import check_state_dir
 
     ws = open_workspace(in_memory=True)
+    check_state_dir(ws.config.state_dir)  # runs must create and write it; check creates nothing
     collectors = build_collectors(ws.config, ws.registry)
     ws.renderer().check(list(ws.config.newsletter.sections))
     findings = ws.findings(ws.sample_edition())
@@ -159,15 +179,16 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
 @workspace_options
 @edition_options
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the draft here instead of serving it.")
-@click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]),
+              help="What --output holds; default: as its name says (.eml, .html/.htm, .txt), otherwise html.")
 @click.option("--collect", "collect_first", is_flag=True, help="Collect the month from every source first.")
-@click.option("--host", help="Serve on this address instead of 127.0.0.1; then the URL carries a token.")
+@click.option("--host", help="Serve on this address instead of 127.0.0.1 (the printed URL carries a token on any).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0 picks a free one.")
 @click.option("--no-open", is_flag=True, help="Do not open a browser.")
-def preview(open_workspace, month: str | None, year: str | None, output: Path | None, fmt: str,
+def preview(open_workspace, month: str | None, year: str | None, output: Path | None, fmt: str | None,
             collect_first: bool, host: str | None, port: int, no_open: bool) -> None:
     """Serve the month's draft with live reload, test sends and approval; or write it to --output."""
-    from newsletter.compose.files import write_browser_copy
+    from newsletter.compose.personal import is_personal
 
     if output is None:
         if year:
@@ -178,6 +199,7 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
                                  collect=collect_first)
         serve(open_workspace, options, echo=click.echo)
         return
+    fmt = output_format(output, fmt)
     ws = open_workspace(demo_in_memory=True)
     period = ws.period(month, year)
     if collect_first and not isinstance(period, Year):
@@ -185,18 +207,44 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
     ws.ensure_collected(period)
     newsletter = ws.compose(period)
     _report(ws.findings(newsletter))
+    # the recipients (and the email package) are read only when they change what is written
+    sample = ws.sample_recipient() if fmt == "eml" or is_personal(newsletter) else None
+    shown = _write_draft(ws, newsletter, sample, output, fmt)
+    seen_by = f", as {sample}" if sample and shown is not newsletter else ""
+    click.echo(f"Draft for {period.name} written to {output} ({shown.subject}){seen_by}")
+
+
+def _write_draft(ws: Workspace, newsletter, sample, output: Path, fmt: str):
+    """Write the edition as the sample person gets it (per-person fields filled in); return that copy."""
+    from newsletter.compose.files import write_browser_copy
+    from newsletter.compose.personal import Personalizer
+
+    shown = Personalizer(newsletter).for_recipient(sample.fields()) if sample else newsletter
     if fmt == "html":
-        write_browser_copy(newsletter, output)
+        write_browser_copy(shown, output)
     elif fmt == "text":
-        output.write_text(newsletter.text, encoding="utf-8")
+        output.write_text(shown.text, encoding="utf-8")
     else:  # the email package and delivery code load only for .eml
         from email.policy import SMTP
 
         from newsletter.delivery.message import build_message
 
-        to = ws.config.delivery.to[0] if ws.config.delivery.to else "preview@example.com"
-        output.write_bytes(build_message(newsletter, ws.envelope(), to).as_bytes(policy=SMTP))
-    click.echo(f"Draft for {period.name} written to {output} ({newsletter.subject})")
+        to = sample.recipient if sample else "preview@example.com"
+        output.write_bytes(build_message(shown, ws.envelope(), to).as_bytes(policy=SMTP))
+    return shown
+
+
+OUTPUT_FORMATS = {".eml": "eml", ".html": "html", ".htm": "html", ".txt": "text"}
+
+
+def output_format(output: Path, given: str | None) -> str:
+    """--format, or the one the file's extension names; when both are given they must agree, since
+    an `.eml` holding HTML (or a `.txt` holding a message) is a mistake nobody means."""
+    implied = OUTPUT_FORMATS.get(output.suffix.lower())
+    if given and implied and given != implied:
+        raise ConfigError(f"--format {given} does not match {output} (a {output.suffix} file holds {implied}); "
+                          "drop --format or change the file name")
+    return given or implied or "html"
 
 
 @cli.command()

@@ -30,6 +30,11 @@ class NothingToDo(NewsletterError):
     exit_code = 3
 
 
+class LockHeld(NothingToDo):
+    """Another run holds the state directory's lock. Exit 3 like any wait, but said even under `-q`:
+    cron mails what a quiet run prints, and this is the one wait someone may have to look into."""
+
+
 class DeliveryError(NewsletterError):
     """Sending stopped (transport unreachable, too many errors)."""
 

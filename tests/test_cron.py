@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -199,6 +200,28 @@ def test_two_runs_started_together_exactly_one_sends(workspace, smtp_server, tmp
     box = smtp_server.mailbox
     assert len(box.envelopes) == 30
     assert all(box.count_to(f"p{i:04d}@example.com") == 1 for i in range(30))
+
+
+def test_a_run_while_another_holds_the_lock_says_who_even_under_quiet(workspace):
+    # cron mails what `-q run` prints: a run that could not start must say why and who is in the way
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+    from newsletter.jobs import Workspace
+
+    holder = Workspace.open(config_path=str(workspace.config))
+    with holder.lock():
+        result = CliRunner().invoke(cli, ["-q", "run", "--config", str(workspace.config), "--month", "2026-10"])
+    holder.store.close()
+    assert result.exit_code == 3, result.output
+    (line,) = result.stderr.splitlines()
+    assert f"pid {os.getpid()}" in line and f"on {socket.gethostname()}" in line and " since 20" in line, line
+    assert str(workspace.state / "newsletter.lock") in line
+    assert not (workspace.state / "outbox").exists(), "nothing was sent"
+    quiet = CliRunner().invoke(cli, ["-q", "run", "--config", str(workspace.config), "--month", "2026-10"])
+    assert quiet.exit_code == 0
+    again = CliRunner().invoke(cli, ["-q", "run", "--config", str(workspace.config), "--month", "2026-10"])
+    assert again.exit_code == 3 and again.stderr == "", "'already sent' stays quiet under -q"
 
 
 def test_a_run_killed_midway_and_run_again_sends_everyone_exactly_once(workspace, smtp_server, tmp_path):

@@ -11,19 +11,36 @@ import pytest
 from tests.conftest import REPO, integration_required
 
 WHEELHOUSE = REPO / ".venv" / "wheelhouse"
+# What setuptools says when data folders are packaged as if they were code (one block per folder).
+PACKAGING_WARNINGS = ("absent from the `packages` configuration", "SetuptoolsDeprecationWarning",
+                      "BuildBackendWarning", "as data is deprecated")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, str]:
+    """The wheel built from this checkout with the venv's setuptools, and everything the build printed."""
+    dist = tmp_path_factory.mktemp("dist")
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation",
+                            "-w", str(dist), str(REPO)], check=True, capture_output=True, text=True)
+    (wheel,) = dist.glob("newsletter-*.whl")
+    return wheel, build.stdout + build.stderr
 
 
 @pytest.mark.slow
-def test_wheel_installs_and_previews_the_demo_from_another_folder(tmp_path):
+def test_the_build_prints_no_packaging_warnings(built):
+    _, output = built
+    found = [line.strip() for line in output.splitlines() if any(w in line for w in PACKAGING_WARNINGS)]
+    assert not found, f"{len(found)} packaging warnings, first: {found[0]}"
+
+
+@pytest.mark.slow
+def test_wheel_installs_and_previews_the_demo_from_another_folder(tmp_path, built):
     if not any(WHEELHOUSE.glob("*.whl")):
         reason = f"no dependency wheels in {WHEELHOUSE}: `make test` builds them"
         if integration_required():
             pytest.fail(reason)
         pytest.skip(reason)
-    dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "-w", str(dist), str(REPO)], check=True, capture_output=True)
-    (wheel,) = dist.glob("newsletter-*.whl")
+    wheel, _ = built
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-index",
