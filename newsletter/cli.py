@@ -111,12 +111,14 @@ def check(open_workspace) -> None:
     ws.renderer().check(list(ws.config.newsletter.sections))
     findings = ws.findings(ws.sample_edition())
     names = ", ".join(source.name for source, _ in collectors) or "none"
+    recipients = ws.recipients()  # each bad or repeated row is a warning with its file and line
+    skipped = f" ({len(recipients.skipped)} skipped, see above)" if recipients.skipped else ""
     _warn_unset_secrets(ws)
     _report(findings)
     if any(f.level == "error" for f in findings):
         raise TemplateError(f"{ws.config.path}: the theme would break the email in mail clients (errors above)")
-    click.echo(f"{ws.config.path}: ok ({len(collectors)} sources: {names}; email checks: "
-               f"{len(findings)} warning{'s' if len(findings) != 1 else ''})")
+    click.echo(f"{ws.config.path}: ok ({len(collectors)} sources: {names}; recipients: {len(recipients)}{skipped}; "
+               f"email checks: {len(findings)} warning{'s' if len(findings) != 1 else ''})")
 
 
 def _warn_unset_secrets(ws: Workspace) -> None:
@@ -210,7 +212,10 @@ def send(open_workspace, month: str | None, year: str | None, test_to: str | Non
     """Send the month's edition from what is stored (no collecting)."""
     ws = open_workspace()
     period = ws.period(month, year)
-    if test_to:
+    if test_to is not None:  # even "": never the real send by mistake
+        from newsletter.jobs import recipient_for_test
+
+        recipient_for_test(test_to)  # a wrong address says so before anything is composed
         ws.ensure_collected(period)
         reply = ws.send_test(ws.compose(period), test_to)
         click.echo(f"Test copy of {period} sent to {test_to}: {reply}")

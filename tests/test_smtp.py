@@ -126,3 +126,22 @@ def test_subject_cannot_add_a_header(subject):
     message = build_message(newsletter, Envelope("IT <it@example.com>"), "all@example.com")
     assert message["Bcc"] is None
     assert "Bcc:" not in message.as_string().split("\n\n")[0].replace("Subject: Hi Bcc:", "")
+
+
+@pytest.mark.parametrize("to", ["a@x.example, b@y.example", "user@corp.test.", "<user@corp.test", "", "x\ny@z.example"])
+def test_test_send_refuses_junk_addresses_before_anything_is_sent(workspace, smtp_server, to):
+    configure_smtp(workspace, smtp_server)
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    result = workspace.invoke("send", "--month", "2026-10", "--test-to", to)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"newsletter: test address {to!r} ") and len(result.stderr.splitlines()) == 1
+    assert smtp_server.mailbox.messages == [] and ledger(workspace) == {}
+
+
+def test_test_send_takes_a_name_and_an_address(workspace, smtp_server):
+    configure_smtp(workspace, smtp_server)
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    result = workspace.invoke("send", "--month", "2026-10", "--test-to", "Ann Smith <ann@example.com>")
+    assert result.exit_code == 0, result.output
+    (message,) = smtp_server.mailbox.messages
+    assert smtp_server.mailbox.envelopes[0][1] == ["ann@example.com"] and message["To"] == "Ann Smith <ann@example.com>"

@@ -15,13 +15,13 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from email.utils import parseaddr
 from urllib.parse import quote
 
 import requests
 import urllib3
 
 from newsletter.config import GraphSettings
+from newsletter.delivery.addresses import check_address
 from newsletter.delivery.message import Outgoing
 from newsletter.delivery.transports import PermFailure, TempFailure, TransportError, UnknownOutcome
 from newsletter.errors import ConfigError
@@ -61,7 +61,7 @@ class GraphTransport:
     def __init__(self, settings: GraphSettings, sender: str, *, session: requests.Session | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
-        self.mailbox = parseaddr(sender)[1]
+        self.mailbox = check_address(sender, named=True).address
         # no automatic retries: a POST retried after a lost answer could send twice
         self.session = session or make_session(HttpPolicy(retries=0))
         if settings.ca_file:  # explicit on every request: REQUESTS_CA_BUNDLE would override session.verify

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from newsletter.config import Config, SmtpSettings
+from newsletter.delivery.addresses import check_address
 from newsletter.delivery.message import Outgoing
 from newsletter.errors import ConfigError, DeliveryError
 
@@ -277,9 +278,7 @@ def make_transport(config: Config, edition: str) -> Transport:
     """The configured transport; the outbox keeps each edition (or test send) in its own folder."""
     delivery = config.delivery
     if delivery.transport == "smtp":
-        from email.utils import parseaddr
-
-        return SmtpTransport(delivery.smtp, parseaddr(delivery.sender)[1])
+        return SmtpTransport(delivery.smtp, check_address(delivery.sender, named=True).address)
     if delivery.transport == "graph":
         from newsletter.delivery.graph import GraphTransport
 
