@@ -10,7 +10,7 @@ from newsletter.delivery.ledger import DeliveryPlan, deliver
 from newsletter.delivery.message import Envelope
 from newsletter.delivery.recipients import Recipient, RecipientList
 from newsletter.delivery.transports import SmtpTransport, TransportError
-from newsletter.errors import DeliveryError, NothingToDo
+from newsletter.errors import DeliveryError, NothingToDo, TemplateError
 from newsletter.settings import Secret
 from newsletter.store import Store
 from tests.fixtures.smtp import PASSWORD, USER
@@ -228,3 +228,50 @@ def test_rate_limit_paces_the_messages(smtp_server, store):
     p = DeliveryPlan(Envelope("it@example.com"), rate_per_s=4, sleep=sleep, clock=lambda: now[0])
     deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), p)
     assert waits == [0.25] * 5
+
+
+FIRST_NAME = Newsletter(month="2026-10", subject="For [[ recipient.name.split()[0] ]]", preheader="",
+                        html="<p>Hello [[ recipient.name.split()[0] ]]</p>", text="Hello [[ recipient.name ]]\n")
+
+
+def csv_people(*names: str) -> RecipientList:
+    return RecipientList([Recipient(f"p{i}@example.com", name, where=f"people.csv:{i + 2}")
+                          for i, name in enumerate(names)])
+
+
+@pytest.mark.parametrize("position", [0, 3])
+def test_a_person_whose_fields_fail_is_held_back_alone_with_the_reason(smtp_server, store, position):
+    names = ["Ann A", "Bob B", "Cat C", "Dan D", "Eve E", "Fay F"]
+    bad = f"p{position}@example.com"
+    recipients = csv_people(*names[:position], "", *names[position + 1:])
+    report = deliver(store, FIRST_NAME, recipients, smtp(smtp_server), plan(max_errors=1))
+    assert statuses(store) == {**dict.fromkeys(PEOPLE, "sent"), bad: "temp_failed"}
+    (row,) = store.deliveries("2026-10", ["temp_failed"])
+    assert f"people.csv:{position + 2}" in row.last_error and "per-person field in the subject" in row.last_error
+    assert "no element 0" in row.last_error and row.first_attempt_at
+    assert not report.complete and store.edition("2026-10").status == "failed"
+    assert smtp_server.mailbox.count_to(bad) == 0
+    recipients.recipients[position] = Recipient(bad, "Gus G", where=f"people.csv:{position + 2}")  # the row fixed
+    report = deliver(store, FIRST_NAME, recipients, smtp(smtp_server), plan())
+    assert report.counts == {"sent": 6} and report.attempted == 1
+    assert all(smtp_server.mailbox.count_to(p) == 1 for p in PEOPLE)
+
+
+def test_fields_that_fail_for_everyone_stop_the_run_before_anyone_is_sent(smtp_server, store):
+    with pytest.raises(TemplateError, match=r"p0@example.com \(people.csv:2\).* fails for every recipient \(3\)"):
+        deliver(store, FIRST_NAME, csv_people("", " ", ""), smtp(smtp_server), plan())
+    assert smtp_server.mailbox.messages == [] and set(statuses(store).values()) == {"queued"}
+    assert store.edition("2026-10") is None
+
+
+def test_checking_everyones_fields_is_cheap(store):
+    import time
+
+    from newsletter.compose.personal import Personalizer
+
+    html = "<p>" + "static text " * 5000 + "[[ recipient.name.split()[0] ]]</p>"
+    personalizer = Personalizer(Newsletter(month="2026-10", subject="s", preheader="", html=html, text="t"))
+    started = time.perf_counter()
+    problems = [personalizer.problem({"name": f"Person {i}", "email": "x@example.com"}) for i in range(5000)]
+    assert problems == [None] * 5000 and time.perf_counter() - started < 1.0
+    assert "no element 0" in personalizer.problem({"name": "", "email": "x@example.com"})

@@ -183,3 +183,14 @@ def test_check_refuses_a_recipients_file_without_anyone_to_send_to(workspace):
     result = workspace.invoke("check")
     assert result.exit_code == 2, result.output
     assert "people.csv:2: 'user@corp.test.'" in result.stderr and "no valid recipient" in result.stderr
+
+
+def test_a_field_that_raises_for_one_person_is_a_reason_not_a_crash():
+    personal = Personalizer(edition(text="Share: [[ 100 // (recipient.team_size | int) ]]\n",
+                                    html="<p>[% if recipient.name %][[ recipient.name.split()[0] ]][% endif %]</p>"))
+    assert personal.problem({"name": "Ann Smith", "team_size": "4", "email": "a@example.com"}) is None
+    assert personal.problem({"name": "", "team_size": "4", "email": "a@example.com"}) is None
+    assert personal.problem({"name": "Ann", "team_size": "0", "email": "a@example.com"}) == (
+        "per-person field in the text part: ZeroDivisionError: integer division or modulo by zero")
+    with pytest.raises(TemplateError, match="text part: ZeroDivisionError"):
+        personal.for_recipient({"name": "Ann", "team_size": "0", "email": "a@example.com"})

@@ -21,11 +21,12 @@ from newsletter.compose.render import Newsletter
 from newsletter.delivery.message import Envelope, MessageFactory, Outgoing
 from newsletter.delivery.recipients import Recipient, RecipientList
 from newsletter.delivery.transports import PermFailure, TempFailure, Transport, UnknownOutcome
-from newsletter.errors import DeliveryError, NothingToDo
+from newsletter.errors import DeliveryError, NothingToDo, TemplateError
 from newsletter.store import DONE_STATES, Store
 
 log = logging.getLogger(__name__)
 RETRYABLE = ("queued", "temp_failed")
+HELD_SHOWN = 20  # people held back named one by one in the log; history names them all
 OUTCOMES = {TempFailure: "temp_failed", PermFailure: "perm_failed", UnknownOutcome: "unknown"}
 
 
@@ -48,6 +49,7 @@ class DeliveryPlan:
 class DeliveryReport:
     month: str
     attempted: int = 0
+    held: int = 0  # not sent because their per-person fields failed
     counts: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
 
@@ -62,6 +64,8 @@ class DeliveryReport:
 
     def summary(self) -> str:
         parts = [f"{n} {status}" for status, n in sorted(self.counts.items())]
+        if self.held:
+            parts.append(f"{self.held} held back (their per-person fields failed)")
         if self.skipped:
             parts.append(f"{len(self.skipped)} addresses skipped (invalid or duplicate)")
         return ", ".join(parts) or "no recipients"
@@ -104,22 +108,23 @@ def deliver(store: Store, newsletter: Newsletter, recipients: RecipientList, tra
             store.save_edition(month, "sent")
         raise NothingToDo(f"edition {month}: nobody left to send to ({report.summary()})")
     run = _Run(store, newsletter, transport, plan, recipients.columns)
-    run.check(people[todo[0]])
+    ready = run.check_fields([people[key] for key in todo])
     store.save_edition(month, "sending", newsletter.subject, newsletter.content_hash)
     try:
-        transport.open()
+        if ready:
+            transport.open()
         for round_ in range(plan.retry_rounds + 1):
             if round_:
                 pause = plan.retry_backoff_s * 2 ** (round_ - 1)
-                log.info("%d temporarily refused; trying them again in %.0f s", len(todo), pause)
+                log.info("%d temporarily refused; trying them again in %.0f s", len(ready), pause)
                 plan.sleep(pause)
-            todo = [r.key for r in run.send_all([people[key] for key in todo])]
-            if not todo:
+            ready = run.send_all(ready)
+            if not ready:
                 break
     finally:
         run.close()
         transport.close()
-        report.attempted = run.attempted
+        report.attempted, report.held = run.attempted, run.held
         report.counts = store.delivery_counts(month)
         store.save_edition(month, "sent" if report.finished else "failed")
     return report
@@ -153,12 +158,42 @@ class _Run:
         self.columns = columns
         self.failed: set[str] = set()
         self.attempted = 0
+        self.held = 0  # people whose fields failed: not sent, not counted against max_errors
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")  # flushes overlap sending
         self._prebuilt: dict[str, Outgoing] = {}
 
-    def check(self, sample: Recipient) -> None:
-        """Per-person fields are rendered once before anyone is sent anything: a mistake stops here."""
-        self.personalizer.for_recipient(sample.context(self.columns))
+    def check_fields(self, recipients: list[Recipient]) -> list[Recipient]:
+        """Every person's fields, before anyone is sent anything; returns those that can be sent.
+
+        A person whose fields fail (an empty name split for its first word) is held back alone,
+        `temp_failed` with the reason and the CSV line: a later run sends it once the row is fixed,
+        until retry_until_days. Failing for everyone while nobody has the edition yet is the
+        template's mistake, not a row's: the run stops before anything is sent or marked.
+        """
+        problems = {r.key: p for r in recipients if (p := self.personalizer.problem(r.context(self.columns)))}
+        if not problems:
+            return recipients
+        if len(problems) == len(recipients) and not set(self.store.delivery_counts(self.month)) & set(DONE_STATES):
+            first = recipients[0]
+            columns = ", ".join(sorted({"email", "name", *self.columns}))
+            raise TemplateError(f"{first.email} ({first.where or 'delivery.to'}): {problems[first.key]}; it fails for "
+                                f"every recipient ({len(recipients)}): fix the template (the recipients' columns are: "
+                                f"{columns}). Nobody was sent anything")
+        for recipient in recipients:
+            if recipient.key in problems:
+                self._hold(recipient, problems[recipient.key])
+        if self.held > HELD_SHOWN:
+            log.warning("... and %d more held back the same way; 'newsletter history' lists them all",
+                        self.held - HELD_SHOWN)
+        return [r for r in recipients if r.key not in problems]
+
+    def _hold(self, recipient: Recipient, problem: str) -> None:
+        reason = (f"not sent: {problem} ({recipient.where or 'this address'}); fix the row or the template: "
+                  "later runs send it, until delivery.retry_until_days")
+        self.store.mark(self.month, recipient.key, "temp_failed", error=reason, attempted=True)
+        self.held += 1
+        if self.held <= HELD_SHOWN:
+            log.warning("%s: %s", recipient.email, reason)
 
     def send_all(self, recipients: list[Recipient]) -> list[Recipient]:
         """Send to each in turn; returns those refused for now (to try again after a pause)."""
@@ -194,6 +229,10 @@ class _Run:
             if out is None:
                 out = self.factory.build(recipient, recipient.context(self.columns), message_id)
             reply = self.transport.send(out, before_data, lambda: self._prepare(upcoming))
+        except TemplateError as exc:  # checked before the run: only if building differs from checking
+            marking.result()
+            self._hold(recipient, str(exc))
+            return "held"
         except (TempFailure, PermFailure, UnknownOutcome) as exc:
             marking.result()
             return self._failed(key, OUTCOMES[type(exc)], exc)
