@@ -275,3 +275,43 @@ def test_checking_everyones_fields_is_cheap(store):
     problems = [personalizer.problem({"name": f"Person {i}", "email": "x@example.com"}) for i in range(5000)]
     assert problems == [None] * 5000 and time.perf_counter() - started < 1.0
     assert "no element 0" in personalizer.problem({"name": "", "email": "x@example.com"})
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_a_greylisting_relay_does_not_stop_the_run_and_everyone_gets_one_copy(smtp_server, store, pipelining):
+    box = smtp_server.mailbox
+    box.pipelining, box.greylist = pipelining, True
+    many = [f"g{i:02d}@example.com" for i in range(25)]
+    pauses: list[float] = []
+    report = deliver(store, EDITION, people(*many), smtp(smtp_server),
+                     DeliveryPlan(Envelope("it@example.com"), max_errors=10, retry_rounds=2, retry_backoff_s=30,
+                                  sleep=pauses.append))
+    assert pauses == [30], "one pause, then the second try of all 25 goes through"
+    assert report.counts == {"sent": 25}
+    assert all(box.count_to(p) == 1 for p in many)
+    assert {row.attempts for row in store.deliveries("2026-10")} == {2}
+
+
+def test_greylisted_people_left_after_the_last_round_wait_for_a_later_run(smtp_server, store):
+    box = smtp_server.mailbox
+    box.rcpt_codes = dict.fromkeys(PEOPLE, "450 4.2.0 Greylisted")
+    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan(max_errors=2, retry_rounds=1))
+    assert report.counts == {"temp_failed": 6} and report.attempted == 12
+    assert store.edition("2026-10").status == "failed"
+    box.rcpt_codes = {}
+    assert deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan()).counts == {"sent": 6}
+
+
+@pytest.mark.parametrize(("mail_code", "error"), [
+    ("421 4.3.2 Too many connections, closing", "connection lost before the data (421 4.3.2"),
+    ("451 4.3.0 Local error in processing", "the sender refused for now: 451 4.3.0"),
+], ids=["hangs-up", "sender-deferred"])
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_a_server_in_trouble_for_everyone_counts_towards_max_errors(smtp_server, store, pipelining, mail_code, error):
+    box = smtp_server.mailbox
+    box.pipelining, box.mail_code = pipelining, mail_code
+    with pytest.raises(DeliveryError, match=r"stopped after 3 recipients failed \(delivery.max_errors = 3\)"):
+        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan(max_errors=3, retry_rounds=2))
+    assert statuses(store) == {**dict.fromkeys(PEOPLE[:3], "temp_failed"), **dict.fromkeys(PEOPLE[3:], "queued")}
+    assert error in store.deliveries("2026-10")[0].last_error
+    assert box.messages == []

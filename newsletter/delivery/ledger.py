@@ -20,14 +20,14 @@ from newsletter.compose.personal import Personalizer
 from newsletter.compose.render import Newsletter
 from newsletter.delivery.message import Envelope, MessageFactory, Outgoing
 from newsletter.delivery.recipients import Recipient, RecipientList
-from newsletter.delivery.transports import PermFailure, TempFailure, Transport, UnknownOutcome
+from newsletter.delivery.transports import PermFailure, ServerUnavailable, TempFailure, Transport, UnknownOutcome
 from newsletter.errors import DeliveryError, NothingToDo, TemplateError
 from newsletter.store import DONE_STATES, Store
 
 log = logging.getLogger(__name__)
 RETRYABLE = ("queued", "temp_failed")
 HELD_SHOWN = 20  # people held back named one by one in the log; history names them all
-OUTCOMES = {TempFailure: "temp_failed", PermFailure: "perm_failed", UnknownOutcome: "unknown"}
+OUTCOMES = ((TempFailure, "temp_failed"), (PermFailure, "perm_failed"), (UnknownOutcome, "unknown"))
 
 
 @dataclass(frozen=True)
@@ -235,7 +235,7 @@ class _Run:
             return "held"
         except (TempFailure, PermFailure, UnknownOutcome) as exc:
             marking.result()
-            return self._failed(key, OUTCOMES[type(exc)], exc)
+            return self._failed(key, next(status for kind, status in OUTCOMES if isinstance(exc, kind)), exc)
         except BaseException:
             marking.result()
             if not data_sent:
@@ -254,8 +254,12 @@ class _Run:
             self._prebuilt = {}
 
     def _failed(self, key: str, status: str, exc: Exception) -> str:
+        """Record a failure. Permanent refusals and connection-level errors count towards
+        max_errors; a temporary refusal (greylisting's 451) does not: it is retried as documented."""
         self.store.mark(self.month, key, status, error=str(exc), attempted=True)
         log.warning("%s: %s (%s)", key, status, exc)
+        if status == "temp_failed" and not isinstance(exc, ServerUnavailable):
+            return status
         self.failed.add(key)
         if len(self.failed) >= self.plan.max_errors:
             raise DeliveryError(f"stopped after {len(self.failed)} recipients failed "

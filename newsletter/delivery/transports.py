@@ -2,8 +2,9 @@
 
 `send()` calls `before_data()` at the last moment before the message data leaves, so the ledger
 can commit `sending`; it then raises TempFailure / PermFailure when the server refused,
-UnknownOutcome when the connection was lost after the data was sent, and TransportError when
-the transport cannot work at all (connect, TLS, AUTH) and the run must stop.
+ServerUnavailable (a TempFailure) when the server, not the person, is the trouble, UnknownOutcome
+when the connection was lost after the data was sent, and TransportError when the transport cannot work at all
+(connect, TLS, AUTH) and the run must stop.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ class TransportError(DeliveryError):
 
 class TempFailure(Exception):
     """Refused for now (4xx, 552): retried later."""
+
+
+class ServerUnavailable(TempFailure):
+    """Not sent, for a reason that is the server's and not this person's: the connection failed
+    before the data even after reconnecting (or 421), the sender was refused for now, the service
+    is unavailable. Retried like a refusal, but it counts towards max_errors; a temporary refusal
+    of the person (greylisting's 451 to RCPT) does not."""
 
 
 class PermFailure(Exception):
@@ -165,7 +173,7 @@ class SmtpTransport:
             except _Dropped as exc:
                 self._drop()
                 if attempt == 2:
-                    raise TempFailure(f"connection lost before the data ({exc})") from None
+                    raise ServerUnavailable(f"connection lost before the data ({exc})") from None
                 log.info("SMTP connection lost before the data (%s); reconnecting", exc)
         before_data()
         try:
@@ -224,6 +232,8 @@ class SmtpTransport:
             if index == 0 and code >= 500 and code != 552:
                 raise TransportError(f"SMTP server {self.settings.host} refused the sender {self.sender} "
                                      f"({code} {_text(reply)}); check delivery.from and delivery.smtp")
+            if index == 0:  # the sender refused for now: the server's trouble, for everyone
+                raise ServerUnavailable(f"the sender refused for now: {code} {_text(reply)}")
             raise refusal(code, reply)
 
     def _reset(self, smtp: smtplib.SMTP) -> None:
