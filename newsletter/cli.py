@@ -12,6 +12,7 @@ import logging
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,6 +20,9 @@ from newsletter import __version__
 from newsletter.errors import DeliveryError, NewsletterError, TemplateError
 from newsletter.jobs import Workspace
 from newsletter.period import Year
+
+if TYPE_CHECKING:
+    from newsletter.store import Delivery
 
 log = logging.getLogger("newsletter")
 
@@ -314,7 +318,8 @@ def approve(open_workspace, month: str, approver: str | None, expected: str | No
 @cli.command()
 @workspace_options
 def history(open_workspace) -> None:
-    """List editions: month, status, deliveries, who approved, when sent, subject."""
+    """List editions: month, status, deliveries, who approved, when sent, subject; then each person
+    not reached (refused for good or for now, unknown) with the server's answer."""
     from newsletter.approval import find as find_approval
 
     ws = open_workspace()
@@ -330,8 +335,17 @@ def history(open_workspace) -> None:
         approver = approval.approved_by if approval else "-"
         click.echo(f"{edition.month:9}{edition.status:10}{summary:24}{approver:22}{edition.sent_at or '-':27}"
                    f"{edition.subject}")
-        for row in ws.store.deliveries(edition.month, ["unknown"]):
-            click.echo(f"    unknown: {row.recipient} ({row.last_error})")
+        for row in _not_reached(ws, edition.month):
+            click.echo(f"    {row.status}: {row.recipient} ({row.last_error or 'no reason recorded'})")
+
+
+NOT_REACHED = ("perm_failed", "temp_failed", "unknown", "queued")  # in the order history lists them
+
+
+def _not_reached(ws: Workspace, month: str) -> list[Delivery]:
+    """Everyone refused (with the server's answer), unknown, or queued with a reason (a run that stopped)."""
+    rows = [r for r in ws.store.deliveries(month, NOT_REACHED) if r.status != "queued" or r.last_error]
+    return sorted(rows, key=lambda r: NOT_REACHED.index(r.status))
 
 
 def main() -> None:
