@@ -6,6 +6,7 @@ Every mistake raises ConfigError naming the file, the key and what was expected.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -211,6 +212,7 @@ def _check_delivery(delivery: DeliverySettings, path: Path) -> None:
             raise ConfigError(f"{path}: delivery.{key}: expected a number of at least 0")
     if delivery.recipients is not None and not delivery.recipients.is_file():
         raise ConfigError(f"{path}: delivery.recipients: {delivery.recipients} not found")
+    _check_smtp(delivery.smtp, path)
     graph = delivery.graph
     if delivery.transport == "graph":
         for key in ("tenant_id", "client_id"):
@@ -221,6 +223,24 @@ def _check_delivery(delivery: DeliverySettings, path: Path) -> None:
                               "\"VAR\" or client_secret_file = \"path\"")
         if graph.per_minute < 1:
             raise ConfigError(f"{path}: delivery.graph.per_minute: expected an integer of at least 1")
+
+
+def _check_smtp(smtp: SmtpSettings, path: Path) -> None:
+    """A password goes in clear text only to this machine, as plain http:// goes only to loopback."""
+    if smtp.security == "none" and smtp.username and not is_loopback(smtp.host):
+        raise ConfigError(f"{path}: delivery.smtp.security: \"none\" would send the password of {smtp.username} "
+                          f"in clear text to {smtp.host}; set security = \"starttls\" (port 587) or \"tls\" (465), "
+                          "or remove username for a relay that accepts this host without a login")
+
+
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1: traffic that never leaves this machine."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_run(run: RunSettings, path: Path) -> None:

@@ -68,3 +68,23 @@ def test_every_configured_address_gets_the_same_check(workspace, key, value):
     where = "run.owners" if key == "owners" else f"delivery.{key}"
     assert f"{workspace.config}: {where}" in result.stderr and repr(value) in result.stderr
     assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+
+
+CLEAR = '[delivery.smtp]\nhost = "{host}"\nsecurity = "none"\nusername = "newsletter"\npassword_env = "SMTP_PW"\n'
+
+
+@pytest.mark.parametrize("host", ["smtp.example.com", "192.0.2.25", "10.0.0.1"])
+def test_a_password_in_clear_to_another_host_is_refused(workspace, host):
+    workspace.configure(config('transport = "smtp"\n', CLEAR.format(host=host)), base="")
+    result = workspace.invoke("check")
+    assert result.exit_code == 2, result.output
+    assert f"{workspace.config}: delivery.smtp.security: " in result.stderr
+    assert f"in clear text to {host}" in result.stderr and 'security = "starttls"' in result.stderr
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.0.0.53", "::1"])
+def test_a_password_in_clear_on_this_machine_is_allowed(workspace, host):
+    workspace.configure(config('transport = "smtp"\n', CLEAR.format(host=host)), base="")
+    result = workspace.invoke("check", env={"SMTP_PW": "x"})
+    assert result.exit_code == 0, result.output
+
