@@ -315,3 +315,20 @@ def test_a_server_in_trouble_for_everyone_counts_towards_max_errors(smtp_server,
     assert statuses(store) == {**dict.fromkeys(PEOPLE[:3], "temp_failed"), **dict.fromkeys(PEOPLE[3:], "queued")}
     assert error in store.deliveries("2026-10")[0].last_error
     assert box.messages == []
+
+
+def test_implicit_tls_against_a_plain_port_points_at_security_and_port(smtp_server, store):
+    transport = smtp(smtp_server, security="tls")
+    with pytest.raises(TransportError) as caught:
+        deliver(store, EDITION, people(*PEOPLE), transport, plan())
+    message = str(caught.value)
+    assert f"SMTP server 127.0.0.1:{smtp_server.port} did not answer TLS" in message
+    assert f'is port {smtp_server.port} a STARTTLS or plain port? set security = "starttls" or port = 465' in message
+    assert "ca_file" not in message
+    assert set(statuses(store).values()) == {"queued"}
+
+
+def test_an_untrusted_certificate_still_points_at_ca_file(smtp_tls_server, store):
+    transport = smtp(smtp_tls_server, security="tls")  # the throwaway CA is not trusted
+    with pytest.raises(TransportError, match=r"certificate .*check delivery.smtp.ca_file"):
+        deliver(store, EDITION, people(*PEOPLE), transport, plan())

@@ -145,3 +145,13 @@ def test_test_send_takes_a_name_and_an_address(workspace, smtp_server):
     assert result.exit_code == 0, result.output
     (message,) = smtp_server.mailbox.messages
     assert smtp_server.mailbox.envelopes[0][1] == ["ann@example.com"] and message["To"] == "Ann Smith <ann@example.com>"
+
+
+def test_implicit_tls_against_a_plain_server_says_to_change_security_or_port(workspace, smtp_server):
+    configure_smtp(workspace, smtp_server, security="tls")
+    result = workspace.invoke("run", "--month", "2026-10")
+    assert result.exit_code == 1
+    assert f"SMTP server 127.0.0.1:{smtp_server.port} did not answer TLS (" in result.stderr  # OpenSSL's reason
+    assert (f': is port {smtp_server.port} a STARTTLS or plain port? set security = "starttls" or port = 465'
+            in result.stderr) and "ca_file" not in result.stderr
+    assert smtp_server.mailbox.messages == [] and set(ledger(workspace).values()) == {"queued"}

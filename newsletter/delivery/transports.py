@@ -131,7 +131,7 @@ class SmtpTransport:
                 smtp.starttls(context=self._tls())
                 smtp.ehlo()
         except ssl.SSLError as exc:
-            raise TransportError(f"{where}: TLS failed ({exc.reason or exc}); check delivery.smtp.ca_file") from None
+            raise TransportError(self._tls_problem(where, exc)) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise TransportError(f"{where}: cannot connect ({_describe(exc)})") from None
         if s.username:
@@ -140,6 +140,19 @@ class SmtpTransport:
             smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._smtp = smtp
         self.sent_on_connection = 0
+
+    def _tls_problem(self, where: str, exc: ssl.SSLError) -> str:
+        """What to change: an untrusted certificate is ca_file's business; a server that does not
+        speak TLS at once (a STARTTLS or plain port asked for implicit TLS) is security's or port's."""
+        s = self.settings
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return (f"{where}: TLS failed: the certificate is not trusted ({exc.verify_message or exc.reason}); "
+                    "check delivery.smtp.ca_file (a private CA) and delivery.smtp.host (the name it was issued to)")
+        if s.security == "tls":
+            other = 'set security = "starttls"' + ("" if s.effective_port == 465 else " or port = 465")
+            return (f"{where} did not answer TLS ({exc.reason or exc}): is port {s.effective_port} a STARTTLS or "
+                    f"plain port? {other}")
+        return f"{where}: TLS failed ({exc.reason or exc}); check delivery.smtp.security and delivery.smtp.port"
 
     def _login(self, smtp: smtplib.SMTP, where: str) -> None:
         s = self.settings
