@@ -22,6 +22,8 @@ from newsletter.jobs import Workspace
 from newsletter.period import Year
 
 if TYPE_CHECKING:
+    from newsletter.compose.render import Newsletter
+    from newsletter.delivery.recipients import RecipientList
     from newsletter.store import Delivery
 
 log = logging.getLogger("newsletter")
@@ -113,16 +115,34 @@ def check(open_workspace) -> None:
     ws = open_workspace(in_memory=True)
     collectors = build_collectors(ws.config, ws.registry)
     ws.renderer().check(list(ws.config.newsletter.sections))
-    findings = ws.findings(ws.sample_edition())
+    sample = ws.sample_edition()
+    findings = ws.findings(sample)
     names = ", ".join(source.name for source, _ in collectors) or "none"
     recipients = ws.recipients()  # each bad or repeated row is a warning with its file and line
     skipped = f" ({len(recipients.skipped)} skipped, see above)" if recipients.skipped else ""
+    _check_fields(sample, recipients)
     _warn_unset_secrets(ws)
     _report(findings)
     if any(f.level == "error" for f in findings):
         raise TemplateError(f"{ws.config.path}: the theme would break the email in mail clients (errors above)")
     click.echo(f"{ws.config.path}: ok ({len(collectors)} sources: {names}; recipients: {len(recipients)}{skipped}; "
                f"email checks: {len(findings)} warning{'s' if len(findings) != 1 else ''})")
+
+
+def _check_fields(sample: Newsletter, recipients: RecipientList) -> None:
+    """Each person's fields filled into the sample edition: who a send would hold back, or the
+    template's mistake when it fails for everyone."""
+    from newsletter.compose.personal import Personalizer
+    from newsletter.delivery.ledger import fails_for_everyone, field_problems
+
+    people, columns = recipients.recipients, recipients.columns
+    problems = field_problems(Personalizer(sample), people, columns)
+    if problems and len(problems) == len(people):
+        raise TemplateError(fails_for_everyone(people, problems, columns))
+    for person in people:
+        if person.key in problems:
+            click.echo(f"newsletter: warning: {person.email} ({person.where}): {problems[person.key]}; this person "
+                       "would be held back, not sent", err=True)
 
 
 def _warn_unset_secrets(ws: Workspace) -> None:

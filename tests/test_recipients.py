@@ -194,3 +194,25 @@ def test_a_field_that_raises_for_one_person_is_a_reason_not_a_crash():
         "per-person field in the text part: ZeroDivisionError: integer division or modulo by zero")
     with pytest.raises(TemplateError, match="text part: ZeroDivisionError"):
         personal.for_recipient({"name": "Ann", "team_size": "0", "email": "a@example.com"})
+
+
+HEADER = ('{%% extends "default:newsletter.mjml.j2" %%}\n{%% block header %%}<mj-section><mj-column>'
+          "<mj-text>Hello %s</mj-text></mj-column></mj-section>{%% endblock %%}\n")
+
+
+def test_check_names_the_people_whose_fields_would_fail(workspace):
+    workspace.write("people.csv", "email,name\nann@example.com,Ann Smith\nbob@example.com,\n")
+    workspace.write("templates/brand/newsletter.mjml.j2", HEADER % "[[ recipient.name.split()[0] ]]")
+    workspace.configure('recipients = "people.csv"\n', base=workspace.config.read_text()
+                        .replace('to = ["all@example.com"]', "to = []").replace("[newsletter]\n",
+                                                                              '[newsletter]\ntheme = "brand"\n'))
+    result = workspace.invoke("check")
+    assert result.exit_code == 0, result.output
+    assert ("newsletter: warning: bob@example.com (people.csv:3): per-person field in the HTML part: list object "
+            "has no element 0; this person would be held back, not sent") in result.stderr
+    workspace.write("templates/brand/newsletter.mjml.j2", HEADER % "[[ recipient.nmae ]]")
+    result = workspace.invoke("check")
+    assert result.exit_code == 2, result.output
+    assert "ann@example.com (people.csv:2): per-person field in the HTML part: " in result.stderr
+    assert "it fails for every recipient (2): fix the template (the recipients' columns are: email, name)" in (
+        result.stderr)

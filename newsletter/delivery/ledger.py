@@ -5,6 +5,8 @@ before the message data leaves and `sent` after the server's 250 (`accepted` aft
 A re-run never re-sends `sent`, retries `temp_failed` until `retry_until_days` after the first
 try, never retries `perm_failed`, and leaves `unknown` to a person (`send --resend-unknown`): a row
 still `sending` from a run that died is unknown too, because its data may have gone out.
+Before anyone is sent anything every person's fields are filled in once: a person whose fields
+fail is held back alone (`temp_failed`, with the reason and the CSV line).
 """
 
 from __future__ import annotations
@@ -146,6 +148,19 @@ def _settle(store: Store, month: str, plan: DeliveryPlan) -> None:
             store.mark(month, row.recipient, "queued", error=f"re-sent on purpose after: {row.last_error}")
 
 
+def field_problems(personalizer: Personalizer, recipients: list[Recipient], columns: list[str]) -> dict[str, str]:
+    """What fails in each person's per-person fields, by ledger key (nobody: an empty dict)."""
+    return {r.key: p for r in recipients if (p := personalizer.problem(r.context(columns)))}
+
+
+def fails_for_everyone(recipients: list[Recipient], problems: dict[str, str], columns: list[str]) -> str:
+    """The message when the fields fail for every person: a template mistake, named by its first."""
+    first = recipients[0]
+    known = ", ".join(sorted({"email", "name", *columns}))
+    return (f"{first.email} ({first.where or 'delivery.to'}): {problems[first.key]}; it fails for every recipient "
+            f"({len(recipients)}): fix the template (the recipients' columns are: {known})")
+
+
 class _Run:
     """One run's sending: personalize, build, send, record; stops after max_errors people failed."""
 
@@ -170,15 +185,11 @@ class _Run:
         until retry_until_days. Failing for everyone while nobody has the edition yet is the
         template's mistake, not a row's: the run stops before anything is sent or marked.
         """
-        problems = {r.key: p for r in recipients if (p := self.personalizer.problem(r.context(self.columns)))}
+        problems = field_problems(self.personalizer, recipients, self.columns)
         if not problems:
             return recipients
         if len(problems) == len(recipients) and not set(self.store.delivery_counts(self.month)) & set(DONE_STATES):
-            first = recipients[0]
-            columns = ", ".join(sorted({"email", "name", *self.columns}))
-            raise TemplateError(f"{first.email} ({first.where or 'delivery.to'}): {problems[first.key]}; it fails for "
-                                f"every recipient ({len(recipients)}): fix the template (the recipients' columns are: "
-                                f"{columns}). Nobody was sent anything")
+            raise TemplateError(f"{fails_for_everyone(recipients, problems, self.columns)}. Nobody was sent anything")
         for recipient in recipients:
             if recipient.key in problems:
                 self._hold(recipient, problems[recipient.key])
