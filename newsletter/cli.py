@@ -12,6 +12,7 @@ import logging
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,6 +20,11 @@ from newsletter import __version__
 from newsletter.errors import ConfigError, DeliveryError, LockHeld, NewsletterError, TemplateError
 from newsletter.jobs import Workspace
 from newsletter.period import Year
+
+if TYPE_CHECKING:
+    from newsletter.compose.render import Newsletter
+    from newsletter.delivery.recipients import RecipientList
+    from newsletter.store import Delivery
 
 log = logging.getLogger("newsletter")
 
@@ -129,14 +135,34 @@ def check(open_workspace) -> None:
     check_state_dir(ws.config.state_dir)  # runs must create and write it; check creates nothing
     collectors = build_collectors(ws.config, ws.registry)
     ws.renderer().check(list(ws.config.newsletter.sections))
-    findings = ws.findings(ws.sample_edition())
+    sample = ws.sample_edition()
+    findings = ws.findings(sample)
     names = ", ".join(source.name for source, _ in collectors) or "none"
+    recipients = ws.recipients()  # each bad or repeated row is a warning with its file and line
+    skipped = f" ({len(recipients.skipped)} skipped, see above)" if recipients.skipped else ""
+    _check_fields(sample, recipients)
     _warn_unset_secrets(ws)
     _report(findings)
     if any(f.level == "error" for f in findings):
         raise TemplateError(f"{ws.config.path}: the theme would break the email in mail clients (errors above)")
-    click.echo(f"{ws.config.path}: ok ({len(collectors)} sources: {names}; email checks: "
-               f"{len(findings)} warning{'s' if len(findings) != 1 else ''})")
+    click.echo(f"{ws.config.path}: ok ({len(collectors)} sources: {names}; recipients: {len(recipients)}{skipped}; "
+               f"email checks: {len(findings)} warning{'s' if len(findings) != 1 else ''})")
+
+
+def _check_fields(sample: Newsletter, recipients: RecipientList) -> None:
+    """Each person's fields filled into the sample edition: who a send would hold back, or the
+    template's mistake when it fails for everyone."""
+    from newsletter.compose.personal import Personalizer
+    from newsletter.delivery.ledger import fails_for_everyone, field_problems
+
+    people, columns = recipients.recipients, recipients.columns
+    problems = field_problems(Personalizer(sample), people, columns)
+    if problems and len(problems) == len(people):
+        raise TemplateError(fails_for_everyone(people, problems, columns))
+    for person in people:
+        if person.key in problems:
+            click.echo(f"newsletter: warning: {person.email} ({person.where}): {problems[person.key]}; this person "
+                       "would be held back, not sent", err=True)
 
 
 def _warn_unset_secrets(ws: Workspace) -> None:
@@ -259,7 +285,10 @@ def send(open_workspace, month: str | None, year: str | None, test_to: str | Non
     """Send the month's edition from what is stored (no collecting)."""
     ws = open_workspace()
     period = ws.period(month, year)
-    if test_to:
+    if test_to is not None:  # even "": never the real send by mistake
+        from newsletter.jobs import recipient_for_test
+
+        recipient_for_test(test_to)  # a wrong address says so before anything is composed
         ws.ensure_collected(period)
         reply = ws.send_test(ws.compose(period), test_to)
         click.echo(f"Test copy of {period} sent to {test_to}: {reply}")
@@ -358,7 +387,8 @@ def approve(open_workspace, month: str, approver: str | None, expected: str | No
 @cli.command()
 @workspace_options
 def history(open_workspace) -> None:
-    """List editions: month, status, deliveries, who approved, when sent, subject."""
+    """List editions: month, status, deliveries, who approved, when sent, subject; then each person
+    not reached (refused for good or for now, unknown) with the server's answer."""
     from newsletter.approval import find as find_approval
 
     ws = open_workspace()
@@ -374,8 +404,17 @@ def history(open_workspace) -> None:
         approver = approval.approved_by if approval else "-"
         click.echo(f"{edition.month:9}{edition.status:10}{summary:24}{approver:22}{edition.sent_at or '-':27}"
                    f"{edition.subject}")
-        for row in ws.store.deliveries(edition.month, ["unknown"]):
-            click.echo(f"    unknown: {row.recipient} ({row.last_error})")
+        for row in _not_reached(ws, edition.month):
+            click.echo(f"    {row.status}: {row.recipient} ({row.last_error or 'no reason recorded'})")
+
+
+NOT_REACHED = ("perm_failed", "temp_failed", "unknown", "queued")  # in the order history lists them
+
+
+def _not_reached(ws: Workspace, month: str) -> list[Delivery]:
+    """Everyone refused (with the server's answer), unknown, or queued with a reason (a run that stopped)."""
+    rows = [r for r in ws.store.deliveries(month, NOT_REACHED) if r.status != "queued" or r.last_error]
+    return sorted(rows, key=lambda r: NOT_REACHED.index(r.status))
 
 
 def main() -> None:

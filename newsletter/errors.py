@@ -24,6 +24,12 @@ class TemplateError(NewsletterError):
     exit_code = 2
 
 
+class UsageError(NewsletterError):
+    """A value given on the command line or in the preview's form is wrong; names it."""
+
+    exit_code = 2
+
+
 class NothingToDo(NewsletterError):
     """Nothing to do (already sent, waiting for approval, another run holds the lock)."""
 

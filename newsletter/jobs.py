@@ -25,7 +25,7 @@ from newsletter.collectors.registry import CollectorRegistry
 from newsletter.compose.context import build_context
 from newsletter.compose.render import Newsletter, Renderer, Theme
 from newsletter.config import Config, find_config, load_config
-from newsletter.errors import ConfigError, LockHeld, NewsletterError, NothingToDo, TemplateError
+from newsletter.errors import ConfigError, LockHeld, NewsletterError, NothingToDo, TemplateError, UsageError
 from newsletter.model import SourceResult
 from newsletter.period import Month, Year
 from newsletter.resources import demo_config
@@ -236,13 +236,16 @@ class Workspace:
             self.archive_delivery(newsletter.month, recipients.skipped)
 
     def send_test(self, newsletter: Newsletter, to: str) -> str:
+        """One test copy to `to` (checked first: UsageError when it is not one address), with the
+        person's own fields when the recipients file has them."""
         from newsletter.delivery.ledger import send_test
-        from newsletter.delivery.recipients import Recipient, load_recipients
+        from newsletter.delivery.recipients import load_recipients
         from newsletter.delivery.transports import make_transport
 
+        given = recipient_for_test(to)
         recipients = load_recipients([], self.config.delivery.recipients) if self.config.delivery.recipients else None
         columns = recipients.columns if recipients else []
-        person = (recipients.by_key().get(Recipient(to).key) if recipients else None) or Recipient(to)
+        person = (recipients.by_key().get(given.key) if recipients else None) or given
         return send_test(newsletter, self.envelope(), make_transport(self.config, "tests"), person, columns)
 
     def edition_for_sending(self, month: Month | Year, *, resend_unknown: bool = False,
@@ -346,3 +349,14 @@ def _write(path: Path, text: str) -> None:
     temporary = path.with_suffix(path.suffix + ".tmp")
     temporary.write_text(text, encoding="utf-8")
     temporary.replace(path)
+
+
+def recipient_for_test(to: str) -> Recipient:
+    """`send --test-to` and the preview's form: one address, "Name <user@example.com>" or alone."""
+    from newsletter.delivery.addresses import check_address
+    from newsletter.delivery.recipients import Recipient
+
+    checked = check_address(to, named=True)
+    if not checked.ok:
+        raise UsageError(f"test address {to!r} {checked.reason}")
+    return Recipient(checked.address, checked.name)

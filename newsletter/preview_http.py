@@ -27,8 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from newsletter.compose.render import Newsletter
-from newsletter.delivery.message import one_line
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, UsageError
 from newsletter.preview import Previewer
 
 log = logging.getLogger(__name__)
@@ -163,6 +162,9 @@ class PreviewHandler(BaseHTTPRequestHandler):
             return
         try:
             message = actions[path](body)
+        except UsageError as exc:
+            self._json(HTTPStatus.BAD_REQUEST, {"ok": False, "message": str(exc)})
+            return
         except NewsletterError as exc:
             self._json(HTTPStatus.CONFLICT, {"ok": False, "message": str(exc)})
             return
@@ -173,11 +175,11 @@ class PreviewHandler(BaseHTTPRequestHandler):
         self._json(HTTPStatus.OK, {"ok": True, "message": message})
 
     def _send_test(self, body: dict[str, Any]) -> str:
-        from email.utils import parseaddr
+        from newsletter.jobs import recipient_for_test
 
-        to = one_line(str(body.get("to") or ""))
-        if "@" not in parseaddr(to)[1]:
-            raise NewsletterError(f"{to!r} is not an email address")
+        to = body.get("to")
+        to = to if isinstance(to, str) else ""
+        recipient_for_test(to)  # UsageError (400) before the draft is looked at
         reply = self.server.previewer.send_test(to)
         log.info("test copy sent to %s", to)
         return f"test copy sent to {to}: {reply}"

@@ -337,3 +337,18 @@ def test_a_per_person_workspace_previews_the_first_persons_edition(workspace):
         assert again and "Hello Zoe from Legal" in again.to_json()["html"], "an edited list is read again"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("to", ["a@x.example, b@y.example", "user@corp.test.", "Ann <ann@example.com", "", "x" * 300])
+def test_the_test_send_form_refuses_junk_with_a_400(running, to):
+    status, payload = running.post("/send-test", {"to": to})
+    assert status == 400 and payload["ok"] is False, payload
+    assert payload["message"].startswith(f"test address {to!r} ")
+    assert not (running.workspace.state / "outbox" / "tests").exists()
+
+
+def test_the_test_send_form_sends_one_copy_to_a_good_address(running):
+    status, payload = running.post("/send-test", {"to": "Ann Smith <ann@example.com>"})
+    assert status == 200 and payload["ok"] is True, payload
+    (sent,) = (running.workspace.state / "outbox" / "tests").glob("*.eml")
+    assert "To: Ann Smith <ann@example.com>" in sent.read_text()

@@ -126,3 +126,32 @@ def test_subject_cannot_add_a_header(subject):
     message = build_message(newsletter, Envelope("IT <it@example.com>"), "all@example.com")
     assert message["Bcc"] is None
     assert "Bcc:" not in message.as_string().split("\n\n")[0].replace("Subject: Hi Bcc:", "")
+
+
+@pytest.mark.parametrize("to", ["a@x.example, b@y.example", "user@corp.test.", "<user@corp.test", "", "x\ny@z.example"])
+def test_test_send_refuses_junk_addresses_before_anything_is_sent(workspace, smtp_server, to):
+    configure_smtp(workspace, smtp_server)
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    result = workspace.invoke("send", "--month", "2026-10", "--test-to", to)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"newsletter: test address {to!r} ") and len(result.stderr.splitlines()) == 1
+    assert smtp_server.mailbox.messages == [] and ledger(workspace) == {}
+
+
+def test_test_send_takes_a_name_and_an_address(workspace, smtp_server):
+    configure_smtp(workspace, smtp_server)
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    result = workspace.invoke("send", "--month", "2026-10", "--test-to", "Ann Smith <ann@example.com>")
+    assert result.exit_code == 0, result.output
+    (message,) = smtp_server.mailbox.messages
+    assert smtp_server.mailbox.envelopes[0][1] == ["ann@example.com"] and message["To"] == "Ann Smith <ann@example.com>"
+
+
+def test_implicit_tls_against_a_plain_server_says_to_change_security_or_port(workspace, smtp_server):
+    configure_smtp(workspace, smtp_server, security="tls")
+    result = workspace.invoke("run", "--month", "2026-10")
+    assert result.exit_code == 1
+    assert f"SMTP server 127.0.0.1:{smtp_server.port} did not answer TLS (" in result.stderr  # OpenSSL's reason
+    assert (f': is port {smtp_server.port} a STARTTLS or plain port? set security = "starttls" or port = 465'
+            in result.stderr) and "ca_file" not in result.stderr
+    assert smtp_server.mailbox.messages == [] and set(ledger(workspace).values()) == {"queued"}
