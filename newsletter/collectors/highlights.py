@@ -17,6 +17,7 @@ from newsletter.model import Highlight, SourceResult
 from newsletter.period import Month
 
 _HEADING = re.compile(r"^(#{1,2})\s+(.+?)\s*#*\s*$")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # Markdown's; str.splitlines also splits at VT, FF, NEL...
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def parse_highlights(text: str) -> list[Highlight]:
             items.append(Highlight(title=title, body="\n".join(body).strip(), section=section))
 
     fenced = False
-    for line in text.splitlines():
+    for line in _LINE_BREAK.split(text):
         if line.lstrip().startswith("```"):
             fenced = not fenced
         match = None if fenced else _HEADING.match(line)

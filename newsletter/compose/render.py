@@ -20,6 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from newsletter.compose import formatting
 from newsletter.compose.personal import neutralize
+from newsletter.compose.printable import printable_value
 from newsletter.config import DEFAULT_SECTIONS
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.resources import builtin_theme
@@ -105,7 +106,7 @@ class Theme:
             # compiled templates are cached per user (Jinja checks the folder is private), keyed by the
             # source's checksum: a preview skips recompiling templates that did not change
             bytecode_cache=_bytecode_cache(),
-            finalize=neutralize,  # per-person fields ([[ ... ]]) come only from the templates themselves
+            finalize=_printed,
         )
         env.filters.update(number=formatting.number, percent=formatting.percent, duration=formatting.duration,
                            fit=formatting.fit)
@@ -126,6 +127,12 @@ class Theme:
         except OSError as exc:
             raise ConfigError(f"{folder / THEME_FILE}: logo.file: cannot read {path} ({exc.strerror})") from None
         return InlineImage(f"logo-{hashlib.sha256(data).hexdigest()[:12]}@newsletter", data, subtype, f"logo.{subtype}")
+
+
+def _printed(value: Any) -> Any:
+    """Every value any template prints passes here (Jinja's `finalize`): no character that breaks
+    MJML or a terminal (printable.py), and per-person fields ([[ ... ]]) only from the templates."""
+    return neutralize(printable_value(value))
 
 
 def _check_theme(own: dict[str, Any], builtin: dict[str, Any], path: Path) -> None:

@@ -1,0 +1,108 @@
+"""What people and vendors write, on its way into the email: through the real render and the CLI.
+
+Highlights, theme.toml values and strings from an API reach every part of the edition; none of
+them may stop it, and every problem they cause is named with where it was written.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from pathlib import Path
+
+import pytest
+from markupsafe import Markup
+
+from newsletter.compose.personal import Personalizer
+from newsletter.compose.printable import printable, printable_value
+from newsletter.compose.render import Newsletter
+from newsletter.model import SourceResult
+from newsletter.store import Store
+
+# ESC, NUL, BEL, VT, FF, DEL, a C1 control (CSI), the BOM-reversed and the last noncharacter of the BMP
+CONTROLS = "\x1b\x00\x07\x0b\x0c\x7f\x9b\ufffe\uffff"
+TOML_CONTROLS = "".join(f"\\u{ord(c):04x}" for c in CONTROLS)
+
+
+def use_theme(workspace, name: str = "brand") -> None:
+    workspace.configure().write_text(workspace.config.read_text().replace(
+        'state_dir = "state"', f'state_dir = "state"\ntheme = "{name}"'))
+
+
+def store(workspace, month: str, results: list[SourceResult]) -> None:
+    with Store.open(workspace.state) as opened:
+        opened.save_results(month, results)
+
+
+def preview(workspace, tmp_path, fmt: str = "html"):
+    """Run `preview --output`; return the result and what it wrote (an .eml as its decoded parts)."""
+    out = tmp_path / f"draft.{fmt}"
+    result = workspace.invoke("preview", "--month", "2026-10", "--output", str(out), "--format", fmt)
+    if not out.exists():
+        return result, ""
+    if fmt != "eml":
+        return result, out.read_text(encoding="utf-8")
+    message = email.message_from_bytes(out.read_bytes(), policy=email.policy.default)
+    parts = [part.get_content() for part in message.walk() if part.get_content_maintype() == "text"]
+    return result, "\n".join([str(message["Subject"]), *parts])
+
+
+def _highlight(workspace) -> str:
+    workspace.write("sources/highlights/2026-10.md", f"## Printer{CONTROLS} news\nAll of them{CONTROLS} work.\n")
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    return "Printer news"
+
+
+def _theme_value(workspace) -> str:
+    use_theme(workspace)
+    workspace.write("templates/brand/theme.toml", f'tagline = "Quiet{TOML_CONTROLS} work"\n'
+                    f'[footer]\nlines = ["Reply{TOML_CONTROLS} to us"]\n')
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    return "Quiet work"
+
+
+def _api_string(workspace) -> str:
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    store(workspace, "2026-10", [SourceResult.ok("helpdesk", "demo_ticketing", "ticketing", {
+        "opened": 3, "resolved": 2, "top_categories": [[f"Queue{CONTROLS}[31m", 3]]})])
+    return "Queue[31m"
+
+
+def _config_value(workspace) -> str:
+    workspace.configure().write_text(workspace.config.read_text().replace('team = "IT"',
+                                                                          f'team = "IT{TOML_CONTROLS}"'))
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    return "IT in October"
+
+
+@pytest.mark.parametrize("origin", [_highlight, _theme_value, _api_string, _config_value],
+                         ids=["highlight", "theme.toml", "api", "config"])
+def test_control_characters_are_removed_from_every_printed_value(workspace, tmp_path, origin):
+    cleaned = origin(workspace)
+    for fmt in ("html", "text", "eml"):
+        result, written = preview(workspace, tmp_path, fmt)
+        assert result.exit_code == 0, result.output
+        assert not set(CONTROLS) & set(written + result.output), fmt
+    assert cleaned in preview(workspace, tmp_path, "text")[1]
+
+
+@pytest.mark.parametrize("char", [*CONTROLS, *(chr(c) for c in (*range(1, 9), *range(0x0e, 0x20), 0x85, 0x9f)),
+                                  "\ud800", "\U0010ffff", "\ufdd0"])
+def test_each_unprintable_character_is_removed_and_safe_html_stays_safe(char):
+    assert printable(f"a{char}b") == "ab"
+    cleaned = printable_value(Markup(f"<b>a{char}</b>"))
+    assert cleaned == "<b>a</b>" and isinstance(cleaned, Markup)
+    assert printable_value(Path(f"x{char}")) == "x"  # any other object: the text it prints as
+
+
+def test_text_people_write_keeps_tabs_line_breaks_and_every_script():
+    text = "Tab\there\r\nline\nçà 日本語 🙂 \u200b \u2028"
+    assert printable(text) is text
+    assert printable_value(42) == 42 and printable_value(None) is None
+
+
+def test_per_person_values_are_cleaned_too():
+    personal = Personalizer(Newsletter(month="2026-10", subject="For [[ recipient.name ]]", preheader="p",
+                                       html="<p>Hello [[ recipient.name ]]</p>", text="Hello [[ recipient.name ]]\n"))
+    ann = personal.for_recipient({"name": f"Ann{CONTROLS}", "email": "a@example.com"})
+    assert (ann.subject, ann.html, ann.text) == ("For Ann", "<p>Hello Ann</p>", "Hello Ann\n")
