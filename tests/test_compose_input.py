@@ -106,3 +106,44 @@ def test_per_person_values_are_cleaned_too():
                                        html="<p>Hello [[ recipient.name ]]</p>", text="Hello [[ recipient.name ]]\n"))
     ann = personal.for_recipient({"name": f"Ann{CONTROLS}", "email": "a@example.com"})
     assert (ann.subject, ann.html, ann.text) == ("For Ann", "<p>Hello Ann</p>", "Hello Ann\n")
+
+
+def _mjml_error(workspace, files: dict[str, str]) -> str:
+    use_theme(workspace)
+    for relative, text in files.items():
+        workspace.write(f"templates/brand/{relative}", text)
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    result = workspace.invoke("preview", "--month", "2026-10", "--output", str(workspace.root / "x.html"))
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    return result.stderr.strip()
+
+
+HERO = '{% extends "default:newsletter.mjml.j2" %}\n{% block hero %}\n<mj-section><mj-column>\n'
+
+
+@pytest.mark.parametrize(("files", "where", "words"), [
+    ({"newsletter.mjml.j2": HERO + '<mj-text foo=bar>Hello</mj-text>\n</mj-column></mj-section>\n{% endblock %}\n'},
+     "brand/newsletter.mjml.j2:4: ", "unable to parse"),
+    ({"newsletter.mjml.j2": HERO + '<mj-text>Hello</mj-text>\n\n<mj-include path="nowhere.mjml" />\n'
+                                   '</mj-column></mj-section>\n{% endblock %}\n'},
+     "brand/newsletter.mjml.j2:6: ", "included template"),
+    ({"partials/heading.mjml.j2": '<mj-section><mj-column>\n<mj-text>{{ heading }} < more</mj-text>\n'
+                                  '</mj-column></mj-section>\n'},
+     "brand/partials/heading.mjml.j2:2: ", "unable to parse"),
+    ({"theme.toml": 'motto = "Faster <> better"\n',
+      "newsletter.mjml.j2": HERO + '<mj-text>{{ theme.motto | safe }}</mj-text>\n</mj-column></mj-section>\n'
+                                   '{% endblock %}\n'},
+     "brand/newsletter.mjml.j2:4: ", "'Faster <> better'"),
+])
+def test_an_mjml_error_names_the_template_file_and_line(workspace, files, where, words):
+    message = _mjml_error(workspace, files)
+    assert where in message and "MJML could not be compiled" in message and words in message, message
+    assert "root template" not in message and "position" not in message
+
+
+def test_an_element_left_open_names_the_template_file(workspace):
+    message = _mjml_error(workspace, {"newsletter.mjml.j2": HERO + "<mj-text><b>Open</mj-text>\n"
+                                                            "</mj-column></mj-section>\n{% endblock %}\n"})
+    assert message.endswith("brand/newsletter.mjml.j2: MJML could not be compiled: unexpected end of stream "
+                            "(an element is left open: each <mj-...> and HTML tag needs its closing tag)"), message

@@ -19,6 +19,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from newsletter.compose import formatting
+from newsletter.compose.mjml_errors import MarkingEnvironment, MjmlRefused, describe, where
 from newsletter.compose.personal import neutralize
 from newsletter.compose.printable import printable_value
 from newsletter.config import DEFAULT_SECTIONS
@@ -90,13 +91,14 @@ class Theme:
             _deep_merge(merged, own)
         return merged
 
-    def environment(self) -> SandboxedEnvironment:
+    def environment(self, kind: type[SandboxedEnvironment] = SandboxedEnvironment) -> SandboxedEnvironment:
+        """The templates' environment; `kind` MarkingEnvironment only to locate an MJML error."""
         builtin = jinja2.FileSystemLoader(self.builtin)
         loaders: list[jinja2.BaseLoader] = [jinja2.PrefixLoader({"default": builtin}, delimiter=":")]
         if self.folder != self.builtin:
             loaders.insert(0, jinja2.FileSystemLoader(self.folder))
         loaders.append(builtin)
-        env = SandboxedEnvironment(
+        env = kind(
             loader=jinja2.ChoiceLoader(loaders),
             autoescape=lambda name: not (name or "").endswith(".txt.j2"),
             undefined=jinja2.StrictUndefined,
@@ -105,7 +107,7 @@ class Theme:
             keep_trailing_newline=True,
             # compiled templates are cached per user (Jinja checks the folder is private), keyed by the
             # source's checksum: a preview skips recompiling templates that did not change
-            bytecode_cache=_bytecode_cache(),
+            bytecode_cache=_bytecode_cache() if kind is SandboxedEnvironment else None,
             finalize=_printed,
         )
         env.filters.update(number=formatting.number, percent=formatting.percent, duration=formatting.duration,
@@ -230,8 +232,12 @@ class Renderer:
         subject = " ".join(self._render(subject_name, context).split())
         preheader = " ".join(self._render(preheader_name, context).split())
         context.update(subject=subject, preheader=preheader)
-        mjml_source = self._render(html_name, {**context, "blocks": self.blocks(html_name)})
-        html = compile_mjml(mjml_source)
+        html_context = {**context, "blocks": self.blocks(html_name)}
+        mjml_source = self._render(html_name, html_context)
+        try:
+            html = compile_mjml(mjml_source)
+        except MjmlRefused as refused:
+            raise TemplateError(self._locate(refused, mjml_source, html_name, html_context)) from None
         text = self._render(text_name, {**context, "blocks": self.blocks(text_name)})
         images = [logo] if logo and logo.cid in html else []
         images += [InlineImage(c.cid, charts.draw(c, theme["colors"]), filename=c.filename)
@@ -239,11 +245,18 @@ class Renderer:
         return Newsletter(month=month, subject=subject, preheader=preheader, html=html, text=text,
                           images=tuple(images))
 
+    def _locate(self, refused: MjmlRefused, source: str, name: str, context: dict[str, Any]) -> str:
+        """The MJML error with the template file and line it comes from (mjml_errors.py)."""
+        template = self._template(name)
+        marking = self.theme.environment(MarkingEnvironment)
+        return describe(refused, source, lambda: marking.get_template(name).render(context),
+                        template.filename or name)
+
     def _template(self, name: str) -> jinja2.Template:
         try:
             return self.env.get_template(name)
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"{_where(exc.filename or exc.name or name)}:{exc.lineno}: {exc.message}") from None
+            raise TemplateError(f"{where(exc.filename or exc.name or name)}:{exc.lineno}: {exc.message}") from None
         except jinja2.TemplateNotFound as exc:
             raise TemplateError(f"{name}: template not found ({exc.name}) in {self.theme.folder}") from None
 
@@ -252,31 +265,24 @@ class Renderer:
         try:
             return template.render(context)
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"{_where(exc.filename or exc.name or name)}:{exc.lineno}: {exc.message}") from None
+            raise TemplateError(f"{where(exc.filename or exc.name or name)}:{exc.lineno}: {exc.message}") from None
         except Exception as exc:  # a template mistake at render time: report the template line
             raise TemplateError(f"{_template_frame(exc, template)}: {exc}") from None
-
-
-def _where(filename: str) -> str:
-    path = Path(filename)
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def _template_frame(exc: BaseException, template: jinja2.Template) -> str:
     """`file:line` of the innermost template frame in the traceback Jinja rewrote."""
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if frame.filename.endswith(".j2"):
-            return f"{_where(frame.filename)}:{frame.lineno}"
-    return _where(template.filename or template.name or "template")
+            return f"{where(frame.filename)}:{frame.lineno}"
+    return where(template.filename or template.name or "template")
 
 
 def compile_mjml(source: str) -> str:
+    """MJML to HTML; MjmlRefused (a TemplateError) with mrml's reason when it cannot."""
     import mjml
 
     try:
         return mjml.mjml2html(source, disable_comments=True)
     except Exception as exc:  # mjml-python raises a plain error with MRML's message
-        raise TemplateError(f"{HTML_TEMPLATE}: MJML could not be compiled: {exc}") from None
+        raise MjmlRefused(str(exc)) from None
