@@ -18,6 +18,7 @@ from newsletter.compose.printable import printable, printable_value
 from newsletter.compose.render import Newsletter
 from newsletter.model import SourceResult
 from newsletter.store import Store
+from tests.test_preview import Running
 
 # ESC, NUL, BEL, VT, FF, DEL, a C1 control (CSI), the BOM-reversed and the last noncharacter of the BMP
 CONTROLS = "\x1b\x00\x07\x0b\x0c\x7f\x9b\ufffe\uffff"
@@ -147,3 +148,56 @@ def test_an_element_left_open_names_the_template_file(workspace):
                                                             "</mj-column></mj-section>\n{% endblock %}\n"})
     assert message.endswith("brand/newsletter.mjml.j2: MJML could not be compiled: unexpected end of stream "
                             "(an element is left open: each <mj-...> and HTML tag needs its closing tag)"), message
+
+
+NOT_UTF8 = "highlights/2026-10.md: not UTF-8 at byte 13 (line 2): save it as UTF-8"
+
+
+def _latin1_highlights(workspace) -> None:
+    (workspace.root / "sources/highlights/2026-10.md").write_bytes("## Printers\nDéjà vu.\n".encode("latin-1"))
+
+
+def test_highlights_that_are_not_utf8_fail_loudly_and_show_in_the_preview(workspace, tmp_path):
+    _latin1_highlights(workspace)
+    collected = workspace.invoke("collect", "--month", "2026-10")
+    assert collected.exit_code == 1 and NOT_UTF8 in collected.stdout + collected.stderr, collected.output
+    result, _ = preview(workspace, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert f"source highlights failed, not in this draft: {workspace.root}/sources/{NOT_UTF8}" in result.stderr
+
+
+def test_highlights_that_are_not_utf8_get_a_banner_in_the_live_preview(workspace):
+    _latin1_highlights(workspace)
+    server = Running(workspace)
+    try:
+        failed = [s for s in server.previewer.draft.sources if s["name"] == "highlights"]
+        assert failed and all(s["status"] == "failed" and NOT_UTF8 in s["error"] for s in failed), failed
+    finally:
+        server.stop()
+
+
+def test_highlights_that_are_not_utf8_are_named_in_the_reviewers_mail(workspace):
+    workspace.configure('require_approval = true\nreviewers = ["lead@example.com"]\n')
+    _latin1_highlights(workspace)
+    result = workspace.invoke("run", "--month", "2026-10")
+    assert result.exit_code == 3, result.output
+    assert NOT_UTF8 in result.stderr
+    [review] = (workspace.state / "outbox" / "reviews").glob("*.eml")
+    body = email.message_from_bytes(review.read_bytes(), policy=email.policy.default).get_content()
+    assert "Sources that failed" in body and f"highlights: {workspace.root}/sources/{NOT_UTF8}" in body
+
+
+@pytest.mark.parametrize(("data", "words"), [
+    ("## Printers\nAll work.\n".encode("utf-16"), "saved as UTF-16: save it as UTF-8"),
+    (b"\xff\xfe\x00\x00", "saved as UTF-32: save it as UTF-8"),
+], ids=["utf-16", "utf-32"])
+def test_highlights_in_another_unicode_encoding_say_so(workspace, data, words):
+    (workspace.root / "sources/highlights/2026-10.md").write_bytes(data)
+    result = workspace.invoke("collect", "--month", "2026-10")
+    assert result.exit_code == 1 and f"highlights/2026-10.md: {words}" in result.output, result.output
+
+
+def test_highlights_saved_with_a_byte_order_mark_keep_their_first_heading(workspace, tmp_path):
+    (workspace.root / "sources/highlights/2026-10.md").write_bytes(b"\xef\xbb\xbf## Printers\nAll work.\n")
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    assert "* Printers" in preview(workspace, tmp_path, "text")[1]
