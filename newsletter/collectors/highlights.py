@@ -103,4 +103,5 @@ class Highlights(Collector):
         items = parse_highlights(read_highlights(path))
         if not items:
             raise SourceError(f"{path} has no '## Title' items; write one heading per highlight")
-        return self.result({"items": [item.metrics() for item in items]})
+        # the file: the composer names it in problems and finds the pictures beside it
+        return self.result({"items": [item.metrics() for item in items], "file": str(path.resolve())})

@@ -19,12 +19,12 @@ import bisect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import SandboxedEnvironment
 
+from newsletter.compose.formatting import where
 from newsletter.errors import TemplateError
 
 # Private-use characters: printable, so the cleaning of printed values (printable.py) keeps them.
@@ -156,12 +156,3 @@ def _pieces(source: str, render_marked: Callable[[], str]) -> list[_Piece] | Non
 def _snippet(text: str) -> str:
     text = " ".join(text.split())
     return repr(text if len(text) <= SNIPPET else text[:SNIPPET - 1] + "…")
-
-
-def where(filename: str) -> str:
-    """A template's path as a person reads it: relative to the current folder when inside it."""
-    path = Path(filename)
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)

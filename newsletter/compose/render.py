@@ -19,8 +19,11 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from newsletter.compose import formatting
-from newsletter.compose.mjml_errors import MarkingEnvironment, MjmlRefused, describe, where
+from newsletter.compose.formatting import where
+from newsletter.compose.links import BadReference
+from newsletter.compose.mjml_errors import MarkingEnvironment, MjmlRefused, describe
 from newsletter.compose.personal import neutralize
+from newsletter.compose.pictures import InlineImage
 from newsletter.compose.printable import printable_value
 from newsletter.config import DEFAULT_SECTIONS
 from newsletter.errors import ConfigError, TemplateError
@@ -42,14 +45,6 @@ _COLOR = re.compile(r"^(#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3}|)$")  # empty: no colour
 
 
 @dataclass(frozen=True)
-class InlineImage:
-    cid: str
-    data: bytes
-    subtype: str = "png"
-    filename: str = "image.png"
-
-
-@dataclass(frozen=True)
 class Newsletter:
     """One composed edition, ready for any transport."""
 
@@ -59,6 +54,9 @@ class Newsletter:
     html: str
     text: str
     images: tuple[InlineImage, ...] = field(default=())
+    # links and pictures people wrote that cannot go out (markdown.py): the email checks refuse to send
+    # them. Not part of the content: an edition reloaded from its archive has none.
+    refused: tuple[BadReference, ...] = field(default=(), compare=False)
 
     @property
     def content_hash(self) -> str:
@@ -242,8 +240,10 @@ class Renderer:
         images = [logo] if logo and logo.cid in html else []
         images += [InlineImage(c.cid, charts.draw(c, theme["colors"]), filename=c.filename)
                    for c in planned if c.cid in html]
+        pictures = {p.cid: p for p in context.get("markdown_pictures", ()) if p.cid in html}
         return Newsletter(month=month, subject=subject, preheader=preheader, html=html, text=text,
-                          images=tuple(images))
+                          images=(*images, *pictures.values()),
+                          refused=tuple(dict.fromkeys(context.get("markdown_refused", ()))))
 
     def _locate(self, refused: MjmlRefused, source: str, name: str, context: dict[str, Any]) -> str:
         """The MJML error with the template file and line it comes from (mjml_errors.py)."""
