@@ -160,3 +160,26 @@ def test_a_theme_script_link_fails_check_with_exit_2(workspace):
     workspace.write("templates/brand/theme.toml", '[links]\nportal = "javascript:alert(1)"\n')
     result = workspace.invoke("check")
     assert result.exit_code == 2 and "theme.toml links.portal: 'javascript:alert(1)' is a script" in result.output
+
+
+def test_the_default_theme_loads_no_remote_fonts():
+    theme = Theme(theme_dir.__globals__["Path"]("/nonexistent"), "default")
+    html = Renderer(theme).render("2026-10", demo_context()).html
+    assert "<link" not in html and "@import" not in html and "googleapis" not in html
+
+
+@pytest.mark.parametrize("head", [
+    '<mj-font name="Lato" href="https://fonts.example.com/lato.css" />',
+    '<mj-style>@import url(https://fonts.example.com/lato.css);</mj-style>',
+])
+def test_remote_css_or_fonts_are_an_error(tmp_path, head):
+    template = ('{% extends "default:newsletter.mjml.j2" %}{% block head %}' + head + '{% endblock %}')
+    found = findings(tmp_path, {"newsletter.mjml.j2": template, "theme.toml": '[fonts]\nfamily = "Lato, Arial"\n'})
+    assert any(f.startswith("error: remote-css: ") and "fonts.example.com/lato.css" in f for f in found), found
+
+
+def test_a_head_block_written_on_one_line_compiles(tmp_path):
+    template = '{% extends "default:newsletter.mjml.j2" %}{% block head %}<mj-style>.x { color: red; }</mj-style>' \
+               '{% endblock %}'
+    assert ".x { color: red; }" in Renderer(Theme(theme_dir(tmp_path, {"newsletter.mjml.j2": template}), "acme")) \
+        .render("2026-10", demo_context()).html

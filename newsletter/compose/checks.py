@@ -128,6 +128,12 @@ def check_html(newsletter: Newsletter) -> Iterator[Finding]:
     if re.search(r"""url\(\s*["']?\s*data:""", html, re.IGNORECASE):  # in links and images: check_links
         yield Finding("error", "data-uri", "a data: URI in the HTML's CSS: Gmail and Outlook do not show them; "
                       "use a hosted image or a local file sent inline")
+    remote = [attrs.get("href") or "" for tag, attrs in start_tags if tag == "link"]
+    remote += re.findall(r"""@import\s+(?:url\()?\s*["']?([^"')\s;]+)""", html, re.IGNORECASE)
+    if remote:
+        yield Finding("error", "remote-css", f"{remote[0]} is loaded from the web: mail clients block remote CSS and "
+                      "fonts, and fetching them tells a third party who opened the email; use a font stack of "
+                      "system fonts in theme.toml [fonts]")
     attached = {image.cid for image in newsletter.images}
     for tag, attrs in start_tags:
         if tag == "img":

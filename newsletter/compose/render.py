@@ -279,10 +279,12 @@ def _template_frame(exc: BaseException, template: jinja2.Template) -> str:
 
 
 def compile_mjml(source: str) -> str:
-    """MJML to HTML; MjmlRefused (a TemplateError) with mrml's reason when it cannot."""
+    """MJML to HTML; MjmlRefused (a TemplateError) with mrml's reason when it cannot. `fonts={}`: mrml
+    otherwise links Google Fonts for a font-family naming Roboto, Open Sans and the like (remote CSS
+    that mail clients block and that tells a third party who opened the email)."""
     import mjml
 
     try:
-        return mjml.mjml2html(source, disable_comments=True)
+        return mjml.mjml2html(source, disable_comments=True, fonts={})
     except Exception as exc:  # mjml-python raises a plain error with MRML's message
         raise MjmlRefused(str(exc)) from None
