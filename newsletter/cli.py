@@ -180,6 +180,13 @@ def _report(findings) -> None:
         click.echo(f"newsletter: {finding}", err=True)
 
 
+def _report_failed_sources(ws: Workspace, period) -> None:
+    """What the live preview shows as a banner: every source of the month that failed, with its error."""
+    for result in [] if isinstance(period, Year) else ws.store.results(period.label):
+        if result.status == "failed":
+            click.echo(f"newsletter: source {result.name} failed, not in this draft: {result.error}", err=True)
+
+
 @cli.command()
 @workspace_options
 @month_option
@@ -233,6 +240,7 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
     ws.ensure_collected(period)
     newsletter = ws.compose(period)
     _report(ws.findings(newsletter))
+    _report_failed_sources(ws, period)
     # the recipients (and the email package) are read only when they change what is written
     sample = ws.sample_recipient() if fmt == "eml" or is_personal(newsletter) else None
     shown = _write_draft(ws, newsletter, sample, output, fmt)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from html import unescape
 from typing import Any
 
+from newsletter.compose.links import image_problem, link_problem, scheme
 from newsletter.compose.render import Newsletter
 
 GMAIL_CLIP_BYTES = 102 * 1024
@@ -45,8 +46,47 @@ class Finding:
 
 def check_newsletter(newsletter: Newsletter, theme: dict[str, Any]) -> list[Finding]:
     """Every check, errors first."""
-    findings = [*check_html(newsletter), *check_subject(newsletter.subject), *check_colors(theme)]
+    findings = [*check_html(newsletter), *check_links(newsletter, theme), *check_subject(newsletter.subject),
+                *check_colors(theme)]
     return sorted(findings, key=lambda f: f.level != "error")
+
+
+def check_links(newsletter: Newsletter, theme: dict[str, Any]) -> Iterator[Finding]:
+    """Links and images that lead nowhere from an inbox, or run a script, named by where they were written:
+    a highlight (the composer refused it, markdown.py), a theme.toml key, or else the template itself."""
+    for bad in newsletter.refused:
+        yield Finding("error", "image" if bad.picture else "link", f"{bad.origin}: {bad.problem}")
+    values = dict(_theme_strings(theme))
+    reported = {bad.url for bad in newsletter.refused}
+    for key, url in values.items():  # every [links] key and the logo's url, shown in the email or not
+        problem = image_problem(url) if key == "logo.url" else link_problem(url) if key.startswith("links.") else ""
+        if url and problem:
+            reported.add(url)
+            yield Finding("error", _check_name(url, key == "logo.url"), f"theme.toml {key}: {problem}")
+    origins = {url: f"theme.toml {key}" for key, url in values.items()}
+    for tag, attrs in _start_tags(newsletter.html):
+        is_image = tag == "img"
+        url = attrs.get("src") if is_image else attrs.get("href")
+        if tag == "link" or not url or url in reported:
+            continue
+        problem = image_problem(url) if is_image else link_problem(url)
+        if problem:
+            reported.add(url)
+            where = origins.get(url, "in the template itself")
+            yield Finding("error", _check_name(url, is_image), f"{where}: {problem}")
+
+
+def _check_name(url: str, is_image: bool) -> str:
+    return "data-uri" if scheme(url) == "data" else "image" if is_image else "link"
+
+
+def _theme_strings(table: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """('links.portal', 'https://...') for every string value in theme.toml, tables walked."""
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from _theme_strings(value, f"{prefix}{key}.")
+        elif isinstance(value, str):
+            yield f"{prefix}{key}", value
 
 
 def check_subject(subject: str) -> Iterator[Finding]:
@@ -85,9 +125,15 @@ def check_html(newsletter: Newsletter) -> Iterator[Finding]:
                         ("svg", "Gmail and Outlook do not show SVG; use a PNG image")):
         if banned in tags:
             yield Finding("error", banned, f"<{banned}> in the HTML: {why}")
-    if re.search(r"""(?:src|href|url\()\s*=?\s*["']?\s*data:""", html, re.IGNORECASE):
-        yield Finding("error", "data-uri", "a data: URI in the HTML: Gmail and Outlook do not show them; "
+    if re.search(r"""url\(\s*["']?\s*data:""", html, re.IGNORECASE):  # in links and images: check_links
+        yield Finding("error", "data-uri", "a data: URI in the HTML's CSS: Gmail and Outlook do not show them; "
                       "use a hosted image or a local file sent inline")
+    remote = [attrs.get("href") or "" for tag, attrs in start_tags if tag == "link"]
+    remote += re.findall(r"""@import\s+(?:url\()?\s*["']?([^"')\s;]+)""", html, re.IGNORECASE)
+    if remote:
+        yield Finding("error", "remote-css", f"{remote[0]} is loaded from the web: mail clients block remote CSS and "
+                      "fonts, and fetching them tells a third party who opened the email; use a font stack of "
+                      "system fonts in theme.toml [fonts]")
     attached = {image.cid for image in newsletter.images}
     for tag, attrs in start_tags:
         if tag == "img":

@@ -8,9 +8,11 @@ better or worse, so no template does arithmetic and a missing number reads "n/a"
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from newsletter.compose import formatting
+from newsletter.compose.formatting import where
 from newsletter.compose.markdown import render_markdown
 from newsletter.model import SourceResult
 from newsletter.period import Month
@@ -160,12 +162,11 @@ def build_context(
     prev_name = month.previous().short_name
     by_kind: dict[str, list[Section]] = {"ticketing": [], "mail_security": [], "uptime": [], "custom": []}
     highlights: dict[str, list[dict[str, str]]] = {}
+    written: dict[str, list[Any]] = {"markdown_refused": [], "markdown_pictures": []}
     for result in results:
         if result.kind == "highlights":
             for item in result.metrics.get("items", []) if result.status == "ok" else []:
-                highlights.setdefault(item["section"], []).append(
-                    {"title": item["title"], "html": render_markdown(item["body"]), "text": item["body"]}
-                )
+                highlights.setdefault(item["section"], []).append(render_highlight(result, item, written))
             continue
         older = [past[label].get(result.name) for label in labels]
         section = _section(result, older, prev_name)
@@ -183,10 +184,22 @@ def build_context(
         "metrics": custom,
         "highlights": highlights,
         "failed_sources": [r for r in results if r.status == "failed" and r.kind != "highlights"],
+        **written,
         **extra,
     }
     context["headline"] = story.headline_facts(context)
     return context
+
+
+def render_highlight(result: SourceResult, item: dict[str, str], written: dict[str, list[Any]]) -> dict[str, str]:
+    """One highlight as templates see it (title, html, text). What in it cannot go out and the
+    pictures it sends along go to `written` (markdown_refused, markdown_pictures), for the renderer."""
+    file = result.metrics.get("file")
+    origin = f'{where(file) if file else result.name} ("{item["title"]}")'
+    rendered = render_markdown(item["body"], origin, Path(file).parent if file else None)
+    written["markdown_refused"].extend(rendered.refused)
+    written["markdown_pictures"].extend(rendered.pictures)
+    return {"title": item["title"], "html": rendered.html, "text": item["body"]}
 
 
 def _span(month: Month, history: dict[str, list[SourceResult]]) -> int:

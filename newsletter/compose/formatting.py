@@ -1,6 +1,8 @@
-"""Numbers and durations written the way people say them, for templates and subjects."""
+"""Numbers and durations written the way people say them, for templates and subjects; paths as they read them."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 UNKNOWN = "n/a"
 
@@ -58,3 +60,12 @@ def fit(parts: list[str], limit: int, separator: str = " · ") -> str:
             break
         text = candidate
     return text
+
+
+def where(filename: str) -> str:
+    """A file's path as a person reads it: relative to the current folder when inside it."""
+    path = Path(filename)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -17,6 +17,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
+from newsletter.compose.printable import printable_value
 from newsletter.errors import TemplateError
 
 if TYPE_CHECKING:  # render.py imports `neutralize` from here
@@ -66,8 +67,10 @@ class Personalizer:
         self._templates: dict[str, jinja2.Template] = {}
         if not self.personal:
             return
-        html_env = SandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined, **SYNTAX)
-        text_env = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined,
+        # a person's fields are cleaned like every other printed value (printable.py)
+        html_env = SandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined, finalize=printable_value,
+                                        **SYNTAX)
+        text_env = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined, finalize=printable_value,
                                         keep_trailing_newline=True, **SYNTAX)
         parts = {"subject": (text_env, newsletter.subject), "html": (html_env, newsletter.html),
                  "text": (text_env, newsletter.text)}

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from newsletter.compose.context import Figure, build_context, format_value
-from newsletter.compose.markdown import render_markdown
+from newsletter.compose.context import Figure, build_context, format_value, render_highlight
 from newsletter.compose.story import ANGLES, headline_facts
 from newsletter.errors import NewsletterError, NothingToDo
 from newsletter.model import SourceResult
@@ -66,10 +65,9 @@ def build_year_context(year: Year, stored: dict[str, list[SourceResult]], extra:
     context["headline"] = []
     context["records"] = year_records(months, stored)
     context["year_highlights"] = [
-        {"month": names[m.label], **item}
+        {"month": names[m.label], **render_highlight(result, item, context)}
         for m in months for result in stored[m.label] if result.kind == "highlights" and result.status == "ok"
-        for item in ({"title": i["title"], "html": render_markdown(i["body"]), "text": i["body"]}
-                     for i in result.metrics.get("items", []) if i.get("section") == "highlights")
+        for item in result.metrics.get("items", []) if item.get("section") == "highlights"
     ]
     return context
 
