@@ -95,10 +95,9 @@ class Figure:
         """'better', 'worse', 'same', or None when unknown or when a change means neither."""
         if self.value is None or self.previous is None:
             return None
-        if self.unit == "pct":  # as shown: '98%' after '98%' is the same, whatever the decimals behind
-            delta = formatting.shown_change(self.value, self.previous)
-        else:
-            delta = self.value - self.previous
+        # a percentage as shown: '98%' after '98%' is the same, whatever the decimals behind
+        pct = self.unit == "pct"
+        delta = formatting.shown_change(self.value, self.previous) if pct else self.value - self.previous
         if abs(delta) < (0.005 if self.unit == "pct" else 0.5):
             return "same"
         if self.higher_is_better is None:
