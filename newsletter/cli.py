@@ -204,7 +204,15 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
     else:
         for r in results:
             click.echo(f"{r.name:20} {r.status:8} {r.error or ''}".rstrip())
-    if any(r.status == "failed" for r in results):
+    # Cron mails whatever exits non-zero: that is for a failure that stops the edition (a required
+    # source); an optional source's failure is a warning, and the edition goes out without it.
+    required = ws.required_failures(results)
+    for r in results:
+        if r.status == "failed" and not any(failure.startswith(f"{r.name}: ") for failure in required):
+            log.warning("warning: optional source %s failed; the edition goes out without it "
+                        "(required = true would stop it)", r.name)
+    if required:
+        log.error("required source failed: %s", "; ".join(required))
         sys.exit(1)
 
 

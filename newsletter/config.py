@@ -212,7 +212,8 @@ def _check_delivery(delivery: DeliverySettings, path: Path) -> None:
             raise ConfigError(f"{path}: delivery.{key}: expected a number of at least 0")
     if delivery.recipients is not None and not delivery.recipients.is_file():
         raise ConfigError(f"{path}: delivery.recipients: {delivery.recipients} not found")
-    _check_smtp(delivery.smtp, path)
+    if delivery.transport == "smtp":
+        _check_smtp(delivery.smtp, path)
     graph = delivery.graph
     if delivery.transport == "graph":
         for key in ("tenant_id", "client_id"):
@@ -226,11 +227,41 @@ def _check_delivery(delivery: DeliverySettings, path: Path) -> None:
 
 
 def _check_smtp(smtp: SmtpSettings, path: Path) -> None:
-    """A password goes in clear text only to this machine, as plain http:// goes only to loopback."""
+    """A host is a name or an address, nothing more: "127.0.0.1:8025" would pass here and fail at
+    the first `run`, so the port goes in `port`. IPv6 literals ("::1") have colons and are fine.
+    A password goes in clear text only to this machine, as plain http:// goes only to loopback."""
+    _check_smtp_host(smtp, path)
     if smtp.security == "none" and smtp.username and not is_loopback(smtp.host):
         raise ConfigError(f"{path}: delivery.smtp.security: \"none\" would send the password of {smtp.username} "
                           f"in clear text to {smtp.host}; set security = \"starttls\" (port 587) or \"tls\" (465), "
                           "or remove username for a relay that accepts this host without a login")
+
+
+def _check_smtp_host(smtp: SmtpSettings, path: Path) -> None:
+    import re
+
+    host, key = smtp.host.strip(), f"{path}: delivery.smtp.host: {smtp.host!r}"
+    with_port = re.fullmatch(r"\[([^\]]*)\]:(\d+)|([^:\[\]]+):(\d+)", host)
+    if with_port:
+        name, port = (with_port[1], with_port[2]) if with_port[2] else (with_port[3], with_port[4])
+        raise ConfigError(f'{key} has a port in it: write host = "{name}" and port = {port}')
+    if host.startswith("[") and host.endswith("]"):
+        raise ConfigError(f'{key}: write an IPv6 address without brackets: host = "{host[1:-1]}"')
+    if "/" in host:
+        raise ConfigError(f'{key}: expected a host name or address, not a URL (e.g. "smtp.example.com")')
+    if not host or any(c.isspace() for c in host) or (":" in host and not _is_ipv6(host)):
+        raise ConfigError(f'{key}: expected a host name or address (e.g. "smtp.example.com"); a port goes '
+                          "in `port`")
+    if smtp.port is not None and not 1 <= smtp.port <= 65535:
+        raise ConfigError(f"{path}: delivery.smtp.port: expected a TCP port from 1 to 65535, got {smtp.port}")
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        ipaddress.IPv6Address(host.split("%")[0])  # a zone ("fe80::1%eth0") is for the socket
+    except ValueError:
+        return False
+    return True
 
 
 def is_loopback(host: str) -> bool:

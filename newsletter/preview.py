@@ -299,7 +299,7 @@ def watch(previewer: Previewer, stop: threading.Event) -> list[threading.Thread]
     try:
         import watchfiles
     except ImportError:
-        log.warning("live reload is off: it needs watchfiles (pip install 'newsletter[preview]')")
+        log.warning("live reload is off: it needs watchfiles (the `preview` extra: pip install watchfiles)")
         return []
     folders, config = previewer.watched()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from email import message_from_bytes, policy
 
@@ -57,6 +58,19 @@ def test_run_demo_builds_thirteen_months_of_history(tmp_path):
         assert all(store.has_results(m) for m in [*months, "2026-10"])
         resolved = [next(r for r in store.results(m) if r.kind == "ticketing").metrics["resolved"] for m in months]
     assert len(set(resolved)) > 6, "demo numbers should move from month to month"
+
+
+def test_demo_help_desk_months_differ_like_a_real_one(tmp_path):
+    """Opened and resolved differ, the backlog moves, and the books balance month to month."""
+    assert demo("collect", "--month", "2026-10", "--backfill", "12", state=tmp_path).exit_code == 0
+    with Store.open(tmp_path) as store:
+        months = [*Month(2026, 10).history(12), Month(2026, 10)]
+        desk = [next(r for r in store.results(m.label) if r.kind == "ticketing").metrics for m in months]
+    assert sum(m["opened"] != m["resolved"] for m in desk) >= 11, [(m["opened"], m["resolved"]) for m in desk]
+    backlog = [m["backlog_end"] for m in desk]
+    assert len(set(backlog)) >= 8 and max(backlog) - min(backlog) >= 15 and min(backlog) >= 5, backlog
+    for before, month in itertools.pairwise(desk):
+        assert month["backlog_end"] == before["backlog_end"] + month["opened"] - month["resolved"]
 
 
 def test_collect_json_shape(tmp_path):

@@ -109,7 +109,7 @@ def test_year_in_review(collected, clock, tmp_path):
     assert text.startswith("IT in 2026: the year in review\n")
     assert "Over 10 months, January to October 2026:" in text
     assert "requests resolved; most in September 2026" in text
-    assert "Records we set:\n- " in text and "Most requests resolved in a year: 537 (September 2026)" in text
+    assert "Records we set:\n- " in text and "Most requests resolved in a year: 550 (September 2026)" in text
     assert "WHAT WE SHIPPED THIS YEAR" in text and "* We moved the datacenter (October 2026)" in text
     assert "(IT in 2026: " in result.output
     sent = collected.invoke("run", "--year", "2026")

@@ -1,7 +1,8 @@
 """Pictures and links people write into highlights and theme.toml: what goes out, and what the checks refuse.
 
-A picture always has a way into the email (hosted, or a file beside the highlights file sent
-inline); a link or picture that cannot go out blocks the send with where it was written.
+A picture always has a way into the email (a file beside the highlights file, sent inline); a
+hosted one would contact its host whenever the email is opened, and a link or picture that cannot
+go out blocks the send with where it was written.
 """
 
 from __future__ import annotations
@@ -38,13 +39,18 @@ def sent(workspace) -> email.message.EmailMessage:
     return email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
 
 
-def test_a_hosted_picture_gets_the_content_width_and_goes_out(workspace):
+def test_a_hosted_picture_is_refused_and_says_to_save_it_beside_the_highlights(workspace, tmp_path):
     write_highlight(workspace, "![The new printers on floor 2](https://intranet.example.com/printers.png)")
-    result = workspace.invoke("run", "--month", "2026-10")
-    assert result.exit_code == 0, result.output
-    html = sent(workspace).get_body(("html",)).get_content()
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    output = tmp_path / "x.html"
+    preview = workspace.invoke("preview", "--month", "2026-10", "--output", str(output))
     assert ('<img src="https://intranet.example.com/printers.png" alt="The new printers on floor 2" width="552" '
-            'style="display:block;width:100%;max-width:552px;height:auto;border:0" />') in html
+            'style="display:block;width:100%;max-width:552px;height:auto;border:0" />') in output.read_text()
+    assert "error: remote: <img src> loads https://intranet.example.com/printers.png" in preview.stderr
+    assert "a picture file beside the highlights file" in preview.stderr
+    result = workspace.invoke("run", "--month", "2026-10")
+    assert result.exit_code == 2, result.output
+    assert not (workspace.state / "outbox" / "2026-10").exists()
 
 
 def test_a_picture_beside_the_highlights_file_is_sent_inline_at_its_width(workspace):
@@ -65,7 +71,7 @@ def test_a_picture_that_cannot_go_out_blocks_the_send_and_says_how(workspace, tm
     preview = workspace.invoke("preview", "--month", "2026-10", "--output", str(tmp_path / "x.html"))
     assert preview.exit_code == 0
     expected = (f'{HIGHLIGHTS} ("New printers"): picture no picture \'printrs.png\' beside the highlights file: '
-                "save it there, or use a hosted https:// image")
+                "save it there (pictures go inside the email)")
     assert f"error: image: {workspace.root}/{expected}" in preview.stderr
     result = workspace.invoke("run", "--month", "2026-10")
     assert result.exit_code == 2 and expected in result.stderr, result.output
@@ -175,7 +181,7 @@ def test_the_default_theme_loads_no_remote_fonts():
 def test_remote_css_or_fonts_are_an_error(tmp_path, head):
     template = ('{% extends "default:newsletter.mjml.j2" %}{% block head %}' + head + '{% endblock %}')
     found = findings(tmp_path, {"newsletter.mjml.j2": template, "theme.toml": '[fonts]\nfamily = "Lato, Arial"\n'})
-    assert any(f.startswith("error: remote-css: ") and "fonts.example.com/lato.css" in f for f in found), found
+    assert any(f.startswith("error: remote: ") and "fonts.example.com/lato.css" in f for f in found), found
 
 
 def test_a_head_block_written_on_one_line_compiles(tmp_path):

@@ -3,7 +3,7 @@
 Authentication is a service account with domain-wide delegation for the scope
 `admin.reports.usage.readonly`, acting as an administrator (`admin_email`); google-auth signs the
 token request with the key file (`key_file`), whose `token_uri` it posts to. google-auth is the
-optional extra `google` (pip install 'newsletter[google]'), imported only when this source runs.
+optional extra `google` (or pip install google-auth), imported only when this source runs.
 
 Google's days are US Pacific days and its data arrives two or three days late: a day that is not
 published yet comes back as a 400 ("Data for dates later than ... is not yet available") or with a
@@ -58,8 +58,8 @@ class GoogleWorkspace(Collector):
         if "@" not in self.settings.admin_email:
             raise ConfigError(f"source {self.name}: admin_email: expected an administrator's address")
         if importlib.util.find_spec("google.oauth2") is None:
-            raise ConfigError(f"source {self.name}: google_workspace needs google-auth: "
-                              "pip install 'newsletter[google]'")
+            raise ConfigError(f"source {self.name}: google_workspace needs google-auth (the `google` "
+                              "extra): pip install google-auth")
 
     def collect(self, month: Month) -> SourceResult:
         token = self.access_token()

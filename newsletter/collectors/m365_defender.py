@@ -3,7 +3,7 @@
 No Graph v1.0 endpoint gives a tenant's spam counts; `POST /security/runHuntingQuery` (application
 permission ThreatHunting.Read.All) runs KQL that counts the month's inbound mail by threat type and
 delivery action. The token comes from msal with client credentials; the authority is configurable
-(national clouds, tests). msal is the optional extra `m365` (pip install 'newsletter[m365]'),
+(national clouds, tests). msal is the optional extra `m365` (or pip install msal),
 imported only when this source runs.
 
 Advanced hunting keeps 30 days: collect right after the month ends, or its first days are gone
@@ -63,7 +63,7 @@ class M365Defender(Collector):
         if self.settings.direction not in ("Inbound", "Outbound", "Intra-org"):
             raise ConfigError(f"source {self.name}: direction: expected Inbound, Outbound or Intra-org")
         if importlib.util.find_spec("msal") is None:
-            raise ConfigError(f"source {self.name}: m365_defender needs msal: pip install 'newsletter[m365]'")
+            raise ConfigError(f"source {self.name}: m365_defender needs msal (the `m365` extra): pip install msal")
 
     def collect(self, month: Month) -> SourceResult:
         self.check_retention(month)

@@ -95,9 +95,11 @@ class Figure:
     @property
     def verdict(self) -> str | None:
         """'better', 'worse', 'same', or None when unknown or when a change means neither."""
-        delta = self.delta
-        if delta is None:
+        if self.value is None or self.previous is None:
             return None
+        # a percentage as shown: '98%' after '98%' is the same, whatever the decimals behind
+        pct = self.unit == "pct"
+        delta = formatting.shown_change(self.value, self.previous) if pct else self.value - self.previous
         if abs(delta) < (0.005 if self.unit == "pct" else 0.5):
             return "same"
         if self.higher_is_better is None:
@@ -109,19 +111,24 @@ class Figure:
         """'3 minutes faster than September', '112 more than September', '' when unknown."""
         if self.verdict == "same":
             return f"the same as {self.previous_month}"
-        return describe_change(self.delta, self.unit, f"than {self.previous_month}")
+        return describe_change(self.value, self.previous, self.unit, f"than {self.previous_month}")
 
 
-def describe_change(delta: float | None, unit: Unit, against: str) -> str:
-    """A difference in words: '3 minutes faster than September', 'up 2 points on the 12-month average'."""
-    if delta is None:
+def describe_change(value: float | None, reference: float | None, unit: Unit, against: str) -> str:
+    """`value` against `reference` in words: '3 minutes faster than September', 'up 2 points from
+    the 12-month average'. A percentage's change is the one between the two as they are shown
+    (value's precision): '98%, down 1 point', never '98%, down 1.08 points'."""
+    if value is None or reference is None:
         return ""
+    delta = value - reference
     if unit == "duration":
         return f"{formatting.duration(delta)} {'slower' if delta > 0 else 'faster'} {against}"
     if unit == "pct":
-        points = f"{abs(delta):.2f}".rstrip("0").rstrip(".")
-        word = "point" if points == "1" else "points"
-        return f"{'up' if delta > 0 else 'down'} {points} {word} {against.replace('than ', 'from ', 1)}"
+        delta = formatting.shown_change(value, reference)
+        points = formatting.points(delta, formatting.percent_decimals(value))
+        if points == "0 points":
+            return f"the same {against.replace('than ', 'as ', 1)}"
+        return f"{'up' if delta > 0 else 'down'} {points} {against.replace('than ', 'from ', 1)}"
     return f"{formatting.number(abs(delta))} {'more' if delta > 0 else 'fewer'} {against}"
 
 

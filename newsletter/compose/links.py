@@ -51,7 +51,8 @@ def image_problem(src: str) -> str:
     """Why `src` cannot be an image address in an email; '' when it can."""
     if scheme(src) in IMAGE_SCHEMES:
         return ""
-    return f"{_shown(src)} {_reason(scheme(src))}; use a hosted https:// image"
+    return (f"{_shown(src)} {_reason(scheme(src))}; save the picture beside the highlights file and write "
+            "![Alt](file.png)")
 
 
 def _reason(kind: str) -> str:

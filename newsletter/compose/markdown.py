@@ -99,4 +99,4 @@ def _not_a_picture(src: str, kind: str) -> str:
         return f"{src!r}: write the picture's file name instead (the email attaches it)"
     if kind:
         return f"{image_problem(src)}, or save the picture beside the highlights file and write its file name"
-    return f"{src!r}: only a highlights file can have pictures beside it; use a hosted https:// image"
+    return f"{src!r}: only a highlights file can have pictures beside it: put the picture in the month's highlights"

@@ -1,9 +1,10 @@
 """Images inside the email, and pictures people put in their highlights.
 
-A picture in a highlight is either hosted (`![Alt](https://...)`: shown at most the content
-width, since its size cannot be known without fetching it) or a file beside the highlights file
-(`![Alt](printer.png)`): sent inside the email by CID and shown at its own width, at most the
-content width. Outlook needs a width on every image; the style lets phones shrink it.
+A picture in a highlight is a file beside the highlights file (`![Alt](printer.png)`): sent
+inside the email by CID and shown at its own width, at most the content width. A hosted picture
+(`![Alt](https://...)`) is shown at the content width, since its size cannot be known without
+fetching it, and the email checks refuse it like every remote resource: opening the email would
+tell its host who read it. Outlook needs a width on every image; the style lets phones shrink it.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def local_picture(folder: Path, src: str) -> tuple[InlineImage, int] | str:
     """The picture file `src` (as written in Markdown) in `folder`: the image to send and the width to
     show it at; or what is wrong with it, in words that say what to do."""
     name = unquote(src)
-    missing = f"no picture {name!r} beside the highlights file: save it there, or use a hosted https:// image"
+    missing = f"no picture {name!r} beside the highlights file: save it there (pictures go inside the email)"
     try:
         path = (folder / name).resolve(strict=True)
         if not path.is_relative_to(folder.resolve()):

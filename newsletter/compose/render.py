@@ -279,9 +279,10 @@ def _template_frame(exc: BaseException, template: jinja2.Template) -> str:
 
 
 def compile_mjml(source: str) -> str:
-    """MJML to HTML; MjmlRefused (a TemplateError) with mrml's reason when it cannot. `fonts={}`: mrml
-    otherwise links Google Fonts for a font-family naming Roboto, Open Sans and the like (remote CSS
-    that mail clients block and that tells a third party who opened the email)."""
+    """MJML to HTML; MjmlRefused (a TemplateError) with mrml's reason when it cannot. `fonts={}`: MRML
+    otherwise adds a Google Fonts import for any font-family naming Roboto, Lato and the like, and every
+    reader's mail client would fetch it on opening the email (remote CSS that tells a third party who
+    opened it). A theme that wants a web font says so with <mj-font>, and the email checks report it."""
     import mjml
 
     try:

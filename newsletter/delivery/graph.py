@@ -83,7 +83,8 @@ class GraphTransport:
         try:
             import msal
         except ImportError:
-            raise ConfigError("delivery.transport = \"graph\" needs msal: pip install 'newsletter[m365]'") from None
+            raise ConfigError("delivery.transport = \"graph\" needs msal (the `m365` extra): "
+                              "pip install msal") from None
         try:
             if self._app is None:
                 self._app = msal.ConfidentialClientApplication(
