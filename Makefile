@@ -9,6 +9,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# Until 0.1 the distribution was called `newsletter`: drop that install from an older .venv.
+	$(BIN)/python -m pip uninstall --quiet --yes newsletter 2>/dev/null || true
+	rm -f $(VENV)/wheelhouse/newsletter-*.whl
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	# Wheels of the runtime dependencies, so the packaging test installs into a fresh venv offline.
 	$(BIN)/python -m pip wheel --quiet -w $(VENV)/wheelhouse .

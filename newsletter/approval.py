@@ -155,15 +155,14 @@ def review_text(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str
                 shown = [f for f in section.figures.values() if f.known][:SUMMARY_FIGURES]
                 numbers = "; ".join(f"{f.label} {f.display}" for f in shown)
                 lines.append(f"  {section.title} ({section.name}): {numbers}")
-    titles = {source.name: source.title for source in ws.config.sources}
     failed = [r for r in results if r.status == "failed"]
     if failed:
         lines += ["", "Sources that failed (their numbers are missing from the draft):"]
-        lines += [f"  {titles.get(r.name, r.name)} ({r.name}): {r.error}" for r in failed]
+        lines += [f"  {r.name}: {r.error}" for r in failed]
     partial = [r for r in results if r.partial and r.status == "ok"]
     if partial:
         lines += ["", "Sources that cover only part of the month (the email says so):"]
-        lines += [f"  {titles.get(r.name, r.name)} ({r.name}): {'; '.join(r.warnings)}" for r in partial]
+        lines += [f"  {r.name}: {'; '.join(r.warnings)}" for r in partial]
     lines += ["", f"Look at it:  {preview_command(ws, newsletter.month)}",
               f"Approve it:  {approve_command(ws, newsletter.month, newsletter.content_hash)}",
               "(or the Approve button in the preview). The next run then sends it.", "",

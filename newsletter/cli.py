@@ -12,14 +12,20 @@ import logging
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from newsletter import __version__
 from newsletter.collectors.registry import CollectorRegistry
-from newsletter.errors import DeliveryError, NewsletterError, TemplateError
+from newsletter.errors import ConfigError, DeliveryError, LockHeld, NewsletterError, TemplateError
 from newsletter.jobs import Workspace
 from newsletter.period import Year
+
+if TYPE_CHECKING:
+    from newsletter.compose.render import Newsletter
+    from newsletter.delivery.recipients import RecipientList
+    from newsletter.store import Delivery
 
 log = logging.getLogger("newsletter")
 
@@ -31,7 +37,7 @@ class NewsletterGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            if exc.exit_code == 3:  # nothing to do: said like progress, so `-q` in cron stays silent
+            if exc.exit_code == 3 and not isinstance(exc, LockHeld):  # said like progress: `-q` in cron stays silent
                 log.info("%s", exc)
             else:
                 click.echo(f"newsletter: {exc}", err=True)
@@ -87,11 +93,31 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.argument("directory", type=click.Path(path_type=Path))
 def init(directory: Path) -> None:
     """Create a workspace in DIRECTORY: newsletter.toml and sources/ to edit."""
+    target = directory / "newsletter.toml"
+    _refuse_unusable_folder(directory)
+    if target.exists():
+        raise ConfigError(f"{target} exists already; choose another folder")
+    try:
+        _copy_workspace(directory, target)
+    except OSError as exc:
+        raise ConfigError(f"{directory}: cannot create the workspace there ({exc.strerror or exc}); "
+                          "choose a folder you can write to") from None
+    click.echo(f"Created {target}. Replace the demo sources in sources/ with yours (samples in "
+               f"sources/examples/), then: newsletter check --config {target}")
+
+
+def _refuse_unusable_folder(directory: Path) -> None:
+    """DIRECTORY, or the nearest part of its path that exists, must be a folder: a file is a mistake."""
+    existing = next(p for p in (directory, *directory.parents) if p.exists() or p.is_symlink())
+    if not existing.is_dir():
+        what = "it" if existing == directory else str(existing)
+        raise ConfigError(f"{directory}: {what} is a file, not a folder; give init a folder for the new "
+                          "workspace (it is created when missing)")
+
+
+def _copy_workspace(directory: Path, target: Path) -> None:
     from newsletter.resources import BUILTIN
 
-    target = directory / "newsletter.toml"
-    if target.exists():
-        raise click.UsageError(f"{target} exists already; choose another folder")
     (directory / "sources" / "highlights").mkdir(parents=True, exist_ok=True)
     (directory / "templates").mkdir(exist_ok=True)
     shutil.copyfile(BUILTIN / "newsletter.toml", target)
@@ -101,8 +127,6 @@ def init(directory: Path) -> None:
         shutil.copyfile(example, directory / "sources" / "highlights" / example.name)
     # one sample per source type, to copy up into sources/ (only sources/*.toml are read)
     shutil.copytree(BUILTIN / "sources" / "examples", directory / "sources" / "examples", dirs_exist_ok=True)
-    click.echo(f"Created {target}. Replace the demo sources in sources/ with yours (samples in "
-               f"sources/examples/), then: newsletter check --config {target}")
 
 
 @cli.command()
@@ -110,19 +134,41 @@ def init(directory: Path) -> None:
 def check(open_workspace) -> None:
     """Validate the config, every source and the templates, without any network call."""
     from newsletter.collect import build_collectors
+    from newsletter.store import check_state_dir
 
     ws = open_workspace(in_memory=True)
+    check_state_dir(ws.config.state_dir)  # runs must create and write it; check creates nothing
     collectors = build_collectors(ws.config, ws.registry)
     ws.renderer().check(list(ws.config.newsletter.sections))
-    findings = ws.findings(ws.sample_edition())
+    sample = ws.sample_edition()
+    findings = ws.findings(sample)
     names = ", ".join(source.name for source, _ in collectors) or "none"
+    recipients = ws.recipients()  # each bad or repeated row is a warning with its file and line
+    skipped = f" ({len(recipients.skipped)} skipped, see above)" if recipients.skipped else ""
+    _check_fields(sample, recipients)
     _warn_unset_secrets(ws)
     _warn_shared_titles(ws)
     _report(findings)
     if any(f.level == "error" for f in findings):
         raise TemplateError(f"{ws.config.path}: the theme would break the email in mail clients (errors above)")
-    click.echo(f"{ws.config.path}: ok ({len(collectors)} sources: {names}; email checks: "
-               f"{len(findings)} warning{'s' if len(findings) != 1 else ''})")
+    click.echo(f"{ws.config.path}: ok ({len(collectors)} sources: {names}; recipients: {len(recipients)}{skipped}; "
+               f"email checks: {len(findings)} warning{'s' if len(findings) != 1 else ''})")
+
+
+def _check_fields(sample: Newsletter, recipients: RecipientList) -> None:
+    """Each person's fields filled into the sample edition: who a send would hold back, or the
+    template's mistake when it fails for everyone."""
+    from newsletter.compose.personal import Personalizer
+    from newsletter.delivery.ledger import fails_for_everyone, field_problems
+
+    people, columns = recipients.recipients, recipients.columns
+    problems = field_problems(Personalizer(sample), people, columns)
+    if problems and len(problems) == len(people):
+        raise TemplateError(fails_for_everyone(people, problems, columns))
+    for person in people:
+        if person.key in problems:
+            click.echo(f"newsletter: warning: {person.email} ({person.where}): {problems[person.key]}; this person "
+                       "would be held back, not sent", err=True)
 
 
 def _warn_unset_secrets(ws: Workspace) -> None:
@@ -153,6 +199,13 @@ def _report(findings) -> None:
         click.echo(f"newsletter: {finding}", err=True)
 
 
+def _report_failed_sources(ws: Workspace, period) -> None:
+    """What the live preview shows as a banner: every source of the month that failed, with its error."""
+    for result in [] if isinstance(period, Year) else ws.store.results(period.label):
+        if result.status == "failed":
+            click.echo(f"newsletter: source {result.name} failed, not in this draft: {result.error}", err=True)
+
+
 @cli.command()
 @workspace_options
 @month_option
@@ -171,7 +224,15 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
         for r in results:
             status, detail = ("partial", "; ".join(r.warnings)) if r.partial else (r.status, r.error or "")
             click.echo(f"{r.name:20} {status:8} {detail}".rstrip())
-    if any(r.status == "failed" for r in results):
+    # Cron mails whatever exits non-zero: that is for a failure that stops the edition (a required
+    # source); an optional source's failure is a warning, and the edition goes out without it.
+    required = ws.required_failures(results)
+    for r in results:
+        if r.status == "failed" and not any(failure.startswith(f"{r.name}: ") for failure in required):
+            log.warning("warning: optional source %s failed; the edition goes out without it "
+                        "(required = true would stop it)", r.name)
+    if required:
+        log.error("required source failed: %s", "; ".join(required))
         sys.exit(1)
 
 
@@ -179,15 +240,16 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
 @workspace_options
 @edition_options
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the draft here instead of serving it.")
-@click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]),
+              help="What --output holds; default: as its name says (.eml, .html/.htm, .txt), otherwise html.")
 @click.option("--collect", "collect_first", is_flag=True, help="Collect the month from every source first.")
-@click.option("--host", help="Serve on this address instead of 127.0.0.1; then the URL carries a token.")
+@click.option("--host", help="Serve on this address instead of 127.0.0.1 (the printed URL carries a token on any).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0 picks a free one.")
 @click.option("--no-open", is_flag=True, help="Do not open a browser.")
-def preview(open_workspace, month: str | None, year: str | None, output: Path | None, fmt: str,
+def preview(open_workspace, month: str | None, year: str | None, output: Path | None, fmt: str | None,
             collect_first: bool, host: str | None, port: int, no_open: bool) -> None:
     """Serve the month's draft with live reload, test sends and approval; or write it to --output."""
-    from newsletter.compose.files import write_browser_copy
+    from newsletter.compose.personal import is_personal
 
     if output is None:
         if year:
@@ -198,6 +260,7 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
                                  collect=collect_first)
         serve(open_workspace, options, echo=click.echo)
         return
+    fmt = output_format(output, fmt)
     ws = open_workspace(demo_in_memory=True)
     period = ws.period(month, year)
     if collect_first and not isinstance(period, Year):
@@ -207,18 +270,45 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
     if frozen:
         click.echo(f"newsletter: {frozen}", err=True)
     _report(ws.findings(newsletter))
+    _report_failed_sources(ws, period)
+    # the recipients (and the email package) are read only when they change what is written
+    sample = ws.sample_recipient() if fmt == "eml" or is_personal(newsletter) else None
+    shown = _write_draft(ws, newsletter, sample, output, fmt)
+    seen_by = f", as {sample}" if sample and shown is not newsletter else ""
+    click.echo(f"Draft for {period.name} written to {output} ({shown.subject}){seen_by}")
+
+
+def _write_draft(ws: Workspace, newsletter, sample, output: Path, fmt: str):
+    """Write the edition as the sample person gets it (per-person fields filled in); return that copy."""
+    from newsletter.compose.files import write_browser_copy
+    from newsletter.compose.personal import Personalizer
+
+    shown = Personalizer(newsletter).for_recipient(sample.fields()) if sample else newsletter
     if fmt == "html":
-        write_browser_copy(newsletter, output)
+        write_browser_copy(shown, output)
     elif fmt == "text":
-        output.write_text(newsletter.text, encoding="utf-8")
+        output.write_text(shown.text, encoding="utf-8")
     else:  # the email package and delivery code load only for .eml
         from email.policy import SMTP
 
         from newsletter.delivery.message import build_message
 
-        to = ws.config.delivery.to[0] if ws.config.delivery.to else "preview@example.com"
-        output.write_bytes(build_message(newsletter, ws.envelope(), to).as_bytes(policy=SMTP))
-    click.echo(f"Draft for {period.name} written to {output} ({newsletter.subject})")
+        to = sample.recipient if sample else "preview@example.com"
+        output.write_bytes(build_message(shown, ws.envelope(), to).as_bytes(policy=SMTP))
+    return shown
+
+
+OUTPUT_FORMATS = {".eml": "eml", ".html": "html", ".htm": "html", ".txt": "text"}
+
+
+def output_format(output: Path, given: str | None) -> str:
+    """--format, or the one the file's extension names; when both are given they must agree, since
+    an `.eml` holding HTML (or a `.txt` holding a message) is a mistake nobody means."""
+    implied = OUTPUT_FORMATS.get(output.suffix.lower())
+    if given and implied and given != implied:
+        raise ConfigError(f"--format {given} does not match {output} (a {output.suffix} file holds {implied}); "
+                          "drop --format or change the file name")
+    return given or implied or "html"
 
 
 @cli.command()
@@ -227,12 +317,16 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
 @click.option("--test-to", metavar="ADDRESS", help="Send one test copy here; it does not count as the real send.")
 @click.option("--resend-unknown", is_flag=True, help="Send again, on purpose, to the people whose delivery is "
               "unknown (the connection was lost after the data): some may get a second copy.")
+@click.option("--force", is_flag=True, help="Send a year in review before its year is over.")
 def send(open_workspace, month: str | None, year: str | None, test_to: str | None,
-         resend_unknown: bool) -> None:
+         resend_unknown: bool, force: bool) -> None:
     """Send the month's edition from what is stored (no collecting)."""
     ws = open_workspace()
     period = ws.period(month, year)
-    if test_to:
+    if test_to is not None:  # even "": never the real send by mistake
+        from newsletter.jobs import recipient_for_test
+
+        recipient_for_test(test_to)  # a wrong address says so before anything is composed
         ws.ensure_collected(period)
         reply = ws.send_test(ws.draft(period)[0], test_to)
         click.echo(f"Test copy of {period} sent to {test_to}: {reply}")
@@ -240,14 +334,15 @@ def send(open_workspace, month: str | None, year: str | None, test_to: str | Non
     with ws.lock():
         if not resend_unknown:
             ws.ensure_collected(period)
-        _deliver(ws, period, resend_unknown=resend_unknown)
+        _deliver(ws, period, resend_unknown=resend_unknown, force=force)
 
 
 @cli.command()
 @workspace_options
 @edition_options
 @click.option("--force", is_flag=True, help="Send even an edition more than run.max_days_late days late, "
-              "before run.send_day, or with a required source that covers only part of the month.")
+              "before run.send_day, or with a required source that covers only part of the month; or a year in "
+              "review before its year is over.")
 def run(open_workspace, month: str | None, year: str | None, force: bool) -> None:
     """The daily job: when last month's edition is due and not sent, collect, compose and send it.
 
@@ -260,7 +355,7 @@ def run(open_workspace, month: str | None, year: str | None, force: bool) -> Non
         edition = ws.store.edition(period.label)
         if isinstance(period, Year):  # edition_for_sending says so when it was already sent
             ws.ensure_collected(period)
-            _deliver(ws, period)
+            _deliver(ws, period, force=force)
             return
         scheduled_month(ws.config, ws.store, ws.clock(), period, force=force or ws.demo)
         missed = missed_before(ws.store, period)
@@ -283,8 +378,8 @@ def run(open_workspace, month: str | None, year: str | None, force: bool) -> Non
         _deliver(ws, period)
 
 
-def _deliver(ws: Workspace, period, *, resend_unknown: bool = False) -> None:
-    newsletter = ws.edition_for_sending(period, resend_unknown=resend_unknown)
+def _deliver(ws: Workspace, period, *, resend_unknown: bool = False, force: bool = False) -> None:
+    newsletter = ws.edition_for_sending(period, resend_unknown=resend_unknown, force=force)
     ws.check_approved(newsletter)
     report = ws.deliver(newsletter, resend_unknown=resend_unknown)
     click.echo(f"Edition {period} ({newsletter.subject}) via {ws.config.delivery.transport}: {report.summary()}")
@@ -338,7 +433,8 @@ def approve(open_workspace, month: str, approver: str | None, expected: str | No
 @cli.command()
 @workspace_options
 def history(open_workspace) -> None:
-    """List editions: month, status, deliveries, who approved, when sent, subject."""
+    """List editions: month, status, deliveries, who approved, when sent, subject; then each person
+    not reached (refused for good or for now, unknown) with the server's answer."""
     from newsletter.approval import find as find_approval
 
     ws = open_workspace()
@@ -354,8 +450,17 @@ def history(open_workspace) -> None:
         approver = approval.approved_by if approval else "-"
         click.echo(f"{edition.month:9}{edition.status:10}{summary:24}{approver:22}{edition.sent_at or '-':27}"
                    f"{edition.subject}")
-        for row in ws.store.deliveries(edition.month, ["unknown"]):
-            click.echo(f"    unknown: {row.recipient} ({row.last_error})")
+        for row in _not_reached(ws, edition.month):
+            click.echo(f"    {row.status}: {row.recipient} ({row.last_error or 'no reason recorded'})")
+
+
+NOT_REACHED = ("perm_failed", "temp_failed", "unknown", "queued")  # in the order history lists them
+
+
+def _not_reached(ws: Workspace, month: str) -> list[Delivery]:
+    """Everyone refused (with the server's answer), unknown, or queued with a reason (a run that stopped)."""
+    rows = [r for r in ws.store.deliveries(month, NOT_REACHED) if r.status != "queued" or r.last_error]
+    return sorted(rows, key=lambda r: NOT_REACHED.index(r.status))
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ Every mistake raises ConfigError naming the file, the key and what was expected.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -206,21 +207,10 @@ def load_config(path: Path, registry: CollectorRegistry, *, state_dir: Path | No
 
 
 def _check_delivery(delivery: DeliverySettings, path: Path) -> None:
-    from email.headerregistry import Address
-    from email.utils import parseaddr
-
-    from newsletter.delivery.recipients import valid_address
-
-    for key, values in (("from", [delivery.sender]), ("to", delivery.to), ("reviewers", delivery.reviewers)):
-        for value in values:
-            name, address = parseaddr(value)
-            problem = valid_address(address) or ("contains a line break" if "\n" in value or "\r" in value else None)
-            if problem:
-                raise ConfigError(f"{path}: delivery.{key}: {value!r} {problem}")
-            try:
-                Address(name, addr_spec=address)
-            except (ValueError, IndexError) as exc:
-                raise ConfigError(f"{path}: delivery.{key}: {value!r} is not an email address") from exc
+    addresses = {"from": [delivery.sender], "to": delivery.to, "reviewers": delivery.reviewers,
+                 "reply_to": [delivery.reply_to] if delivery.reply_to is not None else []}
+    for key, values in addresses.items():
+        _check_addresses(path, f"delivery.{key}", values)
     if delivery.max_errors < 1:
         raise ConfigError(f"{path}: delivery.max_errors: expected an integer of at least 1")
     for key in ("rate_per_s", "retry_rounds", "retry_backoff_s", "retry_until_days"):
@@ -228,6 +218,8 @@ def _check_delivery(delivery: DeliverySettings, path: Path) -> None:
             raise ConfigError(f"{path}: delivery.{key}: expected a number of at least 0")
     if delivery.recipients is not None and not delivery.recipients.is_file():
         raise ConfigError(f"{path}: delivery.recipients: {delivery.recipients} not found")
+    if delivery.transport == "smtp":
+        _check_smtp(delivery.smtp, path)
     graph = delivery.graph
     if delivery.transport == "graph":
         for key in ("tenant_id", "client_id"):
@@ -240,16 +232,70 @@ def _check_delivery(delivery: DeliverySettings, path: Path) -> None:
             raise ConfigError(f"{path}: delivery.graph.per_minute: expected an integer of at least 1")
 
 
-def _check_run(run: RunSettings, path: Path) -> None:
-    from newsletter.delivery.recipients import valid_address
+def _check_smtp(smtp: SmtpSettings, path: Path) -> None:
+    """A host is a name or an address, nothing more: "127.0.0.1:8025" would pass here and fail at
+    the first `run`, so the port goes in `port`. IPv6 literals ("::1") have colons and are fine.
+    A password goes in clear text only to this machine, as plain http:// goes only to loopback."""
+    _check_smtp_host(smtp, path)
+    if smtp.security == "none" and smtp.username and not is_loopback(smtp.host):
+        raise ConfigError(f"{path}: delivery.smtp.security: \"none\" would send the password of {smtp.username} "
+                          f"in clear text to {smtp.host}; set security = \"starttls\" (port 587) or \"tls\" (465), "
+                          "or remove username for a relay that accepts this host without a login")
 
+
+def _check_smtp_host(smtp: SmtpSettings, path: Path) -> None:
+    import re
+
+    host, key = smtp.host.strip(), f"{path}: delivery.smtp.host: {smtp.host!r}"
+    with_port = re.fullmatch(r"\[([^\]]*)\]:(\d+)|([^:\[\]]+):(\d+)", host)
+    if with_port:
+        name, port = (with_port[1], with_port[2]) if with_port[2] else (with_port[3], with_port[4])
+        raise ConfigError(f'{key} has a port in it: write host = "{name}" and port = {port}')
+    if host.startswith("[") and host.endswith("]"):
+        raise ConfigError(f'{key}: write an IPv6 address without brackets: host = "{host[1:-1]}"')
+    if "/" in host:
+        raise ConfigError(f'{key}: expected a host name or address, not a URL (e.g. "smtp.example.com")')
+    if not host or any(c.isspace() for c in host) or (":" in host and not _is_ipv6(host)):
+        raise ConfigError(f'{key}: expected a host name or address (e.g. "smtp.example.com"); a port goes '
+                          "in `port`")
+    if smtp.port is not None and not 1 <= smtp.port <= 65535:
+        raise ConfigError(f"{path}: delivery.smtp.port: expected a TCP port from 1 to 65535, got {smtp.port}")
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        ipaddress.IPv6Address(host.split("%")[0])  # a zone ("fe80::1%eth0") is for the socket
+    except ValueError:
+        return False
+    return True
+
+
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1: traffic that never leaves this machine."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_run(run: RunSettings, path: Path) -> None:
     if not 1 <= run.send_day <= 28:
         raise ConfigError(f"{path}: run.send_day: expected a day from 1 to 28, got {run.send_day}")
     if run.max_days_late < 0:
         raise ConfigError(f"{path}: run.max_days_late: expected a number of days of at least 0")
-    for owner in run.owners:
-        if valid_address(owner):
-            raise ConfigError(f"{path}: run.owners: {owner!r} is not an email address")
+    _check_addresses(path, "run.owners", run.owners)
+
+
+def _check_addresses(path: Path, key: str, values: list[str]) -> None:
+    """Each value one address, "Name <user@example.com>" or the address alone (delivery/addresses.py)."""
+    from newsletter.delivery.addresses import check_address  # the email package: only once there is mail
+
+    for value in values:
+        checked = check_address(value, named=True)
+        if not checked.ok:
+            raise ConfigError(f"{path}: {key}: {value!r} {checked.reason}")
 
 
 def load_sources(folder: Path, registry: CollectorRegistry) -> tuple[SourceConfig, ...]:

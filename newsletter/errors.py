@@ -24,10 +24,21 @@ class TemplateError(NewsletterError):
     exit_code = 2
 
 
+class UsageError(NewsletterError):
+    """A value given on the command line or in the preview's form is wrong; names it."""
+
+    exit_code = 2
+
+
 class NothingToDo(NewsletterError):
     """Nothing to do (already sent, waiting for approval, another run holds the lock)."""
 
     exit_code = 3
+
+
+class LockHeld(NothingToDo):
+    """Another run holds the state directory's lock. Exit 3 like any wait, but said even under `-q`:
+    cron mails what a quiet run prints, and this is the one wait someone may have to look into."""
 
 
 class DeliveryError(NewsletterError):

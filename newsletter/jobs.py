@@ -10,6 +10,7 @@ import fcntl
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,19 +25,35 @@ from newsletter.collectors.registry import CollectorRegistry
 from newsletter.compose.context import build_context
 from newsletter.compose.render import Newsletter, Renderer, Theme
 from newsletter.config import Config, find_config, load_config
-from newsletter.errors import ConfigError, NewsletterError, NothingToDo, TemplateError
+from newsletter.errors import ConfigError, LockHeld, NewsletterError, NothingToDo, TemplateError, UsageError
 from newsletter.model import SourceResult
 from newsletter.period import Month, Year
 from newsletter.resources import demo_config
-from newsletter.store import Store
+from newsletter.store import Store, prepare_state_dir, unusable
 
 if TYPE_CHECKING:  # delivery pulls in ssl, smtplib and email: not needed to collect or preview
     from newsletter.compose.checks import Finding
     from newsletter.delivery.ledger import DeliveryPlan, DeliveryReport
     from newsletter.delivery.message import Envelope
-    from newsletter.delivery.recipients import RecipientList
+    from newsletter.delivery.recipients import Recipient, RecipientList
 
 DEMO_STATE_DIR = ".newsletter-demo"
+
+
+@dataclass(frozen=True)
+class SampleRecipient:
+    """Whom a preview shows the edition as: per-person fields are filled in with this person's."""
+
+    recipient: Recipient
+    columns: list[str]  # the recipients file's columns: a list address gets them empty
+    origin: str  # "first of 2 people in people.csv", "delivery.to[0]"
+
+    def __str__(self) -> str:
+        r = self.recipient
+        return f"{r.name} <{r.email}> ({self.origin})" if r.name else f"{r.email} ({self.origin})"
+
+    def fields(self) -> dict[str, str]:
+        return self.recipient.context(self.columns)
 
 
 @dataclass
@@ -150,7 +167,7 @@ class Workspace:
 
             first = month.months[0]
             stored = self.store.history(m.label for m in [*first.history(12), *month.months])
-            context = build_year_context(month, stored, self.extra())
+            context = build_year_context(month, stored, self.extra(), now=self.clock())
             return self.renderer().render(month.label, context, edition="year")
         if refresh:
             self.refresh_local(month)
@@ -214,6 +231,21 @@ class Workspace:
             raise ConfigError(f"{self.config.path}: no valid recipient in delivery.to or delivery.recipients")
         return recipients
 
+    def sample_recipient(self) -> SampleRecipient | None:
+        """The first person of `delivery.recipients`, else the first list of `delivery.to`; None without
+        either. A person is the more telling sample: lists have no fields to fill in."""
+        from newsletter.delivery.recipients import load_recipients
+
+        d = self.config.delivery
+        people = load_recipients([], d.recipients) if d.recipients is not None else None
+        columns = people.columns if people else []
+        if people and people.recipients:
+            count = len(people)
+            return SampleRecipient(people.recipients[0], columns, f"first of {count} "
+                                   f"{'person' if count == 1 else 'people'} in {d.recipients.name}")
+        lists = load_recipients(d.to, None)
+        return SampleRecipient(lists.recipients[0], columns, "delivery.to[0]") if lists.recipients else None
+
     def plan(self, *, resend_unknown: bool = False) -> DeliveryPlan:
         from newsletter.delivery.ledger import DeliveryPlan
 
@@ -235,13 +267,16 @@ class Workspace:
             self.archive_delivery(newsletter.month, recipients.skipped)
 
     def send_test(self, newsletter: Newsletter, to: str) -> str:
+        """One test copy to `to` (checked first: UsageError when it is not one address), with the
+        person's own fields when the recipients file has them."""
         from newsletter.delivery.ledger import send_test
-        from newsletter.delivery.recipients import Recipient, load_recipients
+        from newsletter.delivery.recipients import load_recipients
         from newsletter.delivery.transports import make_transport
 
+        given = recipient_for_test(to)
         recipients = load_recipients([], self.config.delivery.recipients) if self.config.delivery.recipients else None
         columns = recipients.columns if recipients else []
-        person = (recipients.by_key().get(Recipient(to).key) if recipients else None) or Recipient(to)
+        person = (recipients.by_key().get(given.key) if recipients else None) or given
         return send_test(newsletter, self.envelope(), make_transport(self.config, "tests"), person, columns)
 
     def frozen(self, month: Month | Year) -> str | None:
@@ -267,9 +302,12 @@ class Workspace:
             return self.load_archive(month), note
         return self.compose(month, refresh=refresh), note
 
-    def edition_for_sending(self, month: Month | Year, *, resend_unknown: bool = False) -> Newsletter:
+    def edition_for_sending(self, month: Month | Year, *, resend_unknown: bool = False,
+                            force: bool = False) -> Newsletter:
         """The content the next delivery sends: the current draft (composed and archived again) until
-        anyone has the edition; after that, exactly the archived content (see `frozen`)."""
+        anyone has the edition; after that, exactly the archived content (see `frozen`).
+
+        A year in review is composed for sending only once its year is over, or with `force`."""
         edition = self.store.edition(month.label)
         if resend_unknown:
             if not (edition and self.has_archive(month)):
@@ -283,6 +321,10 @@ class Workspace:
                                       f"{self.archive_dir(month)} is missing: restore it from a backup, so the "
                                       "rest get the same content")
             return self.load_archive(month)
+        if isinstance(month, Year) and not force:
+            from newsletter.compose.yearly import refuse_unfinished
+
+            refuse_unfinished(month, self.clock())
         newsletter = self.compose(month)
         self.refuse_broken(newsletter)
         self.archive(newsletter)
@@ -340,18 +382,22 @@ class Workspace:
     @contextmanager
     def lock(self) -> Iterator[None]:
         """One run at a time per state directory; a second one is told who holds the lock."""
-        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        prepare_state_dir(self.config.state_dir)
         path = self.config.state_dir / "newsletter.lock"
-        with open(path, "a+") as handle:
+        try:
+            handle = open(path, "a+")  # noqa: SIM115 (the with below closes it; open alone may fail)
+        except OSError as exc:
+            raise unusable(path, f"open the lock file ({exc.strerror or exc})") from None
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 handle.seek(0)
-                holder = handle.read().strip() or "another process"
-                raise NothingToDo(f"another run holds {path} ({holder}); try again when it ends") from None
+                holder = handle.read().strip() or "another process, which has not said who it is yet"
+                raise LockHeld(f"another run holds {path} ({holder}); try again when it ends") from None
             handle.seek(0)
             handle.truncate()
-            handle.write(f"pid {os.getpid()} since {utcnow():%Y-%m-%d %H:%M:%S} UTC\n")
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {utcnow():%Y-%m-%d %H:%M:%S} UTC\n")
             handle.flush()
             try:
                 yield
@@ -365,3 +411,14 @@ def _write(path: Path, text: str) -> None:
     temporary = path.with_suffix(path.suffix + ".tmp")
     temporary.write_text(text, encoding="utf-8")
     temporary.replace(path)
+
+
+def recipient_for_test(to: str) -> Recipient:
+    """`send --test-to` and the preview's form: one address, "Name <user@example.com>" or alone."""
+    from newsletter.delivery.addresses import check_address
+    from newsletter.delivery.recipients import Recipient
+
+    checked = check_address(to, named=True)
+    if not checked.ok:
+        raise UsageError(f"test address {to!r} {checked.reason}")
+    return Recipient(checked.address, checked.name)

@@ -4,7 +4,9 @@ One worker thread owns the workspace and its SQLite store (sqlite3 connections b
 thread that made them); it renders, re-renders on file changes and records approvals. HTTP
 handlers only read the latest Draft, wait for the next one (Server-Sent Events) or hand a job
 to the worker. A bad edit never stops the server: the error becomes part of the Draft and the
-last good email stays on the page until the next good save. The HTTP side is preview_http.py.
+last good email stays on the page until the next good save. The page shows the edition as the
+first person of the recipients file gets it (per-person fields filled in); approvals are of the
+edition itself. The HTTP side is preview_http.py.
 """
 
 from __future__ import annotations
@@ -24,14 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from newsletter import approval
+from newsletter.compose.personal import Personalizer
 from newsletter.compose.render import Newsletter
 from newsletter.config import load_config
 from newsletter.errors import ConfigError, NewsletterError
-from newsletter.jobs import Workspace
+from newsletter.jobs import SampleRecipient, Workspace
 from newsletter.period import Month
 
 log = logging.getLogger(__name__)
 HIDDEN_HEADERS = {"content-type", "mime-version", "content-transfer-encoding"}
+NOBODY = "nobody@example.invalid"  # the To of a workspace without recipients, shown as such
 _LOCATION = re.compile(r"^(?P<file>[^\n]+?\.j2):(?P<line>\d+): ")
 
 
@@ -42,7 +46,9 @@ class Draft:
     version: int
     month: str
     month_name: str
-    newsletter: Newsletter | None = None
+    newsletter: Newsletter | None = None  # the edition: what approvals and the run compare
+    shown: Newsletter | None = None  # the edition as `recipient` gets it, per-person fields filled in
+    recipient: str = ""
     error: str | None = None
     excerpt: list[tuple[int, str]] = field(default_factory=list)
     error_line: int | None = None
@@ -54,12 +60,12 @@ class Draft:
     frozen: str | None = None  # the edition went out to someone: why the page shows the archived content
 
     def to_json(self) -> dict[str, Any]:
-        n = self.newsletter
+        n = self.shown or self.newsletter
         return {
             "version": self.version, "month": self.month, "month_name": self.month_name,
             "subject": n.subject if n else "", "preheader": n.preheader if n else "",
-            "html": n.html if n else "", "text": n.text if n else "",
-            "content_hash": n.content_hash if n else None, "error": self.error,
+            "html": n.html if n else "", "text": n.text if n else "", "recipient": self.recipient,
+            "content_hash": self.newsletter.content_hash if self.newsletter else None, "error": self.error,
             "excerpt": self.excerpt, "error_line": self.error_line, "sources": self.sources,
             "findings": self.findings, "headers": self.headers, "review": self.review,
             "render_ms": round(self.render_ms, 1), "frozen": self.frozen,
@@ -84,7 +90,7 @@ def error_excerpt(message: str, context: int = 2) -> tuple[int | None, list[tupl
 @dataclass(frozen=True)
 class PreviewOptions:
     month: str = "last"
-    host: str | None = None  # None: 127.0.0.1 without a token
+    host: str | None = None  # None: 127.0.0.1 (the token is needed there too)
     port: int = 8765
     open_browser: bool = True
     collect: bool = False
@@ -102,6 +108,7 @@ class Previewer:
         self.ws: Workspace | None = None
         self.period: Month | None = None
         self.local_failures: list[dict[str, str]] = []
+        self._sample: tuple[object, SampleRecipient | None] | None = None  # (what it was read from, sample)
 
     def call(self, job: Callable[..., Any], *args: Any) -> Any:
         """Run `job` on the worker thread and return its result (or raise its error)."""
@@ -181,16 +188,31 @@ class Previewer:
         started = time.perf_counter()
         try:
             newsletter, frozen = ws.draft(month, refresh=False)  # _collect_local has just read the local files
+            sample = self.sample_recipient()
+            shown = Personalizer(newsletter).for_recipient(sample.fields()) if sample else newsletter
         except NewsletterError as exc:
             return self._failed(str(exc), started)
         stored = [{"name": r.name, "status": "partial", "error": "; ".join(r.warnings)} if r.status == "ok"
                   else {"name": r.name, "status": r.status, "error": r.error or ""}
                   for r in ws.store.results(month.label) if r.status != "ok" or r.partial]
         findings = [(f.level, f"{f.check}: {f.message}") for f in ws.findings(newsletter)]
-        return Draft(self._next_version(), month.label, month.name, newsletter,
+        return Draft(self._next_version(), month.label, month.name, newsletter, shown, str(sample or ""),
                      sources=stored + self.local_failures, findings=findings,
-                     headers=self._headers(newsletter), review=self._review(newsletter),
+                     headers=self._headers(shown, sample), review=self._review(newsletter),
                      render_ms=(time.perf_counter() - started) * 1000, frozen=frozen)
+
+    def sample_recipient(self) -> SampleRecipient | None:
+        """The workspace's sample person, read again only when the recipients file or `to` changed."""
+        assert self.ws is not None
+        d = self.ws.config.delivery
+        try:
+            stat = d.recipients.stat() if d.recipients is not None else None
+        except OSError:
+            stat = None  # reading it says what is wrong
+        key = (d.recipients, stat and (stat.st_mtime_ns, stat.st_size, stat.st_ino), tuple(d.to))
+        if self._sample is None or self._sample[0] != key:
+            self._sample = (key, self.ws.sample_recipient())
+        return self._sample[1]
 
     def _failed(self, message: str, started: float) -> Draft:
         assert self.period is not None
@@ -198,7 +220,8 @@ class Previewer:
         last = self._draft
         log.warning("%s", message)
         return Draft(self._next_version(), self.period.label, self.period.name,
-                     last.newsletter if last else None, error=message, excerpt=excerpt, error_line=line,
+                     last.newsletter if last else None, last.shown if last else None, last.recipient if last else "",
+                     error=message, excerpt=excerpt, error_line=line,
                      sources=last.sources if last else [], findings=last.findings if last else [],
                      headers=last.headers if last else [], review=last.review if last else {},
                      render_ms=(time.perf_counter() - started) * 1000, frozen=last.frozen if last else None)
@@ -206,15 +229,14 @@ class Previewer:
     def _next_version(self) -> int:
         return (self._draft.version + 1) if self._draft else 1
 
-    def _headers(self, newsletter: Newsletter) -> list[tuple[str, str]]:
+    def _headers(self, shown: Newsletter, sample: SampleRecipient | None) -> list[tuple[str, str]]:
+        """The headers of the message the sample person gets (each person and list gets one of their own)."""
         from newsletter.delivery.message import build_message
 
         assert self.ws is not None
-        # one message per list or person: the first list stands for them (an address, or building fails)
-        delivery = self.ws.config.delivery
-        to = delivery.to[0] if delivery.to else "Each Recipient <recipient@example.com>"
-        message = build_message(newsletter, self.ws.envelope(), to)
-        return [(k, str(v)) for k, v in message.items() if k.lower() not in HIDDEN_HEADERS]
+        message = build_message(shown, self.ws.envelope(), sample.recipient if sample else NOBODY)
+        return [(k, str(v) if sample or k != "To" else "(nobody: delivery.to and delivery.recipients are empty)")
+                for k, v in message.items() if k.lower() not in HIDDEN_HEADERS]
 
     def _review(self, newsletter: Newsletter) -> dict[str, Any]:
         """Approval state of exactly this content, for the Approve panel."""
@@ -277,7 +299,7 @@ def watch(previewer: Previewer, stop: threading.Event) -> list[threading.Thread]
     try:
         import watchfiles
     except ImportError:
-        log.warning("live reload is off: it needs watchfiles (pip install 'newsletter[preview]')")
+        log.warning("live reload is off: it needs watchfiles (the `preview` extra: pip install watchfiles)")
         return []
     folders, config = previewer.watched()
 
@@ -310,7 +332,7 @@ def serve(open_workspace: Callable[..., Workspace], options: PreviewOptions, *,
     try:
         draft = previewer.start()
         host = options.host or "127.0.0.1"
-        token = None if host == "127.0.0.1" else secrets.token_urlsafe(18)
+        token = secrets.token_urlsafe(18)  # on 127.0.0.1 too: any local process can reach that
         try:
             server = PreviewServer((host, options.port), previewer, token=token)
         except OSError as exc:
@@ -319,8 +341,7 @@ def serve(open_workspace: Callable[..., Workspace], options: PreviewOptions, *,
         stop = threading.Event()
         watch(previewer, stop)
         echo(f"Preview of {draft.month_name} at {server.url}  (Ctrl-C stops it)")
-        if token:
-            echo(f"Bound to {host}: every request needs the token in that URL.")
+        echo("Every request needs the token in that URL: whoever has it can send tests and approve.")
         if options.open_browser:
             open_browser(server.url, echo)
         try:

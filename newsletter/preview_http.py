@@ -1,11 +1,14 @@
-"""The preview's HTTP side: the page, the draft as JSON and as Server-Sent Events, and two actions.
+"""The preview's HTTP side: the page, the email, the draft as JSON and as Server-Sent Events, and two actions.
 
 Safety, because a test send and an approval are real acts:
-- bound to 127.0.0.1 unless --host says otherwise, and then every request needs the random token
-  printed at start (in the URL, `?token=`);
+- bound to 127.0.0.1 unless --host says otherwise; on every address, loopback included (any local
+  process can connect to it), every request needs the random token in the URL printed at start
+  (`?token=`), which the page passes on in its own requests;
 - the Host header must name the server (no DNS rebinding of a loopback server);
 - every action is a POST with a JSON body, the page's CSRF token in a header, and an Origin (or
-  Referer) of this server: a form or script on another site cannot make one.
+  Referer) of this server: a form or script on another site cannot make one;
+- the email is a document of its own (`/email.html`) under a Content-Security-Policy that allows no
+  script and nothing remote but the images its `<img>` tags name; its inline images are served here.
 """
 
 from __future__ import annotations
@@ -16,14 +19,15 @@ import logging
 import re
 import secrets
 import socket
+from html.parser import HTMLParser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from newsletter.delivery.message import one_line
-from newsletter.errors import NewsletterError
+from newsletter.compose.render import Newsletter
+from newsletter.errors import NewsletterError, UsageError
 from newsletter.preview import Previewer
 
 log = logging.getLogger(__name__)
@@ -31,12 +35,19 @@ PAGE = Path(__file__).parent / "preview_page" / "index.html"
 KEEPALIVE_S = 15.0
 MAX_BODY = 16 * 1024
 WILDCARDS = {"0.0.0.0", "::", ""}
+# Dark mode as many clients do it: invert the colours, turn the hues back, leave images alone.
+DARK_CSS = ("html{filter:invert(1) hue-rotate(180deg);background:#fff}"
+            "img,picture,video{filter:invert(1) hue-rotate(180deg)}")
+_HEAD = re.compile(r"<head[^>]*>", re.IGNORECASE)
+# An image URL that can stand in a CSP as it is: no space, quote, comma or semicolon to end the source
+_CSP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d{1,5})?(?:/[A-Za-z0-9\-._~!&()+=:@/%]*)?")
+NO_TOKEN = "missing or wrong token: open the URL the preview printed when it started (the one with ?token=)"
 
 
 class PreviewServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], previewer: Previewer, *, token: str | None) -> None:
+    def __init__(self, address: tuple[str, int], previewer: Previewer, *, token: str) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, PreviewHandler)
@@ -55,7 +66,7 @@ class PreviewServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host = "127.0.0.1" if self.server_address[0] in WILDCARDS else self.origin_host.rsplit(":", 1)[0]
-        return f"http://{host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+        return f"http://{host}:{self.port}/?token={self.token}"
 
     def stop(self) -> None:
         self.stopping = True
@@ -78,8 +89,9 @@ class PreviewHandler(BaseHTTPRequestHandler):
         elif path == "/draft.json":
             self._json(HTTPStatus.OK, self.server.previewer.draft.to_json())
         elif path == "/email.html":
-            newsletter = self.server.previewer.draft.newsletter
-            self._send(HTTPStatus.OK, "text/html; charset=utf-8", (newsletter.html if newsletter else "").encode())
+            self._email(dark=parse_qs(urlsplit(self.path).query).get("dark") == ["1"])
+        elif path.startswith("/images/"):
+            self._image(unquote(path.removeprefix("/images/")))
         elif path == "/events":
             self._events()
         else:
@@ -89,9 +101,33 @@ class PreviewHandler(BaseHTTPRequestHandler):
         nonce = secrets.token_urlsafe(16)
         config = json.dumps({"token": self.server.token, "csrf": self.server.csrf}).replace("</", "<\\/")
         body = PAGE.read_text(encoding="utf-8").replace("__CONFIG__", config).replace("__NONCE__", nonce)
-        csp = (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src * data: cid:; "
-               "font-src *; connect-src 'self'; frame-src 'self'; form-action 'none'; frame-ancestors 'none'")
+        csp = (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src 'self' data:; "
+               "connect-src 'self'; frame-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'")
         self._send(HTTPStatus.OK, "text/html; charset=utf-8", body.encode(), {"Content-Security-Policy": csp})
+
+    def _shown(self) -> Newsletter | None:
+        draft = self.server.previewer.draft
+        return draft.shown or draft.newsletter
+
+    def _email(self, *, dark: bool) -> None:
+        """The email as the sample person gets it, framed by the page (links open a new tab)."""
+        shown = self._shown()
+        html = shown.html if shown else ""
+        for image in shown.images if shown else ():
+            html = html.replace(f"cid:{image.cid}", f"/images/{quote(image.filename)}?token={quote(self.server.token)}")
+        head = '<base target="_blank">' + (f"<style>{DARK_CSS}</style>" if dark else "")
+        html = _HEAD.sub(lambda m: m[0] + head, html, count=1) if _HEAD.search(html) else head + html
+        self._send(HTTPStatus.OK, "text/html; charset=utf-8", html.encode(),
+                   {"Content-Security-Policy": email_policy(shown.html if shown else ""),
+                    "X-Frame-Options": "SAMEORIGIN"})
+
+    def _image(self, filename: str) -> None:
+        shown = self._shown()
+        image = next((i for i in shown.images if i.filename == filename), None) if shown else None
+        if image is None:
+            self._json(HTTPStatus.NOT_FOUND, {"ok": False, "message": "not found"})
+            return
+        self._send(HTTPStatus.OK, f"image/{image.subtype}", image.data)
 
     def _events(self) -> None:
         """Server-Sent Events: the current draft at once, then each new one as it is rendered."""
@@ -126,6 +162,9 @@ class PreviewHandler(BaseHTTPRequestHandler):
             return
         try:
             message = actions[path](body)
+        except UsageError as exc:
+            self._json(HTTPStatus.BAD_REQUEST, {"ok": False, "message": str(exc)})
+            return
         except NewsletterError as exc:
             self._json(HTTPStatus.CONFLICT, {"ok": False, "message": str(exc)})
             return
@@ -136,11 +175,11 @@ class PreviewHandler(BaseHTTPRequestHandler):
         self._json(HTTPStatus.OK, {"ok": True, "message": message})
 
     def _send_test(self, body: dict[str, Any]) -> str:
-        from email.utils import parseaddr
+        from newsletter.jobs import recipient_for_test
 
-        to = one_line(str(body.get("to") or ""))
-        if "@" not in parseaddr(to)[1]:
-            raise NewsletterError(f"{to!r} is not an email address")
+        to = body.get("to")
+        to = to if isinstance(to, str) else ""
+        recipient_for_test(to)  # UsageError (400) before the draft is looked at
         reply = self.server.previewer.send_test(to)
         log.info("test copy sent to %s", to)
         return f"test copy sent to {to}: {reply}"
@@ -170,15 +209,15 @@ class PreviewHandler(BaseHTTPRequestHandler):
 
     # checks ------------------------------------------------------------------------------------
     def _admitted(self) -> bool:
-        """Host header names this server, and the token is given when one is required."""
+        """Host header names this server, and the request carries the token (the page's own do)."""
         server = self.server
         host = (self.headers.get("Host") or "").lower()
         if server.allowed_hosts is not None and host not in server.allowed_hosts:
             return self._refuse(HTTPStatus.FORBIDDEN, f"unexpected Host header {host!r}")
-        if server.token:
-            given = (parse_qs(urlsplit(self.path).query).get("token") or [""])[0]
-            if not hmac.compare_digest(given.encode(), server.token.encode()):
-                return self._refuse(HTTPStatus.FORBIDDEN, "missing or wrong token: use the URL printed at start")
+        url = urlsplit(self.path)
+        given = (parse_qs(url.query).get("token") or [""])[0]
+        if not hmac.compare_digest(given.encode(), server.token.encode()):
+            return self._refuse(HTTPStatus.FORBIDDEN, NO_TOKEN, plain=url.path == "/")
         return True
 
     def _same_origin(self) -> bool:
@@ -198,23 +237,24 @@ class PreviewHandler(BaseHTTPRequestHandler):
         return True
 
     # responses ---------------------------------------------------------------------------------
-    def _refuse(self, status: HTTPStatus, message: str) -> bool:
+    def _refuse(self, status: HTTPStatus, message: str, *, plain: bool = False) -> bool:
+        """Say no in one line: as text for a page a person opened, as JSON for the page's requests."""
         log.warning("refused %s %s: %s", self.command, _redact(self.path), message)
-        self._json(status, {"ok": False, "message": message})
+        if plain:
+            self._send(status, "text/plain; charset=utf-8", f"{message}\n".encode())
+        else:
+            self._json(status, {"ok": False, "message": message})
         return False
 
     def _json(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
         self._send(status, "application/json", json.dumps(payload).encode())
 
     def _send(self, status: HTTPStatus, content_type: str, body: bytes, extra: dict[str, str] | None = None) -> None:
+        headers = {"Content-Type": content_type, "Content-Length": str(len(body)), "Cache-Control": "no-store",
+                   "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
+                   **(extra or {})}
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("X-Frame-Options", "DENY")
-        self.send_header("Referrer-Policy", "same-origin")
-        for key, value in (extra or {}).items():
+        for key, value in headers.items():
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
@@ -226,3 +266,27 @@ class PreviewHandler(BaseHTTPRequestHandler):
 def _redact(text: str) -> str:
     """The token is a credential: never in a log line."""
     return re.sub(r"token=[^&\s\"]+", "token=***", text)
+
+
+class _ImageSources(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            self.urls.append(dict(attrs).get("src") or "")
+
+
+def email_policy(html: str) -> str:
+    """The email's Content-Security-Policy: no script, no form, nothing remote but each image URL its
+    `<img>` tags name, exactly (the query left out: CSP matches paths). Its inline images are served
+    by the preview ('self'); inline styles are how every email is styled."""
+    parser = _ImageSources()
+    parser.feed(html)
+    parser.close()
+    remote = dict.fromkeys(url for url in (u.split("#")[0].split("?")[0] for u in parser.urls)
+                           if _CSP_URL.fullmatch(url))
+    return "; ".join(["default-src 'none'", " ".join(["img-src 'self' data: cid:", *remote]),
+                      "style-src 'unsafe-inline'", "form-action 'none'", "base-uri 'none'",
+                      "frame-ancestors 'self'"])

@@ -7,13 +7,17 @@ Every write commits at once (autocommit; `synchronous=FULL`), because the ledger
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from newsletter.errors import ConfigError
 from newsletter.model import SourceResult
 
 DB_NAME = "newsletter.db"
@@ -63,6 +67,67 @@ LEDGER_STATES = ("queued", "sending", "sent", "accepted", "temp_failed", "perm_f
 DONE_STATES = ("sent", "accepted")
 # Someone has the edition, or may have it: its data went out (sent, accepted) or may have (sending, unknown).
 REACHED_STATES = ("sending", "sent", "accepted", "unknown")
+
+
+def current_user() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
+
+
+def unusable(path: Path, what: str) -> ConfigError:
+    """The one-line error for a state directory (or a file in it) that this user cannot use."""
+    user = current_user()
+    return ConfigError(f"{path}: user {user} cannot {what}; make it a folder {user} can write (systemd: "
+                       "StateDirectory=), or set newsletter.state_dir (--state-dir, $NEWSLETTER_STATE_DIR) elsewhere")
+
+
+def prepare_state_dir(state_dir: Path) -> None:
+    """Create `state_dir` when missing and prove that this user can write in it."""
+    _refuse_a_file_in_the_way(state_dir)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise unusable(state_dir, f"create the state directory ({exc.strerror or exc})") from None
+    _probe(state_dir, state_dir)
+
+
+def check_state_dir(state_dir: Path) -> None:
+    """What `check` asks: could a run create and write `state_dir`? It leaves nothing behind."""
+    existing = _refuse_a_file_in_the_way(state_dir)
+    if existing != state_dir:  # a run would create it: prove that it could, in the part that exists
+        _probe(state_dir, existing, folder=True)
+        return
+    _probe(state_dir, state_dir)
+    database = state_dir / DB_NAME
+    if database.exists() and not os.access(database, os.R_OK | os.W_OK):
+        raise unusable(database, "write the state database (permission denied)")
+
+
+def _refuse_a_file_in_the_way(state_dir: Path) -> Path:
+    """The nearest part of `state_dir` that exists; it must be a folder."""
+    existing = next(p for p in (state_dir, *state_dir.parents) if p.exists())
+    if not existing.is_dir():
+        what = "use it as the state directory: it is a file" if existing == state_dir else \
+            f"create the state directory: {existing} is a file"
+        raise unusable(state_dir, what)
+    return existing
+
+
+def _probe(state_dir: Path, where: Path, *, folder: bool = False) -> None:
+    """Make and remove a file (or a folder) in `where`. Permission bits do not stop root, a
+    read-only or special file system does: only trying tells."""
+    try:
+        if folder:
+            os.rmdir(tempfile.mkdtemp(dir=where, prefix=".newsletter-probe-"))
+        else:
+            handle, name = tempfile.mkstemp(dir=where, prefix=".newsletter-probe-")
+            os.close(handle)
+            os.unlink(name)
+    except OSError as exc:
+        what = "create the state directory" if folder else "write in the state directory"
+        raise unusable(state_dir, f"{what} ({exc.strerror or exc})") from None
 
 
 def now_iso() -> str:
@@ -120,8 +185,15 @@ class Store:
 
     @classmethod
     def open(cls, state_dir: Path) -> Store:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        return cls(state_dir / DB_NAME)
+        """The state directory's database, the directory made when missing. A directory or database
+        this user cannot write is a ConfigError naming both, not a traceback halfway into a run."""
+        prepare_state_dir(state_dir)
+        try:
+            return cls(state_dir / DB_NAME)
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc) and "unable to open" not in str(exc):
+                raise
+            raise unusable(state_dir / DB_NAME, f"write the state database ({exc})") from None
 
     @classmethod
     def memory(cls) -> Store:

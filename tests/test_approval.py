@@ -120,3 +120,19 @@ def test_reviewers_that_cannot_be_reached_fail_the_run_and_are_asked_next_time(w
     assert waiting.exit_code == 3 and "asked boss@example.com" in waiting.stderr
     (request,) = smtp_server.mailbox.messages
     assert request["To"] == "boss@example.com" and request["Subject"].startswith("Approval needed:")
+
+
+def test_a_reviewer_written_with_a_name_gets_the_request_at_the_address(workspace, smtp_server):
+    workspace.configure(f"""\
+        require_approval = true
+        reviewers = ["Deputy Head <deputy@example.com>"]
+        [delivery.smtp]
+        host = "127.0.0.1"
+        port = {smtp_server.port}
+        security = "none"
+        """, base=BASE_CONFIG.replace('transport = "outbox"', 'transport = "smtp"'))
+    smtp_server.mailbox.pipelining = True  # the envelope is written by us then, not quoted by smtplib
+    waiting = workspace.invoke("run", "--month", "2026-10")
+    assert waiting.exit_code == 3 and "asked deputy@example.com" in waiting.stderr, waiting.output
+    assert smtp_server.mailbox.envelopes[0][1] == ["deputy@example.com"]
+    assert smtp_server.mailbox.messages[0]["To"] == "Deputy Head <deputy@example.com>"

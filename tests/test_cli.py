@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import tomllib
 from email import message_from_bytes, policy
@@ -12,6 +13,7 @@ from newsletter.cli import cli
 from newsletter.model import SourceResult
 from newsletter.period import Month
 from newsletter.store import Store
+from tests.fixtures.workspace import BASE_CONFIG
 
 TICKET_KEYS = {"opened", "resolved", "backlog_end", "first_response_median_s", "first_response_p90_s",
                "resolution_median_s", "resolution_p90_s", "sla_met_pct", "csat_pct", "csat_responses",
@@ -59,6 +61,19 @@ def test_run_demo_builds_thirteen_months_of_history(tmp_path):
     assert len(set(resolved)) > 6, "demo numbers should move from month to month"
 
 
+def test_demo_help_desk_months_differ_like_a_real_one(tmp_path):
+    """Opened and resolved differ, the backlog moves, and the books balance month to month."""
+    assert demo("collect", "--month", "2026-10", "--backfill", "12", state=tmp_path).exit_code == 0
+    with Store.open(tmp_path) as store:
+        months = [*Month(2026, 10).history(12), Month(2026, 10)]
+        desk = [next(r for r in store.results(m.label) if r.kind == "ticketing").metrics for m in months]
+    assert sum(m["opened"] != m["resolved"] for m in desk) >= 11, [(m["opened"], m["resolved"]) for m in desk]
+    backlog = [m["backlog_end"] for m in desk]
+    assert len(set(backlog)) >= 8 and max(backlog) - min(backlog) >= 15 and min(backlog) >= 5, backlog
+    for before, month in itertools.pairwise(desk):
+        assert month["backlog_end"] == before["backlog_end"] + month["opened"] - month["resolved"]
+
+
 def test_collect_json_shape(tmp_path):
     result = demo("collect", "--month", "2026-10", "--json", state=tmp_path)
     assert result.exit_code == 0, result.output
@@ -95,6 +110,35 @@ def test_preview_writes_each_format_and_sends_nothing(tmp_path):
         assert result.exit_code == 0, result.output
         assert marker in out.read_text()
     assert not (tmp_path / "s").exists(), "a demo preview keeps its state in memory"
+
+
+def test_preview_output_format_follows_the_file_name(tmp_path):
+    markers = {"x.eml": "Content-Type: multipart", "x.txt": "HELP DESK", "x.htm": "<!doctype html>",
+               "x.html": "<!doctype html>", "draft": "<!doctype html>"}
+    for name, marker in markers.items():
+        out = tmp_path / name
+        result = demo("preview", "--month", "2026-10", "--output", str(out), state=tmp_path / "s")
+        assert result.exit_code == 0, result.output
+        assert out.read_text().startswith(marker) or marker in out.read_text()[:2000], name
+    assert not (tmp_path / "x.eml").read_text().startswith("<"), "an .eml is a message, not HTML"
+    clash = demo("preview", "--month", "2026-10", "--output", str(tmp_path / "y.eml"), "--format", "html",
+                 state=tmp_path / "s")
+    assert clash.exit_code == 2 and not (tmp_path / "y.eml").exists()
+    assert "--format html" in clash.stderr and "y.eml" in clash.stderr and len(clash.stderr.splitlines()) == 1
+
+
+def test_preview_output_of_a_per_person_workspace_is_the_first_persons_copy(workspace, tmp_path):
+    workspace.write("people.csv", "email,name\nann@example.com,Ann Smith\nbob@example.com,Bob\n")
+    workspace.write("templates/brand/subject.txt.j2", "For [[ recipient.name ]]: IT in {{ month.name }}")
+    workspace.configure(base=BASE_CONFIG.replace('to = ["all@example.com"]', 'to = []\nrecipients = "people.csv"')
+                        .replace('state_dir = "state"', 'state_dir = "state"\ntheme = "brand"'))
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    out = tmp_path / "draft.eml"
+    result = workspace.invoke("preview", "--month", "2026-10", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    message = message_from_bytes(out.read_bytes(), policy=policy.default)
+    assert message["To"] == "Ann Smith <ann@example.com>" and message["Subject"].startswith("For Ann Smith: ")
+    assert "Ann Smith <ann@example.com>" in result.stdout
 
 
 def test_preview_html_is_an_email(tmp_path):
@@ -209,6 +253,34 @@ def test_init_creates_a_workspace_that_checks(tmp_path):
     check = CliRunner().invoke(cli, ["check", "--config", str(target / "newsletter.toml")])
     assert check.exit_code == 0, check.output
     assert CliRunner().invoke(cli, ["init", str(target)]).exit_code == 2
+
+
+def test_init_on_a_file_or_under_one_says_so_in_one_line(tmp_path):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("mine")
+    for target in (existing, existing / "ws"):
+        result = CliRunner().invoke(cli, ["init", str(target)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith(f"newsletter: {target}") and "Traceback" not in result.output
+        assert len(result.stderr.splitlines()) == 1 and "not a folder" in result.stderr, result.stderr
+    assert existing.read_text() == "mine"
+
+
+def test_a_state_dir_nobody_can_create_stops_every_command_in_one_line_and_check_says_so(workspace, tmp_path):
+    import os
+    import pwd
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")  # a file where a folder should be: stops root too, unlike chmod
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    for state_dir in (blocker / "state", "/proc/newsletter-state"):
+        workspace.configure(base=BASE_CONFIG.replace('state_dir = "state"', f'state_dir = "{state_dir}"'))
+        for command in (["check"], ["collect", "--month", "2026-10"], ["run", "--month", "2026-10"],
+                        ["history"]):
+            result = CliRunner().invoke(cli, [command[0], "--config", str(workspace.config), *command[1:]])
+            assert result.exit_code == 2, (command, result.output, result.exception)
+            (line,) = result.stderr.splitlines()
+            assert line.startswith(f"newsletter: {state_dir}: user {user} cannot "), line
 
 
 def test_paused_services_read_as_paused_not_as_a_number(workspace, tmp_path):

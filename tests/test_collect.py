@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -50,3 +51,34 @@ def test_only_offline_sources_need_no_pool():
     results = collect_month(sources(Recorder("x", offline=True)), MONTH)
     assert [(r.name, r.status) for r in results] == [("x", "ok")]
     assert collect_month([], MONTH) == []
+
+
+def failing_source(workspace, httpserver, required: bool) -> None:
+    """A Prometheus that refuses our token (401, never retried): the source fails at once."""
+    httpserver.expect_request(re.compile("^/api/")).respond_with_json({"status": "error"}, status=401)
+    workspace.write("sources/probes.toml", f"""\
+        type = "prometheus"
+        name = "probes"
+        base_url = "{httpserver.url_for("").rstrip("/")}"
+        selector = 'probe_success{{job="blackbox"}}'
+        required = {str(required).lower()}
+        """)
+
+
+def test_collect_exits_1_when_a_required_source_failed(workspace, httpserver):
+    failing_source(workspace, httpserver, required=True)
+    result = workspace.invoke("collect", "--month", "2026-10")
+    assert result.exit_code == 1, result.output
+    assert re.search(r"^probes +failed ", result.stdout, re.M)
+    assert "required source failed: probes" in result.stderr
+
+
+def test_collect_warns_and_exits_0_when_only_an_optional_source_failed(workspace, httpserver):
+    failing_source(workspace, httpserver, required=False)
+    result = workspace.invoke("collect", "--month", "2026-10")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^probes +failed ", result.stdout, re.M)
+    assert "warning: optional source probes failed" in result.stderr and "without it" in result.stderr
+    assert re.search(r"^helpdesk +ok", result.stdout, re.M), "the other sources are collected and stored"
+    json_run = workspace.invoke("collect", "--month", "2026-10", "--json")
+    assert json_run.exit_code == 0 and '"status": "failed"' in json_run.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -180,6 +181,52 @@ def test_history_lists_unknown_and_resend_unknown_sends_to_them_on_purpose(works
     assert box.messages[-1].get_body(("plain",)) is not None
 
 
+def test_history_names_the_people_refused_for_good_and_for_now_with_the_servers_answer(workspace, smtp_server,
+                                                                                      tmp_path):
+    csv = people_csv(tmp_path, 5)
+    box = smtp_server.mailbox
+    box.rcpt_codes = {"p0001@example.com": "550 5.1.1 <p0001@example.com>: Recipient address rejected",
+                      "p0003@example.com": "452 4.2.2 Mailbox over quota, try later"}
+    workspace.configure(smtp_config(smtp_server, recipients=str(csv)), base="")
+    assert workspace.invoke("run", "--month", "2026-10").exit_code == 1
+    history = workspace.invoke("history").output
+    assert "1 perm_failed, 3 sent, 1 temp_failed" in history
+    lines = [line.strip() for line in history.splitlines() if line.startswith("    ")]
+    assert lines == ["perm_failed: p0001@example.com (550 5.1.1 <p0001@example.com>: Recipient address rejected)",
+                     "temp_failed: p0003@example.com (452 4.2.2 Mailbox over quota, try later)"]
+
+
+FIRST_NAME_HEADER = ('{% extends "default:newsletter.mjml.j2" %}\n{% block header %}<mj-section><mj-column>'
+                   "<mj-text>Hello [[ recipient.name.split()[0] ]]</mj-text></mj-column></mj-section>{% endblock %}\n")
+
+
+def test_a_field_that_fails_for_one_person_holds_back_that_person_alone(workspace, smtp_server, tmp_path):
+    csv = people_csv(tmp_path, 6)
+    csv.write_text(csv.read_text().replace("p0003@example.com,Person 3,", "p0003@example.com,,"), encoding="utf-8")
+    config = smtp_config(smtp_server, recipients=str(csv)).replace("[newsletter]\n", '[newsletter]\ntheme = "brand"\n')
+    workspace.configure(config, base="")
+    workspace.write("templates/brand/newsletter.mjml.j2", FIRST_NAME_HEADER)
+    box = smtp_server.mailbox
+    first = workspace.invoke("run", "--month", "2026-10")
+    assert first.exit_code == 1, first.output
+    assert ("p0003@example.com: not sent: per-person field in the HTML part: list object has no element 0 "
+            "(people.csv:5)") in first.stderr
+    assert "5 sent, 1 temp_failed, 1 held back (their per-person fields failed)" in first.stdout
+    assert sorted(r for _, (r,) in box.envelopes if r != "owner@example.com") == [
+        f"p{i:04d}@example.com" for i in (0, 1, 2, 4, 5)]
+    to_p4 = next(m for m in box.messages if m["To"] == "Person 4 <p0004@example.com>")
+    assert "Hello Person" in to_p4.get_body(("html",)).get_content()
+    history = workspace.invoke("history").output
+    assert ("    temp_failed: p0003@example.com (not sent: per-person field in the HTML part: list object has no "
+            "element 0 (people.csv:5); fix the row") in history
+    csv.write_text(csv.read_text().replace("p0003@example.com,,", "p0003@example.com,Pat Doe,"), encoding="utf-8")
+    second = workspace.invoke("run", "--month", "2026-10")
+    assert second.exit_code == 0, second.output
+    assert all(box.count_to(f"p{i:04d}@example.com") == 1 for i in range(6))
+    assert "Hello Pat" in box.messages[-1].get_body(("html",)).get_content()
+    assert box.messages[-1]["To"] == "Pat Doe <p0003@example.com>"
+
+
 # real processes --------------------------------------------------------------------------------
 
 
@@ -199,6 +246,28 @@ def test_two_runs_started_together_exactly_one_sends(workspace, smtp_server, tmp
     box = smtp_server.mailbox
     assert len(box.envelopes) == 30
     assert all(box.count_to(f"p{i:04d}@example.com") == 1 for i in range(30))
+
+
+def test_a_run_while_another_holds_the_lock_says_who_even_under_quiet(workspace):
+    # cron mails what `-q run` prints: a run that could not start must say why and who is in the way
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+    from newsletter.jobs import Workspace
+
+    holder = Workspace.open(config_path=str(workspace.config))
+    with holder.lock():
+        result = CliRunner().invoke(cli, ["-q", "run", "--config", str(workspace.config), "--month", "2026-10"])
+    holder.store.close()
+    assert result.exit_code == 3, result.output
+    (line,) = result.stderr.splitlines()
+    assert f"pid {os.getpid()}" in line and f"on {socket.gethostname()}" in line and " since 20" in line, line
+    assert str(workspace.state / "newsletter.lock") in line
+    assert not (workspace.state / "outbox").exists(), "nothing was sent"
+    quiet = CliRunner().invoke(cli, ["-q", "run", "--config", str(workspace.config), "--month", "2026-10"])
+    assert quiet.exit_code == 0
+    again = CliRunner().invoke(cli, ["-q", "run", "--config", str(workspace.config), "--month", "2026-10"])
+    assert again.exit_code == 3 and again.stderr == "", "'already sent' stays quiet under -q"
 
 
 def test_a_run_killed_midway_and_run_again_sends_everyone_exactly_once(workspace, smtp_server, tmp_path):

@@ -42,5 +42,49 @@ def test_a_recipients_file_with_no_usable_address_sends_nothing(workspace):
     assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
     result = workspace.invoke("send", "--month", "2026-10")
     assert result.exit_code == 2 and "no valid recipient" in result.output
-    assert "people.csv:2: 'not-an-address' is not an email address; skipped" in result.output
+    assert "people.csv:2: 'not-an-address' is not an email address (no @); skipped" in result.output
     assert not (workspace.state / "outbox" / "2026-10").exists()
+
+
+JUNK = ["user@corp.test.", "user@[corp.test", ",user@corp.test", "a@x.example, b@y.example", "IT <it@corp.test.>",
+        "IT <it@example.com>, Boss <boss@example.com>"]
+
+
+@pytest.mark.parametrize("value", JUNK)
+@pytest.mark.parametrize("key", ["from", "to", "reply_to", "reviewers", "owners"])
+def test_every_configured_address_gets_the_same_check(workspace, key, value):
+    quoted = f'"{value}"'
+    if key == "to":
+        text = config(to=f"[{quoted}]")
+    elif key == "owners":
+        text = config(tables=f"[run]\nowners = [{quoted}]\n")
+    elif key == "reviewers":
+        text = config(f"reviewers = [{quoted}]\n")
+    else:
+        text = config().replace('from = "IT <it@example.com>"\n', "") + f"{key} = {quoted}\n"
+    workspace.configure(text, base="")
+    result = workspace.invoke("check")
+    assert result.exit_code == 2, result.output
+    where = "run.owners" if key == "owners" else f"delivery.{key}"
+    assert f"{workspace.config}: {where}" in result.stderr and repr(value) in result.stderr
+    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+
+
+CLEAR = '[delivery.smtp]\nhost = "{host}"\nsecurity = "none"\nusername = "newsletter"\npassword_env = "SMTP_PW"\n'
+
+
+@pytest.mark.parametrize("host", ["smtp.example.com", "192.0.2.25", "10.0.0.1"])
+def test_a_password_in_clear_to_another_host_is_refused(workspace, host):
+    workspace.configure(config('transport = "smtp"\n', CLEAR.format(host=host)), base="")
+    result = workspace.invoke("check")
+    assert result.exit_code == 2, result.output
+    assert f"{workspace.config}: delivery.smtp.security: " in result.stderr
+    assert f"in clear text to {host}" in result.stderr and 'security = "starttls"' in result.stderr
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.0.0.53", "::1"])
+def test_a_password_in_clear_on_this_machine_is_allowed(workspace, host):
+    workspace.configure(config('transport = "smtp"\n', CLEAR.format(host=host)), base="")
+    result = workspace.invoke("check", env={"SMTP_PW": "x"})
+    assert result.exit_code == 0, result.output
+

@@ -18,6 +18,7 @@ from newsletter.delivery.graph import GraphTransport, MinuteLimit
 from newsletter.delivery.ledger import DeliveryPlan, deliver
 from newsletter.delivery.message import Envelope
 from newsletter.delivery.transports import TransportError
+from newsletter.errors import DeliveryError
 from newsletter.settings import Secret
 from newsletter.store import Store
 from tests.test_delivery_smtp import EDITION, PEOPLE, people
@@ -144,6 +145,18 @@ def test_graph_long_throttling_stops_that_message_for_a_later_run(graph, tmp_pat
     with Store.open(tmp_path) as store:
         deliver(store, EDITION, people(*PEOPLE[:2]), transport, DeliveryPlan(Envelope("it@example.com")))
         assert [r.status for r in store.deliveries("2026-10")] == ["temp_failed", "accepted"]
+
+
+@pytest.mark.parametrize("answer", [(503, {}), (429, {"Retry-After": "3600"})], ids=["unavailable", "throttled"])
+def test_graph_unavailable_for_everyone_stops_after_max_errors(graph, tmp_path, answer):
+    """A refusal of the service, not of the person: it counts (at 30 a minute, 10,000 tries take hours)."""
+    state, settings = graph
+    state.answers = [answer] * 6
+    transport = GraphTransport(settings, "it@example.com", sleep=lambda s: None)
+    with Store.open(tmp_path) as store:
+        with pytest.raises(DeliveryError, match="stopped after 3 recipients failed"):
+            deliver(store, EDITION, people(*PEOPLE), transport, DeliveryPlan(Envelope("it@example.com"), max_errors=3))
+        assert [r.status for r in store.deliveries("2026-10")] == ["temp_failed"] * 3 + ["queued"] * 3
 
 
 def test_graph_wrong_secret_stops_before_anyone_is_marked(graph, tmp_path, monkeypatch):

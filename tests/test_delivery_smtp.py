@@ -10,7 +10,7 @@ from newsletter.delivery.ledger import DeliveryPlan, deliver
 from newsletter.delivery.message import Envelope
 from newsletter.delivery.recipients import Recipient, RecipientList
 from newsletter.delivery.transports import SmtpTransport, TransportError
-from newsletter.errors import DeliveryError, NothingToDo
+from newsletter.errors import DeliveryError, NothingToDo, TemplateError
 from newsletter.settings import Secret
 from newsletter.store import Store
 from tests.fixtures.smtp import PASSWORD, USER
@@ -228,3 +228,107 @@ def test_rate_limit_paces_the_messages(smtp_server, store):
     p = DeliveryPlan(Envelope("it@example.com"), rate_per_s=4, sleep=sleep, clock=lambda: now[0])
     deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), p)
     assert waits == [0.25] * 5
+
+
+FIRST_NAME = Newsletter(month="2026-10", subject="For [[ recipient.name.split()[0] ]]", preheader="",
+                        html="<p>Hello [[ recipient.name.split()[0] ]]</p>", text="Hello [[ recipient.name ]]\n")
+
+
+def csv_people(*names: str) -> RecipientList:
+    return RecipientList([Recipient(f"p{i}@example.com", name, where=f"people.csv:{i + 2}")
+                          for i, name in enumerate(names)])
+
+
+@pytest.mark.parametrize("position", [0, 3])
+def test_a_person_whose_fields_fail_is_held_back_alone_with_the_reason(smtp_server, store, position):
+    names = ["Ann A", "Bob B", "Cat C", "Dan D", "Eve E", "Fay F"]
+    bad = f"p{position}@example.com"
+    recipients = csv_people(*names[:position], "", *names[position + 1:])
+    report = deliver(store, FIRST_NAME, recipients, smtp(smtp_server), plan(max_errors=1))
+    assert statuses(store) == {**dict.fromkeys(PEOPLE, "sent"), bad: "temp_failed"}
+    (row,) = store.deliveries("2026-10", ["temp_failed"])
+    assert f"people.csv:{position + 2}" in row.last_error and "per-person field in the subject" in row.last_error
+    assert "no element 0" in row.last_error and row.first_attempt_at
+    assert not report.complete and store.edition("2026-10").status == "failed"
+    assert smtp_server.mailbox.count_to(bad) == 0
+    recipients.recipients[position] = Recipient(bad, "Gus G", where=f"people.csv:{position + 2}")  # the row fixed
+    report = deliver(store, FIRST_NAME, recipients, smtp(smtp_server), plan())
+    assert report.counts == {"sent": 6} and report.attempted == 1
+    assert all(smtp_server.mailbox.count_to(p) == 1 for p in PEOPLE)
+
+
+def test_fields_that_fail_for_everyone_stop_the_run_before_anyone_is_sent(smtp_server, store):
+    with pytest.raises(TemplateError, match=r"p0@example.com \(people.csv:2\).* fails for every recipient \(3\)"):
+        deliver(store, FIRST_NAME, csv_people("", " ", ""), smtp(smtp_server), plan())
+    assert smtp_server.mailbox.messages == [] and set(statuses(store).values()) == {"queued"}
+    assert store.edition("2026-10") is None
+
+
+def test_checking_everyones_fields_is_cheap(store):
+    import time
+
+    from newsletter.compose.personal import Personalizer
+
+    html = "<p>" + "static text " * 5000 + "[[ recipient.name.split()[0] ]]</p>"
+    personalizer = Personalizer(Newsletter(month="2026-10", subject="s", preheader="", html=html, text="t"))
+    started = time.perf_counter()
+    problems = [personalizer.problem({"name": f"Person {i}", "email": "x@example.com"}) for i in range(5000)]
+    assert problems == [None] * 5000 and time.perf_counter() - started < 1.0
+    assert "no element 0" in personalizer.problem({"name": "", "email": "x@example.com"})
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_a_greylisting_relay_does_not_stop_the_run_and_everyone_gets_one_copy(smtp_server, store, pipelining):
+    box = smtp_server.mailbox
+    box.pipelining, box.greylist = pipelining, True
+    many = [f"g{i:02d}@example.com" for i in range(25)]
+    pauses: list[float] = []
+    report = deliver(store, EDITION, people(*many), smtp(smtp_server),
+                     DeliveryPlan(Envelope("it@example.com"), max_errors=10, retry_rounds=2, retry_backoff_s=30,
+                                  sleep=pauses.append))
+    assert pauses == [30], "one pause, then the second try of all 25 goes through"
+    assert report.counts == {"sent": 25}
+    assert all(box.count_to(p) == 1 for p in many)
+    assert {row.attempts for row in store.deliveries("2026-10")} == {2}
+
+
+def test_greylisted_people_left_after_the_last_round_wait_for_a_later_run(smtp_server, store):
+    box = smtp_server.mailbox
+    box.rcpt_codes = dict.fromkeys(PEOPLE, "450 4.2.0 Greylisted")
+    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan(max_errors=2, retry_rounds=1))
+    assert report.counts == {"temp_failed": 6} and report.attempted == 12
+    assert store.edition("2026-10").status == "failed"
+    box.rcpt_codes = {}
+    assert deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan()).counts == {"sent": 6}
+
+
+@pytest.mark.parametrize(("mail_code", "error"), [
+    ("421 4.3.2 Too many connections, closing", "connection lost before the data (421 4.3.2"),
+    ("451 4.3.0 Local error in processing", "the sender refused for now: 451 4.3.0"),
+], ids=["hangs-up", "sender-deferred"])
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_a_server_in_trouble_for_everyone_counts_towards_max_errors(smtp_server, store, pipelining, mail_code, error):
+    box = smtp_server.mailbox
+    box.pipelining, box.mail_code = pipelining, mail_code
+    with pytest.raises(DeliveryError, match=r"stopped after 3 recipients failed \(delivery.max_errors = 3\)"):
+        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan(max_errors=3, retry_rounds=2))
+    assert statuses(store) == {**dict.fromkeys(PEOPLE[:3], "temp_failed"), **dict.fromkeys(PEOPLE[3:], "queued")}
+    assert error in store.deliveries("2026-10")[0].last_error
+    assert box.messages == []
+
+
+def test_implicit_tls_against_a_plain_port_points_at_security_and_port(smtp_server, store):
+    transport = smtp(smtp_server, security="tls")
+    with pytest.raises(TransportError) as caught:
+        deliver(store, EDITION, people(*PEOPLE), transport, plan())
+    message = str(caught.value)
+    assert f"SMTP server 127.0.0.1:{smtp_server.port} did not answer TLS" in message
+    assert f'is port {smtp_server.port} a STARTTLS or plain port? set security = "starttls" or port = 465' in message
+    assert "ca_file" not in message
+    assert set(statuses(store).values()) == {"queued"}
+
+
+def test_an_untrusted_certificate_still_points_at_ca_file(smtp_tls_server, store):
+    transport = smtp(smtp_tls_server, security="tls")  # the throwaway CA is not trusted
+    with pytest.raises(TransportError, match=r"certificate .*check delivery.smtp.ca_file"):
+        deliver(store, EDITION, people(*PEOPLE), transport, plan())

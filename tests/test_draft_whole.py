@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from email import message_from_bytes, policy
 from importlib.metadata import entry_points
@@ -28,7 +29,7 @@ def fail_mail_source(workspace, extra: str = "") -> None:
 def test_a_failed_source_is_named_by_its_kind_never_by_its_file_name(workspace, tmp_path):
     fail_mail_source(workspace)
     collected = workspace.invoke("collect", "--month", "2026-10")
-    assert collected.exit_code == 1
+    assert collected.exit_code == 0 and "optional source mail-filter failed" in collected.stderr
     out = tmp_path / "draft.txt"
     assert workspace.invoke("preview", "--month", "2026-10", "--output", str(out), "--format", "text").exit_code == 0
     text = out.read_text()
@@ -40,7 +41,7 @@ def test_a_title_names_the_source_in_the_email(workspace, tmp_path):
     fail_mail_source(workspace, 'title = "Spam filter (Berlin)"\n')
     workspace.write("sources/helpdesk-emea.toml", 'type = "demo_ticketing"\nname = "helpdesk-emea"\n'
                     'title = "Help desk EMEA"\n')
-    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 1
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0  # an optional source failed
     for fmt in ("text", "html"):
         out = tmp_path / f"draft.{fmt}"
         assert workspace.invoke("preview", "--month", "2026-10", "--output", str(out), "--format", fmt).exit_code == 0
@@ -101,7 +102,7 @@ def test_a_plugin_result_of_the_wrong_kind_or_shape_fails_naming_the_plugin(work
     registry = with_plugins(plugin)
     workspace.write("sources/acme.toml", f'type = "{plugin.type}"\nname = "acme"\ntitle = "Acme desk"\n')
     result = workspace.invoke("collect", "--month", "2026-10", "--json", registry=registry)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 0, result.output  # an optional source: a warning
     acme = next(s for s in json.loads(result.stdout)["sources"] if s["name"] == "acme")
     assert acme["status"] == "failed" and acme["metrics"] == {}
     assert f"collector {plugin.type!r} (tests.test_draft_whole.{plugin.__name__})" in acme["error"]
@@ -114,8 +115,10 @@ def test_a_plugin_result_of_the_wrong_kind_or_shape_fails_naming_the_plugin(work
 
 
 def test_a_plugin_from_a_distribution_is_named_with_it():
-    assert describe_plugin(CollectorRegistry.from_entry_points().get("rt")).startswith(
-        "newsletter.collectors.rt.RequestTracker from the distribution newsletter ")
+    described = describe_plugin(CollectorRegistry.from_entry_points().get("rt"))
+    names = {entry.dist.name for entry in entry_points(group=GROUP, name="rt") if entry.dist}
+    assert re.fullmatch(r"newsletter\.collectors\.rt\.RequestTracker from the distribution (\S+) \d\S*", described)
+    assert described.split()[4] in names, (described, names)
 
 
 @pytest.mark.parametrize(("kind", "metrics", "problem"), [
@@ -239,8 +242,7 @@ def test_run_sends_a_partial_required_source_only_with_force(partly):
     assert waiting.exit_code == 3, waiting.output
     (request,) = (partly.state / "outbox" / "reviews").glob("*.eml")
     body = message_from_bytes(request.read_bytes(), policy=policy.default).get_content().replace("\r\n", "\n")
-    assert ("Sources that cover only part of the month (the email says so):\n"
-            f"  Mail filter (mail-filter): {WARNING}") in body
+    assert f"Sources that cover only part of the month (the email says so):\n  mail-filter: {WARNING}" in body
     assert partly.invoke("approve", "--month", "2026-10", "--by", "alice").exit_code == 0
     assert partly.invoke("run", "--month", "2026-10").exit_code == 1, "every run needs --force for it"
     sent = partly.invoke("run", "--month", "2026-10", "--force")

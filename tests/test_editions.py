@@ -6,12 +6,35 @@ import email
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from email import policy
 
 import pytest
 from PIL import Image
 
 from newsletter.compose.charts import SCALE, WIDTH
+from newsletter.jobs import Workspace
+
+AFTER_2026 = datetime(2027, 1, 4, 7, 0, tzinfo=UTC)
+FIRST_OF_DECEMBER = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The workspace clock every command of the test runs with: set `clock.now`."""
+
+    class Clock:
+        now = AFTER_2026
+
+    opened = Workspace.open.__func__
+
+    def open_with_clock(cls, **kwargs):
+        workspace = opened(cls, **kwargs)
+        workspace.clock = lambda: Clock.now
+        return workspace
+
+    monkeypatch.setattr(Workspace, "open", classmethod(open_with_clock))
+    return Clock
 
 
 @pytest.fixture
@@ -78,7 +101,7 @@ def test_no_imaging_library_without_charts(collected, tmp_path):
     assert "cid:" not in (tmp_path / "x.html").read_text()
 
 
-def test_year_in_review(collected, tmp_path):
+def test_year_in_review(collected, clock, tmp_path):
     out = tmp_path / "year.txt"
     result = collected.invoke("preview", "--year", "2026", "--format", "text", "--output", str(out))
     assert result.exit_code == 0, result.output
@@ -86,7 +109,7 @@ def test_year_in_review(collected, tmp_path):
     assert text.startswith("IT in 2026: the year in review\n")
     assert "Over 10 months, January to October 2026:" in text
     assert "requests resolved; most in September 2026" in text
-    assert "Records we set:\n- " in text and "Most requests resolved in a year: 537 (September 2026)" in text
+    assert "Records we set:\n- " in text and "Most requests resolved in a year: 550 (September 2026)" in text
     assert "WHAT WE SHIPPED THIS YEAR" in text and "* We moved the datacenter (October 2026)" in text
     assert "(IT in 2026: " in result.output
     sent = collected.invoke("run", "--year", "2026")
@@ -102,3 +125,22 @@ def test_year_and_month_usage_errors(collected, tmp_path):
     assert bad.exit_code == 2 and "--year: expected a year as YYYY" in bad.output
     empty = collected.invoke("preview", "--year", "2019", "--output", str(tmp_path / "x"))
     assert empty.exit_code == 1 and "nothing collected for 2019" in empty.output
+
+
+def test_a_year_not_over_is_previewed_as_so_far_and_sent_only_with_force(collected, clock, tmp_path):
+    """On 1 December the months so far are January to October here (collected up to October)."""
+    clock.now = FIRST_OF_DECEMBER
+    out = tmp_path / "year.txt"
+    result = collected.invoke("preview", "--year", "2026", "--format", "text", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    assert "January to October 2026 so far; the year is not over." in out.read_text()
+    for command in (["send", "--year", "2026"], ["run", "--year", "2026"]):
+        refused = collected.invoke(*command)
+        assert refused.exit_code == 3, refused.output
+        assert ("the year in review of 2026 is not sent before the year is over (on 2027-01-01); "
+                "to send the months so far anyway, add --force") in refused.output
+        assert not (collected.state / "outbox" / "2026").exists()
+        assert collected.state.joinpath("archive", "2026").exists() is False
+    sent = collected.invoke("run", "--year", "2026", "--force")
+    assert sent.exit_code == 0, sent.output
+    assert list((collected.state / "outbox" / "2026").glob("*.eml"))

@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,8 +25,9 @@ from newsletter.compose.render import Newsletter
 from newsletter.jobs import Workspace as Job
 from newsletter.model import SourceResult
 from newsletter.preview import Previewer, PreviewOptions, error_excerpt, watch
-from newsletter.preview_http import PreviewServer
+from newsletter.preview_http import PreviewServer, email_policy
 from newsletter.store import Store
+from tests.fixtures.workspace import BASE_CONFIG
 
 
 def letter(html: str) -> Newsletter:
@@ -35,10 +42,13 @@ def test_error_excerpt_shows_the_offending_line(tmp_path, monkeypatch):
     assert error_excerpt("MJML could not be compiled") == (None, [])
 
 
+TOKEN = "t0ken-for-the-tests"
+
+
 class Running:
     """A Previewer and its HTTP server on a free port, served from a thread."""
 
-    def __init__(self, workspace, host: str = "127.0.0.1", token: str | None = None) -> None:
+    def __init__(self, workspace, host: str = "127.0.0.1", token: str = TOKEN) -> None:
         self.workspace = workspace
         def open_workspace(demo_in_memory=False, **extra):
             return Job.open(config_path=str(workspace.config), **extra)
@@ -46,23 +56,33 @@ class Running:
         self.previewer = Previewer(open_workspace, PreviewOptions(month="2026-10", collect=True))
         self.previewer.start()
         self.server = PreviewServer((host, 0), self.previewer, token=token)
+        self.token = token
         self.host = f"{host}:{self.server.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def request(self, method: str, path: str, body: object = None, headers: dict | None = None):
+    def raw(self, method: str, path: str, body: object = None, headers: dict | None = None, *,
+            token: str | None = TOKEN) -> tuple[http.client.HTTPResponse, bytes]:
+        """One request; `token` is added to the query string as the page's own requests do (None: left out)."""
+        if token is not None:
+            path += ("&" if "?" in path else "?") + "token=" + (self.token if token == TOKEN else token)
         conn = http.client.HTTPConnection(self.host, timeout=10)
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json", **(headers or {})}
         conn.request(method, path, body=data, headers={k: v for k, v in headers.items() if v is not None})
         response = conn.getresponse()
-        payload = json.loads(response.read() or b"{}")
+        payload = response.read()
         conn.close()
-        return response.status, payload
+        return response, payload
 
-    def post(self, path: str, body: object, **headers: str):
+    def request(self, method: str, path: str, body: object = None, headers: dict | None = None, *,
+                token: str | None = TOKEN):
+        response, payload = self.raw(method, path, body, headers, token=token)
+        return response.status, json.loads(payload or b"{}")
+
+    def post(self, path: str, body: object, *, token: str | None = TOKEN, **headers: str):
         own = {"Origin": f"http://{self.host}", "X-CSRF-Token": self.server.csrf}
-        return self.request("POST", path, body, {**own, **headers})
+        return self.request("POST", path, body, {**own, **headers}, token=token)
 
     def stop(self) -> None:
         self.server.stop()
@@ -170,7 +190,7 @@ def test_a_saved_file_is_noticed_by_the_watcher(running):
 
 def test_events_stream_the_current_draft(running):
     conn = http.client.HTTPConnection(running.host, timeout=10)
-    conn.request("GET", "/events")
+    conn.request("GET", f"/events?token={running.token}")
     response = conn.getresponse()
     assert response.getheader("Content-Type") == "text/event-stream"
     assert response.readline() == b"event: draft\n"
@@ -182,10 +202,153 @@ def test_events_stream_the_current_draft(running):
 def test_another_address_requires_the_token(workspace):
     server = Running(workspace, host="127.0.0.2", token="s3cret-token")
     try:
-        assert server.request("GET", "/")[0] == 403
-        assert server.request("GET", "/?token=wrong")[0] == 403
-        assert server.request("GET", "/draft.json?token=s3cret-token")[0] == 200
-        assert server.post("/send-test", {"to": "a@example.com"})[0] == 403
+        assert server.raw("GET", "/", token=None)[0].status == 403
+        assert server.raw("GET", "/", token="wrong")[0].status == 403
+        assert server.request("GET", "/draft.json")[0] == 200
+        assert server.post("/send-test", {"to": "a@example.com"}, token=None)[0] == 403
         assert server.server.url == f"http://127.0.0.2:{server.server.port}/?token=s3cret-token"
     finally:
         server.stop()
+
+
+def test_loopback_needs_the_token_too_for_every_page_and_action(running):
+    # Any local process can reach 127.0.0.1: only whoever holds the printed URL may see the CSRF
+    # token, send a test through the team's relay or approve.
+    for path in ("/", "/draft.json", "/events", "/email.html"):
+        for token in (None, "wrong", ""):
+            response, body = running.raw("GET", path, token=token)
+            assert response.status == 403, (path, token)
+            assert running.server.csrf.encode() not in body
+    response, body = running.raw("GET", "/", token=None)
+    hint = body.decode()
+    assert len(hint.strip().splitlines()) == 1 and "URL" in hint and "token" in hint, hint
+    digest = running.previewer.draft.newsletter.content_hash
+    for path, action in (("/approve", {"by": "mallory", "content_hash": digest}),
+                         ("/send-test", {"to": "mallory@example.com"}), ("/nothing-here", {})):
+        status, body = running.post(path, action, token=None)  # right CSRF token and Origin, no token
+        assert status == 403 and "token" in body["message"], (path, body)
+    with Store.open(running.workspace.state) as store:
+        assert approval.latest(store, "2026-10") is None
+    assert not (running.workspace.state / "outbox").exists(), "no test copy went out"
+    response, body = running.raw("GET", "/")
+    assert response.status == 200 and running.server.csrf.encode() in body
+    assert running.server.url == f"http://127.0.0.1:{running.server.port}/?token={TOKEN}"
+
+
+def test_the_preview_prints_a_url_with_a_token_on_loopback(workspace):
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    process = subprocess.Popen([sys.executable, "-m", "newsletter", "preview", "--config", str(workspace.config),
+                                "--month", "2026-10", "--no-open", "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        url = re.search(r"http://\S+", process.stdout.readline())[0]
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=[\w-]{20,}", url), url
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert page.status == 200
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url.split("?")[0], timeout=10)
+        assert refused.value.code == 403
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+
+
+def policy(header: str) -> dict[str, list[str]]:
+    return {d.split()[0]: d.split()[1:] for d in header.split(";") if d.strip()}
+
+
+@pytest.fixture
+def charted(workspace):
+    """A preview whose email has charts: inline images, which need three months stored."""
+    assert workspace.invoke("collect", "--month", "2026-10", "--backfill", "3").exit_code == 0
+    server = Running(workspace)
+    yield server
+    server.stop()
+
+
+def test_the_email_is_served_under_a_policy_that_forbids_scripts_and_remote_content(charted):
+    running = charted
+    response, body = running.raw("GET", "/email.html")
+    assert response.status == 200 and response.getheader("Content-Type").startswith("text/html")
+    csp = policy(response.getheader("Content-Security-Policy"))
+    assert csp["default-src"] == ["'none'"] and "script-src" not in csp, csp
+    assert csp["img-src"] == ["'self'", "data:", "cid:"] and csp["style-src"] == ["'unsafe-inline'"]
+    assert csp["form-action"] == ["'none'"] and csp["frame-ancestors"] == ["'self'"]
+    html = body.decode()
+    images = running.previewer.draft.newsletter.images
+    assert images and "cid:" not in html, "the charts point at the preview, which serves them"
+    for image in images:
+        assert f"/images/{image.filename}?token={TOKEN}" in html
+        shown, data = running.raw("GET", f"/images/{image.filename}")
+        assert shown.status == 200 and data == image.data and shown.getheader("Content-Type") == "image/png"
+    dark, _ = running.raw("GET", "/email.html?dark=1")
+    assert dark.status == 200 and dark.getheader("Content-Security-Policy") == response.getheader(
+        "Content-Security-Policy")
+    page, _ = running.raw("GET", "/")
+    own = policy(page.getheader("Content-Security-Policy"))
+    assert own["script-src"][0].startswith("'nonce-") and own["connect-src"] == ["'self'"]
+    assert own["frame-src"] == ["'self'"]
+
+
+def test_the_email_policy_allows_exactly_the_remote_images_the_email_shows():
+    html = ('<img src="https://cdn.example.com/brand/logo.png?v=2" alt="l">'
+            '<img src="https://evil.example/x.png; script-src *" alt="x">'
+            "<img src='http://img.example.org/a b.png' alt='y'><img src=\"javascript:alert(1)\" alt='z'>"
+            '<div style="background:url(https://tracker.example/p.gif)"></div>')
+    csp = policy(email_policy(html))
+    assert csp["img-src"] == ["'self'", "data:", "cid:", "https://cdn.example.com/brand/logo.png"], csp
+    assert "script-src" not in csp and len(csp["default-src"]) == 1
+
+
+PERSONAL_HEADER = """\
+{% extends "default:newsletter.mjml.j2" %}
+{% block header %}
+<mj-section><mj-column>
+<mj-text>Hello [[ recipient.name ]] from [[ recipient.department ]]</mj-text>
+</mj-column></mj-section>
+{% endblock %}
+"""
+
+
+def test_a_per_person_workspace_previews_the_first_persons_edition(workspace):
+    # the README's per-person set-up: no lists, one message per person of people.csv
+    workspace.write("people.csv", "email,name,department\nann@example.com,Ann Smith,Finance\nbob@example.com,Bob,IT\n")
+    workspace.write("templates/brand/newsletter.mjml.j2", PERSONAL_HEADER)
+    workspace.configure(base=BASE_CONFIG.replace('to = ["all@example.com"]', 'to = []\nrecipients = "people.csv"')
+                        .replace('state_dir = "state"', 'state_dir = "state"\ntheme = "brand"'))
+    server = Running(workspace)
+    try:
+        status, draft = server.request("GET", "/draft.json")
+        assert status == 200 and not draft["error"], draft["error"]
+        assert "Hello Ann Smith from Finance" in draft["html"] and "[[" not in draft["html"]
+        assert dict(draft["headers"])["To"] == "Ann Smith <ann@example.com>"
+        assert "Ann Smith <ann@example.com>" in draft["recipient"] and "people.csv" in draft["recipient"]
+        _, email = server.raw("GET", "/email.html")
+        assert b"Hello Ann Smith from Finance" in email
+        ws = Job.open(config_path=str(workspace.config))
+        try:  # approvals and the run compare the edition's hash, not one person's copy
+            assert draft["content_hash"] == ws.compose(ws.month("2026-10")).content_hash
+        finally:
+            ws.store.close()
+        workspace.write("people.csv", "email,name,department\nzoe@example.com,Zoe,Legal\n")
+        before = server.previewer.draft.version
+        server.previewer.reload({workspace.root / "sources/highlights/2026-10.md"})
+        again = server.previewer.wait_newer(before, 10)
+        assert again and "Hello Zoe from Legal" in again.to_json()["html"], "an edited list is read again"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("to", ["a@x.example, b@y.example", "user@corp.test.", "Ann <ann@example.com", "", "x" * 300])
+def test_the_test_send_form_refuses_junk_with_a_400(running, to):
+    status, payload = running.post("/send-test", {"to": to})
+    assert status == 400 and payload["ok"] is False, payload
+    assert payload["message"].startswith(f"test address {to!r} ")
+    assert not (running.workspace.state / "outbox" / "tests").exists()
+
+
+def test_the_test_send_form_sends_one_copy_to_a_good_address(running):
+    status, payload = running.post("/send-test", {"to": "Ann Smith <ann@example.com>"})
+    assert status == 200 and payload["ok"] is True, payload
+    (sent,) = (running.workspace.state / "outbox" / "tests").glob("*.eml")
+    assert "To: Ann Smith <ann@example.com>" in sent.read_text()

@@ -53,7 +53,14 @@ class Server:
         except queue.Empty:
             raise AssertionError(f"preview printed no URL (see {self.stderr.name})") from None
         self.url = re.search(r"http://\S+", first)[0]
-        self.base = self.url.split("?")[0].rstrip("/")
+        self.base, _, query = self.url.partition("?")
+        self.base = self.base.rstrip("/")
+        assert query.startswith("token="), f"the printed URL carries the token: {self.url}"
+        self.token = query.removeprefix("token=")
+
+    def at(self, path: str) -> str:
+        """`path` on this server with the token, as the page's own requests carry it."""
+        return f"{self.base}{path}?token={self.token}"
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGINT)
@@ -96,7 +103,7 @@ def site(tmp_path_factory, smtp):
         """), base=BASE_CONFIG.replace('state_dir = "state"', 'state_dir = "state"\ntheme = "brand"')
                           .replace('transport = "outbox"', 'transport = "smtp"'))
     workspace.write("templates/brand/newsletter.mjml.j2", HERO % "Hero version 1")
-    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    assert workspace.invoke("collect", "--month", "2026-10", "--backfill", "3").exit_code == 0  # charts
     with Store.open(workspace.state) as store:  # as a source that failed this month leaves it
         store.save_results("2026-10", [SourceResult.failed(
             "helpdesk-eu", "demo_ticketing", "ticketing", "answered 401 Unauthorized: check HELPDESK_TOKEN")])
@@ -139,7 +146,12 @@ def test_page_shows_the_draft_at_desktop_and_phone_width(page):
     assert page.evaluate("document.getElementById('preheader').textContent")
     assert "- Requests resolved: " in page.evaluate("document.getElementById('text').textContent")
     assert "List-Id" in page.evaluate("document.getElementById('headers').textContent")
-    assert "invert(1)" in page.evaluate("document.getElementById('dark').srcdoc")
+    assert page.evaluate("[...document.getElementById('dark').contentDocument.querySelectorAll('style')]"
+                         ".some(s => s.textContent.includes('invert(1)'))")
+    assert page.evaluate("document.getElementById('recipient').textContent") == "all@example.com (delivery.to[0])"
+    images = page.evaluate("[...document.getElementById('phone').contentDocument.images]"
+                           ".map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
+    assert images and all(shown for _, shown in images), f"the charts show in the preview: {images}"
     assert page.evaluate("document.getElementById('findings').textContent") == "no findings"
     assert page.evaluate("document.getElementById('error').hidden") is True
     assert page.evaluate("document.getElementById('sources').hidden") is False
@@ -198,23 +210,26 @@ def test_send_a_test_arrives_over_smtp_and_is_not_the_real_send(site, page, smtp
 
 def test_cross_site_post_is_refused(site, page, browser):
     workspace, server = site
-    attacker = browser.new_page()
-    try:
-        # A page of another origin (a data: URL) posts a form at the preview: the browser sends it,
-        # the server must refuse it.
-        form = (f"<form method=post enctype=text/plain action='{server.base}/approve'>"
-                "<input name='{\"by\":\"mallory\",\"x\":\"' value='\"}'></form>"
-                "<script>document.forms[0].submit()</script>")
-        attacker.send("Page.navigate", url="data:text/html," + urllib.request.quote(form))
-        attacker.wait_for(f"location.href.startsWith('{server.base}/approve') && document.body.innerText")
-        assert "refused" in attacker.evaluate("document.body.innerText")
-    finally:
-        attacker.close()
+    # A page of another origin (a data: URL) posts a form at the preview: the browser sends it, the
+    # server must refuse it; without the token, and even with it (had it leaked), for its origin.
+    for action, refusal in ((f"{server.base}/approve", "token"), (server.at("/approve"), "cross-site request refused")):
+        attacker = browser.new_page()
+        try:
+            form = (f"<form method=post enctype=text/plain action='{action}'>"
+                    "<input name='{\"by\":\"mallory\",\"x\":\"' value='\"}'></form>"
+                    "<script>document.forms[0].submit()</script>")
+            attacker.send("Page.navigate", url="data:text/html," + urllib.request.quote(form))
+            attacker.wait_for(f"location.href.startsWith('{server.base}/approve') && document.body.innerText")
+            assert refusal in attacker.evaluate("document.body.innerText")
+        finally:
+            attacker.close()
     csrf = page.evaluate("JSON.parse(document.getElementById('config').textContent).csrf")
     own = {"Origin": server.base, "X-CSRF-Token": csrf}
     for headers in ({**own, "Origin": "http://evil.example"}, {"Origin": server.base}, {"X-CSRF-Token": csrf}):
-        status, body = request(server.base + "/send-test", data={"to": "x@example.com"}, headers=headers)
+        status, body = request(server.at("/send-test"), data={"to": "x@example.com"}, headers=headers)
         assert status == 403 and not body["ok"], (headers, body)
+    status, body = request(server.base + "/send-test", data={"to": "x@example.com"}, headers=own)
+    assert status == 403 and "token" in body["message"], "the page's CSRF token alone is not enough"
     with Store.open(workspace.state) as store:
         assert store.db.execute("SELECT COUNT(*) FROM approvals").fetchone()[0] == 0
 

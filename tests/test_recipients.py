@@ -37,7 +37,7 @@ def test_csv_people_with_their_columns_and_lists(tmp_path):
     assert "delivery.to[1]: all@example.com is a duplicate of delivery.to[0]" in skipped
     assert "people.csv:4: 'not-an-address' is not an email address" in skipped
     assert "people.csv:5: ANN@example.com is a duplicate of people.csv:2" in skipped
-    assert "people.csv:8: 'mallory@example.com\\r\\nBcc: x@y.test' contains a line break or NUL" in skipped
+    assert "people.csv:7: 'mallory@example.com\\r\\nBcc: x@y.test' contains a line break or NUL" in skipped
     assert "people.csv:9: '' is not an email address" in skipped
     assert len(result.skipped) == 5
 
@@ -127,3 +127,92 @@ def test_no_subject_or_name_can_add_a_header(text, builder):
     assert parsed["Bcc"] is None
     assert "\n" not in str(parsed["Subject"]) and "\r" not in str(parsed["Subject"])
     assert "\n" not in str(parsed["To"]) and parsed["To"].addresses[0].addr_spec == "ann@example.com"
+
+
+def test_addresses_the_email_package_refuses_are_skipped_with_file_and_line(tmp_path):
+    csv = tmp_path / "people.csv"
+    csv.write_text("email,name\nann@example.com,Ann\nuser@corp.test.,A\n<user@corp.test>,B\nuser@[corp.test,C\n"
+                   "\",user@corp.test\",D\n\nbob@example.com,Bob\n\"a@x.example, b@y.example\",E\n", encoding="utf-8")
+    result = load_recipients([], csv)
+    assert [r.email for r in result.recipients] == ["ann@example.com", "bob@example.com"]
+    assert result.recipients[1].where == "people.csv:8"
+    skipped = "\n".join(result.skipped)
+    for line, value in ((3, "user@corp.test."), (4, "<user@corp.test>"), (5, "user@[corp.test"),
+                        (6, ",user@corp.test"), (9, "a@x.example, b@y.example")):
+        assert f"people.csv:{line}: {value!r} " in skipped
+    assert len(result.skipped) == 5
+
+
+def test_a_row_over_several_lines_is_named_by_its_first_line(tmp_path):
+    csv = tmp_path / "people.csv"
+    csv.write_text('email,name\n"x@example.com\nBcc: y@example.com",X\nann@example.com,"Ann\nSmith"\n'
+                   "ANN@example.com,again\n", encoding="utf-8")
+    result = load_recipients([], csv)
+    assert result.skipped == ["people.csv:2: 'x@example.com\\nBcc: y@example.com' contains a line break or NUL; "
+                              "skipped", "people.csv:6: ANN@example.com is a duplicate of people.csv:4; skipped"]
+
+
+def test_send_skips_the_bad_rows_and_sends_everyone_else(workspace):
+    workspace.write("people.csv", "email,name\nann@example.com,Ann\nuser@corp.test.,X\n,user@corp.test,Y\n"
+                    "bob@example.com,Bob\n")
+    workspace.configure('recipients = "people.csv"\n', base=workspace.config.read_text()
+                        .replace('to = ["all@example.com"]', "to = []"))
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    result = workspace.invoke("send", "--month", "2026-10")
+    assert result.exit_code == 0, result.output
+    assert "people.csv:3: 'user@corp.test.' has a domain that ends with a dot" in result.stderr
+    assert "people.csv:4: '' is not an email address (empty); skipped" in result.stderr
+    sent = sorted(p.name.split("-", 1)[1] for p in (workspace.state / "outbox" / "2026-10").glob("*.eml"))
+    assert sent == ["ann@example.com.eml", "bob@example.com.eml"]
+
+
+def test_check_reports_bad_and_duplicate_rows_of_the_recipients_file(workspace):
+    workspace.write("people.csv", "email,name\nann@example.com,Ann\n<user@corp.test>,X\nANN@example.com,Ann\n")
+    workspace.configure('recipients = "people.csv"\n')
+    result = workspace.invoke("check")
+    assert result.exit_code == 0, result.output
+    assert "people.csv:3: '<user@corp.test>' has angle brackets" in result.stderr
+    assert "people.csv:4: ANN@example.com is a duplicate of people.csv:2; skipped" in result.stderr
+    assert "recipients: 2 (2 skipped, see above)" in result.stdout
+
+
+def test_check_refuses_a_recipients_file_without_anyone_to_send_to(workspace):
+    workspace.write("people.csv", "email,name\nuser@corp.test.,X\n")
+    workspace.configure('recipients = "people.csv"\n', base=workspace.config.read_text()
+                        .replace('to = ["all@example.com"]', "to = []"))
+    result = workspace.invoke("check")
+    assert result.exit_code == 2, result.output
+    assert "people.csv:2: 'user@corp.test.'" in result.stderr and "no valid recipient" in result.stderr
+
+
+def test_a_field_that_raises_for_one_person_is_a_reason_not_a_crash():
+    personal = Personalizer(edition(text="Share: [[ 100 // (recipient.team_size | int) ]]\n",
+                                    html="<p>[% if recipient.name %][[ recipient.name.split()[0] ]][% endif %]</p>"))
+    assert personal.problem({"name": "Ann Smith", "team_size": "4", "email": "a@example.com"}) is None
+    assert personal.problem({"name": "", "team_size": "4", "email": "a@example.com"}) is None
+    assert personal.problem({"name": "Ann", "team_size": "0", "email": "a@example.com"}) == (
+        "per-person field in the text part: ZeroDivisionError: integer division or modulo by zero")
+    with pytest.raises(TemplateError, match="text part: ZeroDivisionError"):
+        personal.for_recipient({"name": "Ann", "team_size": "0", "email": "a@example.com"})
+
+
+HEADER = ('{%% extends "default:newsletter.mjml.j2" %%}\n{%% block header %%}<mj-section><mj-column>'
+          "<mj-text>Hello %s</mj-text></mj-column></mj-section>{%% endblock %%}\n")
+
+
+def test_check_names_the_people_whose_fields_would_fail(workspace):
+    workspace.write("people.csv", "email,name\nann@example.com,Ann Smith\nbob@example.com,\n")
+    workspace.write("templates/brand/newsletter.mjml.j2", HEADER % "[[ recipient.name.split()[0] ]]")
+    workspace.configure('recipients = "people.csv"\n', base=workspace.config.read_text()
+                        .replace('to = ["all@example.com"]', "to = []").replace("[newsletter]\n",
+                                                                              '[newsletter]\ntheme = "brand"\n'))
+    result = workspace.invoke("check")
+    assert result.exit_code == 0, result.output
+    assert ("newsletter: warning: bob@example.com (people.csv:3): per-person field in the HTML part: list object "
+            "has no element 0; this person would be held back, not sent") in result.stderr
+    workspace.write("templates/brand/newsletter.mjml.j2", HEADER % "[[ recipient.nmae ]]")
+    result = workspace.invoke("check")
+    assert result.exit_code == 2, result.output
+    assert "ann@example.com (people.csv:2): per-person field in the HTML part: " in result.stderr
+    assert "it fails for every recipient (2): fix the template (the recipients' columns are: email, name)" in (
+        result.stderr)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from newsletter.store import Store
@@ -126,3 +128,84 @@ def test_subject_cannot_add_a_header(subject):
     message = build_message(newsletter, Envelope("IT <it@example.com>"), "all@example.com")
     assert message["Bcc"] is None
     assert "Bcc:" not in message.as_string().split("\n\n")[0].replace("Subject: Hi Bcc:", "")
+
+
+@pytest.mark.parametrize("to", ["a@x.example, b@y.example", "user@corp.test.", "<user@corp.test", "", "x\ny@z.example"])
+def test_test_send_refuses_junk_addresses_before_anything_is_sent(workspace, smtp_server, to):
+    configure_smtp(workspace, smtp_server)
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    result = workspace.invoke("send", "--month", "2026-10", "--test-to", to)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"newsletter: test address {to!r} ") and len(result.stderr.splitlines()) == 1
+    assert smtp_server.mailbox.messages == [] and ledger(workspace) == {}
+
+
+def test_test_send_takes_a_name_and_an_address(workspace, smtp_server):
+    configure_smtp(workspace, smtp_server)
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    result = workspace.invoke("send", "--month", "2026-10", "--test-to", "Ann Smith <ann@example.com>")
+    assert result.exit_code == 0, result.output
+    (message,) = smtp_server.mailbox.messages
+    assert smtp_server.mailbox.envelopes[0][1] == ["ann@example.com"] and message["To"] == "Ann Smith <ann@example.com>"
+
+
+def test_implicit_tls_against_a_plain_server_says_to_change_security_or_port(workspace, smtp_server):
+    configure_smtp(workspace, smtp_server, security="tls")
+    result = workspace.invoke("run", "--month", "2026-10")
+    assert result.exit_code == 1
+    assert f"SMTP server 127.0.0.1:{smtp_server.port} did not answer TLS (" in result.stderr  # OpenSSL's reason
+    assert (f': is port {smtp_server.port} a STARTTLS or plain port? set security = "starttls" or port = 465'
+            in result.stderr) and "ca_file" not in result.stderr
+    assert smtp_server.mailbox.messages == [] and set(ledger(workspace).values()) == {"queued"}
+
+
+def smtp_check(workspace, host: str, port: str = ""):
+    base = workspace.config.read_text().replace('transport = "outbox"', 'transport = "smtp"')
+    workspace.configure(f'\n[delivery.smtp]\nhost = "{host}"\n{port}security = "none"\n', base=base)
+    return workspace.invoke("check")
+
+
+@pytest.mark.parametrize(("host", "words"), [
+    ("127.0.0.1:8025", 'a port in it: write host = "127.0.0.1" and port = 8025'),
+    ("smtp.example.com:587", 'a port in it: write host = "smtp.example.com" and port = 587'),
+    ("[::1]:8025", 'a port in it: write host = "::1" and port = 8025'),
+    ("[::1]", 'write an IPv6 address without brackets: host = "::1"'),
+    ("smtp://smtp.example.com", "a host name or address, not a URL"),
+    ("", "a host name or address"),
+])
+def test_check_refuses_a_host_with_a_port_in_it(workspace, host, words):
+    result = smtp_check(workspace, host)
+    assert result.exit_code == 2, result.output
+    assert f"{workspace.config}: delivery.smtp.host: " in result.output and words in result.output
+
+
+@pytest.mark.parametrize("port", [0, 65536, -25])
+def test_check_refuses_a_port_out_of_range(workspace, port):
+    result = smtp_check(workspace, "smtp.example.com", f"port = {port}\n")
+    assert result.exit_code == 2, result.output
+    assert "delivery.smtp.port: expected a TCP port from 1 to 65535" in result.output
+
+
+@pytest.fixture
+def smtp_server_v6():
+    from aiosmtpd.controller import Controller
+
+    from tests.fixtures.smtp import Mailbox, SmtpServer
+
+    with socket.socket(socket.AF_INET6) as probe:
+        probe.bind(("::1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Mailbox(), hostname="::1", port=port)
+    controller.start()
+    try:
+        yield SmtpServer("::1", port, controller.handler)
+    finally:
+        controller.stop()
+
+
+def test_an_ipv6_literal_host_is_accepted_and_used(workspace, smtp_server_v6):
+    configure_smtp(workspace, smtp_server_v6)
+    assert workspace.invoke("check").exit_code == 0
+    result = workspace.invoke("run", "--month", "2026-10")
+    assert result.exit_code == 0, result.output
+    assert sorted(to[0] for _, to in smtp_server_v6.mailbox.envelopes) == sorted(RECIPIENTS)

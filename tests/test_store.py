@@ -1,11 +1,16 @@
-"""The store on disk: processes that open a new state directory at the same moment."""
+"""The store on disk: processes that open a new state directory at the same moment, and one nobody can write."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import pwd
 from pathlib import Path
 
-from newsletter.store import SCHEMA, Store
+import pytest
+
+from newsletter.errors import ConfigError
+from newsletter.store import SCHEMA, Store, check_state_dir
 
 
 def _open(folder: str, barrier) -> None:
@@ -50,3 +55,35 @@ def test_a_state_directory_from_before_partial_results_reads_them_lifted(tmp_pat
         (result,) = store.results("2026-10")
     assert result.partial is True and result.warnings == ["Google has not published 2026-10-31 yet"]
     assert result.metrics == {"scanned": 9, "spam": 1}
+def unusable_state_dirs(tmp_path: Path) -> list[Path]:
+    """State directories nobody can create or write, root included (chmod does not stop root)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    places = [blocker / "state", blocker, Path("/proc/newsletter-state"), Path("/proc")]
+    if os.geteuid() != 0:  # only then does a folder without write permission stop anyone
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        places += [locked, locked / "state"]
+    return places
+
+
+def test_a_state_dir_that_cannot_be_created_or_written_is_one_line_naming_it_and_the_user(tmp_path):
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    for state_dir in unusable_state_dirs(tmp_path):
+        with pytest.raises(ConfigError) as caught:
+            Store.open(state_dir)
+        message = str(caught.value)
+        assert message.startswith(f"{state_dir}: ") and f"user {user}" in message, message
+        assert "\n" not in message and "state_dir" in message
+        with pytest.raises(ConfigError) as probed:  # what `check` asks, without creating anything
+            check_state_dir(state_dir)
+        assert str(probed.value).startswith(f"{state_dir}: ") and f"user {user}" in str(probed.value)
+    assert (tmp_path / "a-file").read_text() == "not a folder"
+
+
+def test_checking_a_state_dir_creates_nothing_and_leaves_nothing(tmp_path):
+    check_state_dir(tmp_path / "new" / "state")
+    assert list(tmp_path.iterdir()) == [], "the probe cleans up after itself"
+    (tmp_path / "state").mkdir()
+    check_state_dir(tmp_path / "state")
+    assert list((tmp_path / "state").iterdir()) == []

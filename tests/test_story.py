@@ -168,3 +168,37 @@ def test_numbers_and_durations_as_people_say_them():
     assert formatting.fit(["466 requests resolved", "42,587 threats blocked", "99.96% uptime"], 46) == \
         "466 requests resolved · 42,587 threats blocked"
     assert formatting.fit(["a very long first part"], 5) == ""
+
+
+def test_a_percentage_and_its_change_are_shown_at_the_same_precision():
+    # CSAT 98.3% after 99.38%: shown as "98%", so its change is a whole point, never "1.08 points"
+    ctx = context([tickets(resolved=400, first=900, csat=98.3)], [tickets(resolved=400, first=900, csat=99.38)])
+    csat = ctx["ticketing"][0].figures["csat_pct"]
+    assert (csat.display, csat.comparison) == ("98%", "down 1 point from September")
+    # one decimal below 10%, two from 99% (uptime): the change keeps the value's decimals at most
+    low = context([tickets(csat=8.25)], [tickets(csat=9.33)])["ticketing"][0].figures["csat_pct"]
+    assert (low.display, low.comparison) == ("8.2%", "down 1.1 points from September")
+    up = context([uptime(99.98)], [uptime(99.904)])["uptime"][0].figures["overall_uptime_pct"]
+    assert (up.display, up.comparison) == ("99.98%", "up 0.08 points from September")
+
+
+def test_a_change_too_small_to_show_at_that_precision_is_the_same():
+    # 95.2% and 94.9% both read "95%": "down 0 points" would be nonsense, "down 0.3 points" a false precision
+    csat = context([tickets(csat=94.9)], [tickets(csat=95.2)])["ticketing"][0].figures["csat_pct"]
+    assert (csat.display, csat.comparison, csat.verdict) == ("95%", "the same as September", "same")
+    # 98.19% then 98.6% read "98%" then "99%": a point up, as anyone comparing the two works it out
+    sla = context([tickets(csat=98.6)], [tickets(csat=98.19)])["ticketing"][0].figures["csat_pct"]
+    assert (sla.display, sla.previous_display, sla.comparison, sla.verdict) == (
+        "99%", "98%", "up 1 point from September", "better")
+
+
+def test_points_are_written_at_the_precision_given():
+    from newsletter.compose import formatting
+
+    assert formatting.percent_decimals(98.3) == 0 and formatting.percent_decimals(8.25) == 1
+    assert formatting.percent_decimals(99.98) == 2 and formatting.percent_decimals(100.0) == 0
+    assert formatting.points(-1.08, 0) == "1 point"
+    assert formatting.points(1.08, 1) == "1.1 points"
+    assert formatting.points(0.7, 2) == "0.7 points"
+    assert formatting.points(2.0, 2) == "2 points"
+    assert formatting.points(0.3, 0) == "0 points"

@@ -25,6 +25,9 @@ CATEGORIES = (
     ("Access & accounts", 30), ("Laptops & hardware", 22), ("Email & calendar", 14), ("Software", 14),
     ("Printing", 8), ("Network & VPN", 7), ("Onboarding", 5),
 )
+# Fewer hands in the holidays: more tickets wait (for a part, a vendor, someone back from leave)
+# and the backlog grows, to shrink again in the months after.
+AWAY = {7: 1.5, 8: 1.8, 12: 1.6}
 SLA_TARGET_S = 3 * 86400
 MAX_RESOLUTION_S = 50 * 86400  # every demo ticket resolves within this, so 3 months hold the whole backlog
 UTC = UTC
@@ -79,15 +82,19 @@ def _demo_tickets(seed: str, volume: int, year: int, month_no: int, start: float
     categories = rng.choices(names, weights, k=count)
     random, gauss, stamp, exp = rng.random, rng.gauss, datetime.fromtimestamp, math.exp
     answer_mu, solve_mu = math.log(14 * speed * 60), math.log(5.5 * speed * 3600)
+    waiting = rng.uniform(0.045, 0.085) * AWAY.get(month_no, 1.0)  # the share of tickets that wait days
     # Ticket._make with fields in order: a quarter quicker than keywords for ~6,000 tickets a preview
     make, prefix = Ticket._make, f"{year}{month_no:02d}-"
     tickets = []
     for number, category in enumerate(categories):
         created = start + random() * span
         first = created + exp(gauss(answer_mu, 0.9)) if random() < 0.93 else None
-        solve = min(exp(gauss(solve_mu, 1.25)), MAX_RESOLUTION_S)
+        work = exp(gauss(solve_mu, 1.25))
+        waited = (7 + 35 * random()) * 86400 if random() < waiting else 0.0  # a week to six
+        solve = min(work + waited, MAX_RESOLUTION_S)
         resolved = max(created + solve, first or created)
-        sla_breached = (resolved - created > SLA_TARGET_S) if random() < 0.9 else None
+        # waiting on someone else pauses the SLA clock, as help desks do; the person still waited
+        sla_breached = (min(work, resolved - created) > SLA_TARGET_S) if random() < 0.9 else None
         csat_positive = (random() < (0.96 if solve < 86400 else 0.8)) if random() < 0.22 else None
         tickets.append(make((
             prefix + str(number), stamp(created, UTC), stamp(first, UTC) if first else None, stamp(resolved, UTC),

@@ -6,7 +6,8 @@ so an admin (or a scheduled task) exports it and this collector reads the file:
     Get-MailflowStatusReport -StartDate 2026-10-01 -EndDate 2026-10-31 -Direction Inbound |
       Export-Csv -NoTypeInformation -Encoding utf8 mailflow.csv
 
-Rows are days (Microsoft's days, in UTC) with `Date, Direction, EventType, Count`. Event types map
+Rows are days (Microsoft's days, in UTC) with `Date, Direction, EventType, MessageCount` (older
+exports and other tools say `Count`; names match in any case, see COLUMNS). Event types map
 to metrics: EdgeBlockSpam and SpamDetections are spam, EmailPhish phishing, EmailMalware malware;
 every inbound row counts as scanned. A month that the file covers only in part says so.
 """
@@ -29,7 +30,13 @@ from newsletter.period import Month
 EVENTS = {"EdgeBlockSpam": "spam", "SpamDetections": "spam", "EmailPhish": "phishing",
           "EmailMalware": "malware", "GoodMail": "good", "TransportRules": "rules"}
 DATE_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d")
-COLUMNS = ("Date", "Direction", "EventType", "Count")
+# Each field the collector reads, and the column names that carry it: the cmdlet's objects call the
+# number MessageCount (scripts in the wild read MessageCount, then Count). Matched without regard to
+# case, spaces or underscores ("Event Type", "messagecount"); other columns (Organization, Domain,
+# StartDate, EndDate, Index, PSComputerName, ...) are ignored.
+COLUMNS = {"Date": ("Date",), "Direction": ("Direction",), "EventType": ("EventType",),
+           "Count": ("MessageCount", "Count")}
+DELIMITERS = (",", ";", "\t")  # Export-Csv's default, -UseCulture in much of Europe, a spreadsheet's tab
 
 
 @dataclass(frozen=True)
@@ -61,10 +68,10 @@ class ExchangeCsv(Collector):
         unknown: set[str] = set()
         for line, row in rows:
             day = self.parse_date(row["Date"], line)
-            if not (month.first_day <= day < month.next().first_day) or row["Direction"].strip().lower() not in wanted:
+            if not (month.first_day <= day < month.next().first_day) or row["Direction"].lower() not in wanted:
                 continue
             days.add(day)
-            event = row["EventType"].strip()
+            event = row["EventType"]
             count = _count(row["Count"], self.settings.path, line)
             totals["scanned"] += count
             totals[EVENTS.get(event, "other")] += count
@@ -89,19 +96,22 @@ class ExchangeCsv(Collector):
         return {**stats.metrics(), "partial": len(days) < month.days, "warnings": warnings, **covered}
 
     def rows(self) -> list[tuple[int, dict[str, str]]]:
+        """(line number, {"Date", "Direction", "EventType", "Count"}) for every row of the export."""
         path = self.settings.path
         try:
             raw = path.read_bytes()
         except OSError as exc:
             raise SourceError(f"{path}: cannot read the mail flow export ({exc.strerror})") from None
-        text = _decode(raw, path)
-        lines = text.splitlines()
+        lines = _decode(raw, path).splitlines()
         skip = 1 if lines and lines[0].startswith("#TYPE") else 0  # Windows PowerShell's type line
-        reader = csv.DictReader(io.StringIO("\n".join(lines[skip:])))
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise SourceError(f"{path}: not a Get-MailflowStatusReport export: no column {', '.join(missing)}")
-        return [(number + skip + 2, row) for number, row in enumerate(reader)]
+        header = lines[skip] if len(lines) > skip else ""
+        delimiter = max(DELIMITERS, key=header.count)
+        reader = csv.reader(io.StringIO("\n".join(lines[skip:])), delimiter=delimiter)
+        found = next(reader, [])
+        where = _columns(found, path)
+        return [(number + skip + 2, {key: (values[at] if at < len(values) else "").strip()
+                                     for key, at in where.items()})
+                for number, values in enumerate(reader) if any(v.strip() for v in values)]
 
     def parse_date(self, text: str, line: int) -> date:
         formats = (self.settings.date_format,) if self.settings.date_format else DATE_FORMATS
@@ -116,6 +126,28 @@ class ExchangeCsv(Collector):
         except ValueError:
             raise SourceError(f"{self.settings.path}:{line}: cannot read the date {value!r}; set date_format "
                               "(e.g. \"%d.%m.%Y %H:%M:%S\") to the export's format") from None
+
+
+def _columns(found: list[str], path: Path) -> dict[str, int]:
+    """Where each field the collector reads is, by the names the cmdlet's output uses; else a clear error."""
+    positions = {_squash(name): at for at, name in reversed(list(enumerate(found)))}
+    where, missing = {}, []
+    for key, names in COLUMNS.items():
+        at = next((positions[_squash(n)] for n in names if _squash(n) in positions), None)
+        if at is None:
+            missing.append(" (or ".join(names) + ")" * (len(names) - 1))
+        else:
+            where[key] = at
+    if missing:
+        shown = [name.strip()[:40] for name in found if name.strip()][:15]
+        columns = f"the columns found: {', '.join(shown)}" if shown else "no columns found (is the file empty?)"
+        raise SourceError(f"{path}: not a Get-MailflowStatusReport export: no column {', '.join(missing)}; {columns}")
+    return where
+
+
+def _squash(name: str) -> str:
+    """'Event Type', 'event_type' and 'EVENTTYPE' are one column name."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
 def _decode(raw: bytes, path: Path) -> str:

@@ -3,17 +3,20 @@
 Authentication is a service account with domain-wide delegation for the scope
 `admin.reports.usage.readonly`, acting as an administrator (`admin_email`); google-auth signs the
 token request with the key file (`key_file`), whose `token_uri` it posts to. google-auth is the
-optional extra `google` (pip install 'newsletter[google]'), imported only when this source runs.
+optional extra `google` (or pip install google-auth), imported only when this source runs.
 
 Google's days are US Pacific days and its data arrives two or three days late: a day that is not
-published yet comes back as a warning, and the month is then reported as partial with the missing
-days named, never with a made-up zero.
+published yet comes back as a 400 ("Data for dates later than ... is not yet available") or with a
+`DATA_NOT_AVAILABLE` / `PARTIAL_DATA_AVAILABLE` warning. Such a day is a missing day: the month is
+reported as partial with the missing days named and the published days' figures, never with a
+made-up zero; a month with no published day at all fails.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +33,9 @@ PACIFIC = ZoneInfo("America/Los_Angeles")  # the Reports API's days
 SCOPE = "https://www.googleapis.com/auth/admin.reports.usage.readonly"
 PARAMETERS = {"gmail:num_emails_received": "scanned", "gmail:num_inbound_spam_emails": "spam",
               "gmail:num_inbound_rejected_emails": "rejected"}
+UNAVAILABLE = ("DATA_NOT_AVAILABLE", "PARTIAL_DATA_AVAILABLE")  # the warnings' codes for a day not (all) in
+# the 400 for a day after the newest published one: "Data for dates later than 2026-10-29 is not yet available"
+NOT_YET = re.compile(r"not (yet )?available|later than", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,8 @@ class GoogleWorkspace(Collector):
         if "@" not in self.settings.admin_email:
             raise ConfigError(f"source {self.name}: admin_email: expected an administrator's address")
         if importlib.util.find_spec("google.oauth2") is None:
-            raise ConfigError(f"source {self.name}: google_workspace needs google-auth: "
-                              "pip install 'newsletter[google]'")
+            raise ConfigError(f"source {self.name}: google_workspace needs google-auth (the `google` "
+                              "extra): pip install google-auth")
 
     def collect(self, month: Month) -> SourceResult:
         token = self.access_token()
@@ -65,11 +71,15 @@ class GoogleWorkspace(Collector):
         late = []
         today = self.clock().astimezone(PACIFIC).date()
         for day in month.days_iter():
-            if day >= today or not self.add_day(client, day.isoformat(), totals):  # Google refuses future days
+            counts = None if day >= today else self.day_counts(client, day.isoformat())  # no future days
+            if counts is None:
                 late.append(day.isoformat())
-        if len(late) == month.days:  # counts of nothing would read as zero mail
-            raise SourceError(f"Google has published none of {month} yet (its data arrives days late); collect "
-                              "the month again in a few days")
+                continue
+            for metric, value in counts.items():
+                totals[metric] += value
+        if len(late) == month.days:
+            raise SourceError(f"Google has published no day of {month} yet (its data arrives days late); "
+                              "collect the month again later")
         stats = MailStats(scanned=totals["scanned"], spam=totals["spam"], phishing=None, malware=None,
                           blocked_total=totals["spam"] + totals["rejected"])
         warnings = [f"Google has not published all of {', '.join(late)} yet (its data arrives days late); "
@@ -78,27 +88,37 @@ class GoogleWorkspace(Collector):
         return self.result({**stats.metrics(), "rejected": totals["rejected"], "partial": bool(late),
                             "warnings": warnings, **covered})
 
-    def add_day(self, client: HttpClient, day: str, totals: dict[str, int]) -> bool:
-        """Add one day's counts; False when Google says the day is not (fully) available yet."""
+    def day_counts(self, client: HttpClient, day: str) -> dict[str, int] | None:
+        """One day's counts; None when Google has not published the day (or all of it) yet.
+
+        Google says so in two ways: a 400 "Data for dates later than ... is not yet available" for
+        the days after its newest one, or a `DATA_NOT_AVAILABLE` / `PARTIAL_DATA_AVAILABLE` warning
+        about Gmail. Either way the day is missing as a whole: a day half filled in is not counted
+        in part, so the month's figures are those of the published days only. A day that comes
+        back without any of the Gmail figures is missing too, not zero.
+        """
         params: dict[str, str] = {"parameters": ",".join(PARAMETERS)}
         if self.settings.customer_id:
             params["customerId"] = self.settings.customer_id
-        guard, complete = PageGuard("Google Reports API"), True
+        guard, counts = PageGuard("Google Reports API"), dict.fromkeys(PARAMETERS.values(), 0)
+        complete, seen = True, False
         while True:
-            answer = client.get_json(f"/admin/reports/v1/usage/dates/{day}", params=params)
+            answer = client.fetch_json("GET", f"/admin/reports/v1/usage/dates/{day}", params=params,
+                                       accept=(400,)).data
             if not isinstance(answer, dict):
                 raise SourceError("Google Reports API answered something other than a usage report; check base_url")
-            complete &= not any(isinstance(w, dict) and w.get("code") in ("DATA_NOT_AVAILABLE",
-                                                                           "PARTIAL_DATA_AVAILABLE")
-                                for w in answer.get("warnings") or [])
+            if "error" in answer:  # only a 400 carries one
+                return _not_yet_published(answer, day)
+            complete &= not any(_gmail_unavailable(w) for w in answer.get("warnings") or [])
             for report in answer.get("usageReports") or []:
                 for parameter in report.get("parameters") or []:
                     metric = PARAMETERS.get(parameter.get("name"))
                     if metric is not None:
-                        totals[metric] += _int(parameter.get("intValue"), parameter.get("name"))
+                        counts[metric] += _int(parameter.get("intValue"), parameter.get("name"))
+                        seen = True
             token = answer.get("nextPageToken")
             if not token:
-                return complete
+                return counts if complete and seen else None
             guard.next_page(token)
             params["pageToken"] = token
 
@@ -126,6 +146,24 @@ class GoogleWorkspace(Collector):
             raise SourceError(f"Google refused the service account ({reason}): check {hint} and its domain-wide "
                               f"delegation for {SCOPE} as {self.settings.admin_email}") from None
         return credentials.token
+
+
+def _gmail_unavailable(warning: Any) -> bool:
+    """A warning that Gmail's data for the day is missing or incomplete (not one about another application)."""
+    if not isinstance(warning, dict) or warning.get("code") not in UNAVAILABLE:
+        return False
+    applications = {str(d.get("value")).lower() for d in warning.get("data") or []
+                    if isinstance(d, dict) and d.get("key") == "application"}
+    return not applications or "gmail" in applications
+
+
+def _not_yet_published(answer: dict[str, Any], day: str) -> None:
+    """None for Google's 400 about a day not published yet; any other 400 fails, with Google's reason."""
+    error = answer.get("error")
+    message = str((error.get("message") if isinstance(error, dict) else error) or "no reason given")
+    if NOT_YET.search(message):
+        return None
+    raise SourceError(f"Google Reports API answered 400 for {day}: {' '.join(message.split())[:200]}")
 
 
 def _int(value: Any, name: Any) -> int:

@@ -17,6 +17,11 @@ from newsletter.model import Highlight, SourceResult
 from newsletter.period import Month
 
 _HEADING = re.compile(r"^(#{1,2})\s+(.+?)\s*#*\s*$")
+# Byte order marks of the Unicode encodings an editor may save in instead (UTF-32 LE first: it
+# begins with UTF-16 LE's mark)
+_OTHER_UNICODE = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
+                  (b"\xfe\xff", "UTF-16"))
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # Markdown's; str.splitlines also splits at VT, FF, NEL...
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,31 @@ def section_key(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_") or "highlights"
 
 
+def read_highlights(path: Path) -> str:
+    """The file's text, from UTF-8 (a byte order mark is dropped); SourceError naming the file, and
+    the byte and line, when it is not UTF-8, so the fix is one "save as" away."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"{_shown(path)}: cannot read it ({exc.strerror})") from None
+    for bom, name in _OTHER_UNICODE:
+        if data.startswith(bom):
+            raise SourceError(f"{_shown(path)}: saved as {name}: save it as UTF-8") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SourceError(f"{_shown(path)}: not UTF-8 at byte {exc.start} (line {line}): save it as UTF-8") from None
+
+
+def _shown(path: Path) -> str:
+    """The path as a person reads it: relative to the current folder when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except (OSError, ValueError):
+        return str(path)
+
+
 def parse_highlights(text: str) -> list[Highlight]:
     items: list[Highlight] = []
     section, title, body = "highlights", None, []
@@ -38,7 +68,7 @@ def parse_highlights(text: str) -> list[Highlight]:
             items.append(Highlight(title=title, body="\n".join(body).strip(), section=section))
 
     fenced = False
-    for line in text.splitlines():
+    for line in _LINE_BREAK.split(text):
         if line.lstrip().startswith("```"):
             fenced = not fenced
         match = None if fenced else _HEADING.match(line)
@@ -70,11 +100,8 @@ class Highlights(Collector):
         path = self.settings.dir / f"{month.label}.md"
         if not path.exists():
             return SourceResult.skipped(self.name, self.type, self.kind, f"no highlights written ({path})")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SourceError(f"cannot read {path}: {exc}") from exc
-        items = parse_highlights(text)
+        items = parse_highlights(read_highlights(path))
         if not items:
             raise SourceError(f"{path} has no '## Title' items; write one heading per highlight")
-        return self.result({"items": [item.metrics() for item in items]})
+        # the file: the composer names it in problems and finds the pictures beside it
+        return self.result({"items": [item.metrics() for item in items], "file": str(path.resolve())})

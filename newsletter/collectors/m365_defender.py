@@ -3,11 +3,12 @@
 No Graph v1.0 endpoint gives a tenant's spam counts; `POST /security/runHuntingQuery` (application
 permission ThreatHunting.Read.All) runs KQL that counts the month's inbound mail by threat type and
 delivery action. The token comes from msal with client credentials; the authority is configurable
-(national clouds, tests). msal is the optional extra `m365` (pip install 'newsletter[m365]'),
+(national clouds, tests). msal is the optional extra `m365` (or pip install msal),
 imported only when this source runs.
 
 Advanced hunting keeps 30 days: collect right after the month ends, or its first days are gone
-(the result then says it is partial).
+(the result then says it is partial, and from when it counts). A month wholly older than that has
+no honest number left: the source fails saying the data expired, rather than report zeros.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from newsletter.period import Month
 from newsletter.settings import Secret
 
 RETENTION = timedelta(days=30)
+AVOID = "Collect each month early in the next one (the daily 'newsletter run' collects it on run.send_day)"
 QUERY = """EmailEvents
 | where Timestamp >= datetime({start}) and Timestamp < datetime({end})
 | where EmailDirection == "{direction}"
@@ -61,12 +63,10 @@ class M365Defender(Collector):
         if self.settings.direction not in ("Inbound", "Outbound", "Intra-org"):
             raise ConfigError(f"source {self.name}: direction: expected Inbound, Outbound or Intra-org")
         if importlib.util.find_spec("msal") is None:
-            raise ConfigError(f"source {self.name}: m365_defender needs msal: pip install 'newsletter[m365]'")
+            raise ConfigError(f"source {self.name}: m365_defender needs msal (the `m365` extra): pip install msal")
 
     def collect(self, month: Month) -> SourceResult:
-        if self.clock() - RETENTION >= month.end:  # counts of nothing would read as zero threats
-            raise SourceError(f"advanced hunting keeps 30 days: nothing of {month} is left to count; collect each "
-                              "month right after it ends")
+        self.check_retention(month)
         token = self.access_token()
         client = HttpClient(self.session, self.settings.base_url, "Microsoft Graph",
                             credential_hint="the app's ThreatHunting.Read.All application permission (admin consent)",
@@ -100,11 +100,19 @@ class M365Defender(Collector):
         kept_from = self.clock() - RETENTION
         warnings, covered = [], {}
         if kept_from > month.start:
-            since = kept_from.astimezone(month.tz)
-            warnings.append(f"advanced hunting keeps 30 days: mail before {since:%Y-%m-%d %H:%M} is no longer "
-                            "counted; collect each month right after it ends")
+            since = f"{kept_from.astimezone(month.tz):%Y-%m-%d %H:%M}"
+            warnings.append(f"advanced hunting keeps 30 days: these figures cover only {since} to "
+                            f"{month.days_iter()[-1]} (the end of {month}); mail before {since} is no longer "
+                            f"counted. {AVOID}")
             covered["covered_days"] = (month.end - kept_from).days  # whole days still held
         return {**stats.metrics(), "partial": bool(warnings), "warnings": warnings, **covered}
+
+    def check_retention(self, month: Month) -> None:
+        """Fail when no moment of the month is still kept: its counts are unknown, not zero."""
+        kept_from = self.clock() - RETENTION
+        if kept_from >= month.end:
+            raise SourceError(f"advanced hunting keeps 30 days and all of {month} is older (kept since "
+                              f"{kept_from.astimezone(month.tz):%Y-%m-%d %H:%M}): its figures have expired. {AVOID}")
 
     def access_token(self) -> str:
         import msal

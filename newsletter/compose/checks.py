@@ -8,11 +8,12 @@ any send; a `warning` hurts readability or accessibility and is reported on ever
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from html import unescape
 from typing import Any
 
+from newsletter.compose.links import image_problem, link_problem, scheme
 from newsletter.compose.render import Newsletter
 
 GMAIL_CLIP_BYTES = 102 * 1024
@@ -44,9 +45,50 @@ class Finding:
 
 
 def check_newsletter(newsletter: Newsletter, theme: dict[str, Any]) -> list[Finding]:
-    """Every check, errors first."""
-    findings = [*check_html(newsletter), *check_subject(newsletter.subject), *check_colors(theme)]
+    """Every check, errors first. The theme's hosted logo (logo.url) is the one remote resource allowed."""
+    logo_url = str(theme.get("logo", {}).get("url") or "").strip()
+    findings = [*check_html(newsletter, allowed={logo_url} - {""}), *check_links(newsletter, theme),
+                *check_subject(newsletter.subject),
+                *check_colors(theme)]
     return sorted(findings, key=lambda f: f.level != "error")
+
+
+def check_links(newsletter: Newsletter, theme: dict[str, Any]) -> Iterator[Finding]:
+    """Links and images that lead nowhere from an inbox, or run a script, named by where they were written:
+    a highlight (the composer refused it, markdown.py), a theme.toml key, or else the template itself."""
+    for bad in newsletter.refused:
+        yield Finding("error", "image" if bad.picture else "link", f"{bad.origin}: {bad.problem}")
+    values = dict(_theme_strings(theme))
+    reported = {bad.url for bad in newsletter.refused}
+    for key, url in values.items():  # every [links] key and the logo's url, shown in the email or not
+        problem = image_problem(url) if key == "logo.url" else link_problem(url) if key.startswith("links.") else ""
+        if url and problem:
+            reported.add(url)
+            yield Finding("error", _check_name(url, key == "logo.url"), f"theme.toml {key}: {problem}")
+    origins = {url: f"theme.toml {key}" for key, url in values.items()}
+    for tag, attrs in _start_tags(newsletter.html):
+        is_image = tag == "img"
+        url = attrs.get("src") if is_image else attrs.get("href")
+        if tag == "link" or not url or url in reported:
+            continue
+        problem = image_problem(url) if is_image else link_problem(url)
+        if problem:
+            reported.add(url)
+            where = origins.get(url, "in the template itself")
+            yield Finding("error", _check_name(url, is_image), f"{where}: {problem}")
+
+
+def _check_name(url: str, is_image: bool) -> str:
+    return "data-uri" if scheme(url) == "data" else "image" if is_image else "link"
+
+
+def _theme_strings(table: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """('links.portal', 'https://...') for every string value in theme.toml, tables walked."""
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from _theme_strings(value, f"{prefix}{key}.")
+        elif isinstance(value, str):
+            yield f"{prefix}{key}", value
 
 
 def check_subject(subject: str) -> Iterator[Finding]:
@@ -73,7 +115,8 @@ def _start_tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
     return tags
 
 
-def check_html(newsletter: Newsletter) -> Iterator[Finding]:
+def check_html(newsletter: Newsletter, allowed: Collection[str] = ()) -> Iterator[Finding]:
+    """The HTML part's checks; `allowed`: remote addresses the email may load (a hosted logo)."""
     html = newsletter.html
     size = len(html.encode("utf-8"))
     if size > GMAIL_CLIP_BYTES:
@@ -85,13 +128,14 @@ def check_html(newsletter: Newsletter) -> Iterator[Finding]:
                         ("svg", "Gmail and Outlook do not show SVG; use a PNG image")):
         if banned in tags:
             yield Finding("error", banned, f"<{banned}> in the HTML: {why}")
-    if re.search(r"""(?:src|href|url\()\s*=?\s*["']?\s*data:""", html, re.IGNORECASE):
-        yield Finding("error", "data-uri", "a data: URI in the HTML: Gmail and Outlook do not show them; "
-                      "use a hosted image or a local file sent inline")
+    if re.search(r"""url\(\s*["']?\s*data:""", html, re.IGNORECASE):  # in links and images: check_links
+        yield Finding("error", "data-uri", "a data: URI in the HTML's CSS: Gmail and Outlook do not show them; "
+                      "use a local file sent inline")
     attached = {image.cid for image in newsletter.images}
     for tag, attrs in start_tags:
         if tag == "img":
             yield from _check_image(attrs, attached)
+    yield from check_remote(html, start_tags, allowed)
     html_attrs = next((attrs for tag, attrs in start_tags if tag == "html"), {})
     if not html_attrs.get("lang"):
         yield Finding("warning", "lang", "<html> has no lang attribute: screen readers guess the language; "
@@ -100,6 +144,40 @@ def check_html(newsletter: Newsletter) -> Iterator[Finding]:
     if not _BACKGROUND.search(body.get("style") or "") and not (body.get("bgcolor") or "").strip():
         yield Finding("warning", "background", "<body> has no explicit background colour: dark mode may invert "
                       "the text but not the content; set colors.page in theme.toml")
+
+
+# Attributes a mail client fetches on opening (VML's <v:image src>/<v:fill src> in Outlook included);
+# `href` only on <link>: a link people click contacts nobody until they click it.
+_FETCHED = ("src", "srcset", "background", "poster", "data")
+_REMOTE = re.compile(r"^\s*(?:https?:)?//", re.IGNORECASE)
+_STYLE_BLOCK = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.IGNORECASE | re.DOTALL)
+_CSS_URL = re.compile(r"""url\(\s*(["']?)([^"')]*)\1\s*\)|@import\s+(["'])([^"']*)\3""", re.IGNORECASE)
+
+
+def check_remote(html: str, start_tags: list[tuple[str, dict[str, str | None]]],
+                 allowed: Collection[str] = ()) -> Iterator[Finding]:
+    """A remote font, stylesheet, image or pixel makes every reader's mail client contact its host when
+    the email is opened: a privacy problem (and how tracking works). One error per address."""
+    found: dict[str, str] = {}
+    for tag, attrs in start_tags:
+        for name in (*_FETCHED, "href") if tag == "link" else _FETCHED:
+            for url in (attrs.get(name) or "").split(",") if name == "srcset" else [attrs.get(name) or ""]:
+                found.setdefault(url.strip().split(" ")[0], f"<{tag} {name}>")
+        for url in _css_urls(attrs.get("style") or ""):
+            found.setdefault(url, f"url() in a style attribute of <{tag}>")
+    for block in _STYLE_BLOCK.findall(html):
+        for match in _CSS_URL.finditer(unescape(block)):
+            found.setdefault((match[2] or match[4]).strip(), "@import in <style>" if match[4] else "url() in <style>")
+    for url, where in found.items():
+        if _REMOTE.match(url) and url not in allowed:
+            shown = url if len(url) < 80 else url[:77] + "..."
+            yield Finding("error", "remote", f"{where} loads {shown} when the email is opened: every reader's mail "
+                          "client contacts that host; use system fonts in theme.toml [fonts], a picture file "
+                          "beside the highlights file or logo.file (sent inside the email), or remove it")
+
+
+def _css_urls(css: str) -> list[str]:
+    return [(match[2] or match[4]).strip() for match in _CSS_URL.finditer(css)]
 
 
 def _check_image(attrs: dict[str, str | None], attached: set[str]) -> Iterator[Finding]:

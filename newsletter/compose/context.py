@@ -8,9 +8,11 @@ better or worse, so no template does arithmetic and a missing number reads "n/a"
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from newsletter.compose import formatting
+from newsletter.compose.formatting import where
 from newsletter.compose.markdown import render_markdown
 from newsletter.model import SourceResult, kind_title
 from newsletter.period import Month
@@ -93,9 +95,11 @@ class Figure:
     @property
     def verdict(self) -> str | None:
         """'better', 'worse', 'same', or None when unknown or when a change means neither."""
-        delta = self.delta
-        if delta is None:
+        if self.value is None or self.previous is None:
             return None
+        # a percentage as shown: '98%' after '98%' is the same, whatever the decimals behind
+        pct = self.unit == "pct"
+        delta = formatting.shown_change(self.value, self.previous) if pct else self.value - self.previous
         if abs(delta) < (0.005 if self.unit == "pct" else 0.5):
             return "same"
         if self.higher_is_better is None:
@@ -107,19 +111,24 @@ class Figure:
         """'3 minutes faster than September', '112 more than September', '' when unknown."""
         if self.verdict == "same":
             return f"the same as {self.previous_month}"
-        return describe_change(self.delta, self.unit, f"than {self.previous_month}")
+        return describe_change(self.value, self.previous, self.unit, f"than {self.previous_month}")
 
 
-def describe_change(delta: float | None, unit: Unit, against: str) -> str:
-    """A difference in words: '3 minutes faster than September', 'up 2 points on the 12-month average'."""
-    if delta is None:
+def describe_change(value: float | None, reference: float | None, unit: Unit, against: str) -> str:
+    """`value` against `reference` in words: '3 minutes faster than September', 'up 2 points from
+    the 12-month average'. A percentage's change is the one between the two as they are shown
+    (value's precision): '98%, down 1 point', never '98%, down 1.08 points'."""
+    if value is None or reference is None:
         return ""
+    delta = value - reference
     if unit == "duration":
         return f"{formatting.duration(delta)} {'slower' if delta > 0 else 'faster'} {against}"
     if unit == "pct":
-        points = f"{abs(delta):.2f}".rstrip("0").rstrip(".")
-        word = "point" if points == "1" else "points"
-        return f"{'up' if delta > 0 else 'down'} {points} {word} {against.replace('than ', 'from ', 1)}"
+        delta = formatting.shown_change(value, reference)
+        points = formatting.points(delta, formatting.percent_decimals(value))
+        if points == "0 points":
+            return f"the same {against.replace('than ', 'as ', 1)}"
+        return f"{'up' if delta > 0 else 'down'} {points} {against.replace('than ', 'from ', 1)}"
     return f"{formatting.number(abs(delta))} {'more' if delta > 0 else 'fewer'} {against}"
 
 
@@ -168,12 +177,11 @@ def build_context(
     highlights: dict[str, list[dict[str, str]]] = {}
     titles = extra.get("source_titles") or {}
     failed: list[Section] = []
+    written: dict[str, list[Any]] = {"markdown_refused": [], "markdown_pictures": []}
     for result in results:
         if result.kind == "highlights":
             for item in result.metrics.get("items", []) if result.status == "ok" else []:
-                highlights.setdefault(item["section"], []).append(
-                    {"title": item["title"], "html": render_markdown(item["body"]), "text": item["body"]}
-                )
+                highlights.setdefault(item["section"], []).append(render_highlight(result, item, written))
             continue
         older = [past[label].get(result.name) for label in labels]
         section = replace(_section(result, older, prev_name, month),
@@ -195,10 +203,22 @@ def build_context(
         "metrics": custom,
         "highlights": highlights,
         "failed_sources": failed,  # Sections: `.title` is what to call them
+        **written,
         **extra,
     }
     context["headline"] = story.headline_facts(context)
     return context
+
+
+def render_highlight(result: SourceResult, item: dict[str, str], written: dict[str, list[Any]]) -> dict[str, str]:
+    """One highlight as templates see it (title, html, text). What in it cannot go out and the
+    pictures it sends along go to `written` (markdown_refused, markdown_pictures), for the renderer."""
+    file = result.metrics.get("file")
+    origin = f'{where(file) if file else result.name} ("{item["title"]}")'
+    rendered = render_markdown(item["body"], origin, Path(file).parent if file else None)
+    written["markdown_refused"].extend(rendered.refused)
+    written["markdown_pictures"].extend(rendered.pictures)
+    return {"title": item["title"], "html": rendered.html, "text": item["body"]}
 
 
 def _span(month: Month, history: dict[str, list[SourceResult]]) -> int:

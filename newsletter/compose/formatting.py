@@ -1,6 +1,8 @@
-"""Numbers and durations written the way people say them, for templates and subjects."""
+"""Numbers and durations written the way people say them, for templates and subjects; paths as they read them."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 UNKNOWN = "n/a"
 
@@ -16,12 +18,31 @@ def percent(value: float | None, decimals: int | None = None) -> str:
     """99.9812 -> '99.98%'; 97.0 -> '97%'. Uptime keeps two decimals, other shares none or one."""
     if value is None:
         return UNKNOWN
-    if decimals is None and value == 100:
-        return "100%"
     if decimals is None:
-        decimals = 2 if value >= 99 else (0 if float(value).is_integer() or value >= 10 else 1)
-    text = f"{value:.{decimals}f}"
-    return f"{text}%"
+        decimals = percent_decimals(value)
+    return f"{value:.{decimals}f}%"
+
+
+def percent_decimals(value: float) -> int:
+    """The decimals `percent` shows `value` with: two from 99 (uptime), none from 10, one below."""
+    if value == 100:
+        return 0
+    return 2 if value >= 99 else (0 if float(value).is_integer() or value >= 10 else 1)
+
+
+def shown_change(value: float, reference: float) -> float:
+    """value - reference as a reader works it out from the two shown at value's precision:
+    98.3 after 99.38 is '98%' after '99%', a change of 1 point (not 1.08)."""
+    decimals = percent_decimals(value)
+    return round(round(value, decimals) - round(reference, decimals), decimals)
+
+
+def points(delta: float, decimals: int) -> str:
+    """A change of a percentage, never more precise than the percentage it belongs to (`decimals`,
+    from percent_decimals): -1.08 at 0 -> '1 point', at 1 -> '1.1 points'; trailing zeros go."""
+    text = f"{abs(delta):.{decimals}f}"
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return f"{text} point" if text == "1" else f"{text} points"
 
 
 def duration(seconds: float | None) -> str:
@@ -58,3 +79,12 @@ def fit(parts: list[str], limit: int, separator: str = " · ") -> str:
             break
         text = candidate
     return text
+
+
+def where(filename: str) -> str:
+    """A file's path as a person reads it: relative to the current folder when inside it."""
+    path = Path(filename)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -19,7 +19,12 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from newsletter.compose import formatting
+from newsletter.compose.formatting import where
+from newsletter.compose.links import BadReference
+from newsletter.compose.mjml_errors import MarkingEnvironment, MjmlRefused, describe
 from newsletter.compose.personal import neutralize
+from newsletter.compose.pictures import InlineImage
+from newsletter.compose.printable import printable_value
 from newsletter.config import DEFAULT_SECTIONS
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.resources import builtin_theme
@@ -40,14 +45,6 @@ _COLOR = re.compile(r"^(#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3}|)$")  # empty: no colour
 
 
 @dataclass(frozen=True)
-class InlineImage:
-    cid: str
-    data: bytes
-    subtype: str = "png"
-    filename: str = "image.png"
-
-
-@dataclass(frozen=True)
 class Newsletter:
     """One composed edition, ready for any transport."""
 
@@ -57,6 +54,9 @@ class Newsletter:
     html: str
     text: str
     images: tuple[InlineImage, ...] = field(default=())
+    # links and pictures people wrote that cannot go out (markdown.py): the email checks refuse to send
+    # them. Not part of the content: an edition reloaded from its archive has none.
+    refused: tuple[BadReference, ...] = field(default=(), compare=False)
 
     @property
     def content_hash(self) -> str:
@@ -89,13 +89,14 @@ class Theme:
             _deep_merge(merged, own)
         return merged
 
-    def environment(self) -> SandboxedEnvironment:
+    def environment(self, kind: type[SandboxedEnvironment] = SandboxedEnvironment) -> SandboxedEnvironment:
+        """The templates' environment; `kind` MarkingEnvironment only to locate an MJML error."""
         builtin = jinja2.FileSystemLoader(self.builtin)
         loaders: list[jinja2.BaseLoader] = [jinja2.PrefixLoader({"default": builtin}, delimiter=":")]
         if self.folder != self.builtin:
             loaders.insert(0, jinja2.FileSystemLoader(self.folder))
         loaders.append(builtin)
-        env = SandboxedEnvironment(
+        env = kind(
             loader=jinja2.ChoiceLoader(loaders),
             autoescape=lambda name: not (name or "").endswith(".txt.j2"),
             undefined=jinja2.StrictUndefined,
@@ -104,8 +105,8 @@ class Theme:
             keep_trailing_newline=True,
             # compiled templates are cached per user (Jinja checks the folder is private), keyed by the
             # source's checksum: a preview skips recompiling templates that did not change
-            bytecode_cache=_bytecode_cache(),
-            finalize=neutralize,  # per-person fields ([[ ... ]]) come only from the templates themselves
+            bytecode_cache=_bytecode_cache() if kind is SandboxedEnvironment else None,
+            finalize=_printed,
         )
         env.filters.update(number=formatting.number, percent=formatting.percent, duration=formatting.duration,
                            fit=formatting.fit)
@@ -126,6 +127,12 @@ class Theme:
         except OSError as exc:
             raise ConfigError(f"{folder / THEME_FILE}: logo.file: cannot read {path} ({exc.strerror})") from None
         return InlineImage(f"logo-{hashlib.sha256(data).hexdigest()[:12]}@newsletter", data, subtype, f"logo.{subtype}")
+
+
+def _printed(value: Any) -> Any:
+    """Every value any template prints passes here (Jinja's `finalize`): no character that breaks
+    MJML or a terminal (printable.py), and per-person fields ([[ ... ]]) only from the templates."""
+    return neutralize(printable_value(value))
 
 
 def _check_theme(own: dict[str, Any], builtin: dict[str, Any], path: Path) -> None:
@@ -223,20 +230,33 @@ class Renderer:
         subject = " ".join(self._render(subject_name, context).split())
         preheader = " ".join(self._render(preheader_name, context).split())
         context.update(subject=subject, preheader=preheader)
-        mjml_source = self._render(html_name, {**context, "blocks": self.blocks(html_name)})
-        html = compile_mjml(mjml_source)
+        html_context = {**context, "blocks": self.blocks(html_name)}
+        mjml_source = self._render(html_name, html_context)
+        try:
+            html = compile_mjml(mjml_source)
+        except MjmlRefused as refused:
+            raise TemplateError(self._locate(refused, mjml_source, html_name, html_context)) from None
         text = self._render(text_name, {**context, "blocks": self.blocks(text_name)})
         images = [logo] if logo and logo.cid in html else []
         images += [InlineImage(c.cid, charts.draw(c, theme["colors"]), filename=c.filename)
                    for c in planned if c.cid in html]
+        pictures = {p.cid: p for p in context.get("markdown_pictures", ()) if p.cid in html}
         return Newsletter(month=month, subject=subject, preheader=preheader, html=html, text=text,
-                          images=tuple(images))
+                          images=(*images, *pictures.values()),
+                          refused=tuple(dict.fromkeys(context.get("markdown_refused", ()))))
+
+    def _locate(self, refused: MjmlRefused, source: str, name: str, context: dict[str, Any]) -> str:
+        """The MJML error with the template file and line it comes from (mjml_errors.py)."""
+        template = self._template(name)
+        marking = self.theme.environment(MarkingEnvironment)
+        return describe(refused, source, lambda: marking.get_template(name).render(context),
+                        template.filename or name)
 
     def _template(self, name: str) -> jinja2.Template:
         try:
             return self.env.get_template(name)
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"{_where(exc.filename or exc.name or name)}:{exc.lineno}: {exc.message}") from None
+            raise TemplateError(f"{where(exc.filename or exc.name or name)}:{exc.lineno}: {exc.message}") from None
         except jinja2.TemplateNotFound as exc:
             raise TemplateError(f"{name}: template not found ({exc.name}) in {self.theme.folder}") from None
 
@@ -245,31 +265,27 @@ class Renderer:
         try:
             return template.render(context)
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"{_where(exc.filename or exc.name or name)}:{exc.lineno}: {exc.message}") from None
+            raise TemplateError(f"{where(exc.filename or exc.name or name)}:{exc.lineno}: {exc.message}") from None
         except Exception as exc:  # a template mistake at render time: report the template line
             raise TemplateError(f"{_template_frame(exc, template)}: {exc}") from None
-
-
-def _where(filename: str) -> str:
-    path = Path(filename)
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def _template_frame(exc: BaseException, template: jinja2.Template) -> str:
     """`file:line` of the innermost template frame in the traceback Jinja rewrote."""
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if frame.filename.endswith(".j2"):
-            return f"{_where(frame.filename)}:{frame.lineno}"
-    return _where(template.filename or template.name or "template")
+            return f"{where(frame.filename)}:{frame.lineno}"
+    return where(template.filename or template.name or "template")
 
 
 def compile_mjml(source: str) -> str:
+    """MJML to HTML; MjmlRefused (a TemplateError) with mrml's reason when it cannot. `fonts={}`: MRML
+    otherwise adds a Google Fonts import for any font-family naming Roboto, Lato and the like, and every
+    reader's mail client would fetch it on opening the email (remote CSS that tells a third party who
+    opened it). A theme that wants a web font says so with <mj-font>, and the email checks report it."""
     import mjml
 
     try:
-        return mjml.mjml2html(source, disable_comments=True)
+        return mjml.mjml2html(source, disable_comments=True, fonts={})
     except Exception as exc:  # mjml-python raises a plain error with MRML's message
-        raise TemplateError(f"{HTML_TEMPLATE}: MJML could not be compiled: {exc}") from None
+        raise MjmlRefused(str(exc)) from None

@@ -146,7 +146,7 @@ def _improvement(angle: Angle, figure: Figure) -> tuple[float, str] | None:
         scale = gain if figure.unit == "pct" else (gain / abs(reference) if reference else 0.0)
         strength = scale / angle.min_change
         if strength >= 1 and (best is None or strength > best[0]):
-            best = (strength, describe_change(figure.value - reference, figure.unit, against))
+            best = (strength, describe_change(figure.value, reference, figure.unit, against))
     return best
 
 

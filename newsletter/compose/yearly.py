@@ -8,12 +8,12 @@ templates work unchanged; the year adds `year`, `totals`, `records` and `year_hi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from newsletter.compose.context import Figure, build_context, format_value
-from newsletter.compose.markdown import render_markdown
+from newsletter.compose.context import Figure, build_context, format_value, render_highlight
 from newsletter.compose.story import ANGLES, headline_facts
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, NothingToDo
 from newsletter.model import SourceResult
 from newsletter.period import Month, Year
 
@@ -44,9 +44,11 @@ class Total:
         return f"{self.value} {self.noun}; {self.best}."
 
 
-def build_year_context(year: Year, stored: dict[str, list[SourceResult]], extra: dict[str, Any]) -> dict[str, Any]:
+def build_year_context(year: Year, stored: dict[str, list[SourceResult]], extra: dict[str, Any],
+                       now: datetime | None = None) -> dict[str, Any]:
     """`stored` maps month labels to their results: the year's, and up to 12 before it for records.
-    Months of the year without results are left out."""
+    Months of the year without results are left out. `year.over` is False while `now` is before the
+    year's end, so the templates say the edition covers the months so far (None: the year is over)."""
     months = [m for m in year.months if stored.get(m.label)]
     if not months:
         raise NewsletterError(f"nothing stored for {year}: collect its months first "
@@ -57,28 +59,65 @@ def build_year_context(year: Year, stored: dict[str, list[SourceResult]], extra:
     names = {m.label: m.name for m in year.months}
     shown = [h["name"] for h in context["month"]["history"]] + [context["month"]["name"]]
     context["year"] = {"label": year.label, "name": year.label, "months": len(months),
-                       "first": months[0].short_name, "last": last.short_name}
+                       "first": months[0].short_name, "last": last.short_name,
+                       "over": now is None or not year_not_over(year, now), "ends": f"{year_end(year):%Y-%m-%d}"}
     context["totals"] = [t for t in (_total(spec, context, shown) for spec in YEAR_TOTALS) if t]
     context["headline"] = []
     context["records"] = year_records(months, stored)
     context["year_highlights"] = [
-        {"month": names[m.label], **item}
+        {"month": names[m.label], **render_highlight(result, item, context)}
         for m in months for result in stored[m.label] if result.kind == "highlights" and result.status == "ok"
-        for item in ({"title": i["title"], "html": render_markdown(i["body"]), "text": i["body"]}
-                     for i in result.metrics.get("items", []) if i.get("section") == "highlights")
+        for item in result.metrics.get("items", []) if item.get("section") == "highlights"
     ]
     return context
 
 
-def year_records(months: list[Month], stored: dict[str, list[SourceResult]]) -> list[dict[str, str]]:
-    """The records set during the year, each against the 12 months before it (story.py's rule)."""
-    found = []
+def year_end(year: Year) -> datetime:
+    """The first instant after the year, in its time zone."""
+    return year.months[-1].end
+
+
+def year_not_over(year: Year, now: datetime) -> bool:
+    return now < year_end(year)
+
+
+def refuse_unfinished(year: Year, now: datetime) -> None:
+    """The send gate: a year in review goes out once its year is over, or on purpose (`--force`).
+
+    NothingToDo (exit 3, like a month not due yet): a review mailed in December would read as the
+    whole year while it covers the months so far.
+    """
+    if year_not_over(year, now):
+        raise NothingToDo(f"the year in review of {year} is not sent before the year is over (on "
+                          f"{year_end(year):%Y-%m-%d}); to send the months so far anyway, add --force")
+
+
+def year_records(months: list[Month], stored: dict[str, list[SourceResult]]) -> list[dict[str, Any]]:
+    """Each record set during the year once, at its standing value, with how often it was set.
+
+    A month's record is judged against the 12 months before it (story.py's rule), so a later record
+    of a metric beats every earlier one of the year: the last one stands. Listed in the order the
+    standing records were set; `times` says how many months of the year set that record.
+    """
+    standing: dict[str, dict[str, Any]] = {}
     for month in months:
         window = {m.label: stored.get(m.label, []) for m in month.history(12)}
         context = build_context(month, stored[month.label], window, {})
-        found += [{"month": month.name, "title": fact.title, "value": fact.value}
-                  for fact in headline_facts(context, limit=len(ANGLES)) if fact.reason == "record"]
-    return found
+        for fact in headline_facts(context, limit=len(ANGLES)):
+            if fact.reason == "record":
+                times = standing.pop(fact.key, {}).get("times", 0) + 1
+                standing[fact.key] = {"month": month.name, "title": fact.title, "value": fact.value,
+                                      "times": times, "beaten": _times(times)}
+    return list(standing.values())
+
+
+def _times(count: int) -> str:
+    """'' for a record set once; 'a new record three times this year' when set again and again."""
+    if count < 2:
+        return ""
+    words = {2: "twice", 3: "three times", 4: "four times", 5: "five times", 6: "six times", 7: "seven times",
+             8: "eight times", 9: "nine times", 10: "ten times", 11: "eleven times", 12: "twelve times"}
+    return f"a new record {words.get(count, f'{count} times')} this year"
 
 
 def _total(spec: tuple[str, str, str, str, str], context: dict[str, Any], months: list[str]) -> Total | None:

@@ -15,15 +15,15 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from email.utils import parseaddr
 from urllib.parse import quote
 
 import requests
 import urllib3
 
 from newsletter.config import GraphSettings
+from newsletter.delivery.addresses import check_address
 from newsletter.delivery.message import Outgoing
-from newsletter.delivery.transports import PermFailure, TempFailure, TransportError, UnknownOutcome
+from newsletter.delivery.transports import PermFailure, ServerUnavailable, TransportError, UnknownOutcome
 from newsletter.errors import ConfigError
 from newsletter.http import HttpPolicy, make_session, redact_url
 
@@ -61,7 +61,7 @@ class GraphTransport:
     def __init__(self, settings: GraphSettings, sender: str, *, session: requests.Session | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
-        self.mailbox = parseaddr(sender)[1]
+        self.mailbox = check_address(sender, named=True).address
         # no automatic retries: a POST retried after a lost answer could send twice
         self.session = session or make_session(HttpPolicy(retries=0))
         if settings.ca_file:  # explicit on every request: REQUESTS_CA_BUNDLE would override session.verify
@@ -83,7 +83,8 @@ class GraphTransport:
         try:
             import msal
         except ImportError:
-            raise ConfigError("delivery.transport = \"graph\" needs msal: pip install 'newsletter[m365]'") from None
+            raise ConfigError("delivery.transport = \"graph\" needs msal (the `m365` extra): "
+                              "pip install msal") from None
         try:
             if self._app is None:
                 self._app = msal.ConfidentialClientApplication(
@@ -110,7 +111,7 @@ class GraphTransport:
                                              timeout=(10, self.settings.timeout_s))
             except requests.ConnectionError as exc:
                 if _never_connected(exc):
-                    raise TempFailure("Microsoft Graph unreachable; the message was not sent") from None
+                    raise ServerUnavailable("Microsoft Graph unreachable; the message was not sent") from None
                 raise UnknownOutcome("connection to Microsoft Graph lost while sending") from None
             except requests.Timeout:
                 raise UnknownOutcome(f"no answer from Microsoft Graph within {self.settings.timeout_s:g} s") from None
@@ -122,7 +123,7 @@ class GraphTransport:
         value = response.headers.get("Retry-After", "")
         wait = float(value) if value.strip().isdigit() else 30.0
         if wait > self.settings.max_retry_after_s:
-            raise TempFailure(f"429 throttled by Microsoft Graph for {wait:.0f} s (more than "
+            raise ServerUnavailable(f"429 throttled by Microsoft Graph for {wait:.0f} s (more than "
                               "delivery.graph.max_retry_after_s); a later run goes on")
         log.info("Microsoft Graph throttled the mailbox (429); waiting %.0f s", wait)
         self.sleep(wait)
@@ -136,7 +137,7 @@ class GraphTransport:
             raise TransportError(f"Microsoft Graph answered {code} for {self.mailbox} ({detail}); the app needs "
                                  "the Mail.Send application permission, granted by an admin")
         if code == 503:
-            raise TempFailure(f"{code} {detail}")
+            raise ServerUnavailable(f"{code} {detail}")
         if code >= 500:  # the message may have been taken before the failure
             raise UnknownOutcome(f"{code} {detail}")
         raise PermFailure(f"{code} {detail}")

@@ -5,6 +5,8 @@ before the message data leaves and `sent` after the server's 250 (`accepted` aft
 A re-run never re-sends `sent`, retries `temp_failed` until `retry_until_days` after the first
 try, never retries `perm_failed`, and leaves `unknown` to a person (`send --resend-unknown`): a row
 still `sending` from a run that died is unknown too, because its data may have gone out.
+Before anyone is sent anything every person's fields are filled in once: a person whose fields
+fail is held back alone (`temp_failed`, with the reason and the CSV line).
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from newsletter.compose.personal import Personalizer
 from newsletter.compose.render import Newsletter
 from newsletter.delivery.message import Envelope, MessageFactory, Outgoing
 from newsletter.delivery.recipients import Recipient, RecipientList
-from newsletter.delivery.transports import PermFailure, TempFailure, Transport, UnknownOutcome
-from newsletter.errors import DeliveryError, NothingToDo
+from newsletter.delivery.transports import PermFailure, ServerUnavailable, TempFailure, Transport, UnknownOutcome
+from newsletter.errors import DeliveryError, NothingToDo, TemplateError
 from newsletter.store import DONE_STATES, Store
 
 log = logging.getLogger(__name__)
 RETRYABLE = ("queued", "temp_failed")
-OUTCOMES = {TempFailure: "temp_failed", PermFailure: "perm_failed", UnknownOutcome: "unknown"}
+HELD_SHOWN = 20  # people held back named one by one in the log; history names them all
+OUTCOMES = ((TempFailure, "temp_failed"), (PermFailure, "perm_failed"), (UnknownOutcome, "unknown"))
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class DeliveryPlan:
 class DeliveryReport:
     month: str
     attempted: int = 0
+    held: int = 0  # not sent because their per-person fields failed
     counts: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
 
@@ -62,6 +66,8 @@ class DeliveryReport:
 
     def summary(self) -> str:
         parts = [f"{n} {status}" for status, n in sorted(self.counts.items())]
+        if self.held:
+            parts.append(f"{self.held} held back (their per-person fields failed)")
         if self.skipped:
             parts.append(f"{len(self.skipped)} addresses skipped (invalid or duplicate)")
         return ", ".join(parts) or "no recipients"
@@ -104,22 +110,23 @@ def deliver(store: Store, newsletter: Newsletter, recipients: RecipientList, tra
             store.save_edition(month, "sent")
         raise NothingToDo(f"edition {month}: nobody left to send to ({report.summary()})")
     run = _Run(store, newsletter, transport, plan, recipients.columns)
-    run.check(people[todo[0]])
+    ready = run.check_fields([people[key] for key in todo])
     store.save_edition(month, "sending", newsletter.subject, newsletter.content_hash)
     try:
-        transport.open()
+        if ready:
+            transport.open()
         for round_ in range(plan.retry_rounds + 1):
             if round_:
                 pause = plan.retry_backoff_s * 2 ** (round_ - 1)
-                log.info("%d temporarily refused; trying them again in %.0f s", len(todo), pause)
+                log.info("%d temporarily refused; trying them again in %.0f s", len(ready), pause)
                 plan.sleep(pause)
-            todo = [r.key for r in run.send_all([people[key] for key in todo])]
-            if not todo:
+            ready = run.send_all(ready)
+            if not ready:
                 break
     finally:
         run.close()
         transport.close()
-        report.attempted = run.attempted
+        report.attempted, report.held = run.attempted, run.held
         report.counts = store.delivery_counts(month)
         store.save_edition(month, "sent" if report.finished else "failed")
     return report
@@ -141,6 +148,19 @@ def _settle(store: Store, month: str, plan: DeliveryPlan) -> None:
             store.mark(month, row.recipient, "queued", error=f"re-sent on purpose after: {row.last_error}")
 
 
+def field_problems(personalizer: Personalizer, recipients: list[Recipient], columns: list[str]) -> dict[str, str]:
+    """What fails in each person's per-person fields, by ledger key (nobody: an empty dict)."""
+    return {r.key: p for r in recipients if (p := personalizer.problem(r.context(columns)))}
+
+
+def fails_for_everyone(recipients: list[Recipient], problems: dict[str, str], columns: list[str]) -> str:
+    """The message when the fields fail for every person: a template mistake, named by its first."""
+    first = recipients[0]
+    known = ", ".join(sorted({"email", "name", *columns}))
+    return (f"{first.email} ({first.where or 'delivery.to'}): {problems[first.key]}; it fails for every recipient "
+            f"({len(recipients)}): fix the template (the recipients' columns are: {known})")
+
+
 class _Run:
     """One run's sending: personalize, build, send, record; stops after max_errors people failed."""
 
@@ -153,12 +173,38 @@ class _Run:
         self.columns = columns
         self.failed: set[str] = set()
         self.attempted = 0
+        self.held = 0  # people whose fields failed: not sent, not counted against max_errors
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")  # flushes overlap sending
         self._prebuilt: dict[str, Outgoing] = {}
 
-    def check(self, sample: Recipient) -> None:
-        """Per-person fields are rendered once before anyone is sent anything: a mistake stops here."""
-        self.personalizer.for_recipient(sample.context(self.columns))
+    def check_fields(self, recipients: list[Recipient]) -> list[Recipient]:
+        """Every person's fields, before anyone is sent anything; returns those that can be sent.
+
+        A person whose fields fail (an empty name split for its first word) is held back alone,
+        `temp_failed` with the reason and the CSV line: a later run sends it once the row is fixed,
+        until retry_until_days. Failing for everyone while nobody has the edition yet is the
+        template's mistake, not a row's: the run stops before anything is sent or marked.
+        """
+        problems = field_problems(self.personalizer, recipients, self.columns)
+        if not problems:
+            return recipients
+        if len(problems) == len(recipients) and not set(self.store.delivery_counts(self.month)) & set(DONE_STATES):
+            raise TemplateError(f"{fails_for_everyone(recipients, problems, self.columns)}. Nobody was sent anything")
+        for recipient in recipients:
+            if recipient.key in problems:
+                self._hold(recipient, problems[recipient.key])
+        if self.held > HELD_SHOWN:
+            log.warning("... and %d more held back the same way; 'newsletter history' lists them all",
+                        self.held - HELD_SHOWN)
+        return [r for r in recipients if r.key not in problems]
+
+    def _hold(self, recipient: Recipient, problem: str) -> None:
+        reason = (f"not sent: {problem} ({recipient.where or 'this address'}); fix the row or the template: "
+                  "later runs send it, until delivery.retry_until_days")
+        self.store.mark(self.month, recipient.key, "temp_failed", error=reason, attempted=True)
+        self.held += 1
+        if self.held <= HELD_SHOWN:
+            log.warning("%s: %s", recipient.email, reason)
 
     def send_all(self, recipients: list[Recipient]) -> list[Recipient]:
         """Send to each in turn; returns those refused for now (to try again after a pause)."""
@@ -194,9 +240,13 @@ class _Run:
             if out is None:
                 out = self.factory.build(recipient, recipient.context(self.columns), message_id)
             reply = self.transport.send(out, before_data, lambda: self._prepare(upcoming))
+        except TemplateError as exc:  # checked before the run: only if building differs from checking
+            marking.result()
+            self._hold(recipient, str(exc))
+            return "held"
         except (TempFailure, PermFailure, UnknownOutcome) as exc:
             marking.result()
-            return self._failed(key, OUTCOMES[type(exc)], exc)
+            return self._failed(key, next(status for kind, status in OUTCOMES if isinstance(exc, kind)), exc)
         except BaseException:
             marking.result()
             if not data_sent:
@@ -215,8 +265,12 @@ class _Run:
             self._prebuilt = {}
 
     def _failed(self, key: str, status: str, exc: Exception) -> str:
+        """Record a failure. Permanent refusals and connection-level errors count towards
+        max_errors; a temporary refusal (greylisting's 451) does not: it is retried as documented."""
         self.store.mark(self.month, key, status, error=str(exc), attempted=True)
         log.warning("%s: %s (%s)", key, status, exc)
+        if status == "temp_failed" and not isinstance(exc, ServerUnavailable):
+            return status
         self.failed.add(key)
         if len(self.failed) >= self.plan.max_errors:
             raise DeliveryError(f"stopped after {len(self.failed)} recipients failed "

@@ -16,11 +16,12 @@ from email.header import decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from email.utils import formataddr, formatdate, make_msgid
 from functools import cached_property
 
 from newsletter.compose.personal import Personalizer
 from newsletter.compose.render import Newsletter
+from newsletter.delivery.addresses import check_address
 from newsletter.delivery.recipients import Recipient
 
 _PLAIN = re.compile(r"[ -<>-~]*")  # printable ASCII but "=": quoted-printable as it is
@@ -49,7 +50,7 @@ class Envelope:
 
     @cached_property
     def sender_address(self) -> str:
-        return parseaddr(self.sender)[1]
+        return check_address(self.sender, named=True).address
 
     @cached_property
     def domain(self) -> str:
@@ -86,9 +87,9 @@ def safe_name(name: str) -> str:
 
 
 def recipient_address(to: Recipient | str) -> Address:
-    if not isinstance(to, Recipient):
-        name, address = parseaddr(to)
-        to = Recipient(address or to, name)
+    if not isinstance(to, Recipient):  # a configured address, checked when the config was read
+        checked = check_address(to, named=True)
+        to = Recipient(checked.address or to, checked.name)
     return Address(display_name=safe_name(to.name), addr_spec=one_line(to.email))
 
 

@@ -10,12 +10,15 @@ from collections.abc import Iterable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from newsletter.delivery.addresses import check_address
 from newsletter.delivery.message import Envelope, Outgoing, as_bytes, set_header
 from newsletter.delivery.transports import PermFailure, TempFailure, Transport, UnknownOutcome
 
 
 def build_notice(envelope: Envelope, to: str, subject: str, body: str, *, kind: str) -> Outgoing:
-    """A text/plain message; `kind` ("review.2026-10") goes into its Message-ID."""
+    """A text/plain message to `to` (checked in config: "Name <address>" or the address alone);
+    `kind` ("review.2026-10") goes into its Message-ID. The envelope gets the address alone."""
+    address = check_address(to, named=True).address or to
     message = EmailMessage()
     set_header(message, "Subject", subject)
     set_header(message, "From", envelope.sender)
@@ -24,7 +27,7 @@ def build_notice(envelope: Envelope, to: str, subject: str, body: str, *, kind: 
     message["Message-ID"] = make_msgid(idstring=kind, domain=envelope.domain)
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(body, charset="utf-8")
-    return Outgoing(to, message["Message-ID"], as_bytes(message))
+    return Outgoing(address, message["Message-ID"], as_bytes(message))
 
 
 def send_notices(transport: Transport, notices: Iterable[Outgoing]) -> tuple[list[str], list[str]]:

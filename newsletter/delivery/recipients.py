@@ -2,7 +2,8 @@
 
 Each address gets one message. The CSV has a header row with at least `email`; `name` and any
 other columns are the person's fields, available to templates as `recipient`. An invalid or
-repeated address is reported with its file and line, and skipped: never sent, never guessed at.
+repeated address is reported with its file and the line its row starts on, and skipped: never
+sent, never guessed at, and never the end of the edition for everyone else (addresses.py).
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ import csv
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from email.headerregistry import Address
-from email.utils import parseaddr
 from pathlib import Path
 
+from newsletter.delivery.addresses import check_address
 from newsletter.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ class Recipient:
     email: str
     name: str = ""
     fields: dict[str, str] = field(default_factory=dict, compare=False)
+    where: str = field(default="", compare=False)  # "people.csv:12" or "delivery.to[0]", for messages
 
     @property
     def key(self) -> str:
@@ -53,40 +54,23 @@ class RecipientList:
         return {r.key: r for r in self.recipients}
 
 
-def valid_address(value: str) -> str | None:
-    """Why `value` is not a usable single address, or None when it is."""
-    if any(c in value for c in "\r\n\0") or "\u2028" in value or "\u2029" in value:
-        return "contains a line break or NUL"
-    if not value or value != value.strip() or "@" not in value or value.count("@") != 1:
-        return "is not an email address"
-    if not value.isascii():
-        return "has non-ASCII characters (internationalized addresses need SMTPUTF8, not supported)"
-    try:
-        Address(addr_spec=value)
-    except (ValueError, IndexError):
-        return "is not an email address"
-    local, _, domain = value.partition("@")
-    if not local or "." not in domain or domain.startswith(".") or domain.endswith("."):
-        return "is not an email address"
-    return None
-
-
 def load_recipients(to: Iterable[str], csv_path: Path | None) -> RecipientList:
     """Lists first, then the CSV's people; the first occurrence of an address wins."""
     result = RecipientList([])
     seen: dict[str, str] = {}
-    entries = [(f"delivery.to[{i}]", *_list_entry(v)) for i, v in enumerate(to)]
-    candidates: Iterable[tuple[str, str, str, dict[str, str]]] = entries
+    # a list may be written "All Staff <all@example.com>"; a row's email column is the address alone
+    entries = [(f"delivery.to[{i}]", v, "", {}, True) for i, v in enumerate(to)]
+    candidates: Iterable[tuple[str, str, str, dict[str, str], bool]] = entries
     if csv_path is not None:
-        candidates = [*entries, *_read_csv(csv_path)]
-    for where, email, name, fields in candidates:
-        problem = valid_address(email)
-        if problem:
-            result.skipped.append(f"{where}: {email!r} {problem}; skipped")
+        candidates = [*entries, *((*row, False) for row in _read_csv(csv_path))]
+    for where, value, name, fields, named in candidates:
+        checked = check_address(value, named=named)
+        if not checked.ok:
+            result.skipped.append(f"{where}: {value!r} {checked.reason}; skipped")
             continue
-        recipient = Recipient(email, name, fields)
+        recipient = Recipient(checked.address, name or checked.name, fields, where)
         if recipient.key in seen:
-            result.skipped.append(f"{where}: {email} is a duplicate of {seen[recipient.key]}; skipped")
+            result.skipped.append(f"{where}: {recipient.email} is a duplicate of {seen[recipient.key]}; skipped")
             continue
         seen[recipient.key] = where
         result.recipients.append(recipient)
@@ -95,28 +79,26 @@ def load_recipients(to: Iterable[str], csv_path: Path | None) -> RecipientList:
     return result
 
 
-def _list_entry(value: str) -> tuple[str, str, dict[str, str]]:
-    name, address = parseaddr(value)
-    return (address or value, name, {})
-
-
 def _read_csv(path: Path) -> Iterator[tuple[str, str, str, dict[str, str]]]:
+    """(where, email, name, other fields) per row; `where` names the line the row starts on."""
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the recipients file ({exc.strerror}); "
                           "check delivery.recipients") from None
     with handle:
-        reader = csv.DictReader(handle)
-        columns = [c.strip().lower() for c in reader.fieldnames or []]
-        if "email" not in columns:
-            raise ConfigError(f"{path}: the first row must name the columns, one of them 'email' "
-                              f"(found: {', '.join(columns) or 'nothing'})")
-        reader.fieldnames = columns
+        reader = csv.reader(handle)
         try:
+            columns = [c.strip().lower() for c in next(reader, [])]
+            if "email" not in columns:
+                raise ConfigError(f"{path}: the first row must name the columns, one of them 'email' "
+                                  f"(found: {', '.join(columns) or 'nothing'})")
+            start = reader.line_num + 1
             for row in reader:
-                fields = {k: (v or "").strip() for k, v in row.items() if k and k.isidentifier()}
-                email = fields.pop("email", "")
-                yield f"{path.name}:{reader.line_num}", email, fields.pop("name", ""), fields
+                if row:  # a blank line is no row
+                    fields = {k: v.strip() for k, v in zip(columns, row, strict=False) if k and k.isidentifier()}
+                    email = fields.pop("email", "")
+                    yield f"{path.name}:{start}", email, fields.pop("name", ""), fields
+                start = reader.line_num + 1
         except (csv.Error, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}:{reader.line_num}: not a readable CSV file ({exc})") from None

@@ -2,8 +2,9 @@
 
 `send()` calls `before_data()` at the last moment before the message data leaves, so the ledger
 can commit `sending`; it then raises TempFailure / PermFailure when the server refused,
-UnknownOutcome when the connection was lost after the data was sent, and TransportError when
-the transport cannot work at all (connect, TLS, AUTH) and the run must stop.
+ServerUnavailable (a TempFailure) when the server, not the person, is the trouble, UnknownOutcome
+when the connection was lost after the data was sent, and TransportError when the transport cannot work at all
+(connect, TLS, AUTH) and the run must stop.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from newsletter.config import Config, SmtpSettings
+from newsletter.delivery.addresses import check_address
 from newsletter.delivery.message import Outgoing
 from newsletter.errors import ConfigError, DeliveryError
 
@@ -30,6 +32,13 @@ class TransportError(DeliveryError):
 
 class TempFailure(Exception):
     """Refused for now (4xx, 552): retried later."""
+
+
+class ServerUnavailable(TempFailure):
+    """Not sent, for a reason that is the server's and not this person's: the connection failed
+    before the data even after reconnecting (or 421), the sender was refused for now, the service
+    is unavailable. Retried like a refusal, but it counts towards max_errors; a temporary refusal
+    of the person (greylisting's 451 to RCPT) does not."""
 
 
 class PermFailure(Exception):
@@ -122,7 +131,7 @@ class SmtpTransport:
                 smtp.starttls(context=self._tls())
                 smtp.ehlo()
         except ssl.SSLError as exc:
-            raise TransportError(f"{where}: TLS failed ({exc.reason or exc}); check delivery.smtp.ca_file") from None
+            raise TransportError(self._tls_problem(where, exc)) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise TransportError(f"{where}: cannot connect ({_describe(exc)})") from None
         if s.username:
@@ -131,6 +140,19 @@ class SmtpTransport:
             smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._smtp = smtp
         self.sent_on_connection = 0
+
+    def _tls_problem(self, where: str, exc: ssl.SSLError) -> str:
+        """What to change: an untrusted certificate is ca_file's business; a server that does not
+        speak TLS at once (a STARTTLS or plain port asked for implicit TLS) is security's or port's."""
+        s = self.settings
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return (f"{where}: TLS failed: the certificate is not trusted ({exc.verify_message or exc.reason}); "
+                    "check delivery.smtp.ca_file (a private CA) and delivery.smtp.host (the name it was issued to)")
+        if s.security == "tls":
+            other = 'set security = "starttls"' + ("" if s.effective_port == 465 else " or port = 465")
+            return (f"{where} did not answer TLS ({exc.reason or exc}): is port {s.effective_port} a STARTTLS or "
+                    f"plain port? {other}")
+        return f"{where}: TLS failed ({exc.reason or exc}); check delivery.smtp.security and delivery.smtp.port"
 
     def _login(self, smtp: smtplib.SMTP, where: str) -> None:
         s = self.settings
@@ -164,7 +186,7 @@ class SmtpTransport:
             except _Dropped as exc:
                 self._drop()
                 if attempt == 2:
-                    raise TempFailure(f"connection lost before the data ({exc})") from None
+                    raise ServerUnavailable(f"connection lost before the data ({exc})") from None
                 log.info("SMTP connection lost before the data (%s); reconnecting", exc)
         before_data()
         try:
@@ -223,6 +245,8 @@ class SmtpTransport:
             if index == 0 and code >= 500 and code != 552:
                 raise TransportError(f"SMTP server {self.settings.host} refused the sender {self.sender} "
                                      f"({code} {_text(reply)}); check delivery.from and delivery.smtp")
+            if index == 0:  # the sender refused for now: the server's trouble, for everyone
+                raise ServerUnavailable(f"the sender refused for now: {code} {_text(reply)}")
             raise refusal(code, reply)
 
     def _reset(self, smtp: smtplib.SMTP) -> None:
@@ -277,9 +301,7 @@ def make_transport(config: Config, edition: str) -> Transport:
     """The configured transport; the outbox keeps each edition (or test send) in its own folder."""
     delivery = config.delivery
     if delivery.transport == "smtp":
-        from email.utils import parseaddr
-
-        return SmtpTransport(delivery.smtp, parseaddr(delivery.sender)[1])
+        return SmtpTransport(delivery.smtp, check_address(delivery.sender, named=True).address)
     if delivery.transport == "graph":
         from newsletter.delivery.graph import GraphTransport
 

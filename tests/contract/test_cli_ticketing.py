@@ -10,10 +10,11 @@ from tests.contract.scenario import EXPECTED, ROWS
 from tests.contract.test_rt import item, pager
 
 
-def _rt_workspace(workspace, url: str) -> None:
+def _rt_workspace(workspace, url: str, required: bool = False) -> None:
     for demo in (workspace.root / "sources").glob("*.toml"):
         demo.unlink()
-    workspace.write("sources/helpdesk.toml", f'type = "rt"\nbase_url = "{url}"\ntoken_env = "RT_TOKEN"\n')
+    workspace.write("sources/helpdesk.toml", f'type = "rt"\nbase_url = "{url}"\ntoken_env = "RT_TOKEN"\n'
+                    f"required = {str(required).lower()}\n")
 
 
 def test_collect_json_in_the_workspace_time_zone(workspace, httpserver):
@@ -26,9 +27,9 @@ def test_collect_json_in_the_workspace_time_zone(workspace, httpserver):
     assert {k: source["metrics"][k] for k in EXPECTED} == EXPECTED
 
 
-def test_refused_token_fails_the_source_with_exit_1(workspace, httpserver):
+def test_refused_token_fails_the_required_source_with_exit_1(workspace, httpserver):
     httpserver.expect_request("/REST/2.0/tickets").respond_with_json({"message": "Unauthorized"}, status=401)
-    _rt_workspace(workspace, httpserver.url_for("/"))
+    _rt_workspace(workspace, httpserver.url_for("/"), required=True)
     result = workspace.invoke("collect", "--month", "2026-10", "--json", env={"RT_TOKEN": SECRET})
     assert result.exit_code == 1
     [source] = json.loads(result.stdout)["sources"]

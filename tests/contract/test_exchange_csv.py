@@ -73,3 +73,79 @@ def test_mistakes_are_named(tmp_path):
         make(tmp_path / "missing.csv").collect(OCTOBER)
     with pytest.raises(ConfigError, match="is a folder"):
         make(tmp_path)
+
+
+# Exports of the real cmdlet: its objects name the number MessageCount, and Export-Csv writes every
+# property (Windows PowerShell adds a #TYPE line, remote sessions add PS* columns).
+CMDLET_PROPERTIES = ["Organization", "Date", "Direction", "EventType", "Domain", "MessageCount", "StartDate",
+                     "EndDate", "Index"]
+
+
+def export(path, header, rows, *, delimiter=",", encoding="utf-8", type_line=False):
+    """Write a file as Export-Csv does: every field quoted, one row per (day, event type)."""
+    lines = ['#TYPE Deserialized.Microsoft.Exchange.Management.FfoReporting.MailflowStatusReport'] if type_line else []
+    lines.append(delimiter.join(f'"{name}"' for name in header))
+    for values in rows:
+        lines.append(delimiter.join(f'"{values.get(name, "")}"' for name in header))
+    path.write_bytes("\r\n".join(lines).encode(encoding))
+    return path
+
+
+def cmdlet_rows(count_column="MessageCount", date=lambda d: f"10/{d}/2026 12:00:00 AM", **names):
+    name = {"Date": "Date", "Direction": "Direction", "EventType": "EventType", **names}
+    rows = []
+    for d in range(1, 32):
+        for event, count in (("GoodMail", 1000), ("EdgeBlockSpam", 300), ("SpamDetections", 40), ("EmailPhish", 3),
+                             ("EmailMalware", 1), ("TransportRules", 5)):
+            rows.append({"Organization": "contoso.onmicrosoft.com", name["Date"]: date(d), name["Direction"]: "Inbound",
+                         name["EventType"]: event, "Domain": "", count_column: count, "Index": len(rows),
+                         "StartDate": "10/1/2026 12:00:00 AM", "EndDate": "10/31/2026 12:00:00 AM"})
+    return rows
+
+
+WHOLE_OCTOBER = {"scanned": 31 * 1349, "spam": 31 * 340, "phishing": 31 * 3, "malware": 31,
+                 "blocked_total": 31 * 344, "partial": False, "warnings": []}
+
+
+def test_the_cmdlets_own_columns_with_message_count(tmp_path):
+    path = export(tmp_path / "mailflow.csv", CMDLET_PROPERTIES, cmdlet_rows())
+    assert make(path).collect(OCTOBER).metrics == WHOLE_OCTOBER
+
+
+def test_windows_powershell_utf16_with_message_count_and_remote_session_columns(tmp_path):
+    header = [*CMDLET_PROPERTIES, "PSComputerName", "RunspaceId", "PSShowComputerName"]
+    path = export(tmp_path / "mailflow.csv", header, cmdlet_rows(), encoding="utf-16", type_line=True)
+    assert make(path).collect(OCTOBER).metrics == WHOLE_OCTOBER
+
+
+@pytest.mark.parametrize("header", [
+    ["date", "direction", "eventtype", "messagecount"],  # written by another tool, in lower case
+    ["DATE", "DIRECTION", "EVENTTYPE", "COUNT"],
+    ["Date", "Direction", "Event Type", "Message Count"],  # a report saved from a spreadsheet
+])
+def test_column_names_in_other_cases_and_spellings(tmp_path, header):
+    date, direction, event, count = header
+    rows = cmdlet_rows(count_column=count, Date=date, Direction=direction, EventType=event)
+    path = export(tmp_path / "mailflow.csv", header, rows)
+    assert make(path).collect(OCTOBER).metrics == WHOLE_OCTOBER
+
+
+def test_a_german_export_with_semicolons_and_german_dates(tmp_path):
+    """Export-Csv -UseCulture on a German Windows: ';' between fields, dd.mm.yyyy dates, UTF-16."""
+    rows = cmdlet_rows(date=lambda d: f"{d:02d}.10.2026 00:00:00")
+    path = export(tmp_path / "mailflow.csv", CMDLET_PROPERTIES, rows, delimiter=";", encoding="utf-16",
+                  type_line=True)
+    assert make(path, date_format="%d.%m.%Y %H:%M:%S").collect(OCTOBER).metrics == WHOLE_OCTOBER
+
+
+def test_an_unknown_layout_names_the_file_and_the_columns_it_found(tmp_path):
+    # Get-MailTrafficSummaryReport, a different cmdlet: not this report
+    path = export(tmp_path / "summary.csv", ["C1", "C2", "C3"], [{"C1": "Inbound", "C2": "Spam", "C3": "12"}])
+    with pytest.raises(SourceError, match=r"summary.csv: not a Get-MailflowStatusReport export: no column Date, "
+                                          r"Direction, EventType, MessageCount \(or Count\); the columns found: "
+                                          r"C1, C2, C3"):
+        make(path).collect(OCTOBER)
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(SourceError, match=r"empty.csv: not a Get-MailflowStatusReport export: .*no columns found"):
+        make(empty).collect(OCTOBER)

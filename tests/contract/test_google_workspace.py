@@ -65,16 +65,32 @@ def usage(day, received, spam, rejected, **extra):
          "parameters": parameters}], **extra}
 
 
-def reports_api(httpserver):
+def not_published(day, form):
+    """Google's answers for a day it has not (fully) published, as (status, body)."""
+    if form == "400":  # what the Reports API answers for the days after its newest published one
+        message = "Data for dates later than 2026-10-29 is not yet available. Please check back later"
+        return 400, {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT",
+                               "errors": [{"message": message, "domain": "global", "reason": "invalid"}]}}
+    if form == "DATA_NOT_AVAILABLE":
+        return 200, {"kind": "admin#reports#usageReports", "warnings": [
+            {"code": "DATA_NOT_AVAILABLE", "message": f'Sorry, data for date {day} for application "gmail" is not '
+             "available.", "data": [{"key": "application", "value": "gmail"}]}]}
+    # PARTIAL_DATA_AVAILABLE: some of the day's counts are in, the rest comes hours later
+    return 200, usage(day, 310, 12, 4, warnings=[
+        {"code": "PARTIAL_DATA_AVAILABLE", "message": f'Data for date {day} for application "gmail" is not '
+         "available right now, please try again after a few hours.",
+         "data": [{"key": "application", "value": "gmail"}]}])
+
+
+def reports_api(httpserver, late_form="DATA_NOT_AVAILABLE", late_days=("2026-10-30", "2026-10-31")):
     def handler(request):
         if request.headers.get("Authorization") != f"Bearer {ACCESS}":
             return Response('{"error": {"code": 401}}', 401)
         day = request.path.rsplit("/", 1)[1]
-        if day in ("2026-10-30", "2026-10-31"):  # not published yet
-            body = {"kind": "admin#reports#usageReports", "warnings": [
-                {"code": "DATA_NOT_AVAILABLE", "message": "Data for dates later than 2026-10-29 is not yet available",
-                 "data": [{"key": "application", "value": "gmail"}]}]}
-        elif day == "2026-10-15" and "pageToken" not in request.args:
+        if day in late_days:  # not published yet
+            status, body = not_published(day, late_form)
+            return Response(json.dumps(body), status, content_type="application/json")
+        if day == "2026-10-15" and "pageToken" not in request.args:
             body = usage(day, 600, 0, 0, nextPageToken="page-2")
         elif day == "2026-10-15":
             body = usage(day, 400, 200, 50)
@@ -146,10 +162,32 @@ def test_days_not_over_yet_are_not_asked_for(httpserver, session, key_file, rsa_
     assert asked == [f"2026-10-{d:02d}" for d in range(1, 10)]
 
 
-def test_a_month_google_has_published_nothing_of_is_refused_not_zero(httpserver, session, key_file, rsa_key):
+
+def test_a_warning_about_another_application_leaves_the_day_whole(httpserver, session, key_file, rsa_key):
     token_endpoint(httpserver, rsa_key, [])
-    reports_api(httpserver)
-    settings = GoogleWorkspaceSettings(key=Secret(file=key_file), admin_email=ADMIN, base_url=httpserver.url_for("/"))
-    first_day = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)  # 05:00 on the 1st in California: no day is over
-    with pytest.raises(SourceError, match="Google has published none of 2026-10 yet"):
-        GoogleWorkspace(settings, name="gmail", session=session, clock=lambda: first_day).collect(OCTOBER)
+    other = {"code": "PARTIAL_DATA_AVAILABLE", "message": 'Data for date 2026-10-07 for application "drive" is not '
+             "available right now, please try again after a few hours.",
+             "data": [{"key": "application", "value": "drive"}]}
+    httpserver.expect_request("/admin/reports/v1/usage/dates/2026-10-07").respond_with_json(
+        usage("2026-10-07", 1000, 200, 50, warnings=[other]))
+    reports_api(httpserver, late_days=())
+    metrics = make(httpserver, session, key_file).collect(OCTOBER).metrics
+    assert metrics["scanned"] == 31_000 and metrics["partial"] is False and metrics["warnings"] == []
+
+
+def test_another_bad_request_still_fails_and_says_why(httpserver, session, key_file, rsa_key):
+    token_endpoint(httpserver, rsa_key, [])
+    message = "Invalid value 'gmail:num_inbound_spam_emails'. Values must be valid parameters."
+    httpserver.expect_request("/admin/reports/v1/usage/dates/2026-10-01").respond_with_json(
+        {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}, status=400)
+    with pytest.raises(SourceError, match=r"Google Reports API answered 400 for 2026-10-01: Invalid value "
+                                          r"'gmail:num_inbound_spam_emails'") as info:
+        make(httpserver, session, key_file).collect(OCTOBER)
+    assert ACCESS not in str(info.value)
+
+
+def test_a_month_with_no_day_published_fails_rather_than_say_zero(httpserver, session, key_file, rsa_key):
+    token_endpoint(httpserver, rsa_key, [])
+    reports_api(httpserver, late_form="400", late_days=tuple(f"2026-10-{d:02d}" for d in range(1, 32)))
+    with pytest.raises(SourceError, match=r"Google has published no day of 2026-10 yet.*collect the month again"):
+        make(httpserver, session, key_file).collect(OCTOBER)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from datetime import timedelta
+from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 import pytest
@@ -123,14 +123,6 @@ def test_counts_by_threat_type_over_the_berlin_month(httpserver, login, tls_sess
     assert metrics["covered_days"] == 28  # whole days: the 4th to the 31st
 
 
-def test_a_month_hunting_no_longer_holds_is_refused_not_zero(httpserver, login, tls_session):
-    serve_login(login, [])
-    serve_graph(httpserver, [])
-    collector = make(httpserver, login, tls_session)
-    collector.clock = lambda: OCTOBER.end + timedelta(days=31)
-    with pytest.raises(SourceError, match=r"advanced hunting keeps 30 days: nothing of 2026-10 is left"):
-        collector.collect(OCTOBER)
-
 
 def test_http_failures(httpserver, login, tls_session):
     serve_login(login, [])
@@ -152,3 +144,32 @@ def test_an_authority_that_does_not_answer(httpserver, login, tls_session):
     login.clear()
     with pytest.raises(SourceError, match="check authority and tenant_id"):
         make(httpserver, login, tls_session).collect(OCTOBER)
+
+
+def test_a_month_wholly_past_the_30_days_fails_saying_it_expired(httpserver, login, tls_session):
+    """Collected on 15 December, all of October is older than advanced hunting keeps: no number is
+    honest, so the source fails (never zeros marked partial) and says how to avoid it."""
+    grants, queries = [], []
+    serve_login(login, grants)
+    serve_graph(httpserver, queries)
+    collector = make(httpserver, login, tls_session)
+    collector.clock = lambda: datetime(2026, 12, 15, 9, 0, tzinfo=UTC)
+    with pytest.raises(SourceError, match=r"advanced hunting keeps 30 days and all of 2026-10 is older "
+                                          r"\(kept since 2026-11-15 10:00\): its figures have expired\. Collect each "
+                                          r"month early in the next one") as info:
+        collector.collect(OCTOBER)
+    assert "newsletter run" in str(info.value)
+    assert queries == []  # nothing asked that could only answer nothing
+
+
+def test_a_month_partly_past_the_30_days_says_which_days_it_covers(httpserver, login, tls_session):
+    serve_login(login, [])
+    serve_graph(httpserver)
+    collector = make(httpserver, login, tls_session)
+    collector.clock = lambda: datetime(2026, 11, 20, 9, 0, tzinfo=UTC)  # kept since 2026-10-21 09:00 UTC (11:00 CEST)
+    result = collector.collect(OCTOBER)
+    assert result.status == "ok" and result.metrics["partial"] is True
+    assert result.metrics["warnings"] == [
+        "advanced hunting keeps 30 days: these figures cover only 2026-10-21 11:00 to 2026-10-31 (the end of "
+        "2026-10); mail before 2026-10-21 11:00 is no longer counted. Collect each month early in the next one "
+        "(the daily 'newsletter run' collects it on run.send_day)"]

@@ -1,0 +1,158 @@
+"""Where MJML refused a rendered document: the template file and line, and the value when one was to blame.
+
+mrml (through mjml-python) says what it refused and sometimes where ("at position 921:931",
+bytes into the document). When it does not, the spot is found from the outside: a beginning
+of the document that ends before the fault only lacks its end ("unexpected end of stream"),
+one that holds the fault fails as the whole does, so halving finds the first failing piece.
+
+The template line comes from rendering once more with templates compiled by
+`MarkingCodeGenerator`, which puts a marker before every piece of output naming its template
+file, its line and whether it is the template's own text or a printed value. Taking the markers
+out must give back exactly the document MJML refused; if it does not (a theme that measures its
+own output, say), the error names the template file without a line. Only a failed compile pays
+for any of this.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.sandbox import SandboxedEnvironment
+
+from newsletter.compose.formatting import where
+from newsletter.errors import TemplateError
+
+# Private-use characters: printable, so the cleaning of printed values (printable.py) keeps them.
+_OPEN, _SEP, _CLOSE = "\ue000", "\ue001", "\ue002"
+_MARKER = re.compile(f"{_OPEN}([sv])(\\d+){_SEP}([^{_CLOSE}]*){_CLOSE}")
+_POSITION = re.compile(r"at position (\d+):(\d+)")
+_END_OF_STREAM = "end of stream"
+SNIPPET = 60
+
+
+class MjmlRefused(TemplateError):
+    """MJML could not compile a document; `reason` is mrml's own message."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"MJML could not be compiled: {reason}")
+        self.reason = reason
+
+    def said(self, located: bool) -> str:
+        """The complaint in our words: mrml's 'root template' is the whole document, and its byte
+        position means nothing to a person once the template line is known."""
+        reason = self.reason.replace(" in root template", "")
+        if located:
+            reason = _POSITION.sub("", reason).rstrip()
+        if _END_OF_STREAM in reason:
+            reason += " (an element is left open: each <mj-...> and HTML tag needs its closing tag)"
+        return f"MJML could not be compiled: {reason}"
+
+
+class MarkingCodeGenerator(CodeGenerator):
+    """Compiles templates whose output carries a marker before each piece (see the module's docstring).
+    Output captured into a variable (`{% set %}` blocks, macros) stays unmarked."""
+
+    def visit_Output(self, node: nodes.Output, frame: Frame) -> None:
+        if frame.buffer is not None:
+            return super().visit_Output(node, frame)
+        marked: list[nodes.Expr] = []
+        for child in node.nodes:
+            kind = "s" if isinstance(child, nodes.TemplateData) else "v"
+            marked += [nodes.TemplateData(f"{_OPEN}{kind}{child.lineno}{_SEP}{self.filename or self.name}{_CLOSE}",
+                                          lineno=child.lineno), child]
+        return super().visit_Output(nodes.Output(marked, lineno=node.lineno), frame)
+
+
+class MarkingEnvironment(SandboxedEnvironment):
+    code_generator_class = MarkingCodeGenerator
+
+
+@dataclass(frozen=True)
+class _Piece:
+    start: int  # where it begins in the document
+    value: bool  # a printed value, not the template's own text
+    line: int
+    filename: str
+
+
+def describe(refused: MjmlRefused, source: str, render_marked: Callable[[], str], template_file: str) -> str:
+    """`file:line: MJML could not be compiled: ...` for the document `source`, as precisely as can be
+    told; `render_marked` renders it again with a MarkingEnvironment."""
+    offset = error_offset(refused.reason, source, _compiles_up_to)
+    pieces = _pieces(source, render_marked) if offset is not None else None
+    index = bisect.bisect_right([p.start for p in pieces], offset) - 1 if pieces and offset is not None else -1
+    if index < 0 or offset is None or pieces is None:
+        return f"{where(template_file)}: {refused.said(located=False)}"
+    piece = pieces[index]
+    if piece.value:
+        end = pieces[index + 1].start if index + 1 < len(pieces) else len(source)
+        return (f"{where(piece.filename)}:{piece.line}: {refused.said(located=True)}, in the value printed there: "
+                f"{_snippet(source[piece.start:end])}")
+    line = piece.line + source.count("\n", piece.start, offset)
+    start, end = source.rfind("\n", 0, offset) + 1, source.find("\n", offset)
+    near = _snippet(source[start:end if end >= 0 else None])
+    return f"{where(piece.filename)}:{line}: {refused.said(located=True)}, near {near}"
+
+
+def error_offset(reason: str, source: str, compiles: Callable[[str], str | None]) -> int | None:
+    """Where in `source` (a character offset) MJML stopped; None when it cannot be told (an element
+    left open fails only at the very end). `compiles` returns mrml's complaint, None for none."""
+    position = _POSITION.search(reason)
+    if position:
+        return len(source.encode("utf-8")[:int(position[1])].decode("utf-8", "ignore"))
+    if _END_OF_STREAM in reason:
+        return None
+
+    def fails_before(end: int) -> bool:
+        complaint = compiles(source[:end])
+        return complaint is not None and _END_OF_STREAM not in complaint
+
+    tags = [match.start() for match in re.finditer("<", source)] + [len(source)]
+    first = _first(0, len(tags) - 1, lambda k: fails_before(tags[k]))  # the piece after tags[first - 1] fails
+    low, high = (tags[first - 1] if first else 0), tags[first]
+    return max(low, _first(low, high, fails_before) - 1)
+
+
+def _first(low: int, high: int, holds: Callable[[int], bool]) -> int:
+    """The smallest k in [low, high] for which `holds` (monotonic, true at `high`) is true."""
+    while low < high:
+        middle = (low + high) // 2
+        if holds(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def _compiles_up_to(document: str) -> str | None:
+    import mjml
+
+    try:
+        mjml.mjml2html(document, disable_comments=True)
+    except Exception as exc:  # mjml-python raises a plain error with mrml's message
+        return str(exc)
+    return None
+
+
+def _pieces(source: str, render_marked: Callable[[], str]) -> list[_Piece] | None:
+    try:
+        marked = render_marked()
+    except Exception:  # the marked render is a best effort; the error then names the file only
+        return None
+    pieces, text, taken = [], [], 0
+    for match in _MARKER.finditer(marked):
+        text.append(marked[taken:match.start()])
+        taken = match.end()
+        pieces.append(_Piece(sum(map(len, text)), match[1] == "v", int(match[2]), match[3]))
+    text.append(marked[taken:])
+    return pieces if "".join(text) == source else None
+
+
+def _snippet(text: str) -> str:
+    text = " ".join(text.split())
+    return repr(text if len(text) <= SNIPPET else text[:SNIPPET - 1] + "…")
