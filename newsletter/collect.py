@@ -14,6 +14,7 @@ from newsletter.config import Config, SourceConfig
 from newsletter.errors import ConfigError, SourceError
 from newsletter.model import SourceResult
 from newsletter.period import Month
+from newsletter.redaction import redact
 from newsletter.settings import secrets_in
 
 log = logging.getLogger(__name__)
@@ -81,10 +82,8 @@ def _run_one(source: SourceConfig, collector: Collector, month: Month, progress:
 
 
 def _redact(message: str, source: SourceConfig) -> str:
-    """Belt and braces: no secret value of this source may appear in a stored error."""
-    for value in _secret_values(source.settings):
-        message = message.replace(value, "***")
-    return message
+    """Belt and braces: no secret of this source, in any wire form, may appear in a stored error."""
+    return redact(message, _secret_values(source.settings))
 
 
 def _secret_values(settings: object) -> list[str]:
@@ -92,4 +91,4 @@ def _secret_values(settings: object) -> list[str]:
     for _, secret in secrets_in(settings):
         with contextlib.suppress(ConfigError):
             values.append(secret.reveal())
-    return [v for v in values if len(v) >= 4]
+    return values

@@ -7,6 +7,7 @@ as "Zendesk answered 401 Unauthorized: check ZENDESK_TOKEN".
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import logging
 import time
@@ -23,10 +24,12 @@ from urllib3.util.retry import Retry
 
 from newsletter import __version__
 from newsletter.errors import SourceError
+from newsletter.redaction import header_secrets, redact
 
 log = logging.getLogger(__name__)
 USER_AGENT = f"newsletter/{__version__}"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+ERROR_CHARS = 200  # how much of a vendor's error body a message quotes
 
 
 class CappedRetry(Retry):
@@ -184,7 +187,8 @@ class HttpClient:
             raise SourceError(f"{status} for {where}: check base_url and the configured project or ids")
         if code == 429:
             raise SourceError(f"{status}: rate limit still exceeded after retries; try again later")
-        detail = self._clean(" ".join(response.text[:200].split()))
+        # Redact the whole body first: a secret cut in two by the truncation would no longer match.
+        detail = " ".join(redact(response.text, self._secrets(response.request)).split())[:ERROR_CHARS]
         raise SourceError(f"{status} for {where}" + (f": {detail}" if detail else ""))
 
     def _respect_rate_limit(self, response: requests.Response) -> None:
@@ -200,10 +204,17 @@ class HttpClient:
             self.sleep(wait)
 
     def _clean(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return redact(text, self._secrets())
+
+    def _secrets(self, sent: requests.PreparedRequest | None = None) -> list[str]:
+        """The configured secrets plus the credential headers as built here and as actually sent."""
+        headers = list(self.headers.items())
+        if isinstance(self.auth, tuple) and len(self.auth) == 2:
+            user_password = f"{self.auth[0]}:{self.auth[1]}".encode("latin-1", "replace")
+            headers.append(("Authorization", "Basic " + base64.b64encode(user_password).decode()))
+        if sent is not None:
+            headers.extend(sent.headers.items())
+        return [*self.secrets, *header_secrets(headers)]
 
 
 REMAINING_HEADERS = ("X-RateLimit-Remaining", "X-Rate-Limit-Remaining", "RateLimit-Remaining")

@@ -14,7 +14,16 @@ import trustme
 from newsletter.errors import SourceError
 from newsletter.http import HttpClient, HttpPolicy, PageGuard, _seconds_until, make_session, redact_url
 from tests.conftest import free_port
-from tests.contract.helpers import FAST, SECRET, Sequence, debug_everything, json_response, status
+from tests.contract.helpers import (
+    FAST,
+    SECRET,
+    Sequence,
+    debug_everything,
+    echo_credentials,
+    json_response,
+    leaks,
+    status,
+)
 from tests.fixtures.http import QuickServer
 
 OK = status(200, body={"ok": True})
@@ -180,3 +189,18 @@ def test_page_guard():
 
 def test_redact_url():
     assert redact_url("https://u:p@h.example:8443/a/b?token=x#f") == "https://h.example:8443/a/b"
+
+
+@pytest.mark.parametrize("auth", ["basic", "zendesk", "bearer", "token", "password", "query"])
+def test_an_error_body_quoting_the_credentials_is_redacted_before_it_is_cut(httpserver, auth):
+    """The body quotes what it was sent at the start, in the middle and past the cut, in wire forms."""
+    httpserver.expect_request("/x").respond_with_handler(echo_credentials(502))
+    settings = {"basic": {"auth": ("it@example.com", SECRET)}, "zendesk": {"auth": ("it@example.com/token", SECRET)},
+                "bearer": {"headers": {"Authorization": f"Bearer {SECRET}"}},
+                "token": {"headers": {"Authorization": f"token {SECRET}"}},
+                "password": {"headers": {"Password": SECRET}}, "query": {}}[auth]
+    acme = HttpClient(make_session(FAST), httpserver.url_for("/"), "Acme", secrets=(SECRET,), **settings)
+    with pytest.raises(SourceError, match="Acme answered 502") as caught:
+        acme.get_json("/x", params={"api_key": SECRET, "page": 2} if auth == "query" else {})
+    assert leaks(str(caught.value), SECRET) == [], str(caught.value)
+    assert "***" in str(caught.value)
