@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
+import textwrap
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -16,6 +20,7 @@ from newsletter.config import SourceConfig
 from newsletter.errors import SourceError
 from newsletter.period import Month
 from newsletter.settings import Secret
+from tests.conftest import REPO
 from tests.contract.helpers import leaks
 
 MONTH = Month(2026, 10)
@@ -89,3 +94,52 @@ def test_the_runner_masks_a_secret_in_every_wire_form(monkeypatch, form):
     [result] = collect_month(sources(Quoting(form)), MONTH)
     assert result.status == "failed" and result.error.startswith("the vendor said: ")
     assert leaks(result.error, secret) == [] and "***" in result.error
+
+
+class Stuck(Collector):
+    """Waits far longer than its deadline, as a thread stuck in a read would."""
+
+    type = "stuck"
+    kind = "custom"
+
+    def __init__(self, name: str = "stuck", seconds: float = 30.0) -> None:
+        super().__init__(NoSettings(), name=name)
+        self.seconds = seconds
+
+    def collect(self, month: Month):
+        time.sleep(self.seconds)
+        return self.result({})
+
+
+def test_a_source_past_its_deadline_fails_and_the_others_carry_on():
+    stuck, quick = sources(Stuck(), Recorder("quick", offline=False))
+    stuck = (replace(stuck[0], deadline_s=0.3), stuck[1])
+    started = time.monotonic()
+    results = collect_month([stuck, quick], MONTH)
+    assert time.monotonic() - started < 2
+    assert [(r.name, r.status) for r in results] == [("stuck", "failed"), ("quick", "ok")]
+    assert "stuck" in results[0].error and "deadline_s = 0.3 s" in results[0].error
+    assert "stuck.toml" in results[0].error
+
+
+def test_more_sources_than_workers_each_get_their_own_deadline():
+    many = [(replace(s, deadline_s=1.0), c) for s, c in sources(*(Stuck(f"s{i}", 0.2) for i in range(12)))]
+    started = time.monotonic()
+    results = collect_month(many, MONTH)
+    assert [r.status for r in results] == ["ok"] * 12  # the last four waited for a worker, then had 1 s
+    assert time.monotonic() - started < 2
+
+
+def test_the_process_ends_promptly_though_a_source_is_still_stuck():
+    script = textwrap.dedent("""
+        from dataclasses import replace
+        from tests.test_collect import MONTH, Stuck, sources
+        from newsletter.collect import collect_month
+        [(source, collector)] = sources(Stuck(seconds=60))
+        [result] = collect_month([(replace(source, deadline_s=0.5), collector)], MONTH)
+        print(result.status)
+        """)
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "failed", done.stderr
+    assert time.monotonic() - started < 10

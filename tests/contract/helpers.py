@@ -27,7 +27,7 @@ from newsletter.settings import Where, bind
 
 # Retries and waits small enough for a test, large enough to be real: 2 retries, 10 ms backoff.
 FAST = HttpPolicy(connect_timeout_s=2.0, read_timeout_s=0.4, retries=2, backoff_s=0.01,
-                  max_retry_after_s=0.3, rate_limit_wait_s=0.05, max_pages=50)
+                  max_retry_after_s=0.3, rate_limit_wait_s=0.05)
 SECRET = "s3cr3t-T0KEN-value-9f8e7d"
 
 Handler = Callable[[Request], Response]
@@ -58,9 +58,10 @@ class Case:
         return collector
 
 
-def run(collector: TicketingCollector, month: Month) -> SourceResult:
-    """Collect as the runner does: a failure becomes a failed result, never an exception."""
-    source = SourceConfig(Path("helpdesk.toml"), "helpdesk", collector.type, False, True, collector.settings)
+def run(collector: TicketingCollector, month: Month, **keys: Any) -> SourceResult:
+    """Collect as the runner does: a failure becomes a failed result, never an exception. `keys`:
+    common source keys (deadline_s, max_pages)."""
+    source = SourceConfig(Path("helpdesk.toml"), "helpdesk", collector.type, False, True, collector.settings, **keys)
     [result] = collect_month([(source, collector)], month)
     return result
 
@@ -85,6 +86,18 @@ def status(code: int, headers: dict[str, str] | None = None, body: Any = None) -
 def slow(request: Request) -> Response:
     time.sleep(FAST.read_timeout_s * 2.5)
     return json_response({})
+
+
+def trickle(*, every_s: float = 0.3, count: int = 40, sized: bool = True):
+    """An answer of one byte every `every_s` seconds, `count` of them: bounded, it stops by itself."""
+    def handle(request):
+        def body():
+            for _ in range(count):
+                yield b" "
+                time.sleep(every_s)
+        headers = {"Content-Length": str(count)} if sized else {}
+        return Response(body(), headers=headers, content_type="application/json")
+    return handle
 
 
 def not_json(request: Request) -> Response:

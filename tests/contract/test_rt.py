@@ -83,8 +83,8 @@ def test_page_that_repeats_forever_is_stopped(httpserver, monkeypatch, tmp_path)
     def same_page(request):
         return json_response({"page": 1, "pages": 99, "next_page": "x", "items": [item(ROWS[2])]})
     httpserver.expect_request("/REST/2.0/tickets").respond_with_handler(same_page)
-    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path), MONTH)
-    assert result.status == "failed" and "50 pages" in result.error  # FAST.max_pages
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path), MONTH, max_pages=50)
+    assert result.status == "failed" and "50 pages" in result.error
 
 
 def test_answer_without_items_names_the_endpoint(httpserver, monkeypatch, tmp_path):
