@@ -134,9 +134,10 @@ def fault_handlers(case: Case, names: tuple[str, ...]) -> Sequence:
 
 
 def debug_everything(caplog) -> None:
-    """DEBUG from every logger, including ours, whatever level an earlier CLI run left on them."""
+    """DEBUG from every logger, including ours and urllib3's, whatever level an earlier CLI run left on them."""
     caplog.set_level("DEBUG")
     caplog.set_level("DEBUG", logger="newsletter")
+    caplog.set_level("DEBUG", logger="urllib3")
 
 
 def check_fault(case: Case, fault: str, httpserver, monkeypatch, tmp_path, caplog, month: Month) -> None:
