@@ -47,6 +47,8 @@ class TicketStats:
     csat_pct: float | None = None
     csat_responses: int | None = None
     top_categories: list[list[Any]] = field(default_factory=list)
+    partial: bool = False  # some tickets were left out of the figures (warnings say why)
+    warnings: list[str] = field(default_factory=list)
 
     def metrics(self) -> dict[str, Any]:
         return asdict(self)
