@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from newsletter.store import Delivery
 
 log = logging.getLogger("newsletter")
+_QUERY = re.compile(r"\?[^\s'\"]*")
 
 
 class NewsletterGroup(click.Group):
@@ -86,7 +88,18 @@ def cli(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     # Our own progress only; other libraries speak at WARNING (urllib3's debug lines carry full URLs).
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="newsletter: %(message)s", force=True)
+    logging.getLogger().handlers[0].addFilter(_hide_query_strings)
     log.setLevel(level)
+    # urllib3's "Retrying (Retry(total=3, ...)) after connection broken by ..." is detail: the retry
+    # either works or ends in the source's own error. Only -v shows it; cron mails whatever is printed.
+    logging.getLogger("urllib3").setLevel(logging.WARNING if verbose and not quiet else logging.ERROR)
+
+
+def _hide_query_strings(record: logging.LogRecord) -> bool:
+    """A library's log line keeps the path of a URL, never its query string (it may hold a key)."""
+    if record.name.startswith("urllib3"):
+        record.msg, record.args = _QUERY.sub("", record.getMessage()), ()
+    return True
 
 
 @cli.command()

@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo
 
 from newsletter.collectors.registry import CollectorRegistry
 from newsletter.errors import ConfigError
+from newsletter.limits import DEFAULT_DEADLINE_S, DEFAULT_MAX_PAGES, MAX_DEADLINE_S
 from newsletter.model import kind_title
 from newsletter.period import load_timezone
 from newsletter.settings import Secret, Where, bind
 
 CONFIG_NAME = "newsletter.toml"
-SOURCE_KEYS = ("type", "name", "title", "required", "enabled")
+SOURCE_KEYS = ("type", "name", "title", "required", "enabled", "deadline_s", "max_pages")
 # The body's sections in order: blocks of the theme's newsletter.mjml.j2 (header and footer always show).
 DEFAULT_SECTIONS = ("hero", "highlights", "ticketing", "mail_security", "uptime", "trends", "metrics", "thanks", "tip")
 
@@ -136,6 +137,8 @@ class SourceConfig:
     required: bool
     enabled: bool
     settings: Any
+    deadline_s: float = DEFAULT_DEADLINE_S  # the whole collection of a month, retries and waits included
+    max_pages: int = DEFAULT_MAX_PAGES  # pages of one listing before paging is stopped as runaway
     title: str = ""
 
 
@@ -330,8 +333,22 @@ def load_source(file: Path, registry: CollectorRegistry) -> SourceConfig:
         raise where.error("title", f"expected the name people know this source by (such as {default_title!r})")
     required = _pop(table, "required", bool, False, where)
     enabled = _pop(table, "enabled", bool, True, where)
+    deadline_s = _pop_limit(table, "deadline_s", DEFAULT_DEADLINE_S, where, whole=False, high=MAX_DEADLINE_S)
+    max_pages = _pop_limit(table, "max_pages", DEFAULT_MAX_PAGES, where, whole=True, high=1_000_000)
     settings = bind(collector.Settings, table, where)
-    return SourceConfig(file, name, type_, required, enabled, settings, title)
+    return SourceConfig(file, name, type_, required, enabled, settings, float(deadline_s), int(max_pages), title)
+
+
+def _pop_limit(table: dict[str, Any], key: str, default: float, where: Where, *, whole: bool,
+               high: float) -> float:
+    """A limit above 0 and at most `high`: a whole number (`whole`) or a number of seconds."""
+    value = table.pop(key, default)
+    right_kind = isinstance(value, int) if whole else isinstance(value, int | float)
+    if isinstance(value, bool) or not right_kind or not 0 < value <= high:
+        expected = (f"a whole number from 1 to {high:,.0f}" if whole
+                    else f"a number of seconds above 0, at most {high:,.0f}")
+        raise where.error(key, f"expected {expected}, got {value!r}")
+    return value
 
 
 def _pop(table: dict[str, Any], key: str, kind: type, default: Any, where: Where) -> Any:

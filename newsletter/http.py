@@ -1,5 +1,6 @@
 """The one HTTP layer every collector uses: timeouts, retries, Retry-After, rate limits, paging
-guard, and errors a person can act on, with secrets kept out of logs and messages.
+guard, the source's deadline, and errors a person can act on, with secrets kept out of logs and
+messages.
 
 Collectors call `HttpClient.request_json()`; failures arrive as SourceError with a message such
 as "Zendesk answered 401 Unauthorized: check ZENDESK_TOKEN".
@@ -7,6 +8,7 @@ as "Zendesk answered 401 Unauthorized: check ZENDESK_TOKEN".
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import logging
 import time
@@ -18,20 +20,24 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import InvalidHeader, ReadTimeoutError
+from urllib3.exceptions import DecodeError, HTTPError, InvalidHeader, ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from newsletter import __version__
+from newsletter import __version__, limits
 from newsletter.errors import SourceError
+from newsletter.redaction import header_secrets, redact
 
 log = logging.getLogger(__name__)
 USER_AGENT = f"newsletter/{__version__}"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+ERROR_CHARS = 200  # how much of a vendor's error body a message quotes
+BODY_CHUNK = 64 * 1024
 
 
 class CappedRetry(Retry):
     """urllib3 Retry that caps Retry-After (seconds or HTTP date), waits `rate_limit_wait_s` after a
-    429 that says nothing, and treats an unreadable Retry-After as absent instead of failing."""
+    429 that says nothing, and treats an unreadable Retry-After as absent instead of failing. No wait
+    outlasts the source's deadline, and no retry starts after it."""
 
     rate_limit_wait_s: float = 30.0
     max_retry_after: float = 60.0
@@ -43,7 +49,15 @@ class CappedRetry(Retry):
             value = None
         if value is None and response.status == 429:
             value = self.rate_limit_wait_s
-        return None if value is None else min(value, self.max_retry_after)
+        return None if value is None else min(value, self.max_retry_after, limits.current().remaining())
+
+    def get_backoff_time(self) -> float:
+        return min(super().get_backoff_time(), limits.current().remaining())
+
+    def increment(self, *args, **kwargs):  # type: ignore[override]
+        """No retry once the source's deadline has passed: it is reported as such, not as the last error."""
+        limits.current().check("while retrying")
+        return super().increment(*args, **kwargs)
 
     def new(self, **kw):  # keep the settings on the copies urllib3 makes per attempt
         retry = super().new(**kw)
@@ -61,7 +75,6 @@ class HttpPolicy:
     retries: int = 4
     backoff_s: float = 0.5
     max_retry_after_s: float = 60.0
-    max_pages: int = 10_000
     rate_limit_wait_s: float = 30.0  # after a 429 without Retry-After
 
 
@@ -79,7 +92,7 @@ def make_session(policy: HttpPolicy | None = None) -> requests.Session:
     )
     retry.rate_limit_wait_s = policy.rate_limit_wait_s
     retry.max_retry_after = policy.max_retry_after_s
-    session = requests.Session()
+    session = BoundedSession()
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
@@ -88,6 +101,67 @@ def make_session(policy: HttpPolicy | None = None) -> requests.Session:
     session.verify = True
     session.policy = policy  # type: ignore[attr-defined]
     return session
+
+
+class BoundedSession(requests.Session):
+    """A Session whose every request keeps within the source's deadline (limits.current()).
+
+    Past the deadline no request starts; timeouts are no longer than the time left; and the body is
+    read piece by piece with the deadline checked in between, because requests' timeouts bound each
+    read, not the request: a server that sends a byte every few seconds would hold it for ever.
+    Collectors' HttpClients and the libraries given the session (msal, google-auth) all come here.
+    """
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        budget = limits.current()
+        if not budget.bounded:
+            return super().request(method, url, **kwargs)
+        where = redact_url(url)
+        budget.check(f"before {method} {where}")
+        kwargs["timeout"] = _capped(kwargs.get("timeout"), budget.remaining())
+        stream = kwargs.pop("stream", False)
+        try:
+            response = super().request(method, url, stream=True, **kwargs)
+        except requests.exceptions.RequestException:
+            budget.check(f"while waiting for {where}")  # a timeout cut short by the deadline says so
+            raise
+        if not stream:
+            _read_within(response, budget, where)
+        return response
+
+
+def _capped(timeout: Any, left: float) -> Any:
+    """(connect, read) timeouts no longer than `left` seconds (and not 0, which would mean no wait)."""
+    left = max(left, 0.001)
+    if isinstance(timeout, tuple):
+        return tuple(left if t is None else min(t, left) for t in timeout)
+    return left if timeout is None else min(timeout, left)
+
+
+def _read_within(response: requests.Response, budget: limits.Budget, where: str) -> None:
+    """Read the whole body, checking the deadline between pieces; errors as requests raises them."""
+    pieces = []
+    try:
+        while True:
+            budget.check(f"while reading {where}")
+            piece = response.raw.read1(BODY_CHUNK, decode_content=True)  # returns what has arrived
+            if not piece:
+                break
+            pieces.append(piece)
+    except (HTTPError, OSError) as exc:
+        response.close()
+        budget.check(f"while reading {where}")
+        if isinstance(exc, ReadTimeoutError):
+            raise requests.exceptions.ConnectionError(exc) from None
+        if isinstance(exc, DecodeError):
+            raise requests.exceptions.ContentDecodingError(exc) from None
+        raise requests.exceptions.ChunkedEncodingError(exc) from None
+    except limits.DeadlineExceeded:
+        response.close()
+        raise
+    # What Response.content would have done; it has no public way to be handed the bytes.
+    response._content = b"".join(pieces)
+    response._content_consumed = True
 
 
 def redact_url(url: str) -> str:
@@ -184,7 +258,8 @@ class HttpClient:
             raise SourceError(f"{status} for {where}: check base_url and the configured project or ids")
         if code == 429:
             raise SourceError(f"{status}: rate limit still exceeded after retries; try again later")
-        detail = self._clean(" ".join(response.text[:200].split()))
+        # Redact the whole body first: a secret cut in two by the truncation would no longer match.
+        detail = " ".join(redact(response.text, self._secrets(response.request)).split())[:ERROR_CHARS]
         raise SourceError(f"{status} for {where}" + (f": {detail}" if detail else ""))
 
     def _respect_rate_limit(self, response: requests.Response) -> None:
@@ -200,10 +275,17 @@ class HttpClient:
             self.sleep(wait)
 
     def _clean(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return redact(text, self._secrets())
+
+    def _secrets(self, sent: requests.PreparedRequest | None = None) -> list[str]:
+        """The configured secrets plus the credential headers as built here and as actually sent."""
+        headers = list(self.headers.items())
+        if isinstance(self.auth, tuple) and len(self.auth) == 2:
+            user_password = f"{self.auth[0]}:{self.auth[1]}".encode("latin-1", "replace")
+            headers.append(("Authorization", "Basic " + base64.b64encode(user_password).decode()))
+        if sent is not None:
+            headers.extend(sent.headers.items())
+        return [*self.secrets, *header_secrets(headers)]
 
 
 REMAINING_HEADERS = ("X-RateLimit-Remaining", "X-Rate-Limit-Remaining", "RateLimit-Remaining")
@@ -256,14 +338,14 @@ def _seconds_until(value: str) -> float:
 
 
 class PageGuard:
-    """Stops runaway paging: a page cap, a repeated page token or cursor, and a run of empty pages
-    that still claim more follow are errors, never an endless loop."""
+    """Stops runaway paging: a page cap (the source's `max_pages` unless given), a repeated page token
+    or cursor, and a run of empty pages that still claim more follow are errors, never an endless loop."""
 
     max_empty_pages = 3
 
-    def __init__(self, vendor: str, max_pages: int = HttpPolicy.max_pages) -> None:
+    def __init__(self, vendor: str, max_pages: int | None = None) -> None:
         self.vendor = vendor
-        self.max_pages = max_pages
+        self.max_pages = max_pages or limits.current().max_pages
         self.pages = 0
         self._seen: set[Hashable] = set()
         self._empty_run = 0

@@ -392,8 +392,7 @@ class Workspace:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                handle.seek(0)
-                holder = handle.read().strip() or "another process, which has not said who it is yet"
+                holder = _lock_holder(handle) or "another process, which has not said who it is yet"
                 raise LockHeld(f"another run holds {path} ({holder}); try again when it ends") from None
             handle.seek(0)
             handle.truncate()
@@ -404,6 +403,18 @@ class Workspace:
             finally:
                 handle.truncate(0)
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _lock_holder(handle, waits: int = 20, pause_s: float = 0.05) -> str:
+    """What the holder wrote into the lock file. A run that has just taken the lock writes it a moment
+    later, so an empty file is read again for up to a second before the holder is called unknown."""
+    for attempt in range(waits):
+        handle.seek(0)
+        holder = handle.read().strip()
+        if holder or attempt == waits - 1:
+            return holder
+        time.sleep(pause_s)
+    return ""
 
 
 def _write(path: Path, text: str) -> None:

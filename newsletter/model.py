@@ -56,6 +56,8 @@ class TicketStats:
     csat_pct: float | None = None
     csat_responses: int | None = None
     top_categories: list[list[Any]] = field(default_factory=list)
+    partial: bool = False  # some tickets were left out of the figures (warnings say why)
+    warnings: list[str] = field(default_factory=list)
 
     def metrics(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,10 +120,10 @@ class Highlight:
 class SourceResult:
     """What one source produced for one month, as stored and as printed by `collect --json`.
 
-    `partial`: the numbers cover only part of the month (it is still running, or the system no
-    longer or not yet holds all of it); `warnings` says what and why. A collector may put both in
-    its metrics (and `covered_days`, how many of the month's days it covers); the runner lifts the
-    first two out of them (`lifted`), so each source says it in one place.
+    `partial`: the numbers cover only part of the month (it is still running, the system no longer
+    or not yet holds all of it, some records were left out); `warnings` says what and why. A
+    collector may put both in its metrics (and `covered_days`, how many of the month's days it
+    covers); the runner copies them onto the result (`lifted`), where every source has them.
     """
 
     name: str
@@ -146,13 +148,12 @@ class SourceResult:
         return cls(name=name, type=type_, kind=kind, status="skipped", error=reason)
 
     def lifted(self) -> SourceResult:
-        """`partial` and `warnings` moved from the metrics to the result itself (metrics are not changed)."""
+        """`partial` and `warnings` of the metrics (a collector's own say) also on the result itself,
+        where every source has them; the metrics keep their shape."""
         if "partial" not in self.metrics and "warnings" not in self.metrics:
             return self
-        metrics = {k: v for k, v in self.metrics.items() if k not in ("partial", "warnings")}
         warnings = [*self.warnings, *(w for w in self.metrics.get("warnings") or [] if w not in self.warnings)]
-        return replace(self, metrics=metrics, partial=self.partial or bool(self.metrics.get("partial")),
-                       warnings=warnings)
+        return replace(self, partial=self.partial or bool(self.metrics.get("partial")), warnings=warnings)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -228,7 +229,7 @@ def _numbers(kind: str, m: dict, keys: tuple[str, ...]) -> str | None:
 
 
 def _ticketing(m: dict) -> str | None:
-    keys = tuple(f.name for f in fields(TicketStats) if f.name != "top_categories")
+    keys = tuple(f.name for f in fields(TicketStats) if f.name not in ("top_categories", *COMMON_METRICS))
     problem = _numbers("ticketing", m, keys)
     categories = m.get("top_categories") or []
     if problem or not isinstance(categories, list):
@@ -240,7 +241,7 @@ def _ticketing(m: dict) -> str | None:
 
 
 def _mail(m: dict) -> str | None:
-    return _numbers("mail_security", m, tuple(f.name for f in fields(MailStats)))
+    return _numbers("mail_security", m, tuple(f.name for f in fields(MailStats) if f.name not in COMMON_METRICS))
 
 
 def _uptime(m: dict) -> str | None:

@@ -405,7 +405,7 @@ class CounterSnapshots:
 
 
 def _result(row: sqlite3.Row) -> SourceResult:
-    return SourceResult(  # lifted: rows stored before the partial column kept it in the metrics
+    return SourceResult(  # lifted: rows stored before the partial column have it in their metrics only
         name=row["source"], type=row["type"], kind=row["kind"], status=row["status"],
         error=row["error"], metrics=json.loads(row["metrics"]), partial=bool(row["partial"]),
         warnings=json.loads(row["warnings"]),

@@ -115,3 +115,46 @@ def test_uptime_of_a_service_monitored_from_mid_month():
 def test_uptime_unknown_before_monitoring_started():
     service = service_uptime("New", [], OCT, monitored_from=OCT.end + timedelta(days=1))
     assert service.uptime_pct is None and service.downtime_s is None
+
+
+NOW = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)  # collected after the month
+
+
+def test_a_ticket_served_twice_counts_once():
+    first = Ticket("IT-1", at(5), at(5, 13), at(6), category="VPN", sla_breached=True, csat_positive=False)
+    other = Ticket("IT-2", at(7), at(7, 14), None, category="VPN")
+    again = first._replace(resolved=None)  # a later page showing it again: the first one read is kept
+    stats = aggregate_tickets([first, other, again, other], OCT, now=NOW)
+    assert (stats.opened, stats.resolved, stats.backlog_end) == (2, 1, 1)
+    assert stats.first_response_median_s == 3600 and stats.resolution_median_s == 86400
+    assert stats.top_categories == [["VPN", 2]] and stats.sla_met_pct == 0.0 and stats.csat_responses == 1
+    assert stats.warnings == [] and stats.partial is False
+
+
+def test_impossible_dates_are_left_out_with_a_warning_that_says_how_many():
+    good = Ticket("IT-1", at(5), at(5, 13), at(6))
+    tickets = [
+        good,
+        Ticket("IT-2", NOW + timedelta(days=3)),  # created after the collection
+        Ticket("IT-3", at(10), None, NOW + timedelta(hours=2)),  # resolved after it
+        Ticket("IT-4", at(12), None, at(11)),  # resolved before it was created
+        Ticket("IT-5", at(20), None, at(20)),  # resolved the moment it was created: possible
+    ]
+    stats = aggregate_tickets(tickets, OCT, now=NOW)
+    assert (stats.opened, stats.resolved, stats.backlog_end) == (2, 2, 0)
+    assert stats.resolution_median_s == 0 and stats.resolution_p90_s == 86400
+    assert stats.partial is True
+    assert stats.warnings == ["3 tickets left out of the figures: 2 dated after the collection, 1 resolved "
+                              "before it was created; check the help desk's dates (and its clock)"]
+
+
+def test_a_vendor_clock_a_little_ahead_is_not_the_future():
+    ahead = Ticket("IT-1", at(5), None, NOW + timedelta(minutes=2))
+    late = aggregate_tickets([ahead], OCT, now=NOW)
+    assert late.warnings == [] and late.backlog_end == 1  # kept: open at the month's end
+    assert aggregate_tickets([Ticket("IT-2", NOW + timedelta(days=1))], OCT).warnings == []  # no now, no check
+
+
+def test_metrics_say_partial_and_warnings():
+    metrics = aggregate_tickets([Ticket("IT-1", at(12), None, at(11))], OCT, now=NOW).metrics()
+    assert metrics["partial"] is True and metrics["warnings"][0].startswith("1 ticket left out of the figures: 1 ")

@@ -17,7 +17,7 @@ from tests.fixtures.workspace import BASE_CONFIG
 
 TICKET_KEYS = {"opened", "resolved", "backlog_end", "first_response_median_s", "first_response_p90_s",
                "resolution_median_s", "resolution_p90_s", "sla_met_pct", "csat_pct", "csat_responses",
-               "top_categories"}
+               "top_categories", "partial", "warnings"}
 MAIL_KEYS = {"scanned", "spam", "phishing", "malware", "blocked_total"}
 SERVICE_KEYS = {"name", "uptime_pct", "downtime_s", "incidents", "longest_outage_s", "status"}
 

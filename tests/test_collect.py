@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import base64
 import re
+import subprocess
+import sys
+import textwrap
 import threading
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import quote
+
+import pytest
 
 from newsletter.collect import collect_month
 from newsletter.collectors.base import Collector, NoSettings
 from newsletter.config import SourceConfig
+from newsletter.errors import SourceError
 from newsletter.period import Month
+from newsletter.settings import Secret
+from tests.conftest import REPO
+from tests.contract.helpers import leaks
 
 MONTH = Month(2026, 10)
 
@@ -31,7 +44,7 @@ class Recorder(Collector):
         return self.result({"values": {"thread": {"value": threading.get_ident(), "label": "Thread"}}})
 
 
-def sources(*collectors: Recorder) -> list[tuple[SourceConfig, Collector]]:
+def sources(*collectors: Collector) -> list[tuple[SourceConfig, Collector]]:
     return [(SourceConfig(Path(f"{c.name}.toml"), c.name, c.type, False, True, c.settings), c) for c in collectors]
 
 
@@ -82,3 +95,84 @@ def test_collect_warns_and_exits_0_when_only_an_optional_source_failed(workspace
     assert re.search(r"^helpdesk +ok", result.stdout, re.M), "the other sources are collected and stored"
     json_run = workspace.invoke("collect", "--month", "2026-10", "--json")
     assert json_run.exit_code == 0 and '"status": "failed"' in json_run.stdout
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    token: Secret
+
+
+class Quoting(Collector):
+    """A collector whose own error quotes its secret in a wire form the runner must still catch."""
+
+    type = "quoting"
+    kind = "custom"
+
+    def __init__(self, form: str) -> None:
+        super().__init__(TokenSettings(Secret(env="QUOTING_TOKEN")), name="quoting")
+        self.form = form
+
+    def collect(self, month: Month):
+        secret = self.settings.token.reveal()
+        said = {"raw": f"Bearer {secret}", "url": quote(f"key={secret}/x", safe=""),
+                "basic": "Basic " + base64.b64encode(f"someone@corp.example:{secret}".encode()).decode(),
+                "json": f"key=\\/{secret}".replace("/", "\\/")}[self.form]
+        raise SourceError(f"the vendor said: {said} (and again: {said})")
+
+
+@pytest.mark.parametrize("form", ["raw", "url", "basic", "json"])
+def test_the_runner_masks_a_secret_in_every_wire_form(monkeypatch, form):
+    secret = "Qu0ting/secret+value=42"
+    monkeypatch.setenv("QUOTING_TOKEN", secret)
+    [result] = collect_month(sources(Quoting(form)), MONTH)
+    assert result.status == "failed" and result.error.startswith("the vendor said: ")
+    assert leaks(result.error, secret) == [] and "***" in result.error
+
+
+class Stuck(Collector):
+    """Waits far longer than its deadline, as a thread stuck in a read would."""
+
+    type = "stuck"
+    kind = "custom"
+
+    def __init__(self, name: str = "stuck", seconds: float = 30.0) -> None:
+        super().__init__(NoSettings(), name=name)
+        self.seconds = seconds
+
+    def collect(self, month: Month):
+        time.sleep(self.seconds)
+        return self.result({"values": {}})
+
+
+def test_a_source_past_its_deadline_fails_and_the_others_carry_on():
+    stuck, quick = sources(Stuck(), Recorder("quick", offline=False))
+    stuck = (replace(stuck[0], deadline_s=0.3), stuck[1])
+    started = time.monotonic()
+    results = collect_month([stuck, quick], MONTH)
+    assert time.monotonic() - started < 2
+    assert [(r.name, r.status) for r in results] == [("stuck", "failed"), ("quick", "ok")]
+    assert "stuck" in results[0].error and "deadline_s = 0.3 s" in results[0].error
+    assert "stuck.toml" in results[0].error
+
+
+def test_more_sources_than_workers_each_get_their_own_deadline():
+    many = [(replace(s, deadline_s=1.0), c) for s, c in sources(*(Stuck(f"s{i}", 0.2) for i in range(12)))]
+    started = time.monotonic()
+    results = collect_month(many, MONTH)
+    assert [r.status for r in results] == ["ok"] * 12  # the last four waited for a worker, then had 1 s
+    assert time.monotonic() - started < 2
+
+
+def test_the_process_ends_promptly_though_a_source_is_still_stuck():
+    script = textwrap.dedent("""
+        from dataclasses import replace
+        from tests.test_collect import MONTH, Stuck, sources
+        from newsletter.collect import collect_month
+        [(source, collector)] = sources(Stuck(seconds=60))
+        [result] = collect_month([(replace(source, deadline_s=0.5), collector)], MONTH)
+        print(result.status)
+        """)
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "failed", done.stderr
+    assert time.monotonic() - started < 10

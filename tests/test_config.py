@@ -166,3 +166,24 @@ def test_check_warns_about_secret_variables_this_shell_lacks(workspace, monkeypa
     monkeypatch.setenv("NEWSLETTER_TEST_SMTP_PASSWORD", "s3cret-value")
     result = workspace.invoke("check")
     assert "is not set" not in result.stderr and "s3cret-value" not in result.output
+
+
+def test_deadline_and_page_limit_are_common_source_keys(workspace):
+    from newsletter.collectors.registry import CollectorRegistry
+    from newsletter.config import load_source
+
+    registry = CollectorRegistry.from_entry_points()
+    plain = load_source(workspace.root / "sources" / "helpdesk.toml", registry)
+    assert (plain.deadline_s, plain.max_pages) == (600, 1000)
+    tuned = workspace.write("sources/tuned.toml", 'type = "demo_uptime"\ndeadline_s = 90\nmax_pages = 20\n')
+    assert (load_source(tuned, registry).deadline_s, load_source(tuned, registry).max_pages) == (90.0, 20)
+
+
+@pytest.mark.parametrize(("line", "fragment"), [
+    ("deadline_s = 0", "deadline_s: expected a number of seconds above 0"), ("deadline_s = \"10\"", "deadline_s"),
+    ("max_pages = 0", "max_pages: expected a whole number from 1"), ("max_pages = 2.5", "max_pages"),
+    ("max_pages = true", "max_pages"),
+])
+def test_bad_deadline_or_page_limit(workspace, line, fragment):
+    workspace.write("sources/tuned.toml", f'type = "demo_uptime"\n{line}\n')
+    assert_config_error(workspace.invoke("check"), "tuned.toml", fragment)

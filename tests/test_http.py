@@ -10,11 +10,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import trustme
+from werkzeug import Response
 
 from newsletter.errors import SourceError
 from newsletter.http import HttpClient, HttpPolicy, PageGuard, _seconds_until, make_session, redact_url
+from newsletter.limits import DeadlineExceeded, budget
 from tests.conftest import free_port
-from tests.contract.helpers import FAST, SECRET, Sequence, debug_everything, json_response, status
+from tests.contract.helpers import (
+    FAST,
+    SECRET,
+    Sequence,
+    debug_everything,
+    echo_credentials,
+    json_response,
+    leaks,
+    status,
+    trickle,
+)
 from tests.fixtures.http import QuickServer
 
 OK = status(200, body={"ok": True})
@@ -180,3 +192,66 @@ def test_page_guard():
 
 def test_redact_url():
     assert redact_url("https://u:p@h.example:8443/a/b?token=x#f") == "https://h.example:8443/a/b"
+
+
+@pytest.mark.parametrize("auth", ["basic", "zendesk", "bearer", "token", "password", "query"])
+def test_an_error_body_quoting_the_credentials_is_redacted_before_it_is_cut(httpserver, auth):
+    """The body quotes what it was sent at the start, in the middle and past the cut, in wire forms."""
+    httpserver.expect_request("/x").respond_with_handler(echo_credentials(502))
+    settings = {"basic": {"auth": ("it@example.com", SECRET)}, "zendesk": {"auth": ("it@example.com/token", SECRET)},
+                "bearer": {"headers": {"Authorization": f"Bearer {SECRET}"}},
+                "token": {"headers": {"Authorization": f"token {SECRET}"}},
+                "password": {"headers": {"Password": SECRET}}, "query": {}}[auth]
+    acme = HttpClient(make_session(FAST), httpserver.url_for("/"), "Acme", secrets=(SECRET,), **settings)
+    with pytest.raises(SourceError, match="Acme answered 502") as caught:
+        acme.get_json("/x", params={"api_key": SECRET, "page": 2} if auth == "query" else {})
+    assert leaks(str(caught.value), SECRET) == [], str(caught.value)
+    assert "***" in str(caught.value)
+
+
+@pytest.mark.parametrize("sized", [True, False], ids=["content-length", "chunked"])
+def test_a_trickling_answer_stops_at_the_deadline(httpserver, sized):
+    httpserver.expect_request("/x").respond_with_handler(trickle(sized=sized))
+    started = time.monotonic()
+    with budget(deadline_s=0.8), pytest.raises(DeadlineExceeded, match=r"deadline_s \(0.8 s\).*/x"):
+        client(httpserver).get_json("/x")
+    assert time.monotonic() - started < 2  # each byte came well within the read timeout
+
+
+def test_no_request_once_the_deadline_has_passed(httpserver):
+    httpserver.expect_request("/x").respond_with_json({})
+    with budget(deadline_s=0.05), pytest.raises(DeadlineExceeded, match="deadline_s"):
+        time.sleep(0.1)
+        client(httpserver).get_json("/x")
+    assert httpserver.log == []
+
+
+def test_retries_stop_at_the_deadline(httpserver):
+    httpserver.expect_request("/x").respond_with_handler(status(503, {"Retry-After": "1"}))
+    patient = HttpPolicy(retries=50, backoff_s=0.2, max_retry_after_s=5, read_timeout_s=5)
+    started = time.monotonic()
+    with budget(deadline_s=1.0), pytest.raises(DeadlineExceeded):
+        client(httpserver, policy=patient).get_json("/x")
+    assert time.monotonic() - started < 2.5
+
+
+def test_an_answer_in_pieces_arrives_whole_within_the_deadline(httpserver):
+    def pieces(request):
+        def body():
+            for piece in (b'{"rows": [', b"1, 2", b", 3]}"):
+                yield piece
+                time.sleep(0.05)
+        return Response(body(), content_type="application/json")
+    httpserver.expect_request("/x").respond_with_handler(pieces)
+    with budget(deadline_s=30):
+        assert client(httpserver).get_json("/x") == {"rows": [1, 2, 3]}
+
+
+def test_page_guard_takes_max_pages_from_the_source():
+    with budget(max_pages=2):
+        guard = PageGuard("Acme")
+        guard.next_page(1)
+        guard.next_page(2)
+        with pytest.raises(SourceError, match="Acme paging stopped after 2 pages; narrow the query or raise max_pages"):
+            guard.next_page(3)
+    assert PageGuard("Acme").max_pages == 1000

@@ -2,19 +2,24 @@
 
 Every ticketing collector streams normalized Tickets into `aggregate_tickets`; every uptime
 collector that sees outages (rather than a ready ratio) goes through `service_uptime`.
-Percentiles are nearest-rank, so a median or p90 is always the value of a real ticket.
+Percentiles are nearest-rank, so a median or p90 is always the value of a real ticket. Each ticket
+id counts once, and a ticket whose dates cannot be true is left out with a warning.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from newsletter.model import ServiceUptime, Ticket, TicketStats
 from newsletter.period import Month
+
+log = logging.getLogger(__name__)
+CLOCK_SLACK_S = 300  # a help desk's clock a few minutes ahead of ours does not make a date "future"
 
 
 def nearest_rank(sorted_values: Sequence[float], pct: float) -> float | None:
@@ -33,15 +38,55 @@ def _pct(part: int, whole: int) -> float | None:
     return round(100 * part / whole, 2) if whole else None
 
 
+@dataclass
+class _Screen:
+    """Lets each ticket id through once (the first time: a repeated page or a shifted offset serves
+    one again) and keeps out tickets dated after the collection or resolved before they were
+    created, counting them for the warning."""
+
+    latest: float  # no date may be later than this (the collection, plus CLOCK_SLACK_S)
+    seen: set[str] = field(default_factory=set)
+    repeated: int = 0
+    future: int = 0
+    backwards: int = 0
+
+    def admit(self, ticket: Ticket, created: float, done: float | None) -> bool:
+        if ticket.id in self.seen:
+            self.repeated += 1
+            return False
+        self.seen.add(ticket.id)
+        if created > self.latest or (done is not None and done > self.latest):
+            self.future += 1
+            return False
+        if done is not None and done < created:
+            self.backwards += 1
+            return False
+        return True
+
+    def warnings(self) -> list[str]:
+        if self.repeated:
+            log.debug("%d tickets were served more than once and counted once", self.repeated)
+        left_out = self.future + self.backwards
+        if not left_out:
+            return []
+        why = [f"{self.future} dated after the collection" if self.future else "",
+               f"{self.backwards} resolved before it was created" if self.backwards else ""]
+        return [f"{left_out} ticket{'s' if left_out != 1 else ''} left out of the figures: "
+                f"{', '.join(w for w in why if w)}; check the help desk's dates (and its clock)"]
+
+
 def aggregate_tickets(
-    tickets: Iterable[Ticket], month: Month, *, backlog_known: bool = True, top: int = 5
+    tickets: Iterable[Ticket], month: Month, *, backlog_known: bool = True, top: int = 5,
+    now: datetime | None = None,
 ) -> TicketStats:
     """Stats for `month` from tickets that include every ticket created or resolved in it.
 
     `backlog_known=False` when the collector could not fetch tickets created before the month
-    that are still open: backlog_end is then unknown (None), not a wrong small number.
+    that are still open: backlog_end is then unknown (None), not a wrong small number. `now` is when
+    the tickets were collected: a ticket dated after it is left out (without `now`, none is).
     """
     start, end = month.start.timestamp(), month.end.timestamp()
+    screen = _Screen(now.timestamp() + CLOCK_SLACK_S if now else math.inf)
     opened = resolved = backlog = sla_total = sla_met = rated = positive = 0
     first_responses: list[float] = []
     resolutions: list[float] = []
@@ -49,6 +94,8 @@ def aggregate_tickets(
     for ticket in tickets:
         created = ticket.created.timestamp()
         done = ticket.resolved.timestamp() if ticket.resolved else None
+        if not screen.admit(ticket, created, done):
+            continue
         if created < end and (done is None or done >= end):
             backlog += 1
         if start <= created < end:
@@ -73,6 +120,7 @@ def aggregate_tickets(
                 positive += ticket.csat_positive
     first_responses.sort()
     resolutions.sort()
+    warnings = screen.warnings()
     return TicketStats(
         opened=opened,
         resolved=resolved,
@@ -85,6 +133,8 @@ def aggregate_tickets(
         csat_pct=_pct(positive, rated),
         csat_responses=rated,
         top_categories=[[name, count] for name, count in categories.most_common(top)],
+        partial=bool(warnings),
+        warnings=warnings,
     )
 
 

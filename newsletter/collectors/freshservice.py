@@ -65,7 +65,7 @@ class Freshservice(TicketingCollector):
             yield from self._workspace(client, month, workspace)
 
     def _workspace(self, client: HttpClient, month: Month, workspace: int | None) -> Iterator[Ticket]:
-        guard = PageGuard(self.vendor, client.policy.max_pages)
+        guard = PageGuard(self.vendor)
         params: dict[str, Any] = {"updated_since": utc_text(month.start, "%Y-%m-%dT%H:%M:%SZ"),
                                   "include": "stats", "per_page": self.settings.page_size, "order_type": "asc"}
         if workspace is not None:

@@ -27,6 +27,7 @@ from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.model import MailStats, SourceResult
 from newsletter.period import Month
+from newsletter.redaction import redact
 from newsletter.settings import Secret
 
 PACIFIC = ZoneInfo("America/Los_Angeles")  # the Reports API's days
@@ -142,7 +143,7 @@ class GoogleWorkspace(Collector):
             raise SourceError(f"cannot reach Google's token endpoint ({info.get('token_uri')}); check the network"
                               ) from None
         except GoogleAuthError as exc:
-            reason = str(exc).split("\n")[0][:200]
+            reason = redact(str(exc), [info.get("private_key")]).split("\n")[0][:200]  # redacted before it is cut
             raise SourceError(f"Google refused the service account ({reason}): check {hint} and its domain-wide "
                               f"delegation for {SCOPE} as {self.settings.admin_email}") from None
         return credentials.token

@@ -92,7 +92,7 @@ class Jira(TicketingCollector):
         return ["created", "resolutiondate", *[f for f in extra if f]]
 
     def tickets(self, client: HttpClient, month: Month) -> Iterator[Ticket]:
-        guard = PageGuard(self.vendor, client.policy.max_pages)
+        guard = PageGuard(self.vendor)
         params: dict[str, Any] = {"jql": self.jql(month), "fields": ",".join(self.fields()),
                                   "maxResults": self.settings.page_size}
         token = None

@@ -25,6 +25,7 @@ from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient
 from newsletter.model import MailStats, SourceResult
 from newsletter.period import Month
+from newsletter.redaction import redact
 from newsletter.settings import Secret
 
 RETENTION = timedelta(days=30)
@@ -127,12 +128,12 @@ class M365Defender(Collector):
                 http_client=self.session, instance_discovery=False, validate_authority=False)
             result = app.acquire_token_for_client(scopes=[_scope(settings.base_url)])
         except (ValueError, OSError, MsalError) as exc:  # the authority's metadata is missing or unreadable
-            reason = str(exc).replace(secret, "***").split(". ")[0][:200]
+            reason = redact(str(exc), [secret]).split(". ")[0][:200]  # redacted before it is cut
             raise SourceError(f"cannot get a token from {settings.authority} ({reason}); check authority and "
                               "tenant_id") from None
         if "access_token" not in result:
             code = result.get("error", "error")
-            detail = str(result.get("error_description", "")).split("\n")[0].split("\r")[0][:160]
+            detail = redact(str(result.get("error_description", "")), [secret]).split("\n")[0].split("\r")[0][:160]
             raise SourceError(f"Microsoft Entra refused the client credentials ({code}: {detail}): check client_id, "
                               f"{settings.client_secret.hint} and tenant_id")
         return result["access_token"]

@@ -74,7 +74,7 @@ class RequestTracker(TicketingCollector):
         return " AND ".join(parts)
 
     def tickets(self, client: HttpClient, month: Month) -> Iterator[Ticket]:
-        guard = PageGuard(self.vendor, client.policy.max_pages)
+        guard = PageGuard(self.vendor)
         params = {"query": self.ticket_sql(month), "fields": "Created,Started,Resolved,Status,Queue",
                   "fields[Queue]": "Name", "orderby": "id", "order": "ASC", "per_page": self.settings.page_size}
         page = 1

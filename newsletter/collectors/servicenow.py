@@ -90,7 +90,7 @@ class ServiceNow(TicketingCollector):
                   *[f for f in (s.category_field, s.first_response_field) if f]]
         params = {"sysparm_query": self.encoded_query(month), "sysparm_fields": ",".join(fields),
                   "sysparm_limit": s.page_size, "sysparm_exclude_reference_link": "true"}
-        guard = PageGuard(self.vendor, client.policy.max_pages)
+        guard = PageGuard(self.vendor)
         offset = 0
         while True:
             guard.next_page(offset)

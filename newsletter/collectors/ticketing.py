@@ -56,7 +56,8 @@ class TicketingCollector(Collector):
     def collect(self, month: Month) -> SourceResult:
         client = self.client()
         try:
-            stats = aggregate_tickets(self.tickets(client, month), month, backlog_known=self.backlog_known)
+            stats = aggregate_tickets(self.tickets(client, month), month, backlog_known=self.backlog_known,
+                                      now=self.clock())
         except (AttributeError, TypeError, KeyError) as exc:  # a record not shaped as documented
             log.debug("%s: unexpected record shape", self.name, exc_info=True)
             raise SourceError(f"{self.vendor} sent a ticket record in an unexpected shape "

@@ -54,7 +54,7 @@ class Zendesk(TicketingCollector):
                                 secrets=(token,), auth=(f"{self.settings.email}/token", token))
 
     def tickets(self, client: HttpClient, month: Month) -> Iterator[Ticket]:
-        guard = PageGuard(self.vendor, client.policy.max_pages)
+        guard = PageGuard(self.vendor)
         common: dict[str, Any] = {"include": "metric_sets", "exclude_deleted": "true", "per_page": PAGE_SIZE}
         start = {"start_time": int(month.start.timestamp())}  # UTC seconds of the month's first instant
         cursor = None

@@ -152,9 +152,9 @@ class Section:
     items: list[dict[str, Any]] = field(default_factory=list)  # services, categories, highlights
     summary: str = ""  # one plain-language sentence with its comparison (story.summarize)
     title: str = ""
-    partial: bool = False  # covers only part of the month:
-    coverage: str = ""  # "These numbers cover 22 of the 31 days of October.", for readers
-    covered: str = ""  # "counted over 22 of 31 days": beside a number (the hero)
+    partial: bool = False  # not the whole month, or not every record (warnings say why); and when days
+    coverage: str = ""  # are missing: "These numbers cover 22 of the 31 days of October.", for readers,
+    covered: str = ""  # and "counted over 22 of 31 days", beside a number (the hero)
     warnings: list[str] = field(default_factory=list)  # why, for the people who run the newsletter
 
     @property
@@ -229,13 +229,14 @@ def _span(month: Month, history: dict[str, list[SourceResult]]) -> int:
 
 
 def _coverage(result: SourceResult, month: Month) -> dict[str, str]:
-    """What a partial result means for its numbers, in words: how many days they cover, when known."""
+    """How many days a partial result's numbers cover, in words, when the source knows: that changes
+    what they mean to a reader. Other reasons (a few records left out) are for the people who run
+    the newsletter: `warnings`, shown by collect, the preview and the reviewers' email."""
     days = result.metrics.get("covered_days")
     if isinstance(days, int | float) and not isinstance(days, bool) and 0 <= days < month.days:
         return {"coverage": f"These numbers cover {days:.0f} of the {month.days} days of {month.short_name}.",
                 "covered": f"counted over {days:.0f} of {month.days} days"}
-    return {"coverage": f"These numbers do not cover all of {month.short_name}.",
-            "covered": f"not all of {month.short_name} counted"}
+    return {}
 
 
 def _section(result: SourceResult, older: list[SourceResult | None], prev_name: str, month: Month) -> Section:

@@ -3,12 +3,16 @@ the way `newsletter collect` does, serve answers from a handler, and inject the 
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, unquote_plus
 
 import pytest
 from werkzeug import Request, Response
@@ -23,7 +27,7 @@ from newsletter.settings import Where, bind
 
 # Retries and waits small enough for a test, large enough to be real: 2 retries, 10 ms backoff.
 FAST = HttpPolicy(connect_timeout_s=2.0, read_timeout_s=0.4, retries=2, backoff_s=0.01,
-                  max_retry_after_s=0.3, rate_limit_wait_s=0.05, max_pages=50)
+                  max_retry_after_s=0.3, rate_limit_wait_s=0.05)
 SECRET = "s3cr3t-T0KEN-value-9f8e7d"
 
 Handler = Callable[[Request], Response]
@@ -54,9 +58,10 @@ class Case:
         return collector
 
 
-def run(collector: TicketingCollector, month: Month) -> SourceResult:
-    """Collect as the runner does: a failure becomes a failed result, never an exception."""
-    source = SourceConfig(Path("helpdesk.toml"), "helpdesk", collector.type, False, True, collector.settings)
+def run(collector: TicketingCollector, month: Month, **keys: Any) -> SourceResult:
+    """Collect as the runner does: a failure becomes a failed result, never an exception. `keys`:
+    common source keys (deadline_s, max_pages)."""
+    source = SourceConfig(Path("helpdesk.toml"), "helpdesk", collector.type, False, True, collector.settings, **keys)
     [result] = collect_month([(source, collector)], month)
     return result
 
@@ -81,6 +86,18 @@ def status(code: int, headers: dict[str, str] | None = None, body: Any = None) -
 def slow(request: Request) -> Response:
     time.sleep(FAST.read_timeout_s * 2.5)
     return json_response({})
+
+
+def trickle(*, every_s: float = 0.3, count: int = 40, sized: bool = True):
+    """An answer of one byte every `every_s` seconds, `count` of them: bounded, it stops by itself."""
+    def handle(request):
+        def body():
+            for _ in range(count):
+                yield b" "
+                time.sleep(every_s)
+        headers = {"Content-Length": str(count)} if sized else {}
+        return Response(body(), headers=headers, content_type="application/json")
+    return handle
 
 
 def not_json(request: Request) -> Response:
@@ -117,9 +134,10 @@ def fault_handlers(case: Case, names: tuple[str, ...]) -> Sequence:
 
 
 def debug_everything(caplog) -> None:
-    """DEBUG from every logger, including ours, whatever level an earlier CLI run left on them."""
+    """DEBUG from every logger, including ours and urllib3's, whatever level an earlier CLI run left on them."""
     caplog.set_level("DEBUG")
     caplog.set_level("DEBUG", logger="newsletter")
+    caplog.set_level("DEBUG", logger="urllib3")
 
 
 def check_fault(case: Case, fault: str, httpserver, monkeypatch, tmp_path, caplog, month: Month) -> None:
@@ -143,3 +161,36 @@ def check_fault(case: Case, fault: str, httpserver, monkeypatch, tmp_path, caplo
     assert SECRET not in (result.error or "")
     assert f"GET {httpserver.url_for('/').rstrip('/')}" in caplog.text  # DEBUG was captured ...
     assert SECRET not in caplog.text  # ... and held no secret
+
+
+def leaks(text: str, secret: str) -> list[str]:
+    """Pieces of `secret` (8 characters or more) found in `text` in any form it takes on the wire: raw,
+    URL-encoded, JSON-escaped, or inside something base64 (a Basic credential, at any alignment)."""
+    pieces = {secret[i:i + 8] for i in range(len(secret) - 7)}
+    plain = text.replace("\\/", "/")
+    views = {text, plain, unquote(plain), unquote_plus(plain)}
+    for token in re.findall(r"(?:[A-Za-z0-9+/_=-]|%[0-9A-Fa-f]{2}){8,}", plain):
+        token = unquote(token).rstrip("=")
+        for skip in range(4):
+            body = token[skip:]
+            body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body + "=" * (-len(body) % 4)
+            for decode in (base64.b64decode, base64.urlsafe_b64decode):
+                with contextlib.suppress(ValueError):
+                    views.add(decode(body).decode("latin-1"))
+    return sorted({piece for piece in pieces for view in views if piece in view})
+
+
+def echo_credentials(code: int) -> Handler:
+    """A vendor's error page that quotes what it was sent (Authorization and Password headers, query
+    string, form body): at the start, in the middle, across the 200th character (where an error message
+    is cut) and far past it; raw, URL-encoded and JSON-escaped, as servers write it."""
+    def handle(request: Request) -> Response:
+        sent = [request.headers.get("Authorization"), request.headers.get("Password"),
+                request.query_string.decode(), request.get_data(as_text=True)]
+        said = " ".join(s for s in sent if s)
+        body = ""
+        for at, form in ((0, said), (100, quote(said, safe="")), (184, said), (450, said),
+                         (700, json.dumps({"auth": said}).replace("/", "\\/"))):
+            body = (body + " ").ljust(at, "x") + form
+        return Response(body, status=code, content_type="text/plain")
+    return handle

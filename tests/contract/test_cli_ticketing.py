@@ -4,7 +4,15 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import threading
 
+import pytest
+
+from tests.conftest import REPO
 from tests.contract.helpers import SECRET
 from tests.contract.scenario import EXPECTED, ROWS
 from tests.contract.test_rt import item, pager
@@ -37,3 +45,59 @@ def test_refused_token_fails_the_required_source_with_exit_1(workspace, httpserv
     assert source["error"] == ("Request Tracker answered 401 UNAUTHORIZED: check RT_TOKEN (RT auth token) "
                                "and its permissions")
     assert "Traceback" not in result.output and SECRET not in result.output
+
+
+class FlakyVendor:
+    """RT on a raw socket: the first connection dropped unanswered, the second a 503, then the page.
+    That is what makes urllib3 log its long "Retrying (Retry(total=...)) after connection broken" line."""
+
+    def __init__(self, page: bytes) -> None:
+        self.page = page
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(65536) or b"\r\n\r\n"
+                self.connections += 1
+                if self.connections == 1:
+                    continue  # dropped without an answer
+                status, body = ("503 Service Unavailable", b"busy") if self.connections == 2 else ("200 OK", self.page)
+                conn.sendall(f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                             "Connection: close\r\n\r\n".encode() + body)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@pytest.mark.parametrize("level", ["default", "-q", "-v"])
+def test_urllib3_retry_lines_only_under_verbose(workspace, level):
+    page = json.dumps({"total": 9, "count": 9, "page": 1, "pages": 1, "per_page": 100,
+                       "items": [item(r) for r in ROWS]}).encode()
+    vendor = FlakyVendor(page)
+    try:
+        _rt_workspace(workspace, f"http://127.0.0.1:{vendor.port}/")
+        flags = [] if level == "default" else [level]
+        done = subprocess.run([sys.executable, "-m", "newsletter", *flags, "collect", "--config", str(workspace.config),
+                               "--month", "2026-10"], capture_output=True, text=True, timeout=120, cwd=REPO,
+                              env={**os.environ, "RT_TOKEN": SECRET})
+    finally:
+        vendor.close()
+    assert done.returncode == 0, done.stderr
+    assert vendor.connections == 3  # dropped, 503, answered
+    if level == "-v":
+        assert "Retrying (" in done.stderr  # the detail, for whoever asked for it ...
+        assert "?query" not in done.stderr and "TicketSQL" not in done.stderr  # ... without the query string
+    else:
+        assert "Retrying" not in done.stderr and "urllib3" not in done.stderr, done.stderr
+    if level == "-q":
+        assert done.stderr == "" and done.stdout.strip().endswith("ok")  # cron mails nothing but the summary

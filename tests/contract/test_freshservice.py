@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -63,7 +64,14 @@ def test_numbers_over_three_pages(httpserver, monkeypatch, tmp_path):
 
 
 def test_each_workspace_in_turn(httpserver, monkeypatch, tmp_path):
-    httpserver.expect_request(CASE.path).respond_with_handler(pages(ROWS[1:3], 3))
+    def by_workspace(request: Request):  # ticket ids are the account's: each workspace has its own
+        space = int(request.args["workspace_id"])
+        answer = pages(ROWS[1:3], 3)(request)
+        tickets = [{**t, "id": t["id"] + 100 * space, "workspace_id": space}
+                   for t in json.loads(answer.get_data())["tickets"]]
+        headers = {k: v for k, v in answer.headers.items() if k == "Link" or k.startswith("X-")}
+        return json_response({"tickets": tickets}, headers=headers)
+    httpserver.expect_request(CASE.path).respond_with_handler(by_workspace)
     result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, workspace_ids=[2, 3]), MONTH)
     assert [r.args["workspace_id"] for r, _ in httpserver.log] == ["2", "3"]
     assert result.metrics["opened"] == 4  # B and C in each

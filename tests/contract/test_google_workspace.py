@@ -162,6 +162,24 @@ def test_days_not_over_yet_are_not_asked_for(httpserver, session, key_file, rsa_
     assert asked == [f"2026-10-{d:02d}" for d in range(1, 10)]
 
 
+@pytest.mark.parametrize("form", ["400", "DATA_NOT_AVAILABLE", "PARTIAL_DATA_AVAILABLE"])
+def test_days_not_published_yet_are_missing_days_in_every_form_google_sends(httpserver, session, key_file, rsa_key,
+                                                                            form):
+    """Collected on 1 November: Google has published October up to the 29th. Whether it says so with a
+    400 or with a warning, the month is partial, names the days, and keeps the published days' figures."""
+    token_endpoint(httpserver, rsa_key, [])
+    reports_api(httpserver, late_form=form)
+    first_of_november = datetime(2026, 11, 1, 16, 0, tzinfo=UTC)  # 08:00 in California
+    settings = GoogleWorkspaceSettings(key=Secret(file=key_file), admin_email=ADMIN, base_url=httpserver.url_for("/"))
+    result = GoogleWorkspace(settings, name="gmail", session=session, clock=lambda: first_of_november).collect(OCTOBER)
+    assert result.status == "ok", result.error
+    metrics = result.metrics
+    # the 29 published days only: a day Google is still filling in is not counted in part
+    assert metrics["scanned"] == 29_000 and metrics["spam"] == 5_800 and metrics["rejected"] == 1_450
+    assert metrics["partial"] is True
+    assert metrics["warnings"] == ["Google has not published all of 2026-10-30, 2026-10-31 yet (its data arrives "
+                                   "days late); collect the month again later"]
+
 
 def test_a_warning_about_another_application_leaves_the_day_whole(httpserver, session, key_file, rsa_key):
     token_endpoint(httpserver, rsa_key, [])

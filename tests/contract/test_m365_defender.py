@@ -123,7 +123,6 @@ def test_counts_by_threat_type_over_the_berlin_month(httpserver, login, tls_sess
     assert metrics["covered_days"] == 28  # whole days: the 4th to the 31st
 
 
-
 def test_http_failures(httpserver, login, tls_session):
     serve_login(login, [])
     check_faults(httpserver, serve=lambda: serve_graph(httpserver), path="/v1.0/security/runHuntingQuery",

@@ -83,8 +83,8 @@ def test_page_that_repeats_forever_is_stopped(httpserver, monkeypatch, tmp_path)
     def same_page(request):
         return json_response({"page": 1, "pages": 99, "next_page": "x", "items": [item(ROWS[2])]})
     httpserver.expect_request("/REST/2.0/tickets").respond_with_handler(same_page)
-    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path), MONTH)
-    assert result.status == "failed" and "50 pages" in result.error  # FAST.max_pages
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path), MONTH, max_pages=50)
+    assert result.status == "failed" and "50 pages" in result.error
 
 
 def test_answer_without_items_names_the_endpoint(httpserver, monkeypatch, tmp_path):
@@ -112,3 +112,30 @@ def test_missing_token_variable_fails_the_source_naming_it(httpserver, monkeypat
     result = run(collector, MONTH)
     assert result.status == "failed" and "RT_TOKEN" in result.error
     assert json.dumps(result.to_json())  # storable as is
+
+
+def test_a_page_served_twice_counts_each_ticket_once(httpserver, monkeypatch, tmp_path):
+    """RT serving page 1 again as page 2 (as offset paging does when tickets arrive meanwhile)."""
+    items = [item(r) for r in ROWS]
+    pages = [items[:4], items[:4], items[4:]]
+
+    def repeating(request: Request):
+        page = int(request.args.get("page", 1))
+        body = {"total": 13, "count": len(pages[page - 1]), "page": page, "pages": 3, "per_page": 4,
+                "items": pages[page - 1]}
+        return json_response({**body, **({"next_page": "more"} if page < 3 else {})})
+    httpserver.expect_request("/REST/2.0/tickets").respond_with_handler(repeating)
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path), MONTH)
+    assert result.status == "ok", result.error
+    assert {k: result.metrics[k] for k in EXPECTED} == EXPECTED
+    assert len(httpserver.log) == 3 and result.metrics["warnings"] == []
+
+
+def test_a_ticket_dated_in_the_future_is_left_out_with_a_warning(httpserver, monkeypatch, tmp_path):
+    future = {**item(ROWS[2]), "id": "99", "Created": "2099-01-01T00:00:00Z"}
+    httpserver.expect_request("/REST/2.0/tickets").respond_with_handler(pager([*map(item, ROWS), future], 100))
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path), MONTH)
+    assert {k: result.metrics[k] for k in EXPECTED} == EXPECTED
+    assert result.metrics["partial"] is True
+    assert result.metrics["warnings"] == ["1 ticket left out of the figures: 1 dated after the collection; check "
+                                          "the help desk's dates (and its clock)"]

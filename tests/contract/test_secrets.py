@@ -1,0 +1,164 @@
+"""No secret leaves through an error: every HTTP collector's auth style against a vendor whose error
+page quotes the credentials it was sent (at the start, in the middle and past where a message is
+cut; raw, URL-encoded and JSON-escaped), through the runner and the store, and through `collect --json`."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from werkzeug import Response
+
+from newsletter.collect import build_collectors, collect_month
+from newsletter.collectors.registry import CollectorRegistry
+from newsletter.config import load_config
+from newsletter.http import make_session
+from newsletter.store import Store
+from tests.contract.helpers import FAST, SECRET, echo_credentials, leaks
+from tests.contract.scenario import MONTH
+from tests.contract.test_m365_defender import ACCESS as M365_ACCESS
+from tests.contract.test_m365_defender import TENANT, ca, login, serve_login  # noqa: F401  (ca, login: fixtures)
+from tests.fixtures.workspace import BASE_CONFIG
+
+GOOGLE_ACCESS = "ya29.echo-access-token-5d4c3b2a"
+# What each style sends: Basic (three user forms), `token`, `Bearer`, a Password header, a form field,
+# and bearer tokens fetched from a token endpoint (google-auth, msal).
+STYLES = {
+    "jira": 'type = "jira"\nemail = "it@example.com"\ntoken_env = "NL_SECRET"\nproject = "IT"',
+    "zendesk": 'type = "zendesk"\nemail = "it@example.com"\ntoken_env = "NL_SECRET"',
+    "freshservice": 'type = "freshservice"\napi_key_env = "NL_SECRET"',
+    "servicenow-basic": 'type = "servicenow"\nusername = "svc.newsletter"\npassword_env = "NL_SECRET"',
+    "servicenow-bearer": 'type = "servicenow"\ntoken_env = "NL_SECRET"',
+    "rt": 'type = "rt"\ntoken_env = "NL_SECRET"',
+    "rspamd": 'type = "rspamd"\npassword_env = "NL_SECRET"',
+    "uptimerobot": 'type = "uptimerobot"\napi_key_env = "NL_SECRET"',
+    "betterstack": 'type = "betterstack"\ntoken_env = "NL_SECRET"',
+    "pingdom": 'type = "pingdom"\ntoken_env = "NL_SECRET"',
+    "prometheus": 'type = "prometheus"\ntoken_env = "NL_SECRET"',
+    "google_workspace": 'type = "google_workspace"\nkey_file = "../google-key.json"\n'
+                        'admin_email = "admin@corp.example"',
+    "m365_defender": f'type = "m365_defender"\ntenant_id = "{TENANT}"\n'
+                     'client_id = "11111111-2222-3333-4444-555555555555"\n'
+                     'client_secret_env = "NL_SECRET"\nauthority = "AUTHORITY"',
+}
+SECRETS = (SECRET, GOOGLE_ACCESS, M365_ACCESS)
+
+
+@pytest.fixture(scope="module")
+def rsa_key():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def vendor(httpserver, login, rsa_key):  # noqa: F811
+    """Token endpoints that answer, and an error page quoting the credentials everywhere else."""
+    serve_login(login, [], secret=SECRET)
+    httpserver.expect_request("/google_workspace/token", method="POST").respond_with_handler(
+        lambda request: Response(json.dumps({"access_token": GOOGLE_ACCESS, "expires_in": 3599,
+                                             "token_type": "Bearer"}), content_type="application/json"))
+    return httpserver
+
+
+def workspace(root: Path, server, login, rsa_key, styles) -> Path:  # noqa: F811
+    """newsletter.toml and one source per style, each at its own path on the echoing server."""
+    (root / "sources").mkdir(parents=True)
+    (root / "newsletter.toml").write_text(BASE_CONFIG, encoding="utf-8")
+    pem = rsa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    key = root / "google-key.json"
+    key.write_text(json.dumps({"type": "service_account", "project_id": "p", "private_key_id": "k1",
+                               "private_key": pem, "client_email": "r@p.iam.gserviceaccount.com",
+                               "client_id": "1", "token_uri": server.url_for("/google_workspace/token")}))
+    key.chmod(0o600)
+    for style in styles:
+        table = STYLES[style].replace("AUTHORITY", f"https://127.0.0.1:{login.port}")
+        (root / "sources" / f"{style}.toml").write_text(
+            f'{table}\nbase_url = "{server.url_for("/" + style)}"\n', encoding="utf-8")
+    return root / "newsletter.toml"
+
+
+def assert_no_leak(text: str, where: str) -> None:
+    """No piece of any secret in `text`, in any of its wire forms (helpers.leaks)."""
+    for secret in SECRETS:
+        assert leaks(text, secret) == [], f"{where} shows the secret {secret!r}: {text[:2000]}"
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_an_error_page_quoting_the_credentials_shows_none_of_them(style, vendor, login, rsa_key, ca,  # noqa: F811
+                                                                  tmp_path, monkeypatch):
+    vendor.expect_request(re.compile(".*")).respond_with_handler(echo_credentials(500))
+    monkeypatch.setenv("NL_SECRET", SECRET)
+    bundle = tmp_path / "ca.pem"
+    config_path = workspace(tmp_path / "ws", vendor, login, rsa_key, [style])
+    ca.cert_pem.write_to_path(str(bundle))
+    config = load_config(config_path, CollectorRegistry.from_entry_points())
+    with Store.open(tmp_path / "state") as store:
+        [(source, collector)] = build_collectors(config, CollectorRegistry.from_entry_points(), state=store)
+        collector._session = make_session(FAST)
+        collector._session.verify = str(bundle)  # the login server's private CA (msal needs https)
+        collector._session.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override verify
+        [result] = collect_month([(source, collector)], MONTH)
+        store.save_results(MONTH.label, [result])
+    assert result.status == "failed" and "500" in result.error, result.error
+    sent = " ".join(f"{request.headers} {request.get_data(as_text=True)}" for request, _ in vendor.log)
+    assert any(leaks(sent, secret) for secret in SECRETS)  # the credentials did travel, and came back quoted
+    assert_no_leak(result.error, "the result's error")
+    with Store.open(tmp_path / "state") as store:
+        [stored] = store.results(MONTH.label)
+    assert_no_leak(stored.error, "the stored error")
+    assert_no_leak((tmp_path / "state" / "newsletter.db").read_bytes().decode("latin-1"), "the database file")
+
+
+def refuse_quoting_the_form(request) -> Response:
+    """Entra refusing the client credentials with a description that quotes the secret it got, once
+    whole and once across the 160th character, where the collector cuts the description."""
+    secret = parse_qs(request.get_data(as_text=True)).get("client_secret", [""])[0]
+    description = f"AADSTS7000215: Invalid client secret provided: {secret}.".ljust(150, "y") + f" {secret} Trace"
+    return Response(json.dumps({"error": "invalid_client", "error_description": description}), 401,
+                    content_type="application/json")
+
+
+def test_a_token_endpoint_quoting_the_client_secret_shows_none_of_it(vendor, login, rsa_key, ca,  # noqa: F811
+                                                                    tmp_path, monkeypatch):
+    login.expect_oneshot_request(f"/{TENANT}/oauth2/v2.0/token", method="POST").respond_with_handler(
+        refuse_quoting_the_form)
+    monkeypatch.setenv("NL_SECRET", SECRET)
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    config = load_config(workspace(tmp_path / "ws", vendor, login, rsa_key, ["m365_defender"]),
+                         CollectorRegistry.from_entry_points())
+    [(source, collector)] = build_collectors(config, CollectorRegistry.from_entry_points())
+    collector._session = make_session(FAST)
+    collector._session.verify, collector._session.trust_env = str(bundle), False
+    [result] = collect_month([(source, collector)], MONTH)
+    assert "refused the client credentials (invalid_client" in result.error
+    assert_no_leak(result.error, "the result's error")
+
+
+def test_collect_json_and_the_store_show_no_secret(vendor, login, rsa_key, ca, tmp_path):  # noqa: F811
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+
+    vendor.expect_request(re.compile(".*")).respond_with_handler(echo_credentials(400))
+    bundle = tmp_path / "ca.pem"
+    config_path = workspace(tmp_path / "ws", vendor, login, rsa_key, STYLES)
+    ca.cert_pem.write_to_path(str(bundle))
+    result = CliRunner().invoke(cli, ["collect", "--config", str(config_path), "--month", MONTH.label, "--json"],
+                                env={"NL_SECRET": SECRET, "REQUESTS_CA_BUNDLE": str(bundle)},
+                                catch_exceptions=False)
+    assert result.exit_code == 1, result.output
+    sources = {s["name"]: s for s in json.loads(result.stdout)["sources"]}
+    assert set(sources) == set(STYLES)
+    for name, source in sources.items():
+        assert source["status"] == "failed" and "400" in source["error"], (name, source["error"])
+    assert_no_leak(result.output + result.stderr, "collect --json")
+    state = tmp_path / "ws" / "state"
+    with Store.open(state) as store:
+        assert_no_leak(" ".join(r.error or "" for r in store.results(MONTH.label)), "the store")
+    assert_no_leak((state / "newsletter.db").read_bytes().decode("latin-1"), "the database file")
