@@ -47,7 +47,8 @@ def test_collect_carries_on_past_a_trickling_vendor(workspace, httpserver):
     started = time.monotonic()
     result = workspace.invoke("collect", "--month", "2026-10", "--json", env={"RT_TOKEN": SECRET})
     assert time.monotonic() - started < 5
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 0, result.output  # an optional source: its failure is a warning
+    assert "optional source slow failed" in result.stderr
     sources = {s["name"]: s for s in json.loads(result.stdout)["sources"]}
     assert sources["slow"]["status"] == "failed" and "deadline_s = 1 s" in sources["slow"]["error"]
     assert sources["quick"]["status"] == "ok" and sources["helpdesk"]["status"] == "ok"  # and the demo sources
@@ -74,7 +75,7 @@ def test_max_pages_from_the_source_file(workspace, httpserver):
                                          'email = "it@example.com"\ntoken_env = "JIRA_TOKEN"\nproject = "IT"\n'
                                          'max_pages = 3\n')
     result = workspace.invoke("collect", "--month", "2026-10", "--json", env={"JIRA_TOKEN": SECRET})
-    assert result.exit_code == 1
+    assert result.exit_code == 0 and "optional source jira failed" in result.stderr
     jira = {s["name"]: s for s in json.loads(result.stdout)["sources"]}["jira"]
     assert jira["status"] == "failed" and "stopped after 3 pages" in jira["error"] and "max_pages" in jira["error"]
     assert len(httpserver.log) == 3

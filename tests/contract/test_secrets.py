@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -22,7 +23,7 @@ from newsletter.store import Store
 from tests.contract.helpers import FAST, SECRET, echo_credentials, leaks
 from tests.contract.scenario import MONTH
 from tests.contract.test_m365_defender import ACCESS as M365_ACCESS
-from tests.contract.test_m365_defender import TENANT, ca, login, serve_login  # noqa: F401  (ca, login: fixtures)
+from tests.contract.test_m365_defender import AFTER_OCTOBER, TENANT, ca, login, serve_login  # noqa: F401  (ca, login: fixtures)
 from tests.fixtures.workspace import BASE_CONFIG
 
 GOOGLE_ACCESS = "ya29.echo-access-token-5d4c3b2a"
@@ -102,6 +103,7 @@ def test_an_error_page_quoting_the_credentials_shows_none_of_them(style, vendor,
         collector._session = make_session(FAST)
         collector._session.verify = str(bundle)  # the login server's private CA (msal needs https)
         collector._session.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override verify
+        collector.clock = lambda: AFTER_OCTOBER  # within Defender's 30 days of October
         [result] = collect_month([(source, collector)], MONTH)
         store.save_results(MONTH.label, [result])
     assert result.status == "failed" and "500" in result.error, result.error
@@ -135,6 +137,7 @@ def test_a_token_endpoint_quoting_the_client_secret_shows_none_of_it(vendor, log
     [(source, collector)] = build_collectors(config, CollectorRegistry.from_entry_points())
     collector._session = make_session(FAST)
     collector._session.verify, collector._session.trust_env = str(bundle), False
+    collector.clock = lambda: AFTER_OCTOBER  # within Defender's 30 days of October
     [result] = collect_month([(source, collector)], MONTH)
     assert "refused the client credentials (invalid_client" in result.error
     assert_no_leak(result.error, "the result's error")
@@ -149,10 +152,13 @@ def test_collect_json_and_the_store_show_no_secret(vendor, login, rsa_key, ca, t
     bundle = tmp_path / "ca.pem"
     config_path = workspace(tmp_path / "ws", vendor, login, rsa_key, STYLES)
     ca.cert_pem.write_to_path(str(bundle))
-    result = CliRunner().invoke(cli, ["collect", "--config", str(config_path), "--month", MONTH.label, "--json"],
+    # the month of ten days ago, whatever today is: Defender still keeps some of it (30 days) and
+    # Google has published some of it (days arrive late); the CLI has no clock to pass
+    month = (datetime.now(MONTH.tz) - timedelta(days=10)).strftime("%Y-%m")
+    result = CliRunner().invoke(cli, ["collect", "--config", str(config_path), "--month", month, "--json"],
                                 env={"NL_SECRET": SECRET, "REQUESTS_CA_BUNDLE": str(bundle)},
                                 catch_exceptions=False)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 0, result.output  # the sources are optional: their failures are warnings
     sources = {s["name"]: s for s in json.loads(result.stdout)["sources"]}
     assert set(sources) == set(STYLES)
     for name, source in sources.items():
@@ -160,5 +166,5 @@ def test_collect_json_and_the_store_show_no_secret(vendor, login, rsa_key, ca, t
     assert_no_leak(result.output + result.stderr, "collect --json")
     state = tmp_path / "ws" / "state"
     with Store.open(state) as store:
-        assert_no_leak(" ".join(r.error or "" for r in store.results(MONTH.label)), "the store")
+        assert_no_leak(" ".join(r.error or "" for r in store.results(month)), "the store")
     assert_no_leak((state / "newsletter.db").read_bytes().decode("latin-1"), "the database file")
