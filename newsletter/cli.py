@@ -196,15 +196,10 @@ def _warn_unset_secrets(ws: Workspace) -> None:
 
 def _warn_shared_titles(ws: Workspace) -> None:
     """Two sources the email would call by the same name: readers could not tell them apart."""
-    first: dict[str, Path] = {}
-    for source in ws.config.sources:
-        if not source.enabled:
-            continue
-        if source.title in first:
-            click.echo(f"newsletter: warning: {source.file}: title: {source.title!r} is also the title of "
-                       f"{first[source.title]}; set title = \"...\" in one of them so readers can tell them apart",
-                       err=True)
-        first.setdefault(source.title, source.file)
+    from newsletter.config import shared_titles
+
+    for problem in shared_titles(ws.config):
+        click.echo(f"newsletter: warning: {problem}", err=True)
 
 
 def _report(findings) -> None:
@@ -360,6 +355,7 @@ def run(open_workspace, month: str | None, year: str | None, force: bool) -> Non
     """The daily job: when last month's edition is due and not sent, collect, compose and send it.
 
     With --year, the year in review, built from the months already stored, goes out when asked."""
+    from newsletter.editions import refuse_partial
     from newsletter.operations import Monitor, missed_before, scheduled_month
 
     ws = open_workspace()
@@ -381,13 +377,8 @@ def run(open_workspace, month: str | None, year: str | None, force: bool) -> Non
             failures = ws.required_failures(results)
             if failures:
                 raise NewsletterError("required source failed, not sending: " + "; ".join(failures))
-        if not force and not ws.frozen(period):  # the rest of an edition that went out gets it as it is
-            ws.refresh_local(period)  # a local file fixed since the last collect counts as fixed
-            partial = ws.required_partial(ws.store.results(period.label))
-            if partial:
-                raise NewsletterError(f"required source covers only part of {period}, not sending: "
-                                      f"{'; '.join(partial)}; to send it anyway: newsletter run --month {period} "
-                                      "--force")
+        if not force:
+            refuse_partial(ws, period)
         _deliver(ws, period)
 
 

@@ -301,6 +301,19 @@ def _check_addresses(path: Path, key: str, values: list[str]) -> None:
             raise ConfigError(f"{path}: {key}: {value!r} {checked.reason}")
 
 
+def shared_titles(config: Config) -> list[str]:
+    """A warning for each enabled source whose title another one has already: readers of the email
+    could not tell the two apart."""
+    first: dict[str, Path] = {}
+    problems = []
+    for source in (s for s in config.sources if s.enabled):
+        if source.title in first:
+            problems.append(f"{source.file}: title: {source.title!r} is also the title of {first[source.title]}; "
+                            "set title = \"...\" in one of them so readers can tell them apart")
+        first.setdefault(source.title, source.file)
+    return problems
+
+
 def load_sources(folder: Path, registry: CollectorRegistry) -> tuple[SourceConfig, ...]:
     if not folder.is_dir():
         raise ConfigError(f"{folder}: sources folder not found (newsletter.sources)")

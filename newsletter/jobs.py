@@ -19,13 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from newsletter import editions
 from newsletter.collect import build_collectors, collect_month
 from newsletter.collectors.base import utcnow
 from newsletter.collectors.registry import CollectorRegistry
 from newsletter.compose.context import build_context
 from newsletter.compose.render import Newsletter, Renderer, Theme
 from newsletter.config import Config, find_config, load_config
-from newsletter.errors import ConfigError, LockHeld, NewsletterError, NothingToDo, TemplateError, UsageError
+from newsletter.errors import ConfigError, LockHeld, NewsletterError, TemplateError, UsageError
 from newsletter.model import SourceResult
 from newsletter.period import Month, Year
 from newsletter.resources import demo_config
@@ -136,12 +137,6 @@ class Workspace:
     def required_failures(self, results: list[SourceResult]) -> list[str]:
         required = {s.name for s in self.config.sources if s.required}
         return [f"{r.name}: {r.error}" for r in results if r.status == "failed" and r.name in required]
-
-    def required_partial(self, results: list[SourceResult]) -> list[str]:
-        """Required sources whose numbers cover only part of the month, with why."""
-        required = {s.name for s in self.config.sources if s.required}
-        return [f"{r.name}: {'; '.join(r.warnings) or 'partial'}" for r in results
-                if r.status == "ok" and r.partial and r.name in required]
 
     # compose ---------------------------------------------------------------------------------
     def renderer(self) -> Renderer:
@@ -280,55 +275,18 @@ class Workspace:
         return send_test(newsletter, self.envelope(), make_transport(self.config, "tests"), person, columns)
 
     def frozen(self, month: Month | Year) -> str | None:
-        """Why the edition's content can no longer change, or None while it can.
-
-        The frozen-content rule: until anyone has been sent the edition (or may have been:
-        Store.reach), every run composes the current draft; from then on, the rest get exactly
-        what the first got, the archived edition.
-        """
-        reach = self.store.reach(month.label)
-        if reach is None:
-            return None
-        since = datetime.fromisoformat(reach.since).astimezone(self.config.tz)
-        states = ", ".join(f"{n} {status}" for status, n in sorted(reach.counts.items()))
-        return (f"edition {month} is frozen since {since:%Y-%m-%d %H:%M %Z}: {reach.people} of {reach.total} "
-                f"people have been sent it ({states}), so the rest get exactly this content; edits to sources "
-                "and templates no longer change it")
+        """Why the edition's content can no longer change (someone has it), or None (editions.py)."""
+        return editions.frozen_note(self.store, month, self.config.tz)
 
     def draft(self, month: Month | Year, *, refresh: bool = True) -> tuple[Newsletter, str | None]:
         """What a preview shows: what the next run would send, and why it is frozen if it is."""
-        note = self.frozen(month)
-        if note and self.has_archive(month):
-            return self.load_archive(month), note
-        return self.compose(month, refresh=refresh), note
+        return editions.draft(self, month, refresh=refresh)
 
     def edition_for_sending(self, month: Month | Year, *, resend_unknown: bool = False,
                             force: bool = False) -> Newsletter:
-        """The content the next delivery sends: the current draft (composed and archived again) until
-        anyone has the edition; after that, exactly the archived content (see `frozen`).
-
-        A year in review is composed for sending only once its year is over, or with `force`."""
-        edition = self.store.edition(month.label)
-        if resend_unknown:
-            if not (edition and self.has_archive(month)):
-                raise NothingToDo(f"edition {month} was never sent; nothing to re-send")
-            return self.load_archive(month)
-        if edition and edition.status == "sent":
-            raise NothingToDo(f"edition {month} was already sent ({edition.sent_at}); nothing to do")
-        if self.frozen(month):
-            if not self.has_archive(month):
-                raise NewsletterError(f"edition {month} has gone out to some people, but its archive "
-                                      f"{self.archive_dir(month)} is missing: restore it from a backup, so the "
-                                      "rest get the same content")
-            return self.load_archive(month)
-        if isinstance(month, Year) and not force:
-            from newsletter.compose.yearly import refuse_unfinished
-
-            refuse_unfinished(month, self.clock())
-        newsletter = self.compose(month)
-        self.refuse_broken(newsletter)
-        self.archive(newsletter)
-        return newsletter
+        """The content the next delivery sends: the current draft until anyone has the edition, then
+        exactly the archived one (editions.py). A year in review only once over, or with `force`."""
+        return editions.for_sending(self, month, resend_unknown=resend_unknown, force=force)
 
     def check_approved(self, newsletter: Newsletter) -> None:
         """The approval gate: raise NothingToDo (exit 3) while this exact content waits for approval.

@@ -65,8 +65,6 @@ SCHEMA = [
 # `accepted`: taken by an API (Microsoft Graph's 202) that does not say whether it was delivered
 LEDGER_STATES = ("queued", "sending", "sent", "accepted", "temp_failed", "perm_failed", "unknown")
 DONE_STATES = ("sent", "accepted")
-# Someone has the edition, or may have it: its data went out (sent, accepted) or may have (sending, unknown).
-REACHED_STATES = ("sending", "sent", "accepted", "unknown")
 
 
 def current_user() -> str:
@@ -143,19 +141,6 @@ class Edition:
     created_at: str
     updated_at: str
     sent_at: str | None
-
-
-@dataclass(frozen=True)
-class Reach:
-    """How far an edition got: the people who have it or may have it, by state, out of `total`."""
-
-    counts: dict[str, int]
-    total: int
-    since: str  # when the first of them was sent it (UTC, ISO 8601)
-
-    @property
-    def people(self) -> int:
-        return sum(self.counts.values())
 
 
 @dataclass(frozen=True)
@@ -345,17 +330,6 @@ class Store:
         rows = self.db.execute("SELECT * FROM deliveries WHERE month=? ORDER BY rowid", (month,))
         wanted = set(statuses) if statuses is not None else None
         return [Delivery(**dict(r)) for r in rows if wanted is None or r["status"] in wanted]
-
-    def reach(self, month: str) -> Reach | None:
-        """Who has the edition or may have it (REACHED_STATES); None while nobody does."""
-        rows = self.db.execute(
-            "SELECT status, COUNT(*) AS n, MIN(COALESCE(first_attempt_at, updated_at)) AS since FROM deliveries"
-            " WHERE month=? GROUP BY status", (month,)).fetchall()
-        reached = [r for r in rows if r["status"] in REACHED_STATES]
-        if not reached:
-            return None
-        return Reach({r["status"]: r["n"] for r in reached}, sum(r["n"] for r in rows),
-                     min(r["since"] for r in reached))
 
     def delivery_counts(self, month: str) -> dict[str, int]:
         rows = self.db.execute(
