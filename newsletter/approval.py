@@ -140,7 +140,7 @@ def notify_reviewers(ws: Workspace, newsletter: Newsletter, changed: str = "") -
 
 
 def review_text(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str:
-    """The reviewers' email: what, the numbers, what failed, how to look and how to approve."""
+    """The reviewers' email: what, the numbers, what failed or is partial, how to look and how to approve."""
     period = ws.month(newsletter.month)
     results = ws.store.results(newsletter.month)
     context = ws.context(period)
@@ -153,11 +153,16 @@ def review_text(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str
         for section in context[kind]:
             if section.ok:
                 shown = [f for f in section.figures.values() if f.known][:SUMMARY_FIGURES]
-                lines.append(f"  {section.name}: " + "; ".join(f"{f.label} {f.display}" for f in shown))
+                numbers = "; ".join(f"{f.label} {f.display}" for f in shown)
+                lines.append(f"  {section.title} ({section.name}): {numbers}")
     failed = [r for r in results if r.status == "failed"]
     if failed:
         lines += ["", "Sources that failed (their numbers are missing from the draft):"]
         lines += [f"  {r.name}: {r.error}" for r in failed]
+    partial = [r for r in results if r.partial and r.status == "ok"]
+    if partial:
+        lines += ["", "Sources that cover only part of the month (the email says so):"]
+        lines += [f"  {r.name}: {'; '.join(r.warnings)}" for r in partial]
     lines += ["", f"Look at it:  {preview_command(ws, newsletter.month)}",
               f"Approve it:  {approve_command(ws, newsletter.month, newsletter.content_hash)}",
               "(or the Approve button in the preview). The next run then sends it.", "",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import click
 
 from newsletter import __version__
+from newsletter.collectors.registry import CollectorRegistry
 from newsletter.errors import ConfigError, DeliveryError, LockHeld, NewsletterError, TemplateError
 from newsletter.jobs import Workspace
 from newsletter.period import Year
@@ -54,11 +55,15 @@ def workspace_options(func):
     @click.option("--state-dir", type=click.Path(path_type=Path), help="Where state, outbox and archive live.")
     @functools.wraps(func)
     def wrapper(config_path, demo, state_dir, **kwargs):
+        # A program embedding the CLI (or a test) may pass its own collectors as click's `obj`;
+        # looked up here, on the main thread, since the preview opens the workspace on its worker.
+        registry = click.get_current_context().find_object(CollectorRegistry)
+
         def open_workspace(*, demo_in_memory: bool = False, **extra) -> Workspace:
             """`demo_in_memory`: a demo that only shows something keeps its state in memory."""
             in_memory = extra.pop("in_memory", False) or (demo and demo_in_memory)
             return Workspace.open(config_path=config_path, demo=demo, state_dir=state_dir, in_memory=in_memory,
-                                  **extra)
+                                  **{"registry": registry, **extra})
 
         return func(open_workspace=open_workspace, **kwargs)
 
@@ -155,6 +160,7 @@ def check(open_workspace) -> None:
     skipped = f" ({len(recipients.skipped)} skipped, see above)" if recipients.skipped else ""
     _check_fields(sample, recipients)
     _warn_unset_secrets(ws)
+    _warn_shared_titles(ws)
     _report(findings)
     if any(f.level == "error" for f in findings):
         raise TemplateError(f"{ws.config.path}: the theme would break the email in mail clients (errors above)")
@@ -188,6 +194,14 @@ def _warn_unset_secrets(ws: Workspace) -> None:
             click.echo(f"newsletter: warning: {path}: {problem} here (the run needs it)", err=True)
 
 
+def _warn_shared_titles(ws: Workspace) -> None:
+    """Two sources the email would call by the same name: readers could not tell them apart."""
+    from newsletter.config import shared_titles
+
+    for problem in shared_titles(ws.config):
+        click.echo(f"newsletter: warning: {problem}", err=True)
+
+
 def _report(findings) -> None:
     for finding in findings:
         click.echo(f"newsletter: {finding}", err=True)
@@ -216,7 +230,8 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
         click.echo(json.dumps(payload, indent=2))
     else:
         for r in results:
-            click.echo(f"{r.name:20} {r.status:8} {r.error or ''}".rstrip())
+            status, detail = ("partial", "; ".join(r.warnings)) if r.partial else (r.status, r.error or "")
+            click.echo(f"{r.name:20} {status:8} {detail}".rstrip())
     # Cron mails whatever exits non-zero: that is for a failure that stops the edition (a required
     # source); an optional source's failure is a warning, and the edition goes out without it.
     required = ws.required_failures(results)
@@ -259,7 +274,9 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
     if collect_first and not isinstance(period, Year):
         ws.collect(period)
     ws.ensure_collected(period)
-    newsletter = ws.compose(period)
+    newsletter, frozen = ws.draft(period)
+    if frozen:
+        click.echo(f"newsletter: {frozen}", err=True)
     _report(ws.findings(newsletter))
     _report_failed_sources(ws, period)
     # the recipients (and the email package) are read only when they change what is written
@@ -319,7 +336,7 @@ def send(open_workspace, month: str | None, year: str | None, test_to: str | Non
 
         recipient_for_test(test_to)  # a wrong address says so before anything is composed
         ws.ensure_collected(period)
-        reply = ws.send_test(ws.compose(period), test_to)
+        reply = ws.send_test(ws.draft(period)[0], test_to)
         click.echo(f"Test copy of {period} sent to {test_to}: {reply}")
         return
     with ws.lock():
@@ -331,12 +348,14 @@ def send(open_workspace, month: str | None, year: str | None, test_to: str | Non
 @cli.command()
 @workspace_options
 @edition_options
-@click.option("--force", is_flag=True, help="Send even an edition more than run.max_days_late days late, or "
-              "before run.send_day; or a year in review before its year is over.")
+@click.option("--force", is_flag=True, help="Send even an edition more than run.max_days_late days late, "
+              "before run.send_day, or with a required source that covers only part of the month; or a year in "
+              "review before its year is over.")
 def run(open_workspace, month: str | None, year: str | None, force: bool) -> None:
     """The daily job: when last month's edition is due and not sent, collect, compose and send it.
 
     With --year, the year in review, built from the months already stored, goes out when asked."""
+    from newsletter.editions import refuse_partial
     from newsletter.operations import Monitor, missed_before, scheduled_month
 
     ws = open_workspace()
@@ -358,6 +377,8 @@ def run(open_workspace, month: str | None, year: str | None, force: bool) -> Non
             failures = ws.required_failures(results)
             if failures:
                 raise NewsletterError("required source failed, not sending: " + "; ".join(failures))
+        if not force:
+            refuse_partial(ws, period)
         _deliver(ws, period)
 
 

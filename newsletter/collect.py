@@ -10,15 +10,16 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from newsletter import limits
 from newsletter.collectors.base import Collector, utcnow
-from newsletter.collectors.registry import CollectorRegistry
+from newsletter.collectors.registry import CollectorRegistry, describe_plugin
 from newsletter.config import Config, SourceConfig
 from newsletter.errors import ConfigError, SourceError
 from newsletter.limits import DeadlineExceeded
-from newsletter.model import SourceResult
+from newsletter.model import KINDS, SourceResult, metrics_problem
 from newsletter.period import Month
 from newsletter.redaction import redact
 from newsletter.settings import secrets_in
@@ -125,7 +126,8 @@ def _run_one(source: SourceConfig, collector: Collector, month: Month, ends_at: 
     """One source's month under its limits; every failure becomes a failed result, never an exception."""
     try:
         with limits.budget(deadline_s=source.deadline_s, max_pages=source.max_pages, ends_at=ends_at):
-            return collector.collect(month)
+            result = collector.collect(month)
+        return _running(_checked(result, source, collector).lifted(), month, collector.clock())
     except DeadlineExceeded as exc:
         message = _late(source, exc.doing)
     except (SourceError, ConfigError) as exc:
@@ -146,9 +148,47 @@ def _logged(result: SourceResult, source: SourceConfig, month: Month, progress: 
             ) -> SourceResult:
     if result.status == "failed":
         log.warning("%s %s: failed: %s", month, source.name, result.error)
+    elif result.partial:
+        log.warning("%s %s: partial: %s", month, source.name, "; ".join(result.warnings) or "no reason given")
     else:
         log.log(progress, "%s %s: %s (%.1f s)", month, source.name, result.status, elapsed)
     return result
+
+
+def _checked(result: object, source: SourceConfig, collector: Collector) -> SourceResult:
+    """The collector's result, or a failed one naming the plugin and its mistake: a result the
+    composer cannot read must never count as ok and then vanish from the edition."""
+    problem = _result_problem(result, collector)
+    if problem is None:
+        assert isinstance(result, SourceResult)
+        return replace(result, name=source.name)  # stored under the source it ran for, whatever it says
+    plugin = describe_plugin(type(collector))
+    return SourceResult.failed(source.name, source.type, str(getattr(collector, "kind", "")),
+                               f"collector {source.type!r} ({plugin}) returned a result the newsletter cannot use: "
+                               f"{problem}; the collector needs fixing (tell its authors)")
+
+
+def _running(result: SourceResult, month: Month, now: datetime) -> SourceResult:
+    """A month still running gives partial numbers, whatever the source: say so, and how much is in."""
+    if result.status != "ok" or result.kind == "highlights" or now >= month.end:
+        return result
+    days = (now.astimezone(month.tz).date() - month.first_day).days + 1
+    covered = min(days, result.metrics.get("covered_days") or days)
+    return replace(result, partial=True, metrics={**result.metrics, "covered_days": covered},
+                   warnings=[f"{month} is still running: these numbers cover {days} of its {month.days} days so far",
+                             *result.warnings])
+
+
+def _result_problem(result: object, collector: Collector) -> str | None:
+    if not isinstance(result, SourceResult):
+        return f"{type(result).__name__} instead of a SourceResult"
+    if result.status not in ("ok", "failed", "skipped"):
+        return f"status {result.status!r} is not ok, failed or skipped"
+    if result.kind not in KINDS:
+        return f"kind {result.kind!r} is not one of {', '.join(KINDS)}"
+    if result.kind != collector.kind:
+        return f"kind {result.kind!r}, but the collector declares kind {collector.kind!r}"
+    return metrics_problem(result.kind, result.metrics) if result.status == "ok" else None
 
 
 def _redact(message: str, source: SourceConfig) -> str:

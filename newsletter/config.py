@@ -17,11 +17,12 @@ from zoneinfo import ZoneInfo
 from newsletter.collectors.registry import CollectorRegistry
 from newsletter.errors import ConfigError
 from newsletter.limits import DEFAULT_DEADLINE_S, DEFAULT_MAX_PAGES, MAX_DEADLINE_S
+from newsletter.model import kind_title
 from newsletter.period import load_timezone
 from newsletter.settings import Secret, Where, bind
 
 CONFIG_NAME = "newsletter.toml"
-SOURCE_KEYS = ("type", "name", "required", "enabled", "deadline_s", "max_pages")
+SOURCE_KEYS = ("type", "name", "title", "required", "enabled", "deadline_s", "max_pages")
 # The body's sections in order: blocks of the theme's newsletter.mjml.j2 (header and footer always show).
 DEFAULT_SECTIONS = ("hero", "highlights", "ticketing", "mail_security", "uptime", "trends", "metrics", "thanks", "tip")
 
@@ -124,7 +125,11 @@ class WorkspaceSettings:
 
 @dataclass(frozen=True)
 class SourceConfig:
-    """One sources/*.toml: common keys plus the collector's own bound Settings."""
+    """One sources/*.toml: common keys plus the collector's own bound Settings.
+
+    `name` is the source's id (the store, logs, `collect`); `title` is what people read in the
+    email ("Help desk"), by default a readable form of the collector's kind.
+    """
 
     file: Path
     name: str
@@ -134,6 +139,7 @@ class SourceConfig:
     settings: Any
     deadline_s: float = DEFAULT_DEADLINE_S  # the whole collection of a month, retries and waits included
     max_pages: int = DEFAULT_MAX_PAGES  # pages of one listing before paging is stopped as runaway
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -295,6 +301,19 @@ def _check_addresses(path: Path, key: str, values: list[str]) -> None:
             raise ConfigError(f"{path}: {key}: {value!r} {checked.reason}")
 
 
+def shared_titles(config: Config) -> list[str]:
+    """A warning for each enabled source whose title another one has already: readers of the email
+    could not tell the two apart."""
+    first: dict[str, Path] = {}
+    problems = []
+    for source in (s for s in config.sources if s.enabled):
+        if source.title in first:
+            problems.append(f"{source.file}: title: {source.title!r} is also the title of {first[source.title]}; "
+                            "set title = \"...\" in one of them so readers can tell them apart")
+        first.setdefault(source.title, source.file)
+    return problems
+
+
 def load_sources(folder: Path, registry: CollectorRegistry) -> tuple[SourceConfig, ...]:
     if not folder.is_dir():
         raise ConfigError(f"{folder}: sources folder not found (newsletter.sources)")
@@ -321,12 +340,16 @@ def load_source(file: Path, registry: CollectorRegistry) -> SourceConfig:
         )
         raise where.error("type", f"unknown source type {type_!r}; {hint}")
     name = _pop(table, "name", str, file.stem, where)
+    default_title = kind_title(getattr(collector, "kind", ""))
+    title = " ".join(_pop(table, "title", str, default_title, where).split())
+    if not title:
+        raise where.error("title", f"expected the name people know this source by (such as {default_title!r})")
     required = _pop(table, "required", bool, False, where)
     enabled = _pop(table, "enabled", bool, True, where)
     deadline_s = _pop_limit(table, "deadline_s", DEFAULT_DEADLINE_S, where, whole=False, high=MAX_DEADLINE_S)
     max_pages = _pop_limit(table, "max_pages", DEFAULT_MAX_PAGES, where, whole=True, high=1_000_000)
     settings = bind(collector.Settings, table, where)
-    return SourceConfig(file, name, type_, required, enabled, settings, float(deadline_s), int(max_pages))
+    return SourceConfig(file, name, type_, required, enabled, settings, float(deadline_s), int(max_pages), title)
 
 
 def _pop_limit(table: dict[str, Any], key: str, default: float, where: Where, *, whole: bool,

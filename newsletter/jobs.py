@@ -19,13 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from newsletter import editions
 from newsletter.collect import build_collectors, collect_month
 from newsletter.collectors.base import utcnow
 from newsletter.collectors.registry import CollectorRegistry
 from newsletter.compose.context import build_context
 from newsletter.compose.render import Newsletter, Renderer, Theme
 from newsletter.config import Config, find_config, load_config
-from newsletter.errors import ConfigError, LockHeld, NewsletterError, NothingToDo, TemplateError, UsageError
+from newsletter.errors import ConfigError, LockHeld, NewsletterError, TemplateError, UsageError
 from newsletter.model import SourceResult
 from newsletter.period import Month, Year
 from newsletter.resources import demo_config
@@ -81,10 +82,16 @@ class Workspace:
         return cls(config, store, registry, demo)
 
     def month(self, text: str) -> Month:
+        """--month as given; a month that has not begun has no numbers yet, so it is refused."""
+        now = self.clock()
         try:
-            return Month.parse(text, self.config.tz, now=self.clock())
+            month = Month.parse(text, self.config.tz, now=now)
         except ValueError as exc:
             raise ConfigError(f"--month: {exc}") from None
+        if month.start > now:
+            raise ConfigError(f"--month {month}: {month.name} has not begun yet (it begins on {month.first_day} "
+                              f"in {self.config.newsletter.timezone}); choose a month that has")
+        return month
 
     # collect ---------------------------------------------------------------------------------
     def collect(self, month: Month, *, backfill: int = 0) -> list[SourceResult]:
@@ -105,9 +112,12 @@ class Workspace:
         if month is not None:
             raise ConfigError("--month and --year: give one of them, not both")
         try:
-            return Year.parse(year, self.config.tz)
+            edition = Year.parse(year, self.config.tz)
         except ValueError as exc:
             raise ConfigError(f"--year: {exc}") from None
+        if edition.months[0].start > self.clock():
+            raise ConfigError(f"--year {edition}: {edition} has not begun yet; choose a year that has")
+        return edition
 
     def ensure_collected(self, month: Month | Year) -> None:
         """The demo makes its own history; a real workspace reads what `collect` stored."""
@@ -133,7 +143,20 @@ class Workspace:
         settings = self.config.newsletter
         return Renderer(Theme(settings.templates, settings.theme))
 
-    def compose(self, month: Month | Year) -> Newsletter:
+    def refresh_local(self, month: Month) -> list[SourceResult]:
+        """Read the offline sources (`Collector.offline`: highlights, metrics files, demo data) again
+        for `month` and store them, so a draft shows those files as they are now, not as they were
+        at the last `collect`; network sources keep what `collect` stored. A source that fails now
+        keeps its last good result in the store (Store.save_results); its failure is returned."""
+        local = [(source, collector) for source, collector
+                 in build_collectors(self.config, self.registry, clock=self.clock, state=self.store)
+                 if collector.offline]
+        results = collect_month(local, month, progress=logging.DEBUG)
+        self.store.save_results(month.label, results)
+        return results
+
+    def compose(self, month: Month | Year, *, refresh: bool = True) -> Newsletter:
+        """The edition as it would go out now; a month's local files are read first (`refresh`)."""
         if isinstance(month, Year):
             from newsletter.compose.yearly import build_year_context
 
@@ -141,6 +164,8 @@ class Workspace:
             stored = self.store.history(m.label for m in [*first.history(12), *month.months])
             context = build_year_context(month, stored, self.extra(), now=self.clock())
             return self.renderer().render(month.label, context, edition="year")
+        if refresh:
+            self.refresh_local(month)
         return self.renderer().render(month.label, self.context(month))
 
     def context(self, month: Month) -> dict[str, Any]:
@@ -156,7 +181,8 @@ class Workspace:
         """Workspace facts every template sees besides the numbers."""
         settings = self.config.newsletter
         return {"company": settings.company, "team": settings.team, "language": settings.language,
-                "sections": list(settings.sections)}
+                "sections": list(settings.sections),
+                "source_titles": {source.name: source.title for source in self.config.sources}}
 
     def sample_edition(self) -> Newsletter:
         """What `check` renders with this workspace's theme: last month of the built-in demo numbers."""
@@ -166,7 +192,7 @@ class Workspace:
         for each in [*month.history(self.config.newsletter.history_months), month]:
             demo.store.save_results(each.label, collect_month(collectors, each, progress=logging.DEBUG))
         sample = Workspace(self.config, demo.store, self.registry, demo=True, clock=self.clock)
-        return sample.compose(month)
+        return sample.compose(month, refresh=False)  # the demo's numbers, not this workspace's files
 
     def findings(self, newsletter: Newsletter) -> list[Finding]:
         """Email-client safety findings for a composed edition (compose/checks.py)."""
@@ -248,28 +274,19 @@ class Workspace:
         person = (recipients.by_key().get(given.key) if recipients else None) or given
         return send_test(newsletter, self.envelope(), make_transport(self.config, "tests"), person, columns)
 
+    def frozen(self, month: Month | Year) -> str | None:
+        """Why the edition's content can no longer change (someone has it), or None (editions.py)."""
+        return editions.frozen_note(self.store, month, self.config.tz)
+
+    def draft(self, month: Month | Year, *, refresh: bool = True) -> tuple[Newsletter, str | None]:
+        """What a preview shows: what the next run would send, and why it is frozen if it is."""
+        return editions.draft(self, month, refresh=refresh)
+
     def edition_for_sending(self, month: Month | Year, *, resend_unknown: bool = False,
                             force: bool = False) -> Newsletter:
-        """Once an edition started going out, everyone gets exactly that content: reuse the archive.
-
-        A year in review is composed for sending only once its year is over, or with `force`."""
-        edition = self.store.edition(month.label)
-        if resend_unknown:
-            if not (edition and (self.archive_dir(month) / "edition.json").is_file()):
-                raise NothingToDo(f"edition {month} was never sent; nothing to re-send")
-            return self.load_archive(month)
-        if edition and edition.status == "sent":
-            raise NothingToDo(f"edition {month} was already sent ({edition.sent_at}); nothing to do")
-        if edition and edition.status in ("sending", "failed") and (self.archive_dir(month) / "edition.json").is_file():
-            return self.load_archive(month)
-        if isinstance(month, Year) and not force:
-            from newsletter.compose.yearly import refuse_unfinished
-
-            refuse_unfinished(month, self.clock())
-        newsletter = self.compose(month)
-        self.refuse_broken(newsletter)
-        self.archive(newsletter)
-        return newsletter
+        """The content the next delivery sends: the current draft until anyone has the edition, then
+        exactly the archived one (editions.py). A year in review only once over, or with `force`."""
+        return editions.for_sending(self, month, resend_unknown=resend_unknown, force=force)
 
     def check_approved(self, newsletter: Newsletter) -> None:
         """The approval gate: raise NothingToDo (exit 3) while this exact content waits for approval.
@@ -283,8 +300,11 @@ class Workspace:
             require_approval(self, newsletter)
 
     # archive ---------------------------------------------------------------------------------
-    def archive_dir(self, month: Month | str) -> Path:
+    def archive_dir(self, month: Month | Year | str) -> Path:
         return self.config.state_dir / "archive" / str(month)
+
+    def has_archive(self, month: Month | Year) -> bool:
+        return (self.archive_dir(month) / "edition.json").is_file()  # written last: present means complete
 
     def archive(self, newsletter: Newsletter) -> Path:
         from newsletter.compose.files import save_images, write_browser_copy
@@ -307,7 +327,7 @@ class Workspace:
                 "updated_at": self.clock().isoformat(timespec="seconds")}
         _write(self.archive_dir(month) / "delivery.json", json.dumps(meta, indent=2))
 
-    def load_archive(self, month: Month) -> Newsletter:
+    def load_archive(self, month: Month | Year) -> Newsletter:
         from newsletter.compose.files import load_images
 
         folder = self.archive_dir(month)

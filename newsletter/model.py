@@ -6,13 +6,22 @@ Collectors produce a SourceResult whose `metrics` mapping has a stable shape per
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 Kind = Literal["ticketing", "mail_security", "uptime", "highlights", "custom"]
 Status = Literal["ok", "failed", "skipped"]
 KINDS: tuple[str, ...] = ("ticketing", "mail_security", "uptime", "highlights", "custom")
+# What people call a source of each kind: a source's `title` unless it sets its own.
+KIND_TITLES = {"ticketing": "Help desk", "mail_security": "Mail security", "uptime": "Uptime",
+               "highlights": "Highlights", "custom": "Other numbers"}
+
+
+def kind_title(kind: str) -> str:
+    """'mail_security' -> 'Mail security': the default `title` of a source of that kind."""
+    return KIND_TITLES.get(kind) or kind.replace("_", " ").strip().capitalize() or "Source"
 
 
 class Ticket(NamedTuple):
@@ -109,7 +118,13 @@ class Highlight:
 
 @dataclass(frozen=True)
 class SourceResult:
-    """What one source produced for one month, as stored and as printed by `collect --json`."""
+    """What one source produced for one month, as stored and as printed by `collect --json`.
+
+    `partial`: the numbers cover only part of the month (it is still running, the system no longer
+    or not yet holds all of it, some records were left out); `warnings` says what and why. A
+    collector may put both in its metrics (and `covered_days`, how many of the month's days it
+    covers); the runner copies them onto the result (`lifted`), where every source has them.
+    """
 
     name: str
     type: str
@@ -117,6 +132,8 @@ class SourceResult:
     status: Status
     error: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    partial: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def ok(cls, name: str, type_: str, kind: str, metrics: dict[str, Any]) -> SourceResult:
@@ -130,6 +147,14 @@ class SourceResult:
     def skipped(cls, name: str, type_: str, kind: str, reason: str) -> SourceResult:
         return cls(name=name, type=type_, kind=kind, status="skipped", error=reason)
 
+    def lifted(self) -> SourceResult:
+        """`partial` and `warnings` of the metrics (a collector's own say) also on the result itself,
+        where every source has them; the metrics keep their shape."""
+        if "partial" not in self.metrics and "warnings" not in self.metrics:
+            return self
+        warnings = [*self.warnings, *(w for w in self.metrics.get("warnings") or [] if w not in self.warnings)]
+        return replace(self, partial=self.partial or bool(self.metrics.get("partial")), warnings=warnings)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -138,6 +163,8 @@ class SourceResult:
             "status": self.status,
             "error": self.error,
             "metrics": self.metrics,
+            "partial": self.partial,
+            "warnings": self.warnings,
         }
 
     @classmethod
@@ -149,4 +176,128 @@ class SourceResult:
             status=data["status"],
             error=data.get("error"),
             metrics=data.get("metrics") or {},
-        )
+            partial=bool(data.get("partial")),
+            warnings=list(data.get("warnings") or []),
+        ).lifted()
+
+
+# The shape of each kind's metrics ------------------------------------------------------------------
+# Checked on every result before it is stored (collect.py), because a plugin's mistake must fail
+# its source with a message, not reach the composer as numbers nobody can read.
+UNITS = ("count", "pct", "duration")
+COMMON_METRICS = ("partial", "warnings", "covered_days")  # any kind: how much of the month it covers
+
+
+def metrics_problem(kind: str, metrics: object) -> str | None:
+    """What is wrong with `metrics` for `kind` ('metrics.opened: '5' is not a number'), or None.
+
+    Keys of the kind may be missing (unknown) and others may be added (a source's extras); but a
+    result must hold at least one of its kind's numbers, and every value must have its documented type.
+    """
+    if not isinstance(metrics, dict):
+        return f"expected a mapping of numbers, got {type(metrics).__name__}"
+    check = _SHAPES.get(kind)
+    problem = _common_problem(metrics) or (check(metrics) if check else None)
+    return f"metrics.{problem}" if problem else None
+
+
+def _common_problem(m: dict) -> str | None:
+    if "partial" in m and not isinstance(m["partial"], bool):
+        return f"partial: expected true or false, got {m['partial']!r}"
+    warnings = m.get("warnings", [])
+    if not (isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)):
+        return f"warnings: expected a list of text, got {warnings!r:.60}"
+    return _number("covered_days", m.get("covered_days"))
+
+
+def _number(where: str, value: object) -> str | None:
+    """None (unknown) or a finite int or float; never a bool, a string or NaN."""
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)):
+        return None
+    return f"{where}: {value!r:.60} is not a number"
+
+
+def _text(where: str, value: object, what: str = "text") -> str | None:
+    return None if isinstance(value, str) and value.strip() else f"{where}: expected {what}, got {value!r:.60}"
+
+
+def _numbers(kind: str, m: dict, keys: tuple[str, ...]) -> str | None:
+    if not any(key in m for key in keys):
+        return (f"none of the {kind} numbers ({', '.join(keys[:3])}, ...) but {', '.join(sorted(map(str, m)))[:80]}"
+                if m else f"no {kind} numbers at all")
+    return next((p for key in keys if key in m and (p := _number(key, m[key]))), None)
+
+
+def _ticketing(m: dict) -> str | None:
+    keys = tuple(f.name for f in fields(TicketStats) if f.name not in ("top_categories", *COMMON_METRICS))
+    problem = _numbers("ticketing", m, keys)
+    categories = m.get("top_categories") or []
+    if problem or not isinstance(categories, list):
+        return problem or f"top_categories: expected a list, got {categories!r:.60}"
+    for number, pair in enumerate(categories):
+        if not (isinstance(pair, list | tuple) and len(pair) == 2 and isinstance(pair[0], str)) or _number("", pair[1]):
+            return f"top_categories[{number}]: expected [name, count], got {pair!r:.60}"
+    return None
+
+
+def _mail(m: dict) -> str | None:
+    return _numbers("mail_security", m, tuple(f.name for f in fields(MailStats) if f.name not in COMMON_METRICS))
+
+
+def _uptime(m: dict) -> str | None:
+    services = m.get("services")
+    if not isinstance(services, list):
+        return f"services: expected a list of services, got {services!r:.60}"
+    problem = _number("overall_uptime_pct", m.get("overall_uptime_pct"))
+    for number, service in enumerate(services):
+        where = f"services[{number}]"
+        if problem:
+            break
+        if not isinstance(service, dict):
+            return f"{where}: expected a mapping, got {service!r:.60}"
+        problem = _text(f"{where}.name", service.get("name"), "a name") or next(
+            (p for key in ("uptime_pct", "downtime_s", "incidents", "longest_outage_s")
+             if (p := _number(f"{where}.{key}", service.get(key)))), None)
+        if not problem and "status" in service:
+            problem = _text(f"{where}.status", service["status"])
+    return problem
+
+
+def _highlights(m: dict) -> str | None:
+    items = m.get("items")
+    if not isinstance(items, list):
+        return f"items: expected a list of highlights, got {items!r:.60}"
+    for number, item in enumerate(items):
+        where = f"items[{number}]"
+        if not isinstance(item, dict):
+            return f"{where}: expected a mapping with title and body, got {item!r:.60}"
+        body = item.get("body")
+        problem = (_text(f"{where}.title", item.get("title"))
+                   or (None if isinstance(body, str) else f"{where}.body: expected text, got {body!r:.60}")
+                   or (_text(f"{where}.section", item["section"]) if "section" in item else None))
+        if problem:
+            return problem
+    return None
+
+
+def _custom(m: dict) -> str | None:
+    values = m.get("values")
+    if not isinstance(values, dict):
+        return f"values: expected a mapping of name to value, got {values!r:.60}"
+    for name, spec in values.items():
+        where = f"values.{name}"
+        if not isinstance(spec, dict):
+            return f"{where}: expected a mapping with value and label, got {spec!r:.60}"
+        unit, better = spec.get("unit", "count"), spec.get("better") or ""
+        problem = _number(f"{where}.value", spec.get("value")) or _text(f"{where}.label", spec.get("label"))
+        if not problem and unit not in UNITS:
+            problem = f"{where}.unit: {unit!r} is not one of {', '.join(UNITS)}"
+        if not problem and better not in ("higher", "lower", ""):
+            problem = f"{where}.better: {better!r} is not higher, lower or empty"
+        if problem:
+            return problem
+    return None
+
+
+_SHAPES = {"ticketing": _ticketing, "mail_security": _mail, "uptime": _uptime, "highlights": _highlights,
+           "custom": _custom}

@@ -52,11 +52,12 @@ class Draft:
     error: str | None = None
     excerpt: list[tuple[int, str]] = field(default_factory=list)
     error_line: int | None = None
-    sources: list[dict[str, str]] = field(default_factory=list)  # failed or skipped: name, status, error
+    sources: list[dict[str, str]] = field(default_factory=list)  # failed, skipped or partial: name, status, error
     findings: list[tuple[str, str]] = field(default_factory=list)
     headers: list[tuple[str, str]] = field(default_factory=list)
     review: dict[str, Any] = field(default_factory=dict)
     render_ms: float = 0.0
+    frozen: str | None = None  # the edition went out to someone: why the page shows the archived content
 
     def to_json(self) -> dict[str, Any]:
         n = self.shown or self.newsletter
@@ -67,7 +68,7 @@ class Draft:
             "content_hash": self.newsletter.content_hash if self.newsletter else None, "error": self.error,
             "excerpt": self.excerpt, "error_line": self.error_line, "sources": self.sources,
             "findings": self.findings, "headers": self.headers, "review": self.review,
-            "render_ms": round(self.render_ms, 1),
+            "render_ms": round(self.render_ms, 1), "frozen": self.frozen,
         }
 
 
@@ -174,15 +175,10 @@ class Previewer:
         return self._publish(draft)
 
     def _collect_local(self) -> None:
-        """Re-read the sources that are files the team edits (highlights) and store them."""
-        from newsletter.collect import build_collectors, collect_month
-
+        """Re-read the offline sources, files the team edits (highlights, metrics files), and store them."""
         ws, month = self.ws, self.period
         assert ws is not None and month is not None
-        local = [(s, c) for s, c in build_collectors(ws.config, ws.registry, clock=ws.clock, state=ws.store)
-                 if c.kind == "highlights"]
-        results = collect_month(local, month, progress=logging.DEBUG)
-        ws.store.save_results(month.label, results)  # a failed one keeps the last good stored result
+        results = ws.refresh_local(month)  # a failed one keeps the last good stored result
         self.local_failures = [{"name": r.name, "status": "failed", "error": f"{r.error} (showing the last good "
                                 "version)"} for r in results if r.status == "failed"]
 
@@ -191,18 +187,19 @@ class Previewer:
         assert ws is not None and month is not None
         started = time.perf_counter()
         try:
-            newsletter = ws.compose(month)
+            newsletter, frozen = ws.draft(month, refresh=False)  # _collect_local has just read the local files
             sample = self.sample_recipient()
             shown = Personalizer(newsletter).for_recipient(sample.fields()) if sample else newsletter
         except NewsletterError as exc:
             return self._failed(str(exc), started)
-        stored = [{"name": r.name, "status": r.status, "error": r.error or ""}
-                  for r in ws.store.results(month.label) if r.status != "ok"]
+        stored = [{"name": r.name, "status": "partial", "error": "; ".join(r.warnings)} if r.status == "ok"
+                  else {"name": r.name, "status": r.status, "error": r.error or ""}
+                  for r in ws.store.results(month.label) if r.status != "ok" or r.partial]
         findings = [(f.level, f"{f.check}: {f.message}") for f in ws.findings(newsletter)]
         return Draft(self._next_version(), month.label, month.name, newsletter, shown, str(sample or ""),
                      sources=stored + self.local_failures, findings=findings,
                      headers=self._headers(shown, sample), review=self._review(newsletter),
-                     render_ms=(time.perf_counter() - started) * 1000)
+                     render_ms=(time.perf_counter() - started) * 1000, frozen=frozen)
 
     def sample_recipient(self) -> SampleRecipient | None:
         """The workspace's sample person, read again only when the recipients file or `to` changed."""
@@ -227,7 +224,7 @@ class Previewer:
                      error=message, excerpt=excerpt, error_line=line,
                      sources=last.sources if last else [], findings=last.findings if last else [],
                      headers=last.headers if last else [], review=last.review if last else {},
-                     render_ms=(time.perf_counter() - started) * 1000)
+                     render_ms=(time.perf_counter() - started) * 1000, frozen=last.frozen if last else None)
 
     def _next_version(self) -> int:
         return (self._draft.version + 1) if self._draft else 1
@@ -251,6 +248,8 @@ class Previewer:
         return {
             "required": self.ws.config.delivery.require_approval,
             "edition_status": edition.status if edition else None,
+            # an approval can still change what goes out: nobody has the edition yet
+            "open": not (edition and edition.status == "sent") and self.ws.frozen(self.period) is None,
             "approved_by": exact.approved_by if exact else None,
             "approved_at": exact.approved_at if exact else None,
             "earlier": None if exact or not earlier else f"{earlier.approved_by} approved other content "
@@ -269,9 +268,10 @@ class Previewer:
             raise NewsletterError("the draft has an error; fix it before approving")
         if draft.newsletter.content_hash != content_hash:
             raise NewsletterError("the draft changed since the page showed it; look at it again")
-        edition = ws.store.edition(draft.month)
-        if edition and edition.status not in approval.OPEN_STATES:
-            raise NewsletterError(f"edition {draft.month} is {edition.status}; approving it changes nothing now")
+        if not self._review(draft.newsletter)["open"]:  # asked now: a run may have started since the page loaded
+            edition = ws.store.edition(draft.month)
+            state = "sent" if edition and edition.status == "sent" else "frozen (it has gone out to someone)"
+            raise NewsletterError(f"edition {draft.month} is {state}; approving it changes nothing now")
         record = approval.approve(ws.store, draft.newsletter, by, expected_hash=content_hash)
         self._publish(replace(draft, version=self._next_version(), review=self._review(draft.newsletter)))
         return f"approved by {record.approved_by} ({record.short_hash})"

@@ -56,6 +56,11 @@ SCHEMA = [
     ALTER TABLE deliveries ADD COLUMN detail TEXT;
     ALTER TABLE deliveries ADD COLUMN first_attempt_at TEXT;
     """,
+    # a result that covers only part of its month, and why (model.SourceResult.partial, .warnings)
+    """
+    ALTER TABLE snapshots ADD COLUMN partial INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE snapshots ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 # `accepted`: taken by an API (Microsoft Graph's 202) that does not say whether it was delivered
 LEDGER_STATES = ("queued", "sending", "sent", "accepted", "temp_failed", "perm_failed", "unknown")
@@ -242,8 +247,10 @@ class Store:
                 if old is not None and old["status"] == "ok":
                     continue
             self.db.execute(
-                "INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?,?,?,?)",
-                (month, r.name, r.type, r.kind, r.status, r.error, json.dumps(r.metrics), stamp),
+                "INSERT OR REPLACE INTO snapshots (month, source, type, kind, status, error, metrics, collected_at,"
+                " partial, warnings) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (month, r.name, r.type, r.kind, r.status, r.error, json.dumps(r.metrics), stamp, int(r.partial),
+                 json.dumps(r.warnings)),
             )
         self.db.execute("COMMIT")
 
@@ -372,7 +379,8 @@ class CounterSnapshots:
 
 
 def _result(row: sqlite3.Row) -> SourceResult:
-    return SourceResult(
+    return SourceResult(  # lifted: rows stored before the partial column have it in their metrics only
         name=row["source"], type=row["type"], kind=row["kind"], status=row["status"],
-        error=row["error"], metrics=json.loads(row["metrics"]),
-    )
+        error=row["error"], metrics=json.loads(row["metrics"]), partial=bool(row["partial"]),
+        warnings=json.loads(row["warnings"]),
+    ).lifted()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import tomllib
 from email import message_from_bytes, policy
 
 from click.testing import CliRunner
@@ -80,8 +81,9 @@ def test_collect_json_shape(tmp_path):
     assert payload["month"] == "2026-10" and payload["timezone"] == "Europe/Berlin"
     by_kind = {s["kind"]: s for s in payload["sources"]}
     for source in payload["sources"]:
-        assert set(source) == {"name", "type", "kind", "status", "error", "metrics"}
+        assert set(source) == {"name", "type", "kind", "status", "error", "metrics", "partial", "warnings"}
         assert source["status"] in ("ok", "failed", "skipped")
+        assert source["partial"] is False and source["warnings"] == []  # October is over and whole
     assert set(by_kind["ticketing"]["metrics"]) == TICKET_KEYS
     assert set(by_kind["mail_security"]["metrics"]) == MAIL_KEYS
     uptime = by_kind["uptime"]["metrics"]
@@ -149,6 +151,12 @@ def test_preview_html_is_an_email(tmp_path):
 
 
 def store_snapshot(workspace, month: str, results: list[SourceResult]) -> None:
+    """Store hand-made results. The demo sources of those names go: they are offline, so every draft
+    would read them again (as it reads highlights) and replace what the test stored."""
+    names = {r.name for r in results}
+    for file in (workspace.root / "sources").glob("*.toml"):
+        if tomllib.loads(file.read_text()).get("name", file.stem) in names:
+            file.unlink()
     with Store.open(workspace.state) as store:
         store.save_results(month, results)
 
@@ -177,7 +185,7 @@ def test_unknown_numbers_show_as_unknown_not_zero(workspace, tmp_path):
     assert workspace.invoke("preview", "--month", "2026-10", "--output", str(out), "--format", "text").exit_code == 0
     text = out.read_text()
     assert "- Requests resolved: n/a" in text
-    assert "Numbers from mail-filter are not available this month." in text
+    assert "EMAIL SECURITY\nIts numbers could not be collected this month." in text
     assert "Threats blocked" not in text
 
 

@@ -41,7 +41,7 @@ class Recorder(Collector):
     def collect(self, month: Month):
         if self.fail:
             raise RuntimeError("broken")
-        return self.result({"thread": threading.get_ident()})
+        return self.result({"values": {"thread": {"value": threading.get_ident(), "label": "Thread"}}})
 
 
 def sources(*collectors: Collector) -> list[tuple[SourceConfig, Collector]]:
@@ -54,8 +54,9 @@ def test_offline_sources_run_in_the_callers_thread_and_results_keep_source_order
     assert [r.name for r in results] == ["a", "b", "c", "d"]
     assert [r.status for r in results] == ["ok", "ok", "failed", "ok"]
     here = threading.get_ident()
-    assert results[1].metrics["thread"] == here and results[3].metrics["thread"] == here
-    assert results[0].metrics["thread"] != here
+    thread = [r.metrics["values"]["thread"]["value"] if r.status == "ok" else None for r in results]
+    assert thread[1] == here and thread[3] == here
+    assert thread[0] != here
     assert "RuntimeError: broken" in results[2].error
 
 
@@ -140,7 +141,7 @@ class Stuck(Collector):
 
     def collect(self, month: Month):
         time.sleep(self.seconds)
-        return self.result({})
+        return self.result({"values": {}})
 
 
 def test_a_source_past_its_deadline_fails_and_the_others_carry_on():

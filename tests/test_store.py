@@ -36,6 +36,25 @@ def test_runs_opening_a_new_state_directory_together_all_succeed(tmp_path):
             assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_a_state_directory_from_before_partial_results_reads_them_lifted(tmp_path):
+    """Rows stored before the `partial` column kept `partial` and `warnings` in their metrics."""
+    import json
+    import sqlite3
+
+    db = sqlite3.connect(str(tmp_path / "newsletter.db"), isolation_level=None)
+    for number, script in enumerate(SCHEMA[:4], start=1):
+        for statement in script.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version = {number}")
+    metrics = {"scanned": 9, "spam": 1, "partial": True, "warnings": ["Google has not published 2026-10-31 yet"]}
+    db.execute("INSERT INTO snapshots VALUES ('2026-10','gmail','google_workspace','mail_security','ok',NULL,?,"
+               "'2026-11-01T00:00:00+00:00')", (json.dumps(metrics),))
+    db.close()
+    with Store.open(tmp_path) as store:
+        (result,) = store.results("2026-10")
+    assert result.partial is True and result.warnings == ["Google has not published 2026-10-31 yet"]
+    assert result.metrics == metrics
 def unusable_state_dirs(tmp_path: Path) -> list[Path]:
     """State directories nobody can create or write, root included (chmod does not stop root)."""
     blocker = tmp_path / "a-file"

@@ -51,6 +51,7 @@ class ExchangeCsv(Collector):
 
     type = "exchange_csv"
     kind = "mail_security"
+    offline = True  # a local file: read again whenever a draft is composed
     Settings = ExchangeCsvSettings
 
     def validate(self) -> None:
@@ -91,7 +92,8 @@ class ExchangeCsv(Collector):
             warnings.append(f"{self.settings.path.name} covers {len(days)} of the {month.days} days of {month}")
         if unknown:
             warnings.append("event types counted as scanned only: " + ", ".join(sorted(unknown)))
-        return {**stats.metrics(), "partial": len(days) < month.days, "warnings": warnings}
+        covered = {"covered_days": len(days)} if len(days) < month.days else {}
+        return {**stats.metrics(), "partial": len(days) < month.days, "warnings": warnings, **covered}
 
     def rows(self) -> list[tuple[int, dict[str, str]]]:
         """(line number, {"Date", "Direction", "EventType", "Count"}) for every row of the export."""

@@ -85,8 +85,9 @@ class GoogleWorkspace(Collector):
                           blocked_total=totals["spam"] + totals["rejected"])
         warnings = [f"Google has not published all of {', '.join(late)} yet (its data arrives days late); "
                     "collect the month again later"] if late else []
+        covered = {"covered_days": month.days - len(late)} if late else {}
         return self.result({**stats.metrics(), "rejected": totals["rejected"], "partial": bool(late),
-                            "warnings": warnings})
+                            "warnings": warnings, **covered})
 
     def day_counts(self, client: HttpClient, day: str) -> dict[str, int] | None:
         """One day's counts; None when Google has not published the day (or all of it) yet.

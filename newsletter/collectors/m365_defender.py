@@ -99,13 +99,14 @@ class M365Defender(Collector):
         blocked = counts["spam"] + counts["phishing"] + counts["malware"] + counts["other_blocked"]
         stats = MailStats(counts["scanned"], counts["spam"], counts["phishing"], counts["malware"], blocked)
         kept_from = self.clock() - RETENTION
-        warnings = []
+        warnings, covered = [], {}
         if kept_from > month.start:
             since = f"{kept_from.astimezone(month.tz):%Y-%m-%d %H:%M}"
             warnings.append(f"advanced hunting keeps 30 days: these figures cover only {since} to "
                             f"{month.days_iter()[-1]} (the end of {month}); mail before {since} is no longer "
                             f"counted. {AVOID}")
-        return {**stats.metrics(), "partial": bool(warnings), "warnings": warnings}
+            covered["covered_days"] = (month.end - kept_from).days  # whole days still held
+        return {**stats.metrics(), "partial": bool(warnings), "warnings": warnings, **covered}
 
     def check_retention(self, month: Month) -> None:
         """Fail when no moment of the month is still kept: its counts are unknown, not zero."""

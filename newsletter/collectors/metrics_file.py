@@ -45,6 +45,7 @@ class MetricsFile(Collector):
 
     type = "metrics_file"
     kind = "custom"
+    offline = True  # a local file: read again whenever a draft is composed
     Settings = MetricsFileSettings
 
     def validate(self) -> None:

@@ -7,7 +7,7 @@ costs nothing and a broken one that is used becomes a warning plus a clear confi
 from __future__ import annotations
 
 import logging
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, packages_distributions, version
 
 from newsletter.collectors.base import Collector
 
@@ -48,3 +48,16 @@ class CollectorRegistry:
                 return None
             self._entries[type_] = entry = loaded
         return entry
+
+
+def describe_plugin(cls: type) -> str:
+    """'acme_desk.collector.Desk from the distribution acme-desk 1.2', or just the class when its
+    distribution is unknown: what a message about a plugin's mistake names, so people know whom to ask."""
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    top = cls.__module__.split(".")[0]
+    for name in dict.fromkeys(packages_distributions().get(top, [])):
+        try:
+            return f"{where} from the distribution {name} {version(name)}"
+        except PackageNotFoundError:
+            continue
+    return where

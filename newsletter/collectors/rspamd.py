@@ -4,7 +4,9 @@ rspamd's counters are cumulative since its last reset, so every collection saves
 them in the store, and a month is the difference between the snapshot at (or just before) its
 start and the one at (or just after) its end. A counter that went down means rspamd lost its
 counters in between (a crash, `rspamc stat_reset`, a new server); the count after the reset is
-added and the result says so. A month without a snapshot near its start is refused, not guessed.
+added and the result says so. A month without a snapshot near its start (the first month after
+setting it up) is counted from its first snapshot in the month, and the result says how many
+days that covers; a month without any is refused, not guessed.
 
 Actions map to metrics (README, "rspamd"): reject and discard are blocked; add header, rewrite
 subject, soft reject and quarantine are spam; greylist and no action are neither.
@@ -50,6 +52,7 @@ class Window:
     end: datetime
     counts: dict[str, int]
     resets: list[tuple[datetime, datetime]]  # (last snapshot before, first after) each reset
+    late_start: bool = False  # no snapshot near the month's start: counted from its first one in the month
 
 
 class Rspamd(Collector):
@@ -108,8 +111,16 @@ class Rspamd(Collector):
                           blocked_total=totals["spam"] + totals["blocked"])
         warnings = [f"rspamd's counters were reset between {_at(before, month)} and {_at(after, month)}; mail scanned "
                     "in that span before the reset is not counted" for before, after in window.resets]
-        inexact = False
-        for label, edge, moment in (("began", month.start, window.start), ("ended", month.end, window.end)):
+        inexact, covered = False, {}
+        if window.late_start:
+            days = int((min(window.end, month.end) - window.start).total_seconds() // 86400)
+            covered["covered_days"] = days
+            warnings.append(f"no rspamd counter snapshot within {self.settings.max_gap_h:g} h before {month} began: "
+                            f"counted from the first one in it, {_at(window.start, month)}, so these numbers cover "
+                            f"{days} of its {month.days} days; schedule 'newsletter collect' at 00:00 on the 1st "
+                            "(README, rspamd)")
+        edges = [("began", month.start, window.start)] if not window.late_start else []
+        for label, edge, moment in [*edges, ("ended", month.end, window.end)]:
             off = abs((moment - edge).total_seconds())
             if off > 3600:
                 inexact = True
@@ -120,7 +131,7 @@ class Rspamd(Collector):
         return {**stats.metrics(), "rejected": totals["blocked"],
                 "window_start": window.start.astimezone(month.tz).isoformat(),
                 "window_end": window.end.astimezone(month.tz).isoformat(),
-                "partial": bool(window.resets) or inexact, "warnings": warnings}
+                "partial": bool(window.resets) or inexact or window.late_start, "warnings": warnings, **covered}
 
 
 def parse_stat(data: Any) -> dict[str, int]:
@@ -140,11 +151,16 @@ def difference(snapshots: list[tuple[datetime, dict[str, int]]], month: Month, g
     """Sum of counter increases from the snapshot at the month's start to the one at its end.
 
     The start snapshot is the one closest to the start among those up to `gap` before it (or up to
-    SLACK after it, so a cron job at 00:00 on the 1st serves); the end snapshot likewise.
+    SLACK after it, so a cron job at 00:00 on the 1st serves); the end snapshot likewise. Without a
+    start snapshot, the first one inside the month starts the window (`late_start`).
     """
     first = _closest([s for s in snapshots if month.start - gap <= s[0] <= month.start + SLACK], month.start)
     last = _closest([s for s in snapshots if month.end - SLACK <= s[0] <= month.end + gap], month.end)
     hours = f"{gap.total_seconds() / 3600:g} h"
+    inside = [s for s in snapshots if month.start + SLACK < s[0] < month.end - SLACK]
+    late_start = first is None and bool(inside) and last is not None
+    if late_start:
+        first = inside[0]
     if first is None:
         later = min((s[0] for s in snapshots if s[0] > month.start), default=None)
         raise SourceError(
@@ -164,7 +180,7 @@ def difference(snapshots: list[tuple[datetime, dict[str, int]]], month: Month, g
             resets.append((was_at, now_at))
         for key, value in new.items():
             counts[key] = counts.get(key, 0) + (value if reset else value - old.get(key, 0))
-    return Window(first[0], last[0], counts, resets)
+    return Window(first[0], last[0], counts, resets, late_start)
 
 
 def _closest(snapshots: list[tuple[datetime, dict[str, int]]], moment: datetime):

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from newsletter.compose import formatting
 from newsletter.compose.formatting import where
 from newsletter.compose.markdown import render_markdown
-from newsletter.model import SourceResult
+from newsletter.model import SourceResult, kind_title
 from newsletter.period import Month
 
 Unit = Literal["count", "duration", "pct"]
@@ -142,7 +142,7 @@ def format_value(value: float | None, unit: Unit) -> str:
 
 @dataclass(frozen=True)
 class Section:
-    """One source's part of the newsletter."""
+    """One source's part of the newsletter. `name` is its id; `title` is what readers call it."""
 
     name: str
     kind: str
@@ -151,6 +151,11 @@ class Section:
     figures: dict[str, Figure] = field(default_factory=dict)
     items: list[dict[str, Any]] = field(default_factory=list)  # services, categories, highlights
     summary: str = ""  # one plain-language sentence with its comparison (story.summarize)
+    title: str = ""
+    partial: bool = False  # not the whole month, or not every record (warnings say why); and when days
+    coverage: str = ""  # are missing: "These numbers cover 22 of the 31 days of October.", for readers,
+    covered: str = ""  # and "counted over 22 of 31 days", beside a number (the hero)
+    warnings: list[str] = field(default_factory=list)  # why, for the people who run the newsletter
 
     @property
     def ok(self) -> bool:
@@ -161,7 +166,8 @@ def build_context(
     month: Month, results: list[SourceResult], history: dict[str, list[SourceResult]], extra: dict[str, Any]
 ) -> dict[str, Any]:
     """Everything a template may use. `history` maps earlier month labels to their stored results
-    (any order, any gaps); `extra` holds workspace facts (company, team, sections)."""
+    (any order, any gaps); `extra` holds workspace facts (company, team, sections, and
+    `source_titles`: source name -> title, where a source without one is called by its kind)."""
     from newsletter.compose import story
 
     labels = [m.label for m in month.history(max(_span(month, history), 1))]
@@ -169,6 +175,8 @@ def build_context(
     prev_name = month.previous().short_name
     by_kind: dict[str, list[Section]] = {"ticketing": [], "mail_security": [], "uptime": [], "custom": []}
     highlights: dict[str, list[dict[str, str]]] = {}
+    titles = extra.get("source_titles") or {}
+    failed: list[Section] = []
     written: dict[str, list[Any]] = {"markdown_refused": [], "markdown_pictures": []}
     for result in results:
         if result.kind == "highlights":
@@ -176,11 +184,15 @@ def build_context(
                 highlights.setdefault(item["section"], []).append(render_highlight(result, item, written))
             continue
         older = [past[label].get(result.name) for label in labels]
-        section = _section(result, older, prev_name)
-        by_kind.setdefault(result.kind, []).append(replace(section, summary=story.summarize(section)))
+        section = replace(_section(result, older, prev_name, month),
+                          title=titles.get(result.name) or kind_title(result.kind))
+        section = replace(section, summary=story.summarize(section))
+        by_kind.setdefault(result.kind, []).append(section)
+        if result.status == "failed":
+            failed.append(section)
     custom = {key: figure for section in by_kind["custom"] for key, figure in section.figures.items()}
     context = {
-        "month": {"label": month.label, "name": month.name, "short_name": month.short_name,
+        "month": {"label": month.label, "name": month.name, "short_name": month.short_name, "days": month.days,
                   "previous_name": month.previous().name, "previous_short_name": prev_name,
                   "history": [{"label": m.label, "name": m.name, "short_name": m.short_name}
                               for m in month.history(len(labels))]},
@@ -190,7 +202,7 @@ def build_context(
         "custom": by_kind["custom"],
         "metrics": custom,
         "highlights": highlights,
-        "failed_sources": [r for r in results if r.status == "failed" and r.kind != "highlights"],
+        "failed_sources": failed,  # Sections: `.title` is what to call them
         **written,
         **extra,
     }
@@ -216,11 +228,24 @@ def _span(month: Month, history: dict[str, list[SourceResult]]) -> int:
     return max(1, month.year * 12 + month.month - (year * 12 + number))
 
 
-def _section(result: SourceResult, older: list[SourceResult | None], prev_name: str) -> Section:
+def _coverage(result: SourceResult, month: Month) -> dict[str, str]:
+    """How many days a partial result's numbers cover, in words, when the source knows: that changes
+    what they mean to a reader. Other reasons (a few records left out) are for the people who run
+    the newsletter: `warnings`, shown by collect, the preview and the reviewers' email."""
+    days = result.metrics.get("covered_days")
+    if isinstance(days, int | float) and not isinstance(days, bool) and 0 <= days < month.days:
+        return {"coverage": f"These numbers cover {days:.0f} of the {month.days} days of {month.short_name}.",
+                "covered": f"counted over {days:.0f} of {month.days} days"}
+    return {}
+
+
+def _section(result: SourceResult, older: list[SourceResult | None], prev_name: str, month: Month) -> Section:
     """One source's figures, each with its values in the earlier months (None where unknown)."""
     section = Section(result.name, result.kind, result.status, result.error)
     if result.status != "ok":
         return section
+    if result.partial:
+        section = replace(section, partial=True, warnings=list(result.warnings), **_coverage(result, month))
     now = result.metrics
     past = [r.metrics if r else {} for r in older]
 

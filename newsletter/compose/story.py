@@ -13,7 +13,8 @@ Headline rules (each is tested on hand-made histories in tests/test_story.py):
 
 Records come first, then improvements by size, then defaults in order; three at most, no
 metric twice, at most two from one kind of source. Missing sources offer nothing, so the hero
-shrinks rather than show a gap.
+shrinks rather than show a gap. A source that covers only some of the month's days offers only
+its defaults, noted with how much it covers ("counted over 22 of 31 days") instead of a comparison.
 """
 
 from __future__ import annotations
@@ -106,6 +107,10 @@ def headline_facts(context: dict[str, Any], limit: int = HEADLINE_FACTS) -> list
 
 def _facts(angle: Angle, section: Section, figure: Figure, complete: bool) -> list[Fact]:
     key, value = f"{section.name}.{angle.key}", figure.display
+    if section.covered:  # part of a month against whole ones makes no record, no improvement, no comparison
+        return [] if angle.default_rank is None else [
+            Fact(key, angle.kind, "default", value, angle.noun, f"{value} {angle.noun}", section.covered, "neutral",
+                 -float(angle.default_rank))]
     found = []
     earlier = figure.earlier
     better = (lambda a, b: a > b) if angle.higher else (lambda a, b: a < b)

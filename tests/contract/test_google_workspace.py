@@ -119,6 +119,7 @@ def test_a_month_with_late_days_is_partial_not_wrong(httpserver, session, key_fi
     assert metrics["blocked_total"] == 7_250
     assert metrics["phishing"] is None and metrics["malware"] is None
     assert metrics["partial"] is True and "2026-10-30, 2026-10-31" in metrics["warnings"][0]
+    assert metrics["covered_days"] == 29
     assert grants == [("urn:ietf:params:oauth:grant-type:jwt-bearer",
                        "reports@newsletter-test.iam.gserviceaccount.com", ADMIN, SCOPE)]
 
@@ -156,7 +157,7 @@ def test_days_not_over_yet_are_not_asked_for(httpserver, session, key_file, rsa_
     mid_october = datetime(2026, 10, 10, 12, 0, tzinfo=UTC)  # 05:00 on the 10th in California
     metrics = GoogleWorkspace(settings, name="gmail", session=session, clock=lambda: mid_october).collect(
         OCTOBER).metrics
-    assert metrics["scanned"] == 9 * 1000 and metrics["partial"] is True
+    assert metrics["scanned"] == 9 * 1000 and metrics["partial"] is True and metrics["covered_days"] == 9
     asked = [request.path.rsplit("/", 1)[1] for request, _ in httpserver.log if "/usage/dates/" in request.path]
     assert asked == [f"2026-10-{d:02d}" for d in range(1, 10)]
 

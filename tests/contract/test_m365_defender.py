@@ -120,6 +120,7 @@ def test_counts_by_threat_type_over_the_berlin_month(httpserver, login, tls_sess
     assert grants[0]["scope"].endswith("/.default")
     # collected 2026-11-02 06:00 UTC: hunting data before 2026-10-03 06:00 UTC (08:00 CEST) is gone
     assert metrics["partial"] is True and "mail before 2026-10-03 08:00" in metrics["warnings"][0]
+    assert metrics["covered_days"] == 28  # whole days: the 4th to the 31st
 
 
 def test_http_failures(httpserver, login, tls_session):

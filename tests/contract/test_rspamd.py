@@ -82,17 +82,27 @@ def test_month_is_the_difference_across_a_reset(httpserver, session, store):
     assert metrics["window_start"] == "2026-09-30T23:30:00+02:00"
 
 
-def test_a_month_without_a_starting_snapshot_is_refused_not_invented(httpserver, session, store):
-    clock = Clock(OCTOBER.start + timedelta(days=3))
+def test_a_month_without_a_starting_snapshot_is_counted_from_its_first_one_and_partial(httpserver, session, store):
+    clock = Clock(OCTOBER.start + timedelta(days=3))  # the first collection ever: 2026-10-04 00:00
     rspamd = collector(httpserver, session, store, clock)
     serve_stat(httpserver, stat(500, reject=50))
     with pytest.raises(SourceError, match="has not ended"):
         rspamd.collect(OCTOBER)
     clock.now = OCTOBER.end + timedelta(minutes=1)
     serve_stat(httpserver, stat(900, reject=90))
+    metrics = rspamd.collect(OCTOBER).metrics
+    assert (metrics["scanned"], metrics["rejected"], metrics["partial"], metrics["covered_days"]) == (400, 40, True, 28)
+    assert metrics["warnings"] == ["no rspamd counter snapshot within 24 h before 2026-10 began: counted from the "
+                                   "first one in it, 2026-10-04 00:00 CEST, so these numbers cover 28 of its 31 "
+                                   "days; schedule 'newsletter collect' at 00:00 on the 1st (README, rspamd)"]
+
+
+def test_a_month_without_any_snapshot_in_it_is_refused_not_invented(httpserver, session, store):
+    clock = Clock(OCTOBER.end + timedelta(minutes=1))
+    serve_stat(httpserver, stat(900, reject=90))
     with pytest.raises(SourceError, match=r"no rspamd counter snapshot within 24 h before 2026-10 began "
-                                          r"\(2026-10-01 00:00 CEST; the first one after it is from 2026-10-04"):
-        rspamd.collect(OCTOBER)
+                                          r"\(2026-10-01 00:00 CEST; the first one after it is from 2026-11-01"):
+        collector(httpserver, session, store, clock).collect(OCTOBER)
 
 
 def test_snapshot_at_midnight_on_the_first_serves_both_months(httpserver, session, store):

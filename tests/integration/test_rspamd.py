@@ -170,3 +170,4 @@ def test_counts_and_a_reset(rspamd, tmp_path):
     assert metrics["spam"] == spam_actions
     assert metrics["blocked_total"] == 3 + spam_actions
     assert metrics["partial"] is True and "reset" in metrics["warnings"][0]
+    assert result.partial is True and result.warnings == metrics["warnings"]  # the runner copies them
