@@ -133,7 +133,9 @@ def aggregate_tickets(
         csat_pct=_pct(positive, rated),
         csat_responses=rated,
         top_categories=[[name, count] for name, count in categories.most_common(top)],
-        partial=bool(warnings),
+        # The month is still wholly covered: tickets that cannot be true are left out and said so,
+        # but that is no reason to hold the edition back as `partial` (which is about coverage).
+        partial=False,
         warnings=warnings,
     )
 
