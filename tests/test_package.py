@@ -31,10 +31,15 @@ def test_the_distribution_has_a_name_of_its_own_and_keeps_the_command():
 
 
 def install_lines() -> list[tuple[str, str]]:
-    """(file, what follows `pip install`) in the docs, the Makefile, CI and the package's messages."""
-    files = [REPO / "README.md", REPO / "benchmarks" / "README.md", REPO / "Makefile",
-             *sorted((REPO / ".ci").iterdir()), *sorted((REPO / "newsletter").rglob("*.py"))]
-    return [(path.name, match[1]) for path in files for match in _PIP_INSTALL.finditer(path.read_text())]
+    """(file, what follows `pip install`) in every text file the repository tracks: the docs, the
+    Makefile, CI, the package's messages, the sample configs and the templates."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, check=True, capture_output=True, text=True).stdout
+    texts = (".md", ".py", ".toml", ".cfg", ".j2", ".txt", ".yml")
+    files = [REPO / name for name in tracked.splitlines()  # tests quote bad install lines on purpose
+             if not name.startswith("tests/")
+             and (name.endswith(texts) or name == "Makefile" or name.startswith(".ci/"))]
+    return [(str(path.relative_to(REPO)), match[1]) for path in files if path.is_file()
+            for match in _PIP_INSTALL.finditer(path.read_text(encoding="utf-8"))]
 
 
 def test_every_install_line_installs_this_project_never_the_index_name():
