@@ -31,8 +31,10 @@ def test_the_distribution_has_a_name_of_its_own_and_keeps_the_command():
 
 
 def install_lines() -> list[tuple[str, str]]:
-    """(file, what follows `pip install`) in the docs, the Makefile, CI and the package's messages."""
-    files = [REPO / "README.md", REPO / "benchmarks" / "README.md", REPO / "Makefile",
+    """(file, what follows `pip install`) in the docs, the sample configs, the Makefile, CI and the package's
+    messages."""
+    files = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md")), REPO / "benchmarks" / "README.md",
+             REPO / "newsletter.toml", *sorted((REPO / "sources").rglob("*.toml")), REPO / "Makefile",
              *sorted((REPO / ".ci").iterdir()), *sorted((REPO / "newsletter").rglob("*.py"))]
     return [(path.name, match[1]) for path in files for match in _PIP_INSTALL.finditer(path.read_text())]
 
