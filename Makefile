@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint docs bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,7 +12,7 @@ $(STAMP): setup.cfg pyproject.toml
 	# Until 0.1 the distribution was called `newsletter`: drop that install from an older .venv.
 	$(BIN)/python -m pip uninstall --quiet --yes newsletter 2>/dev/null || true
 	rm -f $(VENV)/wheelhouse/newsletter-*.whl
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
 	# Wheels of the runtime dependencies, so the packaging test installs into a fresh venv offline.
 	$(BIN)/python -m pip wheel --quiet -w $(VENV)/wheelhouse .
 	touch $(STAMP)
@@ -23,7 +23,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check newsletter tests benchmarks
+	$(MAKE) --no-print-directory docs
 	$(BIN)/python -m pytest
+
+# The manual (docs/, mkdocs.yml), built strictly into a temporary folder: a broken link fails.
+docs: $(STAMP)
+	@site=$$(mktemp -d) && trap 'rm -rf "$$site"' EXIT && $(BIN)/mkdocs build --strict --site-dir "$$site"
 
 lint: $(STAMP)
 	$(BIN)/ruff check newsletter tests benchmarks
@@ -32,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .newsletter-demo .pytest_cache
+	rm -rf $(VENV) build *.egg-info .newsletter-demo .pytest_cache site

@@ -311,7 +311,7 @@ PERSONAL_HEADER = """\
 
 
 def test_a_per_person_workspace_previews_the_first_persons_edition(workspace):
-    # the README's per-person set-up: no lists, one message per person of people.csv
+    # the manual's per-person set-up (docs/delivery.md, Recipients): no lists, one message per person of people.csv
     workspace.write("people.csv", "email,name,department\nann@example.com,Ann Smith,Finance\nbob@example.com,Bob,IT\n")
     workspace.write("templates/brand/newsletter.mjml.j2", PERSONAL_HEADER)
     workspace.configure(base=BASE_CONFIG.replace('to = ["all@example.com"]', 'to = []\nrecipients = "people.csv"')

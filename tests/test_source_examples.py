@@ -1,7 +1,14 @@
-"""Every sources/examples/<type>.toml loads through the entry points and passes validate()."""
+"""Every built-in source type has a sample, sources/examples/<type>.toml, that loads through the entry points and
+passes validate(), and a section in the manual's pages on sources (docs/sources/, one page per kind), headed by
+the type in backticks, that names the sample and documents each of its keys.
+
+The types come from the live registry, not a list written here: a new collector without a sample or a section
+fails these tests.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from pathlib import Path
 
@@ -9,19 +16,38 @@ import pytest
 
 from newsletter.collectors.registry import CollectorRegistry
 from newsletter.config import load_source
+from tests.conftest import REPO
+from tests.fixtures.manual import DOCS, documents_key, sections
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "sources" / "examples").glob("*.toml"))
-MAIL_AND_UPTIME_TYPES = {"rspamd", "google_workspace", "m365_defender", "exchange_csv", "uptimerobot", "betterstack",
-                 "pingdom", "prometheus"}
-
-
-def test_each_mail_and_uptime_collector_has_an_example():
-    assert {path.stem for path in EXAMPLES} >= MAIL_AND_UPTIME_TYPES
+EXAMPLES = REPO / "sources" / "examples"
+SOURCE_PAGES = DOCS / "sources"
+DEMO_MODULE = "newsletter.collectors.demo"  # the demo's collectors are the built-in workspace's, not for copying
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
-def test_example_loads_and_validates(example, tmp_path):
-    copy = tmp_path / example.name
+def builtin_collectors() -> dict[str, type]:
+    """type -> class of every collector this distribution provides, the demo's left out."""
+    registry = CollectorRegistry.from_entry_points()
+    found = {type_: registry.get(type_) for type_ in registry.types()}
+    return {type_: cls for type_, cls in found.items()
+            if cls is not None and cls.__module__.startswith("newsletter.") and cls.__module__ != DEMO_MODULE}
+
+
+BUILTIN = builtin_collectors()
+
+
+def test_the_registry_yields_the_built_in_types_of_every_kind():
+    """The tests below are only as good as this list: it must hold every kind, or they prove little."""
+    assert {cls.kind for cls in BUILTIN.values()} >= {"ticketing", "mail_security", "uptime", "highlights", "custom"}
+
+
+def test_every_sample_is_of_a_built_in_type():
+    assert {path.stem for path in EXAMPLES.glob("*.toml")} <= set(BUILTIN)
+
+
+@pytest.mark.parametrize("type_", sorted(BUILTIN))
+def test_sample_loads_and_validates(type_, tmp_path):
+    example = EXAMPLES / f"{type_}.toml"
+    assert example.is_file(), f"{type_} has no sample: write sources/examples/{type_}.toml"
     text = example.read_text()
     for key, value in tomllib.loads(text).items():  # secret files must exist and be private
         if key.endswith("_file"):
@@ -29,12 +55,44 @@ def test_example_loads_and_validates(example, tmp_path):
             secret.write_text("{}")
             secret.chmod(0o600)
             text = text.replace(f'"{value}"', f'"{secret}"')
+    copy = tmp_path / example.name
     copy.write_text(text)
-    for companion in example.parent.iterdir():  # data files an example names (metrics.csv)
+    for companion in EXAMPLES.iterdir():  # data files a sample names (metrics.csv)
         if companion.suffix != ".toml" and companion.is_file():
             (tmp_path / companion.name).write_bytes(companion.read_bytes())
     registry = CollectorRegistry.from_entry_points()
     source = load_source(copy, registry)
-    assert source.type == example.stem
-    collector = registry.get(source.type)(source.settings, name=source.name)
+    assert source.type == type_
+    collector = registry.get(type_)(source.settings, name=source.name)
     collector.validate()
+    assert collector._session is None  # validate() never touches the network
+
+
+# The manual ---------------------------------------------------------------------------------------
+def type_section(type_: str) -> tuple[str, str]:
+    """(the section whose heading names `type_` in backticks, the text of its page outside every type's
+    section: what the page says for all its types, such as shared keys)."""
+    for path in sorted(SOURCE_PAGES.glob("*.md")):
+        page = path.read_text()
+        spans = sections(page)
+        for section in spans:
+            if f"`{type_}`" in section.title:
+                shared = page
+                for other in (s for s in spans if any(f"`{t}`" in s.title for t in BUILTIN)):
+                    shared = shared.replace(page[other.start:other.end], "")
+                return page[section.start:section.end], shared
+    raise AssertionError(f"no heading in docs/sources/ names `{type_}`: give the source type a section of its own")
+
+
+@pytest.mark.parametrize("type_", sorted(BUILTIN))
+def test_the_manual_has_a_section_naming_the_sample(type_):
+    section, _ = type_section(type_)
+    assert f"sources/examples/{type_}.toml" in section
+
+
+@pytest.mark.parametrize("type_", sorted(BUILTIN))
+def test_the_manual_documents_every_key(type_):
+    section, shared = type_section(type_)
+    keys = [field.metadata.get("key", field.name) for field in dataclasses.fields(BUILTIN[type_].Settings)]
+    missing = [key for key in keys if not (documents_key(section, key) or documents_key(shared, key))]
+    assert not missing, f"docs: the section on `{type_}` does not document {', '.join(missing)}"

@@ -8,8 +8,8 @@ added and the result says so. A month without a snapshot near its start (the fir
 setting it up) is counted from its first snapshot in the month, and the result says how many
 days that covers; a month without any is refused, not guessed.
 
-Actions map to metrics (README, "rspamd"): reject and discard are blocked; add header, rewrite
-subject, soft reject and quarantine are spam; greylist and no action are neither.
+Actions map to metrics (docs/sources/mail-security.md, "rspamd"): reject and discard are blocked;
+add header, rewrite subject, soft reject and quarantine are spam; greylist and no action are neither.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ class Rspamd(Collector):
             warnings.append(f"no rspamd counter snapshot within {self.settings.max_gap_h:g} h before {month} began: "
                             f"counted from the first one in it, {_at(window.start, month)}, so these numbers cover "
                             f"{days} of its {month.days} days; schedule 'newsletter collect' at 00:00 on the 1st "
-                            "(README, rspamd)")
+                            "(docs/sources/mail-security.md, rspamd)")
         edges = [("began", month.start, window.start)] if not window.late_start else []
         for label, edge, moment in [*edges, ("ended", month.end, window.end)]:
             off = abs((moment - edge).total_seconds())
@@ -167,10 +167,12 @@ def difference(snapshots: list[tuple[datetime, dict[str, int]]], month: Month, g
             f"no rspamd counter snapshot within {hours} before {month} began ({_at(month.start, month)}"
             + (f"; the first one after it is from {_at(later, month)}" if later else "")
             + "), so the month cannot be counted: rspamd's counters are cumulative and a snapshot is saved at "
-            "every 'newsletter collect'; schedule it at 00:00 on the 1st (README, rspamd)")
+            "every 'newsletter collect'; schedule it at 00:00 on the 1st "
+            "(docs/sources/mail-security.md, rspamd)")
     if last is None:
         raise SourceError(f"no rspamd counter snapshot within {hours} after {month} ended "
-                          f"({_at(month.end, month)}); collect each month right after it ends (README, rspamd)")
+                          f"({_at(month.end, month)}); collect each month right after it ends "
+                          "(docs/sources/mail-security.md, rspamd)")
     span = [s for s in snapshots if first[0] <= s[0] <= last[0]]
     counts: dict[str, int] = dict.fromkeys(last[1], 0)
     resets = []

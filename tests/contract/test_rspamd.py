@@ -94,7 +94,8 @@ def test_a_month_without_a_starting_snapshot_is_counted_from_its_first_one_and_p
     assert (metrics["scanned"], metrics["rejected"], metrics["partial"], metrics["covered_days"]) == (400, 40, True, 28)
     assert metrics["warnings"] == ["no rspamd counter snapshot within 24 h before 2026-10 began: counted from the "
                                    "first one in it, 2026-10-04 00:00 CEST, so these numbers cover 28 of its 31 "
-                                   "days; schedule 'newsletter collect' at 00:00 on the 1st (README, rspamd)"]
+                                   "days; schedule 'newsletter collect' at 00:00 on the 1st "
+                                   "(docs/sources/mail-security.md, rspamd)"]
 
 
 def test_a_month_without_any_snapshot_in_it_is_refused_not_invented(httpserver, session, store):

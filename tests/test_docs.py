@@ -1,0 +1,108 @@
+"""README.md is the landing page and docs/ the manual: the README stays short and its links lead somewhere; the
+configuration page documents every key of newsletter.toml and every key a source takes.
+
+(`mkdocs build --strict` in `make test` checks the links inside docs/; tests/test_readme_examples.py runs the
+examples; tests/test_source_examples.py checks each source type's section.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+
+import markdown
+import pytest
+
+from newsletter.collectors.registry import CollectorRegistry
+from newsletter.config import SOURCE_KEYS, load_config
+from tests.conftest import REPO
+from tests.fixtures.manual import DOCS, documents_key, sections
+
+README = REPO / "README.md"
+CONFIGURATION = DOCS / "configuration.md"
+README_LIMIT = 12 * 1024  # bytes: a landing page, read on one or two screens; the manual is docs/
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def test_the_readme_is_a_landing_page_under_12_kb():
+    size = len(README.read_bytes())
+    assert size < README_LIMIT, (f"README.md is {size:,} bytes, over {README_LIMIT:,}: it is the landing page; "
+                                 "write the details on a page of docs/ and link to it")
+
+
+def test_the_readme_opens_with_the_two_set_up_commands():
+    first_screen = README.read_text()[:1500]
+    assert "make demo" in first_screen and "make test" in first_screen
+
+
+def anchors(page: str) -> set[str]:
+    """The ids mkdocs gives the headings of a page (the same Markdown toc extension)."""
+    converter = markdown.Markdown(extensions=["toc", "tables"])
+    converter.convert(page)
+
+    def walk(tokens):
+        for token in tokens:
+            yield token["id"]
+            yield from walk(token["children"])
+
+    return set(walk(converter.toc_tokens))
+
+
+def test_every_link_of_the_readme_leads_to_a_file_and_heading_of_this_repository():
+    links = [link for link in _LINK.findall(README.read_text()) if not re.match(r"[a-z]+:", link)]
+    assert any(link.startswith("docs/") for link in links), "the README links into the manual"
+    for link in links:
+        path, _, anchor = link.partition("#")
+        target = REPO / path
+        assert target.exists(), f"README.md links to {link}, which is not in the repository"
+        if anchor:
+            assert anchor in anchors(target.read_text()), f"README.md links to {link}: {path} has no such heading"
+
+
+def table_keys(settings: object, table: str) -> typing.Iterator[tuple[str, str]]:
+    """(table, key) for every key of a bound settings object and of its sub-tables, as newsletter.toml spells
+    them: a secret `password` is `password_env` / `password_file`."""
+    hints = typing.get_type_hints(type(settings))
+    for field in dataclasses.fields(settings):
+        key, value = field.metadata.get("key", field.name), getattr(settings, field.name)
+        if dataclasses.is_dataclass(value):
+            yield from table_keys(value, f"{table}.{key}")
+        else:
+            yield table, f"{key}_env" if "Secret" in str(hints[field.name]) else key
+
+
+def configuration_keys() -> list:
+    """Every (table, key) of newsletter.toml, from the reference workspace's bound config."""
+    config = load_config(REPO / "newsletter.toml", CollectorRegistry.from_entry_points())
+    return [pytest.param(table, key, id=f"{table}.{key}")
+            for name in ("newsletter", "delivery", "run") for table, key in table_keys(getattr(config, name), name)]
+
+
+def table_section(table: str) -> str:
+    """The section of docs/configuration.md headed `[table]`, without the sections of its sub-tables."""
+    page = CONFIGURATION.read_text()
+    spans = sections(page)
+    for section in spans:
+        if section.title == f"`[{table}]`":
+            inner = [s.start for s in spans if section.start < s.start < section.end]
+            return page[section.start:inner[0] if inner else section.end]
+    raise AssertionError(f"docs/configuration.md has no section headed `[{table}]`")
+
+
+def test_the_keys_come_from_every_table():
+    assert {param.values[0] for param in configuration_keys()} >= {"newsletter", "delivery", "delivery.smtp", "run"}
+
+
+@pytest.mark.parametrize(("table", "key"), configuration_keys())
+def test_the_configuration_page_documents_every_key_of_newsletter_toml(table, key):
+    assert documents_key(table_section(table), key.removesuffix("_env")), (
+        f"docs/configuration.md: the `[{table}]` section does not document `{key}`")
+
+
+@pytest.mark.parametrize("key", SOURCE_KEYS)
+def test_the_configuration_page_documents_every_key_a_source_takes(key):
+    page = CONFIGURATION.read_text()
+    found = [section for section in sections(page) if section.title == "Sources"]
+    assert found and documents_key(page[found[0].start:found[0].end], key), (
+        f"docs/configuration.md: the Sources section does not document `{key}`")
