@@ -147,7 +147,7 @@ def _copy_workspace(directory: Path, target: Path) -> None:
 def check(open_workspace) -> None:
     """Validate the config, every source and the templates, without any network call."""
     from newsletter.collect import build_collectors
-    from newsletter.store import check_state_dir
+    from newsletter.state_dir import check_state_dir
 
     ws = open_workspace(in_memory=True)
     check_state_dir(ws.config.state_dir)  # runs must create and write it; check creates nothing

@@ -7,7 +7,7 @@ out fixed. From the first such person on, the rest get exactly the archived edit
 changed since, and a preview shows that archived content with since when and why. An approval
 names a content hash either way (approval.py), so a changed draft needs a new approval.
 
-This module reads the ledger (the `deliveries` table) and writes nothing to it.
+This module reads the ledger (through the store) and writes nothing to it.
 """
 
 from __future__ import annotations
@@ -44,13 +44,12 @@ class Reach:
 
 def reach(store: Store, month: str) -> Reach | None:
     """Who has the edition or may have it (REACHED_STATES); None while nobody does."""
-    rows = store.db.execute(
-        "SELECT status, COUNT(*) AS n, MIN(COALESCE(first_attempt_at, updated_at)) AS since FROM deliveries"
-        " WHERE month=? GROUP BY status", (month,)).fetchall()
-    reached = [r for r in rows if r["status"] in REACHED_STATES]
+    states = store.delivery_reach(month)
+    reached = {status: found for status, found in states.items() if status in REACHED_STATES}
     if not reached:
         return None
-    return Reach({r["status"]: r["n"] for r in reached}, sum(r["n"] for r in rows), min(r["since"] for r in reached))
+    return Reach({status: n for status, (n, _) in reached.items()}, sum(n for n, _ in states.values()),
+                 min(since for _, since in reached.values()))
 
 
 def frozen_note(store: Store, month: Month | Year, tz: ZoneInfo) -> str | None:

@@ -30,7 +30,8 @@ from newsletter.errors import ConfigError, LockHeld, NewsletterError, TemplateEr
 from newsletter.model import SourceResult
 from newsletter.period import Month, Year
 from newsletter.resources import demo_config
-from newsletter.store import Store, prepare_state_dir, unusable
+from newsletter.state_dir import prepare_state_dir, unusable
+from newsletter.store import Store
 
 if TYPE_CHECKING:  # delivery pulls in ssl, smtplib and email: not needed to collect or preview
     from newsletter.compose.checks import Finding
