@@ -16,11 +16,12 @@ import logging
 from typing import TYPE_CHECKING
 
 from newsletter.compose.render import Newsletter
+from newsletter.drafts import month_context
 from newsletter.errors import DeliveryError, NewsletterError, NothingToDo
 from newsletter.store import Approval, Store, now_iso
 
 if TYPE_CHECKING:
-    from newsletter.jobs import Workspace
+    from newsletter.workspace import Workspace
 
 log = logging.getLogger(__name__)
 OPEN_STATES = ("draft", "approved")  # an edition not yet going out: its content may still change
@@ -96,6 +97,7 @@ def preview_command(ws: Workspace, month: str) -> str:
 
 def notify_reviewers(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str:
     """Email the reviewers once per content hash; returns what happened, for the exit message."""
+    from newsletter.delivery.mailing import envelope
     from newsletter.delivery.notices import build_notice, send_notices
     from newsletter.delivery.transports import make_transport
 
@@ -107,9 +109,8 @@ def notify_reviewers(ws: Workspace, newsletter: Newsletter, changed: str = "") -
     if asked_at:
         return f"reviewers were asked at {asked_at}"
     body = review_text(ws, newsletter, changed)
-    envelope = ws.envelope()
-    subject = f"Approval needed: {newsletter.subject}"
-    notices = [build_notice(envelope, reviewer, subject, body, kind=f"review.{month}") for reviewer in reviewers]
+    subject, shared = f"Approval needed: {newsletter.subject}", envelope(ws.config)
+    notices = [build_notice(shared, reviewer, subject, body, kind=f"review.{month}") for reviewer in reviewers]
     reached, failures = send_notices(make_transport(ws.config, "reviews"), notices)
     for failure in failures:
         log.warning("review request not delivered to %s", failure)
@@ -124,7 +125,7 @@ def review_text(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str
     """The reviewers' email: what, the numbers, what failed or is partial, how to look and how to approve."""
     period = ws.month(newsletter.month)
     results = ws.store.results(newsletter.month)
-    context = ws.context(period)
+    context = month_context(ws, period)
     lines = [f"The {ws.config.newsletter.team} newsletter for {period.name} is ready and waits for your approval"
              f"{changed}.", "",
              f"Subject:   {newsletter.subject}", f"Preheader: {newsletter.preheader}",

@@ -1,4 +1,4 @@
-"""Running unattended: which edition is due today, and telling people when a run fails.
+"""Running unattended: which edition is due today, one run at a time, and telling people when one fails.
 
 `run` is meant to be called every day from cron or a systemd timer. Last month's edition is due
 from `run.send_day`; a run on a later day catches it up, once (then it is sent). An edition due
@@ -8,29 +8,31 @@ unless `--force`: old news mailed to everyone by surprise helps nobody.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import socket
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from pathlib import Path
 
+from newsletter.collectors.base import utcnow
 from newsletter.config import Config
 from newsletter.delivery.message import Envelope
 from newsletter.delivery.notices import build_notice, send_notices
 from newsletter.delivery.transports import make_transport
-from newsletter.errors import ConfigError, NewsletterError, NothingToDo, SourceError
+from newsletter.editions import due_date
+from newsletter.errors import ConfigError, LockHeld, NewsletterError, NothingToDo, SourceError
 from newsletter.http import HttpClient, HttpPolicy, make_session, redact_url
 from newsletter.period import Month
+from newsletter.state_dir import LOCK_NAME, prepare_state_dir, unusable
 from newsletter.store import Store
 
 log = logging.getLogger(__name__)
-
-
-def due_date(config: Config, month: Month) -> datetime:
-    """When `month`'s edition is due: `run.send_day` of the month after, midnight local time."""
-    return month.end + timedelta(days=config.run.send_day - 1)
 
 
 def scheduled_month(config: Config, store: Store, now: datetime, month: Month, *, force: bool) -> Month:
@@ -61,6 +63,46 @@ def missed_before(store: Store, month: Month) -> str | None:
     return None
 
 
+# one run at a time --------------------------------------------------------------------------------
+@contextmanager
+def lock(state_dir: Path) -> Iterator[None]:
+    """One run at a time per state directory; a second one is told who holds the lock (LockHeld)."""
+    prepare_state_dir(state_dir)
+    path = state_dir / LOCK_NAME
+    try:
+        handle = open(path, "a+")  # noqa: SIM115 (the with below closes it; open alone may fail)
+    except OSError as exc:
+        raise unusable(path, f"open the lock file ({exc.strerror or exc})") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(handle) or "another process, which has not said who it is yet"
+            raise LockHeld(f"another run holds {path} ({holder}); try again when it ends") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {utcnow():%Y-%m-%d %H:%M:%S} UTC\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _lock_holder(handle, waits: int = 20, pause_s: float = 0.05) -> str:
+    """What the holder wrote into the lock file. A run that has just taken the lock writes it a moment
+    later, so an empty file is read again for up to a second before the holder is called unknown."""
+    for attempt in range(waits):
+        handle.seek(0)
+        holder = handle.read().strip()
+        if holder or attempt == waits - 1:
+            return holder
+        time.sleep(pause_s)
+    return ""
+
+
+# telling people -----------------------------------------------------------------------------------
 @dataclass
 class Monitor:
     """Pings a healthchecks-style URL (start / success / fail) and emails the owners on failure."""

@@ -175,7 +175,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         self._json(HTTPStatus.OK, {"ok": True, "message": message})
 
     def _send_test(self, body: dict[str, Any]) -> str:
-        from newsletter.jobs import recipient_for_test
+        from newsletter.delivery.mailing import recipient_for_test
 
         to = body.get("to")
         to = to if isinstance(to, str) else ""
