@@ -277,24 +277,15 @@ def _sample_recipient(ws: Workspace):
 def send(open_workspace, month: str | None, year: str | None, test_to: str | None,
          resend_unknown: bool, force: bool) -> None:
     """Send the month's edition from what is stored (no collecting)."""
-    from newsletter.collect import ensure_collected
-    from newsletter.operations import lock
+    from newsletter import operations
 
     ws = open_workspace()
     period = ws.period(month, year)
     if test_to is not None:  # even "": never the real send by mistake
-        from newsletter.delivery.mailing import recipient_for_test, send_test
-        from newsletter.editions import draft
-
-        recipient_for_test(test_to)  # a wrong address says so before anything is composed
-        ensure_collected(ws, period)
-        reply = send_test(ws, draft(ws, period)[0], test_to)
+        reply = operations.send_test(ws, period, test_to)
         click.echo(f"Test copy of {period} sent to {test_to}: {reply}")
         return
-    with lock(ws.config.state_dir):
-        if not resend_unknown:
-            ensure_collected(ws, period)
-        _deliver(ws, period, resend_unknown=resend_unknown, force=force)
+    operations.send(ws, period, resend_unknown=resend_unknown, force=force, echo=click.echo)
 
 
 @cli.command()
@@ -307,42 +298,10 @@ def run(open_workspace, month: str | None, year: str | None, force: bool) -> Non
     """The daily job: when last month's edition is due and not sent, collect, compose and send it.
 
     With --year, the year in review, built from the months already stored, goes out when asked."""
-    from newsletter.collect import collect as collect_into_store
-    from newsletter.collect import ensure_collected, required_failures
-    from newsletter.editions import refuse_partial
-    from newsletter.operations import Monitor, lock, missed_before, scheduled_month
+    from newsletter import operations
 
     ws = open_workspace()
-    period = ws.period(month, year)
-    with lock(ws.config.state_dir), Monitor(ws.config, "run", period.label, ws.store).watch():
-        edition = ws.store.edition(period.label)
-        if isinstance(period, Year):  # for_sending says so when it was already sent
-            ensure_collected(ws, period)
-            _deliver(ws, period, force=force)
-            return
-        scheduled_month(ws.config, ws.store, ws.clock(), period, force=force or ws.demo)
-        missed = missed_before(ws.store, period)
-        if missed:
-            log.warning("%s", missed)
-        # A draft waiting for approval keeps the numbers the reviewers see; `newsletter collect` refreshes them.
-        awaiting = edition and edition.status in ("draft", "approved") and ws.store.has_results(period.label)
-        if not (edition and edition.status in ("sending", "failed")) and not awaiting:
-            results = collect_into_store(ws, period, backfill=ws.config.newsletter.history_months if ws.demo else 0)
-            failures = required_failures(ws.config, results)
-            if failures:
-                raise NewsletterError("required source failed, not sending: " + "; ".join(failures))
-        if not force:
-            refuse_partial(ws, period)
-        _deliver(ws, period)
-
-
-def _deliver(ws: Workspace, period, *, resend_unknown: bool = False, force: bool = False) -> None:
-    from newsletter.editions import send_edition
-
-    sent = send_edition(ws, period, resend_unknown=resend_unknown, force=force)
-    for line in sent.lines():
-        click.echo(line)
-    sent.refuse_incomplete()
+    operations.run(ws, ws.period(month, year), force=force, echo=click.echo)
 
 
 @cli.group()
