@@ -237,7 +237,8 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
     if output is None:
         if year:
             raise click.UsageError("the live preview shows a month; write the year in review with --output FILE")
-        from newsletter.preview import PreviewOptions, serve
+        from newsletter.preview import PreviewOptions
+        from newsletter.preview_http import serve
 
         options = PreviewOptions(month=month or "last", host=host, port=port, open_browser=not no_open,
                                  collect=collect_first)

@@ -6,19 +6,16 @@ handlers only read the latest Draft, wait for the next one (Server-Sent Events) 
 to the worker. A bad edit never stops the server: the error becomes part of the Draft and the
 last good email stays on the page until the next good save. The page shows the edition as the
 first person of the recipients file gets it (per-person fields filled in); approvals are of the
-edition itself. The HTTP side is preview_http.py.
+edition itself. The HTTP side, and serving it all until Ctrl-C (`serve`), is preview_http.py: it
+uses this module, never the other way round.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-import secrets
-import sys
 import threading
 import time
-import webbrowser
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -31,7 +28,7 @@ from newsletter.compose.personal import Personalizer
 from newsletter.compose.render import Newsletter
 from newsletter.config import load_config
 from newsletter.delivery import mailing
-from newsletter.errors import ConfigError, NewsletterError
+from newsletter.errors import NewsletterError
 from newsletter.period import Month
 from newsletter.workspace import Workspace
 
@@ -322,46 +319,3 @@ def watch(previewer: Previewer, stop: threading.Event) -> list[threading.Thread]
     for thread in threads:
         thread.start()
     return threads
-
-
-# serving --------------------------------------------------------------------------------------
-def serve(open_workspace: Callable[..., Workspace], options: PreviewOptions, *,
-          echo: Callable[[str], Any] = print) -> None:
-    """Render, then serve until Ctrl-C. Errors before serving (config, nothing collected, port in use)
-    raise NewsletterError; errors after it (a bad edit) are shown in the page."""
-    from newsletter.preview_http import PreviewServer
-
-    previewer = Previewer(open_workspace, options)
-    try:
-        draft = previewer.start()
-        host = options.host or "127.0.0.1"
-        token = secrets.token_urlsafe(18)  # on 127.0.0.1 too: any local process can reach that
-        try:
-            server = PreviewServer((host, options.port), previewer, token=token)
-        except OSError as exc:
-            raise ConfigError(f"--host {host} --port {options.port}: cannot listen ({exc.strerror or exc}); "
-                              "choose another --port (0 picks a free one)") from None
-        stop = threading.Event()
-        watch(previewer, stop)
-        echo(f"Preview of {draft.month_name} at {server.url}  (Ctrl-C stops it)")
-        echo("Every request needs the token in that URL: whoever has it can send tests and approve.")
-        if options.open_browser:
-            open_browser(server.url, echo)
-        try:
-            server.serve_forever(poll_interval=0.2)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            stop.set()
-            server.stop()
-    finally:
-        previewer.close()
-
-
-def open_browser(url: str, echo: Callable[[str], Any]) -> None:
-    """Open the page, but never a console browser in the terminal of a server reached over SSH."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        port = url.split(":")[2].split("/")[0]
-        echo(f"No desktop here: open the URL in your own browser (over SSH: ssh -L {port}:127.0.0.1:{port} HOST).")
-        return
-    threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
