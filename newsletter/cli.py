@@ -18,13 +18,11 @@ import click
 
 from newsletter import __version__, drafts
 from newsletter.collectors.registry import CollectorRegistry
-from newsletter.errors import LockHeld, NewsletterError, TemplateError
+from newsletter.errors import LockHeld, NewsletterError
 from newsletter.period import Year
 from newsletter.workspace import Workspace, create_workspace
 
 if TYPE_CHECKING:
-    from newsletter.compose.render import Newsletter
-    from newsletter.delivery.recipients import RecipientList
     from newsletter.store import Delivery
 
 log = logging.getLogger("newsletter")
@@ -114,61 +112,14 @@ def init(directory: Path) -> None:
 @workspace_options
 def check(open_workspace) -> None:
     """Validate the config, every source and the templates, without any network call."""
-    from newsletter.collect import build_collectors
-    from newsletter.delivery.mailing import recipients as load_recipients
-    from newsletter.state_dir import check_state_dir
+    from newsletter.checkup import check_workspace
 
-    ws = open_workspace(in_memory=True)
-    check_state_dir(ws.config.state_dir)  # runs must create and write it; check creates nothing
-    collectors = build_collectors(ws.config, ws.registry)
-    drafts.renderer(ws).check(list(ws.config.newsletter.sections))
-    sample = drafts.sample_edition(ws)
-    findings = drafts.findings(ws, sample)
-    names = ", ".join(source.name for source, _ in collectors) or "none"
-    recipients = load_recipients(ws.config)  # each bad or repeated row is a warning with its file and line
-    skipped = f" ({len(recipients.skipped)} skipped, see above)" if recipients.skipped else ""
-    _check_fields(sample, recipients)
-    _warn_unset_secrets(ws)
-    _warn_shared_titles(ws)
-    _report(findings)
-    if any(f.level == "error" for f in findings):
-        raise TemplateError(f"{ws.config.path}: the theme would break the email in mail clients (errors above)")
-    click.echo(f"{ws.config.path}: ok ({len(collectors)} sources: {names}; recipients: {len(recipients)}{skipped}; "
-               f"email checks: {len(findings)} warning{'s' if len(findings) != 1 else ''})")
-
-
-def _check_fields(sample: Newsletter, recipients: RecipientList) -> None:
-    """Each person's fields filled into the sample edition: who a send would hold back, or the
-    template's mistake when it fails for everyone."""
-    from newsletter.compose.personal import Personalizer
-    from newsletter.delivery.ledger import fails_for_everyone, field_problems
-
-    people, columns = recipients.recipients, recipients.columns
-    problems = field_problems(Personalizer(sample), people, columns)
-    if problems and len(problems) == len(people):
-        raise TemplateError(fails_for_everyone(people, problems, columns))
-    for person in people:
-        if person.key in problems:
-            click.echo(f"newsletter: warning: {person.email} ({person.where}): {problems[person.key]}; this person "
-                       "would be held back, not sent", err=True)
-
-
-def _warn_unset_secrets(ws: Workspace) -> None:
-    """Secrets named by environment variables that this shell lacks: a warning, since cron's may have them."""
-    from newsletter.settings import unset_secrets
-
-    places = [(ws.config.path, ws.config)] + [(s.file, s.settings) for s in ws.config.sources if s.enabled]
-    for path, settings in places:
-        for problem in unset_secrets(settings):
-            click.echo(f"newsletter: warning: {path}: {problem} here (the run needs it)", err=True)
-
-
-def _warn_shared_titles(ws: Workspace) -> None:
-    """Two sources the email would call by the same name: readers could not tell them apart."""
-    from newsletter.config import shared_titles
-
-    for problem in shared_titles(ws.config):
-        click.echo(f"newsletter: warning: {problem}", err=True)
+    checkup = check_workspace(open_workspace(in_memory=True))
+    for warning in checkup.warnings:
+        click.echo(f"newsletter: warning: {warning}", err=True)
+    _report(checkup.findings)
+    checkup.refuse_broken()
+    click.echo(checkup.summary())
 
 
 def _report(findings) -> None:
