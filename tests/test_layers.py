@@ -1,5 +1,6 @@
-"""One direction through the package (docs: DESIGN's data flow): the composer and the transports do not
-load the collector registry, so a broken or slow collector plugin cannot touch composing or sending."""
+"""One direction through the package: the composer and the transports do not load the collector registry,
+so a broken or slow collector plugin cannot touch composing or sending; and the workspace is a root the
+stages take, which loads none of them."""
 
 from __future__ import annotations
 
@@ -21,3 +22,13 @@ def test_composer_and_transports_do_not_load_the_collectors(module):
                             text=True, check=True).stdout.split()
     assert module in loaded
     assert not [m for m in loaded if m.startswith("newsletter.collectors")], loaded
+
+
+def test_the_workspace_is_a_root_that_loads_none_of_the_stages():
+    # the stages take the workspace; opening one must not pull in composing, delivery or the archive
+    loaded = subprocess.run([sys.executable, "-c", LOADED.format(module="newsletter.workspace")], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split()
+    stages = ("newsletter.compose", "newsletter.delivery", "newsletter.drafts", "newsletter.editions",
+              "newsletter.archive", "newsletter.approval", "newsletter.operations", "newsletter.collect")
+    assert "newsletter.workspace" in loaded
+    assert not [m for m in loaded if m in stages or m.startswith(tuple(f"{stage}." for stage in stages))], loaded
