@@ -7,10 +7,11 @@ modules of their own that take the workspace as an argument:
 
     collect.py            collect a month into the store, and what a draft needs collected
     drafts.py             compose an edition from what the store holds, and check it
-    editions.py           what was sent, the approval gate, the frozen-content rule, sending one
+    editions.py           what is due and what was sent, the approval gate, the frozen content, sending
     archive.py            the archived editions on disk
     delivery/mailing.py   recipients, the delivery plan, the real send and a test copy
     operations.py         the daily `run` decision, `send`, the lock, the owners' notices
+    checkup.py            what `check` checks
 
 Opening one reads and checks the whole configuration and opens (or creates) the store, so a
 mistake is a ConfigError naming the file and key before any stage starts.
