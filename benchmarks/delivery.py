@@ -69,21 +69,23 @@ def sink(port: int) -> None:
 # ours: the real path through deliver() ---------------------------------------------------------------
 def ours(port: int, count: int, sync: str) -> None:
     sys.path.insert(0, str(REPO))
+    from newsletter.collect import ensure_collected
     from newsletter.compose.personal import Personalizer
     from newsletter.config import SmtpSettings
     from newsletter.delivery.ledger import DeliveryPlan, deliver
     from newsletter.delivery.message import Envelope, MessageFactory
     from newsletter.delivery.recipients import load_recipients
     from newsletter.delivery.transports import SmtpTransport
-    from newsletter.jobs import Workspace
+    from newsletter.drafts import compose
     from newsletter.store import Store
+    from newsletter.workspace import Workspace
 
     work = Path(tempfile.mkdtemp(prefix="newsletter-bench-"))
     try:
         ws = Workspace.open(demo=True, in_memory=True)
         month = ws.month("2026-10")
-        ws.ensure_collected(month)
-        edition = ws.compose(month)
+        ensure_collected(ws, month)
+        edition = compose(ws, month)
         edition = type(edition)(**{**edition.__dict__, "html": edition.html.replace(
             "<body", "<body data-for=\"[[ recipient.email ]]\"", 1).replace(
             "</body>", "<p>Hello [[ recipient.name ]] in [[ recipient.department ]]</p></body>"),

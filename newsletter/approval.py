@@ -5,52 +5,37 @@ until `newsletter approve` (or the preview's Approve button) records who approve
 An approval names a content hash (Newsletter.content_hash: subject, HTML, text and images), so a
 change after it (new numbers, an edited template) no longer matches and the reviewers are asked
 again. Reviewers are emailed once per content hash: a cron job that retries does not flood them.
-This module is the only one that reads or writes the `approvals` and `review_requests` tables.
+This module holds those rules; the `approvals` and `review_requests` tables and their SQL are the
+store's (store.py).
 """
 
 from __future__ import annotations
 
 import getpass
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from newsletter.compose.render import Newsletter
+from newsletter.drafts import month_context
 from newsletter.errors import DeliveryError, NewsletterError, NothingToDo
-from newsletter.store import Store, now_iso
+from newsletter.store import Approval, Store, now_iso
 
 if TYPE_CHECKING:
-    from newsletter.jobs import Workspace
+    from newsletter.workspace import Workspace
 
 log = logging.getLogger(__name__)
 OPEN_STATES = ("draft", "approved")  # an edition not yet going out: its content may still change
 SUMMARY_FIGURES = 4  # per source, in the reviewers' email
 
 
-@dataclass(frozen=True)
-class Approval:
-    month: str
-    content_hash: str
-    approved_by: str
-    approved_at: str
-
-    @property
-    def short_hash(self) -> str:
-        return self.content_hash[:12]
-
-
 def find(store: Store, month: str, content_hash: str | None) -> Approval | None:
     """The approval of exactly this content, if any."""
-    row = store.db.execute("SELECT * FROM approvals WHERE month=? AND content_hash=?",
-                           (month, content_hash)).fetchone()
-    return Approval(**dict(row)) if row else None
+    return store.approval(month, content_hash)
 
 
 def latest(store: Store, month: str) -> Approval | None:
     """The most recent approval for the month, whatever content it was for."""
-    row = store.db.execute("SELECT * FROM approvals WHERE month=? ORDER BY approved_at DESC, rowid DESC LIMIT 1",
-                           (month,)).fetchone()
-    return Approval(**dict(row)) if row else None
+    return store.latest_approval(month)
 
 
 def default_approver() -> str:
@@ -74,8 +59,7 @@ def approve(store: Store, newsletter: Newsletter, by: str, *, expected_hash: str
         raise NewsletterError(f"the draft of {month} changed since you looked at it (now {digest[:12]}, "
                               f"expected {expected_hash}); look at it again before approving")
     approval = Approval(month, digest, by, now_iso())
-    store.db.execute("INSERT OR REPLACE INTO approvals VALUES (?,?,?,?)",
-                     (approval.month, approval.content_hash, approval.approved_by, approval.approved_at))
+    store.save_approval(approval)
     if edition is None or edition.status in OPEN_STATES:
         store.save_edition(month, "approved", newsletter.subject, digest)
     return approval
@@ -113,6 +97,7 @@ def preview_command(ws: Workspace, month: str) -> str:
 
 def notify_reviewers(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str:
     """Email the reviewers once per content hash; returns what happened, for the exit message."""
+    from newsletter.delivery.mailing import envelope
     from newsletter.delivery.notices import build_notice, send_notices
     from newsletter.delivery.transports import make_transport
 
@@ -120,22 +105,19 @@ def notify_reviewers(ws: Workspace, newsletter: Newsletter, changed: str = "") -
     if not reviewers:
         return "no reviewers to notify (delivery.reviewers is empty)"
     month, digest = newsletter.month, newsletter.content_hash
-    row = ws.store.db.execute("SELECT requested_at FROM review_requests WHERE month=? AND content_hash=?",
-                              (month, digest)).fetchone()
-    if row:
-        return f"reviewers were asked at {row['requested_at']}"
+    asked_at = ws.store.review_requested_at(month, digest)
+    if asked_at:
+        return f"reviewers were asked at {asked_at}"
     body = review_text(ws, newsletter, changed)
-    envelope = ws.envelope()
-    subject = f"Approval needed: {newsletter.subject}"
-    notices = [build_notice(envelope, reviewer, subject, body, kind=f"review.{month}") for reviewer in reviewers]
+    subject, shared = f"Approval needed: {newsletter.subject}", envelope(ws.config)
+    notices = [build_notice(shared, reviewer, subject, body, kind=f"review.{month}") for reviewer in reviewers]
     reached, failures = send_notices(make_transport(ws.config, "reviews"), notices)
     for failure in failures:
         log.warning("review request not delivered to %s", failure)
     if not reached:
         raise DeliveryError(f"could not ask the reviewers ({'; '.join(failures)}); the draft of {month} waits: "
                             f"{approve_command(ws, month)}")
-    ws.store.db.execute("INSERT INTO review_requests VALUES (?,?,?,?)", (month, digest, ", ".join(reached),
-                                                                          now_iso()))
+    ws.store.save_review_request(month, digest, reached)
     return "asked " + ", ".join(reached)
 
 
@@ -143,7 +125,7 @@ def review_text(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str
     """The reviewers' email: what, the numbers, what failed or is partial, how to look and how to approve."""
     period = ws.month(newsletter.month)
     results = ws.store.results(newsletter.month)
-    context = ws.context(period)
+    context = month_context(ws, period)
     lines = [f"The {ws.config.newsletter.team} newsletter for {period.name} is ready and waits for your approval"
              f"{changed}.", "",
              f"Subject:   {newsletter.subject}", f"Preheader: {newsletter.preheader}",

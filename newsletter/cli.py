@@ -10,22 +10,19 @@ import functools
 import json
 import logging
 import re
-import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from newsletter import __version__
+from newsletter import __version__, drafts
 from newsletter.collectors.registry import CollectorRegistry
-from newsletter.errors import ConfigError, DeliveryError, LockHeld, NewsletterError, TemplateError
-from newsletter.jobs import Workspace
+from newsletter.errors import LockHeld, NewsletterError
 from newsletter.period import Year
+from newsletter.workspace import Workspace, create_workspace
 
 if TYPE_CHECKING:
-    from newsletter.compose.render import Newsletter
-    from newsletter.delivery.recipients import RecipientList
     from newsletter.store import Delivery
 
 log = logging.getLogger("newsletter")
@@ -106,100 +103,23 @@ def _hide_query_strings(record: logging.LogRecord) -> bool:
 @click.argument("directory", type=click.Path(path_type=Path))
 def init(directory: Path) -> None:
     """Create a workspace in DIRECTORY: newsletter.toml and sources/ to edit."""
-    target = directory / "newsletter.toml"
-    _refuse_unusable_folder(directory)
-    if target.exists():
-        raise ConfigError(f"{target} exists already; choose another folder")
-    try:
-        _copy_workspace(directory, target)
-    except OSError as exc:
-        raise ConfigError(f"{directory}: cannot create the workspace there ({exc.strerror or exc}); "
-                          "choose a folder you can write to") from None
+    target = create_workspace(directory)
     click.echo(f"Created {target}. Replace the demo sources in sources/ with yours (samples in "
                f"sources/examples/), then: newsletter check --config {target}")
-
-
-def _refuse_unusable_folder(directory: Path) -> None:
-    """DIRECTORY, or the nearest part of its path that exists, must be a folder: a file is a mistake."""
-    existing = next(p for p in (directory, *directory.parents) if p.exists() or p.is_symlink())
-    if not existing.is_dir():
-        what = "it" if existing == directory else str(existing)
-        raise ConfigError(f"{directory}: {what} is a file, not a folder; give init a folder for the new "
-                          "workspace (it is created when missing)")
-
-
-def _copy_workspace(directory: Path, target: Path) -> None:
-    from newsletter.resources import BUILTIN
-
-    (directory / "sources" / "highlights").mkdir(parents=True, exist_ok=True)
-    (directory / "templates").mkdir(exist_ok=True)
-    shutil.copyfile(BUILTIN / "newsletter.toml", target)
-    for source in (BUILTIN / "sources").glob("*.toml"):
-        shutil.copyfile(source, directory / "sources" / source.name)
-    for example in (BUILTIN / "sources" / "highlights").glob("*.md"):
-        shutil.copyfile(example, directory / "sources" / "highlights" / example.name)
-    # one sample per source type, to copy up into sources/ (only sources/*.toml are read)
-    shutil.copytree(BUILTIN / "sources" / "examples", directory / "sources" / "examples", dirs_exist_ok=True)
 
 
 @cli.command()
 @workspace_options
 def check(open_workspace) -> None:
     """Validate the config, every source and the templates, without any network call."""
-    from newsletter.collect import build_collectors
-    from newsletter.store import check_state_dir
+    from newsletter.checkup import check_workspace
 
-    ws = open_workspace(in_memory=True)
-    check_state_dir(ws.config.state_dir)  # runs must create and write it; check creates nothing
-    collectors = build_collectors(ws.config, ws.registry)
-    ws.renderer().check(list(ws.config.newsletter.sections))
-    sample = ws.sample_edition()
-    findings = ws.findings(sample)
-    names = ", ".join(source.name for source, _ in collectors) or "none"
-    recipients = ws.recipients()  # each bad or repeated row is a warning with its file and line
-    skipped = f" ({len(recipients.skipped)} skipped, see above)" if recipients.skipped else ""
-    _check_fields(sample, recipients)
-    _warn_unset_secrets(ws)
-    _warn_shared_titles(ws)
-    _report(findings)
-    if any(f.level == "error" for f in findings):
-        raise TemplateError(f"{ws.config.path}: the theme would break the email in mail clients (errors above)")
-    click.echo(f"{ws.config.path}: ok ({len(collectors)} sources: {names}; recipients: {len(recipients)}{skipped}; "
-               f"email checks: {len(findings)} warning{'s' if len(findings) != 1 else ''})")
-
-
-def _check_fields(sample: Newsletter, recipients: RecipientList) -> None:
-    """Each person's fields filled into the sample edition: who a send would hold back, or the
-    template's mistake when it fails for everyone."""
-    from newsletter.compose.personal import Personalizer
-    from newsletter.delivery.ledger import fails_for_everyone, field_problems
-
-    people, columns = recipients.recipients, recipients.columns
-    problems = field_problems(Personalizer(sample), people, columns)
-    if problems and len(problems) == len(people):
-        raise TemplateError(fails_for_everyone(people, problems, columns))
-    for person in people:
-        if person.key in problems:
-            click.echo(f"newsletter: warning: {person.email} ({person.where}): {problems[person.key]}; this person "
-                       "would be held back, not sent", err=True)
-
-
-def _warn_unset_secrets(ws: Workspace) -> None:
-    """Secrets named by environment variables that this shell lacks: a warning, since cron's may have them."""
-    from newsletter.settings import unset_secrets
-
-    places = [(ws.config.path, ws.config)] + [(s.file, s.settings) for s in ws.config.sources if s.enabled]
-    for path, settings in places:
-        for problem in unset_secrets(settings):
-            click.echo(f"newsletter: warning: {path}: {problem} here (the run needs it)", err=True)
-
-
-def _warn_shared_titles(ws: Workspace) -> None:
-    """Two sources the email would call by the same name: readers could not tell them apart."""
-    from newsletter.config import shared_titles
-
-    for problem in shared_titles(ws.config):
-        click.echo(f"newsletter: warning: {problem}", err=True)
+    checkup = check_workspace(open_workspace(in_memory=True))
+    for warning in checkup.warnings:
+        click.echo(f"newsletter: warning: {warning}", err=True)
+    _report(checkup.findings)
+    checkup.refuse_broken()
+    click.echo(checkup.summary())
 
 
 def _report(findings) -> None:
@@ -221,9 +141,12 @@ def _report_failed_sources(ws: Workspace, period) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
     """Collect the month's numbers from every source and store them."""
+    from newsletter.collect import collect as collect_into_store
+    from newsletter.collect import required_failures
+
     ws = open_workspace()
     period = ws.month(month)
-    results = ws.collect(period, backfill=backfill)
+    results = collect_into_store(ws, period, backfill=backfill)
     if as_json:
         payload = {"month": period.label, "timezone": ws.config.newsletter.timezone,
                    "sources": [r.to_json() for r in results]}
@@ -234,7 +157,7 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
             click.echo(f"{r.name:20} {status:8} {detail}".rstrip())
     # Cron mails whatever exits non-zero: that is for a failure that stops the edition (a required
     # source); an optional source's failure is a warning, and the edition goes out without it.
-    required = ws.required_failures(results)
+    required = required_failures(ws.config, results)
     for r in results:
         if r.status == "failed" and not any(failure.startswith(f"{r.name}: ") for failure in required):
             log.warning("warning: optional source %s failed; the edition goes out without it "
@@ -257,66 +180,43 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
 def preview(open_workspace, month: str | None, year: str | None, output: Path | None, fmt: str | None,
             collect_first: bool, host: str | None, port: int, no_open: bool) -> None:
     """Serve the month's draft with live reload, test sends and approval; or write it to --output."""
+    from newsletter.collect import collect as collect_into_store
+    from newsletter.collect import ensure_collected
     from newsletter.compose.personal import is_personal
+    from newsletter.editions import draft
 
     if output is None:
         if year:
             raise click.UsageError("the live preview shows a month; write the year in review with --output FILE")
-        from newsletter.preview import PreviewOptions, serve
+        from newsletter.preview import PreviewOptions
+        from newsletter.preview_http import serve
 
         options = PreviewOptions(month=month or "last", host=host, port=port, open_browser=not no_open,
                                  collect=collect_first)
         serve(open_workspace, options, echo=click.echo)
         return
-    fmt = output_format(output, fmt)
+    fmt = drafts.output_format(output, fmt)
     ws = open_workspace(demo_in_memory=True)
     period = ws.period(month, year)
     if collect_first and not isinstance(period, Year):
-        ws.collect(period)
-    ws.ensure_collected(period)
-    newsletter, frozen = ws.draft(period)
+        collect_into_store(ws, period)
+    ensure_collected(ws, period)
+    newsletter, frozen = draft(ws, period)
     if frozen:
         click.echo(f"newsletter: {frozen}", err=True)
-    _report(ws.findings(newsletter))
+    _report(drafts.findings(ws, newsletter))
     _report_failed_sources(ws, period)
     # the recipients (and the email package) are read only when they change what is written
-    sample = ws.sample_recipient() if fmt == "eml" or is_personal(newsletter) else None
-    shown = _write_draft(ws, newsletter, sample, output, fmt)
+    sample = _sample_recipient(ws) if fmt == "eml" or is_personal(newsletter) else None
+    shown = drafts.write_draft(ws, newsletter, sample, output, fmt)
     seen_by = f", as {sample}" if sample and shown is not newsletter else ""
     click.echo(f"Draft for {period.name} written to {output} ({shown.subject}){seen_by}")
 
 
-def _write_draft(ws: Workspace, newsletter, sample, output: Path, fmt: str):
-    """Write the edition as the sample person gets it (per-person fields filled in); return that copy."""
-    from newsletter.compose.files import write_browser_copy
-    from newsletter.compose.personal import Personalizer
+def _sample_recipient(ws: Workspace):
+    from newsletter.delivery.mailing import sample_recipient
 
-    shown = Personalizer(newsletter).for_recipient(sample.fields()) if sample else newsletter
-    if fmt == "html":
-        write_browser_copy(shown, output)
-    elif fmt == "text":
-        output.write_text(shown.text, encoding="utf-8")
-    else:  # the email package and delivery code load only for .eml
-        from email.policy import SMTP
-
-        from newsletter.delivery.message import build_message
-
-        to = sample.recipient if sample else "preview@example.com"
-        output.write_bytes(build_message(shown, ws.envelope(), to).as_bytes(policy=SMTP))
-    return shown
-
-
-OUTPUT_FORMATS = {".eml": "eml", ".html": "html", ".htm": "html", ".txt": "text"}
-
-
-def output_format(output: Path, given: str | None) -> str:
-    """--format, or the one the file's extension names; when both are given they must agree, since
-    an `.eml` holding HTML (or a `.txt` holding a message) is a mistake nobody means."""
-    implied = OUTPUT_FORMATS.get(output.suffix.lower())
-    if given and implied and given != implied:
-        raise ConfigError(f"--format {given} does not match {output} (a {output.suffix} file holds {implied}); "
-                          "drop --format or change the file name")
-    return given or implied or "html"
+    return sample_recipient(ws.config)
 
 
 @cli.command()
@@ -329,20 +229,15 @@ def output_format(output: Path, given: str | None) -> str:
 def send(open_workspace, month: str | None, year: str | None, test_to: str | None,
          resend_unknown: bool, force: bool) -> None:
     """Send the month's edition from what is stored (no collecting)."""
+    from newsletter import operations
+
     ws = open_workspace()
     period = ws.period(month, year)
     if test_to is not None:  # even "": never the real send by mistake
-        from newsletter.jobs import recipient_for_test
-
-        recipient_for_test(test_to)  # a wrong address says so before anything is composed
-        ws.ensure_collected(period)
-        reply = ws.send_test(ws.draft(period)[0], test_to)
+        reply = operations.send_test(ws, period, test_to)
         click.echo(f"Test copy of {period} sent to {test_to}: {reply}")
         return
-    with ws.lock():
-        if not resend_unknown:
-            ws.ensure_collected(period)
-        _deliver(ws, period, resend_unknown=resend_unknown, force=force)
+    operations.send(ws, period, resend_unknown=resend_unknown, force=force, echo=click.echo)
 
 
 @cli.command()
@@ -355,45 +250,10 @@ def run(open_workspace, month: str | None, year: str | None, force: bool) -> Non
     """The daily job: when last month's edition is due and not sent, collect, compose and send it.
 
     With --year, the year in review, built from the months already stored, goes out when asked."""
-    from newsletter.editions import refuse_partial
-    from newsletter.operations import Monitor, missed_before, scheduled_month
+    from newsletter import operations
 
     ws = open_workspace()
-    period = ws.period(month, year)
-    with ws.lock(), Monitor(ws.config, "run", period.label, ws.store).watch():
-        edition = ws.store.edition(period.label)
-        if isinstance(period, Year):  # edition_for_sending says so when it was already sent
-            ws.ensure_collected(period)
-            _deliver(ws, period, force=force)
-            return
-        scheduled_month(ws.config, ws.store, ws.clock(), period, force=force or ws.demo)
-        missed = missed_before(ws.store, period)
-        if missed:
-            log.warning("%s", missed)
-        # A draft waiting for approval keeps the numbers the reviewers see; `newsletter collect` refreshes them.
-        awaiting = edition and edition.status in ("draft", "approved") and ws.store.has_results(period.label)
-        if not (edition and edition.status in ("sending", "failed")) and not awaiting:
-            results = ws.collect(period, backfill=ws.config.newsletter.history_months if ws.demo else 0)
-            failures = ws.required_failures(results)
-            if failures:
-                raise NewsletterError("required source failed, not sending: " + "; ".join(failures))
-        if not force:
-            refuse_partial(ws, period)
-        _deliver(ws, period)
-
-
-def _deliver(ws: Workspace, period, *, resend_unknown: bool = False, force: bool = False) -> None:
-    newsletter = ws.edition_for_sending(period, resend_unknown=resend_unknown, force=force)
-    ws.check_approved(newsletter)
-    report = ws.deliver(newsletter, resend_unknown=resend_unknown)
-    click.echo(f"Edition {period} ({newsletter.subject}) via {ws.config.delivery.transport}: {report.summary()}")
-    if ws.config.delivery.transport == "outbox":
-        for email in sorted((ws.config.outbox_dir / period.label).glob("*.eml")):
-            click.echo(f"Email: {email}")
-    click.echo(f"HTML copy: {ws.archive_dir(period) / 'view.html'}")
-    if not report.complete:
-        raise DeliveryError(f"edition {period} did not reach everyone ({report.summary()}); "
-                            "see 'newsletter history'")
+    operations.run(ws, ws.period(month, year), force=force, echo=click.echo)
 
 
 @cli.group()
@@ -424,11 +284,13 @@ def approve(open_workspace, month: str, approver: str | None, expected: str | No
     """Approve the month's draft as it is now: run and send then deliver exactly this content."""
     from newsletter.approval import approve as record
     from newsletter.approval import default_approver
+    from newsletter.collect import ensure_collected
+    from newsletter.editions import for_sending
 
     ws = open_workspace()
     period = ws.month(month)
-    ws.ensure_collected(period)
-    newsletter = ws.edition_for_sending(period)
+    ensure_collected(ws, period)
+    newsletter = for_sending(ws, period)
     approval = record(ws.store, newsletter, approver or default_approver(), expected_hash=expected)
     click.echo(f"Approved {period} ({newsletter.subject}), content {approval.short_hash}, by {approval.approved_by}. "
                f"'newsletter run --month {period}' sends it; any change to it needs a new approval.")

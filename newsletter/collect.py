@@ -1,5 +1,6 @@
 """Run every enabled source for a month, in parallel; a failing or hanging source never takes the
-run down."""
+run down. Below the runner: a workspace's months collected into its store, and what a draft needs
+collected first (the `collect` stage; see workspace.py)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,21 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from newsletter import limits
 from newsletter.collectors.base import Collector, utcnow
 from newsletter.collectors.registry import CollectorRegistry, describe_plugin
 from newsletter.config import Config, SourceConfig
-from newsletter.errors import ConfigError, SourceError
+from newsletter.errors import ConfigError, NewsletterError, SourceError
 from newsletter.limits import DeadlineExceeded
 from newsletter.model import KINDS, SourceResult, metrics_problem
-from newsletter.period import Month
+from newsletter.period import Month, Year
 from newsletter.redaction import redact
 from newsletter.settings import secrets_in
+
+if TYPE_CHECKING:
+    from newsletter.workspace import Workspace
 
 log = logging.getLogger(__name__)
 MAX_WORKERS = 8
@@ -202,3 +207,52 @@ def _secret_values(settings: object) -> list[str]:
         with contextlib.suppress(ConfigError):
             values.append(secret.reveal())
     return values
+
+
+# a workspace's months ---------------------------------------------------------------------------
+def collect(ws: Workspace, month: Month, *, backfill: int = 0) -> list[SourceResult]:
+    """Collect `month` into the store, and first the `backfill` months before it that have nothing stored."""
+    collectors = build_collectors(ws.config, ws.registry, clock=ws.clock, state=ws.store)
+    for earlier in month.history(backfill):
+        if not ws.store.has_results(earlier.label):
+            results = collect_month(collectors, earlier, progress=logging.DEBUG)
+            ws.store.save_results(earlier.label, results)
+    results = collect_month(collectors, month)
+    ws.store.save_results(month.label, results)
+    return results
+
+
+def refresh_local(ws: Workspace, month: Month) -> list[SourceResult]:
+    """Read the offline sources (`Collector.offline`: highlights, metrics files, demo data) again
+    for `month` and store them, so a draft shows those files as they are now, not as they were
+    at the last `collect`; network sources keep what `collect` stored. A source that fails now
+    keeps its last good result in the store (Store.save_results); its failure is returned."""
+    local = [(source, collector) for source, collector
+             in build_collectors(ws.config, ws.registry, clock=ws.clock, state=ws.store)
+             if collector.offline]
+    results = collect_month(local, month, progress=logging.DEBUG)
+    ws.store.save_results(month.label, results)
+    return results
+
+
+def ensure_collected(ws: Workspace, period: Month | Year) -> None:
+    """What a draft is made of must be stored: the demo makes its own history; a real workspace
+    reads what `collect` stored, and NewsletterError says which command to run when nothing is."""
+    if isinstance(period, Year):
+        if ws.demo:
+            last = min(period.months[-1], ws.month("last"))
+            collect(ws, last, backfill=max(0, last.month - 1) + 12)  # and a year before, for records
+        elif not any(ws.store.has_results(m.label) for m in period.months):
+            raise NewsletterError(f"nothing collected for {period}: collect its months first "
+                                  f"('newsletter collect --month {period}-12 --backfill 11')")
+        return
+    if ws.demo:
+        collect(ws, period, backfill=ws.config.newsletter.history_months)
+    elif not ws.store.has_results(period.label):
+        raise NewsletterError(f"nothing collected for {period}: run 'newsletter collect --month {period}' first")
+
+
+def required_failures(config: Config, results: list[SourceResult]) -> list[str]:
+    """`name: error` for each failed source marked `required = true`: these hold the edition back."""
+    required = {s.name for s in config.sources if s.required}
+    return [f"{r.name}: {r.error}" for r in results if r.status == "failed" and r.name in required]

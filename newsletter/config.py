@@ -11,20 +11,21 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from newsletter.collectors.registry import CollectorRegistry
 from newsletter.errors import ConfigError
 from newsletter.limits import DEFAULT_DEADLINE_S, DEFAULT_MAX_PAGES, MAX_DEADLINE_S
 from newsletter.model import kind_title
 from newsletter.period import load_timezone
+from newsletter.sections import DEFAULT_SECTIONS
 from newsletter.settings import Secret, Where, bind
+
+if TYPE_CHECKING:  # the registry is handed in where sources are bound: the composer and transports never load it
+    from newsletter.collectors.registry import CollectorRegistry
 
 CONFIG_NAME = "newsletter.toml"
 SOURCE_KEYS = ("type", "name", "title", "required", "enabled", "deadline_s", "max_pages")
-# The body's sections in order: blocks of the theme's newsletter.mjml.j2 (header and footer always show).
-DEFAULT_SECTIONS = ("hero", "highlights", "ticketing", "mail_security", "uptime", "trends", "metrics", "thanks", "tip")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""The frozen-content rule: what the first person got, everyone gets; until then the draft stays open.
+"""Editions: what is due, what was sent, the approval gate and the frozen-content rule.
 
+The frozen-content rule: what the first person got, everyone gets; until then the draft stays open.
 Until anyone has been sent an edition, or may have been (`sending`, `sent`, `accepted` or
 `unknown` in the ledger), every run composes the current draft and archives it again: a typo
 fixed after a run that reached nobody (the SMTP server down, everyone refused for now) goes
@@ -7,23 +8,31 @@ out fixed. From the first such person on, the rest get exactly the archived edit
 changed since, and a preview shows that archived content with since when and why. An approval
 names a content hash either way (approval.py), so a changed draft needs a new approval.
 
-This module reads the ledger (the `deliveries` table) and writes nothing to it.
+This module reads the ledger (through the store) and writes nothing to it; the delivering is
+delivery/mailing.py's, and when `run` sends is operations.py's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from newsletter.errors import NewsletterError, NothingToDo
+from newsletter import approval
+from newsletter.archive import archive, archive_dir, has_archive, load_archive
+from newsletter.collect import refresh_local
+from newsletter.drafts import compose, refuse_broken
+from newsletter.errors import DeliveryError, NewsletterError, NothingToDo
 from newsletter.period import Month, Year
 
 if TYPE_CHECKING:
     from newsletter.compose.render import Newsletter
-    from newsletter.jobs import Workspace
+    from newsletter.config import Config
+    from newsletter.delivery.ledger import DeliveryReport
     from newsletter.store import Store
+    from newsletter.workspace import Workspace
 
 # Someone has the edition, or may have it: its data went out (sent, accepted) or may have (sending, unknown).
 REACHED_STATES = ("sending", "sent", "accepted", "unknown")
@@ -44,13 +53,12 @@ class Reach:
 
 def reach(store: Store, month: str) -> Reach | None:
     """Who has the edition or may have it (REACHED_STATES); None while nobody does."""
-    rows = store.db.execute(
-        "SELECT status, COUNT(*) AS n, MIN(COALESCE(first_attempt_at, updated_at)) AS since FROM deliveries"
-        " WHERE month=? GROUP BY status", (month,)).fetchall()
-    reached = [r for r in rows if r["status"] in REACHED_STATES]
+    states = store.delivery_reach(month)
+    reached = {status: found for status, found in states.items() if status in REACHED_STATES}
     if not reached:
         return None
-    return Reach({r["status"]: r["n"] for r in reached}, sum(r["n"] for r in rows), min(r["since"] for r in reached))
+    return Reach({status: n for status, (n, _) in reached.items()}, sum(n for n, _ in states.values()),
+                 min(since for _, since in reached.values()))
 
 
 def frozen_note(store: Store, month: Month | Year, tz: ZoneInfo) -> str | None:
@@ -65,52 +73,110 @@ def frozen_note(store: Store, month: Month | Year, tz: ZoneInfo) -> str | None:
             "templates no longer change it")
 
 
-def draft(ws: Workspace, month: Month | Year, *, refresh: bool = True) -> tuple[Newsletter, str | None]:
+def frozen(ws: Workspace, period: Month | Year) -> str | None:
+    """Why the workspace's edition can no longer change (someone has it), or None."""
+    return frozen_note(ws.store, period, ws.config.tz)
+
+
+def due_date(config: Config, month: Month) -> datetime:
+    """When `month`'s edition is due: `run.send_day` of the month after, midnight local time."""
+    return month.end + timedelta(days=config.run.send_day - 1)
+
+
+def draft(ws: Workspace, period: Month | Year, *, refresh: bool = True) -> tuple[Newsletter, str | None]:
     """What a preview shows: what the next run would send (the archive once frozen), and why frozen."""
-    note = ws.frozen(month)
-    if note and ws.has_archive(month):
-        return ws.load_archive(month), note
-    return ws.compose(month, refresh=refresh), note
+    note = frozen(ws, period)
+    if note and has_archive(ws, period):
+        return load_archive(ws, period), note
+    return compose(ws, period, refresh=refresh), note
 
 
-def for_sending(ws: Workspace, month: Month | Year, *, resend_unknown: bool = False,
+def for_sending(ws: Workspace, period: Month | Year, *, resend_unknown: bool = False,
                 force: bool = False) -> Newsletter:
     """The content the next delivery sends: the current draft, composed, checked and archived again,
     until anyone has the edition; after that, exactly the archived content. A year in review is
     composed for sending only once its year is over, or with `force`."""
-    edition = ws.store.edition(month.label)
+    edition = ws.store.edition(period.label)
     if resend_unknown:
-        if not (edition and ws.has_archive(month)):
-            raise NothingToDo(f"edition {month} was never sent; nothing to re-send")
-        return ws.load_archive(month)
+        if not (edition and has_archive(ws, period)):
+            raise NothingToDo(f"edition {period} was never sent; nothing to re-send")
+        return load_archive(ws, period)
     if edition and edition.status == "sent":
-        raise NothingToDo(f"edition {month} was already sent ({edition.sent_at}); nothing to do")
-    if ws.frozen(month):
-        if not ws.has_archive(month):
-            raise NewsletterError(f"edition {month} has gone out to some people, but its archive "
-                                  f"{ws.archive_dir(month)} is missing: restore it from a backup, so the rest "
+        raise NothingToDo(f"edition {period} was already sent ({edition.sent_at}); nothing to do")
+    if frozen(ws, period):
+        if not has_archive(ws, period):
+            raise NewsletterError(f"edition {period} has gone out to some people, but its archive "
+                                  f"{archive_dir(ws, period)} is missing: restore it from a backup, so the rest "
                                   "get the same content")
-        return ws.load_archive(month)
-    if isinstance(month, Year) and not force:
+        return load_archive(ws, period)
+    if isinstance(period, Year) and not force:
         from newsletter.compose.yearly import refuse_unfinished
 
-        refuse_unfinished(month, ws.clock())
-    newsletter = ws.compose(month)
-    ws.refuse_broken(newsletter)
-    ws.archive(newsletter)
+        refuse_unfinished(period, ws.clock())
+    newsletter = compose(ws, period)
+    refuse_broken(ws, newsletter)
+    archive(ws, newsletter)
     return newsletter
+
+
+def check_approved(ws: Workspace, newsletter: Newsletter) -> None:
+    """The approval gate: raise NothingToDo (exit 3) while this exact content waits for approval.
+
+    It gets the very edition (and its content hash) about to go out, as read from the archive
+    on a re-run; reviewers are asked once per version (approval.py).
+    """
+    if ws.config.delivery.require_approval:
+        approval.require_approval(ws, newsletter)
 
 
 def refuse_partial(ws: Workspace, month: Month) -> None:
     """`run` sends no edition with a required source that covers only part of the month (without
     --force): raise NewsletterError naming each with why. An edition that went out to someone
     goes on as it is, and local files are read first, so one fixed since `collect` counts as fixed."""
-    if ws.frozen(month):
+    if frozen(ws, month):
         return
-    ws.refresh_local(month)
+    refresh_local(ws, month)
     required = {source.name for source in ws.config.sources if source.required}
     partial = [f"{r.name}: {'; '.join(r.warnings) or 'partial'}" for r in ws.store.results(month.label)
                if r.status == "ok" and r.partial and r.name in required]
     if partial:
         raise NewsletterError(f"required source covers only part of {month}, not sending: {'; '.join(partial)}; "
                               f"to send it anyway: newsletter run --month {month} --force")
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What one delivery of an edition did, for the command to print."""
+
+    period: Month | Year
+    newsletter: Newsletter
+    report: DeliveryReport
+    transport: str
+    outbox: Path | None  # the edition's .eml files, with the outbox transport
+    view: Path  # the archived copy a browser can open
+
+    def lines(self) -> list[str]:
+        lines = [f"Edition {self.period} ({self.newsletter.subject}) via {self.transport}: {self.report.summary()}"]
+        if self.outbox is not None:
+            lines += [f"Email: {email}" for email in sorted(self.outbox.glob("*.eml"))]
+        return [*lines, f"HTML copy: {self.view}"]
+
+    def refuse_incomplete(self) -> None:
+        """DeliveryError (exit 1) unless everyone has the edition: a run that stopped says so."""
+        if not self.report.complete:
+            raise DeliveryError(f"edition {self.period} did not reach everyone ({self.report.summary()}); "
+                                "see 'newsletter history'")
+
+
+def send_edition(ws: Workspace, period: Month | Year, *, resend_unknown: bool = False,
+                 force: bool = False) -> Sent:
+    """The edition's content for sending (for_sending), past the approval gate, delivered to everyone
+    the ledger has not reached. `force`: a year in review before its year is over."""
+    from newsletter.delivery.mailing import deliver
+
+    newsletter = for_sending(ws, period, resend_unknown=resend_unknown, force=force)
+    check_approved(ws, newsletter)
+    report = deliver(ws, newsletter, resend_unknown=resend_unknown)
+    transport = ws.config.delivery.transport
+    outbox = ws.config.outbox_dir / period.label if transport == "outbox" else None
+    return Sent(period, newsletter, report, transport, outbox, archive_dir(ws, period) / "view.html")

@@ -1,55 +1,111 @@
-"""Running unattended: which edition is due today, and telling people when a run fails.
+"""Running unattended: the daily `run` decision, `send`, one run at a time, telling people when one fails.
 
 `run` is meant to be called every day from cron or a systemd timer. Last month's edition is due
-from `run.send_day`; a run on a later day catches it up, once (then it is sent). An edition due
-more than `run.max_days_late` days ago is refused (and marked `skipped`, so later runs stay quiet)
-unless `--force`: old news mailed to everyone by surprise helps nobody.
+from `run.send_day` (editions.due_date); a run on a later day catches it up, once (then it is sent).
+An edition due more than `run.max_days_late` days ago is refused (and marked `skipped`, so later
+runs stay quiet) unless `--force`: old news mailed to everyone by surprise helps nobody. What a
+run does is decided first (decide_run: it reads the store and the clock and writes nothing), then
+done under the lock, with the ping URL and the owners told how it went (Monitor).
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import socket
+import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from newsletter.collect import collect, ensure_collected, required_failures
+from newsletter.collectors.base import utcnow
 from newsletter.config import Config
 from newsletter.delivery.message import Envelope
 from newsletter.delivery.notices import build_notice, send_notices
 from newsletter.delivery.transports import make_transport
-from newsletter.errors import ConfigError, NewsletterError, NothingToDo, SourceError
+from newsletter.editions import draft, due_date, refuse_partial, send_edition
+from newsletter.errors import ConfigError, LockHeld, NewsletterError, NothingToDo, SourceError
 from newsletter.http import HttpClient, HttpPolicy, make_session, redact_url
-from newsletter.period import Month
-from newsletter.store import Store
+from newsletter.period import Month, Year
+from newsletter.state_dir import LOCK_NAME, prepare_state_dir, unusable
+from newsletter.store import Edition, Store
+
+if TYPE_CHECKING:
+    from newsletter.workspace import Workspace
 
 log = logging.getLogger(__name__)
+Echo = Callable[[str], object]  # where a command's report lines go (click.echo)
 
 
-def due_date(config: Config, month: Month) -> datetime:
-    """When `month`'s edition is due: `run.send_day` of the month after, midnight local time."""
-    return month.end + timedelta(days=config.run.send_day - 1)
+# the run decision -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunDecision:
+    """What today's `run` does with a month's edition, once it is due (decide_run)."""
+
+    month: Month
+    collect: bool = False  # fetch the month's numbers first; else compose from what is stored
+    backfill: int = 0  # earlier months to collect with it when they have nothing stored (the demo's history)
+    check_partial: bool = True  # stop when a required source covers only part of the month
+    too_late: str | None = None  # why it is refused as too late: the run records it `skipped` and fails
+    notes: tuple[str, ...] = ()  # warnings for the log (an earlier edition that was never sent)
 
 
-def scheduled_month(config: Config, store: Store, now: datetime, month: Month, *, force: bool) -> Month:
-    """`month` when its edition should go out now; otherwise NothingToDo, or an error when too late."""
+def decide_run(config: Config, store: Store, month: Month, now: datetime, *, force: bool = False,
+               demo: bool = False) -> RunDecision:
+    """What `run` does for `month` at `now`; NothingToDo (exit 3) before it is due, once it is sent,
+    or after it was skipped as too late. Reads the store, writes nothing.
+
+    `force`: send even when late or before `run.send_day`, and with a required source that covers
+    only part of the month. `demo`: the demo is never late and collects its own history."""
+    edition = store.edition(month.label)
+    too_late = _lateness(config, edition, now, month, force=force or demo)
+    if too_late:
+        return RunDecision(month, too_late=too_late)
+    started = edition is not None and edition.status in ("sending", "failed")  # the ledger says who is left
+    # A draft waiting for approval keeps the numbers the reviewers see; `newsletter collect` refreshes them.
+    awaiting = edition is not None and edition.status in ("draft", "approved") and store.has_results(month.label)
+    missed = missed_before(store, month)
+    return RunDecision(month, collect=not (started or awaiting),
+                       backfill=config.newsletter.history_months if demo else 0, check_partial=not force,
+                       notes=(missed,) if missed else ())
+
+
+def _lateness(config: Config, edition: Edition | None, now: datetime, month: Month, *, force: bool) -> str | None:
+    """None when `month`'s edition should go out now, the refusal when it is too late; NothingToDo
+    when it is not due yet, was sent, or was skipped as too late before."""
     due = due_date(config, month)
     if now < month.end or (now < due and not force):
         raise NothingToDo(f"edition {month} is due on {due:%Y-%m-%d}; nothing to do yet")
-    edition = store.edition(month.label)
     if edition and edition.status == "sent":
         raise NothingToDo(f"edition {month} was already sent ({edition.sent_at}); nothing to do")
     started = edition is not None and edition.status in ("sending", "failed")  # finishing is never late
     late = (now - due).days
     if force or started or late <= config.run.max_days_late:
-        return month
+        return None
     if edition and edition.status == "skipped":
         raise NothingToDo(f"edition {month} was skipped as too late; send it with --month {month} --force")
-    store.save_edition(month.label, "skipped")
-    raise NewsletterError(f"edition {month} is {late} days late (run.max_days_late = {config.run.max_days_late}); "
-                          f"not sent. To send it anyway: newsletter run --month {month} --force")
+    return (f"edition {month} is {late} days late (run.max_days_late = {config.run.max_days_late}); "
+            f"not sent. To send it anyway: newsletter run --month {month} --force")
+
+
+def scheduled_month(config: Config, store: Store, now: datetime, month: Month, *, force: bool) -> Month:
+    """The schedule alone: `month` when its edition should go out now; NothingToDo before it is due
+    or once sent; an edition too late is marked `skipped` and refused (NewsletterError)."""
+    too_late = _lateness(config, store.edition(month.label), now, month, force=force)
+    if too_late:
+        _skip(store, month, too_late)
+    return month
+
+
+def _skip(store: Store, month: Month, why: str) -> None:
+    store.save_edition(month.label, "skipped")  # later runs stay quiet about it
+    raise NewsletterError(why)
 
 
 def missed_before(store: Store, month: Month) -> str | None:
@@ -61,6 +117,99 @@ def missed_before(store: Store, month: Month) -> str | None:
     return None
 
 
+# the commands that send ---------------------------------------------------------------------------
+def run(ws: Workspace, period: Month | Year, *, force: bool = False, echo: Echo = print) -> None:
+    """The daily job: when the month's edition is due and not sent, collect, compose and send it;
+    a year in review, built from the months stored, goes out when asked. One run at a time; the
+    ping URL and the owners hear how it went. `echo` gets the report lines."""
+    with lock(ws.config.state_dir), Monitor(ws.config, "run", period.label, ws.store).watch():
+        if isinstance(period, Year):  # for_sending says so when it was already sent
+            ensure_collected(ws, period)
+            _send(ws, period, force=force, echo=echo)
+            return
+        decision = decide_run(ws.config, ws.store, period, ws.clock(), force=force, demo=ws.demo)
+        if decision.too_late:
+            _skip(ws.store, period, decision.too_late)
+        for note in decision.notes:
+            log.warning("%s", note)
+        if decision.collect:
+            failures = required_failures(ws.config, collect(ws, period, backfill=decision.backfill))
+            if failures:
+                raise NewsletterError("required source failed, not sending: " + "; ".join(failures))
+        if decision.check_partial:
+            refuse_partial(ws, period)
+        _send(ws, period, echo=echo)
+
+
+def send(ws: Workspace, period: Month | Year, *, resend_unknown: bool = False, force: bool = False,
+         echo: Echo = print) -> None:
+    """`send`: the edition from what is stored (no collecting), now, under the lock; `resend_unknown`
+    sends again, on purpose, to the people whose delivery is unknown."""
+    with lock(ws.config.state_dir):
+        if not resend_unknown:
+            ensure_collected(ws, period)
+        _send(ws, period, resend_unknown=resend_unknown, force=force, echo=echo)
+
+
+def send_test(ws: Workspace, period: Month | Year, to: str) -> str:
+    """`send --test-to`: one copy of what the next run would send, to `to`, outside the ledger; the
+    address is checked before anything is composed. Returns the server's answer."""
+    from newsletter.delivery.mailing import recipient_for_test
+    from newsletter.delivery.mailing import send_test as send_copy
+
+    recipient_for_test(to)  # a wrong address says so before anything is composed
+    ensure_collected(ws, period)
+    return send_copy(ws, draft(ws, period)[0], to)
+
+
+def _send(ws: Workspace, period: Month | Year, *, echo: Echo, resend_unknown: bool = False,
+          force: bool = False) -> None:
+    sent = send_edition(ws, period, resend_unknown=resend_unknown, force=force)
+    for line in sent.lines():
+        echo(line)
+    sent.refuse_incomplete()
+
+
+# one run at a time --------------------------------------------------------------------------------
+@contextmanager
+def lock(state_dir: Path) -> Iterator[None]:
+    """One run at a time per state directory; a second one is told who holds the lock (LockHeld)."""
+    prepare_state_dir(state_dir)
+    path = state_dir / LOCK_NAME
+    try:
+        handle = open(path, "a+")  # noqa: SIM115 (the with below closes it; open alone may fail)
+    except OSError as exc:
+        raise unusable(path, f"open the lock file ({exc.strerror or exc})") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(handle) or "another process, which has not said who it is yet"
+            raise LockHeld(f"another run holds {path} ({holder}); try again when it ends") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {utcnow():%Y-%m-%d %H:%M:%S} UTC\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _lock_holder(handle, waits: int = 20, pause_s: float = 0.05) -> str:
+    """What the holder wrote into the lock file. A run that has just taken the lock writes it a moment
+    later, so an empty file is read again for up to a second before the holder is called unknown."""
+    for attempt in range(waits):
+        handle.seek(0)
+        holder = handle.read().strip()
+        if holder or attempt == waits - 1:
+            return holder
+        time.sleep(pause_s)
+    return ""
+
+
+# telling people -----------------------------------------------------------------------------------
 @dataclass
 class Monitor:
     """Pings a healthchecks-style URL (start / success / fail) and emails the owners on failure."""

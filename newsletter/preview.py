@@ -6,32 +6,31 @@ handlers only read the latest Draft, wait for the next one (Server-Sent Events) 
 to the worker. A bad edit never stops the server: the error becomes part of the Draft and the
 last good email stays on the page until the next good save. The page shows the edition as the
 first person of the recipients file gets it (per-person fields filled in); approvals are of the
-edition itself. The HTTP side is preview_http.py.
+edition itself. The HTTP side, and serving it all until Ctrl-C (`serve`), is preview_http.py: it
+uses this module, never the other way round.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-import secrets
-import sys
 import threading
 import time
-import webbrowser
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from newsletter import approval
+from newsletter import approval, drafts, editions
+from newsletter.collect import collect, ensure_collected, refresh_local
 from newsletter.compose.personal import Personalizer
 from newsletter.compose.render import Newsletter
 from newsletter.config import load_config
-from newsletter.errors import ConfigError, NewsletterError
-from newsletter.jobs import SampleRecipient, Workspace
+from newsletter.delivery import mailing
+from newsletter.errors import NewsletterError
 from newsletter.period import Month
+from newsletter.workspace import Workspace
 
 log = logging.getLogger(__name__)
 HIDDEN_HEADERS = {"content-type", "mime-version", "content-transfer-encoding"}
@@ -108,7 +107,7 @@ class Previewer:
         self.ws: Workspace | None = None
         self.period: Month | None = None
         self.local_failures: list[dict[str, str]] = []
-        self._sample: tuple[object, SampleRecipient | None] | None = None  # (what it was read from, sample)
+        self._sample: tuple[object, mailing.SampleRecipient | None] | None = None  # (what it was read from, sample)
 
     def call(self, job: Callable[..., Any], *args: Any) -> Any:
         """Run `job` on the worker thread and return its result (or raise its error)."""
@@ -147,8 +146,8 @@ class Previewer:
         self.ws = self._open(demo_in_memory=True)
         self.period = self.ws.month(self.options.month)
         if self.options.collect:
-            self.ws.collect(self.period)
-        self.ws.ensure_collected(self.period)
+            collect(self.ws, self.period)
+        ensure_collected(self.ws, self.period)
         self._collect_local()
         return self._publish(self._render())
 
@@ -178,7 +177,7 @@ class Previewer:
         """Re-read the offline sources, files the team edits (highlights, metrics files), and store them."""
         ws, month = self.ws, self.period
         assert ws is not None and month is not None
-        results = ws.refresh_local(month)  # a failed one keeps the last good stored result
+        results = refresh_local(ws, month)  # a failed one keeps the last good stored result
         self.local_failures = [{"name": r.name, "status": "failed", "error": f"{r.error} (showing the last good "
                                 "version)"} for r in results if r.status == "failed"]
 
@@ -187,7 +186,8 @@ class Previewer:
         assert ws is not None and month is not None
         started = time.perf_counter()
         try:
-            newsletter, frozen = ws.draft(month, refresh=False)  # _collect_local has just read the local files
+            # _collect_local has just read the local files
+            newsletter, frozen = editions.draft(ws, month, refresh=False)
             sample = self.sample_recipient()
             shown = Personalizer(newsletter).for_recipient(sample.fields()) if sample else newsletter
         except NewsletterError as exc:
@@ -195,13 +195,13 @@ class Previewer:
         stored = [{"name": r.name, "status": "partial", "error": "; ".join(r.warnings)} if r.status == "ok"
                   else {"name": r.name, "status": r.status, "error": r.error or ""}
                   for r in ws.store.results(month.label) if r.status != "ok" or r.partial]
-        findings = [(f.level, f"{f.check}: {f.message}") for f in ws.findings(newsletter)]
+        findings = [(f.level, f"{f.check}: {f.message}") for f in drafts.findings(ws, newsletter)]
         return Draft(self._next_version(), month.label, month.name, newsletter, shown, str(sample or ""),
                      sources=stored + self.local_failures, findings=findings,
                      headers=self._headers(shown, sample), review=self._review(newsletter),
                      render_ms=(time.perf_counter() - started) * 1000, frozen=frozen)
 
-    def sample_recipient(self) -> SampleRecipient | None:
+    def sample_recipient(self) -> mailing.SampleRecipient | None:
         """The workspace's sample person, read again only when the recipients file or `to` changed."""
         assert self.ws is not None
         d = self.ws.config.delivery
@@ -211,7 +211,7 @@ class Previewer:
             stat = None  # reading it says what is wrong
         key = (d.recipients, stat and (stat.st_mtime_ns, stat.st_size, stat.st_ino), tuple(d.to))
         if self._sample is None or self._sample[0] != key:
-            self._sample = (key, self.ws.sample_recipient())
+            self._sample = (key, mailing.sample_recipient(self.ws.config))
         return self._sample[1]
 
     def _failed(self, message: str, started: float) -> Draft:
@@ -229,12 +229,12 @@ class Previewer:
     def _next_version(self) -> int:
         return (self._draft.version + 1) if self._draft else 1
 
-    def _headers(self, shown: Newsletter, sample: SampleRecipient | None) -> list[tuple[str, str]]:
+    def _headers(self, shown: Newsletter, sample: mailing.SampleRecipient | None) -> list[tuple[str, str]]:
         """The headers of the message the sample person gets (each person and list gets one of their own)."""
         from newsletter.delivery.message import build_message
 
         assert self.ws is not None
-        message = build_message(shown, self.ws.envelope(), sample.recipient if sample else NOBODY)
+        message = build_message(shown, mailing.envelope(self.ws.config), sample.recipient if sample else NOBODY)
         return [(k, str(v) if sample or k != "To" else "(nobody: delivery.to and delivery.recipients are empty)")
                 for k, v in message.items() if k.lower() not in HIDDEN_HEADERS]
 
@@ -249,7 +249,7 @@ class Previewer:
             "required": self.ws.config.delivery.require_approval,
             "edition_status": edition.status if edition else None,
             # an approval can still change what goes out: nobody has the edition yet
-            "open": not (edition and edition.status == "sent") and self.ws.frozen(self.period) is None,
+            "open": not (edition and edition.status == "sent") and editions.frozen(self.ws, self.period) is None,
             "approved_by": exact.approved_by if exact else None,
             "approved_at": exact.approved_at if exact else None,
             "earlier": None if exact or not earlier else f"{earlier.approved_by} approved other content "
@@ -282,13 +282,13 @@ class Previewer:
         assert ws is not None
         if draft.error or draft.newsletter is None:
             raise NewsletterError("the draft has an error; fix it before sending a test")
-        return ws.send_test(draft.newsletter, to)
+        return mailing.send_test(ws, draft.newsletter, to)
 
     # what to watch -----------------------------------------------------------------------------
     def watched(self) -> tuple[list[Path], Path]:
         """Folders watched recursively (templates, sources, highlights) and the config file."""
         assert self.ws is not None
-        config, renderer = self.ws.config, self.ws.renderer()
+        config, renderer = self.ws.config, drafts.renderer(self.ws)
         folders = {config.newsletter.templates, renderer.theme.builtin, config.newsletter.sources}
         folders |= {s.settings.dir for s in config.sources if s.type == "highlights"}
         return sorted(p for p in folders if p.is_dir()), config.path
@@ -319,46 +319,3 @@ def watch(previewer: Previewer, stop: threading.Event) -> list[threading.Thread]
     for thread in threads:
         thread.start()
     return threads
-
-
-# serving --------------------------------------------------------------------------------------
-def serve(open_workspace: Callable[..., Workspace], options: PreviewOptions, *,
-          echo: Callable[[str], Any] = print) -> None:
-    """Render, then serve until Ctrl-C. Errors before serving (config, nothing collected, port in use)
-    raise NewsletterError; errors after it (a bad edit) are shown in the page."""
-    from newsletter.preview_http import PreviewServer
-
-    previewer = Previewer(open_workspace, options)
-    try:
-        draft = previewer.start()
-        host = options.host or "127.0.0.1"
-        token = secrets.token_urlsafe(18)  # on 127.0.0.1 too: any local process can reach that
-        try:
-            server = PreviewServer((host, options.port), previewer, token=token)
-        except OSError as exc:
-            raise ConfigError(f"--host {host} --port {options.port}: cannot listen ({exc.strerror or exc}); "
-                              "choose another --port (0 picks a free one)") from None
-        stop = threading.Event()
-        watch(previewer, stop)
-        echo(f"Preview of {draft.month_name} at {server.url}  (Ctrl-C stops it)")
-        echo("Every request needs the token in that URL: whoever has it can send tests and approve.")
-        if options.open_browser:
-            open_browser(server.url, echo)
-        try:
-            server.serve_forever(poll_interval=0.2)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            stop.set()
-            server.stop()
-    finally:
-        previewer.close()
-
-
-def open_browser(url: str, echo: Callable[[str], Any]) -> None:
-    """Open the page, but never a console browser in the terminal of a server reached over SSH."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        port = url.split(":")[2].split("/")[0]
-        echo(f"No desktop here: open the URL in your own browser (over SSH: ssh -L {port}:127.0.0.1:{port} HOST).")
-        return
-    threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()

@@ -16,19 +16,27 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 import re
 import secrets
 import socket
+import sys
+import threading
+import webbrowser
+from collections.abc import Callable
 from html.parser import HTMLParser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from newsletter.compose.render import Newsletter
-from newsletter.errors import NewsletterError, UsageError
-from newsletter.preview import Previewer
+from newsletter.errors import ConfigError, NewsletterError, UsageError
+from newsletter.preview import Previewer, PreviewOptions, watch
+
+if TYPE_CHECKING:
+    from newsletter.workspace import Workspace
 
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).parent / "preview_page" / "index.html"
@@ -175,7 +183,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         self._json(HTTPStatus.OK, {"ok": True, "message": message})
 
     def _send_test(self, body: dict[str, Any]) -> str:
-        from newsletter.jobs import recipient_for_test
+        from newsletter.delivery.mailing import recipient_for_test
 
         to = body.get("to")
         to = to if isinstance(to, str) else ""
@@ -290,3 +298,44 @@ def email_policy(html: str) -> str:
     return "; ".join(["default-src 'none'", " ".join(["img-src 'self' data: cid:", *remote]),
                       "style-src 'unsafe-inline'", "form-action 'none'", "base-uri 'none'",
                       "frame-ancestors 'self'"])
+
+
+# serving --------------------------------------------------------------------------------------
+def serve(open_workspace: Callable[..., Workspace], options: PreviewOptions, *,
+          echo: Callable[[str], Any] = print) -> None:
+    """Render, then serve until Ctrl-C. Errors before serving (config, nothing collected, port in use)
+    raise NewsletterError; errors after it (a bad edit) are shown in the page."""
+    previewer = Previewer(open_workspace, options)
+    try:
+        draft = previewer.start()
+        host = options.host or "127.0.0.1"
+        token = secrets.token_urlsafe(18)  # on 127.0.0.1 too: any local process can reach that
+        try:
+            server = PreviewServer((host, options.port), previewer, token=token)
+        except OSError as exc:
+            raise ConfigError(f"--host {host} --port {options.port}: cannot listen ({exc.strerror or exc}); "
+                              "choose another --port (0 picks a free one)") from None
+        stop = threading.Event()
+        watch(previewer, stop)
+        echo(f"Preview of {draft.month_name} at {server.url}  (Ctrl-C stops it)")
+        echo("Every request needs the token in that URL: whoever has it can send tests and approve.")
+        if options.open_browser:
+            open_browser(server.url, echo)
+        try:
+            server.serve_forever(poll_interval=0.2)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop.set()
+            server.stop()
+    finally:
+        previewer.close()
+
+
+def open_browser(url: str, echo: Callable[[str], Any]) -> None:
+    """Open the page, but never a console browser in the terminal of a server reached over SSH."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        port = url.split(":")[2].split("/")[0]
+        echo(f"No desktop here: open the URL in your own browser (over SSH: ssh -L {port}:127.0.0.1:{port} HOST).")
+        return
+    threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()

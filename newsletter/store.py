@@ -1,26 +1,24 @@
-"""SQLite state of a workspace: collected snapshots, editions and the delivery ledger.
+"""SQLite state of a workspace: collected snapshots, editions, approvals and the delivery ledger.
 
-Every write commits at once (autocommit; `synchronous=FULL`), because the ledger's promise,
+The schema and every SQL statement on it live here; the rules that decide what to write live with
+their stage (approval.py, editions.py, delivery/ledger.py). The state directory that holds the
+database is state_dir.py's. Every write commits at once (autocommit; `synchronous=FULL`), because the ledger's promise,
 "`sending` is on disk before the message data leaves", depends on it.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import pwd
 import sqlite3
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from newsletter.errors import ConfigError
 from newsletter.model import SourceResult
+from newsletter.state_dir import DB_NAME, prepare_state_dir, unusable
 
-DB_NAME = "newsletter.db"
 SCHEMA = [
     """
     CREATE TABLE snapshots (
@@ -67,67 +65,6 @@ LEDGER_STATES = ("queued", "sending", "sent", "accepted", "temp_failed", "perm_f
 DONE_STATES = ("sent", "accepted")
 
 
-def current_user() -> str:
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        return f"uid {os.geteuid()}"
-
-
-def unusable(path: Path, what: str) -> ConfigError:
-    """The one-line error for a state directory (or a file in it) that this user cannot use."""
-    user = current_user()
-    return ConfigError(f"{path}: user {user} cannot {what}; make it a folder {user} can write (systemd: "
-                       "StateDirectory=), or set newsletter.state_dir (--state-dir, $NEWSLETTER_STATE_DIR) elsewhere")
-
-
-def prepare_state_dir(state_dir: Path) -> None:
-    """Create `state_dir` when missing and prove that this user can write in it."""
-    _refuse_a_file_in_the_way(state_dir)
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise unusable(state_dir, f"create the state directory ({exc.strerror or exc})") from None
-    _probe(state_dir, state_dir)
-
-
-def check_state_dir(state_dir: Path) -> None:
-    """What `check` asks: could a run create and write `state_dir`? It leaves nothing behind."""
-    existing = _refuse_a_file_in_the_way(state_dir)
-    if existing != state_dir:  # a run would create it: prove that it could, in the part that exists
-        _probe(state_dir, existing, folder=True)
-        return
-    _probe(state_dir, state_dir)
-    database = state_dir / DB_NAME
-    if database.exists() and not os.access(database, os.R_OK | os.W_OK):
-        raise unusable(database, "write the state database (permission denied)")
-
-
-def _refuse_a_file_in_the_way(state_dir: Path) -> Path:
-    """The nearest part of `state_dir` that exists; it must be a folder."""
-    existing = next(p for p in (state_dir, *state_dir.parents) if p.exists())
-    if not existing.is_dir():
-        what = "use it as the state directory: it is a file" if existing == state_dir else \
-            f"create the state directory: {existing} is a file"
-        raise unusable(state_dir, what)
-    return existing
-
-
-def _probe(state_dir: Path, where: Path, *, folder: bool = False) -> None:
-    """Make and remove a file (or a folder) in `where`. Permission bits do not stop root, a
-    read-only or special file system does: only trying tells."""
-    try:
-        if folder:
-            os.rmdir(tempfile.mkdtemp(dir=where, prefix=".newsletter-probe-"))
-        else:
-            handle, name = tempfile.mkstemp(dir=where, prefix=".newsletter-probe-")
-            os.close(handle)
-            os.unlink(name)
-    except OSError as exc:
-        what = "create the state directory" if folder else "write in the state directory"
-        raise unusable(state_dir, f"{what} ({exc.strerror or exc})") from None
-
-
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -141,6 +78,20 @@ class Edition:
     created_at: str
     updated_at: str
     sent_at: str | None
+
+
+@dataclass(frozen=True)
+class Approval:
+    """Who approved which content of an edition (approval.py holds the rules)."""
+
+    month: str
+    content_hash: str
+    approved_by: str
+    approved_at: str
+
+    @property
+    def short_hash(self) -> str:
+        return self.content_hash[:12]
 
 
 @dataclass(frozen=True)
@@ -288,6 +239,35 @@ class Store:
             (month, status, subject, content_hash, stamp, stamp),
         )
 
+    # approvals and review requests (the rules: approval.py) -----------------------------------
+    def approval(self, month: str, content_hash: str | None) -> Approval | None:
+        """The approval of exactly this content of the month's edition, if any."""
+        row = self.db.execute("SELECT * FROM approvals WHERE month=? AND content_hash=?",
+                              (month, content_hash)).fetchone()
+        return Approval(**dict(row)) if row else None
+
+    def latest_approval(self, month: str) -> Approval | None:
+        """The most recent approval for the month, whatever content it was for."""
+        row = self.db.execute("SELECT * FROM approvals WHERE month=? ORDER BY approved_at DESC, rowid DESC LIMIT 1",
+                              (month,)).fetchone()
+        return Approval(**dict(row)) if row else None
+
+    def save_approval(self, approval: Approval) -> None:
+        """Record an approval; approving the same content again replaces the earlier record."""
+        self.db.execute("INSERT OR REPLACE INTO approvals VALUES (?,?,?,?)",
+                        (approval.month, approval.content_hash, approval.approved_by, approval.approved_at))
+
+    def review_requested_at(self, month: str, content_hash: str) -> str | None:
+        """When the reviewers were asked to approve this content (UTC, ISO 8601); None if never."""
+        row = self.db.execute("SELECT requested_at FROM review_requests WHERE month=? AND content_hash=?",
+                              (month, content_hash)).fetchone()
+        return row["requested_at"] if row else None
+
+    def save_review_request(self, month: str, content_hash: str, reviewers: Iterable[str]) -> None:
+        """Record that `reviewers` were asked, now, to approve this content."""
+        self.db.execute("INSERT INTO review_requests VALUES (?,?,?,?)",
+                        (month, content_hash, ", ".join(reviewers), now_iso()))
+
     # the delivery ledger -------------------------------------------------------------------------
     def queue(self, month: str, recipients: Iterable[str]) -> None:
         """Add recipients as `queued`; rows that exist keep their state (a re-run never resets them)."""
@@ -336,6 +316,14 @@ class Store:
             "SELECT status, COUNT(*) AS n FROM deliveries WHERE month=? GROUP BY status", (month,)
         )
         return {r["status"]: r["n"] for r in rows}
+
+    def delivery_reach(self, month: str) -> dict[str, tuple[int, str]]:
+        """Per ledger state of the month: how many people, and the earliest first attempt among
+        them (the last update for rows never tried)."""
+        rows = self.db.execute(
+            "SELECT status, COUNT(*) AS n, MIN(COALESCE(first_attempt_at, updated_at)) AS since FROM deliveries"
+            " WHERE month=? GROUP BY status", (month,))
+        return {r["status"]: (r["n"], r["since"]) for r in rows}
 
 
 class CounterSnapshots:

@@ -253,10 +253,11 @@ def test_a_run_while_another_holds_the_lock_says_who_even_under_quiet(workspace)
     from click.testing import CliRunner
 
     from newsletter.cli import cli
-    from newsletter.jobs import Workspace
+    from newsletter.operations import lock
+    from newsletter.workspace import Workspace
 
     holder = Workspace.open(config_path=str(workspace.config))
-    with holder.lock():
+    with lock(holder.config.state_dir):
         result = CliRunner().invoke(cli, ["-q", "run", "--config", str(workspace.config), "--month", "2026-10"])
     holder.store.close()
     assert result.exit_code == 3, result.output

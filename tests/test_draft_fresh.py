@@ -11,8 +11,8 @@ import pytest
 
 from newsletter.collectors.base import Collector
 from newsletter.collectors.registry import GROUP, CollectorRegistry
-from newsletter.jobs import Workspace as Job
 from newsletter.preview import Previewer, PreviewOptions
+from newsletter.workspace import Workspace as Job
 from tests.conftest import free_port
 from tests.test_cron import people_csv, smtp_config
 

@@ -13,10 +13,10 @@ import pytest
 
 from newsletter.collectors.base import Collector
 from newsletter.collectors.registry import GROUP, CollectorRegistry, describe_plugin
-from newsletter.jobs import Workspace as Job
 from newsletter.model import metrics_problem
 from newsletter.period import Month
 from newsletter.preview import Previewer, PreviewOptions
+from newsletter.workspace import Workspace as Job
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from newsletter.compose.charts import SCALE, WIDTH
-from newsletter.jobs import Workspace
+from newsletter.workspace import Workspace
 
 AFTER_2026 = datetime(2027, 1, 4, 7, 0, tzinfo=UTC)
 FIRST_OF_DECEMBER = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
@@ -80,11 +80,11 @@ def test_a_resumed_send_reuses_the_archived_images(collected):
     meta = json.loads((folder / "edition.json").read_text())
     assert len(meta["images"]) == 3
     assert (folder / "view.html").read_text().count("images/trend-") == 3
-    from newsletter.jobs import Workspace
+    from newsletter.archive import load_archive
     from newsletter.period import Month
 
     ws = Workspace.open(config_path=str(collected.config))
-    reloaded = ws.load_archive(Month(2026, 10, ws.config.tz))
+    reloaded = load_archive(ws, Month(2026, 10, ws.config.tz))
     assert reloaded.content_hash == meta["content_hash"]
 
 

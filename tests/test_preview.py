@@ -22,11 +22,12 @@ import pytest
 
 from newsletter import approval
 from newsletter.compose.render import Newsletter
-from newsletter.jobs import Workspace as Job
+from newsletter.drafts import compose
 from newsletter.model import SourceResult
 from newsletter.preview import Previewer, PreviewOptions, error_excerpt, watch
 from newsletter.preview_http import PreviewServer, email_policy
 from newsletter.store import Store
+from newsletter.workspace import Workspace as Job
 from tests.fixtures.workspace import BASE_CONFIG
 
 
@@ -327,7 +328,7 @@ def test_a_per_person_workspace_previews_the_first_persons_edition(workspace):
         assert b"Hello Ann Smith from Finance" in email
         ws = Job.open(config_path=str(workspace.config))
         try:  # approvals and the run compare the edition's hash, not one person's copy
-            assert draft["content_hash"] == ws.compose(ws.month("2026-10")).content_hash
+            assert draft["content_hash"] == compose(ws, ws.month("2026-10")).content_hash
         finally:
             ws.store.close()
         workspace.write("people.csv", "email,name,department\nzoe@example.com,Zoe,Legal\n")

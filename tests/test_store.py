@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.errors import ConfigError
-from newsletter.store import SCHEMA, Store, check_state_dir
+from newsletter.state_dir import check_state_dir
+from newsletter.store import SCHEMA, Store
 
 
 def _open(folder: str, barrier) -> None:
@@ -87,3 +88,39 @@ def test_checking_a_state_dir_creates_nothing_and_leaves_nothing(tmp_path):
     (tmp_path / "state").mkdir()
     check_state_dir(tmp_path / "state")
     assert list((tmp_path / "state").iterdir()) == []
+
+
+def test_approvals_are_kept_per_month_and_content_and_the_latest_is_found(tmp_path):
+    # approval.py holds the rules; the rows and their SQL are the store's
+    from newsletter.store import Approval
+
+    with Store.open(tmp_path) as store:
+        assert store.approval("2026-10", "aaa") is None and store.latest_approval("2026-10") is None
+        first = Approval("2026-10", "aaa", "Alice", "2026-11-02T08:00:00+00:00")
+        second = Approval("2026-10", "bbb", "Bob", "2026-11-02T08:00:00+00:00")  # same second: the later row
+        for approval in (first, second, Approval("2026-09", "ccc", "Carol", "2026-11-03T08:00:00+00:00")):
+            store.save_approval(approval)
+        assert store.approval("2026-10", "aaa") == first and store.approval("2026-10", "ccc") is None
+        assert store.latest_approval("2026-10") == second
+
+
+def test_reviewers_are_recorded_as_asked_once_per_content(tmp_path):
+    with Store.open(tmp_path) as store:
+        assert store.review_requested_at("2026-10", "aaa") is None
+        store.save_review_request("2026-10", "aaa", ["boss@example.com", "cto@example.com"])
+        asked = store.review_requested_at("2026-10", "aaa")
+        assert asked is not None and asked.startswith("20") and store.review_requested_at("2026-10", "bbb") is None
+        row = store.db.execute("SELECT reviewers FROM review_requests").fetchone()
+        assert row["reviewers"] == "boss@example.com, cto@example.com"
+
+
+def test_the_ledger_says_per_state_how_many_and_since_when(tmp_path):
+    with Store.open(tmp_path) as store:
+        assert store.delivery_reach("2026-10") == {}
+        store.queue("2026-10", ["a@example.com", "b@example.com", "c@example.com"])
+        store.mark("2026-10", "a@example.com", "sending")
+        store.mark("2026-10", "a@example.com", "sent")
+        reach = store.delivery_reach("2026-10")
+        assert set(reach) == {"sent", "queued"} and reach["queued"][0] == 2 and reach["sent"][0] == 1
+        first_attempt = store.deliveries("2026-10", ["sent"])[0].first_attempt_at
+        assert reach["sent"][1] == first_attempt  # queued rows, never tried: since their last update

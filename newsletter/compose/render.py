@@ -25,9 +25,9 @@ from newsletter.compose.mjml_errors import MarkingEnvironment, MjmlRefused, desc
 from newsletter.compose.personal import neutralize
 from newsletter.compose.pictures import InlineImage
 from newsletter.compose.printable import printable_value
-from newsletter.config import DEFAULT_SECTIONS
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.resources import builtin_theme
+from newsletter.sections import DEFAULT_SECTIONS
 
 HTML_TEMPLATE = "newsletter.mjml.j2"
 TEXT_TEMPLATE = "newsletter.txt.j2"

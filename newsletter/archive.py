@@ -1,0 +1,71 @@
+"""Archived editions: what went out, on disk in `<state_dir>/archive/<edition>/`, whole or not at all.
+
+An edition is archived every time it is composed for sending (editions.for_sending): the email's
+HTML and text, a copy a browser can open (`view.html`, images beside it), its inline images, and
+`edition.json` (subject, preheader, content hash, the sources' results), written last so that its
+presence means the archive is complete. Once anyone has been sent the edition, the rest get exactly
+this archived content (editions.py), reloaded byte for byte. `delivery.json` beside it says how the
+delivery went, rewritten after every run that sent.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from newsletter.compose.files import load_images, save_images, write_browser_copy
+from newsletter.compose.render import Newsletter
+
+if TYPE_CHECKING:
+    from newsletter.period import Month, Year
+    from newsletter.workspace import Workspace
+
+
+def archive_dir(ws: Workspace, edition: Month | Year | str) -> Path:
+    """The edition's folder ('2026-10', or '2026' for the year in review); it may not exist."""
+    return ws.config.state_dir / "archive" / str(edition)
+
+
+def has_archive(ws: Workspace, edition: Month | Year) -> bool:
+    """True when the edition's archive is complete (edition.json is written last)."""
+    return (archive_dir(ws, edition) / "edition.json").is_file()
+
+
+def archive(ws: Workspace, newsletter: Newsletter) -> Path:
+    """Write the edition's archive (replacing an earlier one) and return its folder."""
+    folder = archive_dir(ws, newsletter.month)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write(folder / "newsletter.html", newsletter.html)
+    _write(folder / "newsletter.txt", newsletter.text)
+    write_browser_copy(newsletter, folder / "view.html", folder / "images")
+    results = [r.to_json() for r in ws.store.results(newsletter.month)]
+    meta = {"subject": newsletter.subject, "preheader": newsletter.preheader,
+            "content_hash": newsletter.content_hash, "sources": results,
+            "images": save_images(newsletter, folder)}
+    _write(folder / "edition.json", json.dumps(meta, indent=2))  # last: its presence means complete
+    return folder
+
+
+def archive_delivery(ws: Workspace, month: str, skipped: list[str]) -> None:
+    """Beside the edition: how its delivery went (the ledger's counts, the addresses skipped as invalid)."""
+    meta = {"month": month, "counts": ws.store.delivery_counts(month), "skipped_addresses": skipped,
+            "updated_at": ws.clock().isoformat(timespec="seconds")}
+    _write(archive_dir(ws, month) / "delivery.json", json.dumps(meta, indent=2))
+
+
+def load_archive(ws: Workspace, edition: Month | Year) -> Newsletter:
+    """The archived edition exactly as it was composed (same content hash)."""
+    folder = archive_dir(ws, edition)
+    meta = json.loads((folder / "edition.json").read_text(encoding="utf-8"))
+    return Newsletter(month=edition.label, subject=meta["subject"], preheader=meta["preheader"],
+                      html=(folder / "newsletter.html").read_text(encoding="utf-8"),
+                      text=(folder / "newsletter.txt").read_text(encoding="utf-8"),
+                      images=load_images(folder, meta.get("images", [])))
+
+
+def _write(path: Path, text: str) -> None:
+    """Whole or not at all: a crash never leaves half a file for the next run to send."""
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)

@@ -1,0 +1,86 @@
+"""`newsletter check`: the whole workspace checked, without a network call and without writing anything.
+
+It binds every source and validates its collector, renders the theme with the built-in demo numbers
+and checks that email for mail clients, reads the recipients and fills each person's fields into it,
+and asks whether a run could use the state directory. A mistake that stops every run raises (the
+ConfigError or TemplateError of the part that fails); what only might go wrong is a warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from newsletter.collect import build_collectors
+from newsletter.config import Config, shared_titles
+from newsletter.drafts import findings, renderer, sample_edition
+from newsletter.errors import TemplateError
+from newsletter.settings import unset_secrets
+from newsletter.state_dir import check_state_dir
+
+if TYPE_CHECKING:
+    from newsletter.compose.checks import Finding
+    from newsletter.compose.render import Newsletter
+    from newsletter.delivery.recipients import RecipientList
+    from newsletter.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Checkup:
+    """What `check` found: the sources, the recipients, warnings (one line each) and the email checks."""
+
+    config: Path
+    sources: list[str]
+    recipients: int
+    skipped: int  # recipient rows left out (each was a warning with its file and line)
+    warnings: list[str]
+    findings: list[Finding]
+
+    def refuse_broken(self) -> None:
+        """TemplateError (exit 2) when the theme would break the email in mail clients."""
+        if any(f.level == "error" for f in self.findings):
+            raise TemplateError(f"{self.config}: the theme would break the email in mail clients (errors above)")
+
+    def summary(self) -> str:
+        names = ", ".join(self.sources) or "none"
+        skipped = f" ({self.skipped} skipped, see above)" if self.skipped else ""
+        count = len(self.findings)
+        return (f"{self.config}: ok ({len(self.sources)} sources: {names}; recipients: {self.recipients}{skipped}; "
+                f"email checks: {count} warning{'s' if count != 1 else ''})")
+
+
+def check_workspace(ws: Workspace) -> Checkup:
+    """Check everything a run needs, in the order a run meets it; raise what would stop every run."""
+    from newsletter.delivery.mailing import recipients
+
+    check_state_dir(ws.config.state_dir)  # runs must create and write it; check creates nothing
+    collectors = build_collectors(ws.config, ws.registry)
+    renderer(ws).check(list(ws.config.newsletter.sections))
+    sample = sample_edition(ws)
+    found = findings(ws, sample)
+    everyone = recipients(ws.config)  # each bad or repeated row is a warning with its file and line
+    warnings = [*held_back(sample, everyone), *_unset_secrets(ws.config), *shared_titles(ws.config)]
+    return Checkup(ws.config.path, [source.name for source, _ in collectors], len(everyone), len(everyone.skipped),
+                   warnings, found)
+
+
+def held_back(sample: Newsletter, recipients: RecipientList) -> list[str]:
+    """Each person's fields filled into the sample edition: who a send would hold back; the
+    template's mistake (TemplateError) when it fails for everyone."""
+    from newsletter.compose.personal import Personalizer
+    from newsletter.delivery.ledger import fails_for_everyone, field_problems
+
+    people, columns = recipients.recipients, recipients.columns
+    problems = field_problems(Personalizer(sample), people, columns)
+    if problems and len(problems) == len(people):
+        raise TemplateError(fails_for_everyone(people, problems, columns))
+    return [f"{person.email} ({person.where}): {problems[person.key]}; this person would be held back, not sent"
+            for person in people if person.key in problems]
+
+
+def _unset_secrets(config: Config) -> list[str]:
+    """Secrets named by environment variables that this shell lacks: a warning, since cron's may have them."""
+    places = [(config.path, config)] + [(s.file, s.settings) for s in config.sources if s.enabled]
+    return [f"{path}: {problem} here (the run needs it)" for path, settings in places
+            for problem in unset_secrets(settings)]

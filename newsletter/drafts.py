@@ -1,0 +1,124 @@
+"""Drafts: an edition composed from what the workspace's store holds now, and checked.
+
+The composer (compose/) turns results into an email and knows nothing of the store, the sources
+or the workspace; this module gives it a month's stored results beside the earlier months, the
+workspace's facts (company, team, sections, source titles) and the theme, and checks the result
+for mail clients. Which draft goes out, and when the content is frozen, is editions.py's.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from newsletter.collect import build_collectors, collect_month, refresh_local
+from newsletter.compose.context import build_context
+from newsletter.compose.render import Newsletter, Renderer, Theme
+from newsletter.errors import ConfigError, TemplateError
+from newsletter.period import Month, Year
+from newsletter.workspace import Workspace
+
+if TYPE_CHECKING:
+    from newsletter.compose.checks import Finding
+    from newsletter.delivery.mailing import SampleRecipient
+
+
+def renderer(ws: Workspace) -> Renderer:
+    """The workspace's theme, ready to render."""
+    settings = ws.config.newsletter
+    return Renderer(Theme(settings.templates, settings.theme))
+
+
+def compose(ws: Workspace, period: Month | Year, *, refresh: bool = True) -> Newsletter:
+    """The edition as it would go out now; a month's local files are read first (`refresh`)."""
+    if isinstance(period, Year):
+        from newsletter.compose.yearly import build_year_context
+
+        first = period.months[0]
+        stored = ws.store.history(m.label for m in [*first.history(12), *period.months])
+        context = build_year_context(period, stored, extra(ws), now=ws.clock())
+        return renderer(ws).render(period.label, context, edition="year")
+    if refresh:
+        refresh_local(ws, period)
+    return renderer(ws).render(period.label, month_context(ws, period))
+
+
+def month_context(ws: Workspace, month: Month) -> dict[str, Any]:
+    """What the month's templates see: its stored results beside `history_months` earlier ones."""
+    results = ws.store.results(month.label)
+    window = month.history(max(ws.config.newsletter.history_months, 1))
+    history = ws.store.history(m.label for m in window)
+    # records "yet" only when the history read holds every month ever stored
+    complete = (ws.store.first_month() or month.label) >= window[0].label
+    return build_context(month, results, history, {**extra(ws), "history_complete": complete})
+
+
+def extra(ws: Workspace) -> dict[str, Any]:
+    """Workspace facts every template sees besides the numbers."""
+    settings = ws.config.newsletter
+    return {"company": settings.company, "team": settings.team, "language": settings.language,
+            "sections": list(settings.sections),
+            "source_titles": {source.name: source.title for source in ws.config.sources}}
+
+
+def sample_edition(ws: Workspace) -> Newsletter:
+    """What `check` renders with this workspace's theme: last month of the built-in demo numbers."""
+    demo = Workspace.open(demo=True, in_memory=True, registry=ws.registry)
+    month = demo.month("last")
+    collectors = build_collectors(demo.config, demo.registry, clock=ws.clock, state=demo.store)
+    for each in [*month.history(ws.config.newsletter.history_months), month]:
+        demo.store.save_results(each.label, collect_month(collectors, each, progress=logging.DEBUG))
+    sample = Workspace(ws.config, demo.store, ws.registry, demo=True, clock=ws.clock)
+    return compose(sample, month, refresh=False)  # the demo's numbers, not this workspace's files
+
+
+def findings(ws: Workspace, newsletter: Newsletter) -> list[Finding]:
+    """Email-client safety findings for a composed edition (compose/checks.py)."""
+    from newsletter.compose.checks import check_newsletter
+
+    return check_newsletter(newsletter, renderer(ws).theme.settings())
+
+
+def refuse_broken(ws: Workspace, newsletter: Newsletter) -> None:
+    """An edition that would break in mail clients is never sent: TemplateError naming each error."""
+    errors = [f for f in findings(ws, newsletter) if f.level == "error"]
+    if errors:
+        raise TemplateError(f"edition {newsletter.month} would break in mail clients, not sending: "
+                            + "; ".join(f"{f.check}: {f.message}" for f in errors))
+
+
+# a draft written to a file (`preview --output`) -----------------------------------------------
+OUTPUT_FORMATS = {".eml": "eml", ".html": "html", ".htm": "html", ".txt": "text"}
+
+
+def output_format(output: Path, given: str | None) -> str:
+    """--format, or the one the file's extension names; when both are given they must agree, since
+    an `.eml` holding HTML (or a `.txt` holding a message) is a mistake nobody means."""
+    implied = OUTPUT_FORMATS.get(output.suffix.lower())
+    if given and implied and given != implied:
+        raise ConfigError(f"--format {given} does not match {output} (a {output.suffix} file holds {implied}); "
+                          "drop --format or change the file name")
+    return given or implied or "html"
+
+
+def write_draft(ws: Workspace, newsletter: Newsletter, sample: SampleRecipient | None, output: Path,
+                fmt: str) -> Newsletter:
+    """Write the edition as the sample person gets it (per-person fields filled in); return that copy."""
+    from newsletter.compose.files import write_browser_copy
+    from newsletter.compose.personal import Personalizer
+
+    shown = Personalizer(newsletter).for_recipient(sample.fields()) if sample else newsletter
+    if fmt == "html":
+        write_browser_copy(shown, output)
+    elif fmt == "text":
+        output.write_text(shown.text, encoding="utf-8")
+    else:  # the email package and delivery code load only for .eml
+        from email.policy import SMTP
+
+        from newsletter.delivery.mailing import envelope
+        from newsletter.delivery.message import build_message
+
+        to = sample.recipient if sample else "preview@example.com"
+        output.write_bytes(build_message(shown, envelope(ws.config), to).as_bytes(policy=SMTP))
+    return shown
