@@ -188,9 +188,12 @@ def _warn_unset_secrets(ws: Workspace) -> None:
     """Secrets named by environment variables that this shell lacks: a warning, since cron's may have them."""
     from newsletter.settings import unset_secrets
 
-    places = [(ws.config.path, ws.config)] + [(s.file, s.settings) for s in ws.config.sources if s.enabled]
-    for path, settings in places:
-        for problem in unset_secrets(settings):
+    config = ws.config
+    places = [(config.path, f"{key}.", getattr(config, key)) for key in ("newsletter", "delivery", "run")]
+    places += [(config.path, f"delivery.{name}.", table) for name, table in config.transport_settings.items()]
+    places += [(s.file, "", s.settings) for s in config.sources if s.enabled]
+    for path, prefix, settings in places:
+        for problem in unset_secrets(settings, prefix):
             click.echo(f"newsletter: warning: {path}: {problem} here (the run needs it)", err=True)
 
 

@@ -251,7 +251,7 @@ class Workspace:
 
     def deliver(self, newsletter: Newsletter, *, resend_unknown: bool = False) -> DeliveryReport:
         from newsletter.delivery.ledger import deliver
-        from newsletter.delivery.transports import make_transport
+        from newsletter.delivery.registry import make_transport
 
         recipients = self.recipients()
         transport = make_transport(self.config, newsletter.month)
@@ -266,7 +266,7 @@ class Workspace:
         person's own fields when the recipients file has them."""
         from newsletter.delivery.ledger import send_test
         from newsletter.delivery.recipients import load_recipients
-        from newsletter.delivery.transports import make_transport
+        from newsletter.delivery.registry import make_transport
 
         given = recipient_for_test(to)
         recipients = load_recipients([], self.config.delivery.recipients) if self.config.delivery.recipients else None

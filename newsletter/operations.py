@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from newsletter.config import Config
 from newsletter.delivery.message import Envelope
 from newsletter.delivery.notices import build_notice, send_notices
-from newsletter.delivery.transports import make_transport
+from newsletter.delivery.registry import make_transport
 from newsletter.errors import ConfigError, NewsletterError, NothingToDo, SourceError
 from newsletter.http import HttpClient, HttpPolicy, make_session, redact_url
 from newsletter.period import Month
