@@ -4,17 +4,23 @@ Each group maps a name (a source `type`, a `delivery.transport`) to an object. E
 lazily, one per name actually used, so an unrelated broken plugin costs nothing and a broken one
 that is used becomes a warning plus a clear config error. Every plugin keeps the distribution
 (name, version) that provides it, so `check` and error messages can say whom to ask.
+
+Two distributions may offer the same name. One of them is used, the same one on every machine
+whatever the install order: this project's own distribution first (nothing replaces a built-in
+`smtp` by being installed), then the distribution whose name sorts first. A warning names both.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, packages_distributions, version
 from typing import ClassVar, Generic, Self, TypeVar
 
 log = logging.getLogger(__name__)
+HOME = "it-newsletter"  # this project's distribution (setup.cfg): its built-ins win a clash of names
 T = TypeVar("T")
 
 
@@ -52,8 +58,29 @@ def provider_of_object(obj: object) -> Provider:
 
 
 def unique(found: Iterable[EntryPoint], noun: str) -> dict[str, EntryPoint]:
-    """One entry point per name."""
-    return {entry.name: entry for entry in found}
+    """One entry point per name. A name that more than one distribution offers is warned about,
+    naming each, and the one `_rank` puts first is used; the same entry twice is not a clash."""
+    by_name: dict[str, list[EntryPoint]] = {}
+    for entry in found:
+        same = by_name.setdefault(entry.name, [])
+        if not any(e.value == entry.value and provider_of(e) == provider_of(entry) for e in same):
+            same.append(entry)
+    chosen = {}
+    for name, candidates in by_name.items():
+        ranked = sorted(candidates, key=_rank)
+        chosen[name] = ranked[0]
+        if len(ranked) > 1:
+            offers = " and ".join(f"{provider_of(e)} ({e.value})" for e in ranked)
+            log.warning("%s %r is offered by %s; using the one from %s (this project's own wins, then "
+                        "the distribution whose name sorts first); uninstall all but one of them to silence this",
+                        noun, name, offers, provider_of(ranked[0]))
+    return chosen
+
+
+def _rank(entry: EntryPoint) -> tuple[bool, str, str]:
+    name = provider_of(entry).distribution
+    canonical = re.sub(r"[-_.]+", "-", name).lower() if name else "\uffff"  # none: last
+    return canonical != HOME, canonical, entry.value
 
 
 class PluginRegistry(Generic[T]):
