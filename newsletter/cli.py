@@ -166,6 +166,17 @@ def check(open_workspace) -> None:
         raise TemplateError(f"{ws.config.path}: the theme would break the email in mail clients (errors above)")
     click.echo(f"{ws.config.path}: ok ({len(collectors)} sources: {names}; recipients: {len(recipients)}{skipped}; "
                f"email checks: {len(findings)} warning{'s' if len(findings) != 1 else ''})")
+    click.echo(_plugins_in_use(ws))
+
+
+def _plugins_in_use(ws: Workspace) -> str:
+    """'sources: rt (it-newsletter 0.4), ... · transport: smtp (it-newsletter 0.4)': whom to ask about each."""
+    from newsletter.plugins import listing
+
+    types = dict.fromkeys(source.type for source in ws.config.sources if source.enabled)
+    transport = ws.config.transport
+    return (f"sources: {listing((t, ws.registry.provider(t)) for t in types)} · "
+            f"transport: {listing([(transport.name, transport.provider)])}")
 
 
 def _check_fields(sample: Newsletter, recipients: RecipientList) -> None:

@@ -83,3 +83,27 @@ def test_a_class_handed_over_directly_has_no_distribution():
     registry = CollectorRegistry({"local": Local})
     assert registry.provider("local") == Provider()
     assert str(registry.provider("local")) == "no installed distribution"
+
+
+def test_check_lists_the_source_types_and_the_transport_in_use_with_their_distributions(workspace, distributions):
+    from newsletter import __version__
+
+    own = f"it-newsletter {__version__}"
+    result = workspace.invoke("check")
+    assert result.exit_code == 0, result.output
+    line = result.stdout.splitlines()[-1]
+    assert line == (f"sources: demo_ticketing ({own}), highlights ({own}), demo_mail_security ({own}), "
+                    f"demo_uptime ({own}) · transport: outbox ({own})")
+
+    install_mail_api(distributions, "alpha-mail", "2.0")
+    distributions.install("acme-desk", "9.0", {COLLECTORS: {"acme_desk": "acme_desk:Desk"}},
+                          {"acme_desk": DESK.replace('"rt"', '"acme_desk"')})
+    workspace.write("sources/desk.toml", 'type = "acme_desk"\ntitle = "Acme desk"\n')
+    workspace.write("sources/off.toml", 'type = "prometheus"\nname = "off"\nenabled = false\n'
+                                        'base_url = "http://127.0.0.1:9090"\nselector = "up"\n')
+    workspace.configure(base=workspace.config.read_text().replace('"outbox"', '"mailapi"'))
+    result = workspace.invoke("check")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        f"sources: acme_desk (acme-desk 9.0), demo_ticketing ({own}), highlights ({own}), demo_mail_security ({own}), "
+        f"demo_uptime ({own}) · transport: mailapi (alpha-mail 2.0)")
