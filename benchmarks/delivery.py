@@ -71,11 +71,10 @@ def ours(port: int, count: int, sync: str) -> None:
     sys.path.insert(0, str(REPO))
     from newsletter.collect import ensure_collected
     from newsletter.compose.personal import Personalizer
-    from newsletter.config import SmtpSettings
     from newsletter.delivery.ledger import DeliveryPlan, deliver
     from newsletter.delivery.message import Envelope, MessageFactory
     from newsletter.delivery.recipients import load_recipients
-    from newsletter.delivery.transports import SmtpTransport
+    from newsletter.delivery.smtp import SmtpSettings, SmtpTransport
     from newsletter.drafts import compose
     from newsletter.store import Store
     from newsletter.workspace import Workspace

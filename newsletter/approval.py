@@ -99,7 +99,7 @@ def notify_reviewers(ws: Workspace, newsletter: Newsletter, changed: str = "") -
     """Email the reviewers once per content hash; returns what happened, for the exit message."""
     from newsletter.delivery.mailing import envelope
     from newsletter.delivery.notices import build_notice, send_notices
-    from newsletter.delivery.transports import make_transport
+    from newsletter.delivery.registry import make_transport
 
     reviewers = ws.config.delivery.reviewers
     if not reviewers:

@@ -36,6 +36,7 @@ class Checkup:
     skipped: int  # recipient rows left out (each was a warning with its file and line)
     warnings: list[str]
     findings: list[Finding]
+    plugins: str  # 'sources: rt (it-newsletter 0.4), ... · transport: smtp (it-newsletter 0.4)'
 
     def refuse_broken(self) -> None:
         """TemplateError (exit 2) when the theme would break the email in mail clients."""
@@ -62,7 +63,17 @@ def check_workspace(ws: Workspace) -> Checkup:
     everyone = recipients(ws.config)  # each bad or repeated row is a warning with its file and line
     warnings = [*held_back(sample, everyone), *_unset_secrets(ws.config), *shared_titles(ws.config)]
     return Checkup(ws.config.path, [source.name for source, _ in collectors], len(everyone), len(everyone.skipped),
-                   warnings, found)
+                   warnings, found, plugins_in_use(ws))
+
+
+def plugins_in_use(ws: Workspace) -> str:
+    """Each source type and the transport in use with the distribution that provides it: whom to ask."""
+    from newsletter.plugins import listing
+
+    types = dict.fromkeys(source.type for source in ws.config.sources if source.enabled)
+    transport = ws.config.transport
+    return (f"sources: {listing((t, ws.registry.provider(t)) for t in types)} · "
+            f"transport: {listing([(transport.name, transport.provider)])}")
 
 
 def held_back(sample: Newsletter, recipients: RecipientList) -> list[str]:
@@ -81,6 +92,8 @@ def held_back(sample: Newsletter, recipients: RecipientList) -> list[str]:
 
 def _unset_secrets(config: Config) -> list[str]:
     """Secrets named by environment variables that this shell lacks: a warning, since cron's may have them."""
-    places = [(config.path, config)] + [(s.file, s.settings) for s in config.sources if s.enabled]
-    return [f"{path}: {problem} here (the run needs it)" for path, settings in places
-            for problem in unset_secrets(settings)]
+    places = [(config.path, f"{key}.", getattr(config, key)) for key in ("newsletter", "delivery", "run")]
+    places += [(config.path, f"delivery.{name}.", table) for name, table in config.transport_settings.items()]
+    places += [(s.file, "", s.settings) for s in config.sources if s.enabled]
+    return [f"{path}: {problem} here (the run needs it)" for path, prefix, settings in places
+            for problem in unset_secrets(settings, prefix)]

@@ -120,6 +120,7 @@ def check(open_workspace) -> None:
     _report(checkup.findings)
     checkup.refuse_broken()
     click.echo(checkup.summary())
+    click.echo(checkup.plugins)
 
 
 def _report(findings) -> None:

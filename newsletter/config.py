@@ -6,23 +6,28 @@ Every mistake raises ConfigError naming the file, the key and what was expected.
 
 from __future__ import annotations
 
-import ipaddress
+import dataclasses
+import difflib
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
+from newsletter.delivery.registry import TransportRegistry
 from newsletter.errors import ConfigError
 from newsletter.limits import DEFAULT_DEADLINE_S, DEFAULT_MAX_PAGES, MAX_DEADLINE_S
 from newsletter.model import kind_title
 from newsletter.period import load_timezone
 from newsletter.sections import DEFAULT_SECTIONS
-from newsletter.settings import Secret, Where, bind
+from newsletter.settings import Secret, Where, bind, key_of
 
 if TYPE_CHECKING:  # the registry is handed in where sources are bound: the composer and transports never load it
     from newsletter.collectors.registry import CollectorRegistry
+    from newsletter.delivery.base import Transport
+    from newsletter.plugins import Provider
 
 CONFIG_NAME = "newsletter.toml"
 SOURCE_KEYS = ("type", "name", "title", "required", "enabled", "deadline_s", "max_pages")
@@ -45,46 +50,6 @@ class NewsletterSettings:
 
 
 @dataclass(frozen=True)
-class SmtpSettings:
-    """[delivery.smtp]: one connection reused for the whole run."""
-
-    host: str = "localhost"
-    port: int | None = None  # 587 for starttls, 465 for tls, 25 for none
-    security: Literal["starttls", "tls", "none"] = "starttls"
-    username: str | None = None
-    password: Secret | None = None
-    timeout_s: float = 30.0
-    ca_file: Path | None = None  # a private CA to trust besides the system's
-    messages_per_connection: int = 0  # reconnect after this many (0: never); for servers that limit it
-
-    @property
-    def effective_port(self) -> int:
-        return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
-
-
-@dataclass(frozen=True)
-class GraphSettings:
-    """[delivery.graph]: Microsoft Graph sendMail as the `from` mailbox, OAuth client credentials."""
-
-    tenant_id: str = ""
-    client_id: str = ""
-    client_secret: Secret | None = None
-    authority: str = "https://login.microsoftonline.com"  # + /<tenant_id>
-    graph_url: str = "https://graph.microsoft.com"
-    per_minute: int = 30  # Exchange Online's limit for one mailbox
-    timeout_s: float = 30.0
-    ca_file: Path | None = None  # a private CA to trust besides the system's (proxies, tests)
-    max_retry_after_s: float = 300.0  # a longer throttling wait stops the run; a later run goes on
-
-
-@dataclass(frozen=True)
-class OutboxSettings:
-    """[delivery.outbox]: .eml files instead of sending; the default, and safe to try."""
-
-    dir: Path | None = None  # default: <state_dir>/outbox
-
-
-@dataclass(frozen=True)
 class DeliverySettings:
     """[delivery]: who receives the newsletter and how it leaves."""
 
@@ -93,7 +58,7 @@ class DeliverySettings:
     recipients: Path | None = None  # a CSV file: email, name, any other columns; one message each
     reply_to: str | None = None
     list_id: str | None = None
-    transport: Literal["outbox", "smtp", "graph"] = "outbox"
+    transport: str = "outbox"  # a name in the newsletter.transports group; its keys in [delivery.<transport>]
     max_errors: int = 10
     require_approval: bool = False  # `run` and `send` wait until `newsletter approve` records this content
     reviewers: list[str] = field(default_factory=list)  # emailed when a draft waits for approval
@@ -102,9 +67,6 @@ class DeliverySettings:
     retry_backoff_s: float = 60.0
     retry_until_days: float = 3.0  # later runs retry temporary refusals until this long after the first try
     ledger_sync: Literal["full", "normal"] = "full"  # normal: faster; survives a crash, not a power cut
-    smtp: SmtpSettings = field(default_factory=SmtpSettings)
-    graph: GraphSettings = field(default_factory=GraphSettings)
-    outbox: OutboxSettings = field(default_factory=OutboxSettings)
 
 
 @dataclass(frozen=True)
@@ -144,13 +106,27 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class TransportConfig:
+    """`delivery.transport` resolved: the class that sends, the distribution that provides it, and
+    its keys ([delivery.<name>]) bound by the class's own Settings and validated by it."""
+
+    name: str
+    cls: type[Transport]
+    settings: Any
+    provider: Provider
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     newsletter: NewsletterSettings
     delivery: DeliverySettings
     sources: tuple[SourceConfig, ...]
     tz: ZoneInfo
+    transport: TransportConfig
     run: RunSettings = field(default_factory=RunSettings)
+    # every [delivery.<transport>] table of the file, bound (the one in use always, with its defaults)
+    transport_settings: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def state_dir(self) -> Path:
@@ -158,7 +134,9 @@ class Config:
 
     @property
     def outbox_dir(self) -> Path:
-        return self.delivery.outbox.dir or self.state_dir / "outbox"
+        """Where the outbox transport writes its batches: [delivery.outbox] dir, or outbox/ in the state folder."""
+        outbox = self.transport_settings.get("outbox")
+        return outbox.folder(self.state_dir) if hasattr(outbox, "folder") else self.state_dir / "outbox"
 
 
 def find_config(explicit: str | None, cwd: Path | None = None) -> Path:
@@ -192,10 +170,14 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not UTF-8 text") from exc
 
 
-def load_config(path: Path, registry: CollectorRegistry, *, state_dir: Path | None = None) -> Config:
-    """Read and check the whole workspace. `state_dir` overrides the configured one (demo, tests)."""
+def load_config(path: Path, registry: CollectorRegistry, *, state_dir: Path | None = None,
+                transports: TransportRegistry | None = None) -> Config:
+    """Read and check the whole workspace. `state_dir` overrides the configured one (demo, tests);
+    `transports` defaults to the installed ones."""
     path = path.absolute()
-    workspace = bind(WorkspaceSettings, read_toml(path), Where(path))
+    transports = transports or TransportRegistry.from_entry_points()
+    raw, tables = _transport_tables(read_toml(path), path, transports)
+    workspace = bind(WorkspaceSettings, raw, Where(path))
     settings = workspace.newsletter
     try:
         tz = load_timezone(settings.timezone)
@@ -205,9 +187,54 @@ def load_config(path: Path, registry: CollectorRegistry, *, state_dir: Path | No
         settings = replace(settings, state_dir=state_dir.absolute())
     delivery = workspace.delivery
     _check_delivery(delivery, path)
+    transport = _chosen_transport(delivery.transport, tables, path, transports)
     _check_run(workspace.run, path)
     sources = load_sources(settings.sources, registry)
-    return Config(path, settings, delivery, sources, tz, workspace.run)
+    return Config(path, settings, delivery, sources, tz, transport, workspace.run,
+                  {**tables, transport.name: transport.settings})
+
+
+def _transport_tables(raw: dict[str, Any], path: Path, transports: TransportRegistry
+                      ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The file without its [delivery.<transport>] tables, and those tables bound by each transport's
+    own Settings: a mistake in one is an error even while another transport is in use, as any key's.
+    A table whose plugin failed to load is left out (the registry warned); it fails only if used."""
+    delivery = raw.get("delivery")
+    if not isinstance(delivery, dict):
+        return raw, {}
+    own = {key_of(f) for f in dataclasses.fields(DeliverySettings)}
+    known = transports.names()
+    tables = {key: value for key, value in delivery.items()
+              if key not in own and (isinstance(value, dict) or key in known)}
+    bound = {}
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: delivery.{name}: expected a table [delivery.{name}] of its keys")
+        cls = transports.get(name)
+        if cls is not None:
+            bound[name] = bind(cls.Settings, table, Where(path, f"delivery.{name}"))
+        elif transports.broken(name) is None:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = (f"did you mean [delivery.{close[0]}]?" if close
+                    else f"expected a table of one of the transports: {', '.join(known)}")
+            raise ConfigError(f"{path}: delivery.{name}: unknown table; {hint}")
+    rest = {key: value for key, value in delivery.items() if key not in tables}
+    return {**raw, "delivery": rest}, bound
+
+
+def _chosen_transport(name: str, tables: dict[str, Any], path: Path, transports: TransportRegistry
+                      ) -> TransportConfig:
+    """The transport in use, its settings (defaults for a table not written) checked by its `validate`."""
+    cls = transports.get(name)
+    if cls is None:
+        reason = transports.broken(name)
+        problem = (f"its plugin failed to load ({reason})" if reason else
+                   f"expected one of {', '.join(repr(n) for n in transports.names())}, got {name!r}")
+        raise ConfigError(f"{path}: delivery.transport: {problem}")
+    where = Where(path, f"delivery.{name}")
+    settings = tables[name] if name in tables else bind(cls.Settings, {}, where)
+    cls.validate(settings, where)
+    return TransportConfig(name, cls, settings, transports.provider(name))
 
 
 def _check_delivery(delivery: DeliverySettings, path: Path) -> None:
@@ -222,66 +249,6 @@ def _check_delivery(delivery: DeliverySettings, path: Path) -> None:
             raise ConfigError(f"{path}: delivery.{key}: expected a number of at least 0")
     if delivery.recipients is not None and not delivery.recipients.is_file():
         raise ConfigError(f"{path}: delivery.recipients: {delivery.recipients} not found")
-    if delivery.transport == "smtp":
-        _check_smtp(delivery.smtp, path)
-    graph = delivery.graph
-    if delivery.transport == "graph":
-        for key in ("tenant_id", "client_id"):
-            if not getattr(graph, key):
-                raise ConfigError(f"{path}: delivery.graph.{key}: missing (the app registration's {key})")
-        if graph.client_secret is None:
-            raise ConfigError(f"{path}: delivery.graph.client_secret_env: missing: set client_secret_env = "
-                              "\"VAR\" or client_secret_file = \"path\"")
-        if graph.per_minute < 1:
-            raise ConfigError(f"{path}: delivery.graph.per_minute: expected an integer of at least 1")
-
-
-def _check_smtp(smtp: SmtpSettings, path: Path) -> None:
-    """A host is a name or an address, nothing more: "127.0.0.1:8025" would pass here and fail at
-    the first `run`, so the port goes in `port`. IPv6 literals ("::1") have colons and are fine.
-    A password goes in clear text only to this machine, as plain http:// goes only to loopback."""
-    _check_smtp_host(smtp, path)
-    if smtp.security == "none" and smtp.username and not is_loopback(smtp.host):
-        raise ConfigError(f"{path}: delivery.smtp.security: \"none\" would send the password of {smtp.username} "
-                          f"in clear text to {smtp.host}; set security = \"starttls\" (port 587) or \"tls\" (465), "
-                          "or remove username for a relay that accepts this host without a login")
-
-
-def _check_smtp_host(smtp: SmtpSettings, path: Path) -> None:
-    import re
-
-    host, key = smtp.host.strip(), f"{path}: delivery.smtp.host: {smtp.host!r}"
-    with_port = re.fullmatch(r"\[([^\]]*)\]:(\d+)|([^:\[\]]+):(\d+)", host)
-    if with_port:
-        name, port = (with_port[1], with_port[2]) if with_port[2] else (with_port[3], with_port[4])
-        raise ConfigError(f'{key} has a port in it: write host = "{name}" and port = {port}')
-    if host.startswith("[") and host.endswith("]"):
-        raise ConfigError(f'{key}: write an IPv6 address without brackets: host = "{host[1:-1]}"')
-    if "/" in host:
-        raise ConfigError(f'{key}: expected a host name or address, not a URL (e.g. "smtp.example.com")')
-    if not host or any(c.isspace() for c in host) or (":" in host and not _is_ipv6(host)):
-        raise ConfigError(f'{key}: expected a host name or address (e.g. "smtp.example.com"); a port goes '
-                          "in `port`")
-    if smtp.port is not None and not 1 <= smtp.port <= 65535:
-        raise ConfigError(f"{path}: delivery.smtp.port: expected a TCP port from 1 to 65535, got {smtp.port}")
-
-
-def _is_ipv6(host: str) -> bool:
-    try:
-        ipaddress.IPv6Address(host.split("%")[0])  # a zone ("fe80::1%eth0") is for the socket
-    except ValueError:
-        return False
-    return True
-
-
-def is_loopback(host: str) -> bool:
-    """localhost, 127.0.0.0/8 or ::1: traffic that never leaves this machine."""
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_run(run: RunSettings, path: Path) -> None:

@@ -28,7 +28,7 @@ from newsletter.collectors.base import utcnow
 from newsletter.config import Config
 from newsletter.delivery.message import Envelope
 from newsletter.delivery.notices import build_notice, send_notices
-from newsletter.delivery.transports import make_transport
+from newsletter.delivery.registry import make_transport
 from newsletter.editions import draft, due_date, refuse_partial, send_edition
 from newsletter.errors import ConfigError, LockHeld, NewsletterError, NothingToDo, SourceError
 from newsletter.http import HttpClient, HttpPolicy, make_session, redact_url

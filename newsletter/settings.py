@@ -243,7 +243,7 @@ def secrets_in(settings: object, prefix: str = "") -> Iterator[tuple[str, Secret
             yield from secrets_in(value, key + ".")
 
 
-def unset_secrets(settings: object) -> list[str]:
-    """`key_env` names of secrets whose variable is not set right now."""
-    return [f"{key}_env: {secret.env} is not set" for key, secret in secrets_in(settings)
+def unset_secrets(settings: object, prefix: str = "") -> list[str]:
+    """`key_env` names (after `prefix`, "delivery.smtp.") of secrets whose variable is not set right now."""
+    return [f"{key}_env: {secret.env} is not set" for key, secret in secrets_in(settings, prefix)
             if secret.env and not os.environ.get(secret.env)]

@@ -13,11 +13,10 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from newsletter.config import GraphSettings
-from newsletter.delivery.graph import GraphTransport, MinuteLimit
+from newsletter.delivery.base import TransportError
+from newsletter.delivery.graph import GraphSettings, GraphTransport, MinuteLimit
 from newsletter.delivery.ledger import DeliveryPlan, deliver
 from newsletter.delivery.message import Envelope
-from newsletter.delivery.transports import TransportError
 from newsletter.errors import DeliveryError
 from newsletter.settings import Secret
 from newsletter.store import Store

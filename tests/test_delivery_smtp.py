@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from newsletter.compose.render import Newsletter
-from newsletter.config import SmtpSettings
+from newsletter.delivery.base import TransportError
 from newsletter.delivery.ledger import DeliveryPlan, deliver
 from newsletter.delivery.message import Envelope
 from newsletter.delivery.recipients import Recipient, RecipientList
-from newsletter.delivery.transports import SmtpTransport, TransportError
+from newsletter.delivery.smtp import SmtpSettings, SmtpTransport
 from newsletter.errors import DeliveryError, NothingToDo, TemplateError
 from newsletter.settings import Secret
 from newsletter.store import Store

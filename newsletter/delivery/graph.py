@@ -15,20 +15,48 @@ import functools
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import requests
 import urllib3
 
-from newsletter.config import GraphSettings
 from newsletter.delivery.addresses import check_address
-from newsletter.delivery.message import Outgoing
-from newsletter.delivery.transports import PermFailure, ServerUnavailable, TransportError, UnknownOutcome
+from newsletter.delivery.base import (
+    PermFailure,
+    ServerUnavailable,
+    Transport,
+    TransportContext,
+    TransportError,
+    UnknownOutcome,
+)
 from newsletter.errors import ConfigError
 from newsletter.http import HttpPolicy, make_session, redact_url
+from newsletter.settings import Secret
+
+if TYPE_CHECKING:
+    from newsletter.delivery.message import Outgoing
+    from newsletter.settings import Where
 
 log = logging.getLogger(__name__)
 ACCEPTED_NOTE = "202 Accepted by Microsoft Graph (taken for delivery; delivery itself not confirmed)"
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    """[delivery.graph]: Microsoft Graph sendMail as the `from` mailbox, OAuth client credentials."""
+
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret: Secret | None = None
+    authority: str = "https://login.microsoftonline.com"  # + /<tenant_id>
+    graph_url: str = "https://graph.microsoft.com"
+    per_minute: int = 30  # Exchange Online's limit for one mailbox
+    timeout_s: float = 30.0
+    ca_file: Path | None = None  # a private CA to trust besides the system's (proxies, tests)
+    max_retry_after_s: float = 300.0  # a longer throttling wait stops the run; a later run goes on
 
 
 class MinuteLimit:
@@ -54,8 +82,11 @@ class MinuteLimit:
         self.recent.append(now)
 
 
-class GraphTransport:
+class GraphTransport(Transport):
+    """sendMail as the `from` mailbox, one message per recipient, at most `per_minute` a minute."""
+
     name = "graph"
+    Settings = GraphSettings
     done_status = "accepted"
 
     def __init__(self, settings: GraphSettings, sender: str, *, session: requests.Session | None = None,
@@ -69,6 +100,21 @@ class GraphTransport:
         self.sleep = sleep
         self.limit = MinuteLimit(settings.per_minute, sleep=sleep)
         self._app = None
+
+    @classmethod
+    def create(cls, settings: GraphSettings, context: TransportContext) -> GraphTransport:
+        return cls(settings, context.sender)
+
+    @classmethod
+    def validate(cls, settings: GraphSettings, where: Where) -> None:
+        for key in ("tenant_id", "client_id"):
+            if not getattr(settings, key):
+                raise where.error(key, f"missing (the app registration's {key})")
+        if settings.client_secret is None:
+            raise where.error("client_secret_env", "missing: set client_secret_env = \"VAR\" or "
+                              "client_secret_file = \"path\"")
+        if settings.per_minute < 1:
+            raise where.error("per_minute", "expected an integer of at least 1")
 
     @property
     def endpoint(self) -> str:

@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 
 from newsletter.compose.personal import Personalizer
 from newsletter.compose.render import Newsletter
+from newsletter.delivery.base import PermFailure, ServerUnavailable, TempFailure, Transport, UnknownOutcome
 from newsletter.delivery.message import Envelope, MessageFactory, Outgoing
 from newsletter.delivery.recipients import Recipient, RecipientList
-from newsletter.delivery.transports import PermFailure, ServerUnavailable, TempFailure, Transport, UnknownOutcome
 from newsletter.errors import DeliveryError, NothingToDo, TemplateError
 from newsletter.store import DONE_STATES, Store
 

@@ -86,7 +86,7 @@ def deliver(ws: Workspace, newsletter: Newsletter, *, resend_unknown: bool = Fal
     """Deliver exactly `newsletter` to everyone the ledger has not reached, through the configured
     transport; the archive's delivery.json says how far it got, also when the run stopped."""
     from newsletter.delivery.ledger import deliver as deliver_through
-    from newsletter.delivery.transports import make_transport
+    from newsletter.delivery.registry import make_transport
 
     everyone = recipients(ws.config)
     transport = make_transport(ws.config, newsletter.month)
@@ -101,7 +101,7 @@ def send_test(ws: Workspace, newsletter: Newsletter, to: str) -> str:
     """One test copy to `to` (checked first: UsageError when it is not one address), with the
     person's own fields when the recipients file has them; returns the server's answer."""
     from newsletter.delivery.ledger import send_test as send_copy
-    from newsletter.delivery.transports import make_transport
+    from newsletter.delivery.registry import make_transport
 
     given = recipient_for_test(to)
     people = ws.config.delivery.recipients

@@ -11,8 +11,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from newsletter.delivery.addresses import check_address
+from newsletter.delivery.base import PermFailure, TempFailure, Transport, UnknownOutcome
 from newsletter.delivery.message import Envelope, Outgoing, as_bytes, set_header
-from newsletter.delivery.transports import PermFailure, TempFailure, Transport, UnknownOutcome
 
 
 def build_notice(envelope: Envelope, to: str, subject: str, body: str, *, kind: str) -> Outgoing:

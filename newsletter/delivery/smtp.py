@@ -1,108 +1,65 @@
-"""Transports move one message to one recipient and say how it went.
+"""The SMTP transport: STARTTLS, implicit TLS or none, optional AUTH, one connection per run.
 
-`send()` calls `before_data()` at the last moment before the message data leaves, so the ledger
-can commit `sending`; it then raises TempFailure / PermFailure when the server refused,
-ServerUnavailable (a TempFailure) when the server, not the person, is the trouble, UnknownOutcome
-when the connection was lost after the data was sent, and TransportError when the transport cannot work at all
-(connect, TLS, AUTH) and the run must stop.
+Each message goes to one recipient (its RCPT answer alone says whether it was taken); MAIL, RCPT
+and DATA are pipelined when the server offers it. A connection dropped before the data is reopened
+and tried once more; lost after the data, the outcome is unknown.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import smtplib
 import socket
 import ssl
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Literal
 
-from newsletter.config import Config, SmtpSettings
-from newsletter.delivery.addresses import check_address
-from newsletter.delivery.message import Outgoing
-from newsletter.errors import ConfigError, DeliveryError
+from newsletter.delivery.base import (
+    PermFailure,
+    ServerUnavailable,
+    TempFailure,
+    Transport,
+    TransportContext,
+    TransportError,
+    UnknownOutcome,
+)
+from newsletter.errors import ConfigError
+from newsletter.settings import Secret
+
+if TYPE_CHECKING:
+    from newsletter.delivery.message import Outgoing
+    from newsletter.settings import Where
 
 log = logging.getLogger(__name__)
 
 
-class TransportError(DeliveryError):
-    """The transport cannot deliver anything (connection, TLS or authentication failed)."""
+@dataclass(frozen=True)
+class SmtpSettings:
+    """[delivery.smtp]: one connection reused for the whole run."""
+
+    host: str = "localhost"
+    port: int | None = None  # 587 for starttls, 465 for tls, 25 for none
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: Secret | None = None
+    timeout_s: float = 30.0
+    ca_file: Path | None = None  # a private CA to trust besides the system's
+    messages_per_connection: int = 0  # reconnect after this many (0: never); for servers that limit it
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
 
 
-class TempFailure(Exception):
-    """Refused for now (4xx, 552): retried later."""
-
-
-class ServerUnavailable(TempFailure):
-    """Not sent, for a reason that is the server's and not this person's: the connection failed
-    before the data even after reconnecting (or 421), the sender was refused for now, the service
-    is unavailable. Retried like a refusal, but it counts towards max_errors; a temporary refusal
-    of the person (greylisting's 451 to RCPT) does not."""
-
-
-class PermFailure(Exception):
-    """Refused for good (other 5xx): never retried."""
-
-
-class UnknownOutcome(Exception):
-    """The data went out but no answer came back: a person must decide."""
-
-
-class Transport(Protocol):
-    name: str
-    done_status: str  # the ledger status of a message the server took: "sent", or Graph's "accepted"
-
-    def open(self) -> None: ...
-
-    def send(self, out: Outgoing, before_data: Callable[[], None], after_data: Callable[[], None] | None = None) -> str:
-        """Deliver `out`; call `before_data()` just before the data leaves, and `after_data()` (which
-        never raises) while the server has it and has not answered yet; return the server's answer."""
-
-    def close(self) -> None: ...
-
-
-def refusal(code: int, reply: bytes | str) -> Exception:
-    """4xx and 552 are temporary (552: mailbox full, RFC 5321 7.3), other 5xx permanent."""
-    message = f"{code} {_text(reply)}"
-    return TempFailure(message) if 400 <= code < 500 or code == 552 else PermFailure(message)
-
-
-class OutboxTransport:
-    """Writes each message as an .eml file: the safe default, and what the demo uses."""
-
-    name = "outbox"
-    done_status = "sent"
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.written: list[Path] = []
-        self._count: int | None = None
-
-    def open(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-
-    def send(self, out: Outgoing, before_data: Callable[[], None], after_data: Callable[[], None] | None = None) -> str:
-        safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", out.recipient)[:120]
-        if self._count is None:
-            self._count = len(list(self.folder.glob("*.eml")))
-        self._count += 1
-        target = self.folder / f"{self._count:05d}-{safe}.eml"
-        temporary = target.with_suffix(".tmp")
-        before_data()
-        temporary.write_bytes(out.data)
-        temporary.replace(target)
-        self.written.append(target)
-        return f"written to {target}"
-
-    def close(self) -> None:
-        pass
-
-
-class SmtpTransport:
+class SmtpTransport(Transport):
     """SMTP with STARTTLS, implicit TLS or none, optional AUTH, one connection for the whole run."""
 
     name = "smtp"
+    Settings = SmtpSettings
     done_status = "sent"
 
     def __init__(self, settings: SmtpSettings, sender: str) -> None:
@@ -110,6 +67,21 @@ class SmtpTransport:
         self.sender = sender
         self._smtp: smtplib.SMTP | None = None
         self.sent_on_connection = 0
+
+    @classmethod
+    def create(cls, settings: SmtpSettings, context: TransportContext) -> SmtpTransport:
+        return cls(settings, context.sender)
+
+    @classmethod
+    def validate(cls, settings: SmtpSettings, where: Where) -> None:
+        """A host is a name or an address, nothing more: "127.0.0.1:8025" would pass here and fail at
+        the first `run`, so the port goes in `port`. IPv6 literals ("::1") have colons and are fine.
+        A password goes in clear text only to this machine, as plain http:// goes only to loopback."""
+        _check_host(settings, where)
+        if settings.security == "none" and settings.username and not is_loopback(settings.host):
+            raise where.error("security", f"\"none\" would send the password of {settings.username} in clear "
+                              f"text to {settings.host}; set security = \"starttls\" (port 587) or \"tls\" (465), "
+                              "or remove username for a relay that accepts this host without a login")
 
     def _tls(self) -> ssl.SSLContext:
         cafile = str(self.settings.ca_file) if self.settings.ca_file else None
@@ -272,6 +244,12 @@ class SmtpTransport:
             self._smtp = None
 
 
+def refusal(code: int, reply: bytes | str) -> Exception:
+    """4xx and 552 are temporary (552: mailbox full, RFC 5321 7.3), other 5xx permanent."""
+    message = f"{code} {_text(reply)}"
+    return TempFailure(message) if 400 <= code < 500 or code == 552 else PermFailure(message)
+
+
 class _Dropped(Exception):
     """The server closed the connection (or said 421) before the data: nothing was sent."""
 
@@ -297,13 +275,36 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def make_transport(config: Config, edition: str) -> Transport:
-    """The configured transport; the outbox keeps each edition (or test send) in its own folder."""
-    delivery = config.delivery
-    if delivery.transport == "smtp":
-        return SmtpTransport(delivery.smtp, check_address(delivery.sender, named=True).address)
-    if delivery.transport == "graph":
-        from newsletter.delivery.graph import GraphTransport
+def _check_host(smtp: SmtpSettings, where: Where) -> None:
+    host, shown = smtp.host.strip(), repr(smtp.host)
+    with_port = re.fullmatch(r"\[([^\]]*)\]:(\d+)|([^:\[\]]+):(\d+)", host)
+    if with_port:
+        name, port = (with_port[1], with_port[2]) if with_port[2] else (with_port[3], with_port[4])
+        raise where.error("host", f'{shown} has a port in it: write host = "{name}" and port = {port}')
+    if host.startswith("[") and host.endswith("]"):
+        raise where.error("host", f'{shown}: write an IPv6 address without brackets: host = "{host[1:-1]}"')
+    if "/" in host:
+        raise where.error("host", f'{shown}: expected a host name or address, not a URL (e.g. "smtp.example.com")')
+    if not host or any(c.isspace() for c in host) or (":" in host and not _is_ipv6(host)):
+        raise where.error("host", f'{shown}: expected a host name or address (e.g. "smtp.example.com"); a port '
+                          "goes in `port`")
+    if smtp.port is not None and not 1 <= smtp.port <= 65535:
+        raise where.error("port", f"expected a TCP port from 1 to 65535, got {smtp.port}")
 
-        return GraphTransport(delivery.graph, delivery.sender)
-    return OutboxTransport(config.outbox_dir / edition)
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        ipaddress.IPv6Address(host.split("%")[0])  # a zone ("fe80::1%eth0") is for the socket
+    except ValueError:
+        return False
+    return True
+
+
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1: traffic that never leaves this machine."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
