@@ -15,6 +15,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from newsletter.period import Month
+from newsletter.results import (
+    CustomMetrics,
+    CustomValue,
+    Highlight,
+    MailStats,
+    MonthHighlights,
+    ServiceUptime,
+    TicketStats,
+    UptimeStats,
+)
 from newsletter.store import Store
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -151,3 +161,26 @@ def test_a_month_still_running_adds_covered_days_to_every_kind_but_highlights(wo
     assert shape(running["ticketing"]) == {**TICKETING, "covered_days": "int"}
     assert shape(running["mail_security"]) == {**DEMO_MAIL, "covered_days": "int"}
     assert shape(running["uptime"]) == {**UPTIME, "covered_days": "int"}
+
+
+def test_the_json_form_says_how_much_of_the_month_is_in_only_when_the_collector_does():
+    numbers = {"scanned": 5, "spam": None, "phishing": None, "malware": None, "blocked_total": None}
+    assert MailStats(scanned=5).metrics() == numbers  # says nothing: no partial, no warnings
+    assert MailStats(scanned=5, partial=False).metrics() == {**numbers, "partial": False, "warnings": []}
+    assert MailStats(scanned=5, warnings=("late",)).metrics() == {**numbers, "partial": False, "warnings": ["late"]}
+    said = MailStats(scanned=5, rejected=1, partial=True, warnings=("late",), covered_days=3,
+                     extra={"window_start": "2026-10-01T00:00:00+02:00"}).metrics()
+    assert list(said) == [*numbers, "rejected", "window_start", "partial", "warnings", "covered_days"]
+    tickets = TicketStats(opened=3, top_categories=(("VPN", 2),), warnings=("1 ticket left out",)).metrics()
+    assert tickets["top_categories"] == [["VPN", 2]] and tickets["warnings"] == ["1 ticket left out"]
+    assert UptimeStats((ServiceUptime("VPN", 99.5, 60, 1, 60), ServiceUptime("Wi-Fi", None, None, None, None,
+                                                                            "paused"))).metrics() == {
+        "services": [{"name": "VPN", "uptime_pct": 99.5, "downtime_s": 60, "incidents": 1, "longest_outage_s": 60,
+                      "status": "monitored"},
+                     {"name": "Wi-Fi", "uptime_pct": None, "downtime_s": None, "incidents": None,
+                      "longest_outage_s": None, "status": "paused"}],
+        "overall_uptime_pct": 99.5}  # the mean of the services whose uptime is known
+    assert MonthHighlights((Highlight("New printers", "On every floor."),)).metrics() == {
+        "items": [{"title": "New printers", "body": "On every floor.", "section": "highlights"}]}
+    assert CustomMetrics({"laptops": CustomValue(None, "Laptops", better="higher")}).metrics() == {
+        "values": {"laptops": {"value": None, "label": "Laptops", "unit": "count", "better": "higher"}}}

@@ -1,13 +1,16 @@
-"""The collector contract. Built-in collectors and third-party plugins implement the same class.
+"""The collector contract. Built-in collectors and third-party plugins implement the same class
+(docs/writing-a-collector.md).
 
-A collector turns one system's API into one SourceResult per month. It:
+A collector turns one system's API into its kind's typed result per month (newsletter/results.py:
+TicketStats, MailStats, UptimeStats, CustomMetrics or MonthHighlights). It:
 - declares `type` (the `type =` in sources/*.toml), `kind` and a frozen dataclass `Settings`
   whose fields are its config keys (a `Secret` field `token` is configured as `token_env`/`token_file`);
 - receives its dependencies (HTTP session, clock, per-source state) instead of creating them,
   so tests pass their own;
 - reports config problems from `validate()` before any network call (raise ConfigError);
-- raises SourceError with a message a person can act on when the system fails; the runner turns
-  that into a failed result, and any other exception into a failed result naming the exception.
+- raises SourceError with a message a person can act on when the system fails, and SourceSkipped
+  when the month has nothing to report; the runner turns them into a failed or skipped result, and
+  any other exception, or a result that is not its kind's type, into a failed one naming the plugin.
 """
 
 from __future__ import annotations
@@ -17,12 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from newsletter.model import SourceResult
-
 if TYPE_CHECKING:
     import requests
 
     from newsletter.period import Month
+    from newsletter.results import Result
 
 
 def utcnow() -> datetime:
@@ -71,9 +73,7 @@ class Collector:
     def validate(self) -> None:
         """Raise ConfigError for settings that cannot work. Must not touch the network."""
 
-    def collect(self, month: Month) -> SourceResult:
+    def collect(self, month: Month) -> Result:
+        """The month's figures: an instance of the kind's type (results.KIND_TYPES). Raise SourceError
+        when the system fails, SourceSkipped when the month has nothing to report."""
         raise NotImplementedError
-
-    def result(self, metrics: dict[str, Any]) -> SourceResult:
-        """An ok result for this source."""
-        return SourceResult.ok(self.name, self.type, self.kind, metrics)

@@ -9,7 +9,6 @@ from werkzeug import Response
 
 from newsletter.collectors.rspamd import Rspamd, RspamdSettings
 from newsletter.errors import SourceError
-from newsletter.model import SourceResult
 from newsletter.settings import Secret
 from newsletter.store import Store
 from tests.contract.conftest import OCTOBER, check_faults
@@ -67,8 +66,7 @@ def test_month_is_the_difference_across_a_reset(httpserver, session, store):
     end = stat("250", reject="25", add_header="40", soft_reject="6", no_action="177")  # numbers as strings
     end["actions"]["discard"] = 2  # an action that appeared with an upgrade
     serve_stat(httpserver, end)
-    result = rspamd.collect(OCTOBER)
-    metrics = result.metrics
+    metrics = rspamd.collect(OCTOBER).metrics()
     # scanned: (1100-100) + 50 since the reset + (250-50) = 1250
     assert metrics["scanned"] == 1250
     # blocked = reject + discard: (110-10) + 5 + (25-5) + 2 = 127
@@ -90,7 +88,7 @@ def test_a_month_without_a_starting_snapshot_is_counted_from_its_first_one_and_p
         rspamd.collect(OCTOBER)
     clock.now = OCTOBER.end + timedelta(minutes=1)
     serve_stat(httpserver, stat(900, reject=90))
-    metrics = rspamd.collect(OCTOBER).metrics
+    metrics = rspamd.collect(OCTOBER).metrics()
     assert (metrics["scanned"], metrics["rejected"], metrics["partial"], metrics["covered_days"]) == (400, 40, True, 28)
     assert metrics["warnings"] == ["no rspamd counter snapshot within 24 h before 2026-10 began: counted from the "
                                    "first one in it, 2026-10-04 00:00 CEST, so these numbers cover 28 of its 31 "
@@ -114,7 +112,7 @@ def test_snapshot_at_midnight_on_the_first_serves_both_months(httpserver, sessio
         rspamd.collect(OCTOBER)
     clock.now = OCTOBER.end + timedelta(seconds=40)
     serve_stat(httpserver, stat(30, greylist=4, reject=2))
-    metrics = rspamd.collect(OCTOBER).metrics
+    metrics = rspamd.collect(OCTOBER).metrics()
     assert (metrics["scanned"], metrics["spam"], metrics["rejected"], metrics["partial"]) == (20, 3, 2, False)
     assert metrics["warnings"] == []
 
@@ -130,12 +128,12 @@ def test_http_failures_and_password(httpserver, session, monkeypatch):
 
     def collect():
         rspamd = collector(httpserver, session, None, Clock(OCTOBER.end), password=Secret(env="RSPAMD_PASSWORD"))
-        return SourceResult.ok("mail-filter", "rspamd", "mail_security", rspamd.read_counters())
+        return rspamd.read_counters()
 
     good = check_faults(httpserver, serve=lambda: httpserver.expect_request("/stat").respond_with_handler(handler),
                         path="/stat", collect=collect, hint=r"controller password \(RSPAMD_PASSWORD\)",
                         secret="s3cret-controller")
-    assert good.metrics == {"scanned": 7, "action:reject": 1, "action:no action": 6}
+    assert good == {"scanned": 7, "action:reject": 1, "action:no action": 6}
     assert set(seen) == {"s3cret-controller"}
 
 
@@ -160,7 +158,7 @@ def test_snapshots_far_from_the_edges_are_flagged(httpserver, session, store):
         rspamd.collect(OCTOBER)
     clock.now = OCTOBER.end + timedelta(hours=7)
     serve_stat(httpserver, stat(70, reject=7))
-    metrics = rspamd.collect(OCTOBER).metrics
+    metrics = rspamd.collect(OCTOBER).metrics()
     assert (metrics["scanned"], metrics["rejected"], metrics["partial"]) == (70, 7, True)
     assert "up to 20 h away from when the month began (2026-09-30 04:00 CEST)" in metrics["warnings"][0]
     assert "up to 7 h away from when the month ended (2026-11-01 07:00 CET)" in metrics["warnings"][1]
