@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from newsletter import limits
-from newsletter.collectors.base import Collector, utcnow
+from newsletter.collectors.base import Collector, SnapshotState, utcnow
 from newsletter.collectors.registry import CollectorRegistry, describe_plugin
 from newsletter.config import Config, SourceConfig
 from newsletter.errors import ConfigError, SourceError, SourceSkipped
@@ -30,9 +30,11 @@ MAX_WORKERS = 8
 
 
 def build_collectors(
-    config: Config, registry: CollectorRegistry, *, clock: Callable[[], datetime] = utcnow, state: object = None
+    config: Config, registry: CollectorRegistry, *, clock: Callable[[], datetime] = utcnow,
+    state: SnapshotState | None = None,
 ) -> list[tuple[SourceConfig, Collector]]:
-    """Instantiate and validate every enabled source before any network call."""
+    """Instantiate and validate every enabled source before any network call. `state` is what the
+    collectors may keep between runs (the workspace's store implements it)."""
     built = []
     for source in config.sources:
         if not source.enabled:

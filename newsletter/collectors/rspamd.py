@@ -73,14 +73,13 @@ class Rspamd(Collector):
     def collect(self, month: Month) -> MailStats:
         if self.state is None:
             raise SourceError("rspamd needs the workspace store to keep its counter snapshots")
-        snapshots = self.state.counters(self.name)
         now = self.clock()
-        snapshots.save(now, self.read_counters())
+        self.state.save_snapshot(self.name, now, self.read_counters())
         gap = timedelta(hours=self.settings.max_gap_h)
         if now < month.end:
             raise SourceError(f"{month} has not ended yet: rspamd counters are cumulative, so the month is "
                               "counted from a snapshot taken after it ends (collect it next month)")
-        window = difference(snapshots.between(month.start - gap, month.end + gap), month, gap)
+        window = difference(self.state.snapshots(self.name, month.start - gap, month.end + gap), month, gap)
         return self.stats(window, month)
 
     def read_counters(self) -> dict[str, int]:
