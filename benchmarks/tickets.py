@@ -119,10 +119,10 @@ def child(vendor: str, url: str) -> None:
                             name="bench", session=make_session())
     collector.validate()
     started = time.perf_counter()
-    result = collector.collect(Month(2026, 10, ZoneInfo("UTC")))
+    stats = collector.collect(Month(2026, 10, ZoneInfo("UTC")))
     seconds = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_kb / 1024, "metrics": result.metrics}))
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_kb / 1024, "metrics": stats.metrics()}))
 
 
 def measure(vendor: str, total: int) -> dict:

@@ -16,14 +16,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from newsletter import limits
-from newsletter.collectors.base import Collector, utcnow
+from newsletter.collectors.base import Collector, SnapshotState, utcnow
 from newsletter.collectors.registry import CollectorRegistry, describe_plugin
 from newsletter.config import Config, SourceConfig
-from newsletter.errors import ConfigError, NewsletterError, SourceError
+from newsletter.errors import ConfigError, NewsletterError, SourceError, SourceSkipped
 from newsletter.limits import DeadlineExceeded
-from newsletter.model import KINDS, SourceResult, metrics_problem
+from newsletter.model import SourceResult
 from newsletter.period import Month, Year
 from newsletter.redaction import redact
+from newsletter.results import KIND_TYPES, result_problem
 from newsletter.settings import secrets_in
 
 if TYPE_CHECKING:
@@ -34,9 +35,11 @@ MAX_WORKERS = 8
 
 
 def build_collectors(
-    config: Config, registry: CollectorRegistry, *, clock: Callable[[], datetime] = utcnow, state: object = None
+    config: Config, registry: CollectorRegistry, *, clock: Callable[[], datetime] = utcnow,
+    state: SnapshotState | None = None,
 ) -> list[tuple[SourceConfig, Collector]]:
-    """Instantiate and validate every enabled source before any network call."""
+    """Instantiate and validate every enabled source before any network call. `state` is what the
+    collectors may keep between runs (the workspace's store implements it)."""
     built = []
     for source in config.sources:
         if not source.enabled:
@@ -129,10 +132,15 @@ def _collected(source: SourceConfig, collector: Collector, month: Month, progres
 
 def _run_one(source: SourceConfig, collector: Collector, month: Month, ends_at: float) -> SourceResult:
     """One source's month under its limits; every failure becomes a failed result, never an exception."""
+    kind = str(getattr(collector, "kind", ""))
+    if kind not in KIND_TYPES:  # not worth a call: nothing it returns could be stored
+        return _unusable(source, collector, result_problem(kind, None), "cannot be used")
     try:
         with limits.budget(deadline_s=source.deadline_s, max_pages=source.max_pages, ends_at=ends_at):
-            result = collector.collect(month)
-        return _running(_checked(result, source, collector).lifted(), month, collector.clock())
+            stats = collector.collect(month)
+        return _running(_stored(stats, source, collector), month, collector.clock())
+    except SourceSkipped as exc:
+        return SourceResult.skipped(source.name, source.type, kind, _redact(str(exc), source))
     except DeadlineExceeded as exc:
         message = _late(source, exc.doing)
     except (SourceError, ConfigError) as exc:
@@ -140,7 +148,7 @@ def _run_one(source: SourceConfig, collector: Collector, month: Month, ends_at: 
     except Exception as exc:  # a bug or an unforeseen failure in one collector must not stop the others
         log.debug("source %s failed", source.name, exc_info=True)
         message = f"unexpected {type(exc).__name__}: {exc}"
-    return SourceResult.failed(source.name, source.type, collector.kind, _redact(message, source))
+    return SourceResult.failed(source.name, source.type, kind, _redact(message, source))
 
 
 def _late(source: SourceConfig, doing: str = "") -> str:
@@ -160,17 +168,23 @@ def _logged(result: SourceResult, source: SourceConfig, month: Month, progress: 
     return result
 
 
-def _checked(result: object, source: SourceConfig, collector: Collector) -> SourceResult:
-    """The collector's result, or a failed one naming the plugin and its mistake: a result the
-    composer cannot read must never count as ok and then vanish from the edition."""
-    problem = _result_problem(result, collector)
-    if problem is None:
-        assert isinstance(result, SourceResult)
-        return replace(result, name=source.name)  # stored under the source it ran for, whatever it says
+def _stored(stats: object, source: SourceConfig, collector: Collector) -> SourceResult:
+    """The collector's typed result as it is stored (its JSON form, under the source it ran for), or
+    a failed one naming the plugin and its mistake: a result the composer cannot read must never
+    count as ok and then vanish from the edition."""
+    problem = result_problem(collector.kind, stats)
+    if problem is not None:
+        return _unusable(source, collector, problem)
+    metrics = stats.metrics()  # the kind's type, checked above
+    return SourceResult.ok(source.name, source.type, collector.kind, metrics).lifted()
+
+
+def _unusable(source: SourceConfig, collector: Collector, problem: str | None,
+              what: str = "returned a result the newsletter cannot use") -> SourceResult:
     plugin = describe_plugin(type(collector))
     return SourceResult.failed(source.name, source.type, str(getattr(collector, "kind", "")),
-                               f"collector {source.type!r} ({plugin}) returned a result the newsletter cannot use: "
-                               f"{problem}; the collector needs fixing (tell its authors)")
+                               f"collector {source.type!r} ({plugin}) {what}: {problem}; the collector needs fixing "
+                               "(tell its authors)")
 
 
 def _running(result: SourceResult, month: Month, now: datetime) -> SourceResult:
@@ -182,18 +196,6 @@ def _running(result: SourceResult, month: Month, now: datetime) -> SourceResult:
     return replace(result, partial=True, metrics={**result.metrics, "covered_days": covered},
                    warnings=[f"{month} is still running: these numbers cover {days} of its {month.days} days so far",
                              *result.warnings])
-
-
-def _result_problem(result: object, collector: Collector) -> str | None:
-    if not isinstance(result, SourceResult):
-        return f"{type(result).__name__} instead of a SourceResult"
-    if result.status not in ("ok", "failed", "skipped"):
-        return f"status {result.status!r} is not ok, failed or skipped"
-    if result.kind not in KINDS:
-        return f"kind {result.kind!r} is not one of {', '.join(KINDS)}"
-    if result.kind != collector.kind:
-        return f"kind {result.kind!r}, but the collector declares kind {collector.kind!r}"
-    return metrics_problem(result.kind, result.metrics) if result.status == "ok" else None
 
 
 def _redact(message: str, source: SourceConfig) -> str:

@@ -49,3 +49,8 @@ class DeliveryError(NewsletterError):
 
 class SourceError(NewsletterError):
     """Raised inside a collector; becomes a failed SourceResult, never a crash."""
+
+
+class SourceSkipped(NewsletterError):
+    """Raised inside a collector when its month has nothing to report (no highlights written for
+    it, no row of a metrics file): the source is skipped, not failed, and the message says why."""

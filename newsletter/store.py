@@ -8,10 +8,11 @@ database is state_dir.py's. Every write commits at once (autocommit; `synchronou
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,10 +136,6 @@ class Store:
     def memory(cls) -> Store:
         """A throwaway store: previews of the demo write nothing to disk."""
         return cls(":memory:")
-
-    def counters(self, source: str) -> CounterSnapshots:
-        """The cumulative-counter snapshots of `source` (see CounterSnapshots)."""
-        return CounterSnapshots(self, source)
 
     def close(self) -> None:
         self.db.close()
@@ -325,45 +322,35 @@ class Store:
             " WHERE month=? GROUP BY status", (month,))
         return {r["status"]: (r["n"], r["since"]) for r in rows}
 
-
-class CounterSnapshots:
-    """Cumulative counters of one source (rspamd's), saved at every collection.
-
-    Collectors run in worker threads and a sqlite3 connection belongs to its thread, so this opens
-    its own short connection per call (an in-memory store is used from the calling thread only).
-    """
-
-    def __init__(self, store: Store, source: str) -> None:
-        self.store = store
-        self.source = source
-
-    def _db(self) -> sqlite3.Connection:
-        if str(self.store.path) == ":memory:":
-            return self.store.db
-        db = sqlite3.connect(str(self.store.path), isolation_level=None, timeout=30)
-        db.row_factory = sqlite3.Row
-        return db
-
-    def save(self, taken_at: datetime, counters: dict[str, int]) -> None:
-        db = self._db()
-        try:
+    # counter snapshots: what a collector may keep between runs (collectors.base.SnapshotState) --
+    def save_snapshot(self, source: str, taken_at: datetime, counters: Mapping[str, int]) -> None:
+        """Keep the cumulative counters of `source` (rspamd's) as they were at `taken_at`."""
+        with self._own_connection() as db:
             db.execute("INSERT OR REPLACE INTO counter_snapshots VALUES (?,?,?)",
-                       (self.source, taken_at.timestamp(), json.dumps(counters, sort_keys=True)))
-        finally:
-            if db is not self.store.db:
-                db.close()
+                       (source, taken_at.timestamp(), json.dumps(dict(counters), sort_keys=True)))
 
-    def between(self, start: datetime, end: datetime) -> list[tuple[datetime, dict[str, int]]]:
-        """Snapshots taken in [start, end], oldest first."""
-        db = self._db()
-        try:
+    def snapshots(self, source: str, since: datetime, until: datetime) -> list[tuple[datetime, dict[str, int]]]:
+        """The counter snapshots of `source` taken in [since, until], oldest first."""
+        with self._own_connection() as db:
             rows = db.execute(
                 "SELECT taken_at, counters FROM counter_snapshots WHERE source=? AND taken_at BETWEEN ? AND ?"
-                " ORDER BY taken_at", (self.source, start.timestamp(), end.timestamp())).fetchall()
-        finally:
-            if db is not self.store.db:
-                db.close()
+                " ORDER BY taken_at", (source, since.timestamp(), until.timestamp())).fetchall()
         return [(datetime.fromtimestamp(r["taken_at"], UTC), json.loads(r["counters"])) for r in rows]
+
+    @contextlib.contextmanager
+    def _own_connection(self) -> Iterator[sqlite3.Connection]:
+        """Collectors run in worker threads and a sqlite3 connection belongs to its thread, so counter
+        snapshots take a short connection of their own (an in-memory store is used from the calling
+        thread only, and has no other connection to take)."""
+        if str(self.path) == ":memory:":
+            yield self.db
+            return
+        db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+        db.row_factory = sqlite3.Row
+        try:
+            yield db
+        finally:
+            db.close()
 
 
 def _result(row: sqlite3.Row) -> SourceResult:

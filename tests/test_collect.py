@@ -20,6 +20,7 @@ from newsletter.collectors.base import Collector, NoSettings
 from newsletter.config import SourceConfig
 from newsletter.errors import SourceError
 from newsletter.period import Month
+from newsletter.results import CustomMetrics, CustomValue
 from newsletter.settings import Secret
 from tests.conftest import REPO
 from tests.contract.helpers import leaks
@@ -41,7 +42,7 @@ class Recorder(Collector):
     def collect(self, month: Month):
         if self.fail:
             raise RuntimeError("broken")
-        return self.result({"values": {"thread": {"value": threading.get_ident(), "label": "Thread"}}})
+        return CustomMetrics({"thread": CustomValue(threading.get_ident(), "Thread")})
 
 
 def sources(*collectors: Collector) -> list[tuple[SourceConfig, Collector]]:
@@ -141,7 +142,7 @@ class Stuck(Collector):
 
     def collect(self, month: Month):
         time.sleep(self.seconds)
-        return self.result({"values": {}})
+        return CustomMetrics()
 
 
 def test_a_source_past_its_deadline_fails_and_the_others_carry_on():

@@ -12,6 +12,7 @@ import pytest
 from newsletter.collectors.base import Collector
 from newsletter.collectors.registry import GROUP, CollectorRegistry
 from newsletter.preview import Previewer, PreviewOptions
+from newsletter.results import TicketStats
 from newsletter.workspace import Workspace as Job
 from tests.conftest import free_port
 from tests.test_cron import people_csv, smtp_config
@@ -28,7 +29,7 @@ class CountingDesk(Collector):
 
     def collect(self, month):
         type(self).calls += 1
-        return self.result({"opened": 40, "resolved": 38})
+        return TicketStats(opened=40, resolved=38)
 
 
 @pytest.fixture

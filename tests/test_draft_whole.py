@@ -13,9 +13,21 @@ import pytest
 
 from newsletter.collectors.base import Collector
 from newsletter.collectors.registry import GROUP, CollectorRegistry, describe_plugin
-from newsletter.model import metrics_problem
+from newsletter.model import KINDS
 from newsletter.period import Month
 from newsletter.preview import Previewer, PreviewOptions
+from newsletter.results import (
+    KIND_TYPES,
+    CustomMetrics,
+    CustomValue,
+    Highlight,
+    MailStats,
+    MonthHighlights,
+    ServiceUptime,
+    TicketStats,
+    UptimeStats,
+    result_problem,
+)
 from newsletter.workspace import Workspace as Job
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -75,17 +87,39 @@ class UnknownKind(Collector):
     offline = True
 
     def collect(self, month):
-        return self.result({"opened": 5})
+        return TicketStats(opened=5)
 
 
 class WrongShape(Collector):
-    """A third-party help desk whose numbers are not the ticketing kind's."""
+    """A third-party help desk that still returns a mapping of its own names, not TicketStats."""
 
     type = "acme_desk"
     kind = "ticketing"
 
     def collect(self, month):
-        return self.result({"tickets_opened": 5, "tickets_closed": 4})
+        return {"tickets_opened": 5, "tickets_closed": 4}
+
+
+class WrongKind(Collector):
+    """A third-party help desk that returns another kind's result."""
+
+    type = "acme_mail"
+    kind = "ticketing"
+    offline = True
+
+    def collect(self, month):
+        return MailStats(scanned=5)
+
+
+class NothingKnown(Collector):
+    """A third-party help desk that knows none of its numbers and says nothing about why."""
+
+    type = "acme_blank"
+    kind = "ticketing"
+    offline = True
+
+    def collect(self, month):
+        return TicketStats()
 
 
 def with_plugins(*plugins: type[Collector]) -> CollectorRegistry:
@@ -95,8 +129,11 @@ def with_plugins(*plugins: type[Collector]) -> CollectorRegistry:
 
 
 @pytest.mark.parametrize(("plugin", "problem"), [
-    (UnknownKind, "kind 'tickets' is not one of ticketing, mail_security, uptime, highlights, custom"),
-    (WrongShape, "none of the ticketing numbers (opened, resolved,"),
+    (UnknownKind, "cannot be used: kind 'tickets' is not one of ticketing, mail_security, uptime, highlights, custom"),
+    (WrongShape, "returned a result the newsletter cannot use: dict instead of TicketStats, the result of kind "
+                 "'ticketing'"),
+    (WrongKind, "MailStats instead of TicketStats"),
+    (NothingKnown, "none of the ticketing numbers (opened, resolved, backlog_end, ...) is known"),
 ])
 def test_a_plugin_result_of_the_wrong_kind_or_shape_fails_naming_the_plugin(workspace, tmp_path, plugin, problem):
     registry = with_plugins(plugin)
@@ -121,35 +158,42 @@ def test_a_plugin_from_a_distribution_is_named_with_it():
     assert described.split()[4] in names, (described, names)
 
 
-@pytest.mark.parametrize(("kind", "metrics", "problem"), [
-    ("ticketing", {"opened": "5"}, "opened: '5' is not a number"),
-    ("ticketing", {"opened": True}, "opened: True is not a number"),
-    ("ticketing", {"resolved": float("nan")}, "resolved: nan is not a number"),
-    ("ticketing", {"opened": 3, "top_categories": [["VPN"]]}, "top_categories[0]: expected [name, count]"),
-    ("mail_security", {"spam_count": 5}, "none of the mail_security numbers"),
-    ("uptime", {"overall_uptime_pct": 99.0}, "services: expected a list"),
-    ("uptime", {"services": [{"uptime_pct": 99.0}]}, "services[0].name: expected a name"),
-    ("highlights", {"items": [{"title": "x"}]}, "items[0].body: expected text"),
-    ("custom", {"values": {"laptops": {"value": 3}}}, "values.laptops.label: expected text"),
-    ("custom", {"values": {"laptops": {"value": 3, "label": "Laptops", "unit": "km"}}},
+@pytest.mark.parametrize(("kind", "stats", "problem"), [
+    ("ticketing", TicketStats(opened="5"), "opened: '5' is not a number"),
+    ("ticketing", TicketStats(opened=True), "opened: True is not a number"),
+    ("ticketing", TicketStats(resolved=float("nan")), "resolved: nan is not a number"),
+    ("ticketing", TicketStats(opened=3, top_categories=(("VPN",),)), "top_categories[0]: expected (name, count)"),
+    ("mail_security", MailStats(), "none of the mail_security numbers"),
+    ("mail_security", MailStats(spam=3, rejected="2"), "rejected: '2' is not a number"),
+    ("uptime", UptimeStats(services=ServiceUptime("VPN", 99.0, 0, 0, 0)), "services: expected a tuple"),
+    ("uptime", UptimeStats((ServiceUptime(None, 99.0, 0, 0, 0),)), "services[0].name: expected a name"),
+    ("uptime", UptimeStats(({"name": "VPN"},)), "services[0]: expected a ServiceUptime"),
+    ("highlights", MonthHighlights((Highlight("x", None),)), "items[0].body: expected text"),
+    ("highlights", MonthHighlights(({"title": "x", "body": "y"},)), "items[0]: expected a Highlight"),
+    ("custom", CustomMetrics({"laptops": CustomValue(3, "")}), "values.laptops.label: expected text"),
+    ("custom", CustomMetrics({"laptops": CustomValue(3, "Laptops", "km")}),
      "values.laptops.unit: 'km' is not one of count, pct, duration"),
-    ("mail_security", {"spam": 3, "warnings": "late"}, "warnings: expected a list of text"),
-    ("mail_security", {"spam": 3, "partial": "yes"}, "partial: expected true or false"),
-    ("mail_security", [1, 2], "expected a mapping of numbers"),
+    ("custom", CustomMetrics({"laptops": {"value": 3, "label": "Laptops"}}), "values.laptops: expected a CustomValue"),
+    ("mail_security", MailStats(spam=3, warnings="late"), "warnings: expected a tuple of text"),
+    ("mail_security", MailStats(spam=3, partial="yes"), "partial: expected True, False or None"),
+    ("mail_security", MailStats(spam=3, covered_days="22"), "covered_days: '22' is not a number"),
+    ("mail_security", MailStats(spam=3, extra={"spam": 4}), "extra: 'spam' is not a name of the source's own"),
+    ("mail_security", MailStats(spam=3, extra={"window": [1]}), "extra.window: [1] is not text, a number"),
+    ("mail_security", {"spam": 3}, "dict instead of MailStats"),
 ])
-def test_metrics_that_are_not_their_kinds_shape_are_named(kind, metrics, problem):
-    assert problem in metrics_problem(kind, metrics)
+def test_results_that_are_not_their_kinds_type_are_named(kind, stats, problem):
+    assert problem in result_problem(kind, stats)
 
 
-@pytest.mark.parametrize("kind", ["ticketing", "mail_security", "uptime", "highlights", "custom"])
-def test_the_shapes_the_built_in_collectors_make_pass(workspace, kind):
-    result = workspace.invoke("collect", "--month", "2026-10", "--json")
-    for source in json.loads(result.stdout)["sources"]:
-        assert metrics_problem(source["kind"], source["metrics"]) is None
-    sample = {"custom": {"values": {"laptops": {"value": None, "label": "Laptops", "unit": "count", "better": ""}}},
-              "highlights": {"items": [{"title": "t", "body": "b", "section": "highlights"}]}}
-    if kind in sample:
-        assert metrics_problem(kind, sample[kind]) is None
+def test_every_kind_has_its_type_and_the_built_in_collectors_return_it(workspace):
+    assert tuple(KIND_TYPES) == KINDS
+    sources = json.loads(workspace.invoke("collect", "--month", "2026-10", "--json").stdout)["sources"]
+    assert {s["kind"] for s in sources} == set(KINDS) - {"custom"}
+    assert [s["name"] for s in sources if s["status"] != "ok"] == []
+    laptops = CustomMetrics({"laptops": CustomValue(None, "Laptops")})
+    assert result_problem("custom", laptops) is None  # unknown is None, and a valid value
+    assert laptops.metrics() == {"values": {"laptops": {"value": None, "label": "Laptops", "unit": "count",
+                                                        "better": ""}}}
 
 
 # months that have not begun, are still running, or that a source covers only partly -----------------

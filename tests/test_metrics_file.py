@@ -9,8 +9,9 @@ import pytest
 
 from newsletter.collectors.metrics_file import MetricsFile, MetricsFileSettings
 from newsletter.collectors.registry import CollectorRegistry
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, SourceSkipped
 from newsletter.period import Month
+from newsletter.results import CustomValue
 
 REPO = Path(__file__).resolve().parent.parent
 OCTOBER = Month(2026, 10)
@@ -31,19 +32,20 @@ def test_csv_rows_for_the_month(tmp_path):
                     "2026-09,laptops,25,Laptops rolled out,,\n")
     c = collector(path)
     c.validate()
-    result = c.collect(OCTOBER)
-    assert result.status == "ok" and result.kind == "custom"
-    assert result.metrics["values"]["laptops"] == {"value": 42.0, "label": "Laptops rolled out", "unit": "count",
-                                                   "better": ""}
-    assert result.metrics["values"]["click_rate"]["better"] == "lower"
-    assert result.metrics["values"]["trainings"]["value"] is None  # empty is unknown, never zero
-    assert c.collect(Month(2026, 1)).status == "skipped"
+    stats = c.collect(OCTOBER)
+    assert stats.values["laptops"] == CustomValue(42.0, "Laptops rolled out", "count", "")
+    assert stats.metrics()["values"]["laptops"] == {"value": 42.0, "label": "Laptops rolled out", "unit": "count",
+                                                    "better": ""}
+    assert stats.values["click_rate"].better == "lower"
+    assert stats.values["trainings"].value is None  # empty is unknown, never zero
+    with pytest.raises(SourceSkipped, match=f"no values for 2026-01 in {path}"):
+        c.collect(Month(2026, 1))
 
 
 def test_toml_rows(tmp_path):
     path = tmp_path / "m.toml"
     path.write_text('[[metric]]\nmonth = "2026-10"\nname = "laptops"\nvalue = 42\nlabel = "Laptops"\n')
-    assert collector(path).collect(OCTOBER).metrics["values"]["laptops"]["value"] == 42
+    assert collector(path).collect(OCTOBER).values["laptops"].value == 42
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -5,10 +5,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pwd
+import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from newsletter.collectors.base import SnapshotState
 from newsletter.errors import ConfigError
 from newsletter.state_dir import check_state_dir
 from newsletter.store import SCHEMA, Store
@@ -124,3 +127,31 @@ def test_the_ledger_says_per_state_how_many_and_since_when(tmp_path):
         assert set(reach) == {"sent", "queued"} and reach["queued"][0] == 2 and reach["sent"][0] == 1
         first_attempt = store.deliveries("2026-10", ["sent"])[0].first_attempt_at
         assert reach["sent"][1] == first_attempt  # queued rows, never tried: since their last update
+
+
+def test_the_store_keeps_counter_snapshots_per_source_and_from_worker_threads(tmp_path):
+    """What a collector may keep between runs (collectors.base.SnapshotState), in the store's own table:
+    per source, by moment (a second snapshot at the same moment replaces the first), oldest first."""
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    with Store(tmp_path / "newsletter.db") as store:
+        state: SnapshotState = store
+
+        def keep(source: str, hours: int, scanned: int) -> None:
+            state.save_snapshot(source, start + timedelta(hours=hours), {"scanned": scanned})
+
+        workers = [threading.Thread(target=keep, args=("mail-filter", hours, 100 * hours)) for hours in (48, 0, 24)]
+        for worker in workers:  # collectors run in worker threads; the store's connection is not theirs
+            worker.start()
+        for worker in workers:
+            worker.join()
+        keep("mail-filter", 24, 2500)
+        keep("other-filter", 24, 7)
+        assert state.snapshots("mail-filter", start, start + timedelta(hours=48)) == [
+            (start, {"scanned": 0}), (start + timedelta(hours=24), {"scanned": 2500}),
+            (start + timedelta(hours=48), {"scanned": 4800})]
+        assert state.snapshots("mail-filter", start + timedelta(hours=1), start + timedelta(hours=24)) == [
+            (start + timedelta(hours=24), {"scanned": 2500})]
+        assert state.snapshots("nobody", start, start + timedelta(days=9)) == []
+    with Store.memory() as memory:  # a demo preview's store: used from the calling thread only
+        memory.save_snapshot("mail-filter", start, {"scanned": 1})
+        assert memory.snapshots("mail-filter", start, start) == [(start, {"scanned": 1})]

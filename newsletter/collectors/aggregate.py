@@ -15,8 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from newsletter.model import ServiceUptime, Ticket, TicketStats
+from newsletter.model import Ticket
 from newsletter.period import Month
+from newsletter.results import ServiceUptime, TicketStats
 
 log = logging.getLogger(__name__)
 CLOCK_SLACK_S = 300  # a help desk's clock a few minutes ahead of ours does not make a date "future"
@@ -63,16 +64,16 @@ class _Screen:
             return False
         return True
 
-    def warnings(self) -> list[str]:
+    def warnings(self) -> tuple[str, ...]:
         if self.repeated:
             log.debug("%d tickets were served more than once and counted once", self.repeated)
         left_out = self.future + self.backwards
         if not left_out:
-            return []
+            return ()
         why = [f"{self.future} dated after the collection" if self.future else "",
                f"{self.backwards} resolved before it was created" if self.backwards else ""]
-        return [f"{left_out} ticket{'s' if left_out != 1 else ''} left out of the figures: "
-                f"{', '.join(w for w in why if w)}; check the help desk's dates (and its clock)"]
+        return (f"{left_out} ticket{'s' if left_out != 1 else ''} left out of the figures: "
+                f"{', '.join(w for w in why if w)}; check the help desk's dates (and its clock)",)
 
 
 def aggregate_tickets(
@@ -132,7 +133,7 @@ def aggregate_tickets(
         sla_met_pct=_pct(sla_met, sla_total),
         csat_pct=_pct(positive, rated),
         csat_responses=rated,
-        top_categories=[[name, count] for name, count in categories.most_common(top)],
+        top_categories=tuple(categories.most_common(top)),
         # The month is still wholly covered: tickets that cannot be true are left out and said so,
         # but that is no reason to hold the edition back as `partial` (which is about coverage).
         partial=False,

@@ -1,32 +1,48 @@
-"""The collector contract. Built-in collectors and third-party plugins implement the same class.
+"""The collector contract. Built-in collectors and third-party plugins implement the same class
+(docs/writing-a-collector.md).
 
-A collector turns one system's API into one SourceResult per month. It:
+A collector turns one system's API into its kind's typed result per month (newsletter/results.py:
+TicketStats, MailStats, UptimeStats, CustomMetrics or MonthHighlights). It:
 - declares `type` (the `type =` in sources/*.toml), `kind` and a frozen dataclass `Settings`
   whose fields are its config keys (a `Secret` field `token` is configured as `token_env`/`token_file`);
-- receives its dependencies (HTTP session, clock, per-source state) instead of creating them,
-  so tests pass their own;
+- receives its dependencies (HTTP session, clock, `state`: the SnapshotState it may keep between
+  runs, not the whole store) instead of creating them, so tests pass their own;
 - reports config problems from `validate()` before any network call (raise ConfigError);
-- raises SourceError with a message a person can act on when the system fails; the runner turns
-  that into a failed result, and any other exception into a failed result naming the exception.
+- raises SourceError with a message a person can act on when the system fails, and SourceSkipped
+  when the month has nothing to report; the runner turns them into a failed or skipped result, and
+  any other exception, or a result that is not its kind's type, into a failed one naming the plugin.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
-
-from newsletter.model import SourceResult
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
     import requests
 
     from newsletter.period import Month
+    from newsletter.results import Result
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class SnapshotState(Protocol):
+    """What a collector may keep between runs: snapshots of a system's cumulative counters (rspamd
+    counts since its last restart, so a month is the difference between two snapshots). The
+    workspace's store implements it, in a table of its own; tests pass their own. Safe to call from
+    a worker thread."""
+
+    def save_snapshot(self, source: str, taken_at: datetime, counters: Mapping[str, int]) -> None:
+        """Keep `counters` of `source` (the source's name) as they were at `taken_at`; a second
+        snapshot of the same source at the same moment replaces the first."""
+
+    def snapshots(self, source: str, since: datetime, until: datetime) -> list[tuple[datetime, dict[str, int]]]:
+        """The snapshots of `source` taken in [since, until], oldest first."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +67,7 @@ class Collector:
         name: str,
         session: requests.Session | None = None,
         clock: Callable[[], datetime] = utcnow,
-        state: Any = None,
+        state: SnapshotState | None = None,
     ) -> None:
         self.settings = settings
         self.name = name
@@ -71,9 +87,7 @@ class Collector:
     def validate(self) -> None:
         """Raise ConfigError for settings that cannot work. Must not touch the network."""
 
-    def collect(self, month: Month) -> SourceResult:
+    def collect(self, month: Month) -> Result:
+        """The month's figures: an instance of the kind's type (results.KIND_TYPES). Raise SourceError
+        when the system fails, SourceSkipped when the month has nothing to report."""
         raise NotImplementedError
-
-    def result(self, metrics: dict[str, Any]) -> SourceResult:
-        """An ok result for this source."""
-        return SourceResult.ok(self.name, self.type, self.kind, metrics)

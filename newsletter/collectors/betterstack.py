@@ -22,8 +22,8 @@ from newsletter.collectors.services import (
 )
 from newsletter.errors import SourceError
 from newsletter.http import HttpClient, PageGuard
-from newsletter.model import ServiceUptime, SourceResult, UptimeStats
 from newsletter.period import Month
+from newsletter.results import ServiceUptime, UptimeStats
 from newsletter.settings import Secret
 
 
@@ -43,7 +43,7 @@ class BetterStack(Collector):
     def validate(self) -> None:
         check_base_url(self.name, self.settings.base_url)
 
-    def collect(self, month: Month) -> SourceResult:
+    def collect(self, month: Month) -> UptimeStats:
         client = bearer_client(self.session, self.settings.base_url, "Better Stack", self.settings.token)
         services = []
         for monitor in self.monitors(client):
@@ -52,7 +52,7 @@ class BetterStack(Collector):
                                                attributes.get("url")])
             if name is not None:
                 services.append(self.service(client, name, monitor, month))
-        return self.result(UptimeStats(services).metrics())
+        return UptimeStats(tuple(services))
 
     def monitors(self, client: HttpClient) -> list[dict[str, Any]]:
         guard, url, monitors = PageGuard("Better Stack"), "/monitors", []

@@ -16,8 +16,9 @@ from random import Random
 from newsletter.collectors.aggregate import Outage, aggregate_tickets, service_uptime
 from newsletter.collectors.base import Collector
 from newsletter.errors import ConfigError
-from newsletter.model import MailStats, SourceResult, Ticket, UptimeStats
+from newsletter.model import Ticket
 from newsletter.period import Month
+from newsletter.results import MailStats, TicketStats, UptimeStats
 
 # More tickets when people start (January, September), fewer in summer and at year's end.
 SEASON = {1: 1.15, 2: 1.0, 3: 1.05, 4: 0.95, 5: 0.95, 6: 0.9, 7: 0.8, 8: 0.75, 9: 1.2, 10: 1.05, 11: 1.0, 12: 0.8}
@@ -55,7 +56,7 @@ class DemoTicketing(Collector):
         if not 1 <= self.settings.tickets_per_month <= 100_000:
             raise ConfigError(f"source {self.name}: tickets_per_month must be between 1 and 100000")
 
-    def collect(self, month: Month) -> SourceResult:
+    def collect(self, month: Month) -> TicketStats:
         """Every ticket resolves within MAX_RESOLUTION_S, so the two months before hold the backlog.
 
         Their tickets resolved before this month began count for nothing in it (not opened, not
@@ -64,7 +65,7 @@ class DemoTicketing(Collector):
         start = month.start.astimezone(UTC)  # the tickets' own tzinfo: compared field by field, no offsets
         earlier = [t for m in (month.shift(-2), month.shift(-1)) for t in self.tickets_created(m)
                    if t.resolved >= start]
-        return self.result(aggregate_tickets([*earlier, *self.tickets_created(month)], month).metrics())
+        return aggregate_tickets([*earlier, *self.tickets_created(month)], month)
 
     def tickets_created(self, month: Month) -> tuple[Ticket, ...]:
         return _demo_tickets(self.settings.seed, self.settings.tickets_per_month, month.year, month.month,
@@ -121,7 +122,7 @@ class DemoMailSecurity(Collector):
         if self.settings.messages_per_day < 1:
             raise ConfigError(f"source {self.name}: messages_per_day must be at least 1")
 
-    def collect(self, month: Month) -> SourceResult:
+    def collect(self, month: Month) -> MailStats:
         rng = Random(f"{self.settings.seed}:mail:{month.label}")
         campaign_day = rng.randrange(month.days) if rng.random() < 0.5 else -1
         totals = dict.fromkeys(("scanned", "spam", "phishing", "malware", "other"), 0)
@@ -134,8 +135,7 @@ class DemoMailSecurity(Collector):
             totals["malware"] += round(scanned * rng.uniform(0.0002, 0.0008))
             totals["other"] += round(scanned * rng.uniform(0.005, 0.012))
         blocked = totals["spam"] + totals["phishing"] + totals["malware"] + totals["other"]
-        stats = MailStats(totals["scanned"], totals["spam"], totals["phishing"], totals["malware"], blocked)
-        return self.result(stats.metrics())
+        return MailStats(totals["scanned"], totals["spam"], totals["phishing"], totals["malware"], blocked)
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ class DemoUptime(Collector):
         if not self.settings.services:
             raise ConfigError(f"source {self.name}: services must name at least one service")
 
-    def collect(self, month: Month) -> SourceResult:
+    def collect(self, month: Month) -> UptimeStats:
         start, span = month.start.timestamp(), month.seconds
         services = []
         for service in self.settings.services:
@@ -169,7 +169,7 @@ class DemoUptime(Collector):
             if rng.random() < 0.08:  # a planned maintenance night
                 outages.append(_outage(start + rng.random() * span, rng.uniform(1, 2.5) * 3600))
             services.append(service_uptime(service, outages, month))
-        return self.result(UptimeStats(services).metrics())
+        return UptimeStats(tuple(services))
 
 
 def _outage(begin: float, seconds: float) -> Outage:

@@ -20,12 +20,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 from newsletter.collectors.base import Collector
 from newsletter.errors import ConfigError, SourceError
-from newsletter.model import MailStats, SourceResult
 from newsletter.period import Month
+from newsletter.results import MailStats
 
 EVENTS = {"EdgeBlockSpam": "spam", "SpamDetections": "spam", "EmailPhish": "phishing",
           "EmailMalware": "malware", "GoodMail": "good", "TransportRules": "rules"}
@@ -60,7 +59,7 @@ class ExchangeCsv(Collector):
         if not self.settings.directions:
             raise ConfigError(f"source {self.name}: directions: name at least one, e.g. [\"Inbound\"]")
 
-    def collect(self, month: Month) -> SourceResult:
+    def collect(self, month: Month) -> MailStats:
         rows = self.rows()
         wanted = {d.lower() for d in self.settings.directions}
         totals: Counter[str] = Counter()
@@ -81,19 +80,18 @@ class ExchangeCsv(Collector):
             raise SourceError(
                 f"{self.settings.path} has no {'/'.join(self.settings.directions)} rows for {month}; export it with "
                 f"Get-MailflowStatusReport -StartDate {month.first_day} -EndDate {month.days_iter()[-1]}")
-        return self.result(self.metrics(totals, days, unknown, month))
+        return self.stats(totals, days, unknown, month)
 
-    def metrics(self, totals: Counter[str], days: set[date], unknown: set[str], month: Month) -> dict[str, Any]:
-        blocked = totals["spam"] + totals["phishing"] + totals["malware"]
-        stats = MailStats(scanned=totals["scanned"], spam=totals["spam"], phishing=totals["phishing"],
-                          malware=totals["malware"], blocked_total=blocked)
+    def stats(self, totals: Counter[str], days: set[date], unknown: set[str], month: Month) -> MailStats:
         warnings = []
         if len(days) < month.days:
             warnings.append(f"{self.settings.path.name} covers {len(days)} of the {month.days} days of {month}")
         if unknown:
             warnings.append("event types counted as scanned only: " + ", ".join(sorted(unknown)))
-        covered = {"covered_days": len(days)} if len(days) < month.days else {}
-        return {**stats.metrics(), "partial": len(days) < month.days, "warnings": warnings, **covered}
+        blocked = totals["spam"] + totals["phishing"] + totals["malware"]
+        return MailStats(scanned=totals["scanned"], spam=totals["spam"], phishing=totals["phishing"],
+                         malware=totals["malware"], blocked_total=blocked, partial=len(days) < month.days,
+                         warnings=tuple(warnings), covered_days=len(days) if len(days) < month.days else None)
 
     def rows(self) -> list[tuple[int, dict[str, str]]]:
         """(line number, {"Date", "Direction", "EventType", "Count"}) for every row of the export."""

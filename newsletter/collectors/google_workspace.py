@@ -25,9 +25,9 @@ from newsletter.collectors.base import Collector
 from newsletter.collectors.services import check_base_url
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient, PageGuard
-from newsletter.model import MailStats, SourceResult
 from newsletter.period import Month
 from newsletter.redaction import redact
+from newsletter.results import MailStats
 from newsletter.settings import Secret
 
 PACIFIC = ZoneInfo("America/Los_Angeles")  # the Reports API's days
@@ -62,7 +62,7 @@ class GoogleWorkspace(Collector):
             raise ConfigError(f"source {self.name}: google_workspace needs google-auth (the `google` "
                               "extra): pip install google-auth")
 
-    def collect(self, month: Month) -> SourceResult:
+    def collect(self, month: Month) -> MailStats:
         token = self.access_token()
         client = HttpClient(self.session, self.settings.base_url, "Google Reports API",
                             credential_hint=f"the service account's delegation for {SCOPE} as "
@@ -81,13 +81,11 @@ class GoogleWorkspace(Collector):
         if len(late) == month.days:
             raise SourceError(f"Google has published no day of {month} yet (its data arrives days late); "
                               "collect the month again later")
-        stats = MailStats(scanned=totals["scanned"], spam=totals["spam"], phishing=None, malware=None,
-                          blocked_total=totals["spam"] + totals["rejected"])
-        warnings = [f"Google has not published all of {', '.join(late)} yet (its data arrives days late); "
-                    "collect the month again later"] if late else []
-        covered = {"covered_days": month.days - len(late)} if late else {}
-        return self.result({**stats.metrics(), "rejected": totals["rejected"], "partial": bool(late),
-                            "warnings": warnings, **covered})
+        warnings = (f"Google has not published all of {', '.join(late)} yet (its data arrives days late); "
+                    "collect the month again later",) if late else ()
+        return MailStats(scanned=totals["scanned"], spam=totals["spam"], phishing=None, malware=None,
+                         blocked_total=totals["spam"] + totals["rejected"], rejected=totals["rejected"],
+                         partial=bool(late), warnings=warnings, covered_days=month.days - len(late) if late else None)
 
     def day_counts(self, client: HttpClient, day: str) -> dict[str, int] | None:
         """One day's counts; None when Google has not published the day (or all of it) yet.

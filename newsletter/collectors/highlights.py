@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from newsletter.collectors.base import Collector
-from newsletter.errors import ConfigError, SourceError
-from newsletter.model import Highlight, SourceResult
+from newsletter.errors import ConfigError, SourceError, SourceSkipped
 from newsletter.period import Month
+from newsletter.results import Highlight, MonthHighlights
 
 _HEADING = re.compile(r"^(#{1,2})\s+(.+?)\s*#*\s*$")
 # Byte order marks of the Unicode encodings an editor may save in instead (UTF-32 LE first: it
@@ -96,12 +96,12 @@ class Highlights(Collector):
         if self.settings.dir.exists() and not self.settings.dir.is_dir():
             raise ConfigError(f"source {self.name}: dir {self.settings.dir} is not a folder")
 
-    def collect(self, month: Month) -> SourceResult:
+    def collect(self, month: Month) -> MonthHighlights:
         path = self.settings.dir / f"{month.label}.md"
         if not path.exists():
-            return SourceResult.skipped(self.name, self.type, self.kind, f"no highlights written ({path})")
+            raise SourceSkipped(f"no highlights written ({path})")
         items = parse_highlights(read_highlights(path))
         if not items:
             raise SourceError(f"{path} has no '## Title' items; write one heading per highlight")
         # the file: the composer names it in problems and finds the pictures beside it
-        return self.result({"items": [item.metrics() for item in items], "file": str(path.resolve())})
+        return MonthHighlights(tuple(items), file=str(path.resolve()))

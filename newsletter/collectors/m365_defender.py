@@ -23,9 +23,9 @@ from newsletter.collectors.base import Collector
 from newsletter.collectors.services import check_base_url
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient
-from newsletter.model import MailStats, SourceResult
 from newsletter.period import Month
 from newsletter.redaction import redact
+from newsletter.results import MailStats
 from newsletter.settings import Secret
 
 RETENTION = timedelta(days=30)
@@ -66,7 +66,7 @@ class M365Defender(Collector):
         if importlib.util.find_spec("msal") is None:
             raise ConfigError(f"source {self.name}: m365_defender needs msal (the `m365` extra): pip install msal")
 
-    def collect(self, month: Month) -> SourceResult:
+    def collect(self, month: Month) -> MailStats:
         self.check_retention(month)
         token = self.access_token()
         client = HttpClient(self.session, self.settings.base_url, "Microsoft Graph",
@@ -78,9 +78,9 @@ class M365Defender(Collector):
         rows = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(rows, list):
             raise SourceError("Microsoft Graph answered a hunting query without results; check base_url")
-        return self.result(self.metrics(rows, month))
+        return self.stats(rows, month)
 
-    def metrics(self, rows: list[Any], month: Month) -> dict[str, Any]:
+    def stats(self, rows: list[Any], month: Month) -> MailStats:
         counts = dict.fromkeys(("scanned", "spam", "phishing", "malware", "other_blocked"), 0)
         for row in rows:
             if not isinstance(row, dict):
@@ -97,16 +97,16 @@ class M365Defender(Collector):
             elif str(row.get("DeliveryAction")).lower() == "blocked":
                 counts["other_blocked"] += count
         blocked = counts["spam"] + counts["phishing"] + counts["malware"] + counts["other_blocked"]
-        stats = MailStats(counts["scanned"], counts["spam"], counts["phishing"], counts["malware"], blocked)
         kept_from = self.clock() - RETENTION
-        warnings, covered = [], {}
+        warnings, covered = [], None
         if kept_from > month.start:
             since = f"{kept_from.astimezone(month.tz):%Y-%m-%d %H:%M}"
             warnings.append(f"advanced hunting keeps 30 days: these figures cover only {since} to "
                             f"{month.days_iter()[-1]} (the end of {month}); mail before {since} is no longer "
                             f"counted. {AVOID}")
-            covered["covered_days"] = (month.end - kept_from).days  # whole days still held
-        return {**stats.metrics(), "partial": bool(warnings), "warnings": warnings, **covered}
+            covered = (month.end - kept_from).days  # whole days still held
+        return MailStats(counts["scanned"], counts["spam"], counts["phishing"], counts["malware"], blocked,
+                         partial=bool(warnings), warnings=tuple(warnings), covered_days=covered)
 
     def check_retention(self, month: Month) -> None:
         """Fail when no moment of the month is still kept: its counts are unknown, not zero."""

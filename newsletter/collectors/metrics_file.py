@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.collectors.base import Collector
-from newsletter.errors import ConfigError
-from newsletter.model import SourceResult
+from newsletter.errors import ConfigError, SourceSkipped
 from newsletter.period import Month
+from newsletter.results import UNITS, CustomMetrics, CustomValue
 
 COLUMNS = ("month", "name", "value", "label")
-UNITS = ("count", "pct", "duration")
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -51,14 +50,11 @@ class MetricsFile(Collector):
     def validate(self) -> None:
         self.rows()
 
-    def collect(self, month: Month) -> SourceResult:
+    def collect(self, month: Month) -> CustomMetrics:
         rows = [row for row in self.rows() if row.month == month.label]
         if not rows:
-            return SourceResult.skipped(self.name, self.type, self.kind,
-                                        f"no values for {month} in {self.settings.file}")
-        values = {row.name: {"value": row.value, "label": row.label, "unit": row.unit, "better": row.better}
-                  for row in rows}
-        return self.result({"values": values})
+            raise SourceSkipped(f"no values for {month} in {self.settings.file}")
+        return CustomMetrics({row.name: CustomValue(row.value, row.label, row.unit, row.better) for row in rows})
 
     def rows(self) -> list[Row]:
         """Every row of the file, checked; ConfigError names the file, the row and what to fix."""

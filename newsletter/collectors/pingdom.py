@@ -17,8 +17,8 @@ from newsletter.collectors.base import Collector
 from newsletter.collectors.services import ServiceSelection, bearer_client, check_base_url, number, unmonitored
 from newsletter.errors import SourceError
 from newsletter.http import HttpClient, PageGuard
-from newsletter.model import ServiceUptime, SourceResult, UptimeStats
 from newsletter.period import Month
+from newsletter.results import ServiceUptime, UptimeStats
 from newsletter.settings import Secret
 
 PAGE = 1000
@@ -40,14 +40,14 @@ class Pingdom(Collector):
     def validate(self) -> None:
         check_base_url(self.name, self.settings.base_url)
 
-    def collect(self, month: Month) -> SourceResult:
+    def collect(self, month: Month) -> UptimeStats:
         client = bearer_client(self.session, self.settings.base_url, "Pingdom", self.settings.token)
         services = []
         for check in self.checks(client):
             name = self.settings.display_name([check.get("name"), check.get("id"), check.get("hostname")])
             if name is not None:
                 services.append(self.service(client, name, check, month))
-        return self.result(UptimeStats(services).metrics())
+        return UptimeStats(tuple(services))
 
     def checks(self, client: HttpClient) -> list[dict[str, Any]]:
         guard, offset, checks = PageGuard("Pingdom"), 0, []

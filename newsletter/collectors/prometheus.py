@@ -28,8 +28,8 @@ from newsletter.collectors.services import (
 )
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient
-from newsletter.model import ServiceUptime, SourceResult, UptimeStats
 from newsletter.period import Month
+from newsletter.results import ServiceUptime, UptimeStats
 from newsletter.settings import Secret
 
 CHUNK_S = 86400
@@ -64,7 +64,7 @@ class Prometheus(Collector):
         if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", settings.service_label):
             raise ConfigError(f"source {self.name}: service_label: {settings.service_label!r} is not a label name")
 
-    def collect(self, month: Month) -> SourceResult:
+    def collect(self, month: Month) -> UptimeStats:
         client = bearer_client(self.session, self.settings.base_url, "Prometheus", self.settings.token,
                                hint="the proxy's credentials")
         self.check_retention(client, month)
@@ -83,7 +83,7 @@ class Prometheus(Collector):
         for key, name in self.settings.rename.items():  # configured but silent all month
             if name not in services and key not in series and self.settings.display_name([key]) is not None:
                 services[name] = unmonitored(name, "not_monitored")
-        return self.result(UptimeStats(list(services.values())).metrics())
+        return UptimeStats(tuple(services.values()))
 
     def service(self, name: str, samples: Samples, month: Month) -> ServiceUptime:
         end = month.end.timestamp()

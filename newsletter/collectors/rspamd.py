@@ -23,8 +23,8 @@ from newsletter.collectors.base import Collector
 from newsletter.collectors.services import check_base_url, check_range
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient
-from newsletter.model import MailStats, SourceResult
 from newsletter.period import Month
+from newsletter.results import MailStats
 from newsletter.settings import Secret
 
 DEFAULT_ACTIONS = {
@@ -70,18 +70,17 @@ class Rspamd(Collector):
                 raise ConfigError(f"source {self.name}: actions.{action}: expected one of "
                                   f"{', '.join(CATEGORIES)}, got {category!r}")
 
-    def collect(self, month: Month) -> SourceResult:
+    def collect(self, month: Month) -> MailStats:
         if self.state is None:
             raise SourceError("rspamd needs the workspace store to keep its counter snapshots")
-        snapshots = self.state.counters(self.name)
         now = self.clock()
-        snapshots.save(now, self.read_counters())
+        self.state.save_snapshot(self.name, now, self.read_counters())
         gap = timedelta(hours=self.settings.max_gap_h)
         if now < month.end:
             raise SourceError(f"{month} has not ended yet: rspamd counters are cumulative, so the month is "
                               "counted from a snapshot taken after it ends (collect it next month)")
-        window = difference(snapshots.between(month.start - gap, month.end + gap), month, gap)
-        return self.result(self.metrics(window, month))
+        window = difference(self.state.snapshots(self.name, month.start - gap, month.end + gap), month, gap)
+        return self.stats(window, month)
 
     def read_counters(self) -> dict[str, int]:
         headers = {}
@@ -95,7 +94,7 @@ class Rspamd(Collector):
         password = self.settings.password
         return f"the controller password ({password.hint})" if password else "the controller's secure_ip"
 
-    def metrics(self, window: Window, month: Month) -> dict[str, Any]:
+    def stats(self, window: Window, month: Month) -> MailStats:
         mapping = {**DEFAULT_ACTIONS, **self.settings.actions}
         totals = dict.fromkeys(CATEGORIES, 0)
         unmapped = []
@@ -107,14 +106,11 @@ class Rspamd(Collector):
                     unmapped.append(action)
                     category = "ignore"
                 totals[category] += count
-        stats = MailStats(scanned=window.counts.get("scanned"), spam=totals["spam"], phishing=None, malware=None,
-                          blocked_total=totals["spam"] + totals["blocked"])
         warnings = [f"rspamd's counters were reset between {_at(before, month)} and {_at(after, month)}; mail scanned "
                     "in that span before the reset is not counted" for before, after in window.resets]
-        inexact, covered = False, {}
+        inexact, days = False, None
         if window.late_start:
             days = int((min(window.end, month.end) - window.start).total_seconds() // 86400)
-            covered["covered_days"] = days
             warnings.append(f"no rspamd counter snapshot within {self.settings.max_gap_h:g} h before {month} began: "
                             f"counted from the first one in it, {_at(window.start, month)}, so these numbers cover "
                             f"{days} of its {month.days} days; schedule 'newsletter collect' at 00:00 on the 1st "
@@ -128,10 +124,12 @@ class Rspamd(Collector):
                                 f"({_at(moment, month)}); collect at 00:00 on the 1st for exact months")
         if unmapped:
             warnings.append("actions not mapped (set them under [actions]): " + ", ".join(sorted(unmapped)))
-        return {**stats.metrics(), "rejected": totals["blocked"],
-                "window_start": window.start.astimezone(month.tz).isoformat(),
-                "window_end": window.end.astimezone(month.tz).isoformat(),
-                "partial": bool(window.resets) or inexact or window.late_start, "warnings": warnings, **covered}
+        return MailStats(scanned=window.counts.get("scanned"), spam=totals["spam"], phishing=None, malware=None,
+                         blocked_total=totals["spam"] + totals["blocked"], rejected=totals["blocked"],
+                         partial=bool(window.resets) or inexact or window.late_start, warnings=tuple(warnings),
+                         covered_days=days,
+                         extra={"window_start": window.start.astimezone(month.tz).isoformat(),
+                                "window_end": window.end.astimezone(month.tz).isoformat()})
 
 
 def parse_stat(data: Any) -> dict[str, int]:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient
-from newsletter.model import ServiceUptime
+from newsletter.results import ServiceUptime
 from newsletter.settings import Secret
 
 

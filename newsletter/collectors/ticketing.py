@@ -19,8 +19,8 @@ from newsletter.collectors.aggregate import aggregate_tickets
 from newsletter.collectors.base import Collector
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient
-from newsletter.model import SourceResult
 from newsletter.period import Month
+from newsletter.results import TicketStats
 
 log = logging.getLogger(__name__)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -53,7 +53,7 @@ class TicketingCollector(Collector):
         if ca is not None and not ca.is_file():
             raise ConfigError(f"source {self.name}: ca_bundle: {ca} is not a file")
 
-    def collect(self, month: Month) -> SourceResult:
+    def collect(self, month: Month) -> TicketStats:
         client = self.client()
         try:
             stats = aggregate_tickets(self.tickets(client, month), month, backlog_known=self.backlog_known,
@@ -64,7 +64,7 @@ class TicketingCollector(Collector):
                               f"({type(exc).__name__}); check base_url and the API version") from None
         if not self.reads_csat():  # no ratings read: their count is unknown, not zero
             stats = replace(stats, csat_responses=None)
-        return self.result(stats.metrics())
+        return stats
 
     def reads_csat(self) -> bool:
         return self.csat_known

@@ -17,8 +17,8 @@ from newsletter.collectors.base import Collector
 from newsletter.collectors.services import ServiceSelection, check_base_url, number, unmonitored
 from newsletter.errors import SourceError
 from newsletter.http import HttpClient, PageGuard
-from newsletter.model import ServiceUptime, SourceResult, UptimeStats
 from newsletter.period import Month
+from newsletter.results import ServiceUptime, UptimeStats
 from newsletter.settings import Secret
 
 PAUSED, NOT_CHECKED_YET = 0, 1
@@ -43,13 +43,13 @@ class UptimeRobot(Collector):
     def validate(self) -> None:
         check_base_url(self.name, self.settings.base_url)
 
-    def collect(self, month: Month) -> SourceResult:
+    def collect(self, month: Month) -> UptimeStats:
         services = []
         for monitor in self.monitors(month):
             name = self.settings.display_name([monitor.get("friendly_name"), monitor.get("id"), monitor.get("url")])
             if name is not None:
                 services.append(self.service(name, monitor, month))
-        return self.result(UptimeStats(services).metrics())
+        return UptimeStats(tuple(services))
 
     def monitors(self, month: Month) -> list[dict[str, Any]]:
         key = self.settings.api_key.reveal()

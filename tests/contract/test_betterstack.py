@@ -66,7 +66,7 @@ def token(monkeypatch):
 def test_month_figures_paused_and_new_monitors(httpserver, session):
     asked = []
     serve(httpserver, asked)
-    metrics = make(httpserver, session).collect(OCTOBER).metrics
+    metrics = make(httpserver, session).collect(OCTOBER).metrics()
     services = {s["name"]: s for s in metrics["services"]}
     assert list(services) == ["Email", "VPN", "Old intranet", "Printer"]
     assert services["Email"] == {"name": "Email", "uptime_pct": 99.98, "downtime_s": 600, "incidents": 3,

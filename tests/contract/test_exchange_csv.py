@@ -39,7 +39,7 @@ def test_a_windows_powershell_export_in_utf16(tmp_path):
               row("11/1/2026 12:00:00 AM", "Inbound", "EdgeBlockSpam", 99999)]
     path = tmp_path / "mailflow.csv"
     path.write_bytes("\r\n".join(lines).encode("utf-16"))
-    metrics = make(path).collect(OCTOBER).metrics
+    metrics = make(path).collect(OCTOBER).metrics()
     # per day inbound: 1000 + 300 + 40 + 3 + 1 + 5 = 1349 scanned; spam 340, phishing 3, malware 1
     assert metrics == {"scanned": 31 * 1349, "spam": 31 * 340, "phishing": 31 * 3, "malware": 31,
                        "blocked_total": 31 * 344, "partial": False, "warnings": []}
@@ -49,7 +49,7 @@ def test_a_german_export_with_a_date_format_and_a_missing_week(tmp_path):
     rows = [r for r in october_rows(lambda d: f"{d:02d}.10.2026 00:00:00") if not r.split(",")[1].startswith('"0')]
     path = tmp_path / "mailflow.csv"
     path.write_text("\ufeff" + HEADER + "\n" + "\n".join(rows), encoding="utf-8")
-    metrics = make(path, date_format="%d.%m.%Y %H:%M:%S").collect(OCTOBER).metrics
+    metrics = make(path, date_format="%d.%m.%Y %H:%M:%S").collect(OCTOBER).metrics()
     assert metrics["spam"] == 22 * 340  # days 10..31
     assert metrics["partial"] is True and metrics["warnings"] == ["mailflow.csv covers 22 of the 31 days of 2026-10"]
 
@@ -109,13 +109,13 @@ WHOLE_OCTOBER = {"scanned": 31 * 1349, "spam": 31 * 340, "phishing": 31 * 3, "ma
 
 def test_the_cmdlets_own_columns_with_message_count(tmp_path):
     path = export(tmp_path / "mailflow.csv", CMDLET_PROPERTIES, cmdlet_rows())
-    assert make(path).collect(OCTOBER).metrics == WHOLE_OCTOBER
+    assert make(path).collect(OCTOBER).metrics() == WHOLE_OCTOBER
 
 
 def test_windows_powershell_utf16_with_message_count_and_remote_session_columns(tmp_path):
     header = [*CMDLET_PROPERTIES, "PSComputerName", "RunspaceId", "PSShowComputerName"]
     path = export(tmp_path / "mailflow.csv", header, cmdlet_rows(), encoding="utf-16", type_line=True)
-    assert make(path).collect(OCTOBER).metrics == WHOLE_OCTOBER
+    assert make(path).collect(OCTOBER).metrics() == WHOLE_OCTOBER
 
 
 @pytest.mark.parametrize("header", [
@@ -127,7 +127,7 @@ def test_column_names_in_other_cases_and_spellings(tmp_path, header):
     date, direction, event, count = header
     rows = cmdlet_rows(count_column=count, Date=date, Direction=direction, EventType=event)
     path = export(tmp_path / "mailflow.csv", header, rows)
-    assert make(path).collect(OCTOBER).metrics == WHOLE_OCTOBER
+    assert make(path).collect(OCTOBER).metrics() == WHOLE_OCTOBER
 
 
 def test_a_german_export_with_semicolons_and_german_dates(tmp_path):
@@ -135,7 +135,7 @@ def test_a_german_export_with_semicolons_and_german_dates(tmp_path):
     rows = cmdlet_rows(date=lambda d: f"{d:02d}.10.2026 00:00:00")
     path = export(tmp_path / "mailflow.csv", CMDLET_PROPERTIES, rows, delimiter=";", encoding="utf-16",
                   type_line=True)
-    assert make(path, date_format="%d.%m.%Y %H:%M:%S").collect(OCTOBER).metrics == WHOLE_OCTOBER
+    assert make(path, date_format="%d.%m.%Y %H:%M:%S").collect(OCTOBER).metrics() == WHOLE_OCTOBER
 
 
 def test_an_unknown_layout_names_the_file_and_the_columns_it_found(tmp_path):

@@ -57,7 +57,7 @@ def token(monkeypatch):
 
 def test_month_figures_paused_and_new_checks(httpserver, session):
     serve(httpserver)
-    metrics = make(httpserver, session).collect(OCTOBER).metrics
+    metrics = make(httpserver, session).collect(OCTOBER).metrics()
     services = {s["name"]: s for s in metrics["services"]}
     assert list(services) == ["Email", "VPN", "Old intranet"]
     # Email: 600 + 420 = 1020 s of 2_682_000: 100 * (1 - 1020 / 2_682_000) = 99.962

@@ -79,7 +79,7 @@ def plain(httpserver, session):
 def test_uptime_downtime_and_incidents_over_the_berlin_month(httpserver, session):
     seen = []
     serve_prometheus(httpserver, series(), seen=seen)
-    metrics = make(httpserver, session).collect(OCTOBER).metrics
+    metrics = make(httpserver, session).collect(OCTOBER).metrics()
     services = {s["name"]: s for s in metrics["services"]}
     assert list(services) == ["Email", "VPN", "Intranet"]  # staging excluded
     # Email: 00:00-00:03 on the 1st (the minutes before the month don't count) = 180 s, 10:00-10:05 on
@@ -138,6 +138,6 @@ def test_a_moment_is_in_the_month_only_once(httpserver, session):
     data = {MAIL: [(start + 86400.0, "0"), (start + 86400.0 + 60, "1"), (start, "1")]}
     serve_prometheus(httpserver, data)
     collector = plain(httpserver, session)
-    service = collector.collect(OCTOBER).metrics["services"][0]
+    service = collector.collect(OCTOBER).metrics()["services"][0]
     assert (service["downtime_s"], service["incidents"]) == (60, 1)
     assert timedelta(seconds=service["downtime_s"]) == timedelta(minutes=1)

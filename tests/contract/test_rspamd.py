@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 import pytest
 from werkzeug import Response
 
 from newsletter.collectors.rspamd import Rspamd, RspamdSettings
 from newsletter.errors import SourceError
-from newsletter.model import SourceResult
 from newsletter.settings import Secret
-from newsletter.store import Store
 from tests.contract.conftest import OCTOBER, check_faults
 
 
@@ -31,15 +30,29 @@ class Clock:
         return self.now
 
 
+class Snapshots:
+    """What rspamd may keep between runs (collectors.base.SnapshotState), in memory, and nothing else:
+    a collector that reached for more of the store would fail here."""
+
+    def __init__(self) -> None:
+        self.kept: dict[tuple[str, datetime], dict[str, int]] = {}
+
+    def save_snapshot(self, source: str, taken_at: datetime, counters: Mapping[str, int]) -> None:
+        self.kept[source, taken_at] = dict(counters)
+
+    def snapshots(self, source: str, since: datetime, until: datetime) -> list[tuple[datetime, dict[str, int]]]:
+        return sorted(((at, dict(counters)) for (name, at), counters in self.kept.items()
+                       if name == source and since <= at <= until), key=lambda snapshot: snapshot[0])
+
+
 @pytest.fixture
-def store():
-    with Store.memory() as store:
-        yield store
+def state() -> Snapshots:
+    return Snapshots()
 
 
-def collector(httpserver, session, store, clock, **settings):
+def collector(httpserver, session, state, clock, **settings):
     config = RspamdSettings(base_url=httpserver.url_for("/"), **settings)
-    rspamd = Rspamd(config, name="mail-filter", session=session, clock=clock, state=store)
+    rspamd = Rspamd(config, name="mail-filter", session=session, clock=clock, state=state)
     rspamd.validate()
     return rspamd
 
@@ -49,9 +62,9 @@ def serve_stat(httpserver, body):
     httpserver.expect_request("/stat").respond_with_json(body)
 
 
-def test_month_is_the_difference_across_a_reset(httpserver, session, store):
+def test_month_is_the_difference_across_a_reset(httpserver, session, state):
     clock = Clock(OCTOBER.start - timedelta(minutes=30))
-    rspamd = collector(httpserver, session, store, clock)
+    rspamd = collector(httpserver, session, state, clock)
     phases = [
         (OCTOBER.start - timedelta(minutes=30), stat(100, reject=10, add_header=20, greylist=5, no_action=65)),
         (OCTOBER.start + timedelta(days=12), stat(1100, reject=110, add_header=220, greylist=5, no_action=765)),
@@ -67,8 +80,7 @@ def test_month_is_the_difference_across_a_reset(httpserver, session, store):
     end = stat("250", reject="25", add_header="40", soft_reject="6", no_action="177")  # numbers as strings
     end["actions"]["discard"] = 2  # an action that appeared with an upgrade
     serve_stat(httpserver, end)
-    result = rspamd.collect(OCTOBER)
-    metrics = result.metrics
+    metrics = rspamd.collect(OCTOBER).metrics()
     # scanned: (1100-100) + 50 since the reset + (250-50) = 1250
     assert metrics["scanned"] == 1250
     # blocked = reject + discard: (110-10) + 5 + (25-5) + 2 = 127
@@ -82,15 +94,15 @@ def test_month_is_the_difference_across_a_reset(httpserver, session, store):
     assert metrics["window_start"] == "2026-09-30T23:30:00+02:00"
 
 
-def test_a_month_without_a_starting_snapshot_is_counted_from_its_first_one_and_partial(httpserver, session, store):
+def test_a_month_without_a_starting_snapshot_is_counted_from_its_first_one_and_partial(httpserver, session, state):
     clock = Clock(OCTOBER.start + timedelta(days=3))  # the first collection ever: 2026-10-04 00:00
-    rspamd = collector(httpserver, session, store, clock)
+    rspamd = collector(httpserver, session, state, clock)
     serve_stat(httpserver, stat(500, reject=50))
     with pytest.raises(SourceError, match="has not ended"):
         rspamd.collect(OCTOBER)
     clock.now = OCTOBER.end + timedelta(minutes=1)
     serve_stat(httpserver, stat(900, reject=90))
-    metrics = rspamd.collect(OCTOBER).metrics
+    metrics = rspamd.collect(OCTOBER).metrics()
     assert (metrics["scanned"], metrics["rejected"], metrics["partial"], metrics["covered_days"]) == (400, 40, True, 28)
     assert metrics["warnings"] == ["no rspamd counter snapshot within 24 h before 2026-10 began: counted from the "
                                    "first one in it, 2026-10-04 00:00 CEST, so these numbers cover 28 of its 31 "
@@ -98,24 +110,24 @@ def test_a_month_without_a_starting_snapshot_is_counted_from_its_first_one_and_p
                                    "(docs/sources/mail-security.md, rspamd)"]
 
 
-def test_a_month_without_any_snapshot_in_it_is_refused_not_invented(httpserver, session, store):
+def test_a_month_without_any_snapshot_in_it_is_refused_not_invented(httpserver, session, state):
     clock = Clock(OCTOBER.end + timedelta(minutes=1))
     serve_stat(httpserver, stat(900, reject=90))
     with pytest.raises(SourceError, match=r"no rspamd counter snapshot within 24 h before 2026-10 began "
                                           r"\(2026-10-01 00:00 CEST; the first one after it is from 2026-11-01"):
-        collector(httpserver, session, store, clock).collect(OCTOBER)
+        collector(httpserver, session, state, clock).collect(OCTOBER)
 
 
-def test_snapshot_at_midnight_on_the_first_serves_both_months(httpserver, session, store):
+def test_snapshot_at_midnight_on_the_first_serves_both_months(httpserver, session, state):
     """A cron job at 00:00 on the 1st: its snapshot ends one month and starts the next."""
     clock = Clock(OCTOBER.start + timedelta(seconds=40))
-    rspamd = collector(httpserver, session, store, clock, actions={"greylist": "spam"})
+    rspamd = collector(httpserver, session, state, clock, actions={"greylist": "spam"})
     serve_stat(httpserver, stat(10, greylist=1))
     with pytest.raises(SourceError):
         rspamd.collect(OCTOBER)
     clock.now = OCTOBER.end + timedelta(seconds=40)
     serve_stat(httpserver, stat(30, greylist=4, reject=2))
-    metrics = rspamd.collect(OCTOBER).metrics
+    metrics = rspamd.collect(OCTOBER).metrics()
     assert (metrics["scanned"], metrics["spam"], metrics["rejected"], metrics["partial"]) == (20, 3, 2, False)
     assert metrics["warnings"] == []
 
@@ -131,12 +143,12 @@ def test_http_failures_and_password(httpserver, session, monkeypatch):
 
     def collect():
         rspamd = collector(httpserver, session, None, Clock(OCTOBER.end), password=Secret(env="RSPAMD_PASSWORD"))
-        return SourceResult.ok("mail-filter", "rspamd", "mail_security", rspamd.read_counters())
+        return rspamd.read_counters()
 
     good = check_faults(httpserver, serve=lambda: httpserver.expect_request("/stat").respond_with_handler(handler),
                         path="/stat", collect=collect, hint=r"controller password \(RSPAMD_PASSWORD\)",
                         secret="s3cret-controller")
-    assert good.metrics == {"scanned": 7, "action:reject": 1, "action:no action": 6}
+    assert good == {"scanned": 7, "action:reject": 1, "action:no action": 6}
     assert set(seen) == {"s3cret-controller"}
 
 
@@ -146,22 +158,22 @@ def test_a_collector_without_a_store_fails_clearly(httpserver, session):
         rspamd.collect(OCTOBER)
 
 
-def test_wrong_answer_shape_names_the_controller(httpserver, session, store):
+def test_wrong_answer_shape_names_the_controller(httpserver, session, state):
     serve_stat(httpserver, {"status": "ok"})
-    rspamd = collector(httpserver, session, store, Clock(OCTOBER.end))
+    rspamd = collector(httpserver, session, state, Clock(OCTOBER.end))
     with pytest.raises(SourceError, match="port 11334"):
         rspamd.collect(OCTOBER)
 
 
-def test_snapshots_far_from_the_edges_are_flagged(httpserver, session, store):
+def test_snapshots_far_from_the_edges_are_flagged(httpserver, session, state):
     clock = Clock(OCTOBER.start - timedelta(hours=20))
-    rspamd = collector(httpserver, session, store, clock)
+    rspamd = collector(httpserver, session, state, clock)
     serve_stat(httpserver, stat(0))
     with pytest.raises(SourceError):
         rspamd.collect(OCTOBER)
     clock.now = OCTOBER.end + timedelta(hours=7)
     serve_stat(httpserver, stat(70, reject=7))
-    metrics = rspamd.collect(OCTOBER).metrics
+    metrics = rspamd.collect(OCTOBER).metrics()
     assert (metrics["scanned"], metrics["rejected"], metrics["partial"]) == (70, 7, True)
     assert "up to 20 h away from when the month began (2026-09-30 04:00 CEST)" in metrics["warnings"][0]
     assert "up to 7 h away from when the month ended (2026-11-01 07:00 CET)" in metrics["warnings"][1]

@@ -62,7 +62,7 @@ def api_key(monkeypatch):
 def test_month_figures_paused_and_new_monitors(httpserver, session):
     forms = []
     serve(httpserver, forms)
-    metrics = make(httpserver, session).collect(OCTOBER).metrics
+    metrics = make(httpserver, session).collect(OCTOBER).metrics()
     services = {s["name"]: s for s in metrics["services"]}
     assert list(services) == ["Email", "VPN", "Old intranet", "Printer"]
     # Email: UptimeRobot's ratio for the month; 420 s on the 3rd + 300 s of the outage that began before the month
@@ -97,7 +97,7 @@ def test_a_refused_key_is_named_without_its_value(httpserver, session):
 def test_an_empty_page_ends_paging_and_a_repeated_one_stops_it(httpserver, session):
     httpserver.expect_request("/v2/getMonitors", method="POST").respond_with_json(
         {"stat": "ok", "pagination": {"offset": 0, "limit": 50, "total": 99}, "monitors": []})
-    assert make(httpserver, session).collect(OCTOBER).metrics["services"] == []
+    assert make(httpserver, session).collect(OCTOBER).metrics()["services"] == []
     httpserver.clear()
     httpserver.expect_request("/v2/getMonitors", method="POST").respond_with_json(
         {"stat": "ok", "pagination": {"offset": 0, "limit": 50, "total": 99}, "monitors": MONITORS[:2]})

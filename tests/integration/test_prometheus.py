@@ -90,7 +90,7 @@ def test_a_backfilled_month(prometheus):
                                   rename={MAIL: "Email", VPN: "VPN"}, scrape_interval_s=STEP)
     collector = Prometheus(settings, name="monitoring", clock=lambda: datetime(2026, 11, 2, 6, tzinfo=UTC))
     collector.validate()
-    metrics = collector.collect(MONTH).metrics
+    metrics = collector.collect(MONTH).metrics()
     services = {s["name"]: s for s in metrics["services"]}
     # Email: 00:00-00:10 on the 1st (the ten minutes before midnight belong to September) = 600 s,
     # 10:00-10:25 on the 5th = 1500 s, 12:00-12:30 on the 20th = 1800 s; the 2 h without samples
