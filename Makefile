@@ -12,6 +12,7 @@ $(STAMP): setup.cfg pyproject.toml
 	# Until 0.1 the distribution was called `newsletter`: drop that install from an older .venv.
 	$(BIN)/python -m pip uninstall --quiet --yes newsletter 2>/dev/null || true
 	rm -f $(VENV)/wheelhouse/newsletter-*.whl
+	rm -rf newsletter.egg-info  # its metadata, beside the package, would offer every plugin twice
 	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
 	# Wheels of the runtime dependencies, so the packaging test installs into a fresh venv offline.
 	$(BIN)/python -m pip wheel --quiet -w $(VENV)/wheelhouse .

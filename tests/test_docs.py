@@ -16,6 +16,7 @@ import pytest
 
 from newsletter.collectors.registry import CollectorRegistry
 from newsletter.config import SOURCE_KEYS, load_config
+from newsletter.delivery.registry import TransportRegistry
 from tests.conftest import REPO
 from tests.fixtures.manual import DOCS, documents_key, sections
 
@@ -75,8 +76,11 @@ def table_keys(settings: object, table: str) -> typing.Iterator[tuple[str, str]]
 def configuration_keys() -> list:
     """Every (table, key) of newsletter.toml, from the reference workspace's bound config."""
     config = load_config(REPO / "newsletter.toml", CollectorRegistry.from_entry_points())
+    tables = [(name, getattr(config, name)) for name in ("newsletter", "delivery", "run")]
+    transports = TransportRegistry.from_entry_points()  # every built-in transport's table, used or not
+    tables += [(f"delivery.{name}", transports.get(name).Settings()) for name in transports.names()]
     return [pytest.param(table, key, id=f"{table}.{key}")
-            for name in ("newsletter", "delivery", "run") for table, key in table_keys(getattr(config, name), name)]
+            for name, settings in tables for table, key in table_keys(settings, name)]
 
 
 def table_section(table: str) -> str:

@@ -67,7 +67,13 @@ def workspace(tmp_path: Path, newsletter_toml: str) -> Path:
     return tmp_path / "newsletter.toml"
 
 
-@pytest.mark.parametrize("block", [b for b in TOML_BLOCKS if set(tomllib.loads(b.values[0])) & set(WORKSPACE_TABLES)])
+# The pages on writing a plugin configure a plugin that is not installed here; their own tests
+# (test_writing_a_transport.py, test_example_collector.py) install it and load those blocks.
+PLUGIN_PAGES = ("writing-a-transport.md", "writing-a-collector.md")
+
+
+@pytest.mark.parametrize("block", [b for b in TOML_BLOCKS if set(tomllib.loads(b.values[0])) & set(WORKSPACE_TABLES)
+                                   and not b.id.startswith(tuple(f"docs/{page}" for page in PLUGIN_PAGES))])
 def test_newsletter_toml_example_loads(block, tmp_path):
     config = load_config(workspace(tmp_path, block), CollectorRegistry.from_entry_points(), state_dir=tmp_path)
     assert config.sources
