@@ -239,6 +239,8 @@ def _check_smtp(smtp: SmtpSettings, path: Path) -> None:
     """A host is a name or an address, nothing more: "127.0.0.1:8025" would pass here and fail at
     the first `run`, so the port goes in `port`. IPv6 literals ("::1") have colons and are fine.
     A password goes in clear text only to this machine, as plain http:// goes only to loopback."""
+    from newsletter.collectors.common import is_loopback  # the one loopback rule; only once SMTP is used
+
     _check_smtp_host(smtp, path)
     if smtp.security == "none" and smtp.username and not is_loopback(smtp.host):
         raise ConfigError(f"{path}: delivery.smtp.security: \"none\" would send the password of {smtp.username} "
@@ -271,16 +273,6 @@ def _is_ipv6(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def is_loopback(host: str) -> bool:
-    """localhost, 127.0.0.0/8 or ::1: traffic that never leaves this machine."""
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_run(run: RunSettings, path: Path) -> None:
