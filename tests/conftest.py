@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-pytest_plugins = ["tests.fixtures.http", "tests.fixtures.smtp", "tests.fixtures.workspace"]
+pytest_plugins = ["tests.fixtures.http", "tests.fixtures.smtp", "tests.fixtures.workspace", "tests.fixtures.browser"]
 
 
 def _is_loopback(address: object) -> bool:
