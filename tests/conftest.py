@@ -17,7 +17,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = [
-    "tests.fixtures.distributions", "tests.fixtures.http", "tests.fixtures.smtp", "tests.fixtures.workspace",
+    "tests.fixtures.browser", "tests.fixtures.distributions", "tests.fixtures.http", "tests.fixtures.smtp",
+    "tests.fixtures.workspace",
 ]
 
 

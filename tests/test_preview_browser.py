@@ -1,7 +1,8 @@
 """`newsletter preview` served for real and looked at in real headless Chromium.
 
-One preview server (a `newsletter preview` process) and one browser for the module; each test
-leaves the brand template as it found it. Test sends go to an aiosmtpd server on 127.0.0.1.
+One preview server (a `newsletter preview` process) and one browser for the module (the `browser`
+fixture of tests/fixtures/browser.py); each test leaves the brand template as it found it. Test
+sends go to an aiosmtpd server on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -113,15 +114,6 @@ def site(tmp_path_factory, smtp):
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    from tests.fixtures.browser import Chromium
-
-    chromium = Chromium(require_program("chromium"), tmp_path_factory.mktemp("chromium") / "profile")
-    yield chromium
-    chromium.close()
-
-
-@pytest.fixture(scope="module")
 def page(site, browser):
     _, server = site
     tab = browser.new_page()
@@ -135,6 +127,7 @@ PHONE_TEXT = "(document.getElementById('phone').contentDocument.body || {innerTe
 
 
 def test_page_shows_the_draft_at_desktop_and_phone_width(page):
+    page.screenshot("preview-page")
     widths = page.evaluate("['desktop', 'phone', 'dark'].map(id => document.getElementById(id)"
                            ".getBoundingClientRect().width)")
     assert widths == [600, 375, 375]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.collectors.services import ServiceSelection, check_base_url, number, same_origin
-from newsletter.errors import ConfigError, SourceError
+from newsletter.collectors.services import ServiceSelection, number, same_origin
+from newsletter.errors import SourceError
 
 
 def test_include_exclude_and_rename_match_any_key():
@@ -21,7 +21,5 @@ def test_include_exclude_and_rename_match_any_key():
 
 def test_small_helpers():
     assert number("99.980") == 99.98 and number("60", int) == 60 and number(None) is None and number("n/a") is None
-    with pytest.raises(ConfigError, match="base_url: expected an http"):
-        check_base_url("uptime", "api.uptimerobot.com/v2")
     with pytest.raises(SourceError, match="another server"):
         same_origin("http://127.0.0.1:9/x", "http://127.0.0.1:8/api", "Better Stack")

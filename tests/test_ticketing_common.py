@@ -1,4 +1,4 @@
-"""The helpers every ticketing collector shares: dates, labels, base_url checks, and durations a
+"""The helpers every ticketing collector shares: dates, labels, and durations a
 system measures itself (business minutes) going through the one aggregator."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from newsletter.collectors.aggregate import aggregate_tickets
-from newsletter.collectors.ticketing import check_base_url, label, parse_time
-from newsletter.errors import ConfigError, SourceError
+from newsletter.collectors.ticketing import label, parse_time
+from newsletter.errors import SourceError
 from newsletter.model import Ticket
 from newsletter.period import Month
 
@@ -47,22 +47,6 @@ def test_unreadable_date_names_vendor_and_field():
 ])
 def test_label(value, expected):
     assert label(value) == expected
-
-
-@pytest.mark.parametrize(("url", "message"), [
-    ("acme.example.com", "expected a URL such as"),
-    ("ftp://acme.example.com", "expected a URL such as"),
-    ("http://acme.example.com", "use https://"),
-    ("https://acme.example.com/?token=x", "remove the query string"),
-])
-def test_bad_base_url(url, message):
-    with pytest.raises(ConfigError, match=f"source helpdesk: base_url: {message}"):
-        check_base_url("helpdesk", url, "https://acme.example.com")
-
-
-@pytest.mark.parametrize("url", ["https://acme.example.com", "http://127.0.0.1:8080", "http://localhost/rt"])
-def test_good_base_url(url):
-    check_base_url("helpdesk", url, "https://acme.example.com")
 
 
 def test_system_durations_override_timestamps():

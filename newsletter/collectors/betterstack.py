@@ -11,11 +11,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from newsletter.collectors.base import Collector
+from newsletter.collectors.common import HttpSource, HttpSourceSettings
 from newsletter.collectors.services import (
     ServiceSelection,
-    bearer_client,
-    check_base_url,
     number,
     same_origin,
     unmonitored,
@@ -28,23 +26,21 @@ from newsletter.settings import Secret
 
 
 @dataclass(frozen=True, kw_only=True)
-class BetterStackSettings(ServiceSelection):
+class BetterStackSettings(HttpSourceSettings, ServiceSelection):
     token: Secret  # an Uptime API token: token_env = "BETTERSTACK_TOKEN"
     base_url: str = "https://uptime.betterstack.com/api/v2"
 
 
-class BetterStack(Collector):
+class BetterStack(HttpSource):
     """Monitors of one Better Stack team; include/exclude/rename by name, id or URL."""
 
     type = "betterstack"
     kind = "uptime"
+    vendor = "Better Stack"
     Settings = BetterStackSettings
 
-    def validate(self) -> None:
-        check_base_url(self.name, self.settings.base_url)
-
     def collect(self, month: Month) -> UptimeStats:
-        client = bearer_client(self.session, self.settings.base_url, "Better Stack", self.settings.token)
+        client = self.bearer_client(self.settings.token)
         services = []
         for monitor in self.monitors(client):
             attributes = monitor.get("attributes") or {}

@@ -15,6 +15,7 @@ from random import Random
 
 from newsletter.collectors.aggregate import Outage, aggregate_tickets, service_uptime
 from newsletter.collectors.base import Collector
+from newsletter.collectors.common import check_range
 from newsletter.errors import ConfigError
 from newsletter.model import Ticket
 from newsletter.period import Month
@@ -53,8 +54,7 @@ class DemoTicketing(Collector):
     Settings = DemoTicketingSettings
 
     def validate(self) -> None:
-        if not 1 <= self.settings.tickets_per_month <= 100_000:
-            raise ConfigError(f"source {self.name}: tickets_per_month must be between 1 and 100000")
+        check_range(self.name, "tickets_per_month", self.settings.tickets_per_month, 1, 100_000)
 
     def collect(self, month: Month) -> TicketStats:
         """Every ticket resolves within MAX_RESOLUTION_S, so the two months before hold the backlog.
@@ -119,8 +119,7 @@ class DemoMailSecurity(Collector):
     Settings = DemoMailSettings
 
     def validate(self) -> None:
-        if self.settings.messages_per_day < 1:
-            raise ConfigError(f"source {self.name}: messages_per_day must be at least 1")
+        check_range(self.name, "messages_per_day", self.settings.messages_per_day, 1)
 
     def collect(self, month: Month) -> MailStats:
         rng = Random(f"{self.settings.seed}:mail:{month.label}")

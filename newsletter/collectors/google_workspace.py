@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from newsletter.collectors.base import Collector
-from newsletter.collectors.services import check_base_url
+from newsletter.collectors.common import HttpSource, HttpSourceSettings
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.period import Month
@@ -39,23 +38,24 @@ UNAVAILABLE = ("DATA_NOT_AVAILABLE", "PARTIAL_DATA_AVAILABLE")  # the warnings' 
 NOT_YET = re.compile(r"not (yet )?available|later than", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class GoogleWorkspaceSettings:
+@dataclass(frozen=True, kw_only=True)
+class GoogleWorkspaceSettings(HttpSourceSettings):
     key: Secret  # the service account's JSON key: key_file = "/etc/newsletter/google-key.json"
     admin_email: str  # an administrator the service account acts as (domain-wide delegation)
     base_url: str = "https://admin.googleapis.com"
     customer_id: str | None = None  # default: the administrator's own customer
 
 
-class GoogleWorkspace(Collector):
+class GoogleWorkspace(HttpSource):
     """Gmail's received, spam and rejected counts summed over the month's days."""
 
     type = "google_workspace"
     kind = "mail_security"
+    vendor = "Google Reports API"
     Settings = GoogleWorkspaceSettings
 
     def validate(self) -> None:
-        check_base_url(self.name, self.settings.base_url)
+        super().validate()
         if "@" not in self.settings.admin_email:
             raise ConfigError(f"source {self.name}: admin_email: expected an administrator's address")
         if importlib.util.find_spec("google.oauth2") is None:
@@ -64,10 +64,9 @@ class GoogleWorkspace(Collector):
 
     def collect(self, month: Month) -> MailStats:
         token = self.access_token()
-        client = HttpClient(self.session, self.settings.base_url, "Google Reports API",
-                            credential_hint=f"the service account's delegation for {SCOPE} as "
-                                            f"{self.settings.admin_email}",
-                            headers={"Authorization": f"Bearer {token}"}, secrets=(token,))
+        client = self.http_client(credential_hint=f"the service account's delegation for {SCOPE} as "
+                                                  f"{self.settings.admin_email}",
+                                  headers={"Authorization": f"Bearer {token}"}, secrets=(token,))
         totals = dict.fromkeys(PARAMETERS.values(), 0)
         late = []
         today = self.clock().astimezone(PACIFIC).date()

@@ -19,10 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
-from newsletter.collectors.base import Collector
-from newsletter.collectors.services import check_base_url
+from newsletter.collectors.common import HttpSource, HttpSourceSettings, check_base_url
 from newsletter.errors import ConfigError, SourceError
-from newsletter.http import HttpClient
 from newsletter.period import Month
 from newsletter.redaction import redact
 from newsletter.results import MailStats
@@ -36,8 +34,8 @@ QUERY = """EmailEvents
 | summarize Count = count() by ThreatTypes, DeliveryAction"""
 
 
-@dataclass(frozen=True)
-class M365DefenderSettings:
+@dataclass(frozen=True, kw_only=True)
+class M365DefenderSettings(HttpSourceSettings):
     tenant_id: str
     client_id: str
     client_secret: Secret  # client_secret_env = "M365_CLIENT_SECRET"
@@ -46,16 +44,17 @@ class M365DefenderSettings:
     direction: str = "Inbound"
 
 
-class M365Defender(Collector):
+class M365Defender(HttpSource):
     """Spam, phishing and malware counted by Defender's advanced hunting."""
 
     type = "m365_defender"
     kind = "mail_security"
+    vendor = "Microsoft Graph"
     Settings = M365DefenderSettings
 
     def validate(self) -> None:
-        check_base_url(self.name, self.settings.base_url)
-        check_base_url(self.name, self.settings.authority, "authority")
+        super().validate()
+        check_base_url(self.name, self.settings.authority, "https://login.microsoftonline.com", "authority")
         if not self.settings.authority.startswith("https://"):
             raise ConfigError(f"source {self.name}: authority: msal accepts only https authorities")
         for key in ("tenant_id", "client_id"):
@@ -69,9 +68,9 @@ class M365Defender(Collector):
     def collect(self, month: Month) -> MailStats:
         self.check_retention(month)
         token = self.access_token()
-        client = HttpClient(self.session, self.settings.base_url, "Microsoft Graph",
-                            credential_hint="the app's ThreatHunting.Read.All application permission (admin consent)",
-                            headers={"Authorization": f"Bearer {token}"}, secrets=(token,))
+        client = self.http_client(credential_hint="the app's ThreatHunting.Read.All application permission "
+                                                  "(admin consent)",
+                                  headers={"Authorization": f"Bearer {token}"}, secrets=(token,))
         start, end = (m.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for m in (month.start, month.end))
         query = QUERY.format(start=start, end=end, direction=self.settings.direction)
         answer = client.request_json("POST", "/security/runHuntingQuery", json={"Query": query})

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from newsletter.collectors.aggregate import Outage, service_uptime
-from newsletter.collectors.base import Collector
-from newsletter.collectors.services import ServiceSelection, bearer_client, check_base_url, number, unmonitored
+from newsletter.collectors.common import HttpSource, HttpSourceSettings
+from newsletter.collectors.services import ServiceSelection, number, unmonitored
 from newsletter.errors import SourceError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.period import Month
@@ -25,23 +25,21 @@ PAGE = 1000
 
 
 @dataclass(frozen=True, kw_only=True)
-class PingdomSettings(ServiceSelection):
+class PingdomSettings(HttpSourceSettings, ServiceSelection):
     token: Secret  # an API token (read access): token_env = "PINGDOM_TOKEN"
     base_url: str = "https://api.pingdom.com/api/3.1"
 
 
-class Pingdom(Collector):
+class Pingdom(HttpSource):
     """Checks of one Pingdom account; include/exclude/rename by name, id or hostname."""
 
     type = "pingdom"
     kind = "uptime"
+    vendor = "Pingdom"
     Settings = PingdomSettings
 
-    def validate(self) -> None:
-        check_base_url(self.name, self.settings.base_url)
-
     def collect(self, month: Month) -> UptimeStats:
-        client = bearer_client(self.session, self.settings.base_url, "Pingdom", self.settings.token)
+        client = self.bearer_client(self.settings.token)
         services = []
         for check in self.checks(client):
             name = self.settings.display_name([check.get("name"), check.get("id"), check.get("hostname")])

@@ -18,14 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from newsletter.collectors.aggregate import Outage, service_uptime
-from newsletter.collectors.base import Collector
-from newsletter.collectors.services import (
-    ServiceSelection,
-    bearer_client,
-    check_base_url,
-    check_range,
-    unmonitored,
-)
+from newsletter.collectors.common import HttpSource, HttpSourceSettings, check_range
+from newsletter.collectors.services import ServiceSelection, unmonitored
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient
 from newsletter.period import Month
@@ -39,7 +33,7 @@ Samples = list[tuple[float, float]]
 
 
 @dataclass(frozen=True, kw_only=True)
-class PrometheusSettings(ServiceSelection):
+class PrometheusSettings(HttpSourceSettings, ServiceSelection):
     base_url: str = "http://127.0.0.1:9090"
     selector: str = "probe_success"  # a series selector such as probe_success{job="blackbox"}
     service_label: str = "instance"  # the label that names a service (rename maps its values)
@@ -47,16 +41,17 @@ class PrometheusSettings(ServiceSelection):
     token: Secret | None = None  # a bearer token, for a Prometheus behind an authenticating proxy
 
 
-class Prometheus(Collector):
+class Prometheus(HttpSource):
     """Uptime per service from blackbox-exporter probes stored in Prometheus."""
 
     type = "prometheus"
     kind = "uptime"
+    vendor = "Prometheus"
     Settings = PrometheusSettings
 
     def validate(self) -> None:
         settings = self.settings
-        check_base_url(self.name, settings.base_url)
+        super().validate()
         check_range(self.name, "scrape_interval_s", settings.scrape_interval_s, 1, 3600)
         if not settings.selector.strip() or "[" in settings.selector:
             raise ConfigError(f"source {self.name}: selector: expected a series selector such as "
@@ -65,8 +60,7 @@ class Prometheus(Collector):
             raise ConfigError(f"source {self.name}: service_label: {settings.service_label!r} is not a label name")
 
     def collect(self, month: Month) -> UptimeStats:
-        client = bearer_client(self.session, self.settings.base_url, "Prometheus", self.settings.token,
-                               hint="the proxy's credentials")
+        client = self.bearer_client(self.settings.token, hint="the proxy's credentials")
         self.check_retention(client, month)
         series: dict[str, Samples] = defaultdict(list)
         for start, end in chunks(month):

@@ -19,10 +19,8 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-from newsletter.collectors.base import Collector
-from newsletter.collectors.services import check_base_url, check_range
+from newsletter.collectors.common import HttpSource, HttpSourceSettings, check_range
 from newsletter.errors import ConfigError, SourceError
-from newsletter.http import HttpClient
 from newsletter.period import Month
 from newsletter.results import MailStats
 from newsletter.settings import Secret
@@ -36,8 +34,8 @@ CATEGORIES = ("blocked", "spam", "ignore")
 SLACK = timedelta(minutes=15)  # a snapshot this close after a month starts still counts as its start
 
 
-@dataclass(frozen=True)
-class RspamdSettings:
+@dataclass(frozen=True, kw_only=True)
+class RspamdSettings(HttpSourceSettings):
     base_url: str = "http://127.0.0.1:11334"
     password: Secret | None = None  # the controller password; loopback is trusted without one
     actions: dict[str, str] = field(default_factory=dict)  # overrides of DEFAULT_ACTIONS
@@ -55,15 +53,16 @@ class Window:
     late_start: bool = False  # no snapshot near the month's start: counted from its first one in the month
 
 
-class Rspamd(Collector):
+class Rspamd(HttpSource):
     """rspamd controller counters; needs `newsletter collect` near each month's boundaries."""
 
     type = "rspamd"
     kind = "mail_security"
+    vendor = "rspamd"
     Settings = RspamdSettings
 
     def validate(self) -> None:
-        check_base_url(self.name, self.settings.base_url)
+        super().validate()
         check_range(self.name, "max_gap_h", self.settings.max_gap_h, 0, 24 * 14)
         for action, category in self.settings.actions.items():
             if category not in CATEGORIES:
@@ -86,8 +85,7 @@ class Rspamd(Collector):
         headers = {}
         if self.settings.password is not None:
             headers["Password"] = self.settings.password.reveal()
-        client = HttpClient(self.session, self.settings.base_url, "rspamd", credential_hint=self._hint(),
-                            headers=headers, secrets=tuple(headers.values()))
+        client = self.http_client(credential_hint=self._hint(), headers=headers, secrets=tuple(headers.values()))
         return parse_stat(client.get_json("/stat"))
 
     def _hint(self) -> str:

@@ -12,16 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from newsletter.collectors.ticketing import (
-    QUERY_SLACK,
-    HttpSourceSettings,
-    TicketingCollector,
-    check_range,
-    expect,
-    label,
-    parse_time,
-    utc_text,
-)
+from newsletter.collectors.common import HttpSourceSettings, check_range
+from newsletter.collectors.ticketing import QUERY_SLACK, TicketingCollector, expect, label, parse_time, utc_text
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.model import Ticket

@@ -15,15 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from newsletter.collectors.ticketing import (
-    HttpSourceSettings,
-    TicketingCollector,
-    check_range,
-    expect,
-    label,
-    parse_time,
-    utc_text,
-)
+from newsletter.collectors.common import HttpSourceSettings, check_range
+from newsletter.collectors.ticketing import TicketingCollector, expect, label, parse_time, utc_text
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.model import Ticket

@@ -1,4 +1,4 @@
-"""What the uptime collectors share: choosing and naming services, and checking common keys.
+"""What the uptime collectors share: choosing and naming services, and reading their numbers.
 
 People read "Email", not "https://mx1.corp.example:443": every uptime source takes `include`,
 `exclude` (glob patterns matched against a monitor's id, name and URL) and `rename` (a table
@@ -12,10 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from newsletter.errors import ConfigError, SourceError
-from newsletter.http import HttpClient
+from newsletter.errors import SourceError
 from newsletter.results import ServiceUptime
-from newsletter.settings import Secret
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,27 +49,6 @@ def _matches(name: str, patterns: list[str]) -> bool:
 def unmonitored(name: str, status: str) -> ServiceUptime:
     """A service with no figures for the month and the reason: paused is not 100% and not 0%."""
     return ServiceUptime(name, None, None, None, None, status=status)
-
-
-def check_base_url(source: str, url: str, key: str = "base_url") -> None:
-    """A base URL must be absolute http(s) with a host; raise ConfigError naming the key otherwise."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"source {source}: {key}: expected an http(s) URL such as https://host/, got {url!r}")
-
-
-def check_range(source: str, key: str, value: float, low: float, high: float) -> None:
-    if not low <= value <= high:
-        raise ConfigError(f"source {source}: {key}: expected a value between {low:g} and {high:g}, got {value:g}")
-
-
-def bearer_client(session, base_url: str, vendor: str, token: Secret | None, *, hint: str = "the credentials",
-                  ) -> HttpClient:
-    """An HttpClient sending `Authorization: Bearer <token>` (when a token is set) that never shows it."""
-    value = token.reveal() if token is not None else None
-    return HttpClient(session, base_url, vendor, credential_hint=token.hint if token is not None else hint,
-                      headers={"Authorization": f"Bearer {value}"} if value else {},
-                      secrets=(value,) if value else ())
 
 
 def same_origin(next_url: str, base_url: str, vendor: str) -> str:

@@ -1,5 +1,6 @@
-"""What every help-desk collector shares: the settings of an HTTP source, time parsing, and the
-collect step that streams normalized Tickets into `aggregate_tickets`.
+"""What every help-desk collector shares: time parsing, record reading, and the collect step that
+streams normalized Tickets into `aggregate_tickets`. The HTTP side (base_url, ca_bundle, the client)
+is every HTTP source's, in common.py.
 
 A vendor module only says how to ask its API for the month's tickets and how to read one record;
 the numbers are computed here, the same way for every system (DESIGN.md, "Metric definitions").
@@ -9,49 +10,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
-from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from newsletter.collectors.aggregate import aggregate_tickets
-from newsletter.collectors.base import Collector
-from newsletter.errors import ConfigError, SourceError
+from newsletter.collectors.common import HttpSource
+from newsletter.errors import SourceError
 from newsletter.http import HttpClient
 from newsletter.period import Month
 from newsletter.results import TicketStats
 
 log = logging.getLogger(__name__)
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # Some APIs read dates in the account's own time zone; asking for a day more on each side and
 # letting the aggregator keep exactly the month is right whatever that zone is.
 QUERY_SLACK = timedelta(days=1)
 
 
-@dataclass(frozen=True, kw_only=True)
-class HttpSourceSettings:
-    """Keys every HTTP ticketing source takes."""
-
-    base_url: str
-    ca_bundle: Path | None = None  # CA file for a self-hosted server with a private CA
-
-
-class TicketingCollector(Collector):
-    """A help desk reached over HTTP. Subclasses set `vendor`, `example_url` and implement
-    `client()` and `tickets()`, a generator, so memory stays flat however many tickets there are."""
+class TicketingCollector(HttpSource):
+    """A help desk reached over HTTP (Settings: an `HttpSourceSettings`). Subclasses set `vendor`,
+    `example_url` and implement `client()` and `tickets()`, a generator, so memory stays flat however
+    many tickets there are."""
 
     kind = "ticketing"
-    vendor: ClassVar[str]
-    example_url: ClassVar[str]
     backlog_known: ClassVar[bool] = True  # False when the API cannot list old tickets still open
     csat_known: ClassVar[bool] = False  # True when the collector reads satisfaction ratings
-
-    def validate(self) -> None:
-        check_base_url(self.name, self.settings.base_url, self.example_url)
-        ca = self.settings.ca_bundle
-        if ca is not None and not ca.is_file():
-            raise ConfigError(f"source {self.name}: ca_bundle: {ca} is not a file")
 
     def collect(self, month: Month) -> TicketStats:
         client = self.client()
@@ -74,28 +57,6 @@ class TicketingCollector(Collector):
 
     def tickets(self, client: HttpClient, month: Month) -> Iterator:
         raise NotImplementedError
-
-    def http_client(self, *, credential_hint: str, secrets: tuple[str, ...], auth: Any = None,
-                    headers: dict[str, str] | None = None) -> HttpClient:
-        ca = self.settings.ca_bundle
-        return HttpClient(self.session, self.settings.base_url, self.vendor, credential_hint=credential_hint,
-                          headers=headers or {}, auth=auth, secrets=secrets, ca_bundle=str(ca) if ca else None)
-
-
-def check_base_url(name: str, url: str, example: str) -> None:
-    """https with a host; plain http only on loopback, because a token must not travel in clear text."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"source {name}: base_url: expected a URL such as {example!r}, got {url!r}")
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
-        raise ConfigError(f"source {name}: base_url: use https:// (credentials must not travel in clear text)")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"source {name}: base_url: remove the query string; put scope options in their keys")
-
-
-def check_range(name: str, key: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise ConfigError(f"source {name}: {key}: expected {low} to {high}, got {value}")
 
 
 def parse_time(value: Any, vendor: str, what: str, naive_tz: tzinfo = UTC) -> datetime | None:

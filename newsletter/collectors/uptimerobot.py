@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from newsletter.collectors.aggregate import Outage, service_uptime
-from newsletter.collectors.base import Collector
-from newsletter.collectors.services import ServiceSelection, check_base_url, number, unmonitored
+from newsletter.collectors.common import HttpSource, HttpSourceSettings
+from newsletter.collectors.services import ServiceSelection, number, unmonitored
 from newsletter.errors import SourceError
-from newsletter.http import HttpClient, PageGuard
+from newsletter.http import PageGuard
 from newsletter.period import Month
 from newsletter.results import ServiceUptime, UptimeStats
 from newsletter.settings import Secret
@@ -28,20 +28,18 @@ LOOKBACK = timedelta(days=7)  # an outage that began before the month still coun
 
 
 @dataclass(frozen=True, kw_only=True)
-class UptimeRobotSettings(ServiceSelection):
+class UptimeRobotSettings(HttpSourceSettings, ServiceSelection):
     api_key: Secret  # a read-only API key: api_key_env = "UPTIMEROBOT_API_KEY"
     base_url: str = "https://api.uptimerobot.com/v2"
 
 
-class UptimeRobot(Collector):
+class UptimeRobot(HttpSource):
     """Monitors of one UptimeRobot account; include/exclude/rename pick and name them."""
 
     type = "uptimerobot"
     kind = "uptime"
+    vendor = "UptimeRobot"
     Settings = UptimeRobotSettings
-
-    def validate(self) -> None:
-        check_base_url(self.name, self.settings.base_url)
 
     def collect(self, month: Month) -> UptimeStats:
         services = []
@@ -53,8 +51,7 @@ class UptimeRobot(Collector):
 
     def monitors(self, month: Month) -> list[dict[str, Any]]:
         key = self.settings.api_key.reveal()
-        client = HttpClient(self.session, self.settings.base_url, "UptimeRobot",
-                            credential_hint=self.settings.api_key.hint, secrets=(key,))
+        client = self.http_client(credential_hint=self.settings.api_key.hint, secrets=(key,))
         start, end = int(month.start.timestamp()), int(month.end.timestamp())
         form = {"api_key": key, "format": "json", "custom_uptime_ranges": f"{start}_{end}", "logs": "1",
                 "log_types": "1-2-98-99", "logs_start_date": str(start - int(LOOKBACK.total_seconds())),

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from newsletter.collectors.ticketing import HttpSourceSettings, TicketingCollector, expect, label, parse_time
+from newsletter.collectors.common import HttpSourceSettings
+from newsletter.collectors.ticketing import TicketingCollector, expect, label, parse_time
 from newsletter.errors import ConfigError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.model import Ticket

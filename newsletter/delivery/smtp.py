@@ -28,6 +28,7 @@ from newsletter.delivery.base import (
     UnknownOutcome,
 )
 from newsletter.errors import ConfigError
+from newsletter.hosts import is_loopback
 from newsletter.settings import Secret
 
 if TYPE_CHECKING:
@@ -300,11 +301,3 @@ def _is_ipv6(host: str) -> bool:
     return True
 
 
-def is_loopback(host: str) -> bool:
-    """localhost, 127.0.0.0/8 or ::1: traffic that never leaves this machine."""
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

@@ -1,5 +1,10 @@
 """Shared machinery of the contract tests: build a collector as a user would configure it, run it
-the way `newsletter collect` does, serve answers from a handler, and inject the usual faults."""
+the way `newsletter collect` does, serve answers from a handler, and inject the usual faults.
+
+The fault harness (FAULTS, Faults, check_fault) is the one every HTTP collector's contract test
+goes through: 429 with and without Retry-After, 5xx once and for ever, a read timeout, a body that
+is not JSON, wrong credentials (401/403) and 404, each served on one endpoint of the vendor while
+the others answer as usual."""
 
 from __future__ import annotations
 
@@ -15,9 +20,11 @@ from typing import Any
 from urllib.parse import quote, unquote, unquote_plus
 
 import pytest
+import requests
 from werkzeug import Request, Response
 
 from newsletter.collect import collect_month
+from newsletter.collectors.base import Collector
 from newsletter.collectors.ticketing import TicketingCollector
 from newsletter.config import SourceConfig
 from newsletter.http import HttpPolicy, make_session
@@ -49,19 +56,28 @@ class Case:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def build(self, base_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-              policy: HttpPolicy = FAST, **overrides: Any) -> TicketingCollector:
+              policy: HttpPolicy = FAST, session: requests.Session | None = None,
+              **overrides: Any) -> TicketingCollector:
         monkeypatch.setenv(self.env, SECRET)
         table = {"base_url": base_url, **self.settings, **overrides}
         settings = bind(self.cls.Settings, table, Where(tmp_path / "helpdesk.toml"))
-        collector = self.cls(settings, name="helpdesk", session=make_session(policy))
+        collector = self.cls(settings, name="helpdesk", session=session or make_session(policy))
         collector.validate()
         return collector
 
+    def faults(self, httpserver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, month: Month) -> Faults:
+        """This help desk for check_fault: its single good page on `path`, its variable as the hint."""
+        return Faults(
+            path=self.path, month=month, hint=self.env, secret=SECRET,
+            serve=lambda: httpserver.expect_request(self.path).respond_with_handler(self.page),
+            build=lambda session: self.build(httpserver.url_for("/"), monkeypatch, tmp_path, session=session))
 
-def run(collector: TicketingCollector, month: Month, **keys: Any) -> SourceResult:
+
+def run(collector: Collector, month: Month, **keys: Any) -> SourceResult:
     """Collect as the runner does: a failure becomes a failed result, never an exception. `keys`:
     common source keys (deadline_s, max_pages)."""
-    source = SourceConfig(Path("helpdesk.toml"), "helpdesk", collector.type, False, True, collector.settings, **keys)
+    source = SourceConfig(Path(f"{collector.name}.toml"), collector.name, collector.type, False, True,
+                          collector.settings, **keys)
     [result] = collect_month([(source, collector)], month)
     return result
 
@@ -109,12 +125,14 @@ def echo_secret_401(request: Request) -> Response:
     return json_response({"message": f"Unauthorized {request.headers.get('Authorization')}"}, 401)
 
 
-# name -> (handlers in turn, expected result status, words the error must contain, calls made)
+# name -> (answers in turn on the faulty endpoint, expected status, words the error must contain, calls
+# made there). A fault that ends in "ok" is survived: the result is the clean run's, after one more
+# call per fault; the others fail at the first call (3 calls: the first and two retries).
 FAULTS: dict[str, tuple[tuple[str, ...], str, tuple[str, ...], int | None]] = {
-    "429 with Retry-After, then ok": (("429ra", "ok"), "ok", (), 2),
-    "429 without Retry-After, then ok": (("429", "ok"), "ok", (), 2),
-    "500 then ok": (("500", "ok"), "ok", (), 2),
-    "503 twice then ok": (("503", "503", "ok"), "ok", (), 3),
+    "429 with Retry-After, then ok": (("429ra", "ok"), "ok", (), 1),
+    "429 without Retry-After, then ok": (("429", "ok"), "ok", (), 1),
+    "500 then ok": (("500", "ok"), "ok", (), 1),
+    "503 twice then ok": (("503", "503", "ok"), "ok", (), 2),
     "500 every time": (("500",), "failed", ("500",), 3),
     "read timeout": (("slow",), "failed", ("did not answer within",), None),
     "malformed JSON": (("notjson",), "failed", ("not JSON",), 1),
@@ -122,15 +140,44 @@ FAULTS: dict[str, tuple[tuple[str, ...], str, tuple[str, ...], int | None]] = {
     "403": (("403",), "failed", ("403", "check"), 1),
     "404": (("404",), "failed", ("404", "base_url"), 1),
 }
+FAULT_HANDLERS: dict[str, Handler] = {
+    "429ra": status(429, {"Retry-After": "1"}), "429": status(429), "500": status(500), "503": status(503),
+    "slow": slow, "notjson": not_json, "401": echo_secret_401, "403": status(403), "404": status(404),
+}
 
 
-def fault_handlers(case: Case, names: tuple[str, ...]) -> Sequence:
-    table: dict[str, Handler] = {
-        "ok": case.page, "429ra": status(429, {"Retry-After": "1"}), "429": status(429),
-        "500": status(500), "503": status(503), "slow": slow, "notjson": not_json,
-        "401": echo_secret_401, "403": status(403), "404": status(404),
-    }
-    return Sequence(*(table[n] for n in names))
+@dataclass
+class Faults:
+    """One vendor as check_fault puts it through FAULTS.
+
+    `serve()` registers the vendor's usual answers on the test's server; `build(session)` makes a
+    fresh collector pointed at it, on the session given (FAST retries and timeouts; a test may add
+    trust in a private CA for a token service). The faults are served on `path` (and `method`).
+    """
+
+    path: str
+    serve: Callable[[], None]
+    build: Callable[[requests.Session], Collector]
+    month: Month
+    hint: str  # what a 401 or 403 must tell people to check: the variable, the permission
+    secret: str  # a credential that must show nowhere: not in the result, not in the log
+    method: str = "GET"
+
+    def calls(self, httpserver) -> int:
+        return sum(1 for request, _ in httpserver.log if request.path == self.path and request.method == self.method)
+
+
+def serve_faults(target: Faults, names: tuple[str, ...], httpserver) -> None:
+    """The faults on the target's endpoint, ahead of the usual answers: a fault followed by "ok"
+    answers once each, then the usual answer takes over; a lone fault answers every time."""
+    *faults, last = names
+    if last == "ok":
+        for name in faults:
+            httpserver.expect_oneshot_request(target.path, method=target.method).respond_with_handler(
+                FAULT_HANDLERS[name])
+    else:
+        httpserver.expect_request(target.path, method=target.method).respond_with_handler(FAULT_HANDLERS[last])
+    target.serve()
 
 
 def debug_everything(caplog) -> None:
@@ -140,27 +187,36 @@ def debug_everything(caplog) -> None:
     caplog.set_level("DEBUG", logger="urllib3")
 
 
-def check_fault(case: Case, fault: str, httpserver, monkeypatch, tmp_path, caplog, month: Month) -> None:
+def check_fault(target: Faults, fault: str, httpserver, caplog) -> SourceResult:
+    """Run the vendor clean, then with `fault` on its endpoint, through the runner; returns the clean result."""
     names, expected, words, calls = FAULTS[fault]
-    handler = fault_handlers(case, names)
-    httpserver.expect_request(case.path).respond_with_handler(handler)
-    collector = case.build(httpserver.url_for("/"), monkeypatch, tmp_path)
+    httpserver.clear()
+    target.serve()
+    good = run(target.build(make_session(FAST)), target.month)
+    assert good.status == "ok", good.error
+    clean_calls = target.calls(httpserver)
+    httpserver.clear()
+    serve_faults(target, names, httpserver)
     debug_everything(caplog)
-    result = run(collector, month)
+    result = run(target.build(make_session(FAST)), target.month)
     assert result.status == expected, result.error
-    assert calls is None or handler.calls == calls
-    if expected == "failed":
+    if expected == "ok":
+        assert (result.metrics, result.warnings) == (good.metrics, good.warnings)
+        assert target.calls(httpserver) == clean_calls + calls
+    else:
+        assert calls is None or target.calls(httpserver) == calls
         assert result.metrics == {}
         for word in words:
             assert word in result.error
         if fault in ("401", "403"):
-            assert case.env in result.error  # names what to fix
-        if fault == "malformed JSON" or fault == "404":
-            assert case.path in result.error  # names the endpoint
+            assert target.hint in result.error  # names what to fix
+        if fault in ("malformed JSON", "404"):
+            assert target.path in result.error  # names the endpoint
         assert "Traceback" not in result.error and "\n" not in result.error
-    assert SECRET not in (result.error or "")
-    assert f"GET {httpserver.url_for('/').rstrip('/')}" in caplog.text  # DEBUG was captured ...
-    assert SECRET not in caplog.text  # ... and held no secret
+    assert leaks(result.error or "", target.secret) == []
+    assert f"{target.method} {httpserver.url_for('/').rstrip('/')}" in caplog.text  # DEBUG was captured ...
+    assert leaks(caplog.text, target.secret) == []  # ... and held no secret
+    return good
 
 
 def leaks(text: str, secret: str) -> list[str]:

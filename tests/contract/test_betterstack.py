@@ -10,7 +10,8 @@ from werkzeug import Response
 from newsletter.collectors.betterstack import BetterStack, BetterStackSettings
 from newsletter.errors import SourceError
 from newsletter.settings import Secret
-from tests.contract.conftest import OCTOBER, check_faults
+from tests.contract.conftest import OCTOBER
+from tests.contract.helpers import FAULTS, Faults, check_fault
 
 
 def monitor(id_, name, url, **attributes):
@@ -80,10 +81,10 @@ def test_month_figures_paused_and_new_monitors(httpserver, session):
                      ("258339", "2026-10-15", "2026-10-31", "Bearer bs-token-abcdef")]
 
 
-def test_http_failures(httpserver, session):
-    check_faults(httpserver, serve=lambda: serve(httpserver), path="/api/v2/monitors/258338/sla",
-                 collect=lambda: make(httpserver, session).collect(OCTOBER), hint="BETTERSTACK_TOKEN",
-                 secret="bs-token-abcdef")
+@pytest.mark.parametrize("fault", FAULTS)
+def test_faults(fault, httpserver, caplog):
+    check_fault(Faults("/api/v2/monitors/258338/sla", lambda: serve(httpserver), lambda s: make(httpserver, s),
+                       OCTOBER, hint="BETTERSTACK_TOKEN", secret="bs-token-abcdef"), fault, httpserver, caplog)
 
 
 def test_a_next_page_on_another_server_is_refused(httpserver, session):

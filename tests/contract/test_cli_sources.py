@@ -55,3 +55,16 @@ def test_a_plaintext_key_is_refused_before_any_request(workspace, httpserver):
     assert result.exit_code == 2
     assert "uptime.toml: api_key: secrets are not written in config files; use api_key_env" in result.output
     assert "ur-key-42" not in result.output
+
+
+def test_plain_http_to_another_host_stops_check_with_exit_2(workspace, httpserver):
+    """An API key would cross the network in clear text: refused before any request, one line naming
+    the file and the key."""
+    configure(workspace, httpserver)
+    text = (workspace.root / "sources" / "uptime.toml").read_text()
+    workspace.write("sources/uptime.toml", text.replace(httpserver.url_for("/v2"), "http://uptime.example.com/v2"))
+    result = workspace.invoke("check", env={"UPTIMEROBOT_API_KEY": "ur-key-42"})
+    assert result.exit_code == 2, result.output
+    [line] = [line for line in result.output.splitlines() if "base_url" in line]
+    assert "uptime.toml: source uptime: base_url: use https://" in line
+    assert "Traceback" not in result.output and len(httpserver.log) == 0

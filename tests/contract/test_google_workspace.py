@@ -17,7 +17,8 @@ from werkzeug import Response
 from newsletter.collectors.google_workspace import SCOPE, GoogleWorkspace, GoogleWorkspaceSettings
 from newsletter.errors import SourceError
 from newsletter.settings import Secret
-from tests.contract.conftest import AFTER_OCTOBER, OCTOBER, check_faults
+from tests.contract.conftest import AFTER_OCTOBER, OCTOBER
+from tests.contract.helpers import FAULTS, Faults, check_fault
 
 ADMIN = "admin@corp.example"
 ACCESS = "ya29.test-access-token"
@@ -124,14 +125,14 @@ def test_a_month_with_late_days_is_partial_not_wrong(httpserver, session, key_fi
                        "reports@newsletter-test.iam.gserviceaccount.com", ADMIN, SCOPE)]
 
 
-def test_http_failures(httpserver, session, key_file, rsa_key):
+@pytest.mark.parametrize("fault", FAULTS)
+def test_faults(fault, httpserver, caplog, key_file, rsa_key):
     def serve():
         token_endpoint(httpserver, rsa_key, [])
         reports_api(httpserver)
 
-    check_faults(httpserver, serve=serve, path="/admin/reports/v1/usage/dates/2026-10-03",
-                 collect=lambda: make(httpserver, session, key_file).collect(OCTOBER),
-                 hint=f"delegation for .* as {ADMIN}", secret=ACCESS)
+    check_fault(Faults("/admin/reports/v1/usage/dates/2026-10-03", serve, lambda s: make(httpserver, s, key_file),
+                       OCTOBER, hint=f"delegation for {SCOPE} as {ADMIN}", secret=ACCESS), fault, httpserver, caplog)
 
 
 def test_a_refused_grant_names_the_key_file(httpserver, session, key_file):

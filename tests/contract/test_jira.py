@@ -136,7 +136,7 @@ def test_old_search_endpoint_answer_is_a_clear_failure(httpserver, monkeypatch, 
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_faults(fault, httpserver, monkeypatch, tmp_path, caplog):
-    check_fault(CASE, fault, httpserver, monkeypatch, tmp_path, caplog, MONTH)
+    check_fault(CASE.faults(httpserver, monkeypatch, tmp_path, MONTH), fault, httpserver, caplog)
 
 
 @pytest.mark.parametrize("table", [

@@ -17,7 +17,8 @@ from newsletter.collectors.m365_defender import M365Defender, M365DefenderSettin
 from newsletter.errors import SourceError
 from newsletter.http import make_session
 from newsletter.settings import Secret
-from tests.contract.conftest import AFTER_OCTOBER, FAST, OCTOBER, check_faults
+from tests.contract.conftest import AFTER_OCTOBER, FAST, OCTOBER
+from tests.contract.helpers import FAULTS, Faults, check_fault
 
 TENANT, CLIENT, ACCESS = "contoso.onmicrosoft.com", "11111111-2222-3333-4444-555555555555", "eyJ0eXAi.graph-token"
 ROWS = [
@@ -49,14 +50,18 @@ def login(ca):
         server.stop()
 
 
-@pytest.fixture
-def tls_session(ca, tmp_path):
-    session = make_session(FAST)
-    bundle = tmp_path / "ca.pem"
+def trusting_login(session, ca, folder):
+    """`session`, trusting the login server's private CA (msal only accepts https authorities)."""
+    bundle = folder / "ca.pem"
     ca.cert_pem.write_to_path(str(bundle))
     session.verify = str(bundle)
     session.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override verify
     return session
+
+
+@pytest.fixture
+def tls_session(ca, tmp_path):
+    return trusting_login(make_session(FAST), ca, tmp_path)
 
 
 def serve_login(login, grants, secret="m365-secret-value"):
@@ -123,11 +128,12 @@ def test_counts_by_threat_type_over_the_berlin_month(httpserver, login, tls_sess
     assert metrics["covered_days"] == 28  # whole days: the 4th to the 31st
 
 
-def test_http_failures(httpserver, login, tls_session):
+@pytest.mark.parametrize("fault", FAULTS)
+def test_faults(fault, httpserver, caplog, login, ca, tmp_path):
     serve_login(login, [])
-    check_faults(httpserver, serve=lambda: serve_graph(httpserver), path="/v1.0/security/runHuntingQuery",
-                 method="POST", collect=lambda: make(httpserver, login, tls_session).collect(OCTOBER),
-                 hint="ThreatHunting.Read.All", secret=ACCESS)
+    check_fault(Faults("/v1.0/security/runHuntingQuery", lambda: serve_graph(httpserver),
+                       lambda s: make(httpserver, login, trusting_login(s, ca, tmp_path)), OCTOBER,
+                       hint="ThreatHunting.Read.All", secret=ACCESS, method="POST"), fault, httpserver, caplog)
 
 
 def test_a_wrong_secret_is_named_not_shown(httpserver, login, tls_session):

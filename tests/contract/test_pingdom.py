@@ -7,7 +7,8 @@ import pytest
 from newsletter.collectors.pingdom import Pingdom, PingdomSettings
 from newsletter.errors import SourceError
 from newsletter.settings import Secret
-from tests.contract.conftest import OCTOBER, check_faults
+from tests.contract.conftest import OCTOBER
+from tests.contract.helpers import FAULTS, Faults, check_fault
 
 START, END = 1790805600, 1793487600  # 2026-10-01 00:00 CEST, 2026-11-01 00:00 CET
 CHECKS = [
@@ -69,10 +70,10 @@ def test_month_figures_paused_and_new_checks(httpserver, session):
     assert services["Old intranet"]["status"] == "paused" and services["Old intranet"]["uptime_pct"] is None
 
 
-def test_http_failures(httpserver, session):
-    check_faults(httpserver, serve=lambda: serve(httpserver), path="/api/3.1/summary.outage/85976",
-                 collect=lambda: make(httpserver, session).collect(OCTOBER), hint="PINGDOM_TOKEN",
-                 secret="pd-token-123456")
+@pytest.mark.parametrize("fault", FAULTS)
+def test_faults(fault, httpserver, caplog):
+    check_fault(Faults("/api/3.1/summary.outage/85976", lambda: serve(httpserver), lambda s: make(httpserver, s),
+                       OCTOBER, hint="PINGDOM_TOKEN", secret="pd-token-123456"), fault, httpserver, caplog)
 
 
 def test_an_unexpected_answer_names_base_url(httpserver, session):

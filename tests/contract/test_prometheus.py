@@ -12,7 +12,8 @@ from werkzeug import Response
 from newsletter.collectors.prometheus import Prometheus, PrometheusSettings, parse_duration
 from newsletter.errors import ConfigError, SourceError
 from newsletter.settings import Secret
-from tests.contract.conftest import AFTER_OCTOBER, BERLIN, OCTOBER, check_faults
+from tests.contract.conftest import AFTER_OCTOBER, BERLIN, OCTOBER
+from tests.contract.helpers import FAULTS, Faults, check_fault
 
 MAIL, VPN, STAGING = "https://mail.example.com", "https://vpn.example.com", "https://staging.example.com"
 
@@ -110,12 +111,13 @@ def test_no_samples_at_all_says_what_to_check(httpserver, session):
         collector.collect(OCTOBER)
 
 
-def test_http_failures(httpserver, session, monkeypatch):
+@pytest.mark.parametrize("fault", FAULTS)
+def test_faults(fault, httpserver, caplog, monkeypatch):
     monkeypatch.setenv("PROM_TOKEN", "tok-123456")
     data = {MAIL: series()[MAIL]}
-    check_faults(httpserver, serve=lambda: serve_prometheus(httpserver, data), path="/api/v1/query",
-                 collect=lambda: make(httpserver, session, token=Secret(env="PROM_TOKEN")).collect(OCTOBER),
-                 hint="PROM_TOKEN", secret="tok-123456")
+    check_fault(Faults("/api/v1/query", lambda: serve_prometheus(httpserver, data),
+                       lambda s: make(httpserver, s, token=Secret(env="PROM_TOKEN")), OCTOBER, hint="PROM_TOKEN",
+                       secret="tok-123456"), fault, httpserver, caplog)
 
 
 def test_config_mistakes_are_caught_before_any_request(session):

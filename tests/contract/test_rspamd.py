@@ -11,7 +11,8 @@ from werkzeug import Response
 from newsletter.collectors.rspamd import Rspamd, RspamdSettings
 from newsletter.errors import SourceError
 from newsletter.settings import Secret
-from tests.contract.conftest import OCTOBER, check_faults
+from tests.contract.conftest import OCTOBER
+from tests.contract.helpers import FAULTS, Faults, check_fault
 
 
 def stat(scanned, **actions):
@@ -132,8 +133,11 @@ def test_snapshot_at_midnight_on_the_first_serves_both_months(httpserver, sessio
     assert metrics["warnings"] == []
 
 
-def test_http_failures_and_password(httpserver, session, monkeypatch):
-    monkeypatch.setenv("RSPAMD_PASSWORD", "s3cret-controller")
+@pytest.mark.parametrize("fault", FAULTS)
+def test_faults(fault, httpserver, caplog, state, monkeypatch):
+    """The month's end read after a snapshot at its start, with the controller password."""
+    monkeypatch.setenv("RSPAMD_PASSWORD", "s3cret-ctl-pw-7f3a9")
+    state.save_snapshot("mail-filter", OCTOBER.start, {"scanned": 0, "action:reject": 0, "action:no action": 0})
     seen = []
 
     def handler(request):
@@ -141,15 +145,14 @@ def test_http_failures_and_password(httpserver, session, monkeypatch):
         return Response('{"scanned": "7", "actions": {"reject": 1, "no action": "6"}}',
                         content_type="application/json")
 
-    def collect():
-        rspamd = collector(httpserver, session, None, Clock(OCTOBER.end), password=Secret(env="RSPAMD_PASSWORD"))
-        return rspamd.read_counters()
+    def build(session):
+        return collector(httpserver, session, state, Clock(OCTOBER.end), password=Secret(env="RSPAMD_PASSWORD"))
 
-    good = check_faults(httpserver, serve=lambda: httpserver.expect_request("/stat").respond_with_handler(handler),
-                        path="/stat", collect=collect, hint=r"controller password \(RSPAMD_PASSWORD\)",
-                        secret="s3cret-controller")
-    assert good == {"scanned": 7, "action:reject": 1, "action:no action": 6}
-    assert set(seen) == {"s3cret-controller"}
+    good = check_fault(Faults("/stat", lambda: httpserver.expect_request("/stat").respond_with_handler(handler),
+                              build, OCTOBER, hint="controller password (RSPAMD_PASSWORD)",
+                              secret="s3cret-ctl-pw-7f3a9"), fault, httpserver, caplog)
+    assert (good.metrics["scanned"], good.metrics["rejected"]) == (7, 1)
+    assert set(seen) == {"s3cret-ctl-pw-7f3a9"}
 
 
 def test_a_collector_without_a_store_fails_clearly(httpserver, session):

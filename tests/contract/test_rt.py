@@ -103,7 +103,7 @@ def test_record_of_another_shape_is_a_clear_failure(httpserver, monkeypatch, tmp
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_faults(fault, httpserver, monkeypatch, tmp_path, caplog):
-    check_fault(CASE, fault, httpserver, monkeypatch, tmp_path, caplog, MONTH)
+    check_fault(CASE.faults(httpserver, monkeypatch, tmp_path, MONTH), fault, httpserver, caplog)
 
 
 def test_missing_token_variable_fails_the_source_naming_it(httpserver, monkeypatch, tmp_path):

@@ -128,4 +128,4 @@ def test_bad_settings_are_refused_before_any_request(keys, monkeypatch, tmp_path
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_faults(fault, httpserver, monkeypatch, tmp_path, caplog):
-    check_fault(CASE, fault, httpserver, monkeypatch, tmp_path, caplog, MONTH)
+    check_fault(CASE.faults(httpserver, monkeypatch, tmp_path, MONTH), fault, httpserver, caplog)

@@ -10,7 +10,8 @@ from werkzeug import Response
 from newsletter.collectors.uptimerobot import UptimeRobot, UptimeRobotSettings
 from newsletter.errors import SourceError
 from newsletter.settings import Secret
-from tests.contract.conftest import OCTOBER, check_faults
+from tests.contract.conftest import OCTOBER
+from tests.contract.helpers import FAULTS, Faults, check_fault
 
 # October 2026 in Berlin as unix seconds: 2026-10-01 00:00 CEST and 2026-11-01 00:00 CET.
 START, END = 1790805600, 1793487600
@@ -79,10 +80,11 @@ def test_month_figures_paused_and_new_monitors(httpserver, session):
     assert forms[0]["api_key"] == "ur-secret-key-1" and forms[0]["logs"] == "1"
 
 
-def test_http_failures(httpserver, session):
-    check_faults(httpserver, serve=lambda: serve(httpserver), path="/v2/getMonitors", method="POST",
-                 collect=lambda: make(httpserver, session).collect(OCTOBER), hint="UPTIMEROBOT_API_KEY",
-                 secret="ur-secret-key-1")
+@pytest.mark.parametrize("fault", FAULTS)
+def test_faults(fault, httpserver, caplog):
+    check_fault(Faults("/v2/getMonitors", lambda: serve(httpserver), lambda s: make(httpserver, s), OCTOBER,
+                       hint="UPTIMEROBOT_API_KEY", secret="ur-secret-key-1", method="POST"),
+                fault, httpserver, caplog)
 
 
 def test_a_refused_key_is_named_without_its_value(httpserver, session):

@@ -97,4 +97,4 @@ def test_group_scope(httpserver, monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_faults(fault, httpserver, monkeypatch, tmp_path, caplog):
-    check_fault(CASE, fault, httpserver, monkeypatch, tmp_path, caplog, MONTH)
+    check_fault(CASE.faults(httpserver, monkeypatch, tmp_path, MONTH), fault, httpserver, caplog)
