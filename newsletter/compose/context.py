@@ -1,23 +1,21 @@
 """Stored results of a month and its history -> what templates see.
 
-Templates receive Figures, not raw numbers: each knows its value, last month's value, the
-months before (for records, averages and charts), how to write itself and whether a change is
-better or worse, so no template does arithmetic and a missing number reads "n/a", never a zero.
+Templates receive Figures (figures.py), not raw numbers, so no template does arithmetic and a
+missing number reads "n/a", never a zero; the story (story.py) is chosen from those Figures.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from newsletter.compose import formatting
+from newsletter.compose import story
+from newsletter.compose.figures import Figure, Section, Unit
 from newsletter.compose.formatting import where
 from newsletter.compose.markdown import render_markdown
 from newsletter.model import SourceResult, kind_title
 from newsletter.period import Month
-
-Unit = Literal["count", "duration", "pct"]
 
 # key, label, unit, higher_is_better (None: a change is neither good nor bad)
 TICKET_FIGURES = (
@@ -47,129 +45,12 @@ SERVICE_FIGURES = (
 )
 
 
-@dataclass(frozen=True)
-class Figure:
-    key: str
-    label: str
-    value: float | None
-    previous: float | None
-    unit: Unit
-    higher_is_better: bool | None
-    previous_month: str = ""
-    history: tuple[float | None, ...] = ()  # earlier months, oldest first; the last is `previous`
-
-    @property
-    def earlier(self) -> list[float]:
-        """The known values of the earlier months."""
-        return [v for v in self.history if v is not None]
-
-    @property
-    def average(self) -> float | None:
-        """Mean of the known earlier months (up to 12), None without any."""
-        known = [v for v in self.history[-12:] if v is not None]
-        return sum(known) / len(known) if known else None
-
-    @property
-    def series(self) -> list[float | None]:
-        """History plus this month: what a trend chart draws."""
-        return [*self.history, self.value]
-
-    @property
-    def known(self) -> bool:
-        return self.value is not None
-
-    @property
-    def display(self) -> str:
-        return format_value(self.value, self.unit)
-
-    @property
-    def previous_display(self) -> str:
-        return format_value(self.previous, self.unit)
-
-    @property
-    def delta(self) -> float | None:
-        if self.value is None or self.previous is None:
-            return None
-        return self.value - self.previous
-
-    @property
-    def verdict(self) -> str | None:
-        """'better', 'worse', 'same', or None when unknown or when a change means neither."""
-        if self.value is None or self.previous is None:
-            return None
-        # a percentage as shown: '98%' after '98%' is the same, whatever the decimals behind
-        pct = self.unit == "pct"
-        delta = formatting.shown_change(self.value, self.previous) if pct else self.value - self.previous
-        if abs(delta) < (0.005 if self.unit == "pct" else 0.5):
-            return "same"
-        if self.higher_is_better is None:
-            return None
-        return "better" if (delta > 0) == self.higher_is_better else "worse"
-
-    @property
-    def comparison(self) -> str:
-        """'3 minutes faster than September', '112 more than September', '' when unknown."""
-        if self.verdict == "same":
-            return f"the same as {self.previous_month}"
-        return describe_change(self.value, self.previous, self.unit, f"than {self.previous_month}")
-
-
-def describe_change(value: float | None, reference: float | None, unit: Unit, against: str) -> str:
-    """`value` against `reference` in words: '3 minutes faster than September', 'up 2 points from
-    the 12-month average'. A percentage's change is the one between the two as they are shown
-    (value's precision): '98%, down 1 point', never '98%, down 1.08 points'."""
-    if value is None or reference is None:
-        return ""
-    delta = value - reference
-    if unit == "duration":
-        return f"{formatting.duration(delta)} {'slower' if delta > 0 else 'faster'} {against}"
-    if unit == "pct":
-        delta = formatting.shown_change(value, reference)
-        points = formatting.points(delta, formatting.percent_decimals(value))
-        if points == "0 points":
-            return f"the same {against.replace('than ', 'as ', 1)}"
-        return f"{'up' if delta > 0 else 'down'} {points} {against.replace('than ', 'from ', 1)}"
-    return f"{formatting.number(abs(delta))} {'more' if delta > 0 else 'fewer'} {against}"
-
-
-def format_value(value: float | None, unit: Unit) -> str:
-    if unit == "duration":
-        return formatting.duration(value)
-    if unit == "pct":
-        return formatting.percent(value)
-    return formatting.number(value)
-
-
-@dataclass(frozen=True)
-class Section:
-    """One source's part of the newsletter. `name` is its id; `title` is what readers call it."""
-
-    name: str
-    kind: str
-    status: str
-    error: str | None
-    figures: dict[str, Figure] = field(default_factory=dict)
-    items: list[dict[str, Any]] = field(default_factory=list)  # services, categories, highlights
-    summary: str = ""  # one plain-language sentence with its comparison (story.summarize)
-    title: str = ""
-    partial: bool = False  # not the whole month, or not every record (warnings say why); and when days
-    coverage: str = ""  # are missing: "These numbers cover 22 of the 31 days of October.", for readers,
-    covered: str = ""  # and "counted over 22 of 31 days", beside a number (the hero)
-    warnings: list[str] = field(default_factory=list)  # why, for the people who run the newsletter
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-
 def build_context(
     month: Month, results: list[SourceResult], history: dict[str, list[SourceResult]], extra: dict[str, Any]
 ) -> dict[str, Any]:
     """Everything a template may use. `history` maps earlier month labels to their stored results
     (any order, any gaps); `extra` holds workspace facts (company, team, sections, and
     `source_titles`: source name -> title, where a source without one is called by its kind)."""
-    from newsletter.compose import story
-
     labels = [m.label for m in month.history(max(_span(month, history), 1))]
     past = {label: {r.name: r for r in history.get(label, []) if r.status == "ok"} for label in labels}
     prev_name = month.previous().short_name

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from newsletter.compose.context import Figure, Section, describe_change, format_value
+from newsletter.compose.figures import Figure, Section, describe_change, format_value
 
 MIN_RECORD_MONTHS = 5
 MIN_AVERAGE_MONTHS = 3

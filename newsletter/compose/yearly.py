@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from newsletter.compose.context import Figure, build_context, format_value, render_highlight
+from newsletter.compose.context import build_context, render_highlight
+from newsletter.compose.figures import Figure, format_value
 from newsletter.compose.story import ANGLES, headline_facts
 from newsletter.errors import NewsletterError, NothingToDo
 from newsletter.model import SourceResult
