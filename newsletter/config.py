@@ -24,7 +24,8 @@ from newsletter.settings import Secret, Where, bind
 CONFIG_NAME = "newsletter.toml"
 SOURCE_KEYS = ("type", "name", "title", "required", "enabled", "deadline_s", "max_pages")
 # The body's sections in order: blocks of the theme's newsletter.mjml.j2 (header and footer always show).
-DEFAULT_SECTIONS = ("hero", "highlights", "ticketing", "mail_security", "uptime", "trends", "metrics", "thanks", "tip")
+DEFAULT_SECTIONS = ("lead", "hero", "highlights", "ticketing", "mail_security", "uptime", "trends", "metrics", "thanks",
+                    "tip")
 
 
 @dataclass(frozen=True)

@@ -7,19 +7,17 @@ missing number reads "n/a", never a zero; the story (story.py) is chosen from th
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from newsletter.compose import story
+from newsletter.compose import framing, lead, sentences, story
 from newsletter.compose.figures import Figure, Section, Unit
-from newsletter.compose.formatting import where
-from newsletter.compose.markdown import render_markdown
+from newsletter.config import DEFAULT_SECTIONS
 from newsletter.model import SourceResult, kind_title
 from newsletter.period import Month
 
 # key, label, unit, higher_is_better (None: a change is neither good nor bad)
 TICKET_FIGURES = (
-    ("resolved", "Requests resolved", "count", True),
+    ("resolved", "Requests resolved", "count", None),  # a volume: context, never better or worse
     ("opened", "New requests", "count", None),
     ("backlog_end", "Still open at month's end", "count", False),
     ("first_response_median_s", "Typical wait for a first answer", "duration", False),
@@ -55,23 +53,20 @@ def build_context(
     past = {label: {r.name: r for r in history.get(label, []) if r.status == "ok"} for label in labels}
     prev_name = month.previous().short_name
     by_kind: dict[str, list[Section]] = {"ticketing": [], "mail_security": [], "uptime": [], "custom": []}
-    highlights: dict[str, list[dict[str, str]]] = {}
     titles = extra.get("source_titles") or {}
     failed: list[Section] = []
     written: dict[str, list[Any]] = {"markdown_refused": [], "markdown_pictures": []}
     for result in results:
         if result.kind == "highlights":
-            for item in result.metrics.get("items", []) if result.status == "ok" else []:
-                highlights.setdefault(item["section"], []).append(render_highlight(result, item, written))
             continue
         older = [past[label].get(result.name) for label in labels]
         section = replace(_section(result, older, prev_name, month),
                           title=titles.get(result.name) or kind_title(result.kind))
-        section = replace(section, summary=story.summarize(section))
-        by_kind.setdefault(result.kind, []).append(section)
+        by_kind.setdefault(result.kind, []).append(_told(section, month))
         if result.status == "failed":
             failed.append(section)
     custom = {key: figure for section in by_kind["custom"] for key, figure in section.figures.items()}
+    lead_story, highlights = _highlights(results, written, "lead" in (extra.get("sections") or DEFAULT_SECTIONS))
     context = {
         "month": {"label": month.label, "name": month.name, "short_name": month.short_name, "days": month.days,
                   "previous_name": month.previous().name, "previous_short_name": prev_name,
@@ -82,6 +77,7 @@ def build_context(
         "uptime": by_kind["uptime"],
         "custom": by_kind["custom"],
         "metrics": custom,
+        "lead": lead_story,
         "highlights": highlights,
         "failed_sources": failed,  # Sections: `.title` is what to call them
         **written,
@@ -91,15 +87,34 @@ def build_context(
     return context
 
 
-def render_highlight(result: SourceResult, item: dict[str, str], written: dict[str, list[Any]]) -> dict[str, str]:
-    """One highlight as templates see it (title, html, text). What in it cannot go out and the
-    pictures it sends along go to `written` (markdown_refused, markdown_pictures), for the renderer."""
-    file = result.metrics.get("file")
-    origin = f'{where(file) if file else result.name} ("{item["title"]}")'
-    rendered = render_markdown(item["body"], origin, Path(file).parent if file else None)
-    written["markdown_refused"].extend(rendered.refused)
-    written["markdown_pictures"].extend(rendered.pictures)
-    return {"title": item["title"], "html": rendered.html, "text": item["body"]}
+def _told(section: Section, month: Month) -> Section:
+    """The section with its words: framings, a volume's year, uptime's streak, its sentence and the
+    short layout's lines (framing.py, sentences.py)."""
+    if not section.ok:
+        return section
+    year_notes = {key: note for key, figure in section.figures.items()
+                  if figure.unit == "count" and figure.higher_is_better is None and not section.covered
+                  and (note := framing.year_note(figure, month))}
+    found = framing.streak(section, month) if section.kind == "uptime" and not section.covered else None
+    section = replace(section, framings=framing.framings(section, month), year_notes=year_notes,
+                      streak=framing.streak_words(found) if found else "")
+    return replace(section, summary=sentences.summarize(section), lines=sentences.short_lines(section))
+
+
+def _highlights(results: list[SourceResult], written: dict[str, list[Any]],
+                with_lead: bool) -> tuple[dict[str, Any] | None, dict[str, list[dict[str, Any]]]]:
+    """(the lead story or None, the other highlights by section), in the order they were written."""
+    items = [(result, item) for result in results if result.kind == "highlights" and result.status == "ok"
+             for item in result.metrics.get("items", [])]
+    chosen = lead.choose(items) if with_lead else None
+    highlights: dict[str, list[dict[str, Any]]] = {}
+    lead_story = None
+    for number, (result, item) in enumerate(items):
+        if number == chosen:
+            lead_story = lead.render_lead(result, item, written)
+        else:
+            highlights.setdefault(item["section"], []).append(lead.render_highlight(result, item, written))
+    return lead_story, highlights
 
 
 def _span(month: Month, history: dict[str, list[SourceResult]]) -> int:

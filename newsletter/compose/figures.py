@@ -71,6 +71,9 @@ class Figure:
         delta = formatting.shown_change(self.value, self.previous) if pct else self.value - self.previous
         if abs(delta) < (0.005 if self.unit == "pct" else 0.5):
             return "same"
+        # a duration likewise: '12 minutes' after '12 minutes' is the same, not '2 seconds slower'
+        if self.unit == "duration" and self.display == self.previous_display:
+            return "same"
         if self.higher_is_better is None:
             return None
         return "better" if (delta > 0) == self.higher_is_better else "worse"
@@ -125,7 +128,51 @@ class Section:
     coverage: str = ""  # are missing: "These numbers cover 22 of the 31 days of October.", for readers,
     covered: str = ""  # and "counted over 22 of 31 days", beside a number (the hero)
     warnings: list[str] = field(default_factory=list)  # why, for the people who run the newsletter
+    framings: dict[str, str] = field(default_factory=dict)  # key -> what the figure means (framing.py)
+    year_notes: dict[str, str] = field(default_factory=dict)  # a volume's year: "4,102 since January"
+    streak: str = ""  # "Email: 97 days without an interruption" (uptime)
+    lines: list[Line] = field(default_factory=list)  # the short layout: the few figures it shows
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+UNKNOWN_LINE = "not available this month"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One figure as the short layout shows it: '466 requests resolved', its framing, and a note
+    (a service level's change, coloured by `tone`; a volume's year, never coloured)."""
+
+    key: str
+    value: str  # "466"
+    noun: str  # "requests resolved"
+    framing: str  # "22 requests every working day"
+    note: str = ""  # "3 minutes faster than September", "4,102 since January"
+    tone: str = "neutral"  # "good" | "bad" | "neutral"
+    label: str = ""  # "Requests resolved": what an unknown figure is called
+    known: bool = True  # False: the source said nothing of it this month (never read as zero)
+
+    @property
+    def said(self) -> str:
+        """The framing with its note: '22 requests every working day (4,102 since January)'."""
+        if self.framing and self.note:
+            return f"{self.framing} ({self.note})"
+        return self.framing or self.note
+
+    @property
+    def sentence(self) -> str:
+        """What `said` says, as a sentence: capital first, full stop last; '' when nothing."""
+        return f"{formatting.upper_first(self.said)}." if self.said else ""
+
+    @property
+    def text(self) -> str:
+        """The line in plain text: '466 requests resolved: 22 requests every working day.'"""
+        if not self.known:
+            return f"{self.label}: {UNKNOWN_LINE}."
+        if not self.value:
+            return self.sentence
+        head = f"{self.value} {self.noun}"
+        return f"{head}: {self.said}." if self.said else f"{head}."

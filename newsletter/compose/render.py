@@ -42,6 +42,7 @@ THEME_FILE = "theme.toml"
 _EXTENDS = re.compile(r"""{%-?\s*extends\s+["']([^"']+)["']""")
 _COMMENT = re.compile(r"{#.*?#}", re.DOTALL)
 _COLOR = re.compile(r"^(#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3}|)$")  # empty: no colour (the checks say so)
+LAYOUTS = ("short", "full")  # theme.toml [layout] detail: the few figures that matter, or every one
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class Theme:
             finalize=_printed,
         )
         env.filters.update(number=formatting.number, percent=formatting.percent, duration=formatting.duration,
-                           fit=formatting.fit)
+                           fit=formatting.fit, upper_first=formatting.upper_first)
         return env
 
     def logo_image(self) -> InlineImage | None:
@@ -143,6 +144,10 @@ def _check_theme(own: dict[str, Any], builtin: dict[str, Any], path: Path) -> No
     for key, value in own.get("colors", {}).items():
         if not (isinstance(value, str) and _COLOR.match(value)):
             raise ConfigError(f"{path}: colors.{key}: expected a colour as #rrggbb, got {value!r}")
+    detail = own.get("layout", {}).get("detail", "short")
+    if detail not in LAYOUTS:
+        raise ConfigError(f"{path}: layout.detail: expected \"short\" (the few figures that matter) or \"full\" "
+                          f"(every figure, as a table), got {detail!r}")
     width = own.get("logo", {}).get("width", 1)
     if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= 600:
         raise ConfigError(f"{path}: logo.width: expected the shown width in pixels (1 to 600), got {width!r}")

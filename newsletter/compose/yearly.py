@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from newsletter.compose.context import build_context, render_highlight
+from newsletter.compose.context import build_context
 from newsletter.compose.figures import Figure, format_value
+from newsletter.compose.lead import render_highlight
 from newsletter.compose.story import ANGLES, headline_facts
 from newsletter.errors import NewsletterError, NothingToDo
 from newsletter.model import SourceResult
