@@ -248,8 +248,9 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
 @workspace_options
 @edition_options
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the draft here instead of serving it.")
-@click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]),
-              help="What --output holds; default: as its name says (.eml, .html/.htm, .txt), otherwise html.")
+@click.option("--format", "fmt", type=click.Choice(["html", "text", "eml", "json"]),
+              help="What --output holds; default: as its name says (.eml, .html/.htm, .txt, .json), otherwise "
+              "html. json without --output prints the draft as data on stdout.")
 @click.option("--collect", "collect_first", is_flag=True, help="Collect the month from every source first.")
 @click.option("--host", help="Serve on this address instead of 127.0.0.1 (the printed URL carries a token on any).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0 picks a free one.")
@@ -259,7 +260,7 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
     """Serve the month's draft with live reload, test sends and approval; or write it to --output."""
     from newsletter.compose.personal import is_personal
 
-    if output is None:
+    if output is None and fmt != "json":
         if year:
             raise click.UsageError("the live preview shows a month; write the year in review with --output FILE")
         from newsletter.preview import PreviewOptions, serve
@@ -268,7 +269,7 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
                                  collect=collect_first)
         serve(open_workspace, options, echo=click.echo)
         return
-    fmt = output_format(output, fmt)
+    fmt = output_format(output, fmt) if output else fmt
     ws = open_workspace(demo_in_memory=True)
     period = ws.period(month, year)
     if collect_first and not isinstance(period, Year):
@@ -279,6 +280,11 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
         click.echo(f"newsletter: {frozen}", err=True)
     _report(ws.findings(newsletter))
     _report_failed_sources(ws, period)
+    if fmt == "json":
+        _write_outline(newsletter, frozen, output)
+        if output:
+            click.echo(f"Draft for {period.name} written to {output} ({newsletter.subject})", err=True)
+        return
     # the recipients (and the email package) are read only when they change what is written
     sample = ws.sample_recipient() if fmt == "eml" or is_personal(newsletter) else None
     shown = _write_draft(ws, newsletter, sample, output, fmt)
@@ -306,7 +312,20 @@ def _write_draft(ws: Workspace, newsletter, sample, output: Path, fmt: str):
     return shown
 
 
-OUTPUT_FORMATS = {".eml": "eml", ".html": "html", ".htm": "html", ".txt": "text"}
+def _write_outline(newsletter, frozen: str | None, output: Path | None) -> None:
+    """The draft as data (compose/outline.py) on stdout, or in `output`. A frozen edition is the
+    archived one, whose story is not kept: its subject and preheader, why it is frozen, and null for
+    the rest (as for the year in review, which has no lead or hero)."""
+    story = newsletter.story or {"month": newsletter.month, "lead": None, "hero": None, "sections": None}
+    data = {**story, "subject": newsletter.subject, "preheader": newsletter.preheader, "frozen": frozen}
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+OUTPUT_FORMATS = {".eml": "eml", ".html": "html", ".htm": "html", ".txt": "text", ".json": "json"}
 
 
 def output_format(output: Path, given: str | None) -> str:

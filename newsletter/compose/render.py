@@ -22,6 +22,7 @@ from newsletter.compose import formatting
 from newsletter.compose.formatting import where
 from newsletter.compose.links import BadReference
 from newsletter.compose.mjml_errors import MarkingEnvironment, MjmlRefused, describe
+from newsletter.compose.outline import outline
 from newsletter.compose.personal import neutralize
 from newsletter.compose.pictures import InlineImage
 from newsletter.compose.printable import printable_value
@@ -58,6 +59,9 @@ class Newsletter:
     # links and pictures people wrote that cannot go out (markdown.py): the email checks refuse to send
     # them. Not part of the content: an edition reloaded from its archive has none.
     refused: tuple[BadReference, ...] = field(default=(), compare=False)
+    # the draft as data (outline.py: lead, hero facts, sections), for `preview --format json`; None
+    # for an edition reloaded from its archive
+    story: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def content_hash(self) -> str:
@@ -248,7 +252,8 @@ class Renderer:
         pictures = {p.cid: p for p in context.get("markdown_pictures", ()) if p.cid in html}
         return Newsletter(month=month, subject=subject, preheader=preheader, html=html, text=text,
                           images=(*images, *pictures.values()),
-                          refused=tuple(dict.fromkeys(context.get("markdown_refused", ()))))
+                          refused=tuple(dict.fromkeys(context.get("markdown_refused", ()))),
+                          story=outline(context) if edition == "month" else None)
 
     def _locate(self, refused: MjmlRefused, source: str, name: str, context: dict[str, Any]) -> str:
         """The MJML error with the template file and line it comes from (mjml_errors.py)."""
