@@ -135,3 +135,31 @@ def test_without_the_lead_section_every_highlight_stays_where_it_was_written(wor
     assert story["lead"] is None and not story["subject"].startswith("IT in October: We moved")
     text = sent(workspace).get_body(("plain",)).get_content()
     assert "* We moved the datacenter" in text and "* New laptops for the sales team" in text
+
+
+def test_the_year_in_review_shows_each_lead_with_its_photo_resized(tmp_path):
+    from newsletter.compose.render import Renderer, Theme
+    from newsletter.compose.yearly import build_year_context
+    from newsletter.model import SourceResult
+    from tests.test_yearly import EXTRA, YEAR, month_of, stored
+
+    folder = tmp_path / "highlights"
+    folder.mkdir()
+    out = io.BytesIO()
+    Image.effect_noise((3000, 2000), 40).convert("RGB").save(out, "JPEG", quality=92)
+    (folder / "move.jpg").write_bytes(out.getvalue())
+    assert len(out.getvalue()) > 1024 * 1024  # a camera's original: more than a picture in a highlight may be
+    months = stored([40_000] * 12, [400] * 12)
+    months["2026-10"] = [*month_of(400, 40_000), SourceResult.ok("highlights", "highlights", "highlights", {
+        "file": str(folder / "2026-10.md"), "items": [
+            {"title": "New laptops", "body": "For sales.", "section": "highlights"},
+            {"title": "Lead: We moved the datacenter", "body": "![The racks](move.jpg)\nAll of it.",
+             "section": "highlights"}]})]
+    context = build_year_context(YEAR, months, EXTRA)
+    assert [item["title"] for item in context["year_highlights"]] == ["We moved the datacenter", "New laptops"]
+    assert context["markdown_refused"] == []
+    newsletter = Renderer(Theme(tmp_path / "none", "default")).render("2026", context, edition="year")
+    [image] = [i for i in newsletter.images if i.cid.startswith("lead-")]
+    assert f'src="cid:{image.cid}"' in newsletter.html and 'alt="The racks"' in newsletter.html
+    with Image.open(io.BytesIO(image.data)) as sent_photo:
+        assert sent_photo.width == LEAD_PIXELS

@@ -43,15 +43,16 @@ def choose(items: list[tuple[SourceResult, dict[str, str]]]) -> int | None:
 
 
 def render_highlight(result: SourceResult, item: dict[str, str], written: dict[str, list[Any]]) -> dict[str, Any]:
-    """One highlight as templates see it (title, html, text). What in it cannot go out and the
-    pictures it sends along go to `written` (markdown_refused, markdown_pictures), for the renderer."""
+    """One highlight as templates see it (title, html, text; photo: None, a lead's only). What in it
+    cannot go out and the pictures it sends along go to `written` (markdown_refused, markdown_pictures),
+    for the renderer."""
     file = result.metrics.get("file")
     title = unmarked(item["title"])[0]
     origin = f'{where(file) if file else result.name} ("{title}")'
     rendered = render_markdown(item["body"], origin, Path(file).parent if file else None)
     written["markdown_refused"].extend(rendered.refused)
     written["markdown_pictures"].extend(rendered.pictures)
-    return {"title": title, "html": rendered.html, "text": item["body"]}
+    return {"title": title, "html": rendered.html, "text": item["body"], "photo": None}
 
 
 def render_lead(result: SourceResult, item: dict[str, str], written: dict[str, list[Any]]) -> dict[str, Any]:
