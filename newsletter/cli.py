@@ -172,8 +172,9 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
 @workspace_options
 @edition_options
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the draft here instead of serving it.")
-@click.option("--format", "fmt", type=click.Choice(["html", "text", "eml"]),
-              help="What --output holds; default: as its name says (.eml, .html/.htm, .txt), otherwise html.")
+@click.option("--format", "fmt", type=click.Choice(["html", "text", "eml", "json"]),
+              help="What --output holds; default: as its name says (.eml, .html/.htm, .txt, .json), otherwise "
+              "html. json without --output prints the draft as data on stdout.")
 @click.option("--collect", "collect_first", is_flag=True, help="Collect the month from every source first.")
 @click.option("--host", help="Serve on this address instead of 127.0.0.1 (the printed URL carries a token on any).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0 picks a free one.")
@@ -186,7 +187,7 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
     from newsletter.compose.personal import is_personal
     from newsletter.editions import draft
 
-    if output is None:
+    if output is None and fmt != "json":
         if year:
             raise click.UsageError("the live preview shows a month; write the year in review with --output FILE")
         from newsletter.preview import PreviewOptions
@@ -196,7 +197,7 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
                                  collect=collect_first)
         serve(open_workspace, options, echo=click.echo)
         return
-    fmt = drafts.output_format(output, fmt)
+    fmt = drafts.output_format(output, fmt) if output else fmt
     ws = open_workspace(demo_in_memory=True)
     period = ws.period(month, year)
     if collect_first and not isinstance(period, Year):
@@ -207,6 +208,11 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
         click.echo(f"newsletter: {frozen}", err=True)
     _report(drafts.findings(ws, newsletter))
     _report_failed_sources(ws, period)
+    if fmt == "json":
+        drafts.write_outline(newsletter, frozen, output, echo=click.echo)
+        if output:
+            click.echo(f"Draft for {period.name} written to {output} ({newsletter.subject})", err=True)
+        return
     # the recipients (and the email package) are read only when they change what is written
     sample = _sample_recipient(ws) if fmt == "eml" or is_personal(newsletter) else None
     shown = drafts.write_draft(ws, newsletter, sample, output, fmt)

@@ -9,6 +9,7 @@ for mail clients. Which draft goes out, and when the content is frozen, is editi
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +90,7 @@ def refuse_broken(ws: Workspace, newsletter: Newsletter) -> None:
 
 
 # a draft written to a file (`preview --output`) -----------------------------------------------
-OUTPUT_FORMATS = {".eml": "eml", ".html": "html", ".htm": "html", ".txt": "text"}
+OUTPUT_FORMATS = {".eml": "eml", ".html": "html", ".htm": "html", ".txt": "text", ".json": "json"}
 
 
 def output_format(output: Path, given: str | None) -> str:
@@ -100,6 +101,22 @@ def output_format(output: Path, given: str | None) -> str:
         raise ConfigError(f"--format {given} does not match {output} (a {output.suffix} file holds {implied}); "
                           "drop --format or change the file name")
     return given or implied or "html"
+
+
+def write_outline(newsletter: Newsletter, frozen: str | None, output: Path | None,
+                  echo: Callable[[str], object]) -> None:
+    """The draft as data (compose/outline.py) in `output`, or through `echo` (stdout). A frozen edition
+    is the archived one, whose story is not kept: its subject and preheader, why it is frozen, and null
+    for the rest (as for the year in review, which has no lead or hero)."""
+    import json
+
+    story = newsletter.story or {"month": newsletter.month, "lead": None, "hero": None, "sections": None}
+    data = {**story, "subject": newsletter.subject, "preheader": newsletter.preheader, "frozen": frozen}
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        echo(text.rstrip("\n"))
 
 
 def write_draft(ws: Workspace, newsletter: Newsletter, sample: SampleRecipient | None, output: Path,

@@ -46,7 +46,7 @@ def test_demo_newsletter_fits_and_loads_every_image(browser, demo_html, width):
     page.close()
     assert measured["viewport"] == width
     assert measured["scrollWidth"] <= width, f"scrolls sideways at {width} px: {measured['scrollWidth']} px wide"
-    assert len(measured["images"]) == 3
+    assert len(measured["images"]) == 1  # the short layout's one chart (the help desk's trend)
     assert all(image["loaded"] for image in measured["images"]), measured["images"]
     assert all(image["alt"] for image in measured["images"])
 

@@ -184,7 +184,8 @@ def test_unknown_numbers_show_as_unknown_not_zero(workspace, tmp_path):
     out = tmp_path / "x.txt"
     assert workspace.invoke("preview", "--month", "2026-10", "--output", str(out), "--format", "text").exit_code == 0
     text = out.read_text()
-    assert "- Requests resolved: n/a" in text
+    assert "- Requests resolved: not available this month." in text  # the short layout says so, no zero
+    assert "0 requests" not in text
     assert "EMAIL SECURITY\nIts numbers could not be collected this month." in text
     assert "Threats blocked" not in text
 
@@ -284,6 +285,10 @@ def test_a_state_dir_nobody_can_create_stops_every_command_in_one_line_and_check
 
 
 def test_paused_services_read_as_paused_not_as_a_number(workspace, tmp_path):
+    """In the full layout, where every service is listed (the short one lists none)."""
+    workspace.configure().write_text(workspace.config.read_text().replace('state_dir = "state"',
+                                                                          'state_dir = "state"\ntheme = "full"'))
+    workspace.write("templates/full/theme.toml", '[layout]\ndetail = "full"\n')
     store_snapshot(workspace, "2026-10", [SourceResult.ok("monitoring", "demo_uptime", "uptime", {
         "overall_uptime_pct": 99.9,
         "services": [

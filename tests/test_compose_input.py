@@ -204,4 +204,4 @@ def test_highlights_in_another_unicode_encoding_say_so(workspace, data, words):
 def test_highlights_saved_with_a_byte_order_mark_keep_their_first_heading(workspace, tmp_path):
     (workspace.root / "sources/highlights/2026-10.md").write_bytes(b"\xef\xbb\xbf## Printers\nAll work.\n")
     assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
-    assert "* Printers" in preview(workspace, tmp_path, "text")[1]
+    assert "\nPrinters\n--------\nAll work.\n" in preview(workspace, tmp_path, "text")[1]  # the lead story

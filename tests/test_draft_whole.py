@@ -263,7 +263,7 @@ def test_a_source_that_covers_part_of_the_month_says_so_everywhere(partly, tmp_p
     assert partly.invoke("preview", "--month", "2026-10", "--output", str(out), "--format", "text").exit_code == 0
     text = out.read_text()
     assert "EMAIL SECURITY\nThese numbers cover 22 of the 31 days of October." in text
-    assert "threats blocked, counted over 22 of 31 days." in text  # the hero says it beside the number
+    assert "threats blocked (counted over 22 of 31 days)." in text  # the hero says it beside the number
 
     def open_workspace(demo_in_memory=False, **extra):
         return Job.open(config_path=str(partly.config), **extra)

@@ -51,7 +51,7 @@ def test_preview_writes_images_beside_the_html_and_rewrites_cid_urls(collected, 
     html = out.read_text()
     assert "cid:" not in html
     images = sorted(p.name for p in (tmp_path / "draft_images").iterdir())
-    assert images == ["trend-blocked_total.png", "trend-overall_uptime_pct.png", "trend-resolved.png"]
+    assert images == ["trend-resolved.png"]  # the short layout's one chart (the full layout draws all three)
     assert 'src="draft_images/trend-resolved.png"' in html
     with Image.open(tmp_path / "draft_images" / "trend-resolved.png") as image:
         assert image.format == "PNG" and image.width == WIDTH * SCALE  # drawn at 2x
@@ -67,19 +67,19 @@ def test_the_email_carries_charts_inline_and_says_the_trend_in_words(collected, 
     html = message.get_body(("html",)).get_content()
     text = message.get_body(("plain",)).get_content()
     related = [part for part in message.walk() if part.get_content_type() == "image/png"]
-    assert len(related) == 3
+    assert len(related) == 1  # the short layout shows the help desk's trend only
     for part in related:
         assert f'src="cid:{part["Content-ID"].strip("<>")}"' in html
     assert "Requests resolved per month, November 2025 to October 2026:" in text
-    assert "Uptime per month" in text
+    assert "Uptime per month" not in text
 
 
 def test_a_resumed_send_reuses_the_archived_images(collected):
     assert collected.invoke("run", "--month", "2026-10").exit_code == 0
     folder = collected.state / "archive" / "2026-10"
     meta = json.loads((folder / "edition.json").read_text())
-    assert len(meta["images"]) == 3
-    assert (folder / "view.html").read_text().count("images/trend-") == 3
+    assert len(meta["images"]) == 1
+    assert (folder / "view.html").read_text().count("images/trend-") == 1
     from newsletter.archive import load_archive
     from newsletter.period import Month
 

@@ -137,7 +137,7 @@ def test_page_shows_the_draft_at_desktop_and_phone_width(page):
     assert "Hero version 1" in page.evaluate(PHONE_TEXT)
     assert page.evaluate("document.getElementById('subject').textContent").startswith("IT in October:")
     assert page.evaluate("document.getElementById('preheader').textContent")
-    assert "- Requests resolved: " in page.evaluate("document.getElementById('text').textContent")
+    assert " requests resolved: " in page.evaluate("document.getElementById('text').textContent")
     assert "List-Id" in page.evaluate("document.getElementById('headers').textContent")
     assert page.evaluate("[...document.getElementById('dark').contentDocument.querySelectorAll('style')]"
                          ".some(s => s.textContent.includes('invert(1)'))")

@@ -10,7 +10,7 @@ import pytest
 from newsletter.compose.checks import check_html
 from newsletter.compose.context import build_context
 from newsletter.compose.render import Renderer, Theme
-from newsletter.errors import TemplateError
+from newsletter.errors import ConfigError, TemplateError
 from newsletter.model import SourceResult
 from newsletter.period import Month
 from tests.test_story import history_of, mail, steady, tickets, uptime
@@ -47,11 +47,28 @@ def test_default_theme_renders_story_and_charts():
     newsletter = render(None)
     assert newsletter.subject == "IT in October: 466 requests resolved · 48,213 threats blocked · 99.98% uptime"
     assert len(newsletter.subject) < 80
-    assert "We resolved 466 requests (66 more than September)" in newsletter.html
+    assert "21 requests every working day" in newsletter.html  # short: each figure with its sentence
+    assert "We resolved 466 requests" not in newsletter.html and "9 in 10 got a first answer" not in newsletter.html
     assert "Most requests resolved in a year" in newsletter.preheader
+    assert {image.filename for image in newsletter.images} == {"trend-resolved.png"}
+    assert "Requests resolved per month, November 2025 to October 2026" in newsletter.text
+
+
+def test_the_full_layout_brings_back_every_figure_and_chart(tmp_path):
+    root = theme_dir(tmp_path, {"theme.toml": '[layout]\ndetail = "full"\n'})
+    newsletter = render(root, "acme")
+    assert "We resolved 466 requests" in newsletter.html  # the section's sentence, then every figure
+    assert "9 in 10 got a first answer within" in newsletter.html and "Ratings received" in newsletter.html
+    assert "- Requests resolved: 466 (66 more than September)" in newsletter.text  # a volume: context, in grey
     assert {image.filename for image in newsletter.images} == {
         "trend-resolved.png", "trend-blocked_total.png", "trend-overall_uptime_pct.png"}
-    assert "Requests resolved per month, November 2025 to October 2026" in newsletter.text
+
+
+def test_a_layout_that_is_neither_short_nor_full_is_a_config_error(tmp_path):
+    root = theme_dir(tmp_path, {"theme.toml": '[layout]\ndetail = "compact"\n'})
+    with pytest.raises(ConfigError, match=r'theme.toml: layout.detail: expected "short" .* or "full" .*'
+                                          r"got 'compact'"):
+        render(root, "acme")
 
 
 def test_override_one_block_through_default_prefix(tmp_path):
@@ -62,7 +79,7 @@ def test_override_one_block_through_default_prefix(tmp_path):
         """})
     html = render(root, "acme").html
     assert "ACME IT NEWS" in html
-    assert "We resolved 466 requests" in html  # every other block still comes from the default theme
+    assert "21 requests every working day" in html  # every other block still comes from the default theme
     assert "IT in October 2026" not in html
 
 
@@ -145,7 +162,8 @@ def test_highlight_and_category_text_is_escaped():
     newsletter = render(None, results=results)
     html = newsletter.html
     assert "<script>" not in html and "<img src=x" not in html and 'href="javascript:' not in html
-    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;") == 3
+    # the title (the lead's headline, and so in the subject: <title> and the preview text), body, category
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;") == 5
     assert [f for f in check_html(newsletter)] == []
 
 

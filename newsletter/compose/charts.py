@@ -11,8 +11,8 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from newsletter.compose.context import Figure, format_value
-from newsletter.compose.story import trend_words
+from newsletter.compose.figures import Figure, format_value
+from newsletter.compose.sentences import trend_words
 
 WIDTH = 552  # CSS pixels: the 600 px body less the card's padding
 HEIGHT = 180

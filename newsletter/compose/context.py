@@ -1,27 +1,23 @@
 """Stored results of a month and its history -> what templates see.
 
-Templates receive Figures, not raw numbers: each knows its value, last month's value, the
-months before (for records, averages and charts), how to write itself and whether a change is
-better or worse, so no template does arithmetic and a missing number reads "n/a", never a zero.
+Templates receive Figures (figures.py), not raw numbers, so no template does arithmetic and a
+missing number reads "n/a", never a zero; the story (story.py) is chosen from those Figures.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
-from newsletter.compose import formatting
-from newsletter.compose.formatting import where
-from newsletter.compose.markdown import render_markdown
+from newsletter.compose import framing, lead, sentences, story
+from newsletter.compose.figures import Figure, Section, Unit
 from newsletter.model import SourceResult, kind_title
 from newsletter.period import Month
-
-Unit = Literal["count", "duration", "pct"]
+from newsletter.sections import DEFAULT_SECTIONS
 
 # key, label, unit, higher_is_better (None: a change is neither good nor bad)
 TICKET_FIGURES = (
-    ("resolved", "Requests resolved", "count", True),
+    ("resolved", "Requests resolved", "count", None),  # a volume: context, never better or worse
     ("opened", "New requests", "count", None),
     ("backlog_end", "Still open at month's end", "count", False),
     ("first_response_median_s", "Typical wait for a first answer", "duration", False),
@@ -47,150 +43,30 @@ SERVICE_FIGURES = (
 )
 
 
-@dataclass(frozen=True)
-class Figure:
-    key: str
-    label: str
-    value: float | None
-    previous: float | None
-    unit: Unit
-    higher_is_better: bool | None
-    previous_month: str = ""
-    history: tuple[float | None, ...] = ()  # earlier months, oldest first; the last is `previous`
-
-    @property
-    def earlier(self) -> list[float]:
-        """The known values of the earlier months."""
-        return [v for v in self.history if v is not None]
-
-    @property
-    def average(self) -> float | None:
-        """Mean of the known earlier months (up to 12), None without any."""
-        known = [v for v in self.history[-12:] if v is not None]
-        return sum(known) / len(known) if known else None
-
-    @property
-    def series(self) -> list[float | None]:
-        """History plus this month: what a trend chart draws."""
-        return [*self.history, self.value]
-
-    @property
-    def known(self) -> bool:
-        return self.value is not None
-
-    @property
-    def display(self) -> str:
-        return format_value(self.value, self.unit)
-
-    @property
-    def previous_display(self) -> str:
-        return format_value(self.previous, self.unit)
-
-    @property
-    def delta(self) -> float | None:
-        if self.value is None or self.previous is None:
-            return None
-        return self.value - self.previous
-
-    @property
-    def verdict(self) -> str | None:
-        """'better', 'worse', 'same', or None when unknown or when a change means neither."""
-        if self.value is None or self.previous is None:
-            return None
-        # a percentage as shown: '98%' after '98%' is the same, whatever the decimals behind
-        pct = self.unit == "pct"
-        delta = formatting.shown_change(self.value, self.previous) if pct else self.value - self.previous
-        if abs(delta) < (0.005 if self.unit == "pct" else 0.5):
-            return "same"
-        if self.higher_is_better is None:
-            return None
-        return "better" if (delta > 0) == self.higher_is_better else "worse"
-
-    @property
-    def comparison(self) -> str:
-        """'3 minutes faster than September', '112 more than September', '' when unknown."""
-        if self.verdict == "same":
-            return f"the same as {self.previous_month}"
-        return describe_change(self.value, self.previous, self.unit, f"than {self.previous_month}")
-
-
-def describe_change(value: float | None, reference: float | None, unit: Unit, against: str) -> str:
-    """`value` against `reference` in words: '3 minutes faster than September', 'up 2 points from
-    the 12-month average'. A percentage's change is the one between the two as they are shown
-    (value's precision): '98%, down 1 point', never '98%, down 1.08 points'."""
-    if value is None or reference is None:
-        return ""
-    delta = value - reference
-    if unit == "duration":
-        return f"{formatting.duration(delta)} {'slower' if delta > 0 else 'faster'} {against}"
-    if unit == "pct":
-        delta = formatting.shown_change(value, reference)
-        points = formatting.points(delta, formatting.percent_decimals(value))
-        if points == "0 points":
-            return f"the same {against.replace('than ', 'as ', 1)}"
-        return f"{'up' if delta > 0 else 'down'} {points} {against.replace('than ', 'from ', 1)}"
-    return f"{formatting.number(abs(delta))} {'more' if delta > 0 else 'fewer'} {against}"
-
-
-def format_value(value: float | None, unit: Unit) -> str:
-    if unit == "duration":
-        return formatting.duration(value)
-    if unit == "pct":
-        return formatting.percent(value)
-    return formatting.number(value)
-
-
-@dataclass(frozen=True)
-class Section:
-    """One source's part of the newsletter. `name` is its id; `title` is what readers call it."""
-
-    name: str
-    kind: str
-    status: str
-    error: str | None
-    figures: dict[str, Figure] = field(default_factory=dict)
-    items: list[dict[str, Any]] = field(default_factory=list)  # services, categories, highlights
-    summary: str = ""  # one plain-language sentence with its comparison (story.summarize)
-    title: str = ""
-    partial: bool = False  # not the whole month, or not every record (warnings say why); and when days
-    coverage: str = ""  # are missing: "These numbers cover 22 of the 31 days of October.", for readers,
-    covered: str = ""  # and "counted over 22 of 31 days", beside a number (the hero)
-    warnings: list[str] = field(default_factory=list)  # why, for the people who run the newsletter
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-
 def build_context(
     month: Month, results: list[SourceResult], history: dict[str, list[SourceResult]], extra: dict[str, Any]
 ) -> dict[str, Any]:
     """Everything a template may use. `history` maps earlier month labels to their stored results
     (any order, any gaps); `extra` holds workspace facts (company, team, sections, and
     `source_titles`: source name -> title, where a source without one is called by its kind)."""
-    from newsletter.compose import story
-
     labels = [m.label for m in month.history(max(_span(month, history), 1))]
     past = {label: {r.name: r for r in history.get(label, []) if r.status == "ok"} for label in labels}
     prev_name = month.previous().short_name
     by_kind: dict[str, list[Section]] = {"ticketing": [], "mail_security": [], "uptime": [], "custom": []}
-    highlights: dict[str, list[dict[str, str]]] = {}
     titles = extra.get("source_titles") or {}
     failed: list[Section] = []
     written: dict[str, list[Any]] = {"markdown_refused": [], "markdown_pictures": []}
     for result in results:
         if result.kind == "highlights":
-            for item in result.metrics.get("items", []) if result.status == "ok" else []:
-                highlights.setdefault(item["section"], []).append(render_highlight(result, item, written))
             continue
         older = [past[label].get(result.name) for label in labels]
         section = replace(_section(result, older, prev_name, month),
                           title=titles.get(result.name) or kind_title(result.kind))
-        section = replace(section, summary=story.summarize(section))
-        by_kind.setdefault(result.kind, []).append(section)
+        by_kind.setdefault(result.kind, []).append(_told(section, month))
         if result.status == "failed":
             failed.append(section)
     custom = {key: figure for section in by_kind["custom"] for key, figure in section.figures.items()}
+    lead_story, highlights = _highlights(results, written, "lead" in (extra.get("sections") or DEFAULT_SECTIONS))
     context = {
         "month": {"label": month.label, "name": month.name, "short_name": month.short_name, "days": month.days,
                   "previous_name": month.previous().name, "previous_short_name": prev_name,
@@ -201,6 +77,7 @@ def build_context(
         "uptime": by_kind["uptime"],
         "custom": by_kind["custom"],
         "metrics": custom,
+        "lead": lead_story,
         "highlights": highlights,
         "failed_sources": failed,  # Sections: `.title` is what to call them
         **written,
@@ -210,15 +87,34 @@ def build_context(
     return context
 
 
-def render_highlight(result: SourceResult, item: dict[str, str], written: dict[str, list[Any]]) -> dict[str, str]:
-    """One highlight as templates see it (title, html, text). What in it cannot go out and the
-    pictures it sends along go to `written` (markdown_refused, markdown_pictures), for the renderer."""
-    file = result.metrics.get("file")
-    origin = f'{where(file) if file else result.name} ("{item["title"]}")'
-    rendered = render_markdown(item["body"], origin, Path(file).parent if file else None)
-    written["markdown_refused"].extend(rendered.refused)
-    written["markdown_pictures"].extend(rendered.pictures)
-    return {"title": item["title"], "html": rendered.html, "text": item["body"]}
+def _told(section: Section, month: Month) -> Section:
+    """The section with its words: framings, a volume's year, uptime's streak, its sentence and the
+    short layout's lines (framing.py, sentences.py)."""
+    if not section.ok:
+        return section
+    year_notes = {key: note for key, figure in section.figures.items()
+                  if figure.unit == "count" and figure.higher_is_better is None and not section.covered
+                  and (note := framing.year_note(figure, month))}
+    found = framing.streak(section, month) if section.kind == "uptime" and not section.covered else None
+    section = replace(section, framings=framing.framings(section, month), year_notes=year_notes,
+                      streak=framing.streak_words(found) if found else "")
+    return replace(section, summary=sentences.summarize(section), lines=sentences.short_lines(section))
+
+
+def _highlights(results: list[SourceResult], written: dict[str, list[Any]],
+                with_lead: bool) -> tuple[dict[str, Any] | None, dict[str, list[dict[str, Any]]]]:
+    """(the lead story or None, the other highlights by section), in the order they were written."""
+    items = [(result, item) for result in results if result.kind == "highlights" and result.status == "ok"
+             for item in result.metrics.get("items", [])]
+    chosen = lead.choose(items) if with_lead else None
+    highlights: dict[str, list[dict[str, Any]]] = {}
+    lead_story = None
+    for number, (result, item) in enumerate(items):
+        if number == chosen:
+            lead_story = lead.render_lead(result, item, written)
+        else:
+            highlights.setdefault(item["section"], []).append(lead.render_highlight(result, item, written))
+    return lead_story, highlights
 
 
 def _span(month: Month, history: dict[str, list[SourceResult]]) -> int:

@@ -81,6 +81,12 @@ def fit(parts: list[str], limit: int, separator: str = " · ") -> str:
     return text
 
 
+def upper_first(text: str) -> str:
+    """'a threat stopped every minute' -> 'A threat stopped every minute': a sentence's start,
+    leaving the rest as written (Jinja's `capitalize` would lower 'Email')."""
+    return text[:1].upper() + text[1:]
+
+
 def where(filename: str) -> str:
     """A file's path as a person reads it: relative to the current folder when inside it."""
     path = Path(filename)

@@ -22,6 +22,7 @@ from newsletter.compose import formatting
 from newsletter.compose.formatting import where
 from newsletter.compose.links import BadReference
 from newsletter.compose.mjml_errors import MarkingEnvironment, MjmlRefused, describe
+from newsletter.compose.outline import outline
 from newsletter.compose.personal import neutralize
 from newsletter.compose.pictures import InlineImage
 from newsletter.compose.printable import printable_value
@@ -42,6 +43,7 @@ THEME_FILE = "theme.toml"
 _EXTENDS = re.compile(r"""{%-?\s*extends\s+["']([^"']+)["']""")
 _COMMENT = re.compile(r"{#.*?#}", re.DOTALL)
 _COLOR = re.compile(r"^(#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3}|)$")  # empty: no colour (the checks say so)
+LAYOUTS = ("short", "full")  # theme.toml [layout] detail: the few figures that matter, or every one
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ class Newsletter:
     # links and pictures people wrote that cannot go out (markdown.py): the email checks refuse to send
     # them. Not part of the content: an edition reloaded from its archive has none.
     refused: tuple[BadReference, ...] = field(default=(), compare=False)
+    # the draft as data (outline.py: lead, hero facts, sections), for `preview --format json`; None
+    # for an edition reloaded from its archive
+    story: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def content_hash(self) -> str:
@@ -109,7 +114,7 @@ class Theme:
             finalize=_printed,
         )
         env.filters.update(number=formatting.number, percent=formatting.percent, duration=formatting.duration,
-                           fit=formatting.fit)
+                           fit=formatting.fit, upper_first=formatting.upper_first)
         return env
 
     def logo_image(self) -> InlineImage | None:
@@ -143,6 +148,10 @@ def _check_theme(own: dict[str, Any], builtin: dict[str, Any], path: Path) -> No
     for key, value in own.get("colors", {}).items():
         if not (isinstance(value, str) and _COLOR.match(value)):
             raise ConfigError(f"{path}: colors.{key}: expected a colour as #rrggbb, got {value!r}")
+    detail = own.get("layout", {}).get("detail", "short")
+    if detail not in LAYOUTS:
+        raise ConfigError(f"{path}: layout.detail: expected \"short\" (the few figures that matter) or \"full\" "
+                          f"(every figure, as a table), got {detail!r}")
     width = own.get("logo", {}).get("width", 1)
     if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= 600:
         raise ConfigError(f"{path}: logo.width: expected the shown width in pixels (1 to 600), got {width!r}")
@@ -243,7 +252,8 @@ class Renderer:
         pictures = {p.cid: p for p in context.get("markdown_pictures", ()) if p.cid in html}
         return Newsletter(month=month, subject=subject, preheader=preheader, html=html, text=text,
                           images=(*images, *pictures.values()),
-                          refused=tuple(dict.fromkeys(context.get("markdown_refused", ()))))
+                          refused=tuple(dict.fromkeys(context.get("markdown_refused", ()))),
+                          story=outline(context) if edition == "month" else None)
 
     def _locate(self, refused: MjmlRefused, source: str, name: str, context: dict[str, Any]) -> str:
         """The MJML error with the template file and line it comes from (mjml_errors.py)."""

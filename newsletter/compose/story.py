@@ -1,20 +1,26 @@
-"""The story behind the numbers: the three headline facts and one plain sentence per section.
+"""The story behind the numbers: the hero's facts, chosen by rules and framed in words people use.
 
-Headline rules (each is tested on hand-made histories in tests/test_story.py):
+Which facts (each rule is tested on hand-made histories in tests/test_story.py):
 
 1. Record: the month beats every known earlier month in the metric's good direction, with at
    least MIN_RECORD_MONTHS earlier months known ("Fastest first answer in a year"; "... yet" when
    the history read holds every month ever stored, `history_complete`).
-2. Improvement: better than the month before, or than the average of the earlier months (at
-   least MIN_AVERAGE_MONTHS known), by the metric's threshold; never when the month is worse
-   than the one before.
-3. Defaults: requests resolved, threats blocked, uptime (then first answer, phishing), stated
-   plainly with their honest comparison: a worse month reads as worse, never as a win.
+2. Improvement, for a service level only (first answer, time to solve, satisfaction, service
+   targets, uptime): better than the month before, or than the average of the earlier months (at
+   least MIN_AVERAGE_MONTHS known), by the metric's threshold; never when worse than the month before.
+3. Defaults: requests resolved, threats blocked, uptime, then first answer and phishing.
+
+A volume (requests, threats) is context, never a verdict: fewer threats is not IT doing worse.
+Its note is a record, the most of any month this year, the year so far, or nothing; never a
+decline, and its tone is always neutral. A service level that got worse than the month before
+is no hero fact at all (stating it proudly would need spin): the next fact takes its place.
+So no hero fact is ever "bad"; red is kept for the sections below.
 
 Records come first, then improvements by size, then defaults in order; three at most, no
 metric twice, at most two from one kind of source. Missing sources offer nothing, so the hero
 shrinks rather than show a gap. A source that covers only some of the month's days offers only
-its defaults, noted with how much it covers ("counted over 22 of 31 days") instead of a comparison.
+its defaults, noted with how much it covers ("counted over 22 of 31 days"), with no comparison
+and no framing. Each fact carries its framing (framing.py) and `why`: the rule that chose it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from newsletter.compose.context import Figure, Section, describe_change, format_value
+from newsletter.compose.figures import Figure, Section, describe_change
 
 MIN_RECORD_MONTHS = 5
 MIN_AVERAGE_MONTHS = 3
@@ -39,12 +45,17 @@ class Angle:
     noun: str  # follows the number: "466 requests resolved"
     record: str  # "Most requests resolved"
     higher: bool  # which way a record points
-    min_change: float | None  # improvement threshold: relative for counts and durations, points for pct
+    min_change: float | None  # improvement threshold (relative for durations, points for pct); None: a volume
     default_rank: int | None = None  # place among the defaults; None: never a default
+
+    @property
+    def volume(self) -> bool:
+        """A count of what arrived or was done: context, never better or worse."""
+        return self.min_change is None
 
 
 ANGLES = (
-    Angle("ticketing", "resolved", "requests resolved", "Most requests resolved", True, 0.15, 0),
+    Angle("ticketing", "resolved", "requests resolved", "Most requests resolved", True, None, 0),
     Angle("mail_security", "blocked_total", "threats blocked", "Most threats blocked", True, None, 1),
     Angle("uptime", "overall_uptime_pct", "uptime", "Best uptime", True, 0.1, 2),
     Angle("ticketing", "first_response_median_s", "to a first answer", "Fastest first answer", False, 0.15, 3),
@@ -53,12 +64,14 @@ ANGLES = (
     Angle("ticketing", "csat_pct", "happy with the help they got", "Happiest colleagues", True, 2.0),
     Angle("ticketing", "sla_met_pct", "of service targets met", "Most service targets met", True, 2.0),
 )
+ANGLE_BY_KEY = {angle.key: angle for angle in ANGLES}
 RANKS = {"record": 0, "improvement": 1, "default": 2}
+DEFAULTS = "requests resolved, threats blocked, uptime, first answer, phishing"
 
 
 @dataclass(frozen=True)
 class Fact:
-    """One headline fact: a big number, what it counts, and how it compares."""
+    """One hero fact: a big number, what it counts, what it means, and why it was chosen."""
 
     key: str  # "helpdesk.resolved"
     kind: str
@@ -66,8 +79,10 @@ class Fact:
     value: str  # "466"
     noun: str  # "requests resolved"
     title: str  # "Most requests resolved in a year" (records), else "466 requests resolved"
-    note: str  # the comparison: "the most in 12 months", "3 minutes faster than September"
-    tone: str  # "good" | "bad" | "neutral": how the template may colour the note
+    note: str  # context: "the fastest in a year", "3 minutes faster than September", "4,102 since January"
+    tone: str  # "good" | "neutral": how the template may colour the note; never "bad"
+    framing: str = ""  # what the number means: "22 requests every working day" (framing.py)
+    why: str = ""  # the rule that chose it, for the people who run the newsletter
     strength: float = 0.0
 
     @property
@@ -77,13 +92,18 @@ class Fact:
 
     @property
     def sentence(self) -> str:
-        """'466 requests resolved, 79 fewer than September.'"""
+        """'466 requests resolved, 4,102 since January.'"""
         return f"{self.short}, {self.note}." if self.note else f"{self.short}."
 
     @property
     def line(self) -> str:
-        """The fact as one line of text: 'Fastest first answer in a year: 12 minutes.' or the sentence."""
-        return f"{self.title}: {self.value}." if self.reason == "record" else self.sentence
+        """The fact as one line of text: 'Fastest first answer in a year: 12 minutes, half of all
+        requests had a first answer within 12 minutes.' or '466 requests resolved: 22 requests every
+        working day (4,102 since January).'"""
+        if self.reason == "record":
+            return f"{self.title}: {self.value}" + (f", {self.framing}." if self.framing else ".")
+        framed = f"{self.short}: {self.framing}" if self.framing else self.short
+        return f"{framed} ({self.note})." if self.note else f"{framed}."
 
 
 def headline_facts(context: dict[str, Any], limit: int = HEADLINE_FACTS) -> list[Fact]:
@@ -107,27 +127,61 @@ def headline_facts(context: dict[str, Any], limit: int = HEADLINE_FACTS) -> list
 
 def _facts(angle: Angle, section: Section, figure: Figure, complete: bool) -> list[Fact]:
     key, value = f"{section.name}.{angle.key}", figure.display
+    plain = {"key": key, "kind": angle.kind, "value": value, "noun": angle.noun, "title": f"{value} {angle.noun}"}
     if section.covered:  # part of a month against whole ones makes no record, no improvement, no comparison
-        return [] if angle.default_rank is None else [
-            Fact(key, angle.kind, "default", value, angle.noun, f"{value} {angle.noun}", section.covered, "neutral",
-                 -float(angle.default_rank))]
+        return [] if angle.default_rank is None else [Fact(
+            **plain, reason="default", note=section.covered, tone="neutral", strength=-float(angle.default_rank),
+            why=f"a default ({DEFAULTS}, in that order); the source covers part of the month, so nothing "
+                "is compared")]
+    framing = section.framings.get(angle.key, "")
     found = []
+    record = _record(angle, figure, complete)
+    if record:
+        span, earlier = record
+        superlative = angle.record.split(" ", 1)[0].lower()
+        found.append(Fact(**{**plain, "title": f"{angle.record} {span}"}, reason="record",
+                          note=f"the {superlative} {span}", tone="neutral" if angle.volume else "good",
+                          framing=framing, strength=float(earlier),
+                          why=f"a record: better than each of the {earlier} earlier months known"))
+    gain = None if angle.volume else _improvement(angle, figure)
+    if gain is not None:
+        found.append(Fact(**plain, reason="improvement", note=gain[1], tone="good", framing=framing,
+                          strength=gain[0], why=f"an improvement: {gain[1]}, at least the "
+                                                f"{_threshold(angle, figure)} this rule asks for"))
+    if angle.default_rank is not None and (angle.volume or figure.verdict != "worse"):
+        note, tone = _default_note(angle, section, figure)
+        unless = "" if angle.volume or figure.previous is None else f", and not worse than {figure.previous_month}"
+        found.append(Fact(**plain, reason="default", note=note, tone=tone, framing=framing,
+                          strength=-float(angle.default_rank),
+                          why=f"a default ({DEFAULTS}, in that order), when no record or improvement takes "
+                              f"its place{unless}"))
+    return found
+
+
+def _record(angle: Angle, figure: Figure, complete: bool) -> tuple[str, int] | None:
+    """(span words, earlier months) when the month beats every known earlier one."""
     earlier = figure.earlier
     better = (lambda a, b: a > b) if angle.higher else (lambda a, b: a < b)
     if len(earlier) >= MIN_RECORD_MONTHS and all(better(figure.value, v) for v in earlier):
-        span = "yet" if complete else record_span(len(figure.history))
-        superlative = angle.record.split(" ", 1)[0].lower()
-        found.append(Fact(key, angle.kind, "record", value, angle.noun, f"{angle.record} {span}",
-                          f"the {superlative} {span}", "good", float(len(earlier))))
-    gain = _improvement(angle, figure)
-    if gain is not None:
-        found.append(Fact(key, angle.kind, "improvement", value, angle.noun, f"{value} {angle.noun}",
-                          gain[1], "good", gain[0]))
-    if angle.default_rank is not None:
-        tone = {"better": "good", "worse": "bad"}.get(figure.verdict or "", "neutral")
-        found.append(Fact(key, angle.kind, "default", value, angle.noun, f"{value} {angle.noun}",
-                          figure.comparison, tone, -float(angle.default_rank)))
-    return found
+        return ("yet" if complete else record_span(len(figure.history))), len(earlier)
+    return None
+
+
+def _default_note(angle: Angle, section: Section, figure: Figure) -> tuple[str, str]:
+    """A volume's context (the year), uptime's streak, or a service level's gain; never a decline."""
+    if angle.volume:
+        return section.year_notes.get(angle.key, ""), "neutral"
+    if angle.kind == "uptime" and section.streak:
+        return section.streak, "good"
+    if figure.verdict == "better":
+        return figure.comparison, "good"
+    return "", "neutral"
+
+
+def _threshold(angle: Angle, figure: Figure) -> str:
+    if figure.unit == "pct":
+        return f"{angle.min_change:g} points"
+    return f"{(angle.min_change or 0) * 100:.0f}%"
 
 
 def _improvement(angle: Angle, figure: Figure) -> tuple[float, str] | None:
@@ -157,66 +211,3 @@ def record_span(earlier_months: int) -> str:
 
 def average_label(months: int) -> str:
     return "12-month average" if months >= 12 else f"average of the last {months} months"
-
-
-# one sentence per section ------------------------------------------------------------------------
-def summarize(section: Section) -> str:
-    """One plain-language sentence with its comparison; '' when the section has nothing to say."""
-    if not section.ok:
-        return ""
-    f = section.figures
-    if section.kind == "ticketing":
-        parts = []
-        if _known(f, "resolved"):
-            parts.append(f"We resolved {f['resolved'].display} requests{_paren(f['resolved'])}")
-        if _known(f, "first_response_median_s"):
-            first = f["first_response_median_s"]
-            lead = "and the" if parts else "The"
-            parts.append(f"{lead} typical first answer came within {first.display}{_paren(first)}")
-        return (", ".join(parts) + ".") if parts else ""
-    if section.kind == "mail_security" and _known(f, "blocked_total"):
-        text = f"We stopped {f['blocked_total'].display} threats before they reached anyone{_paren(f['blocked_total'])}"
-        if _known(f, "phishing"):
-            text += f", {f['phishing'].display} of them phishing emails"
-        return text + "."
-    if section.kind == "uptime" and _known(f, "overall_uptime_pct"):
-        overall = f["overall_uptime_pct"]
-        text = f"The systems you rely on were available {overall.display} of the time{_paren(overall)}"
-        worst = max(section.items, key=lambda s: s["figures"]["longest_outage_s"].value or 0, default=None)
-        longest = worst["figures"]["longest_outage_s"] if worst else None
-        if longest is not None and longest.value:
-            text += f"; the longest interruption was {longest.display}, on {worst['name']}"
-        elif all(s["figures"]["incidents"].value == 0 for s in section.items):
-            text += ", without a single interruption"
-        return text + "."
-    return ""
-
-
-def _known(figures: dict[str, Figure], key: str) -> bool:
-    return key in figures and figures[key].known
-
-
-def _paren(figure: Figure) -> str:
-    return f" ({figure.comparison})" if figure.comparison else ""
-
-
-def trend_words(label: str, figure: Figure, months: list[str]) -> str:
-    """A 12-month trend in words, for alt text and the plain-text part: 'Requests resolved per
-    month, November 2025 to October 2026: rising over the year; 466 in October against an
-    average of 431; highest in September 2026 (545), lowest in December 2025 (305).'"""
-    points = [(m, v) for m, v in zip(months, figure.series, strict=False) if v is not None]
-    if len(points) < 2:
-        return ""
-    (first_month, _), (last_month, last) = points[0], points[-1]
-    top_month, top = max(points, key=lambda p: p[1])
-    low_month, low = min(points, key=lambda p: p[1])
-    earlier = [v for _, v in points[:-1]]
-    average = sum(earlier) / len(earlier)
-    head, tail = points[: len(points) // 2], points[len(points) // 2:]
-    drift = sum(v for _, v in tail) / len(tail) - sum(v for _, v in head) / len(head)
-    direction = "steady" if abs(drift) < 0.2 * ((top - low) or 1.0) else ("rising" if drift > 0 else "falling")
-    unit = figure.unit
-    return (f"{label} per month, {first_month} to {last_month}: {direction} over the year; "
-            f"{format_value(last, unit)} in {last_month.split()[0]} against an average of "
-            f"{format_value(average, unit)}; highest in {top_month} ({format_value(top, unit)}), "
-            f"lowest in {low_month} ({format_value(low, unit)}).")

@@ -2,7 +2,8 @@
 
 Built from the months stored for the year, with the same Figures as a monthly edition (the
 year's last stored month is "this month", the ones before it its history), so charts and
-templates work unchanged; the year adds `year`, `totals`, `records` and `year_highlights`.
+templates work unchanged; the year adds `year`, `totals`, `records` and `year_highlights` (each
+month's lead story first, with its photo).
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from newsletter.compose.context import Figure, build_context, format_value, render_highlight
+from newsletter.compose import lead
+from newsletter.compose.context import build_context
+from newsletter.compose.figures import Figure, format_value
+from newsletter.compose.lead import render_highlight
 from newsletter.compose.story import ANGLES, headline_facts
 from newsletter.errors import NewsletterError, NothingToDo
 from newsletter.model import SourceResult
@@ -64,12 +68,20 @@ def build_year_context(year: Year, stored: dict[str, list[SourceResult]], extra:
     context["totals"] = [t for t in (_total(spec, context, shown) for spec in YEAR_TOTALS) if t]
     context["headline"] = []
     context["records"] = year_records(months, stored)
-    context["year_highlights"] = [
-        {"month": names[m.label], **render_highlight(result, item, context)}
-        for m in months for result in stored[m.label] if result.kind == "highlights" and result.status == "ok"
-        for item in result.metrics.get("items", []) if item.get("section") == "highlights"
-    ]
+    context["year_highlights"] = [{"month": names[m.label], **item} for m in months
+                                  for item in _shipped(stored[m.label], context)]
     return context
+
+
+def _shipped(results: list[SourceResult], written: dict[str, Any]) -> list[dict[str, Any]]:
+    """A month's highlights as the year shows them: its lead story first, with its photo (resized as
+    in its month: lead.py), then the others written before any "# " heading."""
+    items = [(result, item) for result in results if result.kind == "highlights" and result.status == "ok"
+             for item in result.metrics.get("items", [])]
+    chosen = lead.choose(items)
+    shipped = [lead.render_lead(*items[chosen], written)] if chosen is not None else []
+    return shipped + [render_highlight(result, item, written) for number, (result, item) in enumerate(items)
+                      if number != chosen and item.get("section") == "highlights"]
 
 
 def year_end(year: Year) -> datetime:

@@ -1,0 +1,178 @@
+"""Figure and Section: what templates see instead of raw numbers.
+
+A Figure knows its value, last month's value, the months before (for records, averages and
+charts), how to write itself and whether a change is better or worse, so no template does
+arithmetic and a missing number reads "n/a", never a zero. A Section is one source's part of the
+edition. Both are plain data: context.py builds them, story.py and framing.py read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from newsletter.compose import formatting
+
+Unit = Literal["count", "duration", "pct"]
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    label: str
+    value: float | None
+    previous: float | None
+    unit: Unit
+    higher_is_better: bool | None
+    previous_month: str = ""
+    history: tuple[float | None, ...] = ()  # earlier months, oldest first; the last is `previous`
+
+    @property
+    def earlier(self) -> list[float]:
+        """The known values of the earlier months."""
+        return [v for v in self.history if v is not None]
+
+    @property
+    def average(self) -> float | None:
+        """Mean of the known earlier months (up to 12), None without any."""
+        known = [v for v in self.history[-12:] if v is not None]
+        return sum(known) / len(known) if known else None
+
+    @property
+    def series(self) -> list[float | None]:
+        """History plus this month: what a trend chart draws."""
+        return [*self.history, self.value]
+
+    @property
+    def known(self) -> bool:
+        return self.value is not None
+
+    @property
+    def display(self) -> str:
+        return format_value(self.value, self.unit)
+
+    @property
+    def previous_display(self) -> str:
+        return format_value(self.previous, self.unit)
+
+    @property
+    def delta(self) -> float | None:
+        if self.value is None or self.previous is None:
+            return None
+        return self.value - self.previous
+
+    @property
+    def verdict(self) -> str | None:
+        """'better', 'worse', 'same', or None when unknown or when a change means neither."""
+        if self.value is None or self.previous is None:
+            return None
+        # a percentage as shown: '98%' after '98%' is the same, whatever the decimals behind
+        pct = self.unit == "pct"
+        delta = formatting.shown_change(self.value, self.previous) if pct else self.value - self.previous
+        if abs(delta) < (0.005 if self.unit == "pct" else 0.5):
+            return "same"
+        # a duration likewise: '12 minutes' after '12 minutes' is the same, not '2 seconds slower'
+        if self.unit == "duration" and self.display == self.previous_display:
+            return "same"
+        if self.higher_is_better is None:
+            return None
+        return "better" if (delta > 0) == self.higher_is_better else "worse"
+
+    @property
+    def comparison(self) -> str:
+        """'3 minutes faster than September', '112 more than September', '' when unknown."""
+        if self.verdict == "same":
+            return f"the same as {self.previous_month}"
+        return describe_change(self.value, self.previous, self.unit, f"than {self.previous_month}")
+
+
+def describe_change(value: float | None, reference: float | None, unit: Unit, against: str) -> str:
+    """`value` against `reference` in words: '3 minutes faster than September', 'up 2 points from
+    the 12-month average'. A percentage's change is the one between the two as they are shown
+    (value's precision): '98%, down 1 point', never '98%, down 1.08 points'."""
+    if value is None or reference is None:
+        return ""
+    delta = value - reference
+    if unit == "duration":
+        return f"{formatting.duration(delta)} {'slower' if delta > 0 else 'faster'} {against}"
+    if unit == "pct":
+        delta = formatting.shown_change(value, reference)
+        points = formatting.points(delta, formatting.percent_decimals(value))
+        if points == "0 points":
+            return f"the same {against.replace('than ', 'as ', 1)}"
+        return f"{'up' if delta > 0 else 'down'} {points} {against.replace('than ', 'from ', 1)}"
+    return f"{formatting.number(abs(delta))} {'more' if delta > 0 else 'fewer'} {against}"
+
+
+def format_value(value: float | None, unit: Unit) -> str:
+    if unit == "duration":
+        return formatting.duration(value)
+    if unit == "pct":
+        return formatting.percent(value)
+    return formatting.number(value)
+
+
+@dataclass(frozen=True)
+class Section:
+    """One source's part of the newsletter. `name` is its id; `title` is what readers call it."""
+
+    name: str
+    kind: str
+    status: str
+    error: str | None
+    figures: dict[str, Figure] = field(default_factory=dict)
+    items: list[dict[str, Any]] = field(default_factory=list)  # services, categories, highlights
+    summary: str = ""  # one plain-language sentence with its comparison (story.summarize)
+    title: str = ""
+    partial: bool = False  # not the whole month, or not every record (warnings say why); and when days
+    coverage: str = ""  # are missing: "These numbers cover 22 of the 31 days of October.", for readers,
+    covered: str = ""  # and "counted over 22 of 31 days", beside a number (the hero)
+    warnings: list[str] = field(default_factory=list)  # why, for the people who run the newsletter
+    framings: dict[str, str] = field(default_factory=dict)  # key -> what the figure means (framing.py)
+    year_notes: dict[str, str] = field(default_factory=dict)  # a volume's year: "4,102 since January"
+    streak: str = ""  # "Email: 97 days without an interruption" (uptime)
+    lines: list[Line] = field(default_factory=list)  # the short layout: the few figures it shows
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+UNKNOWN_LINE = "not available this month"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One figure as the short layout shows it: '466 requests resolved', its framing, and a note
+    (a service level's change, coloured by `tone`; a volume's year, never coloured)."""
+
+    key: str
+    value: str  # "466"
+    noun: str  # "requests resolved"
+    framing: str  # "22 requests every working day"
+    note: str = ""  # "3 minutes faster than September", "4,102 since January"
+    tone: str = "neutral"  # "good" | "bad" | "neutral"
+    label: str = ""  # "Requests resolved": what an unknown figure is called
+    known: bool = True  # False: the source said nothing of it this month (never read as zero)
+
+    @property
+    def said(self) -> str:
+        """The framing with its note: '22 requests every working day (4,102 since January)'."""
+        if self.framing and self.note:
+            return f"{self.framing} ({self.note})"
+        return self.framing or self.note
+
+    @property
+    def sentence(self) -> str:
+        """What `said` says, as a sentence: capital first, full stop last; '' when nothing."""
+        return f"{formatting.upper_first(self.said)}." if self.said else ""
+
+    @property
+    def text(self) -> str:
+        """The line in plain text: '466 requests resolved: 22 requests every working day.'"""
+        if not self.known:
+            return f"{self.label}: {UNKNOWN_LINE}."
+        if not self.value:
+            return self.sentence
+        head = f"{self.value} {self.noun}"
+        return f"{head}: {self.said}." if self.said else f"{head}."
