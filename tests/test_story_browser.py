@@ -1,6 +1,6 @@
 """Short by default: the demo edition in a real headless Chromium at a phone's width (375 px) is at
 most 4 phone screens (375 x 667 px) long (it was 6.7 before the short layout: the measurement can
-fail). Screenshots kept in test-artifacts/story/."""
+fail). Chromium is tests/fixtures/browser.py's `browser`; screenshots kept in test-artifacts/story/."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from tests.conftest import REPO, require_program
+from tests.conftest import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PHONE = {"width": 375, "height": 667}
@@ -19,16 +19,6 @@ MAX_SCREENS = 4
 ARTIFACTS = REPO / "test-artifacts" / "story"
 MEASURE = """JSON.stringify({height: document.scrollingElement.scrollHeight, viewport: window.innerWidth,
   images: Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)})"""
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    from tests.fixtures.browser import Chromium
-
-    chromium = Chromium(require_program("chromium", "the edition's length is measured in a real browser"),
-                        tmp_path_factory.mktemp("chromium") / "profile")
-    yield chromium
-    chromium.close()
 
 
 def draft(tmp_path):
