@@ -103,11 +103,11 @@ def child(vendor: str, url: str) -> None:
     """Collect October from `url` in this process; print figures as JSON."""
     from zoneinfo import ZoneInfo
 
+    from newsletter.binding import Secret
     from newsletter.collectors.rt import RequestTracker, RequestTrackerSettings
     from newsletter.collectors.zendesk import Zendesk, ZendeskSettings
     from newsletter.http import make_session
     from newsletter.period import Month
-    from newsletter.settings import Secret
 
     os.environ["BENCH_TOKEN"] = "bench-token"
     token = Secret(env="BENCH_TOKEN")

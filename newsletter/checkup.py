@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from newsletter.binding import unset_secrets
 from newsletter.collect import build_collectors
 from newsletter.config import Config, shared_titles
 from newsletter.drafts import findings, renderer, sample_edition
 from newsletter.errors import TemplateError
-from newsletter.settings import unset_secrets
 from newsletter.state_dir import check_state_dir
 
 if TYPE_CHECKING:

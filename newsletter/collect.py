@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from newsletter import limits
+from newsletter.binding import secrets_in
 from newsletter.collectors.base import Collector, SnapshotState, utcnow
 from newsletter.collectors.registry import CollectorRegistry, describe_plugin
 from newsletter.config import Config, SourceConfig
@@ -25,7 +26,6 @@ from newsletter.model import SourceResult
 from newsletter.period import Month, Year
 from newsletter.redaction import redact
 from newsletter.results import KIND_TYPES, result_problem
-from newsletter.settings import secrets_in
 
 if TYPE_CHECKING:
     from newsletter.workspace import Workspace

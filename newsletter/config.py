@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
+from newsletter.binding import Secret, Where, bind, key_of
 from newsletter.delivery.registry import TransportRegistry
 from newsletter.errors import ConfigError
 from newsletter.limits import DEFAULT_DEADLINE_S, DEFAULT_MAX_PAGES, MAX_DEADLINE_S
 from newsletter.model import kind_title
 from newsletter.period import load_timezone
 from newsletter.sections import DEFAULT_SECTIONS
-from newsletter.settings import Secret, Where, bind, key_of
 
 if TYPE_CHECKING:  # the registry is handed in where sources are bound: the composer and transports never load it
     from newsletter.collectors.registry import CollectorRegistry

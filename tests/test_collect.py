@@ -15,13 +15,13 @@ from urllib.parse import quote
 
 import pytest
 
+from newsletter.binding import Secret
 from newsletter.collect import collect_month
 from newsletter.collectors.base import Collector, NoSettings
 from newsletter.config import SourceConfig
 from newsletter.errors import SourceError
 from newsletter.period import Month
 from newsletter.results import CustomMetrics, CustomValue
-from newsletter.settings import Secret
 from tests.conftest import REPO
 from tests.contract.helpers import leaks
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from newsletter.binding import Secret, Where, bind
 from newsletter.errors import ConfigError
-from newsletter.settings import Secret, Where, bind
 
 
 def assert_config_error(result, *fragments):

@@ -13,12 +13,12 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from newsletter.binding import Secret
 from newsletter.delivery.base import TransportError
 from newsletter.delivery.graph import GraphSettings, GraphTransport, MinuteLimit
 from newsletter.delivery.ledger import DeliveryPlan, deliver
 from newsletter.delivery.message import Envelope
 from newsletter.errors import DeliveryError
-from newsletter.settings import Secret
 from newsletter.store import Store
 from tests.test_delivery_smtp import EDITION, PEOPLE, people
 

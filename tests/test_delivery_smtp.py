@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from newsletter.binding import Secret
 from newsletter.compose.render import Newsletter
 from newsletter.delivery.base import TransportError
 from newsletter.delivery.ledger import DeliveryPlan, deliver
@@ -11,7 +12,6 @@ from newsletter.delivery.message import Envelope
 from newsletter.delivery.recipients import Recipient, RecipientList
 from newsletter.delivery.smtp import SmtpSettings, SmtpTransport
 from newsletter.errors import DeliveryError, NothingToDo, TemplateError
-from newsletter.settings import Secret
 from newsletter.store import Store
 from tests.fixtures.smtp import PASSWORD, USER
 

@@ -16,7 +16,7 @@ RELAY = '''
 from dataclasses import dataclass
 
 from newsletter.delivery.base import Transport
-from newsletter.settings import Secret
+from newsletter.binding import Secret
 
 SENT = []
 

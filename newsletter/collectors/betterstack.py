@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from newsletter.binding import Secret
 from newsletter.collectors.common import HttpSource, HttpSourceSettings
 from newsletter.collectors.services import (
     ServiceSelection,
@@ -22,7 +23,6 @@ from newsletter.errors import SourceError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.period import Month
 from newsletter.results import ServiceUptime, UptimeStats
-from newsletter.settings import Secret
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,8 +28,8 @@ from newsletter.errors import ConfigError
 from newsletter.hosts import is_loopback
 
 if TYPE_CHECKING:
+    from newsletter.binding import Secret
     from newsletter.http import HttpClient
-    from newsletter.settings import Secret
 
 PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
 

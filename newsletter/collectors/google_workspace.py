@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from newsletter.binding import Secret
 from newsletter.collectors.common import HttpSource, HttpSourceSettings
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.period import Month
 from newsletter.redaction import redact
 from newsletter.results import MailStats
-from newsletter.settings import Secret
 
 PACIFIC = ZoneInfo("America/Los_Angeles")  # the Reports API's days
 SCOPE = "https://www.googleapis.com/auth/admin.reports.usage.readonly"

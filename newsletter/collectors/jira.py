@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from newsletter.binding import Secret
 from newsletter.collectors.common import HttpSourceSettings, check_range
 from newsletter.collectors.ticketing import QUERY_SLACK, TicketingCollector, expect, label, parse_time, utc_text
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.model import Ticket
 from newsletter.period import Month
-from newsletter.settings import Secret
 
 SEARCH = "/rest/api/3/search/jql"
 PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,254}")

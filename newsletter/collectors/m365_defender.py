@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
+from newsletter.binding import Secret
 from newsletter.collectors.common import HttpSource, HttpSourceSettings, check_base_url
 from newsletter.errors import ConfigError, SourceError
 from newsletter.period import Month
 from newsletter.redaction import redact
 from newsletter.results import MailStats
-from newsletter.settings import Secret
 
 RETENTION = timedelta(days=30)
 AVOID = "Collect each month early in the next one (the daily 'newsletter run' collects it on run.send_day)"

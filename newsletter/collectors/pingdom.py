@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from newsletter.binding import Secret
 from newsletter.collectors.aggregate import Outage, service_uptime
 from newsletter.collectors.common import HttpSource, HttpSourceSettings
 from newsletter.collectors.services import ServiceSelection, number, unmonitored
@@ -19,7 +20,6 @@ from newsletter.errors import SourceError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.period import Month
 from newsletter.results import ServiceUptime, UptimeStats
-from newsletter.settings import Secret
 
 PAGE = 1000
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from newsletter.binding import Secret
 from newsletter.collectors.aggregate import Outage, service_uptime
 from newsletter.collectors.common import HttpSource, HttpSourceSettings, check_range
 from newsletter.collectors.services import ServiceSelection, unmonitored
@@ -24,7 +25,6 @@ from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient
 from newsletter.period import Month
 from newsletter.results import ServiceUptime, UptimeStats
-from newsletter.settings import Secret
 
 CHUNK_S = 86400
 _DURATION = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")

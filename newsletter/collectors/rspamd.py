@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
+from newsletter.binding import Secret
 from newsletter.collectors.common import HttpSource, HttpSourceSettings, check_range
 from newsletter.errors import ConfigError, SourceError
 from newsletter.period import Month
 from newsletter.results import MailStats
-from newsletter.settings import Secret
 
 DEFAULT_ACTIONS = {
     "reject": "blocked", "discard": "blocked",

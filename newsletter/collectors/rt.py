@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+from newsletter.binding import Secret
 from newsletter.collectors.common import HttpSourceSettings, check_range
 from newsletter.collectors.ticketing import QUERY_SLACK, TicketingCollector, expect, label, parse_time, utc_text
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.model import Ticket
 from newsletter.period import Month
-from newsletter.settings import Secret
 
 SEARCH = "/REST/2.0/tickets"
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
+from newsletter.binding import Secret
 from newsletter.collectors.common import HttpSourceSettings, check_range
 from newsletter.collectors.ticketing import TicketingCollector, expect, label, parse_time, utc_text
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.model import Ticket
 from newsletter.period import Month
-from newsletter.settings import Secret
 
 RESOLVED_STATES = ("6", "7")  # 6 Resolved, 7 Closed
 SLA_CHUNK = 100

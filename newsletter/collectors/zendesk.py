@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from newsletter.binding import Secret
 from newsletter.collectors.common import HttpSourceSettings
 from newsletter.collectors.ticketing import TicketingCollector, expect, label, parse_time
 from newsletter.errors import ConfigError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.model import Ticket
 from newsletter.period import Month
-from newsletter.settings import Secret
 
 EXPORT = "/api/v2/incremental/tickets/cursor.json"
 SOLVED = ("solved", "closed")

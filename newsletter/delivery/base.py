@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from newsletter.errors import DeliveryError
 
 if TYPE_CHECKING:
+    from newsletter.binding import Where
     from newsletter.delivery.message import Outgoing
-    from newsletter.settings import Where
 
 DONE_STATUSES = ("sent", "accepted")  # the ledger's states for a message a server took (store.DONE_STATES)
 

@@ -23,6 +23,7 @@ from urllib.parse import quote
 import requests
 import urllib3
 
+from newsletter.binding import Secret
 from newsletter.delivery.addresses import check_address
 from newsletter.delivery.base import (
     PermFailure,
@@ -34,11 +35,10 @@ from newsletter.delivery.base import (
 )
 from newsletter.errors import ConfigError
 from newsletter.http import HttpPolicy, make_session, redact_url
-from newsletter.settings import Secret
 
 if TYPE_CHECKING:
+    from newsletter.binding import Where
     from newsletter.delivery.message import Outgoing
-    from newsletter.settings import Where
 
 log = logging.getLogger(__name__)
 ACCEPTED_NOTE = "202 Accepted by Microsoft Graph (taken for delivery; delivery itself not confirmed)"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from newsletter.binding import Secret
 from newsletter.delivery.base import (
     PermFailure,
     ServerUnavailable,
@@ -29,11 +30,10 @@ from newsletter.delivery.base import (
 )
 from newsletter.errors import ConfigError
 from newsletter.hosts import is_loopback
-from newsletter.settings import Secret
 
 if TYPE_CHECKING:
+    from newsletter.binding import Where
     from newsletter.delivery.message import Outgoing
-    from newsletter.settings import Where
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ import pytest
 import requests
 from werkzeug import Request, Response
 
+from newsletter.binding import Where, bind
 from newsletter.collect import collect_month
 from newsletter.collectors.base import Collector
 from newsletter.collectors.ticketing import TicketingCollector
@@ -30,7 +31,6 @@ from newsletter.config import SourceConfig
 from newsletter.http import HttpPolicy, make_session
 from newsletter.model import SourceResult
 from newsletter.period import Month
-from newsletter.settings import Where, bind
 
 # Retries and waits small enough for a test, large enough to be real: 2 retries, 10 ms backoff.
 FAST = HttpPolicy(connect_timeout_s=2.0, read_timeout_s=0.4, retries=2, backoff_s=0.01,

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug import Response
 
+from newsletter.binding import Secret
 from newsletter.collectors.google_workspace import SCOPE, GoogleWorkspace, GoogleWorkspaceSettings
 from newsletter.errors import SourceError
-from newsletter.settings import Secret
 from tests.contract.conftest import AFTER_OCTOBER, OCTOBER
 from tests.contract.helpers import FAULTS, Faults, check_fault
 

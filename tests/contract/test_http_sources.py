@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug import Request, Response
 
+from newsletter.binding import Where, bind
 from newsletter.collect import build_collectors, collect_month
 from newsletter.collectors.common import HttpSource
 from newsletter.collectors.registry import CollectorRegistry
@@ -32,7 +33,6 @@ from newsletter.config import SOURCE_KEYS, SourceConfig, load_config
 from newsletter.errors import ConfigError
 from newsletter.http import make_session
 from newsletter.model import SourceResult
-from newsletter.settings import Where, bind
 from newsletter.store import Store
 from tests.conftest import REPO
 from tests.contract.conftest import AFTER_OCTOBER, OCTOBER

@@ -13,10 +13,10 @@ import trustme
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
+from newsletter.binding import Secret
 from newsletter.collectors.m365_defender import M365Defender, M365DefenderSettings
 from newsletter.errors import SourceError
 from newsletter.http import make_session
-from newsletter.settings import Secret
 from tests.contract.conftest import AFTER_OCTOBER, FAST, OCTOBER
 from tests.contract.helpers import FAULTS, Faults, check_fault
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from newsletter.binding import Secret
 from newsletter.collectors.pingdom import Pingdom, PingdomSettings
 from newsletter.errors import SourceError
-from newsletter.settings import Secret
 from tests.contract.conftest import OCTOBER
 from tests.contract.helpers import FAULTS, Faults, check_fault
 

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 import pytest
 from werkzeug import Response
 
+from newsletter.binding import Secret
 from newsletter.collectors.prometheus import Prometheus, PrometheusSettings, parse_duration
 from newsletter.errors import ConfigError, SourceError
-from newsletter.settings import Secret
 from tests.contract.conftest import AFTER_OCTOBER, BERLIN, OCTOBER
 from tests.contract.helpers import FAULTS, Faults, check_fault
 

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 import pytest
 from werkzeug import Response
 
+from newsletter.binding import Secret
 from newsletter.collectors.rspamd import Rspamd, RspamdSettings
 from newsletter.errors import SourceError
-from newsletter.settings import Secret
 from tests.contract.conftest import OCTOBER
 from tests.contract.helpers import FAULTS, Faults, check_fault
 

@@ -7,9 +7,9 @@ import json
 import pytest
 from werkzeug import Response
 
+from newsletter.binding import Secret
 from newsletter.collectors.uptimerobot import UptimeRobot, UptimeRobotSettings
 from newsletter.errors import SourceError
-from newsletter.settings import Secret
 from tests.contract.conftest import OCTOBER
 from tests.contract.helpers import FAULTS, Faults, check_fault
 

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from newsletter.binding import Secret
 from newsletter.collectors.base import Collector
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient
 from newsletter.period import Month
 from newsletter.results import ServiceUptime, UptimeStats
-from newsletter.settings import Secret
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
