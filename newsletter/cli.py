@@ -145,7 +145,8 @@ def _copy_workspace(directory: Path, target: Path) -> None:
 @cli.command()
 @workspace_options
 def check(open_workspace) -> None:
-    """Validate the config, every source and the templates, without any network call."""
+    """Validate the config, every source and the templates, without calling a source; a configured
+    directory is read, to count its members, those without an address and the duplicates."""
     from newsletter.collect import build_collectors
     from newsletter.store import check_state_dir
 
@@ -158,6 +159,8 @@ def check(open_workspace) -> None:
     names = ", ".join(source.name for source, _ in collectors) or "none"
     recipients = ws.recipients()  # each bad or repeated row is a warning with its file and line
     skipped = f" ({len(recipients.skipped)} skipped, see above)" if recipients.skipped else ""
+    if recipients.roster is not None:
+        skipped += f"; directory: {recipients.roster.summary()}"
     _check_fields(sample, recipients)
     _warn_unset_secrets(ws)
     _warn_shared_titles(ws)
@@ -438,7 +441,7 @@ def approve(open_workspace, month: str, approver: str | None, expected: str | No
 @workspace_options
 def history(open_workspace) -> None:
     """List editions: month, status, deliveries, who approved, when sent, subject; then each person
-    not reached (refused for good or for now, unknown) with the server's answer."""
+    not reached (refused for good or for now, unknown, left the recipients) with the server's answer."""
     from newsletter.approval import find as find_approval
 
     ws = open_workspace()
@@ -458,7 +461,7 @@ def history(open_workspace) -> None:
             click.echo(f"    {row.status}: {row.recipient} ({row.last_error or 'no reason recorded'})")
 
 
-NOT_REACHED = ("perm_failed", "temp_failed", "unknown", "queued")  # in the order history lists them
+NOT_REACHED = ("perm_failed", "temp_failed", "unknown", "queued", "left")  # in the order history lists them
 
 
 def _not_reached(ws: Workspace, month: str) -> list[Delivery]:

@@ -104,6 +104,8 @@ class DeliverySettings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     graph: GraphSettings = field(default_factory=GraphSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    # [delivery.directory]: `type` and that directory's keys, bound in load_config (docs/directory.md)
+    directory: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ class Config:
     sources: tuple[SourceConfig, ...]
     tz: ZoneInfo
     run: RunSettings = field(default_factory=RunSettings)
+    directory: Any = None  # delivery/directories/registry.DirectoryConfig, when [delivery.directory] is set
 
     @property
     def state_dir(self) -> Path:
@@ -205,8 +208,18 @@ def load_config(path: Path, registry: CollectorRegistry, *, state_dir: Path | No
     delivery = workspace.delivery
     _check_delivery(delivery, path)
     _check_run(workspace.run, path)
+    directory = _load_directory(delivery, path)
     sources = load_sources(settings.sources, registry)
-    return Config(path, settings, delivery, sources, tz, workspace.run)
+    return Config(path, settings, delivery, sources, tz, workspace.run, directory)
+
+
+def _load_directory(delivery: DeliverySettings, path: Path) -> Any:
+    """[delivery.directory] bound to its plugin's Settings and validated, before any network call."""
+    if not delivery.directory:
+        return None
+    from newsletter.delivery.directories.registry import load_directory
+
+    return load_directory(delivery.directory, Where(path, "delivery.directory"))
 
 
 def _check_delivery(delivery: DeliverySettings, path: Path) -> None:

@@ -217,13 +217,20 @@ class Workspace:
     def recipients(self) -> RecipientList:
         from newsletter.delivery.recipients import load_recipients
 
-        d = self.config.delivery
-        if not d.to and d.recipients is None:
-            raise ConfigError(f"{self.config.path}: delivery.to: no recipients; add distribution lists to `to` "
-                              "or a CSV file of people as `recipients`")
-        recipients = load_recipients(d.to, d.recipients)
+        d, directory = self.config.delivery, self.config.directory
+        if not d.to and d.recipients is None and directory is None:
+            raise ConfigError(f"{self.config.path}: delivery.to: no recipients; add distribution lists to `to`, "
+                              "a CSV file of people as `recipients` or a directory group as [delivery.directory]")
+        # the directory is read here, once per send (and by `check`); it fails the send before anyone is mailed
+        roster = None
+        if directory is not None:
+            from newsletter.delivery.directories.base import read_roster
+
+            roster = read_roster(directory.open())
+        recipients = load_recipients(d.to, d.recipients, roster)
         if not recipients.recipients:
-            raise ConfigError(f"{self.config.path}: no valid recipient in delivery.to or delivery.recipients")
+            raise ConfigError(f"{self.config.path}: no valid recipient in delivery.to, delivery.recipients or "
+                              "delivery.directory")
         return recipients
 
     def sample_recipient(self) -> SampleRecipient | None:
