@@ -132,8 +132,9 @@ def slapd(tmp_path_factory) -> Iterator[Slapd]:
     port = free_port()
     log = (folder / "slapd.log").open("w")
     # also on 127.0.0.2: the same server by an address its certificate does not name
-    process = subprocess.Popen([program, "-h", f"ldap://127.0.0.1:{port}/ ldap://127.0.0.2:{port}/", "-f", str(folder / "slapd.conf"),
-                                "-d", "0"], stdout=log, stderr=subprocess.STDOUT)
+    urls = f"ldap://127.0.0.1:{port}/ ldap://127.0.0.2:{port}/"
+    process = subprocess.Popen([program, "-h", urls, "-f", str(folder / "slapd.conf"), "-d", "0"],
+                               stdout=log, stderr=subprocess.STDOUT)
     server = Slapd(port, paths["ca"], folder)
     try:
         _wait_until_up(server, process)
