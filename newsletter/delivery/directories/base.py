@@ -9,11 +9,13 @@ come back with `enabled=False` and are left out here, counted for `newsletter ch
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
+from urllib.parse import urlsplit
 
 from newsletter import limits
 from newsletter.errors import ConfigError, NewsletterError
@@ -83,6 +85,23 @@ class Directory(Protocol):
         """Values that must never appear in a message (revealed secrets, tokens)."""
 
     def members(self) -> Iterable[Member]: ...
+
+
+def check_url(key: str, url: str) -> None:
+    """https, or http to this machine only: a token never crosses the network in clear."""
+    parts = urlsplit(url)
+    if not parts.hostname or parts.scheme not in ("https", "http") or (
+            parts.scheme == "http" and not _is_loopback(parts.hostname)):
+        raise ConfigError(f"{PREFIX}.{key}: expected an https:// URL with a host, got {url!r}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def secret_key(key: str, secret: Secret | None) -> str:
@@ -159,4 +178,4 @@ def _failure(where: str, detail: str, directory: Directory) -> str:
 
 def _clean(text: str, directory: Directory) -> str:
     """Redacted first, then cut: a secret cut in two would no longer be found."""
-    return " ".join(redact(text, directory.secrets()).split())[:400]
+    return " ".join(redact(text, directory.secrets()).split())[:600]

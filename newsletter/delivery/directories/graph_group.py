@@ -19,13 +19,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
 from newsletter.collectors.services import same_origin
-from newsletter.config import is_loopback
-from newsletter.delivery.directories.base import PREFIX, DirectoryError, DirectorySettings, Member, secret_key
+from newsletter.delivery.directories.base import (
+    PREFIX,
+    DirectoryError,
+    DirectorySettings,
+    Member,
+    check_url,
+    secret_key,
+)
 from newsletter.errors import ConfigError
 from newsletter.http import HttpClient, HttpPolicy, PageGuard, make_session, redact_url
 from newsletter.settings import Secret
@@ -80,7 +86,7 @@ class GraphGroup:
                 raise ConfigError(f"{PREFIX}.{key}: expected the {key.replace('_', ' ')} as the Entra admin "
                                   f"center shows it (such as 00000000-0000-0000-0000-000000000000), got {value!r}")
         for key in ("authority", "graph_url"):
-            _check_url(key, getattr(s, key))
+            check_url(key, getattr(s, key))
         for name, prop in s.properties.items():
             if not name.isidentifier() or not prop.replace("_", "").isalnum():
                 raise ConfigError(f"{PREFIX}.properties.{name}: expected a field name and a user property name")
@@ -151,14 +157,6 @@ class GraphGroup:
                                  f"({result.get('error', 'no token')}); check {self.credential()} and client_id")
         self._secrets.append(result["access_token"])
         return result["access_token"]
-
-
-def _check_url(key: str, url: str) -> None:
-    """https, or http to this machine only (a token never crosses the network in clear)."""
-    parts = urlsplit(url)
-    if not parts.hostname or parts.scheme not in ("https", "http") or (
-            parts.scheme == "http" and not is_loopback(parts.hostname)):
-        raise ConfigError(f"{PREFIX}.{key}: expected an https:// URL such as https://graph.microsoft.com, got {url!r}")
 
 
 def _text(value: Any) -> str:
