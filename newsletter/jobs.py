@@ -217,17 +217,11 @@ class Workspace:
     def recipients(self) -> RecipientList:
         from newsletter.delivery.recipients import load_recipients
 
-        d, directory = self.config.delivery, self.config.directory
-        if not d.to and d.recipients is None and directory is None:
+        d = self.config.delivery
+        if not d.to and d.recipients is None and self.config.directory is None:
             raise ConfigError(f"{self.config.path}: delivery.to: no recipients; add distribution lists to `to`, "
                               "a CSV file of people as `recipients` or a directory group as [delivery.directory]")
-        # the directory is read here, once per send (and by `check`); it fails the send before anyone is mailed
-        roster = None
-        if directory is not None:
-            from newsletter.delivery.directories.base import read_roster
-
-            roster = read_roster(directory.open())
-        recipients = load_recipients(d.to, d.recipients, roster)
+        recipients = load_recipients(d.to, d.recipients, self.config.directory)  # the directory: read once, here
         if not recipients.recipients:
             raise ConfigError(f"{self.config.path}: no valid recipient in delivery.to, delivery.recipients or "
                               "delivery.directory")
@@ -236,11 +230,11 @@ class Workspace:
     def sample_recipient(self) -> SampleRecipient | None:
         """The first person of `delivery.recipients`, else the first list of `delivery.to`; None without
         either. A person is the more telling sample: lists have no fields to fill in."""
-        from newsletter.delivery.recipients import load_recipients
+        from newsletter.delivery.recipients import known_columns, load_recipients
 
         d = self.config.delivery
         people = load_recipients([], d.recipients) if d.recipients is not None else None
-        columns = people.columns if people else []
+        columns = known_columns(people, self.config.directory)
         if people and people.recipients:
             count = len(people)
             return SampleRecipient(people.recipients[0], columns, f"first of {count} "
@@ -272,12 +266,12 @@ class Workspace:
         """One test copy to `to` (checked first: UsageError when it is not one address), with the
         person's own fields when the recipients file has them."""
         from newsletter.delivery.ledger import send_test
-        from newsletter.delivery.recipients import load_recipients
+        from newsletter.delivery.recipients import known_columns, load_recipients
         from newsletter.delivery.transports import make_transport
 
         given = recipient_for_test(to)
         recipients = load_recipients([], self.config.delivery.recipients) if self.config.delivery.recipients else None
-        columns = recipients.columns if recipients else []
+        columns = known_columns(recipients, self.config.directory)
         person = (recipients.by_key().get(given.key) if recipients else None) or given
         return send_test(newsletter, self.envelope(), make_transport(self.config, "tests"), person, columns)
 

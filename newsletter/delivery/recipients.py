@@ -21,6 +21,7 @@ from newsletter.errors import ConfigError
 
 if TYPE_CHECKING:
     from newsletter.delivery.directories.base import Roster
+    from newsletter.delivery.directories.registry import DirectoryConfig
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,18 @@ class RecipientList:
         return {r.key: r for r in self.recipients}
 
 
-def load_recipients(to: Iterable[str], csv_path: Path | None, roster: Roster | None = None) -> RecipientList:
-    """Lists first, then the CSV's people, then the directory's members; the first occurrence of an
-    address wins. A member without an address is skipped and named, like a bad CSV row."""
+def known_columns(people: RecipientList | None, directory: DirectoryConfig | None) -> list[str]:
+    """The per-person fields of a sample or test person (empty when unknown): the recipients file's
+    columns and the directory's fields, which are known without reading the directory."""
+    return sorted({*(people.columns if people else []), *(directory.fields if directory else [])})
+
+
+def load_recipients(to: Iterable[str], csv_path: Path | None, directory: DirectoryConfig | None = None
+                    ) -> RecipientList:
+    """Lists first, then the CSV's people, then the directory's members, read now (the network; it
+    raises DirectoryError when the directory cannot be read whole). The first occurrence of an
+    address wins; a member without an address is skipped and named, like a bad CSV row."""
+    roster = _read(directory) if directory is not None else None
     result = RecipientList([], roster=roster)
     seen: dict[str, str] = {}
     # a list may be written "All Staff <all@example.com>"; a row's email column is the address alone
@@ -90,6 +100,12 @@ def load_recipients(to: Iterable[str], csv_path: Path | None, roster: Roster | N
     for line in result.skipped:
         log.warning("%s", line)
     return result
+
+
+def _read(directory: DirectoryConfig) -> Roster:
+    from newsletter.delivery.directories.base import read_roster
+
+    return read_roster(directory.open())
 
 
 def _read_csv(path: Path) -> Iterator[tuple[str, str, str, dict[str, str]]]:

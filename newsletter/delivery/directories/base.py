@@ -84,6 +84,9 @@ class Directory(Protocol):
     def secrets(self) -> list[str]:
         """Values that must never appear in a message (revealed secrets, tokens)."""
 
+    def field_names(self) -> list[str]:
+        """The per-person fields every member has (FIELDS and any configured), known without reading."""
+
     def members(self) -> Iterable[Member]: ...
 
 

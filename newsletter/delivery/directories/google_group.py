@@ -31,6 +31,7 @@ from urllib.parse import quote
 import requests
 
 from newsletter.delivery.directories.base import (
+    FIELDS,
     PREFIX,
     DirectoryError,
     DirectorySettings,
@@ -86,6 +87,9 @@ class GoogleGroup:
 
     def secrets(self) -> list[str]:
         return list(self._secrets)
+
+    def field_names(self) -> list[str]:
+        return list(FIELDS)
 
     def validate(self) -> None:
         s = self.settings
@@ -143,7 +147,7 @@ class GoogleGroup:
     def _person(self, client: HttpClient, member: dict[str, Any]) -> Member:
         email = _text(member.get("email"))
         enabled = member.get("status") != "SUSPENDED"
-        empty = {"first_name": "", "department": "", "language": ""}
+        empty = dict.fromkeys(FIELDS, "")
         if not self.settings.user_details or not member.get("id"):
             return Member(email or _text(member.get("id")), email, "", empty, enabled)
         answer = client.fetch_json("GET", f"/admin/directory/v1/users/{quote(str(member['id']), safe='')}",

@@ -76,6 +76,9 @@ class GraphGroup:
     def secrets(self) -> list[str]:
         return list(self._secrets)
 
+    def field_names(self) -> list[str]:
+        return [name for name in self.mapping if name not in ("email", "name")]
+
     def validate(self) -> None:
         s = self.settings
         if importlib.util.find_spec("msal") is None:

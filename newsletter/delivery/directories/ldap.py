@@ -136,6 +136,9 @@ class Ldap:
     def secrets(self) -> list[str]:
         return [self._password] if self._password else []
 
+    def field_names(self) -> list[str]:
+        return [name for name in self.mapping if name not in ("email", "name")]
+
     def validate(self) -> None:
         s = self.settings
         if importlib.util.find_spec("ldap3") is None:

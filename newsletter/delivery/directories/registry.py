@@ -65,6 +65,11 @@ class DirectoryConfig:
     def open(self) -> Directory:
         return self.cls(self.settings)
 
+    @property
+    def fields(self) -> list[str]:
+        """The per-person fields its members have: what a preview's sample person gets, empty."""
+        return self.open().field_names()
+
 
 def load_directory(table: dict[str, Any], where: Where, registry: DirectoryRegistry | None = None
                    ) -> DirectoryConfig:
