@@ -16,6 +16,7 @@ from newsletter.delivery.ledger import deliver
 from newsletter.errors import ConfigError
 from newsletter.settings import Secret, Where
 from newsletter.store import Store
+from tests.conftest import REPO
 from tests.test_delivery_smtp import EDITION, people, plan, smtp
 
 LDAP = """
@@ -207,3 +208,24 @@ def test_a_preview_or_test_copy_knows_the_directorys_fields_without_reading_it(w
     sample = Workspace.open(config_path=str(workspace.config), in_memory=True).sample_recipient()
     assert sample.fields() == {"email": "all@example.com", "name": "", "first_name": "", "department": "",
                                "language": "", "cost_center": ""}
+
+
+def test_the_examples_in_the_directory_page_are_valid_configurations(tmp_path, monkeypatch):
+    """Each [delivery.directory] example of docs/directory.md binds and validates as written
+    (its secret files stood in for by one of mode 600)."""
+    import re
+    import tomllib
+
+    secret = tmp_path / "secret"
+    secret.write_text("x")
+    secret.chmod(0o600)
+    page = (REPO / "docs" / "directory.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```toml\n(.*?)```", page, re.S) if "[delivery.directory]" in b and "type" in b]
+    types = []
+    for block in blocks:
+        block = re.sub(r'(_file = )"[^"]*"', f'\\1"{secret}"', block)
+        table = tomllib.loads(block)["delivery"]["directory"]
+        if len(table) == 1:  # the page's first example: `type` alone, the keys follow below
+            continue
+        types.append(load_directory(table, Where(tmp_path / "newsletter.toml")).type)
+    assert sorted(types) == ["google_group", "graph_group", "ldap"]
