@@ -229,3 +229,11 @@ def test_the_examples_in_the_directory_page_are_valid_configurations(tmp_path, m
             continue
         types.append(load_directory(table, Where(tmp_path / "newsletter.toml")).type)
     assert sorted(types) == ["google_group", "graph_group", "ldap"]
+
+
+def test_check_without_the_directorys_secret_names_the_directory_and_the_variable(workspace, monkeypatch):
+    monkeypatch.delenv("NEWSLETTER_LDAP_PASSWORD", raising=False)
+    result = configured(workspace, LDAP)
+    assert result.exit_code == 2, result.output
+    assert ("delivery.directory (ldap group CN=All Staff,OU=Groups,DC=corp,DC=example on ldap://dc1.corp.example:389)"
+            ": environment variable NEWSLETTER_LDAP_PASSWORD is not set") in result.output
