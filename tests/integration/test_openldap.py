@@ -35,9 +35,10 @@ PEOPLE = 1000
 
 @dataclass
 class Slapd:
-    port: int
+    port: int  # StartTLS
     ca_file: Path
     folder: Path
+    ldaps_port: int = 0  # TLS from the first byte
 
     @property
     def url(self) -> str:
@@ -129,13 +130,13 @@ def slapd(tmp_path_factory) -> Iterator[Slapd]:
     cert.cert_chain_pems[0].write_to_path(str(paths["cert"]))
     cert.private_key_pem.write_to_path(str(paths["key"]))
     (folder / "slapd.conf").write_text(slapd_config(folder, paths["cert"], paths["key"], paths["ca"]))
-    port = free_port()
+    port, ldaps_port = free_port(), free_port()
     log = (folder / "slapd.log").open("w")
     # also on 127.0.0.2: the same server by an address its certificate does not name
-    urls = f"ldap://127.0.0.1:{port}/ ldap://127.0.0.2:{port}/"
+    urls = f"ldap://127.0.0.1:{port}/ ldap://127.0.0.2:{port}/ ldaps://127.0.0.1:{ldaps_port}/"
     process = subprocess.Popen([program, "-h", urls, "-f", str(folder / "slapd.conf"), "-d", "0"],
                                stdout=log, stderr=subprocess.STDOUT)
-    server = Slapd(port, paths["ca"], folder)
+    server = Slapd(port, paths["ca"], folder, ldaps_port)
     try:
         _wait_until_up(server, process)
         server.modify(directory_ldif(), add=True)
@@ -186,6 +187,17 @@ def test_the_whole_nested_group_is_read_page_by_page_over_starttls(settings):
     assert (first.email, first.name) == ("p0401@example.test", "Person p0401")
     assert first.fields == {"first_name": "Givenp0401", "department": "Engineering", "language": "de"}
     assert elapsed < 5, f"reading 1,000 people took {elapsed:.1f} s"
+
+
+def test_ldaps_works_the_same(settings, slapd):
+    roster = read_roster(Ldap(replace(settings, security="ldaps", port=slapd.ldaps_port)))
+    assert len(roster.members) == PEOPLE - 1
+
+
+def test_ldaps_checks_the_certificate_too(settings, slapd):
+    with pytest.raises(DirectoryError) as failed:
+        read_roster(Ldap(replace(settings, security="ldaps", port=slapd.ldaps_port, ca_file=None)))
+    assert f"TLS with ldaps://127.0.0.1:{slapd.ldaps_port} failed" in str(failed.value)
 
 
 def test_without_paging_past_the_size_limit_the_reading_fails_whole(settings):
