@@ -160,7 +160,8 @@ def read_roster(directory: Directory) -> Roster:
         raise ConfigError(f"{where}: {_clean(str(exc), directory)}") from None
     except NewsletterError as exc:
         raise DirectoryError(_failure(where, str(exc), directory)) from None
-    except Exception as exc:  # a library's own error: still one clear line, never a traceback
+    except Exception as exc:  # a library's own error: still one clear line, never a traceback (but with -vv)
+        log.debug("reading %s failed", where, exc_info=True)
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise DirectoryError(_failure(where, detail, directory)) from None
     enabled = [m for m in everyone if m.enabled]
