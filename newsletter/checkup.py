@@ -37,6 +37,7 @@ class Checkup:
     warnings: list[str]
     findings: list[Finding]
     plugins: str  # 'sources: rt (it-newsletter 0.4), ... · transport: smtp (it-newsletter 0.4)'
+    directory: str | None = None  # what the directory holds: members, without an address, duplicates
 
     def refuse_broken(self) -> None:
         """TemplateError (exit 2) when the theme would break the email in mail clients."""
@@ -46,6 +47,8 @@ class Checkup:
     def summary(self) -> str:
         names = ", ".join(self.sources) or "none"
         skipped = f" ({self.skipped} skipped, see above)" if self.skipped else ""
+        if self.directory:
+            skipped += f"; directory: {self.directory}"
         count = len(self.findings)
         return (f"{self.config}: ok ({len(self.sources)} sources: {names}; recipients: {self.recipients}{skipped}; "
                 f"email checks: {count} warning{'s' if count != 1 else ''})")
@@ -63,7 +66,8 @@ def check_workspace(ws: Workspace) -> Checkup:
     everyone = recipients(ws.config)  # each bad or repeated row is a warning with its file and line
     warnings = [*held_back(sample, everyone), *_unset_secrets(ws.config), *shared_titles(ws.config)]
     return Checkup(ws.config.path, [source.name for source, _ in collectors], len(everyone), len(everyone.skipped),
-                   warnings, found, plugins_in_use(ws))
+                   warnings, found, plugins_in_use(ws),
+                   everyone.roster.summary() if everyone.roster is not None else None)
 
 
 def plugins_in_use(ws: Workspace) -> str:

@@ -111,7 +111,8 @@ def init(directory: Path) -> None:
 @cli.command()
 @workspace_options
 def check(open_workspace) -> None:
-    """Validate the config, every source and the templates, without any network call."""
+    """Validate the config, every source and the templates, without calling a source; a configured
+    directory is read, to count its members, those without an address and the duplicates."""
     from newsletter.checkup import check_workspace
 
     checkup = check_workspace(open_workspace(in_memory=True))
@@ -307,7 +308,7 @@ def approve(open_workspace, month: str, approver: str | None, expected: str | No
 @workspace_options
 def history(open_workspace) -> None:
     """List editions: month, status, deliveries, who approved, when sent, subject; then each person
-    not reached (refused for good or for now, unknown) with the server's answer."""
+    not reached (refused for good or for now, unknown, left the recipients) with the server's answer."""
     from newsletter.approval import find as find_approval
 
     ws = open_workspace()
@@ -327,7 +328,7 @@ def history(open_workspace) -> None:
             click.echo(f"    {row.status}: {row.recipient} ({row.last_error or 'no reason recorded'})")
 
 
-NOT_REACHED = ("perm_failed", "temp_failed", "unknown", "queued")  # in the order history lists them
+NOT_REACHED = ("perm_failed", "temp_failed", "unknown", "queued", "left")  # in the order history lists them
 
 
 def _not_reached(ws: Workspace, month: str) -> list[Delivery]:

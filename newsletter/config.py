@@ -67,6 +67,8 @@ class DeliverySettings:
     retry_backoff_s: float = 60.0
     retry_until_days: float = 3.0  # later runs retry temporary refusals until this long after the first try
     ledger_sync: Literal["full", "normal"] = "full"  # normal: faster; survives a crash, not a power cut
+    # [delivery.directory]: `type` and that directory's keys, bound in load_config (docs/directory.md)
+    directory: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ class Config:
     run: RunSettings = field(default_factory=RunSettings)
     # every [delivery.<transport>] table of the file, bound (the one in use always, with its defaults)
     transport_settings: Mapping[str, Any] = field(default_factory=dict)
+    directory: Any = None  # delivery/directories/registry.DirectoryConfig, when [delivery.directory] is set
 
     @property
     def state_dir(self) -> Path:
@@ -189,9 +192,10 @@ def load_config(path: Path, registry: CollectorRegistry, *, state_dir: Path | No
     _check_delivery(delivery, path)
     transport = _chosen_transport(delivery.transport, tables, path, transports)
     _check_run(workspace.run, path)
+    directory = _load_directory(delivery, path)
     sources = load_sources(settings.sources, registry)
     return Config(path, settings, delivery, sources, tz, transport, workspace.run,
-                  {**tables, transport.name: transport.settings})
+                  {**tables, transport.name: transport.settings}, directory)
 
 
 def _transport_tables(raw: dict[str, Any], path: Path, transports: TransportRegistry
@@ -235,6 +239,15 @@ def _chosen_transport(name: str, tables: dict[str, Any], path: Path, transports:
     settings = tables[name] if name in tables else bind(cls.Settings, {}, where)
     cls.validate(settings, where)
     return TransportConfig(name, cls, settings, transports.provider(name))
+
+
+def _load_directory(delivery: DeliverySettings, path: Path) -> Any:
+    """[delivery.directory] bound to its plugin's Settings and validated, before any network call."""
+    if not delivery.directory:
+        return None
+    from newsletter.delivery.directories.registry import load_directory
+
+    return load_directory(delivery.directory, Where(path, "delivery.directory"))
 
 
 def _check_delivery(delivery: DeliverySettings, path: Path) -> None:

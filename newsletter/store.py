@@ -61,8 +61,9 @@ SCHEMA = [
     ALTER TABLE snapshots ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
     """,
 ]
-# `accepted`: taken by an API (Microsoft Graph's 202) that does not say whether it was delivered
-LEDGER_STATES = ("queued", "sending", "sent", "accepted", "temp_failed", "perm_failed", "unknown")
+# `accepted`: taken by an API (Microsoft Graph's 202) that does not say whether it was delivered;
+# `left`: no longer among the recipients (the directory group, the file, the lists) before anything went out
+LEDGER_STATES = ("queued", "sending", "sent", "accepted", "temp_failed", "perm_failed", "unknown", "left")
 DONE_STATES = ("sent", "accepted")
 
 

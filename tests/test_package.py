@@ -106,7 +106,8 @@ def test_wheel_installs_and_previews_the_demo_from_another_folder(tmp_path, buil
         "import importlib.metadata as m, newsletter; d = m.distribution('it-newsletter'); "
         "print(d.version == newsletter.__version__, sorted({e.group for e in d.entry_points}))")],
         cwd=elsewhere, capture_output=True, text=True, check=True).stdout
-    assert metadata.strip() == "True ['console_scripts', 'newsletter.collectors', 'newsletter.transports']"
+    assert metadata.strip() == ("True ['console_scripts', 'newsletter.collectors', 'newsletter.directories', "
+                                "'newsletter.transports']")
     page = subprocess.run([str(venv / "bin" / "python"), "-c", "import newsletter.preview_http as p; print(p.PAGE)"],
                           cwd=elsewhere, capture_output=True, text=True, check=True).stdout
     assert Path(page.strip()).is_file(), "the preview page ships in the wheel; the server imports without extras"

@@ -7,6 +7,9 @@ try, never retries `perm_failed`, and leaves `unknown` to a person (`send --rese
 still `sending` from a run that died is unknown too, because its data may have gone out.
 Before anyone is sent anything every person's fields are filled in once: a person whose fields
 fail is held back alone (`temp_failed`, with the reason and the CSV line).
+Each run reads the recipients once and the ledger follows them: people who joined are added
+(`queued`), people still waiting who are no longer among them are marked `left` and not sent to
+(and queued again should they come back while the edition is still being sent).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 RETRYABLE = ("queued", "temp_failed")
 HELD_SHOWN = 20  # people held back named one by one in the log; history names them all
 OUTCOMES = ((TempFailure, "temp_failed"), (PermFailure, "perm_failed"), (UnknownOutcome, "unknown"))
+LEFT_NOTE = "not sent: no longer among the recipients when a later run read them (the directory group, file or lists)"
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,8 @@ class DeliveryReport:
 
     @property
     def complete(self) -> bool:
-        return set(self.counts) <= set(DONE_STATES)
+        """Everyone still among the recipients has it (who left is not waited for)."""
+        return set(self.counts) <= {*DONE_STATES, "left"}
 
     @property
     def finished(self) -> bool:
@@ -69,7 +74,7 @@ class DeliveryReport:
         if self.held:
             parts.append(f"{self.held} held back (their per-person fields failed)")
         if self.skipped:
-            parts.append(f"{len(self.skipped)} addresses skipped (invalid or duplicate)")
+            parts.append(f"{len(self.skipped)} addresses skipped (invalid, duplicate or missing)")
         return ", ".join(parts) or "no recipients"
 
 
@@ -98,12 +103,8 @@ def deliver(store: Store, newsletter: Newsletter, recipients: RecipientList, tra
     report = DeliveryReport(month, skipped=recipients.skipped)
     store.queue(month, people)
     _settle(store, month, plan)
+    _follow_the_recipients(store, month, people)
     todo = [row.recipient for row in store.deliveries(month, RETRYABLE)]
-    unlisted = [key for key in todo if key not in people]
-    if unlisted:
-        log.warning("%d queued addresses are no longer in the recipients (first: %s); not sent",
-                    len(unlisted), unlisted[0])
-    todo = [key for key in todo if key in people]
     if not todo:
         report.counts = store.delivery_counts(month)
         if report.finished:  # what is left waits for a person: the edition itself is done
@@ -146,6 +147,21 @@ def _settle(store: Store, month: str, plan: DeliveryPlan) -> None:
     if plan.resend_unknown:
         for row in store.deliveries(month, ["unknown"]):
             store.mark(month, row.recipient, "queued", error=f"re-sent on purpose after: {row.last_error}")
+
+
+def _follow_the_recipients(store: Store, month: str, people: dict[str, Recipient]) -> None:
+    """Who is still waiting and no longer among the recipients read for this run left: `left`, not
+    sent, named in `history`. Who left and is among them again is queued again. Only rows nothing
+    went out for change: sent, unknown and refused rows keep what they say."""
+    gone = [row.recipient for row in store.deliveries(month, RETRYABLE) if row.recipient not in people]
+    for key in gone:
+        store.mark(month, key, "left", error=LEFT_NOTE)
+    if gone:
+        log.warning("%d people waiting for this edition are no longer among the recipients (first: %s); "
+                    "not sent ('newsletter history' lists them)", len(gone), gone[0])
+    for row in store.deliveries(month, ["left"]):
+        if row.recipient in people:
+            store.mark(month, row.recipient, "queued", error="among the recipients again; sent by this run")
 
 
 def field_problems(personalizer: Personalizer, recipients: list[Recipient], columns: list[str]) -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from newsletter.archive import archive_delivery
 from newsletter.delivery.addresses import check_address
 from newsletter.delivery.message import Envelope
-from newsletter.delivery.recipients import Recipient, RecipientList, load_recipients
+from newsletter.delivery.recipients import Recipient, RecipientList, known_columns, load_recipients
 from newsletter.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -46,15 +46,17 @@ def envelope(config: Config) -> Envelope:
 
 
 def recipients(config: Config) -> RecipientList:
-    """Everyone the edition goes to: `delivery.to` and the people of `delivery.recipients`. Nobody at
-    all is a ConfigError; each bad or repeated row is a warning naming its file and line."""
+    """Everyone the edition goes to: `delivery.to`, the people of `delivery.recipients` and the members
+    of `[delivery.directory]` (read once, here). Nobody at all is a ConfigError; each bad or repeated
+    row is a warning naming its file and line."""
     d = config.delivery
-    if not d.to and d.recipients is None:
-        raise ConfigError(f"{config.path}: delivery.to: no recipients; add distribution lists to `to` "
-                          "or a CSV file of people as `recipients`")
-    found = load_recipients(d.to, d.recipients)
+    if not d.to and d.recipients is None and config.directory is None:
+        raise ConfigError(f"{config.path}: delivery.to: no recipients; add distribution lists to `to`, "
+                          "a CSV file of people as `recipients` or a directory group as [delivery.directory]")
+    found = load_recipients(d.to, d.recipients, config.directory)
     if not found.recipients:
-        raise ConfigError(f"{config.path}: no valid recipient in delivery.to or delivery.recipients")
+        raise ConfigError(f"{config.path}: no valid recipient in delivery.to, delivery.recipients or "
+                          "delivery.directory")
     return found
 
 
@@ -63,7 +65,7 @@ def sample_recipient(config: Config) -> SampleRecipient | None:
     either. A person is the more telling sample: lists have no fields to fill in."""
     d = config.delivery
     people = load_recipients([], d.recipients) if d.recipients is not None else None
-    columns = people.columns if people else []
+    columns = known_columns(people, config.directory)  # a directory's fields, empty: it is not read here
     if people and people.recipients:
         count = len(people)
         return SampleRecipient(people.recipients[0], columns, f"first of {count} "
@@ -106,7 +108,7 @@ def send_test(ws: Workspace, newsletter: Newsletter, to: str) -> str:
     given = recipient_for_test(to)
     people = ws.config.delivery.recipients
     listed = load_recipients([], people) if people else None
-    columns = listed.columns if listed else []
+    columns = known_columns(listed, ws.config.directory)
     person = (listed.by_key().get(given.key) if listed else None) or given
     return send_copy(newsletter, envelope(ws.config), make_transport(ws.config, "tests"), person, columns)
 

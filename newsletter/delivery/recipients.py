@@ -1,4 +1,5 @@
-"""Who gets the edition: distribution lists (`delivery.to`) and people from a recipients CSV.
+"""Who gets the edition: distribution lists (`delivery.to`), people from a recipients CSV, and the
+members of a directory group (`[delivery.directory]`, read once per send: directories/).
 
 Each address gets one message. The CSV has a header row with at least `email`; `name` and any
 other columns are the person's fields, available to templates as `recipient`. An invalid or
@@ -13,9 +14,14 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from newsletter.delivery.addresses import check_address
 from newsletter.errors import ConfigError
+
+if TYPE_CHECKING:
+    from newsletter.delivery.directories.base import Roster
+    from newsletter.delivery.directories.registry import DirectoryConfig
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,7 @@ class Recipient:
 class RecipientList:
     recipients: list[Recipient]
     skipped: list[str] = field(default_factory=list)  # "file:line: why", for the report
+    roster: Roster | None = None  # the directory's reading, when one is configured (for `check`)
 
     def __len__(self) -> int:
         return len(self.recipients)
@@ -54,15 +61,31 @@ class RecipientList:
         return {r.key: r for r in self.recipients}
 
 
-def load_recipients(to: Iterable[str], csv_path: Path | None) -> RecipientList:
-    """Lists first, then the CSV's people; the first occurrence of an address wins."""
-    result = RecipientList([])
+def known_columns(people: RecipientList | None, directory: DirectoryConfig | None) -> list[str]:
+    """The per-person fields of a sample or test person (empty when unknown): the recipients file's
+    columns and the directory's fields, which are known without reading the directory."""
+    return sorted({*(people.columns if people else []), *(directory.fields if directory else [])})
+
+
+def load_recipients(to: Iterable[str], csv_path: Path | None, directory: DirectoryConfig | None = None
+                    ) -> RecipientList:
+    """Lists first, then the CSV's people, then the directory's members, read now (the network; it
+    raises DirectoryError when the directory cannot be read whole). The first occurrence of an
+    address wins; a member without an address is skipped and named, like a bad CSV row."""
+    roster = _read(directory) if directory is not None else None
+    result = RecipientList([], roster=roster)
     seen: dict[str, str] = {}
     # a list may be written "All Staff <all@example.com>"; a row's email column is the address alone
     entries = [(f"delivery.to[{i}]", v, "", {}, True) for i, v in enumerate(to)]
     candidates: Iterable[tuple[str, str, str, dict[str, str], bool]] = entries
     if csv_path is not None:
         candidates = [*entries, *((*row, False) for row in _read_csv(csv_path))]
+    if roster is not None:
+        result.skipped += [f"delivery.directory: {m.id}: no email address in the directory; skipped"
+                           for m in roster.without_address]
+        members = [(f"delivery.directory: {m.id}", m.email, m.name, m.fields, False)
+                   for m in roster.members if m.email.strip()]
+        candidates = [*candidates, *members]
     for where, value, name, fields, named in candidates:
         checked = check_address(value, named=named)
         if not checked.ok:
@@ -77,6 +100,12 @@ def load_recipients(to: Iterable[str], csv_path: Path | None) -> RecipientList:
     for line in result.skipped:
         log.warning("%s", line)
     return result
+
+
+def _read(directory: DirectoryConfig) -> Roster:
+    from newsletter.delivery.directories.base import read_roster
+
+    return read_roster(directory.open())
 
 
 def _read_csv(path: Path) -> Iterator[tuple[str, str, str, dict[str, str]]]:

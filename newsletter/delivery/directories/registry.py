@@ -1,0 +1,96 @@
+"""Find directories through the `newsletter.directories` entry-point group, built-ins included,
+and bind `[delivery.directory]` to the chosen one's Settings before any network call.
+
+As with collectors, only the entry point of the configured `type` is loaded: a broken plugin
+that is not used costs nothing, and one that is used is a warning plus a clear config error.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from newsletter.binding import Where, bind
+from newsletter.delivery.directories.base import Directory
+from newsletter.errors import ConfigError
+
+log = logging.getLogger(__name__)
+GROUP = "newsletter.directories"
+
+
+class DirectoryRegistry:
+    """Maps a directory `type` to its class. Tests build their own from a dict."""
+
+    def __init__(self, entries: dict[str, EntryPoint | type]) -> None:
+        self._entries = dict(entries)
+        self._broken: dict[str, str] = {}
+
+    @classmethod
+    def from_entry_points(cls) -> DirectoryRegistry:
+        return cls({ep.name: ep for ep in entry_points(group=GROUP)})
+
+    def types(self) -> list[str]:
+        return sorted(t for t in self._entries if t not in self._broken)
+
+    def broken(self, type_: str) -> str | None:
+        return self._broken.get(type_)
+
+    def get(self, type_: str) -> type | None:
+        entry = self._entries.get(type_)
+        if entry is None or type_ in self._broken:
+            return None
+        if isinstance(entry, EntryPoint):
+            try:
+                loaded = entry.load()
+                if not (isinstance(loaded, type) and hasattr(loaded, "Settings") and hasattr(loaded, "members")):
+                    raise TypeError(f"{entry.value} is not a directory (it needs Settings and members())")
+            except Exception as exc:  # a broken plugin warns; the rest carries on
+                self._broken[type_] = f"{type(exc).__name__}: {exc}"
+                log.warning("directory plugin %r (%s) failed to load: %s", type_, entry.value, exc)
+                return None
+            self._entries[type_] = entry = loaded
+        return entry
+
+
+@dataclass(frozen=True)
+class DirectoryConfig:
+    """[delivery.directory], checked: the plugin's class and its bound Settings."""
+
+    type: str
+    cls: type
+    settings: Any
+
+    def open(self) -> Directory:
+        return self.cls(self.settings)
+
+    @property
+    def fields(self) -> list[str]:
+        """The per-person fields its members have: what a preview's sample person gets, empty."""
+        return self.open().field_names()
+
+
+def load_directory(table: dict[str, Any], where: Where, registry: DirectoryRegistry | None = None
+                   ) -> DirectoryConfig:
+    """Bind and validate [delivery.directory]; ConfigError (exit 2) naming the file and key otherwise."""
+    registry = registry or DirectoryRegistry.from_entry_points()
+    table = dict(table)
+    type_ = table.pop("type", None)
+    known = ", ".join(repr(t) for t in registry.types()) or "none installed"
+    if not isinstance(type_, str):
+        raise where.error("type", f"missing: set type = \"...\" (one of: {known})")
+    cls = registry.get(type_)
+    if cls is None:
+        reason = registry.broken(type_)
+        hint = f"its plugin failed to load ({reason})" if reason else f"expected one of: {known}"
+        raise where.error("type", f"unknown directory type {type_!r}; {hint}")
+    settings = bind(cls.Settings, table, where)
+    if settings.deadline_s <= 0 or settings.max_pages < 1:
+        key = "deadline_s" if settings.deadline_s <= 0 else "max_pages"
+        raise where.error(key, "expected a number above 0")
+    try:
+        cls(settings).validate()
+    except ConfigError as exc:  # validate() names the key (delivery.directory.host); this adds the file
+        raise ConfigError(f"{where.file}: {exc}") from None
+    return DirectoryConfig(type_, cls, settings)
