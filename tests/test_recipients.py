@@ -216,3 +216,22 @@ def test_check_names_the_people_whose_fields_would_fail(workspace):
     assert "ann@example.com (people.csv:2): per-person field in the HTML part: " in result.stderr
     assert "it fails for every recipient (2): fix the template (the recipients' columns are: email, name)" in (
         result.stderr)
+
+
+TIP = ('{% extends "default:newsletter.mjml.j2" %}\n{% block tip %}<mj-section><mj-column>'
+       "<mj-text>Tip for [[ recipient.name ]]: lock your screen.</mj-text></mj-column></mj-section>{% endblock %}\n")
+
+
+def test_per_person_fields_in_a_section_block_are_filled_in(workspace):
+    # A section block is printed by the layout's loop over `sections`: its output is the template's
+    # own, so its [[ ... ]] are fields to fill in, not a collected value to defuse.
+    workspace.write("people.csv", "email,name\nann@example.com,Ann Smith\n")
+    workspace.write("templates/brand/newsletter.mjml.j2", TIP)
+    workspace.configure('recipients = "people.csv"\n', base=workspace.config.read_text()
+                        .replace('to = ["all@example.com"]', "to = []").replace("[newsletter]\n",
+                                                                              '[newsletter]\ntheme = "brand"\n'))
+    result = workspace.invoke("run", "--month", "2026-10")
+    assert result.exit_code == 0, result.output
+    [eml] = (workspace.state / "outbox" / "2026-10").glob("*.eml")
+    html = message_from_bytes(eml.read_bytes(), policy=policy.default).get_body(("html",)).get_content()
+    assert "Tip for Ann Smith: lock your screen." in html and "recipient.name" not in html

@@ -30,8 +30,25 @@ _BREAK = "[\u200b"  # a zero-width space between the brackets: looks the same, i
 PARTS = {"subject": "subject", "html": "HTML part", "text": "text part"}  # as messages name them
 
 
+class PlacedText(str):
+    """A block's output printed by the layout (`{{ self[name]() | placed }}`): the template's own text,
+    whose values were cleaned when the block printed them, so its [[ ... ]] are fields to fill in."""
+
+
+class PlacedMarkup(Markup):
+    """PlacedText for the HTML templates, where a block's output is Markup."""
+
+
+def placed(output: str) -> str:
+    """The `placed` filter: mark a block's output as the template's own (see PlacedText)."""
+    return PlacedMarkup(output) if isinstance(output, Markup) else PlacedText(output)
+
+
 def neutralize(value: Any) -> Any:
-    """First-pass `finalize`: a printed value never opens a per-person field."""
+    """First-pass `finalize`: a printed value never opens a per-person field; a block's own output
+    (PlacedText, PlacedMarkup) passes as it is."""
+    if isinstance(value, PlacedText | PlacedMarkup):
+        return value
     if isinstance(value, str) and any(o in value for o in _OPENERS):
         cleaned = str(value)
         for opener in _OPENERS:

@@ -23,7 +23,7 @@ from newsletter.compose.formatting import where
 from newsletter.compose.links import BadReference
 from newsletter.compose.mjml_errors import MarkingEnvironment, MjmlRefused, describe
 from newsletter.compose.outline import outline
-from newsletter.compose.personal import neutralize
+from newsletter.compose.personal import PlacedMarkup, PlacedText, neutralize, placed
 from newsletter.compose.pictures import InlineImage
 from newsletter.compose.printable import printable_value
 from newsletter.errors import ConfigError, TemplateError
@@ -114,7 +114,7 @@ class Theme:
             finalize=_printed,
         )
         env.filters.update(number=formatting.number, percent=formatting.percent, duration=formatting.duration,
-                           fit=formatting.fit, upper_first=formatting.upper_first)
+                           fit=formatting.fit, upper_first=formatting.upper_first, placed=placed)
         return env
 
     def logo_image(self) -> InlineImage | None:
@@ -137,7 +137,7 @@ class Theme:
 def _printed(value: Any) -> Any:
     """Every value any template prints passes here (Jinja's `finalize`): no character that breaks
     MJML or a terminal (printable.py), and per-person fields ([[ ... ]]) only from the templates."""
-    return neutralize(printable_value(value))
+    return neutralize(value if isinstance(value, PlacedText | PlacedMarkup) else printable_value(value))
 
 
 def _check_theme(own: dict[str, Any], builtin: dict[str, Any], path: Path) -> None:
