@@ -177,6 +177,7 @@ class JsonPage:
     data: Any
     headers: Mapping[str, str]
     links: dict[str, dict[str, str]]
+    status: int = 200  # the HTTP status: another than 200 only for one the caller `accept`ed
 
     def next_link(self) -> str | None:
         return self.links.get("next", {}).get("url")
@@ -220,7 +221,7 @@ class HttpClient:
                 f"{self.vendor} returned a response that is not JSON from {redact_url(response.url)}"
                 f" (HTTP {response.status_code}); check base_url"
             ) from None
-        return JsonPage(data, response.headers, response.links)
+        return JsonPage(data, response.headers, response.links, response.status_code)
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         url = self.url(path)

@@ -33,6 +33,8 @@ STYLES = {
     "jira": 'type = "jira"\nemail = "it@example.com"\ntoken_env = "NL_SECRET"\nproject = "IT"',
     "zendesk": 'type = "zendesk"\nemail = "it@example.com"\ntoken_env = "NL_SECRET"',
     "freshservice": 'type = "freshservice"\napi_key_env = "NL_SECRET"',
+    "freshdesk": 'type = "freshdesk"\napi_key_env = "NL_SECRET"',
+    "glpi": 'type = "glpi"\nuser_token_env = "NL_SECRET"\napp_token_env = "NL_SECRET"',
     "servicenow-basic": 'type = "servicenow"\nusername = "svc.newsletter"\npassword_env = "NL_SECRET"',
     "servicenow-bearer": 'type = "servicenow"\ntoken_env = "NL_SECRET"',
     "rt": 'type = "rt"\ntoken_env = "NL_SECRET"',

@@ -1,0 +1,146 @@
+"""Freshdesk API v2: the tickets list with `updated_since` and `include=stats`, oldest change first,
+and the satisfaction ratings given since the month began.
+
+`GET /api/v2/tickets` lists only the last 30 days unless `updated_since` is given, so it always is:
+the month's first instant, in UTC. The listing returns tickets *changed* since then; the collector
+keeps those created or resolved in the month, and old tickets still open but untouched are not
+listed, so the backlog at the month's end is reported as unknown. The search API is not used: it
+stops at 300 results. The list itself stops after 300 pages (30,000 tickets); sorted by
+`updated_at` ascending, a longer month is read in windows, each starting at the last change seen
+(a ticket served twice counts once).
+
+CSAT comes from `GET /api/v2/surveys/satisfaction_ratings?created_since=...`: a ticket's latest
+rating of the default question counts. Freshdesk's scale runs from -103 (extremely unhappy) through
+100 (neutral) to 103 (extremely happy): 101, 102 and 103 are positive, the rest are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from newsletter.binding import Secret
+from newsletter.collectors.common import HttpSourceSettings, check_range
+from newsletter.collectors.ticketing import QUERY_SLACK, TicketingCollector, expect, label, parse_time, utc_text
+from newsletter.errors import SourceError
+from newsletter.http import HttpClient, PageGuard
+from newsletter.model import Ticket
+from newsletter.period import Month
+
+TICKETS = "/api/v2/tickets"
+RATINGS = "/api/v2/surveys/satisfaction_ratings"
+RESOLVED_STATUSES = (4, 5)  # 4 resolved, 5 closed
+WINDOW_PAGES = 300  # the list answers no page past this one: start a new window at the last change seen
+POSITIVE = 100  # ratings above neutral (101 happy, 102 very happy, 103 extremely happy)
+ZULU = "%Y-%m-%dT%H:%M:%SZ"
+EARLIEST = datetime.min.replace(tzinfo=UTC)  # a rating without a date: older than any dated one
+
+
+@dataclass(frozen=True, kw_only=True)
+class FreshdeskSettings(HttpSourceSettings):
+    api_key: Secret
+    category_field: str | None = "type"  # a ticket attribute: "type", "group_id", "product_id", ...
+    csat: bool = True  # read the satisfaction ratings (needs the Surveys feature of the plan)
+    page_size: int = 100
+
+
+class Freshdesk(TicketingCollector):
+    """Freshdesk (Basic auth: the API key as user name, `X` as password)."""
+
+    type = "freshdesk"
+    vendor = "Freshdesk"
+    example_url = "https://yourcompany.freshdesk.com"
+    backlog_known = False
+    Settings = FreshdeskSettings
+
+    def validate(self) -> None:
+        super().validate()
+        check_range(self.name, "page_size", self.settings.page_size, 1, 100)
+
+    def reads_csat(self) -> bool:
+        return self.settings.csat
+
+    def client(self) -> HttpClient:
+        key = self.settings.api_key.reveal()
+        return self.http_client(credential_hint=f"{self.settings.api_key.hint} (API key)", secrets=(key,),
+                                auth=(key, "X"))
+
+    def tickets(self, client: HttpClient, month: Month) -> Iterator[Ticket]:
+        guard = PageGuard(self.vendor)
+        ratings = self.ratings(client, month, guard) if self.settings.csat else {}
+        since = utc_text(month.start, ZULU)
+        while True:
+            last_change = None
+            for page in range(1, WINDOW_PAGES + 1):
+                guard.next_page((since, page))
+                answer = client.fetch_json("GET", TICKETS, params=self._list_params(since, page))
+                rows = expect({"tickets": answer.data}, "tickets", list, self.vendor, TICKETS)
+                for row in rows:
+                    if row.get("deleted") is not True and row.get("spam") is not True:
+                        yield self.ticket(row, ratings)
+                    last_change = row.get("updated_at") or last_change
+                if not answer.next_link() or not rows:
+                    return
+                guard.rows(len(rows))
+            since = self._next_window(since, last_change)
+
+    def _list_params(self, since: str, page: int) -> dict[str, Any]:
+        return {"updated_since": since, "include": "stats", "per_page": self.settings.page_size, "page": page,
+                "order_by": "updated_at", "order_type": "asc"}
+
+    def _next_window(self, since: str, last_change: Any) -> str:
+        """The next window starts at the last change seen, which must be later than this window's start."""
+        moment = parse_time(last_change, self.vendor, "a ticket's updated_at")
+        start = parse_time(since, self.vendor, "updated_since")
+        if moment is None or start is None or moment <= start:
+            raise SourceError(f"{self.vendor} listed {WINDOW_PAGES} pages of tickets changed at one moment "
+                              f"({since}); cannot page further ({TICKETS})")
+        return utc_text(moment, ZULU)
+
+    def ratings(self, client: HttpClient, month: Month, guard: PageGuard) -> dict[int, bool]:
+        """ticket id -> whether its latest rating (of the default question) is positive."""
+        latest: dict[int, tuple[datetime, bool]] = {}
+        params = {"created_since": utc_text(month.start - QUERY_SLACK, ZULU), "per_page": 100}
+        page = 1
+        while True:
+            guard.next_page(("ratings", page))
+            answer = client.fetch_json("GET", RATINGS, params={**params, "page": page})
+            rows = expect({"ratings": answer.data}, "ratings", list, self.vendor, RATINGS)
+            for row in rows:
+                rated = self._rating(row)
+                if rated is not None:
+                    ticket, at, positive = rated
+                    if ticket not in latest or latest[ticket][0] <= at:
+                        latest[ticket] = (at, positive)
+            if not answer.next_link() or not rows:
+                return {ticket: positive for ticket, (_, positive) in latest.items()}
+            page += 1
+
+    def _rating(self, row: dict) -> tuple[int, datetime, bool] | None:
+        value = (row.get("ratings") or {}).get("default_question")
+        ticket = row.get("ticket_id")
+        if not isinstance(value, int) or isinstance(value, bool) or not isinstance(ticket, int):
+            return None  # a rating of a custom question only, or no ticket: nothing to count
+        at = parse_time(row.get("created_at"), self.vendor, f"rating {row.get('id')} created_at")
+        return ticket, at or EARLIEST, value > POSITIVE
+
+    def ticket(self, row: dict, ratings: dict[int, bool]) -> Ticket:
+        key = row.get("id")
+        stats = row.get("stats") or {}
+        created = parse_time(row.get("created_at"), self.vendor, f"ticket {key} created_at")
+        if created is None:
+            raise SourceError(f"{self.vendor} sent ticket {key} without created_at ({TICKETS})")
+        done = stats.get("resolved_at") or stats.get("closed_at")
+        resolved = parse_time(done, self.vendor, f"ticket {key} resolved_at")
+        field = self.settings.category_field
+        escalations = [row.get(k) for k in ("fr_escalated", "is_escalated") if isinstance(row.get(k), bool)]
+        return Ticket(
+            id=str(key), created=created,
+            resolved=resolved if row.get("status") in RESOLVED_STATUSES else None,
+            first_response=parse_time(stats.get("first_responded_at"), self.vendor, f"ticket {key} first response"),
+            category=label(row.get(field)) if field else None,
+            sla_breached=any(escalations) if escalations else None,
+            csat_positive=ratings.get(key) if isinstance(key, int) else None,
+        )
