@@ -31,6 +31,13 @@ def nearest_rank(sorted_values: Sequence[float], pct: float) -> float | None:
     return sorted_values[rank - 1]
 
 
+def _top(counts: Counter[str], top: int) -> tuple[tuple[str, int], ...]:
+    """The `top` most common, ties by name (case-insensitively, then exactly): the same month ranks
+    the same way on every run, whatever order the help desk sent its tickets in."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0].casefold(), item[0]))
+    return tuple(ranked[:top])
+
+
 def _seconds(value: float | None) -> int | None:
     return None if value is None else round(value)
 
@@ -133,7 +140,7 @@ def aggregate_tickets(
         sla_met_pct=_pct(sla_met, sla_total),
         csat_pct=_pct(positive, rated),
         csat_responses=rated,
-        top_categories=tuple(categories.most_common(top)),
+        top_categories=_top(categories, top),
         # The month is still wholly covered: tickets that cannot be true are left out and said so,
         # but that is no reason to hold the edition back as `partial` (which is about coverage).
         partial=False,
