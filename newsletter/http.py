@@ -212,7 +212,10 @@ class HttpClient:
 
     def fetch_json(self, method: str, path: str, **kwargs: Any) -> JsonPage:
         """Like request_json, keeping the headers; `accept=(404,)` returns those statuses unraised."""
-        response = self.request(method, path, **kwargs)
+        return self.decode(self.request(method, path, **kwargs))
+
+    def decode(self, response: requests.Response) -> JsonPage:
+        """The JSON of an answer already received (say one `request(accept=...)` let through)."""
         try:
             data = response.json()
         except ValueError:
