@@ -215,6 +215,7 @@ class HttpClient:
     secrets: tuple[str, ...] = ()  # values that must never appear in an error or a log line
     sleep: Callable[[float], None] = time.sleep
     ca_bundle: str | None = None  # a CA file for self-hosted servers; verification is never turned off
+    not_found_hint: str = "check base_url and the configured project or ids"  # what a 404 asks to check
 
     def __post_init__(self) -> None:
         if self.policy is None:
@@ -277,7 +278,7 @@ class HttpClient:
         if code in (401, 403):
             raise SourceError(f"{status}: check {self.credential_hint} and its permissions")
         if code == 404:
-            raise SourceError(f"{status} for {where}: check base_url and the configured project or ids")
+            raise SourceError(f"{status} for {where}: {self.not_found_hint}")
         if code == 429:
             raise SourceError(f"{status}: rate limit still exceeded after retries; try again later")
         # Redact the whole body first: a secret cut in two by the truncation would no longer match.
