@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import email.utils
 import logging
+import random
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,13 +35,25 @@ ERROR_CHARS = 200  # how much of a vendor's error body a message quotes
 BODY_CHUNK = 64 * 1024
 
 
-class CappedRetry(Retry):
-    """urllib3 Retry that caps Retry-After (seconds or HTTP date), waits `rate_limit_wait_s` after a
-    429 that says nothing, and treats an unreadable Retry-After as absent instead of failing. No wait
-    outlasts the source's deadline, and no retry starts after it."""
+def rate_limit_backoff(attempt: int, first_s: float, cap_s: float, jitter: float, draw: float) -> float:
+    """The wait after the `attempt`-th 429 in a row that gave no Retry-After: `first_s`, doubling
+    each time, at most `cap_s`, then moved by up to ±`jitter` of itself (`draw` in [0, 1) picks
+    where), never past `cap_s`. The jitter keeps several sources sharing one account from
+    retrying in step and tripping the limit again together."""
+    base = min(first_s * 2 ** max(attempt - 1, 0), cap_s)
+    return min(base * (1 + jitter * (2 * draw - 1)), cap_s)
 
-    rate_limit_wait_s: float = 30.0
+
+class CappedRetry(Retry):
+    """urllib3 Retry that caps Retry-After (seconds or HTTP date), backs off exponentially with
+    jitter after a 429 that says nothing (`rate_limit_backoff`), and treats an unreadable
+    Retry-After as absent instead of failing. No wait outlasts the source's deadline, and no retry
+    starts after it."""
+
+    rate_limit_wait_s: float = 2.0
+    rate_limit_jitter: float = 0.25
     max_retry_after: float = 60.0
+    draw: Callable[[], float] = staticmethod(random.random)
 
     def get_retry_after(self, response):  # type: ignore[override]
         try:
@@ -48,7 +61,9 @@ class CappedRetry(Retry):
         except InvalidHeader:
             value = None
         if value is None and response.status == 429:
-            value = self.rate_limit_wait_s
+            in_a_row = sum(1 for past in self.history if past.status == 429)
+            value = rate_limit_backoff(in_a_row, self.rate_limit_wait_s, self.max_retry_after,
+                                       self.rate_limit_jitter, self.draw())
         return None if value is None else min(value, self.max_retry_after, limits.current().remaining())
 
     def get_backoff_time(self) -> float:
@@ -62,7 +77,9 @@ class CappedRetry(Retry):
     def new(self, **kw):  # keep the settings on the copies urllib3 makes per attempt
         retry = super().new(**kw)
         retry.rate_limit_wait_s = self.rate_limit_wait_s
+        retry.rate_limit_jitter = self.rate_limit_jitter
         retry.max_retry_after = self.max_retry_after
+        retry.draw = self.draw
         return retry
 
 
@@ -75,7 +92,8 @@ class HttpPolicy:
     retries: int = 4
     backoff_s: float = 0.5
     max_retry_after_s: float = 60.0
-    rate_limit_wait_s: float = 30.0  # after a 429 without Retry-After
+    rate_limit_wait_s: float = 2.0  # the first wait after a 429 without Retry-After; doubles each time
+    rate_limit_jitter: float = 0.25  # each such wait moved by up to ±25 %
 
 
 def make_session(policy: HttpPolicy | None = None) -> requests.Session:
@@ -91,6 +109,7 @@ def make_session(policy: HttpPolicy | None = None) -> requests.Session:
         allowed_methods=None, respect_retry_after_header=True, raise_on_status=False,
     )
     retry.rate_limit_wait_s = policy.rate_limit_wait_s
+    retry.rate_limit_jitter = policy.rate_limit_jitter
     retry.max_retry_after = policy.max_retry_after_s
     session = BoundedSession()
     adapter = HTTPAdapter(max_retries=retry)
@@ -197,6 +216,7 @@ class HttpClient:
     secrets: tuple[str, ...] = ()  # values that must never appear in an error or a log line
     sleep: Callable[[float], None] = time.sleep
     ca_bundle: str | None = None  # a CA file for self-hosted servers; verification is never turned off
+    not_found_hint: str = "check base_url and the configured project or ids"  # what a 404 asks to check
 
     def __post_init__(self) -> None:
         if self.policy is None:
@@ -213,7 +233,10 @@ class HttpClient:
 
     def fetch_json(self, method: str, path: str, **kwargs: Any) -> JsonPage:
         """Like request_json, keeping the headers; `accept=(404,)` returns those statuses unraised."""
-        response = self.request(method, path, **kwargs)
+        return self.decode(self.request(method, path, **kwargs))
+
+    def decode(self, response: requests.Response) -> JsonPage:
+        """The JSON of an answer already received (say one `request(accept=...)` let through)."""
         try:
             data = response.json()
         except ValueError:
@@ -256,7 +279,7 @@ class HttpClient:
         if code in (401, 403):
             raise SourceError(f"{status}: check {self.credential_hint} and its permissions")
         if code == 404:
-            raise SourceError(f"{status} for {where}: check base_url and the configured project or ids")
+            raise SourceError(f"{status} for {where}: {self.not_found_hint}")
         if code == 429:
             raise SourceError(f"{status}: rate limit still exceeded after retries; try again later")
         # Redact the whole body first: a secret cut in two by the truncation would no longer match.

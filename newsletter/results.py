@@ -37,7 +37,8 @@ COVERAGE = ("partial", "warnings", "covered_days", "extra")
 @dataclass(frozen=True)
 class TicketStats:
     """A help desk's month, by the definitions in DESIGN.md ("Metric definitions"). Durations in
-    seconds; medians and 90th percentiles are nearest-rank."""
+    seconds; a median is the middle value (of an even count, the mean of
+    the two middle values) and a 90th percentile is nearest-rank."""
 
     opened: int | None = None  # created in the month
     resolved: int | None = None  # resolved in the month

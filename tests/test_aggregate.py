@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from newsletter.collectors.aggregate import Outage, aggregate_tickets, nearest_rank, service_uptime
+from newsletter.collectors.aggregate import Outage, aggregate_tickets, median, nearest_rank, service_uptime
 from newsletter.model import Ticket
 from newsletter.period import Month
 
@@ -67,8 +67,34 @@ def test_counts_durations_and_shares():
     assert stats.resolution_p90_s == 5 * 86400
     assert stats.sla_met_pct == pytest.approx(66.67)
     assert (stats.csat_pct, stats.csat_responses) == (50.0, 2)
-    assert stats.top_categories == (("VPN", 2), ("Printing", 2)) or stats.top_categories == (
-        ("Printing", 2), ("VPN", 2))
+    assert stats.top_categories == (("Printing", 2), ("VPN", 2))  # equal counts: by name
+
+
+@pytest.mark.parametrize("order", [["VPN", "Printing", "Email", "VPN", "Printing"],
+                                   ["Printing", "VPN", "Email", "Printing", "VPN"]])
+def test_top_categories_with_equal_counts_rank_by_name_whatever_the_vendor_order(order):
+    tickets = [Ticket(f"IT-{n}", at(5 + n), category=name) for n, name in enumerate(order)]
+    tickets += [Ticket("IT-9", at(20), category="Accounts")]
+    stats = aggregate_tickets(tickets, OCT, top=3)
+    assert stats.top_categories == (("Printing", 2), ("VPN", 2), ("Accounts", 1))
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [([], None), ([7], 7), ([1, 2], 1.5), ([1, 2, 3], 2), ([1, 2, 3, 4], 2.5), ([1, 1, 5, 9], 3)],
+)
+def test_median_of_an_even_count_is_the_mean_of_the_two_middle_values(values, expected):
+    assert median(values) == expected
+
+
+def test_even_count_median_in_the_stats_and_p90_stays_nearest_rank():
+    # resolutions 1 h, 2 h, 4 h, 8 h: median (2 h + 4 h) / 2 = 3 h; p90 rank ceil(3.6) = 4 -> 8 h
+    tickets = [Ticket(f"IT-{hours}", at(5), None, at(5, 12 + hours)) for hours in (1, 2, 4, 8)]
+    stats = aggregate_tickets(tickets, OCT)
+    assert (stats.resolution_median_s, stats.resolution_p90_s) == (3 * 3600, 8 * 3600)
+    # 15 s and 16 s: the mean 15.5 s rounds to whole seconds like every duration
+    halves = [Ticket("IT-a", at(6), at(6).replace(second=15)), Ticket("IT-b", at(7), at(7).replace(second=16))]
+    assert aggregate_tickets(halves, OCT).first_response_median_s == 16
 
 
 def test_unknown_stays_unknown_never_zero():
@@ -126,7 +152,8 @@ def test_a_ticket_served_twice_counts_once():
     again = first._replace(resolved=None)  # a later page showing it again: the first one read is kept
     stats = aggregate_tickets([first, other, again, other], OCT, now=NOW)
     assert (stats.opened, stats.resolved, stats.backlog_end) == (2, 1, 1)
-    assert stats.first_response_median_s == 3600 and stats.resolution_median_s == 86400
+    # first responses 1 h (IT-1, as first read) and 2 h (IT-2): median 1.5 h
+    assert stats.first_response_median_s == 5400 and stats.resolution_median_s == 86400
     assert stats.top_categories == (("VPN", 2),) and stats.sla_met_pct == 0.0 and stats.csat_responses == 1
     assert stats.warnings == () and stats.partial is False
 
@@ -142,7 +169,8 @@ def test_impossible_dates_are_left_out_with_a_warning_that_says_how_many():
     ]
     stats = aggregate_tickets(tickets, OCT, now=NOW)
     assert (stats.opened, stats.resolved, stats.backlog_end) == (2, 2, 0)
-    assert stats.resolution_median_s == 0 and stats.resolution_p90_s == 86400
+    # resolutions 0 s (IT-5) and 1 day (IT-1): median half a day; p90 rank 2
+    assert stats.resolution_median_s == 43200 and stats.resolution_p90_s == 86400
     assert stats.partial is False  # the month is covered whole; the warning says what was left out
     assert stats.warnings == ("3 tickets left out of the figures: 2 dated after the collection, 1 resolved "
                               "before it was created; check the help desk's dates (and its clock)",)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.collectors.common import check_base_url, check_range, is_loopback
+from newsletter.collectors.common import check_base_url, check_range, is_loopback, with_api_root
 from newsletter.errors import ConfigError
 
 
@@ -55,3 +55,18 @@ def test_check_range_gives_one_message_for_every_number():
                                        (0, 1, None, "expected a value of at least 1, got 0")):
         with pytest.raises(ConfigError, match=f"^source s: key: {expected}$"):
             check_range("s", "key", value, low, high)
+
+
+@pytest.mark.parametrize(("url", "root", "expected"), [
+    ("https://api.uptimerobot.com", "/v2", "https://api.uptimerobot.com/v2"),
+    ("https://api.uptimerobot.com/", "/v2", "https://api.uptimerobot.com/v2"),
+    ("https://api.uptimerobot.com/v2", "/v2", "https://api.uptimerobot.com/v2"),
+    ("https://api.uptimerobot.com/v2/", "/v2", "https://api.uptimerobot.com/v2/"),
+    ("https://uptime.betterstack.com", "/api/v2", "https://uptime.betterstack.com/api/v2"),
+    ("https://uptime.betterstack.com/api", "/api/v2", "https://uptime.betterstack.com/api/v2"),  # half of it
+    ("https://api.pingdom.com/api/3.1", "/api/3.1", "https://api.pingdom.com/api/3.1"),
+    ("http://127.0.0.1:8080/proxy", "/api/3.1", "http://127.0.0.1:8080/proxy/api/3.1"),  # under a prefix
+    ("https://acme.example.com/rt", "", "https://acme.example.com/rt"),  # no API root: as given
+])
+def test_the_api_root_is_added_when_base_url_lacks_it(url, root, expected):
+    assert with_api_root(url, root) == expected

@@ -56,6 +56,43 @@ def test_retry_after_is_honoured_capped_and_never_fatal(httpserver, retry_after)
     assert time.monotonic() - started < FAST.max_retry_after_s + 0.5  # capped at 0.3 s
 
 
+def _waits_after_429s(policy: HttpPolicy, draw: float, count: int) -> list[float]:
+    """The waits the session's retry chooses after `count` 429s in a row that carry no Retry-After."""
+    from urllib3 import HTTPResponse
+    retry = make_session(policy).get_adapter("https://x").max_retries
+    retry.draw = lambda: draw
+    waits = []
+    for _ in range(count):
+        answer = HTTPResponse(status=429, headers={})
+        retry = retry.increment(method="GET", url="/x", response=answer)
+        waits.append(round(retry.get_retry_after(answer), 6))
+    return waits
+
+
+@pytest.mark.parametrize(("draw", "expected"), [
+    (0.5, [2, 4, 8, 16, 32, 60, 60]),  # the middle of the jitter: 2 s doubling, capped at 60 s
+    (1.0, [2.5, 5, 10, 20, 40, 60, 60]),  # +25 %, never past the cap
+    (0.0, [1.5, 3, 6, 12, 24, 45, 45]),  # -25 %
+])
+def test_429_without_retry_after_backs_off_exponentially_with_jitter(draw, expected):
+    assert _waits_after_429s(HttpPolicy(retries=7), draw, 7) == expected
+
+
+def test_429_backoff_follows_the_policy_and_its_draw_travels_with_the_copies():
+    tiny = HttpPolicy(retries=3, rate_limit_wait_s=0.01, max_retry_after_s=0.03)
+    assert _waits_after_429s(tiny, 0.5, 3) == [0.01, 0.02, 0.03]
+    retry = make_session().get_adapter("https://x").max_retries
+    assert retry.new().draw is retry.draw  # kept on the copies urllib3 makes per attempt
+
+
+def test_429_without_retry_after_waits_and_succeeds(httpserver):
+    handler = Sequence(status(429), status(429), OK)
+    httpserver.expect_request("/x").respond_with_handler(handler)
+    started = time.monotonic()
+    assert client(httpserver).get_json("/x") == {"ok": True} and handler.calls == 3
+    assert time.monotonic() - started >= 0.75 * (FAST.rate_limit_wait_s * 3)  # 0.05 s, then 0.1 s, ± 25 %
+
+
 def test_503_with_retry_after_and_500_are_retried(httpserver):
     handler = Sequence(status(503, {"Retry-After": "0"}), status(500), OK)
     httpserver.expect_request("/x").respond_with_handler(handler)

@@ -62,5 +62,7 @@ def test_system_durations_override_timestamps():
     ]
     stats = aggregate_tickets(tickets, month)
     assert (stats.opened, stats.resolved, stats.backlog_end) == (3, 2, 1)
-    assert stats.first_response_median_s == 1200 and stats.first_response_p90_s == 3600
-    assert stats.resolution_median_s == 3600 and stats.resolution_p90_s == 18000
+    # first responses 1200 s (the system's) and 3600 s: median their mean, 2400 s; p90 rank 2
+    assert stats.first_response_median_s == 2400 and stats.first_response_p90_s == 3600
+    # resolutions 3600 s (the system's) and 18000 s: median 10800 s; p90 rank 2
+    assert stats.resolution_median_s == 10800 and stats.resolution_p90_s == 18000

@@ -2,7 +2,8 @@
 
 Every ticketing collector streams normalized Tickets into `aggregate_tickets`; every uptime
 collector that sees outages (rather than a ready ratio) goes through `service_uptime`.
-Percentiles are nearest-rank, so a median or p90 is always the value of a real ticket. Each ticket
+A median is the middle value (of an even count, the mean of the two middle values); p90 is
+nearest-rank, so it is always the value of a real ticket. Each ticket
 id counts once, and a ticket whose dates cannot be true is left out with a warning.
 """
 
@@ -29,6 +30,24 @@ def nearest_rank(sorted_values: Sequence[float], pct: float) -> float | None:
         return None
     rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
     return sorted_values[rank - 1]
+
+
+def median(sorted_values: Sequence[float]) -> float | None:
+    """The middle value; of an even count, the mean of the two middle values (the usual definition,
+    so 1 h and 3 h have a median of 2 h, not 1 h)."""
+    if not sorted_values:
+        return None
+    middle, odd = divmod(len(sorted_values), 2)
+    if odd:
+        return sorted_values[middle]
+    return (sorted_values[middle - 1] + sorted_values[middle]) / 2
+
+
+def _top(counts: Counter[str], top: int) -> tuple[tuple[str, int], ...]:
+    """The `top` most common, ties by name (case-insensitively, then exactly): the same month ranks
+    the same way on every run, whatever order the help desk sent its tickets in."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0].casefold(), item[0]))
+    return tuple(ranked[:top])
 
 
 def _seconds(value: float | None) -> int | None:
@@ -126,14 +145,14 @@ def aggregate_tickets(
         opened=opened,
         resolved=resolved,
         backlog_end=backlog if backlog_known else None,
-        first_response_median_s=_seconds(nearest_rank(first_responses, 50)),
+        first_response_median_s=_seconds(median(first_responses)),
         first_response_p90_s=_seconds(nearest_rank(first_responses, 90)),
-        resolution_median_s=_seconds(nearest_rank(resolutions, 50)),
+        resolution_median_s=_seconds(median(resolutions)),
         resolution_p90_s=_seconds(nearest_rank(resolutions, 90)),
         sla_met_pct=_pct(sla_met, sla_total),
         csat_pct=_pct(positive, rated),
         csat_responses=rated,
-        top_categories=tuple(categories.most_common(top)),
+        top_categories=_top(categories, top),
         # The month is still wholly covered: tickets that cannot be true are left out and said so,
         # but that is no reason to hold the edition back as `partial` (which is about coverage).
         partial=False,

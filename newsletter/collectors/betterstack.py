@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from newsletter.binding import Secret
-from newsletter.collectors.common import HttpSource, HttpSourceSettings
+from newsletter.collectors.common import HttpSource, HttpSourceSettings, uptime_not_found_hint
 from newsletter.collectors.services import (
     ServiceSelection,
     number,
@@ -28,7 +28,7 @@ from newsletter.results import ServiceUptime, UptimeStats
 @dataclass(frozen=True, kw_only=True)
 class BetterStackSettings(HttpSourceSettings, ServiceSelection):
     token: Secret  # an Uptime API token: token_env = "BETTERSTACK_TOKEN"
-    base_url: str = "https://uptime.betterstack.com/api/v2"
+    base_url: str = "https://uptime.betterstack.com/api/v2"  # or the bare address: /api/v2 is added
 
 
 class BetterStack(HttpSource):
@@ -38,6 +38,8 @@ class BetterStack(HttpSource):
     kind = "uptime"
     vendor = "Better Stack"
     Settings = BetterStackSettings
+    api_root = "/api/v2"
+    not_found_hint = uptime_not_found_hint("https://uptime.betterstack.com/api/v2")
 
     def collect(self, month: Month) -> UptimeStats:
         client = self.bearer_client(self.settings.token)

@@ -21,7 +21,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from newsletter.collectors.base import Collector
 from newsletter.errors import ConfigError
@@ -53,6 +53,10 @@ class HttpSource(Collector):
 
     vendor: ClassVar[str]
     example_url: ClassVar[str] = ""  # shown when base_url is no URL; default: the Settings' default base_url
+    # The API's version path ("/v2"), added to a base_url that lacks it, so the address people copy
+    # from their browser works as well as the API root; and what a 404 asks them to check.
+    api_root: ClassVar[str] = ""
+    not_found_hint: ClassVar[str] = "check base_url and the configured project or ids"
 
     def validate(self) -> None:
         check_http_source(self.name, self.settings, self.example_url or default_base_url(self.Settings))
@@ -63,8 +67,9 @@ class HttpSource(Collector):
         from newsletter.http import HttpClient
 
         ca = self.settings.ca_bundle
-        return HttpClient(self.session, self.settings.base_url, self.vendor, credential_hint=credential_hint,
-                          headers=headers or {}, auth=auth, secrets=secrets, ca_bundle=str(ca) if ca else None)
+        return HttpClient(self.session, with_api_root(self.settings.base_url, self.api_root), self.vendor,
+                          credential_hint=credential_hint, headers=headers or {}, auth=auth, secrets=secrets,
+                          ca_bundle=str(ca) if ca else None, not_found_hint=self.not_found_hint)
 
     def bearer_client(self, token: Secret | None, *, hint: str = "the credentials") -> HttpClient:
         """A client sending `Authorization: Bearer <token>` when a token is set; `hint` names what to
@@ -73,6 +78,29 @@ class HttpSource(Collector):
         return self.http_client(credential_hint=token.hint if token is not None else hint,
                                 headers={"Authorization": f"Bearer {value}"} if value else {},
                                 secrets=(value,) if value else ())
+
+
+def with_api_root(url: str, root: str) -> str:
+    """`url` with the API's version path `root` ("/api/v2") at its end: added when missing, or
+    completed when only its start is there ("…/api"); unchanged when present or `root` is empty."""
+    wanted = [part for part in root.split("/") if part]
+    if not wanted:
+        return url
+    parts = urlsplit(url)
+    have = [part for part in parts.path.split("/") if part]
+    for kept in range(len(wanted), 0, -1):
+        if have[-kept:] == wanted[:kept]:
+            if kept == len(wanted):
+                return url
+            break
+    else:
+        kept = 0
+    return urlunsplit(parts._replace(path="/" + "/".join([*have, *wanted[kept:]])))
+
+
+def uptime_not_found_hint(default_url: str) -> str:
+    """The 404 hint of an uptime API: base_url, with its documented form."""
+    return f"check base_url (the API root, such as {default_url}, or the bare address)"
 
 
 def check_http_source(name: str, settings: HttpSourceSettings, example: str) -> None:

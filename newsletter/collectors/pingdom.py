@@ -14,7 +14,7 @@ from typing import Any
 
 from newsletter.binding import Secret
 from newsletter.collectors.aggregate import Outage, service_uptime
-from newsletter.collectors.common import HttpSource, HttpSourceSettings
+from newsletter.collectors.common import HttpSource, HttpSourceSettings, uptime_not_found_hint
 from newsletter.collectors.services import ServiceSelection, number, unmonitored
 from newsletter.errors import SourceError
 from newsletter.http import HttpClient, PageGuard
@@ -27,7 +27,7 @@ PAGE = 1000
 @dataclass(frozen=True, kw_only=True)
 class PingdomSettings(HttpSourceSettings, ServiceSelection):
     token: Secret  # an API token (read access): token_env = "PINGDOM_TOKEN"
-    base_url: str = "https://api.pingdom.com/api/3.1"
+    base_url: str = "https://api.pingdom.com/api/3.1"  # or the bare address: /api/3.1 is added
 
 
 class Pingdom(HttpSource):
@@ -37,6 +37,8 @@ class Pingdom(HttpSource):
     kind = "uptime"
     vendor = "Pingdom"
     Settings = PingdomSettings
+    api_root = "/api/3.1"
+    not_found_hint = uptime_not_found_hint("https://api.pingdom.com/api/3.1")
 
     def collect(self, month: Month) -> UptimeStats:
         client = self.bearer_client(self.settings.token)

@@ -4,16 +4,20 @@ One query lists every ticket open at some moment of the month: opened before its
 resolved before its start. `sysparm_query` dates are UTC, so the month's bounds are converted
 from the configured time zone. Offset paging needs a stable order: ORDERBY opened_at, then sys_id.
 A page may hold fewer rows than asked (ACLs remove rows), so paging follows the `Link: rel="next"`
-header or `X-Total-Count`, never the size of a page. With `sla = true`, task_sla gives breaches
-and the stop time of the response SLA, one extra request per 100 tickets.
+header or `X-Total-Count`, never the size of a page.
+
+SLA met comes from the incident's own `made_sla` by default. With `sla = "task_sla"` (or `true`,
+as it was first spelled), task_sla gives breaches and the stop time of the response SLA, one extra
+request per 100 tickets; when task_sla cannot be read (403, 404) the collector falls back to
+`made_sla` and says so in a warning rather than failing the source. `sla = false` reads no SLA.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC
-from typing import Any
+from typing import Any, Literal
 
 from newsletter.binding import Secret
 from newsletter.collectors.common import HttpSourceSettings, check_range
@@ -22,9 +26,12 @@ from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.model import Ticket
 from newsletter.period import Month
+from newsletter.results import TicketStats
 
 RESOLVED_STATES = ("6", "7")  # 6 Resolved, 7 Closed
 SLA_CHUNK = 100
+TASK_SLA = "/api/now/table/task_sla"
+SlaSource = Literal["made_sla", "task_sla", "none"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,7 +43,7 @@ class ServiceNowSettings(HttpSourceSettings):
     query: str = ""  # more encoded query, e.g. "assignment_group.name=Service Desk"
     category_field: str | None = "category"
     first_response_field: str | None = None  # a datetime field your instance keeps, if any
-    sla: bool = False
+    sla: SlaSource | bool = "made_sla"  # true: "task_sla" (its first meaning), false: "none"
     page_size: int = 1000
 
 
@@ -60,6 +67,19 @@ class ServiceNow(TicketingCollector):
             raise ConfigError(f"source {self.name}: query: leave ORDERBY out; the collector orders for paging")
         check_range(self.name, "page_size", s.page_size, 1, 10_000)
 
+    def sla_source(self) -> SlaSource:
+        """Where SLA met is read from; `sla = true` / `false` keep the meaning they always had."""
+        sla = self.settings.sla
+        if isinstance(sla, bool):
+            return "task_sla" if sla else "none"
+        return sla
+
+    def collect(self, month: Month) -> TicketStats:
+        self._task_sla_readable = True
+        self._notes: list[str] = []
+        stats = super().collect(month)
+        return replace(stats, warnings=(*stats.warnings, *self._notes)) if self._notes else stats
+
     def client(self) -> HttpClient:
         s = self.settings
         if s.token is not None:
@@ -79,7 +99,9 @@ class ServiceNow(TicketingCollector):
     def tickets(self, client: HttpClient, month: Month) -> Iterator[Ticket]:
         s = self.settings
         path = f"/api/now/table/{s.table}"
+        sla = self.sla_source()
         fields = ["sys_id", "number", "opened_at", "resolved_at", "closed_at", "state",
+                  *(["made_sla"] if sla != "none" else []),
                   *[f for f in (s.category_field, s.first_response_field) if f]]
         params = {"sysparm_query": self.encoded_query(month), "sysparm_fields": ",".join(fields),
                   "sysparm_limit": s.page_size, "sysparm_exclude_reference_link": "true"}
@@ -89,15 +111,16 @@ class ServiceNow(TicketingCollector):
             guard.next_page(offset)
             answer = client.fetch_json("GET", path, params={**params, "sysparm_offset": offset})
             rows = expect(answer.data, "result", list, self.vendor, path)
-            slas = self.slas(client, [r.get("sys_id") for r in rows]) if s.sla else {}
+            slas = self.slas(client, [r.get("sys_id") for r in rows]) if sla == "task_sla" else None
             for row in rows:
-                yield self.ticket(row, slas.get(row.get("sys_id")))
+                yield self.ticket(row, self.sla_of(row, slas, sla))
             offset += s.page_size
             if not _more(answer.headers, answer.next_link(), offset, rows):
                 return
             guard.rows(len(rows))
 
-    def ticket(self, row: dict, sla: tuple[bool | None, Any] | None) -> Ticket:
+    def ticket(self, row: dict, sla: tuple[bool | None, Any]) -> Ticket:
+        """`sla`: (breached, the response SLA's stop time), each None when unknown."""
         s = self.settings
         key = str(row.get("number") or row.get("sys_id"))
         created = parse_time(row.get("opened_at"), self.vendor, f"{key} opened_at")
@@ -105,7 +128,7 @@ class ServiceNow(TicketingCollector):
             raise SourceError(f"{self.vendor} sent {key} without opened_at")
         done = parse_time(row.get("resolved_at") or row.get("closed_at"), self.vendor, f"{key} resolved_at")
         first = parse_time(row.get(s.first_response_field), self.vendor, key) if s.first_response_field else None
-        breached, response_end = sla or (None, None)
+        breached, response_end = sla
         return Ticket(
             id=key, created=created,
             resolved=done if str(row.get("state")) in RESOLVED_STATES else None,
@@ -114,17 +137,32 @@ class ServiceNow(TicketingCollector):
             sla_breached=breached,
         )
 
-    def slas(self, client: HttpClient, ids: list[Any]) -> dict[str, tuple[bool | None, Any]]:
-        """task sys_id -> (breached by any SLA, stop time of a completed response SLA)."""
+    @staticmethod
+    def sla_of(row: dict, slas: dict[str, tuple[bool | None, Any]] | None, sla: SlaSource) -> tuple[bool | None, Any]:
+        """(breached, response stop) of one incident: from task_sla when read, else its made_sla."""
+        if sla == "none":
+            return None, None
+        if slas is not None:
+            return slas.get(row.get("sys_id"), (None, None))
+        return _made_sla(row.get("made_sla")), None
+
+    def slas(self, client: HttpClient, ids: list[Any]) -> dict[str, tuple[bool | None, Any]] | None:
+        """task sys_id -> (breached by any SLA, stop time of a completed response SLA); None once
+        task_sla has proved unreadable, so the tickets fall back to their own made_sla."""
         found: dict[str, tuple[bool | None, Any]] = {}
         ids = [i for i in ids if isinstance(i, str) and i]
         for at in range(0, len(ids), SLA_CHUNK):
+            if not self._task_sla_readable:
+                return None
             chunk = ids[at:at + SLA_CHUNK]
             params = {"sysparm_query": f"taskIN{','.join(chunk)}^ORDERBYsys_id",
                       "sysparm_fields": "task,has_breached,stage,end_time,sla.target",
                       "sysparm_limit": SLA_CHUNK * 10, "sysparm_exclude_reference_link": "true"}
-            rows = expect(client.get_json("/api/now/table/task_sla", params=params), "result", list,
-                          self.vendor, "/api/now/table/task_sla")
+            answer = client.request("GET", TASK_SLA, params=params, accept=(403, 404))
+            if answer.status_code in (403, 404):
+                self._task_sla_unreadable(answer.status_code)
+                return None
+            rows = expect(client.decode(answer).data, "result", list, self.vendor, TASK_SLA)
             for row in rows:
                 task = row.get("task")
                 breached, response = found.get(task, (None, None))
@@ -134,6 +172,18 @@ class ServiceNow(TicketingCollector):
                     response = min(filter(None, (response, stop)), default=None)
                 found[task] = (breached, response)
         return found
+
+    def _task_sla_unreadable(self, code: int) -> None:
+        self._task_sla_readable = False
+        self._notes.append(f"task_sla answered {code}: SLA met read from the tickets' own made_sla instead, "
+                           "first response unknown; give the user read access to task_sla "
+                           '(or set sla = "made_sla")')
+
+
+def _made_sla(value: Any) -> bool | None:
+    """Breached, from the incident's made_sla ("true" / "false", or a JSON boolean); None if unset."""
+    text = str(value).strip().lower() if value is not None else ""
+    return {"true": False, "false": True}.get(text)
 
 
 def _more(headers: Any, next_link: str | None, offset: int, rows: list) -> bool:

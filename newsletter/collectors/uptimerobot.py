@@ -14,7 +14,7 @@ from typing import Any
 
 from newsletter.binding import Secret
 from newsletter.collectors.aggregate import Outage, service_uptime
-from newsletter.collectors.common import HttpSource, HttpSourceSettings
+from newsletter.collectors.common import HttpSource, HttpSourceSettings, uptime_not_found_hint
 from newsletter.collectors.services import ServiceSelection, number, unmonitored
 from newsletter.errors import SourceError
 from newsletter.http import PageGuard
@@ -30,7 +30,7 @@ LOOKBACK = timedelta(days=7)  # an outage that began before the month still coun
 @dataclass(frozen=True, kw_only=True)
 class UptimeRobotSettings(HttpSourceSettings, ServiceSelection):
     api_key: Secret  # a read-only API key: api_key_env = "UPTIMEROBOT_API_KEY"
-    base_url: str = "https://api.uptimerobot.com/v2"
+    base_url: str = "https://api.uptimerobot.com/v2"  # or the bare address: /v2 is added
 
 
 class UptimeRobot(HttpSource):
@@ -40,6 +40,8 @@ class UptimeRobot(HttpSource):
     kind = "uptime"
     vendor = "UptimeRobot"
     Settings = UptimeRobotSettings
+    api_root = "/v2"
+    not_found_hint = uptime_not_found_hint("https://api.uptimerobot.com/v2")
 
     def collect(self, month: Month) -> UptimeStats:
         services = []

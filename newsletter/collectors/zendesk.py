@@ -32,6 +32,8 @@ class ZendeskSettings(HttpSourceSettings):
     business_hours: bool = False  # business minutes from the metric sets instead of calendar minutes
     group_ids: list[int] | None = None  # only tickets of these groups; empty: all
     category_field: str | None = None  # a ticket attribute such as "type", "priority" or "group_id"
+    category_field_id: int | None = None  # a custom field (a drop-down, say) by its id
+    category_tag_prefix: str | None = None  # "category_": the tag with this prefix, the prefix removed
 
 
 class Zendesk(TicketingCollector):
@@ -48,6 +50,13 @@ class Zendesk(TicketingCollector):
         super().validate()
         if "@" not in self.settings.email:
             raise ConfigError(f"source {self.name}: email: expected the agent's e-mail address")
+        settings = self.settings
+        if settings.category_field and settings.category_field_id is not None:
+            raise ConfigError(f"source {self.name}: category_field and category_field_id both set: "
+                              "keep one (an attribute such as type, or a custom field's id)")
+        if settings.category_tag_prefix is not None and not settings.category_tag_prefix.strip():
+            raise ConfigError(f"source {self.name}: category_tag_prefix: expected the tags' prefix, "
+                              'such as "category_"')
 
     def client(self) -> HttpClient:
         token = self.settings.token.reveal()
@@ -90,15 +99,48 @@ class Zendesk(TicketingCollector):
         clock = "business" if self.settings.business_hours else "calendar"
         reply = _minutes(metric.get("reply_time_in_minutes"), clock)
         full = _minutes(metric.get("full_resolution_time_in_minutes"), clock)
-        field = self.settings.category_field
         return Ticket(
             id=key, created=created, resolved=resolved,
             first_response=created + timedelta(minutes=reply) if reply is not None else None,
             first_response_s=reply * 60 if reply is not None else None,
             resolution_s=full * 60 if full is not None and resolved is not None else None,
-            category=label(row.get(field)) if field else None,
+            category=self.category(row),
             csat_positive=_csat(row.get("satisfaction_rating")),
         )
+
+    def category(self, row: dict) -> str | None:
+        """The ticket's category: a top-level attribute (`category_field`), a custom field's value
+        (`category_field_id`; a drop-down's value is its tag) or, with only `category_tag_prefix`,
+        the ticket's tag with that prefix (the first by name if it has several). The prefix, when
+        set, is removed from whichever value is read."""
+        settings = self.settings
+        prefix = settings.category_tag_prefix
+        if settings.category_field:
+            value = label(row.get(settings.category_field))
+        elif settings.category_field_id is not None:
+            value = _custom_field(row.get("custom_fields"), settings.category_field_id)
+        elif prefix:
+            value = _first_tag(row.get("tags"), prefix)
+        else:
+            return None
+        if value and prefix and value.startswith(prefix):
+            value = value[len(prefix):]
+        return value or None
+
+
+def _custom_field(fields: Any, field_id: int) -> str | None:
+    """The value of the custom field `field_id` in Zendesk's `custom_fields` [{id, value}] list."""
+    for entry in fields if isinstance(fields, list) else ():
+        if isinstance(entry, dict) and entry.get("id") == field_id:
+            return label(entry.get("value"))
+    return None
+
+
+def _first_tag(tags: Any, prefix: str) -> str | None:
+    """The first (by name) of the tags that start with `prefix`, so a ticket's category does not
+    depend on the order Zendesk lists its tags in."""
+    matching = sorted(t for t in tags if isinstance(t, str) and t.startswith(prefix)) if isinstance(tags, list) else []
+    return matching[0] if matching else None
 
 
 def _minutes(value: Any, clock: str) -> float | None:

@@ -18,8 +18,11 @@ Berlin is UTC+2 until 25 October 03:00, then UTC+1, so the month is
 
 opened = B C D E = 4; resolved = A B E = 3; backlog_end = C D G = 3.
 First responses of tickets opened in the month: B 600, C 1800, E 300 -> sorted 300, 600, 1800:
-median (rank ceil(1.5) = 2) 600 s, p90 (rank ceil(2.7) = 3) 1800 s.
+median (the middle of three values; of an even count it would be the mean of the two middle
+values) 600 s, p90 (nearest rank, ceil(2.7) = 3) 1800 s.
 Resolutions in the month: E 1200, B 7200, A 129600: median 7200 s, p90 129600 s.
+A source that cannot see one of these (say C's first response) has two values left, and its
+median is then their mean: 300 and 600 give 450 s.
 Counted in UTC instead, B would fall in September and I in October: opened would still be 4 but
 first responses and resolution times would differ, so the numbers check the time zone.
 """

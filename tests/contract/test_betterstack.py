@@ -51,8 +51,9 @@ def serve(httpserver, asked=None):
         httpserver.expect_request(f"/api/v2/monitors/{id_}/sla").respond_with_handler(handler)
 
 
-def make(httpserver, session):
-    config = BetterStackSettings(token=Secret(env="BETTERSTACK_TOKEN"), base_url=httpserver.url_for("/api/v2"),
+def make(httpserver, session, root=None):
+    config = BetterStackSettings(token=Secret(env="BETTERSTACK_TOKEN"),
+                                 base_url=httpserver.url_for("/api/v2" if root is None else root),
                                  rename={"https://mx1.corp.example:443": "Email"}, exclude=["Staging"])
     collector = BetterStack(config, name="uptime", session=session)
     collector.validate()
@@ -100,3 +101,19 @@ def test_a_repeated_next_page_is_stopped(httpserver, session):
         {"data": [], "pagination": {"next": base + "?page=2"}})
     with pytest.raises(SourceError, match="same page token twice"):
         make(httpserver, session).collect(OCTOBER)
+
+
+@pytest.mark.parametrize("root", ["", "/", "/api/v2", "/api/v2/"], ids=["bare", "bare/", "root", "root/"])
+def test_the_bare_url_works_as_well_as_the_api_root(root, httpserver, session):
+    serve(httpserver)
+    services = make(httpserver, session, root=root).collect(OCTOBER).metrics()["services"]
+    assert len(services) == 4
+
+
+def test_a_404_is_worded_for_betterstack(httpserver, session):
+    httpserver.expect_request("/elsewhere/api/v2/monitors").respond_with_data("Not Found", status=404)
+    with pytest.raises(SourceError) as info:
+        make(httpserver, session, root="/elsewhere").collect(OCTOBER)
+    where = httpserver.url_for("/elsewhere/api/v2/monitors")
+    assert str(info.value) == (f"Better Stack answered 404 NOT FOUND for {where}: check base_url "
+                               "(the API root, such as https://uptime.betterstack.com/api/v2, or the bare address)")

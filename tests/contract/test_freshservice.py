@@ -54,7 +54,7 @@ def test_numbers_over_three_pages(httpserver, monkeypatch, tmp_path):
     assert {k: result.metrics[k] for k in EXPECTED} == {**EXPECTED, "backlog_end": None}
     assert result.metrics["sla_met_pct"] == 66.67  # A escalated (36 h); B and E within
     assert result.metrics["csat_pct"] is None and result.metrics["csat_responses"] is None
-    assert result.metrics["top_categories"] == [["Hardware", 2], ["Access", 2]]
+    assert result.metrics["top_categories"] == [["Access", 2], ["Hardware", 2]]  # equal counts: by name
     assert handler.calls == 3  # the full last page carries no Link: no fourth request
     request, _ = httpserver.log[0]
     assert request.args["updated_since"] == "2026-09-30T22:00:00Z"  # 1 October, 00:00 in Berlin

@@ -43,8 +43,9 @@ def serve(httpserver, asked=None):
                                   ).respond_with_json({"summary": {"states": states}})
 
 
-def make(httpserver, session):
-    config = PingdomSettings(token=Secret(env="PINGDOM_TOKEN"), base_url=httpserver.url_for("/api/3.1"),
+def make(httpserver, session, root=None):
+    config = PingdomSettings(token=Secret(env="PINGDOM_TOKEN"),
+                             base_url=httpserver.url_for("/api/3.1" if root is None else root),
                              rename={"mx1.corp.example": "Email"}, exclude=["Staging"])
     collector = Pingdom(config, name="uptime", session=session)
     collector.validate()
@@ -80,3 +81,19 @@ def test_an_unexpected_answer_names_base_url(httpserver, session):
     httpserver.expect_request("/api/3.1/checks").respond_with_json({"error": {"statuscode": 403}})
     with pytest.raises(SourceError, match="check base_url"):
         make(httpserver, session).collect(OCTOBER)
+
+
+@pytest.mark.parametrize("root", ["", "/", "/api/3.1", "/api/3.1/"], ids=["bare", "bare/", "root", "root/"])
+def test_the_bare_url_works_as_well_as_the_api_root(root, httpserver, session):
+    serve(httpserver)
+    services = make(httpserver, session, root=root).collect(OCTOBER).metrics()["services"]
+    assert len(services) == 3
+
+
+def test_a_404_is_worded_for_pingdom(httpserver, session):
+    httpserver.expect_request("/elsewhere/api/3.1/checks").respond_with_data("Not Found", status=404)
+    with pytest.raises(SourceError) as info:
+        make(httpserver, session, root="/elsewhere").collect(OCTOBER)
+    where = httpserver.url_for("/elsewhere/api/3.1/checks")
+    assert str(info.value) == (f"Pingdom answered 404 NOT FOUND for {where}: check base_url "
+                               "(the API root, such as https://api.pingdom.com/api/3.1, or the bare address)")

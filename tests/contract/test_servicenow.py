@@ -23,7 +23,12 @@ def sys_id(row: Row) -> str:
 def incident(row: Row) -> dict:
     return {"sys_id": sys_id(row), "number": f"INC00100{row.number:02d}", "opened_at": glide(row.created),
             "resolved_at": glide(row.resolved), "closed_at": "", "state": "6" if row.resolved else "2",
-            "category": "hardware" if row.number % 2 else "network"}
+            "category": "hardware" if row.number % 2 else "network", "made_sla": made_sla(row)}
+
+
+def made_sla(row: Row) -> str:
+    """The incident's own flag, as the SLA engine sets it: false once resolution took over a day."""
+    return "false" if row.resolved and (row.resolved - row.created).total_seconds() > 86400 else "true"
 
 
 def table(pages: list[list[Row]], total: int | None, link: bool = True):
@@ -73,10 +78,11 @@ def test_numbers_over_three_pages(httpserver, monkeypatch, tmp_path, link):
     # No first-response field in the answer and no task_sla: response times are unknown, not zero.
     expected = {**EXPECTED, "first_response_median_s": None, "first_response_p90_s": None}
     assert {k: result.metrics[k] for k in EXPECTED} == expected
-    assert result.metrics["sla_met_pct"] is None
+    assert result.metrics["sla_met_pct"] == 66.67  # the incidents' own made_sla: A breached; B and E met
     assert handler.calls == 3
     assert [r.args["sysparm_offset"] for r, _ in httpserver.log] == ["0", "3", "6"]
     first, _ = httpserver.log[0]
+    assert "made_sla" in first.args["sysparm_fields"].split(",")
     assert first.args["sysparm_query"] == ("opened_at<2026-10-31 23:00:00^resolved_at>=2026-09-30 22:00:00"
                                            "^ORresolved_atISEMPTY^ORDERBYopened_at^ORDERBYsys_id")
     assert first.authorization.username == "newsletter" and first.authorization.password == SECRET
@@ -89,15 +95,48 @@ def test_without_paging_headers_reads_until_an_empty_page(httpserver, monkeypatc
     assert result.metrics["opened"] == 4 and handler.calls == 4
 
 
-def test_sla_and_first_response_from_task_sla(httpserver, monkeypatch, tmp_path):
+@pytest.mark.parametrize("sla", ["task_sla", True], ids=["task_sla", "true (as before)"])
+def test_sla_and_first_response_from_task_sla(httpserver, monkeypatch, tmp_path, sla):
     httpserver.expect_request(PATH).respond_with_handler(table(PAGES, 8))
     httpserver.expect_request("/api/now/table/task_sla").respond_with_handler(task_sla)
-    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, sla=True), MONTH)
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, sla=sla), MONTH)
     assert result.status == "ok", result.error
     assert {k: result.metrics[k] for k in EXPECTED} == EXPECTED
     assert result.metrics["sla_met_pct"] == 66.67  # A breached; B and E met
     assert result.metrics["csat_responses"] is None
     assert len(httpserver.log) == 6  # one task_sla request per page of up to 100 tickets
+    assert result.warnings == []
+
+
+def test_made_sla_by_default_and_no_task_sla_request(httpserver, monkeypatch, tmp_path):
+    httpserver.expect_request(PATH).respond_with_handler(table(PAGES, 8))
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path), MONTH)
+    assert result.status == "ok", result.error
+    assert result.metrics["sla_met_pct"] == 66.67
+    assert all(r.path == PATH for r, _ in httpserver.log)
+
+
+@pytest.mark.parametrize("code", [403, 404])
+def test_unreadable_task_sla_falls_back_to_made_sla_with_a_warning(code, httpserver, monkeypatch, tmp_path):
+    httpserver.expect_request(PATH).respond_with_handler(table(PAGES, 8))
+    httpserver.expect_request("/api/now/table/task_sla").respond_with_json(
+        {"error": {"message": "No Record found", "detail": "ACL restricts the record"}, "status": "failure"},
+        status=code)
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, sla=True), MONTH)
+    assert result.status == "ok", result.error
+    assert result.metrics["sla_met_pct"] == 66.67  # from made_sla
+    assert result.metrics["first_response_median_s"] is None  # task_sla held it: unknown, not zero
+    assert result.warnings == [f"task_sla answered {code}: SLA met read from the tickets' own made_sla "
+                               "instead, first response unknown; give the user read access to task_sla "
+                               '(or set sla = "made_sla")']
+    assert sum(r.path.endswith("task_sla") for r, _ in httpserver.log) == 1  # asked once, not per page
+
+
+def test_sla_off(httpserver, monkeypatch, tmp_path):
+    httpserver.expect_request(PATH).respond_with_handler(table(PAGES, 8))
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, sla=False), MONTH)
+    assert result.metrics["sla_met_pct"] is None
+    assert "made_sla" not in httpserver.log[0][0].args["sysparm_fields"].split(",")
 
 
 def test_bearer_token_and_scope(httpserver, monkeypatch, tmp_path):
@@ -124,6 +163,12 @@ def test_bad_settings_are_refused_before_any_request(keys, monkeypatch, tmp_path
     case = Case(ServiceNow, {}, "SN_PASSWORD", PATH, CASE.page)
     with pytest.raises(ConfigError, match="source helpdesk"):
         case.build("https://x.service-now.com", monkeypatch, tmp_path, **keys)
+
+
+def test_an_unknown_sla_source_is_refused(monkeypatch, tmp_path):
+    from newsletter.errors import ConfigError
+    with pytest.raises(ConfigError, match="sla: expected one of 'made_sla', 'task_sla', 'none' or true or false"):
+        CASE.build("https://x.service-now.com", monkeypatch, tmp_path, sla="yes")
 
 
 @pytest.mark.parametrize("fault", FAULTS)

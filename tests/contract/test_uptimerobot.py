@@ -46,8 +46,9 @@ def serve(httpserver, forms=None, page_size=4):
     httpserver.expect_request("/v2/getMonitors", method="POST").respond_with_handler(get_monitors)
 
 
-def make(httpserver, session, **settings):
-    config = UptimeRobotSettings(api_key=Secret(env="UPTIMEROBOT_API_KEY"), base_url=httpserver.url_for("/v2"),
+def make(httpserver, session, root=None, **settings):
+    config = UptimeRobotSettings(api_key=Secret(env="UPTIMEROBOT_API_KEY"),
+                                 base_url=httpserver.url_for("/v2" if root is None else root),
                                  rename={"https://mx1.corp.example:443": "Email", "778": "VPN"},
                                  exclude=["Staging"], **settings)
     collector = UptimeRobot(config, name="uptime", session=session)
@@ -105,3 +106,19 @@ def test_an_empty_page_ends_paging_and_a_repeated_one_stops_it(httpserver, sessi
         {"stat": "ok", "pagination": {"offset": 0, "limit": 50, "total": 99}, "monitors": MONITORS[:2]})
     with pytest.raises(SourceError, match="same monitors"):
         make(httpserver, session).collect(OCTOBER)
+
+
+@pytest.mark.parametrize("root", ["", "/", "/v2", "/v2/"], ids=["bare", "bare/", "root", "root/"])
+def test_the_bare_url_works_as_well_as_the_api_root(root, httpserver, session):
+    serve(httpserver)
+    services = make(httpserver, session, root=root).collect(OCTOBER).metrics()["services"]
+    assert len(services) == 4
+
+
+def test_a_404_is_worded_for_uptimerobot(httpserver, session):
+    httpserver.expect_request("/elsewhere/v2/getMonitors").respond_with_data("Not Found", status=404)
+    with pytest.raises(SourceError) as info:
+        make(httpserver, session, root="/elsewhere").collect(OCTOBER)
+    where = httpserver.url_for("/elsewhere/v2/getMonitors")
+    assert str(info.value) == (f"UptimeRobot answered 404 NOT FOUND for {where}: check base_url "
+                               "(the API root, such as https://api.uptimerobot.com/v2, or the bare address)")

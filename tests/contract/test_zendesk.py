@@ -6,10 +6,14 @@ import pytest
 from werkzeug import Request
 
 from newsletter.collectors.zendesk import Zendesk
+from newsletter.errors import ConfigError
 from tests.contract.helpers import FAULTS, Case, Sequence, check_fault, json_response, run
 from tests.contract.scenario import EXPECTED, MONTH, ROWS, Row
 
 CSAT = {"A": "good", "B": "bad", "E": "unoffered"}
+# A drop-down custom field (id 360011) named "Category": Zendesk stores each option as a tag, and the
+# ticket carries that tag among its others; D has no category chosen.
+CATEGORY = {"B": "category_hardware", "C": "category_access", "E": "category_hardware"}
 
 
 def minutes(start, stop) -> dict | None:
@@ -28,7 +32,10 @@ def ticket(row: Row) -> dict:
     status = "deleted" if row.deleted else ("solved" if row.resolved else "open")
     return {"id": row.number, "created_at": zulu(row.created), "updated_at": zulu(row.created), "status": status,
             "group_id": 360001 if row.number % 2 else 360002, "type": "incident" if row.number % 2 else "question",
-            "satisfaction_rating": {"score": CSAT.get(row.key, "unoffered")}}
+            "satisfaction_rating": {"score": CSAT.get(row.key, "unoffered")},
+            "tags": ["vip", CATEGORY[row.key], "printer"] if row.key in CATEGORY else ["vip"],
+            "custom_fields": [{"id": 360010, "value": "Berlin"}, {"id": 360011, "value": CATEGORY.get(row.key)},
+                              {"id": 360012, "value": ["multi_a", "multi_b"]}]}
 
 
 def metric_set(row: Row) -> dict:
@@ -70,7 +77,7 @@ def test_numbers_over_three_pages(httpserver, monkeypatch, tmp_path, embedded):
     assert result.metrics["csat_pct"] == 50.0 and result.metrics["csat_responses"] == 2  # A good, B bad
     assert result.metrics["sla_met_pct"] is None
     # Opened: B (2, question), C (3, incident), D (4, question), E (5, incident)
-    assert sorted(result.metrics["top_categories"]) == [["incident", 2], ["question", 2]]
+    assert result.metrics["top_categories"] == [["incident", 2], ["question", 2]]
     assert handler.calls == 3  # end_of_stream stops, though an after_cursor is still given
     first, _ = httpserver.log[0]
     assert first.args["start_time"] == str(int(MONTH.start.timestamp())) == "1790805600"
@@ -93,6 +100,34 @@ def test_group_scope(httpserver, monkeypatch, tmp_path):
     result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, group_ids=[360001]), MONTH)
     # Odd numbers only: opened C, E; resolved A, E.
     assert result.metrics["opened"] == 2 and result.metrics["resolved"] == 2
+
+
+BY_TAGS = Case(Zendesk, {"email": "it@example.com", "token_env": "ZENDESK_TOKEN",
+                         "category_tag_prefix": "category_"}, "ZENDESK_TOKEN", CASE.path, CASE.page)
+BY_FIELD = Case(Zendesk, {"email": "it@example.com", "token_env": "ZENDESK_TOKEN",
+                          "category_field_id": 360011}, "ZENDESK_TOKEN", CASE.path, CASE.page)
+
+
+@pytest.mark.parametrize("case", [BY_TAGS, BY_FIELD], ids=["tag-prefix", "custom-field"])
+def test_category_from_a_drop_down_field(case, httpserver, monkeypatch, tmp_path):
+    httpserver.expect_request(CASE.path).respond_with_handler(export([ROWS]))
+    result = run(case.build(httpserver.url_for("/"), monkeypatch, tmp_path), MONTH)
+    assert result.status == "ok", result.error
+    # Opened B, C, D, E: B and E hardware, C access, D none; the prefix removed from the tag.
+    expected = [["hardware", 2], ["access", 1]] if case is BY_TAGS else [
+        ["category_hardware", 2], ["category_access", 1]]
+    assert result.metrics["top_categories"] == expected
+
+
+def test_custom_field_value_with_the_tag_prefix_removed(httpserver, monkeypatch, tmp_path):
+    httpserver.expect_request(CASE.path).respond_with_handler(export([ROWS]))
+    collector = BY_FIELD.build(httpserver.url_for("/"), monkeypatch, tmp_path, category_tag_prefix="category_")
+    assert run(collector, MONTH).metrics["top_categories"] == [["hardware", 2], ["access", 1]]
+
+
+def test_one_way_to_the_category_only(httpserver, monkeypatch, tmp_path):
+    with pytest.raises(ConfigError, match=r"category_field and category_field_id both set: keep one"):
+        CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, category_field_id=360011)
 
 
 @pytest.mark.parametrize("fault", FAULTS)
