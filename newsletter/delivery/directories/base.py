@@ -9,7 +9,6 @@ come back with `enabled=False` and are left out here, counted for `newsletter ch
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections import Counter
 from collections.abc import Iterable
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 from newsletter import limits
 from newsletter.binding import Secret
 from newsletter.errors import ConfigError, NewsletterError
+from newsletter.hosts import is_loopback
 from newsletter.redaction import redact
 
 log = logging.getLogger(__name__)
@@ -94,17 +94,8 @@ def check_url(key: str, url: str) -> None:
     """https, or http to this machine only: a token never crosses the network in clear."""
     parts = urlsplit(url)
     if not parts.hostname or parts.scheme not in ("https", "http") or (
-            parts.scheme == "http" and not _is_loopback(parts.hostname)):
+            parts.scheme == "http" and not is_loopback(parts.hostname)):
         raise ConfigError(f"{PREFIX}.{key}: expected an https:// URL with a host, got {url!r}")
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def secret_key(key: str, secret: Secret | None) -> str:
