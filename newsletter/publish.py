@@ -10,9 +10,11 @@ script. The site's own templates (`site/*.j2`) come through the theme, so a them
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,8 +48,6 @@ class Published:
 
 def published_editions(ws: Workspace) -> list[Published]:
     """Every complete archive whose edition reached someone, newest first."""
-    import json
-
     root = ws.config.state_dir / "archive"
     found = []
     for folder in sorted(root.iterdir()) if root.is_dir() else ():
@@ -106,8 +106,6 @@ def _write_page(edition: Published, folder: Path, nav: str) -> None:
 
 def _utc(stamp: str) -> str:
     """An ISO 8601 time as Atom writes it (RFC 3339, with its zone)."""
-    from datetime import UTC, datetime
-
     moment = datetime.fromisoformat(stamp)
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
