@@ -1,7 +1,8 @@
 """Archived editions: what went out, on disk in `<state_dir>/archive/<edition>/`, whole or not at all.
 
 An edition is archived every time it is composed for sending (editions.for_sending): the email's
-HTML and text, a copy a browser can open (`view.html`, images beside it), its inline images, and
+HTML and text, a copy a browser can open (`view.html`, images beside it), its web page with every
+figure (`web.html`: the full layout, what `newsletter publish` shows), its inline images, and
 `edition.json` (subject, preheader, content hash, the sources' results), written last so that its
 presence means the archive is complete. Once anyone has been sent the edition, the rest get exactly
 this archived content (editions.py), reloaded byte for byte. `delivery.json` beside it says how the
@@ -32,13 +33,16 @@ def has_archive(ws: Workspace, edition: Month | Year) -> bool:
     return (archive_dir(ws, edition) / "edition.json").is_file()
 
 
-def archive(ws: Workspace, newsletter: Newsletter) -> Path:
-    """Write the edition's archive (replacing an earlier one) and return its folder."""
+def archive(ws: Workspace, newsletter: Newsletter, web: Newsletter | None = None) -> Path:
+    """Write the edition's archive (replacing an earlier one) and return its folder; `web` is the
+    edition composed in the full layout, for its published page."""
     folder = archive_dir(ws, newsletter.month)
     folder.mkdir(parents=True, exist_ok=True)
     _write(folder / "newsletter.html", newsletter.html)
     _write(folder / "newsletter.txt", newsletter.text)
     write_browser_copy(newsletter, folder / "view.html", folder / "images")
+    if web is not None:
+        write_browser_copy(web, folder / "web.html", folder / "images")
     results = [r.to_json() for r in ws.store.results(newsletter.month)]
     meta = {"subject": newsletter.subject, "preheader": newsletter.preheader,
             "content_hash": newsletter.content_hash, "sources": results,

@@ -305,6 +305,19 @@ def approve(open_workspace, month: str, approver: str | None, expected: str | No
 
 
 @cli.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@workspace_options
+def publish(directory: Path, open_workspace) -> None:
+    """Write a static site of every edition that went out: an index, a page each, an Atom feed."""
+    from newsletter.publish import publish as write_site
+
+    ws = open_workspace()
+    editions = write_site(ws, directory)
+    click.echo(f"Published {len(editions)} edition(s) to {directory} (index.html, feed.xml, "
+               f"{', '.join(e.label for e in editions[:3])}{', ...' if len(editions) > 3 else ''}).")
+
+
+@cli.command()
 @workspace_options
 def history(open_workspace) -> None:
     """List editions: month, status, deliveries, who approved, when sent, subject; then each person

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -47,6 +48,8 @@ class NewsletterSettings:
     state_dir: Path = Path(".newsletter")
     history_months: int = 12
     sections: list[str] = field(default_factory=lambda: list(DEFAULT_SECTIONS))
+    # where `newsletter publish` output is served (https://...): each email then links to its own page
+    archive_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,7 @@ def load_config(path: Path, registry: CollectorRegistry, *, state_dir: Path | No
         tz = load_timezone(settings.timezone)
     except ValueError as exc:
         raise ConfigError(f"{path}: newsletter.timezone: {exc}") from exc
+    _check_archive_url(settings.archive_url, path)
     if state_dir is not None:
         settings = replace(settings, state_dir=state_dir.absolute())
     delivery = workspace.delivery
@@ -262,6 +266,13 @@ def _check_delivery(delivery: DeliverySettings, path: Path) -> None:
             raise ConfigError(f"{path}: delivery.{key}: expected a number of at least 0")
     if delivery.recipients is not None and not delivery.recipients.is_file():
         raise ConfigError(f"{path}: delivery.recipients: {delivery.recipients} not found")
+
+
+def _check_archive_url(url: str, path: Path) -> None:
+    """The published site's address: an https:// (or http://) page every email links to, or none."""
+    if url and not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", url):
+        raise ConfigError(f"{path}: newsletter.archive_url: expected the address where `newsletter publish` "
+                          f"output is served, as https://host/path/, got {url!r}")
 
 
 def _check_run(run: RunSettings, path: Path) -> None:

@@ -115,7 +115,7 @@ def for_sending(ws: Workspace, period: Month | Year, *, resend_unknown: bool = F
         refuse_unfinished(period, ws.clock())
     newsletter = compose(ws, period)
     refuse_broken(ws, newsletter)
-    archive(ws, newsletter)
+    archive(ws, newsletter, web=compose(ws, period, refresh=False, detail="full"))
     return newsletter
 
 

@@ -43,9 +43,6 @@ PAGE = Path(__file__).parent / "preview_page" / "index.html"
 KEEPALIVE_S = 15.0
 MAX_BODY = 16 * 1024
 WILDCARDS = {"0.0.0.0", "::", ""}
-# Dark mode as many clients do it: invert the colours, turn the hues back, leave images alone.
-DARK_CSS = ("html{filter:invert(1) hue-rotate(180deg);background:#fff}"
-            "img,picture,video{filter:invert(1) hue-rotate(180deg)}")
 _HEAD = re.compile(r"<head[^>]*>", re.IGNORECASE)
 # An image URL that can stand in a CSP as it is: no space, quote, comma or semicolon to end the source
 _CSP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d{1,5})?(?:/[A-Za-z0-9\-._~!&()+=:@/%]*)?")
@@ -97,7 +94,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         elif path == "/draft.json":
             self._json(HTTPStatus.OK, self.server.previewer.draft.to_json())
         elif path == "/email.html":
-            self._email(dark=parse_qs(urlsplit(self.path).query).get("dark") == ["1"])
+            self._email()
         elif path.startswith("/images/"):
             self._image(unquote(path.removeprefix("/images/")))
         elif path == "/events":
@@ -117,13 +114,15 @@ class PreviewHandler(BaseHTTPRequestHandler):
         draft = self.server.previewer.draft
         return draft.shown or draft.newsletter
 
-    def _email(self, *, dark: bool) -> None:
-        """The email as the sample person gets it, framed by the page (links open a new tab)."""
+    def _email(self) -> None:
+        """The email as the sample person gets it, framed by the page (links open a new tab). The page's
+        dark view is this same document in a frame whose `color-scheme` is dark: the email's own
+        `prefers-color-scheme: dark` style applies, as in the mail clients that honour it."""
         shown = self._shown()
         html = shown.html if shown else ""
         for image in shown.images if shown else ():
             html = html.replace(f"cid:{image.cid}", f"/images/{quote(image.filename)}?token={quote(self.server.token)}")
-        head = '<base target="_blank">' + (f"<style>{DARK_CSS}</style>" if dark else "")
+        head = '<base target="_blank">'
         html = _HEAD.sub(lambda m: m[0] + head, html, count=1) if _HEAD.search(html) else head + html
         self._send(HTTPStatus.OK, "text/html; charset=utf-8", html.encode(),
                    {"Content-Security-Policy": email_policy(shown.html if shown else ""),

@@ -156,7 +156,7 @@ def test_a_good_run_pings_start_and_success_and_tells_nobody(workspace, smtp_ser
     assert [rcpts for _, rcpts in smtp_server.mailbox.envelopes] == [["all@example.com"]]
     archive = workspace.state / "archive" / "2026-10"
     assert {p.name for p in archive.iterdir()} == {"newsletter.html", "newsletter.txt", "edition.json",
-                                                    "delivery.json", "view.html", "images"}
+                                                    "delivery.json", "view.html", "web.html", "images"}
     again = workspace.invoke("run", "--month", "2026-10", env={"PING_URL": url})
     assert again.exit_code == 3 and "already sent" in again.output
     assert len(smtp_server.mailbox.envelopes) == 1

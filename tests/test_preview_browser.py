@@ -139,8 +139,12 @@ def test_page_shows_the_draft_at_desktop_and_phone_width(page):
     assert page.evaluate("document.getElementById('preheader').textContent")
     assert " requests resolved: " in page.evaluate("document.getElementById('text').textContent")
     assert "List-Id" in page.evaluate("document.getElementById('headers').textContent")
-    assert page.evaluate("[...document.getElementById('dark').contentDocument.querySelectorAll('style')]"
-                         ".some(s => s.textContent.includes('invert(1)'))")
+    # the dark view is the email's own dark style under the real media query, the phone view the light one
+    scheme = "document.getElementById('{}').contentWindow.matchMedia('(prefers-color-scheme: dark)').matches"
+    assert page.evaluate(scheme.format("dark")) is True and page.evaluate(scheme.format("phone")) is False
+    body = "getComputedStyle(document.getElementById('{}').contentDocument.body).backgroundColor"
+    assert page.evaluate(body.format("dark")) == "rgb(14, 19, 24)"  # [colors.dark] page
+    assert page.evaluate(body.format("phone")) == "rgb(238, 242, 246)"  # [colors] page
     assert page.evaluate("document.getElementById('recipient').textContent") == "all@example.com (delivery.to[0])"
     images = page.evaluate("[...document.getElementById('phone').contentDocument.images]"
                            ".map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")

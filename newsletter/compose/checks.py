@@ -30,6 +30,16 @@ COLOR_PAIRS = (
     ("better", "card", "changes for the better"),
     ("worse", "card", "changes for the worse"),
 )
+# In dark mode (theme.toml [colors.dark]) what is `brand` on the card in the light scheme is `accent`.
+DARK_PAIRS = (
+    ("text", "card", "dark mode: body text"),
+    ("muted", "card", "dark mode: labels and small print"),
+    ("muted", "page", "dark mode: footer lines"),
+    ("accent", "card", "dark mode: headings, headline numbers and links"),
+    ("brand_text", "brand", "dark mode: the header and buttons"),
+    ("better", "card", "dark mode: changes for the better"),
+    ("worse", "card", "dark mode: changes for the worse"),
+)
 _HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _BACKGROUND = re.compile(r"background(?:-color)?\s*:\s*[^;\s\"]")
 
@@ -197,14 +207,20 @@ def check_colors(theme: dict[str, Any]) -> Iterator[Finding]:
         if not colors.get(key):
             yield Finding("warning", "background", f"colors.{key} is empty: without an explicit background, dark "
                           "mode may invert the text but not what is behind it; set a colour")
-    for fore, back, where in COLOR_PAIRS:
+    yield from _check_pairs(colors, COLOR_PAIRS, "colors")
+    yield from _check_pairs(colors.get("dark") or {}, DARK_PAIRS, "colors.dark")
+
+
+def _check_pairs(colors: dict[str, Any], pairs: tuple[tuple[str, str, str], ...], table: str) -> Iterator[Finding]:
+    """WCAG AA contrast of each (foreground, background) pair the scheme `table` shows."""
+    for fore, back, where in pairs:
         a, b = colors.get(fore), colors.get(back)
         if not (isinstance(a, str) and isinstance(b, str) and _HEX.match(a) and _HEX.match(b)):
             continue
         ratio = contrast(a, b)
         if ratio < MIN_CONTRAST:  # below 3:1 even large text is unreadable for many: that breaks the email
             level = "error" if ratio < UNREADABLE else "warning"
-            yield Finding(level, "contrast", f"colors.{fore} {a} on colors.{back} {b} ({where}) has contrast "
+            yield Finding(level, "contrast", f"{table}.{fore} {a} on {table}.{back} {b} ({where}) has contrast "
                           f"{ratio:.1f}:1, below WCAG AA's {MIN_CONTRAST}:1: darken or lighten one of them")
 
 

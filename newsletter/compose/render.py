@@ -145,9 +145,14 @@ def _check_theme(own: dict[str, Any], builtin: dict[str, Any], path: Path) -> No
     for key, value in own.items():
         if isinstance(builtin.get(key), dict) and not isinstance(value, dict):
             raise ConfigError(f"{path}: {key}: expected a table [{key}], got {value!r}")
-    for key, value in own.get("colors", {}).items():
+    colors = own.get("colors", {})
+    dark = colors.get("dark", {})
+    if not isinstance(dark, dict):
+        raise ConfigError(f"{path}: colors.dark: expected a table [colors.dark] of dark-mode colours, got {dark!r}")
+    named = [(f"colors.{k}", v) for k, v in colors.items() if k != "dark"]
+    for key, value in [*named, *((f"colors.dark.{k}", v) for k, v in dark.items())]:
         if not (isinstance(value, str) and _COLOR.match(value)):
-            raise ConfigError(f"{path}: colors.{key}: expected a colour as #rrggbb, got {value!r}")
+            raise ConfigError(f"{path}: {key}: expected a colour as #rrggbb, got {value!r}")
     detail = own.get("layout", {}).get("detail", "short")
     if detail not in LAYOUTS:
         raise ConfigError(f"{path}: layout.detail: expected \"short\" (the few figures that matter) or \"full\" "
@@ -222,12 +227,16 @@ class Renderer:
             name = parent[1] if parent else ""
         return found
 
-    def render(self, month: str, context: dict[str, Any], edition: str = "month") -> Newsletter:
-        """Compose one edition: `month` is its label ('2026-10', or '2026' for the year in review)."""
+    def render(self, month: str, context: dict[str, Any], edition: str = "month",
+               detail: str | None = None) -> Newsletter:
+        """Compose one edition: `month` is its label ('2026-10', or '2026' for the year in review);
+        `detail` ("full" for the published web page) overrides theme.toml's [layout] detail."""
         from newsletter.compose import charts
 
         html_name, text_name, subject_name, preheader_name = EDITIONS[edition]
         theme = self.theme.settings()
+        if detail:
+            theme.setdefault("layout", {})["detail"] = detail
         logo = self.theme.logo_image()
         theme["logo"]["src"] = f"cid:{logo.cid}" if logo else theme["logo"].get("url", "")
         sections = list(context.get("sections") or DEFAULT_SECTIONS)
@@ -254,6 +263,10 @@ class Renderer:
                           images=(*images, *pictures.values()),
                           refused=tuple(dict.fromkeys(context.get("markdown_refused", ()))),
                           story=outline(context) if edition == "month" else None)
+
+    def page(self, name: str, context: dict[str, Any]) -> str:
+        """A page of the published site (`site/*.j2`), through the same theme lookup as the email."""
+        return self._render(name, {**context, "theme": self.theme.settings()})
 
     def _locate(self, refused: MjmlRefused, source: str, name: str, context: dict[str, Any]) -> str:
         """The MJML error with the template file and line it comes from (mjml_errors.py)."""

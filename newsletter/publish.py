@@ -1,0 +1,111 @@
+"""`newsletter publish DIR`: a static site of every edition that went out, read from the archive.
+
+Each archived edition someone has been sent (editions.REACHED_STATES) gets a page, `DIR/<edition>/`,
+showing its web copy (`web.html`: every figure, the full layout; `view.html` for an edition archived
+before web copies existed) with links to the months before and after, its images copied beside it.
+`DIR/index.html` lists them newest first with each subject, and `DIR/feed.xml` is an Atom feed,
+with absolute links when newsletter.archive_url says where the site is served. No page runs any
+script. The site's own templates (`site/*.j2`) come through the theme, so a theme can restyle them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from newsletter.drafts import renderer
+from newsletter.editions import reach
+from newsletter.errors import NewsletterError, NothingToDo
+
+if TYPE_CHECKING:
+    from newsletter.workspace import Workspace
+
+_EDITION = re.compile(r"^\d{4}(-\d{2})?$")  # '2026-10', or '2026' for the year in review
+_BODY_OPEN = re.compile(r"<body[^>]*>", re.IGNORECASE)
+_BODY_CLOSE = re.compile(r"</body\s*>", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Published:
+    """One edition's page: its label, subject and preheader, when it first went out (UTC, ISO 8601)."""
+
+    label: str
+    subject: str
+    preheader: str
+    updated: str
+    source: Path  # the archived HTML the page shows
+
+    @property
+    def order(self) -> str:
+        """Newest first sorts on this: a year in review comes after its December."""
+        return self.label if "-" in self.label else f"{self.label}-13"
+
+
+def published_editions(ws: Workspace) -> list[Published]:
+    """Every complete archive whose edition reached someone, newest first."""
+    root = ws.config.state_dir / "archive"
+    found = []
+    for folder in sorted(root.iterdir()) if root.is_dir() else ():
+        meta_path = folder / "edition.json"
+        got = reach(ws.store, folder.name) if _EDITION.match(folder.name) and meta_path.is_file() else None
+        if got is None:
+            continue
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise NewsletterError(f"{meta_path}: cannot read the archived edition ({exc}); restore it from a "
+                                  "backup") from None
+        web = folder / "web.html"
+        found.append(Published(folder.name, meta["subject"], meta["preheader"], _utc(got.since),
+                               web if web.is_file() else folder / "view.html"))
+    return sorted(found, key=lambda p: p.order, reverse=True)
+
+
+def publish(ws: Workspace, directory: Path) -> list[Published]:
+    """Write the site into `directory` (created; earlier pages of the same editions replaced)."""
+    editions = published_editions(ws)
+    if not editions:
+        raise NothingToDo("no edition has gone out yet, so there is nothing to publish; `newsletter run` or "
+                          "`newsletter send` first")
+    if directory.exists() and not directory.is_dir():
+        raise NewsletterError(f"{directory}: exists and is not a folder; name a folder for the site")
+    render = renderer(ws)
+    settings = ws.config.newsletter
+    base = settings.archive_url.rstrip("/") + "/" if settings.archive_url else ""
+    common = {"company": settings.company, "team": settings.team, "language": settings.language,
+              "base": base, "editions": editions}
+    directory.mkdir(parents=True, exist_ok=True)
+    for i, edition in enumerate(editions):
+        newer = editions[i - 1] if i > 0 else None
+        older = editions[i + 1] if i + 1 < len(editions) else None
+        nav = render.page("site/nav.html.j2", {**common, "edition": edition, "newer": newer, "older": older})
+        _write_page(edition, directory / edition.label, nav)
+    (directory / "index.html").write_text(render.page("site/index.html.j2", common), encoding="utf-8")
+    (directory / "feed.xml").write_text(render.page("site/feed.xml.j2", common), encoding="utf-8")
+    return editions
+
+
+def _write_page(edition: Published, folder: Path, nav: str) -> None:
+    """The archived HTML with the site's links at its top and bottom, images copied beside it."""
+    html = edition.source.read_text(encoding="utf-8")
+    opening = _BODY_OPEN.search(html)
+    html = html[:opening.end()] + nav + html[opening.end():] if opening else nav + html
+    closing = list(_BODY_CLOSE.finditer(html))
+    html = html[:closing[-1].start()] + nav + html[closing[-1].start():] if closing else html + nav
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "index.html").write_text(html, encoding="utf-8")
+    images = edition.source.parent / "images"
+    if images.is_dir():
+        shutil.copytree(images, folder / "images", dirs_exist_ok=True)
+
+
+def _utc(stamp: str) -> str:
+    """An ISO 8601 time as Atom writes it (RFC 3339, with its zone)."""
+    moment = datetime.fromisoformat(stamp)
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
