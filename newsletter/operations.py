@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from newsletter.workspace import Workspace
 
 log = logging.getLogger(__name__)
+NOT_REACHED = ("unknown", "perm_failed", "temp_failed")  # the ledger states the owners are told about
 Echo = Callable[[str], object]  # where a command's report lines go (click.echo)
 
 
@@ -258,10 +259,11 @@ class Monitor:
             counts = self.store.delivery_counts(self.month)
             summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nobody yet"
             lines += [f"Edition {self.month}: {summary}", ""]
-            for row in self.store.deliveries(self.month, ["unknown"])[:50]:
-                lines.append(f"    unknown: {row.recipient} ({row.last_error})")
+            # who was not reached, as `history` names them (at most 50 here: history has them all)
+            for row in self.store.deliveries(self.month, NOT_REACHED)[:50]:
+                lines.append(f"    {row.status}: {row.recipient} ({row.last_error})")
         lines += ["", "Nobody is sent a second copy by a re-run: fix the cause and run it again.",
-                  "`newsletter history` lists every edition and the people whose delivery is unknown."]
+                  "`newsletter history` lists every edition and the people it has not reached."]
         return "\n".join(lines) + "\n"
 
     @contextmanager

@@ -143,6 +143,7 @@ def test_a_failed_run_emails_the_owners_and_pings_fail(workspace, smtp_server, p
     assert "failed" in report["Subject"] and "stopped after 1 recipients failed" in report["Subject"]
     body = report.get_content()
     assert "Edition 2026-10: 1 perm_failed" in body and "newsletter history" in body
+    assert "perm_failed: all@example.com (550 5.7.1 Relaying denied)" in body  # who, and what the server said
     delivery = json.loads((workspace.state / "archive" / "2026-10" / "delivery.json").read_text())
     assert delivery["counts"] == {"perm_failed": 1}
 
