@@ -6,7 +6,8 @@ Picking one adds it to the month's highlights file (`<dir>/YYYY-MM.md` of the fi
 source) under the `# What colleagues said` heading, which is created at the end of the file when
 missing; each quote is one `## A colleague, 2 October` item whose body is the quote as a Markdown
 quotation. The words are the collector's, already without addresses or ticket numbers, and no
-requester field is ever written. A quote already in the file is not added twice.
+requester field is ever written. A quote already in the file is not added twice, and none is added
+once someone has the edition (it is frozen: the file would change, the email people have would not).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from newsletter import editions
 from newsletter.collectors.highlights import read_highlights
 from newsletter.errors import NewsletterError, SourceError, UsageError
 
@@ -59,6 +61,9 @@ def pick(ws: Workspace, month: Month, chosen: str) -> tuple[Path, str]:
     quote = next((q for q in candidates(ws, month) if q["id"] == chosen), None)
     if quote is None:
         raise UsageError("no such quote among this month's candidates: reload the page")
+    note = editions.frozen(ws, month)
+    if note:  # the file would change, the edition people have would not
+        raise NewsletterError(f"{note}; the quote was not added")
     path = highlights_file(ws, month)
     try:
         text = read_highlights(path) if path.exists() else ""

@@ -82,3 +82,17 @@ def test_quotes_are_refused_without_token_csrf_or_own_origin(running):
         400, {"ok": False, "message": "no such quote among this month's candidates: reload the page"})
     assert running.post("/quote", {"text": "anything I like"})[0] == 400  # only candidates, by id
     assert highlights(running) == before
+
+
+def test_no_quote_is_added_once_someone_has_the_edition(running):
+    quote = candidate(running)
+    before = highlights(running)
+
+    def send_to_one(store=running.previewer.ws.store):
+        store.queue("2026-10", ["first@example.com"])
+        store.mark("2026-10", "first@example.com", "sent")
+
+    running.previewer.call(send_to_one)
+    status, body = running.post("/quote", {"id": quote["id"]})
+    assert status == 409 and "frozen" in body["message"] and "the quote was not added" in body["message"], body
+    assert highlights(running) == before
