@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from newsletter import approval, drafts, editions
+from newsletter import approval, drafts, editions, preview_quotes
 from newsletter.collect import collect, ensure_collected, refresh_local
 from newsletter.compose.personal import Personalizer
 from newsletter.compose.render import Newsletter
@@ -57,6 +57,7 @@ class Draft:
     review: dict[str, Any] = field(default_factory=dict)
     render_ms: float = 0.0
     frozen: str | None = None  # the edition went out to someone: why the page shows the archived content
+    quotes: list[dict[str, str]] = field(default_factory=list)  # candidates for "What colleagues said"
 
     def to_json(self) -> dict[str, Any]:
         n = self.shown or self.newsletter
@@ -67,7 +68,7 @@ class Draft:
             "content_hash": self.newsletter.content_hash if self.newsletter else None, "error": self.error,
             "excerpt": self.excerpt, "error_line": self.error_line, "sources": self.sources,
             "findings": self.findings, "headers": self.headers, "review": self.review,
-            "render_ms": round(self.render_ms, 1), "frozen": self.frozen,
+            "render_ms": round(self.render_ms, 1), "frozen": self.frozen, "quotes": self.quotes,
         }
 
 
@@ -199,7 +200,8 @@ class Previewer:
         return Draft(self._next_version(), month.label, month.name, newsletter, shown, str(sample or ""),
                      sources=stored + self.local_failures, findings=findings,
                      headers=self._headers(shown, sample), review=self._review(newsletter),
-                     render_ms=(time.perf_counter() - started) * 1000, frozen=frozen)
+                     render_ms=(time.perf_counter() - started) * 1000, frozen=frozen,
+                     quotes=preview_quotes.candidates(ws, month))
 
     def sample_recipient(self) -> mailing.SampleRecipient | None:
         """The workspace's sample person, read again only when the recipients file or `to` changed."""
@@ -224,7 +226,8 @@ class Previewer:
                      error=message, excerpt=excerpt, error_line=line,
                      sources=last.sources if last else [], findings=last.findings if last else [],
                      headers=last.headers if last else [], review=last.review if last else {},
-                     render_ms=(time.perf_counter() - started) * 1000, frozen=last.frozen if last else None)
+                     render_ms=(time.perf_counter() - started) * 1000, frozen=last.frozen if last else None,
+                     quotes=last.quotes if last else [])
 
     def _next_version(self) -> int:
         return (self._draft.version + 1) if self._draft else 1
@@ -275,6 +278,16 @@ class Previewer:
         record = approval.approve(ws.store, draft.newsletter, by, expected_hash=content_hash)
         self._publish(replace(draft, version=self._next_version(), review=self._review(draft.newsletter)))
         return f"approved by {record.approved_by} ({record.short_hash})"
+
+    def pick_quote(self, chosen: str) -> str:
+        """Add the candidate `chosen` to the month's highlights file, then show the edition with it."""
+        return self.call(self._pick_quote, chosen)
+
+    def _pick_quote(self, chosen: str) -> str:
+        assert self.ws is not None and self.period is not None
+        path, message = preview_quotes.pick(self.ws, self.period, chosen)
+        self._reload({path})
+        return message
 
     def send_test(self, to: str) -> str:
         """Through the configured transport, outside the ledger: the real send still reaches everyone."""

@@ -1,6 +1,6 @@
-"""The preview's HTTP side: the page, the email, the draft as JSON and as Server-Sent Events, and two actions.
+"""The preview's HTTP side: the page, the email, the draft as JSON and as Server-Sent Events, and three actions.
 
-Safety, because a test send and an approval are real acts:
+Safety, because a test send, an approval and a quote added to the highlights are real acts:
 - bound to 127.0.0.1 unless --host says otherwise; on every address, loopback included (any local
   process can connect to it), every request needs the random token in the URL printed at start
   (`?token=`), which the page passes on in its own requests;
@@ -160,7 +160,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         if not self._admitted() or not self._same_origin():
             return
         path = urlsplit(self.path).path
-        actions = {"/send-test": self._send_test, "/approve": self._approve}
+        actions = {"/send-test": self._send_test, "/approve": self._approve, "/quote": self._quote}
         if path not in actions:
             self._json(HTTPStatus.NOT_FOUND, {"ok": False, "message": "not found"})
             return
@@ -193,6 +193,13 @@ class PreviewHandler(BaseHTTPRequestHandler):
 
     def _approve(self, body: dict[str, Any]) -> str:
         return self.server.previewer.approve(str(body.get("by") or ""), str(body.get("content_hash") or ""))
+
+    def _quote(self, body: dict[str, Any]) -> str:
+        """Add a picked candidate (by its id) to the month's highlights under "What colleagues said"."""
+        chosen = body.get("id")
+        if not isinstance(chosen, str) or not chosen:
+            raise UsageError("expected the quote's id")
+        return self.server.previewer.pick_quote(chosen)
 
     def _body(self) -> dict[str, Any] | None:
         if self.headers.get_content_type() != "application/json":

@@ -35,6 +35,19 @@ COVERAGE = ("partial", "warnings", "covered_days", "extra")
 
 
 @dataclass(frozen=True)
+class Quote:
+    """A colleague's positive satisfaction comment: a candidate for "What colleagues said", never
+    shown in the email unless a person picks it in the preview. Only the words and the day: no
+    requester, no ticket (the collector keeps neither)."""
+
+    text: str
+    rated_at: str  # the day it was written, YYYY-MM-DD
+
+    def metrics(self) -> dict[str, str]:
+        return {"text": self.text, "rated_at": self.rated_at}
+
+
+@dataclass(frozen=True)
 class TicketStats:
     """A help desk's month, by the definitions in DESIGN.md ("Metric definitions"). Durations in
     seconds; a median is the middle value (of an even count, the mean of
@@ -51,15 +64,18 @@ class TicketStats:
     csat_pct: float | None = None  # positive ratings among the rated resolved tickets, 0-100
     csat_responses: int | None = None  # how many were rated
     top_categories: tuple[tuple[str, int], ...] = ()  # (name, tickets opened), most first
+    quotes: tuple[Quote, ...] = ()  # the month's positive comments, when the source reads them
     partial: bool | None = None
     warnings: tuple[str, ...] = ()
     covered_days: int | None = None
     extra: Mapping[str, Scalar] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, Any]:
-        """The JSON form (`collect --json`'s `metrics`)."""
-        return {**_numbers(self, "top_categories"),
-                "top_categories": [[name, count] for name, count in self.top_categories], **_coverage(self)}
+        """The JSON form (`collect --json`'s `metrics`); `quotes` only when there are some."""
+        quotes = {"quotes": [q.metrics() for q in self.quotes]} if self.quotes else {}
+        return {**_numbers(self, "top_categories", "quotes"),
+                "top_categories": [[name, count] for name, count in self.top_categories], **quotes,
+                **_coverage(self)}
 
 
 @dataclass(frozen=True)
@@ -257,13 +273,17 @@ def _known_numbers(kind: str, stats: object, names: tuple[str, ...]) -> str | No
 
 
 def _tickets_problem(stats: TicketStats) -> str | None:
-    names = tuple(_numbers(stats, "top_categories"))
+    names = tuple(_numbers(stats, "top_categories", "quotes"))
     categories = stats.top_categories
     problem = _known_numbers("ticketing", stats, names) or _sequence("top_categories", categories,
                                                                       "a tuple of (name, count)")
     for number, pair in enumerate(() if problem else categories):
         if not (isinstance(pair, tuple | list) and len(pair) == 2 and isinstance(pair[0], str)) or _number("", pair[1]):
             return f"top_categories[{number}]: expected (name, count), got {pair!r:.60}"
+    problem = problem or _sequence("quotes", stats.quotes, "a tuple of Quote")
+    for number, quote in enumerate(() if problem else stats.quotes):
+        if not (isinstance(quote, Quote) and isinstance(quote.text, str) and isinstance(quote.rated_at, str)):
+            return f"quotes[{number}]: expected a Quote(text, rated_at), got {quote!r:.60}"
     return problem
 
 

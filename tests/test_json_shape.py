@@ -21,6 +21,7 @@ from newsletter.results import (
     Highlight,
     MailStats,
     MonthHighlights,
+    Quote,
     ServiceUptime,
     TicketStats,
     UptimeStats,
@@ -173,6 +174,10 @@ def test_the_json_form_says_how_much_of_the_month_is_in_only_when_the_collector_
     assert list(said) == [*numbers, "rejected", "window_start", "partial", "warnings", "covered_days"]
     tickets = TicketStats(opened=3, top_categories=(("VPN", 2),), warnings=("1 ticket left out",)).metrics()
     assert tickets["top_categories"] == [["VPN", 2]] and tickets["warnings"] == ["1 ticket left out"]
+    assert "quotes" not in tickets  # a source that reads no comments: the shape of TICKETING
+    quoted = TicketStats(opened=3, quotes=(Quote("Quick and friendly", "2026-10-31"),)).metrics()
+    assert shape(quoted["quotes"]) == [{"text": "str", "rated_at": "str"}]
+    assert list(quoted).index("quotes") == list(quoted).index("top_categories") + 1
     assert UptimeStats((ServiceUptime("VPN", 99.5, 60, 1, 60), ServiceUptime("Wi-Fi", None, None, None, None,
                                                                             "paused"))).metrics() == {
         "services": [{"name": "VPN", "uptime_pct": 99.5, "downtime_s": 60, "incidents": 1, "longest_outage_s": 60,

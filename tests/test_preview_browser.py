@@ -94,6 +94,8 @@ def site(tmp_path_factory, smtp):
     for source in (REPO / "sources").glob("*.toml"):
         (root / "sources" / source.name).write_bytes(source.read_bytes())
     workspace = Workspace(root)
+    helpdesk = root / "sources" / "helpdesk.toml"  # its good ratings' comments: quote candidates
+    helpdesk.write_text(helpdesk.read_text(encoding="utf-8") + "quotes = true\n", encoding="utf-8")
     workspace.write("sources/highlights/2026-10.md", "## Printers\nAll of them work.\n")
     workspace.configure(textwrap.dedent(f"""\
         require_approval = true
@@ -229,6 +231,21 @@ def test_cross_site_post_is_refused(site, page, browser):
     assert status == 403 and "token" in body["message"], "the page's CSRF token alone is not enough"
     with Store.open(workspace.state) as store:
         assert store.db.execute("SELECT COUNT(*) FROM approvals").fetchone()[0] == 0
+
+
+def test_a_clicked_quote_goes_to_the_highlights_and_into_the_email(site, page):
+    workspace, _ = site
+    quote = "Fixed my VPN in ten minutes while I was on a call with a customer."
+    assert quote not in page.evaluate(PHONE_TEXT), "a candidate is not in the email until picked"
+    page.evaluate("[...document.querySelectorAll('#quote-list li')].find(li => li.textContent.includes('VPN'))"
+                  ".querySelector('button').click()")
+    result = page.wait_for("document.getElementById('quote-result').textContent.includes('added') && "
+                           "document.getElementById('quote-result').textContent")
+    assert "What colleagues said" in result
+    page.wait_for(f"{PHONE_TEXT}.includes({quote!r})", timeout=10)  # the live preview reloads
+    text = (workspace.root / "sources" / "highlights" / "2026-10.md").read_text(encoding="utf-8")
+    assert text == ("## Printers\nAll of them work.\n\n# What colleagues said\n\n"
+                    f"## A colleague, 9 October\n\n> {quote}\n")
 
 
 def test_approve_button_records_this_version_and_run_sends_it(site, page, smtp):

@@ -8,7 +8,7 @@ ticketing collector; outages through the same uptime aggregation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from random import Random
@@ -19,7 +19,7 @@ from newsletter.collectors.common import check_range
 from newsletter.errors import ConfigError
 from newsletter.model import Ticket
 from newsletter.period import Month
-from newsletter.results import MailStats, TicketStats, UptimeStats
+from newsletter.results import MailStats, Quote, TicketStats, UptimeStats
 
 # More tickets when people start (January, September), fewer in summer and at year's end.
 SEASON = {1: 1.15, 2: 1.0, 3: 1.05, 4: 0.95, 5: 0.95, 6: 0.9, 7: 0.8, 8: 0.75, 9: 1.2, 10: 1.05, 11: 1.0, 12: 0.8}
@@ -33,6 +33,12 @@ AWAY = {7: 1.5, 8: 1.8, 12: 1.6}
 SLA_TARGET_S = 3 * 86400
 MAX_RESOLUTION_S = 50 * 86400  # every demo ticket resolves within this, so 3 months hold the whole backlog
 UTC = UTC
+# With `quotes = true`: what colleagues wrote with a good rating, as a help desk keeps it
+DEMO_QUOTES = (
+    (3, "The new laptop was ready on my first day, with everything I needed. Thank you!"),
+    (9, "Fixed my VPN in ten minutes while I was on a call with a customer."),
+    (17, "Patient and friendly, even though I forgot my password twice in one week."),
+)
 
 
 def _month_index(month: Month) -> int:
@@ -43,6 +49,7 @@ def _month_index(month: Month) -> int:
 class DemoTicketingSettings:
     seed: str = "demo"
     tickets_per_month: int = 420
+    quotes: bool = False  # a few good ratings' comments, as candidates for "What colleagues said"
 
 
 class DemoTicketing(Collector):
@@ -65,7 +72,11 @@ class DemoTicketing(Collector):
         start = month.start.astimezone(UTC)  # the tickets' own tzinfo: compared field by field, no offsets
         earlier = [t for m in (month.shift(-2), month.shift(-1)) for t in self.tickets_created(m)
                    if t.resolved >= start]
-        return aggregate_tickets([*earlier, *self.tickets_created(month)], month)
+        stats = aggregate_tickets([*earlier, *self.tickets_created(month)], month)
+        if not self.settings.quotes:
+            return stats
+        days = month.first_day
+        return replace(stats, quotes=tuple(Quote(text, days.replace(day=day).isoformat()) for day, text in DEMO_QUOTES))
 
     def tickets_created(self, month: Month) -> tuple[Ticket, ...]:
         return _demo_tickets(self.settings.seed, self.settings.tickets_per_month, month.year, month.month,

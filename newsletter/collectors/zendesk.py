@@ -8,19 +8,23 @@ the export, so the backlog at the month's end is reported as unknown rather than
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from newsletter.binding import Secret
 from newsletter.collectors.common import HttpSourceSettings
+from newsletter.collectors.quotes import quote_candidates
+from newsletter.collectors.services import same_origin
 from newsletter.collectors.ticketing import TicketingCollector, expect, label, parse_time
 from newsletter.errors import ConfigError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.model import Ticket
 from newsletter.period import Month
+from newsletter.results import TicketStats
 
 EXPORT = "/api/v2/incremental/tickets/cursor.json"
+RATINGS = "/api/v2/satisfaction_ratings"
 SOLVED = ("solved", "closed")
 PAGE_SIZE = 1000  # the export's maximum
 
@@ -34,6 +38,7 @@ class ZendeskSettings(HttpSourceSettings):
     category_field: str | None = None  # a ticket attribute such as "type", "priority" or "group_id"
     category_field_id: int | None = None  # a custom field (a drop-down, say) by its id
     category_tag_prefix: str | None = None  # "category_": the tag with this prefix, the prefix removed
+    quotes: bool = False  # read the month's good ratings' comments as candidates for "What colleagues said"
 
 
 class Zendesk(TicketingCollector):
@@ -62,6 +67,34 @@ class Zendesk(TicketingCollector):
         token = self.settings.token.reveal()
         return self.http_client(credential_hint=f"{self.settings.token.hint} (API token of {self.settings.email})",
                                 secrets=(token,), auth=(f"{self.settings.email}/token", token))
+
+    def collect(self, month: Month) -> TicketStats:
+        stats = super().collect(month)
+        if not self.settings.quotes:
+            return stats
+        return replace(stats, quotes=quote_candidates(self.comments(self.client(), month)))
+
+    def comments(self, client: HttpClient, month: Month) -> Iterator[tuple[str, datetime]]:
+        """The comments of the month's good ratings, with when they were given; only `comment` and
+        `created_at` are read of each rating (never its requester or ticket)."""
+        guard = PageGuard(self.vendor)
+        params: dict[str, Any] | None = {"score": "good", "start_time": int(month.start.timestamp()),
+                                         "end_time": int(month.end.timestamp()) - 1}
+        url: str | None = RATINGS
+        while url:
+            guard.next_page(url)
+            data = client.get_json(url, **({"params": params} if params else {}))
+            rows = expect(data, "satisfaction_ratings", list, self.vendor, RATINGS)
+            for row in rows:
+                comment = row.get("comment") if isinstance(row, dict) else None
+                when = parse_time(row.get("created_at"), self.vendor, "satisfaction rating created_at") \
+                    if isinstance(comment, str) and row.get("score") == "good" else None
+                if when is not None and month.start <= when < month.end:
+                    yield comment, when
+            following = data.get("next_page")
+            url = same_origin(following, client.base_url, self.vendor) if isinstance(following, str) else None
+            params = None  # the next page's URL carries them
+            guard.rows(len(rows))
 
     def tickets(self, client: HttpClient, month: Month) -> Iterator[Ticket]:
         guard = PageGuard(self.vendor)

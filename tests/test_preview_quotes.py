@@ -1,0 +1,98 @@
+"""Picking a colleague's quote in the live preview: POST /quote adds it to the month's highlights file
+under "What colleagues said", behind the same token, Origin and CSRF checks as the other actions."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from newsletter.collectors.highlights import parse_highlights
+from tests.test_preview import Running
+
+QUOTE = "Fixed my VPN in ten minutes while I was on a call with a customer."
+
+
+@pytest.fixture
+def running(workspace):
+    config = workspace.root / "sources" / "helpdesk.toml"
+    config.write_text(config.read_text(encoding="utf-8") + "quotes = true\n", encoding="utf-8")
+    server = Running(workspace)
+    yield server
+    server.stop()
+
+
+def highlights(running) -> str:
+    return (running.workspace.root / "sources" / "highlights" / "2026-10.md").read_text(encoding="utf-8")
+
+
+def candidate(running, text: str = QUOTE) -> dict:
+    status, draft = running.request("GET", "/draft.json")
+    assert status == 200
+    return next(q for q in draft["quotes"] if q["text"] == text)
+
+
+def test_a_picked_quote_lands_in_the_highlights_under_its_heading(running):
+    before = highlights(running)
+    assert "What colleagues said" not in before
+    quote = candidate(running)
+    assert quote["source"] == "helpdesk" and set(quote) == {"id", "source", "text", "rated_at"}
+    version = running.previewer.draft.version
+    status, body = running.post("/quote", {"id": quote["id"]})
+    assert status == 200 and body["ok"], body
+    after = highlights(running)
+    assert after.startswith(before.rstrip()) and after.endswith(f"# What colleagues said\n\n"
+                                                                f"## A colleague, 9 October\n\n> {QUOTE}\n")
+    assert running.previewer.draft.version > version  # the page shows the edition with it
+    assert QUOTE in running.previewer.draft.newsletter.html
+    # a second quote joins the same section; the same one again is not added twice
+    other = candidate(running, "Patient and friendly, even though I forgot my password twice in one week.")
+    assert running.post("/quote", {"id": other["id"]})[0] == 200
+    status, body = running.post("/quote", {"id": quote["id"]})
+    assert status == 200 and "already" in body["message"]
+    text = highlights(running)
+    assert text.count("# What colleagues said") == 1 and text.count(QUOTE) == 1
+    items = [i for i in parse_highlights(text) if i.section == "what_colleagues_said"]
+    assert [i.title for i in items] == ["A colleague, 9 October", "A colleague, 17 October"]
+
+
+def test_a_quote_goes_at_the_end_of_an_existing_section(running):
+    path = running.workspace.root / "sources" / "highlights" / "2026-10.md"
+    path.write_text("## Lead: We moved\n\nAll of it.\n\n# What colleagues said\n\n## Earlier\n\n> Nice\n\n"
+                    "# Thanks\n\n## Facilities\n\nFor the van.\n", encoding="utf-8")
+    time.sleep(0.1)
+    assert running.post("/quote", {"id": candidate(running)["id"]})[0] == 200
+    assert highlights(running) == ("## Lead: We moved\n\nAll of it.\n\n# What colleagues said\n\n## Earlier\n\n"
+                                   f"> Nice\n\n## A colleague, 9 October\n\n> {QUOTE}\n\n# Thanks\n\n"
+                                   "## Facilities\n\nFor the van.\n")
+
+
+def test_quotes_are_refused_without_token_csrf_or_own_origin(running):
+    quote = candidate(running)
+    before = highlights(running)
+    refused = [
+        running.post("/quote", {"id": quote["id"]}, token=None),
+        running.post("/quote", {"id": quote["id"]}, token="guess"),
+        running.post("/quote", {"id": quote["id"]}, **{"X-CSRF-Token": "guess"}),
+        running.post("/quote", {"id": quote["id"]}, Origin="http://evil.example"),
+        running.request("POST", "/quote", {"id": quote["id"]}, {"Origin": f"http://{running.host}"}),  # no CSRF
+    ]
+    assert [status for status, _ in refused] == [403] * 5
+    assert running.post("/quote", {"id": "0" * 16}) == (
+        400, {"ok": False, "message": "no such quote among this month's candidates: reload the page"})
+    assert running.post("/quote", {"text": "anything I like"})[0] == 400  # only candidates, by id
+    assert highlights(running) == before
+
+
+def test_no_quote_is_added_once_someone_has_the_edition(running):
+    quote = candidate(running)
+    before = highlights(running)
+
+    def send_to_one(store=running.previewer.ws.store):
+        store.queue("2026-10", ["first@example.com"])
+        store.mark("2026-10", "first@example.com", "sent")
+
+    running.previewer.call(send_to_one)
+    status, body = running.post("/quote", {"id": quote["id"]})
+    assert status == 409 and "frozen" in body["message"] and "the quote was not added" in body["message"], body
+    assert highlights(running) == before
