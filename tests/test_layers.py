@@ -17,7 +17,8 @@ LOADED = "import sys, {module}; print(' '.join(sorted(m for m in sys.modules if 
 @pytest.mark.parametrize("module", ["newsletter.compose.render", "newsletter.compose.context",
                                     "newsletter.compose.yearly", "newsletter.delivery.registry",
                                     "newsletter.delivery.smtp", "newsletter.delivery.graph",
-                                    "newsletter.delivery.ledger"])
+                                    "newsletter.delivery.ledger", "newsletter.delivery.directories.graph_group",
+                                    "newsletter.delivery.directories.ldap"])
 def test_composer_and_transports_do_not_load_the_collectors(module):
     loaded = subprocess.run([sys.executable, "-c", LOADED.format(module=module)], cwd=REPO, capture_output=True,
                             text=True, check=True).stdout.split()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.collectors.services import ServiceSelection, number, same_origin
+from newsletter.collectors.services import ServiceSelection, number
 from newsletter.errors import SourceError
+from newsletter.hosts import same_origin
 
 
 def test_include_exclude_and_rename_match_any_key():

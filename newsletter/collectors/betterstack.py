@@ -16,10 +16,10 @@ from newsletter.collectors.common import HttpSource, HttpSourceSettings, uptime_
 from newsletter.collectors.services import (
     ServiceSelection,
     number,
-    same_origin,
     unmonitored,
 )
 from newsletter.errors import SourceError
+from newsletter.hosts import same_origin
 from newsletter.http import HttpClient, PageGuard
 from newsletter.period import Month
 from newsletter.results import ServiceUptime, UptimeStats

@@ -21,6 +21,7 @@ from typing import Any
 
 from newsletter.binding import Secret
 from newsletter.collectors.common import HttpSource, HttpSourceSettings, check_base_url
+from newsletter.entra import EntraApp, EntraRefused, EntraUnreachable, client_credentials_token
 from newsletter.errors import ConfigError, SourceError
 from newsletter.period import Month
 from newsletter.redaction import redact
@@ -115,28 +116,20 @@ class M365Defender(HttpSource):
                               f"{kept_from.astimezone(month.tz):%Y-%m-%d %H:%M}): its figures have expired. {AVOID}")
 
     def access_token(self) -> str:
-        import msal
-        from msal.exceptions import MsalError
-
         settings = self.settings
         secret = settings.client_secret.reveal()
+        app = EntraApp(settings.client_id, secret, settings.authority, settings.tenant_id, validate_authority=False)
         try:
-            app = msal.ConfidentialClientApplication(
-                settings.client_id, client_credential=secret,
-                authority=f"{settings.authority.rstrip('/')}/{settings.tenant_id}",
-                http_client=self.session, instance_discovery=False, validate_authority=False)
-            result = app.acquire_token_for_client(scopes=[_scope(settings.base_url)])
-        except (ValueError, OSError, MsalError) as exc:  # the authority's metadata is missing or unreadable
-            reason = redact(str(exc), [secret]).split(". ")[0][:200]  # redacted before it is cut
+            token, _ = client_credentials_token(self.session, app, _scope(settings.base_url))
+        except EntraUnreachable as exc:  # the authority's metadata is missing or unreadable
+            reason = redact(str(exc.cause), [secret]).split(". ")[0][:200]  # redacted before it is cut
             raise SourceError(f"cannot get a token from {settings.authority} ({reason}); check authority and "
                               "tenant_id") from None
-        if "access_token" not in result:
-            code = result.get("error", "error")
-            detail = redact(str(result.get("error_description", "")), [secret]).split("\n")[0].split("\r")[0][:160]
-            raise SourceError(f"Microsoft Entra refused the client credentials ({code}: {detail}): check client_id, "
-                              f"{settings.client_secret.hint} and tenant_id")
-        return result["access_token"]
-
+        except EntraRefused as exc:
+            detail = redact(exc.description, [secret]).split("\n")[0].split("\r")[0][:160]
+            raise SourceError(f"Microsoft Entra refused the client credentials ({exc.code}: {detail}): check "
+                              f"client_id, {settings.client_secret.hint} and tenant_id") from None
+        return token
 
 def _scope(base_url: str) -> str:
     """https://graph.microsoft.com/v1.0 -> https://graph.microsoft.com/.default"""

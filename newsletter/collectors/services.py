@@ -10,9 +10,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
-from newsletter.errors import SourceError
 from newsletter.results import ServiceUptime
 
 
@@ -49,15 +47,6 @@ def _matches(name: str, patterns: list[str]) -> bool:
 def unmonitored(name: str, status: str) -> ServiceUptime:
     """A service with no figures for the month and the reason: paused is not 100% and not 0%."""
     return ServiceUptime(name, None, None, None, None, status=status)
-
-
-def same_origin(next_url: str, base_url: str, vendor: str) -> str:
-    """A next-page URL from the vendor, refused when it points elsewhere: the token must not follow it."""
-    a, b = urlsplit(next_url), urlsplit(base_url)
-    if (a.scheme, a.hostname, a.port) != (b.scheme, b.hostname, b.port):
-        raise SourceError(f"{vendor} pointed the next page at another server ({a.scheme}://{a.hostname}); "
-                          "stopped so the token is not sent there")
-    return next_url
 
 
 def number(value: object, kind: type = float) -> float | int | None:

@@ -15,9 +15,9 @@ from typing import Any
 from newsletter.binding import Secret
 from newsletter.collectors.common import HttpSourceSettings
 from newsletter.collectors.quotes import quote_candidates
-from newsletter.collectors.services import same_origin
 from newsletter.collectors.ticketing import TicketingCollector, expect, label, parse_time
 from newsletter.errors import ConfigError
+from newsletter.hosts import same_origin
 from newsletter.http import HttpClient, PageGuard
 from newsletter.model import Ticket
 from newsletter.period import Month

@@ -33,6 +33,7 @@ from newsletter.delivery.base import (
     TransportError,
     UnknownOutcome,
 )
+from newsletter.entra import EntraApp, EntraRefused, EntraUnreachable, client_credentials_token
 from newsletter.errors import ConfigError
 from newsletter.http import HttpPolicy, make_session, redact_url
 
@@ -127,24 +128,22 @@ class GraphTransport(Transport):
         s = self.settings
         assert s.client_secret is not None
         try:
-            import msal
+            import msal  # noqa: F401  (only to say which extra is missing)
         except ImportError:
             raise ConfigError("delivery.transport = \"graph\" needs msal (the `m365` extra): "
                               "pip install msal") from None
+        app = EntraApp(s.client_id, s.client_secret.reveal(), s.authority, s.tenant_id, s.timeout_s)
         try:
-            if self._app is None:
-                self._app = msal.ConfidentialClientApplication(
-                    s.client_id, client_credential=s.client_secret.reveal(), http_client=self.session,
-                    authority=f"{s.authority.rstrip('/')}/{s.tenant_id}", instance_discovery=False,
-                    timeout=s.timeout_s)
-            result = self._app.acquire_token_for_client(scopes=[f"{s.graph_url.rstrip('/')}/.default"])
-        except (ValueError, requests.RequestException) as exc:
+            token, self._app = client_credentials_token(self.session, app, f"{s.graph_url.rstrip('/')}/.default",
+                                                        client=self._app)
+        except EntraUnreachable as exc:
+            cause = type(exc.cause).__name__
             raise TransportError(f"Microsoft identity platform at {redact_url(s.authority)}: cannot get a token "
-                                 f"({type(exc).__name__}); check delivery.graph.authority and tenant_id") from None
-        if "access_token" not in result:
+                                 f"({cause}); check delivery.graph.authority and tenant_id") from None
+        except EntraRefused as exc:
             raise TransportError(f"Microsoft identity platform refused the app {s.client_id} "
-                                 f"({result.get('error', 'no token')}); check {s.client_secret.hint} and client_id")
-        return result["access_token"]
+                                 f"({exc.code}); check {s.client_secret.hint} and client_id") from None
+        return token
 
     def send(self, out: Outgoing, before_data: Callable[[], None], after_data: Callable[[], None] | None = None) -> str:
         body = base64.b64encode(out.data)

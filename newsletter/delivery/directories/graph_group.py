@@ -24,7 +24,6 @@ from urllib.parse import quote
 import requests
 
 from newsletter.binding import Secret
-from newsletter.collectors.services import same_origin
 from newsletter.delivery.directories.base import (
     PREFIX,
     DirectoryError,
@@ -33,7 +32,9 @@ from newsletter.delivery.directories.base import (
     check_url,
     secret_key,
 )
+from newsletter.entra import EntraApp, EntraRefused, EntraUnreachable, client_credentials_token
 from newsletter.errors import ConfigError
+from newsletter.hosts import same_origin
 from newsletter.http import HttpClient, HttpPolicy, PageGuard, make_session, redact_url
 
 PERMISSION = "GroupMember.Read.All"
@@ -142,25 +143,20 @@ class GraphGroup:
 
     def _token(self, session: requests.Session) -> str:
         """Client credentials through msal, on our session (its deadline and CA) as the Graph transport does."""
-        import msal
-
         s = self.settings
         secret = s.client_secret.reveal()
         self._secrets.append(secret)
+        app = EntraApp(s.client_id, secret, s.authority, s.tenant_id, s.timeout_s)
         try:
-            app = msal.ConfidentialClientApplication(
-                s.client_id, client_credential=secret, http_client=session, instance_discovery=False,
-                authority=f"{s.authority.rstrip('/')}/{s.tenant_id}", timeout=s.timeout_s)
-            result = app.acquire_token_for_client(scopes=[f"{s.graph_url.rstrip('/')}/.default"])
-        except (ValueError, requests.RequestException) as exc:
+            token, _ = client_credentials_token(session, app, f"{s.graph_url.rstrip('/')}/.default")
+        except EntraUnreachable as exc:
             raise DirectoryError(f"Microsoft identity platform at {redact_url(s.authority)}: cannot get a token "
-                                 f"({type(exc).__name__}); check {PREFIX}.authority and tenant_id") from None
-        if "access_token" not in result:
+                                 f"({type(exc.cause).__name__}); check {PREFIX}.authority and tenant_id") from None
+        except EntraRefused as exc:
             raise DirectoryError(f"Microsoft identity platform refused the app {s.client_id} "
-                                 f"({result.get('error', 'no token')}); check {self.credential()} and client_id")
-        self._secrets.append(result["access_token"])
-        return result["access_token"]
-
+                                 f"({exc.code}); check {self.credential()} and client_id") from None
+        self._secrets.append(token)
+        return token
 
 def _text(value: Any) -> str:
     return str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
