@@ -25,7 +25,8 @@ from newsletter.limits import DeadlineExceeded
 from newsletter.model import SourceResult
 from newsletter.period import Month, Year
 from newsletter.redaction import redact
-from newsletter.results import KIND_TYPES, result_problem
+from newsletter.result_checks import result_problem
+from newsletter.results import KIND_TYPES
 
 if TYPE_CHECKING:
     from newsletter.workspace import Workspace

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
-Kind = Literal["ticketing", "mail_security", "uptime", "highlights", "custom"]
+Kind = Literal["ticketing", "mail_security", "uptime", "highlights", "custom", "backup", "devices", "awareness"]
 Status = Literal["ok", "failed", "skipped"]
-KINDS: tuple[str, ...] = ("ticketing", "mail_security", "uptime", "highlights", "custom")
+KINDS: tuple[str, ...] = ("ticketing", "mail_security", "uptime", "highlights", "custom", "backup", "devices",
+                          "awareness")
 # What people call a source of each kind: a source's `title` unless it sets its own.
 KIND_TITLES = {"ticketing": "Help desk", "mail_security": "Mail security", "uptime": "Uptime",
-               "highlights": "Highlights", "custom": "Other numbers"}
+               "highlights": "Highlights", "custom": "Other numbers", "backup": "Backups", "devices": "Devices",
+               "awareness": "Security awareness"}
 
 
 def kind_title(kind: str) -> str:

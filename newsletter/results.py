@@ -1,12 +1,12 @@
 """What collectors return: one frozen type per kind of source, every field documented.
 
 `Collector.collect()` returns its kind's type (`KIND_TYPES`). The runner checks the type and its
-values (`result_problem`: a plugin's mistake fails its source with a message, instead of reaching
+values (`result_checks.result_problem`: a plugin's mistake fails its source with a message, instead of reaching
 the composer as numbers nobody can read) and stores `metrics()`, the JSON form that the store
 keeps, `collect --json` prints and the composer reads. Unknown is None, never 0; a key missing
 from the JSON form means unknown too.
 
-The numeric kinds (tickets, mail, uptime, custom) also say how much of the month they cover:
+The numeric kinds (every kind but highlights) also say how much of the month they cover:
 
 - `partial`: True when the numbers cover only part of the month (the system no longer or not yet
   holds all of it, records were left out); False when the collector checked that they cover all
@@ -22,7 +22,6 @@ In the JSON form `partial` and `warnings` appear when the collector says anythin
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
@@ -194,147 +193,149 @@ class MonthHighlights:
         return {"items": [item.metrics() for item in self.items], **({"file": self.file} if self.file else {})}
 
 
+@dataclass(frozen=True)
+class BackupJob:
+    """One backup job (or one check a job pings) over the month."""
+
+    name: str  # as people know it ("File server nightly")
+    runs: int | None = None  # runs that ended in the month (for a pinged check: runs expected)
+    succeeded: int | None = None  # ended Success (or pinged on time)
+    failed: int | None = None  # ended Failed (or missed)
+    longest_gap_s: int | None = None  # longest stretch in the month without a good run (a check's longest down)
+
+    def metrics(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class BackupStats:
+    """A backup system's month (docs/metrics.md, "Backups"). Counts are of job runs (Veeam's
+    sessions) that ended in the month; a run with warnings made its backup, so it counts as done in
+    `success_rate_pct` but apart from `succeeded`."""
+
+    jobs_run: int | None = None  # runs that ended in the month
+    succeeded: int | None = None  # ended Success
+    with_warnings: int | None = None  # ended Warning: the backup was made, something needs a look
+    failed: int | None = None  # ended Failed: no backup from that run
+    protected_bytes: int | None = None  # data protected at the month's end (the latest restore points)
+    restores: int | None = None  # restores done for colleagues in the month
+    longest_gap_s: int | None = None  # the longest any job went without a good run
+    jobs: tuple[BackupJob, ...] = ()  # per job, when the source reads them
+    partial: bool | None = None
+    warnings: tuple[str, ...] = ()
+    covered_days: int | None = None
+    extra: Mapping[str, Scalar] = field(default_factory=dict)
+
+    @property
+    def success_rate_pct(self) -> float | None:
+        """Runs that made their backup (Success or Warning) among the runs that ended, 0-100; None
+        when the runs or their results are unknown, or nothing ran."""
+        if not self.jobs_run or self.succeeded is None:
+            return None
+        return round(100 * (self.succeeded + (self.with_warnings or 0)) / self.jobs_run, 4)
+
+    def metrics(self) -> dict[str, Any]:
+        """The JSON form (`collect --json`'s `metrics`)."""
+        return {**_numbers(self, "jobs"), "success_rate_pct": self.success_rate_pct,
+                "jobs": [job.metrics() for job in self.jobs], **_coverage(self)}
+
+
+@dataclass(frozen=True)
+class DeviceGroup:
+    """The managed devices of one operating system at the month's end."""
+
+    os: str  # "Windows", "macOS", "iOS", "Android", "Linux", ...
+    managed: int | None = None
+    compliant: int | None = None
+    patched: int | None = None
+
+    def metrics(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class DeviceStats:
+    """The managed devices as they stood at the month's end, and how that changed in the month
+    (docs/metrics.md, "Devices"). Devices are a state, not a count of events: the figures come from
+    the last daily snapshot in the month (`as_of`) and the first one (`*_month_start`)."""
+
+    managed: int | None = None  # devices managed at the month's end
+    compliant: int | None = None  # of them, compliant with the company's policies
+    patched: int | None = None  # of them, fully patched within `patch_days` of an update's release
+    patch_days: int | None = None  # the N of "patched within N days"
+    managed_month_start: int | None = None  # the same figures at the month's start, when known
+    compliant_month_start: int | None = None
+    as_of: str | None = None  # the day the month-end figures were read, YYYY-MM-DD
+    by_os: tuple[DeviceGroup, ...] = ()  # most devices first
+    partial: bool | None = None
+    warnings: tuple[str, ...] = ()
+    covered_days: int | None = None
+    extra: Mapping[str, Scalar] = field(default_factory=dict)
+
+    @property
+    def compliant_pct(self) -> float | None:
+        """Compliant among managed, 0-100; None when either is unknown or nothing is managed."""
+        return _share(self.compliant, self.managed)
+
+    @property
+    def patched_pct(self) -> float | None:
+        """Patched within `patch_days` among managed, 0-100; None when unknown."""
+        return _share(self.patched, self.managed)
+
+    def metrics(self) -> dict[str, Any]:
+        """The JSON form (`collect --json`'s `metrics`)."""
+        return {**_numbers(self, "by_os"), "compliant_pct": self.compliant_pct, "patched_pct": self.patched_pct,
+                "by_os": [group.metrics() for group in self.by_os], **_coverage(self)}
+
+
+@dataclass(frozen=True)
+class AwarenessStats:
+    """Security-awareness work of the month (docs/metrics.md, "Security awareness"): the phishing
+    simulations whose sending started in the month, and the trainings completed in it."""
+
+    simulations: int | None = None  # phishing simulations (campaign runs) started in the month
+    delivered: int | None = None  # simulated phishing emails delivered
+    clicked: int | None = None  # people who clicked (or opened an attachment, entered data)
+    reported: int | None = None  # people who reported the email as phishing
+    # the vendor's phish-prone percentage when it gives one, else clicked / delivered; 0-100
+    phish_prone_pct: float | None = None
+    trainings_completed: int | None = None  # training enrollments completed in the month
+    partial: bool | None = None
+    warnings: tuple[str, ...] = ()
+    covered_days: int | None = None
+    extra: Mapping[str, Scalar] = field(default_factory=dict)
+
+    @property
+    def reported_pct(self) -> float | None:
+        """Reported among delivered, 0-100; None when unknown."""
+        return _share(self.reported, self.delivered)
+
+    def metrics(self) -> dict[str, Any]:
+        """The JSON form (`collect --json`'s `metrics`)."""
+        return {**_numbers(self), "reported_pct": self.reported_pct, **_coverage(self)}
+
+
 # What `Collector.collect()` returns: the type of the collector's kind
-Result = TicketStats | MailStats | UptimeStats | CustomMetrics | MonthHighlights
+Result = (TicketStats | MailStats | UptimeStats | CustomMetrics | MonthHighlights | BackupStats | DeviceStats
+          | AwarenessStats)
 KIND_TYPES: dict[str, type] = {"ticketing": TicketStats, "mail_security": MailStats, "uptime": UptimeStats,
-                               "highlights": MonthHighlights, "custom": CustomMetrics}
+                               "highlights": MonthHighlights, "custom": CustomMetrics, "backup": BackupStats,
+                               "devices": DeviceStats, "awareness": AwarenessStats}
+# the kinds whose results say how much of the month they cover
+Measured = TicketStats | MailStats | UptimeStats | CustomMetrics | BackupStats | DeviceStats | AwarenessStats
 
 
 def _numbers(stats: object, *leave_out: str) -> dict[str, Any]:
     return {f.name: getattr(stats, f.name) for f in fields(stats) if f.name not in (*COVERAGE, *leave_out)}
 
 
-def _coverage(stats: TicketStats | MailStats | UptimeStats | CustomMetrics) -> dict[str, Any]:
+def _coverage(stats: Measured) -> dict[str, Any]:
     said = stats.partial is not None or bool(stats.warnings)
     return {**stats.extra, **({"partial": bool(stats.partial), "warnings": list(stats.warnings)} if said else {}),
             **({} if stats.covered_days is None else {"covered_days": stats.covered_days})}
 
 
-# The check ----------------------------------------------------------------------------------------
-def result_problem(kind: str, stats: object) -> str | None:
-    """What is wrong with `stats` as the result of a collector of `kind`, or None.
-
-    The type must be the kind's; every value must have its documented type (a number is an int or
-    a finite float, never a bool or text); and a numeric kind must know at least one of its numbers:
-    a collector that knows none raises SourceError saying why.
-    """
-    expected = KIND_TYPES.get(kind)
-    if expected is None:
-        return f"kind {kind!r} is not one of {', '.join(KIND_TYPES)}"
-    if not isinstance(stats, expected):
-        return f"{type(stats).__name__} instead of {expected.__name__}, the result of kind {kind!r}"
-    if isinstance(stats, MonthHighlights):
-        return _highlights_problem(stats)
-    return _coverage_problem(stats) or _CHECKS[expected](stats)
 
 
-def _number(where: str, value: object) -> str | None:
-    """None (unknown) or a finite int or float; never a bool, a string or NaN."""
-    if value is None or (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)):
-        return None
-    return f"{where}: {value!r:.60} is not a number"
-
-
-def _text(where: str, value: object, what: str = "text") -> str | None:
-    return None if isinstance(value, str) and value.strip() else f"{where}: expected {what}, got {value!r:.60}"
-
-
-def _sequence(where: str, value: object, what: str) -> str | None:
-    return None if isinstance(value, tuple | list) else f"{where}: expected {what}, got {value!r:.60}"
-
-
-def _first(*problems: str | None) -> str | None:
-    return next((p for p in problems if p), None)
-
-
-def _coverage_problem(stats: TicketStats | MailStats | UptimeStats | CustomMetrics) -> str | None:
-    if stats.partial is not None and not isinstance(stats.partial, bool):
-        return f"partial: expected True, False or None, got {stats.partial!r:.60}"
-    warnings = stats.warnings
-    if not (isinstance(warnings, tuple | list) and all(isinstance(w, str) for w in warnings)):
-        return f"warnings: expected a tuple of text, got {warnings!r:.60}"
-    if not isinstance(stats.extra, Mapping):
-        return f"extra: expected a mapping of name to value, got {stats.extra!r:.60}"
-    own = {f.name for f in fields(stats)} | {"overall_uptime_pct"}
-    for name, value in stats.extra.items():
-        if not isinstance(name, str) or name in own:
-            return f"extra: {name!r:.60} is not a name of the source's own (it is taken, or not text)"
-        if not isinstance(value, str | bool | None) and _number(f"extra.{name}", value):
-            return f"extra.{name}: {value!r:.60} is not text, a number, true/false or None"
-    return _number("covered_days", stats.covered_days)
-
-
-def _known_numbers(kind: str, stats: object, names: tuple[str, ...]) -> str | None:
-    problem = _first(*(_number(name, getattr(stats, name)) for name in names))
-    if problem or any(getattr(stats, name) is not None for name in names):
-        return problem
-    return (f"none of the {kind} numbers ({', '.join(names[:3])}, ...) is known; a collector that knows none "
-            "raises SourceError saying why")
-
-
-def _tickets_problem(stats: TicketStats) -> str | None:
-    names = tuple(_numbers(stats, "top_categories", "quotes"))
-    categories = stats.top_categories
-    problem = _known_numbers("ticketing", stats, names) or _sequence("top_categories", categories,
-                                                                      "a tuple of (name, count)")
-    for number, pair in enumerate(() if problem else categories):
-        if not (isinstance(pair, tuple | list) and len(pair) == 2 and isinstance(pair[0], str)) or _number("", pair[1]):
-            return f"top_categories[{number}]: expected (name, count), got {pair!r:.60}"
-    problem = problem or _sequence("quotes", stats.quotes, "a tuple of Quote")
-    for number, quote in enumerate(() if problem else stats.quotes):
-        if not (isinstance(quote, Quote) and isinstance(quote.text, str) and isinstance(quote.rated_at, str)):
-            return f"quotes[{number}]: expected a Quote(text, rated_at), got {quote!r:.60}"
-    return problem
-
-
-def _mail_problem(stats: MailStats) -> str | None:
-    return _known_numbers("mail_security", stats, tuple(_numbers(stats, "rejected"))) or _number("rejected",
-                                                                                                  stats.rejected)
-
-
-def _uptime_problem(stats: UptimeStats) -> str | None:
-    problem = _sequence("services", stats.services, "a tuple of ServiceUptime")
-    for number, service in enumerate(() if problem else stats.services):
-        where = f"services[{number}]"
-        if not isinstance(service, ServiceUptime):
-            return f"{where}: expected a ServiceUptime, got {service!r:.60}"
-        problem = _first(_text(f"{where}.name", service.name, "a name"), _text(f"{where}.status", service.status),
-                         *(_number(f"{where}.{key}", getattr(service, key))
-                           for key in ("uptime_pct", "downtime_s", "incidents", "longest_outage_s")))
-        if problem:
-            return problem
-    return problem
-
-
-def _custom_problem(stats: CustomMetrics) -> str | None:
-    if not isinstance(stats.values, Mapping):
-        return f"values: expected a mapping of name to CustomValue, got {stats.values!r:.60}"
-    for name, spec in stats.values.items():
-        where = f"values.{name}"
-        if not isinstance(spec, CustomValue):
-            return f"{where}: expected a CustomValue, got {spec!r:.60}"
-        units, better = ", ".join(UNITS), spec.better
-        problem = _first(_number(f"{where}.value", spec.value), _text(f"{where}.label", spec.label),
-                         None if spec.unit in UNITS else f"{where}.unit: {spec.unit!r} is not one of {units}",
-                         None if better in BETTER else f"{where}.better: {better!r} is not higher, lower or empty")
-        if problem:
-            return problem
-    return None
-
-
-def _highlights_problem(stats: MonthHighlights) -> str | None:
-    problem = _sequence("items", stats.items, "a tuple of Highlight")
-    for number, item in enumerate(() if problem else stats.items):
-        where = f"items[{number}]"
-        if not isinstance(item, Highlight):
-            return f"{where}: expected a Highlight, got {item!r:.60}"
-        problem = _first(_text(f"{where}.title", item.title),
-                         None if isinstance(item.body, str) else f"{where}.body: expected text, got {item.body!r:.60}",
-                         _text(f"{where}.section", item.section))
-        if problem:
-            return problem
-    return problem or (None if stats.file is None else _text("file", stats.file, "a path"))
-
-
-_CHECKS: dict[type, Any] = {TicketStats: _tickets_problem, MailStats: _mail_problem, UptimeStats: _uptime_problem,
-                            CustomMetrics: _custom_problem}
+def _share(part: int | None, whole: int | None) -> float | None:
+    return None if part is None or not whole else round(100 * part / whole, 4)

@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from newsletter import i18n
 from newsletter.compose import formatting
 from newsletter.compose.formatting import where
 from newsletter.compose.links import BadReference
@@ -112,7 +113,10 @@ class Theme:
             # source's checksum: a preview skips recompiling templates that did not change
             bytecode_cache=_bytecode_cache() if kind is SandboxedEnvironment else None,
             finalize=_printed,
+            extensions=["jinja2.ext.i18n"],
         )
+        # the templates' {% trans %} and _() ask newsletter.i18n, so they speak the current language
+        env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext)
         env.filters.update(number=formatting.number, percent=formatting.percent, duration=formatting.duration,
                            fit=formatting.fit, upper_first=formatting.upper_first, placed=placed)
         return env
