@@ -100,6 +100,7 @@ def test_no_quote_is_added_once_someone_has_the_edition(running):
 
 
 JIRA_QUOTE = "Anna fixed my VPN in ten minutes, thank you!"
+MARKDOWN_QUOTE = "# 1. *Great* [help](https://evil.example) ![x](logo.png) a < b & `code`"
 
 
 @pytest.fixture
@@ -115,6 +116,8 @@ def jira_running(workspace, httpserver, monkeypatch):
             return json_response({"type": "csat", "rating": 5, "comment": {
                 "body": "<p>Anna fixed my VPN <b>in ten minutes</b>, thank you!</p><script>alert(1)</script>"
                         "<p>jo.bloggs@example.com</p>"}})
+        if key == "IT-5":
+            return json_response({"type": "csat", "rating": 4, "comment": {"body": MARKDOWN_QUOTE}})
         return json_response({"errorMessage": "No feedback"}, 404)
     httpserver.expect_request("/rest/api/3/search/jql").respond_with_handler(pages([ISSUES], [None], [True]))
     httpserver.expect_request(re.compile(r"^/rest/servicedeskapi/request/IT-\d+/feedback$")).respond_with_handler(
@@ -145,3 +148,16 @@ def test_a_quote_from_jira_is_picked_through_the_preview(jira_running):
     assert text.endswith(f"# What colleagues said\n\n## A colleague, 2 October\n\n> {JIRA_QUOTE} …\n")
     assert "alert" not in text and "jo.bloggs" not in text and "IT-1" not in text
     assert JIRA_QUOTE in running.previewer.draft.newsletter.html
+
+
+def test_a_picked_quote_is_its_words_not_markup(jira_running):
+    running = jira_running
+    quote = candidate(running, MARKDOWN_QUOTE)
+    status, body = running.post("/quote", {"id": quote["id"]})
+    assert status == 200 and body["ok"], body
+    html = running.previewer.draft.newsletter.html
+    said = html.split("What colleagues said")[-1]
+    assert "evil.example" in said and "href=" not in said and "<img" not in said and "<h1" not in said
+    assert "[help](https://evil.example)" in running.previewer.draft.newsletter.text
+    status, body = running.post("/quote", {"id": quote["id"]})  # the same words again: already there
+    assert status == 200 and "already" in body["message"]
