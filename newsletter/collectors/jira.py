@@ -125,9 +125,8 @@ class Jira(TicketingCollector):
         feedback = self.feedback(client, key) if (s.csat or s.quotes) and month.contains(resolved) else None
         rating = feedback.get("rating") if feedback else None
         positive = above_middle(rating, 5)
-        if s.quotes and positive and resolved is not None:
-            comment = feedback.get("comment") if feedback else None
-            self._feedback.keep(comment.get("body") if isinstance(comment, dict) else None, resolved)
+        if s.quotes and positive and feedback and resolved is not None:  # dated by its resolution
+            self._feedback.keep(_comment_body(feedback), resolved)
         return Ticket(
             id=key, created=created, resolved=resolved,
             first_response=sla_stop(first_sla, self.vendor, key),
@@ -150,6 +149,12 @@ class Jira(TicketingCollector):
             return None
         data = client.decode(answer).data
         return data if isinstance(data, dict) else None
+
+
+def _comment_body(feedback: dict) -> Any:
+    """The feedback's `comment.body`: the requester's words, without the requester."""
+    comment = feedback.get("comment")
+    return comment.get("body") if isinstance(comment, dict) else None
 
 
 def _cycles(sla: Any) -> list[dict]:
