@@ -147,12 +147,12 @@ class Freshservice(TicketingCollector):
         words = [w.strip().lower() for w in self.settings.quote_questions if w.strip()]
         rating = str(response.get("overall_rating_text") or "").strip().lower()
         found = []
-        for entry in response.get("questionnaire_responses") or []:
+        for entry in _list(response.get("questionnaire_responses")):
             question = entry.get("question") if isinstance(entry, dict) else None
             text = question.get("question_text") if isinstance(question, dict) else None
             if not isinstance(text, str) or not any(w in text.lower() for w in words):
                 continue
-            for answer in entry.get("answers") or []:
+            for answer in _list(entry.get("answers")):
                 said = answer.get("answer_text") if isinstance(answer, dict) else None
                 if isinstance(said, str) and said.strip().lower() != rating:
                     found.append(said)
@@ -162,3 +162,8 @@ class Freshservice(TicketingCollector):
 def _may_hold_a_response(resolved: datetime | None, month: Month) -> bool:
     """Resolved before the month's end, and not more than SURVEY_LAG before its start."""
     return resolved is not None and month.start - SURVEY_LAG <= resolved < month.end
+
+
+def _list(value: Any) -> list:
+    """A list as sent, or none: a survey answer of another shape gives no comment, not a failure."""
+    return value if isinstance(value, list) else []

@@ -132,7 +132,15 @@ def test_the_requests_are_capped(httpserver, monkeypatch, tmp_path):
 @pytest.mark.parametrize("shape", [{}, {"csat_response": None}, {"csat_response": {"score": "4/4"}},
                                    {"csat_response": {"score": {"acquired_score": 9, "total_score": 4},
                                                       "created_at": "2026-10-02T10:00:00Z",
-                                                      "questionnaire_responses": "many"}}])
+                                                      "questionnaire_responses": "many"}},
+                                   {"csat_response": {"score": {"acquired_score": 4, "total_score": 4},
+                                                      "created_at": "2026-10-02T10:00:00Z",
+                                                      "questionnaire_responses": 5}},
+                                   {"csat_response": {"score": {"acquired_score": 4, "total_score": 4},
+                                                      "created_at": "2026-10-02T10:00:00Z",
+                                                      "questionnaire_responses": [
+                                                          {"question": {"question_text": COMMENT}, "answers": 7},
+                                                          {"question": COMMENT, "answers": [{"answer_text": 8}]}]}}])
 def test_an_answer_of_another_shape_is_no_quote(shape, httpserver, monkeypatch, tmp_path):
     serve(httpserver, {1: shape}, [])
     result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, quotes=True), MONTH)
