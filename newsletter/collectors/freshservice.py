@@ -15,6 +15,7 @@ by `quote_questions`, the words of that question's text.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from newsletter.model import Ticket
 from newsletter.period import Month
 from newsletter.results import TicketStats
 
+log = logging.getLogger(__name__)
 TICKETS = "/api/v2/tickets"
 RESOLVED_STATUSES = (4, 5)  # 4 resolved, 5 closed
 CSAT_RESPONSE = "/api/v2/tickets/{id}/csat_response"
@@ -136,7 +138,11 @@ class Freshservice(TicketingCollector):
         if not isinstance(response, dict):
             return
         score = response.get("score") if isinstance(response.get("score"), dict) else {}
-        when = parse_time(response.get("created_at"), self.vendor, f"ticket {ticket_id} CSAT response created_at")
+        try:
+            when = parse_time(response.get("created_at"), self.vendor, "a CSAT response's created_at")
+        except SourceError as exc:  # one response's bad date loses its quote, not the month's numbers
+            log.debug("%s: %s", self.name, exc)
+            return
         if above_middle(score.get("acquired_score"), score.get("total_score")) and month.contains(when):
             for comment in self.comments(response):
                 reader.keep(comment, when)

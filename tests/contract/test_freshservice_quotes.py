@@ -130,6 +130,7 @@ def test_the_requests_are_capped(httpserver, monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("shape", [{}, {"csat_response": None}, {"csat_response": {"score": "4/4"}},
+                                   response(1, 4, 4, "When was this?", "the day before yesterday"),
                                    {"csat_response": {"score": {"acquired_score": 9, "total_score": 4},
                                                       "created_at": "2026-10-02T10:00:00Z",
                                                       "questionnaire_responses": "many"}},
