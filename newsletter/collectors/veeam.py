@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from newsletter.binding import Secret
-from newsletter.collectors.backups import longest_gap, measured_until
+from newsletter.collectors.backups import longest_gap, measured_span
 from newsletter.collectors.common import HttpSource, HttpSourceSettings, check_range
 from newsletter.collectors.ticketing import parse_time
 from newsletter.errors import ConfigError, SourceError
@@ -82,12 +82,12 @@ class Veeam(HttpSource):
         check_range(self.name, "page_size", s.page_size, 1, 10_000)
 
     def collect(self, month: Month) -> BackupStats:
-        until, warnings = measured_until(month, self.clock())
+        start, until, warnings = measured_span(month, self.clock())
         self._password = self.settings.password.reveal()
         self._token = self._sign_in(self._password_form())
-        runs = self.sessions("Job", month, until)
-        restores = [s for kind in self.settings.restore_types for s in self.sessions(kind, month, until)]
-        return self.stats(runs, restores, month.start, until, warnings)
+        runs = self.sessions("Job", start, until)
+        restores = [s for kind in self.settings.restore_types for s in self.sessions(kind, start, until)]
+        return self.stats(runs, restores, start, until, warnings)
 
     # -- signing in ---------------------------------------------------------------------------
     def _client(self, *extra: str) -> HttpClient:
@@ -132,9 +132,9 @@ class Veeam(HttpSource):
         return self._client().decode(answer).data
 
     # -- sessions -----------------------------------------------------------------------------
-    def sessions(self, session_type: str, month: Month, until: datetime) -> list[dict[str, Any]]:
-        """The sessions of `session_type` that ended in [month start, until), every page of them."""
-        params = {"typeFilter": session_type, "endedAfterFilter": _utc(month.start),
+    def sessions(self, session_type: str, start: datetime, until: datetime) -> list[dict[str, Any]]:
+        """The sessions of `session_type` that ended in [start, until), every page of them."""
+        params = {"typeFilter": session_type, "endedAfterFilter": _utc(start),
                   "endedBeforeFilter": _utc(until), "orderColumn": "CreationTime", "orderAsc": "true",
                   "limit": self.settings.page_size}
         guard, skip, found, seen = PageGuard(self.vendor), 0, [], set()
@@ -156,7 +156,7 @@ class Veeam(HttpSource):
                 break
             guard.rows(len(rows))
         return [s for s in found if s.get("sessionType", session_type) == session_type
-                and self._ended_within(s, month.start, until)]
+                and self._ended_within(s, start, until)]
 
     def _ended_within(self, session: dict[str, Any], start: datetime, until: datetime) -> bool:
         if session.get("state") != "Stopped":

@@ -43,6 +43,7 @@ JOB = [
     session("q1", "SQL hourly", "2026-10-05T10:00:00Z", "Failed"),
     session("q2", "SQL hourly", "2026-10-05T11:00:00Z", "Failed", canceled=True),  # canceled: left out
     session("q3", "SQL hourly", "2026-10-15T10:00:00Z"),
+    session("t1", "Tape weekly", "2026-10-04T06:00:00Z", "Failed"),
 ]
 RESTORES = {
     "RestoreVm": [session("r1", "Restore of fs01", "2026-10-12T09:00:00Z", kind="RestoreVm"),
@@ -57,6 +58,8 @@ RESTORES = {
 # the end 16 d 13 h = 1429200 s.
 FILE_SERVER = {"name": "File server nightly", "runs": 4, "succeeded": 2, "failed": 1, "longest_gap_s": 1814400}
 SQL = {"name": "SQL hourly", "runs": 2, "succeeded": 1, "failed": 1, "longest_gap_s": 1429200}
+# Tape weekly failed its one run: no good run all month, 31 days and the hour of 25 October = 2682000 s.
+TAPE = {"name": "Tape weekly", "runs": 1, "succeeded": 0, "failed": 1, "longest_gap_s": 2682000}
 
 
 class VeeamServer:
@@ -108,12 +111,12 @@ def test_month_figures_by_hand_in_berlin(httpserver):
     vendor = VeeamServer(httpserver)
     vendor.serve()
     metrics = make(httpserver).collect(OCTOBER).metrics()
-    assert metrics["jobs"] == [FILE_SERVER, SQL]
+    assert metrics["jobs"] == [FILE_SERVER, SQL, TAPE]
     assert {k: metrics[k] for k in ("jobs_run", "succeeded", "with_warnings", "failed", "restores",
                                     "longest_gap_s", "protected_bytes", "left_out")} == {
-        "jobs_run": 6, "succeeded": 3, "with_warnings": 1, "failed": 2, "restores": 2,
-        "longest_gap_s": 1814400, "protected_bytes": None, "left_out": 1}
-    assert metrics["success_rate_pct"] == round(100 * 4 / 6, 4)
+        "jobs_run": 7, "succeeded": 3, "with_warnings": 1, "failed": 3, "restores": 2,
+        "longest_gap_s": 2682000, "protected_bytes": None, "left_out": 1}
+    assert metrics["success_rate_pct"] == round(100 * 4 / 7, 4)
     assert "partial" not in metrics  # October is over
     [(form, version)] = vendor.forms
     assert form == {"grant_type": ["password"], "username": ["svc.newsletter"], "password": [PASSWORD]}
@@ -163,7 +166,7 @@ def test_an_expired_token_is_refreshed_once(httpserver):
     httpserver.expect_oneshot_request("/api/v1/sessions").respond_with_json({"errorCode": "Unauthorized"}, 401)
     vendor.serve()
     metrics = make(httpserver).collect(OCTOBER).metrics()
-    assert metrics["jobs"] == [FILE_SERVER, SQL]
+    assert metrics["jobs"] == [FILE_SERVER, SQL, TAPE]
     assert [form["grant_type"] for form, _ in vendor.forms] == [["password"], ["refresh_token"]]
     assert vendor.forms[1][0]["refresh_token"] == [REFRESH]
     assert {auth for _, _, auth in vendor.asked} == {f"Bearer {ACCESS_2}"}
