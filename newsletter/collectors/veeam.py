@@ -150,9 +150,8 @@ class Veeam(HttpSource):
                                   "({skip}); stopped paging".format(skip=skip))
             seen |= ids
             found.extend(r for r in rows if isinstance(r, dict))
-            total = (page.get("pagination") or {}).get("total")
             skip += len(rows)
-            if not isinstance(total, int) or isinstance(total, bool) or skip >= total:
+            if not _more(page.get("pagination"), skip, len(rows), self.settings.page_size):
                 break
             guard.rows(len(rows))
         return [s for s in found if s.get("sessionType", session_type) == session_type
@@ -200,6 +199,14 @@ def _result(session: dict[str, Any]) -> str | None:
             return None
         result = result.get("result")
     return result if isinstance(result, str) else None
+
+
+def _more(pagination: Any, skip: int, rows: int, page_size: int) -> bool:
+    """Another page? Up to pagination.total when the answer gives it, else while pages come full."""
+    total = pagination.get("total") if isinstance(pagination, dict) else None
+    if isinstance(total, int) and not isinstance(total, bool):
+        return skip < total
+    return rows >= page_size
 
 
 def _utc(moment: datetime) -> str:

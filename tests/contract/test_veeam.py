@@ -195,6 +195,17 @@ def test_faults_on_the_sessions(fault, httpserver, caplog):
                        OCTOBER, hint="VEEAM_PASSWORD", secret=ACCESS), fault, httpserver, caplog)
 
 
+def test_without_a_total_pages_are_read_while_they_come_full(httpserver):
+    vendor = VeeamServer(httpserver)
+    def without_total(request):
+        answer = json.loads(vendor.list(request).get_data())
+        return json_response({"data": answer["data"]})
+    httpserver.expect_request("/api/oauth2/token", method="POST").respond_with_handler(vendor.token)
+    httpserver.expect_request("/api/v1/sessions").respond_with_handler(without_total)
+    assert make(httpserver).collect(OCTOBER).metrics()["jobs"] == [FILE_SERVER, SQL, TAPE]
+    assert [args["skip"] for args, _, _ in vendor.asked[:7]] == ["0", "2", "4", "6", "8", "10", "12"]
+
+
 def test_paging_that_repeats_itself_is_stopped(httpserver):
     vendor = VeeamServer(httpserver)
     httpserver.expect_request("/api/v1/sessions").respond_with_json(
