@@ -3,10 +3,12 @@ ping, and each check's status changes ("flips") in the month.
 
 `GET /api/v3/checks/` (`X-Api-Key`; a read-only key is enough: it lists `unique_key` instead of
 the UUID, and the flips accept either) lists the checks, narrowed by `tags` (the API's `tag`
-filter, repeated: checks that have every one). Per check, `GET /checks/<id>/flips/?start=&end=`
-(unix seconds, start inclusive, end exclusive) gives its flips in the month, and one more call with
-`end` = the month's start gives the last flip before it: the state the check entered the month in.
-A flip says only whether the check became up (1) or not (0).
+filter, repeated: checks that have every one). Per check, `GET /checks/<id>/flips/?end=` (unix
+seconds, exclusive) with the month's start gives the last flip before it, the state the check
+entered the month in, and `?start=` (inclusive) the month's start its flips since: those of the
+month, and whether it changed at all since (a check not up before the month, unchanged since and
+paused now was paused all month: its figures are unknown). A flip says only whether the check
+became up (1) or not (0).
 
 From them, per check (one BackupJob each, docs/sources/backups.md says the same in words):
 - monitored: from the month's start, or from the check's first flip when it had none before (a
@@ -29,6 +31,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
@@ -119,12 +122,14 @@ class Healthchecks(HttpSource):
         name = str(check.get("name") or check.get("slug") or ident)
         if ident is None:
             raise SourceError(f"source {self.name}: Healthchecks sent check {name!r} without uuid or unique_key")
-        path = f"{CHECKS}{ident}/flips/"
+        path = f"{CHECKS}{quote(ident, safe='')}/flips/"
         before = [f for f in self.flips(client, path, {"end": int(start.timestamp())}) if f[0] < start]
-        during = [f for f in self.flips(client, path, {"start": int(start.timestamp()),
-                                                         "end": math.ceil(until.timestamp())})
-                  if start <= f[0] < until]
-        stretches = timeline(before[-1][1] if before else None, during, start, until)
+        since = [f for f in self.flips(client, path, {"start": int(start.timestamp())}) if f[0] >= start]
+        if not since and before and not before[-1][1] and check.get("status") == "paused":
+            # not up since before the month, no change since, paused now: paused all month
+            warnings.append(f"check {name!r} was paused all month: its figures are unknown")
+            return BackupJob(name)
+        stretches = timeline(before[-1][1] if before else None, [f for f in since if f[0] < until], start, until)
         watched = [s for s in stretches if s.up is not None]
         if not watched:
             warnings.append(f"check {name!r} was not watched in the month (not pinged yet, or Healthchecks no "

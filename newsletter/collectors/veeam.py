@@ -84,6 +84,7 @@ class Veeam(HttpSource):
     def collect(self, month: Month) -> BackupStats:
         start, until, warnings = measured_span(month, self.clock())
         self._password = self.settings.password.reveal()
+        self._token: _Token | None = None
         self._token = self._sign_in(self._password_form())
         runs = self.sessions("Job", start, until)
         restores = [s for kind in self.settings.restore_types for s in self.sessions(kind, start, until)]
@@ -93,7 +94,7 @@ class Veeam(HttpSource):
     def _client(self, *extra: str) -> HttpClient:
         secrets = tuple(s for s in (self._password, *extra) if s)
         headers = {"x-api-version": self.settings.api_version}
-        if getattr(self, "_token", None):
+        if self._token is not None:
             headers["Authorization"] = f"Bearer {self._token.access}"
             secrets += tuple(s for s in (self._token.access, self._token.refresh) if s)
         return self.http_client(credential_hint=self._hint(), secrets=secrets, headers=headers)
@@ -124,7 +125,7 @@ class Veeam(HttpSource):
     def _get(self, params: dict[str, Any]) -> Any:
         """One page of sessions; a 401 (the token ran out) is answered by one refresh and one more try."""
         answer = self._client().request("GET", SESSIONS, params=params, accept=(401,))
-        if answer.status_code == 401:
+        if answer.status_code == 401 and self._token is not None:
             refresh = self._token.refresh
             self._token = self._sign_in({"grant_type": "refresh_token", "refresh_token": refresh} if refresh
                                         else self._password_form())
