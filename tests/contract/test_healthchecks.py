@@ -166,14 +166,16 @@ def test_a_month_not_over_is_measured_up_to_now(httpserver):
 
 
 def test_a_check_without_timeout_or_schedule_has_unknown_runs(httpserver):
-    checks = [{**CHECKS[1], "timeout": None}, {**CHECKS[0], "schedule": "61 * * * *"}]
+    checks = [{**CHECKS[1], "timeout": None}, {**CHECKS[0], "schedule": "61 * * * *"},
+              {**CHECKS[2], "schedule": "Sun *-*-* 02:00"}]  # a systemd OnCalendar schedule: not cron
     HealthchecksServer(httpserver, checks=checks).serve()
     metrics = make(httpserver).collect(OCTOBER).metrics()
-    assert [job["runs"] for job in metrics["jobs"]] == [None, None]
-    assert [job["longest_gap_s"] for job in metrics["jobs"]] == [8700, 84900]  # the down time is still known
-    assert metrics["jobs_run"] is None and metrics["longest_gap_s"] == 84900
+    assert [job["runs"] for job in metrics["jobs"]] == [None, None, None]
+    assert [job["longest_gap_s"] for job in metrics["jobs"]] == [8700, 84900, 2682000]  # down time still known
+    assert metrics["jobs_run"] is None and metrics["longest_gap_s"] == 2682000
     assert "check 'Hourly sync' has neither a timeout nor a schedule: its runs are unknown" in metrics["warnings"]
     assert any("check 'Nightly backup': its schedule '61 * * * *'" in w for w in metrics["warnings"])
+    assert any("check 'Offsite copy': its schedule 'Sun *-*-* 02:00'" in w for w in metrics["warnings"])
 
 
 def test_a_wrong_key_names_the_variable(httpserver, monkeypatch, caplog):
