@@ -148,7 +148,7 @@ class Veeam(HttpSource):
             ids = {str(r.get("id")) for r in rows if isinstance(r, dict)}
             if rows and ids <= seen:
                 raise SourceError(f"source {self.name}: Veeam returned the same sessions for a later skip "
-                                  "({skip}); stopped paging".format(skip=skip))
+                                  f"({skip}); stopped paging")
             seen |= ids
             found.extend(r for r in rows if isinstance(r, dict))
             skip += len(rows)
