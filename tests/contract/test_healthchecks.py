@@ -69,8 +69,8 @@ JOBS = [
 
 
 class HealthchecksServer:
-    def __init__(self, httpserver, checks=None, flips=None, ranges=True):
-        self.httpserver, self.asked, self.ranges = httpserver, [], ranges
+    def __init__(self, httpserver, checks=None, flips=None, ranges=True, bare=False):
+        self.httpserver, self.asked, self.ranges, self.bare = httpserver, [], ranges, bare
         self.checks = CHECKS if checks is None else checks
         self.flips = FLIPS if flips is None else flips
 
@@ -88,7 +88,7 @@ class HealthchecksServer:
                 start = end = None
             rows = [{"timestamp": at, "up": up} for at, up in self.flips[ident]
                     if (start is None or stamp(at) >= start) and (end is None or stamp(at) < end)]
-            return json_response({"flips": rows[::-1]})  # newest first, like the server
+            return json_response(rows[::-1] if self.bare else {"flips": rows[::-1]})  # newest first, like the server
         return handle
 
     def serve(self):
@@ -141,6 +141,11 @@ def test_runs_reported_and_missed_by_hand(httpserver):
 
 def test_flips_outside_the_month_are_left_out_even_when_the_server_sends_them(httpserver):
     HealthchecksServer(httpserver, ranges=False).serve()
+    assert make(httpserver).collect(OCTOBER).metrics()["jobs"] == JOBS
+
+
+def test_flips_as_a_bare_list_as_the_first_api_versions_documented_them(httpserver):
+    HealthchecksServer(httpserver, bare=True).serve()
     assert make(httpserver).collect(OCTOBER).metrics()["jobs"] == JOBS
 
 
