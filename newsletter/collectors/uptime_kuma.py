@@ -96,6 +96,7 @@ class UptimeKuma(HttpSource):
             for monitor in _monitors(reading):
                 names[monitor_key(monitor)] = [monitor.get("name"), monitor.get("id"), monitor.get("url")]
                 seen.setdefault(monitor_key(monitor), {})
+        existed = set(seen)  # known before the month began: a day without it was a pause, not its creation
         for day, snapshot in days.days.items():
             for monitor in _monitors(snapshot.reading):
                 key = monitor_key(monitor)
@@ -105,12 +106,14 @@ class UptimeKuma(HttpSource):
         for key in sorted(seen, key=lambda k: str(names[k][0] or k).lower()):
             name = self.settings.display_name(names[key])
             if name is not None and name not in services:
-                services[name] = service(name, seen[key], list(days.days), warnings)
+                covered = [day for day in days.days if key in existed or day >= min(seen[key], default=day)]
+                services[name] = service(name, seen[key], covered, warnings)
         return list(services.values())
 
 
 def service(name: str, daily: dict[date, dict[str, Any]], covered: list[date], warnings: list[str]) -> ServiceUptime:
-    """A monitor's month from its days: the mean of the 1-day ratios of the days it was monitored."""
+    """A monitor's month from its days: the mean of the 1-day ratios of the days it was monitored.
+    `covered`: the days with a reading since it existed (a monitor created in the month: from then)."""
     if not daily:
         return unmonitored(name, "paused")
     maintenance = [day for day, monitor in daily.items() if monitor.get("status") == MAINTENANCE]

@@ -245,3 +245,17 @@ def test_collect_keeps_the_reading_it_takes(httpserver, monkeypatch, tmp_path):
     run(build(httpserver, monkeypatch, tmp_path, state=store, clock=lambda: at(31, 20)), OCTOBER)
     assert len(store.snapshots("status", at(31, 19), at(31, 21))) == 1
     assert store.snapshots("status", at(1, 0) - timedelta(days=1), at(31, 19)) == []
+
+
+def test_a_monitor_created_during_the_month_is_measured_from_its_first_day_without_a_warning(
+        httpserver, monkeypatch, tmp_path):
+    store = Store(tmp_path / "newsletter.db")
+    printer = series(4, "Printer", "https://print.example.com", ratio=0.98)
+    keep(store, range(2, 33), lambda day: exposition(*([printer] if day >= 16 else []),
+                                                     series(2, "VPN", "https://vpn.example.com", ratio=1)))
+    httpserver.expect_request("/metrics").respond_with_handler(metrics(exposition(
+        printer, series(2, "VPN", "https://vpn.example.com", ratio=1))))
+    result = run(build(httpserver, monkeypatch, tmp_path, state=store, clock=lambda: at(1, 6, month=11)), OCTOBER)
+    services = {s["name"]: s for s in result.metrics["services"]}
+    assert services["Printer"]["uptime_pct"] == 98.0 and services["Printer"]["status"] == "monitored"
+    assert result.warnings == []
