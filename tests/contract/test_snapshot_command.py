@@ -146,3 +146,13 @@ def test_uptime_kuma_through_the_cli_snapshot_then_collect_and_its_key_nowhere(w
     database = (workspace.state / "newsletter.db").read_bytes().decode("latin-1")
     for text in (taken.output, collected.output, database):
         assert leaks(text, SECRET) == [] and BASIC.split()[1] not in text
+
+
+def test_a_run_that_is_due_still_sends_when_a_snapshot_fails(workspace, httpserver):
+    rspamd_source(workspace, httpserver, "broken-filter", "/broken/")
+    httpserver.expect_request("/broken/stat").respond_with_response(Response("down", status=503))
+    result = workspace.invoke("run", "--month", "2026-10")
+    assert result.exit_code == 0, result.output
+    assert "warning: no snapshot stored today for broken-filter" in result.stderr
+    assert "2026-10" in workspace.invoke("history").output.splitlines()[1]
+    assert readings(workspace) == []
