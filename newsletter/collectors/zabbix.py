@@ -96,6 +96,9 @@ class Zabbix(HttpSource):
             raise SourceError(f"Zabbix SLA {self.settings.slaid} has no reporting period inside {month} "
                               f"({month.tz}); set the SLA's time zone to {month.tz} and its period to daily "
                               "or monthly")
+        if not sli.serviceids:
+            raise SourceError(f"Zabbix SLA {self.settings.slaid} has no services: check slaid and the SLA's "
+                              "service tags")
         names = self.services(rpc, sli.serviceids)
         services = []
         for column, serviceid in enumerate(sli.serviceids):
@@ -112,8 +115,6 @@ class Zabbix(HttpSource):
 
     def services(self, rpc: JsonRpc, serviceids: list[str]) -> dict[str, dict[str, Any]]:
         """serviceid -> the service (name, problem_tags), for the SLA's services."""
-        if not serviceids:
-            return {}
         found = rpc.call("service.get", {"output": ["serviceid", "name"], "serviceids": serviceids,
                                          "selectProblemTags": ["tag", "operator", "value"]})
         if not isinstance(found, list):

@@ -273,3 +273,10 @@ def test_a_plain_http_address_elsewhere_is_refused(session):
                                       slaid=7), name="uptime", session=session)
     with pytest.raises(ConfigError, match="base_url: use https://"):
         collector.validate()
+
+
+def test_an_sla_without_services_is_an_error_not_an_empty_section(httpserver, session):
+    serve(httpserver, {"sla.getsli": {"periods": [{"period_from": START, "period_to": END}], "serviceids": [],
+                                      "sli": [[]]}})
+    with pytest.raises(SourceError, match="Zabbix SLA 7 has no services: check slaid and the SLA's service tags"):
+        make(httpserver, session).collect(OCTOBER)
