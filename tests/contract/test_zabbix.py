@@ -280,3 +280,10 @@ def test_an_sla_without_services_is_an_error_not_an_empty_section(httpserver, se
                                       "sli": [[]]}})
     with pytest.raises(SourceError, match="Zabbix SLA 7 has no services: check slaid and the SLA's service tags"):
         make(httpserver, session).collect(OCTOBER)
+
+
+@pytest.mark.parametrize("answer", [{"jsonrpc": "2.0", "id": 1}, ["not", "json-rpc"]], ids=["no result", "a list"])
+def test_an_answer_that_is_no_json_rpc_names_base_url(answer, httpserver, session):
+    httpserver.expect_request(PATH, method="POST").respond_with_json(answer)
+    with pytest.raises(SourceError, match=r"^Zabbix answered sla.getsli without a JSON-RPC result; check base_url"):
+        make(httpserver, session).collect(OCTOBER)
