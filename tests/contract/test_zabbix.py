@@ -3,6 +3,7 @@ problem tags, event.get with countOutput for incidents; Zabbix's errors come as 
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -119,9 +120,9 @@ def test_the_months_sli_per_service_and_problem_events_as_incidents(httpserver, 
 def daily(first_day: int = 0):
     """31 daily periods of the Berlin October (the 25th has 25 hours), from `first_day` on."""
     edges = [START + n * DAY + (3600 if n > 24 else 0) for n in range(32)]
-    periods = [{"period_from": lo, "period_to": hi} for lo, hi in zip(edges, edges[1:], strict=False)][first_day:]
-    cells = [[{"uptime": hi["period_to"] - hi["period_from"] - 30 * (n % 2), "downtime": 30 * (n % 2), "sli": 1,
-               "error_budget": 0, "excluded_downtimes": []}] for n, hi in enumerate(periods)]
+    periods = [{"period_from": lo, "period_to": hi} for lo, hi in itertools.pairwise(edges)][first_day:]
+    cells = [[{"uptime": day["period_to"] - day["period_from"] - 30 * (n % 2), "downtime": 30 * (n % 2), "sli": 1,
+               "error_budget": 0, "excluded_downtimes": []}] for n, day in enumerate(periods)]
     return {"periods": periods, "serviceids": ["5"], "sli": cells}
 
 
@@ -245,7 +246,7 @@ def test_a_service_without_its_uptime_is_unknown_not_zero(httpserver, session):
 
 def test_a_count_that_is_no_number_is_refused(httpserver, session):
     serve(httpserver, {"event.get": lambda params: [{"eventid": "1"}]})
-    with pytest.raises(SourceError, match="event.get with countOutput"):
+    with pytest.raises(SourceError, match=r"event\.get with countOutput"):
         make(httpserver, session).collect(OCTOBER)
 
 
