@@ -89,9 +89,10 @@ class _SeenIds:
         number = int(ticket_id)
         if number in self._pending:
             return False
-        at = bisect_left(self._sorted, number)
-        if at < len(self._sorted) and self._sorted[at] == number:
-            return False
+        if self._sorted and number <= self._sorted[-1]:  # ids mostly grow: most need no search
+            at = bisect_left(self._sorted, number)
+            if self._sorted[at] == number:
+                return False
         self._pending.add(number)
         if len(self._pending) >= max(self.MIN_PENDING, len(self._sorted) // 8):
             self._merge()
