@@ -1,5 +1,6 @@
 """The metric definitions, worked out by hand on small ticket sets."""
 
+import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -186,3 +187,19 @@ def test_a_vendor_clock_a_little_ahead_is_not_the_future():
 def test_metrics_carry_the_warnings_without_calling_the_month_partial():
     metrics = aggregate_tickets([Ticket("IT-1", at(12), None, at(11))], OCT, now=NOW).metrics()
     assert metrics["partial"] is False and metrics["warnings"][0].startswith("1 ticket left out of the figures: 1 ")
+
+
+def test_numeric_ids_count_once_however_many_tickets_come_between():
+    """Ids are kept compactly (numbers as 8-byte integers, merged into a sorted array as they grow): a
+    ticket served again long after it was first read, or every ticket served again at the end, still
+    counts once; ids that only look alike ("0042", "42 ", "٤٢") are other tickets."""
+    count = 50_000
+    tickets = [Ticket(str(n), at(1 + n % 28), at(1 + n % 28, 13)) for n in range(count)]
+    random.Random(13).shuffle(tickets)  # ids in no order, as an export sorted by update time sends them
+    again = [tickets[0], tickets[count // 2], tickets[-1], tickets[7_000]]
+    lookalikes = [Ticket(i, at(3)) for i in ("0042", "42 ", "٤٢", "-42", "+42", "99999999999999999999")]
+    stats = aggregate_tickets([*tickets[:30_000], *again, *tickets[30_000:], *again, *lookalikes, *tickets,
+                               *lookalikes], OCT, now=NOW)
+    assert stats.opened == count + len(lookalikes)
+    assert stats.backlog_end == count + len(lookalikes)
+    assert stats.first_response_median_s == 3600
