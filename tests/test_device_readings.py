@@ -3,7 +3,10 @@ DeviceStats from its daily readings, counted by hand."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
+
+import pytest
 
 from newsletter.collectors.device_readings import DeviceReading, OsCount, device_stats, read_devices
 from newsletter.result_checks import result_problem
@@ -56,13 +59,21 @@ def test_a_system_without_a_patch_state_leaves_patched_unknown_never_zero():
 
 def test_a_reading_keeps_counts_only_and_comes_back_from_them():
     reading = read_devices(FLEET, NOW, patch_days=7)
-    counters = reading.counters()
-    assert counters["managed"] == 12 and counters["os|Windows|patched"] == 3
-    assert not any(word in str(counters) for word in ("LAPTOP", "sarah", "id-"))
-    assert DeviceReading.from_counters(counters) == reading
+    stored = json.loads(json.dumps(reading.as_json()))
+    assert stored["by_os"]["Windows"] == {"managed": 5, "compliant": 3, "patched": 3}
+    assert not any(word in json.dumps(stored) for word in ("LAPTOP", "sarah", "id-", "10.0."))
+    assert DeviceReading.from_json(stored) == reading
     with_linux = read_devices([*FLEET, device("Linux", "6.8", "unknown", None)], NOW, 7)
-    assert "patched" not in with_linux.counters() and "os|Linux|patched" not in with_linux.counters()
-    assert DeviceReading.from_counters(with_linux.counters()) == with_linux
+    assert with_linux.as_json()["by_os"]["Linux"] == {"managed": 1, "compliant": 0, "patched": None}
+    assert DeviceReading.from_json(json.loads(json.dumps(with_linux.as_json()))) == with_linux
+
+
+@pytest.mark.parametrize("stored", [{}, {"by_os": []}, {"by_os": {"Windows": {"managed": 5}}},
+                                    {"by_os": {"Windows": {"managed": -1, "compliant": 0}}},
+                                    {"by_os": {"Windows": {"managed": "5", "compliant": 0}}}])
+def test_a_stored_reading_that_is_not_one_is_refused(stored):
+    with pytest.raises(ValueError):
+        DeviceReading.from_json(stored)
 
 
 def test_the_month_is_its_last_reading_with_its_first_as_the_start():

@@ -2,7 +2,7 @@
 readings. Pure functions, no HTTP: intune feeds them, and so can any device-management collector.
 
 A reading holds counts only (managed, compliant, patched, per operating system): never a device's
-name, user or id, because it is kept in the workspace's store for as long as the month's history.
+name, user or id, because it is kept in the workspace's store for as long as the months' history.
 
 "Fully patched" (docs/sources/devices.md, "How intune counts"): no management API says which update
 a device is missing, so the yardstick is the fleet itself. A device is patched when it runs the
@@ -56,25 +56,23 @@ class DeviceReading:
         counts = [group.patched for group in self.by_os.values()]
         return None if any(count is None for count in counts) else sum(counts)  # type: ignore[misc]
 
-    def counters(self) -> dict[str, int]:
-        """The flat counters a snapshot stores ("managed", "os|Windows|compliant", ...): an unknown
-        patched count is left out, never stored as 0."""
-        flat = {"managed": self.managed, "compliant": self.compliant}
-        if self.patched is not None:
-            flat["patched"] = self.patched
-        for name, group in self.by_os.items():
-            flat[f"os|{name}|managed"], flat[f"os|{name}|compliant"] = group.managed, group.compliant
-            if group.patched is not None:
-                flat[f"os|{name}|patched"] = group.patched
-        return flat
+    def as_json(self) -> dict[str, Any]:
+        """What a daily snapshot stores: counts per system, an unknown patched count as null (never 0)."""
+        return {"by_os": {name: {"managed": group.managed, "compliant": group.compliant, "patched": group.patched}
+                          for name, group in self.by_os.items()}}
 
     @classmethod
-    def from_counters(cls, counters: Mapping[str, int]) -> DeviceReading:
-        """The reading a snapshot's counters hold (the inverse of `counters`)."""
-        names = sorted({key.split("|")[1] for key in counters if key.startswith("os|") and key.count("|") == 2})
-        return cls({name: OsCount(int(counters.get(f"os|{name}|managed", 0)),
-                                  int(counters.get(f"os|{name}|compliant", 0)),
-                                  _maybe_int(counters.get(f"os|{name}|patched"))) for name in names})
+    def from_json(cls, reading: Mapping[str, Any]) -> DeviceReading:
+        """The reading `as_json` stored; ValueError when it is not one."""
+        groups = reading.get("by_os") if isinstance(reading, Mapping) else None
+        if not isinstance(groups, Mapping):
+            raise ValueError("no by_os table")
+        try:
+            return cls({str(name): OsCount(_whole(g["managed"]), _whole(g["compliant"]),
+                                           None if g.get("patched") is None else _whole(g["patched"]))
+                        for name, g in groups.items()})
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"a system without its counts ({exc})") from None
 
 
 def read_devices(devices: Iterable[Mapping[str, Any]], now: datetime, patch_days: int) -> DeviceReading:
@@ -128,8 +126,10 @@ def _moment(value: Any) -> datetime | None:
     return moment if moment.tzinfo is not None and moment.year > 1 else None  # 0001-01-01: never synced
 
 
-def _maybe_int(value: Any) -> int | None:
-    return None if value is None else int(value)
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"a count of {value!r}")
+    return value
 
 
 def device_stats(readings: Sequence[tuple[date, DeviceReading]], patch_days: int, *, partial: bool = False,
