@@ -43,6 +43,7 @@ STYLES = {
     "betterstack": 'type = "betterstack"\ntoken_env = "NL_SECRET"',
     "pingdom": 'type = "pingdom"\ntoken_env = "NL_SECRET"',
     "prometheus": 'type = "prometheus"\ntoken_env = "NL_SECRET"',
+    "knowbe4": 'type = "knowbe4"\napi_key_env = "NL_SECRET"',
     "google_workspace": 'type = "google_workspace"\nkey_file = "../google-key.json"\n'
                         'admin_email = "admin@corp.example"',
     "m365_defender": f'type = "m365_defender"\ntenant_id = "{TENANT}"\n'
