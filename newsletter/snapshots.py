@@ -119,7 +119,7 @@ def daily(snapshots: Iterable[Snapshot], month: Month, now: datetime, *,
 
 
 def describe_days(days: Iterable[date]) -> str:
-    """Days as people write them: '3 and 17–19 October', '30 September and 1 October'."""
+    """Days as people write them: '3 and 17–19 October', '30 September–1 October and 4 October'."""
     runs: list[list[date]] = []
     for day in sorted(days):
         if runs and day - runs[-1][-1] == timedelta(days=1):
@@ -129,9 +129,10 @@ def describe_days(days: Iterable[date]) -> str:
     parts = []
     for index, run in enumerate(runs):
         last_of_month = index == len(runs) - 1 or runs[index + 1][0].month != run[-1].month
+        if run[0].month != run[-1].month:  # across months: both named
+            parts.append(f"{run[0].day} {run[0]:%B}–{run[-1].day} {run[-1]:%B}")
+            continue
         span = f"{run[0].day}" if len(run) == 1 else f"{run[0].day}–{run[-1].day}"
-        if run[0].month != run[-1].month:
-            span = f"{run[0].day} {run[0]:%B}–{run[-1].day}"
         parts.append(f"{span} {run[-1]:%B}" if last_of_month else span)
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 

@@ -18,8 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from newsletter.collectors.base import Snapshot
-from newsletter.model import SourceResult
+from newsletter.model import Snapshot, SourceResult
 from newsletter.state_dir import DB_NAME, prepare_state_dir, unusable
 
 SCHEMA = [

@@ -33,7 +33,8 @@ def test_missing_days_are_written_as_people_write_them(days, words):
 
 
 def test_days_across_two_months_name_each_month():
-    assert describe_days([date(2026, 9, 30), date(2026, 10, 1), date(2026, 10, 4)]) == "30 September–1 and 4 October"
+    across = [date(2026, 9, 30), date(2026, 10, 1), date(2026, 10, 4)]
+    assert describe_days(across) == "30 September–1 October and 4 October"
     assert describe_days([date(2026, 9, 29), date(2026, 10, 4)]) == "29 September and 4 October"
 
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from newsletter.model import Snapshot  # one stored reading; here too, as part of the collector contract
 
 if TYPE_CHECKING:
     import requests
@@ -32,13 +34,6 @@ if TYPE_CHECKING:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class Snapshot(NamedTuple):
-    """One stored reading of a source: when it was taken (UTC) and what `take_snapshot` returned."""
-
-    taken_at: datetime
-    reading: dict[str, Any]
 
 
 class SnapshotState(Protocol):

@@ -8,7 +8,7 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +19,8 @@ from newsletter.binding import Secret
 from newsletter.collectors.base import Collector
 from newsletter.collectors.registry import GROUP, CollectorRegistry
 from newsletter.period import Month
+from tests.contract.helpers import SECRET, leaks
+from tests.contract.test_uptime_kuma import BASIC, GOOD, metrics
 
 PASSWORD = "rspamd-pass-7"
 
@@ -119,3 +121,28 @@ class LeakyToken(Collector):
 def registry_with(*plugins: type[Collector]) -> CollectorRegistry:
     installed = {entry.name: entry for entry in entry_points(group=GROUP)}
     return CollectorRegistry({**installed, **{plugin.type: plugin for plugin in plugins}})
+
+
+def test_uptime_kuma_through_the_cli_snapshot_then_collect_and_its_key_nowhere(workspace, httpserver):
+    only_snapshot_sources(workspace)
+    workspace.write("sources/status.toml", f"""\
+        type = "uptime_kuma"
+        name = "status"
+        base_url = "{httpserver.url_for('/dashboard')}"
+        api_key_env = "UPTIME_KUMA_API_KEY"
+        exclude = ["Staging *"]
+        """)
+    httpserver.expect_request("/metrics").respond_with_handler(metrics(GOOD))
+    env = {"UPTIME_KUMA_API_KEY": SECRET}
+    taken = workspace.invoke("snapshot", env=env)
+    assert taken.exit_code == 0, taken.output
+    [(source, reading)] = readings(workspace)
+    assert source == "status" and [m["name"] for m in reading["monitors"]][:2] == ["mail.example.com", "VPN"]
+    counts_for = (datetime.now(UTC) - timedelta(hours=12)).astimezone(ZoneInfo("Europe/Berlin"))  # a 1-day window
+    collected = workspace.invoke("collect", "--month", f"{counts_for:%Y-%m}", "--json", env=env)
+    assert collected.exit_code == 0, collected.output
+    [result] = json.loads(collected.stdout)["sources"]
+    assert result["status"] == "ok" and result["partial"]  # a month still running
+    database = (workspace.state / "newsletter.db").read_bytes().decode("latin-1")
+    for text in (taken.output, collected.output, database):
+        assert leaks(text, SECRET) == [] and BASIC.split()[1] not in text
