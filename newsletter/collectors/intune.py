@@ -5,8 +5,8 @@ DeviceManagementManagedDevices.Read.All), paged by `@odata.nextLink`, which is f
 the server the token is meant for. Intune knows the fleet as it is now, not as it was: a month's
 figure comes from daily snapshots (newsletter/snapshots.py). Each day `take_snapshot` stores the
 fleet's counts by system (device_readings.py: counts only, never a device's name, user or id), and
-`collect` reports the month's last reading (`as_of`) with its first one as the month's start;
-missing days make it partial, naming them.
+`collect` (which stores one of now first) reports the month's last reading (`as_of`) with its first
+one as the month's start; missing days make it partial, naming them.
 
 The token comes from msal with client credentials (collectors/entra_source.py), the same app
 registration as m365_defender's when it holds both permissions.
@@ -26,7 +26,7 @@ from newsletter.hosts import same_origin
 from newsletter.http import HttpClient, PageGuard
 from newsletter.period import Month
 from newsletter.results import DeviceStats
-from newsletter.snapshots import month_snapshots
+from newsletter.snapshots import DailySnapshots, month_snapshots
 
 DEVICES = "/deviceManagement/managedDevices"
 SELECT = "id,operatingSystem,complianceState,lastSyncDateTime,osVersion,androidSecurityPatchLevel"
@@ -57,20 +57,39 @@ class Intune(EntraSource):
         return {**reading.as_json(), "patch_days": self.settings.patch_days}
 
     def collect(self, month: Month) -> DeviceStats:
-        days = month_snapshots(self.state, self.name, month, self.clock())
-        readings, unreadable = [], []
+        """The month from its daily readings, after storing one of now (as rspamd and uptime_kuma do):
+        a failure to read the fleet now is only a warning while the month's stored days tell it."""
+        days, unread = self._days_after_reading_now(month)
+        readings, warnings = [], list(days.warnings())
+        if unread is not None and month.contains(self.clock()):
+            warnings.append(f"Intune could not be read now ({unread}): counted from the days stored")
         for day, snapshot in days.days.items():
             try:
                 readings.append((day, DeviceReading.from_json(snapshot.reading), snapshot.reading.get("patch_days")))
             except ValueError as exc:  # one bad day is left out, as a missing one is
-                unreadable.append(f"the snapshot of {day:%Y-%m-%d} is unreadable ({exc}) and is left out")
+                warnings.append(f"the snapshot of {day:%Y-%m-%d} is unreadable ({exc}) and is left out")
         if not readings:
-            raise SourceError(f"no readable snapshot of source {self.name} in {month.name}: " + "; ".join(unreadable))
+            raise SourceError(f"no readable snapshot of source {self.name} in {month.name}: " + "; ".join(warnings))
         patch_days = readings[-1][2]
         return device_stats([(day, reading) for day, reading, _ in readings],
                             patch_days if isinstance(patch_days, int) else self.settings.patch_days,
-                            partial=days.partial or bool(unreadable), warnings=(*days.warnings(), *unreadable),
-                            covered_days=len(readings))
+                            partial=days.partial or len(readings) < days.covered_days or None,
+                            warnings=warnings, covered_days=len(readings))
+
+    def _days_after_reading_now(self, month: Month) -> tuple[DailySnapshots, SourceError | None]:
+        if self.state is None:
+            raise SourceError(f"source {self.name} needs the workspace store to keep its daily snapshots")
+        try:
+            self.state.save_snapshot(self.name, self.clock(), self.take_snapshot())
+            unread = None
+        except SourceError as exc:  # the days stored still tell the month; none stored: this is why
+            unread = exc
+        try:
+            return month_snapshots(self.state, self.name, month, self.clock()), unread
+        except SourceError:
+            if unread is not None:
+                raise unread from None
+            raise
 
     def devices(self, client: HttpClient) -> Iterator[dict[str, Any]]:
         """Every managed device once, page by page; a device listed twice counts once."""

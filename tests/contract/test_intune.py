@@ -129,7 +129,8 @@ def test_a_berlin_month_from_its_daily_readings_counted_by_hand(httpserver, logi
     assert (stats.compliant_pct, stats.patched_pct) == (71.4286, 57.1429)  # 5 / 7, 4 / 7
     assert not stats.partial and stats.warnings == () and stats.covered_days == 31
     assert {asked["$select"] for asked in fleet.asked} == {SELECT}  # only counts' fields: no names, no users
-    assert len(fleet.asked) == 2 + 3 + 4  # 4 devices in 2 pages, 7 in 3, 12 in 4
+    assert len(fleet.asked) == 2 + 3 + 4 + 4  # 4 devices in 2 pages, 7 in 3, 12 in 4, and 12 again: collect
+    # reads the fleet too (2 November's reading: not October's)
     stored = str([s.reading for s in store.snapshots("devices", datetime(2026, 9, 1, tzinfo=UTC),
                                                       datetime(2026, 12, 1, tzinfo=UTC))])
     assert not any(word in stored for word in ("LAPTOP", "corp.example", "SN", "w1", "10.0.26100"))
@@ -150,14 +151,41 @@ def test_missing_days_make_the_month_partial_and_are_named(httpserver, login, tl
 
 
 def test_a_month_without_a_reading_cannot_be_told(httpserver, login, tls_session, store):
+    serve_login(login, [])
+    Fleet(httpserver, END_FLEET)
     collector = make(httpserver, login, tls_session, store, at=datetime(2026, 11, 2, tzinfo=UTC))
     store.save_snapshot("devices", datetime(2026, 9, 30, 21, 0, tzinfo=UTC), {"by_os": {}})  # 30 Sept 23:00 CEST
     with pytest.raises(SourceError, match="no snapshot of source devices in October 2026, so the month cannot be "
                                           "told"):
         collector.collect(OCTOBER)
+    assert [s.taken_at.day for s in store.snapshots("devices", datetime(2026, 11, 1, tzinfo=UTC),
+                                                     datetime(2026, 11, 3, tzinfo=UTC))] == [2]  # read all the same
+
+
+def test_a_fleet_unreadable_now_is_a_warning_while_the_stored_days_tell_the_month(httpserver, login, tls_session,
+                                                                                   store):
+    serve_login(login, [])
+    httpserver.expect_request(DEVICES).respond_with_json({"error": {"code": "ServiceUnavailable"}}, status=503)
+    good = {"by_os": {"Windows": {"managed": 4, "compliant": 3, "patched": 2}}, "patch_days": 14}
+    for day in range(1, 31):
+        store.save_snapshot("devices", datetime(2026, 10, day, 10, tzinfo=UTC), good)
+    stats = make(httpserver, login, tls_session, store, at=datetime(2026, 10, 31, 12, 0, tzinfo=UTC)).collect(OCTOBER)
+    assert (stats.managed, stats.as_of, stats.partial, stats.covered_days) == (4, "2026-10-30", True, 30)
+    assert stats.warnings[0].startswith("no snapshot on 31 October: these numbers cover 30 of the 31 days")
+    assert stats.warnings[1].startswith("Intune could not be read now (Microsoft Graph answered 503")
+    assert stats.warnings[1].endswith("): counted from the days stored")
+
+
+def test_a_fleet_unreadable_now_and_no_day_stored_fails_saying_why(httpserver, login, tls_session, store):
+    serve_login(login, [])
+    httpserver.expect_request(DEVICES).respond_with_json({"error": {"code": "ServiceUnavailable"}}, status=503)
+    with pytest.raises(SourceError, match="Microsoft Graph answered 503"):
+        make(httpserver, login, tls_session, store, at=datetime(2026, 10, 31, 12, 0, tzinfo=UTC)).collect(OCTOBER)
 
 
 def test_an_unreadable_day_is_left_out_with_a_warning(httpserver, login, tls_session, store):
+    serve_login(login, [])
+    Fleet(httpserver, END_FLEET)
     collector = make(httpserver, login, tls_session, store, at=datetime(2026, 11, 2, tzinfo=UTC))
     good = {"by_os": {"Windows": {"managed": 4, "compliant": 3, "patched": 2}}, "patch_days": 14}
     for day in range(1, 32):
@@ -168,21 +196,13 @@ def test_an_unreadable_day_is_left_out_with_a_warning(httpserver, login, tls_ses
     assert "the snapshot of 2026-10-31 is unreadable" in stats.warnings[-1]
 
 
-# the HTTP side, through the shared fault harness: a snapshot taken, then its month collected ---------------
-class SnapshotThenCollect(Intune):
-    """Intune as the daily snapshot and the month's collection use it, in one step: the harness's `run`."""
-
-    def collect(self, month):
-        self.state.save_snapshot(self.name, self.clock(), self.take_snapshot())
-        return super().collect(month)
-
-
+# the HTTP side, through the shared fault harness: collect reads the fleet now, then tells the month --------
 def harness(httpserver, login, ca, tmp_path):
     def build(session) -> Collector:
         store = Store(tmp_path / f"faults-{len(list(tmp_path.glob('faults-*')))}.db")
         settings = make(httpserver, login, session).settings
-        return SnapshotThenCollect(settings, name="devices", session=trusting_login(session, ca, tmp_path),
-                                   state=store, clock=lambda: datetime(2026, 10, 15, 9, 0, tzinfo=UTC))
+        return Intune(settings, name="devices", session=trusting_login(session, ca, tmp_path), state=store,
+                      clock=lambda: datetime(2026, 10, 15, 9, 0, tzinfo=UTC))
     return Faults(DEVICES, lambda: Fleet(httpserver, END_FLEET), build, OCTOBER,
                   hint="DeviceManagementManagedDevices.Read.All", secret=ACCESS)
 
