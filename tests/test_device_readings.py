@@ -94,3 +94,9 @@ def test_no_reading_leaves_every_figure_unknown():
     stats = device_stats([], 7, partial=True, warnings=("no snapshot in 2026-10",), covered_days=0)
     assert (stats.managed, stats.compliant, stats.patched, stats.as_of) == (None, None, None, None)
     assert stats.partial is True and stats.warnings == ("no snapshot in 2026-10",)
+
+
+def test_a_system_name_is_cut_to_what_a_table_shows():
+    reading = read_devices([device("Windows" + "x" * 500, "10.0.26100.1", "compliant", "2026-10-31T08:00:00Z")],
+                           NOW, 7)
+    assert list(reading.by_os) == ["Windows" + "x" * 33]

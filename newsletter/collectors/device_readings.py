@@ -28,6 +28,7 @@ from newsletter.results import DeviceGroup, DeviceStats
 
 WINDOWS, APPLE, ANDROID = ("windows",), ("macos", "ios", "ipados"), ("android",)
 COMPLIANT = "compliant"
+OS_NAME_CHARS = 40  # a system's name as a table shows it: Graph's are short, a longer one is cut
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def read_devices(devices: Iterable[Mapping[str, Any]], now: datetime, patch_days
 def _device(row: Mapping[str, Any]) -> tuple[str, bool, tuple[int, ...] | None, tuple[int, ...] | None,
                                               datetime | None]:
     """(system, compliant, release line, version within it, last sync) of one managedDevice."""
-    os_name = str(row.get("operatingSystem") or "").strip() or "Unknown"
+    os_name = str(row.get("operatingSystem") or "").strip()[:OS_NAME_CHARS] or "Unknown"
     family = os_name.lower()
     if family in ANDROID:
         parts = _numbers(row.get("androidSecurityPatchLevel"))

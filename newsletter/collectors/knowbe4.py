@@ -103,7 +103,7 @@ class KnowBe4(HttpSource):
             page += 1
 
     def _started_in(self, row: dict[str, Any], month: Month) -> bool:
-        started = parse_time(row.get("started_at"), self.vendor, f"security test {row.get('pst_id')} started_at")
+        started = parse_time(row.get("started_at"), self.vendor, f"security test {_id(row)} started_at")
         return month.contains(started)
 
 
@@ -140,7 +140,7 @@ def phish_prone(tests: list[dict[str, Any]], clicked: int | None, delivered: int
         if sent and (percentage is None or not 0 <= percentage <= 100):
             if clicked is None:
                 return None
-            warnings.append(f"KnowBe4 gave no phish-prone percentage for test {test.get('pst_id')}: the month's "
+            warnings.append(f"KnowBe4 gave no phish-prone percentage for test {_id(test)}: the month's "
                             "phish-prone percentage is clicked / delivered, which leaves out other failures "
                             "(attachments opened, data entered, replies)")
             return round(100 * clicked / delivered, 2)
@@ -154,11 +154,17 @@ def _total(tests: list[dict[str, Any]], key: str, warnings: list[str]) -> int | 
     for test in tests:
         value = _count(test.get(key))
         if value is None:
-            warnings.append(f"KnowBe4 sent test {test.get('pst_id')} without a readable {key}: the month's "
+            warnings.append(f"KnowBe4 sent test {_id(test)} without a readable {key}: the month's "
                             f"{key.removesuffix('_count')} is unknown")
             return None
         total += value
     return total
+
+
+def _id(test: dict[str, Any]) -> str:
+    """A test's id as a message names it: the vendor's value, cut to 40 characters."""
+    text = str(test.get("pst_id"))
+    return text if len(text) <= 40 else text[:40] + "…"
 
 
 def _count(value: Any) -> int | None:

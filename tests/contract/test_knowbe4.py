@@ -212,3 +212,10 @@ def test_page_size_is_bounded_by_the_api(size):
                                page_size=size)
     with pytest.raises(ConfigError, match=f"source awareness: page_size: expected a value from 1 to 500, got {size}"):
         KnowBe4(settings, name="awareness").validate()
+
+
+def test_a_hostile_test_id_is_cut_in_the_warning(httpserver, session):
+    serve(httpserver, tests=[dict(TESTS[0], pst_id="9" * 5000, clicked_count=None)])
+    [warning] = make(httpserver.url_for("/"), session).collect(OCTOBER).warnings
+    assert warning.startswith("KnowBe4 sent test " + "9" * 40 + "… without a readable clicked_count")
+    assert len(warning) < 200
