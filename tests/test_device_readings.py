@@ -100,3 +100,17 @@ def test_a_system_name_is_cut_to_what_a_table_shows():
     reading = read_devices([device("Windows" + "x" * 500, "10.0.26100.1", "compliant", "2026-10-31T08:00:00Z")],
                            NOW, 7)
     assert list(reading.by_os) == ["Windows" + "x" * 33]
+
+
+def test_a_build_in_brackets_is_not_part_of_the_version():
+    """macOS may report '14.7 (23H124)': the same release as '14.7', both newest."""
+    fleet = [device("macOS", "14.7 (23H124)", "compliant", "2026-10-31T08:00:00Z"),
+             device("macOS", "14.7", "compliant", "2026-10-31T08:00:00Z"),
+             device("macOS", "14.6.1 (23G93)", "compliant", "2026-10-31T08:00:00Z")]
+    assert read_devices(fleet, NOW, 7).by_os["macOS"] == OsCount(3, 3, 2)
+
+
+def test_a_trailing_zero_is_the_same_version():
+    fleet = [device("iOS", "18.1", "compliant", "2026-10-31T08:00:00Z"),
+             device("iOS", "18.1.0", "compliant", "2026-10-31T08:00:00Z")]
+    assert read_devices(fleet, NOW, 7).by_os["iOS"] == OsCount(2, 2, 2)

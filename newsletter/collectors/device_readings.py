@@ -111,12 +111,14 @@ def _device(row: Mapping[str, Any]) -> tuple[str, bool, tuple[int, ...] | None, 
         cut = 3 if family in WINDOWS else 1 if family in APPLE else None
         line = parts[:cut] if cut is not None and len(parts) > cut else None
     return (os_name, str(row.get("complianceState") or "").strip().lower() == COMPLIANT, line,
-            parts if line is not None else None, _moment(row.get("lastSyncDateTime")))
+            parts + (0,) * (6 - len(parts)) if line is not None else None, _moment(row.get("lastSyncDateTime")))
 
 
 def _numbers(value: Any) -> tuple[int, ...]:
-    """10.0.22631.4460 -> (10, 0, 22631, 4460); 2026-10-05 -> (2026, 10, 5); nothing readable -> ()."""
-    return tuple(int(part) for part in re.findall(r"\d+", str(value or "")))[:6]
+    """The leading version: 10.0.22631.4460 -> (10, 0, 22631, 4460), '14.7 (23H124)' -> (14, 7),
+    2026-10-05 -> (2026, 10, 5); nothing readable -> ()."""
+    match = re.match(r"\s*(\d+(?:[.-]\d+)*)", str(value or ""))
+    return tuple(int(part) for part in re.split(r"[.-]", match[1]))[:6] if match else ()
 
 
 def _moment(value: Any) -> datetime | None:
