@@ -13,8 +13,9 @@ What counts (docs/sources/awareness.md, "How knowbe4 counts"):
 - `phish_prone_pct` is KnowBe4's own per-test phish-prone percentage (every kind of failure:
   clicks, attachments opened, replies, data entered, macros, QR codes) weighted by each test's
   delivered emails, i.e. the month's failures among its delivered emails. Only when a test with
-  deliveries gives no readable percentage does it fall back, for the whole month, to clicked /
-  delivered, and says so in a warning (clicks alone understate it);
+  deliveries gives no readable percentage, or one below its clicks alone (a fraction sent for a
+  percentage), does it fall back, for the whole month, to clicked / delivered, and says so in a
+  warning (clicks alone understate it);
 - a training counts in the month its enrollment was completed (`completion_date`), whatever the
   status says, unless the status says it is not done.
 Rate limits: KnowBe4 answers 429, which the shared HTTP layer waits out (Retry-After, backoff).
@@ -130,22 +131,37 @@ def awareness(tests: list[dict[str, Any]], trainings_completed: int | None) -> A
 def phish_prone(tests: list[dict[str, Any]], clicked: int | None, delivered: int | None,
                 warnings: list[str]) -> float | None:
     """KnowBe4's per-test percentage weighted by delivered emails; clicked / delivered when a test with
-    deliveries gives none (said in a warning); None when nothing was delivered or a count is unknown."""
+    deliveries gives none, or one below its clicks alone (said in a warning); None when nothing was
+    delivered or a count is unknown."""
     if not delivered:
         return None
     weighted = 0.0
     for test in tests:
-        sent = _count(test.get("delivered_count")) or 0
-        percentage = number(test.get("phish_prone_percentage"))
-        if sent and (percentage is None or not 0 <= percentage <= 100):
+        doubt = _doubt(test)
+        if doubt:
             if clicked is None:
                 return None
-            warnings.append(f"KnowBe4 gave no phish-prone percentage for test {_id(test)}: the month's "
-                            "phish-prone percentage is clicked / delivered, which leaves out other failures "
-                            "(attachments opened, data entered, replies)")
+            warnings.append(f"{doubt}: the month's phish-prone percentage is clicked / delivered, which leaves "
+                            "out other failures (attachments opened, data entered, replies)")
             return round(100 * clicked / delivered, 2)
-        weighted += (percentage or 0.0) * sent
+        weighted += (number(test.get("phish_prone_percentage")) or 0.0) * (_count(test.get("delivered_count")) or 0)
     return round(weighted / delivered, 2)
+
+
+def _doubt(test: dict[str, Any]) -> str | None:
+    """Why a test's own percentage cannot be used, or None. Clicks are one kind of failure, so the
+    percentage is never below clicked / delivered (a fraction sent for a percentage would be)."""
+    sent, clicks = _count(test.get("delivered_count")) or 0, _count(test.get("clicked_count"))
+    percentage = number(test.get("phish_prone_percentage"))
+    if not sent:
+        return None
+    if percentage is None or not 0 <= percentage <= 100:
+        return f"KnowBe4 gave no phish-prone percentage for test {_id(test)}"
+    floor = 100 * clicks / sent if clicks is not None else 0.0
+    if percentage < floor - 0.05:  # KnowBe4 rounds to a tenth
+        return (f"KnowBe4's phish-prone percentage for test {_id(test)} ({percentage:g} %) is below its clicks "
+                f"alone ({clicks} of {sent} delivered, {floor:.3g} %)")
+    return None
 
 
 def _total(tests: list[dict[str, Any]], key: str, warnings: list[str]) -> int | None:

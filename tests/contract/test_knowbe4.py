@@ -219,3 +219,14 @@ def test_a_hostile_test_id_is_cut_in_the_warning(httpserver, session):
     [warning] = make(httpserver.url_for("/"), session).collect(OCTOBER).warnings
     assert warning.startswith("KnowBe4 sent test " + "9" * 40 + "… without a readable clicked_count")
     assert len(warning) < 200
+
+
+def test_a_vendor_percentage_below_the_clicks_alone_is_not_believed(httpserver, session):
+    """Clicks are one kind of failure: a phish-prone percentage under clicked / delivered (a fraction
+    sent where a percentage is expected, say) would print a number 100 times too small."""
+    serve(httpserver, tests=[dict(TESTS[0], phish_prone_percentage=0.105), TESTS[1]])
+    stats = make(httpserver.url_for("/"), session).collect(OCTOBER)
+    assert stats.phish_prone_pct == 5.4  # (18 + 9) / 500
+    [warning] = stats.warnings
+    assert warning.startswith("KnowBe4's phish-prone percentage for test 101 (0.105 %) is below its clicks alone "
+                              "(18 of 200 delivered, 9 %): the month's phish-prone percentage is clicked / delivered")
