@@ -111,7 +111,7 @@ class KnowBe4(HttpSource):
 def _completed_in(row: dict[str, Any], month: Month) -> bool:
     if str(row.get("status") or "").strip().lower() in NOT_DONE:
         return False
-    done = parse_time(row.get("completion_date"), "KnowBe4", f"enrollment {row.get('enrollment_id')} completion_date")
+    done = parse_time(row.get("completion_date"), "KnowBe4", f"enrollment {_id(row, 'enrollment_id')} completion_date")
     return month.contains(done)
 
 
@@ -177,9 +177,9 @@ def _total(tests: list[dict[str, Any]], key: str, warnings: list[str]) -> int | 
     return total
 
 
-def _id(test: dict[str, Any]) -> str:
-    """A test's id as a message names it: the vendor's value, cut to 40 characters."""
-    text = str(test.get("pst_id"))
+def _id(row: dict[str, Any], key: str = "pst_id") -> str:
+    """A row's id as a message names it: the vendor's value, cut to 40 characters."""
+    text = str(row.get(key))
     return text if len(text) <= 40 else text[:40] + "…"
 
 
