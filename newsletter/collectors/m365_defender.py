@@ -2,9 +2,8 @@
 
 No Graph v1.0 endpoint gives a tenant's spam counts; `POST /security/runHuntingQuery` (application
 permission ThreatHunting.Read.All) runs KQL that counts the month's inbound mail by threat type and
-delivery action. The token comes from msal with client credentials; the authority is configurable
-(national clouds, tests). msal is the optional extra `m365` (or pip install msal),
-imported only when this source runs.
+delivery action. The token comes from msal with client credentials (collectors/entra_source.py);
+the authority is configurable (national clouds, tests).
 
 Advanced hunting keeps 30 days: collect right after the month ends, or its first days are gone
 (the result then says it is partial, and from when it counts). A month wholly older than that has
@@ -13,18 +12,13 @@ no honest number left: the source fails saying the data expired, rather than rep
 
 from __future__ import annotations
 
-import importlib.util
-import re
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
-from newsletter.binding import Secret
-from newsletter.collectors.common import HttpSource, HttpSourceSettings, check_base_url
-from newsletter.entra import EntraApp, EntraRefused, EntraUnreachable, client_credentials_token
+from newsletter.collectors.entra_source import EntraSource, EntraSourceSettings
 from newsletter.errors import ConfigError, SourceError
 from newsletter.period import Month
-from newsletter.redaction import redact
 from newsletter.results import MailStats
 
 RETENTION = timedelta(days=30)
@@ -36,42 +30,26 @@ QUERY = """EmailEvents
 
 
 @dataclass(frozen=True, kw_only=True)
-class M365DefenderSettings(HttpSourceSettings):
-    tenant_id: str
-    client_id: str
-    client_secret: Secret  # client_secret_env = "M365_CLIENT_SECRET"
-    authority: str = "https://login.microsoftonline.com"
-    base_url: str = "https://graph.microsoft.com/v1.0"
+class M365DefenderSettings(EntraSourceSettings):
     direction: str = "Inbound"
 
 
-class M365Defender(HttpSource):
+class M365Defender(EntraSource):
     """Spam, phishing and malware counted by Defender's advanced hunting."""
 
     type = "m365_defender"
     kind = "mail_security"
-    vendor = "Microsoft Graph"
     Settings = M365DefenderSettings
+    permission = "the app's ThreatHunting.Read.All application permission (admin consent)"
 
     def validate(self) -> None:
         super().validate()
-        check_base_url(self.name, self.settings.authority, "https://login.microsoftonline.com", "authority")
-        if not self.settings.authority.startswith("https://"):
-            raise ConfigError(f"source {self.name}: authority: msal accepts only https authorities")
-        for key in ("tenant_id", "client_id"):
-            if not re.fullmatch(r"[A-Za-z0-9.-]+", getattr(self.settings, key)):
-                raise ConfigError(f"source {self.name}: {key}: expected a GUID or a domain name")
         if self.settings.direction not in ("Inbound", "Outbound", "Intra-org"):
             raise ConfigError(f"source {self.name}: direction: expected Inbound, Outbound or Intra-org")
-        if importlib.util.find_spec("msal") is None:
-            raise ConfigError(f"source {self.name}: m365_defender needs msal (the `m365` extra): pip install msal")
 
     def collect(self, month: Month) -> MailStats:
         self.check_retention(month)
-        token = self.access_token()
-        client = self.http_client(credential_hint="the app's ThreatHunting.Read.All application permission "
-                                                  "(admin consent)",
-                                  headers={"Authorization": f"Bearer {token}"}, secrets=(token,))
+        client = self.graph_client()
         start, end = (m.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for m in (month.start, month.end))
         query = QUERY.format(start=start, end=end, direction=self.settings.direction)
         answer = client.request_json("POST", "/security/runHuntingQuery", json={"Query": query})
@@ -114,27 +92,6 @@ class M365Defender(HttpSource):
         if kept_from >= month.end:
             raise SourceError(f"advanced hunting keeps 30 days and all of {month} is older (kept since "
                               f"{kept_from.astimezone(month.tz):%Y-%m-%d %H:%M}): its figures have expired. {AVOID}")
-
-    def access_token(self) -> str:
-        settings = self.settings
-        secret = settings.client_secret.reveal()
-        app = EntraApp(settings.client_id, secret, settings.authority, settings.tenant_id, validate_authority=False)
-        try:
-            token, _ = client_credentials_token(self.session, app, _scope(settings.base_url))
-        except EntraUnreachable as exc:  # the authority's metadata is missing or unreadable
-            reason = redact(str(exc.cause), [secret]).split(". ")[0][:200]  # redacted before it is cut
-            raise SourceError(f"cannot get a token from {settings.authority} ({reason}); check authority and "
-                              "tenant_id") from None
-        except EntraRefused as exc:
-            detail = redact(exc.description, [secret]).split("\n")[0].split("\r")[0][:160]
-            raise SourceError(f"Microsoft Entra refused the client credentials ({exc.code}: {detail}): check "
-                              f"client_id, {settings.client_secret.hint} and tenant_id") from None
-        return token
-
-def _scope(base_url: str) -> str:
-    """https://graph.microsoft.com/v1.0 -> https://graph.microsoft.com/.default"""
-    match = re.match(r"https?://[^/]+", base_url)
-    return (match[0] if match else "https://graph.microsoft.com") + "/.default"
 
 
 def _int(value: Any) -> int:

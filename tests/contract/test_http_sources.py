@@ -177,7 +177,7 @@ def google_oauth(vendor: Vendor) -> dict[str, Any]:
 
 # Sources that fetch a token from another service before they call base_url: that service, served
 # on the vendor's server, and the keys that point the source at it. Every other source needs nothing.
-TOKEN_SERVICES: dict[str, Callable[[Vendor], dict[str, Any]]] = {"m365_defender": entra_id,
+TOKEN_SERVICES: dict[str, Callable[[Vendor], dict[str, Any]]] = {"m365_defender": entra_id, "intune": entra_id,
                                                                   "google_workspace": google_oauth}
 
 

@@ -46,6 +46,7 @@ STYLES = {
     "veeam": 'type = "veeam"\nusername = "svc.newsletter"\npassword_env = "NL_SECRET"',
     "healthchecks": 'type = "healthchecks"\napi_key_env = "NL_SECRET"',
     "zabbix": 'type = "zabbix"\ntoken_env = "NL_SECRET"\nslaid = 7',
+    "knowbe4": 'type = "knowbe4"\napi_key_env = "NL_SECRET"',
     "google_workspace": 'type = "google_workspace"\nkey_file = "../google-key.json"\n'
                         'admin_email = "admin@corp.example"',
     "m365_defender": f'type = "m365_defender"\ntenant_id = "{TENANT}"\n'
