@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from newsletter.compose import quiet_work
 from newsletter.compose.figures import Figure, Section, describe_change
 
 MIN_RECORD_MONTHS = 5
@@ -65,7 +66,7 @@ ANGLES = (
     Angle("ticketing", "sla_met_pct", "of service targets met", "Most service targets met", True, 2.0),
 )
 ANGLE_BY_KEY = {angle.key: angle for angle in ANGLES}
-RANKS = {"record": 0, "improvement": 1, "default": 2}
+RANKS = {"record": 0, "streak": 1, "improvement": 1, "default": 2}
 DEFAULTS = "requests resolved, threats blocked, uptime, first answer, phishing"
 
 
@@ -109,7 +110,7 @@ class Fact:
 def headline_facts(context: dict[str, Any], limit: int = HEADLINE_FACTS) -> list[Fact]:
     """The facts the hero shows, chosen by the rules in this module's docstring."""
     candidates: list[Fact] = []
-    for angle in ANGLES:
+    for angle in (*ANGLES, *(Angle(*spec) for spec in quiet_work.angle_specs())):
         for section in context.get(angle.kind, []):
             figure = section.figures.get(angle.key) if section.ok else None
             if figure is not None and figure.known:
@@ -143,6 +144,11 @@ def _facts(angle: Angle, section: Section, figure: Figure, complete: bool) -> li
                           note=f"the {superlative} {span}", tone="neutral" if angle.volume else "good",
                           framing=framing, strength=float(earlier),
                           why=f"a record: better than each of the {earlier} earlier months known"))
+    months = quiet_work.streak_months(section) if quiet_work.STREAK_KEYS.get(angle.kind) == angle.key else 0
+    if months >= quiet_work.STREAK_MIN_MONTHS:  # quiet_work.py: backups without a failure, month after month
+        found.append(Fact(**plain, reason="streak", note=section.streak, tone="good", framing=framing,
+                          strength=months / quiet_work.STREAK_MIN_MONTHS,
+                          why=f"a streak: {months} months in a row, from {quiet_work.STREAK_MIN_MONTHS}"))
     gain = None if angle.volume else _improvement(angle, figure)
     if gain is not None:
         found.append(Fact(**plain, reason="improvement", note=gain[1], tone="good", framing=framing,
