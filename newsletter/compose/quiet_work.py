@@ -85,6 +85,13 @@ def angle_specs() -> tuple[tuple[Any, ...], ...]:
     )
 
 
+def trends() -> tuple[tuple[str, str, str, str], ...]:
+    """charts.py's 12-month trends of these kinds: kind, figure key, title, style."""
+    return (("backup", "restores", _("Restores for colleagues"), "bar"),
+            ("devices", "compliant_pct", _("Devices compliant"), "line"),
+            ("awareness", "phish_prone_pct", _("Colleagues who clicked a test phishing email"), "line"))
+
+
 def nouns() -> dict[str, str]:
     """What follows a short line's number, by figure key."""
     return {**{spec[1]: spec[2] for spec in angle_specs()}, "patched_pct": _("of devices fully patched")}
@@ -96,6 +103,8 @@ def add_figures(section: Section, now: dict[str, Any], past: list[dict[str, Any]
     views = [_view(section.kind, m) for m in past]
     current = _view(section.kind, now)
     for key, label, unit, better in figure_specs(section.kind):
+        if key == "patched_pct" and isinstance(current.get("patch_days"), int):
+            label = _("Devices fully patched within %(days)s days") % {"days": formatting.number(current["patch_days"])}
         history = tuple(m.get(key) for m in views)
         start = current.get(f"{key}_start")
         if start is not None and (not history or history[-1] is None):
