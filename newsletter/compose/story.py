@@ -206,7 +206,9 @@ def _improvement(angle: Angle, figure: Figure) -> tuple[float, str] | None:
         scale = gain if figure.unit == "pct" else (gain / abs(reference) if reference else 0.0)
         strength = scale / angle.min_change
         if strength >= 1 and (best is None or strength > best[0]):
-            best = (strength, describe_change(figure.value, reference, figure.unit, against))
+            lower_share = figure.unit == "pct" and not figure.higher_is_better  # quiet_work.better_by says why
+            best = (strength, quiet_work.better_by(figure.value, reference, against) if lower_share
+                    else describe_change(figure.value, reference, figure.unit, against))
     return best
 
 
