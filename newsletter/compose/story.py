@@ -8,7 +8,11 @@ Which facts (each rule is tested on hand-made histories in tests/test_story.py):
 2. Improvement, for a service level only (first answer, time to solve, satisfaction, service
    targets, uptime): better than the month before, or than the average of the earlier months (at
    least MIN_AVERAGE_MONTHS known), by the metric's threshold; never when worse than the month before.
-3. Defaults: requests resolved, threats blocked, uptime, then first answer and phishing.
+3. Defaults: requests resolved, threats blocked, uptime, then first answer and phishing (then
+   the quiet work's: backups made, devices compliant, test phish reported).
+
+Streak, for backups (quiet_work.py): every backup made for STREAK_MIN_MONTHS months in a row or
+more, this one included; ranked with the improvements, by its length.
 
 A volume (requests, threats) is context, never a verdict: fewer threats is not IT doing worse.
 Its note is a record, the most of any month this year, the year so far, or nothing; never a
@@ -16,7 +20,7 @@ decline, and its tone is always neutral. A service level that got worse than the
 is no hero fact at all (stating it proudly would need spin): the next fact takes its place.
 So no hero fact is ever "bad"; red is kept for the sections below.
 
-Records come first, then improvements by size, then defaults in order; three at most, no
+Records come first, then improvements and streaks by size, then defaults in order; three at most, no
 metric twice, at most two from one kind of source. Missing sources offer nothing, so the hero
 shrinks rather than show a gap. A source that covers only some of the month's days offers only
 its defaults, noted with how much it covers ("counted over 22 of 31 days"), with no comparison
@@ -67,7 +71,8 @@ ANGLES = (
 )
 ANGLE_BY_KEY = {angle.key: angle for angle in ANGLES}
 RANKS = {"record": 0, "streak": 1, "improvement": 1, "default": 2}
-DEFAULTS = "requests resolved, threats blocked, uptime, first answer, phishing"
+DEFAULTS = ("requests resolved, threats blocked, uptime, first answer, phishing, then backups made, devices compliant, "
+            "test phish reported")
 
 
 @dataclass(frozen=True)
