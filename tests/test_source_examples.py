@@ -30,7 +30,8 @@ def builtin_collectors() -> dict[str, type]:
     registry = CollectorRegistry.from_entry_points()
     found = {type_: registry.get(type_) for type_ in registry.types()}
     return {type_: cls for type_, cls in found.items()
-            if cls is not None and cls.__module__.startswith("newsletter.") and not cls.__module__.startswith(DEMO_MODULE)}
+            if cls is not None and cls.__module__.startswith("newsletter.")
+            and not cls.__module__.startswith(DEMO_MODULE)}
 
 
 BUILTIN = builtin_collectors()

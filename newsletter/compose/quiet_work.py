@@ -180,40 +180,48 @@ def _framings(section: Section, month: Month) -> dict[str, str]:
 
 def _frame(section: Section, key: str, month: Month) -> str:
     """What one figure means, in words; '' when there is nothing to say."""
-    value = _value(section, key)
-    if section.kind == "backup":
-        runs, failed = _value(section, "jobs_run"), _value(section, "failed")
-        if key == "success_rate_pct" and runs:
-            if failed == 0:
-                return ngettext("the one backup was made", "every one of %(runs)s backups was made", int(runs)) % {
-                    "runs": formatting.number(runs)}
-            if failed:
-                return ngettext("%(failed)s of %(runs)s backups failed", "%(failed)s of %(runs)s backups failed",
-                                int(failed)) % {"failed": formatting.number(failed), "runs": formatting.number(runs)}
-        if key == "restores" and value:
-            return framing.per_working_day(value, month, _("restores"))
-    if section.kind == "devices" and key == "compliant_pct":
-        managed, compliant = _value(section, "managed"), _value(section, "compliant")
-        if managed and compliant is not None:
-            return ngettext("%(part)s of %(all)s device meets our security policies",
-                            "%(part)s of %(all)s devices meet our security policies",
-                            int(managed)) % {"part": formatting.number(compliant), "all": formatting.number(managed)}
-    if section.kind == "devices" and key == "patched_pct" and value is not None:
-        days = _value(section, "patch_days")
-        shared = framing.share(value)
-        if shared:
-            return (_("%(share)s devices had every security update within %(days)s days")
-                    % {"share": shared, "days": formatting.number(days)}) if days else \
-                _("%(share)s devices had every security update") % {"share": shared}
-    if section.kind == "awareness":
-        delivered = _value(section, "delivered")
-        if key == "phish_prone_pct" and delivered and _value(section, "clicked") is not None:
-            clicked = _value(section, "clicked")
-            return ngettext("%(clicked)s of %(delivered)s colleagues clicked the test email",
-                            "%(clicked)s of %(delivered)s colleagues clicked the test email", int(clicked)) % {
-                "clicked": formatting.number(clicked), "delivered": formatting.number(delivered)}
-        if key == "reported_pct" and value is not None and framing.share(value):
-            return _("%(share)s colleagues told IT about it") % {"share": framing.share(value)}
+    words = {"backup": _frame_backup, "devices": _frame_devices, "awareness": _frame_awareness}[section.kind]
+    return words(section, key, month)
+
+
+def _frame_backup(section: Section, key: str, month: Month) -> str:
+    runs, failed = _value(section, "jobs_run"), _value(section, "failed")
+    if key == "success_rate_pct" and runs and failed == 0:
+        return ngettext("the one backup was made", "every one of %(runs)s backups was made", int(runs)) % {
+            "runs": formatting.number(runs)}
+    if key == "success_rate_pct" and runs and failed:
+        return ngettext("%(failed)s of %(runs)s backups failed", "%(failed)s of %(runs)s backups failed",
+                        int(failed)) % {"failed": formatting.number(failed), "runs": formatting.number(runs)}
+    restores = _value(section, "restores")
+    if key == "restores" and restores:
+        return framing.per_working_day(restores, month, _("restores"))
+    return ""
+
+
+def _frame_devices(section: Section, key: str, month: Month) -> str:
+    managed, compliant, patched = (_value(section, k) for k in ("managed", "compliant", "patched_pct"))
+    if key == "compliant_pct" and managed and compliant is not None:
+        return ngettext("%(part)s of %(all)s device meets our security policies",
+                        "%(part)s of %(all)s devices meet our security policies",
+                        int(managed)) % {"part": formatting.number(compliant), "all": formatting.number(managed)}
+    shared = framing.share(patched) if key == "patched_pct" and patched is not None else ""
+    if not shared:
+        return ""
+    days = _value(section, "patch_days")
+    if days:
+        return _("%(share)s devices had every security update within %(days)s days") % {
+            "share": shared, "days": formatting.number(days)}
+    return _("%(share)s devices had every security update") % {"share": shared}
+
+
+def _frame_awareness(section: Section, key: str, month: Month) -> str:
+    delivered, clicked, reported = (_value(section, k) for k in ("delivered", "clicked", "reported_pct"))
+    if key == "phish_prone_pct" and delivered and clicked is not None:
+        return ngettext("%(clicked)s of %(delivered)s colleagues clicked the test email",
+                        "%(clicked)s of %(delivered)s colleagues clicked the test email", int(clicked)) % {
+            "clicked": formatting.number(clicked), "delivered": formatting.number(delivered)}
+    if key == "reported_pct" and reported is not None and framing.share(reported):
+        return _("%(share)s colleagues told IT about it") % {"share": framing.share(reported)}
     return ""
 
 
