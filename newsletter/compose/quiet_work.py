@@ -76,10 +76,10 @@ def angle_specs() -> tuple[tuple[Any, ...], ...]:
     return (
         ("backup", "success_rate_pct", _("of backups made"), _("Most backups made"), True, 0.5, 5),
         ("devices", "compliant_pct", _("of devices compliant"), _("Most devices compliant"), True, 1.0, 6),
-        ("awareness", "phish_prone_pct", _("clicked a test phishing email"), _("Fewest clicks on a test phish"),
-         False, 1.0),
-        ("awareness", "reported_pct", _("reported the test phishing email"), _("Most test phish reported"), True,
-         3.0, 7),
+        ("awareness", "phish_prone_pct", _("clicked a test phishing email"),
+         _("Fewest colleagues clicking a test phish"), False, 1.0),
+        ("awareness", "reported_pct", _("reported the test phishing email"),
+         _("Most colleagues reporting a test phish"), True, 3.0, 7),
         ("backup", "restores", _("restores for colleagues"), _("Most restores for colleagues"), True, None),
         ("awareness", "trainings_completed", _("trainings completed"), _("Most trainings completed"), True, None),
     )
