@@ -171,6 +171,12 @@ def streak_words(months: int) -> str:
                     "%(count)s months in a row without a failed backup", months) % {"count": formatting.number(months)}
 
 
+def streak_why(months: int) -> str:
+    """Why a streak made the hero, for the people who run the newsletter (`preview --format json`)."""
+    return ngettext("a streak: %(count)s month in a row, from %(least)s", "a streak: %(count)s months in a row, from "
+                    "%(least)s", months) % {"count": formatting.number(months), "least": STREAK_MIN_MONTHS}
+
+
 def _framings(section: Section, month: Month) -> dict[str, str]:
     if section.covered:
         return {}

@@ -153,7 +153,7 @@ def _facts(angle: Angle, section: Section, figure: Figure, complete: bool) -> li
     if months >= quiet_work.STREAK_MIN_MONTHS:  # quiet_work.py: backups without a failure, month after month
         found.append(Fact(**plain, reason="streak", note=section.streak, tone="good", framing=framing,
                           strength=months / quiet_work.STREAK_MIN_MONTHS,
-                          why=f"a streak: {months} months in a row, from {quiet_work.STREAK_MIN_MONTHS}"))
+                          why=quiet_work.streak_why(months)))
     gain = None if angle.volume else _improvement(angle, figure)
     if gain is not None:
         found.append(Fact(**plain, reason="improvement", note=gain[1], tone="good", framing=framing,
