@@ -52,6 +52,9 @@ def test_the_quiet_work_reads_in_the_short_email(browser, short_draft, width, sc
     places = [text.find(heading) for heading in (*HEADINGS, "The last twelve months")]
     assert -1 not in places and places == sorted(places), places  # the configured sections order
     assert "restores for colleagues" in text and "of devices fully patched" in text
+    # the hero says October's backups already ("6 months in a row without a failed backup"): not said twice
+    backups = text[text.index("Backups"):text.index("Laptops and phones")]
+    assert "6 months in a row without a failed backup" in text and "of backups made" not in backups
     assert seen["scroll"] <= width == seen["viewport"]
     assert seen["images"] and all(seen["images"])
 
