@@ -7,5 +7,5 @@ an edition loads neither the configuration nor the collector registry.
 
 from __future__ import annotations
 
-DEFAULT_SECTIONS = ("lead", "hero", "highlights", "ticketing", "mail_security", "uptime", "trends", "metrics", "thanks",
-                    "tip")
+DEFAULT_SECTIONS = ("lead", "hero", "highlights", "ticketing", "mail_security", "uptime", "backup", "devices",
+                    "awareness", "trends", "metrics", "thanks", "tip")

@@ -126,7 +126,7 @@ def test_config_found_through_environment(workspace, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["check"], env={"NEWSLETTER_CONFIG": str(workspace.config)})
     assert result.exit_code == 0, result.output
-    assert "4 sources" in result.output
+    assert "7 sources" in result.output
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,7 @@ def test_results_that_are_not_their_kinds_type_are_named(kind, stats, problem):
 def test_every_kind_has_its_type_and_the_built_in_collectors_return_it(workspace):
     assert tuple(KIND_TYPES) == KINDS
     sources = json.loads(workspace.invoke("collect", "--month", "2026-10", "--json").stdout)["sources"]
-    assert {s["kind"] for s in sources} == set(KINDS) - {"custom", "backup", "devices", "awareness"}
+    assert {s["kind"] for s in sources} == set(KINDS) - {"custom"}
     assert [s["name"] for s in sources if s["status"] != "ok"] == []
     laptops = CustomMetrics({"laptops": CustomValue(None, "Laptops")})
     assert result_problem("custom", laptops) is None  # unknown is None, and a valid value

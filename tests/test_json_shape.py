@@ -46,6 +46,14 @@ COUNTER_MAIL = {"scanned": "int", "spam": "int", "phishing": "null", "malware": 
 UPTIME = {"services": [{"name": "str", "uptime_pct": "float", "downtime_s": "int", "incidents": "int",
                         "longest_outage_s": "int", "status": "str"}],
           "overall_uptime_pct": "float"}
+BACKUP = {"jobs_run": "int", "succeeded": "int", "with_warnings": "int", "failed": "int", "protected_bytes": "int",
+          "restores": "int", "longest_gap_s": "int", "success_rate_pct": "float",
+          "jobs": [{"name": "str", "runs": "int", "succeeded": "int", "failed": "int", "longest_gap_s": "int"}]}
+DEVICES = {"managed": "int", "compliant": "int", "patched": "int", "patch_days": "int", "managed_month_start": "int",
+           "compliant_month_start": "int", "as_of": "str", "compliant_pct": "float", "patched_pct": "float",
+           "by_os": [{"os": "str", "managed": "int", "compliant": "int", "patched": "int"}]}
+AWARENESS = {"simulations": "int", "delivered": "int", "clicked": "int", "reported": "int", "phish_prone_pct": "float",
+             "trainings_completed": "int", "reported_pct": "float"}
 HIGHLIGHTS = {"items": [{"title": "str", "body": "str", "section": "str"}], "file": "str"}
 CUSTOM = {"values": {
     "laptops_rolled_out": {"value": "float", "label": "str", "unit": "str", "better": "str"},
@@ -121,6 +129,9 @@ def test_collect_json_keeps_its_shape_for_every_kind(every_kind):
         "monitoring": ("demo_uptime", "uptime", "ok"),
         "highlights": ("highlights", "highlights", "ok"),
         "team-numbers": ("metrics_file", "custom", "ok"),
+        "backups": ("demo_backup", "backup", "ok"),
+        "devices": ("demo_devices", "devices", "ok"),
+        "awareness": ("demo_awareness", "awareness", "ok"),
     }
     for source in sources.values():
         assert list(source) == list(SOURCE_KEYS) and source_shape(source) == SOURCE_KEYS, source["name"]
@@ -131,6 +142,8 @@ def test_collect_json_keeps_its_shape_for_every_kind(every_kind):
     assert shape(sources["monitoring"]["metrics"]) == UPTIME
     assert shape(sources["highlights"]["metrics"]) == HIGHLIGHTS
     assert shape(sources["team-numbers"]["metrics"]) == CUSTOM
+    for name, expected in (("backups", BACKUP), ("devices", DEVICES), ("awareness", AWARENESS)):
+        assert shape(sources[name]["metrics"]) == expected and list(sources[name]["metrics"]) == list(expected)
     # the keys in the order they are written, and the values that say how much of the month is in
     assert list(sources["helpdesk"]["metrics"]) == list(TICKETING)
     assert list(sources["exchange"]["metrics"]) == list(EXPORT_MAIL)

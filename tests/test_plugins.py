@@ -92,7 +92,8 @@ def test_check_lists_the_source_types_and_the_transport_in_use_with_their_distri
     result = workspace.invoke("check")
     assert result.exit_code == 0, result.output
     line = result.stdout.splitlines()[-1]
-    assert line == (f"sources: demo_ticketing ({own}), highlights ({own}), demo_mail_security ({own}), "
+    assert line == (f"sources: demo_awareness ({own}), demo_backup ({own}), demo_devices ({own}), "
+                    f"demo_ticketing ({own}), highlights ({own}), demo_mail_security ({own}), "
                     f"demo_uptime ({own}) · transport: outbox ({own})")
 
     install_mail_api(distributions, "alpha-mail", "2.0")
@@ -105,5 +106,6 @@ def test_check_lists_the_source_types_and_the_transport_in_use_with_their_distri
     result = workspace.invoke("check")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1] == (
-        f"sources: acme_desk (acme-desk 9.0), demo_ticketing ({own}), highlights ({own}), demo_mail_security ({own}), "
+        f"sources: demo_awareness ({own}), demo_backup ({own}), acme_desk (acme-desk 9.0), demo_devices ({own}), "
+        f"demo_ticketing ({own}), highlights ({own}), demo_mail_security ({own}), "
         f"demo_uptime ({own}) · transport: mailapi (alpha-mail 2.0)")

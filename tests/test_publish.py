@@ -90,8 +90,9 @@ def test_each_page_shows_every_figure_links_its_neighbours_and_has_its_images(si
         assert rels.get("prev") == (f"../{SENT[i - 1]}/" if i > 0 else None)
         assert rels.get("next") == (f"../{SENT[i + 1]}/" if i + 1 < len(SENT) else None)
         assert ("../", None) in links.anchors
-        # the full layout: every chart (the email's short layout has the help desk's only), percentiles
-        assert len([src for src in links.images if src.startswith("images/trend-")]) == 3
+        # the full layout: every chart (help desk, mail, uptime, restores, devices, phishing test; the email's
+        # short layout has the help desk's only), percentiles
+        assert len([src for src in links.images if src.startswith("images/trend-")]) == 6
         assert all((page.parent / src).is_file() for src in links.images)
         assert "9 in 10 requests solved within" in page.read_text()  # a percentile the short layout leaves out
         # the page itself does not link to itself as "See every number"

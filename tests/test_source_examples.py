@@ -21,7 +21,8 @@ from tests.fixtures.manual import DOCS, documents_key, sections
 
 EXAMPLES = REPO / "sources" / "examples"
 SOURCE_PAGES = DOCS / "sources"
-DEMO_MODULE = "newsletter.collectors.demo"  # the demo's collectors are the built-in workspace's, not for copying
+# the demo's collectors (demo.py, demo_quiet.py) are the built-in workspace's, not for copying
+DEMO_MODULE = "newsletter.collectors.demo"
 
 
 def builtin_collectors() -> dict[str, type]:
@@ -29,7 +30,8 @@ def builtin_collectors() -> dict[str, type]:
     registry = CollectorRegistry.from_entry_points()
     found = {type_: registry.get(type_) for type_ in registry.types()}
     return {type_: cls for type_, cls in found.items()
-            if cls is not None and cls.__module__.startswith("newsletter.") and cls.__module__ != DEMO_MODULE}
+            if cls is not None and cls.__module__.startswith("newsletter.")
+            and not cls.__module__.startswith(DEMO_MODULE)}
 
 
 BUILTIN = builtin_collectors()

@@ -11,6 +11,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
+from newsletter.compose import quiet_work
 from newsletter.compose.figures import Figure, format_value
 from newsletter.compose.sentences import trend_words
 
@@ -47,11 +48,12 @@ class Chart:
 
 
 def plan_charts(context: dict[str, Any]) -> list[Chart]:
-    """The trends there is enough history for (MIN_POINTS known months), in TRENDS order."""
+    """The trends there is enough history for (MIN_POINTS known months), in TRENDS order, then the
+    quiet work's (quiet_work.trends)."""
     names = [m["name"] for m in context["month"]["history"]] + [context["month"]["name"]]
     label = context["month"]["label"]
     charts = []
-    for kind, key, title, style in TRENDS:
+    for kind, key, title, style in (*TRENDS, *quiet_work.trends()):
         section = next((s for s in context.get(kind, []) if s.ok and key in s.figures), None)
         if section is None:
             continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from newsletter.compose import framing, lead, sentences, story
+from newsletter.compose import framing, lead, quiet_work, sentences, story
 from newsletter.compose.figures import Figure, Section, Unit
 from newsletter.model import SourceResult, kind_title
 from newsletter.period import Month
@@ -52,7 +52,8 @@ def build_context(
     labels = [m.label for m in month.history(max(_span(month, history), 1))]
     past = {label: {r.name: r for r in history.get(label, []) if r.status == "ok"} for label in labels}
     prev_name = month.previous().short_name
-    by_kind: dict[str, list[Section]] = {"ticketing": [], "mail_security": [], "uptime": [], "custom": []}
+    by_kind: dict[str, list[Section]] = {"ticketing": [], "mail_security": [], "uptime": [], "custom": [],
+                                         **{kind: [] for kind in quiet_work.KINDS}}
     titles = extra.get("source_titles") or {}
     failed: list[Section] = []
     written: dict[str, list[Any]] = {"markdown_refused": [], "markdown_pictures": []}
@@ -76,6 +77,7 @@ def build_context(
         "mail_security": by_kind["mail_security"],
         "uptime": by_kind["uptime"],
         "custom": by_kind["custom"],
+        **{kind: by_kind[kind] for kind in quiet_work.KINDS},
         "metrics": custom,
         "lead": lead_story,
         "highlights": highlights,
@@ -92,6 +94,8 @@ def _told(section: Section, month: Month) -> Section:
     short layout's lines (framing.py, sentences.py)."""
     if not section.ok:
         return section
+    if section.kind in quiet_work.KINDS:
+        return quiet_work.told(section, month)
     year_notes = {key: note for key, figure in section.figures.items()
                   if figure.unit == "count" and figure.higher_is_better is None and not section.covered
                   and (note := framing.year_note(figure, month))}
@@ -167,6 +171,8 @@ def _section(result: SourceResult, older: list[SourceResult | None], prev_name: 
             # "monitored", or "paused" / "not_monitored": shown as words, never as a percentage
             section.items.append({"name": name, "status": service.get("status") or "monitored", "figures": {
                 key: figure(key, label, unit, better, pick) for key, label, unit, better in SERVICE_FIGURES}})
+    if result.kind in quiet_work.KINDS:
+        quiet_work.add_figures(section, now, past, prev_name)
     if result.kind == "custom":
         for name, spec in (now.get("values") or {}).items():
 

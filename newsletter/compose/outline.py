@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from newsletter.compose.figures import Figure, Section
+from newsletter.compose.quiet_work import KINDS
 
 
 def outline(context: dict[str, Any]) -> dict[str, Any]:
@@ -21,7 +22,7 @@ def outline(context: dict[str, Any]) -> dict[str, Any]:
         "preheader": context.get("preheader", ""),
         "lead": _lead(context.get("lead")),
         "hero": [_fact(fact) for fact in context.get("headline", [])],
-        "sections": [_section(section) for kind in ("ticketing", "mail_security", "uptime", "custom")
+        "sections": [_section(section) for kind in ("ticketing", "mail_security", "uptime", "custom", *KINDS)
                      for section in context.get(kind, [])],
     }
 

@@ -8,7 +8,11 @@ Which facts (each rule is tested on hand-made histories in tests/test_story.py):
 2. Improvement, for a service level only (first answer, time to solve, satisfaction, service
    targets, uptime): better than the month before, or than the average of the earlier months (at
    least MIN_AVERAGE_MONTHS known), by the metric's threshold; never when worse than the month before.
-3. Defaults: requests resolved, threats blocked, uptime, then first answer and phishing.
+3. Defaults: requests resolved, threats blocked, uptime, then first answer and phishing (then
+   the quiet work's: backups made, devices compliant, test phish reported).
+
+Streak, for backups (quiet_work.py): every backup made for STREAK_MIN_MONTHS months in a row or
+more, this one included; ranked with the improvements, by its length.
 
 A volume (requests, threats) is context, never a verdict: fewer threats is not IT doing worse.
 Its note is a record, the most of any month this year, the year so far, or nothing; never a
@@ -16,7 +20,7 @@ decline, and its tone is always neutral. A service level that got worse than the
 is no hero fact at all (stating it proudly would need spin): the next fact takes its place.
 So no hero fact is ever "bad"; red is kept for the sections below.
 
-Records come first, then improvements by size, then defaults in order; three at most, no
+Records come first, then improvements and streaks by size, then defaults in order; three at most, no
 metric twice, at most two from one kind of source. Missing sources offer nothing, so the hero
 shrinks rather than show a gap. A source that covers only some of the month's days offers only
 its defaults, noted with how much it covers ("counted over 22 of 31 days"), with no comparison
@@ -28,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from newsletter.compose import quiet_work
 from newsletter.compose.figures import Figure, Section, describe_change
 
 MIN_RECORD_MONTHS = 5
@@ -65,8 +70,9 @@ ANGLES = (
     Angle("ticketing", "sla_met_pct", "of service targets met", "Most service targets met", True, 2.0),
 )
 ANGLE_BY_KEY = {angle.key: angle for angle in ANGLES}
-RANKS = {"record": 0, "improvement": 1, "default": 2}
-DEFAULTS = "requests resolved, threats blocked, uptime, first answer, phishing"
+RANKS = {"record": 0, "streak": 1, "improvement": 1, "default": 2}
+DEFAULTS = ("requests resolved, threats blocked, uptime, first answer, phishing, then backups made, devices compliant, "
+            "test phish reported")
 
 
 @dataclass(frozen=True)
@@ -109,7 +115,7 @@ class Fact:
 def headline_facts(context: dict[str, Any], limit: int = HEADLINE_FACTS) -> list[Fact]:
     """The facts the hero shows, chosen by the rules in this module's docstring."""
     candidates: list[Fact] = []
-    for angle in ANGLES:
+    for angle in (*ANGLES, *(Angle(*spec) for spec in quiet_work.angle_specs())):
         for section in context.get(angle.kind, []):
             figure = section.figures.get(angle.key) if section.ok else None
             if figure is not None and figure.known:
@@ -143,6 +149,11 @@ def _facts(angle: Angle, section: Section, figure: Figure, complete: bool) -> li
                           note=f"the {superlative} {span}", tone="neutral" if angle.volume else "good",
                           framing=framing, strength=float(earlier),
                           why=f"a record: better than each of the {earlier} earlier months known"))
+    months = quiet_work.streak_months(section) if quiet_work.STREAK_KEYS.get(angle.kind) == angle.key else 0
+    if months >= quiet_work.STREAK_MIN_MONTHS:  # quiet_work.py: backups without a failure, month after month
+        found.append(Fact(**plain, reason="streak", note=section.streak, tone="good", framing=framing,
+                          strength=months / quiet_work.STREAK_MIN_MONTHS,
+                          why=quiet_work.streak_why(months)))
     gain = None if angle.volume else _improvement(angle, figure)
     if gain is not None:
         found.append(Fact(**plain, reason="improvement", note=gain[1], tone="good", framing=framing,
@@ -200,7 +211,9 @@ def _improvement(angle: Angle, figure: Figure) -> tuple[float, str] | None:
         scale = gain if figure.unit == "pct" else (gain / abs(reference) if reference else 0.0)
         strength = scale / angle.min_change
         if strength >= 1 and (best is None or strength > best[0]):
-            best = (strength, describe_change(figure.value, reference, figure.unit, against))
+            lower_share = figure.unit == "pct" and not figure.higher_is_better  # quiet_work.better_by says why
+            best = (strength, quiet_work.better_by(figure.value, reference, against) if lower_share
+                    else describe_change(figure.value, reference, figure.unit, against))
     return best
 
 

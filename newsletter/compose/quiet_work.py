@@ -1,0 +1,297 @@
+"""The quiet work beyond tickets: backups, managed devices and security awareness in the story.
+
+What each of these kinds adds to the edition, as the help desk's, mail's and uptime's parts do in
+context.py, framing.py, sentences.py and story.py (docs/story.md, "Backups, devices, awareness"):
+
+- Figures (`figure_specs`): what a template may show, labelled for readers; the definitions are
+  docs/metrics.md's. A devices figure's change is against the month before's end; the month's
+  start from the source stands in when no earlier month is stored.
+- Framings: backups made as "every one of 2,418 backups was made", restores as a rate, devices as
+  "778 of the 920 laptops and phones", a phishing test as who clicked and who reported.
+- Streak (backups): the months in a row, this one included, without a failed run, from
+  STREAK_MIN_MONTHS: "6 months in a row without a failed backup". A month unknown, with nothing
+  run, or with a failed run ends it. story.py makes it a hero fact (`streak`), ranked with the
+  improvements; nothing else makes a backup month a hero fact but a record or an improvement.
+- Angles (`angle_specs`): which figures may make the hero (not the patched share: its record would
+  only say the compliance one's again) and how, by story.py's rules (a record,
+  an improvement of a service level, a default). A fall in phish-prone share is an improvement; a
+  rise is no hero fact, and shows red in its section only.
+- The short layout's lines (SHORT): two figures per kind, each with its sentence.
+
+Every word goes through newsletter.i18n, when the edition is composed (not at import), so each
+language gets its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from newsletter.compose import formatting, framing
+from newsletter.compose.figures import Figure, Line, Section
+from newsletter.i18n import gettext as _
+from newsletter.i18n import ngettext
+from newsletter.period import Month
+
+KINDS = ("backup", "devices", "awareness")
+STREAK_MIN_MONTHS = 3
+STREAK_KEYS = {"backup": "success_rate_pct"}  # the figure a kind's streak is a fact of
+SHORT = {"backup": ("success_rate_pct", "restores"), "devices": ("compliant_pct", "patched_pct"),
+         "awareness": ("phish_prone_pct", "reported_pct")}
+TB = 10**12
+# counts of what was done in the month, that add up over a year ("97 since January"); the others are states
+VOLUMES = ("jobs_run", "restores", "delivered", "simulations", "trainings_completed")
+
+
+def figure_specs(kind: str) -> tuple[tuple[str, str, str, bool | None], ...]:
+    """(key, label, unit, higher_is_better) of a kind's figures, in the order the full layout shows
+    them; higher_is_better None for a volume (a change is neither better nor worse)."""
+    if kind == "backup":
+        return (("success_rate_pct", _("Backups made"), "pct", True),
+                ("jobs_run", _("Backup runs"), "count", None),
+                ("with_warnings", _("Made, with a warning to look into"), "count", False),
+                ("failed", _("Failed runs"), "count", False),
+                ("restores", _("Restores for colleagues"), "count", None),
+                ("protected_tb", _("Data protected, in terabytes"), "count", None),
+                ("longest_gap_s", _("Longest any job went without a backup"), "duration", False))
+    if kind == "devices":
+        return (("compliant_pct", _("Devices compliant"), "pct", True),
+                ("patched_pct", _("Devices fully patched"), "pct", True),
+                ("managed", _("Devices managed"), "count", None),
+                ("compliant", _("Devices compliant, in number"), "count", None),
+                ("patch_days", _("Days an update may wait to count as patched"), "count", None))
+    if kind == "awareness":
+        return (("phish_prone_pct", _("Clicked a test phishing email"), "pct", False),
+                ("reported_pct", _("Reported the test phishing email"), "pct", True),
+                ("delivered", _("Test phishing emails delivered"), "count", None),
+                ("clicked", _("Colleagues who clicked"), "count", None),
+                ("reported", _("Colleagues who reported it"), "count", None),
+                ("simulations", _("Phishing tests"), "count", None),
+                ("trainings_completed", _("Trainings completed"), "count", None))
+    return ()
+
+
+def angle_specs() -> tuple[tuple[Any, ...], ...]:
+    """story.Angle's fields for these kinds: kind, key, noun, record, higher, min_change, default_rank."""
+    return (
+        ("backup", "success_rate_pct", _("of backups made"), _("Most backups made"), True, 0.5, 5),
+        ("devices", "compliant_pct", _("of devices compliant"), _("Most devices compliant"), True, 1.0, 6),
+        ("awareness", "phish_prone_pct", _("clicked a test phishing email"),
+         _("Fewest colleagues clicking a test phish"), False, 1.0),
+        ("awareness", "reported_pct", _("reported the test phishing email"),
+         _("Most colleagues reporting a test phish"), True, 3.0, 7),
+        ("backup", "restores", _("restores for colleagues"), _("Most restores for colleagues"), True, None),
+        ("awareness", "trainings_completed", _("trainings completed"), _("Most trainings completed"), True, None),
+    )
+
+
+def trends() -> tuple[tuple[str, str, str, str], ...]:
+    """charts.py's 12-month trends of these kinds: kind, figure key, title, style."""
+    return (("backup", "restores", _("Restores for colleagues"), "bar"),
+            ("devices", "compliant_pct", _("Devices compliant"), "line"),
+            ("awareness", "phish_prone_pct", _("Colleagues who clicked a test phishing email"), "line"))
+
+
+def better_by(value: float, reference: float, against: str) -> str:
+    """A share that is better lower (who clicked a test phish), improved: '1.2 points better than
+    September', never 'down', which a reader could take for a decline."""
+    delta = formatting.shown_change(value, reference)
+    return _("%(points)s better %(against)s") % {
+        "points": formatting.points(delta, formatting.percent_decimals(value)), "against": against}
+
+
+def nouns() -> dict[str, str]:
+    """What follows a short line's number, by figure key."""
+    return {**{spec[1]: spec[2] for spec in angle_specs()}, "patched_pct": _("of devices fully patched")}
+
+
+def add_figures(section: Section, now: dict[str, Any], past: list[dict[str, Any]], prev_name: str) -> None:
+    """The kind's figures into `section.figures` (each with its earlier months) and its rows into
+    `section.items`: backup jobs, devices by operating system."""
+    views = [_view(section.kind, m) for m in past]
+    current = _view(section.kind, now)
+    for key, label, unit, better in figure_specs(section.kind):
+        if key == "patched_pct" and isinstance(current.get("patch_days"), int):
+            label = _("Devices fully patched within %(days)s days") % {"days": formatting.number(current["patch_days"])}
+        history = tuple(m.get(key) for m in views)
+        start = current.get(f"{key}_start")
+        if start is not None and (not history or history[-1] is None):
+            history = (*history[:-1], start)  # the devices' own month start stands in for the month before
+        section.figures[key] = Figure(key, label, current.get(key), history[-1] if history else None, unit, better,
+                                      prev_name, history)
+    rows = now.get("jobs") if section.kind == "backup" else now.get("by_os") if section.kind == "devices" else None
+    section.items.extend(dict(row) for row in rows or () if isinstance(row, dict))
+
+
+def _view(kind: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The stored metrics with the figures derived from them (terabytes; the devices' month start)."""
+    view = dict(metrics)
+    if kind == "backup" and isinstance(metrics.get("protected_bytes"), int | float):
+        view["protected_tb"] = round(metrics["protected_bytes"] / TB, 1)
+    if kind == "devices":
+        start, managed = metrics.get("compliant_month_start"), metrics.get("managed_month_start")
+        view["managed_start"] = managed
+        view["compliant_start"] = start
+        view["compliant_pct_start"] = round(100 * start / managed, 4) if start is not None and managed else None
+    return view
+
+
+def told(section: Section, month: Month) -> Section:
+    """`section` with its words: framings, a volume's year, the backups' streak, its sentence and
+    the short layout's lines."""
+    if not section.ok:
+        return section
+    year_notes = {key: note for key, figure in section.figures.items()
+                  if key in VOLUMES and not section.covered and (note := framing.year_note(figure, month))}
+    months = streak_months(section)
+    section = replace(section, framings=_framings(section, month), year_notes=year_notes,
+                      streak=streak_words(months) if months >= STREAK_MIN_MONTHS else "")
+    return replace(section, summary=summarize(section, month), lines=short_lines(section))
+
+
+def streak_months(section: Section) -> int:
+    """Months in a row, this one included, in which backups ran and none failed; 0 for other kinds,
+    a failed source or one that covers part of the month."""
+    if section.kind != "backup" or not section.ok or section.covered:
+        return 0
+    failed, runs = section.figures.get("failed"), section.figures.get("jobs_run")
+    if failed is None or runs is None:
+        return 0
+    months = 0
+    for failures, ran in zip([failed.value, *reversed(failed.history)], [runs.value, *reversed(runs.history)],
+                             strict=True):
+        if failures != 0 or not ran:  # a failure, nothing run, or unknown: the run ends
+            break
+        months += 1
+    return months
+
+
+def streak_words(months: int) -> str:
+    return ngettext("%(count)s month in a row without a failed backup",
+                    "%(count)s months in a row without a failed backup", months) % {"count": formatting.number(months)}
+
+
+def streak_why(months: int) -> str:
+    """Why a streak made the hero, for the people who run the newsletter (`preview --format json`)."""
+    return ngettext("a streak: %(count)s month in a row, from %(least)s", "a streak: %(count)s months in a row, from "
+                    "%(least)s", months) % {"count": formatting.number(months), "least": STREAK_MIN_MONTHS}
+
+
+def _framings(section: Section, month: Month) -> dict[str, str]:
+    if section.covered:
+        return {}
+    found = {key: _frame(section, key, month) for key, figure in section.figures.items() if figure.known}
+    return {key: text for key, text in found.items() if text}
+
+
+def _frame(section: Section, key: str, month: Month) -> str:
+    """What one figure means, in words; '' when there is nothing to say."""
+    words = {"backup": _frame_backup, "devices": _frame_devices, "awareness": _frame_awareness}[section.kind]
+    return words(section, key, month)
+
+
+def _frame_backup(section: Section, key: str, month: Month) -> str:
+    runs, failed = _value(section, "jobs_run"), _value(section, "failed")
+    if key == "success_rate_pct" and runs and failed == 0:
+        return ngettext("the one backup was made", "every one of %(runs)s backups was made", int(runs)) % {
+            "runs": formatting.number(runs)}
+    if key == "success_rate_pct" and runs and failed:
+        return ngettext("%(failed)s of %(runs)s backups failed", "%(failed)s of %(runs)s backups failed",
+                        int(failed)) % {"failed": formatting.number(failed), "runs": formatting.number(runs)}
+    restores = _value(section, "restores")
+    if key == "restores" and restores:
+        return framing.per_working_day(restores, month, _("restores"))
+    return ""
+
+
+def _frame_devices(section: Section, key: str, month: Month) -> str:
+    managed, compliant, patched = (_value(section, k) for k in ("managed", "compliant", "patched_pct"))
+    if key == "compliant_pct" and managed and compliant is not None:
+        return ngettext("%(part)s of %(all)s device meets our security policies",
+                        "%(part)s of %(all)s devices meet our security policies",
+                        int(managed)) % {"part": formatting.number(compliant), "all": formatting.number(managed)}
+    shared = framing.share(patched) if key == "patched_pct" and patched is not None else ""
+    if not shared:
+        return ""
+    days = _value(section, "patch_days")
+    if days:
+        return _("%(share)s devices had every security update within %(days)s days") % {
+            "share": shared, "days": formatting.number(days)}
+    return _("%(share)s devices had every security update") % {"share": shared}
+
+
+def _frame_awareness(section: Section, key: str, month: Month) -> str:
+    delivered, clicked, reported = (_value(section, k) for k in ("delivered", "clicked", "reported_pct"))
+    if key == "phish_prone_pct" and delivered and clicked is not None:
+        return ngettext("%(clicked)s of %(delivered)s colleagues clicked the test email",
+                        "%(clicked)s of %(delivered)s colleagues clicked the test email", int(clicked)) % {
+            "clicked": formatting.number(clicked), "delivered": formatting.number(delivered)}
+    if key == "reported_pct" and reported is not None and framing.share(reported):
+        return _("%(share)s colleagues told IT about it") % {"share": framing.share(reported)}
+    return ""
+
+
+def _value(section: Section, key: str) -> float | None:
+    figure = section.figures.get(key)
+    return figure.value if figure is not None else None
+
+
+def short_lines(section: Section) -> list[Line]:
+    """The short layout's figures of the kind, each with its sentence: a service level's change in
+    its colour (the backups' streak in its place when there is one), a volume's year, never a decline."""
+    lines, words = [], nouns()
+    for key in SHORT.get(section.kind, ()) if section.ok else ():
+        figure = section.figures.get(key)
+        if figure is None:
+            continue
+        if not figure.known:
+            lines.append(Line(key, "", words[key], "", label=figure.label, known=False))
+            continue
+        if section.covered:
+            note, tone = section.covered, "neutral"
+        elif key in VOLUMES:
+            note, tone = section.year_notes.get(key, ""), "neutral"
+        elif key == STREAK_KEYS.get(section.kind) and section.streak:
+            note, tone = section.streak, "good"
+        else:
+            tone = {"better": "good", "worse": "bad"}.get(figure.verdict or "", "neutral")
+            note = figure.comparison if tone != "neutral" else ""
+        lines.append(Line(key, figure.display, words[key], section.framings.get(key, ""), note, tone))
+    return lines
+
+
+def summarize(section: Section, month: Month) -> str:
+    """One plain sentence for the section; '' when it has nothing to say."""
+    f = section.figures
+    if section.kind == "backup" and _known(f, "jobs_run") and _known(f, "failed"):
+        runs, failed = f["jobs_run"], f["failed"]
+        if failed.value == 0:
+            text = _("We made every one of the %(runs)s backups that ran") % {"runs": runs.display}
+        else:
+            text = _("We made %(made)s of the %(runs)s backups that ran; %(failed)s failed") % {
+                "made": formatting.number(runs.value - failed.value), "runs": runs.display, "failed": failed.display}
+        if _known(f, "restores") and f["restores"].value:
+            text += ngettext(", and restored lost files for colleagues %(count)s time",
+                             ", and restored lost files for colleagues %(count)s times",
+                             int(f["restores"].value)) % {"count": f["restores"].display}
+        return text + "."
+    if section.kind == "devices" and _known(f, "compliant_pct"):
+        return (_("At the end of %(month)s, %(pct)s of the devices we manage met the company's security "
+                  "policies%(change)s.") % {"month": month.short_name, "pct": f["compliant_pct"].display,
+                                            "change": _paren(f["compliant_pct"])})
+    if section.kind == "awareness" and _known(f, "phish_prone_pct"):
+        text = _("%(pct)s of colleagues clicked this month's test phishing email%(change)s") % {
+            "pct": f["phish_prone_pct"].display, "change": _paren(f["phish_prone_pct"])}
+        if _known(f, "reported_pct"):
+            text += _("; %(pct)s reported it") % {"pct": f["reported_pct"].display}
+        return text + "."
+    return ""
+
+
+def _known(figures: dict[str, Figure], key: str) -> bool:
+    return key in figures and figures[key].known
+
+
+def _paren(figure: Figure) -> str:
+    """A service level's change worth saying, in brackets: better or worse, not 'the same'."""
+    return f" ({figure.comparison})" if figure.comparison and figure.verdict in ("better", "worse") else ""

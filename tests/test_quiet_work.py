@@ -1,0 +1,147 @@
+"""Backups, devices and awareness in the story (compose/quiet_work.py, story.py), on hand-made
+histories: the backups' streak and when it breaks, a worse month that is no hero fact, an
+improvement in who clicks a test phish, the devices' compliant share and its change, unknown
+never read as zero; and the blocks in the email, in the configured order, hidden without a source."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from newsletter.compose.context import build_context
+from newsletter.model import SourceResult
+from newsletter.period import Month
+from newsletter.results import AwarenessStats, BackupStats, DeviceStats
+
+OCTOBER = Month(2026, 10)
+
+
+def backup(runs=2418, failed=0, restores=8) -> SourceResult:
+    stats = BackupStats(jobs_run=runs, succeeded=None if runs is None else runs - (failed or 0),
+                        with_warnings=0, failed=failed, restores=restores)
+    return SourceResult.ok("backups", "demo_backup", "backup", stats.metrics())
+
+
+def devices(managed=900, compliant=850, patched=800, start=None) -> SourceResult:
+    stats = DeviceStats(managed=managed, compliant=compliant, patched=patched, patch_days=14,
+                        managed_month_start=start and start[0], compliant_month_start=start and start[1])
+    return SourceResult.ok("devices", "demo_devices", "devices", stats.metrics())
+
+
+def awareness(prone=5.0, reported=40) -> SourceResult:
+    stats = AwarenessStats(simulations=1, delivered=400, clicked=None if prone is None else round(4 * prone),
+                           reported=reported, phish_prone_pct=prone, trainings_completed=30)
+    return SourceResult.ok("awareness", "demo_awareness", "awareness", stats.metrics())
+
+
+def context(now: list[SourceResult], *earlier: list[SourceResult]) -> dict:
+    history = {OCTOBER.shift(-len(earlier) + n).label: results for n, results in enumerate(earlier)}
+    return build_context(OCTOBER, now, history, {"company": "Example", "team": "IT"})
+
+
+def section(ctx: dict, kind: str):
+    return ctx[kind][0]
+
+
+def test_every_backup_made_month_after_month_is_a_streak_and_a_hero_fact():
+    ctx = context([backup()], *[[backup()] for _ in range(5)])
+    fact = next(f for f in ctx["headline"] if f.kind == "backup")
+    assert (fact.reason, fact.value, fact.noun) == ("streak", "100%", "of backups made")
+    assert fact.note == "6 months in a row without a failed backup" and fact.tone == "good"
+    assert fact.framing == "every one of 2,418 backups was made"
+    assert section(ctx, "backup").summary == ("We made every one of the 2,418 backups that ran, and restored lost "
+                                              "files for colleagues 8 times.")
+    line = section(ctx, "backup").lines[0]
+    assert (line.note, line.tone) == ("6 months in a row without a failed backup", "good")
+
+
+def test_a_failed_backup_ends_the_streak_and_a_worse_month_is_no_hero_fact():
+    broken = context([backup()], [backup()], [backup(failed=2)], [backup()])  # 2 months clean: no streak yet
+    assert section(broken, "backup").streak == ""
+    assert [f.reason for f in broken["headline"] if f.kind == "backup"] == ["default"]  # 100% is still said
+    worse = context([backup(failed=3)], *[[backup()] for _ in range(6)])
+    assert not [f for f in worse["headline"] if f.kind == "backup"]
+    line = section(worse, "backup").lines[0]
+    assert (line.framing, line.tone) == ("3 of 2,418 backups failed", "bad")  # red in its section, told plainly
+    assert line.note.startswith("down ")
+    assert "3 failed" in section(worse, "backup").summary
+
+
+def test_fewer_colleagues_clicking_a_test_phish_is_an_improvement_said_as_better():
+    ctx = context([awareness(prone=3.0)], *[[awareness(prone=9.0)] for _ in range(3)])
+    fact = next(f for f in ctx["headline"] if f.key == "awareness.phish_prone_pct")
+    assert (fact.reason, fact.value, fact.tone) == ("improvement", "3%", "good")
+    assert fact.note == "6 points better than September"
+    assert fact.framing == "12 of 400 colleagues clicked the test email"
+
+
+def test_more_colleagues_clicking_is_no_hero_fact_and_red_in_its_section():
+    ctx = context([awareness(prone=8.0, reported=40)], *[[awareness(prone=5.0, reported=40)] for _ in range(4)])
+    assert not [f for f in ctx["headline"] if f.key == "awareness.phish_prone_pct"]
+    line = section(ctx, "awareness").lines[0]
+    assert (line.value, line.note, line.tone) == ("8%", "up 3 points from September", "bad")
+
+
+def test_devices_compliant_share_and_its_change_against_the_month_start_without_history():
+    alone = context([devices(managed=900, compliant=873, start=(880, 836))])  # 97% now, 95% at the start
+    figure = section(alone, "devices").figures["compliant_pct"]
+    assert (figure.display, figure.previous_display, figure.verdict) == ("97%", "95%", "better")
+    line = section(alone, "devices").lines[0]
+    assert line.framing == "873 of 900 devices meet our security policies"
+    assert (line.note, line.tone) == ("up 2 points from September", "good")
+    assert section(alone, "devices").figures["patched_pct"].label == "Devices fully patched within 14 days"
+
+
+def test_a_record_compliant_share_makes_the_hero():
+    ctx = context([devices(compliant=880)], *[[devices(compliant=850 + n)] for n in range(8)])
+    fact = next(f for f in ctx["headline"] if f.kind == "devices")
+    assert (fact.reason, fact.title, fact.value) == ("record", "Most devices compliant in 9 months", "98%")
+
+
+def test_unknown_is_never_zero():
+    ctx = context([devices(managed=None, compliant=None, patched=None), awareness(prone=None, reported=None),
+                   backup(runs=None, failed=None, restores=None)])
+    for kind in ("devices", "awareness", "backup"):
+        shown = section(ctx, kind)
+        assert shown.lines and all(not line.known for line in shown.lines), kind
+        assert all("0" not in line.text for line in shown.lines), [line.text for line in shown.lines]
+        assert shown.summary == ""
+    assert not ctx["headline"]
+
+
+@pytest.fixture
+def drafted(workspace):
+    assert workspace.invoke("collect", "--month", "2026-10", "--backfill", "12").exit_code == 0
+
+    def draft(*args: str) -> dict:
+        result = workspace.invoke("preview", "--month", "2026-10", "--format", "json", *args)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+    return draft
+
+
+def test_the_preview_json_carries_each_kind_with_its_lines_and_sentence(drafted):
+    sections = {s["kind"]: s for s in drafted()["sections"]}
+    assert [s["key"] for s in sections["backup"]["lines"]] == ["success_rate_pct", "restores"]
+    assert [s["key"] for s in sections["devices"]["lines"]] == ["compliant_pct", "patched_pct"]
+    assert [s["key"] for s in sections["awareness"]["lines"]] == ["phish_prone_pct", "reported_pct"]
+    assert sections["backup"]["streak"] == "6 months in a row without a failed backup"
+    assert all(sections[kind]["summary"] for kind in ("backup", "devices", "awareness"))
+
+
+def test_the_blocks_follow_the_configured_order_and_hide_without_a_source(workspace, tmp_path):
+    order = '["awareness", "ticketing", "backup", "devices"]'
+    (workspace.root / "sources" / "devices.toml").unlink()
+    workspace.write("newsletter.toml", workspace.config.read_text().replace(
+        "[newsletter]", f"[newsletter]\nsections = {order}", 1))
+    out = tmp_path / "draft.txt"
+    result = workspace.invoke("preview", "--month", "2026-10", "--collect", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    places = [text.index(heading) for heading in ("SPOTTING PHISHING", "HELP DESK", "BACKUPS")]
+    assert places == sorted(places)
+    assert "LAPTOPS AND PHONES" not in text and "MAIL SECURITY" not in text  # no source, or not configured
+    html = tmp_path / "draft.html"
+    assert workspace.invoke("preview", "--month", "2026-10", "--output", str(html)).exit_code == 0
+    assert "Laptops and phones" not in html.read_text() and "Spotting phishing" in html.read_text()
