@@ -3,7 +3,8 @@
 The schema and every SQL statement on it live here; the rules that decide what to write live with
 their stage (approval.py, editions.py, delivery/ledger.py). The state directory that holds the
 database is state_dir.py's. Every write commits at once (autocommit; `synchronous=FULL`), because the ledger's promise,
-"`sending` is on disk before the message data leaves", depends on it.
+"`sending` is on disk before the message data leaves", depends on it; the delivery's marks from
+parallel connections share their commits (`mark_many`), so they share the disk flushes too.
 """
 
 from __future__ import annotations
@@ -97,6 +98,18 @@ class Approval:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """One state to record for one person (Store.mark_many)."""
+
+    recipient: str
+    status: str
+    error: str | None = None
+    message_id: str | None = None
+    detail: str | None = None
+    attempted: bool = False  # a refusal before the data counts as an attempt
+
+
+@dataclass(frozen=True)
 class Delivery:
     month: str
     recipient: str
@@ -117,7 +130,7 @@ class Store:
         self.db.row_factory = sqlite3.Row
         if str(path) != ":memory:":
             self._use_wal()
-        self.sync = "FULL"
+        self.sync = self._sync_now = "FULL"
         self.db.execute("PRAGMA synchronous=FULL")
         self._migrate()
 
@@ -181,7 +194,7 @@ class Store:
         """FULL: every commit is on disk before it returns. NORMAL (WAL): it survives a crash of this
         process, not a power cut. The ledger's promise against power cuts needs FULL."""
         self.sync = "FULL" if full else "NORMAL"
-        self.db.execute(f"PRAGMA synchronous={self.sync}")
+        self._synchronous(self.sync)
 
     # snapshots ---------------------------------------------------------------------------------
     def save_results(self, month: str, results: Iterable[SourceResult]) -> None:
@@ -284,25 +297,42 @@ class Store:
         """Record a state. An attempt counts at `sending`, or at a refusal before the data (`attempted`).
 
         `durable=False` (a `sent` after the server's answer) skips the disk flush: the next durable
-        write (the next `sending`) flushes it. A power cut in between leaves the row `sending`, read
-        as unknown: never a second copy.
+        write (the next `sending`) flushes it. A crash of the process keeps it (it is in the WAL); a
+        power cut in between leaves the row `sending`, read as unknown: never a second copy.
         """
-        assert status in LEDGER_STATES, status
+        self.mark_many(month, [Mark(recipient, status, error, message_id, detail, attempted)], durable=durable)
+
+    def mark_many(self, month: str, marks: Iterable[Mark], *, durable: bool = True) -> None:
+        """Record several states in one commit, so one disk flush covers them all (the delivery's
+        group commit: delivery/group_commit.py). When it returns, every mark is committed; with
+        `durable` and `synchronous=FULL`, on disk."""
+        rows = []
         stamp = now_iso()
-        if not durable:
-            self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute(
-            """UPDATE deliveries SET
-                 attempts=attempts + (CASE WHEN ? OR (? AND status != 'sending') THEN 1 ELSE 0 END),
-                 status=?, last_error=?, message_id=COALESCE(?, message_id), detail=COALESCE(?, detail),
-                 updated_at=?, first_attempt_at=CASE WHEN ? THEN COALESCE(first_attempt_at, ?)
-                                                ELSE first_attempt_at END
-               WHERE month=? AND recipient=?""",
-            (status == "sending", attempted, status, error, message_id, detail, stamp,
-             status == "sending" or attempted, stamp, month, recipient),
-        )
-        if not durable:
-            self.db.execute(f"PRAGMA synchronous={self.sync}")
+        for m in marks:
+            assert m.status in LEDGER_STATES, m.status
+            rows.append((m.status == "sending", m.attempted, m.status, m.error, m.message_id, m.detail, stamp,
+                         m.status == "sending" or m.attempted, stamp, month, m.recipient))
+        self._synchronous(self.sync if durable else "NORMAL")
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany(
+                """UPDATE deliveries SET
+                     attempts=attempts + (CASE WHEN ? OR (? AND status != 'sending') THEN 1 ELSE 0 END),
+                     status=?, last_error=?, message_id=COALESCE(?, message_id), detail=COALESCE(?, detail),
+                     updated_at=?, first_attempt_at=CASE WHEN ? THEN COALESCE(first_attempt_at, ?)
+                                                    ELSE first_attempt_at END
+                   WHERE month=? AND recipient=?""", rows)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        finally:
+            self._synchronous(self.sync)
+
+    def _synchronous(self, level: str) -> None:
+        if level != self._sync_now:
+            self.db.execute(f"PRAGMA synchronous={level}")
+            self._sync_now = level
 
     def deliveries(self, month: str, statuses: Iterable[str] | None = None) -> list[Delivery]:
         rows = self.db.execute("SELECT * FROM deliveries WHERE month=? ORDER BY rowid", (month,))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 import email.errors
+import itertools
 import re
 import uuid
 from dataclasses import dataclass
@@ -158,7 +159,8 @@ class MessageFactory:
         self._shared = b"".join(SMTP_POLICY.fold_binary(k, v) for k, v in shared.items())
         self._subjects: dict[str, bytes] = {}
         self._encoded: dict[int, bytes] = {}  # id of a static chunk -> its encoding
-        self._token, self._count = uuid.uuid4().hex[:12].encode(), 0
+        self._token = uuid.uuid4().hex[:12].encode()
+        self._numbers = itertools.count(1)  # next() is atomic: parallel connections build at once
         self._images = image_parts(personalizer.newsletter.images, b"=_newsletter_r_%s" % self._token)
 
     def message_id(self) -> str:
@@ -172,8 +174,8 @@ class MessageFactory:
                                     message_id=message_id)
             return Outgoing(to.email, message_id, as_bytes(message))
         subject, text, html = self.personalizer.pieces(fields)
-        self._count += 1  # "=_" occurs neither in quoted-printable nor in base64: a counter is a safe boundary
-        boundary = b"=_newsletter_a_%s_%d" % (self._token, self._count)
+        # "=_" occurs neither in quoted-printable nor in base64: a counter is a safe boundary
+        boundary = b"=_newsletter_a_%s_%d" % (self._token, next(self._numbers))
         parts = [self._subject(subject), self._to(to),
                  b"Date: %s\r\nMessage-ID:\r\n %s\r\n" % (formatdate(localtime=True).encode(), message_id.encode()),
                  self._shared,

@@ -1,4 +1,4 @@
-"""The SMTP transport: STARTTLS, implicit TLS or none, optional AUTH, one connection per run.
+"""The SMTP transport: STARTTLS, implicit TLS or none, optional AUTH, `connections` at once.
 
 Each message goes to one recipient (its RCPT answer alone says whether it was taken); MAIL, RCPT
 and DATA are pipelined when the server offers it. A connection dropped before the data is reopened
@@ -36,11 +36,13 @@ if TYPE_CHECKING:
     from newsletter.delivery.message import Outgoing
 
 log = logging.getLogger(__name__)
+DEFAULT_CONNECTIONS = 4
+MAX_CONNECTIONS = 32  # far more than a relay allows one client; more only shares the same link
 
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    """[delivery.smtp]: one connection reused for the whole run."""
+    """[delivery.smtp]: `connections` connections, each reused for the whole run."""
 
     host: str = "localhost"
     port: int | None = None  # 587 for starttls, 465 for tls, 25 for none
@@ -50,6 +52,7 @@ class SmtpSettings:
     timeout_s: float = 30.0
     ca_file: Path | None = None  # a private CA to trust besides the system's
     messages_per_connection: int = 0  # reconnect after this many (0: never); for servers that limit it
+    connections: int = DEFAULT_CONNECTIONS  # sent over at once, each kept for the run; 1: one after another
 
     @property
     def effective_port(self) -> int:
@@ -57,7 +60,8 @@ class SmtpSettings:
 
 
 class SmtpTransport(Transport):
-    """SMTP with STARTTLS, implicit TLS or none, optional AUTH, one connection for the whole run."""
+    """SMTP with STARTTLS, implicit TLS or none, optional AUTH; each instance keeps one connection
+    for the whole run, and the ledger sends through `connections` instances at once."""
 
     name = "smtp"
     Settings = SmtpSettings
@@ -73,12 +77,23 @@ class SmtpTransport(Transport):
     def create(cls, settings: SmtpSettings, context: TransportContext) -> SmtpTransport:
         return cls(settings, context.sender)
 
+    @property
+    def connections(self) -> int:
+        return self.settings.connections
+
+    def another(self) -> SmtpTransport:
+        return SmtpTransport(self.settings, self.sender)
+
     @classmethod
     def validate(cls, settings: SmtpSettings, where: Where) -> None:
         """A host is a name or an address, nothing more: "127.0.0.1:8025" would pass here and fail at
         the first `run`, so the port goes in `port`. IPv6 literals ("::1") have colons and are fine.
         A password goes in clear text only to this machine, as plain http:// goes only to loopback."""
         _check_host(settings, where)
+        if not 1 <= settings.connections <= MAX_CONNECTIONS:
+            raise where.error("connections", f"expected a number of connections from 1 to {MAX_CONNECTIONS}, got "
+                              f"{settings.connections} (1 sends one message after another; relays often allow "
+                              "a few per client)")
         if settings.security == "none" and settings.username and not is_loopback(settings.host):
             raise where.error("security", f"\"none\" would send the password of {settings.username} in clear "
                               f"text to {settings.host}; set security = \"starttls\" (port 587) or \"tls\" (465), "

@@ -1,0 +1,88 @@
+"""Parallel connections against a real SMTP server (aiosmtpd): one rate limit for all, shared
+flushes of the ledger (group commit), and `sent` recorded before a connection goes on."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+from newsletter.delivery.base import Transport
+from newsletter.delivery.group_commit import LedgerWriter
+from newsletter.delivery.ledger import DeliveryPlan, deliver
+from newsletter.delivery.message import Envelope
+from newsletter.state_dir import DB_NAME
+from newsletter.store import Store
+from tests.test_delivery_smtp import EDITION, people, plan, smtp
+
+MANY = [f"q{i:02d}@example.com" for i in range(12)]
+
+
+def test_the_rate_limit_is_the_runs_not_each_connections(smtp_server, tmp_path):
+    with Store.open(tmp_path / "state") as store:
+        started = time.monotonic()
+        report = deliver(store, EDITION, people(*MANY), smtp(smtp_server, 4),
+                         DeliveryPlan(Envelope("it@example.com"), rate_per_s=40, retry_rounds=0))
+        took = time.monotonic() - started
+    assert report.counts == {"sent": 12} and smtp_server.mailbox.connections == 4
+    assert took >= 11 / 40 * 0.95, f"12 messages at 40 a second over 4 connections took {took:.3f} s"
+
+
+def test_marks_waiting_together_share_one_commit(tmp_path):
+    with Store.open(tmp_path / "state") as store:
+        store.queue("2026-10", MANY)
+        blocker = sqlite3.connect(str(tmp_path / "state" / DB_NAME), isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database: the marks queue up
+        writer = LedgerWriter(store, "2026-10")
+        marking = [writer.mark(who, "sending", message_id=f"<{who}>") for who in MANY]
+        time.sleep(0.2)
+        assert not any(m.done() for m in marking), "nothing is reported on disk before it is"
+        blocker.execute("COMMIT")
+        for m in marking:
+            m.result(timeout=10)
+        writer.close()
+        assert writer.marks == 12 and writer.commits <= 2, writer.commits
+        assert {row.status for row in store.deliveries("2026-10")} == {"sending"}
+
+
+class Recording(Transport):
+    """A transport that, at each message, reads the ledger the way a run after a crash would (its own
+    connection to the file): the message this instance sent before must be `sent` there already."""
+
+    name = "recording"
+
+    def __init__(self, settings, context, path, problems: list[str]) -> None:
+        super().__init__(settings, context)
+        self.path, self.problems, self.last = path, problems, None
+        self.lock = threading.Lock()
+
+    @property
+    def connections(self) -> int:
+        return 3
+
+    def another(self) -> Recording:
+        return Recording(self.settings, self.context, self.path, self.problems)
+
+    def send(self, out, before_data, after_data=None) -> str:
+        if self.last is not None:
+            db = sqlite3.connect(str(self.path))
+            (status,) = db.execute("SELECT status FROM deliveries WHERE recipient=?", (self.last,)).fetchone()
+            db.close()
+            if status != "sent":
+                with self.lock:
+                    self.problems.append(f"{self.last} is {status} while its connection sends the next")
+        before_data()
+        self.last = out.recipient
+        return "250 2.0.0 taken"
+
+
+def test_sent_is_committed_before_the_connection_sends_its_next_message(tmp_path):
+    from newsletter.delivery.base import TransportContext
+
+    problems: list[str] = []
+    context = TransportContext("it@example.com", "2026-10", tmp_path)
+    with Store.open(tmp_path / "state") as store:
+        transport = Recording(None, context, tmp_path / "state" / DB_NAME, problems)
+        report = deliver(store, EDITION, people(*MANY), transport, plan())
+    assert report.counts == {"sent": 12}
+    assert problems == []
