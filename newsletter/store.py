@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -131,6 +132,7 @@ class Store:
         if str(path) != ":memory:":
             self._use_wal()
         self.sync = self._sync_now = "FULL"
+        self._wal: int | None = None  # the -wal file, for flush()
         self.db.execute("PRAGMA synchronous=FULL")
         self._migrate()
 
@@ -153,6 +155,9 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        if self._wal is not None:
+            os.close(self._wal)
+            self._wal = None
 
     def __enter__(self) -> Store:
         return self
@@ -328,6 +333,28 @@ class Store:
             raise
         finally:
             self._synchronous(self.sync)
+
+    @property
+    def flushes_itself(self) -> bool:
+        """Whether `flush()` is needed for a commit made with `durable=False` to be on disk: the
+        store is a file and its writes are meant to survive a power cut (ledger_sync = "full")."""
+        return self.sync == "FULL" and str(self.path) != ":memory:"
+
+    def flush(self) -> None:
+        """Put every commit made so far on disk, also those made with `durable=False`.
+
+        In WAL mode a commit is the frames appended to the `-wal` file; `synchronous=FULL` makes
+        SQLite fsync that file at each commit, while the write lock is held. This fsyncs the same
+        file afterwards, outside the lock, so the delivery can commit further marks (a `sent` that
+        must not wait) while one flush covers everything committed before it. A checkpoint copies
+        frames into the database only after SQLite fsynced the WAL, and fsyncs the database after,
+        so a commit is on disk either way once this returns.
+        """
+        if not self.flushes_itself:
+            return
+        if self._wal is None:  # kept open: SQLite keeps the file while this connection is open
+            self._wal = os.open(f"{self.path}-wal", os.O_RDONLY)
+        os.fsync(self._wal)
 
     def _synchronous(self, level: str) -> None:
         if level != self._sync_now:

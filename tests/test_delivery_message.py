@@ -11,7 +11,7 @@ from email import message_from_bytes, policy
 from newsletter.compose.personal import Personalizer
 from newsletter.compose.pictures import InlineImage
 from newsletter.compose.render import Newsletter
-from newsletter.delivery.message import Envelope, MessageFactory, as_bytes, build_message
+from newsletter.delivery.message import Envelope, MessageFactory, as_bytes, build_message, dot_stuffed
 from newsletter.delivery.recipients import Recipient
 
 ENVELOPE = Envelope("Example IT <it@example.com>", reply_to="help@example.com")
@@ -88,3 +88,11 @@ def test_images_cost_about_what_a_message_without_them_costs():
 
 def lf(text: str) -> str:
     return text.replace("\r\n", "\n").rstrip()
+
+
+def test_the_smtp_form_is_the_message_dot_stuffed_lines_starting_with_a_dot_included():
+    factory = MessageFactory(ENVELOPE, Personalizer(EDITION))
+    for name in (".Dot at the start", "Plain", "..two"):
+        out = factory.build(Recipient("ann@example.com", name), {"name": name, "email": "ann@example.com"})
+        assert out.smtp_data == dot_stuffed(out.data) and b"\r\n..." in out.smtp_data
+        assert out.smtp_data.endswith(b"\r\n.\r\n")

@@ -28,21 +28,41 @@ def test_the_rate_limit_is_the_runs_not_each_connections(smtp_server, tmp_path):
     assert took >= 11 / 40 * 0.95, f"12 messages at 40 a second over 4 connections took {took:.3f} s"
 
 
-def test_marks_waiting_together_share_one_commit(tmp_path):
+def test_sending_marks_of_connections_waiting_together_share_one_flush(tmp_path):
+    people = [f"r{i:03d}@example.com" for i in range(80)]
+    with Store.open(tmp_path / "state") as store:
+        store.queue("2026-10", people)
+        writer = LedgerWriter(store, "2026-10")
+        start = threading.Barrier(8)
+
+        def connection(mine: list[str]) -> None:
+            start.wait()
+            for who in mine:
+                writer.mark(who, "sending", message_id=f"<{who}>").result(timeout=30)
+
+        threads = [threading.Thread(target=connection, args=(people[i::8],)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        writer.close()
+        assert writer.marks == 80 and writer.flushes < 40, f"{writer.flushes} flushes for 80 marks"
+        assert {row.status for row in store.deliveries("2026-10")} == {"sending"}
+
+
+def test_a_durable_mark_is_done_only_once_flushed_and_a_quick_one_at_once(tmp_path):
     with Store.open(tmp_path / "state") as store:
         store.queue("2026-10", MANY)
-        blocker = sqlite3.connect(str(tmp_path / "state" / DB_NAME), isolation_level=None)
-        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database: the marks queue up
         writer = LedgerWriter(store, "2026-10")
-        marking = [writer.mark(who, "sending", message_id=f"<{who}>") for who in MANY]
-        time.sleep(0.2)
-        assert not any(m.done() for m in marking), "nothing is reported on disk before it is"
-        blocker.execute("COMMIT")
-        for m in marking:
-            m.result(timeout=10)
+        assert writer.mark(MANY[0], "sent", durable=False).done()
+        writer.mark(MANY[1], "sending").result(timeout=10)
         writer.close()
-        assert writer.marks == 12 and writer.commits <= 2, writer.commits
-        assert {row.status for row in store.deliveries("2026-10")} == {"sending"}
+        assert writer.flushes == 1
+        store.set_durability(False)  # ledger_sync = "normal": nothing to flush, done once committed
+        writer = LedgerWriter(store, "2026-10")
+        assert writer.mark(MANY[2], "sending").done()
+        writer.close()
+        assert writer.flushes == 0
 
 
 class Recording(Transport):

@@ -12,6 +12,7 @@ import email.errors
 import itertools
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.header import decode_header, make_header
 from email.headerregistry import Address
@@ -131,6 +132,26 @@ class Outgoing:
     recipient: str
     message_id: str
     data: bytes
+    # `data` as SMTP's DATA sends it (dot_stuffed), when the builder made it from its pieces: a
+    # scan of every message's 60 KB for lines that start with a dot costs more than building it
+    smtp_data: bytes | None = None
+
+    def for_smtp(self) -> bytes:
+        return self.smtp_data if self.smtp_data is not None else dot_stuffed(self.data)
+
+
+def dot_stuffed(data: bytes) -> bytes:
+    """RFC 5321 4.5.2: a line that starts with a dot gets another; then the end-of-data line."""
+    data = _stuffed_lines(data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+def _stuffed_lines(data: bytes) -> bytes:
+    """Each line of `data` (which starts at a line start) that starts with a dot, with one more."""
+    data = data.replace(b"\r\n.", b"\r\n..")
+    return b"." + data if data.startswith(b".") else data
 
 
 class MessageFactory:
@@ -158,7 +179,7 @@ class MessageFactory:
             shared[name] = value
         self._shared = b"".join(SMTP_POLICY.fold_binary(k, v) for k, v in shared.items())
         self._subjects: dict[str, bytes] = {}
-        self._encoded: dict[int, bytes] = {}  # id of a static chunk -> its encoding
+        self._encoded: dict[int, tuple[bytes, bytes]] = {}  # id of a static chunk -> its encoding, dot-stuffed
         self._token = uuid.uuid4().hex[:12].encode()
         self._numbers = itertools.count(1)  # next() is atomic: parallel connections build at once
         self._images = image_parts(personalizer.newsletter.images, b"=_newsletter_r_%s" % self._token)
@@ -191,15 +212,19 @@ class MessageFactory:
         if self._images:
             parts.append(self._images.closing)
         parts.append(b"--%s--\r\n" % boundary)
-        return Outgoing(to.email, message_id, b"".join(parts))
+        return Outgoing(to.email, message_id, b"".join(parts), b"".join(stuffed(parts)) + b".\r\n")
 
-    def _encode(self, chunk: str) -> bytes:
+    def _encode(self, chunk: str) -> _Encoded:
+        """A chunk of a part, quoted-printable: it starts and ends at a line start, so it is dot-stuffed
+        alone (once per edition for the template's own text)."""
         if not self.personalizer.is_static(chunk):
-            return quoted_printable(chunk)
-        encoded = self._encoded.get(id(chunk))
-        if encoded is None:
-            encoded = self._encoded[id(chunk)] = quoted_printable(chunk)
-        return encoded
+            encoded = quoted_printable(chunk)
+            return _Encoded(encoded)
+        cached = self._encoded.get(id(chunk))
+        if cached is None:
+            encoded = quoted_printable(chunk)
+            cached = self._encoded[id(chunk)] = _Encoded(encoded, _stuffed_lines(encoded))
+        return cached
 
     def _to(self, to: Recipient) -> bytes:
         return b"To: %s\r\n" % formataddr((safe_name(to.name), to.email), charset="utf-8").encode("ascii")
@@ -236,6 +261,27 @@ def image_parts(images: tuple[InlineImage, ...], boundary: bytes) -> ImageParts 
         closing.append(b"--%s\r\n%s\r\n" % (boundary, part.as_bytes(policy=SMTP_POLICY).rstrip(b"\r\n")))
     opening = b'Content-Type: multipart/related;\r\n boundary="%s"\r\n\r\n--%s\r\n' % (boundary, boundary)
     return ImageParts(opening, b"".join(closing) + b"--%s--\r\n" % boundary)
+
+
+class _Encoded(bytes):
+    """An encoded chunk that knows its dot-stuffed form (`stuffed`), when it was worth keeping."""
+
+    stuffed: bytes | None
+
+    def __new__(cls, data: bytes, stuffed: bytes | None = None) -> _Encoded:
+        made = super().__new__(cls, data)
+        made.stuffed = stuffed
+        return made
+
+
+def stuffed(parts: list[bytes]) -> Iterator[bytes]:
+    """The message's pieces dot-stuffed: headers, boundaries and base64 never start a line with a dot,
+    encoded chunks are stuffed alone (each starts at a line start), the edition's once."""
+    for part in parts:
+        if isinstance(part, _Encoded):
+            yield part.stuffed if part.stuffed is not None else _stuffed_lines(part)
+        else:
+            yield part
 
 
 def quoted_printable(chunk: str) -> bytes:

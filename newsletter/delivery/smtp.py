@@ -178,7 +178,7 @@ class SmtpTransport(Transport):
                 log.info("SMTP connection lost before the data (%s); reconnecting", exc)
         before_data()
         try:
-            smtp.send(_dot_stuffed(out.data))
+            smtp.send(out.for_smtp())
             if after_data is not None:
                 after_data()
             code, reply = smtp.getreply()
@@ -273,16 +273,6 @@ class _Dropped(Exception):
 def _text(reply: bytes | str) -> str:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
     return " ".join(text.split())
-
-
-def _dot_stuffed(data: bytes) -> bytes:
-    """RFC 5321 4.5.2: a line that starts with a dot gets another; then the end-of-data line."""
-    data = data.replace(b"\r\n.", b"\r\n..")
-    if data.startswith(b"."):
-        data = b"." + data
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data + b".\r\n"
 
 
 def _describe(exc: BaseException) -> str:
