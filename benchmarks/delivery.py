@@ -63,7 +63,8 @@ def sink(port: int) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         async with server:
             await stop.wait()
-        print(counter[0], flush=True)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        print(counter[0], usage.ru_utime + usage.ru_stime, flush=True)
 
     asyncio.run(main())
 
@@ -109,7 +110,7 @@ def ours(port: int, count: int, sync: str, connections: int) -> None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         print(json.dumps({"seconds": seconds, "sent": report.counts.get("sent", 0), "size": len(sample.data),
                           "images": len(edition.images), "maxrss_kb": usage.ru_maxrss,
-                          "cpu_s": usage.ru_utime + usage.ru_stime}))
+                          "cpu_s": usage.ru_utime + usage.ru_stime, "sys_s": usage.ru_stime}))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -126,9 +127,11 @@ def _start_sink() -> tuple[subprocess.Popen, int]:
     return process, port
 
 
-def _stop_sink(process: subprocess.Popen) -> int:
+def _stop_sink(process: subprocess.Popen) -> tuple[int, float]:
+    """How many messages the sink took, and the CPU seconds it spent on them."""
     process.send_signal(signal.SIGTERM)
-    return int(process.communicate(timeout=30)[0].strip())
+    received, cpu = process.communicate(timeout=30)[0].split()
+    return int(received), float(cpu)
 
 
 def _run_ours(count: int, connections: int, sync: str = "full") -> dict:
@@ -136,7 +139,7 @@ def _run_ours(count: int, connections: int, sync: str = "full") -> dict:
     out = subprocess.run([sys.executable, __file__, "--ours", str(port), str(count), sync, str(connections)],
                          capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
-    result["received"] = _stop_sink(process)
+    result["received"], result["sink_cpu_s"] = _stop_sink(process)
     return result
 
 
@@ -147,7 +150,8 @@ def _run_smtp_source(count: int, size: int, connections: int) -> dict:
                     "-f", "it@example.com",
                     "-t", "person@example.com", "-M", "localhost", f"127.0.0.1:{port}"], check=True)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "received": _stop_sink(process)}
+    received, sink_cpu = _stop_sink(process)
+    return {"seconds": seconds, "received": received, "sink_cpu_s": sink_cpu}
 
 
 def main() -> None:
