@@ -133,6 +133,7 @@ class Store:
             self._use_wal()
         self.sync = self._sync_now = "FULL"
         self._wal: int | None = None  # the -wal file, for flush()
+        self._deferring = False
         self.db.execute("PRAGMA synchronous=FULL")
         self._migrate()
 
@@ -318,20 +319,29 @@ class Store:
             rows.append((m.status == "sending", m.attempted, m.status, m.error, m.message_id, m.detail, stamp,
                          m.status == "sending" or m.attempted, stamp, month, m.recipient))
         self._synchronous(self.sync if durable else "NORMAL")
-        self.db.execute("BEGIN IMMEDIATE")
         try:
-            self.db.executemany(
-                """UPDATE deliveries SET
-                     attempts=attempts + (CASE WHEN ? OR (? AND status != 'sending') THEN 1 ELSE 0 END),
-                     status=?, last_error=?, message_id=COALESCE(?, message_id), detail=COALESCE(?, detail),
-                     updated_at=?, first_attempt_at=CASE WHEN ? THEN COALESCE(first_attempt_at, ?)
-                                                    ELSE first_attempt_at END
-                   WHERE month=? AND recipient=?""", rows)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+            if len(rows) == 1:  # one statement is its own transaction (autocommit): no BEGIN, no COMMIT
+                self.db.execute(_MARK, rows[0])
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.executemany(_MARK, rows)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
         finally:
+            self._synchronous("NORMAL" if self._deferring else self.sync)
+
+    @contextlib.contextmanager
+    def flushes_deferred(self) -> Iterator[None]:
+        """While it lasts, commits made with `durable=False` stay unflushed until `flush()` without
+        switching `synchronous` back and forth for each (the delivery's run: group_commit.py)."""
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
             self._synchronous(self.sync)
 
     @property
@@ -409,6 +419,13 @@ class Store:
             yield db
         finally:
             db.close()
+
+
+_MARK = """UPDATE deliveries SET
+     attempts=attempts + (CASE WHEN ? OR (? AND status != 'sending') THEN 1 ELSE 0 END),
+     status=?, last_error=?, message_id=COALESCE(?, message_id), detail=COALESCE(?, detail),
+     updated_at=?, first_attempt_at=CASE WHEN ? THEN COALESCE(first_attempt_at, ?) ELSE first_attempt_at END
+   WHERE month=? AND recipient=?"""
 
 
 def _result(row: sqlite3.Row) -> SourceResult:

@@ -32,6 +32,8 @@ class LedgerWriter:
         self.flushes = 0  # fsyncs: fewer than durable marks when connections wait together
         self._lock = threading.Lock()  # one SQLite connection: one commit at a time
         self._committed: queue.SimpleQueue[Future | None] = queue.SimpleQueue()
+        self._deferred = store.flushes_deferred()
+        self._deferred.__enter__()
         self._flusher = threading.Thread(target=self._flush, name="ledger-flusher", daemon=True)
         self._flusher.start()
 
@@ -57,6 +59,7 @@ class LedgerWriter:
         if self._flusher.is_alive():
             self._committed.put(None)
             self._flusher.join()
+            self._deferred.__exit__(None, None, None)
 
     def _flush(self) -> None:
         stop = False

@@ -11,6 +11,7 @@ import binascii
 import email.errors
 import itertools
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -182,6 +183,7 @@ class MessageFactory:
         self._encoded: dict[int, tuple[bytes, bytes]] = {}  # id of a static chunk -> its encoding, dot-stuffed
         self._token = uuid.uuid4().hex[:12].encode()
         self._numbers = itertools.count(1)  # next() is atomic: parallel connections build at once
+        self._dated: tuple[int, bytes] = (-1, b"")
         self._images = image_parts(personalizer.newsletter.images, b"=_newsletter_r_%s" % self._token)
 
     def message_id(self) -> str:
@@ -198,7 +200,7 @@ class MessageFactory:
         # "=_" occurs neither in quoted-printable nor in base64: a counter is a safe boundary
         boundary = b"=_newsletter_a_%s_%d" % (self._token, next(self._numbers))
         parts = [self._subject(subject), self._to(to),
-                 b"Date: %s\r\nMessage-ID:\r\n %s\r\n" % (formatdate(localtime=True).encode(), message_id.encode()),
+                 b"Date: %s\r\nMessage-ID:\r\n %s\r\n" % (self._date(), message_id.encode()),
                  self._shared,
                  b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n boundary="%s"\r\n\r\n' % boundary]
         for subtype, chunks in ((b"plain", text), (b"html", html)):
@@ -225,6 +227,13 @@ class MessageFactory:
             encoded = quoted_printable(chunk)
             cached = self._encoded[id(chunk)] = _Encoded(encoded, _stuffed_lines(encoded))
         return cached
+
+    def _date(self) -> bytes:
+        """The Date header's value, formatted once a second."""
+        second = int(time.time())
+        if self._dated[0] != second:
+            self._dated = (second, formatdate(second, localtime=True).encode())
+        return self._dated[1]
 
     def _to(self, to: Recipient) -> bytes:
         return b"To: %s\r\n" % formataddr((safe_name(to.name), to.email), charset="utf-8").encode("ascii")
