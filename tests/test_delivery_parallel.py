@@ -7,7 +7,9 @@ import sqlite3
 import threading
 import time
 
-from newsletter.delivery.base import Transport
+import pytest
+
+from newsletter.delivery.base import Transport, TransportError
 from newsletter.delivery.group_commit import LedgerWriter
 from newsletter.delivery.ledger import DeliveryPlan, deliver
 from newsletter.delivery.message import Envelope
@@ -106,3 +108,22 @@ def test_sent_is_committed_before_the_connection_sends_its_next_message(tmp_path
         report = deliver(store, EDITION, people(*MANY), transport, plan())
     assert report.counts == {"sent": 12}
     assert problems == []
+
+
+def test_a_relay_that_takes_fewer_connections_gets_everyone_over_those_it_takes(smtp_server, tmp_path, caplog):
+    box = smtp_server.mailbox
+    box.max_connections = 1
+    with Store.open(tmp_path / "state") as store:
+        report = deliver(store, EDITION, people(*MANY), smtp(smtp_server, 3), plan())
+    assert report.counts == {"sent": 12}
+    assert all(box.count_to(who) == 1 for who in MANY) and len(set(box.peers)) == 1
+    refused = [r.getMessage() for r in caplog.records if "could not be opened" in r.getMessage()]
+    assert len(refused) == 2 and "421 4.7.0 Too many connections" in refused[0], refused
+
+
+def test_a_relay_that_refuses_even_the_first_connection_stops_the_run_with_nobody_marked(smtp_server, tmp_path):
+    smtp_server.mailbox.max_connections = 0
+    with Store.open(tmp_path / "state") as store, pytest.raises(TransportError, match=r"421 4\.7\.0 Too many"):
+        deliver(store, EDITION, people(*MANY), smtp(smtp_server, 3), plan())
+    with Store.open(tmp_path / "state") as store:
+        assert {row.status for row in store.deliveries("2026-10")} == {"queued"}

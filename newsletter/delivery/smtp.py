@@ -111,13 +111,13 @@ class SmtpTransport(Transport):
                                                      context=self._tls())
             else:
                 smtp = smtplib.SMTP(s.host, s.effective_port, timeout=s.timeout_s)
-            smtp.ehlo()
+            _hello(smtp)
             if s.security == "starttls":
                 if not smtp.has_extn("starttls"):
                     smtp.close()
                     raise TransportError(f"{where} does not offer STARTTLS; check delivery.smtp.security")
                 smtp.starttls(context=self._tls())
-                smtp.ehlo()
+                _hello(smtp)
         except ssl.SSLError as exc:
             raise TransportError(self._tls_problem(where, exc)) from None
         except (OSError, smtplib.SMTPException) as exc:
@@ -260,6 +260,15 @@ class SmtpTransport(Transport):
             self._smtp = None
 
 
+def _hello(smtp: smtplib.SMTP) -> None:
+    """EHLO, and its answer: a relay that allows no more connections from this host says so here
+    (421) or in its greeting, and nothing can be sent over this connection."""
+    code, reply = smtp.ehlo()
+    if code != 250:
+        smtp.close()
+        raise smtplib.SMTPResponseException(code, reply)
+
+
 def refusal(code: int, reply: bytes | str) -> Exception:
     """4xx and 552 are temporary (552: mailbox full, RFC 5321 7.3), other 5xx permanent."""
     message = f"{code} {_text(reply)}"
@@ -278,6 +287,8 @@ def _text(reply: bytes | str) -> str:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, socket.timeout | TimeoutError):
         return "timed out"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
     return str(exc) or type(exc).__name__
 
 
