@@ -364,7 +364,7 @@ class Store:
             return
         if self._wal is None:  # kept open: SQLite keeps the file while this connection is open
             self._wal = os.open(f"{self.path}-wal", os.O_RDONLY)
-        os.fsync(self._wal)
+        getattr(os, "fdatasync", os.fsync)(self._wal)  # as SQLite syncs it: the data and what finds it
 
     def _synchronous(self, level: str) -> None:
         if level != self._sync_now:

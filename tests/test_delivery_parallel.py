@@ -127,3 +127,19 @@ def test_a_relay_that_refuses_even_the_first_connection_stops_the_run_with_nobod
         deliver(store, EDITION, people(*MANY), smtp(smtp_server, 3), plan())
     with Store.open(tmp_path / "state") as store:
         assert {row.status for row in store.deliveries("2026-10")} == {"queued"}
+
+
+def test_messages_built_at_once_by_several_connections_each_carry_their_own_persons_fields(smtp_server, tmp_path):
+    from newsletter.compose.render import Newsletter
+
+    personal = Newsletter(month="2026-10", subject="For [[ recipient.name ]]", preheader="",
+                          html="<p>Hello [[ recipient.name ]]</p>", text="Hello [[ recipient.name ]]\n")
+    many = [f"s{i:03d}@example.com" for i in range(60)]
+    with Store.open(tmp_path / "state") as store:
+        report = deliver(store, personal, people(*many), smtp(smtp_server, 4), plan())
+    assert report.counts == {"sent": 60}
+    for message in smtp_server.mailbox.messages:
+        name = message["To"].addresses[0].display_name
+        assert message["Subject"] == f"For {name}"
+        assert message.get_body(("html",)).get_content() == f"<p>Hello {name}</p>"
+    assert len({m["Message-ID"] for m in smtp_server.mailbox.messages}) == 60

@@ -15,8 +15,16 @@ from __future__ import annotations
 import queue
 import threading
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 from newsletter.store import Mark, Store
+
+
+@dataclass(frozen=True)
+class _Pending:
+    mark: Mark
+    durable: bool
+    done: Future
 
 
 class LedgerWriter:
@@ -30,7 +38,10 @@ class LedgerWriter:
         self.store, self.month = store, month
         self.marks = 0
         self.flushes = 0  # fsyncs: fewer than durable marks when connections wait together
+        self.commits = 0  # transactions: fewer than marks when connections commit at the same moment
         self._lock = threading.Lock()  # one SQLite connection: one commit at a time
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []
         self._committed: queue.SimpleQueue[Future | None] = queue.SimpleQueue()
         self._deferred = store.flushes_deferred()
         self._deferred.__enter__()
@@ -40,20 +51,33 @@ class LedgerWriter:
     def mark(self, recipient: str, status: str, *, durable: bool = True, error: str | None = None,
              message_id: str | None = None, detail: str | None = None, attempted: bool = False) -> Future:
         done: Future = Future()
-        flushed_later = durable and self.store.flushes_itself
-        try:  # durable or not, committed without an fsync of its own when the flusher makes it durable
-            with self._lock:
-                self.store.mark_many(self.month, [Mark(recipient, status, error, message_id, detail, attempted)],
-                                     durable=durable and not flushed_later)
-                self.marks += 1
-        except BaseException as exc:  # the waiter raises it: the run stops, nothing is sent unrecorded
-            done.set_exception(exc)
-            return done
-        if flushed_later:
-            self._committed.put(done)
-        else:
-            done.set_result(None)
+        mine = _Pending(Mark(recipient, status, error, message_id, detail, attempted), durable, done)
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._lock:  # whoever holds it commits every mark waiting then: one transaction for them all
+            if not done.done():
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._commit(batch)
         return done
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        """Commit `batch` without an fsync of its own where the flusher makes it durable."""
+        later = self.store.flushes_itself
+        try:
+            self.store.mark_many(self.month, [p.mark for p in batch],
+                                 durable=any(p.durable for p in batch) and not later)
+        except BaseException as exc:  # each waiter raises it: the run stops, nothing is sent unrecorded
+            for p in batch:
+                p.done.set_exception(exc)
+            return
+        self.marks += len(batch)
+        self.commits += 1
+        for p in batch:
+            if p.durable and later:
+                self._committed.put(p.done)
+            else:
+                p.done.set_result(None)
 
     def close(self) -> None:
         if self._flusher.is_alive():

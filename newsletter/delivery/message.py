@@ -180,7 +180,7 @@ class MessageFactory:
             shared[name] = value
         self._shared = b"".join(SMTP_POLICY.fold_binary(k, v) for k, v in shared.items())
         self._subjects: dict[str, bytes] = {}
-        self._encoded: dict[int, tuple[bytes, bytes]] = {}  # id of a static chunk -> its encoding, dot-stuffed
+        self._encoded: dict[int, _Encoded] = {}  # id of a static chunk -> its encoding (and dot-stuffed)
         self._token = uuid.uuid4().hex[:12].encode()
         self._numbers = itertools.count(1)  # next() is atomic: parallel connections build at once
         self._dated: tuple[int, bytes] = (-1, b"")
@@ -230,21 +230,24 @@ class MessageFactory:
 
     def _date(self) -> bytes:
         """The Date header's value, formatted once a second."""
-        second = int(time.time())
-        if self._dated[0] != second:
-            self._dated = (second, formatdate(second, localtime=True).encode())
-        return self._dated[1]
+        second, dated = int(time.time()), self._dated
+        if dated[0] != second:
+            dated = self._dated = (second, formatdate(second, localtime=True).encode())
+        return dated[1]
 
     def _to(self, to: Recipient) -> bytes:
         return b"To: %s\r\n" % formataddr((safe_name(to.name), to.email), charset="utf-8").encode("ascii")
 
     def _subject(self, subject: str) -> bytes:
         """The folded Subject line, computed once per distinct subject (once, without [[ fields ]])."""
-        if subject not in self._subjects:
-            head = EmailMessage()
-            set_header(head, "Subject", self.subject_prefix + subject)
-            self._subjects = {subject: SMTP_POLICY.fold_binary("Subject", head["Subject"])}
-        return self._subjects[subject]
+        known = self._subjects  # replaced whole, never changed: parallel connections read it safely
+        if subject in known:
+            return known[subject]
+        head = EmailMessage()
+        set_header(head, "Subject", self.subject_prefix + subject)
+        folded = SMTP_POLICY.fold_binary("Subject", head["Subject"])
+        self._subjects = {subject: folded}
+        return folded
 
 
 @dataclass(frozen=True)
