@@ -184,12 +184,12 @@ def main() -> None:
     rate_theirs = n / best["smtp-source"]["seconds"]
     print(f"messages: {n:,} of {small['size']:,} bytes ({small['images']} inline charts), {connections} connections; "
           f"best of {args.repeat}")
-    print(f"smtp-source -s {connections} -d:                   {best['smtp-source']['seconds']:5.1f} s "
-          f"{rate_theirs:7,.0f} msg/s")
+    print(f"smtp-source -s {connections} -d:              {best['smtp-source']['seconds']:5.2f} s "
+          f"{rate_theirs:7,.0f} msg/s                       (sink CPU {best['smtp-source']['sink_cpu_s']:.2f} s)")
     for sync in ("full", "normal"):
         rate = n / best[sync]["seconds"]
-        print(f"newsletter, ledger_sync = {sync + ':':7}     {best[sync]['seconds']:5.1f} s {rate:7,.0f} msg/s "
-              f"= {rate / rate_theirs:.2f} of smtp-source")
+        print(f"newsletter, ledger_sync = {sync + ':':7} {best[sync]['seconds']:5.2f} s {rate:7,.0f} msg/s "
+              f"= {rate / rate_theirs:.2f} of smtp-source (sink CPU {best[sync]['sink_cpu_s']:.2f} s)")
     print(f"peak RSS: {small['maxrss_kb'] / 1024:.0f} MiB for {n // 10:,} messages, "
           f"{best['full']['maxrss_kb'] / 1024:.0f} MiB for {n:,}")
     print(f"default ledger: {n / best['full']['seconds'] / rate_theirs:.2f} of smtp-source")
