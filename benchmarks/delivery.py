@@ -182,8 +182,9 @@ def main() -> None:
     best = {name: min(results, key=lambda r: r["seconds"]) for name, results in runs.items()}
     assert all(r["received"] == n for results in runs.values() for r in results), "the sink lost messages"
     rate_theirs = n / best["smtp-source"]["seconds"]
-    print(f"messages: {n:,} of {small['size']:,} bytes ({small['images']} inline charts), {connections} connections; "
-          f"best of {args.repeat}")
+    images, plural = small["images"], lambda count: "s" if count != 1 else ""
+    print(f"messages: {n:,} of {small['size']:,} bytes ({images} inline image{plural(images)}), "
+          f"{connections} connection{plural(connections)}; best of {args.repeat}")
     print(f"smtp-source -s {connections} -d:              {best['smtp-source']['seconds']:5.2f} s "
           f"{rate_theirs:7,.0f} msg/s                       (sink CPU {best['smtp-source']['sink_cpu_s']:.2f} s)")
     for sync in ("full", "normal"):
