@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from newsletter.store import Mark, Store
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Pending:
     mark: Mark
     durable: bool
     done: Future
+    committed: bool = False  # by whichever connection held the lock (a durable one is done only once flushed)
 
 
 class LedgerWriter:
@@ -55,7 +56,7 @@ class LedgerWriter:
         with self._queue_lock:
             self._queue.append(mine)
         with self._lock:  # whoever holds it commits every mark waiting then: one transaction for them all
-            if not done.done():
+            if not mine.committed:
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
                 self._commit(batch)
@@ -64,6 +65,8 @@ class LedgerWriter:
     def _commit(self, batch: list[_Pending]) -> None:
         """Commit `batch` without an fsync of its own where the flusher makes it durable."""
         later = self.store.flushes_itself
+        for p in batch:
+            p.committed = True  # or failed: either way not to be committed again
         try:
             self.store.mark_many(self.month, [p.mark for p in batch],
                                  durable=any(p.durable for p in batch) and not later)
