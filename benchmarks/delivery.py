@@ -1,11 +1,13 @@
 """Delivery throughput: per-person messages through the ledger and SMTP, against Postfix's smtp-source.
 
-Both send the same number of messages of the same size, one after another over one connection,
-to the same minimal SMTP sink on 127.0.0.1 (its own process). Ours is the whole path: recipients,
-per-person fields, MIME, the ledger's two commits per message (`sending` on disk before the data),
-and SMTP. Memory: the peak RSS of a run of N/10 and of N messages, which should be about the same.
+Both send the same number of messages of the same size over the same number of parallel
+connections (smtp-source -s N, delivery.smtp.connections = N) to the same minimal SMTP sink on
+127.0.0.1 (its own process). Ours is the whole path: recipients, per-person fields, the demo
+edition's charts inline in every message, MIME, the ledger's two marks per message (`sending` on
+disk before the data, flushes shared between connections) and SMTP. Memory: the peak RSS of a run
+of N/10 and of N messages, which should be about the same.
 
-    python benchmarks/delivery.py [--messages 10000]
+    python benchmarks/delivery.py [--messages 10000] [--connections 4]
 """
 
 from __future__ import annotations
@@ -61,13 +63,14 @@ def sink(port: int) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         async with server:
             await stop.wait()
-        print(counter[0], flush=True)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        print(counter[0], usage.ru_utime + usage.ru_stime, flush=True)
 
     asyncio.run(main())
 
 
 # ours: the real path through deliver() ---------------------------------------------------------------
-def ours(port: int, count: int, sync: str) -> None:
+def ours(port: int, count: int, sync: str, connections: int) -> None:
     sys.path.insert(0, str(REPO))
     from newsletter.collect import ensure_collected
     from newsletter.compose.personal import Personalizer
@@ -93,10 +96,12 @@ def ours(port: int, count: int, sync: str) -> None:
         csv.write_text("email,name,department\n" + "".join(
             f"person{i:06d}@example.com,Person {i},Dept {i % 17}\n" for i in range(count)), encoding="utf-8")
         recipients = load_recipients([], csv)
+        assert edition.images, "the benchmark's edition carries its charts, as the one people get does"
         envelope = Envelope("IT <it@example.com>")
         first = recipients.recipients[0]
         sample = MessageFactory(envelope, Personalizer(edition)).build(first, first.context(recipients.columns))
-        transport = SmtpTransport(SmtpSettings(host="127.0.0.1", port=port, security="none"), "it@example.com")
+        transport = SmtpTransport(SmtpSettings(host="127.0.0.1", port=port, security="none", connections=connections),
+                                  "it@example.com")
         with Store.open(work / "state") as store:
             store.set_durability(sync == "full")
             started = time.perf_counter()
@@ -104,7 +109,8 @@ def ours(port: int, count: int, sync: str) -> None:
             seconds = time.perf_counter() - started
         usage = resource.getrusage(resource.RUSAGE_SELF)
         print(json.dumps({"seconds": seconds, "sent": report.counts.get("sent", 0), "size": len(sample.data),
-                          "maxrss_kb": usage.ru_maxrss, "cpu_s": usage.ru_utime + usage.ru_stime}))
+                          "images": len(edition.images), "maxrss_kb": usage.ru_maxrss,
+                          "cpu_s": usage.ru_utime + usage.ru_stime, "sys_s": usage.ru_stime}))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -121,60 +127,73 @@ def _start_sink() -> tuple[subprocess.Popen, int]:
     return process, port
 
 
-def _stop_sink(process: subprocess.Popen) -> int:
+def _stop_sink(process: subprocess.Popen) -> tuple[int, float]:
+    """How many messages the sink took, and the CPU seconds it spent on them."""
     process.send_signal(signal.SIGTERM)
-    return int(process.communicate(timeout=30)[0].strip())
+    received, cpu = process.communicate(timeout=30)[0].split()
+    return int(received), float(cpu)
 
 
-def _run_ours(count: int, sync: str = "full") -> dict:
+def _run_ours(count: int, connections: int, sync: str = "full") -> dict:
     process, port = _start_sink()
-    out = subprocess.run([sys.executable, __file__, "--ours", str(port), str(count), sync], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run([sys.executable, __file__, "--ours", str(port), str(count), sync, str(connections)],
+                         capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
-    result["received"] = _stop_sink(process)
+    result["received"], result["sink_cpu_s"] = _stop_sink(process)
     return result
 
 
-def _run_smtp_source(count: int, size: int) -> dict:
+def _run_smtp_source(count: int, size: int, connections: int) -> dict:
     process, port = _start_sink()
     started = time.perf_counter()
-    subprocess.run([SMTP_SOURCE, "-s", "1", "-d", "-m", str(count), "-l", str(size), "-f", "it@example.com",
+    subprocess.run([SMTP_SOURCE, "-s", str(connections), "-d", "-m", str(count), "-l", str(size),
+                    "-f", "it@example.com",
                     "-t", "person@example.com", "-M", "localhost", f"127.0.0.1:{port}"], check=True)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "received": _stop_sink(process)}
+    received, sink_cpu = _stop_sink(process)
+    return {"seconds": seconds, "received": received, "sink_cpu_s": sink_cpu}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=None,
+                        help="parallel connections for both (default: delivery.smtp.connections' default)")
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--ours", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--ours", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
         return sink(args.sink)
     if args.ours:
-        return ours(int(args.ours[0]), int(args.ours[1]), args.ours[2])
+        return ours(int(args.ours[0]), int(args.ours[1]), args.ours[2], int(args.ours[3]))
     if not os.access(SMTP_SOURCE, os.X_OK):
         sys.exit(f"{SMTP_SOURCE} is not installed (Debian: postfix); it is the baseline")
-    n = args.messages
-    small = _run_ours(n // 10)
+    sys.path.insert(0, str(REPO))
+    from newsletter.delivery.smtp import DEFAULT_CONNECTIONS
+
+    n, connections = args.messages, args.connections or DEFAULT_CONNECTIONS
+    small = _run_ours(n // 10, connections)
     runs: dict[str, list[dict]] = {"smtp-source": [], "full": [], "normal": []}
     for _ in range(args.repeat):  # interleaved, best of each: a shared machine's noise hits all alike
-        runs["smtp-source"].append(_run_smtp_source(n, small["size"]))
-        runs["full"].append(_run_ours(n))
-        runs["normal"].append(_run_ours(n, "normal"))
+        runs["smtp-source"].append(_run_smtp_source(n, small["size"], connections))
+        runs["full"].append(_run_ours(n, connections))
+        runs["normal"].append(_run_ours(n, connections, "normal"))
     best = {name: min(results, key=lambda r: r["seconds"]) for name, results in runs.items()}
     assert all(r["received"] == n for results in runs.values() for r in results), "the sink lost messages"
     rate_theirs = n / best["smtp-source"]["seconds"]
-    print(f"messages: {n:,} of {small['size']:,} bytes, one connection, one after another; best of {args.repeat}")
-    print(f"smtp-source -s 1 -d:                   {best['smtp-source']['seconds']:5.1f} s {rate_theirs:7,.0f} msg/s")
+    images, plural = small["images"], lambda count: "s" if count != 1 else ""
+    print(f"messages: {n:,} of {small['size']:,} bytes ({images} inline image{plural(images)}), "
+          f"{connections} connection{plural(connections)}; best of {args.repeat}")
+    print(f"smtp-source -s {connections} -d:              {best['smtp-source']['seconds']:5.2f} s "
+          f"{rate_theirs:7,.0f} msg/s                       (sink CPU {best['smtp-source']['sink_cpu_s']:.2f} s)")
     for sync in ("full", "normal"):
         rate = n / best[sync]["seconds"]
-        print(f"newsletter, ledger_sync = {sync + ':':7}     {best[sync]['seconds']:5.1f} s {rate:7,.0f} msg/s "
-              f"= {rate / rate_theirs:.2f} of smtp-source")
+        print(f"newsletter, ledger_sync = {sync + ':':7} {best[sync]['seconds']:5.2f} s {rate:7,.0f} msg/s "
+              f"= {rate / rate_theirs:.2f} of smtp-source (sink CPU {best[sync]['sink_cpu_s']:.2f} s)")
     print(f"peak RSS: {small['maxrss_kb'] / 1024:.0f} MiB for {n // 10:,} messages, "
           f"{best['full']['maxrss_kb'] / 1024:.0f} MiB for {n:,}")
+    print(f"default ledger: {n / best['full']['seconds'] / rate_theirs:.2f} of smtp-source")
 
 if __name__ == "__main__":
     main()

@@ -1,15 +1,18 @@
 """SQLite state of a workspace: collected snapshots, editions, approvals and the delivery ledger.
 
-The schema and every SQL statement on it live here; the rules that decide what to write live with
-their stage (approval.py, editions.py, delivery/ledger.py). The state directory that holds the
-database is state_dir.py's. Every write commits at once (autocommit; `synchronous=FULL`), because the ledger's promise,
-"`sending` is on disk before the message data leaves", depends on it.
+The schema and every SQL statement on it live here (the ledger's in ledger_store.py); the rules
+that decide what to write live with their stage (approval.py, editions.py, delivery/ledger.py). The
+state directory that holds the database is state_dir.py's. Every write commits at once (autocommit;
+`synchronous=FULL`), because the ledger's promise, "`sending` is on disk before the message data
+leaves", depends on it; the delivery's marks from parallel connections share their flushes instead
+(ledger_store.py, delivery/group_commit.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -18,8 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from newsletter.ledger_store import DONE_STATES, LEDGER_STATES, Delivery, LedgerTables, Mark, now_iso
 from newsletter.model import Snapshot, SourceResult
 from newsletter.state_dir import DB_NAME, prepare_state_dir, unusable
+
+__all__ = ["DONE_STATES", "LEDGER_STATES", "SCHEMA", "Approval", "Delivery", "Edition", "Mark", "Store",
+           "now_iso"]
 
 SCHEMA = [
     """
@@ -68,16 +75,6 @@ SCHEMA = [
     ALTER TABLE source_readings RENAME COLUMN counters TO reading;
     """,
 ]
-# `accepted`: taken by an API (Microsoft Graph's 202) that does not say whether it was delivered;
-# `left`: no longer among the recipients (the directory group, the file, the lists) before anything went out
-LEDGER_STATES = ("queued", "sending", "sent", "accepted", "temp_failed", "perm_failed", "unknown", "left")
-DONE_STATES = ("sent", "accepted")
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 @dataclass(frozen=True)
 class Edition:
     month: str
@@ -103,28 +100,17 @@ class Approval:
         return self.content_hash[:12]
 
 
-@dataclass(frozen=True)
-class Delivery:
-    month: str
-    recipient: str
-    status: str
-    attempts: int
-    last_error: str | None
-    message_id: str | None
-    updated_at: str
-    detail: str | None = None
-    first_attempt_at: str | None = None
-
-
-class Store:
+class Store(LedgerTables):
     def __init__(self, path: Path | str) -> None:
         self.path = path
-        # the delivery loop hands single writes to one helper thread, never two at once
+        # the delivery's connections write through one lock (delivery/group_commit.py), never two at once
         self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         if str(path) != ":memory:":
             self._use_wal()
-        self.sync = "FULL"
+        self.sync = self._sync_now = "FULL"
+        self._wal: int | None = None  # the -wal file, for flush()
+        self._deferring = False
         self.db.execute("PRAGMA synchronous=FULL")
         self._migrate()
 
@@ -147,6 +133,9 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        if self._wal is not None:
+            os.close(self._wal)
+            self._wal = None
 
     def __enter__(self) -> Store:
         return self
@@ -188,7 +177,7 @@ class Store:
         """FULL: every commit is on disk before it returns. NORMAL (WAL): it survives a crash of this
         process, not a power cut. The ledger's promise against power cuts needs FULL."""
         self.sync = "FULL" if full else "NORMAL"
-        self.db.execute(f"PRAGMA synchronous={self.sync}")
+        self._synchronous(self.sync)
 
     # snapshots ---------------------------------------------------------------------------------
     def save_results(self, month: str, results: Iterable[SourceResult]) -> None:
@@ -272,63 +261,6 @@ class Store:
         """Record that `reviewers` were asked, now, to approve this content."""
         self.db.execute("INSERT INTO review_requests VALUES (?,?,?,?)",
                         (month, content_hash, ", ".join(reviewers), now_iso()))
-
-    # the delivery ledger -------------------------------------------------------------------------
-    def queue(self, month: str, recipients: Iterable[str]) -> None:
-        """Add recipients as `queued`; rows that exist keep their state (a re-run never resets them)."""
-        stamp = now_iso()
-        self.db.execute("BEGIN IMMEDIATE")
-        self.db.executemany(
-            "INSERT OR IGNORE INTO deliveries (month, recipient, status, attempts, updated_at)"
-            " VALUES (?,?,'queued',0,?)",
-            [(month, r, stamp) for r in recipients],
-        )
-        self.db.execute("COMMIT")
-
-    def mark(self, month: str, recipient: str, status: str, *, error: str | None = None,
-             message_id: str | None = None, detail: str | None = None, attempted: bool = False,
-             durable: bool = True) -> None:
-        """Record a state. An attempt counts at `sending`, or at a refusal before the data (`attempted`).
-
-        `durable=False` (a `sent` after the server's answer) skips the disk flush: the next durable
-        write (the next `sending`) flushes it. A power cut in between leaves the row `sending`, read
-        as unknown: never a second copy.
-        """
-        assert status in LEDGER_STATES, status
-        stamp = now_iso()
-        if not durable:
-            self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute(
-            """UPDATE deliveries SET
-                 attempts=attempts + (CASE WHEN ? OR (? AND status != 'sending') THEN 1 ELSE 0 END),
-                 status=?, last_error=?, message_id=COALESCE(?, message_id), detail=COALESCE(?, detail),
-                 updated_at=?, first_attempt_at=CASE WHEN ? THEN COALESCE(first_attempt_at, ?)
-                                                ELSE first_attempt_at END
-               WHERE month=? AND recipient=?""",
-            (status == "sending", attempted, status, error, message_id, detail, stamp,
-             status == "sending" or attempted, stamp, month, recipient),
-        )
-        if not durable:
-            self.db.execute(f"PRAGMA synchronous={self.sync}")
-
-    def deliveries(self, month: str, statuses: Iterable[str] | None = None) -> list[Delivery]:
-        rows = self.db.execute("SELECT * FROM deliveries WHERE month=? ORDER BY rowid", (month,))
-        wanted = set(statuses) if statuses is not None else None
-        return [Delivery(**dict(r)) for r in rows if wanted is None or r["status"] in wanted]
-
-    def delivery_counts(self, month: str) -> dict[str, int]:
-        rows = self.db.execute(
-            "SELECT status, COUNT(*) AS n FROM deliveries WHERE month=? GROUP BY status", (month,)
-        )
-        return {r["status"]: r["n"] for r in rows}
-
-    def delivery_reach(self, month: str) -> dict[str, tuple[int, str]]:
-        """Per ledger state of the month: how many people, and the earliest first attempt among
-        them (the last update for rows never tried)."""
-        rows = self.db.execute(
-            "SELECT status, COUNT(*) AS n, MIN(COALESCE(first_attempt_at, updated_at)) AS since FROM deliveries"
-            " WHERE month=? GROUP BY status", (month,))
-        return {r["status"]: (r["n"], r["since"]) for r in rows}
 
     # source readings: what a collector may keep between runs (collectors.base.SnapshotState) -----
     def save_snapshot(self, source: str, taken_at: datetime, reading: Mapping[str, Any]) -> None:

@@ -25,6 +25,10 @@ def config(delivery: str = "", tables: str = "", to: str = '["all@example.com"]'
     ('recipients = "nobody.csv"\n', "", "delivery.recipients: "),
     ("rate_per_s = -1\n", "", "delivery.rate_per_s: expected a number of at least 0"),
     ("", '[delivery.smtp]\npassword = "hunter2"\n', "delivery.smtp.password: secrets are not written in config"),
+    ('transport = "smtp"\n', "[delivery.smtp]\nconnections = 0\n",
+     "delivery.smtp.connections: expected a number of connections from 1 to 32, got 0"),
+    ('transport = "smtp"\n', "[delivery.smtp]\nconnections = 500\n",
+     "delivery.smtp.connections: expected a number of connections from 1 to 32, got 500"),
     ("", "[run]\nsend_day = 31\n", "run.send_day: expected a day from 1 to 28"),
     ("", '[run]\nowners = ["not an address"]\n', "run.owners: 'not an address' is not an email address"),
 ])

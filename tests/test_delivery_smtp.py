@@ -30,9 +30,16 @@ def plan(**kw) -> DeliveryPlan:
     return DeliveryPlan(Envelope("IT <it@example.com>"), sleep=lambda s: None, **kw)
 
 
-def smtp(server, **kw) -> SmtpTransport:
+def smtp(server, connections: int = 1, **kw) -> SmtpTransport:
     kw.setdefault("security", "none")
-    return SmtpTransport(SmtpSettings(host=server.host, port=server.port, timeout_s=5, **kw), "it@example.com")
+    return SmtpTransport(SmtpSettings(host=server.host, port=server.port, timeout_s=5, connections=connections, **kw),
+                         "it@example.com")
+
+
+@pytest.fixture(params=[1, 3], ids=["1-connection", "3-connections"])
+def connections(request) -> int:
+    """The fault tests run over one connection and over several at once: the ledger's promises hold for both."""
+    return request.param
 
 
 @pytest.fixture
@@ -46,31 +53,32 @@ def statuses(store: Store) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
-def test_one_connection_for_everyone_and_each_person_gets_their_own_message(smtp_server, store, pipelining):
+def test_each_connection_kept_for_the_run_and_each_person_gets_their_own_message(smtp_server, store, pipelining,
+                                                                                  connections):
     smtp_server.mailbox.pipelining = pipelining
-    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server, connections), plan())
     assert report.counts == {"sent": 6}
     box = smtp_server.mailbox
-    assert box.connections == 1
+    assert box.connections == connections
     assert sorted(r for _, rcpts in box.envelopes for r in rcpts) == sorted(PEOPLE)
-    first = box.messages[0]
+    first = next(m for m in box.messages if m["To"].addresses[0].addr_spec == "p0@example.com")
     assert first["To"].addresses[0].display_name == "Person p0"
     assert first.get_body(("html",)).get_content() == "<p>Hello Person p0</p>"
     assert first.get_body(("plain",)).get_content() == "Hello Person p0\r\n.\r\n..and dots =3D kept\r\n"
     rows = store.deliveries("2026-10")
     assert all(r.detail.startswith("250 ") and r.first_attempt_at and r.attempts == 1 for r in rows)
     with pytest.raises(NothingToDo):
-        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server, connections), plan())
     assert len(box.messages) == 6
 
 
 @pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
-def test_451_550_552_for_chosen_recipients(smtp_server, store, pipelining):
+def test_451_550_552_for_chosen_recipients(smtp_server, store, pipelining, connections):
     smtp_server.mailbox.pipelining = pipelining
     box = smtp_server.mailbox
     box.rcpt_codes = {"p1@example.com": "451 4.7.1 Try again later", "p2@example.com": "550 5.1.1 No such user"}
     box.data_codes = {"p3@example.com": "552 5.2.2 Mailbox full"}
-    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server, connections), plan())
     assert statuses(store) == {"p0@example.com": "sent", "p1@example.com": "temp_failed",
                                "p2@example.com": "perm_failed", "p3@example.com": "temp_failed",
                                "p4@example.com": "sent", "p5@example.com": "sent"}
@@ -78,13 +86,13 @@ def test_451_550_552_for_chosen_recipients(smtp_server, store, pipelining):
     assert "550 5.1.1 No such user" in {r.last_error for r in store.deliveries("2026-10")}
     # a later run retries the temporary ones only, and they get through now
     box.rcpt_codes, box.data_codes = {"p2@example.com": "550 5.1.1 No such user"}, {}
-    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server, connections), plan())
     assert report.attempted == 2
     assert report.counts == {"sent": 5, "perm_failed": 1} and report.finished
     assert all(box.count_to(p) == (0 if p == "p2@example.com" else 1) for p in PEOPLE)
 
 
-def test_temporary_refusals_are_retried_with_backoff_within_the_run(smtp_server, store):
+def test_temporary_refusals_are_retried_with_backoff_within_the_run(smtp_server, store, connections):
     box = smtp_server.mailbox
     box.rcpt_codes = {"p1@example.com": "451 4.7.1 Greylisted"}
     pauses: list[float] = []
@@ -93,51 +101,62 @@ def test_temporary_refusals_are_retried_with_backoff_within_the_run(smtp_server,
         pauses.append(seconds)
         box.rcpt_codes = {}  # the greylisting ends while we wait
 
-    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server),
+    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server, connections),
                      DeliveryPlan(Envelope("it@example.com"), retry_rounds=2, retry_backoff_s=30, sleep=sleep))
     assert pauses == [30]
     assert report.counts == {"sent": 6}
     assert store.deliveries("2026-10")[1].attempts == 2
 
 
-def test_temporary_refusals_give_up_after_the_deadline(smtp_server, store):
+def test_temporary_refusals_give_up_after_the_deadline(smtp_server, store, connections):
     box = smtp_server.mailbox
     box.rcpt_codes = {"p1@example.com": "451 4.7.1 Try again later"}
-    deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+    deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server, connections), plan())
     store.db.execute("UPDATE deliveries SET first_attempt_at='2026-11-01T00:00:00+00:00'")
     with pytest.raises(NothingToDo):
-        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan(retry_until_days=3))
+        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server, connections), plan(retry_until_days=3))
     row = store.deliveries("2026-10", ["perm_failed"])[0]
     assert row.recipient == "p1@example.com" and "retry_until_days" in row.last_error
 
 
 @pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
-def test_every_recipient_refused_stops_after_max_errors(smtp_server, store, pipelining):
+def test_every_recipient_refused_stops_after_max_errors(smtp_server, store, pipelining, connections):
     smtp_server.mailbox.pipelining = pipelining
     smtp_server.mailbox.rcpt_codes = dict.fromkeys(PEOPLE, "550 5.7.1 Relaying denied")
-    with pytest.raises(DeliveryError, match="stopped after 3 recipients failed"):
-        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan(max_errors=3))
-    assert statuses(store) == {**dict.fromkeys(PEOPLE[:3], "perm_failed"), **dict.fromkeys(PEOPLE[3:], "queued")}
+    with pytest.raises(DeliveryError, match=r"stopped after [345] recipients failed \(delivery.max_errors = 3\)"):
+        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server, connections), plan(max_errors=3))
+    assert_stopped_after(store, 3, "perm_failed", connections)
     assert store.edition("2026-10").status == "failed"
 
 
+def assert_stopped_after(store: Store, max_errors: int, status: str, connections: int) -> None:
+    """The run stopped at max_errors: the other connections each finished the message they had
+    (so one connection stops at exactly max_errors), and everyone after is still queued."""
+    found = statuses(store)
+    failed = [who for who in PEOPLE if found[who] == status]
+    assert max_errors <= len(failed) <= max_errors + connections - 1, found
+    assert {found[who] for who in PEOPLE if who not in failed} <= {"queued"}, found
+    if connections == 1:
+        assert failed == PEOPLE[:max_errors]
+
+
 @pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
-def test_a_refused_sender_stops_the_run_without_failing_anyone(smtp_server, store, pipelining):
+def test_a_refused_sender_stops_the_run_without_failing_anyone(smtp_server, store, pipelining, connections):
     smtp_server.mailbox.pipelining = pipelining
     smtp_server.mailbox.mail_code = "553 5.7.1 Sender address rejected: not owned by user"
     with pytest.raises(TransportError, match=r"refused the sender it@example.com .*553"):
-        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server, connections), plan())
     assert set(statuses(store).values()) == {"queued"}
 
 
 @pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
-def test_421_mid_session_reconnects_and_nobody_is_lost(smtp_server, store, pipelining):
+def test_421_mid_session_reconnects_and_nobody_is_lost(smtp_server, store, pipelining, connections):
     smtp_server.mailbox.pipelining = pipelining
     box = smtp_server.mailbox
     box.drop_421_after = 2
-    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server, connections), plan())
     assert report.counts == {"sent": 6}
-    assert box.connections == 2
+    assert box.connections == connections + 1  # the one that was hung up on connected again
     assert all(box.count_to(p) == 1 for p in PEOPLE)
 
 
@@ -160,27 +179,28 @@ def test_a_server_gone_midway_stops_the_run_and_leaves_the_rest_queued(store):
 
 
 @pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
-def test_connection_closed_after_the_data_makes_unknown_never_resent(smtp_server, store, pipelining):
+def test_connection_closed_after_the_data_makes_unknown_never_resent(smtp_server, store, pipelining, connections):
     smtp_server.mailbox.pipelining = pipelining
     box = smtp_server.mailbox
     box.vanish_after_data = {"p2@example.com"}
-    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server, connections), plan())
     assert statuses(store)["p2@example.com"] == "unknown"
     assert report.counts == {"sent": 5, "unknown": 1}
-    assert box.connections == 2  # reconnected for p3
+    # the one that was dropped connected again for the next person (over one: if the others left one)
+    assert box.connections == 2 if connections == 1 else connections <= box.connections <= connections + 1
     box.vanish_after_data = set()
     with pytest.raises(NothingToDo):
-        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server, connections), plan())
     assert all(box.count_to(p) == 1 for p in PEOPLE)
     # only on purpose
-    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan(resend_unknown=True))
+    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server, connections), plan(resend_unknown=True))
     assert report.counts == {"sent": 6} and box.count_to("p2@example.com") == 2
 
 
-def test_a_run_that_died_while_sending_leaves_unknown(smtp_server, store):
+def test_a_run_that_died_while_sending_leaves_unknown(smtp_server, store, connections):
     store.queue("2026-10", PEOPLE)
     store.mark("2026-10", "p0@example.com", "sending")
-    deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan())
+    deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server, connections), plan())
     assert statuses(store)["p0@example.com"] == "unknown"
     assert smtp_server.mailbox.count_to("p0@example.com") == 0
 
@@ -240,11 +260,11 @@ def csv_people(*names: str) -> RecipientList:
 
 
 @pytest.mark.parametrize("position", [0, 3])
-def test_a_person_whose_fields_fail_is_held_back_alone_with_the_reason(smtp_server, store, position):
+def test_a_person_whose_fields_fail_is_held_back_alone_with_the_reason(smtp_server, store, position, connections):
     names = ["Ann A", "Bob B", "Cat C", "Dan D", "Eve E", "Fay F"]
     bad = f"p{position}@example.com"
     recipients = csv_people(*names[:position], "", *names[position + 1:])
-    report = deliver(store, FIRST_NAME, recipients, smtp(smtp_server), plan(max_errors=1))
+    report = deliver(store, FIRST_NAME, recipients, smtp(smtp_server, connections), plan(max_errors=1))
     assert statuses(store) == {**dict.fromkeys(PEOPLE, "sent"), bad: "temp_failed"}
     (row,) = store.deliveries("2026-10", ["temp_failed"])
     assert f"people.csv:{position + 2}" in row.last_error and "per-person field in the subject" in row.last_error
@@ -252,7 +272,7 @@ def test_a_person_whose_fields_fail_is_held_back_alone_with_the_reason(smtp_serv
     assert not report.complete and store.edition("2026-10").status == "failed"
     assert smtp_server.mailbox.count_to(bad) == 0
     recipients.recipients[position] = Recipient(bad, "Gus G", where=f"people.csv:{position + 2}")  # the row fixed
-    report = deliver(store, FIRST_NAME, recipients, smtp(smtp_server), plan())
+    report = deliver(store, FIRST_NAME, recipients, smtp(smtp_server, connections), plan())
     assert report.counts == {"sent": 6} and report.attempted == 1
     assert all(smtp_server.mailbox.count_to(p) == 1 for p in PEOPLE)
 
@@ -278,12 +298,13 @@ def test_checking_everyones_fields_is_cheap(store):
 
 
 @pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
-def test_a_greylisting_relay_does_not_stop_the_run_and_everyone_gets_one_copy(smtp_server, store, pipelining):
+def test_a_greylisting_relay_does_not_stop_the_run_and_everyone_gets_one_copy(smtp_server, store, pipelining,
+                                                                              connections):
     box = smtp_server.mailbox
     box.pipelining, box.greylist = pipelining, True
     many = [f"g{i:02d}@example.com" for i in range(25)]
     pauses: list[float] = []
-    report = deliver(store, EDITION, people(*many), smtp(smtp_server),
+    report = deliver(store, EDITION, people(*many), smtp(smtp_server, connections),
                      DeliveryPlan(Envelope("it@example.com"), max_errors=10, retry_rounds=2, retry_backoff_s=30,
                                   sleep=pauses.append))
     assert pauses == [30], "one pause, then the second try of all 25 goes through"
@@ -292,14 +313,15 @@ def test_a_greylisting_relay_does_not_stop_the_run_and_everyone_gets_one_copy(sm
     assert {row.attempts for row in store.deliveries("2026-10")} == {2}
 
 
-def test_greylisted_people_left_after_the_last_round_wait_for_a_later_run(smtp_server, store):
+def test_greylisted_people_left_after_the_last_round_wait_for_a_later_run(smtp_server, store, connections):
     box = smtp_server.mailbox
     box.rcpt_codes = dict.fromkeys(PEOPLE, "450 4.2.0 Greylisted")
-    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan(max_errors=2, retry_rounds=1))
+    report = deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server, connections),
+                     plan(max_errors=2, retry_rounds=1))
     assert report.counts == {"temp_failed": 6} and report.attempted == 12
     assert store.edition("2026-10").status == "failed"
     box.rcpt_codes = {}
-    assert deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan()).counts == {"sent": 6}
+    assert deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server, connections), plan()).counts == {"sent": 6}
 
 
 @pytest.mark.parametrize(("mail_code", "error"), [
@@ -307,12 +329,14 @@ def test_greylisted_people_left_after_the_last_round_wait_for_a_later_run(smtp_s
     ("451 4.3.0 Local error in processing", "the sender refused for now: 451 4.3.0"),
 ], ids=["hangs-up", "sender-deferred"])
 @pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
-def test_a_server_in_trouble_for_everyone_counts_towards_max_errors(smtp_server, store, pipelining, mail_code, error):
+def test_a_server_in_trouble_for_everyone_counts_towards_max_errors(smtp_server, store, pipelining, mail_code, error,
+                                                                    connections):
     box = smtp_server.mailbox
     box.pipelining, box.mail_code = pipelining, mail_code
-    with pytest.raises(DeliveryError, match=r"stopped after 3 recipients failed \(delivery.max_errors = 3\)"):
-        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server), plan(max_errors=3, retry_rounds=2))
-    assert statuses(store) == {**dict.fromkeys(PEOPLE[:3], "temp_failed"), **dict.fromkeys(PEOPLE[3:], "queued")}
+    with pytest.raises(DeliveryError, match=r"stopped after [345] recipients failed \(delivery.max_errors = 3\)"):
+        deliver(store, EDITION, people(*PEOPLE), smtp(smtp_server, connections),
+                plan(max_errors=3, retry_rounds=2))
+    assert_stopped_after(store, 3, "temp_failed", connections)
     assert error in store.deliveries("2026-10")[0].last_error
     assert box.messages == []
 

@@ -12,11 +12,11 @@ from tests.fixtures.smtp import PASSWORD, USER
 RECIPIENTS = ["all@example.com", "managers@example.com", "it@example.com"]
 
 
-def configure_smtp(workspace, server, *, security="none", auth=False, recipients=RECIPIENTS):
+def configure_smtp(workspace, server, *, security="none", auth=False, recipients=RECIPIENTS, connections=None):
     base = workspace.config.read_text().replace('transport = "outbox"', 'transport = "smtp"')
     base = base.replace('to = ["all@example.com"]', "to = [" + ", ".join(f'"{r}"' for r in recipients) + "]")
     smtp = f'\n[delivery.smtp]\nhost = "{server.host}"\nport = {server.port}\nsecurity = "{security}"\n'
-    smtp += "timeout_s = 10\n"
+    smtp += "timeout_s = 10\n" + (f"connections = {connections}\n" if connections else "")
     base = base.replace('transport = "smtp"', 'transport = "smtp"\nretry_rounds = 0  # later runs retry; not this one')
     if server.ca_file:
         smtp += f'ca_file = "{server.ca_file}"\n'
@@ -30,14 +30,15 @@ def ledger(workspace, month="2026-10"):
         return {row.recipient: row.status for row in store.deliveries(month)}
 
 
-def test_plain_smtp_one_connection_for_all(workspace, smtp_server):
-    configure_smtp(workspace, smtp_server)
+@pytest.mark.parametrize("connections", [1, 2])
+def test_plain_smtp_each_connection_reused_for_the_run(workspace, smtp_server, connections):
+    configure_smtp(workspace, smtp_server, connections=connections)
     result = workspace.invoke("run", "--month", "2026-10")
     assert result.exit_code == 0, result.output
     mailbox = smtp_server.mailbox
     assert sorted(to[0] for _, to in mailbox.envelopes) == sorted(RECIPIENTS)
     assert {sender for sender, _ in mailbox.envelopes} == {"it@example.com"}
-    assert len(set(mailbox.peers)) == 1, "one connection reused for the whole run"
+    assert len(set(mailbox.peers)) <= connections and mailbox.connections == connections
     message = mailbox.messages[0]
     assert message["Subject"].startswith("IT in October")
     text, html = message.iter_parts()  # multipart/alternative: text first, HTML (with its inline charts) last

@@ -82,7 +82,9 @@ class Transport:
     """Base class for every transport; subclasses set the class attributes and override `send`.
 
     One instance sends one batch from one thread: `open()`, then `send()` per message, then
-    `close()` (also after a failure). A run may open it again after closing it.
+    `close()` (also after a failure). A run may open it again after closing it. A transport whose
+    `connections` is more than 1 is sent through by that many instances at once (`another()`),
+    each from its own thread.
     """
 
     name: ClassVar[str]  # "smtp": delivery.transport = "smtp", keys in [delivery.smtp]
@@ -102,6 +104,17 @@ class Transport:
     def create(cls, settings: Any, context: TransportContext) -> Transport:
         """A transport for one batch; `cls(settings, context)` unless a transport builds itself otherwise."""
         return cls(settings, context)
+
+    @property
+    def connections(self) -> int:
+        """How many instances of this transport the ledger sends through at once (1: one after
+        another). A transport that can take more overrides it and `another()`."""
+        return 1
+
+    def another(self) -> Transport:
+        """One more instance for a parallel connection: same settings, same batch, its own
+        connection. Each instance is still used from one thread at a time."""
+        return self.create(self.settings, self.context)
 
     def open(self) -> None:
         """Connect and log in, so a wrong password stops the run before anyone is marked; raise

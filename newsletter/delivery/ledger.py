@@ -15,16 +15,18 @@ Each run reads the recipients once and the ledger follows them: people who joine
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from newsletter.compose.personal import Personalizer
 from newsletter.compose.render import Newsletter
 from newsletter.delivery.base import PermFailure, ServerUnavailable, TempFailure, Transport, UnknownOutcome
-from newsletter.delivery.message import Envelope, MessageFactory, Outgoing
+from newsletter.delivery.connections import ConnectionPool, RateLimit
+from newsletter.delivery.group_commit import LedgerWriter
+from newsletter.delivery.message import Envelope, MessageFactory
 from newsletter.delivery.recipients import Recipient, RecipientList
 from newsletter.errors import DeliveryError, NothingToDo, TemplateError
 from newsletter.store import DONE_STATES, Store
@@ -78,24 +80,6 @@ class DeliveryReport:
         return ", ".join(parts) or "no recipients"
 
 
-class RateLimit:
-    """At most `per_second` calls to `wait()` a second (0: no limit), paced evenly."""
-
-    def __init__(self, per_second: float, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
-        self.interval = 1.0 / per_second if per_second > 0 else 0.0
-        self.clock, self.sleep = clock, sleep
-        self.next_at = 0.0
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        now = self.clock()
-        if self.next_at > now:
-            self.sleep(self.next_at - now)
-            now = self.next_at
-        self.next_at = now + self.interval
-
-
 def deliver(store: Store, newsletter: Newsletter, recipients: RecipientList, transport: Transport,
             plan: DeliveryPlan) -> DeliveryReport:
     month = newsletter.month
@@ -110,23 +94,28 @@ def deliver(store: Store, newsletter: Newsletter, recipients: RecipientList, tra
         if report.finished:  # what is left waits for a person: the edition itself is done
             store.save_edition(month, "sent")
         raise NothingToDo(f"edition {month}: nobody left to send to ({report.summary()})")
+    pool = ConnectionPool(transport, transport.connections)
     run = _Run(store, newsletter, transport, plan, recipients.columns)
-    ready = run.check_fields([people[key] for key in todo])
+    try:
+        ready = run.check_fields([people[key] for key in todo])
+    except BaseException:
+        run.close()
+        raise
     store.save_edition(month, "sending", newsletter.subject, newsletter.content_hash)
     try:
         if ready:
-            transport.open()
+            pool.open()
         for round_ in range(plan.retry_rounds + 1):
             if round_:
                 pause = plan.retry_backoff_s * 2 ** (round_ - 1)
                 log.info("%d temporarily refused; trying them again in %.0f s", len(ready), pause)
                 plan.sleep(pause)
-            ready = run.send_all(ready)
+            ready = pool.send_all(ready, run.send)
             if not ready:
                 break
     finally:
         run.close()
-        transport.close()
+        pool.close()
         report.attempted, report.held = run.attempted, run.held
         report.counts = store.delivery_counts(month)
         store.save_edition(month, "sent" if report.finished else "failed")
@@ -178,11 +167,16 @@ def fails_for_everyone(recipients: list[Recipient], problems: dict[str, str], co
 
 
 class _Run:
-    """One run's sending: personalize, build, send, record; stops after max_errors people failed."""
+    """One run's sending: personalize, build, send, record; stops after max_errors people failed.
+
+    `send` is called by every connection's thread at once (connections.py); the ledger's marks
+    all go through one writer (group_commit.py), which shares their disk flushes.
+    """
 
     def __init__(self, store: Store, newsletter: Newsletter, transport: Transport, plan: DeliveryPlan,
                  columns: list[str]) -> None:
-        self.store, self.month, self.transport, self.plan = store, newsletter.month, transport, plan
+        self.store, self.month, self.plan = store, newsletter.month, plan
+        self.done_status = transport.done_status
         self.personalizer = Personalizer(newsletter)
         self.factory = MessageFactory(plan.envelope, self.personalizer)
         self.rate = RateLimit(plan.rate_per_s, plan.clock, plan.sleep)
@@ -190,8 +184,8 @@ class _Run:
         self.failed: set[str] = set()
         self.attempted = 0
         self.held = 0  # people whose fields failed: not sent, not counted against max_errors
-        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")  # flushes overlap sending
-        self._prebuilt: dict[str, Outgoing] = {}
+        self.writer = LedgerWriter(store, newsletter.month)
+        self._lock = threading.Lock()
 
     def check_fields(self, recipients: list[Recipient]) -> list[Recipient]:
         """Every person's fields, before anyone is sent anything; returns those that can be sent.
@@ -217,34 +211,29 @@ class _Run:
     def _hold(self, recipient: Recipient, problem: str) -> None:
         reason = (f"not sent: {problem} ({recipient.where or 'this address'}); fix the row or the template: "
                   "later runs send it, until delivery.retry_until_days")
-        self.store.mark(self.month, recipient.key, "temp_failed", error=reason, attempted=True)
-        self.held += 1
-        if self.held <= HELD_SHOWN:
+        self.writer.mark(recipient.key, "temp_failed", error=reason, attempted=True).result()
+        with self._lock:
+            self.held += 1
+            shown = self.held <= HELD_SHOWN
+        if shown:
             log.warning("%s: %s", recipient.email, reason)
 
-    def send_all(self, recipients: list[Recipient]) -> list[Recipient]:
-        """Send to each in turn; returns those refused for now (to try again after a pause)."""
-        later = []
-        for index, recipient in enumerate(recipients):
-            upcoming = recipients[index + 1] if index + 1 < len(recipients) else None
-            if self.send(recipient, upcoming) == "temp_failed":
-                later.append(recipient)
-        return later
+    def send(self, transport: Transport, recipient: Recipient) -> str:
+        """Send to one person over `transport` and record how it went; returns the state recorded.
 
-    def send(self, recipient: Recipient, upcoming: Recipient | None = None) -> str:
-        """Send to one person and record how it went.
-
-        `sending` is written (and flushed to disk) by the ledger's writer thread while the envelope
-        (MAIL, RCPT) goes out; the data waits for it. If nothing was sent after all (the server could
-        not be reached), the row goes back to `queued`. While the server takes in the data, the
-        `upcoming` person's message is built, so that work costs no time of its own.
+        `sending` goes to the ledger's writer first and is flushed to disk (with every other
+        connection's `sending` waiting then) while the message is built and the envelope (MAIL,
+        RCPT) goes out; the data waits for it. If nothing was sent after all (the server could not
+        be reached), the row goes back to `queued`. After the server's answer the outcome is
+        committed before this returns, so before this connection builds its next message: a crash
+        then leaves `sent` recorded, not `unknown`.
         """
         key = recipient.key
-        out = self._prebuilt.pop(key, None)
-        message_id = out.message_id if out else self.factory.message_id()
+        message_id = self.factory.message_id()
         self.rate.wait()
-        self.attempted += 1
-        marking = self.writer.submit(self.store.mark, self.month, key, "sending", message_id=message_id)
+        with self._lock:
+            self.attempted += 1
+        marking = self.writer.mark(key, "sending", message_id=message_id)
         data_sent = False
 
         def before_data() -> None:
@@ -253,9 +242,8 @@ class _Run:
             data_sent = True
 
         try:
-            if out is None:
-                out = self.factory.build(recipient, recipient.context(self.columns), message_id)
-            reply = self.transport.send(out, before_data, lambda: self._prepare(upcoming))
+            out = self.factory.build(recipient, recipient.context(self.columns), message_id)
+            reply = transport.send(out, before_data)
         except TemplateError as exc:  # checked before the run: only if building differs from checking
             marking.result()
             self._hold(recipient, str(exc))
@@ -264,37 +252,31 @@ class _Run:
             marking.result()
             return self._failed(key, next(status for kind, status in OUTCOMES if isinstance(exc, kind)), exc)
         except BaseException:
-            marking.result()
-            if not data_sent:
-                self.store.mark(self.month, key, "queued", error="not sent: the run stopped before the data")
+            if not data_sent and marking.exception() is None:
+                self.writer.mark(key, "queued", error="not sent: the run stopped before the data").result()
             raise
-        self.store.mark(self.month, key, self.transport.done_status, detail=reply, durable=False)
+        self.writer.mark(key, self.done_status, detail=reply, durable=False).result()
         log.debug("%s %s: %s", self.month, key, reply)
-        return self.transport.done_status
-
-    def _prepare(self, upcoming: Recipient | None) -> None:
-        if upcoming is None:
-            return
-        try:
-            self._prebuilt = {upcoming.key: self.factory.build(upcoming, upcoming.context(self.columns))}
-        except Exception:  # built again in its turn, and the error reported there
-            self._prebuilt = {}
+        return self.done_status
 
     def _failed(self, key: str, status: str, exc: Exception) -> str:
         """Record a failure. Permanent refusals and connection-level errors count towards
         max_errors; a temporary refusal (greylisting's 451) does not: it is retried as documented."""
-        self.store.mark(self.month, key, status, error=str(exc), attempted=True)
+        self.writer.mark(key, status, error=str(exc), attempted=True).result()
         log.warning("%s: %s (%s)", key, status, exc)
         if status == "temp_failed" and not isinstance(exc, ServerUnavailable):
             return status
-        self.failed.add(key)
-        if len(self.failed) >= self.plan.max_errors:
-            raise DeliveryError(f"stopped after {len(self.failed)} recipients failed "
+        with self._lock:
+            self.failed.add(key)
+            failed = len(self.failed)
+        if failed >= self.plan.max_errors:
+            raise DeliveryError(f"stopped after {failed} recipients failed "
                                 f"(delivery.max_errors = {self.plan.max_errors})") from None
         return status
 
     def close(self) -> None:
-        self.writer.shutdown(wait=True)
+        """Write what is waiting and stop the writer; the store is the caller's again."""
+        self.writer.close()
 
 
 def send_test(newsletter: Newsletter, envelope: Envelope, transport: Transport, to: Recipient,

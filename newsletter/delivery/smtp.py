@@ -1,4 +1,4 @@
-"""The SMTP transport: STARTTLS, implicit TLS or none, optional AUTH, one connection per run.
+"""The SMTP transport: STARTTLS, implicit TLS or none, optional AUTH, `connections` at once.
 
 Each message goes to one recipient (its RCPT answer alone says whether it was taken); MAIL, RCPT
 and DATA are pipelined when the server offers it. A connection dropped before the data is reopened
@@ -36,11 +36,13 @@ if TYPE_CHECKING:
     from newsletter.delivery.message import Outgoing
 
 log = logging.getLogger(__name__)
+DEFAULT_CONNECTIONS = 4
+MAX_CONNECTIONS = 32  # far more than a relay allows one client; more only shares the same link
 
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    """[delivery.smtp]: one connection reused for the whole run."""
+    """[delivery.smtp]: `connections` connections, each reused for the whole run."""
 
     host: str = "localhost"
     port: int | None = None  # 587 for starttls, 465 for tls, 25 for none
@@ -50,6 +52,7 @@ class SmtpSettings:
     timeout_s: float = 30.0
     ca_file: Path | None = None  # a private CA to trust besides the system's
     messages_per_connection: int = 0  # reconnect after this many (0: never); for servers that limit it
+    connections: int = DEFAULT_CONNECTIONS  # sent over at once, each kept for the run; 1: one after another
 
     @property
     def effective_port(self) -> int:
@@ -57,7 +60,8 @@ class SmtpSettings:
 
 
 class SmtpTransport(Transport):
-    """SMTP with STARTTLS, implicit TLS or none, optional AUTH, one connection for the whole run."""
+    """SMTP with STARTTLS, implicit TLS or none, optional AUTH; each instance keeps one connection
+    for the whole run, and the ledger sends through `connections` instances at once."""
 
     name = "smtp"
     Settings = SmtpSettings
@@ -73,12 +77,23 @@ class SmtpTransport(Transport):
     def create(cls, settings: SmtpSettings, context: TransportContext) -> SmtpTransport:
         return cls(settings, context.sender)
 
+    @property
+    def connections(self) -> int:
+        return self.settings.connections
+
+    def another(self) -> SmtpTransport:
+        return SmtpTransport(self.settings, self.sender)
+
     @classmethod
     def validate(cls, settings: SmtpSettings, where: Where) -> None:
         """A host is a name or an address, nothing more: "127.0.0.1:8025" would pass here and fail at
         the first `run`, so the port goes in `port`. IPv6 literals ("::1") have colons and are fine.
         A password goes in clear text only to this machine, as plain http:// goes only to loopback."""
         _check_host(settings, where)
+        if not 1 <= settings.connections <= MAX_CONNECTIONS:
+            raise where.error("connections", f"expected a number of connections from 1 to {MAX_CONNECTIONS}, got "
+                              f"{settings.connections} (1 sends one message after another; relays often allow "
+                              "a few per client)")
         if settings.security == "none" and settings.username and not is_loopback(settings.host):
             raise where.error("security", f"\"none\" would send the password of {settings.username} in clear "
                               f"text to {settings.host}; set security = \"starttls\" (port 587) or \"tls\" (465), "
@@ -96,13 +111,13 @@ class SmtpTransport(Transport):
                                                      context=self._tls())
             else:
                 smtp = smtplib.SMTP(s.host, s.effective_port, timeout=s.timeout_s)
-            smtp.ehlo()
+            _hello(smtp)
             if s.security == "starttls":
                 if not smtp.has_extn("starttls"):
                     smtp.close()
                     raise TransportError(f"{where} does not offer STARTTLS; check delivery.smtp.security")
                 smtp.starttls(context=self._tls())
-                smtp.ehlo()
+                _hello(smtp)
         except ssl.SSLError as exc:
             raise TransportError(self._tls_problem(where, exc)) from None
         except (OSError, smtplib.SMTPException) as exc:
@@ -163,7 +178,7 @@ class SmtpTransport(Transport):
                 log.info("SMTP connection lost before the data (%s); reconnecting", exc)
         before_data()
         try:
-            smtp.send(_dot_stuffed(out.data))
+            smtp.send(out.for_smtp())
             if after_data is not None:
                 after_data()
             code, reply = smtp.getreply()
@@ -245,6 +260,15 @@ class SmtpTransport(Transport):
             self._smtp = None
 
 
+def _hello(smtp: smtplib.SMTP) -> None:
+    """EHLO, and its answer: a relay that allows no more connections from this host says so here
+    (421) or in its greeting, and nothing can be sent over this connection."""
+    code, reply = smtp.ehlo()
+    if code != 250:
+        smtp.close()
+        raise smtplib.SMTPResponseException(code, reply)
+
+
 def refusal(code: int, reply: bytes | str) -> Exception:
     """4xx and 552 are temporary (552: mailbox full, RFC 5321 7.3), other 5xx permanent."""
     message = f"{code} {_text(reply)}"
@@ -260,19 +284,11 @@ def _text(reply: bytes | str) -> str:
     return " ".join(text.split())
 
 
-def _dot_stuffed(data: bytes) -> bytes:
-    """RFC 5321 4.5.2: a line that starts with a dot gets another; then the end-of-data line."""
-    data = data.replace(b"\r\n.", b"\r\n..")
-    if data.startswith(b"."):
-        data = b"." + data
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data + b".\r\n"
-
-
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, socket.timeout | TimeoutError):
         return "timed out"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
     return str(exc) or type(exc).__name__
 
 

@@ -1,0 +1,117 @@
+"""Group commit for the delivery ledger: each connection commits its own marks at once, and one
+thread flushes them to disk, as many to an fsync as were committed while the last one ran, so
+parallel connections share the fsyncs.
+
+A connection waits on a mark's future only where the promise needs it: `sending` must be on disk
+before that message's data leaves (a durable mark: done once a flush that began after its commit
+has ended), and `sent` must be committed before that connection builds its next message (a quick
+mark: done once committed to the WAL, which a crash of the process keeps; the next flush puts it on
+disk). A commit takes tens of microseconds and never waits for the disk: the fsync (Store.flush)
+runs in the flusher thread, outside SQLite's write lock, while the connections go on committing.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from newsletter.store import Mark, Store
+
+
+@dataclass
+class _Pending:
+    mark: Mark
+    durable: bool
+    done: Future
+    committed: bool = False  # by whichever connection held the lock (a durable one is done only once flushed)
+
+
+class LedgerWriter:
+    """The only writer of the store while a run sends; `mark()` may be called from any thread.
+
+    `mark()` returns a future that is done once the mark is committed (durable: on disk) and raises
+    what the commit or the flush raised. `close()` waits for the last flush and stops the flusher.
+    """
+
+    def __init__(self, store: Store, month: str) -> None:
+        self.store, self.month = store, month
+        self.marks = 0
+        self.flushes = 0  # fsyncs: fewer than durable marks when connections wait together
+        self.commits = 0  # transactions: fewer than marks when connections commit at the same moment
+        self._lock = threading.Lock()  # one SQLite connection: one commit at a time
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._committed: queue.SimpleQueue[Future | None] = queue.SimpleQueue()
+        self._deferred = store.flushes_deferred()
+        self._deferred.__enter__()
+        self._flusher = threading.Thread(target=self._flush, name="ledger-flusher", daemon=True)
+        self._flusher.start()
+
+    def mark(self, recipient: str, status: str, *, durable: bool = True, error: str | None = None,
+             message_id: str | None = None, detail: str | None = None, attempted: bool = False) -> Future:
+        done: Future = Future()
+        mine = _Pending(Mark(recipient, status, error, message_id, detail, attempted), durable, done)
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._lock:  # whoever holds it commits every mark waiting then: one transaction for them all
+            if not mine.committed:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._commit(batch)
+        return done
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        """Commit `batch` without an fsync of its own where the flusher makes it durable."""
+        later = self.store.flushes_itself
+        for p in batch:
+            p.committed = True  # or failed: either way not to be committed again
+        try:
+            self.store.mark_many(self.month, [p.mark for p in batch],
+                                 durable=any(p.durable for p in batch) and not later)
+        except BaseException as exc:  # each waiter raises it: the run stops, nothing is sent unrecorded
+            for p in batch:
+                p.done.set_exception(exc)
+            return
+        self.marks += len(batch)
+        self.commits += 1
+        for p in batch:
+            if p.durable and later:
+                self._committed.put(p.done)
+            else:
+                p.done.set_result(None)
+
+    def close(self) -> None:
+        if self._flusher.is_alive():
+            self._committed.put(None)
+            self._flusher.join()
+            self._deferred.__exit__(None, None, None)
+
+    def _flush(self) -> None:
+        stop = False
+        while not stop:
+            waiting = _all_waiting(self._committed)
+            stop = None in waiting
+            pending = [done for done in waiting if done is not None]
+            if not pending:
+                continue
+            try:
+                self.store.flush()
+            except BaseException as exc:
+                for done in pending:
+                    done.set_exception(exc)
+                continue
+            self.flushes += 1
+            for done in pending:
+                done.set_result(None)
+
+
+def _all_waiting(waiting: queue.SimpleQueue) -> list:
+    """The next item (waiting for it) and every one already behind it."""
+    items = [waiting.get()]
+    while True:
+        try:
+            items.append(waiting.get_nowait())
+        except queue.Empty:
+            return items

@@ -1,0 +1,98 @@
+"""Each person's message with the edition's inline images (charts, logo, pictures): assembled from
+pieces made once per edition, and still what the email package reads as the same message."""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from email import message_from_bytes, policy
+
+from newsletter.compose.personal import Personalizer
+from newsletter.compose.pictures import InlineImage
+from newsletter.compose.render import Newsletter
+from newsletter.delivery.message import Envelope, MessageFactory, as_bytes, build_message, dot_stuffed
+from newsletter.delivery.recipients import Recipient
+
+ENVELOPE = Envelope("Example IT <it@example.com>", reply_to="help@example.com")
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40  # 10 KB, every byte value, "\r\n." included
+IMAGES = (InlineImage("chart-tickets.2026-10@newsletter", PNG, "png", "tickets.png"),
+          InlineImage("logo@newsletter", PNG[::-1], "png", "logo.png"),
+          InlineImage("picture-1@newsletter", b"GIF89a" + PNG[:500], "gif", "Grüße team photo.gif"))
+EDITION = Newsletter(
+    month="2026-10", subject="IT in October for [[ recipient.name ]]", preheader="",
+    html=("<p>Hello [[ recipient.name ]]</p>" + "".join(f'<img src="cid:{i.cid}" alt="x">' for i in IMAGES)
+          + "<p>" + "static Grüße text " * 2000 + "</p>\n.\n..dots"),
+    text="Hello [[ recipient.name ]]\n.\n..and dots =3D kept\n", images=IMAGES)
+
+
+def fast(to: Recipient, factory: MessageFactory | None = None) -> bytes:
+    factory = factory or MessageFactory(ENVELOPE, Personalizer(EDITION))
+    return factory.build(to, to.context()).data
+
+
+def test_a_message_with_images_parses_and_each_image_is_referenced_by_its_content_id():
+    ann = Recipient("ann@example.com", "Ann Smith")
+    message = message_from_bytes(fast(ann), policy=policy.default)
+    assert message.get_content_type() == "multipart/alternative" and not message.defects
+    plain, related = message.get_payload()
+    assert plain.get_content_type() == "text/plain"
+    assert related.get_content_type() == "multipart/related"
+    html, *images = related.get_payload()
+    assert html.get_content_type() == "text/html"
+    body = html.get_content().replace("\r\n", "\n")
+    assert body.startswith("<p>Hello Ann Smith</p>") and body.rstrip().endswith("</p>\n.\n..dots")
+    referenced = set(re.findall(r'src="cid:([^"]+)"', body))
+    assert {part["Content-ID"] for part in images} == {f"<{cid}>" for cid in referenced}
+    for part, image in zip(images, IMAGES, strict=True):
+        assert part.get_content_type() == f"image/{image.subtype}"
+        assert part.get_content() == image.data
+        assert part.get_content_disposition() == "inline" and part.get_filename() == image.filename
+    assert message["Subject"] == "IT in October for Ann Smith"
+
+
+def test_a_message_with_images_is_the_email_packages_message():
+    bob = Recipient("bob@example.com", "Bøb")
+    ours = message_from_bytes(fast(bob), policy=policy.default)
+    edition = Personalizer(EDITION).for_recipient(bob.context())
+    theirs = message_from_bytes(as_bytes(build_message(edition, ENVELOPE, bob)), policy=policy.default)
+    for name in ("Subject", "From", "To", "Reply-To", "List-Id", "Auto-Submitted", "Precedence", "MIME-Version"):
+        assert ours[name] == theirs[name], name
+    walk = [(p.get_content_type(), p["Content-ID"], p.get_filename()) for p in ours.walk()]
+    assert walk == [(p.get_content_type(), p["Content-ID"], p.get_filename()) for p in theirs.walk()]
+    for mine, other in zip(ours.walk(), theirs.walk(), strict=True):
+        if mine.get_content_maintype() == "text":  # line ends: CRLF on the wire, as either decodes them
+            assert lf(mine.get_content()) == lf(other.get_content())
+        elif not mine.is_multipart():
+            assert mine.get_content() == other.get_content()
+
+
+def test_each_message_has_its_own_outer_boundary_and_lines_of_at_most_78():
+    factory = MessageFactory(ENVELOPE, Personalizer(EDITION))
+    first, second = (fast(Recipient(f"p{i}@example.com", f"P {i}"), factory) for i in range(2))
+    bounds = [message_from_bytes(d, policy=policy.default).get_boundary() for d in (first, second)]
+    assert bounds[0] != bounds[1]
+    assert all(len(line) <= 78 for line in first.split(b"\r\n"))
+    assert base64.b64encode(PNG)[:40] in first.replace(b"\r\n", b"")
+
+
+def test_images_cost_about_what_a_message_without_them_costs():
+    people = [Recipient(f"p{i}@example.com", f"Person {i}") for i in range(200)]
+    factory = MessageFactory(ENVELOPE, Personalizer(EDITION))
+    started = time.perf_counter()
+    for person in people:
+        factory.build(person, person.context())
+    per_message = (time.perf_counter() - started) / len(people)
+    assert per_message < 0.002, f"{per_message * 1000:.1f} ms a message (through the email package: over 10)"
+
+
+def lf(text: str) -> str:
+    return text.replace("\r\n", "\n").rstrip()
+
+
+def test_the_smtp_form_is_the_message_dot_stuffed_lines_starting_with_a_dot_included():
+    factory = MessageFactory(ENVELOPE, Personalizer(EDITION))
+    for name in (".Dot at the start", "Plain", "..two"):
+        out = factory.build(Recipient("ann@example.com", name), {"name": name, "email": "ann@example.com"})
+        assert out.smtp_data == dot_stuffed(out.data) and b"\r\n..." in out.smtp_data
+        assert out.smtp_data.endswith(b"\r\n.\r\n")
