@@ -1,36 +1,118 @@
 """The words the tool writes, in the edition's language: one place that every built-in string
-goes through (`gettext`, `ngettext` in Python; `{% trans %}` and `_()` in templates).
+goes through (`gettext`, `ngettext` in Python; `{% trans %}` and `_()` in templates), and the
+locale's way of writing numbers and dates (Babel's locale data: `locale()`).
 
 The language is a context (`speaking(language)`), not a parameter threaded through every
 function: the story, the framings and the templates ask for the current one, so one edition can be
 composed once per language in use, each in its own `with speaking(...)` block, also in threads.
-Until catalogs are installed, every language speaks English (the messages themselves).
+
+Catalogs: `newsletter/locale/<language>/LC_MESSAGES/messages.mo`, compiled from the `.po` beside it
+by `make catalogs` (Babel) and shipped in the package; English is the messages as written. A
+workspace's own `.po` (`templates/<theme>/locale/<language>.po`) is compiled when it is loaded and
+answers first, falling back to the shipped catalog (`workspace_translations`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gettext as _gettext
+import io
 from collections.abc import Iterator
 from contextvars import ContextVar
+from pathlib import Path
+
+from babel import Locale, UnknownLocaleError
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import PoFileError, read_po
+
+from newsletter.errors import ConfigError
 
 DEFAULT_LANGUAGE = "en"
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "messages"
 
 _ENGLISH = _gettext.NullTranslations()
 _current: ContextVar[_gettext.NullTranslations | None] = ContextVar("translations", default=None)
 _language: ContextVar[str] = ContextVar("language", default=DEFAULT_LANGUAGE)
 
 
+def N_(message: str) -> str:  # noqa: N802 (the usual name of gettext's no-op marker)
+    """Marks `message` for the catalogs without translating it: for words defined at import time
+    (labels in tables), translated with `gettext` where they are used."""
+    return message
+
+
+def catalog_language(language: str) -> str:
+    """The catalog a language tag reads: 'de-AT', 'de_DE' and 'DE' read 'de'; '' reads English."""
+    return (language or DEFAULT_LANGUAGE).replace("_", "-").split("-")[0].strip().lower() or DEFAULT_LANGUAGE
+
+
+def shipped_languages() -> tuple[str, ...]:
+    """English and every language with a compiled catalog in the package, sorted."""
+    found = {p.parent.parent.name for p in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.mo")}
+    return (DEFAULT_LANGUAGE, *sorted(found - {DEFAULT_LANGUAGE}))
+
+
+@functools.lru_cache(maxsize=32)
 def translations_for(language: str) -> _gettext.NullTranslations:
-    """The catalog of `language`; English (the messages as written) when there is none."""
-    return _gettext.NullTranslations()
+    """The shipped catalog of `language` (any tag of it); English (the messages as written) when
+    there is none."""
+    return _gettext.translation(DOMAIN, LOCALE_DIR, [catalog_language(language)], fallback=True)
+
+
+def workspace_translations(theme_folder: Path | None, language: str) -> _gettext.NullTranslations:
+    """`theme_folder/locale/<language>.po` compiled now, falling back to the shipped catalog; the
+    shipped catalog alone when the workspace has none. A broken `.po` is a ConfigError naming the
+    file and line."""
+    shipped = translations_for(language)
+    path = theme_folder / "locale" / f"{catalog_language(language)}.po" if theme_folder else None
+    if path is None or not path.is_file():
+        return shipped
+    own = _compiled(path, catalog_language(language))
+    own.add_fallback(shipped)
+    return own
+
+
+def _compiled(path: Path, language: str) -> _gettext.GNUTranslations:
+    """A workspace's `.po`, read strictly and compiled in memory with Babel's tools."""
+    try:
+        with path.open("rb") as po:
+            catalog = read_po(po, locale=language, abort_invalid=True)
+    except PoFileError as exc:  # Babel's message names the line: "... on 12: ..."
+        raise ConfigError(f"{path}: {exc}; fix the file or remove it") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read this message catalog ({exc})") from None
+    for message in catalog:
+        if message.id and message.fuzzy:
+            message.flags.discard("fuzzy")  # a person wrote it on purpose: use it, fuzzy or not
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return _gettext.GNUTranslations(compiled)
+
+
+def locale() -> Locale:
+    """Babel's locale of the current language (its numbers, dates and month names); English for a
+    tag Babel does not know."""
+    return _babel_locale(current_language())
+
+
+@functools.lru_cache(maxsize=32)
+def _babel_locale(language: str) -> Locale:
+    for tag in ((language or DEFAULT_LANGUAGE).replace("-", "_"), catalog_language(language)):
+        try:
+            return Locale.parse(tag)
+        except (UnknownLocaleError, ValueError):
+            continue
+    return Locale.parse(DEFAULT_LANGUAGE)
 
 
 @contextlib.contextmanager
 def speaking(language: str, translations: _gettext.NullTranslations | None = None) -> Iterator[None]:
-    """Within the block, `gettext`/`ngettext` and the templates answer in `language`."""
+    """Within the block, `gettext`/`ngettext`, the number formats and the templates answer in `language`."""
     words = _current.set(translations if translations is not None else translations_for(language))
-    name = _language.set(language)
+    name = _language.set(language or DEFAULT_LANGUAGE)
     try:
         yield
     finally:

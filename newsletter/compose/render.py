@@ -19,7 +19,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from newsletter import i18n
-from newsletter.compose import formatting
+from newsletter.compose import formatting, theme_words
 from newsletter.compose.formatting import where
 from newsletter.compose.links import BadReference
 from newsletter.compose.mjml_errors import MarkingEnvironment, MjmlRefused, describe
@@ -87,8 +87,9 @@ class Theme:
         self.folder = own if own.is_dir() else self.builtin
 
     def settings(self) -> dict[str, Any]:
-        """Built-in theme.toml, overlaid by the workspace theme's own."""
-        merged = _read_theme_toml(self.builtin / THEME_FILE)
+        """Built-in theme.toml (its words in the current language: theme_words.py), overlaid by the
+        workspace theme's own."""
+        merged = theme_words.translated(_read_theme_toml(self.builtin / THEME_FILE))
         if self.folder != self.builtin and (self.folder / THEME_FILE).is_file():
             own = _read_theme_toml(self.folder / THEME_FILE)
             _check_theme(own, merged, self.folder / THEME_FILE)
