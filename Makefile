@@ -37,7 +37,7 @@ docs: $(STAMP)
 LANGUAGES := de fr es
 LOCALE := newsletter/locale
 catalogs: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg --add-location=file --sort-by-file --no-wrap \
+	$(BIN)/pybabel extract -F babel.cfg -k N_plural:1,2 --add-location=file --sort-by-file --no-wrap \
 		--project=newsletter --copyright-holder="newsletter authors" -o $(LOCALE)/messages.pot .
 	for lang in $(LANGUAGES); do \
 		test -f $(LOCALE)/$$lang/LC_MESSAGES/messages.po \

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from newsletter import i18n
 from newsletter.collect import build_collectors, collect_month, refresh_local
 from newsletter.compose.context import build_context
 from newsletter.compose.render import Newsletter, Renderer, Theme
@@ -31,38 +32,55 @@ def renderer(ws: Workspace) -> Renderer:
     return Renderer(Theme(settings.templates, settings.theme))
 
 
-def compose(ws: Workspace, period: Month | Year, *, refresh: bool = True, detail: str | None = None
-            ) -> Newsletter:
+def compose(ws: Workspace, period: Month | Year, *, refresh: bool = True, detail: str | None = None,
+            language: str | None = None) -> Newsletter:
     """The edition as it would go out now; a month's local files are read first (`refresh`). `detail`
-    "full" composes the edition's web page (every figure), whatever the theme's layout."""
+    "full" composes the edition's web page (every figure), whatever the theme's layout. `language`
+    (default: newsletter.toml's) is the one every word, number and date is written in, with the
+    workspace theme's own messages (locale/<language>.po) before the shipped catalog's."""
+    language = language or ws.config.newsletter.language
+    with i18n.speaking(language, translations(ws, language)):
+        return _compose(ws, period, refresh=refresh, detail=detail, language=language)
+
+
+def translations(ws: Workspace, language: str) -> i18n.NullTranslations:
+    """The messages of `language` for this workspace: its theme's own .po first, then the package's."""
+    theme = renderer(ws).theme
+    return i18n.workspace_translations(theme.folder if theme.folder != theme.builtin else None, language)
+
+
+def _compose(ws: Workspace, period: Month | Year, *, refresh: bool, detail: str | None, language: str
+             ) -> Newsletter:
     if isinstance(period, Year):
         from newsletter.compose.yearly import build_year_context
 
         first = period.months[0]
         stored = ws.store.history(m.label for m in [*first.history(12), *period.months])
-        context = build_year_context(period, stored, extra(ws, period.label, detail), now=ws.clock())
+        context = build_year_context(period, stored, extra(ws, period.label, detail, language), now=ws.clock())
         return renderer(ws).render(period.label, context, edition="year", detail=detail)
     if refresh:
         refresh_local(ws, period)
-    return renderer(ws).render(period.label, month_context(ws, period, detail), detail=detail)
+    return renderer(ws).render(period.label, month_context(ws, period, detail, language), detail=detail)
 
 
-def month_context(ws: Workspace, month: Month, detail: str | None = None) -> dict[str, Any]:
+def month_context(ws: Workspace, month: Month, detail: str | None = None, language: str | None = None
+                  ) -> dict[str, Any]:
     """What the month's templates see: its stored results beside `history_months` earlier ones."""
     results = ws.store.results(month.label)
     window = month.history(max(ws.config.newsletter.history_months, 1))
     history = ws.store.history(m.label for m in window)
     # records "yet" only when the history read holds every month ever stored
     complete = (ws.store.first_month() or month.label) >= window[0].label
-    return build_context(month, results, history, {**extra(ws, month.label, detail), "history_complete": complete})
+    facts = extra(ws, month.label, detail, language)
+    return build_context(month, results, history, {**facts, "history_complete": complete})
 
 
-def extra(ws: Workspace, label: str = "", detail: str | None = None) -> dict[str, Any]:
+def extra(ws: Workspace, label: str = "", detail: str | None = None, language: str | None = None) -> dict[str, Any]:
     """Workspace facts every template sees besides the numbers. `web_page`: the edition's page on the
     published site (newsletter.archive_url), "" without one; `web_copy`: this is that page."""
     settings = ws.config.newsletter
     page = f"{settings.archive_url.rstrip('/')}/{label}/" if settings.archive_url and label else ""
-    return {"company": settings.company, "team": settings.team, "language": settings.language,
+    return {"company": settings.company, "team": settings.team, "language": language or settings.language,
             "web_page": page, "web_copy": detail is not None,
             "sections": list(settings.sections),
             "source_titles": {source.name: source.title for source in ws.config.sources}}

@@ -83,12 +83,15 @@ def due_date(config: Config, month: Month) -> datetime:
     return month.end + timedelta(days=config.run.send_day - 1)
 
 
-def draft(ws: Workspace, period: Month | Year, *, refresh: bool = True) -> tuple[Newsletter, str | None]:
-    """What a preview shows: what the next run would send (the archive once frozen), and why frozen."""
+def draft(ws: Workspace, period: Month | Year, *, refresh: bool = True, language: str | None = None
+          ) -> tuple[Newsletter, str | None]:
+    """What a preview shows: what the next run would send (the archive once frozen), and why frozen;
+    `language` previews the draft in another language than newsletter.toml's (never frozen: what
+    was sent is the archive's)."""
     note = frozen(ws, period)
-    if note and has_archive(ws, period):
+    if note and has_archive(ws, period) and not language:
         return load_archive(ws, period), note
-    return compose(ws, period, refresh=refresh), note
+    return compose(ws, period, refresh=refresh, language=language), note
 
 
 def for_sending(ws: Workspace, period: Month | Year, *, resend_unknown: bool = False,

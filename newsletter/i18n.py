@@ -32,6 +32,7 @@ DEFAULT_LANGUAGE = "en"
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
 
+NullTranslations = _gettext.NullTranslations  # what a catalog is, for type hints elsewhere
 _ENGLISH = _gettext.NullTranslations()
 _current: ContextVar[_gettext.NullTranslations | None] = ContextVar("translations", default=None)
 _language: ContextVar[str] = ContextVar("language", default=DEFAULT_LANGUAGE)
@@ -41,6 +42,12 @@ def N_(message: str) -> str:  # noqa: N802 (the usual name of gettext's no-op ma
     """Marks `message` for the catalogs without translating it: for words defined at import time
     (labels in tables), translated with `gettext` where they are used."""
     return message
+
+
+def N_plural(singular: str, plural: str) -> tuple[str, str]:  # noqa: N802
+    """Marks a singular/plural pair for the catalogs (one message with its plural forms), for
+    `ngettext(*pair, n)` where it is used."""
+    return singular, plural
 
 
 def catalog_language(language: str) -> str:

@@ -35,7 +35,7 @@ from datetime import timedelta
 
 from newsletter.compose import formatting
 from newsletter.compose.figures import Figure, Section, format_value
-from newsletter.i18n import N_, ngettext
+from newsletter.i18n import N_, N_plural, ngettext
 from newsletter.i18n import gettext as _
 from newsletter.period import Month
 
@@ -43,21 +43,20 @@ STREAK_MIN_MONTHS = 2
 PEAK_MIN_MONTHS = 3
 SNAP = 0.1  # an interval within 10 % of the next unit is said in that unit
 # "every minute", "every 26 seconds": a whole phrase per unit, since languages bend "every" by the unit
-_UNITS = ((86400, (N_("every day"), N_("every {n} days"))), (3600, (N_("every hour"), N_("every {n} hours"))),
-          (60, (N_("every minute"), N_("every {n} minutes"))), (1, (N_("every second"), N_("every {n} seconds"))))
+_UNITS = ((86400, N_plural("every day", "every {n} days")), (3600, N_plural("every hour", "every {n} hours")),
+          (60, N_plural("every minute", "every {n} minutes")), (1, N_plural("every second", "every {n} seconds")))
 _DENOMINATORS = (2, 3, 4, 5, 10, 20)
 # mail counts, by key: one of them stopped at an interval ("a threat stopped every minute"), and a
 # flood of them ("3 threats stopped every second")
 MAIL_ITEMS = {
     "blocked_total": (N_("a threat stopped {every}"),
-                      (N_("{n} threat stopped every second"), N_("{n} threats stopped every second"))),
+                      N_plural("{n} threat stopped every second", "{n} threats stopped every second")),
     "spam": (N_("a spam email stopped {every}"),
-             (N_("{n} spam email stopped every second"), N_("{n} spam emails stopped every second"))),
+             N_plural("{n} spam email stopped every second", "{n} spam emails stopped every second")),
     "phishing": (N_("a phishing email stopped {every}"),
-                 (N_("{n} phishing email stopped every second"), N_("{n} phishing emails stopped every second"))),
+                 N_plural("{n} phishing email stopped every second", "{n} phishing emails stopped every second")),
     "malware": (N_("an email with malware stopped {every}"),
-                (N_("{n} email with malware stopped every second"),
-                 N_("{n} emails with malware stopped every second"))),
+                N_plural("{n} email with malware stopped every second", "{n} emails with malware stopped every second")),
 }
 
 

@@ -54,9 +54,8 @@ class Angle:
 
     def said(self, value: float | None) -> str:
         """The noun in the current language, in the form the number before it asks for."""
-        if self.one:
-            return ngettext(self.one, self.noun, round(value) if value is not None else 2)
-        return _(self.noun)
+        # the two forms are messages of their own (a count's noun has no plural of a single message)
+        return _(self.one if self.one and value is not None and round(value) == 1 else self.noun)
 
     @property
     def volume(self) -> bool:
