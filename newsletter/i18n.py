@@ -18,6 +18,7 @@ import contextlib
 import functools
 import gettext as _gettext
 import io
+import re
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
@@ -81,18 +82,38 @@ def workspace_translations(theme_folder: Path | None, language: str) -> _gettext
     return own
 
 
+_PO_LINE = re.compile(r'^(#.*|(msgctxt|msgid|msgid_plural|msgstr(\[\d+\])?)\s+".*"|".*")?$')
+_FIELD = re.compile(r"\{[A-Za-z_]*\}|%\([A-Za-z_]+\)s")
+
+
 def _compiled(path: Path, language: str) -> _gettext.GNUTranslations:
-    """A workspace's `.po`, read strictly and compiled in memory with Babel's tools."""
+    """A workspace's `.po`, read strictly and compiled in memory with Babel's tools. Refused with
+    `file:line: what`: a line that is no .po syntax (Babel's reader guesses past some), and a
+    translation naming a field its message does not have (it would fail the edition later)."""
     try:
-        with path.open("rb") as po:
-            catalog = read_po(po, locale=language, abort_invalid=True)
-    except PoFileError as exc:  # Babel's message names the line: "... on 12: ..."
-        raise ConfigError(f"{path}: {exc}; fix the file or remove it") from None
+        text = path.read_text(encoding="utf-8")
+        for number, line in enumerate(text.splitlines(), 1):
+            if not _PO_LINE.match(line.strip()):
+                raise ConfigError(f"{path}:{number}: expected msgid \"...\", msgstr \"...\", a quoted line or a "
+                                  f"# comment, got {line.strip()[:60]!r}")
+        catalog = read_po(io.BytesIO(text.encode("utf-8")), locale=language, abort_invalid=True)
+    except PoFileError as exc:  # Babel's message ends with the line, counted from 0: "... on 11"
+        found = re.match(r"(.*) on (\d+)$", str(exc))
+        where = f"{path}:{int(found[2]) + 1}: {found[1]}" if found else f"{path}: {exc}"
+        raise ConfigError(f"{where}; fix the file or remove it") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read this message catalog ({exc})") from None
     for message in catalog:
-        if message.id and message.fuzzy:
-            message.flags.discard("fuzzy")  # a person wrote it on purpose: use it, fuzzy or not
+        if not message.id:
+            continue
+        message.flags.discard("fuzzy")  # a person wrote it on purpose: use it, fuzzy or not
+        ids = message.id if isinstance(message.id, tuple | list) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple | list) else (message.string,)
+        allowed = {field for one in ids for field in _FIELD.findall(one)}
+        unknown = sorted({field for one in strings for field in _FIELD.findall(one or "")} - allowed)
+        if unknown:
+            raise ConfigError(f"{path}:{message.lineno}: the translation of {ids[0]!r} names {unknown[0]}, which "
+                              f"its message does not have (it has: {', '.join(sorted(allowed)) or 'none'})")
     compiled = io.BytesIO()
     write_mo(compiled, catalog)
     compiled.seek(0)
