@@ -39,13 +39,13 @@ _current: ContextVar[_gettext.NullTranslations | None] = ContextVar("translation
 _language: ContextVar[str] = ContextVar("language", default=DEFAULT_LANGUAGE)
 
 
-def N_(message: str) -> str:  # noqa: N802 (the usual name of gettext's no-op marker)
+def N_(message: str) -> str:
     """Marks `message` for the catalogs without translating it: for words defined at import time
     (labels in tables), translated with `gettext` where they are used."""
     return message
 
 
-def N_plural(singular: str, plural: str) -> tuple[str, str]:  # noqa: N802
+def N_plural(singular: str, plural: str) -> tuple[str, str]:
     """Marks a singular/plural pair for the catalogs (one message with its plural forms), for
     `ngettext(*pair, n)` where it is used."""
     return singular, plural

@@ -56,7 +56,8 @@ MAIL_ITEMS = {
     "phishing": (N_("a phishing email stopped {every}"),
                  N_plural("{n} phishing email stopped every second", "{n} phishing emails stopped every second")),
     "malware": (N_("an email with malware stopped {every}"),
-                N_plural("{n} email with malware stopped every second", "{n} emails with malware stopped every second")),
+                N_plural("{n} email with malware stopped every second",
+                         "{n} emails with malware stopped every second")),
 }
 
 

@@ -35,7 +35,8 @@ YEAR_TOTALS = (
 )
 # a total's best month, by which month is best and the figure's unit
 BEST = {("higher", "pct"): N_("best in {month} ({value})"), ("higher", "count"): N_("most in {month} ({value})"),
-        ("lower", "duration"): N_("fastest in {month} ({value})"), ("lower", "count"): N_("lowest in {month} ({value})")}
+        ("lower", "duration"): N_("fastest in {month} ({value})"),
+        ("lower", "count"): N_("lowest in {month} ({value})")}
 
 
 @dataclass(frozen=True)
