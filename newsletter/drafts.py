@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from newsletter import i18n
 from newsletter.collect import build_collectors, collect_month, refresh_local
 from newsletter.compose.context import build_context
 from newsletter.compose.render import Newsletter, Renderer, Theme
+from newsletter.delivery.recipients import languages_of
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.period import Month, Year
 from newsletter.workspace import Workspace
@@ -24,6 +26,8 @@ from newsletter.workspace import Workspace
 if TYPE_CHECKING:
     from newsletter.compose.checks import Finding
     from newsletter.delivery.mailing import SampleRecipient
+
+log = logging.getLogger(__name__)
 
 
 def renderer(ws: Workspace) -> Renderer:
@@ -41,6 +45,39 @@ def compose(ws: Workspace, period: Month | Year, *, refresh: bool = True, detail
     language = language or ws.config.newsletter.language
     with i18n.speaking(language, translations(ws, language)):
         return _compose(ws, period, refresh=refresh, detail=detail, language=language)
+
+
+def compose_all(ws: Workspace, period: Month | Year, *, refresh: bool = True, detail: str | None = None
+                ) -> Newsletter:
+    """The edition in newsletter.toml's language, with its translations into every other language in
+    use (languages_in_use): one composition per language, one content hash for them all."""
+    first = compose(ws, period, refresh=refresh, detail=detail)
+    others = tuple(compose(ws, period, refresh=False, detail=detail, language=language)
+                   for language in languages_in_use(ws))
+    return replace(first, translations=others) if others else first
+
+
+def languages_in_use(ws: Workspace) -> list[str]:
+    """The languages besides newsletter.toml's that editions are composed in: `newsletter.languages`,
+    else those of the recipients file's `language` column. A listed language without a catalog is a
+    ConfigError; a person's language without one reads newsletter.toml's (warned once per language)."""
+    settings, recipients_file = ws.config.newsletter, ws.config.delivery.recipients
+    listed = bool(settings.languages)
+    wanted = settings.languages if listed else (languages_of(recipients_file) if recipients_file else [])
+    primary, found = i18n.catalog_language(settings.language), []
+    for language in wanted:
+        code = i18n.catalog_language(language)
+        if code == primary or code in found:
+            continue
+        if code not in i18n.shipped_languages():
+            if listed:
+                raise ConfigError(f"{ws.config.path}: newsletter.languages: no catalog for {language!r}; shipped: "
+                                  f"{', '.join(i18n.shipped_languages())} (docs/languages.md says how to add one)")
+            log.warning("%s: language %r has no catalog; those people get the edition in %r",
+                        recipients_file, language, settings.language)
+            continue
+        found.append(code)
+    return found
 
 
 def translations(ws: Workspace, language: str) -> i18n.NullTranslations:
@@ -105,11 +142,15 @@ def findings(ws: Workspace, newsletter: Newsletter) -> list[Finding]:
 
 
 def refuse_broken(ws: Workspace, newsletter: Newsletter) -> None:
-    """An edition that would break in mail clients is never sent: TemplateError naming each error."""
-    errors = [f for f in findings(ws, newsletter) if f.level == "error"]
+    """An edition that would break in mail clients is never sent, in any of its languages: TemplateError
+    naming each error (and its language, when there are several)."""
+    several = len(newsletter.editions) > 1
+    errors = [(edition.language, f) for edition in newsletter.editions for f in findings(ws, edition)
+              if f.level == "error"]
     if errors:
         raise TemplateError(f"edition {newsletter.month} would break in mail clients, not sending: "
-                            + "; ".join(f"{f.check}: {f.message}" for f in errors))
+                            + "; ".join(f"{f'[{language}] ' if several else ''}{f.check}: {f.message}"
+                                        for language, f in errors))
 
 
 # a draft written to a file (`preview --output`) -----------------------------------------------

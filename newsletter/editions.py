@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from newsletter import approval
 from newsletter.archive import archive, archive_dir, has_archive, load_archive
 from newsletter.collect import refresh_local
-from newsletter.drafts import compose, refuse_broken
+from newsletter.drafts import compose, compose_all, refuse_broken
 from newsletter.errors import DeliveryError, NewsletterError, NothingToDo
 from newsletter.period import Month, Year
 
@@ -91,7 +91,9 @@ def draft(ws: Workspace, period: Month | Year, *, refresh: bool = True, language
     note = frozen(ws, period)
     if note and has_archive(ws, period) and not language:
         return load_archive(ws, period), note
-    return compose(ws, period, refresh=refresh, language=language), note
+    if language:
+        return compose(ws, period, refresh=refresh, language=language), note
+    return compose_all(ws, period, refresh=refresh), note
 
 
 def for_sending(ws: Workspace, period: Month | Year, *, resend_unknown: bool = False,
@@ -116,7 +118,7 @@ def for_sending(ws: Workspace, period: Month | Year, *, resend_unknown: bool = F
         from newsletter.compose.yearly import refuse_unfinished
 
         refuse_unfinished(period, ws.clock())
-    newsletter = compose(ws, period)
+    newsletter = compose_all(ws, period)  # one edition per language in use
     refuse_broken(ws, newsletter)
     archive(ws, newsletter, web=compose(ws, period, refresh=False, detail="full"))
     return newsletter
