@@ -131,26 +131,29 @@ def sample_edition(ws: Workspace) -> Newsletter:
     for each in [*month.history(ws.config.newsletter.history_months), month]:
         demo.store.save_results(each.label, collect_month(collectors, each, progress=logging.DEBUG))
     sample = Workspace(ws.config, demo.store, ws.registry, demo=True, clock=ws.clock)
-    return compose(sample, month, refresh=False)  # the demo's numbers, not this workspace's files
+    return compose_all(sample, month, refresh=False)  # the demo's numbers, not this workspace's files
 
 
 def findings(ws: Workspace, newsletter: Newsletter) -> list[Finding]:
-    """Email-client safety findings for a composed edition (compose/checks.py)."""
+    """Email-client safety findings for a composed edition, in each of its languages (compose/checks.py:
+    the subject's and the preheader's length too); a translation's say which language: "[de] ..."."""
     from newsletter.compose.checks import check_newsletter
 
-    return check_newsletter(newsletter, renderer(ws).theme.settings())
+    theme = renderer(ws).theme.settings()
+    found = check_newsletter(newsletter, theme)
+    for translation in newsletter.translations:
+        found += [replace(f, message=f"[{translation.language}] {f.message}")
+                  for f in check_newsletter(translation, theme)]
+    return found
 
 
 def refuse_broken(ws: Workspace, newsletter: Newsletter) -> None:
     """An edition that would break in mail clients is never sent, in any of its languages: TemplateError
     naming each error (and its language, when there are several)."""
-    several = len(newsletter.editions) > 1
-    errors = [(edition.language, f) for edition in newsletter.editions for f in findings(ws, edition)
-              if f.level == "error"]
+    errors = [f for f in findings(ws, newsletter) if f.level == "error"]
     if errors:
         raise TemplateError(f"edition {newsletter.month} would break in mail clients, not sending: "
-                            + "; ".join(f"{f'[{language}] ' if several else ''}{f.check}: {f.message}"
-                                        for language, f in errors))
+                            + "; ".join(f"{f.check}: {f.message}" for f in errors))
 
 
 # a draft written to a file (`preview --output`) -----------------------------------------------

@@ -196,3 +196,14 @@ def test_preview_refuses_a_language_without_a_catalog(tmp_path):
     result = CliRunner().invoke(cli, ["-q", "preview", "--demo", "--language", "xx", "--output",
                                       str(tmp_path / "d.txt")], env={"NEWSLETTER_STATE_DIR": str(tmp_path / "s")})
     assert result.exit_code == 2 and "no catalog for 'xx'" in result.output
+
+
+def test_the_subject_length_is_checked_in_every_language_in_use(workspace):
+    base = workspace.config.read_text().replace('timezone = "Europe/Berlin"',
+                                                'timezone = "Europe/Berlin"\nlanguages = ["de"]')
+    workspace.configure(base=base)
+    long = "%(team)s mit dem ausführlichen, langen und wirklich sehr ausgiebigen Monatsbericht für %(month)s"
+    workspace.write("templates/default/locale/de.po", f'msgid "%(team)s in %(month)s"\nmsgstr "{long}"\n')
+    result = workspace.invoke("check")
+    assert "[de] " in result.output and "characters; phones cut subjects" in result.output, result.output
+    assert result.output.count("phones cut subjects") == 1  # the English subject fits

@@ -93,3 +93,15 @@ def test_a_rerun_after_some_were_sent_sends_the_archived_translation(workspace, 
     assert again.exit_code == 0, again.output
     assert subjects(smtp_server)["anna@example.com"] == subjects(smtp_server)["dieter@example.com"]
     assert subjects(smtp_server)["anna@example.com"].startswith("IT im Oktober")
+
+
+def test_the_reviewers_read_the_workspace_language(workspace, smtp_server):
+    configure(workspace, smtp_server)
+    base = workspace.config.read_text().replace("retry_rounds = 0", 'retry_rounds = 0\nrequire_approval = true\n'
+                                                'reviewers = ["rev@example.com"]')
+    workspace.configure(base=base.replace('timezone = "Europe/Berlin"', 'timezone = "Europe/Berlin"\nlanguage = "de"'))
+    assert workspace.invoke("run", "--month", "2026-10").exit_code == 3
+    (review,) = smtp_server.mailbox.messages
+    assert str(review["Subject"]).startswith("Freigabe nötig: IT im Oktober")
+    body = review.get_body(("plain",)).get_content()
+    assert "wartet auf eure Freigabe" in body and "Die Zahlen:" in body and "IT-Support" in body
