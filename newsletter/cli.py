@@ -180,8 +180,8 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
 @click.option("--host", help="Serve on this address instead of 127.0.0.1 (the printed URL carries a token on any).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0 picks a free one.")
 @click.option("--no-open", is_flag=True, help="Do not open a browser.")
-@click.option("--language", metavar="LANG", help="Write the draft in this language (de, fr, es, en) instead of "
-              "newsletter.toml's; with --output or --format json.")
+@click.option("--language", metavar="LANG", help="Show or write the draft in this language (de, fr, es, en) "
+              "instead of newsletter.toml's; the live preview's language switch starts there.")
 def preview(open_workspace, month: str | None, year: str | None, output: Path | None, fmt: str | None,
             collect_first: bool, host: str | None, port: int, no_open: bool, language: str | None) -> None:
     """Serve the month's draft with live reload, test sends and approval; or write it to --output."""
@@ -193,14 +193,11 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
     if output is None and fmt != "json":
         if year:
             raise click.UsageError("the live preview shows a month; write the year in review with --output FILE")
-        if language:
-            raise click.UsageError("the live preview shows newsletter.toml's language; write another one with "
-                                   "--language LANG --output FILE")
         from newsletter.preview import PreviewOptions
         from newsletter.preview_http import serve
 
         options = PreviewOptions(month=month or "last", host=host, port=port, open_browser=not no_open,
-                                 collect=collect_first)
+                                 collect=collect_first, language=_language(language))
         serve(open_workspace, options, echo=click.echo)
         return
     fmt = drafts.output_format(output, fmt) if output else fmt
