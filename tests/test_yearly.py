@@ -77,5 +77,5 @@ def test_a_year_that_is_over_reads_as_the_year():
     context = build_year_context(YEAR, stored(BLOCKED, RESOLVED), EXTRA, now=second_of_january)
     assert context["year"]["over"] is True
     newsletter = Renderer(Theme(Path("/nonexistent"), "default")).render("2026", context, edition="year")
-    assert "Over 12 months, January to December 2026:" in newsletter.text and "so far" not in newsletter.text
+    assert "Over 12 months, January to December 2026:\n- " in newsletter.text and "so far" not in newsletter.text
     assert newsletter.subject.startswith("IT in 2026: ")
