@@ -37,13 +37,13 @@ docs: $(STAMP)
 LANGUAGES := de fr es
 LOCALE := newsletter/locale
 catalogs: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k N_plural:1,2 --add-location=file --sort-by-file --no-wrap \
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_plural:1,2 --add-location=file --sort-by-file --no-wrap \
 		--project=newsletter --copyright-holder="newsletter authors" -o $(LOCALE)/messages.pot .
 	for lang in $(LANGUAGES); do \
 		test -f $(LOCALE)/$$lang/LC_MESSAGES/messages.po \
-			|| $(BIN)/pybabel init --quiet --no-wrap -D messages -i $(LOCALE)/messages.pot -d $(LOCALE) -l $$lang; \
+			|| $(BIN)/pybabel -q init --no-wrap -D messages -i $(LOCALE)/messages.pot -d $(LOCALE) -l $$lang; \
 	done
-	$(BIN)/pybabel update --quiet --no-wrap --no-fuzzy-matching --ignore-obsolete -D messages \
+	$(BIN)/pybabel -q update --no-wrap --no-fuzzy-matching --ignore-obsolete -D messages \
 		-i $(LOCALE)/messages.pot -d $(LOCALE)
 	$(BIN)/pybabel compile --statistics -D messages -d $(LOCALE)
 	$(BIN)/python -m pytest -q tests/test_languages.py -k complete

@@ -9,6 +9,8 @@ follow the count; a workspace's own .po overrides any message.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from newsletter.cli import cli
 from newsletter.compose import formatting, framing
 from newsletter.errors import ConfigError
 from newsletter.period import Month
+from tests.conftest import REPO
 
 LOCALE = Path(i18n.__file__).parent / "locale"
 LANGUAGES = ("de", "fr", "es")
@@ -35,6 +38,19 @@ def english_catalog():
 def shipped(language: str):
     with (LOCALE / language / "LC_MESSAGES" / "messages.po").open("rb") as po:
         return read_po(po, locale=language)
+
+
+def test_the_english_catalog_holds_every_message_of_the_code_complete(tmp_path):
+    """messages.pot is what `make catalogs` extracts now: a new message in the code or a template is
+    missing from it (and so from every translation) until the catalogs are made again."""
+    fresh = tmp_path / "messages.pot"
+    subprocess.run([str(Path(sys.executable).parent / "pybabel"), "-q", "extract", "-F", "babel.cfg",
+                    "-k", "N_plural:1,2", "-o", str(fresh), "."], cwd=REPO, check=True, capture_output=True)
+    with fresh.open("rb") as pot:
+        now = {_key(m.id) for m in read_po(pot) if m.id}
+    shipped_ids = {_key(m.id) for m in english_catalog() if m.id}
+    assert not now - shipped_ids, (f"{len(now - shipped_ids)} messages are not in newsletter/locale/messages.pot: "
+                                   f"run `make catalogs` and translate them: {sorted(map(str, now - shipped_ids))[:5]}")
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
