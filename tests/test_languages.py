@@ -223,3 +223,24 @@ def test_the_subject_length_is_checked_in_every_language_in_use(workspace):
     result = workspace.invoke("check")
     assert "[de] " in result.output and "characters; phones cut subjects" in result.output, result.output
     assert result.output.count("phones cut subjects") == 1  # the English subject fits
+
+
+def test_the_published_site_speaks_the_workspace_language(workspace, tmp_path):
+    base = workspace.config.read_text().replace('timezone = "Europe/Berlin"',
+                                                'timezone = "Europe/Berlin"\nlanguage = "fr"')
+    workspace.configure(base=base)
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    assert workspace.invoke("run", "--month", "2026-10").exit_code == 0
+    assert workspace.invoke("publish", str(tmp_path / "site")).exit_code == 0
+    index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert 'lang="fr"' in index and "Flux Atom" in index and "Lettre d'information IT" in index
+    page = (tmp_path / "site" / "2026-10" / "index.html").read_text(encoding="utf-8")
+    assert "Tous les numéros" in page and "octobre 2026" in page
+
+
+def test_check_warns_of_a_language_without_a_catalog(workspace):
+    base = workspace.config.read_text().replace('timezone = "Europe/Berlin"',
+                                                'timezone = "Europe/Berlin"\nlanguage = "it"')
+    workspace.configure(base=base)
+    result = workspace.invoke("check")
+    assert "newsletter.language: no catalog for 'it', so the edition's words are in English" in result.output
