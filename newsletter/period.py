@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton
 
 from newsletter.i18n import locale
 
@@ -52,8 +52,8 @@ class Month:
 
     @property
     def name(self) -> str:
-        """'October 2026' ('Oktober 2026', 'octobre 2026'): the current language's (newsletter.i18n)."""
-        return format_date(self.first_day, "LLLL y", locale=locale())
+        """'October 2026' ('Oktober 2026', 'octubre de 2026'): the current language's way (newsletter.i18n)."""
+        return format_skeleton("yMMMM", self.first_day, locale=locale())
 
     @property
     def short_name(self) -> str:

@@ -106,7 +106,7 @@ def draft(tmp_path: Path, language: str, suffix: str) -> str:
 DEMO_WRITTEN = ("Wi-Fi in the new wing", "third floor of the new wing", "Password manager for everyone",
                 "company password manager", "Lock your screen", "whenever you leave your desk")
 NUMBERS = {"de": ("42.744", "99,99\u00a0%"), "fr": ("42\u202f744", "99,99\u00a0%"), "es": ("42.744", "99,99\u00a0%")}
-MONTHS = {"de": "November 2026", "fr": "novembre 2026", "es": "noviembre 2026"}
+MONTHS = {"de": "November 2026", "fr": "novembre 2026", "es": "noviembre de 2026"}
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
