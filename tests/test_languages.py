@@ -244,3 +244,10 @@ def test_check_warns_of_a_language_without_a_catalog(workspace):
     workspace.configure(base=base)
     result = workspace.invoke("check")
     assert "newsletter.language: no catalog for 'it', so the edition's words are in English" in result.output
+
+
+def test_a_fraction_takes_the_plural_form_its_language_gives_it():
+    with i18n.speaking("fr"):
+        assert (formatting.points(0.1, 1), formatting.duration(5400)) == ("0,1 point", "1,5 heure")
+    with i18n.speaking("de"):
+        assert (formatting.points(0.1, 1), formatting.duration(5400)) == ("0,1 Punkte", "1,5 Stunden")

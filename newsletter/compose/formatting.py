@@ -91,9 +91,12 @@ def duration(seconds: float | None) -> str:
 
 
 def _count(value: float) -> int:
-    """The count a plural form is chosen by: a whole number as it is, a fraction (6.2) as 'many'
-    (every shipped language says '6.2 hours', '6,2 Stunden')."""
-    return int(value) if float(value).is_integer() else 2
+    """The count a plural form is chosen by: a whole number as it is; a fraction by the language's own
+    rule (CLDR, through Babel): 'one' reads as 1 ('0,1 point', '1,5 heure' in French), else as 2
+    ('6.2 hours', '6,2 Stunden')."""
+    if float(value).is_integer():
+        return int(value)
+    return 1 if locale().plural_form(value) == "one" else 2
 
 
 def _one_decimal(value: float) -> float | int:
