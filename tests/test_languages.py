@@ -251,3 +251,13 @@ def test_a_fraction_takes_the_plural_form_its_language_gives_it():
         assert (formatting.points(0.1, 1), formatting.duration(5400)) == ("0,1 point", "1,5 heure")
     with i18n.speaking("de"):
         assert (formatting.points(0.1, 1), formatting.duration(5400)) == ("0,1 Punkte", "1,5 Stunden")
+
+
+def test_the_quotes_heading_of_the_highlights_file_reads_in_the_edition_language(workspace, tmp_path):
+    workspace.write("sources/highlights/2026-10.md", "# What colleagues said\n\n## Anna\nFixed in ten minutes.\n")
+    output = tmp_path / "de.txt"
+    result = workspace.invoke("preview", "--month", "2026-10", "--collect", "--language", "de", "--output",
+                              str(output))
+    assert result.exit_code == 0, result.output
+    text = output.read_text(encoding="utf-8")
+    assert "WAS KOLLEGINNEN UND KOLLEGEN SAGEN" in text and "WHAT COLLEAGUES SAID" not in text

@@ -137,7 +137,10 @@ class Theme:
         # the templates' {% trans %} and _() ask newsletter.i18n, so they speak the current language
         env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext)
         env.filters.update(number=formatting.number, percent=formatting.percent, duration=formatting.duration,
-                           fit=formatting.fit, upper_first=formatting.upper_first, placed=placed)
+                           fit=formatting.fit, upper_first=formatting.upper_first, placed=placed,
+                           # a heading the highlights file names, in the edition's language when the
+                           # catalogs know it ("What colleagues said"), else as written; never formatted
+                           translated=i18n.gettext)
         return env
 
     def logo_image(self) -> InlineImage | None:
