@@ -80,7 +80,7 @@ def require_approval(ws: Workspace, newsletter: Newsletter) -> Approval:
     earlier = latest(store, month)
     changed = (f" (it changed since {earlier.approved_by} approved {earlier.short_hash} at {earlier.approved_at})"
                if earlier else "")
-    asked = notify_reviewers(ws, newsletter, changed)
+    asked = notify_reviewers(ws, newsletter, earlier)
     raise NothingToDo(f"edition {month} ({digest[:12]}) waits for approval{changed}; {asked}; "
                       f"approve it with: {approve_command(ws, month)}")
 
@@ -96,8 +96,9 @@ def preview_command(ws: Workspace, month: str) -> str:
     return f"newsletter preview {where} --month {month}"
 
 
-def notify_reviewers(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str:
-    """Email the reviewers once per content hash; returns what happened, for the exit message."""
+def notify_reviewers(ws: Workspace, newsletter: Newsletter, earlier: Approval | None = None) -> str:
+    """Email the reviewers once per content hash (`earlier`: the last approval of other content, which
+    the email names); returns what happened, for the exit message."""
     from newsletter.delivery.mailing import envelope
     from newsletter.delivery.notices import build_notice, send_notices
     from newsletter.delivery.registry import make_transport
@@ -111,6 +112,8 @@ def notify_reviewers(ws: Workspace, newsletter: Newsletter, changed: str = "") -
         return f"reviewers were asked at {asked_at}"
     language = ws.config.newsletter.language
     with i18n.speaking(language, translations(ws, language)):  # the reviewers read the workspace's language
+        changed = i18n.gettext(" (it changed since {by} approved {hash} at {at})").format(
+            by=earlier.approved_by, hash=earlier.short_hash, at=earlier.approved_at) if earlier else ""
         body = review_text(ws, newsletter, changed)
         subject = i18n.gettext("Approval needed: {subject}").format(subject=newsletter.subject)
     shared = envelope(ws.config)

@@ -105,3 +105,16 @@ def test_the_reviewers_read_the_workspace_language(workspace, smtp_server):
     assert str(review["Subject"]).startswith("Freigabe nötig: IT im Oktober")
     body = review.get_body(("plain",)).get_content()
     assert "wartet auf eure Freigabe" in body and "Die Zahlen:" in body and "IT-Support" in body
+
+
+def test_the_reviewers_are_told_in_their_language_that_an_approved_draft_changed(workspace, smtp_server):
+    configure(workspace, smtp_server)
+    base = workspace.config.read_text().replace("retry_rounds = 0", 'retry_rounds = 0\nrequire_approval = true\n'
+                                                'reviewers = ["rev@example.com"]')
+    workspace.configure(base=base.replace('timezone = "Europe/Berlin"', 'timezone = "Europe/Berlin"\nlanguage = "de"'))
+    assert workspace.invoke("run", "--month", "2026-10").exit_code == 3
+    assert workspace.invoke("approve", "--month", "2026-10", "--by", "Ana").exit_code == 0
+    workspace.write("sources/highlights/2026-10.md", "## Neue Drucker\nAlle laufen.\n")
+    assert workspace.invoke("run", "--month", "2026-10").exit_code == 3
+    again = smtp_server.mailbox.messages[-1].get_body(("plain",)).get_content()
+    assert "(er hat sich geändert, seit Ana am " in again
