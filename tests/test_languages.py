@@ -8,6 +8,7 @@ follow the count; a workspace's own .po overrides any message.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -261,3 +262,24 @@ def test_the_quotes_heading_of_the_highlights_file_reads_in_the_edition_language
     assert result.exit_code == 0, result.output
     text = output.read_text(encoding="utf-8")
     assert "WAS KOLLEGINNEN UND KOLLEGEN SAGEN" in text and "WHAT COLLEAGUES SAID" not in text
+
+
+@pytest.mark.parametrize("language", [*LANGUAGES, "en"])
+def test_the_subject_and_the_preheader_stay_within_their_limits_in_every_language(tmp_path, language):
+    from newsletter.compose.checks import PREHEADER_MAX, SUBJECT_MAX
+
+    for month in ("2026-10", "2026-11", "2026-06"):
+        result = CliRunner().invoke(cli, ["-q", "preview", "--demo", "--month", month, "--language", language,
+                                          "--format", "json"], env={"NEWSLETTER_STATE_DIR": str(tmp_path / "s")})
+        assert result.exit_code == 0, result.output
+        draft = json.loads(result.stdout)
+        assert 0 < len(draft["subject"]) <= SUBJECT_MAX, (month, draft["subject"])
+        assert 0 < len(draft["preheader"]) <= PREHEADER_MAX, (month, draft["preheader"])
+
+
+def test_a_preheader_over_its_limit_is_a_warning():
+    from newsletter.compose.checks import PREHEADER_MAX, check_preheader
+
+    assert [f.check for f in check_preheader("x" * (PREHEADER_MAX + 1))] == ["preheader"]
+    assert [f.level for f in check_preheader("")] == ["warning"]
+    assert list(check_preheader("A fine line.")) == []
