@@ -171,6 +171,28 @@ def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
 
 @cli.command()
 @workspace_options
+def snapshot(open_workspace) -> None:
+    """Store today's reading of every source that needs daily snapshots (systems that only know
+    rolling windows or counters since a restart). The daily `run` does it too.
+
+    Exit 0 when every one was stored, 1 naming each that failed (the others are stored all the
+    same), 3 when no source needs snapshots."""
+    from newsletter.collect import take_snapshots
+    from newsletter.errors import NothingToDo
+
+    ws = open_workspace()
+    taken = take_snapshots(ws)
+    if not taken:
+        raise NothingToDo("no source needs daily snapshots; nothing to do")
+    for outcome in taken:
+        click.echo(f"{outcome.source:20} {'stored' if outcome.ok else 'failed  ' + str(outcome.error)}".rstrip())
+    failed = [outcome.source for outcome in taken if not outcome.ok]
+    if failed:
+        raise NewsletterError(f"no snapshot stored today for {', '.join(failed)} (see above)")
+
+
+@cli.command()
+@workspace_options
 @edition_options
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the draft here instead of serving it.")
 @click.option("--format", "fmt", type=click.Choice(["html", "text", "eml", "json"]),
@@ -351,6 +373,19 @@ def history(open_workspace) -> None:
                    f"{edition.subject}")
         for row in _not_reached(ws, edition.month):
             click.echo(f"    {row.status}: {row.recipient} ({row.last_error or 'no reason recorded'})")
+    _snapshot_coverage(ws)
+
+
+def _snapshot_coverage(ws: Workspace) -> None:
+    """Per source that needs daily snapshots, the days of last month and this one that have one."""
+    from newsletter.collect import snapshot_coverage
+
+    last = ws.month("last")
+    covered = [snapshot_coverage(ws, month) for month in (last, last.next())]
+    if covered[0]:
+        click.echo("\nDaily snapshots (days with one):")
+    for (name, before), (_, now) in zip(*covered, strict=True):
+        click.echo(f"    {name}: {before.coverage()}; {now.coverage()}")
 
 
 NOT_REACHED = ("perm_failed", "temp_failed", "unknown", "queued", "left")  # in the order history lists them

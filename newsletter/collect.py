@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ from newsletter.period import Month, Year
 from newsletter.redaction import redact
 from newsletter.result_checks import result_problem
 from newsletter.results import KIND_TYPES
+from newsletter.snapshots import DailySnapshots, stored_days
 
 if TYPE_CHECKING:
     from newsletter.workspace import Workspace
@@ -259,3 +261,61 @@ def required_failures(config: Config, results: list[SourceResult]) -> list[str]:
     """`name: error` for each failed source marked `required = true`: these hold the edition back."""
     required = {s.name for s in config.sources if s.required}
     return [f"{r.name}: {r.error}" for r in results if r.status == "failed" and r.name in required]
+
+
+# daily snapshots ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SnapshotTaken:
+    """One source's snapshot of today: stored, or why not (secrets removed)."""
+
+    source: str
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def snapshot_sources(config: Config, registry: CollectorRegistry) -> list[SourceConfig]:
+    """The enabled sources whose collector declares `needs_snapshots`, in source order."""
+    return [source for source in config.sources if source.enabled
+            and getattr(registry.get(source.type), "needs_snapshots", False)]
+
+
+def take_snapshots(ws: Workspace) -> list[SnapshotTaken]:
+    """Read every source that needs daily snapshots now and store each reading; one source's failure
+    (its config, its system, a reading that is not JSON or holds a secret) never stops the others."""
+    return [_take_one(source, ws) for source in snapshot_sources(ws.config, ws.registry)]
+
+
+def _take_one(source: SourceConfig, ws: Workspace) -> SnapshotTaken:
+    try:
+        collector = ws.registry.get(source.type)(source.settings, name=source.name, clock=ws.clock, state=ws.store)
+        collector.validate()
+        with limits.budget(deadline_s=source.deadline_s, max_pages=source.max_pages,
+                           ends_at=time.monotonic() + source.deadline_s):
+            reading = collector.take_snapshot()
+        text = json.dumps(dict(reading), sort_keys=True)  # what the store keeps: checked before it is kept
+        if redact(text, _secret_values(source.settings)) != text:
+            raise SourceError(f"collector {source.type!r} put a secret of the source into its snapshot; not stored "
+                              "(the collector needs fixing)")
+        ws.store.save_snapshot(source.name, collector.clock(), json.loads(text))
+        return SnapshotTaken(source.name)
+    except DeadlineExceeded as exc:
+        message = _late(source, exc.doing)
+    except (SourceError, ConfigError) as exc:
+        message = f"{source.file.name}: {exc}" if isinstance(exc, ConfigError) else str(exc)
+    except (TypeError, ValueError) as exc:
+        message = f"collector {source.type!r} took a snapshot that is not JSON ({exc}); the collector needs fixing"
+    except Exception as exc:  # one collector's bug must not stop the others' snapshots
+        log.debug("snapshot of %s failed", source.name, exc_info=True)
+        message = f"unexpected {type(exc).__name__}: {exc}"
+    return SnapshotTaken(source.name, _redact(message, source))
+
+
+def snapshot_coverage(ws: Workspace, month: Month) -> list[tuple[str, DailySnapshots]]:
+    """Per source that needs daily snapshots: which days of `month` have one (`history` shows it)."""
+    now = ws.clock()
+    return [(source.name, stored_days(ws.store, source.name, month, now,
+                                      window=ws.registry.get(source.type).snapshot_window))
+            for source in snapshot_sources(ws.config, ws.registry)]

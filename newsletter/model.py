@@ -112,3 +112,11 @@ class SourceResult:
             partial=bool(data.get("partial")),
             warnings=list(data.get("warnings") or []),
         ).lifted()
+
+
+class Snapshot(NamedTuple):
+    """One stored reading of a source (collectors.base.SnapshotState): when it was taken (UTC) and
+    what the collector's `take_snapshot` returned."""
+
+    taken_at: datetime
+    reading: dict[str, Any]

@@ -1,6 +1,7 @@
 """Running unattended: the daily `run` decision, `send`, one run at a time, telling people when one fails.
 
-`run` is meant to be called every day from cron or a systemd timer. Last month's edition is due
+`run` is meant to be called every day from cron or a systemd timer. Every run first stores today's
+reading of the sources that need daily snapshots (collect.take_snapshots). Last month's edition is due
 from `run.send_day` (editions.due_date); a run on a later day catches it up, once (then it is sent).
 An edition due more than `run.max_days_late` days ago is refused (and marked `skipped`, so later
 runs stay quiet) unless `--force`: old news mailed to everyone by surprise helps nobody. What a
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter import i18n
-from newsletter.collect import collect, ensure_collected, required_failures
+from newsletter.collect import collect, ensure_collected, required_failures, take_snapshots
 from newsletter.collectors.base import utcnow
 from newsletter.config import Config
 from newsletter.delivery.message import Envelope
@@ -125,6 +126,7 @@ def run(ws: Workspace, period: Month | Year, *, force: bool = False, echo: Echo 
     a year in review, built from the months stored, goes out when asked. One run at a time; the
     ping URL and the owners hear how it went. `echo` gets the report lines."""
     with lock(ws.config.state_dir), Monitor(ws.config, "run", period.label, ws.store).watch():
+        daily_snapshots(ws)  # every day, whatever is decided about sending below
         if isinstance(period, Year):  # for_sending says so when it was already sent
             ensure_collected(ws, period)
             _send(ws, period, force=force, echo=echo)
@@ -141,6 +143,14 @@ def run(ws: Workspace, period: Month | Year, *, force: bool = False, echo: Echo 
         if decision.check_partial:
             refuse_partial(ws, period)
         _send(ws, period, echo=echo)
+
+
+def daily_snapshots(ws: Workspace) -> None:
+    """Today's reading of every source that needs daily snapshots; a failure is a warning in the
+    log (cron's mail), never the end of the run: the edition does not depend on today's reading."""
+    for outcome in take_snapshots(ws):
+        if not outcome.ok:
+            log.warning("warning: no snapshot stored today for %s: %s", outcome.source, outcome.error)
 
 
 def send(ws: Workspace, period: Month | Year, *, resend_unknown: bool = False, force: bool = False,

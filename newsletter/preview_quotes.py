@@ -6,8 +6,10 @@ Picking one adds it to the month's highlights file (`<dir>/YYYY-MM.md` of the fi
 source) under the `# What colleagues said` heading, which is created at the end of the file when
 missing; each quote is one `## A colleague, 2 October` item whose body is the quote as a Markdown
 quotation. The words are the collector's, already without addresses or ticket numbers, and no
-requester field is ever written. A quote already in the file is not added twice, and none is added
-once someone has the edition (it is frozen: the file would change, the email people have would not).
+requester field is ever written; what would make a link, a picture or a heading of them ("[", "<",
+a leading "#") is escaped, so a comment's "[link](...)" shows as typed instead of becoming a link.
+A quote already in the file is not added twice, and none is added once someone has the edition
+(it is frozen: the file would change, the email people have would not).
 """
 
 from __future__ import annotations
@@ -31,6 +33,14 @@ HEADING = "# What colleagues said"
 N_("What colleagues said")  # the heading as the edition shows it, in its language (the `translated` filter)
 _SECTION = re.compile(r"^#\s+What colleagues said\s*#*\s*$", re.IGNORECASE)
 _TOP_HEADING = re.compile(r"^#\s")
+_LINKING = re.compile(r"([\\\[<])")  # what starts a link, a picture or an autolink (and the escape itself)
+
+
+def as_markdown(text: str) -> str:
+    """`text` as Markdown without links, pictures or a heading: "[", "<", a backslash and a leading
+    "#" escaped; the rest (a colleague's own *emphasis*) reads in the plain-text part as typed."""
+    escaped = _LINKING.sub(r"\\\1", text)
+    return "\\" + escaped if escaped.startswith("#") else escaped
 
 
 def quote_id(source: str, text: str) -> str:
@@ -71,7 +81,7 @@ def pick(ws: Workspace, month: Month, chosen: str) -> tuple[Path, str]:
         text = read_highlights(path) if path.exists() else ""
     except SourceError as exc:
         raise NewsletterError(f"{exc}; the quote was not added") from None
-    body = f"> {quote['text']}"
+    body = f"> {as_markdown(quote['text'])}"
     if any(line.strip() == body for line in text.splitlines()):
         return path, f"already in {path.name}"
     try:
@@ -84,7 +94,7 @@ def pick(ws: Workspace, month: Month, chosen: str) -> tuple[Path, str]:
 
 def item(quote: dict[str, Any]) -> str:
     day = date.fromisoformat(quote["rated_at"])
-    return f"## A colleague, {day.day} {day:%B}\n\n> {quote['text']}\n"
+    return f"## A colleague, {day.day} {day:%B}\n\n> {as_markdown(quote['text'])}\n"
 
 
 def with_quote(text: str, entry: str) -> str:

@@ -108,7 +108,7 @@ class ServiceUptime:
     downtime_s: int | None
     incidents: int | None  # outages (overlapping ones count once)
     longest_outage_s: int | None
-    # "monitored", or why the figures are None: "paused", "not_monitored" (created after the
+    # "monitored", or why the figures are None: "paused", "maintenance", "not_monitored" (created after the
     # month, or no data in it), "unknown"
     status: str = "monitored"
 

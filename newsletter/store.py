@@ -16,8 +16,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from newsletter.model import SourceResult
+from newsletter.model import Snapshot, SourceResult
 from newsletter.state_dir import DB_NAME, prepare_state_dir, unusable
 
 SCHEMA = [
@@ -43,7 +44,7 @@ SCHEMA = [
         month TEXT NOT NULL, content_hash TEXT NOT NULL, reviewers TEXT NOT NULL, requested_at TEXT NOT NULL,
         PRIMARY KEY (month, content_hash));
     """,
-    # Cumulative counters of sources such as rspamd, one row per collection (collectors/rspamd.py).
+    # Cumulative counters of rspamd, one row per collection (renamed to source_readings below).
     """
     CREATE TABLE counter_snapshots (
         source TEXT NOT NULL, taken_at REAL NOT NULL, counters TEXT NOT NULL,
@@ -59,6 +60,12 @@ SCHEMA = [
     """
     ALTER TABLE snapshots ADD COLUMN partial INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE snapshots ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
+    """,
+    # Readings of sources that need daily snapshots (collectors.base.Collector.needs_snapshots, newsletter
+    # snapshot): rspamd's counters were the first, so their table becomes the general one, rows kept.
+    """
+    ALTER TABLE counter_snapshots RENAME TO source_readings;
+    ALTER TABLE source_readings RENAME COLUMN counters TO reading;
     """,
 ]
 # `accepted`: taken by an API (Microsoft Graph's 202) that does not say whether it was delivered;
@@ -323,25 +330,25 @@ class Store:
             " WHERE month=? GROUP BY status", (month,))
         return {r["status"]: (r["n"], r["since"]) for r in rows}
 
-    # counter snapshots: what a collector may keep between runs (collectors.base.SnapshotState) --
-    def save_snapshot(self, source: str, taken_at: datetime, counters: Mapping[str, int]) -> None:
-        """Keep the cumulative counters of `source` (rspamd's) as they were at `taken_at`."""
+    # source readings: what a collector may keep between runs (collectors.base.SnapshotState) -----
+    def save_snapshot(self, source: str, taken_at: datetime, reading: Mapping[str, Any]) -> None:
+        """Keep a reading of `source` (its JSON form) as it was at `taken_at`; the same moment replaces it."""
         with self._own_connection() as db:
-            db.execute("INSERT OR REPLACE INTO counter_snapshots VALUES (?,?,?)",
-                       (source, taken_at.timestamp(), json.dumps(dict(counters), sort_keys=True)))
+            db.execute("INSERT OR REPLACE INTO source_readings (source, taken_at, reading) VALUES (?,?,?)",
+                       (source, taken_at.timestamp(), json.dumps(dict(reading), sort_keys=True)))
 
-    def snapshots(self, source: str, since: datetime, until: datetime) -> list[tuple[datetime, dict[str, int]]]:
-        """The counter snapshots of `source` taken in [since, until], oldest first."""
+    def snapshots(self, source: str, since: datetime, until: datetime) -> list[Snapshot]:
+        """The readings of `source` taken in [since, until], oldest first."""
         with self._own_connection() as db:
             rows = db.execute(
-                "SELECT taken_at, counters FROM counter_snapshots WHERE source=? AND taken_at BETWEEN ? AND ?"
+                "SELECT taken_at, reading FROM source_readings WHERE source=? AND taken_at BETWEEN ? AND ?"
                 " ORDER BY taken_at", (source, since.timestamp(), until.timestamp())).fetchall()
-        return [(datetime.fromtimestamp(r["taken_at"], UTC), json.loads(r["counters"])) for r in rows]
+        return [Snapshot(datetime.fromtimestamp(r["taken_at"], UTC), json.loads(r["reading"])) for r in rows]
 
     @contextlib.contextmanager
     def _own_connection(self) -> Iterator[sqlite3.Connection]:
-        """Collectors run in worker threads and a sqlite3 connection belongs to its thread, so counter
-        snapshots take a short connection of their own (an in-memory store is used from the calling
+        """Collectors run in worker threads and a sqlite3 connection belongs to its thread, so source
+        readings take a short connection of their own (an in-memory store is used from the calling
         thread only, and has no other connection to take)."""
         if str(self.path) == ":memory:":
             yield self.db

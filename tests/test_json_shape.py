@@ -97,7 +97,7 @@ def every_kind(workspace, httpserver):
         for taken_at, scanned, reject, header in ((at("2026-10-01"), 100, 10, 20), (at("2026-11-01"), 1100, 25, 80)):
             counters = {"scanned": scanned, "action:reject": reject, "action:add header": header,
                         "action:no action": scanned - reject - header}
-            store.db.execute("INSERT INTO counter_snapshots VALUES (?,?,?)",
+            store.db.execute("INSERT INTO source_readings (source, taken_at, reading) VALUES (?,?,?)",
                              ("counters", taken_at, json.dumps(counters)))
     return workspace
 

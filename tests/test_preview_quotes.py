@@ -3,6 +3,7 @@ under "What colleagues said", behind the same token, Origin and CSRF checks as t
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -96,3 +97,67 @@ def test_no_quote_is_added_once_someone_has_the_edition(running):
     status, body = running.post("/quote", {"id": quote["id"]})
     assert status == 409 and "frozen" in body["message"] and "the quote was not added" in body["message"], body
     assert highlights(running) == before
+
+
+JIRA_QUOTE = "Anna fixed my VPN in ten minutes, thank you!"
+MARKDOWN_QUOTE = "# 1. *Great* [help](https://evil.example) ![x](logo.png) a < b & `code`"
+
+
+@pytest.fixture
+def jira_running(workspace, httpserver, monkeypatch):
+    """The preview over a Jira Service Management help desk on 127.0.0.1 with quotes = true: IT-1's
+    good feedback is written in HTML and signed with the requester's address."""
+    from tests.contract.helpers import SECRET, json_response
+    from tests.contract.test_jira import ISSUES, pages
+
+    def feedback(request):
+        key = request.path.split("/")[-2]
+        if key == "IT-1":
+            return json_response({"type": "csat", "rating": 5, "comment": {
+                "body": "<p>Anna fixed my VPN <b>in ten minutes</b>, thank you!</p><script>alert(1)</script>"
+                        "<p>jo.bloggs@example.com</p>"}})
+        if key == "IT-5":
+            return json_response({"type": "csat", "rating": 4, "comment": {"body": MARKDOWN_QUOTE}})
+        return json_response({"errorMessage": "No feedback"}, 404)
+    httpserver.expect_request("/rest/api/3/search/jql").respond_with_handler(pages([ISSUES], [None], [True]))
+    httpserver.expect_request(re.compile(r"^/rest/servicedeskapi/request/IT-\d+/feedback$")).respond_with_handler(
+        feedback)
+    monkeypatch.setenv("JIRA_TOKEN", SECRET)
+    workspace.write("sources/helpdesk.toml", f"""\
+        type = "jira"
+        name = "helpdesk"
+        base_url = "{httpserver.url_for("/").rstrip("/")}"
+        email = "it@example.com"
+        token_env = "JIRA_TOKEN"
+        project = "IT"
+        quotes = true
+        """)
+    server = Running(workspace)
+    yield server
+    server.stop()
+
+
+def test_a_quote_from_jira_is_picked_through_the_preview(jira_running):
+    running = jira_running
+    quote = candidate(running, JIRA_QUOTE + " …")
+    assert quote["rated_at"] == "2026-10-02"  # the day IT-1 was resolved: JSM feedback carries no date
+    assert JIRA_QUOTE not in running.previewer.draft.newsletter.html  # a candidate only, until picked
+    status, body = running.post("/quote", {"id": quote["id"]})
+    assert status == 200 and body["ok"], body
+    text = highlights(running)
+    assert text.endswith(f"# What colleagues said\n\n## A colleague, 2 October\n\n> {JIRA_QUOTE} …\n")
+    assert "alert" not in text and "jo.bloggs" not in text and "IT-1" not in text
+    assert JIRA_QUOTE in running.previewer.draft.newsletter.html
+
+
+def test_a_picked_quote_is_its_words_not_markup(jira_running):
+    running = jira_running
+    quote = candidate(running, MARKDOWN_QUOTE)
+    status, body = running.post("/quote", {"id": quote["id"]})
+    assert status == 200 and body["ok"], body
+    html = running.previewer.draft.newsletter.html
+    said = html.split("What colleagues said")[-1]
+    assert "evil.example" in said and "href=" not in said and "<img" not in said and "<h1" not in said
+    assert "[help](https://evil.example)" in running.previewer.draft.newsletter.text
+    status, body = running.post("/quote", {"id": quote["id"]})  # the same words again: already there
+    assert status == 200 and "already" in body["message"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import pwd
+import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -155,3 +157,26 @@ def test_the_store_keeps_counter_snapshots_per_source_and_from_worker_threads(tm
     with Store.memory() as memory:  # a demo preview's store: used from the calling thread only
         memory.save_snapshot("mail-filter", start, {"scanned": 1})
         assert memory.snapshots("mail-filter", start, start) == [(start, {"scanned": 1})]
+
+
+def test_counter_snapshots_stored_before_daily_readings_are_read_back_after_the_upgrade(tmp_path):
+    """rspamd's counters, kept in the old `counter_snapshots` table, become readings of the general
+    snapshot table (`source_readings`) when a newer newsletter opens the database: none is lost."""
+    path = tmp_path / "newsletter.db"
+    taken_at = datetime(2026, 10, 1, tzinfo=UTC)
+    old = sqlite3.connect(path)
+    for number, script in enumerate(SCHEMA[:5], start=1):  # the schema as it was before daily readings
+        old.executescript(script)
+        old.execute(f"PRAGMA user_version = {number}")
+    old.execute("INSERT INTO counter_snapshots VALUES (?,?,?)", ("mail-filter", taken_at.timestamp(),
+                                                                 json.dumps({"scanned": 1200})))
+    old.commit()
+    old.close()
+    with Store(path) as store:
+        assert store.snapshots("mail-filter", taken_at, taken_at) == [(taken_at, {"scanned": 1200})]
+        snapshot = store.snapshots("mail-filter", taken_at, taken_at)[0]
+        assert snapshot.taken_at == taken_at and snapshot.reading == {"scanned": 1200}
+        store.save_snapshot("uptime", taken_at, {"monitors": [{"name": "Email", "ratio_1d": 0.999, "status": 1}]})
+        assert store.snapshots("uptime", taken_at, taken_at)[0].reading["monitors"][0]["name"] == "Email"
+        tables = {row[0] for row in store.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert "source_readings" in tables and "counter_snapshots" not in tables

@@ -7,6 +7,9 @@ TicketStats, MailStats, UptimeStats, CustomMetrics or MonthHighlights). It:
   whose fields are its config keys (a `Secret` field `token` is configured as `token_env`/`token_file`);
 - receives its dependencies (HTTP session, clock, `state`: the SnapshotState it may keep between
   runs, not the whole store) instead of creating them, so tests pass their own;
+- when its system only knows rolling windows or cumulative counters, sets `needs_snapshots` and
+  implements `take_snapshot()`: the daily `run` and `newsletter snapshot` store a reading every day,
+  and `collect()` builds the month from them (newsletter/snapshots.py);
 - reports config problems from `validate()` before any network call (raise ConfigError);
 - raises SourceError with a message a person can act on when the system fails, and SourceSkipped
   when the month has nothing to report; the runner turns them into a failed or skipped result, and
@@ -17,8 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from newsletter.model import Snapshot  # one stored reading; here too, as part of the collector contract
 
 if TYPE_CHECKING:
     import requests
@@ -32,16 +37,16 @@ def utcnow() -> datetime:
 
 
 class SnapshotState(Protocol):
-    """What a collector may keep between runs: snapshots of a system's cumulative counters (rspamd
-    counts since its last restart, so a month is the difference between two snapshots). The
-    workspace's store implements it, in a table of its own; tests pass their own. Safe to call from
-    a worker thread."""
+    """What a collector may keep between runs: readings of its system, by source name (rspamd's
+    cumulative counters, Uptime Kuma's rolling-window ratios). The workspace's store implements it,
+    in a table of its own; tests pass their own. Safe to call from a worker thread."""
 
-    def save_snapshot(self, source: str, taken_at: datetime, counters: Mapping[str, int]) -> None:
-        """Keep `counters` of `source` (the source's name) as they were at `taken_at`; a second
-        snapshot of the same source at the same moment replaces the first."""
+    def save_snapshot(self, source: str, taken_at: datetime, reading: Mapping[str, Any]) -> None:
+        """Keep `reading` (JSON-able: str keys; numbers, strings, bools, None, lists, dicts) of
+        `source` (the source's name) as it was at `taken_at`; a second snapshot of the same source at
+        the same moment replaces the first. Never put a secret in a reading."""
 
-    def snapshots(self, source: str, since: datetime, until: datetime) -> list[tuple[datetime, dict[str, int]]]:
+    def snapshots(self, source: str, since: datetime, until: datetime) -> list[Snapshot]:
         """The snapshots of `source` taken in [since, until], oldest first."""
 
 
@@ -59,6 +64,13 @@ class Collector:
     # True for a collector that never touches the network and finishes quickly (demo data, a
     # local file): the runner calls it in its own thread instead of giving it a worker thread.
     offline: ClassVar[bool] = False
+    # True for a collector whose system cannot answer for a past month (rolling windows, counters
+    # since a restart): `newsletter snapshot` and the daily `run` call take_snapshot() every day and
+    # keep the reading in `state`; collect() then builds the month from them (newsletter/snapshots.py).
+    needs_snapshots: ClassVar[bool] = False
+    # The rolling window one reading covers (Uptime Kuma's 1-day ratio: timedelta(days=1)); zero for a
+    # reading of the state at that moment. A reading stands for the day its window's middle falls in.
+    snapshot_window: ClassVar[timedelta] = timedelta(0)
 
     def __init__(
         self,
@@ -91,3 +103,9 @@ class Collector:
         """The month's figures: an instance of the kind's type (results.KIND_TYPES). Raise SourceError
         when the system fails, SourceSkipped when the month has nothing to report."""
         raise NotImplementedError
+
+    def take_snapshot(self) -> Mapping[str, Any]:
+        """Only for `needs_snapshots`: read the system now and return what collect() will need of
+        today, JSON-able and without any secret. The caller stores it under the source's name at
+        `self.clock()`. Raise SourceError when the system fails, as collect() does."""
+        raise NotImplementedError(f"collector {self.type!r} sets needs_snapshots but has no take_snapshot()")

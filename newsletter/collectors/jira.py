@@ -2,7 +2,10 @@
 
 Paging follows `nextPageToken` until `isLast` (the token may be missing on the last page, and a
 page may hold fewer rows than asked). First response and SLA come from the JSM SLA fields named
-in the config; CSAT is opt-in because it costs one request per resolved ticket.
+in the config. CSAT and quotes are opt-in because they cost one request per ticket resolved in the
+month (`/rest/servicedeskapi/request/{key}/feedback`, one request serving both): the feedback holds
+a `rating` of 1-5 and the requester's `comment.body`, and no date, so a quote is dated by the day
+its ticket was resolved.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from typing import Any
 
 from newsletter.binding import Secret
 from newsletter.collectors.common import HttpSourceSettings, check_range
+from newsletter.collectors.quotes import FeedbackReader, above_middle
 from newsletter.collectors.ticketing import QUERY_SLACK, TicketingCollector, expect, label, parse_time, utc_text
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.model import Ticket
 from newsletter.period import Month
+from newsletter.results import TicketStats
 
 SEARCH = "/rest/api/3/search/jql"
 PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,254}")
@@ -35,6 +40,7 @@ class JiraSettings(HttpSourceSettings):
     resolution_sla_field: str | None = None  # e.g. "customfield_10031" ("Time to resolution")
     category_field: str | None = None  # e.g. "issuetype", "components" or the request type field
     csat: bool = False
+    quotes: bool = False  # the good ratings' comments as candidates for "What colleagues said"
     page_size: int = 100
 
 
@@ -65,6 +71,11 @@ class Jira(TicketingCollector):
         token = self.settings.token.reveal()
         return self.http_client(credential_hint=f"{self.settings.token.hint} (API token of {self.settings.email})",
                                 secrets=(token,), auth=(self.settings.email, token))
+
+    def collect(self, month: Month) -> TicketStats:
+        self._feedback = FeedbackReader(self.vendor)
+        stats = super().collect(month)
+        return self._feedback.added_to(stats, month.tz) if self.settings.quotes else stats
 
     def jql(self, month: Month) -> str:
         """Tickets created before the month's end and not resolved before its start (plus a day of
@@ -111,20 +122,39 @@ class Jira(TicketingCollector):
         resolved = parse_time(fields.get("resolutiondate"), self.vendor, f"{key} resolutiondate")
         first_sla = fields.get(s.first_response_sla_field) if s.first_response_sla_field else None
         slas = [fields.get(f) for f in (s.first_response_sla_field, s.resolution_sla_field) if f]
-        csat = self.csat(client, key) if s.csat and month.contains(resolved) else None
+        feedback = self.feedback(client, key) if (s.csat or s.quotes) and month.contains(resolved) else None
+        rating = feedback.get("rating") if feedback else None
+        positive = above_middle(rating, 5)
+        if s.quotes and positive and feedback and resolved is not None:  # dated by its resolution
+            self._feedback.keep(_comment_body(feedback), resolved)
         return Ticket(
             id=key, created=created, resolved=resolved,
             first_response=sla_stop(first_sla, self.vendor, key),
             category=label(fields.get(s.category_field)) if s.category_field else None,
-            sla_breached=sla_breached(slas), csat_positive=csat,
+            sla_breached=sla_breached(slas), csat_positive=positive if s.csat else None,
         )
 
-    def csat(self, client: HttpClient, key: str) -> bool | None:
-        """Rating 4-5 of 5 is positive; no feedback (404 or an empty answer) is not rated."""
+    def feedback(self, client: HttpClient, key: str) -> dict | None:
+        """The request's CSAT feedback ({type, rating, comment: {body}}), or None: no feedback (404,
+        an empty answer), or, for quotes alone, past the month's cap of requests or refused (403:
+        that ticket's feedback only is lost, said in a warning). A rating of 4 or 5 of 5 is positive."""
+        reader = self._feedback
+        if not self.settings.csat and not reader.may_ask():
+            return None
         path = f"/rest/servicedeskapi/request/{key}/feedback"
-        page = client.fetch_json("GET", path, accept=(404,))
-        rating = page.data.get("rating") if isinstance(page.data, dict) else None
-        return rating >= 4 if isinstance(rating, int | float) and not isinstance(rating, bool) else None
+        answer = client.request("GET", path, accept=(403, 404) if self.settings.quotes else (404,))
+        if answer.status_code == 403:
+            reader.refuse(403)
+        if answer.status_code in (403, 404):
+            return None
+        data = client.decode(answer).data
+        return data if isinstance(data, dict) else None
+
+
+def _comment_body(feedback: dict) -> Any:
+    """The feedback's `comment.body`: the requester's words, without the requester."""
+    comment = feedback.get("comment")
+    return comment.get("body") if isinstance(comment, dict) else None
 
 
 def _cycles(sla: Any) -> list[dict]:

@@ -5,38 +5,152 @@ to the preview, where a person may pick some for the highlights file. Nothing he
 email by itself. What is kept of a comment is its words and its day: never the requester's id,
 name or address, nor the ticket, and the e-mail addresses and ticket numbers written in the words
 themselves are replaced by "…" (names in free text cannot be told apart reliably: the person who
-picks a quote reads it first).
+picks a quote reads it first). A comment written as HTML keeps its text, without the tags.
+
+Where the comment is kept with each ticket (Jira Service Management's feedback, Freshservice's
+CSAT response), reading it costs one request per ticket: `FeedbackReader` bounds those requests
+and says, as warnings, which comments were not read and why.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, tzinfo
+from html.parser import HTMLParser
+from typing import Any
 
-from newsletter.results import Quote
+from newsletter.results import Quote, TicketStats
 
 MAX_QUOTE = 600  # characters; a longer comment is a letter, not a quote
 MAX_QUOTES = 200  # candidates kept per month: a page a person can read
+MAX_RAW = 20_000  # characters of a comment as sent (HTML included) worth reading at all
+MAX_FEEDBACK_REQUESTS = 500  # per source and month: the requests made for quotes alone, one per ticket
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _TICKET = re.compile(r"(?i)(?:\b(?:ticket|request|case|incident|inc|req)\s*(?:no\.?|number|nr\.?)?\s*#?\s*\d+)|#\d+")
+_KEY = re.compile(r"#?\b[A-Z][A-Z0-9_]{1,9}-\d+\b")  # an issue key or display id: IT-42, INC-4711, SR-12
 _SPACE = re.compile(r"\s+")
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|.)?")  # a terminal's: colours, titles
+_MARKUP = re.compile(r"</?[A-Za-z][^<>]*>|<!--|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z]+);")
+
+
+class _Text(HTMLParser):
+    """The text of an HTML fragment: tags dropped (a block one leaves a space), entities decoded,
+    the contents of script and style left out."""
+
+    HIDDEN = frozenset({"script", "style", "head", "title", "template"})
+    BLOCK = frozenset({"p", "div", "br", "li", "ul", "ol", "tr", "td", "th", "table", "blockquote", "pre",
+                       "h1", "h2", "h3", "h4", "h5", "h6", "hr", "section", "article"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in self.HIDDEN:
+            self.hidden += 1
+        elif tag in self.BLOCK:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.HIDDEN:
+            self.hidden = max(self.hidden - 1, 0)
+        elif tag in self.BLOCK:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def plain_text(comment: str) -> str:
+    """The comment's text: HTML (a tag or an entity in it) read as HTML, anything else as it is,
+    so "I <3 IT" and "a < b" stay whole."""
+    if not _MARKUP.search(comment):
+        return comment
+    parser = _Text()
+    parser.feed(comment)
+    parser.close()
+    return "".join(parser.parts)
 
 
 def scrub(text: str) -> str:
-    """The comment with e-mail addresses and ticket numbers replaced by "…", on one line."""
+    """The comment's text with e-mail addresses and ticket numbers ("#4711", "ticket 4711", keys
+    such as "IT-42" or "INC-4711") replaced by "…", on one line, without control characters or
+    terminal escape sequences."""
+    text = plain_text(text)
     text = _EMAIL.sub("…", text)
-    text = _TICKET.sub("…", text)
+    text = _KEY.sub("…", _TICKET.sub("…", text))
+    text = _ESCAPE.sub("", text)
     return _SPACE.sub(" ", "".join(c for c in text if c.isprintable() or c.isspace())).strip()
 
 
-def quote_candidates(comments: Iterable[tuple[str, datetime]]) -> tuple[Quote, ...]:
-    """Scrubbed, non-empty, not too long and each once, in the order given, at most MAX_QUOTES."""
+def quote_candidates(comments: Iterable[tuple[str, datetime]], zone: tzinfo | None = None) -> tuple[Quote, ...]:
+    """Scrubbed, non-empty, not too long and each once, in the order given, at most MAX_QUOTES.
+    The day is the one in `zone` (the month's time zone) when given."""
     kept: dict[str, Quote] = {}
     for comment, when in comments:
-        text = scrub(comment)
+        text = scrub(comment) if len(comment) <= MAX_RAW else ""
         if text and len(text) <= MAX_QUOTE and text not in kept:
-            kept[text] = Quote(text=text, rated_at=when.date().isoformat())
+            day = when.astimezone(zone) if zone is not None else when
+            kept[text] = Quote(text=text, rated_at=day.date().isoformat())
         if len(kept) >= MAX_QUOTES:
             break
     return tuple(kept.values())
+
+
+def above_middle(rating: Any, top: Any, bottom: int = 1) -> bool | None:
+    """Whether a rating on the scale bottom..top lies above its middle: 4 and 5 of 1-5, 3 and 4 of
+    1-4, 2 of 1-2 (the middle of an odd scale is neutral, not good). None when either is no number
+    or the rating is off the scale."""
+    numbers = (rating, top)
+    if not all(isinstance(n, int | float) and not isinstance(n, bool) for n in numbers) or not bottom < top:
+        return None
+    if not bottom <= rating <= top:
+        return None
+    return rating - bottom > (top - bottom) / 2
+
+
+class FeedbackReader:
+    """The comments read one ticket at a time for one collection: at most `cap` requests made for
+    quotes alone, the tickets whose feedback was refused counted, and both said as warnings."""
+
+    def __init__(self, vendor: str, cap: int | None = None) -> None:
+        self.vendor = vendor
+        self.cap = MAX_FEEDBACK_REQUESTS if cap is None else cap
+        self.asked = 0
+        self.skipped = 0  # tickets not asked: the cap was reached
+        self.refused: dict[int, int] = {}  # HTTP status -> tickets whose feedback it refused
+        self.comments: list[tuple[str, datetime]] = []
+
+    def may_ask(self) -> bool:
+        """True while under the cap (and counts the request); False, counted as skipped, after it."""
+        if self.asked >= self.cap:
+            self.skipped += 1
+            return False
+        self.asked += 1
+        return True
+
+    def refuse(self, status: int) -> None:
+        """One ticket's feedback was refused (403): that ticket's comment is lost, nothing else."""
+        self.refused[status] = self.refused.get(status, 0) + 1
+
+    def keep(self, comment: Any, when: datetime) -> None:
+        if isinstance(comment, str) and comment.strip():
+            self.comments.append((comment, when))
+
+    def warnings(self) -> list[str]:
+        said = [f"{self.vendor} refused the feedback of {count} ticket{'s' if count != 1 else ''} ({status}): "
+                "that feedback is left out (no quote candidate from it); check the account's "
+                "permission to view those requests" for status, count in sorted(self.refused.items())]
+        if self.skipped:
+            said.append(f"quotes: the feedback of the first {self.cap} resolved tickets was read, not of the "
+                        f"{self.skipped} after them (at most {self.cap} requests a month)")
+        return said
+
+    def added_to(self, stats: TicketStats, zone: tzinfo | None = None) -> TicketStats:
+        """`stats` with the quotes read and these warnings."""
+        return replace(stats, quotes=quote_candidates(self.comments, zone),
+                       warnings=(*stats.warnings, *self.warnings()))

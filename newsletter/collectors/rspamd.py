@@ -1,8 +1,9 @@
 """rspamd: the controller's `/stat` counters, turned into a month by snapshots.
 
-rspamd's counters are cumulative since its last reset, so every collection saves a snapshot of
-them in the store, and a month is the difference between the snapshot at (or just before) its
-start and the one at (or just after) its end. A counter that went down means rspamd lost its
+rspamd's counters are cumulative since its last reset, so every collection, `newsletter snapshot`
+and the daily `run` save a snapshot of them in the store (collect.take_snapshots), and a month is
+the difference between the snapshot at (or just before) its start and the one at (or just after)
+its end. A counter that went down means rspamd lost its
 counters in between (a crash, `rspamc stat_reset`, a new server); the count after the reset is
 added and the result says so. A month without a snapshot near its start (the first month after
 setting it up) is counted from its first snapshot in the month, and the result says how many
@@ -60,6 +61,7 @@ class Rspamd(HttpSource):
     kind = "mail_security"
     vendor = "rspamd"
     Settings = RspamdSettings
+    needs_snapshots = True  # the daily run keeps counters near every month's edges, not only at collect
 
     def validate(self) -> None:
         super().validate()
@@ -80,6 +82,10 @@ class Rspamd(HttpSource):
                               "counted from a snapshot taken after it ends (collect it next month)")
         window = difference(self.state.snapshots(self.name, month.start - gap, month.end + gap), month, gap)
         return self.stats(window, month)
+
+    def take_snapshot(self) -> dict[str, int]:
+        """The counters now (`newsletter snapshot`, the daily run): the same as collect() saves."""
+        return self.read_counters()
 
     def read_counters(self) -> dict[str, int]:
         headers = {}

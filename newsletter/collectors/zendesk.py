@@ -72,7 +72,7 @@ class Zendesk(TicketingCollector):
         stats = super().collect(month)
         if not self.settings.quotes:
             return stats
-        return replace(stats, quotes=quote_candidates(self.comments(self.client(), month)))
+        return replace(stats, quotes=quote_candidates(self.comments(self.client(), month), month.tz))
 
     def comments(self, client: HttpClient, month: Month) -> Iterator[tuple[str, datetime]]:
         """The comments of the month's good ratings, with when they were given; only `comment` and

@@ -45,7 +45,7 @@ def test_check_and_collect(workspace, httpserver):
     mail = sources["mail-filter"]
     assert mail["status"] == "failed" and "rspamd" in mail["error"] and mail["metrics"] == {}
     with sqlite3.connect(workspace.state / "newsletter.db") as db:  # the first snapshot is kept for next month
-        assert db.execute("SELECT COUNT(*) FROM counter_snapshots WHERE source='mail-filter'").fetchone() == (1,)
+        assert db.execute("SELECT COUNT(*) FROM source_readings WHERE source='mail-filter'").fetchone() == (1,)
     assert "ur-key-42" not in result.output
 
 

@@ -43,6 +43,8 @@ STYLES = {
     "betterstack": 'type = "betterstack"\ntoken_env = "NL_SECRET"',
     "pingdom": 'type = "pingdom"\ntoken_env = "NL_SECRET"',
     "prometheus": 'type = "prometheus"\ntoken_env = "NL_SECRET"',
+    "veeam": 'type = "veeam"\nusername = "svc.newsletter"\npassword_env = "NL_SECRET"',
+    "healthchecks": 'type = "healthchecks"\napi_key_env = "NL_SECRET"',
     "google_workspace": 'type = "google_workspace"\nkey_file = "../google-key.json"\n'
                         'admin_email = "admin@corp.example"',
     "m365_defender": f'type = "m365_defender"\ntenant_id = "{TENANT}"\n'

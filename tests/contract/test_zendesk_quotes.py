@@ -21,7 +21,8 @@ def rating(number: int, comment: str | None, created_at: str, score: str = "good
 PAGES = [
     [rating(1, "Anna fixed my VPN in ten minutes, thank you!", "2026-10-02T08:00:00Z"),
      rating(2, None, "2026-10-03T08:00:00Z"),  # a good rating without a comment
-     rating(3, "Write to me at jo.bloggs@example.com about ticket #4711 any time", "2026-10-04T08:00:00Z")],
+     rating(3, "Write to me at jo.bloggs@example.com about ticket #4711 any time", "2026-10-04T08:00:00Z"),
+     rating(8, "Just after midnight in Berlin", "2026-09-30T22:30:00Z")],  # 1 October there, not 30 September
     [rating(4, "Too early: September in Berlin", "2026-09-30T21:59:00Z"),
      rating(5, "  Quick \n and  friendly  ", "2026-10-31T22:59:00Z"),  # 23:59 in Berlin, still October
      rating(6, "Bad but says nice words", "2026-10-05T08:00:00Z", score="bad"),
@@ -48,6 +49,7 @@ def test_good_comments_become_scrubbed_quotes(httpserver, monkeypatch, tmp_path)
     assert result.metrics["quotes"] == [
         {"text": "Anna fixed my VPN in ten minutes, thank you!", "rated_at": "2026-10-02"},
         {"text": "Write to me at … about … any time", "rated_at": "2026-10-04"},
+        {"text": "Just after midnight in Berlin", "rated_at": "2026-10-01"},
         {"text": "Quick and friendly", "rated_at": "2026-10-31"},
     ]
     assert seen[0] == {"score": "good", "start_time": str(int(MONTH.start.timestamp())),
