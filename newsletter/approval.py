@@ -140,7 +140,10 @@ def review_text(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str
              _("Subject:   {subject}").format(subject=newsletter.subject),
              _("Preheader: {preheader}").format(preheader=newsletter.preheader),
              _("Content:   {hash} (an approval covers exactly this version)").format(
-                 hash=newsletter.content_hash[:12]), "",
+                 hash=newsletter.content_hash[:12]),
+             *([_("Languages: {languages} (the approval covers each; the text below is the first)").format(
+                 languages=", ".join(e.language for e in newsletter.editions))] if newsletter.translations else []),
+             "",
              _("The numbers:")]
     for kind in ("ticketing", "mail_security", "uptime", "custom"):
         for section in context[kind]:

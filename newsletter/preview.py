@@ -194,7 +194,7 @@ class Previewer:
             # _collect_local has just read the local files
             newsletter, frozen = editions.draft(ws, month, refresh=False)
             sample = self.sample_recipient()
-            edition = self._in_language(newsletter, sample)
+            edition = self._in_language(newsletter, sample, frozen)
             shown = Personalizer(edition).for_recipient(sample.fields()) if sample else edition
         except NewsletterError as exc:
             return self._failed(str(exc), started)
@@ -209,14 +209,15 @@ class Previewer:
                      quotes=preview_quotes.candidates(ws, month),
                      language=edition.language or ws.config.newsletter.language)
 
-    def _in_language(self, newsletter: Newsletter, sample: mailing.SampleRecipient | None) -> Newsletter:
+    def _in_language(self, newsletter: Newsletter, sample: mailing.SampleRecipient | None,
+                     frozen: str | None = None) -> Newsletter:
         """The edition to show: in the switch's language (composed for the page when no one reads it),
-        else in the sample person's, as they get it."""
+        else in the sample person's, as they get it. A frozen edition shows only what went out."""
         assert self.ws is not None and self.period is not None
         if not self.language:
             return newsletter.in_language(sample.recipient.fields.get("language") if sample else None)
         wanted = i18n.catalog_language(self.language)
-        if any(i18n.catalog_language(e.language or self.ws.config.newsletter.language) == wanted
+        if frozen or any(i18n.catalog_language(e.language or self.ws.config.newsletter.language) == wanted
                for e in newsletter.editions):
             return newsletter.in_language(wanted)
         return drafts.compose(self.ws, self.period, refresh=False, language=wanted)

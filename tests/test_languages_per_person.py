@@ -105,6 +105,7 @@ def test_the_reviewers_read_the_workspace_language(workspace, smtp_server):
     assert str(review["Subject"]).startswith("Freigabe nötig: IT im Oktober")
     body = review.get_body(("plain",)).get_content()
     assert "wartet auf eure Freigabe" in body and "Die Zahlen:" in body and "IT-Support" in body
+    assert "Sprachen:  de, en (die Freigabe gilt für jede" in body  # the people of the file read both
 
 
 def test_the_reviewers_are_told_in_their_language_that_an_approved_draft_changed(workspace, smtp_server):

@@ -368,3 +368,17 @@ def test_the_language_switch_shows_the_draft_in_another_language_and_approval_st
     status, body = running.post("/language", {"language": "xx"})
     assert status == 400 and "no catalog for 'xx'" in body["message"]
     assert running.request("GET", "/draft.json")[1]["language"] == "de"
+
+
+def test_a_frozen_edition_shows_only_what_went_out_whatever_the_language_switch(workspace):
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    assert workspace.invoke("run", "--month", "2026-10").exit_code == 0  # sent in English only
+    server = Running(workspace)
+    try:
+        sent = server.request("GET", "/draft.json")[1]
+        status, body = server.post("/language", {"language": "de"})
+        assert status == 200, body
+        shown = server.request("GET", "/draft.json")[1]
+        assert shown["frozen"] and shown["language"] == "en" and shown["subject"] == sent["subject"]
+    finally:
+        server.stop()
