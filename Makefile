@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint docs bench clean
+.PHONY: demo test lint docs bench clean catalogs
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,23 @@ test: $(STAMP)
 # The manual (docs/, mkdocs.yml), built strictly into a temporary folder: a broken link fails.
 docs: $(STAMP)
 	@site=$$(mktemp -d) && trap 'rm -rf "$$site"' EXIT && $(BIN)/mkdocs build --strict --site-dir "$$site"
+
+# The message catalogs (docs/languages.md): every built-in string extracted into messages.pot, each
+# language's .po updated (new messages left empty, for a translator), compiled to the .mo the package
+# ships; then the completeness test says which messages still need a translation.
+LANGUAGES := de fr es
+LOCALE := newsletter/locale
+catalogs: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_plural:1,2 --add-location=file --sort-by-file --no-wrap \
+		--project=newsletter --copyright-holder="newsletter authors" -o $(LOCALE)/messages.pot .
+	for lang in $(LANGUAGES); do \
+		test -f $(LOCALE)/$$lang/LC_MESSAGES/messages.po \
+			|| $(BIN)/pybabel -q init --no-wrap -D messages -i $(LOCALE)/messages.pot -d $(LOCALE) -l $$lang; \
+	done
+	$(BIN)/pybabel -q update --no-wrap --no-fuzzy-matching --ignore-obsolete -D messages \
+		-i $(LOCALE)/messages.pot -d $(LOCALE)
+	$(BIN)/pybabel compile --statistics -D messages -d $(LOCALE)
+	$(BIN)/python -m pytest -q tests/test_languages.py -k complete
 
 lint: $(STAMP)
 	$(BIN)/ruff check newsletter tests benchmarks

@@ -15,8 +15,9 @@ import getpass
 import logging
 from typing import TYPE_CHECKING
 
+from newsletter import i18n
 from newsletter.compose.render import Newsletter
-from newsletter.drafts import month_context
+from newsletter.drafts import month_context, translations
 from newsletter.errors import DeliveryError, NewsletterError, NothingToDo
 from newsletter.store import Approval, Store, now_iso
 
@@ -79,7 +80,7 @@ def require_approval(ws: Workspace, newsletter: Newsletter) -> Approval:
     earlier = latest(store, month)
     changed = (f" (it changed since {earlier.approved_by} approved {earlier.short_hash} at {earlier.approved_at})"
                if earlier else "")
-    asked = notify_reviewers(ws, newsletter, changed)
+    asked = notify_reviewers(ws, newsletter, earlier)
     raise NothingToDo(f"edition {month} ({digest[:12]}) waits for approval{changed}; {asked}; "
                       f"approve it with: {approve_command(ws, month)}")
 
@@ -95,8 +96,9 @@ def preview_command(ws: Workspace, month: str) -> str:
     return f"newsletter preview {where} --month {month}"
 
 
-def notify_reviewers(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str:
-    """Email the reviewers once per content hash; returns what happened, for the exit message."""
+def notify_reviewers(ws: Workspace, newsletter: Newsletter, earlier: Approval | None = None) -> str:
+    """Email the reviewers once per content hash (`earlier`: the last approval of other content, which
+    the email names); returns what happened, for the exit message."""
     from newsletter.delivery.mailing import envelope
     from newsletter.delivery.notices import build_notice, send_notices
     from newsletter.delivery.registry import make_transport
@@ -108,8 +110,13 @@ def notify_reviewers(ws: Workspace, newsletter: Newsletter, changed: str = "") -
     asked_at = ws.store.review_requested_at(month, digest)
     if asked_at:
         return f"reviewers were asked at {asked_at}"
-    body = review_text(ws, newsletter, changed)
-    subject, shared = f"Approval needed: {newsletter.subject}", envelope(ws.config)
+    language = ws.config.newsletter.language
+    with i18n.speaking(language, translations(ws, language)):  # the reviewers read the workspace's language
+        changed = i18n.gettext(" (it changed since {by} approved {hash} at {at})").format(
+            by=earlier.approved_by, hash=earlier.short_hash, at=earlier.approved_at) if earlier else ""
+        body = review_text(ws, newsletter, changed)
+        subject = i18n.gettext("Approval needed: {subject}").format(subject=newsletter.subject)
+    shared = envelope(ws.config)
     notices = [build_notice(shared, reviewer, subject, body, kind=f"review.{month}") for reviewer in reviewers]
     reached, failures = send_notices(make_transport(ws.config, "reviews"), notices)
     for failure in failures:
@@ -122,15 +129,22 @@ def notify_reviewers(ws: Workspace, newsletter: Newsletter, changed: str = "") -
 
 
 def review_text(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str:
-    """The reviewers' email: what, the numbers, what failed or is partial, how to look and how to approve."""
+    """The reviewers' email, in the current language (newsletter.i18n): what, the numbers, what failed or
+    is partial, how to look and how to approve. Sources' errors and warnings stay as the sources said them."""
+    _ = i18n.gettext
     period = ws.month(newsletter.month)
     results = ws.store.results(newsletter.month)
     context = month_context(ws, period)
-    lines = [f"The {ws.config.newsletter.team} newsletter for {period.name} is ready and waits for your approval"
-             f"{changed}.", "",
-             f"Subject:   {newsletter.subject}", f"Preheader: {newsletter.preheader}",
-             f"Content:   {newsletter.content_hash[:12]} (an approval covers exactly this version)", "",
-             "The numbers:"]
+    lines = [_("The {team} newsletter for {month} is ready and waits for your approval{changed}.").format(
+                 team=ws.config.newsletter.team, month=period.name, changed=changed), "",
+             _("Subject:   {subject}").format(subject=newsletter.subject),
+             _("Preheader: {preheader}").format(preheader=newsletter.preheader),
+             _("Content:   {hash} (an approval covers exactly this version)").format(
+                 hash=newsletter.content_hash[:12]),
+             *([_("Languages: {languages} (the approval covers each; the text below is the first)").format(
+                 languages=", ".join(e.language for e in newsletter.editions))] if newsletter.translations else []),
+             "",
+             _("The numbers:")]
     for kind in ("ticketing", "mail_security", "uptime", "custom"):
         for section in context[kind]:
             if section.ok:
@@ -139,14 +153,15 @@ def review_text(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str
                 lines.append(f"  {section.title} ({section.name}): {numbers}")
     failed = [r for r in results if r.status == "failed"]
     if failed:
-        lines += ["", "Sources that failed (their numbers are missing from the draft):"]
+        lines += ["", _("Sources that failed (their numbers are missing from the draft):")]
         lines += [f"  {r.name}: {r.error}" for r in failed]
     partial = [r for r in results if r.partial and r.status == "ok"]
     if partial:
-        lines += ["", "Sources that cover only part of the month (the email says so):"]
+        lines += ["", _("Sources that cover only part of the month (the email says so):")]
         lines += [f"  {r.name}: {'; '.join(r.warnings)}" for r in partial]
-    lines += ["", f"Look at it:  {preview_command(ws, newsletter.month)}",
-              f"Approve it:  {approve_command(ws, newsletter.month, newsletter.content_hash)}",
-              "(or the Approve button in the preview). The next run then sends it.", "",
-              "The plain-text part of the draft follows.", "-" * 72, newsletter.text]
+    lines += ["", _("Look at it:  {command}").format(command=preview_command(ws, newsletter.month)),
+              _("Approve it:  {command}").format(command=approve_command(ws, newsletter.month,
+                                                                          newsletter.content_hash)),
+              _("(or the Approve button in the preview). The next run then sends it."), "",
+              _("The plain-text part of the draft follows."), "-" * 72, newsletter.text]
     return "\n".join(lines)

@@ -46,9 +46,23 @@ def archive(ws: Workspace, newsletter: Newsletter, web: Newsletter | None = None
     results = [r.to_json() for r in ws.store.results(newsletter.month)]
     meta = {"subject": newsletter.subject, "preheader": newsletter.preheader,
             "content_hash": newsletter.content_hash, "sources": results,
-            "images": save_images(newsletter, folder)}
+            "images": save_images(newsletter, folder), "language": newsletter.language,
+            "languages": [_archive_translation(t, folder) for t in newsletter.translations]}
     _write(folder / "edition.json", json.dumps(meta, indent=2))  # last: its presence means complete
     return folder
+
+
+def _archive_translation(translation: Newsletter, folder: Path) -> str:
+    """The edition in another language in use, in `languages/<language>/` beside the first; its language."""
+    own = folder / "languages" / translation.language
+    own.mkdir(parents=True, exist_ok=True)
+    _write(own / "newsletter.html", translation.html)
+    _write(own / "newsletter.txt", translation.text)
+    write_browser_copy(translation, own / "view.html", own / "images")
+    meta = {"subject": translation.subject, "preheader": translation.preheader,
+            "images": save_images(translation, own)}
+    _write(own / "edition.json", json.dumps(meta, indent=2))
+    return translation.language
 
 
 def archive_delivery(ws: Workspace, month: str, skipped: list[str]) -> None:
@@ -62,10 +76,19 @@ def load_archive(ws: Workspace, edition: Month | Year) -> Newsletter:
     """The archived edition exactly as it was composed (same content hash)."""
     folder = archive_dir(ws, edition)
     meta = json.loads((folder / "edition.json").read_text(encoding="utf-8"))
-    return Newsletter(month=edition.label, subject=meta["subject"], preheader=meta["preheader"],
+    translations = tuple(_load(folder / "languages" / language, edition.label, language)
+                         for language in meta.get("languages", []))
+    return _load(folder, edition.label, meta.get("language", ""), meta, translations)
+
+
+def _load(folder: Path, label: str, language: str, meta: dict | None = None,
+          translations: tuple[Newsletter, ...] = ()) -> Newsletter:
+    meta = meta or json.loads((folder / "edition.json").read_text(encoding="utf-8"))
+    return Newsletter(month=label, subject=meta["subject"], preheader=meta["preheader"],
                       html=(folder / "newsletter.html").read_text(encoding="utf-8"),
                       text=(folder / "newsletter.txt").read_text(encoding="utf-8"),
-                      images=load_images(folder, meta.get("images", [])))
+                      images=load_images(folder, meta.get("images", [])), language=language,
+                      translations=translations)
 
 
 def _write(path: Path, text: str) -> None:

@@ -64,10 +64,23 @@ def check_workspace(ws: Workspace) -> Checkup:
     sample = sample_edition(ws)
     found = findings(ws, sample)
     everyone = recipients(ws.config)  # each bad or repeated row is a warning with its file and line
-    warnings = [*held_back(sample, everyone), *_unset_secrets(ws.config), *shared_titles(ws.config)]
+    warnings = [*held_back(sample, everyone), *_unset_secrets(ws.config), *shared_titles(ws.config),
+                *_without_catalog(ws.config)]
     return Checkup(ws.config.path, [source.name for source, _ in collectors], len(everyone), len(everyone.skipped),
                    warnings, found, plugins_in_use(ws),
                    everyone.roster.summary() if everyone.roster is not None else None)
+
+
+def _without_catalog(config: Config) -> list[str]:
+    """newsletter.language without a shipped catalog: the edition would be in English, so say so."""
+    from newsletter.i18n import catalog_language, shipped_languages
+
+    language = config.newsletter.language
+    if catalog_language(language) in shipped_languages():
+        return []
+    return [f"{config.path}: newsletter.language: no catalog for {language!r}, so the edition's words are in "
+            f"English (its numbers and dates in {language!r}'s formats when known); shipped: "
+            f"{', '.join(shipped_languages())} (docs/languages.md says how to add one)"]
 
 
 def plugins_in_use(ws: Workspace) -> str:

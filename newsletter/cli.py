@@ -202,8 +202,10 @@ def snapshot(open_workspace) -> None:
 @click.option("--host", help="Serve on this address instead of 127.0.0.1 (the printed URL carries a token on any).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0 picks a free one.")
 @click.option("--no-open", is_flag=True, help="Do not open a browser.")
+@click.option("--language", metavar="LANG", help="Show or write the draft in this language (de, fr, es, en) "
+              "instead of newsletter.toml's; the live preview's language switch starts there.")
 def preview(open_workspace, month: str | None, year: str | None, output: Path | None, fmt: str | None,
-            collect_first: bool, host: str | None, port: int, no_open: bool) -> None:
+            collect_first: bool, host: str | None, port: int, no_open: bool, language: str | None) -> None:
     """Serve the month's draft with live reload, test sends and approval; or write it to --output."""
     from newsletter.collect import collect as collect_into_store
     from newsletter.collect import ensure_collected
@@ -217,7 +219,7 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
         from newsletter.preview_http import serve
 
         options = PreviewOptions(month=month or "last", host=host, port=port, open_browser=not no_open,
-                                 collect=collect_first)
+                                 collect=collect_first, language=_language(language))
         serve(open_workspace, options, echo=click.echo)
         return
     fmt = drafts.output_format(output, fmt) if output else fmt
@@ -226,7 +228,7 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
     if collect_first and not isinstance(period, Year):
         collect_into_store(ws, period)
     ensure_collected(ws, period)
-    newsletter, frozen = draft(ws, period)
+    newsletter, frozen = draft(ws, period, language=_language(language))
     if frozen:
         click.echo(f"newsletter: {frozen}", err=True)
     _report(drafts.findings(ws, newsletter))
@@ -241,6 +243,16 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
     shown = drafts.write_draft(ws, newsletter, sample, output, fmt)
     seen_by = f", as {sample}" if sample and shown is not newsletter else ""
     click.echo(f"Draft for {period.name} written to {output} ({shown.subject}){seen_by}")
+
+
+def _language(language: str | None) -> str | None:
+    """--language as given, when the package has its catalog (or it is English); exit 2 otherwise."""
+    from newsletter.i18n import catalog_language, shipped_languages
+
+    if language is None or catalog_language(language) in shipped_languages():
+        return language
+    raise click.BadParameter(f"no catalog for {language!r}; shipped: {', '.join(shipped_languages())} "
+                             "(docs/languages.md says how to add one)", param_hint="--language")
 
 
 def _sample_recipient(ws: Workspace):

@@ -42,6 +42,9 @@ class NewsletterSettings:
     team: str = "IT"
     timezone: str = "UTC"
     language: str = "en"
+    # per-person language: the other languages an edition is composed in, besides `language` (default:
+    # those of the recipients file's `language` column); each person gets theirs (docs/languages.md)
+    languages: list[str] = field(default_factory=list)
     theme: str = "default"
     templates: Path = Path("templates")
     sources: Path = Path("sources")

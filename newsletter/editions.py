@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from newsletter import approval
 from newsletter.archive import archive, archive_dir, has_archive, load_archive
 from newsletter.collect import refresh_local
-from newsletter.drafts import compose, refuse_broken
+from newsletter.drafts import compose, compose_all, refuse_broken
 from newsletter.errors import DeliveryError, NewsletterError, NothingToDo
 from newsletter.period import Month, Year
 
@@ -83,12 +83,17 @@ def due_date(config: Config, month: Month) -> datetime:
     return month.end + timedelta(days=config.run.send_day - 1)
 
 
-def draft(ws: Workspace, period: Month | Year, *, refresh: bool = True) -> tuple[Newsletter, str | None]:
-    """What a preview shows: what the next run would send (the archive once frozen), and why frozen."""
+def draft(ws: Workspace, period: Month | Year, *, refresh: bool = True, language: str | None = None
+          ) -> tuple[Newsletter, str | None]:
+    """What a preview shows: what the next run would send (the archive once frozen), and why frozen;
+    `language` previews the draft in another language than newsletter.toml's (never frozen: what
+    was sent is the archive's)."""
     note = frozen(ws, period)
-    if note and has_archive(ws, period):
+    if note and has_archive(ws, period) and not language:
         return load_archive(ws, period), note
-    return compose(ws, period, refresh=refresh), note
+    if language:
+        return compose(ws, period, refresh=refresh, language=language), note
+    return compose_all(ws, period, refresh=refresh), note
 
 
 def for_sending(ws: Workspace, period: Month | Year, *, resend_unknown: bool = False,
@@ -113,7 +118,7 @@ def for_sending(ws: Workspace, period: Month | Year, *, resend_unknown: bool = F
         from newsletter.compose.yearly import refuse_unfinished
 
         refuse_unfinished(period, ws.clock())
-    newsletter = compose(ws, period)
+    newsletter = compose_all(ws, period)  # one edition per language in use
     refuse_broken(ws, newsletter)
     archive(ws, newsletter, web=compose(ws, period, refresh=False, detail="full"))
     return newsletter

@@ -1,36 +1,146 @@
 """The words the tool writes, in the edition's language: one place that every built-in string
-goes through (`gettext`, `ngettext` in Python; `{% trans %}` and `_()` in templates).
+goes through (`gettext`, `ngettext` in Python; `{% trans %}` and `_()` in templates), and the
+locale's way of writing numbers and dates (Babel's locale data: `locale()`).
 
 The language is a context (`speaking(language)`), not a parameter threaded through every
 function: the story, the framings and the templates ask for the current one, so one edition can be
 composed once per language in use, each in its own `with speaking(...)` block, also in threads.
-Until catalogs are installed, every language speaks English (the messages themselves).
+
+Catalogs: `newsletter/locale/<language>/LC_MESSAGES/messages.mo`, compiled from the `.po` beside it
+by `make catalogs` (Babel) and shipped in the package; English is the messages as written. A
+workspace's own `.po` (`templates/<theme>/locale/<language>.po`) is compiled when it is loaded and
+answers first, falling back to the shipped catalog (`workspace_translations`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gettext as _gettext
+import io
+import re
 from collections.abc import Iterator
 from contextvars import ContextVar
+from pathlib import Path
+
+from babel import Locale, UnknownLocaleError
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import PoFileError, read_po
+
+from newsletter.errors import ConfigError
 
 DEFAULT_LANGUAGE = "en"
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "messages"
 
+NullTranslations = _gettext.NullTranslations  # what a catalog is, for type hints elsewhere
 _ENGLISH = _gettext.NullTranslations()
 _current: ContextVar[_gettext.NullTranslations | None] = ContextVar("translations", default=None)
 _language: ContextVar[str] = ContextVar("language", default=DEFAULT_LANGUAGE)
 
 
+def N_(message: str) -> str:
+    """Marks `message` for the catalogs without translating it: for words defined at import time
+    (labels in tables), translated with `gettext` where they are used."""
+    return message
+
+
+def N_plural(singular: str, plural: str) -> tuple[str, str]:
+    """Marks a singular/plural pair for the catalogs (one message with its plural forms), for
+    `ngettext(*pair, n)` where it is used."""
+    return singular, plural
+
+
+def catalog_language(language: str) -> str:
+    """The catalog a language tag reads: 'de-AT', 'de_DE' and 'DE' read 'de'; '' reads English."""
+    return (language or DEFAULT_LANGUAGE).replace("_", "-").split("-")[0].strip().lower() or DEFAULT_LANGUAGE
+
+
+def shipped_languages() -> tuple[str, ...]:
+    """English and every language with a compiled catalog in the package, sorted."""
+    found = {p.parent.parent.name for p in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.mo")}
+    return (DEFAULT_LANGUAGE, *sorted(found - {DEFAULT_LANGUAGE}))
+
+
+@functools.lru_cache(maxsize=32)
 def translations_for(language: str) -> _gettext.NullTranslations:
-    """The catalog of `language`; English (the messages as written) when there is none."""
-    return _gettext.NullTranslations()
+    """The shipped catalog of `language` (any tag of it); English (the messages as written) when
+    there is none."""
+    return _gettext.translation(DOMAIN, LOCALE_DIR, [catalog_language(language)], fallback=True)
+
+
+def workspace_translations(theme_folder: Path | None, language: str) -> _gettext.NullTranslations:
+    """`theme_folder/locale/<language>.po` compiled now, falling back to the shipped catalog; the
+    shipped catalog alone when the workspace has none. A broken `.po` is a ConfigError naming the
+    file and line."""
+    shipped = translations_for(language)
+    path = theme_folder / "locale" / f"{catalog_language(language)}.po" if theme_folder else None
+    if path is None or not path.is_file():
+        return shipped
+    own = _compiled(path, catalog_language(language))
+    own.add_fallback(shipped)
+    return own
+
+
+_PO_LINE = re.compile(r'^(#.*|(msgctxt|msgid|msgid_plural|msgstr(\[\d+\])?)\s+".*"|".*")?$')
+_FIELD = re.compile(r"\{[A-Za-z_]*\}|%\([A-Za-z_]+\)s")
+
+
+def _compiled(path: Path, language: str) -> _gettext.GNUTranslations:
+    """A workspace's `.po`, read strictly and compiled in memory with Babel's tools. Refused with
+    `file:line: what`: a line that is no .po syntax (Babel's reader guesses past some), and a
+    translation naming a field its message does not have (it would fail the edition later)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        for number, line in enumerate(text.splitlines(), 1):
+            if not _PO_LINE.match(line.strip()):
+                raise ConfigError(f"{path}:{number}: expected msgid \"...\", msgstr \"...\", a quoted line or a "
+                                  f"# comment, got {line.strip()[:60]!r}")
+        catalog = read_po(io.BytesIO(text.encode("utf-8")), locale=language, abort_invalid=True)
+    except PoFileError as exc:  # Babel's message ends with the line, counted from 0: "... on 11"
+        found = re.match(r"(.*) on (\d+)$", str(exc))
+        where = f"{path}:{int(found[2]) + 1}: {found[1]}" if found else f"{path}: {exc}"
+        raise ConfigError(f"{where}; fix the file or remove it") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read this message catalog ({exc})") from None
+    for message in catalog:
+        if not message.id:
+            continue
+        message.flags.discard("fuzzy")  # a person wrote it on purpose: use it, fuzzy or not
+        ids = message.id if isinstance(message.id, tuple | list) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple | list) else (message.string,)
+        allowed = {field for one in ids for field in _FIELD.findall(one)}
+        unknown = sorted({field for one in strings for field in _FIELD.findall(one or "")} - allowed)
+        if unknown:
+            raise ConfigError(f"{path}:{message.lineno}: the translation of {ids[0]!r} names {unknown[0]}, which "
+                              f"its message does not have (it has: {', '.join(sorted(allowed)) or 'none'})")
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return _gettext.GNUTranslations(compiled)
+
+
+def locale() -> Locale:
+    """Babel's locale of the current language (its numbers, dates and month names); English for a
+    tag Babel does not know."""
+    return _babel_locale(current_language())
+
+
+@functools.lru_cache(maxsize=32)
+def _babel_locale(language: str) -> Locale:
+    for tag in ((language or DEFAULT_LANGUAGE).replace("-", "_"), catalog_language(language)):
+        try:
+            return Locale.parse(tag)
+        except (UnknownLocaleError, ValueError):
+            continue
+    return Locale.parse(DEFAULT_LANGUAGE)
 
 
 @contextlib.contextmanager
 def speaking(language: str, translations: _gettext.NullTranslations | None = None) -> Iterator[None]:
-    """Within the block, `gettext`/`ngettext` and the templates answer in `language`."""
+    """Within the block, `gettext`/`ngettext`, the number formats and the templates answer in `language`."""
     words = _current.set(translations if translations is not None else translations_for(language))
-    name = _language.set(language)
+    name = _language.set(language or DEFAULT_LANGUAGE)
     try:
         yield
     finally:

@@ -11,14 +11,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
+from newsletter.i18n import N_
+
 Kind = Literal["ticketing", "mail_security", "uptime", "highlights", "custom", "backup", "devices", "awareness"]
 Status = Literal["ok", "failed", "skipped"]
 KINDS: tuple[str, ...] = ("ticketing", "mail_security", "uptime", "highlights", "custom", "backup", "devices",
                           "awareness")
 # What people call a source of each kind: a source's `title` unless it sets its own.
-KIND_TITLES = {"ticketing": "Help desk", "mail_security": "Mail security", "uptime": "Uptime",
-               "highlights": "Highlights", "custom": "Other numbers", "backup": "Backups", "devices": "Devices",
-               "awareness": "Security awareness"}
+# Marked for the catalogs (N_): the composer translates a title when it shows it.
+KIND_TITLES = {"ticketing": N_("Help desk"), "mail_security": N_("Mail security"), "uptime": N_("Uptime"),
+               "highlights": N_("Highlights"), "custom": N_("Other numbers"), "backup": N_("Backups"),
+               "devices": N_("Devices"), "awareness": N_("Security awareness")}
 
 
 def kind_title(kind: str) -> str:

@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from newsletter import i18n
 from newsletter.collect import collect, ensure_collected, required_failures, take_snapshots
 from newsletter.collectors.base import utcnow
 from newsletter.config import Config
@@ -251,8 +252,10 @@ class Monitor:
         owners = self.config.run.owners
         if not owners:
             return
-        body = self._report(problem)
-        subject = f"newsletter {self.what} failed on {socket.gethostname()}: {problem}"
+        with i18n.speaking(self.config.newsletter.language):  # the owners read the workspace's language
+            body = self._report(problem)
+            subject = i18n.gettext("newsletter {what} failed on {host}: {problem}").format(
+                what=self.what, host=socket.gethostname(), problem=problem)
         envelope = Envelope(sender=self.config.delivery.sender)
         notices = [build_notice(envelope, owner, subject, body, kind="failure") for owner in owners]
         try:
@@ -263,17 +266,19 @@ class Monitor:
             log.error("could not email the owners: %s", failure)
 
     def _report(self, problem: str) -> str:
-        lines = [f"newsletter {self.what} on {socket.gethostname()} stopped:", "", f"    {problem}", "",
-                 f"Workspace: {self.config.path}"]
+        """The owners' email, in the current language; the problem and the ledger's states as they are."""
+        _ = i18n.gettext
+        lines = [_("newsletter {what} on {host} stopped:").format(what=self.what, host=socket.gethostname()), "",
+                 f"    {problem}", "", _("Workspace: {path}").format(path=self.config.path)]
         if self.month and self.store is not None:
             counts = self.store.delivery_counts(self.month)
-            summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nobody yet"
-            lines += [f"Edition {self.month}: {summary}", ""]
+            summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or _("nobody yet")
+            lines += [_("Edition {month}: {summary}").format(month=self.month, summary=summary), ""]
             # who was not reached, as `history` names them (at most 50 here: history has them all)
             for row in self.store.deliveries(self.month, NOT_REACHED)[:50]:
                 lines.append(f"    {row.status}: {row.recipient} ({row.last_error})")
-        lines += ["", "Nobody is sent a second copy by a re-run: fix the cause and run it again.",
-                  "`newsletter history` lists every edition and the people it has not reached."]
+        lines += ["", _("Nobody is sent a second copy by a re-run: fix the cause and run it again."),
+                  _("`newsletter history` lists every edition and the people it has not reached.")]
         return "\n".join(lines) + "\n"
 
     @contextmanager

@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.dates import format_date, format_skeleton
+
+from newsletter.i18n import locale
+
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
 
@@ -48,13 +52,13 @@ class Month:
 
     @property
     def name(self) -> str:
-        """'October 2026'."""
-        return f"{self.first_day:%B %Y}"
+        """'October 2026' ('Oktober 2026', 'octubre de 2026'): the current language's way (newsletter.i18n)."""
+        return format_skeleton("yMMMM", self.first_day, locale=locale())
 
     @property
     def short_name(self) -> str:
-        """'October'."""
-        return f"{self.first_day:%B}"
+        """'October' ('Oktober', 'octobre'), standing alone."""
+        return format_date(self.first_day, "LLLL", locale=locale())
 
     @property
     def first_day(self) -> date:

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from newsletter import approval, drafts, editions, preview_quotes
+from newsletter import approval, drafts, editions, i18n, preview_quotes
 from newsletter.collect import collect, ensure_collected, refresh_local
 from newsletter.compose.personal import Personalizer
 from newsletter.compose.render import Newsletter
 from newsletter.config import load_config
 from newsletter.delivery import mailing
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, UsageError
 from newsletter.period import Month
 from newsletter.workspace import Workspace
 
@@ -58,6 +58,7 @@ class Draft:
     render_ms: float = 0.0
     frozen: str | None = None  # the edition went out to someone: why the page shows the archived content
     quotes: list[dict[str, str]] = field(default_factory=list)  # candidates for "What colleagues said"
+    language: str = ""  # the language `shown` is in: the switch's choice, else the sample person's
 
     def to_json(self) -> dict[str, Any]:
         n = self.shown or self.newsletter
@@ -69,6 +70,7 @@ class Draft:
             "excerpt": self.excerpt, "error_line": self.error_line, "sources": self.sources,
             "findings": self.findings, "headers": self.headers, "review": self.review,
             "render_ms": round(self.render_ms, 1), "frozen": self.frozen, "quotes": self.quotes,
+            "language": self.language, "languages": list(i18n.shipped_languages()),
         }
 
 
@@ -94,6 +96,7 @@ class PreviewOptions:
     port: int = 8765
     open_browser: bool = True
     collect: bool = False
+    language: str | None = None  # the language switch's first choice (`preview --language`)
 
 
 class Previewer:
@@ -109,6 +112,7 @@ class Previewer:
         self.period: Month | None = None
         self.local_failures: list[dict[str, str]] = []
         self._sample: tuple[object, mailing.SampleRecipient | None] | None = None  # (what it was read from, sample)
+        self.language = options.language  # the language switch's choice; None: as the sample person reads it
 
     def call(self, job: Callable[..., Any], *args: Any) -> Any:
         """Run `job` on the worker thread and return its result (or raise its error)."""
@@ -190,7 +194,8 @@ class Previewer:
             # _collect_local has just read the local files
             newsletter, frozen = editions.draft(ws, month, refresh=False)
             sample = self.sample_recipient()
-            shown = Personalizer(newsletter).for_recipient(sample.fields()) if sample else newsletter
+            edition = self._in_language(newsletter, sample, frozen)
+            shown = Personalizer(edition).for_recipient(sample.fields()) if sample else edition
         except NewsletterError as exc:
             return self._failed(str(exc), started)
         stored = [{"name": r.name, "status": "partial", "error": "; ".join(r.warnings)} if r.status == "ok"
@@ -201,7 +206,32 @@ class Previewer:
                      sources=stored + self.local_failures, findings=findings,
                      headers=self._headers(shown, sample), review=self._review(newsletter),
                      render_ms=(time.perf_counter() - started) * 1000, frozen=frozen,
-                     quotes=preview_quotes.candidates(ws, month))
+                     quotes=preview_quotes.candidates(ws, month),
+                     language=edition.language or ws.config.newsletter.language)
+
+    def _in_language(self, newsletter: Newsletter, sample: mailing.SampleRecipient | None,
+                     frozen: str | None = None) -> Newsletter:
+        """The edition to show: in the switch's language (composed for the page when no one reads it),
+        else in the sample person's, as they get it. A frozen edition shows only what went out."""
+        assert self.ws is not None and self.period is not None
+        if not self.language:
+            return newsletter.in_language(sample.recipient.fields.get("language") if sample else None)
+        wanted = i18n.catalog_language(self.language)
+        if frozen or any(i18n.catalog_language(e.language or self.ws.config.newsletter.language) == wanted
+               for e in newsletter.editions):
+            return newsletter.in_language(wanted)
+        return drafts.compose(self.ws, self.period, refresh=False, language=wanted)
+
+    def choose_language(self, language: str) -> str:
+        """The language switch: show the draft in `language` (UsageError when it has no catalog)."""
+        if i18n.catalog_language(language) not in i18n.shipped_languages():
+            raise UsageError(f"no catalog for {language!r}; shipped: {', '.join(i18n.shipped_languages())}")
+        return self.call(self._choose_language, i18n.catalog_language(language))
+
+    def _choose_language(self, language: str) -> str:
+        self.language = language
+        self._publish(self._render())
+        return f"showing the draft in {language}"
 
     def sample_recipient(self) -> mailing.SampleRecipient | None:
         """The workspace's sample person, read again only when the recipients file or `to` changed."""

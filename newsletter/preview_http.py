@@ -160,7 +160,8 @@ class PreviewHandler(BaseHTTPRequestHandler):
         if not self._admitted() or not self._same_origin():
             return
         path = urlsplit(self.path).path
-        actions = {"/send-test": self._send_test, "/approve": self._approve, "/quote": self._quote}
+        actions = {"/send-test": self._send_test, "/approve": self._approve, "/quote": self._quote,
+                   "/language": self._language}
         if path not in actions:
             self._json(HTTPStatus.NOT_FOUND, {"ok": False, "message": "not found"})
             return
@@ -200,6 +201,13 @@ class PreviewHandler(BaseHTTPRequestHandler):
         if not isinstance(chosen, str) or not chosen:
             raise UsageError("expected the quote's id")
         return self.server.previewer.pick_quote(chosen)
+
+    def _language(self, body: dict[str, Any]) -> str:
+        """The language switch: show the draft in another language; what is approved stays the edition."""
+        chosen = body.get("language")
+        if not isinstance(chosen, str) or not chosen:
+            raise UsageError("expected a language, such as \"de\"")
+        return self.server.previewer.choose_language(chosen)
 
     def _body(self) -> dict[str, Any] | None:
         if self.headers.get_content_type() != "application/json":

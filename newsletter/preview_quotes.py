@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING, Any
 from newsletter import editions
 from newsletter.collectors.highlights import read_highlights
 from newsletter.errors import NewsletterError, SourceError, UsageError
+from newsletter.i18n import N_
 
 if TYPE_CHECKING:
     from newsletter.period import Month
     from newsletter.workspace import Workspace
 
 HEADING = "# What colleagues said"
+N_("What colleagues said")  # the heading as the edition shows it, in its language (the `translated` filter)
 _SECTION = re.compile(r"^#\s+What colleagues said\s*#*\s*$", re.IGNORECASE)
 _TOP_HEADING = re.compile(r"^#\s")
 _LINKING = re.compile(r"([\\\[<])")  # what starts a link, a picture or an autolink (and the escape itself)

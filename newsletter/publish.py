@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsletter.drafts import renderer
+from newsletter import i18n
+from newsletter.drafts import renderer, translations
 from newsletter.editions import reach
 from newsletter.errors import NewsletterError, NothingToDo
 
@@ -74,12 +75,20 @@ def publish(ws: Workspace, directory: Path) -> list[Published]:
                           "`newsletter send` first")
     if directory.exists() and not directory.is_dir():
         raise NewsletterError(f"{directory}: exists and is not a folder; name a folder for the site")
+    settings = ws.config.newsletter
+    directory.mkdir(parents=True, exist_ok=True)
+    with i18n.speaking(settings.language, translations(ws, settings.language)):  # the site's own words
+        _write_site(ws, directory, editions)
+    return editions
+
+
+def _write_site(ws: Workspace, directory: Path, editions: list[Published]) -> None:
+    """Each edition's page with the links between them, the index and the feed."""
     render = renderer(ws)
     settings = ws.config.newsletter
     base = settings.archive_url.rstrip("/") + "/" if settings.archive_url else ""
     common = {"company": settings.company, "team": settings.team, "language": settings.language,
               "base": base, "editions": editions}
-    directory.mkdir(parents=True, exist_ok=True)
     for i, edition in enumerate(editions):
         newer = editions[i - 1] if i > 0 else None
         older = editions[i + 1] if i + 1 < len(editions) else None
@@ -87,7 +96,6 @@ def publish(ws: Workspace, directory: Path) -> list[Published]:
         _write_page(edition, directory / edition.label, nav)
     (directory / "index.html").write_text(render.page("site/index.html.j2", common), encoding="utf-8")
     (directory / "feed.xml").write_text(render.page("site/feed.xml.j2", common), encoding="utf-8")
-    return editions
 
 
 def _write_page(edition: Published, folder: Path, nav: str) -> None:

@@ -117,15 +117,16 @@ def test_rates_people_can_picture():
     assert framing.per_working_day(466, october) == "21 requests every working day"
     assert framing.per_working_day(20, october) == "one request every working day"
     assert framing.per_working_day(5, october) == "one every 4 working days"
-    assert framing.every(750, october, "a phishing email") == "a phishing email stopped every hour"  # 59.6 min
-    assert framing.every(100_000, october, "a threat") == "a threat stopped every 27 seconds"
-    assert framing.every(5_000_000, october, "a threat") == "2 threats stopped every second"
-    assert framing.every(84, october, "an email with malware") == "an email with malware stopped every 9 hours"
+    assert framing.every(750, october, "phishing") == "a phishing email stopped every hour"  # 59.6 min
+    assert framing.every(100_000, october, "blocked_total") == "a threat stopped every 27 seconds"
+    assert framing.every(5_000_000, october, "blocked_total") == "2 threats stopped every second"
+    assert framing.every(84, october, "malware") == "an email with malware stopped every 9 hours"
 
 
 def test_an_interval_is_said_in_the_largest_unit_that_is_right_within_a_tenth():
     assert [framing.interval(s) for s in (1, 26, 61, 3780, 6000, 10800, 86400 * 2.05)] == [
-        "second", "26 seconds", "minute", "hour", "100 minutes", "3 hours", "2 days"]
+        "every second", "every 26 seconds", "every minute", "every hour", "every 100 minutes", "every 3 hours",
+        "every 2 days"]
 
 
 def test_a_percentage_in_time_and_in_people():

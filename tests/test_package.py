@@ -111,3 +111,18 @@ def test_wheel_installs_and_previews_the_demo_from_another_folder(tmp_path, buil
     page = subprocess.run([str(venv / "bin" / "python"), "-c", "import newsletter.preview_http as p; print(p.PAGE)"],
                           cwd=elsewhere, capture_output=True, text=True, check=True).stdout
     assert Path(page.strip()).is_file(), "the preview page ships in the wheel; the server imports without extras"
+    german = subprocess.run([str(venv / "bin" / "newsletter"), "preview", "--demo", "--month", "2026-10",
+                             "--language", "de", "--output", "de.txt"], cwd=elsewhere, capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert german.returncode == 0, german.stderr
+    assert "Die IT im Oktober 2026" in (elsewhere / "de.txt").read_text(), "the compiled catalogs ship in the wheel"
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_compiled_catalogs(built):
+    import zipfile
+
+    wheel, _ = built
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for language in ("de", "fr", "es"):
+        assert f"newsletter/locale/{language}/LC_MESSAGES/messages.mo" in names, language

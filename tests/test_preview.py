@@ -353,3 +353,32 @@ def test_the_test_send_form_sends_one_copy_to_a_good_address(running):
     assert status == 200 and payload["ok"] is True, payload
     (sent,) = (running.workspace.state / "outbox" / "tests").glob("*.eml")
     assert "To: Ann Smith <ann@example.com>" in sent.read_text()
+
+
+def test_the_language_switch_shows_the_draft_in_another_language_and_approval_stays_the_editions(running):
+    status, draft = running.request("GET", "/draft.json")
+    assert draft["language"] == "en" and {"en", "de", "fr", "es"} <= set(draft["languages"])
+    digest = draft["content_hash"]
+    status, body = running.post("/language", {"language": "de"})
+    assert status == 200 and body["ok"], body
+    status, draft = running.request("GET", "/draft.json")
+    assert draft["language"] == "de" and draft["subject"].startswith("IT im Oktober")
+    assert "Die IT im Oktober 2026" in draft["text"]
+    assert draft["content_hash"] == digest, "what is approved is the edition, whatever language is shown"
+    status, body = running.post("/language", {"language": "xx"})
+    assert status == 400 and "no catalog for 'xx'" in body["message"]
+    assert running.request("GET", "/draft.json")[1]["language"] == "de"
+
+
+def test_a_frozen_edition_shows_only_what_went_out_whatever_the_language_switch(workspace):
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    assert workspace.invoke("run", "--month", "2026-10").exit_code == 0  # sent in English only
+    server = Running(workspace)
+    try:
+        sent = server.request("GET", "/draft.json")[1]
+        status, body = server.post("/language", {"language": "de"})
+        assert status == 200, body
+        shown = server.request("GET", "/draft.json")[1]
+        assert shown["frozen"] and shown["language"] == "en" and shown["subject"] == sent["subject"]
+    finally:
+        server.stop()

@@ -248,6 +248,18 @@ def test_a_clicked_quote_goes_to_the_highlights_and_into_the_email(site, page):
                     f"## A colleague, 9 October\n\n> {quote}\n")
 
 
+def test_the_language_switch_shows_the_email_in_german_and_back(site, page):
+    digest = page.evaluate("document.getElementById('hash').textContent")
+    page.evaluate("{ const s = document.getElementById('language'); s.value = 'de';"
+                  "s.dispatchEvent(new Event('change')) }")
+    page.wait_for(PHONE_TEXT + ".includes('Die IT im Oktober 2026')", timeout=30)
+    assert page.evaluate("document.getElementById('subject').textContent").startswith("IT im Oktober")
+    assert page.evaluate("document.getElementById('hash').textContent") == digest, "approval is of the edition"
+    page.evaluate("{ const s = document.getElementById('language'); s.value = 'en';"
+                  "s.dispatchEvent(new Event('change')) }")
+    page.wait_for(PHONE_TEXT + ".includes('IT in October 2026')", timeout=30)
+
+
 def test_approve_button_records_this_version_and_run_sends_it(site, page, smtp):
     workspace, _ = site
     digest = page.evaluate("document.getElementById('hash').textContent")

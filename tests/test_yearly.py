@@ -46,7 +46,7 @@ def test_each_record_is_shown_once_at_its_standing_value():
                        ("Most requests resolved in a year", "537", "October 2026", 1)]
     text = render_text(context)
     assert text.count("Most threats blocked in a year") == 1
-    assert "- Most threats blocked in a year: 50,000 (September 2026; a new record three times this year)" in text
+    assert "- Most threats blocked in a year: 50,000 (September 2026; a new record 3 times this year)" in text
     assert "- Most requests resolved in a year: 537 (October 2026)\n" in text
     assert "44,732" not in text and "48,112" not in text
 
@@ -77,5 +77,5 @@ def test_a_year_that_is_over_reads_as_the_year():
     context = build_year_context(YEAR, stored(BLOCKED, RESOLVED), EXTRA, now=second_of_january)
     assert context["year"]["over"] is True
     newsletter = Renderer(Theme(Path("/nonexistent"), "default")).render("2026", context, edition="year")
-    assert "Over 12 months, January to December 2026:" in newsletter.text and "so far" not in newsletter.text
+    assert "Over 12 months, January to December 2026:\n- " in newsletter.text and "so far" not in newsletter.text
     assert newsletter.subject.startswith("IT in 2026: ")

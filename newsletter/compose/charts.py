@@ -14,16 +14,18 @@ from typing import Any
 from newsletter.compose import quiet_work
 from newsletter.compose.figures import Figure, format_value
 from newsletter.compose.sentences import trend_words
+from newsletter.i18n import N_
+from newsletter.i18n import gettext as _
 
 WIDTH = 552  # CSS pixels: the 600 px body less the card's padding
 HEIGHT = 180
 SCALE = 2
 MIN_POINTS = 3
-# kind, figure key, title, style
+# kind, figure key, title (marked for the catalogs, translated when planned), style
 TRENDS = (
-    ("ticketing", "resolved", "Requests resolved", "bar"),
-    ("mail_security", "blocked_total", "Threats blocked", "bar"),
-    ("uptime", "overall_uptime_pct", "Uptime", "line"),
+    ("ticketing", "resolved", N_("Requests resolved"), "bar"),
+    ("mail_security", "blocked_total", N_("Threats blocked"), "bar"),
+    ("uptime", "overall_uptime_pct", N_("Uptime"), "line"),
 )
 
 
@@ -64,6 +66,7 @@ def plan_charts(context: dict[str, Any]) -> list[Chart]:
         months = tuple(names[-len(series):])
         trimmed = Figure(figure.key, figure.label, figure.value, figure.previous, figure.unit,
                          figure.higher_is_better, figure.previous_month, tuple(series[:-1]))
+        title = _(title)
         charts.append(Chart(key, title, trend_words(title, trimmed, list(months)), f"trend-{key}-{label}@newsletter",
                             f"trend-{key}.png", style, trimmed, months))
     return charts

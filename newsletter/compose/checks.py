@@ -18,6 +18,7 @@ from newsletter.compose.render import Newsletter
 
 GMAIL_CLIP_BYTES = 102 * 1024
 SUBJECT_MAX = 80
+PREHEADER_MAX = 255  # the most any inbox shows (Outlook); phones show about 100: what matters comes first
 MIN_CONTRAST = 4.5  # WCAG AA for body text
 UNREADABLE = 3.0  # WCAG AA even for large text
 # (foreground, background, where the pair is used) in theme.toml [colors]
@@ -58,7 +59,7 @@ def check_newsletter(newsletter: Newsletter, theme: dict[str, Any]) -> list[Find
     """Every check, errors first. The theme's hosted logo (logo.url) is the one remote resource allowed."""
     logo_url = str(theme.get("logo", {}).get("url") or "").strip()
     findings = [*check_html(newsletter, allowed={logo_url} - {""}), *check_links(newsletter, theme),
-                *check_subject(newsletter.subject),
+                *check_subject(newsletter.subject), *check_preheader(newsletter.preheader),
                 *check_colors(theme)]
     return sorted(findings, key=lambda f: f.level != "error")
 
@@ -107,6 +108,17 @@ def check_subject(subject: str) -> Iterator[Finding]:
     elif len(subject) > SUBJECT_MAX:
         yield Finding("warning", "subject", f"{len(subject)} characters; phones cut subjects after about "
                       f"{SUBJECT_MAX}: shorten subject.txt.j2")
+
+
+def check_preheader(preheader: str) -> Iterator[Finding]:
+    """The inbox's second line: empty, mail clients show the email's first words instead; longer than
+    any inbox shows, it only adds weight."""
+    if not preheader.strip():
+        yield Finding("warning", "preheader", "the preheader is empty: inboxes show the email's first words "
+                      "instead; check preheader.txt.j2")
+    elif len(preheader) > PREHEADER_MAX:
+        yield Finding("warning", "preheader", f"{len(preheader)} characters; no inbox shows more than about "
+                      f"{PREHEADER_MAX}: shorten preheader.txt.j2")
 
 
 _TAG = re.compile(r"""<([a-zA-Z][\w:-]*)((?:\s+[^\s=>/]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+))?)*)\s*/?>""")

@@ -11,35 +11,38 @@ from typing import Any
 
 from newsletter.compose import framing, lead, quiet_work, sentences, story
 from newsletter.compose.figures import Figure, Section, Unit
+from newsletter.i18n import N_
+from newsletter.i18n import gettext as _
 from newsletter.model import SourceResult, kind_title
 from newsletter.period import Month
 from newsletter.sections import DEFAULT_SECTIONS
 
-# key, label, unit, higher_is_better (None: a change is neither good nor bad)
+# key, label (marked for the catalogs, translated when the Figure is made), unit, higher_is_better (None: a
+# change is neither good nor bad)
 TICKET_FIGURES = (
-    ("resolved", "Requests resolved", "count", None),  # a volume: context, never better or worse
-    ("opened", "New requests", "count", None),
-    ("backlog_end", "Still open at month's end", "count", False),
-    ("first_response_median_s", "Typical wait for a first answer", "duration", False),
-    ("first_response_p90_s", "9 in 10 got a first answer within", "duration", False),
-    ("resolution_median_s", "Typical time to solve a request", "duration", False),
-    ("resolution_p90_s", "9 in 10 requests solved within", "duration", False),
-    ("sla_met_pct", "Service targets met", "pct", True),
-    ("csat_pct", "Happy with the help they got", "pct", True),
-    ("csat_responses", "Ratings received", "count", None),
+    ("resolved", N_("Requests resolved"), "count", None),  # a volume: context, never better or worse
+    ("opened", N_("New requests"), "count", None),
+    ("backlog_end", N_("Still open at month's end"), "count", False),
+    ("first_response_median_s", N_("Typical wait for a first answer"), "duration", False),
+    ("first_response_p90_s", N_("9 in 10 got a first answer within"), "duration", False),
+    ("resolution_median_s", N_("Typical time to solve a request"), "duration", False),
+    ("resolution_p90_s", N_("9 in 10 requests solved within"), "duration", False),
+    ("sla_met_pct", N_("Service targets met"), "pct", True),
+    ("csat_pct", N_("Happy with the help they got"), "pct", True),
+    ("csat_responses", N_("Ratings received"), "count", None),
 )
 MAIL_FIGURES = (
-    ("blocked_total", "Threats blocked", "count", None),
-    ("spam", "Spam emails stopped", "count", None),
-    ("phishing", "Phishing emails stopped", "count", None),
-    ("malware", "Emails with malware stopped", "count", None),
-    ("scanned", "Emails checked", "count", None),
+    ("blocked_total", N_("Threats blocked"), "count", None),
+    ("spam", N_("Spam emails stopped"), "count", None),
+    ("phishing", N_("Phishing emails stopped"), "count", None),
+    ("malware", N_("Emails with malware stopped"), "count", None),
+    ("scanned", N_("Emails checked"), "count", None),
 )
 SERVICE_FIGURES = (
-    ("uptime_pct", "Available", "pct", True),
-    ("downtime_s", "Downtime", "duration", False),
-    ("incidents", "Interruptions", "count", False),
-    ("longest_outage_s", "Longest interruption", "duration", False),
+    ("uptime_pct", N_("Available"), "pct", True),
+    ("downtime_s", N_("Downtime"), "duration", False),
+    ("incidents", N_("Interruptions"), "count", False),
+    ("longest_outage_s", N_("Longest interruption"), "duration", False),
 )
 
 
@@ -62,7 +65,7 @@ def build_context(
             continue
         older = [past[label].get(result.name) for label in labels]
         section = replace(_section(result, older, prev_name, month),
-                          title=titles.get(result.name) or kind_title(result.kind))
+                          title=_(titles.get(result.name) or kind_title(result.kind)))
         by_kind.setdefault(result.kind, []).append(_told(section, month))
         if result.status == "failed":
             failed.append(section)
@@ -134,8 +137,9 @@ def _coverage(result: SourceResult, month: Month) -> dict[str, str]:
     the newsletter: `warnings`, shown by collect, the preview and the reviewers' email."""
     days = result.metrics.get("covered_days")
     if isinstance(days, int | float) and not isinstance(days, bool) and 0 <= days < month.days:
-        return {"coverage": f"These numbers cover {days:.0f} of the {month.days} days of {month.short_name}.",
-                "covered": f"counted over {days:.0f} of {month.days} days"}
+        said = {"n": f"{days:.0f}", "days": month.days, "month": month.short_name}
+        return {"coverage": _("These numbers cover {n} of the {days} days of {month}.").format(**said),
+                "covered": _("counted over {n} of {days} days").format(**said)}
     return {}
 
 
@@ -152,7 +156,7 @@ def _section(result: SourceResult, older: list[SourceResult | None], prev_name: 
     def figure(key: str, label: str, unit: Unit, better: bool | None, pick=lambda m, k: m.get(k)) -> Figure:
         history = tuple(pick(m, key) for m in past)
         previous = history[-1] if history else None
-        return Figure(key, label, pick(now, key), previous, unit, better, prev_name, history)
+        return Figure(key, _(label), pick(now, key), previous, unit, better, prev_name, history)
 
     specs = {"ticketing": TICKET_FIGURES, "mail_security": MAIL_FIGURES}.get(result.kind, ())
     for key, label, unit, better in specs:
@@ -160,7 +164,7 @@ def _section(result: SourceResult, older: list[SourceResult | None], prev_name: 
     if result.kind == "ticketing":
         section.items.extend({"name": n, "count": c} for n, c in now.get("top_categories") or [])
     if result.kind == "uptime":
-        section.figures["overall_uptime_pct"] = figure("overall_uptime_pct", "Average availability", "pct", True)
+        section.figures["overall_uptime_pct"] = figure("overall_uptime_pct", N_("Average availability"), "pct", True)
         for service in now.get("services", []):
             name = service["name"]
 

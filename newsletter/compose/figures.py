@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from newsletter.compose import formatting
+from newsletter.i18n import N_
+from newsletter.i18n import gettext as _
 
 Unit = Literal["count", "duration", "pct"]
 
@@ -82,26 +84,54 @@ class Figure:
     def comparison(self) -> str:
         """'3 minutes faster than September', '112 more than September', '' when unknown."""
         if self.verdict == "same":
-            return f"the same as {self.previous_month}"
-        return describe_change(self.value, self.previous, self.unit, f"than {self.previous_month}")
+            return _(CHANGES["month"]["same"]).format(month=self.previous_month)
+        return describe_change(self.value, self.previous, self.unit, self.previous_month)
 
 
-def describe_change(value: float | None, reference: float | None, unit: Unit, against: str) -> str:
-    """`value` against `reference` in words: '3 minutes faster than September', 'up 2 points from
-    the 12-month average'. A percentage's change is the one between the two as they are shown
-    (value's precision): '98%, down 1 point', never '98%, down 1.08 points'."""
+# A change in words, by what it is measured against (a month; the 12-month average; the average of
+# the last n months) and which way it went: whole phrases, since languages bend "than" by both.
+CHANGES = {
+    "month": {"slower": N_("{amount} slower than {month}"), "faster": N_("{amount} faster than {month}"),
+              "same": N_("the same as {month}"), "up": N_("up {amount} from {month}"),
+              "down": N_("down {amount} from {month}"), "more": N_("{amount} more than {month}"),
+              "fewer": N_("{amount} fewer than {month}")},
+    "year": {"slower": N_("{amount} slower than the 12-month average"),
+             "faster": N_("{amount} faster than the 12-month average"),
+             "same": N_("the same as the 12-month average"), "up": N_("up {amount} from the 12-month average"),
+             "down": N_("down {amount} from the 12-month average"),
+             "more": N_("{amount} more than the 12-month average"),
+             "fewer": N_("{amount} fewer than the 12-month average")},
+    "months": {"slower": N_("{amount} slower than the average of the last {n} months"),
+               "faster": N_("{amount} faster than the average of the last {n} months"),
+               "same": N_("the same as the average of the last {n} months"),
+               "up": N_("up {amount} from the average of the last {n} months"),
+               "down": N_("down {amount} from the average of the last {n} months"),
+               "more": N_("{amount} more than the average of the last {n} months"),
+               "fewer": N_("{amount} fewer than the average of the last {n} months")},
+}
+
+
+def describe_change(value: float | None, reference: float | None, unit: Unit, against: str | int) -> str:
+    """`value` against `reference` in words: '3 minutes faster than September' (`against` a month's
+    name), 'up 2 points from the 12-month average' (`against` the months averaged, an int). A
+    percentage's change is the one between the two as they are shown (value's precision): '98%, down
+    1 point', never '98%, down 1.08 points'."""
     if value is None or reference is None:
         return ""
+    family = "month" if isinstance(against, str) else ("year" if against >= 12 else "months")
+    words = {"month": against, "n": against}
     delta = value - reference
     if unit == "duration":
-        return f"{formatting.duration(delta)} {'slower' if delta > 0 else 'faster'} {against}"
+        said = CHANGES[family]["slower" if delta > 0 else "faster"]
+        return _(said).format(amount=formatting.duration(delta), **words)
     if unit == "pct":
         delta = formatting.shown_change(value, reference)
+        if abs(delta) < 10 ** -(formatting.percent_decimals(value) + 1):
+            return _(CHANGES[family]["same"]).format(**words)
         points = formatting.points(delta, formatting.percent_decimals(value))
-        if points == "0 points":
-            return f"the same {against.replace('than ', 'as ', 1)}"
-        return f"{'up' if delta > 0 else 'down'} {points} {against.replace('than ', 'from ', 1)}"
-    return f"{formatting.number(abs(delta))} {'more' if delta > 0 else 'fewer'} {against}"
+        return _(CHANGES[family]["up" if delta > 0 else "down"]).format(amount=points, **words)
+    said = CHANGES[family]["more" if delta > 0 else "fewer"]
+    return _(said).format(amount=formatting.number(abs(delta)), **words)
 
 
 def format_value(value: float | None, unit: Unit) -> str:
@@ -138,9 +168,6 @@ class Section:
         return self.status == "ok"
 
 
-UNKNOWN_LINE = "not available this month"
-
-
 @dataclass(frozen=True)
 class Line:
     """One figure as the short layout shows it: '466 requests resolved', its framing, and a note
@@ -171,8 +198,8 @@ class Line:
     def text(self) -> str:
         """The line in plain text: '466 requests resolved: 22 requests every working day.'"""
         if not self.known:
-            return f"{self.label}: {UNKNOWN_LINE}."
+            return _("{label}: not available this month.").format(label=self.label)
         if not self.value:
             return self.sentence
         head = f"{self.value} {self.noun}"
-        return f"{head}: {self.said}." if self.said else f"{head}."
+        return _("{head}: {said}.").format(head=head, said=self.said) if self.said else f"{head}."

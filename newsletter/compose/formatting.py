@@ -1,26 +1,51 @@
-"""Numbers and durations written the way people say them, for templates and subjects; paths as they read them."""
+"""Numbers and durations written the way people say them, in the current language (newsletter.i18n:
+Babel's locale data for digits, separators and the percent sign; the catalogs for the units), for
+templates and subjects; paths as they read them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-UNKNOWN = "n/a"
+from babel.numbers import format_decimal, format_percent
+
+from newsletter.i18n import N_, gettext, locale, ngettext
+
+UNKNOWN = N_("n/a")
+
+
+def unknown() -> str:
+    """What a number nobody knows reads, in the current language."""
+    return gettext(UNKNOWN)
 
 
 def number(value: float | None) -> str:
-    """48213 -> '48,213'."""
+    """48213 -> '48,213' (English), '48.213' (German), '48 213' (French)."""
     if value is None:
-        return UNKNOWN
-    return f"{round(value):,}"
+        return unknown()
+    return format_decimal(round(value), locale=locale())
+
+
+def decimal(value: float) -> str:
+    """6.2 -> '6.2' (English), '6,2' (German): a measure with its decimals as given."""
+    return format_decimal(value, locale=locale(), decimal_quantization=False)
 
 
 def percent(value: float | None, decimals: int | None = None) -> str:
-    """99.9812 -> '99.98%'; 97.0 -> '97%'. Uptime keeps two decimals, other shares none or one."""
+    """99.9812 -> '99.98%' ('99,98 %' in German and French); 97.0 -> '97%'. Uptime keeps two decimals,
+    other shares none or one."""
     if value is None:
-        return UNKNOWN
+        return unknown()
     if decimals is None:
         decimals = percent_decimals(value)
-    return f"{value:.{decimals}f}%"
+    here = locale()
+    pattern = here.percent_formats[None].pattern.split(";")[0]
+    return format_percent(value / 100, format=_with_decimals(pattern, decimals), locale=here)
+
+
+def _with_decimals(pattern: str, decimals: int) -> str:
+    """The locale's percent pattern ('#,##0 %') showing exactly `decimals` decimals ('#,##0.00 %')."""
+    end = pattern.rfind("0") + 1
+    return pattern[:end] + ("." + "0" * decimals if decimals else "") + pattern[end:]
 
 
 def percent_decimals(value: float) -> int:
@@ -40,34 +65,43 @@ def shown_change(value: float, reference: float) -> float:
 def points(delta: float, decimals: int) -> str:
     """A change of a percentage, never more precise than the percentage it belongs to (`decimals`,
     from percent_decimals): -1.08 at 0 -> '1 point', at 1 -> '1.1 points'; trailing zeros go."""
-    text = f"{abs(delta):.{decimals}f}"
-    text = text.rstrip("0").rstrip(".") if "." in text else text
-    return f"{text} point" if text == "1" else f"{text} points"
+    shown = round(abs(delta), decimals)
+    shown = int(shown) if float(shown).is_integer() else shown
+    return ngettext("{n} point", "{n} points", _count(shown)).format(n=decimal(shown))
 
 
 def duration(seconds: float | None) -> str:
-    """420 -> '7 minutes'; 22320 -> '6.2 hours'; 266400 -> '3.1 days'."""
+    """420 -> '7 minutes'; 22320 -> '6.2 hours' ('6,2 Stunden'); 266400 -> '3.1 days'."""
     if seconds is None:
-        return UNKNOWN
+        return unknown()
     seconds = abs(seconds)
     if seconds < 90:
-        return _unit(round(seconds), "second")
+        value: float = round(seconds)
+        return ngettext("{n} second", "{n} seconds", _count(value)).format(n=decimal(value))
     minutes = seconds / 60
     if minutes < 90:
-        return _unit(round(minutes), "minute")
+        value = round(minutes)
+        return ngettext("{n} minute", "{n} minutes", _count(value)).format(n=decimal(value))
     hours = minutes / 60
     if hours < 36:
-        return _unit(_one_decimal(hours), "hour")
-    return _unit(_one_decimal(hours / 24), "day")
+        value = _one_decimal(hours)
+        return ngettext("{n} hour", "{n} hours", _count(value)).format(n=decimal(value))
+    value = _one_decimal(hours / 24)
+    return ngettext("{n} day", "{n} days", _count(value)).format(n=decimal(value))
+
+
+def _count(value: float) -> int:
+    """The count a plural form is chosen by: a whole number as it is; a fraction by the language's own
+    rule (CLDR, through Babel): 'one' reads as 1 ('0,1 point', '1,5 heure' in French), else as 2
+    ('6.2 hours', '6,2 Stunden')."""
+    if float(value).is_integer():
+        return int(value)
+    return 1 if locale().plural_form(value) == "one" else 2
 
 
 def _one_decimal(value: float) -> float | int:
     rounded = round(value, 1)
     return int(rounded) if rounded.is_integer() else rounded
-
-
-def _unit(value: float, unit: str) -> str:
-    return f"{value} {unit}" if value == 1 else f"{value} {unit}s"
 
 
 def fit(parts: list[str], limit: int, separator: str = " · ") -> str:

@@ -35,16 +35,30 @@ from datetime import timedelta
 
 from newsletter.compose import formatting
 from newsletter.compose.figures import Figure, Section, format_value
+from newsletter.i18n import N_, N_plural, ngettext
+from newsletter.i18n import gettext as _
 from newsletter.period import Month
 
 STREAK_MIN_MONTHS = 2
 PEAK_MIN_MONTHS = 3
 SNAP = 0.1  # an interval within 10 % of the next unit is said in that unit
-_UNITS = ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second"))
+# "every minute", "every 26 seconds": a whole phrase per unit, since languages bend "every" by the unit
+_UNITS = ((86400, N_plural("every day", "every {n} days")), (3600, N_plural("every hour", "every {n} hours")),
+          (60, N_plural("every minute", "every {n} minutes")), (1, N_plural("every second", "every {n} seconds")))
 _DENOMINATORS = (2, 3, 4, 5, 10, 20)
-# mail counts: what one of them is called ("a threat stopped every minute")
-MAIL_ITEMS = {"blocked_total": "a threat", "spam": "a spam email", "phishing": "a phishing email",
-              "malware": "an email with malware"}
+# mail counts, by key: one of them stopped at an interval ("a threat stopped every minute"), and a
+# flood of them ("3 threats stopped every second")
+MAIL_ITEMS = {
+    "blocked_total": (N_("a threat stopped {every}"),
+                      N_plural("{n} threat stopped every second", "{n} threats stopped every second")),
+    "spam": (N_("a spam email stopped {every}"),
+             N_plural("{n} spam email stopped every second", "{n} spam emails stopped every second")),
+    "phishing": (N_("a phishing email stopped {every}"),
+                 N_plural("{n} phishing email stopped every second", "{n} phishing emails stopped every second")),
+    "malware": (N_("an email with malware stopped {every}"),
+                N_plural("{n} email with malware stopped every second",
+                         "{n} emails with malware stopped every second")),
+}
 
 
 def working_days(month: Month) -> int:
@@ -53,78 +67,88 @@ def working_days(month: Month) -> int:
     return sum((first + timedelta(days=n)).weekday() < 5 for n in range(month.days))
 
 
-def per_working_day(count: float, month: Month, noun: str = "requests") -> str:
-    """'22 requests every working day'; 'one every 3 working days' for a quiet month."""
+def per_working_day(count: float, month: Month, new: bool = False) -> str:
+    """'22 requests every working day' ('22 new requests ...' when `new`); 'one every 3 working days'
+    for a quiet month."""
     days = working_days(month)
     if count <= 0 or days == 0:
         return ""
     rate = count / days
     if rate >= 0.75:
         shown = max(1, round(rate))
-        return f"{'one' if shown == 1 else formatting.number(shown)} {noun[:-1] if shown == 1 else noun} " \
-               f"every working day"
-    return f"one every {round(1 / rate)} working days"
+        if new:
+            said = ngettext("one new request every working day", "{n} new requests every working day", shown)
+        else:
+            said = ngettext("one request every working day", "{n} requests every working day", shown)
+        return said.format(n=formatting.number(shown))
+    gap = round(1 / rate)
+    return ngettext("one every working day", "one every {n} working days", gap).format(n=formatting.number(gap))
 
 
 def interval(seconds: float) -> str:
-    """An interval in the largest unit that says it within a tenth: 'minute' (61 s), '26 seconds',
-    'hour' (63 minutes), '100 minutes' (not '2 hours'), '3 hours', '2 days'."""
-    for size, unit in _UNITS:
+    """An interval in the largest unit that says it within a tenth: 'every minute' (61 s), 'every 26
+    seconds', 'every hour' (63 minutes), 'every 100 minutes' (not 'every 2 hours'), 'every 3 hours'."""
+    for size, (one, many) in _UNITS:
         count = seconds / size
         whole = round(count)
         if whole >= 1 and (abs(count - whole) <= SNAP * count or size == 1):
-            return unit if whole == 1 else f"{whole} {unit}s"
-    return "second"
+            return ngettext(one, many, whole).format(n=formatting.number(whole))
+    return _("every second")
 
 
-def every(count: float, month: Month, item: str) -> str:
-    """'a phishing email stopped every hour'; '3 threats stopped every second' for a flood."""
+def every(count: float, month: Month, key: str) -> str:
+    """'a phishing email stopped every hour' (`key` "phishing", of MAIL_ITEMS); '3 threats stopped
+    every second' for a flood."""
     if count <= 0:
         return ""
+    one, (flood, floods) = MAIL_ITEMS[key]
     gap = month.seconds / count
     if gap < 0.9:
-        return f"{formatting.number(count / month.seconds)} {_plural(item)} stopped every second"
-    return f"{item} stopped every {interval(gap)}"
-
-
-def _plural(item: str) -> str:
-    """'a threat' -> 'threats', 'an email with malware' -> 'emails with malware'."""
-    words = item.split(" ", 1)[1].split(" ")
-    words[0 if "with" in words else -1] += "s"
-    return " ".join(words)
+        per_second = round(count / month.seconds)
+        return ngettext(flood, floods, per_second).format(n=formatting.number(per_second))
+    return _(one).format(every=interval(gap))
 
 
 def interruption(pct: float, month: Month, systems: int) -> str:
     """What an availability percentage leaves of the month, in time."""
     lost = (100 - pct) / 100 * month.seconds
     if lost <= 0:
-        return "not a single minute of interruption in the whole month"
-    said = "less than a minute" if lost < 30 else formatting.duration(lost)
+        return _("not a single minute of interruption in the whole month")
+    said = _("less than a minute") if lost < 30 else formatting.duration(lost)
     if systems > 1:
-        return f"an average of {said} of interruption per system in the whole month"
-    return f"{said} of interruption in the whole month"
+        return _("an average of {time} of interruption per system in the whole month").format(time=said)
+    return _("{time} of interruption in the whole month").format(time=said)
 
 
 def share(pct: float) -> str:
     """95 -> '19 in 20'; 92 -> 'more than 9 in 10'; 100 -> 'every'; '' below 1 in 20."""
     if pct >= 100:
-        return "every"
+        return EVERY
     for d in _DENOMINATORS:
         n = round(pct * d / 100)
         if 0 < n < d and abs(n * 100 / d - pct) <= 0.5:
-            return f"{n} in {d}"
+            return _("{n} in {d}").format(n=n, d=d)
     for d in (10, 20):
         n = math.floor(pct * d / 100)
         if n >= 1 and n * 100 / d < pct:
-            return f"more than {n} in {d}"
+            return _("more than {n} in {d}").format(n=n, d=d)
     return ""
 
 
+EVERY = "every"  # share()'s word for 100 %: never shown as such (each sentence says "every" its own way)
+
+
+# what a median means, by what it measures
+MEDIANS = {"first_response": N_("half of all requests had a first answer within {time}"),
+           "resolution": N_("half of all requests were solved within {time}")}
+
+
 def median(median_s: float, p90_s: float | None, what: str) -> str:
-    """'half of all requests had a first answer within 12 minutes; 9 in 10 within 37 minutes'."""
-    text = f"half of all requests {what} within {formatting.duration(median_s)}"
+    """'half of all requests had a first answer within 12 minutes; 9 in 10 within 37 minutes'
+    (`what`: "first_response" or "resolution", of MEDIANS)."""
+    text = _(MEDIANS[what]).format(time=formatting.duration(median_s))
     if p90_s is not None and formatting.duration(p90_s) != formatting.duration(median_s):
-        text += f"; 9 in 10 within {formatting.duration(p90_s)}"
+        text += _("; 9 in 10 within {time}").format(time=formatting.duration(p90_s))
     return text
 
 
@@ -147,8 +171,8 @@ def year_note(figure: Figure, month: Month) -> str:
         return ""
     earlier = figure.history[len(figure.history) - (month.month - 1):]
     if len(earlier) >= PEAK_MIN_MONTHS and all(figure.value > v for v in earlier):
-        return "more than any other month this year"
-    return f"{format_value(total, figure.unit)} since January"
+        return _("more than any other month this year")
+    return _("{total} since January").format(total=format_value(total, figure.unit))
 
 
 def streak(section: Section, month: Month) -> tuple[str, int] | None:
@@ -174,7 +198,8 @@ def streak(section: Section, month: Month) -> tuple[str, int] | None:
 
 def streak_words(found: tuple[str, int]) -> str:
     name, days = found
-    return f"{name}: {days} days without an interruption"
+    return ngettext("{name}: {n} day without an interruption", "{name}: {n} days without an interruption",
+                    days).format(name=name, n=formatting.number(days))
 
 
 def frame(section: Section, key: str, month: Month) -> str:
@@ -187,21 +212,23 @@ def frame(section: Section, key: str, month: Month) -> str:
         if key == "resolved":
             return per_working_day(value, month)
         if key == "opened":
-            return per_working_day(value, month, "new requests")
+            return per_working_day(value, month, new=True)
         if key == "first_response_median_s":
-            return median(value, _value(f, "first_response_p90_s"), "had a first answer")
+            return median(value, _value(f, "first_response_p90_s"), "first_response")
         if key == "resolution_median_s":
-            return median(value, _value(f, "resolution_p90_s"), "were solved")
+            return median(value, _value(f, "resolution_p90_s"), "resolution")
         if key == "csat_pct" and share(value):
             return _happy(share(value), _value(f, "csat_responses"))
         if key == "sla_met_pct" and share(value):
-            return f"{share(value)} requests were handled within their service target"
+            if share(value) == EVERY:
+                return _("every request was handled within its service target")
+            return _("{part} requests were handled within their service target").format(part=share(value))
     if section.kind == "mail_security":
         if key in MAIL_ITEMS:
-            return every(value, month, MAIL_ITEMS[key])
+            return every(value, month, key)
         if key == "scanned" and _value(f, "blocked_total") and value:
             part = share(100 * _value(f, "blocked_total") / value)
-            return f"{part} was a threat" if part and part != "every" else ""
+            return _("{part} was a threat").format(part=part) if part and part != EVERY else ""
     if section.kind == "uptime" and key == "overall_uptime_pct":
         systems = sum(1 for s in section.items if s["figures"]["uptime_pct"].value is not None)
         return interruption(value, month, systems)
@@ -210,11 +237,13 @@ def frame(section: Section, key: str, month: Month) -> str:
 
 def _happy(part: str, ratings: float | None) -> str:
     """'85 colleagues rated their help; 19 in 20 were happy'."""
-    if part == "every":
-        return "every colleague who rated their help was happy"
+    if part == EVERY:
+        return _("every colleague who rated their help was happy")
     if ratings:
-        return f"{formatting.number(ratings)} colleagues rated their help; {part} were happy"
-    return f"{part} colleagues who rated their help were happy"
+        return ngettext("{n} colleague rated their help; {part} were happy",
+                        "{n} colleagues rated their help; {part} were happy",
+                        round(ratings)).format(n=formatting.number(ratings), part=part)
+    return _("{part} colleagues who rated their help were happy").format(part=part)
 
 
 def _value(figures: dict[str, Figure], key: str) -> float | None:

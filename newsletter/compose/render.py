@@ -19,7 +19,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from newsletter import i18n
-from newsletter.compose import formatting
+from newsletter.compose import formatting, theme_words
 from newsletter.compose.formatting import where
 from newsletter.compose.links import BadReference
 from newsletter.compose.mjml_errors import MarkingEnvironment, MjmlRefused, describe
@@ -63,16 +63,34 @@ class Newsletter:
     # the draft as data (outline.py: lead, hero facts, sections), for `preview --format json`; None
     # for an edition reloaded from its archive
     story: dict[str, Any] | None = field(default=None, compare=False)
+    # the language it is written in (newsletter.i18n), and the same edition in the other languages in
+    # use (per-person language: each person gets `in_language(theirs)`)
+    language: str = field(default="", compare=False)
+    translations: tuple[Newsletter, ...] = field(default=(), compare=False)
 
     @property
     def content_hash(self) -> str:
-        """What exactly would be sent: subject, both parts and every image."""
+        """What exactly would be sent: subject, both parts and every image, in every language (an
+        approval covers them all)."""
         digest = hashlib.sha256()
         for part in (self.subject, self.html, self.text):
             digest.update(part.encode("utf-8") + b"\0")
         for image in self.images:
             digest.update(image.cid.encode() + b"\0" + image.data)
+        for other in self.translations:
+            digest.update(b"\1" + other.language.encode() + b"\0" + other.content_hash.encode())
         return digest.hexdigest()
+
+    @property
+    def editions(self) -> tuple[Newsletter, ...]:
+        """This edition and its translations: one per language in use."""
+        return (self, *self.translations)
+
+    def in_language(self, language: str | None) -> Newsletter:
+        """The edition a person whose language is `language` gets: the translation of that language
+        ('de-AT' reads 'de'), else this one."""
+        wanted = i18n.catalog_language(language) if language else ""
+        return next((t for t in self.translations if i18n.catalog_language(t.language) == wanted), self)
 
 
 class Theme:
@@ -87,8 +105,9 @@ class Theme:
         self.folder = own if own.is_dir() else self.builtin
 
     def settings(self) -> dict[str, Any]:
-        """Built-in theme.toml, overlaid by the workspace theme's own."""
-        merged = _read_theme_toml(self.builtin / THEME_FILE)
+        """Built-in theme.toml (its words in the current language: theme_words.py), overlaid by the
+        workspace theme's own."""
+        merged = theme_words.translated(_read_theme_toml(self.builtin / THEME_FILE))
         if self.folder != self.builtin and (self.folder / THEME_FILE).is_file():
             own = _read_theme_toml(self.folder / THEME_FILE)
             _check_theme(own, merged, self.folder / THEME_FILE)
@@ -118,7 +137,10 @@ class Theme:
         # the templates' {% trans %} and _() ask newsletter.i18n, so they speak the current language
         env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext)
         env.filters.update(number=formatting.number, percent=formatting.percent, duration=formatting.duration,
-                           fit=formatting.fit, upper_first=formatting.upper_first, placed=placed)
+                           fit=formatting.fit, upper_first=formatting.upper_first, placed=placed,
+                           # a heading the highlights file names, in the edition's language when the
+                           # catalogs know it ("What colleagues said"), else as written; never formatted
+                           translated=i18n.gettext)
         return env
 
     def logo_image(self) -> InlineImage | None:
@@ -264,7 +286,7 @@ class Renderer:
                    for c in planned if c.cid in html]
         pictures = {p.cid: p for p in context.get("markdown_pictures", ()) if p.cid in html}
         return Newsletter(month=month, subject=subject, preheader=preheader, html=html, text=text,
-                          images=(*images, *pictures.values()),
+                          images=(*images, *pictures.values()), language=i18n.current_language(),
                           refused=tuple(dict.fromkeys(context.get("markdown_refused", ()))),
                           story=outline(context) if edition == "month" else None)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from newsletter.compose.figures import Figure, Line, Section, format_value
 from newsletter.compose.story import ANGLE_BY_KEY
+from newsletter.i18n import gettext as _
+from newsletter.i18n import ngettext
 
 # the figures the short layout shows per kind of section, those known, in this order
 SHORT = {
@@ -28,7 +30,7 @@ def short_lines(section: Section) -> list[Line]:
             continue
         angle = ANGLE_BY_KEY[key]
         if not figure.known:
-            lines.append(Line(key, "", angle.noun, "", label=figure.label, known=False))
+            lines.append(Line(key, "", angle.said(figure.value), "", label=figure.label, known=False))
             continue
         framing = section.framings.get(key, "")
         if section.covered:
@@ -38,7 +40,7 @@ def short_lines(section: Section) -> list[Line]:
         else:
             tone = {"better": "good", "worse": "bad"}.get(figure.verdict or "", "neutral")
             note = figure.comparison if tone != "neutral" else ""
-        lines.append(Line(key, figure.display, angle.noun, framing, note, tone))
+        lines.append(Line(key, figure.display, angle.said(figure.value), framing, note, tone))
     if section.kind == "uptime" and any(line.known for line in lines):
         lines.extend(Line(key, "", "", said) for key, said in (("longest", _longest(section)),
                                                                 ("streak", section.streak)) if said)
@@ -51,7 +53,8 @@ def _longest(section: Section) -> str:
     longest = worst["figures"]["longest_outage_s"] if worst else None
     if longest is None or not longest.value:
         return ""
-    return f"the longest interruption was {longest.display}, on {worst['name']}"
+    return _("the longest interruption was {time}, on {service}").format(time=longest.display,
+                                                                          service=worst["name"])
 
 
 def summarize(section: Section) -> str:
@@ -61,28 +64,38 @@ def summarize(section: Section) -> str:
         return ""
     f = section.figures
     if section.kind == "ticketing":
-        parts = []
-        if _known(f, "resolved"):
-            parts.append(f"We resolved {f['resolved'].display} requests")
-        if _known(f, "first_response_median_s"):
-            first = f["first_response_median_s"]
-            lead = "and the" if parts else "The"
-            parts.append(f"{lead} typical first answer came within {first.display}{_paren(first)}")
-        return (", ".join(parts) + ".") if parts else ""
+        resolved = f["resolved"] if _known(f, "resolved") else None
+        first = f["first_response_median_s"] if _known(f, "first_response_median_s") else None
+        said = {"n": resolved.display if resolved else "", "time": first.display if first else "",
+                "change": _paren(first) if first else ""}
+        if resolved and first:
+            return ngettext("We resolved {n} request, and the typical first answer came within {time}{change}.",
+                            "We resolved {n} requests, and the typical first answer came within {time}{change}.",
+                            round(resolved.value)).format(**said)
+        if resolved:
+            return ngettext("We resolved {n} request.", "We resolved {n} requests.", round(resolved.value)
+                            ).format(**said)
+        return _("The typical first answer came within {time}{change}.").format(**said) if first else ""
     if section.kind == "mail_security" and _known(f, "blocked_total"):
-        text = f"We stopped {f['blocked_total'].display} threats before they reached anyone"
+        blocked = f["blocked_total"]
         if _known(f, "phishing"):
-            text += f", {f['phishing'].display} of them phishing emails"
-        return text + "."
+            return ngettext("We stopped {n} threat before it reached anyone, {phishing} of them phishing emails.",
+                            "We stopped {n} threats before they reached anyone, {phishing} of them phishing emails.",
+                            round(blocked.value)).format(n=blocked.display, phishing=f["phishing"].display)
+        return ngettext("We stopped {n} threat before it reached anyone.",
+                        "We stopped {n} threats before they reached anyone.",
+                        round(blocked.value)).format(n=blocked.display)
     if section.kind == "uptime" and _known(f, "overall_uptime_pct"):
         overall = f["overall_uptime_pct"]
-        text = f"The systems you rely on were available {overall.display} of the time{_paren(overall)}"
+        said = {"pct": overall.display, "change": _paren(overall)}
         longest = _longest(section)
         if longest:
-            text += f"; {longest}"
-        elif all(s["figures"]["incidents"].value == 0 for s in section.items):
-            text += ", without a single interruption"
-        return text + "."
+            return _("The systems you rely on were available {pct} of the time{change}; {longest}.").format(
+                **said, longest=longest)
+        if all(s["figures"]["incidents"].value == 0 for s in section.items):
+            return _("The systems you rely on were available {pct} of the time{change}, without a single "
+                     "interruption.").format(**said)
+        return _("The systems you rely on were available {pct} of the time{change}.").format(**said)
     return ""
 
 
@@ -102,16 +115,22 @@ def trend_words(label: str, figure: Figure, months: list[str]) -> str:
     points = [(m, v) for m, v in zip(months, figure.series, strict=False) if v is not None]
     if len(points) < 2:
         return ""
-    (first_month, _), (last_month, last) = points[0], points[-1]
+    (first_month, _first), (last_month, last) = points[0], points[-1]
     top_month, top = max(points, key=lambda p: p[1])
     low_month, low = min(points, key=lambda p: p[1])
-    earlier = [v for _, v in points[:-1]]
+    earlier = [v for _month, v in points[:-1]]
     average = sum(earlier) / len(earlier)
     head, tail = points[: len(points) // 2], points[len(points) // 2:]
-    drift = sum(v for _, v in tail) / len(tail) - sum(v for _, v in head) / len(head)
+    drift = sum(v for _m, v in tail) / len(tail) - sum(v for _m, v in head) / len(head)
     direction = "steady" if abs(drift) < 0.2 * ((top - low) or 1.0) else ("rising" if drift > 0 else "falling")
     unit = figure.unit
-    return (f"{label} per month, {first_month} to {last_month}: {direction} over the year; "
-            f"{format_value(last, unit)} in {last_month.split()[0]} against an average of "
-            f"{format_value(average, unit)}; highest in {top_month} ({format_value(top, unit)}), "
-            f"lowest in {low_month} ({format_value(low, unit)}).")
+    said = {"label": label, "first": first_month, "last": last_month, "now": format_value(last, unit),
+            "month": last_month.split()[0], "average": format_value(average, unit), "top_month": top_month,
+            "top": format_value(top, unit), "low_month": low_month, "low": format_value(low, unit)}
+    trend = {"steady": _("{label} per month, {first} to {last}: steady over the year; {now} in {month} against an "
+                         "average of {average}; highest in {top_month} ({top}), lowest in {low_month} ({low})."),
+             "rising": _("{label} per month, {first} to {last}: rising over the year; {now} in {month} against an "
+                         "average of {average}; highest in {top_month} ({top}), lowest in {low_month} ({low})."),
+             "falling": _("{label} per month, {first} to {last}: falling over the year; {now} in {month} against "
+                          "an average of {average}; highest in {top_month} ({top}), lowest in {low_month} ({low}).")}
+    return trend[direction].format(**said)

@@ -34,6 +34,8 @@ from typing import Any
 
 from newsletter.compose import quiet_work
 from newsletter.compose.figures import Figure, Section, describe_change
+from newsletter.i18n import N_, ngettext
+from newsletter.i18n import gettext as _
 
 MIN_RECORD_MONTHS = 5
 MIN_AVERAGE_MONTHS = 3
@@ -47,11 +49,18 @@ class Angle:
 
     kind: str
     key: str
-    noun: str  # follows the number: "466 requests resolved"
-    record: str  # "Most requests resolved"
+    noun: str  # follows the number: "466 requests resolved" (marked for the catalogs: `said` translates)
+    record: str  # "Most requests resolved {span}": a record's title, {span} "in a year" (record_span)
     higher: bool  # which way a record points
     min_change: float | None  # improvement threshold (relative for durations, points for pct); None: a volume
     default_rank: int | None = None  # place among the defaults; None: never a default
+    one: str = ""  # the noun after a count of one ("request resolved"); "" when `noun` follows no count
+    best: str = N_("the best {span}")  # a record's note: "the most in a year"
+
+    def said(self, value: float | None) -> str:
+        """The noun in the current language, in the form the number before it asks for."""
+        # the two forms are messages of their own (a count's noun has no plural of a single message)
+        return _(self.one if self.one and value is not None and round(value) == 1 else self.noun)
 
     @property
     def volume(self) -> bool:
@@ -60,14 +69,21 @@ class Angle:
 
 
 ANGLES = (
-    Angle("ticketing", "resolved", "requests resolved", "Most requests resolved", True, None, 0),
-    Angle("mail_security", "blocked_total", "threats blocked", "Most threats blocked", True, None, 1),
-    Angle("uptime", "overall_uptime_pct", "uptime", "Best uptime", True, 0.1, 2),
-    Angle("ticketing", "first_response_median_s", "to a first answer", "Fastest first answer", False, 0.15, 3),
-    Angle("mail_security", "phishing", "phishing emails stopped", "Most phishing stopped", True, None, 4),
-    Angle("ticketing", "resolution_median_s", "to solve a typical request", "Quickest fixes", False, 0.15),
-    Angle("ticketing", "csat_pct", "happy with the help they got", "Happiest colleagues", True, 2.0),
-    Angle("ticketing", "sla_met_pct", "of service targets met", "Most service targets met", True, 2.0),
+    Angle("ticketing", "resolved", N_("requests resolved"), N_("Most requests resolved {span}"), True, None, 0,
+          one=N_("request resolved"), best=N_("the most {span}")),
+    Angle("mail_security", "blocked_total", N_("threats blocked"), N_("Most threats blocked {span}"), True, None, 1,
+          one=N_("threat blocked"), best=N_("the most {span}")),
+    Angle("uptime", "overall_uptime_pct", N_("uptime"), N_("Best uptime {span}"), True, 0.1, 2),
+    Angle("ticketing", "first_response_median_s", N_("to a first answer"), N_("Fastest first answer {span}"),
+          False, 0.15, 3, best=N_("the fastest {span}")),
+    Angle("mail_security", "phishing", N_("phishing emails stopped"), N_("Most phishing stopped {span}"), True,
+          None, 4, one=N_("phishing email stopped"), best=N_("the most {span}")),
+    Angle("ticketing", "resolution_median_s", N_("to solve a typical request"), N_("Quickest fixes {span}"),
+          False, 0.15, best=N_("the quickest {span}")),
+    Angle("ticketing", "csat_pct", N_("happy with the help they got"), N_("Happiest colleagues {span}"), True, 2.0,
+          best=N_("the happiest {span}")),
+    Angle("ticketing", "sla_met_pct", N_("of service targets met"), N_("Most service targets met {span}"), True,
+          2.0, best=N_("the most {span}")),
 )
 ANGLE_BY_KEY = {angle.key: angle for angle in ANGLES}
 RANKS = {"record": 0, "streak": 1, "improvement": 1, "default": 2}
@@ -107,8 +123,9 @@ class Fact:
         requests had a first answer within 12 minutes.' or '466 requests resolved: 22 requests every
         working day (4,102 since January).'"""
         if self.reason == "record":
-            return f"{self.title}: {self.value}" + (f", {self.framing}." if self.framing else ".")
-        framed = f"{self.short}: {self.framing}" if self.framing else self.short
+            head = _("{head}: {said}").format(head=self.title, said=self.value)
+            return f"{head}, {self.framing}." if self.framing else f"{head}."
+        framed = _("{head}: {said}").format(head=self.short, said=self.framing) if self.framing else self.short
         return f"{framed} ({self.note})." if self.note else f"{framed}."
 
 
@@ -132,8 +149,8 @@ def headline_facts(context: dict[str, Any], limit: int = HEADLINE_FACTS) -> list
 
 
 def _facts(angle: Angle, section: Section, figure: Figure, complete: bool) -> list[Fact]:
-    key, value = f"{section.name}.{angle.key}", figure.display
-    plain = {"key": key, "kind": angle.kind, "value": value, "noun": angle.noun, "title": f"{value} {angle.noun}"}
+    key, value, noun = f"{section.name}.{angle.key}", figure.display, angle.said(figure.value)
+    plain = {"key": key, "kind": angle.kind, "value": value, "noun": noun, "title": f"{value} {noun}"}
     if section.covered:  # part of a month against whole ones makes no record, no improvement, no comparison
         return [] if angle.default_rank is None else [Fact(
             **plain, reason="default", note=section.covered, tone="neutral", strength=-float(angle.default_rank),
@@ -144,9 +161,8 @@ def _facts(angle: Angle, section: Section, figure: Figure, complete: bool) -> li
     record = _record(angle, figure, complete)
     if record:
         span, earlier = record
-        superlative = angle.record.split(" ", 1)[0].lower()
-        found.append(Fact(**{**plain, "title": f"{angle.record} {span}"}, reason="record",
-                          note=f"the {superlative} {span}", tone="neutral" if angle.volume else "good",
+        found.append(Fact(**{**plain, "title": _(angle.record).format(span=span)}, reason="record",
+                          note=_(angle.best).format(span=span), tone="neutral" if angle.volume else "good",
                           framing=framing, strength=float(earlier),
                           why=f"a record: better than each of the {earlier} earlier months known"))
     months = quiet_work.streak_months(section) if quiet_work.STREAK_KEYS.get(angle.kind) == angle.key else 0
@@ -174,7 +190,7 @@ def _record(angle: Angle, figure: Figure, complete: bool) -> tuple[str, int] | N
     earlier = figure.earlier
     better = (lambda a, b: a > b) if angle.higher else (lambda a, b: a < b)
     if len(earlier) >= MIN_RECORD_MONTHS and all(better(figure.value, v) for v in earlier):
-        return ("yet" if complete else record_span(len(figure.history))), len(earlier)
+        return (_("yet") if complete else record_span(len(figure.history))), len(earlier)
     return None
 
 
@@ -201,9 +217,9 @@ def _improvement(angle: Angle, figure: Figure) -> tuple[float, str] | None:
         return None
     best: tuple[float, str] | None = None
     known = figure.earlier
-    references = [(figure.previous, f"than {figure.previous_month}")]
+    references: list[tuple[float | None, str | int]] = [(figure.previous, figure.previous_month)]
     if len(known) >= MIN_AVERAGE_MONTHS:
-        references.append((figure.average, f"than the {average_label(len(known))}"))
+        references.append((figure.average, min(len(known), 12)))
     for reference, against in references:
         if reference is None:
             continue
@@ -219,8 +235,6 @@ def _improvement(angle: Angle, figure: Figure) -> tuple[float, str] | None:
 
 def record_span(earlier_months: int) -> str:
     """'in a year' once the record stands against 11 or more earlier months, else 'in 7 months'."""
-    return "in a year" if earlier_months >= 11 else f"in {earlier_months + 1} months"
-
-
-def average_label(months: int) -> str:
-    return "12-month average" if months >= 12 else f"average of the last {months} months"
+    if earlier_months >= 11:
+        return _("in a year")
+    return ngettext("in {n} month", "in {n} months", earlier_months + 1).format(n=earlier_months + 1)

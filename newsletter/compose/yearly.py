@@ -18,18 +18,25 @@ from newsletter.compose.figures import Figure, format_value
 from newsletter.compose.lead import render_highlight
 from newsletter.compose.story import ANGLES, headline_facts
 from newsletter.errors import NewsletterError, NothingToDo
+from newsletter.i18n import N_, ngettext
+from newsletter.i18n import gettext as _
 from newsletter.model import SourceResult
 from newsletter.period import Month, Year
 
 YEAR_SECTIONS = ("totals", "trends", "year_highlights")
-# kind, key, noun, how months add up ("sum" or "mean"), which month is best ("higher" or "lower")
+# kind, key, noun (marked for the catalogs), how months add up ("sum" or "mean"), which month is best
+# ("higher" or "lower")
 YEAR_TOTALS = (
-    ("ticketing", "resolved", "requests resolved", "sum", "higher"),
-    ("mail_security", "blocked_total", "threats blocked", "sum", "higher"),
-    ("uptime", "overall_uptime_pct", "average uptime", "mean", "higher"),
-    ("ticketing", "first_response_median_s", "to a first answer, on average", "mean", "lower"),
-    ("mail_security", "phishing", "phishing emails stopped", "sum", "higher"),
+    ("ticketing", "resolved", N_("requests resolved"), "sum", "higher"),
+    ("mail_security", "blocked_total", N_("threats blocked"), "sum", "higher"),
+    ("uptime", "overall_uptime_pct", N_("average uptime"), "mean", "higher"),
+    ("ticketing", "first_response_median_s", N_("to a first answer, on average"), "mean", "lower"),
+    ("mail_security", "phishing", N_("phishing emails stopped"), "sum", "higher"),
 )
+# a total's best month, by which month is best and the figure's unit
+BEST = {("higher", "pct"): N_("best in {month} ({value})"), ("higher", "count"): N_("most in {month} ({value})"),
+        ("lower", "duration"): N_("fastest in {month} ({value})"),
+        ("lower", "count"): N_("lowest in {month} ({value})")}
 
 
 @dataclass(frozen=True)
@@ -127,9 +134,9 @@ def _times(count: int) -> str:
     """'' for a record set once; 'a new record three times this year' when set again and again."""
     if count < 2:
         return ""
-    words = {2: "twice", 3: "three times", 4: "four times", 5: "five times", 6: "six times", 7: "seven times",
-             8: "eight times", 9: "nine times", 10: "ten times", 11: "eleven times", 12: "twelve times"}
-    return f"a new record {words.get(count, f'{count} times')} this year"
+    if count == 2:
+        return _("a new record twice this year")
+    return ngettext("a new record {n} time this year", "a new record {n} times this year", count).format(n=count)
 
 
 def _total(spec: tuple[str, str, str, str, str], context: dict[str, Any], months: list[str]) -> Total | None:
@@ -141,12 +148,9 @@ def _total(spec: tuple[str, str, str, str, str], context: dict[str, Any], months
     points = [(m, v) for m, v in zip(months, figure.series, strict=False) if v is not None]
     if not points:
         return None
-    values = [v for _, v in points]
+    values = [v for _month, v in points]
     total = sum(values) if how == "sum" else sum(values) / len(values)
     month, value = (max if best == "higher" else min)(points, key=lambda p: p[1])
-    if best == "higher":
-        word = "best" if figure.unit == "pct" else "most"
-    else:
-        word = "fastest" if figure.unit == "duration" else "lowest"
-    return Total(format_value(total, figure.unit), noun, f"{word} in {month} ({format_value(value, figure.unit)})",
-                 len(points))
+    said = BEST.get((best, figure.unit)) or BEST[(best, "count")]
+    return Total(format_value(total, figure.unit), _(noun),
+                 _(said).format(month=month, value=format_value(value, figure.unit)), len(points))

@@ -177,8 +177,12 @@ class _Run:
                  columns: list[str]) -> None:
         self.store, self.month, self.plan = store, newsletter.month, plan
         self.done_status = transport.done_status
+        self.newsletter = newsletter
         self.personalizer = Personalizer(newsletter)
         self.factory = MessageFactory(plan.envelope, self.personalizer)
+        # per-person language: each edition's own personalizer and builder, made when first needed
+        self._languages: dict[int, tuple[Personalizer, MessageFactory]] = {id(newsletter): (self.personalizer,
+                                                                                           self.factory)}
         self.rate = RateLimit(plan.rate_per_s, plan.clock, plan.sleep)
         self.columns = columns
         self.failed: set[str] = set()
@@ -195,7 +199,10 @@ class _Run:
         until retry_until_days. Failing for everyone while nobody has the edition yet is the
         template's mistake, not a row's: the run stops before anything is sent or marked.
         """
-        problems = field_problems(self.personalizer, recipients, self.columns)
+        problems: dict[str, str] = {}
+        for personalizer in {id(self._for(r)[0]): self._for(r)[0] for r in recipients}.values():
+            mine = [r for r in recipients if self._for(r)[0] is personalizer]
+            problems.update(field_problems(personalizer, mine, self.columns))
         if not problems:
             return recipients
         if len(problems) == len(recipients) and not set(self.store.delivery_counts(self.month)) & set(DONE_STATES):
@@ -207,6 +214,16 @@ class _Run:
             log.warning("... and %d more held back the same way; 'newsletter history' lists them all",
                         self.held - HELD_SHOWN)
         return [r for r in recipients if r.key not in problems]
+
+    def _for(self, recipient: Recipient) -> tuple[Personalizer, MessageFactory]:
+        """The personalizer and builder of the edition in the person's language (`language` field);
+        called by every connection's thread, so each language's pair is made once, under the lock."""
+        edition = self.newsletter.in_language(recipient.fields.get("language"))
+        with self._lock:
+            if id(edition) not in self._languages:
+                personalizer = Personalizer(edition)
+                self._languages[id(edition)] = (personalizer, MessageFactory(self.plan.envelope, personalizer))
+            return self._languages[id(edition)]
 
     def _hold(self, recipient: Recipient, problem: str) -> None:
         reason = (f"not sent: {problem} ({recipient.where or 'this address'}); fix the row or the template: "
@@ -242,7 +259,7 @@ class _Run:
             data_sent = True
 
         try:
-            out = self.factory.build(recipient, recipient.context(self.columns), message_id)
+            out = self._for(recipient)[1].build(recipient, recipient.context(self.columns), message_id)
             reply = transport.send(out, before_data)
         except TemplateError as exc:  # checked before the run: only if building differs from checking
             marking.result()
@@ -282,7 +299,8 @@ class _Run:
 def send_test(newsletter: Newsletter, envelope: Envelope, transport: Transport, to: Recipient,
               columns: list[str]) -> str:
     """A test copy: marked in the subject, outside the ledger, so the real send still goes to everyone."""
-    out = MessageFactory(envelope, Personalizer(newsletter), subject_prefix="[Test] ").build(to, to.context(columns))
+    edition = newsletter.in_language(to.fields.get("language"))  # the person's language, when they have one
+    out = MessageFactory(envelope, Personalizer(edition), subject_prefix="[Test] ").build(to, to.context(columns))
     transport.open()
     try:
         return transport.send(out, lambda: None)

@@ -102,6 +102,16 @@ def load_recipients(to: Iterable[str], csv_path: Path | None, directory: Directo
     return result
 
 
+def languages_of(csv_path: Path) -> list[str]:
+    """The `language` column's values of a recipients file, in order of appearance, without warnings
+    (the send reads the file whole, and names bad rows then)."""
+    found: dict[str, None] = {}
+    for _where, _email, _name, fields in _read_csv(csv_path):
+        if fields.get("language", "").strip():
+            found.setdefault(fields["language"].strip())
+    return list(found)
+
+
 def _read(directory: DirectoryConfig) -> Roster:
     from newsletter.delivery.directories.base import read_roster
 

@@ -164,3 +164,32 @@ def test_a_next_link_to_another_host_is_not_followed_with_the_token(graph):
     with pytest.raises(DirectoryError) as failed:
         read_roster(fast(settings))
     assert "another server" in str(failed.value) and state["pages"] == [None]
+
+
+def test_each_member_gets_the_edition_in_their_preferred_language(graph, smtp_server, tmp_path):
+    """Per-person language from the directory: Graph's preferredLanguage ("fr-FR") picks the French
+    edition at the SMTP server; a member without one gets the first language's."""
+    from newsletter.compose.render import Newsletter
+    from newsletter.delivery.ledger import deliver
+    from newsletter.delivery.recipients import load_recipients
+    from newsletter.store import Store
+    from tests.test_delivery_smtp import plan, smtp
+
+    _, settings = graph
+
+    class Configured:  # what [delivery.directory] binds to: a directory made when it is read
+        fields = ("first_name", "department", "language")
+
+        def open(self):
+            return fast(settings)
+
+    french = Newsletter("2026-10", "L'informatique en octobre", "", "<p>Bonjour</p>", "Bonjour\n", language="fr")
+    edition = Newsletter("2026-10", "IT in October", "", "<p>Hello</p>", "Hello\n", language="en",
+                         translations=(french,))
+    everyone = load_recipients([], None, Configured())
+    with Store.open(tmp_path / "state") as store:
+        report = deliver(store, edition, everyone, smtp(smtp_server), plan())
+        assert report.counts == {"sent": 2} and len(store.deliveries("2026-10")) == 2  # one row per person
+    got = {m["To"]: str(m["Subject"]) for m in smtp_server.mailbox.messages}
+    assert got == {"User 1 <user1@contoso.example>": "L'informatique en octobre",
+                   "User 4 <user4@contoso.example>": "IT in October"}
