@@ -10,6 +10,7 @@ import json
 import pytest
 
 from newsletter.compose.context import build_context
+from newsletter.compose.quiet_work import better_by
 from newsletter.model import SourceResult
 from newsletter.period import Month
 from newsletter.results import AwarenessStats, BackupStats, DeviceStats
@@ -97,6 +98,21 @@ def test_a_record_compliant_share_makes_the_hero():
     ctx = context([devices(compliant=880)], *[[devices(compliant=850 + n)] for n in range(8)])
     fact = next(f for f in ctx["headline"] if f.kind == "devices")
     assert (fact.reason, fact.title, fact.value) == ("record", "Most devices compliant in 9 months", "98%")
+
+
+def test_whole_fleets_and_busy_restore_months_are_said_in_their_own_words():
+    ctx = context([devices(patched=900), awareness(reported=400), backup(restores=44)])
+    assert section(ctx, "devices").framings["patched_pct"] == "every device had every security update within 14 days"
+    assert section(ctx, "awareness").framings["reported_pct"] == "every colleague told IT about it"
+    assert section(ctx, "backup").framings["restores"] == "2 restores every working day"  # 22 working days
+
+
+def test_an_improvement_against_the_average_names_the_average():
+    earlier = [[awareness(prone=2.5)], *[[awareness(prone=9.0)] for _ in range(9)], [awareness(prone=3.5)]]
+    fact = next(f for f in context([awareness(prone=3.0)], *earlier)["headline"]
+                if f.key == "awareness.phish_prone_pct")
+    assert (fact.reason, fact.note) == ("improvement", "5 points better than the average of the last 11 months")
+    assert better_by(3.0, 9.0, 12) == "6 points better than the 12-month average"
 
 
 def test_unknown_is_never_zero():

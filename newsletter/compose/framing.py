@@ -67,16 +67,18 @@ def working_days(month: Month) -> int:
     return sum((first + timedelta(days=n)).weekday() < 5 for n in range(month.days))
 
 
-def per_working_day(count: float, month: Month, new: bool = False) -> str:
-    """'22 requests every working day' ('22 new requests ...' when `new`); 'one every 3 working days'
-    for a quiet month."""
+def per_working_day(count: float, month: Month, new: bool = False, forms: tuple[str, str] | None = None) -> str:
+    """'22 requests every working day' ('22 new requests ...' when `new`; `forms`, an N_plural pair
+    with {n}, for what is counted if not requests); 'one every 3 working days' for a quiet month."""
     days = working_days(month)
     if count <= 0 or days == 0:
         return ""
     rate = count / days
     if rate >= 0.75:
         shown = max(1, round(rate))
-        if new:
+        if forms:
+            said = ngettext(*forms, shown)
+        elif new:
             said = ngettext("one new request every working day", "{n} new requests every working day", shown)
         else:
             said = ngettext("one request every working day", "{n} requests every working day", shown)

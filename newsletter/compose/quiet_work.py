@@ -29,8 +29,8 @@ from typing import Any
 
 from newsletter.compose import formatting, framing
 from newsletter.compose.figures import Figure, Line, Section
+from newsletter.i18n import N_plural, ngettext
 from newsletter.i18n import gettext as _
-from newsletter.i18n import ngettext
 from newsletter.period import Month
 
 KINDS = ("backup", "devices", "awareness")
@@ -74,15 +74,20 @@ def figure_specs(kind: str) -> tuple[tuple[str, str, str, bool | None], ...]:
 def angle_specs() -> tuple[tuple[Any, ...], ...]:
     """story.Angle's fields for these kinds: kind, key, noun, record, higher, min_change, default_rank."""
     return (
-        ("backup", "success_rate_pct", _("of backups made"), _("Most backups made"), True, 0.5, 5),
-        ("devices", "compliant_pct", _("of devices compliant"), _("Most devices compliant"), True, 1.0, 6),
+        ("backup", "success_rate_pct", _("of backups made"), _("Most backups made {span}"), True, 0.5, 5),
+        ("devices", "compliant_pct", _("of devices compliant"), _("Most devices compliant {span}"), True, 1.0, 6),
         ("awareness", "phish_prone_pct", _("clicked a test phishing email"),
-         _("Fewest colleagues clicking a test phish"), False, 1.0),
+         _("Fewest colleagues clicking a test phish {span}"), False, 1.0, None, "", _("the fewest {span}")),
         ("awareness", "reported_pct", _("reported the test phishing email"),
-         _("Most colleagues reporting a test phish"), True, 3.0, 7),
-        ("backup", "restores", _("restores for colleagues"), _("Most restores for colleagues"), True, None),
-        ("awareness", "trainings_completed", _("trainings completed"), _("Most trainings completed"), True, None),
+         _("Most colleagues reporting a test phish {span}"), True, 3.0, 7),
+        ("backup", "restores", _("restores for colleagues"), _("Most restores for colleagues {span}"), True, None,
+         None, _("restore for a colleague"), _("the most {span}")),
+        ("awareness", "trainings_completed", _("trainings completed"), _("Most trainings completed {span}"), True,
+         None, None, _("training completed"), _("the most {span}")),
     )
+
+
+RESTORES_PER_DAY = N_plural("one restore every working day", "{n} restores every working day")
 
 
 def trends() -> tuple[tuple[str, str, str, str], ...]:
@@ -92,12 +97,17 @@ def trends() -> tuple[tuple[str, str, str, str], ...]:
             ("awareness", "phish_prone_pct", _("Colleagues who clicked a test phishing email"), "line"))
 
 
-def better_by(value: float, reference: float, against: str) -> str:
+def better_by(value: float, reference: float, against: str | int) -> str:
     """A share that is better lower (who clicked a test phish), improved: '1.2 points better than
-    September', never 'down', which a reader could take for a decline."""
-    delta = formatting.shown_change(value, reference)
-    return _("%(points)s better %(against)s") % {
-        "points": formatting.points(delta, formatting.percent_decimals(value)), "against": against}
+    September' (`against` a month's name), '2 points better than the 12-month average' (`against`
+    the months averaged), never 'down', which a reader could take for a decline."""
+    points = formatting.points(formatting.shown_change(value, reference), formatting.percent_decimals(value))
+    if isinstance(against, str):
+        return _("%(points)s better than %(month)s") % {"points": points, "month": against}
+    if against >= 12:
+        return _("%(points)s better than the 12-month average") % {"points": points}
+    return _("%(points)s better than the average of the last %(months)s months") % {
+        "points": points, "months": formatting.number(against)}
 
 
 def nouns() -> dict[str, str]:
@@ -200,7 +210,7 @@ def _frame_backup(section: Section, key: str, month: Month) -> str:
                         int(failed)) % {"failed": formatting.number(failed), "runs": formatting.number(runs)}
     restores = _value(section, "restores")
     if key == "restores" and restores:
-        return framing.per_working_day(restores, month, _("restores"))
+        return framing.per_working_day(restores, month, forms=RESTORES_PER_DAY)
     return ""
 
 
@@ -214,6 +224,10 @@ def _frame_devices(section: Section, key: str, month: Month) -> str:
     if not shared:
         return ""
     days = _value(section, "patch_days")
+    if shared == framing.EVERY:
+        if days:
+            return _("every device had every security update within %(days)s days") % {"days": formatting.number(days)}
+        return _("every device had every security update")
     if days:
         return _("%(share)s devices had every security update within %(days)s days") % {
             "share": shared, "days": formatting.number(days)}
@@ -226,8 +240,11 @@ def _frame_awareness(section: Section, key: str, month: Month) -> str:
         return ngettext("%(clicked)s of %(delivered)s colleagues clicked the test email",
                         "%(clicked)s of %(delivered)s colleagues clicked the test email", int(clicked)) % {
             "clicked": formatting.number(clicked), "delivered": formatting.number(delivered)}
-    if key == "reported_pct" and reported is not None and framing.share(reported):
-        return _("%(share)s colleagues told IT about it") % {"share": framing.share(reported)}
+    shared = framing.share(reported) if key == "reported_pct" and reported is not None else ""
+    if shared == framing.EVERY:
+        return _("every colleague told IT about it")
+    if shared:
+        return _("%(share)s colleagues told IT about it") % {"share": shared}
     return ""
 
 
