@@ -243,12 +243,12 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
 
 def _language(language: str | None) -> str | None:
     """--language as given, when the package has its catalog (or it is English); exit 2 otherwise."""
-    from newsletter.i18n import catalog_language, shipped_languages
+    from newsletter.i18n import without_catalog
 
-    if language is None or catalog_language(language) in shipped_languages():
-        return language
-    raise click.BadParameter(f"no catalog for {language!r}; shipped: {', '.join(shipped_languages())} "
-                             "(docs/languages.md says how to add one)", param_hint="--language")
+    problem = None if language is None else without_catalog(language)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--language")
+    return language
 
 
 def _sample_recipient(ws: Workspace):
