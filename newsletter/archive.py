@@ -35,34 +35,30 @@ def has_archive(ws: Workspace, edition: Month | Year) -> bool:
 
 def archive(ws: Workspace, newsletter: Newsletter, web: Newsletter | None = None) -> Path:
     """Write the edition's archive (replacing an earlier one) and return its folder; `web` is the
-    edition composed in the full layout, for its published page."""
+    edition composed in the full layout, for its published page. Each translation is archived the
+    same way in `languages/<language>/`, before the first language's edition.json (last: complete)."""
     folder = archive_dir(ws, newsletter.month)
+    folder.mkdir(parents=True, exist_ok=True)
+    if web is not None:
+        write_browser_copy(web, folder / "web.html", folder / "images")
+    for translation in newsletter.translations:
+        _write_copy(translation, folder / "languages" / translation.language)
+    _write_copy(newsletter, folder, {
+        "content_hash": newsletter.content_hash, "sources": [r.to_json() for r in ws.store.results(newsletter.month)],
+        "language": newsletter.language, "languages": [t.language for t in newsletter.translations]})
+    return folder
+
+
+def _write_copy(newsletter: Newsletter, folder: Path, meta: dict | None = None) -> None:
+    """One language's edition in `folder`: the email's HTML and text, the browser copy, the images and
+    edition.json (subject, preheader, images and `meta`), written last: its presence means complete."""
     folder.mkdir(parents=True, exist_ok=True)
     _write(folder / "newsletter.html", newsletter.html)
     _write(folder / "newsletter.txt", newsletter.text)
     write_browser_copy(newsletter, folder / "view.html", folder / "images")
-    if web is not None:
-        write_browser_copy(web, folder / "web.html", folder / "images")
-    results = [r.to_json() for r in ws.store.results(newsletter.month)]
     meta = {"subject": newsletter.subject, "preheader": newsletter.preheader,
-            "content_hash": newsletter.content_hash, "sources": results,
-            "images": save_images(newsletter, folder), "language": newsletter.language,
-            "languages": [_archive_translation(t, folder) for t in newsletter.translations]}
-    _write(folder / "edition.json", json.dumps(meta, indent=2))  # last: its presence means complete
-    return folder
-
-
-def _archive_translation(translation: Newsletter, folder: Path) -> str:
-    """The edition in another language in use, in `languages/<language>/` beside the first; its language."""
-    own = folder / "languages" / translation.language
-    own.mkdir(parents=True, exist_ok=True)
-    _write(own / "newsletter.html", translation.html)
-    _write(own / "newsletter.txt", translation.text)
-    write_browser_copy(translation, own / "view.html", own / "images")
-    meta = {"subject": translation.subject, "preheader": translation.preheader,
-            "images": save_images(translation, own)}
-    _write(own / "edition.json", json.dumps(meta, indent=2))
-    return translation.language
+            "images": save_images(newsletter, folder), **(meta or {})}
+    _write(folder / "edition.json", json.dumps(meta, indent=2))
 
 
 def archive_delivery(ws: Workspace, month: str, skipped: list[str]) -> None:

@@ -73,10 +73,10 @@ def check_workspace(ws: Workspace) -> Checkup:
 
 def _without_catalog(config: Config) -> list[str]:
     """newsletter.language without a shipped catalog: the edition would be in English, so say so."""
-    from newsletter.i18n import catalog_language, shipped_languages
+    from newsletter.i18n import shipped_languages, without_catalog
 
     language = config.newsletter.language
-    if catalog_language(language) in shipped_languages():
+    if without_catalog(language) is None:
         return []
     return [f"{config.path}: newsletter.language: no catalog for {language!r}, so the edition's words are in "
             f"English (its numbers and dates in {language!r}'s formats when known); shipped: "

@@ -12,7 +12,6 @@ import logging
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -21,9 +20,6 @@ from newsletter.collectors.registry import CollectorRegistry
 from newsletter.errors import LockHeld, NewsletterError
 from newsletter.period import Year
 from newsletter.workspace import Workspace, create_workspace
-
-if TYPE_CHECKING:
-    from newsletter.store import Delivery
 
 log = logging.getLogger("newsletter")
 _QUERY = re.compile(r"\?[^\s'\"]*")
@@ -247,12 +243,12 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
 
 def _language(language: str | None) -> str | None:
     """--language as given, when the package has its catalog (or it is English); exit 2 otherwise."""
-    from newsletter.i18n import catalog_language, shipped_languages
+    from newsletter.i18n import without_catalog
 
-    if language is None or catalog_language(language) in shipped_languages():
-        return language
-    raise click.BadParameter(f"no catalog for {language!r}; shipped: {', '.join(shipped_languages())} "
-                             "(docs/languages.md says how to add one)", param_hint="--language")
+    problem = None if language is None else without_catalog(language)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--language")
+    return language
 
 
 def _sample_recipient(ws: Workspace):
@@ -356,45 +352,10 @@ def publish(directory: Path, open_workspace) -> None:
 def history(open_workspace) -> None:
     """List editions: month, status, deliveries, who approved, when sent, subject; then each person
     not reached (refused for good or for now, unknown, left the recipients) with the server's answer."""
-    from newsletter.approval import find as find_approval
+    from newsletter.history import history_lines
 
-    ws = open_workspace()
-    editions = ws.store.editions()
-    if not editions:
-        click.echo("No editions yet.")
-    else:
-        click.echo(f"{'month':9}{'status':10}{'deliveries':24}{'approved by':22}{'sent at':27}subject")
-    for edition in editions:
-        counts = ws.store.delivery_counts(edition.month)
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "-"
-        approval = find_approval(ws.store, edition.month, edition.content_hash)
-        approver = approval.approved_by if approval else "-"
-        click.echo(f"{edition.month:9}{edition.status:10}{summary:24}{approver:22}{edition.sent_at or '-':27}"
-                   f"{edition.subject}")
-        for row in _not_reached(ws, edition.month):
-            click.echo(f"    {row.status}: {row.recipient} ({row.last_error or 'no reason recorded'})")
-    _snapshot_coverage(ws)
-
-
-def _snapshot_coverage(ws: Workspace) -> None:
-    """Per source that needs daily snapshots, the days of last month and this one that have one."""
-    from newsletter.collect import snapshot_coverage
-
-    last = ws.month("last")
-    covered = [snapshot_coverage(ws, month) for month in (last, last.next())]
-    if covered[0]:
-        click.echo("\nDaily snapshots (days with one):")
-    for (name, before), (_, now) in zip(*covered, strict=True):
-        click.echo(f"    {name}: {before.coverage()}; {now.coverage()}")
-
-
-NOT_REACHED = ("perm_failed", "temp_failed", "unknown", "queued", "left")  # in the order history lists them
-
-
-def _not_reached(ws: Workspace, month: str) -> list[Delivery]:
-    """Everyone refused (with the server's answer), unknown, or queued with a reason (a run that stopped)."""
-    rows = [r for r in ws.store.deliveries(month, NOT_REACHED) if r.status != "queued" or r.last_error]
-    return sorted(rows, key=lambda r: NOT_REACHED.index(r.status))
+    for line in history_lines(open_workspace()):
+        click.echo(line)
 
 
 def main() -> None:

@@ -69,10 +69,9 @@ def languages_in_use(ws: Workspace) -> list[str]:
         code = i18n.catalog_language(language)
         if code == primary or code in found:
             continue
-        if code not in i18n.shipped_languages():
+        if problem := i18n.without_catalog(language):
             if listed:
-                raise ConfigError(f"{ws.config.path}: newsletter.languages: no catalog for {language!r}; shipped: "
-                                  f"{', '.join(i18n.shipped_languages())} (docs/languages.md says how to add one)")
+                raise ConfigError(f"{ws.config.path}: newsletter.languages: {problem}")
             log.warning("%s: language %r has no catalog; those people get the edition in %r",
                         recipients_file, language, settings.language)
             continue

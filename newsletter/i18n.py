@@ -62,6 +62,15 @@ def shipped_languages() -> tuple[str, ...]:
     return (DEFAULT_LANGUAGE, *sorted(found - {DEFAULT_LANGUAGE}))
 
 
+def without_catalog(language: str) -> str | None:
+    """None when `language` (any tag of it) is English or has a shipped catalog; else the reason, for
+    the error that refuses it to name: "no catalog for 'xx'; shipped: en, de, ... (docs/languages.md ...)"."""
+    shipped = shipped_languages()
+    if catalog_language(language) in shipped:
+        return None
+    return f"no catalog for {language!r}; shipped: {', '.join(shipped)} (docs/languages.md says how to add one)"
+
+
 @functools.lru_cache(maxsize=32)
 def translations_for(language: str) -> _gettext.NullTranslations:
     """The shipped catalog of `language` (any tag of it); English (the messages as written) when

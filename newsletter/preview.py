@@ -224,8 +224,8 @@ class Previewer:
 
     def choose_language(self, language: str) -> str:
         """The language switch: show the draft in `language` (UsageError when it has no catalog)."""
-        if i18n.catalog_language(language) not in i18n.shipped_languages():
-            raise UsageError(f"no catalog for {language!r}; shipped: {', '.join(i18n.shipped_languages())}")
+        if problem := i18n.without_catalog(language):
+            raise UsageError(problem)
         return self.call(self._choose_language, i18n.catalog_language(language))
 
     def _choose_language(self, language: str) -> str:

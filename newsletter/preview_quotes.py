@@ -81,7 +81,7 @@ def pick(ws: Workspace, month: Month, chosen: str) -> tuple[Path, str]:
         text = read_highlights(path) if path.exists() else ""
     except SourceError as exc:
         raise NewsletterError(f"{exc}; the quote was not added") from None
-    body = f"> {as_markdown(quote['text'])}"
+    body = quotation(quote["text"])
     if any(line.strip() == body for line in text.splitlines()):
         return path, f"already in {path.name}"
     try:
@@ -92,9 +92,14 @@ def pick(ws: Workspace, month: Month, chosen: str) -> tuple[Path, str]:
     return path, f"added to {path.name} under \"What colleagues said\""
 
 
+def quotation(text: str) -> str:
+    """The quote's line in the file: what `item` writes and `pick` looks for, so none is added twice."""
+    return f"> {as_markdown(text)}"
+
+
 def item(quote: dict[str, Any]) -> str:
     day = date.fromisoformat(quote["rated_at"])
-    return f"## A colleague, {day.day} {day:%B}\n\n> {as_markdown(quote['text'])}\n"
+    return f"## A colleague, {day.day} {day:%B}\n\n{quotation(quote['text'])}\n"
 
 
 def with_quote(text: str, entry: str) -> str:

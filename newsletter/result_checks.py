@@ -5,7 +5,7 @@ reaching the composer as numbers nobody can read."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import fields
 from typing import Any
 
@@ -68,6 +68,23 @@ def _first(*problems: str | None) -> str | None:
     return next((p for p in problems if p), None)
 
 
+def _each_problem(field: str, items: object, kind: type, item_problem: Callable[[str, Any], str | None]) -> str | None:
+    """The first problem of `field`, a tuple of `kind`: not a tuple, an item of another type, or what
+    `item_problem(where, item)` finds in one (where is "field[n]", for the message)."""
+    problem = _sequence(field, items, f"a tuple of {kind.__name__}")
+    for number, item in enumerate(() if problem else items):
+        where = f"{field}[{number}]"
+        if not isinstance(item, kind):
+            return f"{where}: expected a {kind.__name__}, got {item!r:.60}"
+        if problem := item_problem(where, item):
+            return problem
+    return problem
+
+
+def _numbers_problem(where: str, item: object, *names: str) -> Iterator[str | None]:
+    return (_number(f"{where}.{name}", getattr(item, name)) for name in names)
+
+
 def _coverage_problem(stats: Measured) -> str | None:
     if stats.partial is not None and not isinstance(stats.partial, bool):
         return f"partial: expected True, False or None, got {stats.partial!r:.60}"
@@ -114,17 +131,9 @@ def _mail_problem(stats: MailStats) -> str | None:
 
 
 def _uptime_problem(stats: UptimeStats) -> str | None:
-    problem = _sequence("services", stats.services, "a tuple of ServiceUptime")
-    for number, service in enumerate(() if problem else stats.services):
-        where = f"services[{number}]"
-        if not isinstance(service, ServiceUptime):
-            return f"{where}: expected a ServiceUptime, got {service!r:.60}"
-        problem = _first(_text(f"{where}.name", service.name, "a name"), _text(f"{where}.status", service.status),
-                         *(_number(f"{where}.{key}", getattr(service, key))
-                           for key in ("uptime_pct", "downtime_s", "incidents", "longest_outage_s")))
-        if problem:
-            return problem
-    return problem
+    return _each_problem("services", stats.services, ServiceUptime, lambda where, service: _first(
+        _text(f"{where}.name", service.name, "a name"), _text(f"{where}.status", service.status),
+        *_numbers_problem(where, service, "uptime_pct", "downtime_s", "incidents", "longest_outage_s")))
 
 
 def _custom_problem(stats: CustomMetrics) -> str | None:
@@ -144,48 +153,27 @@ def _custom_problem(stats: CustomMetrics) -> str | None:
 
 
 def _highlights_problem(stats: MonthHighlights) -> str | None:
-    problem = _sequence("items", stats.items, "a tuple of Highlight")
-    for number, item in enumerate(() if problem else stats.items):
-        where = f"items[{number}]"
-        if not isinstance(item, Highlight):
-            return f"{where}: expected a Highlight, got {item!r:.60}"
-        problem = _first(_text(f"{where}.title", item.title),
-                         None if isinstance(item.body, str) else f"{where}.body: expected text, got {item.body!r:.60}",
-                         _text(f"{where}.section", item.section))
-        if problem:
-            return problem
+    problem = _each_problem("items", stats.items, Highlight, lambda where, item: _first(
+        _text(f"{where}.title", item.title),
+        None if isinstance(item.body, str) else f"{where}.body: expected text, got {item.body!r:.60}",
+        _text(f"{where}.section", item.section)))
     return problem or (None if stats.file is None else _text("file", stats.file, "a path"))
 
 
 def _backup_problem(stats: BackupStats) -> str | None:
-    problem = _known_numbers("backup", stats, tuple(_numbers(stats, "jobs"))) or _sequence(
-        "jobs", stats.jobs, "a tuple of BackupJob")
-    for number, job in enumerate(() if problem else stats.jobs):
-        where = f"jobs[{number}]"
-        if not isinstance(job, BackupJob):
-            return f"{where}: expected a BackupJob, got {job!r:.60}"
-        problem = _first(_text(f"{where}.name", job.name, "a name"),
-                         *(_number(f"{where}.{key}", getattr(job, key))
-                           for key in ("runs", "succeeded", "failed", "longest_gap_s")))
-        if problem:
-            return problem
-    return problem
+    return _known_numbers("backup", stats, tuple(_numbers(stats, "jobs"))) or _each_problem(
+        "jobs", stats.jobs, BackupJob, lambda where, job: _first(
+            _text(f"{where}.name", job.name, "a name"),
+            *_numbers_problem(where, job, "runs", "succeeded", "failed", "longest_gap_s")))
 
 
 def _devices_problem(stats: DeviceStats) -> str | None:
-    names = tuple(name for name in _numbers(stats, "by_os", "as_of"))
-    problem = (_known_numbers("devices", stats, names) or _sequence("by_os", stats.by_os, "a tuple of DeviceGroup")
-               or (None if stats.as_of is None else _text("as_of", stats.as_of, "a day (YYYY-MM-DD)")))
-    for number, group in enumerate(() if problem else stats.by_os):
-        where = f"by_os[{number}]"
-        if not isinstance(group, DeviceGroup):
-            return f"{where}: expected a DeviceGroup, got {group!r:.60}"
-        problem = _first(_text(f"{where}.os", group.os, "a name"),
-                         *(_number(f"{where}.{key}", getattr(group, key))
-                           for key in ("managed", "compliant", "patched")))
-        if problem:
-            return problem
-    return problem
+    names = tuple(_numbers(stats, "by_os", "as_of"))
+    return (_known_numbers("devices", stats, names)
+            or (None if stats.as_of is None else _text("as_of", stats.as_of, "a day (YYYY-MM-DD)"))
+            or _each_problem("by_os", stats.by_os, DeviceGroup, lambda where, group: _first(
+                _text(f"{where}.os", group.os, "a name"),
+                *_numbers_problem(where, group, "managed", "compliant", "patched"))))
 
 
 def _awareness_problem(stats: AwarenessStats) -> str | None:

@@ -21,6 +21,18 @@ def gated(workspace):
     return workspace
 
 
+def reviewed_over_smtp(workspace, smtp_server, reviewer: str) -> None:
+    """Approval required, `reviewer` the one reviewer, everything mailed through the test SMTP server."""
+    workspace.configure(f"""\
+        require_approval = true
+        reviewers = ["{reviewer}"]
+        [delivery.smtp]
+        host = "127.0.0.1"
+        port = {smtp_server.port}
+        security = "none"
+        """, base=BASE_CONFIG.replace('transport = "outbox"', 'transport = "smtp"'))
+
+
 def sent(workspace) -> list:
     return sorted((workspace.state / "outbox" / "2026-10").glob("*.eml"))
 
@@ -102,14 +114,7 @@ def test_without_require_approval_run_sends_at_once(workspace):
 
 
 def test_reviewers_that_cannot_be_reached_fail_the_run_and_are_asked_next_time(workspace, smtp_server):
-    workspace.configure(f"""\
-        require_approval = true
-        reviewers = ["boss@example.com"]
-        [delivery.smtp]
-        host = "127.0.0.1"
-        port = {smtp_server.port}
-        security = "none"
-        """, base=BASE_CONFIG.replace('transport = "outbox"', 'transport = "smtp"'))
+    reviewed_over_smtp(workspace, smtp_server, "boss@example.com")
     smtp_server.mailbox.rcpt_codes["boss@example.com"] = "550 5.1.1 No such user"
     failed = workspace.invoke("run", "--month", "2026-10")
     assert failed.exit_code == 1
@@ -123,14 +128,7 @@ def test_reviewers_that_cannot_be_reached_fail_the_run_and_are_asked_next_time(w
 
 
 def test_a_reviewer_written_with_a_name_gets_the_request_at_the_address(workspace, smtp_server):
-    workspace.configure(f"""\
-        require_approval = true
-        reviewers = ["Deputy Head <deputy@example.com>"]
-        [delivery.smtp]
-        host = "127.0.0.1"
-        port = {smtp_server.port}
-        security = "none"
-        """, base=BASE_CONFIG.replace('transport = "outbox"', 'transport = "smtp"'))
+    reviewed_over_smtp(workspace, smtp_server, "Deputy Head <deputy@example.com>")
     smtp_server.mailbox.pipelining = True  # the envelope is written by us then, not quoted by smtplib
     waiting = workspace.invoke("run", "--month", "2026-10")
     assert waiting.exit_code == 3 and "asked deputy@example.com" in waiting.stderr, waiting.output

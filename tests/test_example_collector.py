@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, integration_required
-from tests.test_package import WHEELHOUSE, built  # noqa: F401 (the project's wheel, built once here)
+from tests.conftest import REPO
+from tests.test_package import WHEELHOUSE, built, need_wheelhouse  # noqa: F401 (the project's wheel, built once here)
 
 EXAMPLE = REPO / "docs" / "examples" / "newsletter-example-collector"
 TOKEN = "st-example-token-8d1f"
@@ -34,11 +34,7 @@ transport = "outbox"
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory, built) -> Path:  # noqa: F811
     """A fresh venv with this project's wheel and the example plugin's, from wheels on this machine only."""
-    if not any(WHEELHOUSE.glob("*.whl")):
-        reason = f"no dependency wheels in {WHEELHOUSE}: `make test` builds them"
-        if integration_required():
-            pytest.fail(reason)
-        pytest.skip(reason)
+    need_wheelhouse()
     project_wheel, _ = built
     source, dist = tmp_path_factory.mktemp("example") / "src", tmp_path_factory.mktemp("example-dist")
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))

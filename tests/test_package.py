@@ -22,6 +22,16 @@ _PIP_INSTALL = re.compile(r"pip install ([^`\n)#&]+)")  # up to a comment, a cod
 _REQUIREMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
+def need_wheelhouse() -> None:
+    """Skip (fail, where the integration programs are required) without the dependencies' wheels,
+    which a fresh venv installs from offline."""
+    if not any(WHEELHOUSE.glob("*.whl")):
+        reason = f"no dependency wheels in {WHEELHOUSE}: `make test` builds them"
+        if integration_required():
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
 def test_the_distribution_has_a_name_of_its_own_and_keeps_the_command():
     setup = configparser.ConfigParser()
     setup.read(REPO / "setup.cfg")
@@ -78,11 +88,7 @@ def test_the_build_prints_no_packaging_warnings(built):
 
 @pytest.mark.slow
 def test_wheel_installs_and_previews_the_demo_from_another_folder(tmp_path, built):
-    if not any(WHEELHOUSE.glob("*.whl")):
-        reason = f"no dependency wheels in {WHEELHOUSE}: `make test` builds them"
-        if integration_required():
-            pytest.fail(reason)
-        pytest.skip(reason)
+    need_wheelhouse()
     wheel, _ = built
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)

@@ -45,17 +45,10 @@ def parsed(path) -> Links:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """The demo workspace with archive_url set, August to October sent, published into `site/`."""
-    import shutil
-
-    from tests.fixtures.workspace import REPO, Workspace
+    from tests.fixtures.workspace import demo_workspace
 
     root = tmp_path_factory.mktemp("publish") / "ws"
-    (root / "sources").mkdir(parents=True)
-    for source in (REPO / "sources").glob("*.toml"):
-        shutil.copy(source, root / "sources" / source.name)
-    shutil.copytree(REPO / "sources" / "highlights", root / "sources" / "highlights")
-    ws = Workspace(root)
-    ws.configure()
+    ws = demo_workspace(root)
     ws.config.write_text(ws.config.read_text().replace('state_dir = "state"',
                                                        f'state_dir = "state"\narchive_url = "{ARCHIVE_URL}/"'))
     assert ws.invoke("collect", "--month", "2026-10", "--backfill", "12").exit_code == 0
