@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from newsletter.collectors.base import Snapshot, SnapshotState
+from newsletter.collectors.base import Collector, Snapshot, SnapshotState
 from newsletter.errors import SourceError
 from newsletter.period import Month
 
@@ -95,6 +95,32 @@ def month_snapshots(state: SnapshotState | None, source: str, month: Month, now:
         raise SourceError(f"no snapshot of source {source} in {month.name}, so the month cannot be told: its "
                           f"system keeps no history of its own; {SCHEDULE_HINT}")
     return found
+
+
+def month_after_reading_now(collector: Collector, month: Month, system: str) -> tuple[DailySnapshots, list[str]]:
+    """`month_snapshots` of `collector`'s source after storing its reading of now (`take_snapshot`),
+    so a collection counts today too; with the month's warnings. When `system` (its name in the
+    warning: "Uptime Kuma") cannot be read now, the days stored still tell the month, with a
+    warning while that reading would have been one of the month's; with none stored, that failure
+    is the error."""
+    state, now, window = collector.state, collector.clock(), collector.snapshot_window
+    if state is None:
+        raise SourceError(f"source {collector.name} needs the workspace store to keep its daily snapshots")
+    try:
+        state.save_snapshot(collector.name, now, collector.take_snapshot())
+        unread = None
+    except SourceError as exc:
+        unread = exc
+    try:
+        days = month_snapshots(state, collector.name, month, now, window=window)
+    except SourceError:
+        if unread is not None:
+            raise unread from None
+        raise
+    warnings = list(days.warnings())
+    if unread is not None and month.contains(now - window / 2):
+        warnings.append(f"{system} could not be read now ({unread}): counted from the days stored")
+    return days, warnings
 
 
 def stored_days(state: SnapshotState, source: str, month: Month, now: datetime, *,
