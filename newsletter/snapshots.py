@@ -20,14 +20,17 @@ the warning names the days ("no snapshot on 3 and 17–19 October: ...").
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from newsletter.binding import secret_values
 from newsletter.collectors.base import Collector, Snapshot, SnapshotState
 from newsletter.errors import SourceError
 from newsletter.period import Month
+from newsletter.redaction import redact
 
 SCHEDULE_HINT = ("'newsletter run' (daily from cron) or 'newsletter snapshot' stores one every day "
                  "(docs/running.md, daily snapshots)")
@@ -97,6 +100,18 @@ def month_snapshots(state: SnapshotState | None, source: str, month: Month, now:
     return found
 
 
+def save_reading(collector: Collector, state: SnapshotState, taken_at: datetime, reading: Mapping[str, Any]) -> None:
+    """Store `reading` of `collector`'s source at `taken_at` as the store will keep it (JSON), after
+    checking it: SourceError, and nothing stored, when it holds a secret of the source's settings in
+    any wire form; TypeError or ValueError when it is not JSON. Every stored reading comes through here
+    (`newsletter snapshot`, the daily run and a collection alike)."""
+    text = json.dumps(dict(reading), sort_keys=True)
+    if redact(text, secret_values(collector.settings)) != text:
+        raise SourceError(f"collector {collector.type!r} put a secret of the source into its snapshot; not stored "
+                          "(the collector needs fixing)")
+    state.save_snapshot(collector.name, taken_at, json.loads(text))
+
+
 def month_after_reading_now(collector: Collector, month: Month, system: str) -> tuple[DailySnapshots, list[str]]:
     """`month_snapshots` of `collector`'s source after storing its reading of now (`take_snapshot`),
     so a collection counts today too; with the month's warnings. When `system` (its name in the
@@ -107,7 +122,7 @@ def month_after_reading_now(collector: Collector, month: Month, system: str) -> 
     if state is None:
         raise SourceError(f"source {collector.name} needs the workspace store to keep its daily snapshots")
     try:
-        state.save_snapshot(collector.name, now, collector.take_snapshot())
+        save_reading(collector, state, now, collector.take_snapshot())
         unread = None
     except SourceError as exc:
         unread = exc
