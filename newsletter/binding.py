@@ -6,6 +6,7 @@ checked the same way: unknown keys, missing keys, wrong types, plaintext secrets
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import os
@@ -241,6 +242,16 @@ def secrets_in(settings: object, prefix: str = "") -> Iterator[tuple[str, Secret
             yield key, value
         elif dataclasses.is_dataclass(value):
             yield from secrets_in(value, key + ".")
+
+
+def secret_values(settings: object) -> list[str]:
+    """The values of the secrets in `settings` that can be read now, to keep out of messages and
+    stored readings (one that cannot be read cannot have got into them)."""
+    values = []
+    for _, secret in secrets_in(settings):
+        with contextlib.suppress(ConfigError):
+            values.append(secret.reveal())
+    return values
 
 
 def unset_secrets(settings: object, prefix: str = "") -> list[str]:

@@ -5,8 +5,6 @@ collected first (the `collect` stage; see workspace.py)."""
 from __future__ import annotations
 
 import collections
-import contextlib
-import json
 import logging
 import queue
 import threading
@@ -17,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from newsletter import limits
-from newsletter.binding import secrets_in
+from newsletter.binding import secret_values
 from newsletter.collectors.base import Collector, SnapshotState, utcnow
 from newsletter.collectors.registry import CollectorRegistry, describe_plugin
 from newsletter.config import Config, SourceConfig
@@ -28,7 +26,7 @@ from newsletter.period import Month, Year
 from newsletter.redaction import redact
 from newsletter.result_checks import result_problem
 from newsletter.results import KIND_TYPES
-from newsletter.snapshots import DailySnapshots, stored_days
+from newsletter.snapshots import DailySnapshots, save_reading, stored_days
 
 if TYPE_CHECKING:
     from newsletter.workspace import Workspace
@@ -203,15 +201,7 @@ def _running(result: SourceResult, month: Month, now: datetime) -> SourceResult:
 
 def _redact(message: str, source: SourceConfig) -> str:
     """Belt and braces: no secret of this source, in any wire form, may appear in a stored error."""
-    return redact(message, _secret_values(source.settings))
-
-
-def _secret_values(settings: object) -> list[str]:
-    values = []
-    for _, secret in secrets_in(settings):
-        with contextlib.suppress(ConfigError):
-            values.append(secret.reveal())
-    return values
+    return redact(message, secret_values(source.settings))
 
 
 # a workspace's months ---------------------------------------------------------------------------
@@ -295,11 +285,7 @@ def _take_one(source: SourceConfig, ws: Workspace) -> SnapshotTaken:
         with limits.budget(deadline_s=source.deadline_s, max_pages=source.max_pages,
                            ends_at=time.monotonic() + source.deadline_s):
             reading = collector.take_snapshot()
-        text = json.dumps(dict(reading), sort_keys=True)  # what the store keeps: checked before it is kept
-        if redact(text, _secret_values(source.settings)) != text:
-            raise SourceError(f"collector {source.type!r} put a secret of the source into its snapshot; not stored "
-                              "(the collector needs fixing)")
-        ws.store.save_snapshot(source.name, collector.clock(), json.loads(text))
+        save_reading(collector, ws.store, collector.clock(), reading)
         return SnapshotTaken(source.name)
     except DeadlineExceeded as exc:
         message = _late(source, exc.doing)

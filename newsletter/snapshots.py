@@ -20,14 +20,17 @@ the warning names the days ("no snapshot on 3 and 17–19 October: ...").
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from newsletter.collectors.base import Snapshot, SnapshotState
+from newsletter.binding import secret_values
+from newsletter.collectors.base import Collector, Snapshot, SnapshotState
 from newsletter.errors import SourceError
 from newsletter.period import Month
+from newsletter.redaction import redact
 
 SCHEDULE_HINT = ("'newsletter run' (daily from cron) or 'newsletter snapshot' stores one every day "
                  "(docs/running.md, daily snapshots)")
@@ -95,6 +98,44 @@ def month_snapshots(state: SnapshotState | None, source: str, month: Month, now:
         raise SourceError(f"no snapshot of source {source} in {month.name}, so the month cannot be told: its "
                           f"system keeps no history of its own; {SCHEDULE_HINT}")
     return found
+
+
+def save_reading(collector: Collector, state: SnapshotState, taken_at: datetime, reading: Mapping[str, Any]) -> None:
+    """Store `reading` of `collector`'s source at `taken_at` as the store will keep it (JSON), after
+    checking it: SourceError, and nothing stored, when it holds a secret of the source's settings in
+    any wire form; TypeError or ValueError when it is not JSON. Every stored reading comes through here
+    (`newsletter snapshot`, the daily run and a collection alike)."""
+    text = json.dumps(dict(reading), sort_keys=True)
+    if redact(text, secret_values(collector.settings)) != text:
+        raise SourceError(f"collector {collector.type!r} put a secret of the source into its snapshot; not stored "
+                          "(the collector needs fixing)")
+    state.save_snapshot(collector.name, taken_at, json.loads(text))
+
+
+def month_after_reading_now(collector: Collector, month: Month, system: str) -> tuple[DailySnapshots, list[str]]:
+    """`month_snapshots` of `collector`'s source after storing its reading of now (`take_snapshot`),
+    so a collection counts today too; with the month's warnings. When `system` (its name in the
+    warning: "Uptime Kuma") cannot be read now, the days stored still tell the month, with a
+    warning while that reading would have been one of the month's; with none stored, that failure
+    is the error."""
+    state, now, window = collector.state, collector.clock(), collector.snapshot_window
+    if state is None:
+        raise SourceError(f"source {collector.name} needs the workspace store to keep its daily snapshots")
+    try:
+        save_reading(collector, state, now, collector.take_snapshot())
+        unread = None
+    except SourceError as exc:
+        unread = exc
+    try:
+        days = month_snapshots(state, collector.name, month, now, window=window)
+    except SourceError:
+        if unread is not None:
+            raise unread from None
+        raise
+    warnings = list(days.warnings())
+    if unread is not None and month.contains(now - window / 2):
+        warnings.append(f"{system} could not be read now ({unread}): counted from the days stored")
+    return days, warnings
 
 
 def stored_days(state: SnapshotState, source: str, month: Month, now: datetime, *,

@@ -26,7 +26,7 @@ from newsletter.hosts import same_origin
 from newsletter.http import HttpClient, PageGuard
 from newsletter.period import Month
 from newsletter.results import DeviceStats
-from newsletter.snapshots import DailySnapshots, month_snapshots
+from newsletter.snapshots import month_after_reading_now
 
 DEVICES = "/deviceManagement/managedDevices"
 SELECT = "id,operatingSystem,complianceState,lastSyncDateTime,osVersion,androidSecurityPatchLevel"
@@ -57,12 +57,10 @@ class Intune(EntraSource):
         return {**reading.as_json(), "patch_days": self.settings.patch_days}
 
     def collect(self, month: Month) -> DeviceStats:
-        """The month from its daily readings, after storing one of now (as rspamd and uptime_kuma do):
+        """The month from its daily readings, after storing one of now (snapshots.month_after_reading_now):
         a failure to read the fleet now is only a warning while the month's stored days tell it."""
-        days, unread = self._days_after_reading_now(month)
-        readings, warnings = [], list(days.warnings())
-        if unread is not None and month.contains(self.clock()):
-            warnings.append(f"Intune could not be read now ({unread}): counted from the days stored")
+        days, warnings = month_after_reading_now(self, month, "Intune")
+        readings = []
         for day, snapshot in days.days.items():
             try:
                 readings.append((day, DeviceReading.from_json(snapshot.reading), snapshot.reading.get("patch_days")))
@@ -75,21 +73,6 @@ class Intune(EntraSource):
                             patch_days if isinstance(patch_days, int) else self.settings.patch_days,
                             partial=days.partial or len(readings) < days.covered_days or None,
                             warnings=warnings, covered_days=len(readings))
-
-    def _days_after_reading_now(self, month: Month) -> tuple[DailySnapshots, SourceError | None]:
-        if self.state is None:
-            raise SourceError(f"source {self.name} needs the workspace store to keep its daily snapshots")
-        try:
-            self.state.save_snapshot(self.name, self.clock(), self.take_snapshot())
-            unread = None
-        except SourceError as exc:  # the days stored still tell the month; none stored: this is why
-            unread = exc
-        try:
-            return month_snapshots(self.state, self.name, month, self.clock()), unread
-        except SourceError:
-            if unread is not None:
-                raise unread from None
-            raise
 
     def devices(self, client: HttpClient) -> Iterator[dict[str, Any]]:
         """Every managed device once, page by page; a device listed twice counts once."""

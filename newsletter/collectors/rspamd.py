@@ -25,6 +25,7 @@ from newsletter.collectors.common import HttpSource, HttpSourceSettings, check_r
 from newsletter.errors import ConfigError, SourceError
 from newsletter.period import Month
 from newsletter.results import MailStats
+from newsletter.snapshots import save_reading
 
 DEFAULT_ACTIONS = {
     "reject": "blocked", "discard": "blocked",
@@ -75,7 +76,7 @@ class Rspamd(HttpSource):
         if self.state is None:
             raise SourceError("rspamd needs the workspace store to keep its counter snapshots")
         now = self.clock()
-        self.state.save_snapshot(self.name, now, self.read_counters())
+        save_reading(self, self.state, now, self.take_snapshot())
         gap = timedelta(hours=self.settings.max_gap_h)
         if now < month.end:
             raise SourceError(f"{month} has not ended yet: rspamd counters are cumulative, so the month is "

@@ -32,7 +32,7 @@ from newsletter.collectors.services import ServiceSelection, unmonitored
 from newsletter.errors import SourceError
 from newsletter.period import Month
 from newsletter.results import ServiceUptime, UptimeStats
-from newsletter.snapshots import DailySnapshots, describe_days, month_snapshots
+from newsletter.snapshots import DailySnapshots, describe_days, month_after_reading_now
 
 STATUS = {0: "down", 1: "up", 2: "pending", 3: "maintenance"}
 MAINTENANCE = 3
@@ -66,23 +66,7 @@ class UptimeKuma(HttpSource):
         return {"monitors": parse_metrics(response.text)}
 
     def collect(self, month: Month) -> UptimeStats:
-        if self.state is None:
-            raise SourceError("Uptime Kuma needs the workspace store to keep its daily snapshots")
-        now = self.clock()
-        try:
-            self.state.save_snapshot(self.name, now, self.take_snapshot())
-            unread = None
-        except SourceError as exc:  # the days stored still tell the month; none stored: this is why
-            unread = exc
-        try:
-            days = month_snapshots(self.state, self.name, month, now, window=self.snapshot_window)
-        except SourceError:
-            if unread is not None:
-                raise unread from None
-            raise
-        warnings = list(days.warnings())
-        if unread is not None and month.contains(now - self.snapshot_window / 2):
-            warnings.append(f"Uptime Kuma could not be read now ({unread}): counted from the days stored")
+        days, warnings = month_after_reading_now(self, month, "Uptime Kuma")
         before = self.state.snapshots(self.name, month.start - LOOKBACK, month.start)
         services = self.services(days, [s.reading for s in before[-1:]], warnings)
         return UptimeStats(tuple(services), partial=days.partial or None, warnings=tuple(warnings),

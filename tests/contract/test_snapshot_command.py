@@ -19,6 +19,8 @@ from newsletter.binding import Secret
 from newsletter.collectors.base import Collector
 from newsletter.collectors.registry import GROUP, CollectorRegistry
 from newsletter.period import Month
+from newsletter.snapshots import month_after_reading_now
+from newsletter.store import Store
 from tests.contract.helpers import SECRET, leaks
 from tests.contract.test_uptime_kuma import BASIC, GOOD, metrics
 
@@ -116,6 +118,23 @@ class LeakyToken(Collector):
     def take_snapshot(self) -> Mapping[str, Any]:
         basic = base64.b64encode(b":" + self.settings.token.reveal().encode()).decode()
         return {"monitors": 3, "authorization": f"Basic {basic}"}
+
+
+def test_a_collection_does_not_store_a_reading_that_holds_a_secret_either(tmp_path, monkeypatch):
+    """collect() stores a reading of now as well (month_after_reading_now): the same check applies,
+    and the month is then told from the days stored, with the refusal as the warning."""
+    monkeypatch.setenv("LEAKY_TOKEN", "tok-secret-1")
+    with Store(tmp_path / "newsletter.db") as store:
+        store.save_snapshot("leaky", datetime(2026, 10, 2, 6, tzinfo=UTC), {"monitors": 2})
+        collector = LeakyToken(TokenSettings(Secret(env="LEAKY_TOKEN")), name="leaky", state=store,
+                               clock=lambda: datetime(2026, 10, 5, 6, tzinfo=UTC))
+        days, warnings = month_after_reading_now(collector, Month(2026, 10), "Leaky")
+        assert days.readings() == [{"monitors": 2}]
+        assert any(w.startswith("Leaky could not be read now (collector 'leaky' put a secret of the source into "
+                                "its snapshot; not stored") for w in warnings), warnings
+        assert not leaks(" ".join(warnings), "tok-secret-1")
+        assert [s.reading for s in store.snapshots("leaky", datetime(2026, 10, 1, tzinfo=UTC),
+                                                   datetime(2026, 11, 1, tzinfo=UTC))] == [{"monitors": 2}]
 
 
 def registry_with(*plugins: type[Collector]) -> CollectorRegistry:
