@@ -12,7 +12,7 @@ context.py, framing.py, sentences.py and story.py (docs/story.md, "Backups, devi
   STREAK_MIN_MONTHS: "6 months in a row without a failed backup". A month unknown, with nothing
   run, or with a failed run ends it. story.py makes it a hero fact (`streak`), ranked with the
   improvements; nothing else makes a backup month a hero fact but a record or an improvement.
-- Angles (`angle_specs`): which figures may make the hero (not the patched share: its record would
+- Angles (`ANGLE_SPECS`): which figures may make the hero (not the patched share: its record would
   only say the compliance one's again) and how, by story.py's rules (a record,
   an improvement of a service level, a default). A fall in phish-prone share is an improvement; a
   rise is no hero fact, and shows red in its section only.
@@ -29,7 +29,7 @@ from typing import Any
 
 from newsletter.compose import formatting, framing
 from newsletter.compose.figures import Figure, Line, Section
-from newsletter.i18n import N_plural, ngettext
+from newsletter.i18n import N_, N_plural, ngettext
 from newsletter.i18n import gettext as _
 from newsletter.period import Month
 
@@ -71,20 +71,23 @@ def figure_specs(kind: str) -> tuple[tuple[str, str, str, bool | None], ...]:
     return ()
 
 
-def angle_specs() -> tuple[tuple[Any, ...], ...]:
-    """story.Angle's fields for these kinds: kind, key, noun, record, higher, min_change, default_rank."""
-    return (
-        ("backup", "success_rate_pct", _("of backups made"), _("Most backups made {span}"), True, 0.5, 5),
-        ("devices", "compliant_pct", _("of devices compliant"), _("Most devices compliant {span}"), True, 1.0, 6),
-        ("awareness", "phish_prone_pct", _("clicked a test phishing email"),
-         _("Fewest colleagues clicking a test phish {span}"), False, 1.0, None, "", _("the fewest {span}")),
-        ("awareness", "reported_pct", _("reported the test phishing email"),
-         _("Most colleagues reporting a test phish {span}"), True, 3.0, 7),
-        ("backup", "restores", _("restores for colleagues"), _("Most restores for colleagues {span}"), True, None,
-         None, _("restore for a colleague"), _("the most {span}")),
-        ("awareness", "trainings_completed", _("trainings completed"), _("Most trainings completed {span}"), True,
-         None, None, _("training completed"), _("the most {span}")),
-    )
+# story.Angle's fields for these kinds: kind, key, noun, record, higher, min_change, default_rank, one,
+# best. Marked for the catalogs, not translated: story.py translates each where it is said, so the
+# words follow the language of the edition being composed.
+ANGLE_SPECS: tuple[tuple[Any, ...], ...] = (
+    ("backup", "success_rate_pct", N_("of backups made"), N_("Most backups made {span}"), True, 0.5, 5),
+    ("devices", "compliant_pct", N_("of devices compliant"), N_("Most devices compliant {span}"), True, 1.0, 6),
+    ("awareness", "phish_prone_pct", N_("clicked a test phishing email"),
+     N_("Fewest colleagues clicking a test phish {span}"), False, 1.0, None, "", N_("the fewest {span}")),
+    ("awareness", "reported_pct", N_("reported the test phishing email"),
+     N_("Most colleagues reporting a test phish {span}"), True, 3.0, 7),
+    ("backup", "restores", N_("restores for colleagues"), N_("Most restores for colleagues {span}"), True, None,
+     None, N_("restore for a colleague"), N_("the most {span}")),
+    ("awareness", "trainings_completed", N_("trainings completed"), N_("Most trainings completed {span}"), True,
+     None, None, N_("training completed"), N_("the most {span}")),
+)
+# what follows a short line's number, by figure key (marked; translated in short_lines)
+NOUNS = {**{spec[1]: spec[2] for spec in ANGLE_SPECS}, "patched_pct": N_("of devices fully patched")}
 
 
 RESTORES_PER_DAY = N_plural("one restore every working day", "{n} restores every working day")
@@ -108,11 +111,6 @@ def better_by(value: float, reference: float, against: str | int) -> str:
         return _("%(points)s better than the 12-month average") % {"points": points}
     return _("%(points)s better than the average of the last %(months)s months") % {
         "points": points, "months": formatting.number(against)}
-
-
-def nouns() -> dict[str, str]:
-    """What follows a short line's number, by figure key."""
-    return {**{spec[1]: spec[2] for spec in angle_specs()}, "patched_pct": _("of devices fully patched")}
 
 
 def add_figures(section: Section, now: dict[str, Any], past: list[dict[str, Any]], prev_name: str) -> None:
@@ -256,7 +254,7 @@ def _value(section: Section, key: str) -> float | None:
 def short_lines(section: Section) -> list[Line]:
     """The short layout's figures of the kind, each with its sentence: a service level's change in
     its colour (the backups' streak in its place when there is one), a volume's year, never a decline."""
-    lines, words = [], nouns()
+    lines, words = [], {key: _(noun) for key, noun in NOUNS.items()}
     for key in SHORT.get(section.kind, ()) if section.ok else ():
         figure = section.figures.get(key)
         if figure is None:

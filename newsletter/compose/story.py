@@ -86,6 +86,7 @@ ANGLES = (
           2.0, best=N_("the most {span}")),
 )
 ANGLE_BY_KEY = {angle.key: angle for angle in ANGLES}
+QUIET_ANGLES = tuple(Angle(*spec) for spec in quiet_work.ANGLE_SPECS)  # backups, devices, awareness
 RANKS = {"record": 0, "streak": 1, "improvement": 1, "default": 2}
 DEFAULTS = ("requests resolved, threats blocked, uptime, first answer, phishing, then backups made, devices compliant, "
             "test phish reported")
@@ -132,7 +133,7 @@ class Fact:
 def headline_facts(context: dict[str, Any], limit: int = HEADLINE_FACTS) -> list[Fact]:
     """The facts the hero shows, chosen by the rules in this module's docstring."""
     candidates: list[Fact] = []
-    for angle in (*ANGLES, *(Angle(*spec) for spec in quiet_work.angle_specs())):
+    for angle in (*ANGLES, *QUIET_ANGLES):
         for section in context.get(angle.kind, []):
             figure = section.figures.get(angle.key) if section.ok else None
             if figure is not None and figure.known:
