@@ -10,7 +10,7 @@ import json
 import pytest
 
 from newsletter.compose.context import build_context
-from newsletter.compose.quiet_work import better_by
+from newsletter.compose.figures import better_by
 from newsletter.model import SourceResult
 from newsletter.period import Month
 from newsletter.results import AwarenessStats, BackupStats, DeviceStats

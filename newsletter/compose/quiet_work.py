@@ -100,19 +100,6 @@ def trends() -> tuple[tuple[str, str, str, str], ...]:
             ("awareness", "phish_prone_pct", _("Colleagues who clicked a test phishing email"), "line"))
 
 
-def better_by(value: float, reference: float, against: str | int) -> str:
-    """A share that is better lower (who clicked a test phish), improved: '1.2 points better than
-    September' (`against` a month's name), '2 points better than the 12-month average' (`against`
-    the months averaged), never 'down', which a reader could take for a decline."""
-    points = formatting.points(formatting.shown_change(value, reference), formatting.percent_decimals(value))
-    if isinstance(against, str):
-        return _("%(points)s better than %(month)s") % {"points": points, "month": against}
-    if against >= 12:
-        return _("%(points)s better than the 12-month average") % {"points": points}
-    return _("%(points)s better than the average of the last %(months)s months") % {
-        "points": points, "months": formatting.number(against)}
-
-
 def add_figures(section: Section, now: dict[str, Any], past: list[dict[str, Any]], prev_name: str) -> None:
     """The kind's figures into `section.figures` (each with its earlier months) and its rows into
     `section.items`: backup jobs, devices by operating system."""

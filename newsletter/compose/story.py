@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from newsletter.compose import quiet_work
-from newsletter.compose.figures import Figure, Section, describe_change
+from newsletter.compose.figures import Figure, Section
 from newsletter.i18n import N_, ngettext
 from newsletter.i18n import gettext as _
 
@@ -228,9 +228,7 @@ def _improvement(angle: Angle, figure: Figure) -> tuple[float, str] | None:
         scale = gain if figure.unit == "pct" else (gain / abs(reference) if reference else 0.0)
         strength = scale / angle.min_change
         if strength >= 1 and (best is None or strength > best[0]):
-            lower_share = figure.unit == "pct" and not figure.higher_is_better  # quiet_work.better_by says why
-            best = (strength, quiet_work.better_by(figure.value, reference, against) if lower_share
-                    else describe_change(figure.value, reference, figure.unit, against))
+            best = (strength, figure.change_from(reference, against))
     return best
 
 
