@@ -115,6 +115,12 @@ def test_an_improvement_against_the_average_names_the_average():
     assert better_by(3.0, 9.0, 12) == "6 points better than the 12-month average"
 
 
+def test_a_short_line_says_its_noun_in_the_form_its_count_asks_for():
+    one, many = (section(context([backup(restores=n)]), "backup").lines[1] for n in (1, 8))
+    assert one.text.startswith("1 restore for a colleague:"), one.text
+    assert many.text.startswith("8 restores for colleagues:"), many.text
+
+
 def test_unknown_is_never_zero():
     ctx = context([devices(managed=None, compliant=None, patched=None), awareness(prone=None, reported=None),
                    backup(runs=None, failed=None, restores=None)])

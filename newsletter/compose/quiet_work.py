@@ -16,7 +16,8 @@ context.py, framing.py, sentences.py and story.py (docs/story.md, "Backups, devi
   only say the compliance one's again) and how, by story.py's rules (a record,
   an improvement of a service level, a default). A fall in phish-prone share is an improvement; a
   rise is no hero fact, and shows red in its section only.
-- The short layout's lines (SHORT): two figures per kind, each with its sentence.
+- The short layout's lines (SHORT): two figures per kind, each with its sentence, said by
+  sentences.short_lines as every kind's are (the backups' streak in its figure's note).
 
 Every word goes through newsletter.i18n, when the edition is composed (not at import), so each
 language gets its own.
@@ -28,7 +29,7 @@ from dataclasses import replace
 from typing import Any
 
 from newsletter.compose import formatting, framing
-from newsletter.compose.figures import Figure, Line, Section
+from newsletter.compose.figures import Figure, Section
 from newsletter.i18n import N_, N_plural, ngettext
 from newsletter.i18n import gettext as _
 from newsletter.period import Month
@@ -86,8 +87,8 @@ ANGLE_SPECS: tuple[tuple[Any, ...], ...] = (
     ("awareness", "trainings_completed", N_("trainings completed"), N_("Most trainings completed {span}"), True,
      None, None, N_("training completed"), N_("the most {span}")),
 )
-# what follows a short line's number, by figure key (marked; translated in short_lines)
-NOUNS = {**{spec[1]: spec[2] for spec in ANGLE_SPECS}, "patched_pct": N_("of devices fully patched")}
+# what follows a short line's number for a figure no angle names (marked; sentences.short_lines translates)
+NOUNS = {"patched_pct": N_("of devices fully patched")}
 
 
 RESTORES_PER_DAY = N_plural("one restore every working day", "{n} restores every working day")
@@ -132,8 +133,8 @@ def _view(kind: str, metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def told(section: Section, month: Month) -> Section:
-    """`section` with its words: framings, a volume's year, the backups' streak, its sentence and
-    the short layout's lines."""
+    """`section` with its words: framings, a volume's year, the backups' streak and its sentence
+    (the short layout's lines are sentences.short_lines', as for every kind)."""
     if not section.ok:
         return section
     year_notes = {key: note for key, figure in section.figures.items()
@@ -141,7 +142,7 @@ def told(section: Section, month: Month) -> Section:
     months = streak_months(section)
     section = replace(section, framings=_framings(section, month), year_notes=year_notes,
                       streak=streak_words(months) if months >= STREAK_MIN_MONTHS else "")
-    return replace(section, summary=summarize(section, month), lines=short_lines(section))
+    return replace(section, summary=summarize(section, month))
 
 
 def streak_months(section: Section) -> int:
@@ -236,30 +237,6 @@ def _frame_awareness(section: Section, key: str, month: Month) -> str:
 def _value(section: Section, key: str) -> float | None:
     figure = section.figures.get(key)
     return figure.value if figure is not None else None
-
-
-def short_lines(section: Section) -> list[Line]:
-    """The short layout's figures of the kind, each with its sentence: a service level's change in
-    its colour (the backups' streak in its place when there is one), a volume's year, never a decline."""
-    lines, words = [], {key: _(noun) for key, noun in NOUNS.items()}
-    for key in SHORT.get(section.kind, ()) if section.ok else ():
-        figure = section.figures.get(key)
-        if figure is None:
-            continue
-        if not figure.known:
-            lines.append(Line(key, "", words[key], "", label=figure.label, known=False))
-            continue
-        if section.covered:
-            note, tone = section.covered, "neutral"
-        elif key in VOLUMES:
-            note, tone = section.year_notes.get(key, ""), "neutral"
-        elif key == STREAK_KEYS.get(section.kind) and section.streak:
-            note, tone = section.streak, "good"
-        else:
-            tone = {"better": "good", "worse": "bad"}.get(figure.verdict or "", "neutral")
-            note = figure.comparison if tone != "neutral" else ""
-        lines.append(Line(key, figure.display, words[key], section.framings.get(key, ""), note, tone))
-    return lines
 
 
 def summarize(section: Section, month: Month) -> str:

@@ -8,6 +8,7 @@ level's change is stated, in its colour: the one place red appears.
 
 from __future__ import annotations
 
+from newsletter.compose import quiet_work
 from newsletter.compose.figures import Figure, Line, Section, format_value
 from newsletter.compose.story import ANGLE_BY_KEY
 from newsletter.i18n import gettext as _
@@ -18,6 +19,7 @@ SHORT = {
     "ticketing": ("resolved", "first_response_median_s", "csat_pct"),
     "mail_security": ("blocked_total", "phishing"),
     "uptime": ("overall_uptime_pct",),
+    **quiet_work.SHORT,
 }
 
 
@@ -28,19 +30,22 @@ def short_lines(section: Section) -> list[Line]:
         figure = section.figures.get(key)
         if figure is None:
             continue
-        angle = ANGLE_BY_KEY[key]
+        angle = ANGLE_BY_KEY.get(key)  # every short figure has one but the devices' patched share
+        noun = angle.said(figure.value) if angle else _(quiet_work.NOUNS[key])
         if not figure.known:
-            lines.append(Line(key, "", angle.said(figure.value), "", label=figure.label, known=False))
+            lines.append(Line(key, "", noun, "", label=figure.label, known=False))
             continue
         framing = section.framings.get(key, "")
         if section.covered:
             note, tone = section.covered, "neutral"
-        elif angle.volume:
+        elif angle and angle.volume:
             note, tone = section.year_notes.get(key, ""), "neutral"
+        elif key == quiet_work.STREAK_KEYS.get(section.kind) and section.streak:  # the backups' streak
+            note, tone = section.streak, "good"
         else:
             tone = {"better": "good", "worse": "bad"}.get(figure.verdict or "", "neutral")
             note = figure.comparison if tone != "neutral" else ""
-        lines.append(Line(key, figure.display, angle.said(figure.value), framing, note, tone))
+        lines.append(Line(key, figure.display, noun, framing, note, tone))
     if section.kind == "uptime" and any(line.known for line in lines):
         lines.extend(Line(key, "", "", said) for key, said in (("longest", _longest(section)),
                                                                 ("streak", section.streak)) if said)

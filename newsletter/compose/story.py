@@ -85,8 +85,8 @@ ANGLES = (
     Angle("ticketing", "sla_met_pct", N_("of service targets met"), N_("Most service targets met {span}"), True,
           2.0, best=N_("the most {span}")),
 )
-ANGLE_BY_KEY = {angle.key: angle for angle in ANGLES}
 QUIET_ANGLES = tuple(Angle(*spec) for spec in quiet_work.ANGLE_SPECS)  # backups, devices, awareness
+ANGLE_BY_KEY = {angle.key: angle for angle in (*ANGLES, *QUIET_ANGLES)}
 RANKS = {"record": 0, "streak": 1, "improvement": 1, "default": 2}
 DEFAULTS = ("requests resolved, threats blocked, uptime, first answer, phishing, then backups made, devices compliant, "
             "test phish reported")
