@@ -87,6 +87,12 @@ class Figure:
             return _(CHANGES["month"]["same"]).format(month=self.previous_month)
         return describe_change(self.value, self.previous, self.unit, self.previous_month)
 
+    @property
+    def bracketed_change(self) -> str:
+        """A service level's change worth saying in a sentence, in brackets: ' (3 minutes faster than
+        September)' when better or worse, '' when the same or unknown."""
+        return f" ({self.comparison})" if self.comparison and self.verdict in ("better", "worse") else ""
+
     def change_from(self, reference: float, against: str | int) -> str:
         """The value against `reference` (a month's, `against` its name; or an average, `against` the
         months averaged) in words, as an improvement is said: a share that is better lower (who
@@ -187,6 +193,15 @@ class Section:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    def value_of(self, key: str) -> float | None:
+        """The value of the figure `key`; None when unknown or when the section has no such figure."""
+        figure = self.figures.get(key)
+        return figure.value if figure is not None else None
+
+    def known(self, key: str) -> bool:
+        """Whether the section has the figure `key` and knows its value this month."""
+        return self.value_of(key) is not None
 
 
 @dataclass(frozen=True)

@@ -187,21 +187,21 @@ def _frame(section: Section, key: str, month: Month) -> str:
 
 
 def _frame_backup(section: Section, key: str, month: Month) -> str:
-    runs, failed = _value(section, "jobs_run"), _value(section, "failed")
+    runs, failed = section.value_of("jobs_run"), section.value_of("failed")
     if key == "success_rate_pct" and runs and failed == 0:
         return ngettext("the one backup was made", "every one of %(runs)s backups was made", int(runs)) % {
             "runs": formatting.number(runs)}
     if key == "success_rate_pct" and runs and failed:
         return ngettext("%(failed)s of %(runs)s backups failed", "%(failed)s of %(runs)s backups failed",
                         int(failed)) % {"failed": formatting.number(failed), "runs": formatting.number(runs)}
-    restores = _value(section, "restores")
+    restores = section.value_of("restores")
     if key == "restores" and restores:
         return framing.per_working_day(restores, month, forms=RESTORES_PER_DAY)
     return ""
 
 
 def _frame_devices(section: Section, key: str, month: Month) -> str:
-    managed, compliant, patched = (_value(section, k) for k in ("managed", "compliant", "patched_pct"))
+    managed, compliant, patched = (section.value_of(k) for k in ("managed", "compliant", "patched_pct"))
     if key == "compliant_pct" and managed and compliant is not None:
         return ngettext("%(part)s of %(all)s device meets our security policies",
                         "%(part)s of %(all)s devices meet our security policies",
@@ -209,7 +209,7 @@ def _frame_devices(section: Section, key: str, month: Month) -> str:
     shared = framing.share(patched) if key == "patched_pct" and patched is not None else ""
     if not shared:
         return ""
-    days = _value(section, "patch_days")
+    days = section.value_of("patch_days")
     if shared == framing.EVERY:
         if days:
             return _("every device had every security update within %(days)s days") % {"days": formatting.number(days)}
@@ -221,7 +221,7 @@ def _frame_devices(section: Section, key: str, month: Month) -> str:
 
 
 def _frame_awareness(section: Section, key: str, month: Month) -> str:
-    delivered, clicked, reported = (_value(section, k) for k in ("delivered", "clicked", "reported_pct"))
+    delivered, clicked, reported = (section.value_of(k) for k in ("delivered", "clicked", "reported_pct"))
     if key == "phish_prone_pct" and delivered and clicked is not None:
         return ngettext("%(clicked)s of %(delivered)s colleagues clicked the test email",
                         "%(clicked)s of %(delivered)s colleagues clicked the test email", int(clicked)) % {
@@ -234,43 +234,29 @@ def _frame_awareness(section: Section, key: str, month: Month) -> str:
     return ""
 
 
-def _value(section: Section, key: str) -> float | None:
-    figure = section.figures.get(key)
-    return figure.value if figure is not None else None
-
-
 def summarize(section: Section, month: Month) -> str:
     """One plain sentence for the section; '' when it has nothing to say."""
     f = section.figures
-    if section.kind == "backup" and _known(f, "jobs_run") and _known(f, "failed"):
+    if section.kind == "backup" and section.known("jobs_run") and section.known("failed"):
         runs, failed = f["jobs_run"], f["failed"]
         if failed.value == 0:
             text = _("We made every one of the %(runs)s backups that ran") % {"runs": runs.display}
         else:
             text = _("We made %(made)s of the %(runs)s backups that ran; %(failed)s failed") % {
                 "made": formatting.number(runs.value - failed.value), "runs": runs.display, "failed": failed.display}
-        if _known(f, "restores") and f["restores"].value:
+        if section.known("restores") and f["restores"].value:
             text += ngettext(", and restored lost files for colleagues %(count)s time",
                              ", and restored lost files for colleagues %(count)s times",
                              int(f["restores"].value)) % {"count": f["restores"].display}
         return text + "."
-    if section.kind == "devices" and _known(f, "compliant_pct"):
+    if section.kind == "devices" and section.known("compliant_pct"):
         return (_("At the end of %(month)s, %(pct)s of the devices we manage met the company's security "
                   "policies%(change)s.") % {"month": month.short_name, "pct": f["compliant_pct"].display,
-                                            "change": _paren(f["compliant_pct"])})
-    if section.kind == "awareness" and _known(f, "phish_prone_pct"):
+                                            "change": f["compliant_pct"].bracketed_change})
+    if section.kind == "awareness" and section.known("phish_prone_pct"):
         text = _("%(pct)s of colleagues clicked this month's test phishing email%(change)s") % {
-            "pct": f["phish_prone_pct"].display, "change": _paren(f["phish_prone_pct"])}
-        if _known(f, "reported_pct"):
+            "pct": f["phish_prone_pct"].display, "change": f["phish_prone_pct"].bracketed_change}
+        if section.known("reported_pct"):
             text += _("; %(pct)s reported it") % {"pct": f["reported_pct"].display}
         return text + "."
     return ""
-
-
-def _known(figures: dict[str, Figure], key: str) -> bool:
-    return key in figures and figures[key].known
-
-
-def _paren(figure: Figure) -> str:
-    """A service level's change worth saying, in brackets: better or worse, not 'the same'."""
-    return f" ({figure.comparison})" if figure.comparison and figure.verdict in ("better", "worse") else ""

@@ -69,10 +69,10 @@ def summarize(section: Section) -> str:
         return ""
     f = section.figures
     if section.kind == "ticketing":
-        resolved = f["resolved"] if _known(f, "resolved") else None
-        first = f["first_response_median_s"] if _known(f, "first_response_median_s") else None
+        resolved = f["resolved"] if section.known("resolved") else None
+        first = f["first_response_median_s"] if section.known("first_response_median_s") else None
         said = {"n": resolved.display if resolved else "", "time": first.display if first else "",
-                "change": _paren(first) if first else ""}
+                "change": first.bracketed_change if first else ""}
         if resolved and first:
             return ngettext("We resolved {n} request, and the typical first answer came within {time}{change}.",
                             "We resolved {n} requests, and the typical first answer came within {time}{change}.",
@@ -81,18 +81,18 @@ def summarize(section: Section) -> str:
             return ngettext("We resolved {n} request.", "We resolved {n} requests.", round(resolved.value)
                             ).format(**said)
         return _("The typical first answer came within {time}{change}.").format(**said) if first else ""
-    if section.kind == "mail_security" and _known(f, "blocked_total"):
+    if section.kind == "mail_security" and section.known("blocked_total"):
         blocked = f["blocked_total"]
-        if _known(f, "phishing"):
+        if section.known("phishing"):
             return ngettext("We stopped {n} threat before it reached anyone, {phishing} of them phishing emails.",
                             "We stopped {n} threats before they reached anyone, {phishing} of them phishing emails.",
                             round(blocked.value)).format(n=blocked.display, phishing=f["phishing"].display)
         return ngettext("We stopped {n} threat before it reached anyone.",
                         "We stopped {n} threats before they reached anyone.",
                         round(blocked.value)).format(n=blocked.display)
-    if section.kind == "uptime" and _known(f, "overall_uptime_pct"):
+    if section.kind == "uptime" and section.known("overall_uptime_pct"):
         overall = f["overall_uptime_pct"]
-        said = {"pct": overall.display, "change": _paren(overall)}
+        said = {"pct": overall.display, "change": overall.bracketed_change}
         longest = _longest(section)
         if longest:
             return _("The systems you rely on were available {pct} of the time{change}; {longest}.").format(
@@ -102,15 +102,6 @@ def summarize(section: Section) -> str:
                      "interruption.").format(**said)
         return _("The systems you rely on were available {pct} of the time{change}.").format(**said)
     return ""
-
-
-def _known(figures: dict[str, Figure], key: str) -> bool:
-    return key in figures and figures[key].known
-
-
-def _paren(figure: Figure) -> str:
-    """A service level's change worth saying: better or worse, not 'the same'."""
-    return f" ({figure.comparison})" if figure.comparison and figure.verdict in ("better", "worse") else ""
 
 
 def trend_words(label: str, figure: Figure, months: list[str]) -> str:
