@@ -10,7 +10,7 @@ import json
 import pytest
 
 from newsletter.compose.context import build_context
-from newsletter.compose.quiet_work import better_by
+from newsletter.compose.figures import better_by
 from newsletter.model import SourceResult
 from newsletter.period import Month
 from newsletter.results import AwarenessStats, BackupStats, DeviceStats
@@ -113,6 +113,12 @@ def test_an_improvement_against_the_average_names_the_average():
                 if f.key == "awareness.phish_prone_pct")
     assert (fact.reason, fact.note) == ("improvement", "5 points better than the average of the last 11 months")
     assert better_by(3.0, 9.0, 12) == "6 points better than the 12-month average"
+
+
+def test_a_short_line_says_its_noun_in_the_form_its_count_asks_for():
+    one, many = (section(context([backup(restores=n)]), "backup").lines[1] for n in (1, 8))
+    assert one.text.startswith("1 restore for a colleague:"), one.text
+    assert many.text.startswith("8 restores for colleagues:"), many.text
 
 
 def test_unknown_is_never_zero():

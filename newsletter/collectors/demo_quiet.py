@@ -50,7 +50,9 @@ def _hiring_waves(age: int) -> int:
 
 
 @dataclass(frozen=True)
-class DemoBackupSettings:
+class DemoSeedSettings:
+    """The demo backups' and devices' one key: the seed their numbers are drawn from."""
+
     seed: str = "demo"
 
 
@@ -60,7 +62,7 @@ class DemoBackup(Collector):
     type = "demo_backup"
     kind = "backup"
     offline = True
-    Settings = DemoBackupSettings
+    Settings = DemoSeedSettings
 
     def collect(self, month: Month) -> BackupStats:
         rng = Random(f"{self.settings.seed}:backup:{month.label}")
@@ -91,18 +93,13 @@ def _spread(rng: Random, total: int, weights: tuple[int, ...]) -> list[int]:
     return counts
 
 
-@dataclass(frozen=True)
-class DemoDevicesSettings:
-    seed: str = "demo"
-
-
 class DemoDevices(Collector):
     """A fleet of laptops and phones: how many are managed, compliant and patched at a month's end."""
 
     type = "demo_devices"
     kind = "devices"
     offline = True
-    Settings = DemoDevicesSettings
+    Settings = DemoSeedSettings
 
     def collect(self, month: Month) -> DeviceStats:
         end = self.fleet(month)

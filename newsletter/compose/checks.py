@@ -31,16 +31,11 @@ COLOR_PAIRS = (
     ("better", "card", "changes for the better"),
     ("worse", "card", "changes for the worse"),
 )
-# In dark mode (theme.toml [colors.dark]) what is `brand` on the card in the light scheme is `accent`.
-DARK_PAIRS = (
-    ("text", "card", "dark mode: body text"),
-    ("muted", "card", "dark mode: labels and small print"),
-    ("muted", "page", "dark mode: footer lines"),
-    ("accent", "card", "dark mode: headings, headline numbers and links"),
-    ("brand_text", "brand", "dark mode: the header and buttons"),
-    ("better", "card", "dark mode: changes for the better"),
-    ("worse", "card", "dark mode: changes for the worse"),
-)
+# Dark mode (theme.toml [colors.dark]) has the same pairs, checked in its own colours; what is `brand`
+# on the card in the light scheme is `accent` there, which the links use too.
+DARK_PAIRS = tuple(
+    ("accent", back, "dark mode: headings, headline numbers and links") if (fore, back) == ("brand", "card")
+    else (fore, back, f"dark mode: {where}") for fore, back, where in COLOR_PAIRS)
 _HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _BACKGROUND = re.compile(r"background(?:-color)?\s*:\s*[^;\s\"]")
 

@@ -98,14 +98,16 @@ def _told(section: Section, month: Month) -> Section:
     if not section.ok:
         return section
     if section.kind in quiet_work.KINDS:
-        return quiet_work.told(section, month)
-    year_notes = {key: note for key, figure in section.figures.items()
-                  if figure.unit == "count" and figure.higher_is_better is None and not section.covered
-                  and (note := framing.year_note(figure, month))}
-    found = framing.streak(section, month) if section.kind == "uptime" and not section.covered else None
-    section = replace(section, framings=framing.framings(section, month), year_notes=year_notes,
-                      streak=framing.streak_words(found) if found else "")
-    return replace(section, summary=sentences.summarize(section), lines=sentences.short_lines(section))
+        section = quiet_work.told(section, month)
+    else:
+        year_notes = {key: note for key, figure in section.figures.items()
+                      if figure.unit == "count" and figure.higher_is_better is None and not section.covered
+                      and (note := framing.year_note(figure, month))}
+        found = framing.streak(section, month) if section.kind == "uptime" and not section.covered else None
+        section = replace(section, framings=framing.framings(section, month), year_notes=year_notes,
+                          streak=framing.streak_words(found) if found else "")
+        section = replace(section, summary=sentences.summarize(section))
+    return replace(section, lines=sentences.short_lines(section))
 
 
 def _highlights(results: list[SourceResult], written: dict[str, list[Any]],

@@ -87,6 +87,20 @@ class Figure:
             return _(CHANGES["month"]["same"]).format(month=self.previous_month)
         return describe_change(self.value, self.previous, self.unit, self.previous_month)
 
+    @property
+    def bracketed_change(self) -> str:
+        """A service level's change worth saying in a sentence, in brackets: ' (3 minutes faster than
+        September)' when better or worse, '' when the same or unknown."""
+        return f" ({self.comparison})" if self.comparison and self.verdict in ("better", "worse") else ""
+
+    def change_from(self, reference: float, against: str | int) -> str:
+        """The value against `reference` (a month's, `against` its name; or an average, `against` the
+        months averaged) in words, as an improvement is said: a share that is better lower (who
+        clicked a test phish) and fell reads 'better than' (better_by), otherwise describe_change."""
+        if self.unit == "pct" and self.higher_is_better is False and self.value is not None and self.value < reference:
+            return better_by(self.value, reference, against)
+        return describe_change(self.value, reference, self.unit, against)
+
 
 # A change in words, by what it is measured against (a month; the 12-month average; the average of
 # the last n months) and which way it went: whole phrases, since languages bend "than" by both.
@@ -134,6 +148,19 @@ def describe_change(value: float | None, reference: float | None, unit: Unit, ag
     return _(said).format(amount=formatting.number(abs(delta)), **words)
 
 
+def better_by(value: float, reference: float, against: str | int) -> str:
+    """A share that is better lower (who clicked a test phish), improved: '1.2 points better than
+    September' (`against` a month's name), '2 points better than the 12-month average' (`against`
+    the months averaged), never 'down', which a reader could take for a decline."""
+    points = formatting.points(formatting.shown_change(value, reference), formatting.percent_decimals(value))
+    if isinstance(against, str):
+        return _("%(points)s better than %(month)s") % {"points": points, "month": against}
+    if against >= 12:
+        return _("%(points)s better than the 12-month average") % {"points": points}
+    return _("%(points)s better than the average of the last %(months)s months") % {
+        "points": points, "months": formatting.number(against)}
+
+
 def format_value(value: float | None, unit: Unit) -> str:
     if unit == "duration":
         return formatting.duration(value)
@@ -166,6 +193,15 @@ class Section:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    def value_of(self, key: str) -> float | None:
+        """The value of the figure `key`; None when unknown or when the section has no such figure."""
+        figure = self.figures.get(key)
+        return figure.value if figure is not None else None
+
+    def known(self, key: str) -> bool:
+        """Whether the section has the figure `key` and knows its value this month."""
+        return self.value_of(key) is not None
 
 
 @dataclass(frozen=True)

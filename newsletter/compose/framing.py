@@ -209,18 +209,18 @@ def frame(section: Section, key: str, month: Month) -> str:
     figure = section.figures.get(key)
     if figure is None or figure.value is None or section.covered or not section.ok:
         return ""
-    f, value = section.figures, figure.value
+    value = figure.value
     if section.kind == "ticketing":
         if key == "resolved":
             return per_working_day(value, month)
         if key == "opened":
             return per_working_day(value, month, new=True)
         if key == "first_response_median_s":
-            return median(value, _value(f, "first_response_p90_s"), "first_response")
+            return median(value, section.value_of("first_response_p90_s"), "first_response")
         if key == "resolution_median_s":
-            return median(value, _value(f, "resolution_p90_s"), "resolution")
+            return median(value, section.value_of("resolution_p90_s"), "resolution")
         if key == "csat_pct" and share(value):
-            return _happy(share(value), _value(f, "csat_responses"))
+            return _happy(share(value), section.value_of("csat_responses"))
         if key == "sla_met_pct" and share(value):
             if share(value) == EVERY:
                 return _("every request was handled within its service target")
@@ -228,8 +228,8 @@ def frame(section: Section, key: str, month: Month) -> str:
     if section.kind == "mail_security":
         if key in MAIL_ITEMS:
             return every(value, month, key)
-        if key == "scanned" and _value(f, "blocked_total") and value:
-            part = share(100 * _value(f, "blocked_total") / value)
+        if key == "scanned" and section.value_of("blocked_total") and value:
+            part = share(100 * section.value_of("blocked_total") / value)
             return _("{part} was a threat").format(part=part) if part and part != EVERY else ""
     if section.kind == "uptime" and key == "overall_uptime_pct":
         systems = sum(1 for s in section.items if s["figures"]["uptime_pct"].value is not None)
@@ -246,11 +246,6 @@ def _happy(part: str, ratings: float | None) -> str:
                         "{n} colleagues rated their help; {part} were happy",
                         round(ratings)).format(n=formatting.number(ratings), part=part)
     return _("{part} colleagues who rated their help were happy").format(part=part)
-
-
-def _value(figures: dict[str, Figure], key: str) -> float | None:
-    figure = figures.get(key)
-    return figure.value if figure is not None else None
 
 
 def framings(section: Section, month: Month) -> dict[str, str]:

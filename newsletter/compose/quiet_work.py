@@ -12,11 +12,12 @@ context.py, framing.py, sentences.py and story.py (docs/story.md, "Backups, devi
   STREAK_MIN_MONTHS: "6 months in a row without a failed backup". A month unknown, with nothing
   run, or with a failed run ends it. story.py makes it a hero fact (`streak`), ranked with the
   improvements; nothing else makes a backup month a hero fact but a record or an improvement.
-- Angles (`angle_specs`): which figures may make the hero (not the patched share: its record would
+- Angles (`ANGLE_SPECS`): which figures may make the hero (not the patched share: its record would
   only say the compliance one's again) and how, by story.py's rules (a record,
   an improvement of a service level, a default). A fall in phish-prone share is an improvement; a
   rise is no hero fact, and shows red in its section only.
-- The short layout's lines (SHORT): two figures per kind, each with its sentence.
+- The short layout's lines (SHORT): two figures per kind, each with its sentence, said by
+  sentences.short_lines as every kind's are (the backups' streak in its figure's note).
 
 Every word goes through newsletter.i18n, when the edition is composed (not at import), so each
 language gets its own.
@@ -28,8 +29,8 @@ from dataclasses import replace
 from typing import Any
 
 from newsletter.compose import formatting, framing
-from newsletter.compose.figures import Figure, Line, Section
-from newsletter.i18n import N_plural, ngettext
+from newsletter.compose.figures import Figure, Section
+from newsletter.i18n import N_, N_plural, ngettext
 from newsletter.i18n import gettext as _
 from newsletter.period import Month
 
@@ -71,20 +72,23 @@ def figure_specs(kind: str) -> tuple[tuple[str, str, str, bool | None], ...]:
     return ()
 
 
-def angle_specs() -> tuple[tuple[Any, ...], ...]:
-    """story.Angle's fields for these kinds: kind, key, noun, record, higher, min_change, default_rank."""
-    return (
-        ("backup", "success_rate_pct", _("of backups made"), _("Most backups made {span}"), True, 0.5, 5),
-        ("devices", "compliant_pct", _("of devices compliant"), _("Most devices compliant {span}"), True, 1.0, 6),
-        ("awareness", "phish_prone_pct", _("clicked a test phishing email"),
-         _("Fewest colleagues clicking a test phish {span}"), False, 1.0, None, "", _("the fewest {span}")),
-        ("awareness", "reported_pct", _("reported the test phishing email"),
-         _("Most colleagues reporting a test phish {span}"), True, 3.0, 7),
-        ("backup", "restores", _("restores for colleagues"), _("Most restores for colleagues {span}"), True, None,
-         None, _("restore for a colleague"), _("the most {span}")),
-        ("awareness", "trainings_completed", _("trainings completed"), _("Most trainings completed {span}"), True,
-         None, None, _("training completed"), _("the most {span}")),
-    )
+# story.Angle's fields for these kinds: kind, key, noun, record, higher, min_change, default_rank, one,
+# best. Marked for the catalogs, not translated: story.py translates each where it is said, so the
+# words follow the language of the edition being composed.
+ANGLE_SPECS: tuple[tuple[Any, ...], ...] = (
+    ("backup", "success_rate_pct", N_("of backups made"), N_("Most backups made {span}"), True, 0.5, 5),
+    ("devices", "compliant_pct", N_("of devices compliant"), N_("Most devices compliant {span}"), True, 1.0, 6),
+    ("awareness", "phish_prone_pct", N_("clicked a test phishing email"),
+     N_("Fewest colleagues clicking a test phish {span}"), False, 1.0, None, "", N_("the fewest {span}")),
+    ("awareness", "reported_pct", N_("reported the test phishing email"),
+     N_("Most colleagues reporting a test phish {span}"), True, 3.0, 7),
+    ("backup", "restores", N_("restores for colleagues"), N_("Most restores for colleagues {span}"), True, None,
+     None, N_("restore for a colleague"), N_("the most {span}")),
+    ("awareness", "trainings_completed", N_("trainings completed"), N_("Most trainings completed {span}"), True,
+     None, None, N_("training completed"), N_("the most {span}")),
+)
+# what follows a short line's number for a figure no angle names (marked; sentences.short_lines translates)
+NOUNS = {"patched_pct": N_("of devices fully patched")}
 
 
 RESTORES_PER_DAY = N_plural("one restore every working day", "{n} restores every working day")
@@ -95,24 +99,6 @@ def trends() -> tuple[tuple[str, str, str, str], ...]:
     return (("backup", "restores", _("Restores for colleagues"), "bar"),
             ("devices", "compliant_pct", _("Devices compliant"), "line"),
             ("awareness", "phish_prone_pct", _("Colleagues who clicked a test phishing email"), "line"))
-
-
-def better_by(value: float, reference: float, against: str | int) -> str:
-    """A share that is better lower (who clicked a test phish), improved: '1.2 points better than
-    September' (`against` a month's name), '2 points better than the 12-month average' (`against`
-    the months averaged), never 'down', which a reader could take for a decline."""
-    points = formatting.points(formatting.shown_change(value, reference), formatting.percent_decimals(value))
-    if isinstance(against, str):
-        return _("%(points)s better than %(month)s") % {"points": points, "month": against}
-    if against >= 12:
-        return _("%(points)s better than the 12-month average") % {"points": points}
-    return _("%(points)s better than the average of the last %(months)s months") % {
-        "points": points, "months": formatting.number(against)}
-
-
-def nouns() -> dict[str, str]:
-    """What follows a short line's number, by figure key."""
-    return {**{spec[1]: spec[2] for spec in angle_specs()}, "patched_pct": _("of devices fully patched")}
 
 
 def add_figures(section: Section, now: dict[str, Any], past: list[dict[str, Any]], prev_name: str) -> None:
@@ -147,8 +133,8 @@ def _view(kind: str, metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def told(section: Section, month: Month) -> Section:
-    """`section` with its words: framings, a volume's year, the backups' streak, its sentence and
-    the short layout's lines."""
+    """`section` with its words: framings, a volume's year, the backups' streak and its sentence
+    (the short layout's lines are sentences.short_lines', as for every kind)."""
     if not section.ok:
         return section
     year_notes = {key: note for key, figure in section.figures.items()
@@ -156,7 +142,7 @@ def told(section: Section, month: Month) -> Section:
     months = streak_months(section)
     section = replace(section, framings=_framings(section, month), year_notes=year_notes,
                       streak=streak_words(months) if months >= STREAK_MIN_MONTHS else "")
-    return replace(section, summary=summarize(section, month), lines=short_lines(section))
+    return replace(section, summary=summarize(section, month))
 
 
 def streak_months(section: Section) -> int:
@@ -201,21 +187,21 @@ def _frame(section: Section, key: str, month: Month) -> str:
 
 
 def _frame_backup(section: Section, key: str, month: Month) -> str:
-    runs, failed = _value(section, "jobs_run"), _value(section, "failed")
+    runs, failed = section.value_of("jobs_run"), section.value_of("failed")
     if key == "success_rate_pct" and runs and failed == 0:
         return ngettext("the one backup was made", "every one of %(runs)s backups was made", int(runs)) % {
             "runs": formatting.number(runs)}
     if key == "success_rate_pct" and runs and failed:
         return ngettext("%(failed)s of %(runs)s backups failed", "%(failed)s of %(runs)s backups failed",
                         int(failed)) % {"failed": formatting.number(failed), "runs": formatting.number(runs)}
-    restores = _value(section, "restores")
+    restores = section.value_of("restores")
     if key == "restores" and restores:
         return framing.per_working_day(restores, month, forms=RESTORES_PER_DAY)
     return ""
 
 
 def _frame_devices(section: Section, key: str, month: Month) -> str:
-    managed, compliant, patched = (_value(section, k) for k in ("managed", "compliant", "patched_pct"))
+    managed, compliant, patched = (section.value_of(k) for k in ("managed", "compliant", "patched_pct"))
     if key == "compliant_pct" and managed and compliant is not None:
         return ngettext("%(part)s of %(all)s device meets our security policies",
                         "%(part)s of %(all)s devices meet our security policies",
@@ -223,7 +209,7 @@ def _frame_devices(section: Section, key: str, month: Month) -> str:
     shared = framing.share(patched) if key == "patched_pct" and patched is not None else ""
     if not shared:
         return ""
-    days = _value(section, "patch_days")
+    days = section.value_of("patch_days")
     if shared == framing.EVERY:
         if days:
             return _("every device had every security update within %(days)s days") % {"days": formatting.number(days)}
@@ -235,7 +221,7 @@ def _frame_devices(section: Section, key: str, month: Month) -> str:
 
 
 def _frame_awareness(section: Section, key: str, month: Month) -> str:
-    delivered, clicked, reported = (_value(section, k) for k in ("delivered", "clicked", "reported_pct"))
+    delivered, clicked, reported = (section.value_of(k) for k in ("delivered", "clicked", "reported_pct"))
     if key == "phish_prone_pct" and delivered and clicked is not None:
         return ngettext("%(clicked)s of %(delivered)s colleagues clicked the test email",
                         "%(clicked)s of %(delivered)s colleagues clicked the test email", int(clicked)) % {
@@ -248,67 +234,29 @@ def _frame_awareness(section: Section, key: str, month: Month) -> str:
     return ""
 
 
-def _value(section: Section, key: str) -> float | None:
-    figure = section.figures.get(key)
-    return figure.value if figure is not None else None
-
-
-def short_lines(section: Section) -> list[Line]:
-    """The short layout's figures of the kind, each with its sentence: a service level's change in
-    its colour (the backups' streak in its place when there is one), a volume's year, never a decline."""
-    lines, words = [], nouns()
-    for key in SHORT.get(section.kind, ()) if section.ok else ():
-        figure = section.figures.get(key)
-        if figure is None:
-            continue
-        if not figure.known:
-            lines.append(Line(key, "", words[key], "", label=figure.label, known=False))
-            continue
-        if section.covered:
-            note, tone = section.covered, "neutral"
-        elif key in VOLUMES:
-            note, tone = section.year_notes.get(key, ""), "neutral"
-        elif key == STREAK_KEYS.get(section.kind) and section.streak:
-            note, tone = section.streak, "good"
-        else:
-            tone = {"better": "good", "worse": "bad"}.get(figure.verdict or "", "neutral")
-            note = figure.comparison if tone != "neutral" else ""
-        lines.append(Line(key, figure.display, words[key], section.framings.get(key, ""), note, tone))
-    return lines
-
-
 def summarize(section: Section, month: Month) -> str:
     """One plain sentence for the section; '' when it has nothing to say."""
     f = section.figures
-    if section.kind == "backup" and _known(f, "jobs_run") and _known(f, "failed"):
+    if section.kind == "backup" and section.known("jobs_run") and section.known("failed"):
         runs, failed = f["jobs_run"], f["failed"]
         if failed.value == 0:
             text = _("We made every one of the %(runs)s backups that ran") % {"runs": runs.display}
         else:
             text = _("We made %(made)s of the %(runs)s backups that ran; %(failed)s failed") % {
                 "made": formatting.number(runs.value - failed.value), "runs": runs.display, "failed": failed.display}
-        if _known(f, "restores") and f["restores"].value:
+        if section.known("restores") and f["restores"].value:
             text += ngettext(", and restored lost files for colleagues %(count)s time",
                              ", and restored lost files for colleagues %(count)s times",
                              int(f["restores"].value)) % {"count": f["restores"].display}
         return text + "."
-    if section.kind == "devices" and _known(f, "compliant_pct"):
+    if section.kind == "devices" and section.known("compliant_pct"):
         return (_("At the end of %(month)s, %(pct)s of the devices we manage met the company's security "
                   "policies%(change)s.") % {"month": month.short_name, "pct": f["compliant_pct"].display,
-                                            "change": _paren(f["compliant_pct"])})
-    if section.kind == "awareness" and _known(f, "phish_prone_pct"):
+                                            "change": f["compliant_pct"].bracketed_change})
+    if section.kind == "awareness" and section.known("phish_prone_pct"):
         text = _("%(pct)s of colleagues clicked this month's test phishing email%(change)s") % {
-            "pct": f["phish_prone_pct"].display, "change": _paren(f["phish_prone_pct"])}
-        if _known(f, "reported_pct"):
+            "pct": f["phish_prone_pct"].display, "change": f["phish_prone_pct"].bracketed_change}
+        if section.known("reported_pct"):
             text += _("; %(pct)s reported it") % {"pct": f["reported_pct"].display}
         return text + "."
     return ""
-
-
-def _known(figures: dict[str, Figure], key: str) -> bool:
-    return key in figures and figures[key].known
-
-
-def _paren(figure: Figure) -> str:
-    """A service level's change worth saying, in brackets: better or worse, not 'the same'."""
-    return f" ({figure.comparison})" if figure.comparison and figure.verdict in ("better", "worse") else ""

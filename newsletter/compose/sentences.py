@@ -8,6 +8,7 @@ level's change is stated, in its colour: the one place red appears.
 
 from __future__ import annotations
 
+from newsletter.compose import quiet_work
 from newsletter.compose.figures import Figure, Line, Section, format_value
 from newsletter.compose.story import ANGLE_BY_KEY
 from newsletter.i18n import gettext as _
@@ -18,6 +19,7 @@ SHORT = {
     "ticketing": ("resolved", "first_response_median_s", "csat_pct"),
     "mail_security": ("blocked_total", "phishing"),
     "uptime": ("overall_uptime_pct",),
+    **quiet_work.SHORT,
 }
 
 
@@ -28,19 +30,22 @@ def short_lines(section: Section) -> list[Line]:
         figure = section.figures.get(key)
         if figure is None:
             continue
-        angle = ANGLE_BY_KEY[key]
+        angle = ANGLE_BY_KEY.get(key)  # every short figure has one but the devices' patched share
+        noun = angle.said(figure.value) if angle else _(quiet_work.NOUNS[key])
         if not figure.known:
-            lines.append(Line(key, "", angle.said(figure.value), "", label=figure.label, known=False))
+            lines.append(Line(key, "", noun, "", label=figure.label, known=False))
             continue
         framing = section.framings.get(key, "")
         if section.covered:
             note, tone = section.covered, "neutral"
-        elif angle.volume:
+        elif angle and angle.volume:
             note, tone = section.year_notes.get(key, ""), "neutral"
+        elif key == quiet_work.STREAK_KEYS.get(section.kind) and section.streak:  # the backups' streak
+            note, tone = section.streak, "good"
         else:
             tone = {"better": "good", "worse": "bad"}.get(figure.verdict or "", "neutral")
             note = figure.comparison if tone != "neutral" else ""
-        lines.append(Line(key, figure.display, angle.said(figure.value), framing, note, tone))
+        lines.append(Line(key, figure.display, noun, framing, note, tone))
     if section.kind == "uptime" and any(line.known for line in lines):
         lines.extend(Line(key, "", "", said) for key, said in (("longest", _longest(section)),
                                                                 ("streak", section.streak)) if said)
@@ -64,10 +69,10 @@ def summarize(section: Section) -> str:
         return ""
     f = section.figures
     if section.kind == "ticketing":
-        resolved = f["resolved"] if _known(f, "resolved") else None
-        first = f["first_response_median_s"] if _known(f, "first_response_median_s") else None
+        resolved = f["resolved"] if section.known("resolved") else None
+        first = f["first_response_median_s"] if section.known("first_response_median_s") else None
         said = {"n": resolved.display if resolved else "", "time": first.display if first else "",
-                "change": _paren(first) if first else ""}
+                "change": first.bracketed_change if first else ""}
         if resolved and first:
             return ngettext("We resolved {n} request, and the typical first answer came within {time}{change}.",
                             "We resolved {n} requests, and the typical first answer came within {time}{change}.",
@@ -76,18 +81,18 @@ def summarize(section: Section) -> str:
             return ngettext("We resolved {n} request.", "We resolved {n} requests.", round(resolved.value)
                             ).format(**said)
         return _("The typical first answer came within {time}{change}.").format(**said) if first else ""
-    if section.kind == "mail_security" and _known(f, "blocked_total"):
+    if section.kind == "mail_security" and section.known("blocked_total"):
         blocked = f["blocked_total"]
-        if _known(f, "phishing"):
+        if section.known("phishing"):
             return ngettext("We stopped {n} threat before it reached anyone, {phishing} of them phishing emails.",
                             "We stopped {n} threats before they reached anyone, {phishing} of them phishing emails.",
                             round(blocked.value)).format(n=blocked.display, phishing=f["phishing"].display)
         return ngettext("We stopped {n} threat before it reached anyone.",
                         "We stopped {n} threats before they reached anyone.",
                         round(blocked.value)).format(n=blocked.display)
-    if section.kind == "uptime" and _known(f, "overall_uptime_pct"):
+    if section.kind == "uptime" and section.known("overall_uptime_pct"):
         overall = f["overall_uptime_pct"]
-        said = {"pct": overall.display, "change": _paren(overall)}
+        said = {"pct": overall.display, "change": overall.bracketed_change}
         longest = _longest(section)
         if longest:
             return _("The systems you rely on were available {pct} of the time{change}; {longest}.").format(
@@ -97,15 +102,6 @@ def summarize(section: Section) -> str:
                      "interruption.").format(**said)
         return _("The systems you rely on were available {pct} of the time{change}.").format(**said)
     return ""
-
-
-def _known(figures: dict[str, Figure], key: str) -> bool:
-    return key in figures and figures[key].known
-
-
-def _paren(figure: Figure) -> str:
-    """A service level's change worth saying: better or worse, not 'the same'."""
-    return f" ({figure.comparison})" if figure.comparison and figure.verdict in ("better", "worse") else ""
 
 
 def trend_words(label: str, figure: Figure, months: list[str]) -> str:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from newsletter.compose import quiet_work
-from newsletter.compose.figures import Figure, Section, describe_change
+from newsletter.compose.figures import Figure, Section
 from newsletter.i18n import N_, ngettext
 from newsletter.i18n import gettext as _
 
@@ -85,7 +85,8 @@ ANGLES = (
     Angle("ticketing", "sla_met_pct", N_("of service targets met"), N_("Most service targets met {span}"), True,
           2.0, best=N_("the most {span}")),
 )
-ANGLE_BY_KEY = {angle.key: angle for angle in ANGLES}
+QUIET_ANGLES = tuple(Angle(*spec) for spec in quiet_work.ANGLE_SPECS)  # backups, devices, awareness
+ANGLE_BY_KEY = {angle.key: angle for angle in (*ANGLES, *QUIET_ANGLES)}
 RANKS = {"record": 0, "streak": 1, "improvement": 1, "default": 2}
 DEFAULTS = ("requests resolved, threats blocked, uptime, first answer, phishing, then backups made, devices compliant, "
             "test phish reported")
@@ -132,7 +133,7 @@ class Fact:
 def headline_facts(context: dict[str, Any], limit: int = HEADLINE_FACTS) -> list[Fact]:
     """The facts the hero shows, chosen by the rules in this module's docstring."""
     candidates: list[Fact] = []
-    for angle in (*ANGLES, *(Angle(*spec) for spec in quiet_work.angle_specs())):
+    for angle in (*ANGLES, *QUIET_ANGLES):
         for section in context.get(angle.kind, []):
             figure = section.figures.get(angle.key) if section.ok else None
             if figure is not None and figure.known:
@@ -227,9 +228,7 @@ def _improvement(angle: Angle, figure: Figure) -> tuple[float, str] | None:
         scale = gain if figure.unit == "pct" else (gain / abs(reference) if reference else 0.0)
         strength = scale / angle.min_change
         if strength >= 1 and (best is None or strength > best[0]):
-            lower_share = figure.unit == "pct" and not figure.higher_is_better  # quiet_work.better_by says why
-            best = (strength, quiet_work.better_by(figure.value, reference, against) if lower_share
-                    else describe_change(figure.value, reference, figure.unit, against))
+            best = (strength, figure.change_from(reference, against))
     return best
 
 
