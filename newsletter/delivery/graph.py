@@ -145,7 +145,7 @@ class GraphTransport(Transport):
                                  f"({exc.code}); check {s.client_secret.hint} and client_id") from None
         return token
 
-    def send(self, out: Outgoing, before_data: Callable[[], None], after_data: Callable[[], None] | None = None) -> str:
+    def send(self, out: Outgoing, before_data: Callable[[], None]) -> str:
         body = base64.b64encode(out.data)
         before_data()
         while True:  # 429 means "not taken": the same message again, after the wait Graph asks for
