@@ -95,11 +95,16 @@ def test_a_rerun_after_some_were_sent_sends_the_archived_translation(workspace, 
     assert subjects(smtp_server)["anna@example.com"].startswith("IT im Oktober")
 
 
-def test_the_reviewers_read_the_workspace_language(workspace, smtp_server):
-    configure(workspace, smtp_server)
+def configure_german_reviewers(workspace, server) -> None:
+    """The people of PEOPLE, approval required from one reviewer, the workspace's language German."""
+    configure(workspace, server)
     base = workspace.config.read_text().replace("retry_rounds = 0", 'retry_rounds = 0\nrequire_approval = true\n'
                                                 'reviewers = ["rev@example.com"]')
     workspace.configure(base=base.replace('timezone = "Europe/Berlin"', 'timezone = "Europe/Berlin"\nlanguage = "de"'))
+
+
+def test_the_reviewers_read_the_workspace_language(workspace, smtp_server):
+    configure_german_reviewers(workspace, smtp_server)
     assert workspace.invoke("run", "--month", "2026-10").exit_code == 3
     (review,) = smtp_server.mailbox.messages
     assert str(review["Subject"]).startswith("Freigabe nötig: IT im Oktober")
@@ -109,10 +114,7 @@ def test_the_reviewers_read_the_workspace_language(workspace, smtp_server):
 
 
 def test_the_reviewers_are_told_in_their_language_that_an_approved_draft_changed(workspace, smtp_server):
-    configure(workspace, smtp_server)
-    base = workspace.config.read_text().replace("retry_rounds = 0", 'retry_rounds = 0\nrequire_approval = true\n'
-                                                'reviewers = ["rev@example.com"]')
-    workspace.configure(base=base.replace('timezone = "Europe/Berlin"', 'timezone = "Europe/Berlin"\nlanguage = "de"'))
+    configure_german_reviewers(workspace, smtp_server)
     assert workspace.invoke("run", "--month", "2026-10").exit_code == 3
     assert workspace.invoke("approve", "--month", "2026-10", "--by", "Ana").exit_code == 0
     workspace.write("sources/highlights/2026-10.md", "## Neue Drucker\nAlle laufen.\n")
