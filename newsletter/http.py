@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import functools
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -96,11 +98,12 @@ class HttpPolicy:
     rate_limit_jitter: float = 0.25  # each such wait moved by up to ±25 %
 
 
-def make_session(policy: HttpPolicy | None = None) -> requests.Session:
+def make_session(policy: HttpPolicy | None = None, ca_file: str | os.PathLike[str] | None = None) -> requests.Session:
     """A session with retries on connection errors, 5xx and 429 (Retry-After honoured, capped).
 
     The policy travels with the session (`session.policy`), so an HttpClient built on it uses the
-    same timeouts and caps.
+    same timeouts and caps. `ca_file`, a private CA to trust, is given to every request itself
+    (libraries such as msal call the session too): REQUESTS_CA_BUNDLE would override session.verify.
     """
     policy = policy or HttpPolicy()
     retry = CappedRetry(
@@ -119,6 +122,8 @@ def make_session(policy: HttpPolicy | None = None) -> requests.Session:
     session.headers["Accept"] = "application/json"
     session.verify = True
     session.policy = policy  # type: ignore[attr-defined]
+    if ca_file:
+        session.request = functools.partial(session.request, verify=str(ca_file))  # type: ignore[method-assign]
     return session
 
 

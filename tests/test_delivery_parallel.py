@@ -85,7 +85,7 @@ class Recording(Transport):
     def another(self) -> Recording:
         return Recording(self.settings, self.context, self.path, self.problems)
 
-    def send(self, out, before_data, after_data=None) -> str:
+    def send(self, out, before_data) -> str:
         if self.last is not None:
             db = sqlite3.connect(str(self.path))
             (status,) = db.execute("SELECT status FROM deliveries WHERE recipient=?", (self.last,)).fetchone()

@@ -284,16 +284,18 @@ def test_fields_that_fail_for_everyone_stop_the_run_before_anyone_is_sent(smtp_s
     assert store.edition("2026-10") is None
 
 
-def test_checking_everyones_fields_is_cheap(store):
-    import time
-
+def test_checking_everyones_fields_fills_in_only_their_values_not_the_templates_own_text(store):
+    """What makes checking every person cheap (benchmarks/delivery.py --build measures it): the
+    template's own text comes back as the same string for everyone, only the fields are new."""
     from newsletter.compose.personal import Personalizer
 
     html = "<p>" + "static text " * 5000 + "[[ recipient.name.split()[0] ]]</p>"
     personalizer = Personalizer(Newsletter(month="2026-10", subject="s", preheader="", html=html, text="t"))
-    started = time.perf_counter()
-    problems = [personalizer.problem({"name": f"Person {i}", "email": "x@example.com"}) for i in range(5000)]
-    assert problems == [None] * 5000 and time.perf_counter() - started < 1.0
+    problems = [personalizer.problem({"name": f"Person {i}", "email": "x@example.com"}) for i in range(50)]
+    assert problems == [None] * 50
+    first, second = (personalizer.pieces({"name": name, "email": "x@example.com"})[2] for name in ("Ann A", "Bob B"))
+    assert first[0] is second[0] and personalizer.is_static(first[0]) and len(first[0]) > 60_000
+    assert [chunk for chunk in first if not personalizer.is_static(chunk)] == ["Ann"]
     assert "no element 0" in personalizer.problem({"name": "", "email": "x@example.com"})
 
 

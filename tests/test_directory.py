@@ -89,7 +89,8 @@ def test_a_broken_plugin_is_a_warning_and_a_config_error_naming_it(tmp_path, cap
     with pytest.raises(ConfigError, match="unknown directory type 'acme_hr'; its plugin failed to load "
                                           r"\(ModuleNotFoundError"):
         load_directory({"type": "acme_hr"}, Where(tmp_path / "n.toml"), registry)
-    assert "directory plugin 'acme_hr' (acme_hr_missing.directory:Hr) failed to load" in caplog.text
+    assert ("directory plugin 'acme_hr' (acme_hr_missing.directory:Hr from no installed distribution) failed to load"
+            in caplog.text)
 
 
 def test_active_directory_is_asked_for_the_nesting_in_one_filter():

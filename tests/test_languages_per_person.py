@@ -95,11 +95,16 @@ def test_a_rerun_after_some_were_sent_sends_the_archived_translation(workspace, 
     assert subjects(smtp_server)["anna@example.com"].startswith("IT im Oktober")
 
 
-def test_the_reviewers_read_the_workspace_language(workspace, smtp_server):
-    configure(workspace, smtp_server)
+def configure_german_reviewers(workspace, server) -> None:
+    """The people of PEOPLE, approval required from one reviewer, the workspace's language German."""
+    configure(workspace, server)
     base = workspace.config.read_text().replace("retry_rounds = 0", 'retry_rounds = 0\nrequire_approval = true\n'
                                                 'reviewers = ["rev@example.com"]')
     workspace.configure(base=base.replace('timezone = "Europe/Berlin"', 'timezone = "Europe/Berlin"\nlanguage = "de"'))
+
+
+def test_the_reviewers_read_the_workspace_language(workspace, smtp_server):
+    configure_german_reviewers(workspace, smtp_server)
     assert workspace.invoke("run", "--month", "2026-10").exit_code == 3
     (review,) = smtp_server.mailbox.messages
     assert str(review["Subject"]).startswith("Freigabe nötig: IT im Oktober")
@@ -109,13 +114,31 @@ def test_the_reviewers_read_the_workspace_language(workspace, smtp_server):
 
 
 def test_the_reviewers_are_told_in_their_language_that_an_approved_draft_changed(workspace, smtp_server):
-    configure(workspace, smtp_server)
-    base = workspace.config.read_text().replace("retry_rounds = 0", 'retry_rounds = 0\nrequire_approval = true\n'
-                                                'reviewers = ["rev@example.com"]')
-    workspace.configure(base=base.replace('timezone = "Europe/Berlin"', 'timezone = "Europe/Berlin"\nlanguage = "de"'))
+    configure_german_reviewers(workspace, smtp_server)
     assert workspace.invoke("run", "--month", "2026-10").exit_code == 3
     assert workspace.invoke("approve", "--month", "2026-10", "--by", "Ana").exit_code == 0
     workspace.write("sources/highlights/2026-10.md", "## Neue Drucker\nAlle laufen.\n")
     assert workspace.invoke("run", "--month", "2026-10").exit_code == 3
     again = smtp_server.mailbox.messages[-1].get_body(("plain",)).get_content()
     assert "(er hat sich geändert, seit Ana am " in again
+
+
+def test_each_language_in_use_gets_one_message_builder_whatever_the_connections(workspace, smtp_server, monkeypatch):
+    """The edition's pieces (encoded text, image parts) are made once per language people read, not
+    per connection, and not for the workspace's own language when nobody reads it."""
+    from newsletter.delivery import ledger
+
+    made = []
+
+    class Counted(ledger.MessageFactory):
+        def __init__(self, envelope, personalizer, **options) -> None:
+            made.append(personalizer.newsletter.language)
+            super().__init__(envelope, personalizer, **options)
+
+    monkeypatch.setattr(ledger, "MessageFactory", Counted)
+    configure(workspace, smtp_server, "connections = 4\n")
+    workspace.write("people.csv", "email,name,language\n" + "".join(f"p{i}@example.com,P {i},de\n" for i in range(12)))
+    result = workspace.invoke("run", "--month", "2026-10")
+    assert result.exit_code == 0, result.output
+    assert len(smtp_server.mailbox.messages) == 12 and smtp_server.mailbox.connections == 4
+    assert made == ["de"]

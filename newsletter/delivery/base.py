@@ -120,12 +120,11 @@ class Transport:
         """Connect and log in, so a wrong password stops the run before anyone is marked; raise
         TransportError when nothing can be sent."""
 
-    def send(self, out: Outgoing, before_data: Callable[[], None], after_data: Callable[[], None] | None = None) -> str:
+    def send(self, out: Outgoing, before_data: Callable[[], None]) -> str:
         """Deliver `out` (out.data is the whole message, CRLF line ends) to `out.recipient` alone.
 
-        Call `before_data()` just before the data leaves (it may block while the ledger writes), and
-        `after_data()` (which never raises), if given, while the server has the data and has not
-        answered yet. Return the server's answer for the ledger, or raise one of the outcomes above.
+        Call `before_data()` just before the data leaves (it may block while the ledger writes).
+        Return the server's answer for the ledger, or raise one of the outcomes above.
         """
         raise NotImplementedError
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import collections
-import functools
 import logging
 import time
 from collections.abc import Callable
@@ -95,9 +94,7 @@ class GraphTransport(Transport):
         self.settings = settings
         self.mailbox = check_address(sender, named=True).address
         # no automatic retries: a POST retried after a lost answer could send twice
-        self.session = session or make_session(HttpPolicy(retries=0))
-        if settings.ca_file:  # explicit on every request: REQUESTS_CA_BUNDLE would override session.verify
-            self.session.request = functools.partial(self.session.request, verify=str(settings.ca_file))
+        self.session = session or make_session(HttpPolicy(retries=0), settings.ca_file)
         self.sleep = sleep
         self.limit = MinuteLimit(settings.per_minute, sleep=sleep)
         self._app = None
@@ -145,7 +142,7 @@ class GraphTransport(Transport):
                                  f"({exc.code}); check {s.client_secret.hint} and client_id") from None
         return token
 
-    def send(self, out: Outgoing, before_data: Callable[[], None], after_data: Callable[[], None] | None = None) -> str:
+    def send(self, out: Outgoing, before_data: Callable[[], None]) -> str:
         body = base64.b64encode(out.data)
         before_data()
         while True:  # 429 means "not taken": the same message again, after the wait Graph asks for

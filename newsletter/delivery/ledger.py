@@ -178,11 +178,8 @@ class _Run:
         self.store, self.month, self.plan = store, newsletter.month, plan
         self.done_status = transport.done_status
         self.newsletter = newsletter
-        self.personalizer = Personalizer(newsletter)
-        self.factory = MessageFactory(plan.envelope, self.personalizer)
         # per-person language: each edition's own personalizer and builder, made when first needed
-        self._languages: dict[int, tuple[Personalizer, MessageFactory]] = {id(newsletter): (self.personalizer,
-                                                                                           self.factory)}
+        self._languages: dict[int, tuple[Personalizer, MessageFactory]] = {}
         self.rate = RateLimit(plan.rate_per_s, plan.clock, plan.sleep)
         self.columns = columns
         self.failed: set[str] = set()
@@ -199,9 +196,12 @@ class _Run:
         until retry_until_days. Failing for everyone while nobody has the edition yet is the
         template's mistake, not a row's: the run stops before anything is sent or marked.
         """
+        by_language: dict[int, tuple[Personalizer, list[Recipient]]] = {}
+        for recipient in recipients:
+            personalizer = self._for(recipient)[0]
+            by_language.setdefault(id(personalizer), (personalizer, []))[1].append(recipient)
         problems: dict[str, str] = {}
-        for personalizer in {id(self._for(r)[0]): self._for(r)[0] for r in recipients}.values():
-            mine = [r for r in recipients if self._for(r)[0] is personalizer]
+        for personalizer, mine in by_language.values():
             problems.update(field_problems(personalizer, mine, self.columns))
         if not problems:
             return recipients
@@ -246,7 +246,8 @@ class _Run:
         then leaves `sent` recorded, not `unknown`.
         """
         key = recipient.key
-        message_id = self.factory.message_id()
+        factory = self._for(recipient)[1]
+        message_id = factory.message_id()
         self.rate.wait()
         with self._lock:
             self.attempted += 1
@@ -259,7 +260,7 @@ class _Run:
             data_sent = True
 
         try:
-            out = self._for(recipient)[1].build(recipient, recipient.context(self.columns), message_id)
+            out = factory.build(recipient, recipient.context(self.columns), message_id)
             reply = transport.send(out, before_data)
         except TemplateError as exc:  # checked before the run: only if building differs from checking
             marking.result()

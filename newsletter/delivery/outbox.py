@@ -45,7 +45,7 @@ class OutboxTransport(Transport):
     def open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def send(self, out: Outgoing, before_data: Callable[[], None], after_data: Callable[[], None] | None = None) -> str:
+    def send(self, out: Outgoing, before_data: Callable[[], None]) -> str:
         safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", out.recipient)[:120]
         if self._count is None:
             self._count = len(list(self.folder.glob("*.eml")))

@@ -161,7 +161,7 @@ class SmtpTransport(Transport):
             smtp.close()
             raise TransportError(f"{where}: login failed ({_describe(exc)})") from None
 
-    def send(self, out: Outgoing, before_data: Callable[[], None], after_data: Callable[[], None] | None = None) -> str:
+    def send(self, out: Outgoing, before_data: Callable[[], None]) -> str:
         """One message; a connection dropped (or 421) before the data is reopened and tried once more."""
         for attempt in (1, 2):
             if self._smtp is None:
@@ -179,8 +179,6 @@ class SmtpTransport(Transport):
         before_data()
         try:
             smtp.send(out.for_smtp())
-            if after_data is not None:
-                after_data()
             code, reply = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()

@@ -13,7 +13,6 @@ secret in `client_secret_env` / `_file`. msal is the optional extra `m365`.
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -101,10 +100,7 @@ class GraphGroup:
 
     def members(self) -> Iterator[Member]:
         s = self.settings
-        session = make_session(self.policy)
-        if s.ca_file:  # explicit on every request: REQUESTS_CA_BUNDLE would override session.verify
-            session.request = functools.partial(session.request, verify=str(s.ca_file))  # type: ignore[method-assign]
-        with session:
+        with make_session(self.policy, s.ca_file) as session:
             token = self._token(session)
             client = HttpClient(session, s.graph_url, "Microsoft Graph",
                                 credential_hint=f"{self.credential()} and the app's {PERMISSION} application "

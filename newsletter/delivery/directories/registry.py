@@ -3,55 +3,36 @@ and bind `[delivery.directory]` to the chosen one's Settings before any network 
 
 As with collectors, only the entry point of the configured `type` is loaded: a broken plugin
 that is not used costs nothing, and one that is used is a warning plus a clear config error.
+Loading, broken plugins, duplicate names and which distribution provides each: newsletter/plugins.py.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint
 from typing import Any
 
 from newsletter.binding import Where, bind
 from newsletter.delivery.directories.base import Directory
 from newsletter.errors import ConfigError
+from newsletter.plugins import PluginRegistry
 
-log = logging.getLogger(__name__)
 GROUP = "newsletter.directories"
 
 
-class DirectoryRegistry:
+class DirectoryRegistry(PluginRegistry[type[Directory]]):
     """Maps a directory `type` to its class. Tests build their own from a dict."""
 
-    def __init__(self, entries: dict[str, EntryPoint | type]) -> None:
-        self._entries = dict(entries)
-        self._broken: dict[str, str] = {}
-
-    @classmethod
-    def from_entry_points(cls) -> DirectoryRegistry:
-        return cls({ep.name: ep for ep in entry_points(group=GROUP)})
+    group = GROUP
+    noun = "directory"
 
     def types(self) -> list[str]:
-        return sorted(t for t in self._entries if t not in self._broken)
+        return self.names()
 
-    def broken(self, type_: str) -> str | None:
-        return self._broken.get(type_)
-
-    def get(self, type_: str) -> type | None:
-        entry = self._entries.get(type_)
-        if entry is None or type_ in self._broken:
-            return None
-        if isinstance(entry, EntryPoint):
-            try:
-                loaded = entry.load()
-                if not (isinstance(loaded, type) and hasattr(loaded, "Settings") and hasattr(loaded, "members")):
-                    raise TypeError(f"{entry.value} is not a directory (it needs Settings and members())")
-            except Exception as exc:  # a broken plugin warns; the rest carries on
-                self._broken[type_] = f"{type(exc).__name__}: {exc}"
-                log.warning("directory plugin %r (%s) failed to load: %s", type_, entry.value, exc)
-                return None
-            self._entries[type_] = entry = loaded
-        return entry
+    def accept(self, loaded: object, entry: EntryPoint) -> type[Directory]:
+        if not (isinstance(loaded, type) and hasattr(loaded, "Settings") and hasattr(loaded, "members")):
+            raise TypeError(f"{entry.value} is not a directory (it needs Settings and members())")
+        return loaded
 
 
 @dataclass(frozen=True)
