@@ -100,5 +100,5 @@ def test_the_smtp_form_is_the_message_dot_stuffed_lines_starting_with_a_dot_incl
     factory = MessageFactory(ENVELOPE, Personalizer(EDITION))
     for name in (".Dot at the start", "Plain", "..two"):
         out = factory.build(Recipient("ann@example.com", name), {"name": name, "email": "ann@example.com"})
-        assert out.smtp_data == dot_stuffed(out.data) and b"\r\n..." in out.smtp_data
-        assert out.smtp_data.endswith(b"\r\n.\r\n")
+        assert out.for_smtp() == dot_stuffed(out.data) and b"\r\n..." in out.for_smtp()
+        assert out.for_smtp().endswith(b"\r\n.\r\n")

@@ -36,6 +36,7 @@ from newsletter.errors import DeliveryError
 
 if TYPE_CHECKING:
     from newsletter.binding import Where
+    from newsletter.delivery.connections import ConnectionPool
     from newsletter.delivery.message import Outgoing
 
 DONE_STATUSES = ("sent", "accepted")  # the ledger's states for a message a server took (store.DONE_STATES)
@@ -115,6 +116,12 @@ class Transport:
         """One more instance for a parallel connection: same settings, same batch, its own
         connection. Each instance is still used from one thread at a time."""
         return self.create(self.settings, self.context)
+
+    def pool(self) -> ConnectionPool | None:
+        """How this transport's `connections` send at once: None (the default) for a thread per
+        instance (connections.ConnectionPool); a transport that drives its connections itself, from
+        one thread, returns its own pool (SMTP: smtp_pool.SmtpPool)."""
+        return None
 
     def open(self) -> None:
         """Connect and log in, so a wrong password stops the run before anyone is marked; raise

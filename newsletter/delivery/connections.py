@@ -12,12 +12,50 @@ import collections
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from newsletter.delivery.base import Transport, TransportError
 from newsletter.delivery.recipients import Recipient
 
+if TYPE_CHECKING:
+    from newsletter.delivery.message import Outgoing
+
 log = logging.getLogger(__name__)
-SendOne = Callable[[Transport, Recipient], str]  # sends to one person, returns the ledger state written
+
+
+@dataclass
+class Attempt:
+    """One person's message under way: built (`out`), its `sending` mark handed to the ledger's
+    writer (`marking`: done once durable; the data must not leave before), and whether it left."""
+
+    recipient: Recipient
+    out: Outgoing | None
+    marking: Future
+    data_sent: bool = False
+
+
+class Run(Protocol):
+    """What a pool needs from the ledger's run (ledger._Run): a whole send from a connection's
+    thread, or its steps for a pool that drives every connection from one thread."""
+
+    def send(self, transport: Transport, person: Recipient) -> str:
+        """Send to one person and record it; returns the state recorded ("temp_failed": try later)."""
+
+    def begin(self, person: Recipient) -> Attempt | None:
+        """Mark `sending` and build the message; None: held back, nothing to send."""
+
+    def finish(self, attempt: Attempt, *, reply: str | None = None, problem: Exception | None = None,
+               with_next: bool = False) -> str:
+        """Record the answer or the outcome; returns the state recorded. May raise to stop the run.
+        `with_next`: a `sent` is committed with the next `begin` or `commit`, not alone."""
+
+    def commit(self) -> None:
+        """Commit what `finish(with_next=True)` left waiting."""
+
+    def abandon(self, attempt: Attempt) -> None:
+        """The run stops before this person's data left: back to `queued`."""
 
 
 class RateLimit:
@@ -55,7 +93,7 @@ class ConnectionPool:
         self.transports[0].open()
         self._opened.add(0)
 
-    def send_all(self, people: list[Recipient], send_one: SendOne) -> list[Recipient]:
+    def send_all(self, people: list[Recipient], run: Run) -> list[Recipient]:
         """Send to everyone over every usable connection at once; returns those refused for now.
 
         An exception in any connection (the server gone, max_errors reached, an interrupt) stops the
@@ -76,7 +114,7 @@ class ConnectionPool:
                         return
                     person = todo.popleft()
                 try:
-                    status = send_one(transport, person)
+                    status = run.send(transport, person)
                 except BaseException as exc:  # the run stops: recorded, raised by the caller's thread
                     with self._lock:
                         failures.append(exc)

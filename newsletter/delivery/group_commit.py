@@ -62,6 +62,25 @@ class LedgerWriter:
                 self._commit(batch)
         return done
 
+    def mark_soon(self, recipient: str, status: str, *, detail: str | None = None) -> Future:
+        """A quick mark that waits for the next `mark()` or `commit_waiting()` to be committed with
+        it, in one transaction: a connection's `sent` rides with its next person's `sending`, which
+        is still committed before that person's message is built."""
+        done: Future = Future()
+        with self._queue_lock:
+            self._queue.append(_Pending(Mark(recipient, status, None, None, detail, False), False, done))
+        return done
+
+    def commit_waiting(self) -> None:
+        """Commit every mark waiting (mark_soon's), now; raises what the commit raised."""
+        with self._lock:
+            with self._queue_lock:
+                batch, self._queue = self._queue, []
+            if batch:
+                self._commit(batch)
+        for pending in batch:
+            pending.done.result()
+
     def _commit(self, batch: list[_Pending]) -> None:
         """Commit `batch` without an fsync of its own where the flusher makes it durable."""
         later = self.store.flushes_itself
@@ -83,6 +102,13 @@ class LedgerWriter:
                 p.done.set_result(None)
 
     def close(self) -> None:
+        """Commit what is waiting, wait for the last flush and stop the flusher."""
+        try:
+            self.commit_waiting()
+        finally:
+            self._stop_flusher()
+
+    def _stop_flusher(self) -> None:
         if self._flusher.is_alive():
             self._committed.put(None)
             self._flusher.join()

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from newsletter.compose.personal import Personalizer
 from newsletter.compose.render import Newsletter
 from newsletter.delivery.base import PermFailure, ServerUnavailable, TempFailure, Transport, UnknownOutcome
-from newsletter.delivery.connections import ConnectionPool, RateLimit
+from newsletter.delivery.connections import Attempt, ConnectionPool, RateLimit
 from newsletter.delivery.group_commit import LedgerWriter
 from newsletter.delivery.message import Envelope, MessageFactory
 from newsletter.delivery.recipients import Recipient, RecipientList
@@ -94,7 +94,7 @@ def deliver(store: Store, newsletter: Newsletter, recipients: RecipientList, tra
         if report.finished:  # what is left waits for a person: the edition itself is done
             store.save_edition(month, "sent")
         raise NothingToDo(f"edition {month}: nobody left to send to ({report.summary()})")
-    pool = ConnectionPool(transport, transport.connections)
+    pool = transport.pool() or ConnectionPool(transport, transport.connections)
     run = _Run(store, newsletter, transport, plan, recipients.columns)
     try:
         ready = run.check_fields([people[key] for key in todo])
@@ -110,7 +110,7 @@ def deliver(store: Store, newsletter: Newsletter, recipients: RecipientList, tra
                 pause = plan.retry_backoff_s * 2 ** (round_ - 1)
                 log.info("%d temporarily refused; trying them again in %.0f s", len(ready), pause)
                 plan.sleep(pause)
-            ready = pool.send_all(ready, run.send)
+            ready = pool.send_all(ready, run)
             if not ready:
                 break
     finally:
@@ -169,8 +169,10 @@ def fails_for_everyone(recipients: list[Recipient], problems: dict[str, str], co
 class _Run:
     """One run's sending: personalize, build, send, record; stops after max_errors people failed.
 
-    `send` is called by every connection's thread at once (connections.py); the ledger's marks
-    all go through one writer (group_commit.py), which shares their disk flushes.
+    `send` is called by every connection's thread at once (connections.py), or its steps `begin`,
+    `finish` and `abandon` by a transport's own pool that drives its connections from one thread
+    (smtp_pool.py); the ledger's marks all go through one writer (group_commit.py), which shares
+    their disk flushes.
     """
 
     def __init__(self, store: Store, newsletter: Newsletter, transport: Transport, plan: DeliveryPlan,
@@ -236,15 +238,32 @@ class _Run:
             log.warning("%s: %s", recipient.email, reason)
 
     def send(self, transport: Transport, recipient: Recipient) -> str:
-        """Send to one person over `transport` and record how it went; returns the state recorded.
+        """Send to one person over `transport` (from that connection's thread) and record how it
+        went; returns the state recorded. The steps are `begin`, the transport's send (which waits
+        for `sending` to be durable just before the data), then `finish`, or `abandon` when the
+        run stops before the data left."""
+        attempt = self.begin(recipient)
+        if attempt is None:
+            return "held"
 
-        `sending` goes to the ledger's writer first and is flushed to disk (with every other
-        connection's `sending` waiting then) while the message is built and the envelope (MAIL,
-        RCPT) goes out; the data waits for it. If nothing was sent after all (the server could not
-        be reached), the row goes back to `queued`. After the server's answer the outcome is
-        committed before this returns, so before this connection builds its next message: a crash
-        then leaves `sent` recorded, not `unknown`.
-        """
+        def before_data() -> None:
+            attempt.marking.result()
+            attempt.data_sent = True
+
+        try:
+            reply = transport.send(attempt.out, before_data)
+        except (TempFailure, PermFailure, UnknownOutcome) as exc:
+            return self.finish(attempt, problem=exc)
+        except BaseException:
+            self.abandon(attempt)
+            raise
+        return self.finish(attempt, reply=reply)
+
+    def begin(self, recipient: Recipient) -> Attempt | None:
+        """The first half of a send: the rate limit's slot, `sending` handed to the ledger's writer
+        (flushed to disk, with every other connection's `sending` waiting then, while the message is
+        built and the envelope goes out: the data waits for `attempt.marking`), the message built.
+        None: the person's fields failed after all (checked before the run), held back."""
         key = recipient.key
         factory = self._for(recipient)[1]
         message_id = factory.message_id()
@@ -252,30 +271,46 @@ class _Run:
         with self._lock:
             self.attempted += 1
         marking = self.writer.mark(key, "sending", message_id=message_id)
-        data_sent = False
-
-        def before_data() -> None:
-            nonlocal data_sent
-            marking.result()
-            data_sent = True
-
         try:
             out = factory.build(recipient, recipient.context(self.columns), message_id)
-            reply = transport.send(out, before_data)
         except TemplateError as exc:  # checked before the run: only if building differs from checking
             marking.result()
             self._hold(recipient, str(exc))
-            return "held"
-        except (TempFailure, PermFailure, UnknownOutcome) as exc:
-            marking.result()
-            return self._failed(key, next(status for kind, status in OUTCOMES if isinstance(exc, kind)), exc)
+            return None
         except BaseException:
-            if not data_sent and marking.exception() is None:
-                self.writer.mark(key, "queued", error="not sent: the run stopped before the data").result()
+            self.abandon(Attempt(recipient, None, marking))
             raise
-        self.writer.mark(key, self.done_status, detail=reply, durable=False).result()
+        return Attempt(recipient, out, marking)
+
+    def finish(self, attempt: Attempt, *, reply: str | None = None, problem: Exception | None = None,
+               with_next: bool = False) -> str:
+        """Record the server's answer (`reply`) or the outcome `problem` (TempFailure, PermFailure,
+        UnknownOutcome); returns the state recorded. The outcome is committed before this returns,
+        so before the connection builds its next message: a crash then leaves `sent` recorded, not
+        `unknown`. With `with_next`, a `sent` is committed instead with the connection's next
+        `begin` (its `sending`, before that message is built) or `commit()`: one transaction for
+        both. Raises DeliveryError once max_errors people failed."""
+        key = attempt.recipient.key
+        if problem is not None:
+            attempt.marking.result()
+            return self._failed(key, next(status for kind, status in OUTCOMES if isinstance(problem, kind)), problem)
+        if with_next:
+            self.writer.mark_soon(key, self.done_status, detail=reply)
+        else:
+            self.writer.mark(key, self.done_status, detail=reply, durable=False).result()
         log.debug("%s %s: %s", self.month, key, reply)
         return self.done_status
+
+    def commit(self) -> None:
+        """Commit the outcomes `finish(with_next=True)` left waiting (a connection with nobody next)."""
+        self.writer.commit_waiting()
+
+    def abandon(self, attempt: Attempt) -> None:
+        """The run stops before this person's data left: the row goes back to `queued` (unless the
+        `sending` mark itself failed: then nothing more can be written)."""
+        if not attempt.data_sent and attempt.marking.exception() is None:
+            self.writer.mark(attempt.recipient.key, "queued",
+                             error="not sent: the run stopped before the data").result()
 
     def _failed(self, key: str, status: str, exc: Exception) -> str:
         """Record a failure. Permanent refusals and connection-level errors count towards

@@ -126,19 +126,34 @@ def as_bytes(message: EmailMessage) -> bytes:
     return message.as_bytes(policy=SMTP_POLICY)
 
 
-@dataclass(frozen=True)
 class Outgoing:
-    """One message ready for a transport: to whom, its id for the ledger, the bytes on the wire."""
+    """One message ready for a transport: to whom, its id for the ledger, the bytes on the wire.
 
-    recipient: str
-    message_id: str
-    data: bytes
-    # `data` as SMTP's DATA sends it (dot_stuffed), when the builder made it from its pieces: a
-    # scan of every message's 60 KB for lines that start with a dot costs more than building it
-    smtp_data: bytes | None = None
+    `data` is the whole message; `for_smtp()` the same as SMTP's DATA sends it (dot-stuffed, with
+    the end-of-data line). A builder that made the message from pieces gives those instead, and
+    each form is joined only when a transport asks for it: an SMTP run never joins `data`, and the
+    pieces' own stuffing replaces a scan of every message's 60 KB for lines that start with a dot.
+    """
+
+    __slots__ = ("_data", "_pieces", "_smtp_data", "message_id", "recipient")
+
+    def __init__(self, recipient: str, message_id: str, data: bytes | None = None, *,
+                 pieces: list[bytes] | None = None) -> None:
+        assert (data is None) != (pieces is None), "the whole message or its pieces"
+        self.recipient, self.message_id = recipient, message_id
+        self._data, self._pieces, self._smtp_data = data, pieces, None
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            self._data = b"".join(self._pieces)
+        return self._data
 
     def for_smtp(self) -> bytes:
-        return self.smtp_data if self.smtp_data is not None else dot_stuffed(self.data)
+        if self._smtp_data is None:
+            self._smtp_data = (b"".join(stuffed(self._pieces)) + b".\r\n" if self._pieces is not None
+                               else dot_stuffed(self.data))
+        return self._smtp_data
 
 
 def dot_stuffed(data: bytes) -> bytes:
@@ -214,7 +229,7 @@ class MessageFactory:
         if self._images:
             parts.append(self._images.closing)
         parts.append(b"--%s--\r\n" % boundary)
-        return Outgoing(to.email, message_id, b"".join(parts), b"".join(stuffed(parts)) + b".\r\n")
+        return Outgoing(to.email, message_id, pieces=parts)
 
     def _encode(self, chunk: str) -> _Encoded:
         """A chunk of a part, quoted-printable: it starts and ends at a line start, so it is dot-stuffed

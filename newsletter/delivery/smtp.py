@@ -19,15 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from newsletter.binding import Secret
-from newsletter.delivery.base import (
-    PermFailure,
-    ServerUnavailable,
-    TempFailure,
-    Transport,
-    TransportContext,
-    TransportError,
-    UnknownOutcome,
-)
+from newsletter.delivery.base import ServerUnavailable, Transport, TransportContext, TransportError, UnknownOutcome
+from newsletter.delivery.smtp_pool import SmtpPool
+from newsletter.delivery.smtp_replies import Dropped, describe, envelope_problem, refusal, reply_text
 from newsletter.errors import ConfigError
 from newsletter.hosts import is_loopback
 
@@ -121,7 +115,7 @@ class SmtpTransport(Transport):
         except ssl.SSLError as exc:
             raise TransportError(self._tls_problem(where, exc)) from None
         except (OSError, smtplib.SMTPException) as exc:
-            raise TransportError(f"{where}: cannot connect ({_describe(exc)})") from None
+            raise TransportError(f"{where}: cannot connect ({describe(exc)})") from None
         if s.username:
             self._login(smtp, where)
         if smtp.sock is not None:  # pipelined commands go out at once, not after the last data's ACK
@@ -159,7 +153,7 @@ class SmtpTransport(Transport):
             ) from None
         except smtplib.SMTPException as exc:
             smtp.close()
-            raise TransportError(f"{where}: login failed ({_describe(exc)})") from None
+            raise TransportError(f"{where}: login failed ({describe(exc)})") from None
 
     def send(self, out: Outgoing, before_data: Callable[[], None]) -> str:
         """One message; a connection dropped (or 421) before the data is reopened and tried once more."""
@@ -171,7 +165,7 @@ class SmtpTransport(Transport):
             try:
                 self._envelope(smtp, out.recipient)
                 break
-            except _Dropped as exc:
+            except Dropped as exc:
                 self._drop()
                 if attempt == 2:
                     raise ServerUnavailable(f"connection lost before the data ({exc})") from None
@@ -182,18 +176,18 @@ class SmtpTransport(Transport):
             code, reply = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
-            raise UnknownOutcome(f"connection lost after the data was sent ({_describe(exc)})") from None
+            raise UnknownOutcome(f"connection lost after the data was sent ({describe(exc)})") from None
         if code == 421:
             self._drop()
         if code != 250:
             raise refusal(code, reply)
         self.sent_on_connection += 1
-        return f"{code} {_text(reply)}"
+        return f"{code} {reply_text(reply)}"
 
     def _envelope(self, smtp: smtplib.SMTP, recipient: str) -> None:
         """MAIL, RCPT (one recipient a message: its answer alone says if it was accepted), DATA."""
-        if self.settings.messages_per_connection and self.sent_on_connection >= self.settings.messages_per_connection:
-            raise _Dropped(f"{self.sent_on_connection} messages on this connection (messages_per_connection)")
+        if self.reconnect_due():
+            raise Dropped(f"{self.sent_on_connection} messages on this connection (messages_per_connection)")
         try:
             if smtp.has_extn("pipelining"):  # RFC 2920: one round trip for MAIL, RCPT and DATA
                 # addresses were checked when read (one line, ASCII, one @): no quoting to redo per message
@@ -207,33 +201,47 @@ class SmtpTransport(Transport):
                     if replies[-1][0] not in (250, 251):
                         break
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            raise _Dropped(_describe(exc)) from None
+            raise Dropped(describe(exc)) from None
         self._check_envelope(smtp, replies)
 
     def _check_envelope(self, smtp: smtplib.SMTP, replies: list[tuple[int, bytes]]) -> None:
-        """The first refusal is the answer: MAIL's, else this recipient's RCPT, else DATA's.
+        """The first refusal is the answer (smtp_replies.envelope_problem), after the cleanup: the
+        end of the data for a server that took DATA after refusing the recipient, then RSET."""
+        problem = envelope_problem(replies, self.settings.host, self.sender)
+        if problem is None:
+            return
+        if isinstance(problem, Dropped):
+            raise problem
+        if replies[-1][0] == 354:
+            try:
+                smtp.send(".\r\n")
+                smtp.getreply()
+            except (smtplib.SMTPServerDisconnected, OSError):
+                self._drop()
+        self._reset(smtp)
+        raise problem
 
-        A permanent refusal of the sender (MAIL) is about the configuration, not this person: it
-        stops the run with nobody marked, instead of failing everyone for good one by one.
-        """
-        for index, ((code, reply), expected) in enumerate(zip(replies, ((250,), (250, 251), (354,)), strict=False)):
-            if code == 421:
-                raise _Dropped(f"{code} {_text(reply)}")
-            if code in expected:
-                continue
-            if replies[-1][0] == 354:  # a server that took DATA after refusing the recipient
-                try:
-                    smtp.send(".\r\n")
-                    smtp.getreply()
-                except (smtplib.SMTPServerDisconnected, OSError):
-                    self._drop()
-            self._reset(smtp)
-            if index == 0 and code >= 500 and code != 552:
-                raise TransportError(f"SMTP server {self.settings.host} refused the sender {self.sender} "
-                                     f"({code} {_text(reply)}); check delivery.from and delivery.smtp")
-            if index == 0:  # the sender refused for now: the server's trouble, for everyone
-                raise ServerUnavailable(f"the sender refused for now: {code} {_text(reply)}")
-            raise refusal(code, reply)
+    # what SmtpPool drives: the open connection's socket, and when it must be opened again ---------
+    def pool(self) -> SmtpPool:
+        return SmtpPool(self, self.connections)
+
+    @property
+    def socket(self) -> socket.socket | None:
+        """The open connection's socket (TLS already started, logged in); None when closed."""
+        return self._smtp.sock if self._smtp is not None else None
+
+    @property
+    def pipelining(self) -> bool:
+        return self._smtp is not None and bool(self._smtp.has_extn("pipelining"))
+
+    def reconnect_due(self) -> bool:
+        """messages_per_connection reached: the next message goes over a new connection."""
+        limit = self.settings.messages_per_connection
+        return bool(limit) and self.sent_on_connection >= limit
+
+    def drop(self) -> None:
+        """Close the connection without QUIT (it is broken or the server asked); the next message opens one."""
+        self._drop()
 
     def _reset(self, smtp: smtplib.SMTP) -> None:
         if self._smtp is None:
@@ -265,29 +273,6 @@ def _hello(smtp: smtplib.SMTP) -> None:
     if code != 250:
         smtp.close()
         raise smtplib.SMTPResponseException(code, reply)
-
-
-def refusal(code: int, reply: bytes | str) -> Exception:
-    """4xx and 552 are temporary (552: mailbox full, RFC 5321 7.3), other 5xx permanent."""
-    message = f"{code} {_text(reply)}"
-    return TempFailure(message) if 400 <= code < 500 or code == 552 else PermFailure(message)
-
-
-class _Dropped(Exception):
-    """The server closed the connection (or said 421) before the data: nothing was sent."""
-
-
-def _text(reply: bytes | str) -> str:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-    return " ".join(text.split())
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, socket.timeout | TimeoutError):
-        return "timed out"
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
-    return str(exc) or type(exc).__name__
 
 
 def _check_host(smtp: SmtpSettings, where: Where) -> None:

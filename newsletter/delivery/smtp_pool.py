@@ -1,0 +1,420 @@
+"""Every SMTP connection of a run driven from one thread, each socket waited on at once (selectors).
+
+Why not a thread per connection: with one, Python's interpreter lock and the switches between
+threads cost far more than the SMTP exchange itself (benchmarks/README.md). One thread that waits
+on every socket does the same exchanges without them, and the ledger's promises are unchanged:
+`sending` is on disk before a message's data leaves (the ledger's flusher thread says so through a
+wake-up socket), and a connection's outcome is committed before it takes its next person.
+
+SmtpTransport opens each connection as before (blocking: greeting, EHLO, STARTTLS, login); this
+loop then drives MAIL, RCPT, DATA and the data over the socket, non-blocking. Opening again (a
+drop or a 421 before the data, messages_per_connection) is blocking: it holds the other
+connections for as long as the connect takes, at most timeout_s. The replies are read as smtplib
+reads them, and mean what they mean for the blocking send (smtp_replies.py).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import math
+import selectors
+import socket
+import ssl
+import time
+from typing import TYPE_CHECKING
+
+from newsletter.delivery.base import ServerUnavailable, TransportError, UnknownOutcome
+from newsletter.delivery.connections import Attempt, ConnectionPool, Run
+from newsletter.delivery.smtp_replies import Dropped, Reply, envelope_problem, refusal
+
+if TYPE_CHECKING:
+    from newsletter.delivery.recipients import Recipient
+    from newsletter.delivery.smtp import SmtpTransport
+
+log = logging.getLogger(__name__)
+MAX_LINE = 8192  # as smtplib: a longer reply line is the server's fault
+MAX_REPLY = 64 * 1024  # a reply of endless continuation lines ends here
+WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+IDLE, ENVELOPE, MARKING, DATA, CLEANUP = "idle", "envelope", "marking", "data", "cleanup"
+
+
+class ProtocolError(OSError):
+    """The server's bytes are not SMTP replies (a line too long, a reply without end)."""
+
+
+class _Link:
+    """One connection's part of the loop: its socket, the person it sends to, what it waits for."""
+
+    def __init__(self, transport: SmtpTransport) -> None:
+        self.transport = transport
+        self.sock: socket.socket | None = None
+        self.attempt: Attempt | None = None
+        self.tries = 0  # envelopes sent for this attempt: a second drop before the data is the server's trouble
+        self.stage = IDLE
+        self.commands: list[bytes] = []  # stepwise (no PIPELINING): the envelope's commands still to send
+        self.replies: list[Reply] = []
+        self.expected = 0  # replies still awaited
+        self.inbox = bytearray()
+        self.lines: list[bytes] = []  # the lines of the reply being read
+        self.outbox: collections.deque[memoryview] = collections.deque()
+        self.deadline = math.inf
+        self.cleanup: list[bytes] = []  # after a refused envelope: ".", then RSET
+
+    def attach(self) -> None:
+        sock = self.transport.socket
+        assert sock is not None, "opened by SmtpTransport.open()"
+        sock.setblocking(False)
+        self.sock, self.inbox, self.lines, self.outbox = sock, bytearray(), [], collections.deque()
+
+    def detach(self) -> None:
+        """Give the socket back to smtplib (blocking, with its timeout) for QUIT or a new message."""
+        if self.sock is not None and self.transport.socket is self.sock:
+            self.sock.settimeout(self.transport.settings.timeout_s)
+        self.sock = None
+
+    def write(self, data: bytes) -> None:
+        self.outbox.append(memoryview(data))
+        self.flush()
+
+    def flush(self) -> None:
+        """Write what the socket takes now; the rest when it is writable again."""
+        assert self.sock is not None
+        while self.outbox:
+            try:
+                written = self.sock.send(self.outbox[0])
+            except WOULD_BLOCK:
+                return
+            self.deadline = time.monotonic() + self.transport.settings.timeout_s
+            if written == len(self.outbox[0]):
+                self.outbox.popleft()
+            else:
+                self.outbox[0] = self.outbox[0][written:]
+
+    def read(self) -> list[Reply]:
+        """The complete replies that arrived (multi-line ones joined with "\\n", as smtplib does).
+        OSError: the connection is gone or the bytes are not SMTP."""
+        assert self.sock is not None
+        while True:  # a TLS socket may hold a whole record: read until the socket has nothing more
+            try:
+                data = self.sock.recv(65536)
+            except WOULD_BLOCK:
+                break
+            if not data:
+                raise ConnectionResetError("the server closed the connection")
+            self.inbox += data
+            if not isinstance(self.sock, ssl.SSLSocket):
+                break
+        self.deadline = time.monotonic() + self.transport.settings.timeout_s
+        return self._replies()
+
+    def _replies(self) -> list[Reply]:
+        replies = []
+        while (end := self.inbox.find(b"\n")) >= 0:
+            line = bytes(self.inbox[:end + 1])
+            del self.inbox[:end + 1]
+            if len(line) > MAX_LINE:
+                raise ProtocolError(f"a reply line of {len(line):,} bytes")
+            self.lines.append(line[4:].strip(b" \t\r\n"))
+            if sum(map(len, self.lines)) > MAX_REPLY:
+                raise ProtocolError("a reply longer than 64 KB")
+            if line[3:4] == b"-":
+                continue
+            try:
+                code = int(line[:3])
+            except ValueError:
+                code = -1
+            replies.append((code, b"\n".join(self.lines)))
+            self.lines = []
+        if len(self.inbox) > MAX_LINE:
+            raise ProtocolError(f"a reply line of over {MAX_LINE:,} bytes")
+        return replies
+
+
+class SmtpPool(ConnectionPool):
+    """`count` SMTP connections (the given transport's first), sent through from one thread."""
+
+    transports: list[SmtpTransport]
+
+    def send_all(self, people: list[Recipient], run: Run) -> list[Recipient]:
+        """Send to everyone over every usable connection at once; returns those refused for now.
+
+        A failure that stops the run (the server gone, a refused sender, max_errors) lets every
+        other connection finish the message it is sending, then is raised. Anything else that
+        escapes (an interrupt) puts back to `queued` whoever's data had not left; whoever's had
+        stays `sending`, which the next run reads as unknown.
+        """
+        links = [_Link(t) for i, t in enumerate(self.transports) if i not in self._broken and self._ready(i)]
+        loop = _Loop(links, collections.deque(people), run)
+        try:
+            loop.run()
+        except BaseException:
+            loop.abandon_all()
+            raise
+        finally:
+            loop.close()
+        if loop.failure is not None:
+            raise loop.failure
+        return loop.later
+
+
+class _Loop:
+    """The run's connections and the people still to send to; run() returns once all are idle."""
+
+    def __init__(self, links: list[_Link], todo: collections.deque[Recipient], run: Run) -> None:
+        self.links, self.todo, self.run_ = links, todo, run
+        self.later: list[Recipient] = []
+        self.failure: BaseException | None = None
+        self.selector = selectors.DefaultSelector()
+        self.wake_in, self.wake_out = socket.socketpair()
+        self.wake_in.setblocking(False)
+        self.wake_out.setblocking(False)
+        self.marked: collections.deque[tuple[_Link, Attempt]] = collections.deque()  # appended by the flusher thread
+        self.selector.register(self.wake_in, selectors.EVENT_READ, None)
+
+    def run(self) -> None:
+        for link in self.links:
+            self._next(link)
+        while any(link.stage != IDLE for link in self.links):
+            now = time.monotonic()
+            deadline = min(link.deadline for link in self.links if link.stage not in (IDLE, MARKING))  \
+                if any(link.stage not in (IDLE, MARKING) for link in self.links) else math.inf
+            for key, events in self.selector.select(None if deadline == math.inf else max(0.0, deadline - now)):
+                if key.data is None:
+                    self._woken()
+                else:
+                    self._ready(key.data, events)
+            now = time.monotonic()
+            for link in self.links:
+                if link.stage not in (IDLE, MARKING) and link.deadline <= now:
+                    self._lost(link, TimeoutError("timed out"))
+
+    # the events ----------------------------------------------------------------------------------
+    def _ready(self, link: _Link, events: int) -> None:
+        sock = link.sock
+        try:
+            if events & selectors.EVENT_WRITE:
+                link.flush()
+            replies = link.read() if events & selectors.EVENT_READ else []
+        except OSError as exc:
+            self._lost(link, exc)
+            return
+        for reply in replies:
+            if link.stage == IDLE or link.sock is not sock:  # what is left was said over a connection now closed
+                break
+            self._reply(link, reply)
+        self._watch(link)
+
+    def _woken(self) -> None:
+        """The flusher made some `sending` marks durable: those connections send their data."""
+        try:
+            while self.wake_in.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        while self.marked:
+            link, attempt = self.marked.popleft()
+            if link.stage == MARKING and link.attempt is attempt:
+                self._send_data(link)
+
+    def _reply(self, link: _Link, reply: Reply) -> None:
+        link.expected -= 1
+        if link.stage == ENVELOPE:
+            link.replies.append(reply)
+            if reply[0] == 421:  # the server hangs up: what it said to the rest no longer matters
+                self._envelope_done(link)
+            elif link.commands and reply[0] in (250, 251):  # stepwise: the next command once this one is taken
+                link.expected = 1
+                link.write(link.commands.pop(0))
+            elif link.expected <= 0 or link.commands:
+                self._envelope_done(link)
+        elif link.stage == DATA:
+            self._data_done(link, reply)
+        elif link.stage == CLEANUP and link.expected <= 0:
+            if link.cleanup:
+                link.expected = 1
+                link.write(link.cleanup.pop(0))
+            else:
+                self._next(link)
+
+    def _lost(self, link: _Link, exc: BaseException) -> None:
+        """The connection broke or timed out: before the data, try once more over a new one; after
+        it, the outcome is unknown; while cleaning up, nobody's outcome is at stake."""
+        stage, reason = link.stage, str(exc) or type(exc).__name__
+        self._drop(link)
+        if stage in (ENVELOPE, MARKING):  # the data had not left: nothing reached the person
+            self._dropped_before_data(link, Dropped(reason))
+        elif stage == DATA:
+            self._finish(link, problem=UnknownOutcome(f"connection lost after the data was sent ({reason})"))
+        elif stage == CLEANUP:
+            self._next(link)
+
+    # one message's steps -------------------------------------------------------------------------
+    def _next(self, link: _Link) -> None:
+        """The next person for this connection, or idle when nobody is left (or the run stops)."""
+        link.stage, link.attempt = IDLE, None
+        while self.failure is None and self.todo:  # begin() commits this link's last `sent` first
+            person = self.todo.popleft()
+            try:
+                attempt = self.run_.begin(person)
+            except Exception as exc:  # the run stops; raised once every connection is idle
+                self._stop(exc)
+                return
+            if attempt is not None:
+                link.attempt, link.tries = attempt, 0
+                self._envelope(link)
+                return
+        try:
+            self.run_.commit()  # nobody next: this connection's last outcome alone
+        except Exception as exc:
+            self._stop(exc)
+        self._watch(link)
+
+    def _envelope(self, link: _Link) -> None:
+        """MAIL, RCPT and DATA: in one write with PIPELINING, else one at a time."""
+        t, attempt = link.transport, link.attempt
+        assert attempt is not None and attempt.out is not None
+        link.tries += 1
+        try:
+            if t.reconnect_due():
+                self._drop(link)
+            if link.sock is None:
+                if t.socket is None:
+                    t.open()  # blocking, as when the run began; TransportError stops the run
+                link.attach()
+                self.selector.register(link.sock, selectors.EVENT_READ, link)
+        except TransportError as exc:
+            self._drop(link)
+            self._give_up(link, exc)
+            return
+        # addresses were checked when read (one line, ASCII, one @): no quoting to redo per message
+        commands = [b"MAIL FROM:<%s>\r\n" % t.sender.encode(), b"RCPT TO:<%s>\r\n" % attempt.out.recipient.encode(),
+                    b"DATA\r\n"]
+        link.stage, link.replies = ENVELOPE, []
+        link.deadline = time.monotonic() + t.settings.timeout_s
+        if t.pipelining:
+            link.commands, link.expected = [], 3
+            link.write(b"".join(commands))
+        else:
+            link.commands, link.expected = commands[1:], 1
+            link.write(commands[0])
+        self._watch(link)
+
+    def _envelope_done(self, link: _Link) -> None:
+        problem = envelope_problem(link.replies, link.transport.settings.host, link.transport.sender)
+        if isinstance(problem, Dropped):
+            self._drop(link)
+            self._dropped_before_data(link, problem)
+        elif problem is not None:
+            self._refused_envelope(link, problem)
+        else:
+            link.stage = MARKING
+            marking = link.attempt.marking
+            if marking.done():
+                self._send_data(link)
+            else:
+                attempt = link.attempt
+                marking.add_done_callback(lambda _done: self._mark_done(link, attempt))
+
+    def _mark_done(self, link: _Link, attempt: Attempt) -> None:
+        """Called by the ledger's flusher thread: hand the connection to the loop's thread."""
+        self.marked.append((link, attempt))
+        with contextlib.suppress(BlockingIOError):  # full: the loop has wake-ups waiting already
+            self.wake_out.send(b"!")
+
+    def _send_data(self, link: _Link) -> None:
+        attempt = link.attempt
+        try:
+            attempt.marking.result()  # a mark that failed: the run stops, this data never leaves
+        except Exception as exc:
+            self._refused_envelope(link, exc)
+            return
+        attempt.data_sent = True
+        link.stage, link.expected = DATA, 1
+        link.deadline = time.monotonic() + link.transport.settings.timeout_s
+        link.write(attempt.out.for_smtp())
+        self._watch(link)
+
+    def _data_done(self, link: _Link, reply: Reply) -> None:
+        code, text = reply
+        if code == 421:
+            self._drop(link)
+        if code != 250:
+            self._finish(link, problem=refusal(code, text))
+            return
+        link.transport.sent_on_connection += 1
+        self._finish(link, reply=f"{code} {' '.join(text.decode('utf-8', 'replace').split())}", with_next=True)
+
+    def _dropped_before_data(self, link: _Link, exc: Dropped) -> None:
+        if link.tries < 2:
+            log.info("SMTP connection lost before the data (%s); reconnecting", exc)
+            self._envelope(link)
+        else:
+            self._finish(link, problem=ServerUnavailable(f"connection lost before the data ({exc})"))
+
+    def _refused_envelope(self, link: _Link, problem: BaseException) -> None:
+        """A refusal before the data: recorded now, while the connection ends the data a server
+        took DATA for anyway (".") and resets (RSET) before its next person."""
+        link.cleanup = ([b".\r\n"] if link.replies and link.replies[-1][0] == 354 else []) + [b"RSET\r\n"]
+        link.stage, link.expected = CLEANUP, 1
+        link.write(link.cleanup.pop(0))
+        self._watch(link)
+        if isinstance(problem, TransportError) or link.attempt.marking.exception() is not None:
+            self._give_up(link, problem)
+        else:
+            self._record(link, problem=problem)
+
+    def _finish(self, link: _Link, **outcome) -> None:
+        self._record(link, **outcome)
+        self._next(link)
+
+    def _record(self, link: _Link, **outcome) -> None:
+        attempt = link.attempt
+        try:
+            if self.run_.finish(attempt, **outcome) == "temp_failed":
+                self.later.append(attempt.recipient)
+        except Exception as exc:  # max_errors: raised once every connection is idle
+            self._stop(exc)
+
+    def _give_up(self, link: _Link, exc: BaseException) -> None:
+        """Nothing can be sent (connect, login, the sender refused): this person back to `queued`, the run stops."""
+        self.run_.abandon(link.attempt)
+        self._stop(exc)
+        if link.stage != CLEANUP:
+            link.stage, link.attempt = IDLE, None
+
+    # the connections -----------------------------------------------------------------------------
+    def _stop(self, exc: BaseException) -> None:
+        if self.failure is None:
+            self.failure = exc
+
+    def _watch(self, link: _Link) -> None:
+        if link.sock is not None:
+            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if link.outbox else 0)
+            self.selector.modify(link.sock, events, link)
+
+    def _drop(self, link: _Link) -> None:
+        if link.sock is not None:
+            self.selector.unregister(link.sock)
+            link.sock = None
+        link.transport.drop()
+        link.outbox.clear()
+
+    def abandon_all(self) -> None:
+        """Stopped from outside (an interrupt): whoever's data had not left goes back to `queued`."""
+        for link in self.links:
+            if link.attempt is not None and link.stage in (ENVELOPE, MARKING):
+                self.run_.abandon(link.attempt)
+            if link.stage != IDLE:
+                self._drop(link)
+
+    def close(self) -> None:
+        for link in self.links:
+            if link.sock is not None:
+                self.selector.unregister(link.sock)
+                link.detach()
+        self.selector.close()
+        self.wake_in.close()
+        self.wake_out.close()

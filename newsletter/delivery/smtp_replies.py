@@ -1,0 +1,62 @@
+"""What an SMTP server's replies mean for the person being sent to: the one reading of them that
+the blocking exchange (smtp.py) and the multiplexed one (smtp_pool.py) share.
+
+A reply is `(code, text)` as smtplib gives it. Only the outcome is decided here; writing the
+cleanup (the end of data after a refused recipient, RSET) is each driver's business.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+
+from newsletter.delivery.base import PermFailure, ServerUnavailable, TempFailure, TransportError
+
+Reply = tuple[int, bytes]
+ENVELOPE_EXPECTED = ((250,), (250, 251), (354,))  # MAIL, RCPT, DATA
+
+
+class Dropped(Exception):
+    """The server closed the connection (or said 421) before the data: nothing was sent."""
+
+
+def envelope_problem(replies: list[Reply], host: str, sender: str) -> Exception | None:
+    """None when MAIL, RCPT and DATA were all taken; else what the first refusal means.
+
+    Dropped (421): reconnect and try again. A permanent refusal of the sender (MAIL) is about the
+    configuration, not this person: TransportError stops the run with nobody marked, instead of
+    failing everyone for good one by one. The sender refused for now is the server's trouble, for
+    everyone: ServerUnavailable. Otherwise the recipient's (or DATA's) refusal, by its code.
+    """
+    for index, ((code, reply), expected) in enumerate(zip(replies, ENVELOPE_EXPECTED, strict=False)):
+        if code == 421:
+            return Dropped(f"{code} {reply_text(reply)}")
+        if code in expected:
+            continue
+        if index == 0 and code >= 500 and code != 552:
+            return TransportError(f"SMTP server {host} refused the sender {sender} ({code} {reply_text(reply)}); "
+                                  "check delivery.from and delivery.smtp")
+        if index == 0:
+            return ServerUnavailable(f"the sender refused for now: {code} {reply_text(reply)}")
+        return refusal(code, reply)
+    return None
+
+
+def refusal(code: int, reply: bytes | str) -> Exception:
+    """4xx and 552 are temporary (552: mailbox full, RFC 5321 7.3), other 5xx permanent."""
+    message = f"{code} {reply_text(reply)}"
+    return TempFailure(message) if 400 <= code < 500 or code == 552 else PermFailure(message)
+
+
+def reply_text(reply: bytes | str) -> str:
+    """The reply's text on one line, whatever the server sent (it goes into the ledger and logs)."""
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    return " ".join(text.split())
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "timed out"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {reply_text(exc.smtp_error)}"
+    return str(exc) or type(exc).__name__
