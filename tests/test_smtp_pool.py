@@ -1,0 +1,142 @@
+"""The SMTP connections driven from one thread (delivery/smtp_pool.py): the ledger's first promise
+against a slow disk, and servers whose replies are hostile or never come."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import socketserver
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from newsletter.delivery.ledger import deliver
+from newsletter.state_dir import DB_NAME
+from newsletter.store import Store
+from tests.test_delivery_smtp import EDITION, people, plan, smtp
+
+MANY = [f"m{i:02d}@example.com" for i in range(9)]
+
+
+def test_no_data_leaves_before_its_sending_mark_is_on_disk(smtp_server, tmp_path):
+    """Each flush is slow (30 ms): the data of a person reaches the server only once a flush that
+    began after their `sending` was committed has ended."""
+    durable: set[str] = set()
+    early: list[str] = []
+    lock = threading.Lock()
+    box = smtp_server.mailbox
+    handle_data = type(box).handle_DATA
+
+    async def checking(self, server, session, envelope):
+        with lock:
+            early.extend(r for r in envelope.rcpt_tos if r not in durable)
+        return await handle_data(self, server, session, envelope)
+
+    with Store.open(tmp_path / "state") as store:
+        flush = store.flush
+        reader = sqlite3.connect(str(tmp_path / "state" / DB_NAME), check_same_thread=False)
+
+        def slow_flush() -> None:
+            committed = {r for (r,) in reader.execute("SELECT recipient FROM deliveries WHERE status='sending'")}
+            time.sleep(0.03)
+            flush()
+            with lock:
+                durable.update(committed)
+
+        store.flush = slow_flush
+        type(box).handle_DATA = checking
+        try:
+            report = deliver(store, EDITION, people(*MANY), smtp(smtp_server, 3), plan())
+        finally:
+            type(box).handle_DATA = handle_data
+            reader.close()
+    assert report.counts == {"sent": len(MANY)}
+    assert early == [], f"data of {early} arrived before their `sending` was flushed"
+
+
+class Hostile(socketserver.BaseRequestHandler):
+    """Just enough SMTP (with PIPELINING), and for chosen recipients a bad answer to their data:
+    a line without end, continuation lines without end, or nothing at all."""
+
+    faults: dict[str, str] = {}
+
+    def handle(self) -> None:
+        sock, buffer, recipient = self.request, b"", ""
+        sock.sendall(b"220 hostile ESMTP\r\n")
+        while True:
+            while b"\r\n" not in buffer:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return
+                buffer += chunk
+            line, buffer = buffer.split(b"\r\n", 1)
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                sock.sendall(b"250-hostile\r\n250 PIPELINING\r\n")
+            elif verb == b"RCPT":
+                recipient = line.split(b"<")[1].split(b">")[0].decode()
+                sock.sendall(b"250 ok\r\n")
+            elif verb == b"DATA":
+                sock.sendall(b"354 go on\r\n")
+                while b"\r\n.\r\n" not in buffer:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                buffer = buffer.split(b"\r\n.\r\n", 1)[1]
+                if not self._answer(sock, self.faults.get(recipient)):
+                    return
+            elif verb == b"QUIT":
+                sock.sendall(b"221 bye\r\n")
+                return
+            else:
+                sock.sendall(b"250 ok\r\n")
+
+    @staticmethod
+    def _answer(sock: socket.socket, fault: str | None) -> bool:
+        """Answer the data; False once the connection is to be left as it is."""
+        try:
+            if fault == "endless line":
+                while True:
+                    sock.sendall(b"2" * 4096)
+            if fault == "endless reply":
+                while True:
+                    sock.sendall(b"250-still going\r\n" * 256)
+            if fault == "silence":
+                time.sleep(5)
+                return False
+        except OSError:  # the client hung up on it: what it should do
+            return False
+        sock.sendall(b"250 2.0.0 queued\r\n")
+        return True
+
+
+@pytest.fixture
+def hostile():
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Hostile)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("fault", ["endless line", "endless reply", "silence"])
+def test_an_answer_to_the_data_that_never_ends_or_never_comes_is_unknown_and_the_run_goes_on(hostile, tmp_path,
+                                                                                             fault):
+    Hostile.faults = {"m03@example.com": fault}
+    host, port = hostile.server_address
+    server = type("Server", (), {"host": host, "port": port})
+    started = time.monotonic()
+    with Store.open(tmp_path / "state") as store:
+        transport = smtp(server, 2)
+        transport.settings = dataclasses.replace(transport.settings, timeout_s=1.0)
+        report = deliver(store, EDITION, people(*MANY), transport, plan())
+        unknown = [row for row in store.deliveries("2026-10") if row.status == "unknown"]
+    took = time.monotonic() - started
+    assert report.counts == {"sent": len(MANY) - 1, "unknown": 1}
+    assert [row.recipient for row in unknown] == ["m03@example.com"]
+    assert "connection lost after the data was sent" in unknown[0].last_error
+    assert took < 4, f"the run waited {took:.1f} s on a server that never answers (timeout_s = 1)"
