@@ -18,119 +18,26 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-import math
 import selectors
 import socket
-import ssl
 import time
 from typing import TYPE_CHECKING
 
 from newsletter.delivery.base import ServerUnavailable, TransportError, UnknownOutcome
 from newsletter.delivery.connections import Attempt, ConnectionPool, Run
 from newsletter.delivery.smtp_replies import Dropped, Reply, envelope_problem, refusal
+from newsletter.delivery.smtp_wire import IDLE, Link
 
 if TYPE_CHECKING:
     from newsletter.delivery.recipients import Recipient
     from newsletter.delivery.smtp import SmtpTransport
 
 log = logging.getLogger(__name__)
-MAX_LINE = 8192  # as smtplib: a longer reply line is the server's fault
-MAX_REPLY = 64 * 1024  # a reply of endless continuation lines ends here
-WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
-IDLE, ENVELOPE, MARKING, DATA, CLEANUP = "idle", "envelope", "marking", "data", "cleanup"
-
-
-class ProtocolError(OSError):
-    """The server's bytes are not SMTP replies (a line too long, a reply without end)."""
-
-
-class _Link:
-    """One connection's part of the loop: its socket, the person it sends to, what it waits for."""
-
-    def __init__(self, transport: SmtpTransport) -> None:
-        self.transport = transport
-        self.sock: socket.socket | None = None
-        self.attempt: Attempt | None = None
-        self.tries = 0  # envelopes sent for this attempt: a second drop before the data is the server's trouble
-        self.stage = IDLE
-        self.commands: list[bytes] = []  # stepwise (no PIPELINING): the envelope's commands still to send
-        self.replies: list[Reply] = []
-        self.expected = 0  # replies still awaited
-        self.inbox = bytearray()
-        self.lines: list[bytes] = []  # the lines of the reply being read
-        self.outbox: collections.deque[memoryview] = collections.deque()
-        self.deadline = math.inf
-        self.cleanup: list[bytes] = []  # after a refused envelope: ".", then RSET
-
-    def attach(self) -> None:
-        sock = self.transport.socket
-        assert sock is not None, "opened by SmtpTransport.open()"
-        sock.setblocking(False)
-        self.sock, self.inbox, self.lines, self.outbox = sock, bytearray(), [], collections.deque()
-
-    def detach(self) -> None:
-        """Give the socket back to smtplib (blocking, with its timeout) for QUIT or a new message."""
-        if self.sock is not None and self.transport.socket is self.sock:
-            self.sock.settimeout(self.transport.settings.timeout_s)
-        self.sock = None
-
-    def write(self, data: bytes) -> None:
-        self.outbox.append(memoryview(data))
-        self.flush()
-
-    def flush(self) -> None:
-        """Write what the socket takes now; the rest when it is writable again."""
-        assert self.sock is not None
-        while self.outbox:
-            try:
-                written = self.sock.send(self.outbox[0])
-            except WOULD_BLOCK:
-                return
-            self.deadline = time.monotonic() + self.transport.settings.timeout_s
-            if written == len(self.outbox[0]):
-                self.outbox.popleft()
-            else:
-                self.outbox[0] = self.outbox[0][written:]
-
-    def read(self) -> list[Reply]:
-        """The complete replies that arrived (multi-line ones joined with "\\n", as smtplib does).
-        OSError: the connection is gone or the bytes are not SMTP."""
-        assert self.sock is not None
-        while True:  # a TLS socket may hold a whole record: read until the socket has nothing more
-            try:
-                data = self.sock.recv(65536)
-            except WOULD_BLOCK:
-                break
-            if not data:
-                raise ConnectionResetError("the server closed the connection")
-            self.inbox += data
-            if not isinstance(self.sock, ssl.SSLSocket):
-                break
-        self.deadline = time.monotonic() + self.transport.settings.timeout_s
-        return self._replies()
-
-    def _replies(self) -> list[Reply]:
-        replies = []
-        while (end := self.inbox.find(b"\n")) >= 0:
-            line = bytes(self.inbox[:end + 1])
-            del self.inbox[:end + 1]
-            if len(line) > MAX_LINE:
-                raise ProtocolError(f"a reply line of {len(line):,} bytes")
-            self.lines.append(line[4:].strip(b" \t\r\n"))
-            if sum(map(len, self.lines)) > MAX_REPLY:
-                raise ProtocolError("a reply longer than 64 KB")
-            if line[3:4] == b"-":
-                continue
-            try:
-                code = int(line[:3])
-            except ValueError:
-                code = -1
-            replies.append((code, b"\n".join(self.lines)))
-            self.lines = []
-        if len(self.inbox) > MAX_LINE:
-            raise ProtocolError(f"a reply line of over {MAX_LINE:,} bytes")
-        return replies
+# a connection's stages: waiting for a person, for the envelope's answers, for its `sending` to be on
+# disk, for the answer to the data, for the answers to the cleanup after a refusal
+ENVELOPE, MARKING, DATA, CLEANUP = "envelope", "marking", "data", "cleanup"
+ANSWERING = (ENVELOPE, DATA, CLEANUP)  # waiting for the server: timeout_s applies
 
 
 class SmtpPool(ConnectionPool):
@@ -146,7 +53,7 @@ class SmtpPool(ConnectionPool):
         escapes (an interrupt) puts back to `queued` whoever's data had not left; whoever's had
         stays `sending`, which the next run reads as unknown.
         """
-        links = [_Link(t) for i, t in enumerate(self.transports) if i not in self._broken and self._ready(i)]
+        links = [Link(t) for i, t in enumerate(self.transports) if i not in self._broken and self._ready(i)]
         loop = _Loop(links, collections.deque(people), run)
         try:
             loop.run()
@@ -163,7 +70,7 @@ class SmtpPool(ConnectionPool):
 class _Loop:
     """The run's connections and the people still to send to; run() returns once all are idle."""
 
-    def __init__(self, links: list[_Link], todo: collections.deque[Recipient], run: Run) -> None:
+    def __init__(self, links: list[Link], todo: collections.deque[Recipient], run: Run) -> None:
         self.links, self.todo, self.run_ = links, todo, run
         self.later: list[Recipient] = []
         self.failure: BaseException | None = None
@@ -171,28 +78,30 @@ class _Loop:
         self.wake_in, self.wake_out = socket.socketpair()
         self.wake_in.setblocking(False)
         self.wake_out.setblocking(False)
-        self.marked: collections.deque[tuple[_Link, Attempt]] = collections.deque()  # appended by the flusher thread
+        self.marked: collections.deque[tuple[Link, Attempt]] = collections.deque()  # appended by the flusher thread
         self.selector.register(self.wake_in, selectors.EVENT_READ, None)
 
     def run(self) -> None:
         for link in self.links:
             self._next(link)
         while any(link.stage != IDLE for link in self.links):
-            now = time.monotonic()
-            deadline = min(link.deadline for link in self.links if link.stage not in (IDLE, MARKING))  \
-                if any(link.stage not in (IDLE, MARKING) for link in self.links) else math.inf
-            for key, events in self.selector.select(None if deadline == math.inf else max(0.0, deadline - now)):
+            for key, events in self.selector.select(self._wait()):
                 if key.data is None:
                     self._woken()
                 else:
                     self._ready(key.data, events)
             now = time.monotonic()
             for link in self.links:
-                if link.stage not in (IDLE, MARKING) and link.deadline <= now:
+                if link.stage in ANSWERING and link.deadline <= now:
                     self._lost(link, TimeoutError("timed out"))
 
+    def _wait(self) -> float | None:
+        """Seconds until the first answer is due; None when only marks are awaited (they wake the loop)."""
+        due = [link.deadline for link in self.links if link.stage in ANSWERING]
+        return max(0.0, min(due) - time.monotonic()) if due else None
+
     # the events ----------------------------------------------------------------------------------
-    def _ready(self, link: _Link, events: int) -> None:
+    def _ready(self, link: Link, events: int) -> None:
         sock = link.sock
         try:
             if events & selectors.EVENT_WRITE:
@@ -219,7 +128,7 @@ class _Loop:
             if link.stage == MARKING and link.attempt is attempt:
                 self._send_data(link)
 
-    def _reply(self, link: _Link, reply: Reply) -> None:
+    def _reply(self, link: Link, reply: Reply) -> None:
         link.expected -= 1
         if link.stage == ENVELOPE:
             link.replies.append(reply)
@@ -239,7 +148,7 @@ class _Loop:
             else:
                 self._next(link)
 
-    def _lost(self, link: _Link, exc: BaseException) -> None:
+    def _lost(self, link: Link, exc: BaseException) -> None:
         """The connection broke or timed out: before the data, try once more over a new one; after
         it, the outcome is unknown; while cleaning up, nobody's outcome is at stake."""
         stage, reason = link.stage, str(exc) or type(exc).__name__
@@ -252,7 +161,7 @@ class _Loop:
             self._next(link)
 
     # one message's steps -------------------------------------------------------------------------
-    def _next(self, link: _Link) -> None:
+    def _next(self, link: Link) -> None:
         """The next person for this connection, or idle when nobody is left (or the run stops)."""
         link.stage, link.attempt = IDLE, None
         while self.failure is None and self.todo:  # begin() commits this link's last `sent` first
@@ -272,7 +181,7 @@ class _Loop:
             self._stop(exc)
         self._watch(link)
 
-    def _envelope(self, link: _Link) -> None:
+    def _envelope(self, link: Link) -> None:
         """MAIL, RCPT and DATA: in one write with PIPELINING, else one at a time."""
         t, attempt = link.transport, link.attempt
         assert attempt is not None and attempt.out is not None
@@ -302,7 +211,7 @@ class _Loop:
             link.write(commands[0])
         self._watch(link)
 
-    def _envelope_done(self, link: _Link) -> None:
+    def _envelope_done(self, link: Link) -> None:
         problem = envelope_problem(link.replies, link.transport.settings.host, link.transport.sender)
         if isinstance(problem, Dropped):
             self._drop(link)
@@ -318,13 +227,13 @@ class _Loop:
                 attempt = link.attempt
                 marking.add_done_callback(lambda _done: self._mark_done(link, attempt))
 
-    def _mark_done(self, link: _Link, attempt: Attempt) -> None:
+    def _mark_done(self, link: Link, attempt: Attempt) -> None:
         """Called by the ledger's flusher thread: hand the connection to the loop's thread."""
         self.marked.append((link, attempt))
         with contextlib.suppress(BlockingIOError):  # full: the loop has wake-ups waiting already
             self.wake_out.send(b"!")
 
-    def _send_data(self, link: _Link) -> None:
+    def _send_data(self, link: Link) -> None:
         attempt = link.attempt
         try:
             attempt.marking.result()  # a mark that failed: the run stops, this data never leaves
@@ -337,7 +246,7 @@ class _Loop:
         link.write(attempt.out.for_smtp())
         self._watch(link)
 
-    def _data_done(self, link: _Link, reply: Reply) -> None:
+    def _data_done(self, link: Link, reply: Reply) -> None:
         code, text = reply
         if code == 421:
             self._drop(link)
@@ -347,14 +256,14 @@ class _Loop:
         link.transport.sent_on_connection += 1
         self._finish(link, reply=f"{code} {' '.join(text.decode('utf-8', 'replace').split())}", with_next=True)
 
-    def _dropped_before_data(self, link: _Link, exc: Dropped) -> None:
+    def _dropped_before_data(self, link: Link, exc: Dropped) -> None:
         if link.tries < 2:
             log.info("SMTP connection lost before the data (%s); reconnecting", exc)
             self._envelope(link)
         else:
             self._finish(link, problem=ServerUnavailable(f"connection lost before the data ({exc})"))
 
-    def _refused_envelope(self, link: _Link, problem: BaseException) -> None:
+    def _refused_envelope(self, link: Link, problem: BaseException) -> None:
         """A refusal before the data: recorded now, while the connection ends the data a server
         took DATA for anyway (".") and resets (RSET) before its next person."""
         link.cleanup = ([b".\r\n"] if link.replies and link.replies[-1][0] == 354 else []) + [b"RSET\r\n"]
@@ -366,11 +275,11 @@ class _Loop:
         else:
             self._record(link, problem=problem)
 
-    def _finish(self, link: _Link, **outcome) -> None:
+    def _finish(self, link: Link, **outcome) -> None:
         self._record(link, **outcome)
         self._next(link)
 
-    def _record(self, link: _Link, **outcome) -> None:
+    def _record(self, link: Link, **outcome) -> None:
         attempt = link.attempt
         try:
             if self.run_.finish(attempt, **outcome) == "temp_failed":
@@ -378,7 +287,7 @@ class _Loop:
         except Exception as exc:  # max_errors: raised once every connection is idle
             self._stop(exc)
 
-    def _give_up(self, link: _Link, exc: BaseException) -> None:
+    def _give_up(self, link: Link, exc: BaseException) -> None:
         """Nothing can be sent (connect, login, the sender refused): this person back to `queued`, the run stops."""
         self.run_.abandon(link.attempt)
         self._stop(exc)
@@ -390,12 +299,12 @@ class _Loop:
         if self.failure is None:
             self.failure = exc
 
-    def _watch(self, link: _Link) -> None:
+    def _watch(self, link: Link) -> None:
         if link.sock is not None:
             events = selectors.EVENT_READ | (selectors.EVENT_WRITE if link.outbox else 0)
             self.selector.modify(link.sock, events, link)
 
-    def _drop(self, link: _Link) -> None:
+    def _drop(self, link: Link) -> None:
         if link.sock is not None:
             self.selector.unregister(link.sock)
             link.sock = None

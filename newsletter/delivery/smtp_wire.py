@@ -1,0 +1,116 @@
+"""One SMTP connection's bytes for the multiplexed pool (smtp_pool.py): writing what the
+non-blocking socket takes, reading complete replies as smtplib reads them, and refusing replies
+that are not SMTP (a line over 8 KB, a reply over 64 KB) instead of holding them without end.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import socket
+import ssl
+import time
+from typing import TYPE_CHECKING
+
+from newsletter.delivery.smtp_replies import Reply
+
+if TYPE_CHECKING:
+    from newsletter.delivery.connections import Attempt
+    from newsletter.delivery.smtp import SmtpTransport
+
+MAX_LINE = 8192  # as smtplib: a longer reply line is the server's fault
+MAX_REPLY = 64 * 1024  # a reply of endless continuation lines ends here
+WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+IDLE = "idle"
+
+
+class ProtocolError(OSError):
+    """The server's bytes are not SMTP replies (a line too long, a reply without end)."""
+
+
+class Link:
+    """One connection's part of the loop: its socket, the person it sends to, what it waits for."""
+
+    def __init__(self, transport: SmtpTransport) -> None:
+        self.transport = transport
+        self.sock: socket.socket | None = None
+        self.attempt: Attempt | None = None
+        self.tries = 0  # envelopes sent for this attempt: a second drop before the data is the server's trouble
+        self.stage = IDLE
+        self.commands: list[bytes] = []  # stepwise (no PIPELINING): the envelope's commands still to send
+        self.replies: list[Reply] = []
+        self.expected = 0  # replies still awaited
+        self.inbox = bytearray()
+        self.lines: list[bytes] = []  # the lines of the reply being read
+        self.outbox: collections.deque[memoryview] = collections.deque()
+        self.deadline = math.inf
+        self.cleanup: list[bytes] = []  # after a refused envelope: ".", then RSET
+
+    def attach(self) -> None:
+        sock = self.transport.socket
+        assert sock is not None, "opened by SmtpTransport.open()"
+        sock.setblocking(False)
+        self.sock, self.inbox, self.lines, self.outbox = sock, bytearray(), [], collections.deque()
+
+    def detach(self) -> None:
+        """Give the socket back to smtplib (blocking, with its timeout) for QUIT or a new message."""
+        if self.sock is not None and self.transport.socket is self.sock:
+            self.sock.settimeout(self.transport.settings.timeout_s)
+        self.sock = None
+
+    def write(self, data: bytes) -> None:
+        self.outbox.append(memoryview(data))
+        self.flush()
+
+    def flush(self) -> None:
+        """Write what the socket takes now; the rest when it is writable again."""
+        assert self.sock is not None
+        while self.outbox:
+            try:
+                written = self.sock.send(self.outbox[0])
+            except WOULD_BLOCK:
+                return
+            self.deadline = time.monotonic() + self.transport.settings.timeout_s
+            if written == len(self.outbox[0]):
+                self.outbox.popleft()
+            else:
+                self.outbox[0] = self.outbox[0][written:]
+
+    def read(self) -> list[Reply]:
+        """The complete replies that arrived (multi-line ones joined with "\\n", as smtplib does).
+        OSError: the connection is gone or the bytes are not SMTP."""
+        assert self.sock is not None
+        while True:  # a TLS socket may hold a whole record: read until the socket has nothing more
+            try:
+                data = self.sock.recv(65536)
+            except WOULD_BLOCK:
+                break
+            if not data:
+                raise ConnectionResetError("the server closed the connection")
+            self.inbox += data
+            if not isinstance(self.sock, ssl.SSLSocket):
+                break
+        self.deadline = time.monotonic() + self.transport.settings.timeout_s
+        return self._replies()
+
+    def _replies(self) -> list[Reply]:
+        replies = []
+        while (end := self.inbox.find(b"\n")) >= 0:
+            line = bytes(self.inbox[:end + 1])
+            del self.inbox[:end + 1]
+            if len(line) > MAX_LINE:
+                raise ProtocolError(f"a reply line of {len(line):,} bytes")
+            self.lines.append(line[4:].strip(b" \t\r\n"))
+            if sum(map(len, self.lines)) > MAX_REPLY:
+                raise ProtocolError("a reply longer than 64 KB")
+            if line[3:4] == b"-":
+                continue
+            try:
+                code = int(line[:3])
+            except ValueError:
+                code = -1
+            replies.append((code, b"\n".join(self.lines)))
+            self.lines = []
+        if len(self.inbox) > MAX_LINE:
+            raise ProtocolError(f"a reply line of over {MAX_LINE:,} bytes")
+        return replies
