@@ -81,11 +81,18 @@ def cli(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     # Our own progress only; other libraries speak at WARNING (urllib3's debug lines carry full URLs).
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="newsletter: %(message)s", force=True)
+    logging.getLogger().handlers[0].addFilter(_ours_or_a_warning)
     logging.getLogger().handlers[0].addFilter(_hide_query_strings)
     log.setLevel(level)
     # urllib3's "Retrying (Retry(total=3, ...)) after connection broken by ..." is detail: the retry
     # either works or ends in the source's own error. Only -v shows it; cron mails whatever is printed.
     logging.getLogger("urllib3").setLevel(logging.WARNING if verbose and not quiet else logging.ERROR)
+
+
+def _ours_or_a_warning(record: logging.LogRecord) -> bool:
+    """Another library's line reaches stderr at WARNING or above only, even when that library set its
+    own logger to INFO (werkzeug does, for every request it serves): `-q` in cron mails nothing else."""
+    return record.name.partition(".")[0] == "newsletter" or record.levelno >= logging.WARNING
 
 
 def _hide_query_strings(record: logging.LogRecord) -> bool:

@@ -7,7 +7,7 @@ import base64
 import json
 import re
 import socket
-import time
+import threading
 import tomllib
 from email import message_from_bytes, policy
 
@@ -90,9 +90,13 @@ def test_a_refused_token_stops_the_run_naming_its_variable(acme, httpserver, tmp
     assert TOKEN not in str(stopped.value)
 
 
-def test_an_api_never_reached_is_not_sent_and_an_answer_that_never_comes_is_unknown(acme, httpserver, tmp_path):
-    def slow(request):
-        time.sleep(1.5)
+def test_an_api_never_reached_is_not_sent_and_an_answer_that_never_comes_is_unknown(acme, httpserver, tmp_path,
+                                                                                     request):
+    let_go = threading.Event()
+    request.addfinalizer(let_go.set)  # the late answer comes before the test ends, not in the next one
+
+    def slow(_):
+        let_go.wait(1.5)
         return Response("{}", status=202)
 
     httpserver.expect_request("/v1/messages", method="POST").respond_with_handler(slow)

@@ -11,7 +11,9 @@ import sys
 import threading
 
 import pytest
+from click.testing import CliRunner
 
+from newsletter.cli import cli
 from tests.conftest import REPO
 from tests.contract.helpers import SECRET
 from tests.contract.scenario import EXPECTED, ROWS
@@ -101,3 +103,18 @@ def test_urllib3_retry_lines_only_under_verbose(workspace, level):
         assert "Retrying" not in done.stderr and "urllib3" not in done.stderr, done.stderr
     if level == "-q":
         assert done.stderr == "" and done.stdout.strip().endswith("ok")  # cron mails nothing but the summary
+
+
+@pytest.mark.parametrize("flags", [[], ["-q"]])
+def test_a_library_that_raises_its_own_log_level_stays_off_stderr(workspace, httpserver, flags):
+    """Other libraries speak on stderr at WARNING only, even one that sets its own logger to INFO:
+    werkzeug does, and logs each request this test's vendor answers. (A line left behind by a server
+    thread of an earlier test would otherwise land in whichever command's stderr is open then.)"""
+    httpserver.expect_request("/REST/2.0/tickets").respond_with_handler(pager([item(r) for r in ROWS], 100))
+    _rt_workspace(workspace, httpserver.url_for("/"))
+    result = CliRunner().invoke(cli, [*flags, "collect", "--config", str(workspace.config), "--month", "2026-10"],
+                                env={"RT_TOKEN": SECRET}, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert httpserver.log and "GET /REST/2.0/tickets" not in result.stderr, result.stderr
+    if flags:
+        assert result.stderr == ""
