@@ -9,6 +9,7 @@ import socketserver
 import sqlite3
 import threading
 import time
+from typing import ClassVar
 
 import pytest
 
@@ -60,7 +61,7 @@ class Hostile(socketserver.BaseRequestHandler):
     """Just enough SMTP (with PIPELINING), and for chosen recipients a bad answer to their data:
     a line without end, continuation lines without end, or nothing at all."""
 
-    faults: dict[str, str] = {}
+    faults: ClassVar[dict[str, str]] = {}  # each server its own (the fixture's subclass)
 
     def handle(self) -> None:
         sock, buffer, recipient = self.request, b"", ""
@@ -115,7 +116,8 @@ class Hostile(socketserver.BaseRequestHandler):
 
 @pytest.fixture
 def hostile():
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Hostile)
+    handler = type("HostileHere", (Hostile,), {"faults": {}})
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
@@ -126,7 +128,7 @@ def hostile():
 @pytest.mark.parametrize("fault", ["endless line", "endless reply", "silence"])
 def test_an_answer_to_the_data_that_never_ends_or_never_comes_is_unknown_and_the_run_goes_on(hostile, tmp_path,
                                                                                              fault):
-    Hostile.faults = {"m03@example.com": fault}
+    hostile.RequestHandlerClass.faults["m03@example.com"] = fault
     host, port = hostile.server_address
     server = type("Server", (), {"host": host, "port": port})
     started = time.monotonic()
