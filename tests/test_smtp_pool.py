@@ -21,19 +21,19 @@ from tests.test_delivery_smtp import EDITION, people, plan, smtp
 MANY = [f"m{i:02d}@example.com" for i in range(9)]
 
 
-def test_no_data_leaves_before_its_sending_mark_is_on_disk(smtp_server, tmp_path):
+def test_no_data_leaves_before_its_sending_mark_is_on_disk(smtp_server, tmp_path, monkeypatch):
     """Each flush is slow (30 ms): the data of a person reaches the server only once a flush that
     began after their `sending` was committed has ended."""
     durable: set[str] = set()
     early: list[str] = []
     lock = threading.Lock()
     box = smtp_server.mailbox
-    handle_data = type(box).handle_DATA
+    handle_data = box.handle_DATA
 
-    async def checking(self, server, session, envelope):
+    async def checking(server, session, envelope):
         with lock:
             early.extend(r for r in envelope.rcpt_tos if r not in durable)
-        return await handle_data(self, server, session, envelope)
+        return await handle_data(server, session, envelope)
 
     with Store.open(tmp_path / "state") as store:
         flush = store.flush
@@ -47,14 +47,40 @@ def test_no_data_leaves_before_its_sending_mark_is_on_disk(smtp_server, tmp_path
                 durable.update(committed)
 
         store.flush = slow_flush
-        type(box).handle_DATA = checking
+        monkeypatch.setattr(box, "handle_DATA", checking)  # this server's handler only
         try:
             report = deliver(store, EDITION, people(*MANY), smtp(smtp_server, 3), plan())
         finally:
-            type(box).handle_DATA = handle_data
             reader.close()
     assert report.counts == {"sent": len(MANY)}
     assert early == [], f"data of {early} arrived before their `sending` was flushed"
+
+
+def test_each_connections_last_person_is_sent_in_the_ledger_before_its_next_message_arrives(smtp_server, tmp_path,
+                                                                                            monkeypatch):
+    """`sent` rides with the connection's next `sending` in one commit: read from the file as a
+    run after a crash would, the person before on the same connection is `sent` by then."""
+    box, last_on = smtp_server.mailbox, {}
+    problems: list[str] = []
+    handle_data = box.handle_DATA
+    path = tmp_path / "state" / DB_NAME
+
+    async def checking(server, session, envelope):
+        before = last_on.get(session.peer)
+        if before is not None:
+            db = sqlite3.connect(str(path))
+            (status,) = db.execute("SELECT status FROM deliveries WHERE recipient=?", (before,)).fetchone()
+            db.close()
+            if status != "sent":
+                problems.append(f"{before} is {status} while its connection sends {envelope.rcpt_tos[0]}")
+        last_on[session.peer] = envelope.rcpt_tos[0]
+        return await handle_data(server, session, envelope)
+
+    monkeypatch.setattr(box, "handle_DATA", checking)  # this server's handler only
+    with Store.open(tmp_path / "state") as store:
+        report = deliver(store, EDITION, people(*MANY), smtp(smtp_server, 3), plan())
+    assert report.counts == {"sent": len(MANY)} and len(last_on) == 3
+    assert problems == []
 
 
 class Hostile(socketserver.BaseRequestHandler):
