@@ -168,3 +168,34 @@ def test_an_answer_to_the_data_that_never_ends_or_never_comes_is_unknown_and_the
     assert [row.recipient for row in unknown] == ["m03@example.com"]
     assert "connection lost after the data was sent" in unknown[0].last_error
     assert took < 4, f"the run waited {took:.1f} s on a server that never answers (timeout_s = 1)"
+
+
+def test_a_write_to_a_connection_the_server_closed_is_told_by_the_next_read_not_raised():
+    """The loop's writes happen in the middle of a step (the data after the mark, RSET after a
+    refusal): a broken connection must not escape from there, but be read as lost."""
+    from newsletter.delivery.smtp_wire import Link
+
+    ours, theirs = socket.socketpair()
+    theirs.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    theirs.close()  # a reset, not a goodbye
+    transport = type("Transport", (), {"socket": ours, "settings": type("S", (), {"timeout_s": 1.0})})()
+    link = Link(transport)
+    link.attach()
+    for _ in range(3):
+        link.write(b"x" * 65536)
+    with pytest.raises(OSError):
+        link.read()
+    ours.close()
+
+
+def test_a_sending_mark_that_cannot_reach_the_disk_stops_the_run_and_nothing_arrives(smtp_server, tmp_path):
+    """The server has said 354 when the flush fails: the connection hangs up rather than end the
+    data with ".", which would deliver an empty message."""
+    with Store.open(tmp_path / "state") as store:
+        def full_disk() -> None:
+            raise OSError(28, "No space left on device")
+
+        store.flush = full_disk
+        with pytest.raises(OSError, match="No space left"):
+            deliver(store, EDITION, people(*MANY), smtp(smtp_server, 2), plan())
+    assert smtp_server.mailbox.messages == []

@@ -236,9 +236,10 @@ class _Loop:
     def _send_data(self, link: Link) -> None:
         attempt = link.attempt
         try:
-            attempt.marking.result()  # a mark that failed: the run stops, this data never leaves
-        except Exception as exc:
-            self._refused_envelope(link, exc)
+            attempt.marking.result()
+        except Exception as exc:  # the mark failed: the run stops, and this data never leaves. The
+            self._drop(link)  # server said 354: hanging up (not ".", which would send an empty message)
+            self._give_up(link, exc)
             return
         attempt.data_sent = True
         link.stage, link.expected = DATA, 1

@@ -63,12 +63,18 @@ class Link:
         self.flush()
 
     def flush(self) -> None:
-        """Write what the socket takes now; the rest when it is writable again."""
+        """Write what the socket takes now; the rest when it is writable again.
+
+        A connection that broke is not raised here, in the middle of a step, but told by the next
+        read (the reset or the end of the stream), or by the answer's deadline: one path for it."""
         assert self.sock is not None
         while self.outbox:
             try:
                 written = self.sock.send(self.outbox[0])
             except WOULD_BLOCK:
+                return
+            except OSError:
+                self.outbox.clear()
                 return
             self.deadline = time.monotonic() + self.transport.settings.timeout_s
             if written == len(self.outbox[0]):
