@@ -230,7 +230,7 @@ class _Loop:
     def _mark_done(self, link: Link, attempt: Attempt) -> None:
         """Called by the ledger's flusher thread: hand the connection to the loop's thread."""
         self.marked.append((link, attempt))
-        with contextlib.suppress(BlockingIOError):  # full: the loop has wake-ups waiting already
+        with contextlib.suppress(OSError):  # full: wake-ups wait already; closed: the loop is over
             self.wake_out.send(b"!")
 
     def _send_data(self, link: Link) -> None:
