@@ -54,6 +54,9 @@ class Run(Protocol):
     def commit(self) -> None:
         """Commit what `finish(with_next=True)` left waiting."""
 
+    def flush(self) -> None:
+        """One flush for every `sending` waiting (a pool whose `drives_flushes` is true)."""
+
     def abandon(self, attempt: Attempt) -> None:
         """The run stops before this person's data left: back to `queued`."""
 
@@ -81,6 +84,8 @@ class RateLimit:
 
 class ConnectionPool:
     """`count` instances of a transport (the given one first), opened once and closed together."""
+
+    drives_flushes = False  # True: the pool calls run.flush() itself, no flusher thread (smtp_pool.py)
 
     def __init__(self, first: Transport, count: int) -> None:
         self.transports = [first, *(first.another() for _ in range(max(1, count) - 1))]

@@ -8,6 +8,11 @@ has ended), and `sent` must be committed before that connection builds its next 
 mark: done once committed to the WAL, which a crash of the process keeps; the next flush puts it on
 disk). A commit takes tens of microseconds and never waits for the disk: the fsync (Store.flush)
 runs in the flusher thread, outside SQLite's write lock, while the connections go on committing.
+
+A pool that drives every connection from one thread (smtp_pool.py) asks for no flusher thread
+(`flusher=False`): it calls `flush_waiting()` itself whenever it has nothing else to do, which
+makes one flush for every connection waiting then, without handing the interpreter lock back and
+forth with a second thread. Whoever waits on such a mark (`result()`) flushes at once.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ class LedgerWriter:
     what the commit or the flush raised. `close()` waits for the last flush and stops the flusher.
     """
 
-    def __init__(self, store: Store, month: str) -> None:
+    def __init__(self, store: Store, month: str, *, flusher: bool = True) -> None:
         self.store, self.month = store, month
         self.marks = 0
         self.flushes = 0  # fsyncs: fewer than durable marks when connections wait together
@@ -46,12 +51,15 @@ class LedgerWriter:
         self._committed: queue.SimpleQueue[Future | None] = queue.SimpleQueue()
         self._deferred = store.flushes_deferred()
         self._deferred.__enter__()
-        self._flusher = threading.Thread(target=self._flush, name="ledger-flusher", daemon=True)
-        self._flusher.start()
+        self._unflushed: list[Future] = []  # without a flusher thread: committed, for flush_waiting()
+        self._flusher: threading.Thread | None = None
+        if flusher:
+            self._flusher = threading.Thread(target=self._flush, name="ledger-flusher", daemon=True)
+            self._flusher.start()
 
     def mark(self, recipient: str, status: str, *, durable: bool = True, error: str | None = None,
              message_id: str | None = None, detail: str | None = None, attempted: bool = False) -> Future:
-        done: Future = Future()
+        done: Future = _FlushedOnWait(self) if durable and self._flusher is None else Future()
         mine = _Pending(Mark(recipient, status, error, message_id, detail, attempted), durable, done)
         with self._queue_lock:
             self._queue.append(mine)
@@ -97,22 +105,45 @@ class LedgerWriter:
         self.commits += 1
         for p in batch:
             if p.durable and later:
-                self._committed.put(p.done)
+                (self._committed.put if self._flusher is not None else self._unflushed.append)(p.done)
             else:
                 p.done.set_result(None)
+
+    def flush_waiting(self) -> None:
+        """Without a flusher thread: one flush for every durable mark committed so far, now."""
+        pending, self._unflushed = self._unflushed, []
+        if not pending:
+            return
+        try:
+            self.store.flush()
+        except BaseException as exc:  # each waiter raises it: the run stops, no data leaves unrecorded
+            for done in pending:
+                done.set_exception(exc)
+            return
+        self.flushes += 1
+        for done in pending:
+            done.set_result(None)
+
+    @property
+    def unflushed(self) -> bool:
+        """Durable marks committed and waiting for flush_waiting() (never, with a flusher thread)."""
+        return bool(self._unflushed)
 
     def close(self) -> None:
         """Commit what is waiting, wait for the last flush and stop the flusher."""
         try:
             self.commit_waiting()
+            self.flush_waiting()
         finally:
             self._stop_flusher()
 
     def _stop_flusher(self) -> None:
-        if self._flusher.is_alive():
+        if self._flusher is not None and self._flusher.is_alive():
             self._committed.put(None)
             self._flusher.join()
+        if self._deferred is not None:
             self._deferred.__exit__(None, None, None)
+            self._deferred = None
 
     def _flush(self) -> None:
         stop = False
@@ -131,6 +162,25 @@ class LedgerWriter:
             self.flushes += 1
             for done in pending:
                 done.set_result(None)
+
+
+class _FlushedOnWait(Future):
+    """A durable mark's future without a flusher thread: done at the pool's next flush_waiting(),
+    or at once by whoever waits on it (a failure recorded, a person held back)."""
+
+    def __init__(self, writer: LedgerWriter) -> None:
+        super().__init__()
+        self._writer = writer
+
+    def result(self, timeout: float | None = None):
+        if not self.done():
+            self._writer.flush_waiting()
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None):
+        if not self.done():
+            self._writer.flush_waiting()
+        return super().exception(timeout)
 
 
 def _all_waiting(waiting: queue.SimpleQueue) -> list:

@@ -95,7 +95,7 @@ def deliver(store: Store, newsletter: Newsletter, recipients: RecipientList, tra
             store.save_edition(month, "sent")
         raise NothingToDo(f"edition {month}: nobody left to send to ({report.summary()})")
     pool = transport.pool() or ConnectionPool(transport, transport.connections)
-    run = _Run(store, newsletter, transport, plan, recipients.columns)
+    run = _Run(store, newsletter, transport, plan, recipients.columns, flusher=not pool.drives_flushes)
     try:
         ready = run.check_fields([people[key] for key in todo])
     except BaseException:
@@ -176,7 +176,7 @@ class _Run:
     """
 
     def __init__(self, store: Store, newsletter: Newsletter, transport: Transport, plan: DeliveryPlan,
-                 columns: list[str]) -> None:
+                 columns: list[str], *, flusher: bool = True) -> None:
         self.store, self.month, self.plan = store, newsletter.month, plan
         self.done_status = transport.done_status
         self.newsletter = newsletter
@@ -187,7 +187,7 @@ class _Run:
         self.failed: set[str] = set()
         self.attempted = 0
         self.held = 0  # people whose fields failed: not sent, not counted against max_errors
-        self.writer = LedgerWriter(store, newsletter.month)
+        self.writer = LedgerWriter(store, newsletter.month, flusher=flusher)
         self._lock = threading.Lock()
 
     def check_fields(self, recipients: list[Recipient]) -> list[Recipient]:
@@ -300,6 +300,10 @@ class _Run:
             self.writer.mark(key, self.done_status, detail=reply, durable=False).result()
         log.debug("%s %s: %s", self.month, key, reply)
         return self.done_status
+
+    def flush(self) -> None:
+        """One flush for every `sending` waiting for one (a pool that drives the flushes: smtp_pool.py)."""
+        self.writer.flush_waiting()
 
     def commit(self) -> None:
         """Commit the outcomes `finish(with_next=True)` left waiting (a connection with nobody next)."""

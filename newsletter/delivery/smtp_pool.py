@@ -16,15 +16,13 @@ reads them, and mean what they mean for the blocking send (smtp_replies.py).
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import selectors
-import socket
 import time
 from typing import TYPE_CHECKING
 
 from newsletter.delivery.base import ServerUnavailable, TransportError, UnknownOutcome
-from newsletter.delivery.connections import Attempt, ConnectionPool, Run
+from newsletter.delivery.connections import ConnectionPool, Run
 from newsletter.delivery.smtp_replies import Dropped, Reply, envelope_problem, refusal
 from newsletter.delivery.smtp_wire import IDLE, Link
 
@@ -44,6 +42,7 @@ class SmtpPool(ConnectionPool):
     """`count` SMTP connections (the given transport's first), sent through from one thread."""
 
     transports: list[SmtpTransport]
+    drives_flushes = True  # the loop flushes the ledger whenever it has nothing else to do
 
     def send_all(self, people: list[Recipient], run: Run) -> list[Recipient]:
         """Send to everyone over every usable connection at once; returns those refused for now.
@@ -75,21 +74,20 @@ class _Loop:
         self.later: list[Recipient] = []
         self.failure: BaseException | None = None
         self.selector = selectors.DefaultSelector()
-        self.wake_in, self.wake_out = socket.socketpair()
-        self.wake_in.setblocking(False)
-        self.wake_out.setblocking(False)
-        self.marked: collections.deque[tuple[Link, Attempt]] = collections.deque()  # appended by the flusher thread
-        self.selector.register(self.wake_in, selectors.EVENT_READ, None)
 
     def run(self) -> None:
+        """Until every connection is idle: the sockets' events first; when none is ready and some
+        connection waits for its `sending` to be on disk, one flush for all those waiting (rather
+        than a flush a message: a flush costs the machine far more than a commit)."""
         for link in self.links:
             self._next(link)
         while any(link.stage != IDLE for link in self.links):
-            for key, events in self.selector.select(self._wait()):
-                if key.data is None:
-                    self._woken()
-                else:
-                    self._ready(key.data, events)
+            marking = any(link.stage == MARKING for link in self.links)
+            ready = self.selector.select(0 if marking else self._wait())
+            if not ready and marking:
+                self._flush()
+            for key, events in ready:
+                self._ready(key.data, events)
             now = time.monotonic()
             for link in self.links:
                 if link.stage in ANSWERING and link.deadline <= now:
@@ -116,16 +114,14 @@ class _Loop:
             self._reply(link, reply)
         self._watch(link)
 
-    def _woken(self) -> None:
-        """The flusher made some `sending` marks durable: those connections send their data."""
+    def _flush(self) -> None:
+        """One flush for every connection waiting on its `sending`; then their data leaves."""
         try:
-            while self.wake_in.recv(4096):
-                pass
-        except BlockingIOError:
-            pass
-        while self.marked:
-            link, attempt = self.marked.popleft()
-            if link.stage == MARKING and link.attempt is attempt:
+            self.run_.flush()
+        except Exception as exc:  # the marks raise it too: each connection hangs up below
+            self._stop(exc)
+        for link in self.links:
+            if link.stage == MARKING:
                 self._send_data(link)
 
     def _reply(self, link: Link, reply: Reply) -> None:
@@ -220,18 +216,8 @@ class _Loop:
             self._refused_envelope(link, problem)
         else:
             link.stage = MARKING
-            marking = link.attempt.marking
-            if marking.done():
+            if link.attempt.marking.done():  # the ledger needs no flush (ledger_sync = "normal")
                 self._send_data(link)
-            else:
-                attempt = link.attempt
-                marking.add_done_callback(lambda _done: self._mark_done(link, attempt))
-
-    def _mark_done(self, link: Link, attempt: Attempt) -> None:
-        """Called by the ledger's flusher thread: hand the connection to the loop's thread."""
-        self.marked.append((link, attempt))
-        with contextlib.suppress(OSError):  # full: wake-ups wait already; closed: the loop is over
-            self.wake_out.send(b"!")
 
     def _send_data(self, link: Link) -> None:
         attempt = link.attempt
@@ -326,5 +312,3 @@ class _Loop:
                 self.selector.unregister(link.sock)
                 link.detach()
         self.selector.close()
-        self.wake_in.close()
-        self.wake_out.close()
