@@ -13,7 +13,8 @@ from typing import ClassVar
 
 import pytest
 
-from newsletter.delivery.ledger import deliver
+from newsletter.delivery.ledger import DeliveryPlan, deliver
+from newsletter.delivery.message import Envelope
 from newsletter.state_dir import DB_NAME
 from newsletter.store import Store
 from tests.test_delivery_smtp import EDITION, people, plan, smtp
@@ -199,3 +200,22 @@ def test_a_sending_mark_that_cannot_reach_the_disk_stops_the_run_and_nothing_arr
         with pytest.raises(OSError, match="No space left"):
             deliver(store, EDITION, people(*MANY), smtp(smtp_server, 2), plan())
     assert smtp_server.mailbox.messages == []
+
+
+def test_a_rate_limits_pause_does_not_hold_back_the_last_persons_sent(smtp_server, tmp_path):
+    """With one connection, when the rate limit pauses before the next person, the person before has
+    had the server's 250: a crash during the pause must find them `sent`, not `unknown`."""
+    path = tmp_path / "state" / DB_NAME
+    pending_in_pauses: list[int] = []
+
+    def pause(seconds: float) -> None:
+        db = sqlite3.connect(str(path))
+        (sending,) = db.execute("SELECT COUNT(*) FROM deliveries WHERE status='sending'").fetchone()
+        db.close()
+        pending_in_pauses.append(sending)
+
+    with Store.open(tmp_path / "state") as store:
+        report = deliver(store, EDITION, people(*MANY), smtp(smtp_server, 1),  # the clock stands: every turn pauses
+                         DeliveryPlan(Envelope("it@example.com"), rate_per_s=100, sleep=pause, clock=lambda: 0.0))
+    assert report.counts == {"sent": len(MANY)}
+    assert len(pending_in_pauses) == len(MANY) - 1 and set(pending_in_pauses) == {0}, pending_in_pauses

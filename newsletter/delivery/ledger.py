@@ -267,6 +267,8 @@ class _Run:
         key = recipient.key
         factory = self._for(recipient)[1]
         message_id = factory.message_id()
+        if self.rate.interval:  # a `sent` waiting for this commit is not left waiting through the pause
+            self.writer.commit_waiting()
         self.rate.wait()
         with self._lock:
             self.attempted += 1
