@@ -1,7 +1,8 @@
 """The demo's backups, devices and awareness as a colleague reads them, in a real headless Chromium
 (tests/fixtures/browser.py) at 375 and 600 px, light and dark: the short email shows each in the
 configured order without sideways scrolling; the full layout (the edition's web page) shows every
-job and operating system. Screenshots kept in test-artifacts/browser/ (quiet-*.png)."""
+job and operating system; the year in review counts them in its numbers. Screenshots kept in
+test-artifacts/browser/ (quiet-*.png)."""
 
 from __future__ import annotations
 
@@ -76,3 +77,24 @@ def test_the_web_page_shows_every_job_and_operating_system(browser, tmp_path):
     for words in ("Virtual machines", "Mail archive", "Windows", "Android", "Devices fully patched within 14 days",
                   "Reported the test phishing email", "We made every one of the 2,418 backups that ran"):
         assert words in text, words
+
+
+@pytest.fixture(scope="module")
+def year_draft(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("year")
+    out = folder / "year.html"
+    invoke("preview", "--demo", "--year", "2026", "--collect", "--output", str(out),
+           env={"NEWSLETTER_STATE_DIR": str(folder / "state")})
+    return out
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [375, 600])
+def test_the_year_in_numbers_counts_the_quiet_work_too(browser, year_draft, width, scheme):
+    seen = read(browser, year_draft, width, scheme, "year")
+    numbers = seen["text"]
+    for said in ("average backup success", "restores for colleagues", "average device compliance",
+                 "security trainings completed"):
+        assert said in numbers, said
+    assert numbers.index("phishing emails stopped") < numbers.index("average backup success")
+    assert seen["scroll"] <= width == seen["viewport"]

@@ -79,3 +79,29 @@ def test_a_year_that_is_over_reads_as_the_year():
     newsletter = Renderer(Theme(Path("/nonexistent"), "default")).render("2026", context, edition="year")
     assert "Over 12 months, January to December 2026:\n- " in newsletter.text and "so far" not in newsletter.text
     assert newsletter.subject.startswith("IT in 2026: ")
+
+
+def test_the_year_in_numbers_counts_the_quiet_work_of_the_kinds_that_have_a_source():
+    """Backups, devices and security awareness add their year's totals beside the help desk's, each
+    with its best month; a kind without a source says nothing."""
+    from newsletter.results import AwarenessStats, BackupStats
+
+    history = eleven_months()
+    for number in range(1, 12):
+        label = Month(2026, number).label
+        history[label] = history[label] + [
+            SourceResult.ok("backups", "veeam", "backup", BackupStats(
+                jobs_run=100, succeeded=100 - (number == 3), with_warnings=0, failed=int(number == 3),
+                restores=number).metrics()),
+            SourceResult.ok("training", "knowbe4", "awareness", AwarenessStats(
+                simulations=1, delivered=200, clicked=6, reported=100, phish_prone_pct=3.0,
+                trainings_completed=10 + number).metrics()),
+        ]
+    context = build_year_context(YEAR, history, EXTRA)
+    totals = {t.noun: t.sentence for t in context["totals"]}
+    assert totals["restores for colleagues"] == "66 restores for colleagues; most in November 2026 (11)."
+    assert totals["average backup success"] == "99.91% average backup success; best in January 2026 (100%)."
+    assert totals["security trainings completed"] == ("176 security trainings completed; most in November "
+                                                      "2026 (21).")
+    assert not any("devices" in noun for noun in totals)  # no device management source
+    assert "- 66 restores for colleagues; most in November 2026 (11)." in render_text(context)

@@ -32,6 +32,11 @@ YEAR_TOTALS = (
     ("uptime", "overall_uptime_pct", N_("average uptime"), "mean", "higher"),
     ("ticketing", "first_response_median_s", N_("to a first answer, on average"), "mean", "lower"),
     ("mail_security", "phishing", N_("phishing emails stopped"), "sum", "higher"),
+    # the quiet work (quiet_work.py's kinds): a month's rate averaged as uptime is, volumes added up
+    ("backup", "success_rate_pct", N_("average backup success"), "mean", "higher"),
+    ("backup", "restores", N_("restores for colleagues"), "sum", "higher"),
+    ("devices", "compliant_pct", N_("average device compliance"), "mean", "higher"),
+    ("awareness", "trainings_completed", N_("security trainings completed"), "sum", "higher"),
 )
 # a total's best month, by which month is best and the figure's unit
 BEST = {("higher", "pct"): N_("best in {month} ({value})"), ("higher", "count"): N_("most in {month} ({value})"),
