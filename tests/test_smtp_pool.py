@@ -132,6 +132,13 @@ class Hostile(socketserver.BaseRequestHandler):
             if fault == "endless reply":
                 while True:
                     sock.sendall(b"250-still going\r\n" * 256)
+            if fault == "endless empty lines":
+                while True:
+                    sock.sendall(b"250-\r\n" * 1024)
+            if fault == "trickle":  # a byte at a time, each well within timeout_s, never a whole line
+                while True:
+                    sock.sendall(b"2")
+                    time.sleep(0.2)
             if fault == "silence":
                 time.sleep(5)
                 return False
@@ -152,7 +159,7 @@ def hostile():
     server.server_close()
 
 
-@pytest.mark.parametrize("fault", ["endless line", "endless reply", "silence"])
+@pytest.mark.parametrize("fault", ["endless line", "endless reply", "endless empty lines", "trickle", "silence"])
 def test_an_answer_to_the_data_that_never_ends_or_never_comes_is_unknown_and_the_run_goes_on(hostile, tmp_path,
                                                                                              fault):
     hostile.RequestHandlerClass.faults["m03@example.com"] = fault

@@ -42,6 +42,7 @@ class Link:
         self.expected = 0  # replies still awaited
         self.inbox = bytearray()
         self.lines: list[bytes] = []  # the lines of the reply being read
+        self.reply_bytes = 0  # their size on the wire
         self.outbox: collections.deque[memoryview] = collections.deque()
         self.deadline = math.inf
         self.cleanup: list[bytes] = []  # after a refused envelope: ".", then RSET
@@ -50,7 +51,8 @@ class Link:
         sock = self.transport.socket
         assert sock is not None, "opened by SmtpTransport.open()"
         sock.setblocking(False)
-        self.sock, self.inbox, self.lines, self.outbox = sock, bytearray(), [], collections.deque()
+        self.sock, self.inbox, self.lines, self.reply_bytes = sock, bytearray(), [], 0
+        self.outbox = collections.deque()
 
     def detach(self) -> None:
         """Give the socket back to smtplib (blocking, with its timeout) for QUIT or a new message."""
@@ -84,7 +86,10 @@ class Link:
 
     def read(self) -> list[Reply]:
         """The complete replies that arrived (multi-line ones joined with "\\n", as smtplib does).
-        OSError: the connection is gone or the bytes are not SMTP."""
+        OSError: the connection is gone or the bytes are not SMTP.
+
+        Reading does not move the deadline: an answer has timeout_s from the last byte written to
+        be complete, however slowly a server trickles it."""
         assert self.sock is not None
         while True:  # a TLS socket may hold a whole record: read until the socket has nothing more
             try:
@@ -96,19 +101,19 @@ class Link:
             self.inbox += data
             if not isinstance(self.sock, ssl.SSLSocket):
                 break
-        self.deadline = time.monotonic() + self.transport.settings.timeout_s
         return self._replies()
 
     def _replies(self) -> list[Reply]:
-        replies = []
-        while (end := self.inbox.find(b"\n")) >= 0:
-            line = bytes(self.inbox[:end + 1])
-            del self.inbox[:end + 1]
+        replies, start, inbox = [], 0, self.inbox
+        while (end := inbox.find(b"\n", start)) >= 0:
+            line = bytes(inbox[start:end + 1])
+            start = end + 1
+            self.reply_bytes += len(line)
             if len(line) > MAX_LINE:
                 raise ProtocolError(f"a reply line of {len(line):,} bytes")
-            self.lines.append(line[4:].strip(b" \t\r\n"))
-            if sum(map(len, self.lines)) > MAX_REPLY:
+            if self.reply_bytes > MAX_REPLY:
                 raise ProtocolError("a reply longer than 64 KB")
+            self.lines.append(line[4:].strip(b" \t\r\n"))
             if line[3:4] == b"-":
                 continue
             try:
@@ -116,7 +121,8 @@ class Link:
             except ValueError:
                 code = -1
             replies.append((code, b"\n".join(self.lines)))
-            self.lines = []
-        if len(self.inbox) > MAX_LINE:
+            self.lines, self.reply_bytes = [], 0
+        del inbox[:start]
+        if len(inbox) > MAX_LINE:
             raise ProtocolError(f"a reply line of over {MAX_LINE:,} bytes")
         return replies
