@@ -39,6 +39,21 @@ def test_json_on_stdout_holds_the_story_of_the_draft(tmp_path):
     assert {"label", "framing", "comparison", "verdict", "shown"} <= set(resolved)
 
 
+def test_json_has_each_backup_job_and_the_devices_of_each_operating_system(tmp_path):
+    """What the edition's web page shows for them, as data: the rows of the backups and devices."""
+    result = preview(tmp_path, "--format", "json")
+    assert result.exit_code == 0, result.output
+    sections = {s["kind"]: s for s in json.loads(result.stdout)["sections"]}
+    jobs, systems = sections["backup"]["jobs"], sections["devices"]["by_os"]
+    assert jobs and all(set(job) == {"name", "runs", "succeeded", "failed", "longest_gap_s"} for job in jobs)
+    assert sum(job["runs"] for job in jobs) == next(f["value"] for f in sections["backup"]["figures"]
+                                                    if f["key"] == "jobs_run")
+    assert systems and all(set(group) == {"os", "managed", "compliant", "patched"} for group in systems)
+    assert sum(group["managed"] for group in systems) == next(f["value"] for f in sections["devices"]["figures"]
+                                                               if f["key"] == "managed")
+    assert sections["ticketing"]["jobs"] == [] and sections["ticketing"]["by_os"] == []
+
+
 def test_json_output_file_matches_what_stdout_prints(tmp_path):
     out = tmp_path / "draft.json"
     result = preview(tmp_path, "--output", str(out))

@@ -54,7 +54,14 @@ def _section(section: Section) -> dict[str, Any]:
                       "figures": [_figure(f, section, False) for f in item["figures"].values()]}
                      for item in section.items if "figures" in item],
         "top_categories": [[item["name"], item["count"]] for item in section.items if "count" in item],
+        "jobs": [_row(item) for item in section.items] if section.kind == "backup" else [],
+        "by_os": [_row(item) for item in section.items] if section.kind == "devices" else [],
     }
+
+
+def _row(item: dict[str, Any]) -> dict[str, Any]:
+    """A backup job's or an operating system's row as stored (BackupJob, DeviceGroup)."""
+    return {key: _plain(value) if isinstance(value, float) else value for key, value in item.items()}
 
 
 def _figure(figure: Figure, section: Section, shown: bool) -> dict[str, Any]:
