@@ -8,7 +8,6 @@ and tried once more; lost after the data, the outcome is unknown.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import re
 import smtplib
 import socket
@@ -19,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from newsletter.binding import Secret
-from newsletter.delivery.base import ServerUnavailable, Transport, TransportContext, TransportError, UnknownOutcome
-from newsletter.delivery.smtp_pool import SmtpPool
-from newsletter.delivery.smtp_replies import Dropped, describe, envelope_problem, refusal, reply_text
+from newsletter.delivery.base import Transport, TransportContext, TransportError
+from newsletter.delivery.smtp_pool import SmtpPool, send_one
+from newsletter.delivery.smtp_replies import describe
 from newsletter.errors import ConfigError
 from newsletter.hosts import is_loopback
 
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
     from newsletter.binding import Where
     from newsletter.delivery.message import Outgoing
 
-log = logging.getLogger(__name__)
 DEFAULT_CONNECTIONS = 4
 MAX_CONNECTIONS = 32  # far more than a relay allows one client; more only shares the same link
 
@@ -156,70 +154,10 @@ class SmtpTransport(Transport):
             raise TransportError(f"{where}: login failed ({describe(exc)})") from None
 
     def send(self, out: Outgoing, before_data: Callable[[], None]) -> str:
-        """One message; a connection dropped (or 421) before the data is reopened and tried once more."""
-        for attempt in (1, 2):
-            if self._smtp is None:
-                self.open()
-            smtp = self._smtp
-            assert smtp is not None
-            try:
-                self._envelope(smtp, out.recipient)
-                break
-            except Dropped as exc:
-                self._drop()
-                if attempt == 2:
-                    raise ServerUnavailable(f"connection lost before the data ({exc})") from None
-                log.info("SMTP connection lost before the data (%s); reconnecting", exc)
-        before_data()
-        try:
-            smtp.send(out.for_smtp())
-            code, reply = smtp.getreply()
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            self._drop()
-            raise UnknownOutcome(f"connection lost after the data was sent ({describe(exc)})") from None
-        if code == 421:
-            self._drop()
-        if code != 250:
-            raise refusal(code, reply)
-        self.sent_on_connection += 1
-        return f"{code} {reply_text(reply)}"
-
-    def _envelope(self, smtp: smtplib.SMTP, recipient: str) -> None:
-        """MAIL, RCPT (one recipient a message: its answer alone says if it was accepted), DATA."""
-        if self.reconnect_due():
-            raise Dropped(f"{self.sent_on_connection} messages on this connection (messages_per_connection)")
-        try:
-            if smtp.has_extn("pipelining"):  # RFC 2920: one round trip for MAIL, RCPT and DATA
-                # addresses were checked when read (one line, ASCII, one @): no quoting to redo per message
-                smtp.send(f"MAIL FROM:<{self.sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n")
-                replies = [smtp.getreply() for _ in range(3)]
-            else:
-                replies = []
-                for command in (lambda: smtp.mail(self.sender), lambda: smtp.rcpt(recipient),
-                                lambda: smtp.docmd("DATA")):
-                    replies.append(command())
-                    if replies[-1][0] not in (250, 251):
-                        break
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            raise Dropped(describe(exc)) from None
-        self._check_envelope(smtp, replies)
-
-    def _check_envelope(self, smtp: smtplib.SMTP, replies: list[tuple[int, bytes]]) -> None:
-        """The first refusal is the answer (smtp_replies.envelope_problem), after the cleanup: the
-        end of the data for a server that took DATA after refusing the recipient, then RSET."""
-        problem = envelope_problem(replies, self.settings.host, self.sender)
-        if problem is None:
-            return
-        if isinstance(problem, Dropped):
-            raise problem
-        if replies[-1][0] == 354:
-            try:
-                smtp.send(".\r\n")
-                smtp.getreply()
-            except (smtplib.SMTPServerDisconnected, OSError):
-                self._drop()
-        self._reset(smtp)
-        raise problem
+        """One message, over the connection this instance keeps (opened when it is not), through
+        the loop a run's connections share (smtp_pool.send_one): a connection dropped (or 421)
+        before the data is reopened and tried once more."""
+        return send_one(self, out, before_data)
 
     # what SmtpPool drives: the open connection's socket, and when it must be opened again ---------
     def pool(self) -> SmtpPool:
@@ -242,14 +180,6 @@ class SmtpTransport(Transport):
     def drop(self) -> None:
         """Close the connection without QUIT (it is broken or the server asked); the next message opens one."""
         self._drop()
-
-    def _reset(self, smtp: smtplib.SMTP) -> None:
-        if self._smtp is None:
-            return
-        try:
-            smtp.rset()
-        except (smtplib.SMTPException, OSError):
-            self._drop()
 
     def _drop(self) -> None:
         if self._smtp is not None:

@@ -19,15 +19,18 @@ import collections
 import logging
 import selectors
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from newsletter.delivery.base import ServerUnavailable, TransportError, UnknownOutcome
-from newsletter.delivery.connections import ConnectionPool, Run
+from newsletter.delivery.connections import Attempt, ConnectionPool, Run
+from newsletter.delivery.recipients import Recipient
 from newsletter.delivery.smtp_replies import Dropped, Reply, envelope_problem, refusal
 from newsletter.delivery.smtp_wire import IDLE, Link
 
 if TYPE_CHECKING:
-    from newsletter.delivery.recipients import Recipient
+    from newsletter.delivery.message import Outgoing
     from newsletter.delivery.smtp import SmtpTransport
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,63 @@ class SmtpPool(ConnectionPool):
         if loop.failure is not None:
             raise loop.failure
         return loop.later
+
+
+def send_one(transport: SmtpTransport, out: Outgoing, before_data: Callable[[], None]) -> str:
+    """One message over `transport`'s connection (opened when it is not), through the same loop as
+    a run's: SmtpTransport.send, for a test copy or a notice. Returns the server's answer, or
+    raises the outcome (base.py's contract); `before_data()` is called just before the data."""
+    one = _OneMessage(out, before_data)
+    loop = _Loop([Link(transport)], collections.deque([Recipient(out.recipient)]), one)
+    try:
+        loop.run()
+    finally:
+        loop.close()
+    if loop.failure is not None:
+        raise loop.failure
+    return one.answer()
+
+
+class _OneMessage:
+    """The Run a single message needs (connections.Run): no ledger, `before_data` as its flush."""
+
+    def __init__(self, out: Outgoing, before_data: Callable[[], None]) -> None:
+        self.out, self.before_data = out, before_data
+        self.marking: Future = Future()
+        self.reply: str | None = None
+        self.problem: Exception | None = None
+
+    def begin(self, person: Recipient) -> Attempt:
+        return Attempt(person, self.out, self.marking)
+
+    def flush(self) -> None:
+        if not self.marking.done():
+            try:
+                self.before_data()
+            except Exception as exc:  # the caller's: the data does not leave, the caller gets it back
+                self.marking.set_exception(exc)
+                return
+            self.marking.set_result(None)
+
+    def finish(self, attempt: Attempt, *, reply: str | None = None, problem: Exception | None = None,
+               with_next: bool = False) -> str:
+        self.reply, self.problem = reply, problem
+        return "sent" if problem is None else "refused"
+
+    def answer(self) -> str:
+        if self.problem is not None:
+            raise self.problem
+        assert self.reply is not None, "the loop ended with an answer or a failure"
+        return self.reply
+
+    def commit(self) -> None:
+        """Nothing waits to be committed: there is no ledger."""
+
+    def abandon(self, attempt: Attempt) -> None:
+        """Nothing to put back: there is no ledger."""
+
+    def send(self, transport: object, person: Recipient) -> str:
+        raise NotImplementedError("one message goes through begin and finish")
 
 
 class _Loop:
@@ -257,7 +317,8 @@ class _Loop:
         link.stage, link.expected = CLEANUP, 1
         link.write(link.cleanup.pop(0))
         self._watch(link)
-        if isinstance(problem, TransportError) or link.attempt.marking.exception() is not None:
+        marking = link.attempt.marking  # not waited on here: recording the refusal waits if it must
+        if isinstance(problem, TransportError) or (marking.done() and marking.exception() is not None):
             self._give_up(link, problem)
         else:
             self._record(link, problem=problem)

@@ -1,8 +1,8 @@
-"""What an SMTP server's replies mean for the person being sent to: the one reading of them that
-the blocking exchange (smtp.py) and the multiplexed one (smtp_pool.py) share.
+"""What an SMTP server's replies mean for the person being sent to, apart from how they are read
+and written (smtp_pool.py drives the exchange; smtp.py describes failures to connect and log in).
 
 A reply is `(code, text)` as smtplib gives it. Only the outcome is decided here; writing the
-cleanup (the end of data after a refused recipient, RSET) is each driver's business.
+cleanup (the end of data after a refused recipient, RSET) is the driver's business.
 """
 
 from __future__ import annotations
