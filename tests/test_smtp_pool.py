@@ -226,3 +226,28 @@ def test_a_rate_limits_pause_does_not_hold_back_the_last_persons_sent(smtp_serve
                          DeliveryPlan(Envelope("it@example.com"), rate_per_s=100, sleep=pause, clock=lambda: 0.0))
     assert report.counts == {"sent": len(MANY)}
     assert len(pending_in_pauses) == len(MANY) - 1 and set(pending_in_pauses) == {0}, pending_in_pauses
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_one_message_outside_a_run_gets_its_answer_or_its_refusal(smtp_server, pipelining):
+    """SmtpTransport.send (a test copy, a notice) goes through the same loop, with no ledger."""
+    from newsletter.compose.personal import Personalizer
+    from newsletter.delivery.base import PermFailure
+    from newsletter.delivery.message import MessageFactory
+    from newsletter.delivery.recipients import Recipient
+
+    box = smtp_server.mailbox
+    box.pipelining, box.rcpt_codes = pipelining, {"no@example.com": "550 5.1.1 No such user"}
+    factory = MessageFactory(Envelope("it@example.com"), Personalizer(EDITION))
+    transport, called = smtp(smtp_server), []
+    transport.open()
+    try:
+        answer = transport.send(factory.build(Recipient("yes@example.com"), {"name": "", "email": "yes@example.com"}),
+                                lambda: called.append("yes"))
+        with pytest.raises(PermFailure, match=r"550 5\.1\.1"):
+            transport.send(factory.build(Recipient("no@example.com"), {"name": "", "email": "no@example.com"}),
+                           lambda: called.append("no"))
+    finally:
+        transport.close()
+    assert answer.startswith("250") and called == ["yes"] and box.count_to("yes@example.com") == 1
+    assert box.count_to("no@example.com") == 0 and box.connections == 1
