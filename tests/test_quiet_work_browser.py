@@ -36,13 +36,17 @@ def read(browser, path, width: int, scheme: str, name: str) -> dict:
         page.close()
 
 
+def draft(tmp_path_factory, name: str, *args: str):
+    """The demo's draft written by `preview` with `args`, in a state folder of its own."""
+    folder = tmp_path_factory.mktemp(name)
+    out = folder / f"{name}.html"
+    invoke("preview", "--demo", *args, "--output", str(out), env={"NEWSLETTER_STATE_DIR": str(folder / "state")})
+    return out
+
+
 @pytest.fixture(scope="module")
 def short_draft(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("short")
-    out = folder / "newsletter.html"
-    invoke("preview", "--demo", "--month", "2026-10", "--output", str(out),
-           env={"NEWSLETTER_STATE_DIR": str(folder / "state")})
-    return out
+    return draft(tmp_path_factory, "short", "--month", "2026-10")
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -81,11 +85,7 @@ def test_the_web_page_shows_every_job_and_operating_system(browser, tmp_path):
 
 @pytest.fixture(scope="module")
 def year_draft(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("year")
-    out = folder / "year.html"
-    invoke("preview", "--demo", "--year", "2026", "--collect", "--output", str(out),
-           env={"NEWSLETTER_STATE_DIR": str(folder / "state")})
-    return out
+    return draft(tmp_path_factory, "year", "--year", "2026", "--collect")
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

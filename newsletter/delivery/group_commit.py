@@ -112,22 +112,21 @@ class LedgerWriter:
     def flush_waiting(self) -> None:
         """Without a flusher thread: one flush for every durable mark committed so far, now."""
         pending, self._unflushed = self._unflushed, []
-        if not pending:
-            return
+        if pending:
+            self._flush_for(pending)
+
+    def _flush_for(self, pending: list[Future]) -> None:
+        """One flush; then each pending mark is done, or raises what the flush raised (the run
+        stops: no data leaves unrecorded)."""
         try:
             self.store.flush()
-        except BaseException as exc:  # each waiter raises it: the run stops, no data leaves unrecorded
+        except BaseException as exc:
             for done in pending:
                 done.set_exception(exc)
             return
         self.flushes += 1
         for done in pending:
             done.set_result(None)
-
-    @property
-    def unflushed(self) -> bool:
-        """Durable marks committed and waiting for flush_waiting() (never, with a flusher thread)."""
-        return bool(self._unflushed)
 
     def close(self) -> None:
         """Commit what is waiting, wait for the last flush and stop the flusher."""
@@ -151,17 +150,8 @@ class LedgerWriter:
             waiting = _all_waiting(self._committed)
             stop = None in waiting
             pending = [done for done in waiting if done is not None]
-            if not pending:
-                continue
-            try:
-                self.store.flush()
-            except BaseException as exc:
-                for done in pending:
-                    done.set_exception(exc)
-                continue
-            self.flushes += 1
-            for done in pending:
-                done.set_result(None)
+            if pending:
+                self._flush_for(pending)
 
 
 class _FlushedOnWait(Future):
