@@ -28,6 +28,7 @@ SYNTAX = {"variable_start_string": "[[", "variable_end_string": "]]", "block_sta
 _OPENERS = ("[[", "[%", "[#")
 _BREAK = "[\u200b"  # a zero-width space between the brackets: looks the same, is not syntax
 PARTS = {"subject": "subject", "html": "HTML part", "text": "text part"}  # as messages name them
+Pieces = tuple[str, list[str], list[str]]  # a person's subject, text chunks and HTML chunks
 
 
 class PlacedText(str):
@@ -101,7 +102,7 @@ class Personalizer:
     def is_static(self, chunk: str) -> bool:
         return self._static.get(id(chunk)) is chunk
 
-    def pieces(self, recipient: dict[str, str]) -> tuple[str, list[str], list[str]]:
+    def pieces(self, recipient: dict[str, str]) -> Pieces:
         """Subject, text chunks and HTML chunks for one person."""
         if not self.personal:
             return self.newsletter.subject, [self.newsletter.text], [self.newsletter.html]
@@ -118,6 +119,14 @@ class Personalizer:
         except Exception as exc:  # a filter's own error too (int("x"), a division by zero): one person's
             raise TemplateError(f"{_failure(name, exc)}; the recipients' columns "
                                 f"are: {', '.join(sorted(recipient))}") from None
+
+    def filled(self, recipient: dict[str, str]) -> tuple[Pieces | None, str | None]:
+        """`pieces()` and None, or None and why they cannot be filled in (`problem()`'s words); never
+        raises. The check before a run uses it, so the builder can use what it already filled in."""
+        try:
+            return self.pieces(recipient), None
+        except TemplateError:
+            return None, self.problem(recipient)
 
     def problem(self, recipient: dict[str, str]) -> str | None:
         """Why this person's fields cannot be filled in, or None; never raises. Costs what filling

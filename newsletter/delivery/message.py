@@ -22,7 +22,7 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import formataddr, formatdate, make_msgid
 from functools import cached_property
 
-from newsletter.compose.personal import Personalizer
+from newsletter.compose.personal import Personalizer, Pieces
 from newsletter.compose.pictures import InlineImage
 from newsletter.compose.render import Newsletter
 from newsletter.delivery.addresses import check_address
@@ -204,14 +204,16 @@ class MessageFactory:
     def message_id(self) -> str:
         return make_msgid(idstring=f"newsletter.{self.personalizer.newsletter.month}", domain=self.envelope.domain)
 
-    def build(self, to: Recipient, fields: dict[str, str], message_id: str | None = None) -> Outgoing:
+    def build(self, to: Recipient, fields: dict[str, str], message_id: str | None = None,
+              pieces: Pieces | None = None) -> Outgoing:
+        """The person's message; `pieces`: their fields already filled in (Personalizer.pieces)."""
         message_id = message_id or self.message_id()
         if not to.email.isascii():
             edition = self.personalizer.for_recipient(fields)
             message = build_message(edition, self.envelope, to, subject_prefix=self.subject_prefix,
                                     message_id=message_id)
             return Outgoing(to.email, message_id, as_bytes(message))
-        subject, text, html = self.personalizer.pieces(fields)
+        subject, text, html = pieces or self.personalizer.pieces(fields)
         # "=_" occurs neither in quoted-printable nor in base64: a counter is a safe boundary
         boundary = b"=_newsletter_a_%s_%d" % (self._token, next(self._numbers))
         parts = [self._subject(subject), self._to(to),
