@@ -85,7 +85,7 @@ class Transport:
     One instance sends one batch from one thread: `open()`, then `send()` per message, then
     `close()` (also after a failure). A run may open it again after closing it. A transport whose
     `connections` is more than 1 is sent through by that many instances at once (`another()`),
-    each from its own thread.
+    each from its own thread, unless its `pool()` drives them itself (SMTP: all from one thread).
     """
 
     name: ClassVar[str]  # "smtp": delivery.transport = "smtp", keys in [delivery.smtp]

@@ -3,14 +3,16 @@
 Why not a thread per connection: with one, Python's interpreter lock and the switches between
 threads cost far more than the SMTP exchange itself (benchmarks/README.md). One thread that waits
 on every socket does the same exchanges without them, and the ledger's promises are unchanged:
-`sending` is on disk before a message's data leaves (the ledger's flusher thread says so through a
-wake-up socket), and a connection's outcome is committed before it takes its next person.
+`sending` is on disk before a message's data leaves (the loop flushes the ledger itself whenever
+no socket has anything for it, one flush for every connection waiting then), and a connection's
+outcome is committed before it takes its next person.
 
 SmtpTransport opens each connection as before (blocking: greeting, EHLO, STARTTLS, login); this
 loop then drives MAIL, RCPT, DATA and the data over the socket, non-blocking. Opening again (a
 drop or a 421 before the data, messages_per_connection) is blocking: it holds the other
 connections for as long as the connect takes, at most timeout_s. The replies are read as smtplib
-reads them, and mean what they mean for the blocking send (smtp_replies.py).
+reads them (smtp_wire.py) and mean what smtp_replies.py says. A single message outside a run (a
+test copy, a notice) goes through the same loop (`send_one`).
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ class _Loop:
                     self._lost(link, TimeoutError("timed out"))
 
     def _wait(self) -> float | None:
-        """Seconds until the first answer is due; None when only marks are awaited (they wake the loop)."""
+        """Seconds until the first answer is due; None when nothing is (only marks are awaited)."""
         due = [link.deadline for link in self.links if link.stage in ANSWERING]
         return max(0.0, min(due) - time.monotonic()) if due else None
 
