@@ -148,12 +148,10 @@ def test_messages_built_at_once_by_several_connections_each_carry_their_own_pers
 @pytest.mark.parametrize("kept", [100, 5], ids=["all-kept", "five-kept"])
 def test_each_persons_fields_are_filled_in_once_and_beyond_those_kept_again_as_built(smtp_server, tmp_path,
                                                                                      monkeypatch, kept):
-    """The check before the run keeps what it filled in (up to ledger.PIECES_KEPT people), and the
+    """The check before the run keeps what it filled in (up to DeliveryPlan.fields_kept people), and the
     builder uses it: the same message, without filling the fields in twice."""
     from newsletter.compose.personal import Personalizer
     from newsletter.compose.render import Newsletter
-    from newsletter.delivery import ledger
-
     personal = Newsletter(month="2026-10", subject="For [[ recipient.name ]]", preheader="",
                           html="<p>Hello [[ recipient.name ]]</p>", text="Hello [[ recipient.name ]]\n")
     filled: list[str] = []  # each time a person's fields are filled in: to build, or to check them
@@ -165,11 +163,10 @@ def test_each_persons_fields_are_filled_in_once_and_beyond_those_kept_again_as_b
             return original(self, recipient)
         return fill
 
-    monkeypatch.setattr(ledger, "PIECES_KEPT", kept)
     monkeypatch.setattr(Personalizer, "pieces", counting(pieces))
     monkeypatch.setattr(Personalizer, "problem", counting(problem))
     with Store.open(tmp_path / "state") as store:
-        report = deliver(store, personal, people(*MANY), smtp(smtp_server, 3), plan())
+        report = deliver(store, personal, people(*MANY), smtp(smtp_server, 3), plan(fields_kept=kept))
     assert report.counts == {"sent": 12}
     assert len(filled) == len(MANY) + max(0, len(MANY) - kept) and set(filled) == set(MANY), filled
     for message in smtp_server.mailbox.messages:

@@ -36,20 +36,18 @@ class Attempt:
     data_sent: bool = False
 
 
-class Run(Protocol):
-    """What a pool needs from the ledger's run (ledger._Run): a whole send from a connection's
-    thread, or its steps for a pool that drives every connection from one thread."""
-
-    def send(self, transport: Transport, person: Recipient) -> str:
-        """Send to one person and record it; returns the state recorded ("temp_failed": try later)."""
+class Steps(Protocol):
+    """A send in steps, for a pool that drives every connection from one thread (smtp_pool.py):
+    the ledger's run (ledger._Run), or a single message outside it."""
 
     def begin(self, person: Recipient) -> Attempt | None:
         """Mark `sending` and build the message; None: held back, nothing to send."""
 
     def finish(self, attempt: Attempt, *, reply: str | None = None, problem: Exception | None = None,
                with_next: bool = False) -> str:
-        """Record the answer or the outcome; returns the state recorded. May raise to stop the run.
-        `with_next`: a `sent` is committed with the next `begin` or `commit`, not alone."""
+        """Record the answer or the outcome; returns the state recorded ("temp_failed": try later).
+        May raise to stop the run. `with_next`: a `sent` is committed with the next `begin` or
+        `commit`, not alone."""
 
     def commit(self) -> None:
         """Commit what `finish(with_next=True)` left waiting."""
@@ -59,6 +57,13 @@ class Run(Protocol):
 
     def abandon(self, attempt: Attempt) -> None:
         """The run stops before this person's data left: back to `queued`."""
+
+
+class Run(Steps, Protocol):
+    """What ConnectionPool needs from the ledger's run: a whole send, from a connection's thread."""
+
+    def send(self, transport: Transport, person: Recipient) -> str:
+        """Send to one person and record it; returns the state recorded ("temp_failed": try later)."""
 
 
 class RateLimit:

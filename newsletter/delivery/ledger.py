@@ -37,7 +37,7 @@ HELD_SHOWN = 20  # people held back named one by one in the log; history names t
 # the check before a run keeps what it filled in for this many people, so building their messages
 # does not fill their fields in again (about 0.7 KB each for the default theme); the rest are filled
 # in again when built
-PIECES_KEPT = 20_000
+FIELDS_KEPT = 20_000
 OUTCOMES = ((TempFailure, "temp_failed"), (PermFailure, "perm_failed"), (UnknownOutcome, "unknown"))
 LEFT_NOTE = "not sent: no longer among the recipients when a later run read them (the directory group, file or lists)"
 
@@ -53,6 +53,7 @@ class DeliveryPlan:
     retry_backoff_s: float = 60.0
     retry_until_days: float = 3.0
     resend_unknown: bool = False
+    fields_kept: int = FIELDS_KEPT  # people whose fields the check keeps filled in for their build
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
 
@@ -222,7 +223,7 @@ class _Run:
             by_language.setdefault(id(personalizer), (personalizer, []))[1].append(recipient)
         problems: dict[str, str] = {}
         for personalizer, mine in by_language.values():
-            problems.update(field_problems(personalizer, mine, self.columns, self._filled, PIECES_KEPT))
+            problems.update(field_problems(personalizer, mine, self.columns, self._filled, self.plan.fields_kept))
         if not problems:
             return recipients
         if len(problems) == len(recipients) and not set(self.store.delivery_counts(self.month)) & set(DONE_STATES):

@@ -179,9 +179,6 @@ class SmtpTransport(Transport):
 
     def drop(self) -> None:
         """Close the connection without QUIT (it is broken or the server asked); the next message opens one."""
-        self._drop()
-
-    def _drop(self) -> None:
         if self._smtp is not None:
             self._smtp.close()
         self._smtp = None

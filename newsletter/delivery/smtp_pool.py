@@ -26,21 +26,16 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from newsletter.delivery.base import ServerUnavailable, TransportError, UnknownOutcome
-from newsletter.delivery.connections import Attempt, ConnectionPool, Run
+from newsletter.delivery.connections import Attempt, ConnectionPool, Steps
 from newsletter.delivery.recipients import Recipient
-from newsletter.delivery.smtp_replies import Dropped, Reply, envelope_problem, refusal
-from newsletter.delivery.smtp_wire import IDLE, Link
+from newsletter.delivery.smtp_replies import Dropped, Reply, envelope_problem, refusal, reply_text
+from newsletter.delivery.smtp_wire import ANSWERING, CLEANUP, DATA, ENVELOPE, IDLE, MARKING, Link
 
 if TYPE_CHECKING:
     from newsletter.delivery.message import Outgoing
     from newsletter.delivery.smtp import SmtpTransport
 
 log = logging.getLogger(__name__)
-
-# a connection's stages: waiting for a person, for the envelope's answers, for its `sending` to be on
-# disk, for the answer to the data, for the answers to the cleanup after a refusal
-ENVELOPE, MARKING, DATA, CLEANUP = "envelope", "marking", "data", "cleanup"
-ANSWERING = (ENVELOPE, DATA, CLEANUP)  # waiting for the server: timeout_s applies
 
 
 class SmtpPool(ConnectionPool):
@@ -49,7 +44,7 @@ class SmtpPool(ConnectionPool):
     transports: list[SmtpTransport]
     drives_flushes = True  # the loop flushes the ledger whenever it has nothing else to do
 
-    def send_all(self, people: list[Recipient], run: Run) -> list[Recipient]:
+    def send_all(self, people: list[Recipient], run: Steps) -> list[Recipient]:
         """Send to everyone over every usable connection at once; returns those refused for now.
 
         A failure that stops the run (the server gone, a refused sender, max_errors) lets every
@@ -87,7 +82,7 @@ def send_one(transport: SmtpTransport, out: Outgoing, before_data: Callable[[], 
 
 
 class _OneMessage:
-    """The Run a single message needs (connections.Run): no ledger, `before_data` as its flush."""
+    """The steps a single message needs (connections.Steps): no ledger, `before_data` as its flush."""
 
     def __init__(self, out: Outgoing, before_data: Callable[[], None]) -> None:
         self.out, self.before_data = out, before_data
@@ -124,15 +119,12 @@ class _OneMessage:
     def abandon(self, attempt: Attempt) -> None:
         """Nothing to put back: there is no ledger."""
 
-    def send(self, transport: object, person: Recipient) -> str:
-        raise NotImplementedError("one message goes through begin and finish")
-
 
 class _Loop:
     """The run's connections and the people still to send to; run() returns once all are idle."""
 
-    def __init__(self, links: list[Link], todo: collections.deque[Recipient], run: Run) -> None:
-        self.links, self.todo, self.run_ = links, todo, run
+    def __init__(self, links: list[Link], todo: collections.deque[Recipient], steps: Steps) -> None:
+        self.links, self.todo, self.steps = links, todo, steps
         self.later: list[Recipient] = []
         self.failure: BaseException | None = None
         self.selector = selectors.DefaultSelector()
@@ -179,7 +171,7 @@ class _Loop:
     def _flush(self) -> None:
         """One flush for every connection waiting on its `sending`; then their data leaves."""
         try:
-            self.run_.flush()
+            self.steps.flush()
         except Exception as exc:  # the marks raise it too: each connection hangs up below
             self._stop(exc)
         for link in self.links:
@@ -225,7 +217,7 @@ class _Loop:
         while self.failure is None and self.todo:  # begin() commits this link's last `sent` first
             person = self.todo.popleft()
             try:
-                attempt = self.run_.begin(person)
+                attempt = self.steps.begin(person)
             except Exception as exc:  # the run stops; raised once every connection is idle
                 self._stop(exc)
                 return
@@ -234,7 +226,7 @@ class _Loop:
                 self._envelope(link)
                 return
         try:
-            self.run_.commit()  # nobody next: this connection's last outcome alone
+            self.steps.commit()  # nobody next: this connection's last outcome alone
         except Exception as exc:
             self._stop(exc)
         self._watch(link)
@@ -303,7 +295,7 @@ class _Loop:
             self._finish(link, problem=refusal(code, text))
             return
         link.transport.sent_on_connection += 1
-        self._finish(link, reply=f"{code} {' '.join(text.decode('utf-8', 'replace').split())}", with_next=True)
+        self._finish(link, reply=f"{code} {reply_text(text)}", with_next=True)
 
     def _dropped_before_data(self, link: Link, exc: Dropped) -> None:
         if link.tries < 2:
@@ -332,14 +324,14 @@ class _Loop:
     def _record(self, link: Link, **outcome) -> None:
         attempt = link.attempt
         try:
-            if self.run_.finish(attempt, **outcome) == "temp_failed":
+            if self.steps.finish(attempt, **outcome) == "temp_failed":
                 self.later.append(attempt.recipient)
         except Exception as exc:  # max_errors: raised once every connection is idle
             self._stop(exc)
 
     def _give_up(self, link: Link, exc: BaseException) -> None:
         """Nothing can be sent (connect, login, the sender refused): this person back to `queued`, the run stops."""
-        self.run_.abandon(link.attempt)
+        self.steps.abandon(link.attempt)
         self._stop(exc)
         if link.stage != CLEANUP:
             link.stage, link.attempt = IDLE, None
@@ -365,7 +357,7 @@ class _Loop:
         """Stopped from outside (an interrupt): whoever's data had not left goes back to `queued`."""
         for link in self.links:
             if link.attempt is not None and link.stage in (ENVELOPE, MARKING):
-                self.run_.abandon(link.attempt)
+                self.steps.abandon(link.attempt)
             if link.stage != IDLE:
                 self._drop(link)
 
