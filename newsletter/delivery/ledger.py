@@ -93,7 +93,7 @@ def deliver(store: Store, newsletter: Newsletter, recipients: RecipientList, tra
     store.queue(month, people)
     _settle(store, month, plan)
     _follow_the_recipients(store, month, people)
-    todo = [row.recipient for row in store.deliveries(month, RETRYABLE)]
+    todo = store.recipients_in(month, RETRYABLE)
     if not todo:
         report.counts = store.delivery_counts(month)
         if report.finished:  # what is left waits for a person: the edition itself is done
@@ -147,7 +147,7 @@ def _follow_the_recipients(store: Store, month: str, people: dict[str, Recipient
     """Who is still waiting and no longer among the recipients read for this run left: `left`, not
     sent, named in `history`. Who left and is among them again is queued again. Only rows nothing
     went out for change: sent, unknown and refused rows keep what they say."""
-    gone = [row.recipient for row in store.deliveries(month, RETRYABLE) if row.recipient not in people]
+    gone = [key for key in store.recipients_in(month, RETRYABLE) if key not in people]
     for key in gone:
         store.mark(month, key, "left", error=LEFT_NOTE)
     if gone:

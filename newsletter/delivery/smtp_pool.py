@@ -244,6 +244,7 @@ class _Loop:
                     t.open()  # blocking, as when the run began; TransportError stops the run
                 link.attach()
                 self.selector.register(link.sock, selectors.EVENT_READ, link)
+                link.events = selectors.EVENT_READ
         except TransportError as exc:
             self._drop(link)
             self._give_up(link, exc)
@@ -342,9 +343,13 @@ class _Loop:
             self.failure = exc
 
     def _watch(self, link: Link) -> None:
+        """Wait for the socket to be writable only while something is left to write; the selector
+        is told only when that changes (each change is a system call)."""
         if link.sock is not None:
             events = selectors.EVENT_READ | (selectors.EVENT_WRITE if link.outbox else 0)
-            self.selector.modify(link.sock, events, link)
+            if events != link.events:
+                self.selector.modify(link.sock, events, link)
+                link.events = events
 
     def _drop(self, link: Link) -> None:
         if link.sock is not None:

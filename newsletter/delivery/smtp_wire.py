@@ -49,6 +49,7 @@ class Link:
         self.outbox: collections.deque[memoryview] = collections.deque()
         self.deadline = math.inf
         self.cleanup: list[bytes] = []  # after a refused envelope: ".", then RSET
+        self.events = 0  # what the loop's selector waits for on this socket (smtp_pool._watch)
 
     def attach(self) -> None:
         sock = self.transport.socket
