@@ -16,6 +16,7 @@ from newsletter.delivery.smtp_replies import Reply
 
 if TYPE_CHECKING:
     from newsletter.delivery.connections import Attempt
+    from newsletter.delivery.recipients import Recipient
     from newsletter.delivery.smtp import SmtpTransport
 
 MAX_LINE = 8192  # as smtplib: a longer reply line is the server's fault
@@ -38,6 +39,7 @@ class Link:
         self.transport = transport
         self.sock: socket.socket | None = None
         self.attempt: Attempt | None = None
+        self.upcoming: Recipient | None = None  # whose envelope went out with the data, not begun yet
         self.tries = 0  # envelopes sent for this attempt: a second drop before the data is the server's trouble
         self.stage = IDLE
         self.commands: list[bytes] = []  # stepwise (no PIPELINING): the envelope's commands still to send

@@ -1,0 +1,116 @@
+"""With PIPELINING, the next person's envelope goes out with the data (RFC 2920): one round trip a
+message instead of two, and nothing recorded for that person until the data's answer, so the
+ledger's promises are those of a message at a time."""
+
+from __future__ import annotations
+
+import select
+import socketserver
+import threading
+import time
+
+import pytest
+
+from newsletter.delivery.ledger import DeliveryError, deliver
+from newsletter.delivery.message import MessageFactory
+from newsletter.errors import TemplateError
+from newsletter.store import Store
+from tests.test_delivery_smtp import EDITION, people, plan, smtp
+
+MANY = [f"m{i:02d}@example.com" for i in range(9)]
+
+
+class Watching(socketserver.BaseRequestHandler):
+    """Just enough SMTP with PIPELINING; after each message's data it waits a moment before its
+    250, and notes whether the client's next MAIL had already come."""
+
+    seen: list[bool]  # one per message: the next MAIL came before the 250 (the fixture's subclass)
+
+    def handle(self) -> None:
+        sock, buffer = self.request, b""
+        sock.sendall(b"220 watching ESMTP\r\n")
+        while True:
+            while b"\r\n" not in buffer:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return
+                buffer += chunk
+            line, buffer = buffer.split(b"\r\n", 1)
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                sock.sendall(b"250-watching\r\n250 PIPELINING\r\n")
+            elif verb == b"DATA":
+                sock.sendall(b"354 go on\r\n")
+                while b"\r\n.\r\n" not in buffer:
+                    buffer += sock.recv(65536)
+                buffer = buffer.split(b"\r\n.\r\n", 1)[1]
+                if not buffer and select.select([sock], [], [], 0.05)[0]:
+                    buffer = sock.recv(65536)
+                self.seen.append(buffer.startswith(b"MAIL FROM:"))
+                sock.sendall(b"250 2.0.0 queued\r\n")
+            elif verb == b"QUIT":
+                sock.sendall(b"221 bye\r\n")
+                return
+            else:
+                sock.sendall(b"250 ok\r\n")
+
+
+@pytest.fixture
+def watching():
+    handler = type("WatchingHere", (Watching,), {"seen": []})
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_next_persons_envelope_goes_with_the_data(watching, tmp_path):
+    host, port = watching.server_address
+    server = type("Server", (), {"host": host, "port": port})
+    with Store.open(tmp_path / "state") as store:
+        report = deliver(store, EDITION, people(*MANY), smtp(server, 1), plan())
+    assert report.counts == {"sent": len(MANY)}
+    # every message but the last had the next one's MAIL behind its data before the server answered
+    assert watching.RequestHandlerClass.seen == [True] * (len(MANY) - 1) + [False]
+
+
+def test_a_message_that_cannot_be_built_after_its_envelope_went_out_is_held_and_nothing_empty_leaves(
+        smtp_server, tmp_path, monkeypatch):
+    """The server will say 354 to an envelope already out: with no message to send, the connection
+    hangs up (a "." would deliver an empty message) and the run goes on over a new one."""
+    build = MessageFactory.build
+
+    def failing(self, to, *args, **kwargs):
+        if to.email == "m04@example.com":
+            raise TemplateError("per-person field in the HTML: differs from the check")
+        return build(self, to, *args, **kwargs)
+
+    monkeypatch.setattr(MessageFactory, "build", failing)
+    box = smtp_server.mailbox
+    box.pipelining = True
+    with Store.open(tmp_path / "state") as store:
+        report = deliver(store, EDITION, people(*MANY), smtp(smtp_server, 1), plan())
+        held = store.deliveries("2026-10", ["temp_failed"])
+    assert report.counts == {"sent": len(MANY) - 1, "temp_failed": 1} and report.held == 1
+    assert [row.recipient for row in held] == ["m04@example.com"] and "differs" in held[0].last_error
+    assert len(box.messages) == len(MANY) - 1 and all(m["Subject"] == "IT in October" for m in box.messages)
+    assert all(box.count_to(who) == (who != "m04@example.com") for who in MANY)
+    assert box.connections == 2
+
+
+def test_a_run_stopped_with_an_envelope_out_hangs_up_and_that_person_stays_queued(smtp_server, tmp_path):
+    """The server waits for data after its 354: the connection is hung up on at once, not left to
+    time out on a QUIT the server would read as data."""
+    box = smtp_server.mailbox
+    box.pipelining, box.data_code = True, "554 5.7.1 Message refused"
+    started = time.monotonic()
+    with Store.open(tmp_path / "state") as store:
+        with pytest.raises(DeliveryError, match="stopped after 2 recipients failed"):
+            deliver(store, EDITION, people(*MANY), smtp(smtp_server, 1), plan(max_errors=2))
+        statuses = [row.status for row in store.deliveries("2026-10")]
+    took = time.monotonic() - started
+    assert statuses == ["perm_failed"] * 2 + ["queued"] * (len(MANY) - 2)
+    assert box.messages == []
+    assert took < 2.5, f"the run took {took:.1f} s to stop (timeout_s = 5)"
