@@ -114,3 +114,27 @@ def test_a_run_stopped_with_an_envelope_out_hangs_up_and_that_person_stays_queue
     assert statuses == ["perm_failed"] * 2 + ["queued"] * (len(MANY) - 2)
     assert box.messages == []
     assert took < 2.5, f"the run took {took:.1f} s to stop (timeout_s = 5)"
+
+
+def test_buffers_written_together_arrive_whole_and_in_order_when_the_socket_takes_part_at_a_time():
+    """The data and the next envelope go in one system call (sendmsg); a socket that takes only
+    part of them at a time gets the rest, in order, as it becomes writable."""
+    import socket
+
+    from newsletter.delivery.smtp_wire import Link
+
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    transport = type("Transport", (), {"socket": ours, "settings": type("S", (), {"timeout_s": 1.0})})()
+    link = Link(transport)
+    link.attach()
+    data, envelope = bytes(range(256)) * 2048, b"MAIL FROM:<it@example.com>\r\nRCPT TO:<a@example.com>\r\nDATA\r\n"
+    link.write(data, envelope)
+    assert link.outbox, "the socket took it all at once: the test shows nothing"
+    received = b""
+    while len(received) < len(data) + len(envelope):
+        received += theirs.recv(65536)
+        link.flush()
+    assert received == data + envelope and not link.outbox
+    ours.close()
+    theirs.close()

@@ -289,6 +289,7 @@ class _Loop:
                 self._send_data(link)
 
     def _send_data(self, link: Link) -> None:
+        """The data once the person's `sending` is on disk; the next person's envelope behind it."""
         attempt = link.attempt
         try:
             attempt.marking.result()
@@ -299,11 +300,13 @@ class _Loop:
         attempt.data_sent = True
         link.stage, link.expected = DATA, 1
         link.deadline = time.monotonic() + link.transport.settings.timeout_s
-        link.write(attempt.out.for_smtp())
+        data = attempt.out.for_smtp()
         upcoming = self._upcoming(link)
-        if upcoming is not None:  # RFC 2920: the next transaction's envelope may follow the data at once
+        if upcoming is None:
+            link.write(data)
+        else:  # RFC 2920: the next transaction's envelope may follow the data at once
             link.upcoming, link.expected = upcoming, 4
-            link.write(b"".join(_envelope_commands(link.transport.sender, upcoming.email)))
+            link.write(data, b"".join(_envelope_commands(link.transport.sender, upcoming.email)))
         self._watch(link)
 
     def _upcoming(self, link: Link) -> Recipient | None:

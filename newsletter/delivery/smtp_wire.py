@@ -66,28 +66,31 @@ class Link:
             self.sock.settimeout(self.transport.settings.timeout_s)
         self.sock = None
 
-    def write(self, data: bytes) -> None:
-        self.outbox.append(memoryview(data))
+    def write(self, *data: bytes | memoryview) -> None:
+        self.outbox.extend(map(memoryview, data))
         self.flush()
 
     def flush(self) -> None:
-        """Write what the socket takes now; the rest when it is writable again.
+        """Write what the socket takes now (several buffers in one system call where the socket
+        can: not TLS); the rest when it is writable again.
 
         A connection that broke is not raised here, in the middle of a step, but told by the next
         read (the reset or the end of the stream), or by the answer's deadline: one path for it."""
         assert self.sock is not None
+        gather = not isinstance(self.sock, ssl.SSLSocket)
         while self.outbox:
             try:
-                written = self.sock.send(self.outbox[0])
+                written = self.sock.sendmsg(self.outbox) if gather and len(self.outbox) > 1 else \
+                    self.sock.send(self.outbox[0])
             except WOULD_BLOCK:
                 return
             except OSError:
                 self.outbox.clear()
                 return
             self.deadline = time.monotonic() + self.transport.settings.timeout_s
-            if written == len(self.outbox[0]):
-                self.outbox.popleft()
-            else:
+            while written and written >= len(self.outbox[0]):
+                written -= len(self.outbox.popleft())
+            if written:
                 self.outbox[0] = self.outbox[0][written:]
 
     def read(self) -> list[Reply]:
