@@ -34,14 +34,19 @@ class Attempt:
     out: Outgoing | None
     marking: Future
     data_sent: bool = False
+    message_id: str | None = None
 
 
 class Steps(Protocol):
     """A send in steps, for a pool that drives every connection from one thread (smtp_pool.py):
     the ledger's run (ledger._Run), or a single message outside it."""
 
-    def begin(self, person: Recipient) -> Attempt | None:
-        """Mark `sending` and build the message; None: held back, nothing to send."""
+    def begin(self, person: Recipient) -> Attempt:
+        """Take the rate limit's slot and record `sending`, committed by the next `commit()`."""
+
+    def build(self, attempt: Attempt) -> bool:
+        """Build the message (`attempt.out`) once `begin`'s mark is committed; False: the person's
+        fields failed after all, held back (recorded), nothing to send."""
 
     def finish(self, attempt: Attempt, *, reply: str | None = None, problem: Exception | None = None,
                with_next: bool = False) -> str:
@@ -50,7 +55,7 @@ class Steps(Protocol):
         `commit`, not alone."""
 
     def commit(self) -> None:
-        """Commit what `finish(with_next=True)` left waiting."""
+        """Commit what `begin` and `finish(with_next=True)` left waiting, in one transaction."""
 
     def flush(self) -> None:
         """One flush for every `sending` waiting (a pool whose `drives_flushes` is true)."""

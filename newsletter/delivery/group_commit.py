@@ -17,6 +17,7 @@ forth with a second thread. Whoever waits on such a mark (`result()`) flushes at
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from concurrent.futures import Future
@@ -70,6 +71,15 @@ class LedgerWriter:
                 self._commit(batch)
         return done
 
+    def mark_later(self, recipient: str, status: str, *, message_id: str | None = None) -> Future:
+        """A durable mark that waits for the next `mark()` or `commit_waiting()` to be committed:
+        a pool driving every connection from one thread commits what each turn of its loop recorded
+        in one transaction (smtp_pool.py). Waiting on its future commits it (and flushes it)."""
+        done: Future = _FlushedOnWait(self) if self._flusher is None else Future()
+        with self._queue_lock:
+            self._queue.append(_Pending(Mark(recipient, status, None, message_id, None, False), True, done))
+        return done
+
     def mark_soon(self, recipient: str, status: str, *, detail: str | None = None) -> Future:
         """A quick mark that waits for the next `mark()` or `commit_waiting()` to be committed with
         it, in one transaction: a connection's `sent` rides with its next person's `sending`, which
@@ -80,14 +90,16 @@ class LedgerWriter:
         return done
 
     def commit_waiting(self) -> None:
-        """Commit every mark waiting (mark_soon's), now; raises what the commit raised."""
+        """Commit every mark waiting (mark_soon's, mark_later's), now; raises what the commit raised
+        (a durable mark's future raises it too)."""
         with self._lock:
             with self._queue_lock:
                 batch, self._queue = self._queue, []
             if batch:
                 self._commit(batch)
         for pending in batch:
-            pending.done.result()
+            if not pending.durable:  # a durable one may wait for its flush: its waiter sees the error
+                pending.done.result()
 
     def _commit(self, batch: list[_Pending]) -> None:
         """Commit `batch` without an fsync of its own where the flusher makes it durable."""
@@ -155,22 +167,28 @@ class LedgerWriter:
 
 
 class _FlushedOnWait(Future):
-    """A durable mark's future without a flusher thread: done at the pool's next flush_waiting(),
-    or at once by whoever waits on it (a failure recorded, a person held back)."""
+    """A durable mark's future without a flusher thread: done at the pool's next commit (ledger_sync
+    = "normal") or flush_waiting(), or at once by whoever waits on it (a failure recorded, a person
+    held back)."""
 
     def __init__(self, writer: LedgerWriter) -> None:
         super().__init__()
         self._writer = writer
 
     def result(self, timeout: float | None = None):
-        if not self.done():
-            self._writer.flush_waiting()
+        self._settle()
         return super().result(timeout)
 
     def exception(self, timeout: float | None = None):
-        if not self.done():
-            self._writer.flush_waiting()
+        self._settle()
         return super().exception(timeout)
+
+    def _settle(self) -> None:
+        """Committed (a mark_later's may not be yet) and flushed, now."""
+        if not self.done():
+            with contextlib.suppress(Exception):  # a failed commit: this future raises it too
+                self._writer.commit_waiting()
+            self._writer.flush_waiting()
 
 
 def _all_waiting(waiting: queue.SimpleQueue) -> list:

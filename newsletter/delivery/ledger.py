@@ -262,7 +262,8 @@ class _Run:
         for `sending` to be durable just before the data), then `finish`, or `abandon` when the
         run stops before the data left."""
         attempt = self.begin(recipient)
-        if attempt is None:
+        self.writer.commit_waiting()
+        if not self.build(attempt):
             return "held"
 
         def before_data() -> None:
@@ -278,30 +279,36 @@ class _Run:
             raise
         return self.finish(attempt, reply=reply)
 
-    def begin(self, recipient: Recipient) -> Attempt | None:
-        """The first half of a send: the rate limit's slot, `sending` handed to the ledger's writer
-        (flushed to disk, with every other connection's `sending` waiting then, while the message is
-        built and the envelope goes out: the data waits for `attempt.marking`), the message built.
-        None: the person's fields failed after all (checked before the run), held back."""
-        key = recipient.key
-        factory = self._for(recipient)[1]
-        message_id = factory.message_id()
-        if self.rate.interval:  # a `sent` waiting for this commit is not left waiting through the pause
+    def begin(self, recipient: Recipient) -> Attempt:
+        """The first step of a send: the rate limit's slot, and `sending` handed to the ledger's
+        writer, committed by the next `commit()` with every other mark waiting then (the pool's
+        turn: smtp_pool.py), and flushed to disk with every other connection's `sending` waiting
+        then: the data waits for `attempt.marking`. The message is built by `build`."""
+        if self.rate.interval:  # a `sent` waiting for a commit is not left waiting through the pause
             self.writer.commit_waiting()
         self.rate.wait()
         with self._lock:
             self.attempted += 1
-        marking = self.writer.mark(key, "sending", message_id=message_id)
+        message_id = self._for(recipient)[1].message_id()
+        marking = self.writer.mark_later(recipient.key, "sending", message_id=message_id)
+        return Attempt(recipient, None, marking, message_id=message_id)
+
+    def build(self, attempt: Attempt) -> bool:
+        """The message, built once `begin`'s mark is committed, so after the connection's last
+        `sent`, which was committed with it. False: the person's fields failed after all (they
+        were checked before the run: only if building differs from checking), held back."""
+        recipient = attempt.recipient
         try:
-            out = factory.build(recipient, recipient.context(self.columns), message_id, self._filled.pop(key, None))
-        except TemplateError as exc:  # checked before the run: only if building differs from checking
-            marking.result()
+            attempt.out = self._for(recipient)[1].build(recipient, recipient.context(self.columns),
+                                                        attempt.message_id, self._filled.pop(recipient.key, None))
+        except TemplateError as exc:
+            attempt.marking.result()
             self._hold(recipient, str(exc))
-            return None
+            return False
         except BaseException:
-            self.abandon(Attempt(recipient, None, marking))
+            self.abandon(attempt)
             raise
-        return Attempt(recipient, out, marking)
+        return True
 
     def finish(self, attempt: Attempt, *, reply: str | None = None, problem: Exception | None = None,
                with_next: bool = False) -> str:
@@ -327,7 +334,7 @@ class _Run:
         self.writer.flush_waiting()
 
     def commit(self) -> None:
-        """Commit the outcomes `finish(with_next=True)` left waiting (a connection with nobody next)."""
+        """Commit what `begin` and `finish(with_next=True)` left waiting, in one transaction."""
         self.writer.commit_waiting()
 
     def abandon(self, attempt: Attempt) -> None:

@@ -97,6 +97,10 @@ class _OneMessage:
     def begin(self, person: Recipient) -> Attempt:
         return Attempt(person, self.out, self.marking)
 
+    def build(self, attempt: Attempt) -> bool:
+        """Built already: the caller's message."""
+        return True
+
     def flush(self) -> None:
         if not self.marking.done():
             try:
@@ -139,6 +143,7 @@ class _Loop:
         than a flush a message: a flush costs the machine far more than a commit)."""
         for link in self.links:
             self._next(link)
+        self._settle()
         while any(link.stage != IDLE for link in self.links):
             marking = any(link.stage == MARKING for link in self.links)
             ready = self.selector.select(0 if marking else self._wait())
@@ -150,6 +155,38 @@ class _Loop:
             for link in self.links:
                 if link.stage in ANSWERING and link.deadline <= now:
                     self._lost(link, TimeoutError("timed out"))
+            self._settle()
+
+    def _settle(self) -> None:
+        """The end of a turn: one commit for every mark the turn recorded (each connection's `sent`
+        and its next person's `sending`, rather than a transaction each), then each next person's
+        message built, after that commit; the data of those whose `sending` needs no flush leaves."""
+        while True:
+            try:
+                self.steps.commit()
+            except Exception as exc:  # the marks raise it too: each connection gives up at its data
+                self._stop(exc)
+            unbuilt = [link for link in self.links
+                       if link.stage in (ENVELOPE, MARKING) and link.attempt.out is None]
+            if not unbuilt:
+                break
+            for link in unbuilt:
+                self._build(link)  # a person held back: the next one's mark waits for another commit
+        for link in self.links:
+            if link.stage == MARKING and link.attempt.out is not None and link.attempt.marking.done():
+                self._send_data(link)
+
+    def _build(self, link: Link) -> None:
+        try:
+            built = self.steps.build(link.attempt)
+        except Exception as exc:  # the run stops (the person is back to `queued`)
+            self._drop(link)
+            self._stop(exc)
+            link.stage, link.attempt = IDLE, None
+            return
+        if not built:  # held back (recorded); their envelope is out: only hanging up ends it
+            self._drop(link)
+            self._next(link)
 
     def _wait(self) -> float | None:
         """Seconds until the first answer is due; None when nothing is (only marks are awaited)."""
@@ -179,7 +216,7 @@ class _Loop:
         except Exception as exc:  # the marks raise it too: each connection hangs up below
             self._stop(exc)
         for link in self.links:
-            if link.stage == MARKING:
+            if link.stage == MARKING and link.attempt.out is not None:
                 self._send_data(link)
 
     def _reply(self, link: Link, reply: Reply) -> None:
@@ -221,36 +258,29 @@ class _Loop:
         link.stage, link.attempt = IDLE, None
         if link.upcoming is not None and self.failure is not None:
             self._drop(link)  # the server will say 354 to that envelope: only hanging up ends it
-        while self.failure is None and (link.upcoming is not None or self.todo):
+        if self.failure is None and (link.upcoming is not None or self.todo):
             upcoming, link.upcoming = link.upcoming, None
             person = upcoming or self.todo.popleft()
-            try:  # begin() commits this link's last `sent` first, with this person's `sending`
-                attempt = self.steps.begin(person)
+            try:  # committed at the end of the turn, with this link's last `sent`
+                link.attempt = self.steps.begin(person)
             except Exception as exc:  # the run stops; raised once every connection is idle
                 self._stop(exc)
                 if upcoming is not None:
                     self._drop(link)
+                self._watch(link)
                 return
-            if attempt is None:  # held back (recorded)
-                if upcoming is not None:
-                    self._drop(link)  # its envelope is out: the 354 it will get can only be hung up on
-                continue
-            link.attempt, link.tries = attempt, 0
+            link.tries = 0
             if upcoming is None:
                 self._envelope(link)
             else:  # its MAIL, RCPT and DATA went with the last data: their replies follow that one's
                 link.tries, link.stage, link.replies, link.commands, link.expected = 1, ENVELOPE, [], [], 3
             return
-        try:
-            self.steps.commit()  # nobody next: this connection's last outcome alone
-        except Exception as exc:
-            self._stop(exc)
         self._watch(link)
 
     def _envelope(self, link: Link) -> None:
         """MAIL, RCPT and DATA: in one write with PIPELINING, else one at a time."""
         t, attempt = link.transport, link.attempt
-        assert attempt is not None and attempt.out is not None
+        assert attempt is not None
         link.tries += 1
         try:
             if t.reconnect_due():
@@ -265,7 +295,7 @@ class _Loop:
             self._drop(link)
             self._give_up(link, exc)
             return
-        commands = _envelope_commands(t.sender, attempt.out.recipient)
+        commands = _envelope_commands(t.sender, attempt.recipient.email)
         link.stage, link.replies = ENVELOPE, []
         link.deadline = time.monotonic() + t.settings.timeout_s
         if t.pipelining:
@@ -285,7 +315,7 @@ class _Loop:
             self._refused_envelope(link, problem)
         else:
             link.stage = MARKING
-            if link.attempt.marking.done():  # the ledger needs no flush (ledger_sync = "normal")
+            if link.attempt.out is not None and link.attempt.marking.done():  # no flush needed: "normal"
                 self._send_data(link)
 
     def _send_data(self, link: Link) -> None:
