@@ -12,7 +12,6 @@ import collections
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -20,6 +19,7 @@ from newsletter.delivery.base import Transport, TransportError
 from newsletter.delivery.recipients import Recipient
 
 if TYPE_CHECKING:
+    from newsletter.delivery.group_commit import Outcome
     from newsletter.delivery.message import Outgoing
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class Attempt:
 
     recipient: Recipient
     out: Outgoing | None
-    marking: Future
+    marking: Outcome
     data_sent: bool = False
     message_id: str | None = None
 

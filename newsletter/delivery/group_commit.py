@@ -22,15 +22,36 @@ import queue
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Protocol
 
 from newsletter.store import Mark, Store
+
+
+class Outcome(Protocol):
+    """What `mark()` returns: a concurrent.futures.Future, or, when one thread drives the run,
+    the writer's own lighter `_OneThreadMark` (no lock or condition of its own to make)."""
+
+    def done(self) -> bool:
+        """Committed (durable: flushed), or failed."""
+
+    def result(self, timeout: float | None = None) -> None:
+        """Wait until done; raises what the commit or the flush raised."""
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """Wait until done; what the commit or the flush raised, or None."""
+
+    def set_result(self, result: None) -> None:
+        """Done (the writer's)."""
+
+    def set_exception(self, exception: BaseException) -> None:
+        """Failed (the writer's)."""
 
 
 @dataclass
 class _Pending:
     mark: Mark
     durable: bool
-    done: Future
+    done: Outcome
     committed: bool = False  # by whichever connection held the lock (a durable one is done only once flushed)
 
 
@@ -49,18 +70,18 @@ class LedgerWriter:
         self._lock = threading.Lock()  # one SQLite connection: one commit at a time
         self._queue_lock = threading.Lock()
         self._queue: list[_Pending] = []
-        self._committed: queue.SimpleQueue[Future | None] = queue.SimpleQueue()
+        self._committed: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
         self._deferred = store.flushes_deferred()
         self._deferred.__enter__()
-        self._unflushed: list[Future] = []  # without a flusher thread: committed, for flush_waiting()
+        self._unflushed: list[Outcome] = []  # without a flusher thread: committed, for flush_waiting()
         self._flusher: threading.Thread | None = None
         if flusher:
             self._flusher = threading.Thread(target=self._flush, name="ledger-flusher", daemon=True)
             self._flusher.start()
 
     def mark(self, recipient: str, status: str, *, durable: bool = True, error: str | None = None,
-             message_id: str | None = None, detail: str | None = None, attempted: bool = False) -> Future:
-        done: Future = _FlushedOnWait(self) if durable and self._flusher is None else Future()
+             message_id: str | None = None, detail: str | None = None, attempted: bool = False) -> Outcome:
+        done = self._outcome()
         mine = _Pending(Mark(recipient, status, error, message_id, detail, attempted), durable, done)
         with self._queue_lock:
             self._queue.append(mine)
@@ -71,23 +92,26 @@ class LedgerWriter:
                 self._commit(batch)
         return done
 
-    def mark_later(self, recipient: str, status: str, *, message_id: str | None = None) -> Future:
+    def mark_later(self, recipient: str, status: str, *, message_id: str | None = None) -> Outcome:
         """A durable mark that waits for the next `mark()` or `commit_waiting()` to be committed:
         a pool driving every connection from one thread commits what each turn of its loop recorded
         in one transaction (smtp_pool.py). Waiting on its future commits it (and flushes it)."""
-        done: Future = _FlushedOnWait(self) if self._flusher is None else Future()
+        done = self._outcome()
         with self._queue_lock:
             self._queue.append(_Pending(Mark(recipient, status, None, message_id, None, False), True, done))
         return done
 
-    def mark_soon(self, recipient: str, status: str, *, detail: str | None = None) -> Future:
+    def mark_soon(self, recipient: str, status: str, *, detail: str | None = None) -> Outcome:
         """A quick mark that waits for the next `mark()` or `commit_waiting()` to be committed with
         it, in one transaction: a connection's `sent` rides with its next person's `sending`, which
         is still committed before that person's message is built."""
-        done: Future = Future()
+        done = self._outcome()
         with self._queue_lock:
             self._queue.append(_Pending(Mark(recipient, status, None, None, detail, False), False, done))
         return done
+
+    def _outcome(self) -> Outcome:
+        return _OneThreadMark(self) if self._flusher is None else Future()
 
     def commit_waiting(self) -> None:
         """Commit every mark waiting (mark_soon's, mark_later's), now; raises what the commit raised
@@ -127,7 +151,7 @@ class LedgerWriter:
         if pending:
             self._flush_for(pending)
 
-    def _flush_for(self, pending: list[Future]) -> None:
+    def _flush_for(self, pending: list[Outcome]) -> None:
         """One flush; then each pending mark is done, or raises what the flush raised (the run
         stops: no data leaves unrecorded)."""
         try:
@@ -166,29 +190,37 @@ class LedgerWriter:
                 self._flush_for(pending)
 
 
-class _FlushedOnWait(Future):
-    """A durable mark's future without a flusher thread: done at the pool's next commit (ledger_sync
-    = "normal") or flush_waiting(), or at once by whoever waits on it (a failure recorded, a person
-    held back)."""
+class _OneThreadMark:
+    """A mark's outcome when one thread drives the run (no flusher thread): done at the pool's
+    next commit (durable ones: flush_waiting()), or at once by whoever waits on it (a failure
+    recorded, a person held back). Everything happens in that one thread: no lock of its own."""
+
+    __slots__ = ("_done", "_error", "_writer")
 
     def __init__(self, writer: LedgerWriter) -> None:
-        super().__init__()
-        self._writer = writer
+        self._writer, self._done, self._error = writer, False, None
 
-    def result(self, timeout: float | None = None):
-        self._settle()
-        return super().result(timeout)
+    def done(self) -> bool:
+        return self._done
 
-    def exception(self, timeout: float | None = None):
-        self._settle()
-        return super().exception(timeout)
+    def set_result(self, result: None) -> None:
+        self._done = True
 
-    def _settle(self) -> None:
-        """Committed (a mark_later's may not be yet) and flushed, now."""
-        if not self.done():
-            with contextlib.suppress(Exception):  # a failed commit: this future raises it too
+    def set_exception(self, exception: BaseException) -> None:
+        self._done, self._error = True, exception
+
+    def result(self, timeout: float | None = None) -> None:
+        if self.exception() is not None:
+            raise self._error
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        if not self._done:
+            with contextlib.suppress(Exception):  # a failed commit: this mark has it too
                 self._writer.commit_waiting()
+        if not self._done:  # durable: committed, not yet on disk
             self._writer.flush_waiting()
+        assert self._done, "committed and flushed by now"
+        return self._error
 
 
 def _all_waiting(waiting: queue.SimpleQueue) -> list:
