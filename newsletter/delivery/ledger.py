@@ -239,7 +239,8 @@ class _Run:
     def _for(self, recipient: Recipient) -> tuple[Personalizer, MessageFactory]:
         """The personalizer and builder of the edition in the person's language (`language` field);
         called by every connection's thread, so each language's pair is made once, under the lock."""
-        edition = self.newsletter.in_language(recipient.fields.get("language"))
+        news = self.newsletter
+        edition = news.in_language(recipient.fields.get("language")) if news.translations else news
         with self._lock:
             if id(edition) not in self._languages:
                 personalizer = Personalizer(edition)

@@ -220,13 +220,16 @@ class MessageFactory:
                  b"Date: %s\r\nMessage-ID:\r\n %s\r\n" % (self._date(), message_id.encode()),
                  self._shared,
                  b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n boundary="%s"\r\n\r\n' % boundary]
+        encoded = self._encoded
         for subtype, chunks in ((b"plain", text), (b"html", html)):
             parts.append(b"--%s\r\n" % boundary)
             if subtype == b"html" and self._images:
                 parts.append(self._images.opening)
             parts.append(b'Content-Type: text/%s; charset="utf-8"\r\n'
                          b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" % subtype)
-            parts.extend(self._encode(chunk) for chunk in chunks)
+            # a static chunk's encoding by its id: the template keeps it alive, so no other string
+            # can have that id; anything else is encoded now (and cached if it is static after all)
+            parts.extend([encoded.get(id(chunk)) or self._encode(chunk) for chunk in chunks])
             parts.append(b"\r\n")
         if self._images:
             parts.append(self._images.closing)
