@@ -135,3 +135,9 @@ class Link:
         if len(inbox) > MAX_LINE:
             raise ProtocolError(f"a reply line of over {MAX_LINE:,} bytes")
         return replies
+
+
+def envelope_commands(sender: str, recipient: str) -> list[bytes]:
+    """MAIL, RCPT and DATA; the addresses were checked when read (one line, ASCII, one @): no
+    quoting to redo per message."""
+    return [b"MAIL FROM:<%s>\r\n" % sender.encode(), b"RCPT TO:<%s>\r\n" % recipient.encode(), b"DATA\r\n"]
