@@ -138,3 +138,17 @@ def test_buffers_written_together_arrive_whole_and_in_order_when_the_socket_take
     assert received == data + envelope and not link.outbox
     ours.close()
     theirs.close()
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_messages_per_connection_opens_a_new_connection_after_that_many(smtp_server, tmp_path, pipelining):
+    """No envelope goes out behind a connection's last allowed message: the next person's goes
+    over a new connection, and nobody is lost or sent twice on the way."""
+    box = smtp_server.mailbox
+    box.pipelining = pipelining
+    with Store.open(tmp_path / "state") as store:
+        report = deliver(store, EDITION, people(*MANY[:7]), smtp(smtp_server, 1, messages_per_connection=3), plan())
+    assert report.counts == {"sent": 7}
+    assert box.connections == 3 and all(box.count_to(who) == 1 for who in MANY[:7])
+    per_connection = [box.peers.count(peer) for peer in dict.fromkeys(box.peers)]
+    assert per_connection == [3, 3, 1]
