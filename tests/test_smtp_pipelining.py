@@ -5,8 +5,6 @@ ledger's promises are those of a message at a time."""
 from __future__ import annotations
 
 import select
-import socketserver
-import threading
 import time
 
 import pytest
@@ -16,54 +14,29 @@ from newsletter.delivery.message import MessageFactory
 from newsletter.errors import TemplateError
 from newsletter.store import Store
 from tests.test_delivery_smtp import EDITION, people, plan, smtp
+from tests.test_smtp_pool import Hostile, serving
 
 MANY = [f"m{i:02d}@example.com" for i in range(9)]
 
 
-class Watching(socketserver.BaseRequestHandler):
-    """Just enough SMTP with PIPELINING; after each message's data it waits a moment before its
-    250, and notes whether the client's next MAIL had already come."""
+class Watching(Hostile):
+    """Hostile's SMTP without faults; after each message's data it waits a moment before its 250,
+    and notes whether the client's next MAIL had already come."""
 
     seen: list[bool]  # one per message: the next MAIL came before the 250 (the fixture's subclass)
 
-    def handle(self) -> None:
-        sock, buffer = self.request, b""
-        sock.sendall(b"220 watching ESMTP\r\n")
-        while True:
-            while b"\r\n" not in buffer:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    return
-                buffer += chunk
-            line, buffer = buffer.split(b"\r\n", 1)
-            verb = line[:4].upper()
-            if verb == b"EHLO":
-                sock.sendall(b"250-watching\r\n250 PIPELINING\r\n")
-            elif verb == b"DATA":
-                sock.sendall(b"354 go on\r\n")
-                while b"\r\n.\r\n" not in buffer:
-                    buffer += sock.recv(65536)
-                buffer = buffer.split(b"\r\n.\r\n", 1)[1]
-                if not buffer and select.select([sock], [], [], 0.05)[0]:
-                    buffer = sock.recv(65536)
-                self.seen.append(buffer.startswith(b"MAIL FROM:"))
-                sock.sendall(b"250 2.0.0 queued\r\n")
-            elif verb == b"QUIT":
-                sock.sendall(b"221 bye\r\n")
-                return
-            else:
-                sock.sendall(b"250 ok\r\n")
+    def data_ended(self, sock, buffer: bytes, recipient: str) -> bytes:
+        if not buffer and select.select([sock], [], [], 0.05)[0]:
+            buffer = sock.recv(65536)
+        self.seen.append(buffer.startswith(b"MAIL FROM:"))
+        sock.sendall(b"250 2.0.0 queued\r\n")
+        return buffer
 
 
 @pytest.fixture
 def watching():
-    handler = type("WatchingHere", (Watching,), {"seen": []})
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(type("WatchingHere", (Watching,), {"seen": [], "faults": {}})) as server:
+        yield server
 
 
 def test_the_next_persons_envelope_goes_with_the_data(watching, tmp_path):

@@ -3,12 +3,14 @@ against a slow disk, and servers whose replies are hostile or never come."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import socket
 import socketserver
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from typing import ClassVar
 
 import pytest
@@ -114,13 +116,19 @@ class Hostile(socketserver.BaseRequestHandler):
                         return
                     buffer += chunk
                 buffer = buffer.split(b"\r\n.\r\n", 1)[1]
-                if not self._answer(sock, self.faults.get(recipient)):
+                buffer = self.data_ended(sock, buffer, recipient)
+                if buffer is None:
                     return
             elif verb == b"QUIT":
                 sock.sendall(b"221 bye\r\n")
                 return
             else:
                 sock.sendall(b"250 ok\r\n")
+
+    def data_ended(self, sock: socket.socket, buffer: bytes, recipient: str) -> bytes | None:
+        """Answer a message's data (`buffer`: what came after it); None once the connection is to
+        be left as it is."""
+        return buffer if self._answer(sock, self.faults.get(recipient)) else None
 
     @staticmethod
     def _answer(sock: socket.socket, fault: str | None) -> bool:
@@ -148,15 +156,23 @@ class Hostile(socketserver.BaseRequestHandler):
         return True
 
 
-@pytest.fixture
-def hostile():
-    handler = type("HostileHere", (Hostile,), {"faults": {}})
+@contextlib.contextmanager
+def serving(handler: type[socketserver.BaseRequestHandler]) -> Iterator[socketserver.ThreadingTCPServer]:
+    """`handler` serving on 127.0.0.1 (a port of its own) until the block ends."""
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def hostile():
+    with serving(type("HostileHere", (Hostile,), {"faults": {}})) as server:
+        yield server
 
 
 @pytest.mark.parametrize("fault", ["endless line", "endless reply", "endless empty lines", "trickle", "silence"])
