@@ -38,7 +38,7 @@ class Attempt:
 
 
 class Steps(Protocol):
-    """A send in steps, for a pool that drives every connection from one thread (smtp_pool.py):
+    """A send in steps, for a pool that drives every connection from one thread (smtp_loop.py):
     the ledger's run (ledger._Run), or a single message outside it."""
 
     def begin(self, person: Recipient) -> Attempt:
@@ -95,7 +95,7 @@ class RateLimit:
 class ConnectionPool:
     """`count` instances of a transport (the given one first), opened once and closed together."""
 
-    drives_flushes = False  # True: the pool calls run.flush() itself, no flusher thread (smtp_pool.py)
+    drives_flushes = False  # True: the pool calls run.flush() itself, no flusher thread (smtp_loop.py)
 
     def __init__(self, first: Transport, count: int) -> None:
         self.transports = [first, *(first.another() for _ in range(max(1, count) - 1))]

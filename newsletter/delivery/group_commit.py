@@ -9,10 +9,12 @@ mark: done once committed to the WAL, which a crash of the process keeps; the ne
 disk). A commit takes tens of microseconds and never waits for the disk: the fsync (Store.flush)
 runs in the flusher thread, outside SQLite's write lock, while the connections go on committing.
 
-A pool that drives every connection from one thread (smtp_pool.py) asks for no flusher thread
-(`flusher=False`): it calls `flush_waiting()` itself whenever it has nothing else to do, which
-makes one flush for every connection waiting then, without handing the interpreter lock back and
-forth with a second thread. Whoever waits on such a mark (`result()`) flushes at once.
+A pool that drives every connection from one thread (smtp_loop.py) asks for no flusher thread
+(`flusher=False`): it commits what each turn of its loop recorded at once (`mark_later`,
+`mark_soon`, then `commit_waiting()`), and calls `flush_waiting()` itself whenever it has nothing
+else to do, which makes one flush for every connection waiting then, without handing the
+interpreter lock back and forth with a second thread. Its marks' outcomes are the writer's own
+(`_OneThreadMark`, no lock each); whoever waits on one (`result()`) commits and flushes it at once.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ class LedgerWriter:
     def mark_later(self, recipient: str, status: str, *, message_id: str | None = None) -> Outcome:
         """A durable mark that waits for the next `mark()` or `commit_waiting()` to be committed:
         a pool driving every connection from one thread commits what each turn of its loop recorded
-        in one transaction (smtp_pool.py). Waiting on its future commits it (and flushes it)."""
+        in one transaction (smtp_loop.py). Waiting on its outcome commits it (and flushes it)."""
         done = self._outcome()
         with self._queue_lock:
             self._queue.append(_Pending(Mark(recipient, status, None, message_id, None, False), True, done))

@@ -188,9 +188,9 @@ class _Run:
     """One run's sending: personalize, build, send, record; stops after max_errors people failed.
 
     `send` is called by every connection's thread at once (connections.py), or its steps `begin`,
-    `finish` and `abandon` by a transport's own pool that drives its connections from one thread
-    (smtp_pool.py); the ledger's marks all go through one writer (group_commit.py), which shares
-    their disk flushes.
+    `commit`, `build`, `flush`, `finish` and `abandon` by a transport's own pool that drives its
+    connections from one thread (smtp_loop.py); the ledger's marks all go through one writer
+    (group_commit.py), which shares their disk flushes.
     """
 
     def __init__(self, store: Store, newsletter: Newsletter, transport: Transport, plan: DeliveryPlan,
@@ -283,7 +283,7 @@ class _Run:
     def begin(self, recipient: Recipient) -> Attempt:
         """The first step of a send: the rate limit's slot, and `sending` handed to the ledger's
         writer, committed by the next `commit()` with every other mark waiting then (the pool's
-        turn: smtp_pool.py), and flushed to disk with every other connection's `sending` waiting
+        turn: smtp_loop.py), and flushed to disk with every other connection's `sending` waiting
         then: the data waits for `attempt.marking`. The message is built by `build`."""
         if self.rate.interval:  # a `sent` waiting for a commit is not left waiting through the pause
             self.writer.commit_waiting()
@@ -331,7 +331,7 @@ class _Run:
         return self.done_status
 
     def flush(self) -> None:
-        """One flush for every `sending` waiting for one (a pool that drives the flushes: smtp_pool.py)."""
+        """One flush for every `sending` waiting for one (a pool that drives the flushes: smtp_loop.py)."""
         self.writer.flush_waiting()
 
     def commit(self) -> None:

@@ -1,5 +1,5 @@
 """What an SMTP server's replies mean for the person being sent to, apart from how they are read
-and written (smtp_pool.py drives the exchange; smtp.py describes failures to connect and log in).
+and written (smtp_loop.py drives the exchange; smtp.py describes failures to connect and log in).
 
 A reply is `(code, text)` as smtplib gives it. Only the outcome is decided here; writing the
 cleanup (the end of data after a refused recipient, RSET) is the driver's business.

@@ -1,4 +1,4 @@
-"""One SMTP connection's bytes for the multiplexed pool (smtp_pool.py): writing what the
+"""One SMTP connection's bytes for the loop that drives them all (smtp_loop.py): writing what the
 non-blocking socket takes, reading complete replies as smtplib reads them, and refusing replies
 that are not SMTP (a line over 8 KB, a reply over 64 KB) instead of holding them without end.
 """
@@ -51,7 +51,7 @@ class Link:
         self.outbox: collections.deque[memoryview] = collections.deque()
         self.deadline = math.inf
         self.cleanup: list[bytes] = []  # after a refused envelope: ".", then RSET
-        self.events = 0  # what the loop's selector waits for on this socket (smtp_pool._watch)
+        self.events = 0  # what the loop's selector waits for on this socket (smtp_loop.Loop._watch)
 
     def attach(self) -> None:
         sock = self.transport.socket
