@@ -5,10 +5,10 @@ A message's steps, over one connection: `begin` (its `sending` recorded, committ
 turn with that connection's last `sent`), its envelope (MAIL, RCPT, DATA; with PIPELINING in one
 write, and behind the data before it: `Link.upcoming`), its message built once that commit is done,
 the data once its `sending` is on disk (the loop flushes the ledger whenever no socket has anything
-for it: one flush for every connection waiting then), and its answer recorded. Opening a connection
-again (a drop or a 421 before the data, messages_per_connection) is blocking: it holds the other
-connections for as long as the connect takes, at most timeout_s. The replies are read as smtplib
-reads them (smtp_wire.py) and mean what smtp_replies.py says.
+for it: one flush for every connection waiting then), and its answer recorded. A connection opened
+again (a drop or a 421 before the data, messages_per_connection) opens beside the loop while other
+connections are at work (smtp_open.py). The replies are read as smtplib reads them (smtp_wire.py)
+and mean what smtp_replies.py says.
 """
 
 from __future__ import annotations
@@ -21,8 +21,19 @@ import time
 from newsletter.delivery.base import ServerUnavailable, TransportError, UnknownOutcome
 from newsletter.delivery.connections import Steps
 from newsletter.delivery.recipients import Recipient
+from newsletter.delivery.smtp_open import Openers
 from newsletter.delivery.smtp_replies import Dropped, Reply, envelope_problem, refusal, reply_text
-from newsletter.delivery.smtp_wire import ANSWERING, CLEANUP, DATA, ENVELOPE, IDLE, MARKING, Link, envelope_commands
+from newsletter.delivery.smtp_wire import (
+    ANSWERING,
+    CLEANUP,
+    CONNECTING,
+    DATA,
+    ENVELOPE,
+    IDLE,
+    MARKING,
+    Link,
+    envelope_commands,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +46,7 @@ class Loop:
         self.later: list[Recipient] = []
         self.failure: BaseException | None = None
         self.selector = selectors.DefaultSelector()
+        self.openers: Openers | None = None  # made when a connection is first opened beside the loop
 
     def run(self) -> None:
         """Until every connection is idle, turn after turn: the sockets' events; when none is ready
@@ -52,7 +64,11 @@ class Loop:
             if not ready and marking:
                 self._flush()
             for key, events in ready:
-                self._ready(key.data, events)
+                if key.data is self.openers:
+                    for link, error in self.openers.finished():
+                        self._opened(link, error)
+                else:
+                    self._ready(key.data, events)
             now = time.monotonic()
             for link in self.links:
                 if link.stage in ANSWERING and link.deadline <= now:
@@ -180,23 +196,30 @@ class Loop:
         self._watch(link)
 
     def _envelope(self, link: Link) -> None:
-        """MAIL, RCPT and DATA: in one write with PIPELINING, else one at a time."""
-        t, attempt = link.transport, link.attempt
-        assert attempt is not None
+        """MAIL, RCPT and DATA: in one write with PIPELINING, else one at a time; over a connection
+        opened again first when it must be (beside the loop while other connections are at work)."""
+        t = link.transport
         link.tries += 1
         try:
             if t.reconnect_due():
                 self._drop(link)
+            if link.sock is None and t.socket is None and self._others_at_work(link):
+                link.stage = CONNECTING  # the envelope follows once it is open (_opened)
+                self._openers().start(link)
+                return
             if link.sock is None:
                 if t.socket is None:
-                    t.open()  # blocking, as when the run began; TransportError stops the run
-                link.attach()
-                self.selector.register(link.sock, selectors.EVENT_READ, link)
-                link.events = selectors.EVENT_READ
+                    t.open()  # blocking: nobody else is held by it; TransportError stops the run
+                self._attach(link)
         except TransportError as exc:
             self._drop(link)
             self._give_up(link, exc)
             return
+        self._send_envelope(link)
+
+    def _send_envelope(self, link: Link) -> None:
+        t, attempt = link.transport, link.attempt
+        assert attempt is not None
         commands = envelope_commands(t.sender, attempt.recipient.email)
         link.stage, link.replies = ENVELOPE, []
         link.deadline = time.monotonic() + t.settings.timeout_s
@@ -207,6 +230,32 @@ class Loop:
             link.commands, link.expected = commands[1:], 1
             link.write(commands[0])
         self._watch(link)
+
+    def _others_at_work(self, link: Link) -> bool:
+        return any(other.stage != IDLE for other in self.links if other is not link)
+
+    def _openers(self) -> Openers:
+        if self.openers is None:
+            self.openers = Openers(self.selector)
+        return self.openers
+
+    def _opened(self, link: Link, error: BaseException | None) -> None:
+        """A connection opened beside the loop (or not): its envelope goes out, or, as when the run
+        began, a connection that cannot be opened stops the run (this person back to `queued`)."""
+        if link.stage != CONNECTING:  # given up meanwhile (the run stopped from outside)
+            link.transport.drop()
+            return
+        if error is not None:
+            link.transport.drop()
+            self._give_up(link, error)
+            return
+        self._attach(link)
+        self._send_envelope(link)
+
+    def _attach(self, link: Link) -> None:
+        link.attach()
+        self.selector.register(link.sock, selectors.EVENT_READ, link)
+        link.events = selectors.EVENT_READ
 
     def _envelope_done(self, link: Link) -> None:
         problem = envelope_problem(link.replies, link.transport.settings.host, link.transport.sender)
@@ -328,12 +377,16 @@ class Loop:
     def abandon_all(self) -> None:
         """Stopped from outside (an interrupt): whoever's data had not left goes back to `queued`."""
         for link in self.links:
-            if link.attempt is not None and link.stage in (ENVELOPE, MARKING):
+            if link.attempt is not None and link.stage in (CONNECTING, ENVELOPE, MARKING):
                 self.steps.abandon(link.attempt)
-            if link.stage != IDLE:
+            if link.stage == CONNECTING:  # its thread may still be opening it: close() waits for it
+                link.stage, link.attempt = IDLE, None
+            elif link.stage != IDLE:
                 self._drop(link)
 
     def close(self) -> None:
+        if self.openers is not None:
+            self.openers.close(max(link.transport.settings.timeout_s for link in self.links))
         for link in self.links:
             if link.sock is not None:
                 self.selector.unregister(link.sock)

@@ -22,9 +22,10 @@ if TYPE_CHECKING:
 MAX_LINE = 8192  # as smtplib: a longer reply line is the server's fault
 MAX_REPLY = 64 * 1024  # a reply of endless continuation lines ends here
 WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
-# a connection's stages: waiting for a person, for the envelope's answers, for its `sending` to be on
-# disk, for the answer to the data, for the answers to the cleanup after a refusal
-IDLE, ENVELOPE, MARKING, DATA, CLEANUP = "idle", "envelope", "marking", "data", "cleanup"
+# a connection's stages: waiting for a person, for the connection to be opened again (smtp_open.py),
+# for the envelope's answers, for its `sending` to be on disk, for the answer to the data, for the
+# answers to the cleanup after a refusal
+IDLE, CONNECTING, ENVELOPE, MARKING, DATA, CLEANUP = "idle", "connecting", "envelope", "marking", "data", "cleanup"
 ANSWERING = (ENVELOPE, DATA, CLEANUP)  # waiting for the server: timeout_s applies
 
 
