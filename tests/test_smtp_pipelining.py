@@ -9,10 +9,12 @@ import time
 
 import pytest
 
+from newsletter.binding import Secret
 from newsletter.delivery.ledger import DeliveryError, deliver
 from newsletter.delivery.message import MessageFactory
 from newsletter.errors import TemplateError
 from newsletter.store import Store
+from tests.fixtures.smtp import PASSWORD, USER
 from tests.test_delivery_smtp import EDITION, people, plan, smtp
 from tests.test_smtp_pool import Hostile, serving
 
@@ -125,3 +127,20 @@ def test_messages_per_connection_opens_a_new_connection_after_that_many(smtp_ser
     assert box.connections == 3 and all(box.count_to(who) == 1 for who in MANY[:7])
     per_connection = [box.peers.count(peer) for peer in dict.fromkeys(box.peers)]
     assert per_connection == [3, 3, 1]
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_over_tls_the_data_and_the_next_envelope_go_out_whole_and_in_order(request, tmp_path, monkeypatch,
+                                                                           security):
+    """A TLS socket cannot gather buffers in one system call (sendmsg): they go one after the other."""
+    server = request.getfixturevalue("smtp_starttls_server" if security == "starttls" else "smtp_tls_server")
+    box = server.mailbox
+    box.pipelining = True
+    monkeypatch.setenv("SMTP_PW", PASSWORD)
+    transport = smtp(server, 3, security=security, ca_file=server.ca_file, username=USER,
+                     password=Secret(env="SMTP_PW"))
+    with Store.open(tmp_path / "state") as store:
+        report = deliver(store, EDITION, people(*MANY), transport, plan())
+    assert report.counts == {"sent": len(MANY)}
+    assert all(box.count_to(who) == 1 for who in MANY) and len(set(box.peers)) == 3
+    assert all(m["Subject"] == "IT in October" for m in box.messages)
