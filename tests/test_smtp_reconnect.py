@@ -10,9 +10,11 @@ import time
 
 import pytest
 
+from newsletter.binding import Secret
 from newsletter.delivery.base import TransportError
 from newsletter.delivery.ledger import deliver
 from newsletter.store import Store
+from tests.fixtures.smtp import PASSWORD, USER
 from tests.test_delivery_smtp import EDITION, people, plan, smtp
 from tests.test_smtp_pool import Hostile, serving
 
@@ -83,3 +85,19 @@ def test_a_connection_that_cannot_be_opened_again_stops_the_run_and_nobody_is_lo
     taken = sum(1 for what, _ in slow_to_greet.RequestHandlerClass.events if what == "message")
     assert set(statuses.values()) <= {"sent", "queued"}
     assert sum(status == "sent" for status in statuses.values()) == taken
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_connections_opened_again_over_tls_with_a_login_carry_everyone_once(request, tmp_path, monkeypatch,
+                                                                            security):
+    server = request.getfixturevalue("smtp_starttls_server" if security == "starttls" else "smtp_tls_server")
+    server.mailbox.pipelining = True
+    monkeypatch.setenv("SMTP_PW", PASSWORD)
+    transport = smtp(server, 2, security=security, ca_file=server.ca_file, username=USER,
+                     password=Secret(env="SMTP_PW"), messages_per_connection=2)
+    with Store.open(tmp_path / "state") as store:
+        report = deliver(store, EDITION, people(*MANY), transport, plan())
+    assert report.counts == {"sent": len(MANY)}
+    assert all(server.mailbox.count_to(who) == 1 for who in MANY)
+    per_connection = [server.mailbox.peers.count(peer) for peer in set(server.mailbox.peers)]
+    assert max(per_connection) == 2 and len(per_connection) >= len(MANY) // 2  # at most two, as configured
