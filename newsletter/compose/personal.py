@@ -83,8 +83,7 @@ class Personalizer:
         self.newsletter = newsletter
         self.personal = is_personal(newsletter)
         self._static: dict[int, str] = {id(part): part for part in (newsletter.html, newsletter.text)}
-        self._templates: dict[str, jinja2.Template] = {}
-        self._parts: dict[str, _Part] = {}
+        self._parts: dict[str, _Part] = {}  # the parts with fields, compiled
         if not self.personal:
             return
         # a person's fields are cleaned like every other printed value (printable.py)
@@ -96,11 +95,10 @@ class Personalizer:
                  "text": (text_env, newsletter.text)}
         # a part without fields stays as it is
         parts = {name: part for name, part in parts.items() if any(o in part[1] for o in _OPENERS)}
-        self._templates = {name: _compile(env, source, PARTS[name]) for name, (env, source) in parts.items()}
-        self._parts = {name: _Part(template) for name, template in self._templates.items()}
+        self._parts = {name: _Part(_compile(env, source, PARTS[name])) for name, (env, source) in parts.items()}
         for name in ("html", "text"):
-            if name in self._templates:
-                self._static.update(_static_chunks(self._templates[name]))
+            if name in self._parts:
+                self._static.update(_static_chunks(self._parts[name].template))
 
     def is_static(self, chunk: str) -> bool:
         return self._static.get(id(chunk)) is chunk
@@ -110,10 +108,10 @@ class Personalizer:
         if not self.personal:
             return self.newsletter.subject, [self.newsletter.text], [self.newsletter.html]
         news = self.newsletter
-        subject = " ".join("".join(self._render("subject", recipient)).split()) if "subject" in self._templates \
+        subject = " ".join("".join(self._render("subject", recipient)).split()) if "subject" in self._parts \
             else news.subject
-        text = self._render("text", recipient) if "text" in self._templates else [news.text]
-        html = self._render("html", recipient) if "html" in self._templates else [news.html]
+        text = self._render("text", recipient) if "text" in self._parts else [news.text]
+        html = self._render("html", recipient) if "html" in self._parts else [news.html]
         return subject, text, html
 
     def _render(self, name: str, recipient: dict[str, str]) -> list[str]:
