@@ -28,6 +28,8 @@ class Openers:
         self._selector = selector
         self._done: collections.deque[tuple[Link, BaseException | None]] = collections.deque()
         self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()  # close() against a thread that ends after it
+        self._closed = False
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
@@ -45,9 +47,13 @@ class Openers:
             link.transport.open()
         except BaseException as exc:  # the loop's to judge, in its own thread
             error = exc
-        self._done.append((link, error))
-        with contextlib.suppress(BlockingIOError):  # full of wake-ups not read yet: readable already
-            os.write(self._write, b"!")
+        with self._lock:
+            if self._closed:  # the loop is gone (a connect outlasted close()'s wait): nobody will use it
+                link.transport.drop()
+                return
+            self._done.append((link, error))
+            with contextlib.suppress(BlockingIOError):  # full of wake-ups not read yet: readable already
+                os.write(self._write, b"!")
 
     def finished(self) -> list[tuple[Link, BaseException | None]]:
         """The connections opened (or failed) since the last call: the pipe was readable."""
@@ -60,9 +66,12 @@ class Openers:
         return done
 
     def close(self, timeout_s: float) -> None:
-        """Wait for the threads still opening (each gives up within its own timeouts) and stop."""
+        """Wait for the threads still opening (each gives up within its own timeouts) and stop; one
+        that ends later closes what it opened rather than tell a loop that is gone."""
         for thread in self._threads:
             thread.join(timeout_s)
-        self._selector.unregister(self._read)
-        os.close(self._read)
-        os.close(self._write)
+        with self._lock:
+            self._closed = True
+            self._selector.unregister(self._read)
+            os.close(self._read)
+            os.close(self._write)
