@@ -83,37 +83,33 @@ class LedgerWriter:
 
     def mark(self, recipient: str, status: str, *, durable: bool = True, error: str | None = None,
              message_id: str | None = None, detail: str | None = None, attempted: bool = False) -> Outcome:
-        done = self._outcome()
-        mine = _Pending(Mark(recipient, status, error, message_id, detail, attempted), durable, done)
-        with self._queue_lock:
-            self._queue.append(mine)
+        mine = self._enqueue(Mark(recipient, status, error, message_id, detail, attempted), durable)
         with self._lock:  # whoever holds it commits every mark waiting then: one transaction for them all
             if not mine.committed:
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
                 self._commit(batch)
-        return done
+        return mine.done
 
     def mark_later(self, recipient: str, status: str, *, message_id: str | None = None) -> Outcome:
         """A durable mark that waits for the next `mark()` or `commit_waiting()` to be committed:
         a pool driving every connection from one thread commits what each turn of its loop recorded
         in one transaction (smtp_loop.py). Waiting on its outcome commits it (and flushes it)."""
-        done = self._outcome()
-        with self._queue_lock:
-            self._queue.append(_Pending(Mark(recipient, status, None, message_id, None, False), True, done))
-        return done
+        return self._enqueue(Mark(recipient, status, None, message_id, None, False), durable=True).done
 
     def mark_soon(self, recipient: str, status: str, *, detail: str | None = None) -> Outcome:
         """A quick mark that waits for the next `mark()` or `commit_waiting()` to be committed with
         it, in one transaction: a connection's `sent` rides with its next person's `sending`, which
         is still committed before that person's message is built."""
-        done = self._outcome()
-        with self._queue_lock:
-            self._queue.append(_Pending(Mark(recipient, status, None, None, detail, False), False, done))
-        return done
+        return self._enqueue(Mark(recipient, status, None, None, detail, False), durable=False).done
 
-    def _outcome(self) -> Outcome:
-        return _OneThreadMark(self) if self._flusher is None else Future()
+    def _enqueue(self, mark: Mark, durable: bool) -> _Pending:
+        """`mark` waiting for the next commit, with its outcome: the writer's own when one thread
+        drives the run (no flusher thread), else a Future other threads can wait on."""
+        pending = _Pending(mark, durable, _OneThreadMark(self) if self._flusher is None else Future())
+        with self._queue_lock:
+            self._queue.append(pending)
+        return pending
 
     def commit_waiting(self) -> None:
         """Commit every mark waiting (mark_soon's, mark_later's), now; raises what the commit raised

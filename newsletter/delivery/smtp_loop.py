@@ -90,6 +90,11 @@ class Loop:
                 break
             for link in unbuilt:
                 self._build(link)  # a person held back: the next one's mark waits for another commit
+        self._release()
+
+    def _release(self) -> None:
+        """The data of every connection whose message is built and whose `sending` is on disk (or
+        failed to be: that one hangs up in `_send_data`)."""
         for link in self.links:
             if link.stage == MARKING and link.attempt.out is not None and link.attempt.marking.done():
                 self._send_data(link)
@@ -133,9 +138,7 @@ class Loop:
             self.steps.flush()
         except Exception as exc:  # the marks raise it too: each connection hangs up below
             self._stop(exc)
-        for link in self.links:
-            if link.stage == MARKING and link.attempt.out is not None:
-                self._send_data(link)
+        self._release()
 
     def _reply(self, link: Link, reply: Reply) -> None:
         link.expected -= 1
@@ -242,9 +245,6 @@ class Loop:
     def _opened(self, link: Link, error: BaseException | None) -> None:
         """A connection opened beside the loop (or not): its envelope goes out, or, as when the run
         began, a connection that cannot be opened stops the run (this person back to `queued`)."""
-        if link.stage != CONNECTING:  # given up meanwhile (the run stopped from outside)
-            link.transport.drop()
-            return
         if error is not None:
             link.transport.drop()
             self._give_up(link, error)
@@ -265,9 +265,7 @@ class Loop:
         elif problem is not None:
             self._refused_envelope(link, problem)
         else:
-            link.stage = MARKING
-            if link.attempt.out is not None and link.attempt.marking.done():  # no flush needed: "normal"
-                self._send_data(link)
+            link.stage = MARKING  # its data leaves at the end of the turn or at the next flush
 
     def _send_data(self, link: Link) -> None:
         """The data once the person's `sending` is on disk; the next person's envelope behind it."""

@@ -48,17 +48,7 @@ class SmtpPool(ConnectionPool):
         stays `sending`, which the next run reads as unknown.
         """
         links = [Link(t) for i, t in enumerate(self.transports) if i not in self._broken and self._ready(i)]
-        loop = Loop(links, collections.deque(people), run)
-        try:
-            loop.run()
-        except BaseException:
-            loop.abandon_all()
-            raise
-        finally:
-            loop.close()
-        if loop.failure is not None:
-            raise loop.failure
-        return loop.later
+        return _run(Loop(links, collections.deque(people), run)).later
 
 
 def send_one(transport: SmtpTransport, out: Outgoing, before_data: Callable[[], None]) -> str:
@@ -66,14 +56,23 @@ def send_one(transport: SmtpTransport, out: Outgoing, before_data: Callable[[], 
     a run's: SmtpTransport.send, for a test copy or a notice. Returns the server's answer, or
     raises the outcome (base.py's contract); `before_data()` is called just before the data."""
     one = _OneMessage(out, before_data)
-    loop = Loop([Link(transport)], collections.deque([Recipient(out.recipient)]), one)
+    _run(Loop([Link(transport)], collections.deque([Recipient(out.recipient)]), one))
+    return one.answer()
+
+
+def _run(loop: Loop) -> Loop:
+    """Run `loop` to its end and raise what stopped it; an interrupt puts back whoever's data had
+    not left (`abandon_all`) before it goes on up."""
     try:
         loop.run()
+    except BaseException:
+        loop.abandon_all()
+        raise
     finally:
         loop.close()
     if loop.failure is not None:
         raise loop.failure
-    return one.answer()
+    return loop
 
 
 class _OneMessage:
