@@ -6,9 +6,10 @@ the UUID, and the flips accept either) lists the checks, narrowed by `tags` (the
 filter, repeated: checks that have every one). Per check, `GET /checks/<id>/flips/?end=` (unix
 seconds, exclusive) with the month's start gives the last flip before it, the state the check
 entered the month in, and `?start=` (inclusive) the month's start its flips since: those of the
-month, and whether it changed at all since (a check not up before the month, unchanged since and
-paused now was paused all month: its figures are unknown). A flip says only whether the check
-became up (1) or not (0).
+month, and whether it changed at all since. A flip says only whether the check became up (1) or
+not (0); Healthchecks records a pause (and a resume) as a flip to 0, so a check still paused is
+found by its last flips (`paused_since`): it is not watched from its pause on, and one paused since
+before the month has its figures unknown.
 
 From them, per check (one BackupJob each, docs/sources/backups.md says the same in words):
 - monitored: from the month's start, or from the check's first flip when it had none before (a
@@ -125,15 +126,23 @@ class Healthchecks(HttpSource):
         path = f"{CHECKS}{quote(ident, safe='')}/flips/"
         before = [f for f in self.flips(client, path, {"end": int(start.timestamp())}) if f[0] < start]
         since = [f for f in self.flips(client, path, {"start": int(start.timestamp())}) if f[0] >= start]
-        if not since and before and not before[-1][1] and check.get("status") == "paused":
-            # not up since before the month, no change since, paused now: paused all month
+        flips = before + since
+        paused = paused_since(check.get("status"), flips)
+        if paused is not None and paused <= start:
             warnings.append(f"check {name!r} was paused all month: its figures are unknown")
             return BackupJob(name)
         stretches = timeline(before[-1][1] if before else None, [f for f in since if f[0] < until], start, until)
+        unrecorded = paused is not None and paused < until and flips[-1][1]  # the pause is not among the flips
+        if unrecorded:
+            warnings.append(f"check {name!r} is paused, and Healthchecks keeps no record of when: its runs "
+                            f"after its last status change ({paused:%Y-%m-%d %H:%M} UTC) are not counted")
+        if paused is not None:
+            stretches = unwatched_from(stretches, paused)
         watched = [s for s in stretches if s.up is not None]
         if not watched:
-            warnings.append(f"check {name!r} was not watched in the month (not pinged yet, or Healthchecks no "
-                            "longer holds its status changes): its figures are unknown")
+            if not unrecorded:
+                warnings.append(f"check {name!r} was not watched in the month (not pinged yet, or Healthchecks "
+                                "no longer holds its status changes): its figures are unknown")
             return BackupJob(name)
         down = [s for s in watched if s.up is False]
         runs, missed = self.expected(check, name, stretches, until, warnings)
@@ -185,6 +194,30 @@ def timeline(at_start: bool | None, flips: list[tuple[datetime, bool]], start: d
         up = became_up
     stretches.append(Stretch(begin, until, up))
     return [s for s in stretches if s.seconds > 0]
+
+
+def paused_since(status: Any, flips: list[tuple[datetime, bool]]) -> datetime | None:
+    """When a check that is still paused was paused, or None.
+
+    Healthchecks records a pause as a flip to "not up" and a resume as another ("new" until the
+    next ping), and a paused check takes no pings that would flip it: so the last flip of a check
+    paused now is its pause, and the one before the last of a check "new" again is. A pause that has
+    ended (pinged since) cannot be told from a time down: the API's flips say only up or not.
+    """
+    if status == "paused" and flips:  # a last flip "up" (older records): paused at some time since
+        return flips[-1][0]
+    if not flips or flips[-1][1]:
+        return None
+    if status == "new":  # resumed: the flip before the resume is the pause
+        return flips[-2][0] if len(flips) > 1 and not flips[-2][1] else flips[-1][0]
+    return None
+
+
+def unwatched_from(stretches: list[Stretch], moment: datetime) -> list[Stretch]:
+    """The stretches with everything from `moment` on not watched (paused: no run is expected)."""
+    kept = [s if s.end <= moment else Stretch(s.begin, moment, s.up) for s in stretches if s.begin < moment]
+    end = stretches[-1].end if stretches else moment
+    return kept + ([Stretch(moment, end, None)] if moment < end else [])
 
 
 def period_runs(timeout: int, stretches: list[Stretch]) -> tuple[int, int]:

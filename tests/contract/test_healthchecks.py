@@ -160,6 +160,65 @@ def test_a_cron_check_still_down_at_the_months_end_missed_the_run_that_took_it_d
         {"name": "Daily export", "runs": 31, "succeeded": 29, "failed": 2, "longest_gap_s": 44 * 3600}]
 
 
+def test_a_check_paused_in_the_month_and_still_paused_is_not_counted_as_down_while_paused(httpserver):
+    """Healthchecks records a pause as a flip to "not up" (the API's flips say only up or not): the
+    last flip of a check paused now is its pause, and a paused check's runs are not expected."""
+    check = {"name": "Daily export", "grace": 3600, "status": "paused", "uuid": NIGHTLY, "schedule": "0 2 * * *",
+             "tz": "UTC"}
+    flips = {NIGHTLY: [("2026-09-01T02:10:00+00:00", 1), ("2026-10-10T12:00:00+00:00", 0)]}
+    HealthchecksServer(httpserver, checks=[check], flips=flips).serve()
+    metrics = make(httpserver).collect(OCTOBER).metrics()
+    # watched from the month's start (30 Sep 22:00 UTC) to the pause: the runs of 1 to 10 October,
+    # all reported; nothing after the pause is expected, nothing is missed
+    assert metrics["jobs"] == [{"name": "Daily export", "runs": 10, "succeeded": 10, "failed": 0,
+                                "longest_gap_s": 0}]
+    assert not metrics.get("warnings") and not metrics.get("partial")
+
+
+def test_a_check_down_then_paused_is_down_until_its_pause(httpserver):
+    check = {"name": "Hourly sync", "grace": 300, "status": "paused", "unique_key": HOURLY, "timeout": 3600}
+    flips = {HOURLY: [("2026-09-01T00:00:00+00:00", 1), ("2026-10-20T10:00:00+00:00", 0),
+                      ("2026-10-20T13:00:00+00:00", 0)]}  # down at 10:00, paused at 13:00
+    HealthchecksServer(httpserver, checks=[check], flips=flips).serve()
+    # watched 30 Sep 22:00 to 20 Oct 13:00 UTC = 471 h: 471 periods; down 3 h: 3 missed
+    assert make(httpserver).collect(OCTOBER).metrics()["jobs"] == [
+        {"name": "Hourly sync", "runs": 471, "succeeded": 468, "failed": 3, "longest_gap_s": 3 * 3600}]
+
+
+def test_a_check_resumed_and_not_pinged_since_is_not_counted_as_down_from_its_pause(httpserver):
+    """A resumed check is "new" (another flip to "not up") until its next ping: the flip before
+    that one is its pause."""
+    check = {"name": "Daily export", "grace": 3600, "status": "new", "uuid": NIGHTLY, "schedule": "0 2 * * *",
+             "tz": "UTC"}
+    flips = {NIGHTLY: [("2026-09-01T02:10:00+00:00", 1), ("2026-10-10T12:00:00+00:00", 0),
+                       ("2026-10-25T12:00:00+00:00", 0)]}
+    HealthchecksServer(httpserver, checks=[check], flips=flips).serve()
+    assert make(httpserver).collect(OCTOBER).metrics()["jobs"] == [
+        {"name": "Daily export", "runs": 10, "succeeded": 10, "failed": 0, "longest_gap_s": 0}]
+
+
+def test_a_check_paused_whose_pause_was_not_recorded_counts_nothing_after_its_last_change(httpserver):
+    check = {"name": "Daily export", "grace": 3600, "status": "paused", "uuid": NIGHTLY, "schedule": "0 2 * * *",
+             "tz": "UTC"}
+    flips = {NIGHTLY: [("2026-10-05T02:10:00+00:00", 1)]}  # new until the 5th, paused some time after
+    HealthchecksServer(httpserver, checks=[check], flips=flips).serve()
+    metrics = make(httpserver).collect(OCTOBER).metrics()
+    assert metrics["jobs"] == [
+        {"name": "Daily export", "runs": None, "succeeded": None, "failed": None, "longest_gap_s": None}]
+    assert metrics["warnings"] == ["check 'Daily export' is paused, and Healthchecks keeps no record of when: its "
+                                   "runs after its last status change (2026-10-05 02:10 UTC) are not counted"]
+
+
+def test_a_check_paused_after_the_month_keeps_the_months_downtime(httpserver):
+    check = {"name": "Daily export", "grace": 3600, "status": "paused", "uuid": NIGHTLY, "schedule": "0 2 * * *",
+             "tz": "UTC"}
+    flips = {NIGHTLY: [("2026-09-01T02:10:00+00:00", 1), ("2026-10-30T03:00:00+00:00", 0),
+                       ("2026-11-02T09:00:00+00:00", 0)]}  # down on the 30th, paused in November
+    HealthchecksServer(httpserver, checks=[check], flips=flips).serve()
+    assert make(httpserver).collect(OCTOBER).metrics()["jobs"] == [
+        {"name": "Daily export", "runs": 31, "succeeded": 29, "failed": 2, "longest_gap_s": 44 * 3600}]
+
+
 def test_a_month_not_over_is_measured_up_to_now(httpserver):
     HealthchecksServer(httpserver).serve()
     now = datetime(2026, 10, 20, 11, 0, tzinfo=UTC)  # Hourly sync has been down since 10:05
