@@ -23,7 +23,7 @@ from newsletter.errors import ConfigError, NewsletterError, SourceError, SourceS
 from newsletter.limits import DeadlineExceeded
 from newsletter.model import SourceResult
 from newsletter.period import Month, Year
-from newsletter.redaction import redact
+from newsletter.redaction import redact, redacted_traceback
 from newsletter.result_checks import result_problem
 from newsletter.results import KIND_TYPES
 from newsletter.snapshots import DailySnapshots, save_reading, stored_days
@@ -147,7 +147,7 @@ def _run_one(source: SourceConfig, collector: Collector, month: Month, ends_at: 
     except (SourceError, ConfigError) as exc:
         message = str(exc)
     except Exception as exc:  # a bug or an unforeseen failure in one collector must not stop the others
-        log.debug("source %s failed", source.name, exc_info=True)
+        log.debug("source %s failed:\n%s", source.name, redacted_traceback(exc, secret_values(source.settings)))
         message = f"unexpected {type(exc).__name__}: {exc}"
     return SourceResult.failed(source.name, source.type, kind, _redact(message, source))
 
@@ -294,7 +294,8 @@ def _take_one(source: SourceConfig, ws: Workspace) -> SnapshotTaken:
     except (TypeError, ValueError) as exc:
         message = f"collector {source.type!r} took a snapshot that is not JSON ({exc}); the collector needs fixing"
     except Exception as exc:  # one collector's bug must not stop the others' snapshots
-        log.debug("snapshot of %s failed", source.name, exc_info=True)
+        log.debug("snapshot of %s failed:\n%s", source.name,
+                  redacted_traceback(exc, secret_values(source.settings)))
         message = f"unexpected {type(exc).__name__}: {exc}"
     return SnapshotTaken(source.name, _redact(message, source))
 

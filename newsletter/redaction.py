@@ -15,6 +15,7 @@ import binascii
 import html
 import json
 import re
+import traceback
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus, unquote
 
@@ -44,6 +45,12 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     forms = sorted({form for value in values for form in wire_forms(value)}, key=len, reverse=True)
     text = re.sub("|".join(_pattern(form) for form in forms), MASK, text)
     return _BASE64_RUN.sub(lambda match: MASK if _hides(match.group(), values) else match.group(), text)
+
+
+def redacted_traceback(exc: BaseException, secrets: Iterable[str | None]) -> str:
+    """The traceback of `exc` (its causes too) with every form of every secret masked: what `-vv`
+    logs of an unforeseen failure, whose text a library may have filled with the request it sent."""
+    return redact("".join(traceback.format_exception(exc)).rstrip(), secrets)
 
 
 def header_secrets(headers: Iterable[tuple[str, str]]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import subprocess
 import sys
@@ -128,6 +129,26 @@ def test_the_runner_masks_a_secret_in_every_wire_form(monkeypatch, form):
     [result] = collect_month(sources(Quoting(form)), MONTH)
     assert result.status == "failed" and result.error.startswith("the vendor said: ")
     assert leaks(result.error, secret) == [] and "***" in result.error
+
+
+class Unforeseen(Quoting):
+    """A collector whose library fails with something other than SourceError, its credential in the text."""
+
+    def collect(self, month: Month):
+        try:
+            super().collect(month)
+        except SourceError as exc:
+            raise RuntimeError(str(exc)) from exc
+
+
+@pytest.mark.parametrize("form", ["raw", "url", "basic", "json"])
+def test_the_traceback_of_an_unforeseen_failure_logged_with_vv_masks_the_secret(monkeypatch, caplog, form):
+    secret = "Qu0ting/secret+value=42"
+    monkeypatch.setenv("QUOTING_TOKEN", secret)
+    caplog.set_level(logging.DEBUG, logger="newsletter")
+    [result] = collect_month(sources(Unforeseen(form)), MONTH)
+    assert result.status == "failed" and "RuntimeError" in caplog.text and "Traceback" in caplog.text
+    assert leaks(caplog.text, secret) == [] and "***" in caplog.text
 
 
 class Stuck(Collector):

@@ -4,6 +4,7 @@ following the recipients from one run to the next."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint
 
@@ -153,6 +154,14 @@ def test_a_reading_that_breaks_halfway_fails_whole_and_masks_every_form_of_the_s
     assert message.startswith("delivery.directory (exploding group): cannot read the members: OSError: connection")
     assert message.endswith("; check delivery.directory.token_env (TOKEN)")
     assert "s3cr3t" not in message and "czNjcjN0" not in message and "s3cr3t-v%40lue" not in message
+
+
+def test_the_traceback_logged_with_vv_masks_every_form_of_the_secret(caplog):
+    caplog.set_level(logging.DEBUG, logger="newsletter")
+    with pytest.raises(DirectoryError):
+        read_roster(Exploding(FakeSettings()))
+    assert "OSError: connection reset" in caplog.text and "Traceback" in caplog.text
+    assert "s3cr3t" not in caplog.text and "czNjcjN0" not in caplog.text and "s3cr3t-v%40lue" not in caplog.text
 
 
 def test_the_roster_counts_what_check_reports():

@@ -14,11 +14,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
 
+from newsletter.binding import secret_values
 from newsletter.collectors.aggregate import aggregate_tickets
 from newsletter.collectors.common import HttpSource
 from newsletter.errors import SourceError
 from newsletter.http import HttpClient
 from newsletter.period import Month
+from newsletter.redaction import redacted_traceback
 from newsletter.results import TicketStats
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,8 @@ class TicketingCollector(HttpSource):
             stats = aggregate_tickets(self.tickets(client, month), month, backlog_known=self.backlog_known,
                                       now=self.clock())
         except (AttributeError, TypeError, KeyError) as exc:  # a record not shaped as documented
-            log.debug("%s: unexpected record shape", self.name, exc_info=True)
+            log.debug("%s: unexpected record shape:\n%s", self.name,
+                      redacted_traceback(exc, secret_values(self.settings)))
             raise SourceError(f"{self.vendor} sent a ticket record in an unexpected shape "
                               f"({type(exc).__name__}); check base_url and the API version") from None
         if not self.reads_csat():  # no ratings read: their count is unknown, not zero

@@ -20,7 +20,7 @@ from newsletter import limits
 from newsletter.binding import Secret
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.hosts import is_loopback
-from newsletter.redaction import redact
+from newsletter.redaction import redact, redacted_traceback
 
 log = logging.getLogger(__name__)
 PREFIX = "delivery.directory"  # where the keys live, for messages
@@ -152,7 +152,7 @@ def read_roster(directory: Directory) -> Roster:
     except NewsletterError as exc:
         raise DirectoryError(_failure(where, str(exc), directory)) from None
     except Exception as exc:  # a library's own error: still one clear line, never a traceback (but with -vv)
-        log.debug("reading %s failed", where, exc_info=True)
+        log.debug("reading %s failed:\n%s", where, redacted_traceback(exc, directory.secrets()))
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise DirectoryError(_failure(where, detail, directory)) from None
     enabled = [m for m in everyone if m.enabled]
