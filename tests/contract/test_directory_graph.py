@@ -70,6 +70,13 @@ def graph(tls_ca, monkeypatch):
                                                            "preferredLanguage", "accountEnabled"}
         page = request.args.get("$skiptoken")
         state["pages"].append(page)
+        if "limited" in state["answers"]:  # an app that may not read users: their id and type, the rest null
+            limited = [{"@odata.type": u["@odata.type"], "id": u["id"], **{k: None for k in u if k not in
+                        ("@odata.type", "id")}} for u in pages[page]]
+            return _json({"@odata.context": f"{base}/v1.0/$metadata#users", "value": limited})
+        if "unstated" in state["answers"] and page is None:
+            return _json({"@odata.context": f"{base}/v1.0/$metadata#users",
+                          "value": [user(1), user(6, accountEnabled=None), {**user(7)} | {"accountEnabled": "yes"}]})
         if page == "p3" and "fail_last_page" in state["answers"]:
             return _json({"error": {"code": "ServiceUnavailable", "message": "try later"}}, 503)
         follow = {None: "p2", "p2": "p3"}.get(page)
@@ -140,6 +147,25 @@ def test_a_missing_permission_says_which_one(graph):
         read_roster(fast(settings))
     assert "403" in str(failed.value) and "GroupMember.Read.All" in str(failed.value)
     assert TOKEN not in str(failed.value)
+
+
+def test_users_graph_sends_without_their_properties_fail_the_reading_naming_user_read_all(graph):
+    """Graph answers members it may not read with their id alone, every other property null
+    ("limited information returned for inaccessible member objects"): nobody can be told enabled."""
+    state, settings = graph
+    state["answers"]["limited"] = True
+    with pytest.raises(DirectoryError) as failed:
+        read_roster(fast(settings))
+    assert "accountEnabled" in str(failed.value) and "User.Read.All" in str(failed.value)
+
+
+def test_a_user_whose_account_state_graph_does_not_say_is_not_mailed(graph, caplog):
+    state, settings = graph
+    state["answers"]["unstated"] = True
+    roster = read_roster(fast(settings))
+    assert [m.email for m in roster.members] == ["user1@contoso.example"]
+    assert roster.disabled == 2
+    assert "2 of the group's users come without accountEnabled" in caplog.text
 
 
 def test_an_unknown_group_names_group_id(graph):

@@ -3,17 +3,20 @@
 `GET /v1.0/groups/{group_id}/transitiveMembers/microsoft.graph.user`: the group's users, nested
 groups flattened by Graph itself, with `$select` of the fields used here. Filtering by the OData
 cast is an advanced query: it takes `ConsistencyLevel: eventual` and `$count=true`. Pages follow
-`@odata.nextLink` (999 users a page at most), and only to the Graph host configured. Users whose
-`accountEnabled` is false are left out.
+`@odata.nextLink` (999 users a page at most), and only to the Graph host configured. Only users
+whose `accountEnabled` is true are mailed: Graph answers members the app may not read with their
+id alone, every property null, and such a user may be disabled.
 
 The token comes from msal (OAuth client credentials) as for the Graph transport: an app
-registration with the `GroupMember.Read.All` application permission, granted by an admin, and its
-secret in `client_secret_env` / `_file`. msal is the optional extra `m365`.
+registration with the `GroupMember.Read.All` (the members) and `User.Read.All` (their properties,
+`accountEnabled` among them) application permissions, granted by an admin, and its secret in
+`client_secret_env` / `_file`. msal is the optional extra `m365`.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +40,8 @@ from newsletter.hosts import same_origin
 from newsletter.http import HttpClient, HttpPolicy, PageGuard, make_session, redact_url
 
 PERMISSION = "GroupMember.Read.All"
+USER_PERMISSION = "User.Read.All"  # without it Graph sends each user's id alone
+log = logging.getLogger(__name__)
 DEFAULT_PROPERTIES = {"email": "mail", "name": "displayName", "first_name": "givenName", "department": "department",
                       "language": "preferredLanguage"}
 
@@ -103,10 +108,10 @@ class GraphGroup:
         with make_session(self.policy, s.ca_file) as session:
             token = self._token(session)
             client = HttpClient(session, s.graph_url, "Microsoft Graph",
-                                credential_hint=f"{self.credential()} and the app's {PERMISSION} application "
-                                                "permission (granted by an admin)",
+                                credential_hint=f"{self.credential()} and the app's {PERMISSION} and "
+                                                f"{USER_PERMISSION} application permissions (granted by an admin)",
                                 headers={"Authorization": f"Bearer {token}", "ConsistencyLevel": "eventual"},
-                                secrets=tuple(self._secrets), ca_bundle=str(s.ca_file) if s.ca_file else None)
+                                secrets=tuple(self._secrets))  # the session trusts ca_file besides the defaults
             yield from self._users(client)
 
     def _users(self, client: HttpClient) -> Iterator[Member]:
@@ -115,6 +120,7 @@ class GraphGroup:
         url: str | None = (f"/v1.0/groups/{quote(s.group_id, safe='')}/transitiveMembers/microsoft.graph.user"
                            f"?$select={select}&$count=true&$top={s.page_size}")
         guard = PageGuard("Microsoft Graph")
+        seen = unstated = 0
         while url:
             guard.next_page(url)
             page = client.fetch_json("GET", url, accept=(404,))
@@ -124,18 +130,23 @@ class GraphGroup:
             users = page.data.get("value")
             if not isinstance(users, list):
                 raise DirectoryError("Microsoft Graph answered without a list of users; check graph_url")
-            yield from (self._member(user) for user in users if isinstance(user, dict))
+            for user in users:
+                if isinstance(user, dict):
+                    seen += 1
+                    unstated += not isinstance(user.get("accountEnabled"), bool)
+                    yield self._member(user)
             url = page.data.get("@odata.nextLink")
             if url:
                 url = same_origin(url, s.graph_url, "Microsoft Graph")
                 guard.rows(len(users))
+        _account_states(seen, unstated)
 
     def _member(self, user: dict[str, Any]) -> Member:
         values = {name: _text(user.get(prop)) for name, prop in self.mapping.items()}
         fields = {name: value for name, value in values.items() if name not in ("email", "name")}
         who = _text(user.get("userPrincipalName")) or _text(user.get("id"))
         return Member(who, values.get("email", ""), values.get("name", ""), fields,
-                      enabled=user.get("accountEnabled") is not False)
+                      enabled=user.get("accountEnabled") is True)  # not said: may be disabled
 
     def _token(self, session: requests.Session) -> str:
         """Client credentials through msal, on our session (its deadline and CA) as the Graph transport does."""
@@ -153,6 +164,18 @@ class GraphGroup:
                                  f"({exc.code}); check {self.credential()} and client_id") from None
         self._secrets.append(token)
         return token
+
+def _account_states(seen: int, unstated: int) -> None:
+    """Users Graph sent without `accountEnabled` are left out, as accounts that may be disabled;
+    all of them without it is an app that may not read users, and nobody could be told enabled."""
+    if seen and unstated == seen:
+        raise DirectoryError(f"Microsoft Graph sends the group's users without accountEnabled (an app that may not "
+                             f"read users gets only their ids); grant the app the {USER_PERMISSION} application "
+                             f"permission besides {PERMISSION}")
+    if unstated:
+        log.warning("%d of the group's users come without accountEnabled from Microsoft Graph: left out, as "
+                    "accounts that may be disabled", unstated)
+
 
 def _text(value: Any) -> str:
     return str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
