@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import base64
 import email.utils
-import functools
 import logging
 import os
 import random
+import ssl
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +35,7 @@ USER_AGENT = f"newsletter/{__version__}"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 ERROR_CHARS = 200  # how much of a vendor's error body a message quotes
 BODY_CHUNK = 64 * 1024
+MAX_BODY_BYTES = 64 * 1024 * 1024  # an API page of 999 users is about 1 MB: far more is not a page
 
 
 def rate_limit_backoff(attempt: int, first_s: float, cap_s: float, jitter: float, draw: float) -> float:
@@ -102,8 +103,8 @@ def make_session(policy: HttpPolicy | None = None, ca_file: str | os.PathLike[st
     """A session with retries on connection errors, 5xx and 429 (Retry-After honoured, capped).
 
     The policy travels with the session (`session.policy`), so an HttpClient built on it uses the
-    same timeouts and caps. `ca_file`, a private CA to trust, is given to every request itself
-    (libraries such as msal call the session too): REQUESTS_CA_BUNDLE would override session.verify.
+    same timeouts and caps. `ca_file`, a private CA, is trusted besides the default CAs by every
+    request on the session (libraries such as msal call it too): `TrustingAdapter`.
     """
     policy = policy or HttpPolicy()
     retry = CappedRetry(
@@ -115,16 +116,33 @@ def make_session(policy: HttpPolicy | None = None, ca_file: str | os.PathLike[st
     retry.rate_limit_jitter = policy.rate_limit_jitter
     retry.max_retry_after = policy.max_retry_after_s
     session = BoundedSession()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = HTTPAdapter(max_retries=retry) if not ca_file else TrustingAdapter(ca_file, max_retries=retry)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = USER_AGENT
     session.headers["Accept"] = "application/json"
     session.verify = True
     session.policy = policy  # type: ignore[attr-defined]
-    if ca_file:
-        session.request = functools.partial(session.request, verify=str(ca_file))  # type: ignore[method-assign]
     return session
+
+
+class TrustingAdapter(HTTPAdapter):
+    """An adapter whose TLS trusts a private CA (a proxy's, a test's) besides the default CAs.
+
+    The CA goes into the SSL context of every pool, to which requests still adds the default bundle
+    (or REQUESTS_CA_BUNDLE): `verify=<file>` would instead trust that file alone, and hosts the
+    default CAs vouch for (a proxy that lets Microsoft's sign-in through untouched) would fail."""
+
+    def __init__(self, ca_file: str | os.PathLike[str], **kwargs: Any) -> None:
+        self.context = ssl.create_default_context()
+        self.context.load_verify_locations(cafile=os.fspath(ca_file))
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, ssl_context=self.context, **kwargs)
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        return super().proxy_manager_for(proxy, ssl_context=self.context, **kwargs)
 
 
 class BoundedSession(requests.Session):
@@ -132,17 +150,17 @@ class BoundedSession(requests.Session):
 
     Past the deadline no request starts; timeouts are no longer than the time left; and the body is
     read piece by piece with the deadline checked in between, because requests' timeouts bound each
-    read, not the request: a server that sends a byte every few seconds would hold it for ever.
+    read, not the request: a server that sends a byte every few seconds would hold it for ever. With
+    or without a deadline, no body is read past MAX_BODY_BYTES.
     Collectors' HttpClients and the libraries given the session (msal, google-auth) all come here.
     """
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         budget = limits.current()
-        if not budget.bounded:
-            return super().request(method, url, **kwargs)
         where = redact_url(url)
         budget.check(f"before {method} {where}")
-        kwargs["timeout"] = _capped(kwargs.get("timeout"), budget.remaining())
+        if budget.bounded:
+            kwargs["timeout"] = _capped(kwargs.get("timeout"), budget.remaining())
         stream = kwargs.pop("stream", False)
         try:
             response = super().request(method, url, stream=True, **kwargs)
@@ -163,8 +181,9 @@ def _capped(timeout: Any, left: float) -> Any:
 
 
 def _read_within(response: requests.Response, budget: limits.Budget, where: str) -> None:
-    """Read the whole body, checking the deadline between pieces; errors as requests raises them."""
-    pieces = []
+    """Read the whole body, checking the deadline between pieces, and at most MAX_BODY_BYTES of it
+    (a page that never ends must not fill the memory before the deadline); errors as requests raises them."""
+    pieces, size = [], 0
     try:
         while True:
             budget.check(f"while reading {where}")
@@ -172,6 +191,11 @@ def _read_within(response: requests.Response, budget: limits.Budget, where: str)
             if not piece:
                 break
             pieces.append(piece)
+            size += len(piece)
+            if size > MAX_BODY_BYTES:
+                response.close()
+                raise SourceError(f"the answer is more than {MAX_BODY_BYTES // 2**20:,} MB from {where}, far more "
+                                  "than an API's page; check the address (base_url)")
     except (HTTPError, OSError) as exc:
         response.close()
         budget.check(f"while reading {where}")

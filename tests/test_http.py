@@ -208,6 +208,41 @@ def test_tls_is_verified(tls_server):
     assert trusted.get_json("/x") == {"tls": True}
 
 
+def test_a_sessions_private_ca_is_trusted_besides_the_default_ones(tls_server, tmp_path, monkeypatch):
+    """ca_file adds a CA (a proxy's, say) to what is trusted: the hosts the default CAs vouch for stay
+    reachable. REQUESTS_CA_BUNDLE stands in for those defaults here: it names this server's CA."""
+    server, ca_file = tls_server
+    other = tmp_path / "proxy-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca_file)
+    assert HttpClient(make_session(FAST, other), server.url_for("/"), "Acme").get_json("/x") == {"tls": True}
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    assert HttpClient(make_session(FAST, ca_file), server.url_for("/"), "Acme").get_json("/x") == {"tls": True}
+    with pytest.raises(SourceError, match="TLS verification failed"):
+        HttpClient(make_session(FAST, other), server.url_for("/"), "Acme").get_json("/x")
+
+
+@pytest.mark.parametrize("sized", [True, False], ids=["content-length", "chunked"])
+def test_an_answer_larger_than_any_api_page_stops_at_the_cap_not_at_the_memory(httpserver, monkeypatch, sized):
+    monkeypatch.setattr("newsletter.http.MAX_BODY_BYTES", 1024 * 1024)
+    piece = b" " * 65536
+
+    def endless(request):
+        def body():
+            yield b'{"value": ['
+            while True:
+                yield piece
+        headers = {"Content-Length": str(1 << 40)} if sized else {}
+        return Response(body(), content_type="application/json", headers=headers)
+    httpserver.expect_request("/x").respond_with_handler(endless)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match=r"more than 1 MB from http://127.0.0.1:\d+/x"):  # no deadline at all
+        client(httpserver).get_json("/x")
+    with budget(deadline_s=30), pytest.raises(SourceError, match=r"more than 1 MB"):
+        client(httpserver).get_json("/x")
+    assert time.monotonic() - started < 5
+
+
 def test_page_guard():
     guard = PageGuard("Acme", max_pages=3)
     for token in (None, "a", "b"):
