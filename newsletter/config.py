@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from newsletter.binding import Secret, Where, bind, key_of
 from newsletter.delivery.registry import TransportRegistry
 from newsletter.errors import ConfigError
-from newsletter.limits import DEFAULT_DEADLINE_S, DEFAULT_MAX_PAGES, MAX_DEADLINE_S
+from newsletter.limits import DEFAULT_DEADLINE_S, DEFAULT_MAX_PAGES, MAX_DEADLINE_S, MAX_PAGES, limit_problem
 from newsletter.model import kind_title
 from newsletter.period import load_timezone
 from newsletter.sections import DEFAULT_SECTIONS
@@ -342,7 +342,7 @@ def load_source(file: Path, registry: CollectorRegistry) -> SourceConfig:
     required = _pop(table, "required", bool, False, where)
     enabled = _pop(table, "enabled", bool, True, where)
     deadline_s = _pop_limit(table, "deadline_s", DEFAULT_DEADLINE_S, where, whole=False, high=MAX_DEADLINE_S)
-    max_pages = _pop_limit(table, "max_pages", DEFAULT_MAX_PAGES, where, whole=True, high=1_000_000)
+    max_pages = _pop_limit(table, "max_pages", DEFAULT_MAX_PAGES, where, whole=True, high=MAX_PAGES)
     settings = bind(collector.Settings, table, where)
     return SourceConfig(file, name, type_, required, enabled, settings, float(deadline_s), int(max_pages), title)
 
@@ -351,11 +351,8 @@ def _pop_limit(table: dict[str, Any], key: str, default: float, where: Where, *,
                high: float) -> float:
     """A limit above 0 and at most `high`: a whole number (`whole`) or a number of seconds."""
     value = table.pop(key, default)
-    right_kind = isinstance(value, int) if whole else isinstance(value, int | float)
-    if isinstance(value, bool) or not right_kind or not 0 < value <= high:
-        expected = (f"a whole number from 1 to {high:,.0f}" if whole
-                    else f"a number of seconds above 0, at most {high:,.0f}")
-        raise where.error(key, f"expected {expected}, got {value!r}")
+    if problem := limit_problem(value, whole=whole, high=high):
+        raise where.error(key, problem)
     return value
 
 

@@ -24,6 +24,18 @@ from newsletter.errors import SourceError
 DEFAULT_DEADLINE_S = 600.0  # ten minutes for a whole month of one source, retries and waits included
 MAX_DEADLINE_S = 86_400.0
 DEFAULT_MAX_PAGES = 1000  # 100,000 tickets at 100 a page; a few minutes at the usual rate limits
+MAX_PAGES = 1_000_000
+MAX_TIMEOUT_S = 3_600.0  # one request's wait: an hour is already far past any server's answer
+
+
+def limit_problem(value: object, *, whole: bool, high: float) -> str | None:
+    """What is wrong with a limit read from a file, or None: a whole number from 1 to `high`
+    (`whole`), else a number of seconds above 0 and at most `high`, so neither NaN nor infinity."""
+    right_kind = isinstance(value, int) if whole else isinstance(value, int | float)
+    if not isinstance(value, bool) and right_kind and 0 < value <= high:  # type: ignore[operator]
+        return None
+    expected = f"a whole number from 1 to {high:,.0f}" if whole else f"a number of seconds above 0, at most {high:,.0f}"
+    return f"expected {expected}, got {value!r}"
 
 
 class DeadlineExceeded(SourceError):

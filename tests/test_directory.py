@@ -55,7 +55,17 @@ def configured(workspace, extra: str):
     (('bind_password_env', 'security = "none"\nbind_password_env'), "delivery.directory.security: expected one of "
                                                                      "'starttls', 'ldaps'"),
     (('bind_password_env', 'deadline_s = 0\nbind_password_env'), "delivery.directory.deadline_s: expected a number "
-                                                                 "above 0"),
+                                                                 "of seconds above 0, at most 86,400, got 0"),
+    (('bind_password_env', 'deadline_s = nan\nbind_password_env'),
+     "delivery.directory.deadline_s: expected a number of seconds above 0, at most 86,400, got nan"),
+    (('bind_password_env', 'deadline_s = inf\nbind_password_env'),
+     "delivery.directory.deadline_s: expected a number of seconds above 0, at most 86,400, got inf"),
+    (('bind_password_env', 'max_pages = 0\nbind_password_env'), "delivery.directory.max_pages: expected a whole "
+                                                                "number from 1 to 1,000,000, got 0"),
+    (('bind_password_env', 'timeout_s = inf\nbind_password_env'), "delivery.directory.timeout_s: expected a number "
+                                                                  "of seconds above 0, at most 3,600, got inf"),
+    (('bind_password_env', 'ca_file = "missing-ca.pem"\nbind_password_env'), "delivery.directory.ca_file: cannot "
+                                                                             "read"),
 ])
 def test_a_wrong_key_is_exit_2_naming_it_before_any_network_call(workspace, change, message):
     result = configured(workspace, LDAP.replace(*change))
@@ -69,6 +79,10 @@ def test_graph_and_google_keys_are_checked_too(workspace):
              'client_secret_env = "S"\ngroup_id = "g"\ngraph_url = "http://graph.example"\n')
     result = configured(workspace, graph)
     assert result.exit_code == 2 and "delivery.directory.graph_url: expected an https:// URL" in result.output
+    result = configured(workspace, graph.replace("http://", "https://") + 'timeout_s = nan\n')
+    assert result.exit_code == 2 and "delivery.directory.timeout_s: expected a number of seconds" in result.output
+    result = configured(workspace, graph.replace("http://", "https://") + 'ca_file = "none.pem"\n')
+    assert result.exit_code == 2 and "delivery.directory.ca_file: cannot read" in result.output
     google = '[delivery.directory]\ntype = "google_group"\nkey_env = "K"\nadmin_email = "admin"\ngroup = "g"\n'
     result = configured(workspace, google)
     assert result.exit_code == 2 and "delivery.directory.admin_email: expected an administrator's address" in (

@@ -10,9 +10,11 @@ come back with `enabled=False` and are left out here, counted for `newsletter ch
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
@@ -96,6 +98,16 @@ def check_url(key: str, url: str) -> None:
     if not parts.hostname or parts.scheme not in ("https", "http") or (
             parts.scheme == "http" and not is_loopback(parts.hostname)):
         raise ConfigError(f"{PREFIX}.{key}: expected an https:// URL with a host, got {url!r}")
+
+
+def check_connection_keys(timeout_s: object, ca_file: str | os.PathLike[str] | None) -> None:
+    """`timeout_s` a number of seconds (not NaN, not infinite) and `ca_file`, when set, a file that
+    can be read: found before any network call rather than blamed on the credential after one."""
+    if problem := limits.limit_problem(timeout_s, whole=False, high=limits.MAX_TIMEOUT_S):
+        raise ConfigError(f"{PREFIX}.timeout_s: {problem}")
+    if ca_file is not None and not (Path(ca_file).is_file() and os.access(ca_file, os.R_OK)):
+        raise ConfigError(f"{PREFIX}.ca_file: cannot read {str(ca_file)!r}; give the PEM file of the private CA "
+                          "that signed the server's certificate, or leave ca_file out")
 
 
 def secret_key(key: str, secret: Secret | None) -> str:

@@ -31,6 +31,7 @@ from newsletter.delivery.directories.base import (
     DirectoryError,
     DirectorySettings,
     Member,
+    check_connection_keys,
     check_url,
     secret_key,
 )
@@ -100,8 +101,7 @@ class GraphGroup:
                 raise ConfigError(f"{PREFIX}.properties.{name}: expected a field name and a user property name")
         if not 1 <= s.page_size <= 999:
             raise ConfigError(f"{PREFIX}.page_size: expected 1 to 999 users a page (Graph's limit), got {s.page_size}")
-        if s.timeout_s <= 0:
-            raise ConfigError(f"{PREFIX}.timeout_s: expected a number of seconds above 0")
+        check_connection_keys(s.timeout_s, s.ca_file)
 
     def members(self) -> Iterator[Member]:
         s = self.settings

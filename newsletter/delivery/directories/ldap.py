@@ -34,7 +34,14 @@ from typing import Any, Literal
 
 from newsletter import limits
 from newsletter.binding import Secret
-from newsletter.delivery.directories.base import PREFIX, DirectoryError, DirectorySettings, Member, secret_key
+from newsletter.delivery.directories.base import (
+    PREFIX,
+    DirectoryError,
+    DirectorySettings,
+    Member,
+    check_connection_keys,
+    secret_key,
+)
 from newsletter.errors import ConfigError
 from newsletter.http import PageGuard
 
@@ -161,8 +168,7 @@ class Ldap:
                 raise ConfigError(f"{PREFIX}.attributes: {name!r}: a field name is letters, digits and _")
         if not 1 <= s.page_size <= 10_000:
             raise ConfigError(f"{PREFIX}.page_size: expected 1 to 10000 entries a page, got {s.page_size}")
-        if s.timeout_s <= 0:
-            raise ConfigError(f"{PREFIX}.timeout_s: expected a number of seconds above 0")
+        check_connection_keys(s.timeout_s, s.ca_file)
 
     def members(self) -> Iterator[Member]:
         from ldap3.core.exceptions import LDAPException

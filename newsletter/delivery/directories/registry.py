@@ -15,6 +15,7 @@ from typing import Any
 from newsletter.binding import Where, bind
 from newsletter.delivery.directories.base import Directory
 from newsletter.errors import ConfigError
+from newsletter.limits import MAX_DEADLINE_S, MAX_PAGES, limit_problem
 from newsletter.plugins import PluginRegistry
 
 GROUP = "newsletter.directories"
@@ -67,9 +68,9 @@ def load_directory(table: dict[str, Any], where: Where, registry: DirectoryRegis
         hint = f"its plugin failed to load ({reason})" if reason else f"expected one of: {known}"
         raise where.error("type", f"unknown directory type {type_!r}; {hint}")
     settings = bind(cls.Settings, table, where)
-    if settings.deadline_s <= 0 or settings.max_pages < 1:
-        key = "deadline_s" if settings.deadline_s <= 0 else "max_pages"
-        raise where.error(key, "expected a number above 0")
+    for key, whole, high in (("deadline_s", False, MAX_DEADLINE_S), ("max_pages", True, MAX_PAGES)):
+        if problem := limit_problem(getattr(settings, key), whole=whole, high=high):
+            raise where.error(key, problem)
     try:
         cls(settings).validate()
     except ConfigError as exc:  # validate() names the key (delivery.directory.host); this adds the file
