@@ -195,7 +195,7 @@ def _read_within(response: requests.Response, budget: limits.Budget, where: str)
             if size > MAX_BODY_BYTES:
                 response.close()
                 raise SourceError(f"the answer is more than {MAX_BODY_BYTES // 2**20:,} MB from {where}, far more "
-                                  "than an API's page; check the address (base_url)")
+                                  "than an API's page; check the address configured for it")
     except (HTTPError, OSError) as exc:
         response.close()
         budget.check(f"while reading {where}")
@@ -246,6 +246,8 @@ class HttpClient:
     sleep: Callable[[float], None] = time.sleep
     ca_bundle: str | None = None  # a CA file for self-hosted servers; verification is never turned off
     not_found_hint: str = "check base_url and the configured project or ids"  # what a 404 asks to check
+    address_key: str = "base_url"  # the key that sets the address, named when it cannot be reached
+    ca_key: str | None = "ca_bundle"  # the key that adds a CA, named when TLS fails (None: there is none)
 
     def __post_init__(self) -> None:
         if self.policy is None:
@@ -271,7 +273,7 @@ class HttpClient:
         except ValueError:
             raise SourceError(
                 f"{self.vendor} returned a response that is not JSON from {redact_url(response.url)}"
-                f" (HTTP {response.status_code}); check base_url"
+                f" (HTTP {response.status_code}); check {self.address_key}"
             ) from None
         return JsonPage(data, response.headers, response.links, response.status_code)
 
@@ -286,14 +288,16 @@ class HttpClient:
             response = self.session.request(method, url, headers=headers, auth=self.auth, timeout=timeout,
                                             verify=self.ca_bundle or True, **kwargs)
         except requests.exceptions.SSLError:
-            raise SourceError(f"TLS verification failed for {redact_url(url)}; check base_url and the "
-                              "server's certificate (or set ca_bundle)") from None
+            ca = f" (or set {self.ca_key})" if self.ca_key else ""
+            raise SourceError(f"TLS verification failed for {redact_url(url)}; check {self.address_key} and the "
+                              f"server's certificate{ca}") from None
         except requests.exceptions.RequestException as exc:
             if _is_read_timeout(exc):
                 raise SourceError(f"{self.vendor} did not answer within {policy.read_timeout_s:g} s "
                                   f"({redact_url(url)}); try again later") from None
             raise SourceError(f"cannot reach {self.vendor} at {redact_url(url)} "
-                              f"({self._clean(type(exc).__name__)}); check base_url and the network") from None
+                              f"({self._clean(type(exc).__name__)}); check {self.address_key} and the network"
+                              ) from None
         if response.status_code not in accept:
             self._check(response)
         self._respect_rate_limit(response)

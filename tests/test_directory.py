@@ -16,6 +16,7 @@ from newsletter.delivery.directories.ldap import LdapSettings, is_disabled, norm
 from newsletter.delivery.directories.registry import GROUP, DirectoryRegistry, load_directory
 from newsletter.delivery.ledger import deliver
 from newsletter.errors import ConfigError
+from newsletter.limits import DeadlineExceeded
 from newsletter.store import Store
 from tests.conftest import REPO
 from tests.test_delivery_smtp import EDITION, people, plan, smtp
@@ -76,13 +77,17 @@ def test_a_wrong_key_is_exit_2_naming_it_before_any_network_call(workspace, chan
 
 def test_graph_and_google_keys_are_checked_too(workspace):
     graph = ('[delivery.directory]\ntype = "graph_group"\ntenant_id = "t"\nclient_id = "c"\n'
-             'client_secret_env = "S"\ngroup_id = "g"\ngraph_url = "http://graph.example"\n')
+             'client_secret_env = "S"\ngroup_id = "02bd9fd6-8f93-4758-87c3-1fb73740a315"\n'
+             'graph_url = "http://graph.example"\n')
     result = configured(workspace, graph)
     assert result.exit_code == 2 and "delivery.directory.graph_url: expected an https:// URL" in result.output
     result = configured(workspace, graph.replace("http://", "https://") + 'timeout_s = nan\n')
     assert result.exit_code == 2 and "delivery.directory.timeout_s: expected a number of seconds" in result.output
     result = configured(workspace, graph.replace("http://", "https://") + 'ca_file = "none.pem"\n')
     assert result.exit_code == 2 and "delivery.directory.ca_file: cannot read" in result.output
+    result = configured(workspace, graph.replace("http://", "https://").replace("02bd9fd6-8f93-4758-87c3-1fb73740a315",
+                                                                              "AllStaff"))
+    assert result.exit_code == 2 and "delivery.directory.group_id: expected the group's object id" in result.output
     google = '[delivery.directory]\ntype = "google_group"\nkey_env = "K"\nadmin_email = "admin"\ngroup = "g"\n'
     result = configured(workspace, google)
     assert result.exit_code == 2 and "delivery.directory.admin_email: expected an administrator's address" in (
@@ -176,6 +181,23 @@ def test_the_traceback_logged_with_vv_masks_every_form_of_the_secret(caplog):
         read_roster(Exploding(FakeSettings()))
     assert "OSError: connection reset" in caplog.text and "Traceback" in caplog.text
     assert "s3cr3t" not in caplog.text and "czNjcjN0" not in caplog.text and "s3cr3t-v%40lue" not in caplog.text
+
+
+class Slow(Exploding):
+    """A directory whose reading outlasts its deadline_s."""
+
+    def members(self):
+        yield Member("a", "a@example.com")
+        raise DeadlineExceeded(1, "while reading https://directory.example/members")
+
+
+def test_a_reading_past_its_deadline_says_so_and_names_deadline_s_not_the_credential():
+    with pytest.raises(DirectoryError) as failed:
+        read_roster(Slow(FakeSettings()))
+    message = str(failed.value)
+    assert "the deadline_s (1 s) passed while reading" in message
+    assert message.endswith("try again later, or raise delivery.directory.deadline_s")
+    assert "token_env" not in message
 
 
 def test_the_roster_counts_what_check_reports():

@@ -206,6 +206,11 @@ def test_tls_is_verified(tls_server):
         untrusted.get_json("/x")
     trusted = HttpClient(make_session(FAST), server.url_for("/"), "Acme", ca_bundle=ca_file)
     assert trusted.get_json("/x") == {"tls": True}
+    keyed = HttpClient(make_session(FAST), server.url_for("/"), "Acme", address_key="delivery.directory.graph_url",
+                       ca_key="delivery.directory.ca_file")
+    with pytest.raises(SourceError, match=r"check delivery.directory.graph_url and the server's certificate "
+                                          r"\(or set delivery.directory.ca_file\)$"):
+        keyed.get_json("/x")
 
 
 def test_a_sessions_private_ca_is_trusted_besides_the_default_ones(tls_server, tmp_path, monkeypatch):

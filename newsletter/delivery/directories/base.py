@@ -161,6 +161,9 @@ def read_roster(directory: Directory) -> Roster:
             everyone = list(directory.members())
     except ConfigError as exc:
         raise ConfigError(f"{where}: {_clean(str(exc), directory)}") from None
+    except limits.DeadlineExceeded as exc:
+        raise DirectoryError(f"{where}: cannot read the members: {_clean(str(exc), directory)}; the directory "
+                             f"answers too slowly: try again later, or raise {PREFIX}.deadline_s") from None
     except NewsletterError as exc:
         raise DirectoryError(_failure(where, str(exc), directory)) from None
     except Exception as exc:  # a library's own error: still one clear line, never a traceback (but with -vv)
@@ -179,8 +182,9 @@ def read_roster(directory: Directory) -> Roster:
 def _failure(where: str, detail: str, directory: Directory) -> str:
     text = _clean(detail, directory)
     check = directory.credential()
-    # a message that already says what to check keeps to it; any other one names the credential
-    return f"{where}: cannot read the members: {text}" + ("" if "check " in text else f"; check {check}")
+    # a message that already says what to do keeps to it; any other one names the credential
+    said = any(word in text for word in ("check ", "grant ", "try again"))
+    return f"{where}: cannot read the members: {text}" + ("" if said else f"; check {check}")
 
 
 def _clean(text: str, directory: Directory) -> str:

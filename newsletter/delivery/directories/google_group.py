@@ -109,7 +109,8 @@ class GoogleGroup:
             client = HttpClient(session, self.settings.base_url, "Google Directory API",
                                 credential_hint=f"{self.credential()} and its domain-wide delegation for "
                                                 f"{self.delegation} as {self.settings.admin_email}",
-                                headers={"Authorization": f"Bearer {token}"}, secrets=tuple(self._secrets))
+                                headers={"Authorization": f"Bearer {token}"}, secrets=tuple(self._secrets),
+                                address_key=f"{PREFIX}.base_url", ca_key=None)
             seen: set[str] = set()
             for member in self._listed(client):
                 key = str(member.get("id") or member.get("email") or "")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ from newsletter.http import HttpClient, HttpPolicy, PageGuard, make_session, red
 
 PERMISSION = "GroupMember.Read.All"
 USER_PERMISSION = "User.Read.All"  # without it Graph sends each user's id alone
+GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 log = logging.getLogger(__name__)
 DEFAULT_PROPERTIES = {"email": "mail", "name": "displayName", "first_name": "givenName", "department": "department",
                       "language": "preferredLanguage"}
@@ -96,6 +98,9 @@ class GraphGroup:
                                   f"center shows it (such as 00000000-0000-0000-0000-000000000000), got {value!r}")
         for key in ("authority", "graph_url"):
             check_url(key, getattr(s, key))
+        if not GUID.fullmatch(s.group_id):  # else Graph answers 400 "Invalid object identifier"
+            raise ConfigError(f"{PREFIX}.group_id: expected the group's object id as the Entra admin center shows "
+                              f"it (such as 00000000-0000-0000-0000-000000000000), got {s.group_id!r}")
         for name, prop in s.properties.items():
             if not name.isidentifier() or not prop.replace("_", "").isalnum():
                 raise ConfigError(f"{PREFIX}.properties.{name}: expected a field name and a user property name")
@@ -111,7 +116,8 @@ class GraphGroup:
                                 credential_hint=f"{self.credential()} and the app's {PERMISSION} and "
                                                 f"{USER_PERMISSION} application permissions (granted by an admin)",
                                 headers={"Authorization": f"Bearer {token}", "ConsistencyLevel": "eventual"},
-                                secrets=tuple(self._secrets))  # the session trusts ca_file besides the defaults
+                                secrets=tuple(self._secrets),  # the session trusts ca_file besides the defaults
+                                address_key=f"{PREFIX}.graph_url", ca_key=f"{PREFIX}.ca_file")
             yield from self._users(client)
 
     def _users(self, client: HttpClient) -> Iterator[Member]:
