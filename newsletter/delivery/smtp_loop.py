@@ -22,7 +22,7 @@ from newsletter.delivery.base import ServerUnavailable, TransportError, UnknownO
 from newsletter.delivery.connections import Steps
 from newsletter.delivery.recipients import Recipient
 from newsletter.delivery.smtp_open import Openers
-from newsletter.delivery.smtp_replies import Dropped, Reply, envelope_problem, refusal, reply_text
+from newsletter.delivery.smtp_replies import Dropped, Reply, envelope_problem, out_of_step, refusal, reply_text
 from newsletter.delivery.smtp_wire import (
     ANSWERING,
     CLEANUP,
@@ -300,8 +300,12 @@ class Loop:
 
     def _data_done(self, link: Link, reply: Reply) -> None:
         code, text = reply
-        if code == 421:
+        if code == 421 or (code != 250 and out_of_step(code)):
             self._drop(link)
+        if code != 250 and out_of_step(code):  # whether the server took the data, its answers no longer say
+            self._finish(link, problem=UnknownOutcome(f"an answer out of step after the data ({code} "
+                                                      f"{reply_text(text)})"))
+            return
         if code != 250:
             self._finish(link, problem=refusal(code, text))
             return

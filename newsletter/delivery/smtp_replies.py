@@ -33,6 +33,8 @@ def envelope_problem(replies: list[Reply], host: str, sender: str) -> Exception 
             return Dropped(f"{code} {reply_text(reply)}")
         if code in expected:
             continue
+        if out_of_step(code):  # the connection's answers are no longer its commands': start again on a new one
+            return Dropped(f"an answer out of step ({code} {reply_text(reply)})")
         if index == 0 and code >= 500 and code != 552:
             return TransportError(f"SMTP server {host} refused the sender {sender} ({code} {reply_text(reply)}); "
                                   "check delivery.from and delivery.smtp")
@@ -42,9 +44,18 @@ def envelope_problem(replies: list[Reply], host: str, sender: str) -> Exception 
     return None
 
 
+def out_of_step(code: int) -> bool:
+    """Neither a refusal (4xx, 5xx) nor the answer awaited: a server's unasked 250 shifts every
+    answer after it by one, and a line that is not a reply reads as -1. Never a refusal of a person."""
+    return not 400 <= code < 600
+
+
 def refusal(code: int, reply: bytes | str) -> Exception:
-    """4xx and 552 are temporary (552: mailbox full, RFC 5321 7.3), other 5xx permanent."""
+    """421 is the server going away (it counts towards max_errors); other 4xx and 552 are temporary
+    (552: mailbox full, RFC 5321 7.3), other 5xx permanent."""
     message = f"{code} {reply_text(reply)}"
+    if code == 421:
+        return ServerUnavailable(message)
     return TempFailure(message) if 400 <= code < 500 or code == 552 else PermFailure(message)
 
 

@@ -106,7 +106,9 @@ class Link:
                 data = self.sock.recv(65536)
             except WOULD_BLOCK:
                 break
-            if not data:
+            if not data:  # replies that came with the close count: the next read tells the close
+                if replies := self._replies():
+                    return replies
                 raise ConnectionResetError("the server closed the connection")
             self.inbox += data
             if not isinstance(self.sock, ssl.SSLSocket):
