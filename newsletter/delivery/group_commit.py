@@ -131,10 +131,16 @@ class LedgerWriter:
         try:
             self.store.mark_many(self.month, [p.mark for p in batch],
                                  durable=any(p.durable for p in batch) and not later)
-        except BaseException as exc:  # each waiter raises it: the run stops, nothing is sent unrecorded
+        except Exception as exc:  # each waiter raises it: the run stops, nothing is sent unrecorded
             for p in batch:
                 p.done.set_exception(exc)
             return
+        except BaseException:  # an interrupt: rolled back, the marks wait again (abandon() records them)
+            for p in batch:
+                p.committed = False
+            with self._queue_lock:
+                self._queue[:0] = batch
+            raise
         self.marks += len(batch)
         self.commits += 1
         for p in batch:
@@ -154,10 +160,13 @@ class LedgerWriter:
         stops: no data leaves unrecorded)."""
         try:
             self.store.flush()
-        except BaseException as exc:
+        except Exception as exc:
             for done in pending:
                 done.set_exception(exc)
             return
+        except BaseException:  # an interrupt: not a failed mark; they wait for the next flush
+            self._unflushed[:0] = pending
+            raise
         self.flushes += 1
         for done in pending:
             done.set_result(None)
