@@ -61,6 +61,7 @@ class Loop:
         while any(link.stage != IDLE for link in self.links):
             marking = any(link.stage == MARKING for link in self.links)
             ready = self.selector.select(0 if marking else self._wait())
+            now = time.monotonic()  # an answer in by now is not late, however long this turn takes
             if not ready and marking:
                 self._flush()
             for key, events in ready:
@@ -69,7 +70,6 @@ class Loop:
                         self._opened(link, error)
                 else:
                     self._ready(key.data, events)
-            now = time.monotonic()
             for link in self.links:
                 if link.stage in ANSWERING and link.deadline <= now:
                     self._lost(link, TimeoutError("timed out"))
