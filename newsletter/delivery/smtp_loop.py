@@ -180,7 +180,7 @@ class Loop:
         if link.upcoming is not None and self.failure is not None:
             self._drop(link)  # the server will say 354 to that envelope: only hanging up ends it
         if self.failure is None and (link.upcoming is not None or self.todo):
-            upcoming, link.upcoming = link.upcoming, None
+            upcoming = link.upcoming  # kept until begun: an interrupt in begin() finds the envelope out
             person = upcoming or self.todo.popleft()
             try:  # committed at the end of the turn, with this link's last `sent`
                 link.attempt = self.steps.begin(person)
@@ -190,7 +190,7 @@ class Loop:
                     self._drop(link)
                 self._watch(link)
                 return
-            link.tries = 0
+            link.upcoming, link.tries = None, 0
             if upcoming is None:
                 self._envelope(link)
             else:  # its MAIL, RCPT and DATA went with the last data: their replies follow that one's
@@ -383,7 +383,7 @@ class Loop:
                 self.steps.abandon(link.attempt)
             if link.stage == CONNECTING:  # its thread may still be opening it: close() waits for it
                 link.stage, link.attempt = IDLE, None
-            elif link.stage != IDLE:
+            elif link.stage != IDLE or link.upcoming is not None:  # an envelope out: only hanging up ends it
                 self._drop(link)
 
     def close(self) -> None:
