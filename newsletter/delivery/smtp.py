@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 DEFAULT_CONNECTIONS = 4
 MAX_CONNECTIONS = 32  # far more than a relay allows one client; more only shares the same link
+QUIT_WAIT_S = 0.5  # for the answer to QUIT, after which the connection is closed anyway
 
 
 @dataclass(frozen=True)
@@ -185,8 +186,12 @@ class SmtpTransport(Transport):
         self.sent_on_connection = 0
 
     def close(self) -> None:
+        """QUIT, waiting briefly for its 221: everything is recorded by now, and a server that never
+        answers must not hold the end of the run for a timeout_s per connection."""
         if self._smtp is not None:
             try:
+                if self._smtp.sock is not None:
+                    self._smtp.sock.settimeout(min(self.settings.timeout_s, QUIT_WAIT_S))
                 self._smtp.quit()
             except (smtplib.SMTPException, OSError):
                 self._smtp.close()
