@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 from newsletter.binding import Secret
 from newsletter.delivery.base import Transport, TransportContext, TransportError
 from newsletter.delivery.smtp_pool import SmtpPool, send_one
-from newsletter.delivery.smtp_replies import describe
+from newsletter.delivery.smtp_replies import BoundedSMTP, BoundedSMTPS, describe
 from newsletter.errors import ConfigError
 from newsletter.hosts import is_loopback
 
@@ -100,10 +100,10 @@ class SmtpTransport(Transport):
         s, where = self.settings, f"SMTP server {self.settings.host}:{self.settings.effective_port}"
         try:
             if s.security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.effective_port, timeout=s.timeout_s,
-                                                     context=self._tls())
+                smtp: smtplib.SMTP = BoundedSMTPS(s.host, s.effective_port, timeout=s.timeout_s,
+                                                  context=self._tls())
             else:
-                smtp = smtplib.SMTP(s.host, s.effective_port, timeout=s.timeout_s)
+                smtp = BoundedSMTP(s.host, s.effective_port, timeout=s.timeout_s)
             _hello(smtp)
             if s.security == "starttls":
                 if not smtp.has_extn("starttls"):

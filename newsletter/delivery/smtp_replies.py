@@ -7,8 +7,11 @@ cleanup (the end of data after a refused recipient, RSET) is the driver's busine
 
 from __future__ import annotations
 
+import math
 import smtplib
 import socket
+import time
+from typing import Any
 
 from newsletter.delivery.base import PermFailure, ServerUnavailable, TempFailure, TransportError
 
@@ -18,6 +21,56 @@ ENVELOPE_EXPECTED = ((250,), (250, 251), (354,))  # MAIL, RCPT, DATA
 
 class Dropped(Exception):
     """The server closed the connection (or said 421) before the data: nothing was sent."""
+
+
+MAX_LINE = 8192  # as smtplib: a longer reply line is the server's fault
+MAX_REPLY = 64 * 1024  # a reply of endless continuation lines ends here
+
+
+class _BoundedFile:
+    """The reply stream smtplib reads lines from, holding each reply to MAX_REPLY bytes and to one
+    timeout for the whole of it: smtplib's own timeout bounds each read, and it takes continuation
+    lines without end, so a greeting that never ends would hold a run for ever."""
+
+    def __init__(self, raw: Any, timeout: float | None) -> None:
+        self.raw, self.timeout = raw, timeout
+        self.start()
+
+    def start(self) -> None:
+        self.size, self.deadline = 0, time.monotonic() + (self.timeout or math.inf)
+
+    def readline(self, limit: int = -1) -> bytes:
+        if self.size > MAX_REPLY or time.monotonic() > self.deadline:
+            raise TimeoutError(f"an answer that did not end within {self.timeout:g} s or {MAX_REPLY // 1024} KB")
+        line = self.raw.readline(limit)
+        self.size += len(line)
+        return line
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class BoundedReplies:
+    """Mixed into smtplib.SMTP (and SMTP_SSL) for opening a connection: every reply bounded (_BoundedFile)."""
+
+    file: Any
+    sock: Any
+    timeout: float | None
+
+    def getreply(self) -> tuple[int, bytes]:
+        if self.file is None and self.sock is not None:
+            self.file = _BoundedFile(self.sock.makefile("rb"), self.timeout)
+        elif isinstance(self.file, _BoundedFile):
+            self.file.start()
+        return super().getreply()  # type: ignore[misc]
+
+
+class BoundedSMTP(BoundedReplies, smtplib.SMTP):
+    pass
+
+
+class BoundedSMTPS(BoundedReplies, smtplib.SMTP_SSL):
+    pass
 
 
 def envelope_problem(replies: list[Reply], host: str, sender: str) -> Exception | None:

@@ -12,15 +12,13 @@ import ssl
 import time
 from typing import TYPE_CHECKING
 
-from newsletter.delivery.smtp_replies import Reply
+from newsletter.delivery.smtp_replies import MAX_LINE, MAX_REPLY, Reply
 
 if TYPE_CHECKING:
     from newsletter.delivery.connections import Attempt
     from newsletter.delivery.recipients import Recipient
     from newsletter.delivery.smtp import SmtpTransport
 
-MAX_LINE = 8192  # as smtplib: a longer reply line is the server's fault
-MAX_REPLY = 64 * 1024  # a reply of endless continuation lines ends here
 WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 # a connection's stages: waiting for a person, for the connection to be opened again (smtp_open.py),
 # for the envelope's answers, for its `sending` to be on disk, for the answer to the data, for the
