@@ -87,7 +87,7 @@ def test_graph_and_google_keys_are_checked_too(workspace):
     assert result.exit_code == 2 and "delivery.directory.ca_file: cannot read" in result.output
     result = configured(workspace, graph.replace("http://", "https://").replace("02bd9fd6-8f93-4758-87c3-1fb73740a315",
                                                                               "AllStaff"))
-    assert result.exit_code == 2 and "delivery.directory.group_id: expected the group's object id" in result.output
+    assert result.exit_code == 2 and "delivery.directory.group_id: expected the group id as the Entra" in result.output
     google = '[delivery.directory]\ntype = "google_group"\nkey_env = "K"\nadmin_email = "admin"\ngroup = "g"\n'
     result = configured(workspace, google)
     assert result.exit_code == 2 and "delivery.directory.admin_email: expected an administrator's address" in (

@@ -300,17 +300,15 @@ class Loop:
 
     def _data_done(self, link: Link, reply: Reply) -> None:
         code, text = reply
-        if code == 421 or (code != 250 and out_of_step(code)):
+        if code == 250:
+            link.transport.sent_on_connection += 1
+            self._finish(link, reply=f"{code} {reply_text(text)}", with_next=True)
+            return
+        stray = out_of_step(code)  # then whether the server took the data, its answers no longer say
+        if code == 421 or stray:
             self._drop(link)
-        if code != 250 and out_of_step(code):  # whether the server took the data, its answers no longer say
-            self._finish(link, problem=UnknownOutcome(f"an answer out of step after the data ({code} "
-                                                      f"{reply_text(text)})"))
-            return
-        if code != 250:
-            self._finish(link, problem=refusal(code, text))
-            return
-        link.transport.sent_on_connection += 1
-        self._finish(link, reply=f"{code} {reply_text(text)}", with_next=True)
+        self._finish(link, problem=UnknownOutcome(f"an answer out of step after the data ({code} "
+                                                  f"{reply_text(text)})") if stray else refusal(code, text))
 
     def _dropped_before_data(self, link: Link, exc: Dropped) -> None:
         if link.tries < 2:

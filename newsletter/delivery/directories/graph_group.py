@@ -93,14 +93,13 @@ class GraphGroup:
             raise ConfigError(f"{PREFIX}.type: \"graph_group\" needs msal (the `m365` extra): pip install msal")
         for key in ("tenant_id", "client_id", "group_id"):
             value = getattr(s, key)
-            if not value.strip() or "/" in value or any(c.isspace() for c in value):
+            # the group's object id is a GUID: anything else Graph answers 400 "Invalid object identifier"
+            if not value.strip() or "/" in value or any(c.isspace() for c in value) or (
+                    key == "group_id" and not GUID.fullmatch(value)):
                 raise ConfigError(f"{PREFIX}.{key}: expected the {key.replace('_', ' ')} as the Entra admin "
                                   f"center shows it (such as 00000000-0000-0000-0000-000000000000), got {value!r}")
         for key in ("authority", "graph_url"):
             check_url(key, getattr(s, key))
-        if not GUID.fullmatch(s.group_id):  # else Graph answers 400 "Invalid object identifier"
-            raise ConfigError(f"{PREFIX}.group_id: expected the group's object id as the Entra admin center shows "
-                              f"it (such as 00000000-0000-0000-0000-000000000000), got {s.group_id!r}")
         for name, prop in s.properties.items():
             if not name.isidentifier() or not prop.replace("_", "").isalnum():
                 raise ConfigError(f"{PREFIX}.properties.{name}: expected a field name and a user property name")
@@ -170,6 +169,7 @@ class GraphGroup:
                                  f"({exc.code}); check {self.credential()} and client_id") from None
         self._secrets.append(token)
         return token
+
 
 def _account_states(seen: int, unstated: int) -> None:
     """Users Graph sent without `accountEnabled` are left out, as accounts that may be disabled;
