@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from newsletter.cli import cli
 from tests.fixtures.workspace import BASE_CONFIG
 
-REMOTE = re.compile(r"^\s*(?:https?:)?//", re.IGNORECASE)
+REMOTE = re.compile(r"^\s*(?:https?:|//)", re.IGNORECASE)  # "https:host/x" is read as https://host/x
 _CONDITIONAL = re.compile(r"<!--\[if[^\]]*\]>(?:<!-->)?|(?:<!--)?<!\[endif\]-->", re.IGNORECASE)
 _IMPORT = re.compile(r"""@import\s+["']([^"']+)""", re.IGNORECASE)  # the url() form is a url()
 _URL = re.compile(r"""url\(\s*["']?([^"')\s]+)""", re.IGNORECASE)
@@ -138,6 +138,31 @@ def test_check_flags_a_tracking_pixel(workspace):
     result = workspace.invoke("check")
     assert result.exit_code == 2, result.output
     assert "error: remote:" in result.output and "t.example.com" in result.output
+
+
+@pytest.mark.parametrize("address", ["https:t.example.com/open.gif", "https:/t.example.com/open.gif",
+                                     "HTTP:t.example.com/open.gif"])
+def test_check_flags_a_pixel_whose_address_lacks_its_slashes(workspace, address):
+    """Browsers and mail clients read "https:host/x" as https://host/x: it is as remote as the rest."""
+    theme_workspace(workspace, "")
+    workspace.write("templates/acme/newsletter.mjml.j2", HEAD.format("").replace(
+        "{% block head %}{% endblock %}",
+        '{% block footer %}<mj-section><mj-column><mj-raw><img src="' + address + '" alt="" '
+        'width="1" height="1"></mj-raw></mj-column></mj-section>{% endblock %}'))
+    result = workspace.invoke("check")
+    assert result.exit_code == 2, result.output
+    assert "error: remote:" in result.output and "t.example.com" in result.output
+
+
+def test_a_picture_in_a_highlight_whose_address_lacks_its_slashes_is_caught():
+    from newsletter.compose.checks import check_html
+    from newsletter.compose.markdown import render_markdown
+    from newsletter.compose.render import Newsletter
+
+    written = render_markdown("Hi ![p](https:evil.example/pixel.png)")
+    html = f'<html lang="en"><body style="background:#fff">{written.html}</body></html>'
+    edition = Newsletter(month="2026-10", subject="IT", preheader="", html=html, text="x\n")
+    assert [f for f in check_html(edition) if f.level == "error" and "evil.example" in f.message]
 
 
 def test_a_configured_logo_url_is_the_one_remote_resource_allowed(workspace):

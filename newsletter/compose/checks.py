@@ -166,7 +166,7 @@ def check_html(newsletter: Newsletter, allowed: Collection[str] = ()) -> Iterato
 # Attributes a mail client fetches on opening (VML's <v:image src>/<v:fill src> in Outlook included);
 # `href` only on <link>: a link people click contacts nobody until they click it.
 _FETCHED = ("src", "srcset", "background", "poster", "data")
-_REMOTE = re.compile(r"^\s*(?:https?:)?//", re.IGNORECASE)
+_REMOTE = re.compile(r"^\s*(?:https?:|//)", re.IGNORECASE)  # "https:host/x" too: browsers read it as https://
 _STYLE_BLOCK = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.IGNORECASE | re.DOTALL)
 _CSS_URL = re.compile(r"""url\(\s*(["']?)([^"')]*)\1\s*\)|@import\s+(["'])([^"']*)\3""", re.IGNORECASE)
 

@@ -49,7 +49,8 @@ def link_problem(url: str) -> str:
 
 def image_problem(src: str) -> str:
     """Why `src` cannot be an image address in an email; '' when it can."""
-    if scheme(src) in IMAGE_SCHEMES:
+    kind = scheme(src)
+    if kind in IMAGE_SCHEMES and (kind not in ("http", "https") or src.split(":", 1)[1].startswith("//")):
         return ""
     return (f"{_shown(src)} {_reason(scheme(src))}; save the picture beside the highlights file and write "
             "![Alt](file.png)")
