@@ -92,7 +92,14 @@ def workspace_translations(theme_folder: Path | None, language: str) -> _gettext
 
 
 _PO_LINE = re.compile(r'^(#.*|(msgctxt|msgid|msgid_plural|msgstr(\[\d+\])?)\s+".*"|".*")?$')
-_FIELD = re.compile(r"\{[A-Za-z_]*\}|%\([A-Za-z_]+\)s")
+# a format field ({n}, {n:,}, and {0} or {} too, which no message has) or a %(name)s
+_FIELD = re.compile(r"\{[^{}]*\}|%\([A-Za-z_]+\)s")
+
+
+def _fields(text: str) -> set[str]:
+    """The fields `text` fills in, by name: "{n:,}" and "{n}" are the same field."""
+    return {re.split(r"[:!.\[]", field[1:-1], maxsplit=1)[0] if field.startswith("{") else field
+            for field in _FIELD.findall(text.replace("{{", "").replace("}}", ""))}
 
 
 def _compiled(path: Path, language: str) -> _gettext.GNUTranslations:
@@ -118,11 +125,13 @@ def _compiled(path: Path, language: str) -> _gettext.GNUTranslations:
         message.flags.discard("fuzzy")  # a person wrote it on purpose: use it, fuzzy or not
         ids = message.id if isinstance(message.id, tuple | list) else (message.id,)
         strings = message.string if isinstance(message.string, tuple | list) else (message.string,)
-        allowed = {field for one in ids for field in _FIELD.findall(one)}
-        unknown = sorted({field for one in strings for field in _FIELD.findall(one or "")} - allowed)
+        allowed = {field for one in ids for field in _fields(one)}
+        unknown = sorted({field for one in strings for field in _fields(one or "")} - allowed)
         if unknown:
-            raise ConfigError(f"{path}:{message.lineno}: the translation of {ids[0]!r} names {unknown[0]}, which "
-                              f"its message does not have (it has: {', '.join(sorted(allowed)) or 'none'})")
+            shown = lambda name: name if name.startswith("%") else "{" + name + "}"  # noqa: E731
+            raise ConfigError(f"{path}:{message.lineno}: the translation of {ids[0]!r} names {shown(unknown[0])}, "
+                              f"which its message does not have (it has: "
+                              f"{', '.join(shown(f) for f in sorted(allowed)) or 'none'})")
     compiled = io.BytesIO()
     write_mo(compiled, catalog)
     compiled.seek(0)

@@ -207,6 +207,17 @@ def test_a_broken_workspace_po_names_its_file_and_line(tmp_path):
                                          encoding="utf-8")
     with pytest.raises(ConfigError, match=r"de.po:1: .* names \{summe\}, which its message does not have"):
         i18n.workspace_translations(po, "de")
+    for numbered in ("{0}", "{}"):  # str.format would fail the edition for want of a position
+        (po / "locale" / "de.po").write_text('msgid "one request every working day"\n'
+                                             'msgid_plural "{n} requests every working day"\n'
+                                             'msgstr[0] "eine Anfrage pro Arbeitstag"\n'
+                                             f'msgstr[1] "{numbered} Anfragen pro Arbeitstag"\n', encoding="utf-8")
+        with pytest.raises(ConfigError, match=re.escape(f"names {numbered}, which its message does not have "
+                                                        "(it has: {n})")):
+            i18n.workspace_translations(po, "de")
+    (po / "locale" / "de.po").write_text('msgid "{n} requests"\nmsgstr "{n:,} Anfragen, {{wörtlich}}"\n',
+                                         encoding="utf-8")
+    assert i18n.workspace_translations(po, "de").gettext("{n} requests") == "{n:,} Anfragen, {{wörtlich}}"
 
 
 def test_preview_refuses_a_language_without_a_catalog(tmp_path):
