@@ -205,3 +205,23 @@ def test_highlights_saved_with_a_byte_order_mark_keep_their_first_heading(worksp
     (workspace.root / "sources/highlights/2026-10.md").write_bytes(b"\xef\xbb\xbf## Printers\nAll work.\n")
     assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
     assert "\nPrinters\n--------\nAll work.\n" in preview(workspace, tmp_path, "text")[1]  # the lead story
+
+
+def test_a_title_ending_in_a_hash_keeps_it_and_only_closing_hashes_after_a_space_go():
+    from newsletter.collectors.highlights import parse_highlights
+
+    items = parse_highlights("## Training for C#\nbody\n## Moved the datacenter ##\nbody\n## F# and C# ###\nx\n")
+    assert [item.title for item in items] == ["Training for C#", "Moved the datacenter", "F# and C#"]
+
+
+def test_a_hash_line_inside_a_code_fence_of_either_kind_stays_in_the_body():
+    from newsletter.collectors.highlights import parse_highlights
+
+    for fence in ("~~~", "```", "````"):
+        text = f"## Reset your VPN\nRun:\n{fence}\n# restart the client\nvpn --reset\n{fence}\nDone.\n## Next\nx\n"
+        items = parse_highlights(text)
+        assert [item.title for item in items] == ["Reset your VPN", "Next"], fence
+        assert "# restart the client\nvpn --reset" in items[0].body and items[0].body.endswith("Done.")
+    # a ``` line does not close a ~~~ fence
+    items = parse_highlights("## A\n~~~\n```\n# still code\n~~~\n## B\n")
+    assert [item.title for item in items] == ["A", "B"] and "# still code" in items[0].body

@@ -16,7 +16,8 @@ from newsletter.errors import ConfigError, SourceError, SourceSkipped
 from newsletter.period import Month
 from newsletter.results import Highlight, MonthHighlights
 
-_HEADING = re.compile(r"^(#{1,2})\s+(.+?)\s*#*\s*$")
+_HEADING = re.compile(r"^(#{1,2})\s+(.+?)(?:\s+#+)?\s*$")  # closing #s only after a space: "C#" stays
+_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")  # CommonMark's code fences, closed by the same kind
 # Byte order marks of the Unicode encodings an editor may save in instead (UTF-32 LE first: it
 # begins with UTF-16 LE's mark)
 _OTHER_UNICODE = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
@@ -67,11 +68,15 @@ def parse_highlights(text: str) -> list[Highlight]:
         if title is not None:
             items.append(Highlight(title=title, body="\n".join(body).strip(), section=section))
 
-    fenced = False
+    fence = ""  # the open code fence's run of ` or ~: a "# comment" inside one is no heading
     for line in _LINE_BREAK.split(text):
-        if line.lstrip().startswith("```"):
-            fenced = not fenced
-        match = None if fenced else _HEADING.match(line)
+        if found := _FENCE.match(line):
+            run = found[1]
+            if not fence:
+                fence = run
+            elif run[0] == fence[0] and len(run) >= len(fence) and not line.strip()[len(run):]:
+                fence = ""
+        match = None if fence or found else _HEADING.match(line)
         if match and len(match[1]) == 1:
             flush()
             section, title, body = section_key(match[2]), None, []
