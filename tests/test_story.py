@@ -200,6 +200,22 @@ def test_a_change_too_small_to_show_at_that_precision_is_the_same():
         "99%", "98%", "up 1 point from September", "better")
 
 
+def test_a_fall_across_the_two_decimal_line_is_worse_not_the_same():
+    # 98.6% reads "99%" and 99.40% "99.40%": rounding both at 98.6's precision would make them the same
+    up = context([uptime(98.6)], [uptime(99.4)])["uptime"][0].figures["overall_uptime_pct"]
+    assert (up.display, up.previous_display, up.verdict) == ("99%", "99.40%", "worse")
+    assert up.comparison == "down 0.4 points from September"
+
+
+def test_a_share_below_100_is_never_shown_as_100():
+    from newsletter.compose import formatting
+
+    assert formatting.percent(99.996) == "99.99%" and formatting.percent(99.9949) == "99.99%"
+    assert formatting.percent(100.0) == "100%" and formatting.percent(99.5) == "99.50%"
+    up = context([uptime(99.996)], [uptime(99.99)])["uptime"][0].figures["overall_uptime_pct"]
+    assert (up.display, up.verdict) == ("99.99%", "same")
+
+
 def test_points_are_written_at_the_precision_given():
     from newsletter.compose import formatting
 

@@ -139,10 +139,10 @@ def describe_change(value: float | None, reference: float | None, unit: Unit, ag
         said = CHANGES[family]["slower" if delta > 0 else "faster"]
         return _(said).format(amount=formatting.duration(delta), **words)
     if unit == "pct":
-        delta = formatting.shown_change(value, reference)
-        if abs(delta) < 10 ** -(formatting.percent_decimals(value) + 1):
+        delta, decimals = formatting.change_points(value, reference)
+        if not delta:
             return _(CHANGES[family]["same"]).format(**words)
-        points = formatting.points(delta, formatting.percent_decimals(value))
+        points = formatting.points(delta, decimals)
         return _(CHANGES[family]["up" if delta > 0 else "down"]).format(amount=points, **words)
     said = CHANGES[family]["more" if delta > 0 else "fewer"]
     return _(said).format(amount=formatting.number(abs(delta)), **words)
@@ -152,7 +152,7 @@ def better_by(value: float, reference: float, against: str | int) -> str:
     """A share that is better lower (who clicked a test phish), improved: '1.2 points better than
     September' (`against` a month's name), '2 points better than the 12-month average' (`against`
     the months averaged), never 'down', which a reader could take for a decline."""
-    points = formatting.points(formatting.shown_change(value, reference), formatting.percent_decimals(value))
+    points = formatting.points(*formatting.change_points(value, reference))
     if isinstance(against, str):
         return _("%(points)s better than %(month)s") % {"points": points, "month": against}
     if against >= 12:

@@ -39,7 +39,34 @@ def percent(value: float | None, decimals: int | None = None) -> str:
         decimals = percent_decimals(value)
     here = locale()
     pattern = here.percent_formats[None].pattern.split(";")[0]
-    return format_percent(value / 100, format=_with_decimals(pattern, decimals), locale=here)
+    return format_percent(_kept_below(value, decimals) / 100, format=_with_decimals(pattern, decimals), locale=here)
+
+
+def _kept_below(value: float, decimals: int) -> float:
+    """`value` as it may be shown at `decimals`: never rounded up onto 100 (99.996 -> 99.99, not
+    '100.00%' beside two minutes of interruption)."""
+    return 100 - 10.0 ** -decimals if value < 100 <= round(value, decimals) else value
+
+
+def shown_percent(value: float) -> float:
+    """The number `percent(value)` shows."""
+    decimals = percent_decimals(value)
+    return round(_kept_below(value, decimals), decimals)
+
+
+def change_decimals(value: float, reference: float) -> int:
+    """The decimals a change between two shown percentages has: the finer of theirs."""
+    return max(percent_decimals(value), percent_decimals(reference))
+
+
+def change_points(value: float, reference: float) -> tuple[float, int]:
+    """The change a reader works out from the two as shown (`shown_change`), and the decimals to say
+    it with: the value's own (98% after 99.38%: "1 point", not "1.38"), or the finer of the two where
+    the value's would round it to nothing (10% after 9.7%: "0.3 points")."""
+    delta, decimals = shown_change(value, reference), percent_decimals(value)
+    if delta and not round(abs(delta), decimals):
+        decimals = change_decimals(value, reference)
+    return delta, decimals
 
 
 def _with_decimals(pattern: str, decimals: int) -> str:
@@ -56,10 +83,10 @@ def percent_decimals(value: float) -> int:
 
 
 def shown_change(value: float, reference: float) -> float:
-    """value - reference as a reader works it out from the two shown at value's precision:
-    98.3 after 99.38 is '98%' after '99%', a change of 1 point (not 1.08)."""
-    decimals = percent_decimals(value)
-    return round(round(value, decimals) - round(reference, decimals), decimals)
+    """value - reference as a reader works it out from the two as shown: 98.3 after 97.38 is '98%'
+    after '97.4%', 0.6 points; 98.6 after 99.40 is '98%' after '99.40%', 1.4 points down (rounding
+    both at 98.6's precision would make it '99%' after '99%', the same)."""
+    return round(shown_percent(value) - shown_percent(reference), change_decimals(value, reference))
 
 
 def points(delta: float, decimals: int) -> str:
