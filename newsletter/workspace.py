@@ -122,12 +122,18 @@ def _refuse_unusable_folder(directory: Path) -> None:
 
 
 def _copy_demo(directory: Path, target: Path) -> None:
-    (directory / "sources" / "highlights").mkdir(parents=True, exist_ok=True)
-    (directory / "templates").mkdir(exist_ok=True)
-    shutil.copyfile(BUILTIN / "newsletter.toml", target)
-    for source in (BUILTIN / "sources").glob("*.toml"):
-        shutil.copyfile(source, directory / "sources" / source.name)
-    for example in (BUILTIN / "sources" / "highlights").glob("*.md"):
-        shutil.copyfile(example, directory / "sources" / "highlights" / example.name)
-    # one sample per source type, to copy up into sources/ (only sources/*.toml are read)
-    shutil.copytree(BUILTIN / "sources" / "examples", directory / "sources" / "examples", dirs_exist_ok=True)
+    """The demo workspace's files, copied only where nothing is: a folder that holds a source or a
+    highlights file of the same name is refused whole, before anything is written."""
+    files = {BUILTIN / "newsletter.toml": target}
+    # the demo sources and highlights, and one sample per source type, to copy up into sources/
+    for pattern in ("sources/*.toml", "sources/highlights/*.md", "sources/examples/**/*"):
+        files |= {path: directory / path.relative_to(BUILTIN) for path in BUILTIN.glob(pattern) if path.is_file()}
+    there = sorted(str(copy.relative_to(directory)) for copy in files.values() if copy.exists() or copy.is_symlink())
+    if there:
+        more = f" (and {len(there) - 1} more)" if len(there) > 1 else ""
+        raise ConfigError(f"{directory}: init would replace {there[0]}{more}; choose an empty folder, or move "
+                          "those files aside first")
+    (directory / "templates").mkdir(parents=True, exist_ok=True)
+    for original, copy in files.items():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(original, copy)

@@ -256,6 +256,17 @@ def test_init_creates_a_workspace_that_checks(tmp_path):
     assert CliRunner().invoke(cli, ["init", str(target)]).exit_code == 2
 
 
+def test_init_never_replaces_a_source_or_highlights_file_already_there(tmp_path):
+    target = tmp_path / "it-news"
+    (target / "sources" / "highlights").mkdir(parents=True)
+    mine = target / "sources" / "helpdesk.toml"
+    mine.write_text('type = "jira"  # mine\n')
+    result = CliRunner().invoke(cli, ["init", str(target)])
+    assert result.exit_code == 2, result.output
+    assert "init would replace sources/helpdesk.toml; choose an empty folder" in result.stderr
+    assert mine.read_text() == 'type = "jira"  # mine\n' and not (target / "newsletter.toml").exists()
+
+
 def test_init_on_a_file_or_under_one_says_so_in_one_line(tmp_path):
     existing = tmp_path / "notes.txt"
     existing.write_text("mine")
