@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING
 from newsletter import i18n
 from newsletter.compose.render import Newsletter
 from newsletter.drafts import month_context, translations
-from newsletter.errors import DeliveryError, NewsletterError, NothingToDo
+from newsletter.errors import DeliveryError, NewsletterError, NothingToDo, UsageError
 from newsletter.store import Approval, Store, now_iso
 
 if TYPE_CHECKING:
     from newsletter.workspace import Workspace
 
 log = logging.getLogger(__name__)
+MIN_HASH = 8  # of a content hash's hex digits: an empty or short one would match any draft
 OPEN_STATES = ("draft", "approved")  # an edition not yet going out: its content may still change
 SUMMARY_FIGURES = 4  # per source, in the reviewers' email
 
@@ -52,11 +53,15 @@ def approve(store: Store, newsletter: Newsletter, by: str, *, expected_hash: str
     month, digest = newsletter.month, newsletter.content_hash
     by = " ".join(by.split())
     if not by:
-        raise NewsletterError("approve: say who approves (--by NAME)")
+        raise UsageError("approve: say who approves (--by NAME)")
+    wanted = None if expected_hash is None else expected_hash.strip().lower()
+    if wanted is not None and not (len(wanted) >= MIN_HASH and all(c in "0123456789abcdef" for c in wanted)):
+        raise UsageError(f"--hash: expected the draft's content hash as preview or check shows it (at least "
+                         f"{MIN_HASH} hexadecimal characters), got {expected_hash!r}")
     edition = store.edition(month)
     if edition and edition.status == "sent":
         raise NothingToDo(f"edition {month} was already sent ({edition.sent_at}); nothing to approve")
-    if expected_hash and not digest.startswith(expected_hash.strip().lower()):
+    if wanted is not None and not digest.startswith(wanted):
         raise NewsletterError(f"the draft of {month} changed since you looked at it (now {digest[:12]}, "
                               f"expected {expected_hash}); look at it again before approving")
     approval = Approval(month, digest, by, now_iso())

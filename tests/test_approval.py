@@ -93,6 +93,20 @@ def test_approve_refuses_content_that_changed_since_it_was_seen(gated):
     assert "approved" not in gated.invoke("history").output.split("\n", 1)[-1]
 
 
+@pytest.mark.parametrize("given", ["", " ", "0123", "not-a-hash"])
+def test_approve_refuses_a_hash_that_would_match_any_draft(gated, given):
+    """An unset $HASH in a script must not approve whatever the draft is by now."""
+    assert gated.invoke("collect", "--month", "2026-10").exit_code == 0
+    result = gated.invoke("approve", "--month", "2026-10", "--by", "alice", "--hash", given)
+    assert result.exit_code == 2 and "--hash: expected the draft's content hash" in result.stderr
+    assert "approved" not in gated.invoke("history").output.split("\n", 1)[-1]
+
+
+def test_approve_without_a_name_is_a_usage_error(gated):
+    assert gated.invoke("collect", "--month", "2026-10").exit_code == 0
+    assert gated.invoke("approve", "--month", "2026-10", "--by", "  ").exit_code == 2
+
+
 def test_history_shows_the_draft_and_its_approval(gated):
     assert gated.invoke("run", "--month", "2026-10").exit_code == 3
     assert gated.invoke("history").output.splitlines()[1].split()[:4] == ["2026-10", "draft", "-", "-"]
