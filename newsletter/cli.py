@@ -270,7 +270,8 @@ def _sample_recipient(ws: Workspace):
 @click.option("--test-to", metavar="ADDRESS", help="Send one test copy here; it does not count as the real send.")
 @click.option("--resend-unknown", is_flag=True, help="Send again, on purpose, to the people whose delivery is "
               "unknown (the connection was lost after the data): some may get a second copy.")
-@click.option("--force", is_flag=True, help="Send a year in review before its year is over.")
+@click.option("--force", is_flag=True, help="Send a month's edition before the month is over, or a year in "
+              "review before its year is over.")
 def send(open_workspace, month: str | None, year: str | None, test_to: str | None,
          resend_unknown: bool, force: bool) -> None:
     """Send the month's edition from what is stored (no collecting)."""

@@ -157,6 +157,10 @@ def send(ws: Workspace, period: Month | Year, *, resend_unknown: bool = False, f
          echo: Echo = print) -> None:
     """`send`: the edition from what is stored (no collecting), now, under the lock; `resend_unknown`
     sends again, on purpose, to the people whose delivery is unknown."""
+    if isinstance(period, Month) and not (force or resend_unknown) and ws.clock() < period.end:
+        # a typo for last month would mail a few days as the month, and mark the month sent
+        raise NothingToDo(f"edition {period} is not sent before its month is over (on {period.end:%Y-%m-%d}); "
+                          "to send the days so far anyway, add --force")
     with lock(ws.config.state_dir):
         if not resend_unknown:
             ensure_collected(ws, period)

@@ -240,6 +240,21 @@ def test_send_without_collected_data_explains(workspace):
     assert "nothing collected for 2026-10" in result.stderr and "newsletter collect" in result.stderr
 
 
+def test_send_refuses_a_month_not_over_yet_unless_forced(workspace):
+    """A typo for last month would mail a few days as the whole month, and mark that month sent."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    month = f"{datetime.now(ZoneInfo('Europe/Berlin')):%Y-%m}"  # the workspace's time zone: this month
+    assert workspace.invoke("collect", "--month", month).exit_code in (0, 1)
+    result = workspace.invoke("send", "--month", month)
+    assert result.exit_code == 3, result.output
+    assert f"edition {month} is not sent before its month is over" in result.stderr and "--force" in result.stderr
+    assert not (workspace.state / "outbox").exists()
+    forced = workspace.invoke("send", "--month", month, "--force")
+    assert forced.exit_code == 0 and (workspace.state / "outbox" / month).is_dir(), forced.output
+
+
 def test_bad_month_is_a_usage_error(workspace):
     result = workspace.invoke("collect", "--month", "October")
     assert result.exit_code == 2 and "--month" in result.stderr
