@@ -102,3 +102,15 @@ def test_the_smtp_form_is_the_message_dot_stuffed_lines_starting_with_a_dot_incl
         out = factory.build(Recipient("ann@example.com", name), {"name": name, "email": "ann@example.com"})
         assert out.for_smtp() == dot_stuffed(out.data) and b"\r\n..." in out.for_smtp()
         assert out.for_smtp().endswith(b"\r\n.\r\n")
+
+
+def test_a_lone_carriage_return_in_a_value_never_reaches_the_wire():
+    """A CR inside a vendor's category name is a line end, as the email package reads it: RFC 5322
+    allows CR only before LF."""
+    edition = Newsletter(month="2026-10", subject="IT", preheader="", html="<p>VPN\rAccess [[ recipient.name ]]</p>\n",
+                         text="- VPN\rAccess: 12 [[ recipient.name ]]\n")
+    ann = Recipient("ann@example.com", "Ann\rSmith")
+    data = MessageFactory(ENVELOPE, Personalizer(edition)).build(ann, ann.context()).data
+    assert not re.search(rb"\r(?!\n)", data) and not re.search(rb"(?<!\r)\n", data)
+    parsed = message_from_bytes(data, policy=policy.default)
+    assert "VPN\nAccess" in lf(parsed.get_body(("plain",)).get_content())

@@ -29,6 +29,7 @@ from newsletter.delivery.addresses import check_address
 from newsletter.delivery.recipients import Recipient
 
 _PLAIN = re.compile(r"[ -<>-~]*")  # printable ASCII but "=": quoted-printable as it is
+_LINE_END = re.compile(r"\r\n|\r|\n")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]+")
 
 
@@ -321,7 +322,7 @@ def quoted_printable(chunk: str) -> bytes:
     not, so encoded pieces join into lines of at most 76 characters."""
     if len(chunk) < 76 and _PLAIN.fullmatch(chunk):  # a short per-person value: nothing to encode
         return chunk.encode("ascii") + b"=\r\n"
-    data = chunk.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+    data = _LINE_END.sub("\r\n", chunk).encode("utf-8")  # a lone CR is a line end too, never raw on the wire
     encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
     if b"\r\n" not in data:  # soft breaks take the first line end found: there was none
         encoded = encoded.replace(b"\n", b"\r\n")
