@@ -43,9 +43,14 @@ class Secret:
             return value
         assert self.file is not None
         try:
-            return self.file.read_text(encoding="utf-8").strip()
+            value = self.file.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"{self.file}: cannot read secret file ({exc.strerror})") from exc
+            raise ConfigError(f"{self.file}: cannot read secret file ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{self.file}: the secret file is not UTF-8 text; write the secret as text") from None
+        if not value:  # as an empty variable is: a server would be sent an empty password
+            raise ConfigError(f"{self.file}: the secret file is empty; write the secret in it")
+        return value
 
     def __repr__(self) -> str:
         return f"Secret(env={self.env!r})" if self.env else f"Secret(file={str(self.file)!r})"
@@ -255,6 +260,15 @@ def secret_values(settings: object) -> list[str]:
 
 
 def unset_secrets(settings: object, prefix: str = "") -> list[str]:
-    """`key_env` names (after `prefix`, "delivery.smtp.") of secrets whose variable is not set right now."""
-    return [f"{key}_env: {secret.env} is not set" for key, secret in secrets_in(settings, prefix)
-            if secret.env and not os.environ.get(secret.env)]
+    """The secrets (keys after `prefix`, "delivery.smtp.") that cannot be read right now: a variable
+    not set, a file that is empty or not text. Never their values."""
+    found = []
+    for key, secret in secrets_in(settings, prefix):
+        if secret.env and not os.environ.get(secret.env):
+            found.append(f"{key}_env: {secret.env} is not set")
+        elif secret.file is not None:
+            try:
+                secret.reveal()
+            except ConfigError as exc:
+                found.append(f"{key}_file: {exc}")
+    return found

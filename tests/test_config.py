@@ -106,6 +106,22 @@ def test_secret_file_readable_by_others_is_refused(workspace):
     assert workspace.invoke("check").exit_code == 0
 
 
+@pytest.mark.parametrize(("content", "said"), [(b"", "the secret file is empty"), (b"  \n", "the secret file is empty"),
+                                             (b"\xffhunter2", "the secret file is not UTF-8 text")])
+def test_a_secret_file_that_is_empty_or_not_text_is_named_never_used(workspace, content, said):
+    secret = workspace.root / "smtp-password"
+    secret.write_bytes(content)
+    os.chmod(secret, 0o600)
+    workspace.configure('[delivery.smtp]\nhost = "127.0.0.1"\nusername = "it"\npassword_file = "smtp-password"\n')
+    check = workspace.invoke("check")
+    assert f"password_file: {secret}: {said}" in check.output, check.output
+    from newsletter.binding import Secret
+    from newsletter.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=said):
+        Secret(file=secret).reveal()
+
+
 def test_missing_config_says_where_it_looked(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
