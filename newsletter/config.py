@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # the registry is handed in where sources are bound: the comp
     from newsletter.plugins import Provider
 
 CONFIG_NAME = "newsletter.toml"
+# [delivery]'s numbers and their highest: 0 means none (no rate limit, no retry)
+DELIVERY_LIMITS = {"rate_per_s": 100_000, "retry_rounds": 100, "retry_backoff_s": 86_400, "retry_until_days": 366}
 SOURCE_KEYS = ("type", "name", "title", "required", "enabled", "deadline_s", "max_pages")
 
 
@@ -264,9 +266,10 @@ def _check_delivery(delivery: DeliverySettings, path: Path) -> None:
         _check_addresses(path, f"delivery.{key}", values)
     if delivery.max_errors < 1:
         raise ConfigError(f"{path}: delivery.max_errors: expected an integer of at least 1")
-    for key in ("rate_per_s", "retry_rounds", "retry_backoff_s", "retry_until_days"):
-        if getattr(delivery, key) < 0:
-            raise ConfigError(f"{path}: delivery.{key}: expected a number of at least 0")
+    for key, high in DELIVERY_LIMITS.items():  # NaN and infinity are neither: a send would crash on them
+        value = getattr(delivery, key)
+        if not 0 <= value <= high:
+            raise ConfigError(f"{path}: delivery.{key}: expected a number from 0 to {high:,}, got {value!r}")
     if delivery.recipients is not None and not delivery.recipients.is_file():
         raise ConfigError(f"{path}: delivery.recipients: {delivery.recipients} not found")
 
