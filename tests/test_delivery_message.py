@@ -114,3 +114,21 @@ def test_a_lone_carriage_return_in_a_value_never_reaches_the_wire():
     assert not re.search(rb"\r(?!\n)", data) and not re.search(rb"(?<!\r)\n", data)
     parsed = message_from_bytes(data, policy=policy.default)
     assert "VPN\nAccess" in lf(parsed.get_body(("plain",)).get_content())
+
+
+def test_a_subject_in_an_accented_language_keeps_every_space_in_either_path():
+    """Python's folder leaves a space between two encoded words, where readers drop it (RFC 2047
+    6.2): "im Büro · 470" would read "im Büro· 470" in every mail client."""
+    subject = "IT im Oktober: Größere Änderungen im Büro · 470 gelöste Anfragen für alle Kolleginnen"
+    edition = Newsletter(month="2026-10", subject=subject, preheader="", html="<p>x</p>\n", text="x\n")
+    ann = Recipient("ann@example.com", "Ann")
+    ours = MessageFactory(ENVELOPE, Personalizer(edition)).build(ann, ann.context()).data
+    theirs = as_bytes(build_message(edition, ENVELOPE, ann))
+    for data in (ours, theirs):
+        head = data.split(b"\r\n\r\n", 1)[0]
+        assert str(message_from_bytes(data, policy=policy.default)["Subject"]) == subject
+        assert all(len(line) <= 78 for line in head.split(b"\r\n")), head
+    english = Newsletter(month="2026-10", subject="IT in October: " + "resolved requests " * 6, preheader="",
+                         html="<p>x</p>\n", text="x\n")
+    data = MessageFactory(ENVELOPE, Personalizer(english)).build(ann, ann.context()).data
+    assert b"=?" not in data.split(b"\r\n\r\n", 1)[0].split(b"Subject:")[1].split(b"\r\nFrom")[0]

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from email.header import decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
-from email.policy import SMTP as SMTP_POLICY
 from email.utils import formataddr, formatdate, make_msgid
 from functools import cached_property
 
@@ -26,6 +25,7 @@ from newsletter.compose.personal import Personalizer, Pieces
 from newsletter.compose.pictures import InlineImage
 from newsletter.compose.render import Newsletter
 from newsletter.delivery.addresses import check_address
+from newsletter.delivery.headers import SMTP_POLICY
 from newsletter.delivery.recipients import Recipient
 
 _PLAIN = re.compile(r"[ -<>-~]*")  # printable ASCII but "=": quoted-printable as it is
@@ -100,7 +100,7 @@ def recipient_address(to: Recipient | str) -> Address:
 
 def build_message(newsletter: Newsletter, envelope: Envelope, to: Recipient | str, *,
                   subject_prefix: str = "", message_id: str | None = None) -> EmailMessage:
-    message = EmailMessage()
+    message = EmailMessage(policy=SMTP_POLICY)  # its Subject keeps its spaces (headers.py)
     set_header(message, "Subject", subject_prefix + newsletter.subject)
     set_header(message, "From", recipient_address(envelope.sender))
     set_header(message, "To", recipient_address(to))
@@ -264,7 +264,7 @@ class MessageFactory:
         known = self._subjects  # replaced whole, never changed: parallel connections read it safely
         if subject in known:
             return known[subject]
-        head = EmailMessage()
+        head = EmailMessage(policy=SMTP_POLICY)
         set_header(head, "Subject", self.subject_prefix + subject)
         folded = SMTP_POLICY.fold_binary("Subject", head["Subject"])
         self._subjects = {subject: folded}
