@@ -132,3 +132,19 @@ def test_a_subject_in_an_accented_language_keeps_every_space_in_either_path():
                          html="<p>x</p>\n", text="x\n")
     data = MessageFactory(ENVELOPE, Personalizer(english)).build(ann, ann.context()).data
     assert b"=?" not in data.split(b"\r\n\r\n", 1)[0].split(b"Subject:")[1].split(b"\r\nFrom")[0]
+
+
+def test_a_long_or_accented_name_is_folded_in_the_to_line_as_the_email_package_reads_it():
+    names = ["Γιώργος Παπαδόπουλος-Κωνσταντινίδης", "Long " * 300, "Ann Smith", "José Müller-Lüdenscheidt " * 4]
+    for name in names:
+        to = Recipient("giorgos.papadopoulos@example.com", name.strip())
+        data = fast(to)
+        head = data.split(b"\r\n\r\n", 1)[0]
+        assert all(len(line) <= 998 for line in head.split(b"\r\n"))
+        assert max(map(len, re.findall(rb"=\?utf-8\?[bq]\?[^?]*\?=", head, re.IGNORECASE)), default=0) <= 75
+        parsed = message_from_bytes(data, policy=policy.default)["To"].addresses[0]
+        assert parsed.addr_spec == to.email
+        assert parsed.display_name.replace(" ", "") == to.name.replace(" ", "")  # Python's reader adds a
+        # space at each fold of an encoded name (mail clients join them, as RFC 2047 says)
+    ann = fast(Recipient("ann@example.com", "Ann Smith"))
+    assert b"\r\nTo: Ann Smith <ann@example.com>\r\n" in ann

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from email.header import decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
-from email.utils import formataddr, formatdate, make_msgid
+from email.utils import formatdate, make_msgid
 from functools import cached_property
 
 from newsletter.compose.personal import Personalizer, Pieces
 from newsletter.compose.pictures import InlineImage
 from newsletter.compose.render import Newsletter
 from newsletter.delivery.addresses import check_address
-from newsletter.delivery.headers import SMTP_POLICY
+from newsletter.delivery.headers import SMTP_POLICY, to_line
 from newsletter.delivery.recipients import Recipient
 
 _PLAIN = re.compile(r"[ -<>-~]*")  # printable ASCII but "=": quoted-printable as it is
@@ -257,7 +257,7 @@ class MessageFactory:
         return dated[1]
 
     def _to(self, to: Recipient) -> bytes:
-        return b"To: %s\r\n" % formataddr((safe_name(to.name), to.email), charset="utf-8").encode("ascii")
+        return to_line(safe_name(to.name), to.email)
 
     def _subject(self, subject: str) -> bytes:
         """The folded Subject line, computed once per distinct subject (once, without [[ fields ]])."""
