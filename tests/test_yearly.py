@@ -105,3 +105,16 @@ def test_the_year_in_numbers_counts_the_quiet_work_of_the_kinds_that_have_a_sour
                                                       "2026 (21).")
     assert not any("devices" in noun for noun in totals)  # no device management source
     assert "- 66 restores for colleagues; most in November 2026 (11)." in render_text(context)
+
+
+def test_two_help_desks_give_two_totals_each_named_never_one_as_all_of_them():
+    def desk(name: str, resolved: int) -> SourceResult:
+        return SourceResult.ok(name, "jira", "ticketing", {"resolved": resolved, "top_categories": []})
+
+    months = {f"2026-{m:02d}": [desk("it", 100), desk("facilities", 50)] for m in range(1, 13)}
+    totals = [t for t in build_year_context(Year(2026), months, {})["totals"] if "requests resolved" in t.noun]
+    assert [(t.value, t.noun) for t in totals] == [("1,200", "requests resolved (it)"),
+                                                  ("600", "requests resolved (facilities)")]
+    alone = {label: results[:1] for label, results in months.items()}
+    [total] = [t for t in build_year_context(Year(2026), alone, {})["totals"] if "requests resolved" in t.noun]
+    assert (total.value, total.noun) == ("1,200", "requests resolved")

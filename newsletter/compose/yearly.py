@@ -8,7 +8,7 @@ month's lead story first, with its photo).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -77,7 +77,7 @@ def build_year_context(year: Year, stored: dict[str, list[SourceResult]], extra:
     context["year"] = {"label": year.label, "name": year.label, "months": len(months),
                        "first": months[0].short_name, "last": last.short_name,
                        "over": now is None or not year_not_over(year, now), "ends": f"{year_end(year):%Y-%m-%d}"}
-    context["totals"] = [t for t in (_total(spec, context, shown) for spec in YEAR_TOTALS) if t]
+    context["totals"] = [total for spec in YEAR_TOTALS for total in _totals(spec, context, shown)]
     context["headline"] = []
     context["records"] = year_records(months, stored)
     context["year_highlights"] = [{"month": names[m.label], **item} for m in months
@@ -144,12 +144,21 @@ def _times(count: int) -> str:
     return ngettext("a new record {n} time this year", "a new record {n} times this year", count).format(n=count)
 
 
-def _total(spec: tuple[str, str, str, str, str], context: dict[str, Any], months: list[str]) -> Total | None:
-    kind, key, noun, how, best = spec
-    section = next((s for s in context.get(kind, []) if s.ok and key in s.figures), None)
-    if section is None:
-        return None
-    figure: Figure = section.figures[key]
+def _totals(spec: tuple[str, str, str, str, str], context: dict[str, Any], months: list[str]) -> list[Total]:
+    """The spec's total for each source of its kind that has the figure: two help desks are two
+    totals, each named by its source, never one source's figure as all of them."""
+    kind, key = spec[0], spec[1]
+    sections = [s for s in context.get(kind, []) if s.ok and key in s.figures]
+    totals = [(section, _total(spec, section.figures[key], months)) for section in sections]
+    if len(sections) > 1:  # each by its title, or by its name where two share a title
+        titles = [s.title for s in sections]
+        called = {s.name: s.title if s.title and titles.count(s.title) == 1 else s.name for s in sections}
+        return [replace(total, noun=f"{total.noun} ({called[section.name]})") for section, total in totals if total]
+    return [total for _section, total in totals if total]
+
+
+def _total(spec: tuple[str, str, str, str, str], figure: Figure, months: list[str]) -> Total | None:
+    _kind, _key, noun, how, best = spec
     points = [(m, v) for m, v in zip(months, figure.series, strict=False) if v is not None]
     if not points:
         return None
