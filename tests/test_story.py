@@ -226,3 +226,21 @@ def test_points_are_written_at_the_precision_given():
     assert formatting.points(0.7, 2) == "0.7 points"
     assert formatting.points(2.0, 2) == "2 points"
     assert formatting.points(0.3, 0) == "0 points"
+
+
+def test_an_earlier_month_measured_in_part_is_not_summed_beaten_or_compared_with():
+    from newsletter.compose.context import build_context
+    from newsletter.model import SourceResult
+    from newsletter.period import Month
+
+    def mail(blocked: int, days: int | None = None) -> SourceResult:
+        metrics = {"blocked_total": blocked, "spam": blocked}
+        if days is not None:
+            metrics |= {"partial": True, "warnings": ["late start"], "covered_days": days}
+        return SourceResult.ok("mail", "rspamd", "mail_security", metrics).lifted()
+
+    history = {"2026-01": [mail(20000)], "2026-02": [mail(3000, days=4)], "2026-03": [mail(21000)]}
+    [section] = build_context(Month(2026, 4), [mail(20500)], history, {})["mail_security"]
+    assert "since January" not in section.year_notes.get("blocked_total", "")
+    march = build_context(Month(2026, 3), [mail(21000)], history, {})["mail_security"][0].figures["blocked_total"]
+    assert march.previous is None and march.comparison in ("", None)

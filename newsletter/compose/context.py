@@ -153,7 +153,9 @@ def _section(result: SourceResult, older: list[SourceResult | None], prev_name: 
     if result.partial:
         section = replace(section, partial=True, warnings=list(result.warnings), **_coverage(result, month))
     now = result.metrics
-    past = [r.metrics if r else {} for r in older]
+    # an earlier month measured in part is unknown here: summed "since January", beaten as a peak or
+    # compared with, it would stand for the whole month
+    past = [r.metrics if r and not r.partial else {} for r in older]
 
     def figure(key: str, label: str, unit: Unit, better: bool | None, pick=lambda m, k: m.get(k)) -> Figure:
         history = tuple(pick(m, key) for m in past)
