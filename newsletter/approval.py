@@ -90,15 +90,17 @@ def require_approval(ws: Workspace, newsletter: Newsletter) -> Approval:
                       f"approve it with: {approve_command(ws, month)}")
 
 
-def approve_command(ws: Workspace, month: str, digest: str | None = None) -> str:
+def approve_command(ws: Workspace, label: str, digest: str | None = None) -> str:
+    """The command that approves the edition `label` ("2026-10", or "2026": a year in review)."""
     where = "--demo" if ws.demo else f"--config {ws.config.path}"
     pinned = f" --hash {digest[:12]}" if digest else ""
-    return f"newsletter approve {where} --month {month}{pinned}"
+    which = "--month" if "-" in label else "--year"
+    return f"newsletter approve {where} {which} {label}{pinned}"
 
 
-def preview_command(ws: Workspace, month: str) -> str:
+def preview_command(ws: Workspace, label: str) -> str:
     where = "--demo" if ws.demo else f"--config {ws.config.path}"
-    return f"newsletter preview {where} --month {month}"
+    return f"newsletter preview {where} {'--month' if '-' in label else '--year'} {label}"
 
 
 def notify_reviewers(ws: Workspace, newsletter: Newsletter, earlier: Approval | None = None) -> str:
@@ -137,9 +139,10 @@ def review_text(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str
     """The reviewers' email, in the current language (newsletter.i18n): what, the numbers, what failed or
     is partial, how to look and how to approve. Sources' errors and warnings stay as the sources said them."""
     _ = i18n.gettext
-    period = ws.month(newsletter.month)
-    results = ws.store.results(newsletter.month)
-    context = month_context(ws, period)
+    year = "-" not in newsletter.month  # a year in review: its months' numbers are in its text below
+    period = ws.period(None, newsletter.month) if year else ws.month(newsletter.month)
+    results = [] if year else ws.store.results(newsletter.month)
+    context = {} if year else month_context(ws, period)
     lines = [_("The {team} newsletter for {month} is ready and waits for your approval{changed}.").format(
                  team=ws.config.newsletter.team, month=period.name, changed=changed), "",
              _("Subject:   {subject}").format(subject=newsletter.subject),
@@ -151,7 +154,7 @@ def review_text(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str
              "",
              _("The numbers:")]
     for kind in ("ticketing", "mail_security", "uptime", "custom"):
-        for section in context[kind]:
+        for section in context.get(kind, []):
             if section.ok:
                 shown = [f for f in section.figures.values() if f.known][:SUMMARY_FIGURES]
                 numbers = "; ".join(f"{f.label} {f.display}" for f in shown)

@@ -322,24 +322,27 @@ def theme_new(open_workspace, name: str) -> None:
 
 @cli.command()
 @workspace_options
-@month_option
+@edition_options
 @click.option("--by", "approver", metavar="NAME", help="Who approves (default: your user name).")
 @click.option("--hash", "expected", metavar="HASH", help="Approve only if the draft is still this content "
               "(the hash in the reviewers' email).")
-def approve(open_workspace, month: str, approver: str | None, expected: str | None) -> None:
-    """Approve the month's draft as it is now: run and send then deliver exactly this content."""
+def approve(open_workspace, month: str | None, year: str | None, approver: str | None,
+            expected: str | None) -> None:
+    """Approve the month's draft (or the year in review's) as it is now: run and send then deliver
+    exactly this content."""
     from newsletter.approval import approve as record
     from newsletter.approval import default_approver
     from newsletter.collect import ensure_collected
     from newsletter.editions import for_sending
 
     ws = open_workspace()
-    period = ws.month(month)
+    period = ws.period(month, year)
     ensure_collected(ws, period)
     newsletter = for_sending(ws, period)
     approval = record(ws.store, newsletter, approver or default_approver(), expected_hash=expected)
+    which = "--year" if isinstance(period, Year) else "--month"
     click.echo(f"Approved {period} ({newsletter.subject}), content {approval.short_hash}, by {approval.approved_by}. "
-               f"'newsletter run --month {period}' sends it; any change to it needs a new approval.")
+               f"'newsletter run {which} {period}' sends it; any change to it needs a new approval.")
 
 
 @cli.command()

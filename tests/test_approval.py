@@ -148,3 +148,15 @@ def test_a_reviewer_written_with_a_name_gets_the_request_at_the_address(workspac
     assert waiting.exit_code == 3 and "asked deputy@example.com" in waiting.stderr, waiting.output
     assert smtp_server.mailbox.envelopes[0][1] == ["deputy@example.com"]
     assert smtp_server.mailbox.messages[0]["To"] == "Deputy Head <deputy@example.com>"
+
+
+def test_a_year_in_review_waits_for_approval_and_is_approved_with_year(gated):
+    assert gated.invoke("collect", "--month", "2025-12", "--backfill", "11").exit_code == 0
+    waiting = gated.invoke("send", "--year", "2025")
+    assert waiting.exit_code == 3, waiting.output
+    assert "newsletter approve" in waiting.stderr and "--year 2025" in waiting.stderr, waiting.stderr
+    approved = gated.invoke("approve", "--year", "2025", "--by", "alice")
+    assert approved.exit_code == 0, approved.output
+    assert "'newsletter run --year 2025' sends it" in approved.output
+    sent = gated.invoke("send", "--year", "2025")
+    assert sent.exit_code == 0, sent.output
