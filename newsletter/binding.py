@@ -13,7 +13,7 @@ import os
 import stat
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
@@ -56,6 +56,15 @@ class Secret:
         return f"Secret(env={self.env!r})" if self.env else f"Secret(file={str(self.file)!r})"
 
 
+def expand_home(value: str, error: Callable[[str], Exception]) -> Path:
+    """`value` as a path, `~` and `~user` expanded; `error(why)` is raised for a home that cannot be found."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:  # "Could not determine home directory"
+        home = value.split("/", 1)[0]
+        raise error(f"{value!r}: no home folder is known for {home!r}; write the path in full") from None
+
+
 def key_of(field: dataclasses.Field) -> str:
     """The TOML key of a field: `from_` is written `from`."""
     return field.metadata.get("key", field.name)
@@ -79,7 +88,7 @@ class Where:
         return Where(self.file, self.key(name), self.base_dir)
 
     def path(self, value: str) -> Path:
-        path = Path(value).expanduser()
+        path = expand_home(value, lambda why: ConfigError(f"{self.file}: {self.prefix or 'path'}: {why}"))
         base = self.base_dir or self.file.parent
         return path if path.is_absolute() else base / path
 

@@ -17,7 +17,7 @@ import click
 
 from newsletter import __version__, drafts
 from newsletter.collectors.registry import CollectorRegistry
-from newsletter.errors import LockHeld, NewsletterError
+from newsletter.errors import LockHeld, NewsletterError, UsageError
 from newsletter.period import Year
 from newsletter.workspace import Workspace, create_workspace
 
@@ -243,7 +243,10 @@ def preview(open_workspace, month: str | None, year: str | None, output: Path | 
         return
     # the recipients (and the email package) are read only when they change what is written
     sample = _sample_recipient(ws) if fmt == "eml" or is_personal(newsletter) else None
-    shown = drafts.write_draft(ws, newsletter, sample, output, fmt)
+    try:
+        shown = drafts.write_draft(ws, newsletter, sample, output, fmt)
+    except OSError as exc:  # a folder not writable, a disk full: the person's to fix, in one line
+        raise UsageError(f"--output {output}: cannot write it ({exc.strerror or exc})") from None
     seen_by = f", as {sample}" if sample and shown is not newsletter else ""
     click.echo(f"Draft for {period.name} written to {output} ({shown.subject}){seen_by}")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from newsletter.binding import Secret, Where, bind, key_of
+from newsletter.binding import Secret, Where, bind, expand_home, key_of
 from newsletter.delivery.registry import TransportRegistry
 from newsletter.errors import ConfigError
 from newsletter.limits import DEFAULT_DEADLINE_S, DEFAULT_MAX_PAGES, MAX_DEADLINE_S, MAX_PAGES, limit_problem
@@ -154,7 +154,7 @@ def find_config(explicit: str | None, cwd: Path | None = None) -> Path:
     """--config, then NEWSLETTER_CONFIG, then ./newsletter.toml."""
     chosen = explicit or os.environ.get("NEWSLETTER_CONFIG")
     if chosen:
-        path = Path(chosen).expanduser()
+        path = expand_home(chosen, lambda why: ConfigError(f"--config (or NEWSLETTER_CONFIG): {why}"))
         if path.is_dir():
             path = path / CONFIG_NAME
         if not path.is_file():

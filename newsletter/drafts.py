@@ -19,7 +19,7 @@ from newsletter.collect import build_collectors, collect_month, refresh_local
 from newsletter.compose.context import build_context
 from newsletter.compose.render import Newsletter, Renderer, Theme
 from newsletter.delivery.recipients import languages_of
-from newsletter.errors import ConfigError, TemplateError
+from newsletter.errors import ConfigError, TemplateError, UsageError
 from newsletter.period import Month, Year
 from newsletter.workspace import Workspace
 
@@ -162,6 +162,10 @@ OUTPUT_FORMATS = {".eml": "eml", ".html": "html", ".htm": "html", ".txt": "text"
 def output_format(output: Path, given: str | None) -> str:
     """--format, or the one the file's extension names; when both are given they must agree, since
     an `.eml` holding HTML (or a `.txt` holding a message) is a mistake nobody means."""
+    if output.is_dir():
+        raise UsageError(f"--output {output}: is a folder; give a file name in it, such as {output / 'draft.html'}")
+    if not output.parent.is_dir():
+        raise UsageError(f"--output {output}: the folder {output.parent} does not exist; create it or write elsewhere")
     implied = OUTPUT_FORMATS.get(output.suffix.lower())
     if given and implied and given != implied:
         raise ConfigError(f"--format {given} does not match {output} (a {output.suffix} file holds {implied}); "

@@ -11,6 +11,7 @@ from babel.dates import format_date, format_skeleton
 
 from newsletter.i18n import locale
 
+FIRST_YEAR, LAST_YEAR = 1970, 9998  # a month's history and a year's end stay within datetime's years
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
 
@@ -44,6 +45,8 @@ class Month:
         match = _MONTH_RE.match(text)
         if not match or not 1 <= int(match[2]) <= 12:
             raise ValueError(f"expected a month as YYYY-MM or 'last', got {text!r}")
+        if not FIRST_YEAR <= int(match[1]) <= LAST_YEAR:
+            raise ValueError(f"expected a month of the years {FIRST_YEAR} to {LAST_YEAR}, got {text!r}")
         return cls(int(match[1]), int(match[2]), tz)
 
     @property
@@ -121,8 +124,8 @@ class Year:
 
     @classmethod
     def parse(cls, text: str, tz: ZoneInfo) -> Year:
-        if not re.fullmatch(r"\d{4}", text.strip()):
-            raise ValueError(f"expected a year as YYYY, got {text!r}")
+        if not re.fullmatch(r"\d{4}", text.strip()) or not FIRST_YEAR <= int(text) <= LAST_YEAR:
+            raise ValueError(f"expected a year as YYYY, from {FIRST_YEAR} to {LAST_YEAR}, got {text!r}")
         return cls(int(text), tz)
 
     @property

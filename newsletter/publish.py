@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from newsletter import i18n
 from newsletter.drafts import renderer, translations
 from newsletter.editions import reach
-from newsletter.errors import NewsletterError, NothingToDo
+from newsletter.errors import NewsletterError, NothingToDo, UsageError
 
 if TYPE_CHECKING:
     from newsletter.workspace import Workspace
@@ -74,11 +74,15 @@ def publish(ws: Workspace, directory: Path) -> list[Published]:
         raise NothingToDo("no edition has gone out yet, so there is nothing to publish; `newsletter run` or "
                           "`newsletter send` first")
     if directory.exists() and not directory.is_dir():
-        raise NewsletterError(f"{directory}: exists and is not a folder; name a folder for the site")
+        raise UsageError(f"{directory}: exists and is not a folder; name a folder for the site")
     settings = ws.config.newsletter
-    directory.mkdir(parents=True, exist_ok=True)
-    with i18n.speaking(settings.language, translations(ws, settings.language)):  # the site's own words
-        _write_site(ws, directory, editions)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with i18n.speaking(settings.language, translations(ws, settings.language)):  # the site's own words
+            _write_site(ws, directory, editions)
+    except OSError as exc:  # a folder that cannot be made or written, a disk full
+        raise NewsletterError(f"{exc.filename or directory}: cannot write the site there ({exc.strerror or exc}); "
+                              "name a folder you can write to") from None
     return editions
 
 

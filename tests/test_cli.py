@@ -7,6 +7,7 @@ import json
 import tomllib
 from email import message_from_bytes, policy
 
+import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
@@ -258,6 +259,31 @@ def test_send_refuses_a_month_not_over_yet_unless_forced(workspace):
 def test_bad_month_is_a_usage_error(workspace):
     result = workspace.invoke("collect", "--month", "October")
     assert result.exit_code == 2 and "--month" in result.stderr
+
+
+@pytest.mark.parametrize("args", [("collect", "--month", "0000-01"), ("send", "--month", "0000-01"),
+                                  ("send", "--year", "0000"), ("preview", "--month", "0001-01", "-o", "x.html")])
+def test_a_month_or_year_out_of_range_is_a_usage_error_not_a_traceback(workspace, args):
+    result = workspace.invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert "from 1970 to 9998" in result.stderr or "the years 1970 to 9998" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_preview_output_in_a_missing_folder_or_onto_a_folder_is_one_line(workspace, tmp_path):
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    for output, said in ((tmp_path / "nowhere" / "d.html", "does not exist"), (tmp_path, "is a folder")):
+        result = workspace.invoke("preview", "--month", "2026-10", "--output", str(output))
+        assert result.exit_code == 2 and f"--output {output}: " in result.stderr and said in result.stderr
+        assert "Traceback" not in result.output
+
+
+def test_a_home_folder_nobody_has_is_a_config_error(workspace, monkeypatch):
+    result = workspace.invoke("check", "--config", "~nosuchuser-here/newsletter.toml")
+    assert result.exit_code == 2 and "no home folder is known for '~nosuchuser-here'" in result.stderr
+    workspace.configure(base=BASE_CONFIG.replace('state_dir = "state"', 'state_dir = "~nosuchuser-here/state"'))
+    result = workspace.invoke("check")
+    assert result.exit_code == 2 and "no home folder is known" in result.stderr, result.output
 
 
 def test_init_creates_a_workspace_that_checks(tmp_path):
