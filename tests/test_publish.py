@@ -143,8 +143,11 @@ def test_a_file_in_place_of_the_folder_is_a_clear_error(site, tmp_path):
     ws, _ = site
     (tmp_path / "taken").write_text("x")
     result = ws.invoke("publish", str(tmp_path / "taken"))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # the command's argument is the mistake
     assert "is not a folder" in result.output
+    result = ws.invoke("publish", str(tmp_path / "taken" / "site"))  # a folder that cannot be made
+    assert result.exit_code == 1 and "cannot write the site there" in result.stderr
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("url", ["news.example.com", "javascript:alert(1)", "https://", "https://a b/"])
