@@ -357,3 +357,22 @@ def test_paused_services_read_as_paused_not_as_a_number(workspace, tmp_path):
         assert "Email" in page and "Old VPN" in page
     text = (tmp_path / "x.text").read_text()
     assert "- Old VPN: paused this month\n" in text and "Old VPN: n/a" not in text
+
+
+def test_an_outbox_that_cannot_be_written_leaves_the_person_to_send_later_never_unknown(workspace):
+    """A disk full (here: a folder where the message's file goes) means nothing was delivered: the
+    person is tried again by the next run, not taken for `unknown`, and the edition is not done."""
+    workspace.configure("retry_rounds = 0\n")  # no second round within the run: the next run sends
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    blocked = workspace.state / "outbox" / "2026-10" / "00001-all@example.com.tmp"
+    blocked.mkdir(parents=True)
+    result = workspace.invoke("send", "--month", "2026-10")
+    assert result.exit_code == 1, result.output
+    assert "cannot write" in result.stderr and "Traceback" not in result.output
+    with Store.open(workspace.state) as store:
+        assert [(r.status, "cannot write" in (r.last_error or "")) for r in store.deliveries("2026-10")] == [
+            ("temp_failed", True)]
+    blocked.rmdir()
+    again = workspace.invoke("send", "--month", "2026-10")
+    assert again.exit_code == 0, again.output
+    assert len(list((workspace.state / "outbox" / "2026-10").glob("*.eml"))) == 1

@@ -7,6 +7,7 @@ sent, so a preview or a check never imports them.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,8 @@ from newsletter.delivery.addresses import check_address
 from newsletter.delivery.message import Envelope
 from newsletter.delivery.recipients import Recipient, RecipientList, known_columns, load_recipients
 from newsletter.errors import ConfigError, UsageError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from newsletter.compose.render import Newsletter
@@ -95,8 +98,12 @@ def deliver(ws: Workspace, newsletter: Newsletter, *, resend_unknown: bool = Fal
     ws.store.set_durability(ws.config.delivery.ledger_sync == "full")
     try:
         return deliver_through(ws.store, newsletter, everyone, transport, plan(ws, resend_unknown=resend_unknown))
-    finally:  # also when the run stopped: how far it got
-        archive_delivery(ws, newsletter.month, everyone.skipped)
+    finally:  # also when the run stopped: how far it got; never in the way of the run's own error
+        try:
+            archive_delivery(ws, newsletter.month, everyone.skipped)
+        except OSError as exc:
+            log.warning("warning: the delivery record of %s was not archived (%s); the ledger holds it "
+                        "('newsletter history')", newsletter.month, exc.strerror or exc)
 
 
 def send_test(ws: Workspace, newsletter: Newsletter, to: str) -> str:

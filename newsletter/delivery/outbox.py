@@ -3,13 +3,14 @@ try, and what the demo uses; a later `send` with a real transport still sends ev
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsletter.delivery.base import Transport, TransportContext
+from newsletter.delivery.base import ServerUnavailable, Transport, TransportContext
 
 if TYPE_CHECKING:
     from newsletter.delivery.message import Outgoing
@@ -53,8 +54,14 @@ class OutboxTransport(Transport):
         target = self.folder / f"{self._count:05d}-{safe}.eml"
         temporary = target.with_suffix(".tmp")
         before_data()
-        temporary.write_bytes(out.data)
-        temporary.replace(target)
+        try:
+            temporary.write_bytes(out.data)
+            temporary.replace(target)
+        except OSError as exc:  # a disk full, a folder gone: nothing is in the outbox; a later run writes it
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise ServerUnavailable(f"cannot write {target} ({exc.strerror or exc}); free space or fix the "
+                                    "outbox folder, then run again") from None
         self.written.append(target)
         return f"written to {target}"
 
