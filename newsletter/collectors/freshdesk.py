@@ -70,34 +70,39 @@ class Freshdesk(TicketingCollector):
     def tickets(self, client: HttpClient, month: Month) -> Iterator[Ticket]:
         guard = PageGuard(self.vendor)
         ratings = self.ratings(client, month, guard) if self.settings.csat else {}
-        since = utc_text(month.start, ZULU)
+        since, page = utc_text(month.start, ZULU), 1
         while True:
+            guard.next_page((since, page))
+            answer = client.fetch_json("GET", TICKETS, params=self._list_params(since, page))
+            rows = expect({"tickets": answer.data}, "tickets", list, self.vendor, TICKETS)
             last_change = None
-            for page in range(1, WINDOW_PAGES + 1):
-                guard.next_page((since, page))
-                answer = client.fetch_json("GET", TICKETS, params=self._list_params(since, page))
-                rows = expect({"tickets": answer.data}, "tickets", list, self.vendor, TICKETS)
-                for row in rows:
-                    if row.get("deleted") is not True and row.get("spam") is not True:
-                        yield self.ticket(row, ratings)
-                    last_change = row.get("updated_at") or last_change
-                if not answer.next_link() or not rows:
-                    return
-                guard.rows(len(rows))
-            since = self._next_window(since, last_change)
+            for row in rows:
+                if row.get("deleted") is not True and row.get("spam") is not True:
+                    yield self.ticket(row, ratings)
+                last_change = row.get("updated_at") or last_change
+            if not answer.next_link() or not rows:
+                return
+            guard.rows(len(rows))
+            since, page = self._next_page(since, page, last_change)
+
+    def _next_page(self, since: str, page: int, last_change: Any) -> tuple[str, int]:
+        """The list again from the last change seen (page 1), not the next page number: a ticket
+        changed while the list is read moves to its end, and every ticket behind it one place up,
+        so paging by number would never see the one that crossed a page's edge. The tickets of that
+        last moment come again (the aggregation counts each id once). A page whose tickets all
+        changed at one moment is followed by the next page of that moment."""
+        moment = parse_time(last_change, self.vendor, "a ticket's updated_at")
+        start = parse_time(since, self.vendor, "updated_since")
+        if moment is not None and start is not None and moment > start:
+            return utc_text(moment, ZULU), 1
+        if page >= WINDOW_PAGES:
+            raise SourceError(f"{self.vendor} listed {WINDOW_PAGES} pages of tickets changed at one moment "
+                              f"({since}); cannot page further ({TICKETS})")
+        return since, page + 1
 
     def _list_params(self, since: str, page: int) -> dict[str, Any]:
         return {"updated_since": since, "include": "stats", "per_page": self.settings.page_size, "page": page,
                 "order_by": "updated_at", "order_type": "asc"}
-
-    def _next_window(self, since: str, last_change: Any) -> str:
-        """The next window starts at the last change seen, which must be later than this window's start."""
-        moment = parse_time(last_change, self.vendor, "a ticket's updated_at")
-        start = parse_time(since, self.vendor, "updated_since")
-        if moment is None or start is None or moment <= start:
-            raise SourceError(f"{self.vendor} listed {WINDOW_PAGES} pages of tickets changed at one moment "
-                              f"({since}); cannot page further ({TICKETS})")
-        return utc_text(moment, ZULU)
 
     def ratings(self, client: HttpClient, month: Month, guard: PageGuard) -> dict[int, bool]:
         """ticket id -> whether its latest rating (of the default question) is positive."""

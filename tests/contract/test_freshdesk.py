@@ -171,3 +171,38 @@ def test_faults_on_the_tickets_list(fault, httpserver, monkeypatch, tmp_path, ca
 @pytest.mark.parametrize("fault", FAULTS)
 def test_faults_on_the_ratings(fault, httpserver, monkeypatch, tmp_path, caplog):
     check_fault(faults(httpserver, monkeypatch, tmp_path, freshdesk.RATINGS), fault, httpserver, caplog)
+
+
+@pytest.mark.parametrize("same_moment", [False, True], ids=["each-its-own-moment", "a-page-of-one-moment"])
+def test_a_ticket_changed_while_the_list_is_read_drops_no_other(httpserver, monkeypatch, tmp_path, same_moment):
+    """Sorted by updated_at but paged by number, a ticket changed after its page was read moves to
+    the end and every ticket behind it one place up: the one at the next page's edge was never served."""
+    from datetime import UTC, datetime
+
+    from newsletter.binding import Where, bind
+    from newsletter.http import make_session
+    from tests.contract.helpers import FAST
+
+    def row(n: int, updated: str) -> dict:
+        at = f"2026-10-0{n}T10:00:00Z"
+        return {"id": n, "status": 4, "type": "Incident", "created_at": at, "updated_at": updated,
+                "stats": {"resolved_at": at, "first_responded_at": at}}
+    tickets = {n: row(n, "2026-10-01T11:00:00Z" if same_moment and n <= 4 else f"2026-10-0{n}T11:00:00Z")
+               for n in range(1, 8)}
+
+    def handle(request: Request):
+        page, since = int(request.args["page"]), request.args["updated_since"]
+        if page == 2 or (page == 1 and since > "2026-10-01T00:00:00Z"):  # an agent touches ticket 2
+            tickets[2] = {**tickets[2], "updated_at": "2026-11-02T05:00:00Z"}
+        listed = sorted((t for t in tickets.values() if t["updated_at"] >= since), key=lambda t: t["updated_at"])
+        chunk = listed[(page - 1) * 3: page * 3]
+        more = {"link": f'<{request.base_url}?page={page + 1}>; rel="next"'} if page * 3 < len(listed) else {}
+        return json_response(chunk, headers=more)
+
+    httpserver.expect_request("/api/v2/tickets").respond_with_handler(handle)
+    monkeypatch.setenv("FD_KEY", "k")
+    settings = bind(Freshdesk.Settings, {"base_url": httpserver.url_for("/"), "api_key_env": "FD_KEY",
+                                         "csat": False, "page_size": 3}, Where(tmp_path / "fd.toml"))
+    collector = Freshdesk(settings, name="fd", session=make_session(FAST),
+                          clock=lambda: datetime(2026, 11, 2, 6, tzinfo=UTC))
+    assert collector.collect(MONTH).resolved == 7
