@@ -5,9 +5,10 @@ and the satisfaction ratings given since the month began.
 the month's first instant, in UTC. The listing returns tickets *changed* since then; the collector
 keeps those created or resolved in the month, and old tickets still open but untouched are not
 listed, so the backlog at the month's end is reported as unknown. The search API is not used: it
-stops at 300 results. The list itself stops after 300 pages (30,000 tickets); sorted by
-`updated_at` ascending, a longer month is read in windows, each starting at the last change seen
-(a ticket served twice counts once).
+stops at 300 results. Sorted by `updated_at` ascending, the list is read again after each page
+from the last change seen (a ticket served twice counts once), never by page number: a ticket
+changed meanwhile moves to the end, and paging by number would skip the one that moved up past a
+page's edge. (The list also stops after 300 pages, which this never reaches but within one moment.)
 
 CSAT comes from `GET /api/v2/surveys/satisfaction_ratings?created_since=...`: a ticket's latest
 rating of the default question counts. Freshdesk's scale runs from -103 (extremely unhappy) through
@@ -32,7 +33,7 @@ from newsletter.period import Month
 TICKETS = "/api/v2/tickets"
 RATINGS = "/api/v2/surveys/satisfaction_ratings"
 RESOLVED_STATUSES = (4, 5)  # 4 resolved, 5 closed
-WINDOW_PAGES = 300  # the list answers no page past this one: start a new window at the last change seen
+WINDOW_PAGES = 300  # the list answers no page past this one (only tickets of one moment are paged by number)
 POSITIVE = 100  # ratings above neutral (101 happy, 102 very happy, 103 extremely happy)
 ZULU = "%Y-%m-%dT%H:%M:%SZ"
 EARLIEST = datetime.min.replace(tzinfo=UTC)  # a rating without a date: older than any dated one
