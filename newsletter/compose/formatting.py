@@ -84,7 +84,7 @@ def percent_decimals(value: float) -> int:
 
 def shown_change(value: float, reference: float) -> float:
     """value - reference as a reader works it out from the two as shown: 98.3 after 97.38 is '98%'
-    after '97.4%', 0.6 points; 98.6 after 99.40 is '98%' after '99.40%', 1.4 points down (rounding
+    after '97.4%', 0.6 points; 98.6 after 99.40 is '99%' after '99.40%', 0.4 points down (rounding
     both at 98.6's precision would make it '99%' after '99%', the same)."""
     return round(shown_percent(value) - shown_percent(reference), change_decimals(value, reference))
 
