@@ -122,7 +122,7 @@ class Store(LedgerTables):
         try:
             return cls(state_dir / DB_NAME)
         except sqlite3.OperationalError as exc:
-            if "readonly" not in str(exc) and "unable to open" not in str(exc):
+            if not any(word in str(exc) for word in ("readonly", "unable to open", "disk is full", "disk I/O")):
                 raise
             raise unusable(state_dir / DB_NAME, f"write the state database ({exc})") from None
 
@@ -170,7 +170,8 @@ class Store(LedgerTables):
                 self.db.execute(f"PRAGMA user_version = {number}")
             self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # SQLite may have rolled back itself (a disk full): not again
+                self.db.execute("ROLLBACK")
             raise
 
     def set_durability(self, full: bool) -> None:
