@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter import i18n
+from newsletter.compose.personal import for_everyone
+from newsletter.compose.render import Newsletter
 from newsletter.drafts import renderer, translations
 from newsletter.editions import reach
-from newsletter.errors import NewsletterError, NothingToDo, UsageError
+from newsletter.errors import NewsletterError, NothingToDo, TemplateError, UsageError
 
 if TYPE_CHECKING:
     from newsletter.workspace import Workspace
@@ -62,7 +64,8 @@ def published_editions(ws: Workspace) -> list[Published]:
             raise NewsletterError(f"{meta_path}: cannot read the archived edition ({exc}); restore it from a "
                                   "backup") from None
         web = folder / "web.html"
-        found.append(Published(folder.name, meta["subject"], meta["preheader"], _utc(got.since),
+        subject = _for_everyone(folder.name, subject=meta["subject"]).subject
+        found.append(Published(folder.name, subject, meta["preheader"], _utc(got.since),
                                web if web.is_file() else folder / "view.html"))
     return sorted(found, key=lambda p: p.order, reverse=True)
 
@@ -104,7 +107,7 @@ def _write_site(ws: Workspace, directory: Path, editions: list[Published]) -> No
 
 def _write_page(edition: Published, folder: Path, nav: str) -> None:
     """The archived HTML with the site's links at its top and bottom, images copied beside it."""
-    html = edition.source.read_text(encoding="utf-8")
+    html = _for_everyone(edition.label, html=edition.source.read_text(encoding="utf-8")).html
     opening = _BODY_OPEN.search(html)
     html = html[:opening.end()] + nav + html[opening.end():] if opening else nav + html
     closing = list(_BODY_CLOSE.finditer(html))
@@ -114,6 +117,17 @@ def _write_page(edition: Published, folder: Path, nav: str) -> None:
     images = edition.source.parent / "images"
     if images.is_dir():
         shutil.copytree(images, folder / "images", dirs_exist_ok=True)
+
+
+def _for_everyone(label: str, *, subject: str = "", html: str = "") -> Newsletter:
+    """The archive keeps the per-person fields as written (a later run fills them in for each person
+    it sends to); the site shows them filled in for nobody in particular, never as [[ ]] and never a
+    part meant for one department."""
+    try:
+        return for_everyone(Newsletter(label, subject, "", html, ""))
+    except TemplateError as exc:
+        raise NewsletterError(f"edition {label}: its per-person fields cannot be filled in for the site ({exc}); "
+                              "give them a default, such as [[ recipient.name or \"colleague\" ]]") from None
 
 
 def _utc(stamp: str) -> str:

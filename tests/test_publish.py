@@ -12,6 +12,8 @@ from html.parser import HTMLParser
 
 import pytest
 
+from tests.fixtures.workspace import BASE_CONFIG
+
 ARCHIVE_URL = "https://news.example.com/it"
 ATOM = "{http://www.w3.org/2005/Atom}"
 SENT = ["2026-08", "2026-09", "2026-10"]
@@ -186,3 +188,22 @@ def test_the_site_reads_on_a_phone_in_chromium(site, browser):
         assert all(loaded for _, loaded in facts["images"]), f"{path}: {facts['images']}"
         if name != "index":
             assert len(facts["images"]) >= 3
+
+
+def test_per_person_fields_are_filled_in_for_nobody_in_particular_on_the_site(workspace, tmp_path):
+    """The archive keeps [[ ]] and [% %] as written (a later run fills them in for each person); the
+    public site must show neither the syntax nor a part meant for some people only."""
+    workspace.configure(base=BASE_CONFIG.replace('state_dir = "state"', 'state_dir = "state"\ntheme = "brand"'))
+    workspace.write("templates/brand/subject.txt.j2", '[[ recipient.name or "colleague" ]], here is {{ title }}')
+    workspace.write("templates/brand/newsletter.mjml.j2", '{% extends "default:newsletter.mjml.j2" %}'
+                    '{% block header %}<mj-section><mj-column><mj-text>Hello [[ recipient.name or "colleague" ]]'
+                    ' [% if recipient.name == "Ann" %]Only for Ann[% endif %]</mj-text></mj-column>'
+                    '</mj-section>{% endblock %}')
+    assert workspace.invoke("run", "--month", "2026-10").exit_code == 0
+    result = workspace.invoke("publish", str(tmp_path / "site"))
+    assert result.exit_code == 0, result.output
+    pages = [(tmp_path / "site" / name).read_text() for name in ("index.html", "feed.xml", "2026-10/index.html")]
+    for page in pages:
+        assert "[[" not in page and "[%" not in page and "[\u200b" not in page and "Only for Ann" not in page
+    assert "colleague, here is" in pages[0] and "Hello colleague" in pages[2]
+    assert "<title>colleague, here is" in pages[2]  # the page's title: the subject for nobody in particular

@@ -71,6 +71,21 @@ class _Probe(dict):
         return "".join(["probe-", key])
 
 
+class _Everyone(dict):
+    """The reader of a copy for everyone (the published site): every field of theirs empty, so
+    `[[ recipient.name or "colleague" ]]` says "colleague" and a part for one department shows to none."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def for_everyone(newsletter: Newsletter) -> Newsletter:
+    """The edition as anybody may read it, with every per-person field filled in for nobody in
+    particular: the template's own [[ ]] and [% %] never reach a public page. TemplateError when a
+    field cannot be filled in with empty values."""
+    return Personalizer(newsletter).for_recipient(_Everyone())
+
+
 class Personalizer:
     """The edition's three parts compiled once as templates, rendered per person as pieces.
 

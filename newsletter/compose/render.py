@@ -24,7 +24,7 @@ from newsletter.compose.formatting import where
 from newsletter.compose.links import BadReference
 from newsletter.compose.mjml_errors import MarkingEnvironment, MjmlRefused, describe
 from newsletter.compose.outline import outline
-from newsletter.compose.personal import PlacedMarkup, PlacedText, neutralize, placed
+from newsletter.compose.personal import PlacedMarkup, PlacedText, for_everyone, neutralize, placed
 from newsletter.compose.pictures import InlineImage
 from newsletter.compose.printable import printable_value
 from newsletter.errors import ConfigError, TemplateError
@@ -273,7 +273,8 @@ class Renderer:
         context = {**context, "theme": theme, "sections": sections, "charts": planned, "title": title}
         subject = " ".join(self._render(subject_name, context).split())
         preheader = " ".join(self._render(preheader_name, context).split())
-        context.update(subject=subject, preheader=preheader)
+        # the parts print them as values, where a [[ field ]] would stay its source: filled in for nobody
+        context.update(subject=_shown(month, subject), preheader=_shown(month, preheader))
         html_context = {**context, "blocks": self.blocks(html_name)}
         mjml_source = self._render(html_name, html_context)
         try:
@@ -338,3 +339,17 @@ def compile_mjml(source: str) -> str:
         return mjml.mjml2html(source, disable_comments=True, fonts={})
     except Exception as exc:  # mjml-python raises a plain error with MRML's message
         raise MjmlRefused(str(exc)) from None
+
+
+_FIELDS = re.compile(r"\[\[.*?\]\]|\[%.*?%\]|\[#.*?#\]", re.DOTALL)
+
+
+def _shown(month: str, line: str) -> str:
+    """The subject or preheader as the HTML's <title> and preview text show it to everyone: its
+    per-person fields filled in for nobody in particular, or left out where they cannot be."""
+    if "[" not in line:
+        return line
+    try:
+        return for_everyone(Newsletter(month, line, "", "", "")).subject
+    except TemplateError:
+        return " ".join(_FIELDS.sub("", line).split())
