@@ -235,3 +235,24 @@ def test_per_person_fields_in_a_section_block_are_filled_in(workspace):
     [eml] = (workspace.state / "outbox" / "2026-10").glob("*.eml")
     html = message_from_bytes(eml.read_bytes(), policy=policy.default).get_body(("html",)).get_content()
     assert "Tip for Ann Smith: lock your screen." in html and "recipient.name" not in html
+
+
+def test_a_quote_never_closed_is_an_error_not_the_rest_of_the_file_in_one_name(tmp_path):
+    csv = tmp_path / "people.csv"
+    csv.write_text('email,name\nann@example.com,"Doe, Ann\nbob@example.com,Bob\ncarol@example.com,Carol\n')
+    with pytest.raises(ConfigError, match=r"people.csv:\d+: not a readable CSV file"):
+        load_recipients([], csv)
+
+
+def test_a_column_named_twice_is_an_error_naming_it(tmp_path):
+    csv = tmp_path / "people.csv"
+    csv.write_text("email,name,E-mail,Email\nann@example.com,Ann,,ann.private@example.com\n")
+    with pytest.raises(ConfigError, match=r"people\.csv: the first row names the column 'email' twice"):
+        load_recipients([], csv)
+
+
+def test_a_byte_that_is_not_utf8_is_named_by_its_line(tmp_path):
+    csv = tmp_path / "people.csv"
+    csv.write_bytes(b"email,name\nann@example.com,Ann\n" + b"x@example.com,X\n" * 2000 + b"j@example.com,J\xfcrgen\n")
+    with pytest.raises(ConfigError, match=r"people.csv:2003: not UTF-8 text; save the file as UTF-8"):
+        load_recipients([], csv)

@@ -126,12 +126,16 @@ def _read_csv(path: Path) -> Iterator[tuple[str, str, str, dict[str, str]]]:
         raise ConfigError(f"{path}: cannot read the recipients file ({exc.strerror}); "
                           "check delivery.recipients") from None
     with handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(handle, strict=True)  # a quote never closed is an error, not the rest of the file
         try:
             columns = [c.strip().lower() for c in next(reader, [])]
             if "email" not in columns:
                 raise ConfigError(f"{path}: the first row must name the columns, one of them 'email' "
                                   f"(found: {', '.join(columns) or 'nothing'})")
+            twice = sorted({c for c in columns if c and columns.count(c) > 1})
+            if twice:  # which of the two would be the address, the name?
+                raise ConfigError(f"{path}: the first row names the column {twice[0]!r} twice; keep one, or rename "
+                                  "the other")
             start = reader.line_num + 1
             for row in reader:
                 if row:  # a blank line is no row
@@ -139,5 +143,18 @@ def _read_csv(path: Path) -> Iterator[tuple[str, str, str, dict[str, str]]]:
                     email = fields.pop("email", "")
                     yield f"{path.name}:{start}", email, fields.pop("name", ""), fields
                 start = reader.line_num + 1
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except csv.Error as exc:
             raise ConfigError(f"{path}:{reader.line_num}: not a readable CSV file ({exc})") from None
+        except UnicodeDecodeError:  # read ahead in blocks: the reader's line is not where the byte is
+            raise ConfigError(f"{path}:{_undecodable_line(path)}: not UTF-8 text; save the file as UTF-8 "
+                              "(Excel: CSV UTF-8)") from None
+
+
+def _undecodable_line(path: Path) -> int:
+    """The line of the first byte of `path` that is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return data.count(b"\n", 0, exc.start) + 1
+    return 0
