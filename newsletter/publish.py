@@ -11,6 +11,7 @@ script. The site's own templates (`site/*.j2`) come through the theme, so a them
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from newsletter.errors import NewsletterError, NothingToDo, TemplateError, Usage
 if TYPE_CHECKING:
     from newsletter.workspace import Workspace
 
+log = logging.getLogger(__name__)
 _EDITION = re.compile(r"^\d{4}(-\d{2})?$")  # '2026-10', or '2026' for the year in review
 _BODY_OPEN = re.compile(r"<body[^>]*>", re.IGNORECASE)
 _BODY_CLOSE = re.compile(r"</body\s*>", re.IGNORECASE)
@@ -53,6 +55,10 @@ def published_editions(ws: Workspace) -> list[Published]:
     """Every complete archive whose edition reached someone, newest first."""
     root = ws.config.state_dir / "archive"
     found = []
+    for edition in ws.store.editions():  # one that went out but lost its archive is not left out unsaid
+        if reach(ws.store, edition.month) and not (root / edition.month / "edition.json").is_file():
+            log.warning("warning: edition %s went out but its archive %s is missing: it is not on the site; "
+                        "restore it from a backup", edition.month, root / edition.month)
     for folder in sorted(root.iterdir()) if root.is_dir() else ():
         meta_path = folder / "edition.json"
         got = reach(ws.store, folder.name) if _EDITION.match(folder.name) and meta_path.is_file() else None
@@ -60,6 +66,10 @@ def published_editions(ws: Workspace) -> list[Published]:
             continue
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if not (isinstance(meta, dict) and all(isinstance(meta.get(k), str) for k in ("subject", "preheader"))):
+                raise ValueError("expected its subject and preheader")
+            if not ((folder / "web.html").is_file() or (folder / "view.html").is_file()):
+                raise ValueError("its page (web.html or view.html) is missing")
         except (OSError, ValueError) as exc:
             raise NewsletterError(f"{meta_path}: cannot read the archived edition ({exc}); restore it from a "
                                   "backup") from None
@@ -107,7 +117,12 @@ def _write_site(ws: Workspace, directory: Path, editions: list[Published]) -> No
 
 def _write_page(edition: Published, folder: Path, nav: str) -> None:
     """The archived HTML with the site's links at its top and bottom, images copied beside it."""
-    html = _for_everyone(edition.label, html=edition.source.read_text(encoding="utf-8")).html
+    try:
+        archived = edition.source.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise NewsletterError(f"{edition.source}: the archived page is not UTF-8 text; restore it from a "
+                              "backup") from None
+    html = _for_everyone(edition.label, html=archived).html
     opening = _BODY_OPEN.search(html)
     html = html[:opening.end()] + nav + html[opening.end():] if opening else nav + html
     closing = list(_BODY_CLOSE.finditer(html))

@@ -207,3 +207,22 @@ def test_per_person_fields_are_filled_in_for_nobody_in_particular_on_the_site(wo
         assert "[[" not in page and "[%" not in page and "[\u200b" not in page and "Only for Ann" not in page
     assert "colleague, here is" in pages[0] and "Hello colleague" in pages[2]
     assert "<title>colleague, here is" in pages[2]  # the page's title: the subject for nobody in particular
+
+
+@pytest.mark.parametrize("damage", ["{}", "[1]", "not json"])
+def test_an_archive_edited_or_damaged_is_one_line_naming_it(workspace, tmp_path, damage):
+    assert workspace.invoke("run", "--month", "2026-10").exit_code == 0
+    meta = workspace.state / "archive" / "2026-10" / "edition.json"
+    meta.write_text(damage)
+    result = workspace.invoke("publish", str(tmp_path / "site"))
+    assert result.exit_code == 1 and f"{meta}: cannot read the archived edition" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_an_edition_that_went_out_without_its_archive_is_said_not_left_out_silently(workspace, tmp_path):
+    import shutil
+
+    assert workspace.invoke("run", "--month", "2026-10").exit_code == 0
+    shutil.rmtree(workspace.state / "archive" / "2026-10")
+    result = workspace.invoke("publish", str(tmp_path / "site"))
+    assert "edition 2026-10 went out but its archive" in result.stderr and "restore it from a backup" in result.stderr
