@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -197,3 +198,30 @@ def _with_theme(name: str) -> str:
     from tests.fixtures.workspace import BASE_CONFIG
 
     return BASE_CONFIG.replace('state_dir = "state"', f'state_dir = "state"\ntheme = "{name}"')
+
+
+@pytest.mark.parametrize(("toml", "said"), [
+    ("title = 5\n", "title: expected text in quotes, got 5"),
+    ('[logo]\nfile = 5\n', "logo.file: expected text in quotes, got 5"),
+    ('[footer]\nlines = "Questions? Reply."\n', "footer.lines: expected a list of lines in quotes"),
+    ('[colors]\nbrand = "#1f4e79\\n"\n', "colors.brand: expected a colour as #rrggbb"),
+    ('[logo]\nfile = "../../outside.png"\n', "is outside the theme's folder"),
+])
+def test_a_theme_value_of_the_wrong_kind_is_a_config_error_naming_it(tmp_path, toml, said):
+    (tmp_path / "outside.png").write_bytes(PNG_1PX)
+    root = theme_dir(tmp_path / "w", {"theme.toml": toml})
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        render(root, "acme")
+
+
+def test_a_logo_too_big_for_every_message_is_refused(tmp_path):
+    root = theme_dir(tmp_path, {"theme.toml": '[logo]\nfile = "logo.png"\n', "logo.png": PNG_1PX + b"\0" * 600_000})
+    with pytest.raises(ConfigError, match=r"logo.file: logo.png is 586 KB; a logo of at most 512 KB"):
+        render(root, "acme")
+
+
+def test_an_empty_colour_leaves_the_charts_their_built_in_one_and_a_misspelt_table_is_said(tmp_path, caplog):
+    root = theme_dir(tmp_path, {"theme.toml": '[colors]\ncard = ""\n[colours]\nbrand = "#5b2c83"\n'})
+    newsletter = render(root, "acme")
+    assert any(image.filename.endswith(".png") for image in newsletter.images)  # the charts were drawn
+    assert "colours: the theme has no such key; did you mean colors?" in caplog.text

@@ -81,7 +81,7 @@ def draw(chart: Chart, colors: dict[str, str]) -> bytes:
     """The chart as PNG bytes, drawn at SCALE x its display size in the theme's colours."""
     from PIL import Image, ImageDraw, ImageFont
 
-    ink = {key: colors.get(key, default) for key, default in INKS.items()}
+    ink = {key: colors.get(key) or default for key, default in INKS.items()}  # "" is no colour: the built-in's
     w, h = chart.width * SCALE, chart.height * SCALE
     image = Image.new("RGB", (w, h), ink["card"])
     pen = ImageDraw.Draw(image)

@@ -7,7 +7,9 @@ default theme. `default:NAME` always means the built-in file, so a branded templ
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import logging
 import re
 import tomllib
 import traceback
@@ -41,9 +43,11 @@ EDITIONS = {
     "year": ("year.mjml.j2", "year.txt.j2", "year_subject.txt.j2", "year_preheader.txt.j2"),
 }
 THEME_FILE = "theme.toml"
+log = logging.getLogger(__name__)
 _EXTENDS = re.compile(r"""{%-?\s*extends\s+["']([^"']+)["']""")
 _COMMENT = re.compile(r"{#.*?#}", re.DOTALL)
-_COLOR = re.compile(r"^(#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3}|)$")  # empty: no colour (the checks say so)
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3}|")  # fullmatch; empty: no colour (the checks say so)
+MAX_LOGO_BYTES = 512 * 1024
 LAYOUTS = ("short", "full")  # theme.toml [layout] detail: the few figures that matter, or every one
 
 
@@ -150,13 +154,20 @@ class Theme:
             return None
         folder = self.folder if (self.folder / THEME_FILE).is_file() else self.builtin
         path = folder / logo["file"]
+        where = f"{folder / THEME_FILE}: logo.file"
+        if not path.resolve().is_relative_to(folder.resolve()):  # it goes to every colleague: nothing else
+            raise ConfigError(f"{where}: {logo['file']!r} is outside the theme's folder; put the logo beside "
+                              f"{THEME_FILE}")
         subtype = path.suffix.lower().lstrip(".").replace("jpg", "jpeg")
         if subtype not in ("png", "jpeg", "gif"):
-            raise ConfigError(f"{folder / THEME_FILE}: logo.file: {path.name} must be a .png, .jpg or .gif image")
+            raise ConfigError(f"{where}: {path.name} must be a .png, .jpg or .gif image")
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise ConfigError(f"{folder / THEME_FILE}: logo.file: cannot read {path} ({exc.strerror})") from None
+            raise ConfigError(f"{where}: cannot read {path} ({exc.strerror})") from None
+        if len(data) > MAX_LOGO_BYTES:  # inlined in every message: a big one makes relays refuse them
+            raise ConfigError(f"{where}: {path.name} is {len(data) / 1024:,.0f} KB; a logo of at most "
+                              f"{MAX_LOGO_BYTES // 1024} KB keeps every message small (save it at twice its width)")
         return InlineImage(f"logo-{hashlib.sha256(data).hexdigest()[:12]}@newsletter", data, subtype, f"logo.{subtype}")
 
 
@@ -166,18 +177,37 @@ def _printed(value: Any) -> Any:
     return neutralize(value if isinstance(value, PlacedText | PlacedMarkup) else printable_value(value))
 
 
+def _check_shape(own: dict[str, Any], builtin: dict[str, Any], path: Path, prefix: str = "") -> None:
+    """Each key the built-in theme.toml has keeps its kind: a table, text, a list of lines. A key it
+    lacks may be a theme's own (its templates read it), but one a letter or two from a known key is
+    a misspelling whose setting would never apply: said."""
+    for key, value in own.items():
+        name, known = f"{prefix}{key}", builtin.get(key)
+        if key not in builtin:
+            near = difflib.get_close_matches(key, list(builtin), n=1, cutoff=0.75)
+            if near:
+                log.warning("warning: %s: %s: the theme has no such key; did you mean %s%s?", path, name, prefix,
+                            near[0])
+        elif isinstance(known, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: {name}: expected a table [{name}], got {value!r}")
+            _check_shape(value, known, path, f"{name}.")
+        elif isinstance(known, list) and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise ConfigError(f"{path}: {name}: expected a list of lines in quotes, such as [\"...\"], got {value!r}")
+        elif isinstance(known, str) and not isinstance(value, str):
+            raise ConfigError(f"{path}: {name}: expected text in quotes, got {value!r}")
+
+
 def _check_theme(own: dict[str, Any], builtin: dict[str, Any], path: Path) -> None:
     """A theme.toml keeps the built-in's shape: tables stay tables, colours are colours, widths numbers."""
-    for key, value in own.items():
-        if isinstance(builtin.get(key), dict) and not isinstance(value, dict):
-            raise ConfigError(f"{path}: {key}: expected a table [{key}], got {value!r}")
+    _check_shape(own, builtin, path)
     colors = own.get("colors", {})
     dark = colors.get("dark", {})
     if not isinstance(dark, dict):
         raise ConfigError(f"{path}: colors.dark: expected a table [colors.dark] of dark-mode colours, got {dark!r}")
     named = [(f"colors.{k}", v) for k, v in colors.items() if k != "dark"]
     for key, value in [*named, *((f"colors.dark.{k}", v) for k, v in dark.items())]:
-        if not (isinstance(value, str) and _COLOR.match(value)):
+        if not (isinstance(value, str) and _COLOR.fullmatch(value)):
             raise ConfigError(f"{path}: {key}: expected a colour as #rrggbb, got {value!r}")
     detail = own.get("layout", {}).get("detail", "short")
     if detail not in LAYOUTS:
