@@ -110,6 +110,9 @@ ADDED = {
     "stylesheet": '<mj-raw><link rel="stylesheet" href="https://cdn.example.com/brand.css"></mj-raw>',
     "import": "<mj-style>@import url('https://cdn.example.com/brand.css');</mj-style>",
     "css url": "<mj-style>.hero { background-image: url(https://cdn.example.com/hero.png); }</mj-style>",
+    # WebKit (Apple Mail) loads the addresses of image-set() as it loads url()'s
+    "image-set": ('<mj-style>.hero { background-image: -webkit-image-set("https://cdn.example.com/hero.png" 1x); }'
+                  '</mj-style>'),
 }
 
 

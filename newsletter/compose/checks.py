@@ -169,6 +169,8 @@ _FETCHED = ("src", "srcset", "background", "poster", "data")
 _REMOTE = re.compile(r"^\s*(?:https?:|//)", re.IGNORECASE)  # "https:host/x" too: browsers read it as https://
 _STYLE_BLOCK = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.IGNORECASE | re.DOTALL)
 _CSS_URL = re.compile(r"""url\(\s*(["']?)([^"')]*)\1\s*\)|@import\s+(["'])([^"']*)\3""", re.IGNORECASE)
+# any quoted address in CSS: image-set("https://...") and the like load as url() does
+_CSS_QUOTED = re.compile(r"""(["'])(\s*(?:https?:|//)[^"']*)\1""", re.IGNORECASE)
 
 
 def check_remote(html: str, start_tags: list[tuple[str, dict[str, str | None]]],
@@ -185,6 +187,8 @@ def check_remote(html: str, start_tags: list[tuple[str, dict[str, str | None]]],
     for block in _STYLE_BLOCK.findall(html):
         for match in _CSS_URL.finditer(unescape(block)):
             found.setdefault((match[2] or match[4]).strip(), "@import in <style>" if match[4] else "url() in <style>")
+        for match in _CSS_QUOTED.finditer(unescape(block)):
+            found.setdefault(match[2].strip(), "an address in <style>")
     for url, where in found.items():
         if _REMOTE.match(url) and url not in allowed:
             shown = url if len(url) < 80 else url[:77] + "..."
@@ -194,7 +198,8 @@ def check_remote(html: str, start_tags: list[tuple[str, dict[str, str | None]]],
 
 
 def _css_urls(css: str) -> list[str]:
-    return [(match[2] or match[4]).strip() for match in _CSS_URL.finditer(css)]
+    return [(match[2] or match[4]).strip() for match in _CSS_URL.finditer(css)] + [
+        match[2].strip() for match in _CSS_QUOTED.finditer(css)]
 
 
 def _check_image(attrs: dict[str, str | None], attached: set[str]) -> Iterator[Finding]:
