@@ -225,3 +225,12 @@ def test_an_empty_colour_leaves_the_charts_their_built_in_one_and_a_misspelt_tab
     newsletter = render(root, "acme")
     assert any(image.filename.endswith(".png") for image in newsletter.images)  # the charts were drawn
     assert "colours: the theme has no such key; did you mean colors?" in caplog.text
+
+
+def test_an_include_of_a_file_that_is_not_there_says_so(tmp_path):
+    template = ('{% extends "default:newsletter.mjml.j2" %}\n'
+                '{% block tip %}{% include "partials/tipp.mjml.j2" %}{% endblock %}\n')
+    root = theme_dir(tmp_path, {"newsletter.mjml.j2": template})
+    with pytest.raises(TemplateError, match=r"newsletter.mjml.j2:2: no template 'partials/tipp.mjml.j2' in the "
+                                            r"theme's folder"):
+        render(root, "acme")

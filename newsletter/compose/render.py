@@ -346,6 +346,9 @@ class Renderer:
             return template.render(context)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"{where(exc.filename or exc.name or name)}:{exc.lineno}: {exc.message}") from None
+        except jinja2.TemplateNotFound as exc:  # an {% include %} or {% import %} of a file that is not there
+            raise TemplateError(f"{_template_frame(exc, template)}: no template {exc.name!r} in the theme's folder "
+                                "or the built-in theme (a name is relative to the theme's folder)") from None
         except Exception as exc:  # a template mistake at render time: report the template line
             raise TemplateError(f"{_template_frame(exc, template)}: {exc}") from None
 
