@@ -107,6 +107,7 @@ class Theme:
         if not own.is_dir() and name != "default":
             raise ConfigError(f"newsletter.theme: no theme {name!r} in {templates_root}")
         self.folder = own if own.is_dir() else self.builtin
+        self._checked: dict[str, Any] | None = None  # the theme.toml last checked: its warnings said once
 
     def settings(self) -> dict[str, Any]:
         """Built-in theme.toml (its words in the current language: theme_words.py), overlaid by the
@@ -114,7 +115,9 @@ class Theme:
         merged = theme_words.translated(_read_theme_toml(self.builtin / THEME_FILE))
         if self.folder != self.builtin and (self.folder / THEME_FILE).is_file():
             own = _read_theme_toml(self.folder / THEME_FILE)
-            _check_theme(own, merged, self.folder / THEME_FILE)
+            if own != self._checked:  # an edit (the live preview) is checked again
+                _check_theme(own, merged, self.folder / THEME_FILE)
+                self._checked = own
             _deep_merge(merged, own)
         return merged
 
