@@ -68,6 +68,13 @@ def archive_delivery(ws: Workspace, month: str, skipped: list[str]) -> None:
     _write(archive_dir(ws, month) / "delivery.json", json.dumps(meta, indent=2))
 
 
+def archived_hash(ws: Workspace, edition: Month | Year) -> str | None:
+    """The content hash the edition had when it was archived (edition.json), None if it says none."""
+    meta = json.loads((archive_dir(ws, edition) / "edition.json").read_text(encoding="utf-8"))
+    found = meta.get("content_hash") if isinstance(meta, dict) else None
+    return found if isinstance(found, str) and found else None
+
+
 def load_archive(ws: Workspace, edition: Month | Year) -> Newsletter:
     """The archived edition exactly as it was composed (same content hash)."""
     folder = archive_dir(ws, edition)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from newsletter import approval
-from newsletter.archive import archive, archive_dir, has_archive, load_archive
+from newsletter.archive import archive, archive_dir, archived_hash, has_archive, load_archive
 from newsletter.collect import refresh_local
 from newsletter.drafts import compose, compose_all, refuse_broken
 from newsletter.errors import DeliveryError, NewsletterError, NothingToDo
@@ -102,10 +102,10 @@ def for_sending(ws: Workspace, period: Month | Year, *, resend_unknown: bool = F
     until anyone has the edition; after that, exactly the archived content. A year in review is
     composed for sending only once its year is over, or with `force`."""
     edition = ws.store.edition(period.label)
-    if resend_unknown:
-        if not (edition and has_archive(ws, period)):
+    if resend_unknown:  # only what went out: an archive alone may be a draft that waited for approval
+        if not (edition and frozen(ws, period) and has_archive(ws, period)):
             raise NothingToDo(f"edition {period} was never sent; nothing to re-send")
-        return load_archive(ws, period)
+        return _as_archived(ws, period)
     if edition and edition.status == "sent":
         raise NothingToDo(f"edition {period} was already sent ({edition.sent_at}); nothing to do")
     if frozen(ws, period):
@@ -113,7 +113,7 @@ def for_sending(ws: Workspace, period: Month | Year, *, resend_unknown: bool = F
             raise NewsletterError(f"edition {period} has gone out to some people, but its archive "
                                   f"{archive_dir(ws, period)} is missing: restore it from a backup, so the rest "
                                   "get the same content")
-        return load_archive(ws, period)
+        return _as_archived(ws, period)
     if isinstance(period, Year) and not force:
         from newsletter.compose.yearly import refuse_unfinished
 
@@ -121,6 +121,18 @@ def for_sending(ws: Workspace, period: Month | Year, *, resend_unknown: bool = F
     newsletter = compose_all(ws, period)  # one edition per language in use
     refuse_broken(ws, newsletter)
     archive(ws, newsletter, web=compose(ws, period, refresh=False, detail="full"))
+    return newsletter
+
+
+def _as_archived(ws: Workspace, period: Month | Year) -> Newsletter:
+    """The archived edition, refused when its files no longer hold what was archived (an edit, a
+    disk's damage): the rest would get another email than the first people did."""
+    newsletter = load_archive(ws, period)
+    kept = archived_hash(ws, period)
+    if kept and newsletter.content_hash != kept:
+        raise NewsletterError(f"the archive of {period} ({archive_dir(ws, period)}) no longer holds what went out "
+                              f"(content {newsletter.content_hash[:12]}, archived as {kept[:12]}); restore it from "
+                              "a backup, so the rest get what the first people got")
     return newsletter
 
 

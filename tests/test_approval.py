@@ -160,3 +160,33 @@ def test_a_year_in_review_waits_for_approval_and_is_approved_with_year(gated):
     assert "'newsletter run --year 2025' sends it" in approved.output
     sent = gated.invoke("send", "--year", "2025")
     assert sent.exit_code == 0, sent.output
+
+
+def test_resend_unknown_never_sends_an_edition_nobody_has_yet(gated):
+    """approve (and a waiting run) archive the draft before anyone has it: that archive is no
+    edition that went out, and a later correction must not be overtaken by it."""
+    assert gated.invoke("collect", "--month", "2026-10").exit_code == 0
+    assert gated.invoke("approve", "--month", "2026-10", "--by", "alice").exit_code == 0
+    with open(gated.root / "sources" / "highlights" / "2026-10.md", "a", encoding="utf-8") as notes:
+        notes.write("\n## A correction\nThe move took two hours, not one.\n")
+    result = gated.invoke("send", "--month", "2026-10", "--resend-unknown")
+    assert result.exit_code == 3 and "was never sent; nothing to re-send" in result.output, result.output
+    assert sent(gated) == []
+
+
+def test_an_archive_changed_after_it_went_out_is_not_sent_to_the_rest(workspace):
+    import sqlite3
+
+    workspace.write("people.csv", "email,name\na@example.com,Ann\nb@example.com,Bob\n")
+    workspace.configure(base=BASE_CONFIG.replace('to = ["all@example.com"]', 'to = []\nrecipients = "people.csv"'))
+    assert workspace.invoke("run", "--month", "2026-10").exit_code == 0
+    _first, second = sorted((workspace.state / "outbox" / "2026-10").glob("*.eml"))
+    second.unlink()
+    with sqlite3.connect(workspace.state / "newsletter.db") as db:  # Bob's message never arrived
+        db.execute("UPDATE deliveries SET status = 'temp_failed' WHERE recipient LIKE 'b@%'")
+        db.execute("UPDATE editions SET status = 'failed'")
+    html = workspace.state / "archive" / "2026-10" / "newsletter.html"
+    html.write_text(html.read_text().replace("</body>", "TAMPERED</body>"))
+    result = workspace.invoke("run", "--month", "2026-10")
+    assert result.exit_code == 1 and "no longer holds what went out" in result.stderr, result.output
+    assert len(list((workspace.state / "outbox" / "2026-10").glob("*.eml"))) == 1
