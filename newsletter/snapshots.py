@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from newsletter.binding import secret_values
@@ -141,8 +141,9 @@ def month_after_reading_now(collector: Collector, month: Month, system: str) -> 
 def stored_days(state: SnapshotState, source: str, month: Month, now: datetime, *,
                 window: timedelta = timedelta(0)) -> DailySnapshots:
     """month_snapshots without its refusal: also for a month with no reading at all (`history`)."""
-    shift = window / 2
-    return daily(state.snapshots(source, month.start + shift, month.end + shift), month, now, shift=shift)
+    shift = window / 2  # in elapsed time (UTC): a month's first day may be the 23 or 25 hours of a DST change
+    start, end = month.start.astimezone(UTC) + shift, month.end.astimezone(UTC) + shift
+    return daily(state.snapshots(source, start, end), month, now, shift=shift)
 
 
 def daily(snapshots: Iterable[Snapshot], month: Month, now: datetime, *,
@@ -151,7 +152,7 @@ def daily(snapshots: Iterable[Snapshot], month: Month, now: datetime, *,
     `taken_at - shift` in the month's zone; of one day's, the last is kept."""
     days: dict[date, Snapshot] = {}
     for snapshot in snapshots:
-        day = (snapshot.taken_at - shift).astimezone(month.tz).date()
+        day = (snapshot.taken_at.astimezone(UTC) - shift).astimezone(month.tz).date()
         if month.first_day <= day < month.next().first_day:
             days[day] = snapshot
     begun = [day for day in month.days_iter() if _day_start(day, month) <= now]

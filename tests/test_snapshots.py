@@ -91,3 +91,14 @@ def test_the_month_is_read_from_the_store_in_the_zone_and_refused_without_any_sn
             month_snapshots(store, "uptime", OCTOBER.next(), datetime(2026, 12, 2, tzinfo=UTC))
     with pytest.raises(SourceError, match="needs the workspace store"):
         month_snapshots(None, "uptime", OCTOBER, AFTER)
+
+
+def test_a_reading_on_a_months_first_day_is_found_when_that_day_changes_the_clocks(tmp_path):
+    """1 November 2026 ends daylight saving time in Chicago: the month's window is shifted in elapsed
+    time, not on the wall clock, or that day's reading falls outside it."""
+    chicago = ZoneInfo("America/Chicago")
+    november = Month(2026, 11, chicago)
+    with Store(tmp_path / "s.db") as store:
+        store.save_snapshot("kuma", datetime(2026, 11, 1, 11, 30, tzinfo=chicago), {"monitors": []})
+        days = month_snapshots(store, "kuma", november, datetime(2026, 12, 3, tzinfo=UTC), window=timedelta(days=1))
+    assert date(2026, 11, 1) in days.days

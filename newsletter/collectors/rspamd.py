@@ -16,7 +16,7 @@ add header, rewrite subject, soft reject and quarantine are spam; greylist and n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -81,7 +81,8 @@ class Rspamd(HttpSource):
         if now < month.end:
             raise SourceError(f"{month} has not ended yet: rspamd counters are cumulative, so the month is "
                               "counted from a snapshot taken after it ends (collect it next month)")
-        window = difference(self.state.snapshots(self.name, month.start - gap, month.end + gap), month, gap)
+        start, end = month.start.astimezone(UTC), month.end.astimezone(UTC)  # elapsed time, across DST too
+        window = difference(self.state.snapshots(self.name, start - gap, end + gap), month, gap)
         return self.stats(window, month)
 
     def take_snapshot(self) -> dict[str, int]:
@@ -157,10 +158,11 @@ def difference(snapshots: list[tuple[datetime, dict[str, int]]], month: Month, g
     SLACK after it, so a cron job at 00:00 on the 1st serves); the end snapshot likewise. Without a
     start snapshot, the first one inside the month starts the window (`late_start`).
     """
-    first = _closest([s for s in snapshots if month.start - gap <= s[0] <= month.start + SLACK], month.start)
-    last = _closest([s for s in snapshots if month.end - SLACK <= s[0] <= month.end + gap], month.end)
+    start, end = month.start.astimezone(UTC), month.end.astimezone(UTC)  # elapsed time, across DST too
+    first = _closest([s for s in snapshots if start - gap <= s[0] <= start + SLACK], start)
+    last = _closest([s for s in snapshots if end - SLACK <= s[0] <= end + gap], end)
     hours = f"{gap.total_seconds() / 3600:g} h"
-    inside = [s for s in snapshots if month.start + SLACK < s[0] < month.end - SLACK]
+    inside = [s for s in snapshots if start + SLACK < s[0] < end - SLACK]
     late_start = first is None and bool(inside) and last is not None
     if late_start:
         first = inside[0]
