@@ -182,7 +182,8 @@ def difference(snapshots: list[tuple[datetime, dict[str, int]]], month: Month, g
     counts: dict[str, int] = dict.fromkeys(last[1], 0)
     resets = []
     for (was_at, old), (now_at, new) in pairwise(span):
-        reset = any(new.get(key, 0) < value for key, value in old.items())
+        # counters fall only when rspamd restarts; an action gone from /stat (its config changed) is no fall
+        reset = any(key in new and new[key] < value for key, value in old.items())
         if reset:
             resets.append((was_at, now_at))
         for key, value in new.items():

@@ -180,3 +180,28 @@ def test_snapshots_far_from_the_edges_are_flagged(httpserver, session, state):
     assert (metrics["scanned"], metrics["rejected"], metrics["partial"]) == (70, 7, True)
     assert "up to 20 h away from when the month began (2026-09-30 04:00 CEST)" in metrics["warnings"][0]
     assert "up to 7 h away from when the month ended (2026-11-01 07:00 CET)" in metrics["warnings"][1]
+
+
+def test_an_action_gone_from_stat_is_no_reset_of_every_counter():
+    """A custom action removed from rspamd's config leaves /stat: its counter is not a restart, and
+    the month is not given every counter's total since rspamd last started."""
+    from zoneinfo import ZoneInfo
+
+    from newsletter.collectors.rspamd import difference
+    from newsletter.period import Month
+
+    berlin = ZoneInfo("Europe/Berlin")
+    month = Month(2026, 10, berlin)
+
+    def at(day: int, month_number: int = 10) -> datetime:
+        return datetime(2026, month_number, day, tzinfo=berlin)
+
+    def counters(scanned: int, reject: int, **more: int) -> dict[str, int]:
+        return {"scanned": scanned, "action:reject": reject, "action:no action": scanned - reject, **more}
+
+    window = difference([(at(1), counters(5_000_000, 100_000, **{"action:quarantine": 7})),
+                         (at(15), counters(5_100_000, 102_000, **{"action:quarantine": 7})),
+                         (at(16), counters(5_110_000, 102_200)),
+                         (at(1, 11), counters(5_200_000, 104_000))], month, timedelta(hours=24))
+    assert window.counts["scanned"] == 200_000 and window.counts["action:reject"] == 4_000
+    assert window.resets == []
