@@ -92,15 +92,21 @@ def require_approval(ws: Workspace, newsletter: Newsletter) -> Approval:
 
 def approve_command(ws: Workspace, label: str, digest: str | None = None) -> str:
     """The command that approves the edition `label` ("2026-10", or "2026": a year in review)."""
-    where = "--demo" if ws.demo else f"--config {ws.config.path}"
     pinned = f" --hash {digest[:12]}" if digest else ""
-    which = "--month" if "-" in label else "--year"
-    return f"newsletter approve {where} {which} {label}{pinned}"
+    return f"newsletter approve {_where(ws)} {_edition_option(label)}{pinned}"
 
 
 def preview_command(ws: Workspace, label: str) -> str:
-    where = "--demo" if ws.demo else f"--config {ws.config.path}"
-    return f"newsletter preview {where} {'--month' if '-' in label else '--year'} {label}"
+    return f"newsletter preview {_where(ws)} {_edition_option(label)}"
+
+
+def _where(ws: Workspace) -> str:
+    return "--demo" if ws.demo else f"--config {ws.config.path}"
+
+
+def _edition_option(label: str) -> str:
+    """"--month 2026-10", or "--year 2026" for a year in review's label."""
+    return f"--month {label}" if "-" in label else f"--year {label}"
 
 
 def notify_reviewers(ws: Workspace, newsletter: Newsletter, earlier: Approval | None = None) -> str:
@@ -139,7 +145,7 @@ def review_text(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str
     """The reviewers' email, in the current language (newsletter.i18n): what, the numbers, what failed or
     is partial, how to look and how to approve. Sources' errors and warnings stay as the sources said them."""
     _ = i18n.gettext
-    year = "-" not in newsletter.month  # a year in review: its months' numbers are in its text below
+    year = _edition_option(newsletter.month).startswith("--year")  # its months' numbers are in its text below
     period = ws.period(None, newsletter.month) if year else ws.month(newsletter.month)
     results = [] if year else ws.store.results(newsletter.month)
     context = {} if year else month_context(ws, period)

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from newsletter.workspace import Workspace
 
 log = logging.getLogger(__name__)
-_EDITION = re.compile(r"^\d{4}(-\d{2})?$")  # '2026-10', or '2026' for the year in review
 _BODY_OPEN = re.compile(r"<body[^>]*>", re.IGNORECASE)
 _BODY_CLOSE = re.compile(r"</body\s*>", re.IGNORECASE)
 
@@ -55,14 +54,15 @@ def published_editions(ws: Workspace) -> list[Published]:
     """Every complete archive whose edition reached someone, newest first."""
     root = ws.config.state_dir / "archive"
     found = []
-    for edition in ws.store.editions():  # one that went out but lost its archive is not left out unsaid
-        if reach(ws.store, edition.month) and not (root / edition.month / "edition.json").is_file():
-            log.warning("warning: edition %s went out but its archive %s is missing: it is not on the site; "
-                        "restore it from a backup", edition.month, root / edition.month)
-    for folder in sorted(root.iterdir()) if root.is_dir() else ():
-        meta_path = folder / "edition.json"
-        got = reach(ws.store, folder.name) if _EDITION.match(folder.name) and meta_path.is_file() else None
+    for edition in ws.store.editions():
+        label, got = edition.month, reach(ws.store, edition.month)
         if got is None:
+            continue
+        folder = root / label
+        meta_path = folder / "edition.json"
+        if not meta_path.is_file():  # it went out: not left off the site unsaid
+            log.warning("warning: edition %s went out but its archive %s is missing: it is not on the site; "
+                        "restore it from a backup", label, folder)
             continue
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -74,8 +74,8 @@ def published_editions(ws: Workspace) -> list[Published]:
             raise NewsletterError(f"{meta_path}: cannot read the archived edition ({exc}); restore it from a "
                                   "backup") from None
         web = folder / "web.html"
-        subject = _for_everyone(folder.name, subject=meta["subject"]).subject
-        found.append(Published(folder.name, subject, meta["preheader"], _utc(got.since),
+        subject = _for_everyone(label, subject=meta["subject"]).subject
+        found.append(Published(label, subject, meta["preheader"], _utc(got.since),
                                web if web.is_file() else folder / "view.html"))
     return sorted(found, key=lambda p: p.order, reverse=True)
 
