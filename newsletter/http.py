@@ -171,6 +171,16 @@ class BoundedSession(requests.Session):
             _read_within(response, budget, where)
         return response
 
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        """A redirect to another server is refused: requests drops only Authorization there, and would
+        send a key in any other header (X-Api-Key, Password) or in a form body (a 307) to it."""
+        if self.should_strip_auth(response.request.url, prepared_request.url):
+            moved = urlsplit(prepared_request.url)
+            raise SourceError(f"{redact_url(response.request.url)} redirected to another server "
+                              f"({moved.scheme}://{moved.hostname}); stopped so the credentials are not sent there: "
+                              "check the configured address (set it to the server's own)")
+        super().rebuild_auth(prepared_request, response)
+
 
 def _capped(timeout: Any, left: float) -> Any:
     """(connect, read) timeouts no longer than `left` seconds (and not 0, which would mean no wait)."""

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from newsletter.binding import Where, bind
@@ -285,3 +286,22 @@ def test_bad_tags_are_found_before_any_request(tags, httpserver):
     with pytest.raises(ConfigError, match="source jobs: tags: expected tag names without spaces"):
         make(httpserver, tags=tags)
     assert httpserver.log == []
+
+
+@pytest.mark.parametrize("code", [302, 307])
+def test_a_redirect_to_another_server_is_refused_before_the_key_is_sent(code, httpserver, caplog):
+    """requests drops Authorization on such a redirect, but not X-Api-Key: it would reach the other server."""
+    elsewhere = HTTPServer(host="127.0.0.1", port=0)
+    elsewhere.start()
+    try:
+        elsewhere.expect_request("/api/v3/checks/").respond_with_json({"checks": []})
+        moved = f"http://localhost:{elsewhere.port}/api/v3/checks/"
+        httpserver.expect_request("/api/v3/checks/").respond_with_response(
+            Response(status=code, headers={"Location": moved}))
+        result = run(make(httpserver), OCTOBER)
+        assert result.status == "failed"
+        assert "redirected to another server (http://localhost)" in result.error
+        assert elsewhere.log == []
+        assert leaks(result.error + caplog.text, KEY) == []
+    finally:
+        elsewhere.stop()
