@@ -66,6 +66,8 @@ class M365Defender(EntraSource):
             count = _int(row.get("Count"))
             threats = {t.strip().lower() for t in str(row.get("ThreatTypes") or "").split(",")}
             counts["scanned"] += count
+            if str(row.get("DeliveryAction")).lower() == "delivered":
+                continue  # in the inbox (an allow list, an override): detected, but not stopped
             if "malware" in threats:
                 counts["malware"] += count
             elif "phish" in threats:

@@ -85,14 +85,14 @@ def serve_login(login, grants, secret="m365-secret-value"):
     login.expect_request(f"/{TENANT}/oauth2/v2.0/token", method="POST").respond_with_handler(token)
 
 
-def serve_graph(httpserver, queries=None):
+def serve_graph(httpserver, queries=None, rows=ROWS):
     def hunting(request):
         if request.headers.get("Authorization") != f"Bearer {ACCESS}":
             return Response('{"error": {"code": "InvalidAuthenticationToken"}}', 401)
         if queries is not None:
             queries.append(request.get_json()["Query"])
         body = {"schema": [{"name": "ThreatTypes", "type": "String"}, {"name": "DeliveryAction", "type": "String"},
-                           {"name": "Count", "type": "Int64"}], "results": ROWS}
+                           {"name": "Count", "type": "Int64"}], "results": rows}
         return Response(json.dumps(body), content_type="application/json")
 
     httpserver.expect_request("/v1.0/security/runHuntingQuery", method="POST").respond_with_handler(hunting)
@@ -126,6 +126,17 @@ def test_counts_by_threat_type_over_the_berlin_month(httpserver, login, tls_sess
     # collected 2026-11-02 06:00 UTC: hunting data before 2026-10-03 06:00 UTC (08:00 CEST) is gone
     assert metrics["partial"] is True and "mail before 2026-10-03 08:00" in metrics["warnings"][0]
     assert metrics["covered_days"] == 28  # whole days: the 4th to the 31st
+
+
+def test_threats_delivered_to_the_inbox_were_scanned_not_stopped(httpserver, login, tls_session):
+    """A detection an allow list or an override let through lands in the inbox: it is not "stopped"."""
+    serve_login(login, [])
+    serve_graph(httpserver, rows=[*ROWS, {"ThreatTypes": "Phish", "DeliveryAction": "Delivered", "Count": 6},
+                                  {"ThreatTypes": "Spam", "DeliveryAction": "Delivered", "Count": 20},
+                                  {"ThreatTypes": "Malware", "DeliveryAction": "Replaced", "Count": 2}])
+    metrics = make(httpserver, login, tls_session).collect(OCTOBER).metrics()
+    assert {k: metrics[k] for k in ("scanned", "spam", "phishing", "malware", "blocked_total")} == {
+        "scanned": 11005 + 28, "spam": 950, "phishing": 45, "malware": 5, "blocked_total": 950 + 45 + 5 + 7}
 
 
 @pytest.mark.parametrize("fault", FAULTS)
