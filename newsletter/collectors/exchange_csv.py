@@ -105,11 +105,15 @@ class ExchangeCsv(Collector):
         header = lines[skip] if len(lines) > skip else ""
         delimiter = max(DELIMITERS, key=header.count)
         reader = csv.reader(io.StringIO("\n".join(lines[skip:])), delimiter=delimiter)
-        found = next(reader, [])
-        where = _columns(found, path)
-        return [(number + skip + 2, {key: (values[at] if at < len(values) else "").strip()
-                                     for key, at in where.items()})
-                for number, values in enumerate(reader) if any(v.strip() for v in values)]
+        try:  # a cell past the csv module's limit (128 KiB) is no export of the cmdlet's
+            found = next(reader, [])
+            where = _columns(found, path)
+            return [(number + skip + 2, {key: (values[at] if at < len(values) else "").strip()
+                                         for key, at in where.items()})
+                    for number, values in enumerate(reader) if any(v.strip() for v in values)]
+        except csv.Error as exc:
+            raise SourceError(f"{path}:{reader.line_num + skip}: cannot read the row ({exc}); export the report "
+                              "again with Export-Csv") from None
 
     def parse_date(self, text: str, line: int) -> date:
         formats = (self.settings.date_format,) if self.settings.date_format else DATE_FORMATS
@@ -158,7 +162,11 @@ def _decode(raw: bytes, path: Path) -> str:
 
 
 def _count(text: str, path: Path, line: int) -> int:
+    """A day's message count: a whole number of at least 0 (a negative one is no count of messages)."""
     try:
-        return int((text or "").strip().replace(",", ""))
+        count = int((text or "").strip().replace(",", ""))
     except ValueError:
-        raise SourceError(f"{path}:{line}: Count {text!r} is not a whole number") from None
+        count = -1
+    if count < 0:
+        raise SourceError(f"{path}:{line}: Count {text[:40]!r} is not a whole number of messages")
+    return count

@@ -149,3 +149,18 @@ def test_an_unknown_layout_names_the_file_and_the_columns_it_found(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(SourceError, match=r"empty.csv: not a Get-MailflowStatusReport export: .*no columns found"):
         make(empty).collect(OCTOBER)
+
+
+def test_a_huge_cell_or_a_count_that_cannot_be_true_is_named_with_its_line(tmp_path):
+    path = tmp_path / "mailflow.csv"
+    path.write_text(HEADER + "\n" + row("2026-10-01", "Inbound", "GoodMail", 5) + "\n"
+                    + row("2026-10-02", "Inbound", "X" * 200_000, 5) + "\n")
+    with pytest.raises(SourceError, match=r"mailflow.csv:3: cannot read the row \(field larger than field limit"):
+        make(path).collect(OCTOBER)
+    path.write_text(HEADER + "\n" + row("2026-10-03", "Inbound", "EdgeBlockSpam", -300) + "\n")
+    with pytest.raises(SourceError, match=r"mailflow.csv:2: Count '-300' is not a whole number"):
+        make(path).collect(OCTOBER)
+    path.write_text(HEADER + "\n" + row("2026-10-03", "Inbound", "EdgeBlockSpam", "9" * 5000) + "\n")
+    with pytest.raises(SourceError) as info:
+        make(path).collect(OCTOBER)
+    assert len(str(info.value)) < 200
