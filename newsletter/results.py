@@ -130,7 +130,7 @@ class UptimeStats:
     def overall_uptime_pct(self) -> float | None:
         """Mean over services whose uptime is known; None when none is."""
         known = [s.uptime_pct for s in self.services if s.uptime_pct is not None]
-        return round(sum(known) / len(known), 4) if known else None
+        return uptime_pct(sum(known) / len(known)) if known else None
 
     def metrics(self) -> dict[str, Any]:
         """The JSON form (`collect --json`'s `metrics`)."""
@@ -335,6 +335,12 @@ def _coverage(stats: Measured) -> dict[str, Any]:
             **({} if stats.covered_days is None else {"covered_days": stats.covered_days})}
 
 
+
+
+def uptime_pct(value: float) -> float:
+    """A share of time up to 4 decimals, never rounded up onto 100 when below it: 1 s down in a month
+    is 99.99996%, and "100%" beside an incident would not be believed."""
+    return min(round(value, 4), 99.9999) if value < 100 else round(value, 4)
 
 
 def _share(part: int | None, whole: int | None) -> float | None:

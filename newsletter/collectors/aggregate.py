@@ -20,7 +20,7 @@ from datetime import datetime
 
 from newsletter.model import Ticket
 from newsletter.period import Month
-from newsletter.results import ServiceUptime, TicketStats
+from newsletter.results import ServiceUptime, TicketStats, uptime_pct
 
 log = logging.getLogger(__name__)
 CLOCK_SLACK_S = 300  # a help desk's clock a few minutes ahead of ours does not make a date "future"
@@ -245,7 +245,7 @@ def service_uptime(
     downtime = sum(hi - lo for lo, hi in merged)
     return ServiceUptime(
         name=name,
-        uptime_pct=round(100 * (1 - downtime / (end - start)), 4),
+        uptime_pct=uptime_pct(100 * (1 - downtime / (end - start))),
         downtime_s=round(downtime),
         incidents=len(merged),
         longest_outage_s=round(max((hi - lo for lo, hi in merged), default=0)),

@@ -22,7 +22,7 @@ from newsletter.errors import SourceError
 from newsletter.hosts import same_origin
 from newsletter.http import HttpClient, PageGuard
 from newsletter.period import Month
-from newsletter.results import ServiceUptime, UptimeStats
+from newsletter.results import ServiceUptime, UptimeStats, uptime_pct
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,7 +89,7 @@ class BetterStack(HttpSource):
 
 def _pct(value: Any) -> float | None:
     pct = number(value)
-    return None if pct is None else round(pct, 4)
+    return None if pct is None else uptime_pct(pct)
 
 
 def _first(mapping: dict[str, Any], *keys: str) -> Any:

@@ -31,7 +31,7 @@ from newsletter.collectors.common import HttpSource, HttpSourceSettings
 from newsletter.collectors.services import ServiceSelection, unmonitored
 from newsletter.errors import SourceError
 from newsletter.period import Month
-from newsletter.results import ServiceUptime, UptimeStats
+from newsletter.results import ServiceUptime, UptimeStats, uptime_pct
 from newsletter.snapshots import DailySnapshots, describe_days, month_after_reading_now
 
 STATUS = {0: "down", 1: "up", 2: "pending", 3: "maintenance"}
@@ -114,7 +114,7 @@ def service(name: str, daily: dict[date, dict[str, Any]], covered: list[date], w
                         "left out of its uptime")
     mean = sum(ratios.values()) / len(ratios)
     downtime = round(sum((1 - ratio) * DAY_S for ratio in ratios.values()))
-    return ServiceUptime(name, round(mean * 100, 4), downtime, None, None)
+    return ServiceUptime(name, uptime_pct(mean * 100), downtime, None, None)
 
 
 def parse_metrics(text: str) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from newsletter.collectors.services import ServiceSelection, number, unmonitored
 from newsletter.errors import SourceError
 from newsletter.http import PageGuard
 from newsletter.period import Month
-from newsletter.results import ServiceUptime, UptimeStats
+from newsletter.results import ServiceUptime, UptimeStats, uptime_pct
 
 PAUSED, NOT_CHECKED_YET = 0, 1
 LOG_DOWN, LOG_UP, LOG_STARTED = 1, 2, 98
@@ -116,4 +116,4 @@ def _int(value: Any, default: int) -> int:
 def _ratio(value: Any) -> float | None:
     """custom_uptime_ranges: "99.980", or "99.980-100.000" when several ranges were asked for."""
     ratio = number(str(value).split("-")[0])
-    return None if ratio is None else round(ratio, 4)
+    return None if ratio is None else uptime_pct(ratio)

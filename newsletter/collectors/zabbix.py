@@ -35,7 +35,7 @@ from newsletter.errors import ConfigError, SourceError
 from newsletter.http import ERROR_CHARS, HttpClient
 from newsletter.period import Month
 from newsletter.redaction import redact
-from newsletter.results import ServiceUptime, UptimeStats
+from newsletter.results import ServiceUptime, UptimeStats, uptime_pct
 
 INCIDENT_MODES = ("problem_tags", "host_groups", "none")
 # Zabbix's words for a token it refuses: 6.x "Not authorised.", 7.x "Not authorized.", a logged-out
@@ -230,7 +230,7 @@ class SliMatrix:
             return ServiceUptime(name, None, None, None, None, status="not_monitored")
         own = number(cells[0].get("sli")) if len(cells) == 1 else None
         pct = own if own is not None and 0 <= own <= 100 else 100 * uptime / (uptime + downtime)
-        return ServiceUptime(name, round(pct, 4), downtime, None, None)
+        return ServiceUptime(name, uptime_pct(pct), downtime, None, None)
 
 
 def covered_days(month: Month, spans: list[tuple[int, int]]) -> int:

@@ -117,3 +117,12 @@ def test_a_404_is_worded_for_betterstack(httpserver, session):
     where = httpserver.url_for("/elsewhere/api/v2/monitors")
     assert str(info.value) == (f"Better Stack answered 404 NOT FOUND for {where}: check base_url "
                                "(the API root, such as https://uptime.betterstack.com/api/v2, or the bare address)")
+
+
+def test_an_availability_just_below_100_is_not_rounded_up_to_it(httpserver, session):
+    httpserver.expect_request("/api/v2/monitors").respond_with_json(
+        {"data": PAGE_1[:1], "pagination": {"next": None}})
+    httpserver.expect_request("/api/v2/monitors/258338/sla").respond_with_json({"data": {"attributes": {
+        "availability": 99.99997, "total_downtime": 1, "number_of_incidents": 1, "longest_incident": 1}}})
+    [email] = make(httpserver, session).collect(OCTOBER).metrics()["services"]
+    assert email["uptime_pct"] == 99.9999 and email["incidents"] == 1

@@ -97,3 +97,20 @@ def test_a_404_is_worded_for_pingdom(httpserver, session):
     where = httpserver.url_for("/elsewhere/api/3.1/checks")
     assert str(info.value) == (f"Pingdom answered 404 NOT FOUND for {where}: check base_url "
                                "(the API root, such as https://api.pingdom.com/api/3.1, or the bare address)")
+
+
+def test_one_second_down_in_the_month_is_not_rounded_up_to_100(httpserver, session):
+    """1 s of 2_682_000 is 99.99996%: kept below 100 beside its incident, and so is the mean."""
+    checks = [CHECKS[0], {**CHECKS[0], "id": 85979, "name": "web", "hostname": "web.corp.example"}]
+    httpserver.expect_request("/api/3.1/checks").respond_with_json({"checks": checks})
+    httpserver.expect_request("/api/3.1/summary.outage/85975").respond_with_json({"summary": {"states": [
+        {"status": "up", "timefrom": START, "timeto": 1791007200},
+        {"status": "down", "timefrom": 1791007200, "timeto": 1791007201},
+        {"status": "up", "timefrom": 1791007201, "timeto": END}]}})
+    httpserver.expect_request("/api/3.1/summary.outage/85979").respond_with_json({"summary": {"states": [
+        {"status": "up", "timefrom": START, "timeto": END}]}})
+    metrics = make(httpserver, session).collect(OCTOBER).metrics()
+    email, web = metrics["services"]
+    assert (email["downtime_s"], email["incidents"]) == (1, 1)
+    assert email["uptime_pct"] == 99.9999 and web["uptime_pct"] == 100
+    assert metrics["overall_uptime_pct"] == 99.9999
