@@ -2,8 +2,11 @@
 
 The uptime ratio is UptimeRobot's own for the exact month (`custom_uptime_ranges`, unix seconds of
 the month's edges in the configured zone); downtime, incidents and the longest outage come from the
-down logs (type 1) through `aggregate.service_uptime`. A monitor paused all month reads "paused",
-one created mid-month is measured from its creation, one created later is left without figures.
+down logs (type 1) through `aggregate.service_uptime`. The logs reach back LOOKBACK before the month:
+an outage older than that shows as the up log that ended it (down from the month's start until
+then), or, still going on, as no log at all (its downtime and incidents unknown, never 0). A monitor
+paused all month reads "paused", one created mid-month is measured from its creation, one created
+later is left without figures.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ PAUSED, NOT_CHECKED_YET = 0, 1
 LOG_DOWN, LOG_UP, LOG_STARTED = 1, 2, 98
 PAGE = 50  # the API's maximum
 LOOKBACK = timedelta(days=7)  # an outage that began before the month still counts inside it
+UNROUNDED_100 = 99.9995  # a ratio below it (of its three decimals) was down for a while
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,9 +99,16 @@ class UptimeRobot(HttpSource):
         if _int(monitor.get("status"), -1) == PAUSED and not active:
             return unmonitored(name, "paused")
         outages = [_outage(log) for log in logs if _int(log.get("type"), 0) == LOG_DOWN]
+        changes = sorted((log for log in logs if _int(log.get("type"), 0) in (LOG_DOWN, LOG_UP, LOG_STARTED)),
+                         key=lambda log: _int(log.get("datetime"), 0))
+        ratio = _ratio(monitor.get("custom_uptime_ranges"))
+        if (changes and _int(changes[0].get("type"), 0) == LOG_UP  # the down log before it is older than LOOKBACK
+                and (ratio is None or ratio < UNROUNDED_100)):
+            outages.append(Outage(month.start, datetime.fromtimestamp(_int(changes[0].get("datetime"), 0), UTC)))
         figures = service_uptime(name, outages, month,
                                  monitored_from=datetime.fromtimestamp(created, UTC) if created else None)
-        ratio = _ratio(monitor.get("custom_uptime_ranges"))
+        if not changes and ratio is not None and ratio < UNROUNDED_100:  # down since before LOOKBACK, still down
+            return ServiceUptime(name, ratio, None, None, None)
         return ServiceUptime(name, ratio if ratio is not None else figures.uptime_pct, figures.downtime_s,
                              figures.incidents, figures.longest_outage_s)
 

@@ -122,3 +122,21 @@ def test_a_404_is_worded_for_uptimerobot(httpserver, session):
     where = httpserver.url_for("/elsewhere/v2/getMonitors")
     assert str(info.value) == (f"UptimeRobot answered 404 NOT FOUND for {where}: check base_url "
                                "(the API root, such as https://api.uptimerobot.com/v2, or the bare address)")
+
+
+def test_an_outage_that_began_before_the_logs_reach_back_is_not_zero_downtime(httpserver, session):
+    """The logs start 7 days before the month: a longer outage shows only as the up log that ended it,
+    or, still going on, as no log at all; its downtime is then from the month's start, or unknown."""
+    ended = {"id": 790, "friendly_name": "Wiki", "url": "https://wiki.corp.example", "type": 1, "status": 2,
+             "create_datetime": 1600000000, "custom_uptime_ranges": "90.335",
+             "logs": [{"type": 2, "datetime": START + 259200, "duration": 86400},  # up again on the 4th
+                      {"type": 1, "datetime": START + 345600, "duration": 60}]}
+    dead = {"id": 791, "friendly_name": "Old build box", "url": "https://build.corp.example", "type": 1, "status": 9,
+            "create_datetime": 1600000000, "custom_uptime_ranges": "0.000", "logs": []}
+    httpserver.expect_request("/v2/getMonitors", method="POST").respond_with_json(
+        {"stat": "ok", "pagination": {"offset": 0, "limit": 50, "total": 2}, "monitors": [ended, dead]})
+    wiki, box = make(httpserver, session).collect(OCTOBER).metrics()["services"]
+    assert (wiki["downtime_s"], wiki["incidents"], wiki["longest_outage_s"]) == (259260, 2, 259200)
+    assert wiki["uptime_pct"] == 90.335
+    assert box["uptime_pct"] == 0 and (box["downtime_s"], box["incidents"], box["longest_outage_s"]) == (
+        None, None, None)
