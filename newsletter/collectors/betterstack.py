@@ -59,8 +59,14 @@ class BetterStack(HttpSource):
             page = client.get_json(url)
             if not isinstance(page, dict) or not isinstance(page.get("data"), list):
                 raise SourceError("Better Stack answered without a monitor list; check base_url")
-            monitors.extend(m for m in page["data"] if isinstance(m, dict))
-            following = (page.get("pagination") or {}).get("next")
+            found = [m for m in page["data"] if isinstance(m, dict)]
+            pagination = page.get("pagination") or {}
+            following = pagination.get("next") if isinstance(pagination, dict) else None
+            if (not isinstance(pagination, dict) or not isinstance(following, str | None)
+                    or not all(isinstance(m.get("attributes") or {}, dict) for m in found)):
+                raise SourceError("Better Stack answered a monitor list of another shape (pagination.next, "
+                                  "attributes); check base_url")
+            monitors.extend(found)
             url = same_origin(following, client.base_url, "Better Stack") if following else None
         return monitors
 

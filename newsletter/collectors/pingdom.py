@@ -68,7 +68,8 @@ class Pingdom(HttpSource):
         if created is not None and created >= end:
             return unmonitored(name, "not_monitored")
         answer = client.get_json(f"/summary.outage/{check.get('id')}", params={"from": start, "to": end})
-        states = ((answer or {}).get("summary") or {}).get("states") if isinstance(answer, dict) else None
+        summary = answer.get("summary") if isinstance(answer, dict) else None
+        states = summary.get("states") if isinstance(summary, dict) else None
         if not isinstance(states, list):
             raise SourceError(f"Pingdom answered no outage summary for check {check.get('id')}; check base_url")
         spans = [(s.get("status"), number(s.get("timefrom"), int), number(s.get("timeto"), int)) for s in states

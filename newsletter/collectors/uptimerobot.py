@@ -83,8 +83,10 @@ class UptimeRobot(HttpSource):
             hint = f"; check {self.settings.api_key.hint}" if about_key else ""
             raise SourceError(f"UptimeRobot refused the request: {message or error}{hint}")
         monitors = answer.get("monitors")
-        if not isinstance(monitors, list):
+        if not isinstance(monitors, list) or not all(isinstance(m, dict) for m in monitors):
             raise SourceError("UptimeRobot answered without a monitors list; check base_url")
+        if not isinstance(answer.get("pagination") or {}, dict):
+            raise SourceError("UptimeRobot answered a pagination that is not an object; check base_url")
         return monitors
 
     def service(self, name: str, monitor: dict[str, Any], month: Month) -> ServiceUptime:

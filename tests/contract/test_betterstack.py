@@ -11,7 +11,7 @@ from newsletter.binding import Secret
 from newsletter.collectors.betterstack import BetterStack, BetterStackSettings
 from newsletter.errors import SourceError
 from tests.contract.conftest import OCTOBER
-from tests.contract.helpers import FAULTS, Faults, check_fault
+from tests.contract.helpers import FAULTS, Faults, check_fault, run
 
 
 def monitor(id_, name, url, **attributes):
@@ -126,3 +126,15 @@ def test_an_availability_just_below_100_is_not_rounded_up_to_it(httpserver, sess
         "availability": 99.99997, "total_downtime": 1, "number_of_incidents": 1, "longest_incident": 1}}})
     [email] = make(httpserver, session).collect(OCTOBER).metrics()["services"]
     assert email["uptime_pct"] == 99.9999 and email["incidents"] == 1
+
+
+@pytest.mark.parametrize("page", [
+    {"data": PAGE_1[:1], "pagination": ["next"]},
+    {"data": PAGE_1[:1], "pagination": {"next": {"href": "/api/v2/monitors?page=2"}}},
+    {"data": [{"id": "1", "attributes": ["mx1"]}], "pagination": {"next": None}},
+], ids=["pagination not an object", "next not a link", "attributes not an object"])
+def test_a_monitor_list_of_another_shape_is_named(page, httpserver, session):
+    httpserver.expect_request("/api/v2/monitors").respond_with_json(page)
+    result = run(make(httpserver, session), OCTOBER)
+    assert result.status == "failed"
+    assert result.error.startswith("Better Stack answered a monitor list of another shape"), result.error

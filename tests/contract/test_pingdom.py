@@ -114,3 +114,10 @@ def test_one_second_down_in_the_month_is_not_rounded_up_to_100(httpserver, sessi
     assert (email["downtime_s"], email["incidents"]) == (1, 1)
     assert email["uptime_pct"] == 99.9999 and web["uptime_pct"] == 100
     assert metrics["overall_uptime_pct"] == 99.9999
+
+
+def test_an_outage_summary_of_another_shape_names_base_url(httpserver, session):
+    httpserver.expect_request("/api/3.1/checks").respond_with_json({"checks": CHECKS[:1]})
+    httpserver.expect_request("/api/3.1/summary.outage/85975").respond_with_json({"summary": ["down"]})
+    with pytest.raises(SourceError, match="no outage summary for check 85975; check base_url"):
+        make(httpserver, session).collect(OCTOBER)

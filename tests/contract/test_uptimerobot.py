@@ -11,7 +11,7 @@ from newsletter.binding import Secret
 from newsletter.collectors.uptimerobot import UptimeRobot, UptimeRobotSettings
 from newsletter.errors import SourceError
 from tests.contract.conftest import OCTOBER
-from tests.contract.helpers import FAULTS, Faults, check_fault
+from tests.contract.helpers import FAULTS, Faults, check_fault, run
 
 # October 2026 in Berlin as unix seconds: 2026-10-01 00:00 CEST and 2026-11-01 00:00 CET.
 START, END = 1790805600, 1793487600
@@ -140,3 +140,15 @@ def test_an_outage_that_began_before_the_logs_reach_back_is_not_zero_downtime(ht
     assert wiki["uptime_pct"] == 90.335
     assert box["uptime_pct"] == 0 and (box["downtime_s"], box["incidents"], box["longest_outage_s"]) == (
         None, None, None)
+
+
+@pytest.mark.parametrize("answer", [
+    {"stat": "ok", "pagination": [0, 50, 99], "monitors": MONITORS[:1]},
+    {"stat": "ok", "pagination": {"total": 99}, "monitors": ["777"]},
+], ids=["pagination not an object", "a monitor not an object"])
+def test_an_answer_of_another_shape_is_named(answer, httpserver, session):
+    httpserver.expect_request("/v2/getMonitors", method="POST").respond_with_json(answer)
+    result = run(make(httpserver, session), OCTOBER)
+    assert result.status == "failed"
+    assert result.error.startswith("UptimeRobot answered"), result.error
+    assert "base_url" in result.error
