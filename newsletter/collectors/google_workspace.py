@@ -108,7 +108,11 @@ class GoogleWorkspace(HttpSource):
             if "error" in answer:  # only a 400 carries one
                 return _not_yet_published(answer, day)
             complete &= not any(_gmail_unavailable(w) for w in answer.get("warnings") or [])
-            for report in answer.get("usageReports") or []:
+            reports = answer.get("usageReports") or []
+            if not _usage_shaped(reports):
+                raise SourceError(f"Google Reports API answered a usage report of another shape for {day}; "
+                                  "check base_url")
+            for report in reports:
                 for parameter in report.get("parameters") or []:
                     metric = PARAMETERS.get(parameter.get("name"))
                     if metric is not None:
@@ -144,6 +148,13 @@ class GoogleWorkspace(HttpSource):
             raise SourceError(f"Google refused the service account ({reason}): check {hint} and its domain-wide "
                               f"delegation for {SCOPE} as {self.settings.admin_email}") from None
         return credentials.token
+
+
+def _usage_shaped(reports: Any) -> bool:
+    """usageReports as documented: a list of objects, whose `parameters` are a list of objects."""
+    return isinstance(reports, list) and all(
+        isinstance(report, dict) and isinstance(report.get("parameters") or [], list)
+        and all(isinstance(parameter, dict) for parameter in report.get("parameters") or []) for report in reports)
 
 
 def _gmail_unavailable(warning: Any) -> bool:

@@ -210,3 +210,15 @@ def test_a_month_with_no_day_published_fails_rather_than_say_zero(httpserver, se
     reports_api(httpserver, late_form="400", late_days=tuple(f"2026-10-{d:02d}" for d in range(1, 32)))
     with pytest.raises(SourceError, match=r"Google has published no day of 2026-10 yet.*collect the month again"):
         make(httpserver, session, key_file).collect(OCTOBER)
+
+
+@pytest.mark.parametrize("reports", [["gmail"], [{"parameters": ["gmail:num_emails_received"]}],
+                                     [{"parameters": {"name": "gmail:num_emails_received"}}]],
+                         ids=["report not an object", "parameter not an object", "parameters not a list"])
+def test_a_usage_report_of_another_shape_names_base_url(reports, httpserver, session, key_file, rsa_key):
+    token_endpoint(httpserver, rsa_key, [])
+    httpserver.expect_request(re.compile(r"/admin/reports/v1/usage/dates/.*")).respond_with_json(
+        {"kind": "admin#reports#usageReports", "usageReports": reports})
+    with pytest.raises(SourceError, match=r"Google Reports API answered a usage report of another shape for "
+                                          r"2026-10-01; check base_url"):
+        make(httpserver, session, key_file).collect(OCTOBER)
