@@ -25,7 +25,7 @@ from newsletter.period import Month
 from newsletter.results import ServiceUptime, UptimeStats, uptime_pct
 
 PAUSED, NOT_CHECKED_YET = 0, 1
-LOG_DOWN, LOG_UP, LOG_STARTED = 1, 2, 98
+LOG_DOWN, LOG_UP, LOG_STARTED, LOG_PAUSED = 1, 2, 98, 99
 PAGE = 50  # the API's maximum
 LOOKBACK = timedelta(days=7)  # an outage that began before the month still counts inside it
 UNROUNDED_100 = 99.9995  # a ratio below it (of its three decimals) was down for a while
@@ -98,6 +98,9 @@ class UptimeRobot(HttpSource):
         active = any(_int(log.get("type"), 0) in (LOG_DOWN, LOG_UP, LOG_STARTED)
                      and _int(log.get("datetime"), 0) < end
                      and _int(log.get("datetime"), 0) + _int(log.get("duration"), 0) > start for log in logs)
+        # a pause in the month: it ran until then, though its last change may be older than LOOKBACK
+        active = active or any(_int(log.get("type"), 0) == LOG_PAUSED and start < _int(log.get("datetime"), 0) < end
+                               for log in logs)
         if _int(monitor.get("status"), -1) == PAUSED and not active:
             return unmonitored(name, "paused")
         outages = [_outage(log) for log in logs if _int(log.get("type"), 0) == LOG_DOWN]

@@ -152,3 +152,15 @@ def test_an_answer_of_another_shape_is_named(answer, httpserver, session):
     assert result.status == "failed"
     assert result.error.startswith("UptimeRobot answered"), result.error
     assert "base_url" in result.error
+
+
+def test_a_monitor_paused_in_the_month_after_a_long_quiet_spell_has_its_figures(httpserver, session):
+    """Its last change before the pause is older than the logs reach: the pause log alone says it ran until then."""
+    paused = {"id": 792, "friendly_name": "Fax gateway", "url": "https://fax.corp.example", "type": 1, "status": 0,
+              "create_datetime": 1600000000, "custom_uptime_ranges": "100.000",
+              "logs": [{"type": 99, "datetime": START + 777600, "duration": 1900000}]}  # paused on the 10th
+    httpserver.expect_request("/v2/getMonitors", method="POST").respond_with_json(
+        {"stat": "ok", "pagination": {"offset": 0, "limit": 50, "total": 1}, "monitors": [paused]})
+    [fax] = make(httpserver, session).collect(OCTOBER).metrics()["services"]
+    assert fax == {"name": "Fax gateway", "uptime_pct": 100, "downtime_s": 0, "incidents": 0,
+                   "longest_outage_s": 0, "status": "monitored"}
