@@ -203,3 +203,12 @@ def test_numeric_ids_count_once_however_many_tickets_come_between():
     assert stats.opened == count + len(lookalikes)
     assert stats.backlog_end == count + len(lookalikes)
     assert stats.first_response_median_s == 3600
+
+
+def test_a_share_just_below_100_is_not_rounded_up_to_it():
+    """One breach among 30,000 resolved tickets is 99.997% met: not "100%" beside the breach."""
+    tickets = [Ticket(id=str(n), created=at(2), resolved=at(3), sla_breached=n == 0, csat_positive=n != 0)
+               for n in range(30_000)]
+    stats = aggregate_tickets(tickets, OCT)
+    assert stats.sla_met_pct == 99.99 and stats.csat_pct == 99.99
+    assert aggregate_tickets(tickets[1:], OCT).sla_met_pct == 100

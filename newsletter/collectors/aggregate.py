@@ -57,7 +57,10 @@ def _seconds(value: float | None) -> int | None:
 
 
 def _pct(part: int, whole: int) -> float | None:
-    return round(100 * part / whole, 2) if whole else None
+    """A share to 2 decimals, never rounded up onto 100 when one of the whole is missing from it."""
+    if not whole:
+        return None
+    return min(round(100 * part / whole, 2), 99.99) if part < whole else 100.0
 
 
 class _SeenIds:
