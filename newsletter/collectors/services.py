@@ -8,6 +8,7 @@ from any of those to the name the newsletter shows).
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -50,9 +51,12 @@ def unmonitored(name: str, status: str) -> ServiceUptime:
 
 
 def number(value: object, kind: type = float) -> float | int | None:
-    """A vendor's number, whether sent as a number or as a string ("99.980", "60"); None otherwise."""
+    """A vendor's number, whether sent as a number or as a string ("99.980", "60"); None otherwise,
+    NaN and infinities included (JSON as Python reads it may hold them: they are no figure)."""
     try:
         result = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not math.isfinite(result):
         return None
     return int(result) if kind is int else result

@@ -138,3 +138,16 @@ def test_a_monitor_list_of_another_shape_is_named(page, httpserver, session):
     result = run(make(httpserver, session), OCTOBER)
     assert result.status == "failed"
     assert result.error.startswith("Better Stack answered a monitor list of another shape"), result.error
+
+
+def test_numbers_that_are_not_finite_are_unknown_not_a_failure(httpserver, session):
+    """A monitor without checks yet may come back with NaN or Infinity (JSON that Python reads): unknown."""
+    httpserver.expect_request("/api/v2/monitors").respond_with_json(
+        {"data": PAGE_1[:1], "pagination": {"next": None}})
+    httpserver.expect_request("/api/v2/monitors/258338/sla").respond_with_data(
+        '{"data": {"attributes": {"availability": NaN, "total_downtime": Infinity, "number_of_incidents": "NaN",'
+        ' "longest_incident": "-Infinity"}}}', content_type="application/json")
+    result = run(make(httpserver, session), OCTOBER)
+    assert result.status == "ok", result.error
+    [email] = result.metrics["services"]
+    assert [email[k] for k in ("uptime_pct", "downtime_s", "incidents", "longest_outage_s")] == [None] * 4
