@@ -97,7 +97,12 @@ class M365Defender(EntraSource):
 
 
 def _int(value: Any) -> int:
+    """A count as Graph sends it (a number, or a string for an Int64): whole and not negative; 12.5,
+    NaN or an infinity is no count, not one to cut to a whole number."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise SourceError(f"Microsoft Graph sent a count of {value!r}, not a whole number") from None
+        count = int(value) if not isinstance(value, float) or value.is_integer() else None
+    except (TypeError, ValueError, OverflowError):
+        count = None
+    if count is None or isinstance(value, bool) or count < 0:
+        raise SourceError(f"Microsoft Graph sent a count of {str(value)[:40]!r}, not a whole number")
+    return count

@@ -189,3 +189,13 @@ def test_a_month_partly_past_the_30_days_says_which_days_it_covers(httpserver, l
         "advanced hunting keeps 30 days: these figures cover only 2026-10-21 11:00 to 2026-10-31 (the end of "
         "2026-10); mail before 2026-10-21 11:00 is no longer counted. Collect each month early in the next one "
         "(the daily 'newsletter run' collects it on run.send_day)"]
+
+
+@pytest.mark.parametrize("count", ["NaN", "1e999", "12.5"], ids=["nan", "infinite", "fraction"])
+def test_a_count_that_is_no_whole_number_is_named(count, httpserver, login, tls_session):
+    serve_login(login, [])
+    httpserver.expect_request("/v1.0/security/runHuntingQuery", method="POST").respond_with_data(
+        '{"schema": [], "results": [{"ThreatTypes": "Spam", "DeliveryAction": "Junked", "Count": ' + count + '}]}',
+        content_type="application/json")
+    with pytest.raises(SourceError, match=r"Microsoft Graph sent a count of .*, not a whole number"):
+        make(httpserver, login, tls_session).collect(OCTOBER)
