@@ -226,12 +226,16 @@ class Outage:
 
 
 def service_uptime(
-    name: str, outages: Iterable[Outage], month: Month, *, monitored_from: datetime | None = None
+    name: str, outages: Iterable[Outage], month: Month, *, monitored_from: datetime | None = None,
+    monitored_until: datetime | None = None,
 ) -> ServiceUptime:
-    """Uptime over the part of the month the service was monitored; overlapping outages merge."""
+    """Uptime over the part of the month the service was monitored (from its creation, until its
+    pause); overlapping outages merge."""
     start, end = month.start.timestamp(), month.end.timestamp()
     if monitored_from is not None:
         start = max(start, monitored_from.timestamp())
+    if monitored_until is not None:
+        end = min(end, monitored_until.timestamp())
     if start >= end:
         return ServiceUptime(name, None, None, None, None, status="not_monitored")
     spans = sorted(

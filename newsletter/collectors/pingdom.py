@@ -2,8 +2,8 @@
 
 `from`/`to` are the unix seconds of the month's edges in the configured zone. "down" states are
 outages and go through `aggregate.service_uptime`; "unknown" states (no probe results) are not
-downtime. A check paused with no up or down state in the month reads "paused"; one created
-mid-month is measured from its creation.
+downtime. A check paused with no up or down state in the month reads "paused", one paused during
+it is measured until its last result; one created mid-month is measured from its creation.
 """
 
 from __future__ import annotations
@@ -78,7 +78,11 @@ class Pingdom(HttpSource):
         if check.get("status") == "paused" and not any(status in ("up", "down") for status, _, _ in spans):
             return unmonitored(name, "paused")
         outages = [Outage(_utc(lo), _utc(hi)) for status, lo, hi in spans if status == "down"]
-        return service_uptime(name, outages, month, monitored_from=_utc(created) if created else None)
+        # paused now: from the end of its last result on, it was not monitored (not up either)
+        paused = check.get("status") == "paused"
+        until = max(hi for status, _, hi in spans if status in ("up", "down")) if paused else None
+        return service_uptime(name, outages, month, monitored_from=_utc(created) if created else None,
+                              monitored_until=_utc(until) if until is not None else None)
 
 
 def _utc(at: int) -> datetime:

@@ -121,3 +121,18 @@ def test_an_outage_summary_of_another_shape_names_base_url(httpserver, session):
     httpserver.expect_request("/api/3.1/summary.outage/85975").respond_with_json({"summary": ["down"]})
     with pytest.raises(SourceError, match="no outage summary for check 85975; check base_url"):
         make(httpserver, session).collect(OCTOBER)
+
+
+def test_a_check_paused_during_the_month_is_measured_until_its_pause(httpserver, session):
+    """After the pause Pingdom has no results ("unknown"): that time is not monitored, so not up either."""
+    paused = {**CHECKS[2], "name": "Wiki", "hostname": "wiki.corp.example"}
+    httpserver.expect_request("/api/3.1/checks").respond_with_json({"checks": [paused]})
+    httpserver.expect_request("/api/3.1/summary.outage/85977").respond_with_json({"summary": {"states": [
+        {"status": "up", "timefrom": START, "timeto": START + 172800},
+        {"status": "down", "timefrom": START + 172800, "timeto": START + 176400},  # an hour down on the 3rd
+        {"status": "up", "timefrom": START + 176400, "timeto": START + 345600},  # paused on the 5th
+        {"status": "unknown", "timefrom": START + 345600, "timeto": END}]}})
+    [wiki] = make(httpserver, session).collect(OCTOBER).metrics()["services"]
+    # 3600 s down of the 345_600 s monitored: 100 * (1 - 3600 / 345_600) = 98.9583
+    assert wiki == {"name": "Wiki", "uptime_pct": 98.9583, "downtime_s": 3600, "incidents": 1,
+                    "longest_outage_s": 3600, "status": "monitored"}
