@@ -4,8 +4,9 @@ The raw samples are read a day at a time (`selector[86400s]` evaluated at the da
 month's edges are exact in the configured time zone. A failed probe (value below 1) counts as down
 until the next sample, or for one scrape interval when samples are missing: missed scrapes are not
 downtime. Outages then go through `aggregate.service_uptime`, like every uptime source; a service
-first seen mid-month is measured from its first sample. Prometheus must still hold the month:
-the default retention (15 days) does not, so the collector checks the server's retention first.
+first seen mid-month is measured from its first sample, one no longer probed until its last.
+Prometheus must still hold the month: the default retention (15 days) does not, so the collector
+checks the server's retention first.
 """
 
 from __future__ import annotations
@@ -89,7 +90,9 @@ class Prometheus(HttpSource):
             following = samples[index + 1][0] if index + 1 < len(samples) else end
             until = following if following - at <= 1.5 * interval else at + interval
             outages.append(Outage(_utc(at), _utc(min(until, end))))
-        return service_uptime(name, outages, month, monitored_from=_utc(samples[0][0]))
+        # watched from its first sample to one interval after its last (a probe taken out of the config)
+        return service_uptime(name, outages, month, monitored_from=_utc(samples[0][0]),
+                              monitored_until=_utc(min(samples[-1][0] + interval, end)))
 
     def query_range(self, client: HttpClient, start: float, end: float) -> Iterator[tuple[dict, Samples]]:
         """Raw samples in [start, end): the range selector is (time - span, time]."""

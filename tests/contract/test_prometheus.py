@@ -143,3 +143,17 @@ def test_a_moment_is_in_the_month_only_once(httpserver, session):
     service = collector.collect(OCTOBER).metrics()["services"][0]
     assert (service["downtime_s"], service["incidents"]) == (60, 1)
     assert timedelta(seconds=service["downtime_s"]) == timedelta(minutes=1)
+
+
+def test_a_service_no_longer_probed_is_measured_until_its_last_sample(httpserver, session):
+    """Probes of the old VPN stop on the 5th (taken out of the blackbox config): the rest of the month was
+    not watched, so it is not up either, as it is not before a service's first sample."""
+    start = OCTOBER.start.timestamp()
+    last = local(2026, 10, 5, 0, 0) - 60
+    vpn = [(t, "0" if local(2026, 10, 3, 8, 0) <= t < local(2026, 10, 3, 9, 0) else "1")
+           for t in _minutes(start, last + 60)]
+    serve_prometheus(httpserver, {VPN: vpn})
+    [service] = make(httpserver, session).collect(OCTOBER).metrics()["services"][:1]
+    # an hour down of the 4 days watched (345_600 s): 100 * (1 - 3600 / 345_600) = 98.9583
+    assert service == {"name": "VPN", "uptime_pct": 98.9583, "downtime_s": 3600, "incidents": 1,
+                       "longest_outage_s": 3600, "status": "monitored"}
