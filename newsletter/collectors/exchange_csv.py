@@ -72,9 +72,10 @@ class ExchangeCsv(Collector):
             days.add(day)
             event = row["EventType"]
             count = _count(row["Count"], self.settings.path, line)
+            metric = EVENT_METRICS.get(_squash(event), "other")
             totals["scanned"] += count
-            totals[EVENTS.get(event, "other")] += count
-            if event not in EVENTS:
+            totals[metric] += count
+            if metric == "other":
                 unknown.add(event)
         if not days:
             raise SourceError(
@@ -148,8 +149,12 @@ def _columns(found: list[str], path: Path) -> dict[str, int]:
 
 
 def _squash(name: str) -> str:
-    """'Event Type', 'event_type' and 'EVENTTYPE' are one column name."""
+    """'Event Type', 'event_type' and 'EVENTTYPE' are one column name; 'edgeblockspam' is EdgeBlockSpam."""
     return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+# the event types as _squash writes them: a tool's "edgeblockspam" or "Email Phish" is still spam, phishing
+EVENT_METRICS = {_squash(event): metric for event, metric in EVENTS.items()}
 
 
 def _decode(raw: bytes, path: Path) -> str:

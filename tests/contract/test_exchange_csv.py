@@ -164,3 +164,12 @@ def test_a_huge_cell_or_a_count_that_cannot_be_true_is_named_with_its_line(tmp_p
     with pytest.raises(SourceError) as info:
         make(path).collect(OCTOBER)
     assert len(str(info.value)) < 200
+
+
+def test_event_types_in_other_cases_and_spellings_are_counted(tmp_path):
+    """Another tool (or a spreadsheet) writes "edgeblockspam" or "Email Phish": still spam and phishing, not 0."""
+    spelled = {"GoodMail": "goodmail", "EdgeBlockSpam": "EDGEBLOCKSPAM", "SpamDetections": "Spam Detections",
+               "EmailPhish": "Email_Phish", "EmailMalware": "emailmalware", "TransportRules": "transportrules"}
+    rows = [{**r, "EventType": spelled[r["EventType"]]} for r in cmdlet_rows()]
+    path = export(tmp_path / "mailflow.csv", CMDLET_PROPERTIES, rows)
+    assert make(path).collect(OCTOBER).metrics() == WHOLE_OCTOBER
