@@ -89,8 +89,13 @@ class ExchangeCsv(Collector):
             warnings.append(f"{self.settings.path.name} covers {len(days)} of the {month.days} days of {month}")
         if unknown:
             warnings.append("event types counted as scanned only: " + ", ".join(sorted(unknown)))
+        # an export narrowed with -EventType to the threats: their total is not the mail scanned
+        scanned = totals["scanned"] if "good" in totals else None
+        if scanned is None:
+            warnings.append(f"{self.settings.path.name} has no GoodMail rows, so the messages scanned are unknown; "
+                            "export every event type (no -EventType)")
         blocked = totals["spam"] + totals["phishing"] + totals["malware"]
-        return MailStats(scanned=totals["scanned"], spam=totals["spam"], phishing=totals["phishing"],
+        return MailStats(scanned=scanned, spam=totals["spam"], phishing=totals["phishing"],
                          malware=totals["malware"], blocked_total=blocked, partial=len(days) < month.days,
                          warnings=tuple(warnings), covered_days=len(days) if len(days) < month.days else None)
 

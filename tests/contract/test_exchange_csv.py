@@ -173,3 +173,13 @@ def test_event_types_in_other_cases_and_spellings_are_counted(tmp_path):
     rows = [{**r, "EventType": spelled[r["EventType"]]} for r in cmdlet_rows()]
     path = export(tmp_path / "mailflow.csv", CMDLET_PROPERTIES, rows)
     assert make(path).collect(OCTOBER).metrics() == WHOLE_OCTOBER
+
+
+def test_an_export_of_threats_only_leaves_the_messages_scanned_unknown(tmp_path):
+    """Exported with -EventType EdgeBlockSpam,EmailPhish,...: without GoodMail the total is not the mail scanned."""
+    rows = [r for r in cmdlet_rows() if r["EventType"] != "GoodMail"]
+    metrics = make(export(tmp_path / "mailflow.csv", CMDLET_PROPERTIES, rows)).collect(OCTOBER).metrics()
+    assert metrics["scanned"] is None
+    assert {k: metrics[k] for k in ("spam", "phishing", "malware", "blocked_total")} == {
+        "spam": 31 * 340, "phishing": 31 * 3, "malware": 31, "blocked_total": 31 * 344}
+    assert any("no GoodMail rows" in w for w in metrics["warnings"])
