@@ -8,7 +8,7 @@ mid-month is asked from its creation day; one paused since before the month read
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from newsletter.binding import Secret
@@ -72,12 +72,12 @@ class BetterStack(HttpSource):
 
     def service(self, client: HttpClient, name: str, monitor: dict[str, Any], month: Month) -> ServiceUptime:
         attributes = monitor.get("attributes") or {}
-        created, paused = _day(attributes.get("created_at"), month), _day(attributes.get("paused_at"), month)
+        created, paused = _day(attributes.get("created_at"), month), _moment(attributes.get("paused_at"))
         last = month.end.astimezone(month.tz).date() - timedelta(days=1)
         if created is not None and created > last:
             return unmonitored(name, "not_monitored")
         is_paused = bool(attributes.get("paused")) or attributes.get("status") == "paused"
-        if is_paused and (paused is None or paused <= month.first_day):  # paused since before the month
+        if is_paused and (paused is None or paused <= month.start):  # paused since before the month
             return unmonitored(name, "paused")
         first = max(month.first_day, created) if created else month.first_day
         answer = client.get_json(f"/monitors/{monitor.get('id')}/sla", params={"from": first.isoformat(),
@@ -104,9 +104,16 @@ def _first(mapping: dict[str, Any], *keys: str) -> Any:
 
 def _day(value: Any, month: Month) -> date | None:
     """An ISO time of Better Stack as a calendar day in the newsletter's zone."""
+    moment = _moment(value)
+    return None if moment is None else moment.astimezone(month.tz).date()
+
+
+def _moment(value: Any) -> datetime | None:
+    """An ISO time of Better Stack ("2026-10-01T16:00:00Z"); None when absent or not one."""
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(month.tz).date()
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -151,3 +151,14 @@ def test_numbers_that_are_not_finite_are_unknown_not_a_failure(httpserver, sessi
     assert result.status == "ok", result.error
     [email] = result.metrics["services"]
     assert [email[k] for k in ("uptime_pct", "downtime_s", "incidents", "longest_outage_s")] == [None] * 4
+
+
+def test_a_monitor_paused_during_the_first_day_is_asked_for_its_figures(httpserver, session):
+    """Paused at 18:00 on 1 October (Berlin), it was watched for 18 hours: not "paused all month"."""
+    paused = monitor("258338", "mx1", "https://mx1.corp.example:443", status="paused", paused=True,
+                     paused_at="2026-10-01T16:00:00Z")
+    httpserver.expect_request("/api/v2/monitors").respond_with_json({"data": [paused], "pagination": {"next": None}})
+    httpserver.expect_request("/api/v2/monitors/258338/sla").respond_with_json(
+        {"data": {"attributes": SLA["258338"]}})
+    [email] = make(httpserver, session).collect(OCTOBER).metrics()["services"]
+    assert email["status"] == "monitored" and email["uptime_pct"] == 99.98
