@@ -35,6 +35,7 @@ DATE_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y", "%Y-%m-
 # StartDate, EndDate, Index, PSComputerName, ...) are ignored.
 COLUMNS = {"Date": ("Date",), "Direction": ("Direction",), "EventType": ("EventType",),
            "Count": ("MessageCount", "Count")}
+MAX_FILE_BYTES = 64 * 2**20  # 31 days of every event type for a thousand domains is about 30 MB
 DELIMITERS = (",", ";", "\t")  # Export-Csv's default, -UseCulture in much of Europe, a spreadsheet's tab
 
 
@@ -103,6 +104,10 @@ class ExchangeCsv(Collector):
         """(line number, {"Date", "Direction", "EventType", "Count"}) for every row of the export."""
         path = self.settings.path
         try:
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:  # read whole at every draft: a log picked by mistake would hold every run
+                raise SourceError(f"{path}: {size // 2**20:,} MB is far more than a month's mail flow export (a few "
+                                  "hundred KB); check path")
             raw = path.read_bytes()
         except OSError as exc:
             raise SourceError(f"{path}: cannot read the mail flow export ({exc.strerror})") from None

@@ -183,3 +183,13 @@ def test_an_export_of_threats_only_leaves_the_messages_scanned_unknown(tmp_path)
     assert {k: metrics[k] for k in ("spam", "phishing", "malware", "blocked_total")} == {
         "spam": 31 * 340, "phishing": 31 * 3, "malware": 31, "blocked_total": 31 * 344}
     assert any("no GoodMail rows" in w for w in metrics["warnings"])
+
+
+def test_a_file_far_larger_than_a_months_export_is_refused_unread(tmp_path):
+    """A message trace or a log picked by mistake (gigabytes) would be read whole at every draft: refused."""
+    path = tmp_path / "mailflow.csv"
+    path.write_text(HEADER + "\n")
+    with path.open("r+b") as sparse:
+        sparse.truncate(65 * 2**20)
+    with pytest.raises(SourceError, match=r"mailflow.csv: 65 MB is far more than a month's mail flow export"):
+        make(path).collect(OCTOBER)
