@@ -14,11 +14,12 @@ in `Authorization: Bearer` (never in the body). Zabbix answers its errors with H
    over the periods. When the periods cover only part of the month (an SLA in another time zone,
    weekly periods, an SLA effective since mid-month) the result is `partial`, saying why.
 2. `service.get` names the SLA's services and gives their problem tags.
-3. `event.get` with `countOutput`: the problem events (trigger events going to "problem") created in
-   the month that match the service's problem tags (`incidents = "problem_tags"`, the default),
-   or that come from the host groups configured for it (`incidents = "host_groups"`). A service
-   without problem tags, or not in `[host_groups]`, has unknown incidents, not 0. Zabbix does not
-   say how long the longest outage was: it is unknown.
+3. `event.get`: the problem events (trigger events going to "problem") created in the month that
+   match the service's problem tags (`incidents = "problem_tags"`, the default), or that come from
+   the host groups configured for it (`incidents = "host_groups"`), and their recovery events:
+   problems at the same time count as one incident (`distinct_problems`). A service without
+   problem tags, or not in `[host_groups]`, has unknown incidents, not 0. Zabbix does not say how
+   long the longest outage was: it is unknown.
 """
 
 from __future__ import annotations
@@ -129,12 +130,10 @@ class Zabbix(HttpSource):
         scope = self.event_scope(figures.name, service, serviceid)
         if scope is None:
             return figures
-        count = rpc.call("event.get", {"countOutput": True, "source": TRIGGER, "object": TRIGGER, "value": PROBLEM,
-                                       "time_from": int(month.start.timestamp()),
-                                       "time_till": int(month.end.timestamp()) - 1, **scope})
-        incidents = number(count, int)
-        if incidents is None or incidents < 0:
-            raise SourceError(f"Zabbix answered event.get with countOutput with {str(count)[:40]!r}, not a count")
+        events = rpc.call("event.get", {"output": ["eventid", "clock", "r_eventid"], "source": TRIGGER,
+                                        "object": TRIGGER, "value": PROBLEM, "time_from": int(month.start.timestamp()),
+                                        "time_till": int(month.end.timestamp()) - 1, **scope})
+        incidents = distinct_problems(rpc, events, int(month.end.timestamp()))
         return ServiceUptime(figures.name, figures.uptime_pct, figures.downtime_s, incidents,
                              figures.longest_outage_s, status=figures.status)
 
@@ -148,6 +147,33 @@ class Zabbix(HttpSource):
             tags = [_event_tag(t) for t in service.get("problem_tags") or [] if isinstance(t, dict)]
             return {"evaltype": 0, "tags": tags} if tags and None not in tags else None
         return None
+
+
+def distinct_problems(rpc: JsonRpc, events: Any, end: int) -> int:
+    """The interruptions the problem events make: problems at the same time (an outage fires several
+    triggers with the service's tags) or one right after another count once. A problem not recovered
+    lasts to the month's end; one whose recovery Zabbix no longer holds, only its moment."""
+    bad = f"Zabbix answered event.get with {str(events)[:40]!r}, not a list of problem events with their clock"
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise SourceError(bad)
+    recovered = sorted({str(e["r_eventid"]) for e in events if str(e.get("r_eventid") or "0") != "0"})
+    found = rpc.call("event.get", {"output": ["eventid", "clock"], "eventids": recovered}) if recovered else []
+    ends = {str(e.get("eventid")): number(e.get("clock"), int) for e in found if isinstance(e, dict)} \
+        if isinstance(found, list) else {}
+    spans = []
+    for event in events:
+        began, recovery = number(event.get("clock"), int), str(event.get("r_eventid") or "0")
+        if began is None:
+            raise SourceError(bad)
+        ended = end if recovery == "0" else ends.get(recovery) or began
+        spans.append((began, max(began, ended)))
+    count, reach = 0, None
+    for began, ended in sorted(spans):
+        if reach is None or began > reach:
+            count, reach = count + 1, ended
+        else:
+            reach = max(reach, ended)
+    return count
 
 
 def _event_tag(tag: dict[str, Any]) -> dict[str, Any] | None:

@@ -1,5 +1,6 @@
 """Zabbix JSON-RPC (api_jsonrpc.php, Bearer token): sla.getsli for the Berlin month, service.get for names and
-problem tags, event.get with countOutput for incidents; Zabbix's errors come as HTTP 200 with an `error` object."""
+problem tags, event.get for the problem events (and their recoveries) as incidents; Zabbix's errors come as HTTP 200
+with an `error` object."""
 
 from __future__ import annotations
 
@@ -38,8 +39,18 @@ SERVICES = [
     {"serviceid": "10", "name": "Printer", "problem_tags": [{"tag": "service", "operator": "0", "value": "print"}]},
     {"serviceid": "9", "name": "Staging", "problem_tags": [{"tag": "env", "operator": "0", "value": "staging"}]},
 ]
-PROBLEMS = {"mail": "4", "vpn": "0", "print": "2", "staging": "9"}  # event.get countOutput answers strings
-GROUP_PROBLEMS = {("12", "15"): "3", ("20",): "1"}
+PROBLEMS = {"mail": 4, "vpn": 0, "print": 2, "staging": 9}  # problems apart from each other, a day between them
+GROUP_PROBLEMS = {("12", "15"): 3, ("20",): 1}
+
+
+def problems(count: int, first: int = START + DAY) -> list[dict]:
+    """`count` problem events a day apart, each recovered 10 minutes later (ids and clocks as strings)."""
+    return [{"eventid": str(100 + n), "clock": str(first + n * DAY), "r_eventid": str(900 + n)} for n in range(count)]
+
+
+def recoveries(params) -> list[dict]:
+    """event.get by eventids: the recovery events of `problems`, 10 minutes after theirs."""
+    return [{"eventid": rid, "clock": str(START + DAY + (int(rid) - 900) * DAY + 600)} for rid in params["eventids"]]
 
 
 def zabbix(answers=None, asked=None):
@@ -58,9 +69,11 @@ def zabbix(answers=None, asked=None):
 
 
 def count_events(params):
+    if "eventids" in params:
+        return recoveries(params)
     if "groupids" in params:
-        return GROUP_PROBLEMS[tuple(params["groupids"])]
-    return PROBLEMS[params["tags"][0]["value"]]
+        return problems(GROUP_PROBLEMS[tuple(params["groupids"])])
+    return problems(PROBLEMS[params["tags"][0]["value"]])
 
 
 def serve(httpserver, answers=None, asked=None, path=PATH):
@@ -105,9 +118,9 @@ def test_the_months_sli_per_service_and_problem_events_as_incidents(httpserver, 
     assert requests[0] == {"jsonrpc": "2.0", "method": "sla.getsli", "id": 1,
                            "params": {"slaid": "7", "period_from": START, "period_to": END}}
     assert requests[1]["method"] == "service.get" and requests[1]["params"]["serviceids"] == ["3", "5", "8", "10", "9"]
-    events = [body["params"] for body in requests if body["method"] == "event.get"]
-    assert events[0] == {"countOutput": True, "source": 0, "object": 0, "value": 1, "time_from": START,
-                         "time_till": END - 1, "evaltype": 0,
+    events = [body["params"] for body in requests if body["method"] == "event.get" and "eventids" not in body["params"]]
+    assert events[0] == {"output": ["eventid", "clock", "r_eventid"], "source": 0, "object": 0, "value": 1,
+                         "time_from": START, "time_till": END - 1, "evaltype": 0,
                          "tags": [{"tag": "service", "value": "mail", "operator": 1},
                                   {"tag": "env", "value": "prod", "operator": 0}]}
     assert len(events) == 2  # Email and VPN; not the excluded, the untagged or the unmeasured service
@@ -154,7 +167,7 @@ def test_incidents_by_host_group_as_configured(httpserver, session):
     services = by_name(stats.collect(OCTOBER))
     assert (services["Email"]["incidents"], services["VPN"]["incidents"], services["Intranet"]["incidents"]) == (
         3, 1, None)
-    groups = [body["params"]["groupids"] for body, _, _ in asked if body["method"] == "event.get"]
+    groups = [body["params"]["groupids"] for body, _, _ in asked if "groupids" in body["params"]]
     assert groups == [["12", "15"], ["20"]]
 
 
@@ -244,10 +257,32 @@ def test_a_service_without_its_uptime_is_unknown_not_zero(httpserver, session):
                      "longest_outage_s": None, "status": "unknown"}
 
 
-def test_a_count_that_is_no_number_is_refused(httpserver, session):
-    serve(httpserver, {"event.get": lambda params: [{"eventid": "1"}]})
-    with pytest.raises(SourceError, match=r"event\.get with countOutput"):
+@pytest.mark.parametrize("answer", ["4", [{"eventid": "1"}], [{"eventid": "1", "clock": "x"}]],
+                         ids=["a count", "no clock", "a clock that is no number"])
+def test_problem_events_of_another_shape_are_refused(answer, httpserver, session):
+    serve(httpserver, {"event.get": answer})
+    with pytest.raises(SourceError, match=r"Zabbix answered event\.get with .*problem events"):
         make(httpserver, session).collect(OCTOBER)
+
+
+def test_problems_at_the_same_time_are_one_interruption(httpserver, session):
+    """An outage fires several triggers with the service's tags (ping lost, HTTP down): one interruption.
+    Problems that only touch count once too; one still open at the month's end lasts until it."""
+    day2, day9 = START + DAY, START + 8 * DAY
+    events = [{"eventid": "1", "clock": str(day2), "r_eventid": "11"},  # 02.10 00:00-00:30
+              {"eventid": "2", "clock": str(day2 + 60), "r_eventid": "12"},  # inside the first
+              {"eventid": "3", "clock": str(day2 + 1800), "r_eventid": "13"},  # starts as the first ends
+              {"eventid": "4", "clock": str(day9), "r_eventid": "0"},  # 09.10, never recovered
+              {"eventid": "5", "clock": str(day9 + 7200), "r_eventid": "0"}]
+    ends = {"11": day2 + 1800, "12": day2 + 600, "13": day2 + 2400}
+
+    def answer(params):
+        if "eventids" in params:
+            return [{"eventid": rid, "clock": str(ends[rid])} for rid in params["eventids"]]
+        return events if params["tags"][0]["value"] == "mail" else []
+    serve(httpserver, {"event.get": answer})
+    services = by_name(make(httpserver, session).collect(OCTOBER))
+    assert (services["Email"]["incidents"], services["VPN"]["incidents"]) == (2, 0)
 
 
 @pytest.mark.parametrize(("keys", "message"), [
