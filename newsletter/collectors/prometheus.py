@@ -70,29 +70,32 @@ class Prometheus(HttpSource):
         if not series and not self.settings.rename:
             raise SourceError(f"Prometheus has no samples of {self.settings.selector} in {month}; check selector "
                               "and that the server's retention still covers the month")
-        services: dict[str, ServiceUptime] = {}
+        named: dict[str, list[Samples]] = {}  # rename may give two instances one name: both are the service
         for key in sorted(series):
             name = self.settings.display_name([key])
-            if name is not None:
-                services[name] = self.service(name, sorted(series[key]), month)
+            if name is not None and series[key]:
+                named.setdefault(name, []).append(sorted(series[key]))
+        services = {name: self.service(name, probes, month) for name, probes in named.items()}
         for key, name in self.settings.rename.items():  # configured but silent all month
             if name not in services and key not in series and self.settings.display_name([key]) is not None:
                 services[name] = unmonitored(name, "not_monitored")
         return UptimeStats(tuple(services.values()))
 
-    def service(self, name: str, samples: Samples, month: Month) -> ServiceUptime:
+    def service(self, name: str, probes: list[Samples], month: Month) -> ServiceUptime:
+        """A service from the samples of its series (one each, sorted): down while any of them fails."""
         end = month.end.timestamp()
         interval = self.settings.scrape_interval_s
         outages = []
-        for index, (at, value) in enumerate(samples):
-            if value >= 1:
-                continue
-            following = samples[index + 1][0] if index + 1 < len(samples) else end
-            until = following if following - at <= 1.5 * interval else at + interval
-            outages.append(Outage(_utc(at), _utc(min(until, end))))
+        for samples in probes:
+            for index, (at, value) in enumerate(samples):
+                if value >= 1:
+                    continue
+                following = samples[index + 1][0] if index + 1 < len(samples) else end
+                until = following if following - at <= 1.5 * interval else at + interval
+                outages.append(Outage(_utc(at), _utc(min(until, end))))
         # watched from its first sample to one interval after its last (a probe taken out of the config)
-        return service_uptime(name, outages, month, monitored_from=_utc(samples[0][0]),
-                              monitored_until=_utc(min(samples[-1][0] + interval, end)))
+        return service_uptime(name, outages, month, monitored_from=_utc(min(s[0][0] for s in probes)),
+                              monitored_until=_utc(min(max(s[-1][0] for s in probes) + interval, end)))
 
     def query_range(self, client: HttpClient, start: float, end: float) -> Iterator[tuple[dict, Samples]]:
         """Raw samples in [start, end): the range selector is (time - span, time]."""

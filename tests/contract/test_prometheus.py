@@ -157,3 +157,18 @@ def test_a_service_no_longer_probed_is_measured_until_its_last_sample(httpserver
     # an hour down of the 4 days watched (345_600 s): 100 * (1 - 3600 / 345_600) = 98.9583
     assert service == {"name": "VPN", "uptime_pct": 98.9583, "downtime_s": 3600, "incidents": 1,
                        "longest_outage_s": 3600, "status": "monitored"}
+
+
+def test_two_instances_renamed_to_one_service_count_the_outages_of_both(httpserver, session):
+    """mx1 and mx2 both read "Email": an outage of either is the service's, not only the last one's."""
+    start, end = OCTOBER.start.timestamp(), OCTOBER.end.timestamp()
+    mx1_down = set(_minutes(local(2026, 10, 3, 8, 0), local(2026, 10, 3, 8, 10)))  # 10 minutes on the 3rd
+    mx2_down = set(_minutes(local(2026, 10, 5, 8, 0), local(2026, 10, 5, 8, 5)))  # 5 minutes on the 5th
+    mx1 = [(t, "0" if t in mx1_down else "1") for t in _minutes(start, end)]
+    mx2 = [(t, "0" if t in mx2_down else "1") for t in _minutes(start, end)]
+    serve_prometheus(httpserver, {"https://mx1.example.com": mx1, "https://mx2.example.com": mx2})
+    config = PrometheusSettings(base_url=httpserver.url_for("/"), selector='probe_success{job="blackbox"}',
+                                rename={"https://mx1.example.com": "Email", "https://mx2.example.com": "Email"})
+    collector = Prometheus(config, name="monitoring", session=session, clock=lambda: AFTER_OCTOBER)
+    [email] = collector.collect(OCTOBER).metrics()["services"]
+    assert (email["name"], email["downtime_s"], email["incidents"], email["longest_outage_s"]) == ("Email", 900, 2, 600)
