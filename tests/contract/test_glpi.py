@@ -261,3 +261,28 @@ def test_faults_on_the_search(fault, httpserver, monkeypatch, tmp_path, caplog):
 @pytest.mark.parametrize("fault", FAULTS)
 def test_faults_on_the_session(fault, httpserver, monkeypatch, tmp_path, caplog):
     check_fault(faults(httpserver, monkeypatch, tmp_path, glpi.INIT), fault, httpserver, caplog)
+
+
+def test_a_redirect_elsewhere_gets_no_token(httpserver, monkeypatch, tmp_path):
+    """A proxy in front of GLPI that sends the client to another server (a sign-in page, say): requests
+    drops Authorization there itself, but would send the App-Token and Session-Token: refused."""
+    from pytest_httpserver import HTTPServer
+
+    server = Glpi_(ROWS)
+    elsewhere = HTTPServer(host="127.0.0.1")
+    elsewhere.start()
+    try:
+        elsewhere.expect_request(glpi.SEARCH).respond_with_json({"message": "sign in"}, status=401)
+        httpserver.expect_request(glpi.INIT).respond_with_handler(server.init)
+        httpserver.expect_request(glpi.SEARCH).respond_with_handler(
+            lambda request: Response("", 302, {"Location": elsewhere.url_for(glpi.SEARCH)}))
+        httpserver.expect_request(glpi.KILL).respond_with_handler(server.kill)
+        result = run(build(httpserver, monkeypatch, tmp_path), MONTH)
+        assert result.status == "failed"
+        sent = [dict(request.headers) for request, _ in elsewhere.log]
+    finally:
+        elsewhere.clear()
+        elsewhere.stop()
+    assert sent == [] and "redirected to another server" in result.error
+    for token in (APP, SESSION, SECRET):
+        assert leaks(result.error, token) == [], token
