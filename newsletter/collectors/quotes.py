@@ -79,12 +79,13 @@ def plain_text(comment: str) -> str:
 def scrub(text: str) -> str:
     """The comment's text with e-mail addresses and ticket numbers ("#4711", "ticket 4711", keys
     such as "IT-42" or "INC-4711") replaced by "…", on one line, without control characters or
-    terminal escape sequences."""
-    text = plain_text(text)
+    terminal escape sequences. Those go first: a zero-width space or a soft hyphen inside an address
+    (pasted text has them) would otherwise hide it from the scrubbing, then vanish and leave it whole."""
+    text = _ESCAPE.sub("", plain_text(text))
+    text = "".join(c for c in text if c.isprintable() or c.isspace())
     text = _EMAIL.sub("…", text)
     text = _KEY.sub("…", _TICKET.sub("…", text))
-    text = _ESCAPE.sub("", text)
-    return _SPACE.sub(" ", "".join(c for c in text if c.isprintable() or c.isspace())).strip()
+    return _SPACE.sub(" ", text).strip()
 
 
 def quote_candidates(comments: Iterable[tuple[str, datetime]], zone: tzinfo | None = None) -> tuple[Quote, ...]:

@@ -72,3 +72,16 @@ def test_a_next_page_elsewhere_is_refused(httpserver, monkeypatch, tmp_path):
         {"satisfaction_ratings": PAGES[0], "next_page": "https://elsewhere.example/api/v2/satisfaction_ratings?page=2"})
     result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, quotes=True), MONTH)
     assert result.status == "failed" and "another server" in (result.error or "")
+
+
+def test_an_address_with_an_invisible_character_in_it_is_still_scrubbed(httpserver, monkeypatch, tmp_path):
+    """Text pasted from a mail client or a web page carries zero-width spaces and soft hyphens: they
+    are dropped from the quote, and must not first hide the address from the scrubbing."""
+    httpserver.expect_request(CASE.path).respond_with_handler(export([ROWS]))
+    httpserver.expect_request(RATINGS).respond_with_json({"satisfaction_ratings": [
+        rating(1, "Write to jo.bloggs\u200b@example.com, thanks!", "2026-10-02T08:00:00Z"),
+        rating(2, "Or to anna@\u00adexample.org about ticket\u200b 4711", "2026-10-03T08:00:00Z")],
+        "next_page": None})
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, quotes=True), MONTH)
+    assert result.status == "ok", result.error
+    assert [q["text"] for q in result.metrics["quotes"]] == ["Write to …, thanks!", "Or to … about …"]
