@@ -3,9 +3,9 @@
 A help desk that keeps the comment people leave with a good rating offers the month's comments
 to the preview, where a person may pick some for the highlights file. Nothing here reaches the
 email by itself. What is kept of a comment is its words and its day: never the requester's id,
-name or address, nor the ticket, and the e-mail addresses and ticket numbers written in the words
-themselves are replaced by "…" (names in free text cannot be told apart reliably: the person who
-picks a quote reads it first). A comment written as HTML keeps its text, without the tags.
+name or address, nor the ticket, and the e-mail addresses, phone numbers and ticket numbers written
+in the words themselves are replaced by "…" (names in free text cannot be told apart reliably: the
+person who picks a quote reads it first). A comment written as HTML keeps its text, without the tags.
 
 Where the comment is kept with each ticket (Jira Service Management's feedback, Freshservice's
 CSAT response), reading it costs one request per ticket: `FeedbackReader` bounds those requests
@@ -31,6 +31,11 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _TICKET = re.compile(r"(?i)(?:\b(?:ticket|request|case|incident|inc|req)\s*(?:no\.?|number|nr\.?)?\s*#?\s*\d+)|#\d+")
 _KEY = re.compile(r"#?\b[A-Z][A-Z0-9_]{1,9}-\d+\b")  # an issue key or display id: IT-42, INC-4711, SR-12
 _SPACE = re.compile(r"\s+")
+# A phone number: digits in groups split by a space, "-", "/" or parentheses, 7 to 15 of them, maybe
+# after "+" or "00". Dots do not split one, so dates (12.10.2026), versions and addresses stay.
+# Bounded in length, so that a long run of digits and dashes costs no more than a short one.
+_PHONE = re.compile(r"(?<![\w+])(?:\+|\b00)?\(?\d[\d ()/-]{5,24}\d(?![\w/-])")
+_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}|(?:19|20)\d\d ?[-/] ?(?:19|20)\d\d")
 _ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|.)?")  # a terminal's: colours, titles
 _MARKUP = re.compile(r"</?[A-Za-z][^<>]*>|<!--|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z]+);")
 
@@ -77,15 +82,24 @@ def plain_text(comment: str) -> str:
 
 
 def scrub(text: str) -> str:
-    """The comment's text with e-mail addresses and ticket numbers ("#4711", "ticket 4711", keys
-    such as "IT-42" or "INC-4711") replaced by "…", on one line, without control characters or
-    terminal escape sequences. Those go first: a zero-width space or a soft hyphen inside an address
-    (pasted text has them) would otherwise hide it from the scrubbing, then vanish and leave it whole."""
+    """The comment's text with e-mail addresses, ticket numbers ("#4711", "ticket 4711", keys
+    such as "IT-42" or "INC-4711") and phone numbers replaced by "…", on one line, without control
+    characters or terminal escape sequences. Those go first: a zero-width space or a soft hyphen
+    inside an address (pasted text has them) would otherwise hide it from the scrubbing, then
+    vanish and leave it whole."""
     text = _ESCAPE.sub("", plain_text(text))
     text = "".join(c for c in text if c.isprintable() or c.isspace())
     text = _EMAIL.sub("…", text)
     text = _KEY.sub("…", _TICKET.sub("…", text))
+    text = _PHONE.sub(_phone, text)
     return _SPACE.sub(" ", text).strip()
+
+
+def _phone(match: re.Match[str]) -> str:
+    """"…" for a phone number; a date or a short count of digits as it was."""
+    found = match[0]
+    digits = sum(c.isdigit() for c in found)
+    return found if not 7 <= digits <= 15 or _DATE.fullmatch(found.strip()) else "…"
 
 
 def quote_candidates(comments: Iterable[tuple[str, datetime]], zone: tzinfo | None = None) -> tuple[Quote, ...]:

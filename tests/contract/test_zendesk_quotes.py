@@ -85,3 +85,17 @@ def test_an_address_with_an_invisible_character_in_it_is_still_scrubbed(httpserv
     result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, quotes=True), MONTH)
     assert result.status == "ok", result.error
     assert [q["text"] for q in result.metrics["quotes"]] == ["Write to …, thanks!", "Or to … about …"]
+
+
+def test_a_phone_number_in_a_comment_is_scrubbed(httpserver, monkeypatch, tmp_path):
+    """A phone number is a way to reach the person, as an address is; a date, a time or a count is not one."""
+    httpserver.expect_request(CASE.path).respond_with_handler(export([ROWS]))
+    comments = ["Call me on +49 170 1234567 any time", "Reach me at (030) 123-4567 or 0170/1234567",
+                "Or 555-123-4567, or 0049 30 12345678.", "Fixed on 2026-10-12 at 10:30, 3 of 12.10.2026, 24/7"]
+    httpserver.expect_request(RATINGS).respond_with_json({"satisfaction_ratings": [
+        rating(n, text, f"2026-10-0{n}T08:00:00Z") for n, text in enumerate(comments, 1)], "next_page": None})
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, quotes=True), MONTH)
+    assert result.status == "ok", result.error
+    assert [q["text"] for q in result.metrics["quotes"]] == [
+        "Call me on … any time", "Reach me at … or …", "Or …, or ….",
+        "Fixed on 2026-10-12 at 10:30, 3 of 12.10.2026, 24/7"]
