@@ -99,3 +99,14 @@ def test_a_phone_number_in_a_comment_is_scrubbed(httpserver, monkeypatch, tmp_pa
     assert [q["text"] for q in result.metrics["quotes"]] == [
         "Call me on … any time", "Reach me at … or …", "Or …, or ….",
         "Fixed on 2026-10-12 at 10:30, 3 of 12.10.2026, 24/7"]
+
+
+def test_long_runs_of_letters_are_read_quickly(httpserver, monkeypatch, tmp_path):
+    """Comments of 19,000 letters without a space (a pasted blob) each cost no more than a short
+    one: the month's ratings are read well within the source's deadline."""
+    httpserver.expect_request(CASE.path).respond_with_handler(export([ROWS]))
+    blobs = [rating(n, "x" * 19_000 + f" {n}", f"2026-10-0{n}T08:00:00Z") for n in range(1, 9)]
+    httpserver.expect_request(RATINGS).respond_with_json({"satisfaction_ratings": blobs, "next_page": None})
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, quotes=True), MONTH, deadline_s=4)
+    assert result.status == "ok", result.error
+    assert "quotes" not in result.metrics  # each far over 600 characters: no quote
