@@ -1,10 +1,12 @@
 """ServiceNow: the Table API on `incident` (or another task table), offset paging, UTC datetimes.
 
 One query lists every ticket open at some moment of the month: opened before its end and not
-resolved before its start. `sysparm_query` dates are UTC, so the month's bounds are converted
-from the configured time zone. Offset paging needs a stable order: ORDERBY opened_at, then sys_id.
-A page may hold fewer rows than asked (ACLs remove rows), so paging follows the `Link: rel="next"`
-header or `X-Total-Count`, never the size of a page.
+resolved before its start. A canceled incident (state 8) does not count, as deleted and spam
+tickets do not elsewhere: it has no resolution, and would otherwise stay in the backlog for ever.
+`sysparm_query` dates are UTC, so the month's bounds are converted from the configured time zone.
+Offset paging needs a stable order: ORDERBY opened_at, then sys_id. A page may hold fewer rows
+than asked (ACLs remove rows), so paging follows the `Link: rel="next"` header or `X-Total-Count`,
+never the size of a page.
 
 SLA met comes from the incident's own `made_sla` by default. With `sla = "task_sla"` (or `true`,
 as it was first spelled), task_sla gives breaches and the stop time of the response SLA, one extra
@@ -29,6 +31,7 @@ from newsletter.period import Month
 from newsletter.results import TicketStats
 
 RESOLVED_STATES = ("6", "7")  # 6 Resolved, 7 Closed
+CANCELED = "8"  # an incident closed as a mistake or a duplicate: neither resolved nor open
 SLA_CHUNK = 100
 TASK_SLA = "/api/now/table/task_sla"
 SlaSource = Literal["made_sla", "task_sla", "none"]
@@ -93,7 +96,7 @@ class ServiceNow(TicketingCollector):
     def encoded_query(self, month: Month) -> str:
         start, end = utc_text(month.start), utc_text(month.end)
         scope = f"{self.settings.query.strip()}^" if self.settings.query.strip() else ""
-        return (f"{scope}opened_at<{end}^resolved_at>={start}^ORresolved_atISEMPTY"
+        return (f"{scope}opened_at<{end}^resolved_at>={start}^ORresolved_atISEMPTY^state!={CANCELED}"
                 "^ORDERBYopened_at^ORDERBYsys_id")
 
     def tickets(self, client: HttpClient, month: Month) -> Iterator[Ticket]:
@@ -113,7 +116,8 @@ class ServiceNow(TicketingCollector):
             rows = expect(answer.data, "result", list, self.vendor, path)
             slas = self.slas(client, [r.get("sys_id") for r in rows]) if sla == "task_sla" else None
             for row in rows:
-                yield self.ticket(row, self.sla_of(row, slas, sla))
+                if str(row.get("state")) != CANCELED:  # kept out by the query too; be sure
+                    yield self.ticket(row, self.sla_of(row, slas, sla))
             offset += s.page_size
             if not _more(answer.headers, answer.next_link(), offset, rows):
                 return

@@ -84,7 +84,7 @@ def test_numbers_over_three_pages(httpserver, monkeypatch, tmp_path, link):
     first, _ = httpserver.log[0]
     assert "made_sla" in first.args["sysparm_fields"].split(",")
     assert first.args["sysparm_query"] == ("opened_at<2026-10-31 23:00:00^resolved_at>=2026-09-30 22:00:00"
-                                           "^ORresolved_atISEMPTY^ORDERBYopened_at^ORDERBYsys_id")
+                                           "^ORresolved_atISEMPTY^state!=8^ORDERBYopened_at^ORDERBYsys_id")
     assert first.authorization.username == "newsletter" and first.authorization.password == SECRET
 
 
@@ -174,3 +174,21 @@ def test_an_unknown_sla_source_is_refused(monkeypatch, tmp_path):
 @pytest.mark.parametrize("fault", FAULTS)
 def test_faults(fault, httpserver, monkeypatch, tmp_path, caplog):
     check_fault(CASE.faults(httpserver, monkeypatch, tmp_path, MONTH), fault, httpserver, caplog)
+
+
+def test_a_canceled_incident_is_not_open(httpserver, monkeypatch, tmp_path):
+    """Canceled (state 8) is no resolution and leaves resolved_at empty: not open either, so it is
+    neither in the backlog (every canceled incident ever would be) nor asked for."""
+    canceled = [{"sys_id": f"{n:032x}", "number": f"INC00200{n:02d}", "opened_at": opened, "resolved_at": "",
+                 "closed_at": "", "state": "8", "category": "network", "made_sla": "true"}
+                for n, opened in ((1, "2026-03-02 09:00:00"), (2, "2026-10-12 09:00:00"))]
+
+    def handle(request: Request):
+        body = table([LIVE], 8)(request).get_json()
+        return json_response({"result": body["result"] + canceled}, headers={"X-Total-Count": "10"})
+
+    httpserver.expect_request(PATH).respond_with_handler(handle)
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, page_size=100), MONTH)
+    assert result.status == "ok", result.error
+    assert (result.metrics["opened"], result.metrics["resolved"], result.metrics["backlog_end"]) == (4, 3, 3)
+    assert "^state!=8^" in httpserver.log[0][0].args["sysparm_query"]
