@@ -43,7 +43,9 @@ class TicketingCollector(HttpSource):
         try:
             stats = aggregate_tickets(self.tickets(client, month), month, backlog_known=self.backlog_known,
                                       now=self.clock())
-        except (AttributeError, TypeError, KeyError) as exc:  # a record not shaped as documented
+        # A record not shaped as documented, or with a number no date can hold (minutes beyond the
+        # year 9999, NaN): the vendor's, said so, never an "unexpected" error of the collector.
+        except (AttributeError, TypeError, KeyError, ValueError, OverflowError) as exc:
             log.debug("%s: unexpected record shape:\n%s", self.name,
                       redacted_traceback(exc, secret_values(self.settings)))
             raise SourceError(f"{self.vendor} sent a ticket record in an unexpected shape "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from werkzeug import Request
+from werkzeug import Request, Response
 
 from newsletter.collectors.zendesk import Zendesk
 from newsletter.errors import ConfigError
@@ -133,3 +135,18 @@ def test_one_way_to_the_category_only(httpserver, monkeypatch, tmp_path):
 @pytest.mark.parametrize("fault", FAULTS)
 def test_faults(fault, httpserver, monkeypatch, tmp_path, caplog):
     check_fault(CASE.faults(httpserver, monkeypatch, tmp_path, MONTH), fault, httpserver, caplog)
+
+
+@pytest.mark.parametrize("minutes", [1e13, "NaN"], ids=["beyond any date", "NaN"])
+def test_an_impossible_duration_is_explained(minutes, httpserver, monkeypatch, tmp_path):
+    """A metric set whose minutes no date can hold (Python's JSON reads NaN too): the source fails
+    saying Zendesk sent it, never as an unexpected error."""
+    def handle(request: Request):
+        body = export([ROWS[:3]])(request).get_json()
+        body["metric_sets"][1]["reply_time_in_minutes"] = {"calendar": "@", "business": 1}
+        text = json.dumps(body).replace('"@"', str(minutes))
+        return Response(text, content_type="application/json")
+    httpserver.expect_request(CASE.path).respond_with_handler(handle)
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path), MONTH)
+    assert result.status == "failed"
+    assert result.error.startswith("Zendesk sent a ticket record in an unexpected shape"), result.error
