@@ -16,7 +16,7 @@ from newsletter.binding import Secret
 from newsletter.collectors.common import HttpSourceSettings
 from newsletter.collectors.quotes import quote_candidates
 from newsletter.collectors.ticketing import TicketingCollector, expect, label, parse_time
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, SourceError
 from newsletter.hosts import same_origin
 from newsletter.http import HttpClient, PageGuard
 from newsletter.model import Ticket
@@ -113,8 +113,8 @@ class Zendesk(TicketingCollector):
             if data.get("end_of_stream", True):
                 return
             cursor = data.get("after_cursor")
-            if not cursor:
-                return
+            if not cursor:  # stopping here would give part of the month as the whole of it
+                raise SourceError(f"{self.vendor} said more tickets follow but sent no after_cursor ({EXPORT})")
             guard.rows(len(rows))
 
     def ticket(self, row: dict, metric: dict) -> Ticket | None:

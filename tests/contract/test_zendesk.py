@@ -150,3 +150,14 @@ def test_an_impossible_duration_is_explained(minutes, httpserver, monkeypatch, t
     result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path), MONTH)
     assert result.status == "failed"
     assert result.error.startswith("Zendesk sent a ticket record in an unexpected shape"), result.error
+
+
+def test_more_pages_without_a_cursor_is_not_taken_for_the_end(httpserver, monkeypatch, tmp_path):
+    """end_of_stream false but no after_cursor: the rest of the month cannot be asked for, so the
+    numbers so far are not given as the month's."""
+    def handle(request: Request):
+        body = export([ROWS[:4], ROWS[4:]])(request).get_json()
+        return json_response({**body, "after_cursor": None, "after_url": None})
+    httpserver.expect_request(CASE.path).respond_with_handler(handle)
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path), MONTH)
+    assert result.status == "failed" and "after_cursor" in result.error and CASE.path in result.error
