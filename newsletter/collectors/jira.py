@@ -28,6 +28,8 @@ from newsletter.results import TicketStats
 
 SEARCH = "/rest/api/3/search/jql"
 PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,254}")
+ORDER_BY = re.compile(r"(?i)\border\s+by\b")
+QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')  # JQL strings, where "order by" is only text
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +62,8 @@ class Jira(TicketingCollector):
         if s.project and not PROJECT_KEY.fullmatch(s.project):
             raise ConfigError(f"source {self.name}: project: expected a project key such as \"IT\", "
                               f"got {s.project!r}")
+        if ORDER_BY.search(QUOTED.sub("", s.jql)):  # as copied from Jira's issue search
+            raise ConfigError(f"source {self.name}: jql: leave ORDER BY out; the collector orders for paging")
         if "@" not in s.email:
             raise ConfigError(f"source {self.name}: email: expected the Atlassian account's e-mail address")
         check_range(self.name, "page_size", s.page_size, 1, 100)

@@ -147,3 +147,17 @@ def test_bad_settings_are_refused_before_any_request(table, monkeypatch, tmp_pat
     table = {"base_url": "https://x.atlassian.net", **table}
     with pytest.raises(ConfigError, match="source helpdesk"):
         CASE.build(table.pop("base_url"), monkeypatch, tmp_path, **table)
+
+
+@pytest.mark.parametrize("jql", ["type = Incident ORDER BY created DESC", "type = Incident order  by priority"])
+def test_jql_copied_with_its_order_is_refused_naming_the_key(jql, monkeypatch, tmp_path):
+    """JQL copied from Jira's issue search ends in ORDER BY, which cannot stand inside the
+    collector's query (Jira would answer 400 about a ')' it expected)."""
+    with pytest.raises(ConfigError, match=r"^source helpdesk: jql: leave ORDER BY out"):
+        CASE.build("https://x.atlassian.net", monkeypatch, tmp_path, jql=jql)
+
+
+def test_order_by_in_a_quoted_text_is_no_order(httpserver, monkeypatch, tmp_path):
+    httpserver.expect_request("/rest/api/3/search/jql").respond_with_handler(pages([[]], [None], [True]))
+    collector = CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, jql='summary ~ "order by phone"')
+    assert run(collector, MONTH).status == "ok"
