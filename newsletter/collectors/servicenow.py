@@ -30,7 +30,7 @@ from newsletter.model import Ticket
 from newsletter.period import Month
 from newsletter.results import TicketStats
 
-RESOLVED_STATES = ("6", "7")  # 6 Resolved, 7 Closed
+RESOLVED_STATES = ("6", "7")  # incident's 6 Resolved, 7 Closed; any task table's closed ones are inactive
 CANCELED = "8"  # an incident closed as a mistake or a duplicate: neither resolved nor open
 SLA_CHUNK = 100
 TASK_SLA = "/api/now/table/task_sla"
@@ -94,16 +94,20 @@ class ServiceNow(TicketingCollector):
                                 secrets=(password,), auth=(s.username, password))
 
     def encoded_query(self, month: Month) -> str:
+        """By resolved_at on incident (a resolved incident may never be closed); by closed_at on any
+        other task table, which has no resolved_at: ServiceNow would drop a condition on a field the
+        table lacks, and list every record."""
         start, end = utc_text(month.start), utc_text(month.end)
         scope = f"{self.settings.query.strip()}^" if self.settings.query.strip() else ""
-        return (f"{scope}opened_at<{end}^resolved_at>={start}^ORresolved_atISEMPTY^state!={CANCELED}"
+        done = "resolved_at" if self.settings.table == "incident" else "closed_at"
+        return (f"{scope}opened_at<{end}^{done}>={start}^OR{done}ISEMPTY^state!={CANCELED}"
                 "^ORDERBYopened_at^ORDERBYsys_id")
 
     def tickets(self, client: HttpClient, month: Month) -> Iterator[Ticket]:
         s = self.settings
         path = f"/api/now/table/{s.table}"
         sla = self.sla_source()
-        fields = ["sys_id", "number", "opened_at", "resolved_at", "closed_at", "state",
+        fields = ["sys_id", "number", "opened_at", "resolved_at", "closed_at", "state", "active",
                   *(["made_sla"] if sla != "none" else []),
                   *[f for f in (s.category_field, s.first_response_field) if f]]
         params = {"sysparm_query": self.encoded_query(month), "sysparm_fields": ",".join(fields),
@@ -135,7 +139,7 @@ class ServiceNow(TicketingCollector):
         breached, response_end = sla
         return Ticket(
             id=key, created=created,
-            resolved=done if str(row.get("state")) in RESOLVED_STATES else None,
+            resolved=done if str(row.get("state")) in RESOLVED_STATES or _inactive(row.get("active")) else None,
             first_response=first or response_end,
             category=label(row.get(s.category_field)) if s.category_field else None,
             sla_breached=breached,
@@ -182,6 +186,11 @@ class ServiceNow(TicketingCollector):
         self._notes.append(f"task_sla answered {code}: SLA met read from the tickets' own made_sla instead, "
                            "first response unknown; give the user read access to task_sla "
                            '(or set sla = "made_sla")')
+
+
+def _inactive(value: Any) -> bool:
+    """A task no longer active is closed, whatever its table calls the state (sc_req_item's 3, 4, 7)."""
+    return str(value).strip().lower() == "false"
 
 
 def _made_sla(value: Any) -> bool | None:

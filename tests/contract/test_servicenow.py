@@ -192,3 +192,24 @@ def test_a_canceled_incident_is_not_open(httpserver, monkeypatch, tmp_path):
     assert result.status == "ok", result.error
     assert (result.metrics["opened"], result.metrics["resolved"], result.metrics["backlog_end"]) == (4, 3, 3)
     assert "^state!=8^" in httpserver.log[0][0].args["sysparm_query"]
+
+
+def test_another_task_table_counts_its_closed_records(httpserver, monkeypatch, tmp_path):
+    """sc_req_item has no resolved_at and closes with states 3, 4 and 7 (complete, incomplete,
+    skipped): a record is done once it is no longer active, at closed_at, as in every task table."""
+    def item(row: Row) -> dict:
+        return {"sys_id": sys_id(row), "number": f"RITM00100{row.number:02d}", "opened_at": glide(row.created),
+                "closed_at": glide(row.resolved), "state": ("3" if row.number % 2 else "4") if row.resolved else "2",
+                "active": "false" if row.resolved else "true", "category": "hardware"}
+
+    httpserver.expect_request("/api/now/table/sc_req_item").respond_with_handler(
+        lambda request: json_response({"result": [item(r) for r in LIVE]}, headers={"X-Total-Count": "8"}))
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, table="sc_req_item", page_size=100,
+                            sla="none"), MONTH)
+    assert result.status == "ok", result.error
+    expected = {**EXPECTED, "first_response_median_s": None, "first_response_p90_s": None}
+    assert {k: result.metrics[k] for k in EXPECTED} == expected
+    request, _ = httpserver.log[0]
+    assert request.args["sysparm_query"].startswith(  # no resolved_at there: ServiceNow would drop the condition
+        "opened_at<2026-10-31 23:00:00^closed_at>=2026-09-30 22:00:00^ORclosed_atISEMPTY^")
+    assert "active" in request.args["sysparm_fields"].split(",")
