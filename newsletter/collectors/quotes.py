@@ -27,9 +27,9 @@ MAX_QUOTE = 600  # characters; a longer comment is a letter, not a quote
 MAX_QUOTES = 200  # candidates kept per month: a page a person can read
 MAX_RAW = 20_000  # characters of a comment as sent (HTML included) worth reading at all
 MAX_FEEDBACK_REQUESTS = 500  # per source and month: the requests made for quotes alone, one per ticket
-# The part before "@" is at most 64 characters (RFC 5321): unbounded, every letter of a long word
-# would start a search to its end, and a comment of 20,000 letters would take seconds.
-_EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)+")
+# Begun only where the address can begin: otherwise every letter of a long word would start a
+# search to its end, and a comment of 20,000 letters would take seconds.
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _TICKET = re.compile(r"(?i)(?:\b(?:ticket|request|case|incident|inc|req)\s*(?:no\.?|number|nr\.?)?\s*#?\s*\d+)|#\d+")
 _KEY = re.compile(r"#?\b[A-Z][A-Z0-9_]{1,9}-\d+\b")  # an issue key or display id: IT-42, INC-4711, SR-12
 _SPACE = re.compile(r"\s+")

@@ -110,3 +110,12 @@ def test_long_runs_of_letters_are_read_quickly(httpserver, monkeypatch, tmp_path
     result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, quotes=True), MONTH, deadline_s=4)
     assert result.status == "ok", result.error
     assert "quotes" not in result.metrics  # each far over 600 characters: no quote
+
+
+def test_a_long_address_is_scrubbed_whole(httpserver, monkeypatch, tmp_path):
+    httpserver.expect_request(CASE.path).respond_with_handler(export([ROWS]))
+    address = "jo.bloggs." + "x" * 70 + "@example.com"
+    httpserver.expect_request(RATINGS).respond_with_json({"satisfaction_ratings": [
+        rating(1, f"Write to {address} please", "2026-10-02T08:00:00Z")], "next_page": None})
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, quotes=True), MONTH)
+    assert [q["text"] for q in result.metrics["quotes"]] == ["Write to … please"]
