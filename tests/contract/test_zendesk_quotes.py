@@ -119,3 +119,14 @@ def test_a_long_address_is_scrubbed_whole(httpserver, monkeypatch, tmp_path):
         rating(1, f"Write to {address} please", "2026-10-02T08:00:00Z")], "next_page": None})
     result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, quotes=True), MONTH)
     assert [q["text"] for q in result.metrics["quotes"]] == ["Write to … please"]
+
+
+def test_a_comment_with_a_long_blank_run_is_read_quickly(httpserver, monkeypatch, tmp_path):
+    """"ticket" followed by a long run of blanks and no number (a pasted mail's empty lines, an HTML
+    comment of many <br>s): looking for a ticket number there must not take minutes."""
+    httpserver.expect_request(CASE.path).respond_with_handler(export([ROWS]))
+    httpserver.expect_request(RATINGS).respond_with_json({"satisfaction_ratings": [
+        rating(1, "Thanks for closing my ticket" + "\n" * 1500 + "!", "2026-10-02T08:00:00Z")], "next_page": None})
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, quotes=True), MONTH, deadline_s=3)
+    assert result.status == "ok", result.error
+    assert [q["text"] for q in result.metrics["quotes"]] == ["Thanks for closing my ticket !"]
