@@ -18,7 +18,7 @@ rating of the default question counts. Freshdesk's scale runs from -103 (extreme
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ from newsletter.errors import SourceError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.model import Ticket
 from newsletter.period import Month
+from newsletter.results import TicketStats
 
 TICKETS = "/api/v2/tickets"
 RATINGS = "/api/v2/surveys/satisfaction_ratings"
@@ -37,6 +38,8 @@ WINDOW_PAGES = 300  # the list answers no page past this one (only tickets of on
 POSITIVE = 100  # ratings above neutral (101 happy, 102 very happy, 103 extremely happy)
 ZULU = "%Y-%m-%dT%H:%M:%SZ"
 EARLIEST = datetime.min.replace(tzinfo=UTC)  # a rating without a date: older than any dated one
+REFUSED = ("Freshdesk refused the satisfaction ratings (403): CSAT unknown; set csat = false if the plan has no "
+           "Surveys, or let the API key's agent see them")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,7 +64,13 @@ class Freshdesk(TicketingCollector):
         check_range(self.name, "page_size", self.settings.page_size, 1, 100)
 
     def reads_csat(self) -> bool:
-        return self.settings.csat
+        return self.settings.csat and not self._ratings_refused
+
+    def collect(self, month: Month) -> TicketStats:
+        """A 403 for the ratings (a plan without Surveys, csat being on by default) loses CSAT only."""
+        self._ratings_refused = False
+        stats = super().collect(month)
+        return replace(stats, warnings=(*stats.warnings, REFUSED)) if self._ratings_refused else stats
 
     def client(self) -> HttpClient:
         key = self.settings.api_key.reveal()
@@ -112,7 +121,11 @@ class Freshdesk(TicketingCollector):
         page = 1
         while True:
             guard.next_page(("ratings", page))
-            answer = client.fetch_json("GET", RATINGS, params={**params, "page": page})
+            response = client.request("GET", RATINGS, params={**params, "page": page}, accept=(403,))
+            if response.status_code == 403:
+                self._ratings_refused = True
+                return {}
+            answer = client.decode(response)
             rows = expect({"ratings": answer.data}, "ratings", list, self.vendor, RATINGS)
             for row in rows:
                 rated = self._rating(row)

@@ -168,9 +168,23 @@ def test_faults_on_the_tickets_list(fault, httpserver, monkeypatch, tmp_path, ca
     check_fault(faults(httpserver, monkeypatch, tmp_path, freshdesk.TICKETS), fault, httpserver, caplog)
 
 
-@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("fault", [f for f in FAULTS if f != "403"])
 def test_faults_on_the_ratings(fault, httpserver, monkeypatch, tmp_path, caplog):
     check_fault(faults(httpserver, monkeypatch, tmp_path, freshdesk.RATINGS), fault, httpserver, caplog)
+
+
+def test_refused_ratings_leave_csat_unknown_not_the_month(httpserver, monkeypatch, tmp_path):
+    """Freshdesk answers 403 for the ratings of a plan without Surveys (csat is on by default) or an
+    agent who may not see them: the tickets' numbers stand, CSAT is unknown, and a warning says what to set."""
+    listing, _ = serve(httpserver, ratings=lambda request: json_response(
+        {"code": "access_denied", "message": "You are not authorized to perform this action."}, 403))
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path), MONTH)
+    assert result.status == "ok", result.error
+    assert {k: result.metrics[k] for k in EXPECTED} == {**EXPECTED, "backlog_end": None}
+    assert result.metrics["csat_pct"] is None and result.metrics["csat_responses"] is None
+    assert result.warnings == ["Freshdesk refused the satisfaction ratings (403): CSAT unknown; set csat = false "
+                               "if the plan has no Surveys, or let the API key's agent see them"]
+    assert listing.calls == 3
 
 
 @pytest.mark.parametrize("same_moment", [False, True], ids=["each-its-own-moment", "a-page-of-one-moment"])
