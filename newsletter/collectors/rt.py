@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from newsletter.binding import Secret
 from newsletter.collectors.common import HttpSourceSettings, check_range
@@ -77,9 +78,11 @@ class RequestTracker(TicketingCollector):
             for item in items:
                 if item.get("Status") != "deleted":  # RT hides them from searches; be sure
                     yield self.ticket(item)
-            if not items or not _has_next(data, page):
+            # An empty page ends a listing RT counted (`pages`), not one it filters by rights in code.
+            if not _has_next(data, page) or (not items and data.get("pages") is not None):
                 return
-            page += 1
+            guard.rows(len(items))
+            page = _next_page_number(data, page)
 
     def ticket(self, item: dict) -> Ticket:
         key = str(item.get("id"))
@@ -94,6 +97,18 @@ class RequestTracker(TicketingCollector):
             resolved=None if item.get("Status") in active else resolved,
             category=label(item.get("Queue")) if self.settings.category == "queue" else None,
         )
+
+
+def _next_page_number(data: dict, page: int) -> int:
+    """The page `next_page` names. Checking rights in code (the token's user may not see every
+    queue), RT sends no total, may show none of a page's rows and names the next page that holds
+    one the user sees, several pages on: an empty page there is not the end."""
+    link: Any = data.get("next_page")
+    if isinstance(link, str):
+        named = parse_qs(urlsplit(link).query).get("page", [""])[-1]
+        if named.isdigit() and int(named) > page:
+            return int(named)
+    return page + 1
 
 
 def _has_next(data: dict, page: int) -> bool:

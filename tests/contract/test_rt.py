@@ -139,3 +139,26 @@ def test_a_ticket_dated_in_the_future_is_left_out_with_a_warning(httpserver, mon
     assert result.metrics["partial"] is False
     assert result.metrics["warnings"] == ["1 ticket left out of the figures: 1 dated after the collection; check "
                                           "the help desk's dates (and its clock)"]
+
+
+def test_pages_hidden_by_rights_are_skipped_not_taken_for_the_end(httpserver, monkeypatch, tmp_path):
+    """When RT checks rights in code (the token's user may not see every queue), it sends no total
+    or pages, a page may show none of its rows, and next_page names the next page holding one the
+    user sees, which may be several pages on: the listing goes on from there."""
+    visible = [item(r) for r in ROWS]
+    seen_on = {1: visible[:3], 5: visible[3:6], 6: visible[6:]}  # pages 2-4: rows of a queue the user may not see
+
+    def handle(request: Request):
+        page = int(request.args.get("page", 1))
+        shown = seen_on.get(page, [])
+        later = next((p for p in sorted(seen_on) if p > page), None)
+        body = {"total": None, "count": len(shown), "page": page, "pages": None, "per_page": 3, "items": shown}
+        if later is not None:
+            body["next_page"] = f"http://rt/REST/2.0/tickets?query=x&per_page=3&page={later}"
+        return json_response(body)
+
+    httpserver.expect_request("/REST/2.0/tickets").respond_with_handler(handle)
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path), MONTH)
+    assert result.status == "ok", result.error
+    assert {k: result.metrics[k] for k in EXPECTED} == EXPECTED
+    assert [r.args["page"] for r, _ in httpserver.log] == ["1", "5", "6"]
