@@ -84,3 +84,13 @@ def test_custom_metrics_reach_templates_with_history(workspace, tmp_path):
     assert "MORE FROM IT" in text
     assert "- Laptops rolled out: 42 (17 more than September)" in text
     assert "- Clicked the link in our phishing test: 4.1%" in text
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".toml"])
+def test_a_file_saved_with_a_byte_order_mark_reads(tmp_path, suffix):
+    """Excel's "CSV UTF-8" and some editors write a byte order mark first: it is no part of the header."""
+    path = tmp_path / f"m{suffix}"
+    text = ("month,name,value,label\n2026-10,laptops,42,Laptops\n" if suffix == ".csv" else
+            '[[metric]]\nmonth = "2026-10"\nname = "laptops"\nvalue = 42\nlabel = "Laptops"\n')
+    path.write_text("\ufeff" + text, encoding="utf-8")
+    assert collector(path).collect(OCTOBER).values["laptops"].value == 42

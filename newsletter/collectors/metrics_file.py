@@ -60,7 +60,7 @@ class MetricsFile(Collector):
         """Every row of the file, checked; ConfigError names the file, the row and what to fix."""
         path: Path = self.settings.file
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # Excel's "CSV UTF-8" begins with a byte order mark
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"source {self.name}: cannot read {path} ({exc})") from None
         if path.suffix.lower() == ".csv":
