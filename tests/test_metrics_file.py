@@ -94,3 +94,28 @@ def test_a_file_saved_with_a_byte_order_mark_reads(tmp_path, suffix):
             '[[metric]]\nmonth = "2026-10"\nname = "laptops"\nvalue = 42\nlabel = "Laptops"\n')
     path.write_text("\ufeff" + text, encoding="utf-8")
     assert collector(path).collect(OCTOBER).values["laptops"].value == 42
+
+
+@pytest.mark.parametrize(("value", "read"), [('"1,234"', 1234.0), ('"1,234,567.5"', 1234567.5), ("4.1", 4.1)])
+def test_a_comma_is_read_as_a_thousands_separator(tmp_path, value, read):
+    path = tmp_path / "m.csv"
+    path.write_text(f"month,name,value,label\n2026-10,a,{value},A\n")
+    assert collector(path).collect(OCTOBER).values["a"].value == read
+
+
+@pytest.mark.parametrize(("suffix", "value", "message"), [
+    (".csv", '"98,5"', "line 2: value '98,5': expected a number"),  # a decimal comma, not 985
+    (".csv", '"1,23"', "line 2: value '1,23': expected a number"),
+    (".csv", "NaN", "line 2: value 'NaN': expected a number"),
+    (".csv", "inf", "line 2: value 'inf': expected a number"),
+    (".toml", "nan", "metric 1: value nan: expected a number"),
+    (".toml", "[1]", "metric 1: value [1]: expected a number"),
+    (".toml", "{ n = 1 }", "metric 1: value {'n': 1}: expected a number"),
+])
+def test_a_value_that_is_no_number_names_the_row(tmp_path, suffix, value, message):
+    path = tmp_path / f"m{suffix}"
+    path.write_text(f"month,name,value,label\n2026-10,a,{value},A\n" if suffix == ".csv" else
+                    f'[[metric]]\nmonth = "2026-10"\nname = "a"\nvalue = {value}\nlabel = "A"\n')
+    with pytest.raises(ConfigError) as caught:
+        collector(path).validate()
+    assert message in str(caught.value)

@@ -8,6 +8,7 @@ each month's values as `metrics.<name>` with their history from the store.
 from __future__ import annotations
 
 import csv
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from newsletter.results import UNITS, CustomMetrics, CustomValue
 COLUMNS = ("month", "name", "value", "label")
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d*)?$")
 
 
 @dataclass(frozen=True)
@@ -119,11 +121,20 @@ def _row(record: dict[str, Any], where: str) -> Row:
 
 
 def _number(value: Any, where: str) -> float | None:
+    """A finite number; a comma only as a thousands separator (1,234), so a decimal comma (98,5) is
+    refused rather than read as 985."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, bool):
-        raise ConfigError(f"{where}: value {value!r}: expected a number")
+    text = value.strip() if isinstance(value, str) else ""
+    if isinstance(value, str) and "," in text and not _THOUSANDS.match(text):
+        raise ConfigError(f"{where}: value {value!r}: expected a number (a comma only between thousands: "
+                          "1,234; a decimal point: 98.5)")
     try:
-        return float(str(value).strip().replace(",", "")) if isinstance(value, str) else float(value)
+        number = float(text.replace(",", "")) if isinstance(value, str) else None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = float(value)
     except ValueError:
-        raise ConfigError(f"{where}: value {value!r}: expected a number, or nothing when unknown") from None
+        number = None
+    if number is None or not math.isfinite(number):
+        raise ConfigError(f"{where}: value {value!r}: expected a number, or nothing when unknown")
+    return number
