@@ -119,3 +119,19 @@ def test_a_value_that_is_no_number_names_the_row(tmp_path, suffix, value, messag
     with pytest.raises(ConfigError) as caught:
         collector(path).validate()
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("m.csv", "month,name,value,label\n2026-10,a,1,234,A\n",
+     "m.csv:line 2: 5 fields where the header has 4 columns; put a value with a comma in double quotes"),
+    ("m.csv", "month,name,value,label,notes\n2026-10,a,1,A,x,y\n", "m.csv:line 2: 6 fields where the header has 5"),
+    ("m.csv", "month,name,value,label,value\n2026-10,a,1,A,2\n", "m.csv:1: the column value is in the header twice"),
+    ("m.toml", "metric = [1, 2]\n", "m.toml: expected only [[metric]] tables"),
+    ("m.toml", 'metric = ["2026-10"]\n', "m.toml: expected only [[metric]] tables"),
+])
+def test_a_malformed_file_is_one_line_naming_it(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        collector(path).validate()
+    assert message in str(caught.value)

@@ -83,10 +83,20 @@ class MetricsFile(Collector):
 
 def _csv_records(text: str, path: Path) -> list[tuple[str, dict[str, Any]]]:
     reader = csv.DictReader(text.splitlines())
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    header = reader.fieldnames or []
+    missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise ConfigError(f"{path}:1: header needs the columns {', '.join(COLUMNS)} (missing: {', '.join(missing)})")
-    return [(f"line {reader.line_num}", dict(record)) for record in reader]
+    twice = next((c for c in header if header.count(c) > 1), None)
+    if twice is not None:
+        raise ConfigError(f"{path}:1: the column {twice} is in the header twice; keep one")
+    records = []
+    for record in reader:
+        if None in record:  # more fields than columns: csv keeps the rest under None
+            raise ConfigError(f"{path}:line {reader.line_num}: {len(header) + len(record[None])} fields where the "
+                              f"header has {len(header)} columns; put a value with a comma in double quotes")
+        records.append((f"line {reader.line_num}", dict(record)))
+    return records
 
 
 def _toml_records(text: str, path: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -95,7 +105,8 @@ def _toml_records(text: str, path: Path) -> list[tuple[str, dict[str, Any]]]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     metrics = data.get("metric", [])
-    if not isinstance(metrics, list) or set(data) - {"metric"}:
+    if (not isinstance(metrics, list) or not all(isinstance(m, dict) for m in metrics)
+            or set(data) - {"metric"}):
         raise ConfigError(f"{path}: expected only [[metric]] tables with keys {', '.join(COLUMNS)}")
     return [(f"metric {number}", record) for number, record in enumerate(metrics, start=1)]
 
