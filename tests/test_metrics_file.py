@@ -135,3 +135,16 @@ def test_a_malformed_file_is_one_line_naming_it(tmp_path, name, text, message):
     with pytest.raises(ConfigError) as caught:
         collector(path).validate()
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(("unit", "value", "message"), [
+    ("pct", "150", "line 2: value 150 (pct): expected a share from 0 to 100"),
+    ("pct", "-3", "line 2: value -3 (pct): expected a share from 0 to 100"),
+    ("duration", "-60", "line 2: value -60 (duration): expected seconds, 0 or more"),
+])
+def test_a_share_over_100_or_a_negative_duration_is_refused(tmp_path, unit, value, message):
+    path = tmp_path / "m.csv"
+    path.write_text(f"month,name,value,label,unit\n2026-10,a,{value},A,{unit}\n")
+    with pytest.raises(ConfigError) as caught:
+        collector(path).validate()
+    assert message in str(caught.value)

@@ -128,7 +128,12 @@ def _row(record: dict[str, Any], where: str) -> Row:
         raise ConfigError(f"{where}: unit {unit!r}: expected one of {', '.join(UNITS)}")
     if better not in ("", "higher", "lower"):
         raise ConfigError(f"{where}: better {better!r}: expected higher, lower or nothing")
-    return Row(month, name, _number(record.get("value"), where), label, unit, better)
+    value = _number(record.get("value"), where)
+    if value is not None and unit == "pct" and not 0 <= value <= 100:
+        raise ConfigError(f"{where}: value {value:g} (pct): expected a share from 0 to 100 (4.1 for 4.1 %)")
+    if value is not None and unit == "duration" and value < 0:
+        raise ConfigError(f"{where}: value {value:g} (duration): expected seconds, 0 or more")
+    return Row(month, name, value, label, unit, better)
 
 
 def _number(value: Any, where: str) -> float | None:
