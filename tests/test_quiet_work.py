@@ -167,3 +167,9 @@ def test_the_blocks_follow_the_configured_order_and_hide_without_a_source(worksp
     html = tmp_path / "draft.html"
     assert workspace.invoke("preview", "--month", "2026-10", "--output", str(html)).exit_code == 0
     assert "Laptops and phones" not in html.read_text() and "Spotting phishing" in html.read_text()
+
+
+def test_a_month_in_which_no_backup_ran_is_not_said_as_every_one_made():
+    shown = section(context([backup(runs=0, failed=0, restores=0)]), "backup")
+    assert shown.summary == ""  # not "We made every one of the 0 backups that ran."
+    assert "success_rate_pct" not in shown.framings

@@ -237,7 +237,7 @@ def _frame_awareness(section: Section, key: str, month: Month) -> str:
 def summarize(section: Section, month: Month) -> str:
     """One plain sentence for the section; '' when it has nothing to say."""
     f = section.figures
-    if section.kind == "backup" and section.known("jobs_run") and section.known("failed"):
+    if section.kind == "backup" and section.value_of("jobs_run") and section.known("failed"):  # none ran: no sentence
         runs, failed = f["jobs_run"], f["failed"]
         if failed.value == 0:
             text = _("We made every one of the %(runs)s backups that ran") % {"runs": runs.display}
