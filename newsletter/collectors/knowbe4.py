@@ -165,13 +165,18 @@ def _doubt(test: dict[str, Any]) -> str | None:
 
 
 def _total(tests: list[dict[str, Any]], key: str, warnings: list[str]) -> int | None:
-    """The sum of one count over the tests; unknown (with a warning) when a test's is unreadable."""
+    """The sum of one count over the tests; unknown (with a warning) when a test's is unreadable, or
+    counts more people than the test's delivered emails reached (a share over 100 % otherwise)."""
     total = 0
     for test in tests:
-        value = _count(test.get(key))
+        value, sent = _count(test.get(key)), _count(test.get("delivered_count"))
         if value is None:
             warnings.append(f"KnowBe4 sent test {_id(test)} without a readable {key}: the month's "
                             f"{key.removesuffix('_count')} is unknown")
+            return None
+        if key != "delivered_count" and sent is not None and value > sent:
+            warnings.append(f"KnowBe4 sent test {_id(test)} with a {key} ({value}) over its delivered_count "
+                            f"({sent}): the month's {key.removesuffix('_count')} is unknown")
             return None
         total += value
     return total

@@ -230,3 +230,14 @@ def test_a_vendor_percentage_below_the_clicks_alone_is_not_believed(httpserver, 
     [warning] = stats.warnings
     assert warning.startswith("KnowBe4's phish-prone percentage for test 101 (0.105 %) is below its clicks alone "
                               "(18 of 200 delivered, 9 %): the month's phish-prone percentage is clicked / delivered")
+
+
+def test_more_clicks_or_reports_than_delivered_emails_is_unknown_never_over_100(httpserver, session):
+    """A test cannot be clicked or reported by more people than it reached: such counts are not believed,
+    so no share over 100 % reaches the email."""
+    serve(httpserver, tests=[dict(TESTS[0], clicked_count=400, reported_count=250, phish_prone_percentage=50.0)])
+    stats = make(httpserver.url_for("/"), session).collect(OCTOBER)
+    assert (stats.delivered, stats.clicked, stats.reported) == (200, None, None)
+    assert stats.phish_prone_pct is None and stats.reported_pct is None
+    assert any("test 101 with a clicked_count (400) over its delivered_count (200)" in w for w in stats.warnings)
+    assert any("test 101 with a reported_count (250) over its delivered_count (200)" in w for w in stats.warnings)
