@@ -85,7 +85,8 @@ class KnowBe4(HttpSource):
         return awareness(tests, completed)
 
     def rows(self, client: HttpClient, path: str, key: str) -> Iterator[dict[str, Any]]:
-        """Every row of a paged list; a page repeated or paging without end is an error, not a loop."""
+        """Every row of a paged list once (pages shift when rows are added meanwhile: a row seen again
+        is not counted twice); a page repeated or paging without end is an error, not a loop."""
         guard, size, seen = PageGuard(self.vendor), self.settings.page_size, set()
         page = 1
         while True:
@@ -97,8 +98,10 @@ class KnowBe4(HttpSource):
             if ids and ids <= seen:
                 raise SourceError(f"{self.vendor} sent page {page} of {path} with the same rows as an earlier "
                                   "page; stopped paging")
-            seen |= ids
-            yield from (row for row in rows if isinstance(row, dict))
+            for row in rows:
+                if isinstance(row, dict) and (row.get(key) is None or row.get(key) not in seen):
+                    seen.add(row.get(key))
+                    yield row
             if len(rows) < size:
                 return
             page += 1

@@ -241,3 +241,16 @@ def test_more_clicks_or_reports_than_delivered_emails_is_unknown_never_over_100(
     assert stats.phish_prone_pct is None and stats.reported_pct is None
     assert any("test 101 with a clicked_count (400) over its delivered_count (200)" in w for w in stats.warnings)
     assert any("test 101 with a reported_count (250) over its delivered_count (200)" in w for w in stats.warnings)
+
+
+def test_a_row_listed_again_on_a_later_page_counts_once(httpserver, session):
+    """Page numbers shift when rows are added while the list is read: a row seen again is not counted twice."""
+    pages = {1: [ENROLLMENTS[0], ENROLLMENTS[1]], 2: [ENROLLMENTS[1], ENROLLMENTS[5]], 3: []}
+    tests = {1: [TESTS[0], TESTS[1]], 2: [TESTS[1], TESTS[4]], 3: []}
+    httpserver.expect_request("/v1/phishing/security_tests").respond_with_handler(
+        lambda request: json_response(tests[int(request.args["page"])]))
+    httpserver.expect_request("/v1/training/enrollments").respond_with_handler(
+        lambda request: json_response(pages[int(request.args["page"])]))
+    stats = make(httpserver.url_for("/"), session, page_size=2).collect(OCTOBER)
+    assert stats.trainings_completed == 3  # enrollments 1, 2 and 6, not 2 twice
+    assert (stats.simulations, stats.delivered) == (3, 600)  # tests 101, 102 and 105, not 102 twice
