@@ -149,8 +149,10 @@ class Veeam(HttpSource):
             if rows and ids <= seen:
                 raise SourceError(f"source {self.name}: Veeam returned the same sessions for a later skip "
                                   f"({skip}); stopped paging")
-            seen |= ids
-            found.extend(r for r in rows if isinstance(r, dict))
+            for row in rows:  # skips shift when sessions come and go meanwhile: one seen again is one run
+                if isinstance(row, dict) and (row.get("id") is None or str(row.get("id")) not in seen):
+                    seen.add(str(row.get("id")))
+                    found.append(row)
             skip += len(rows)
             if not _more(page.get("pagination"), skip, len(rows), self.settings.page_size):
                 break

@@ -257,3 +257,13 @@ def test_config_problems_are_found_before_any_request(keys, words, httpserver):
 def test_the_password_is_never_in_the_settings_repr():
     assert PASSWORD not in repr(VeeamSettings(base_url="https://vbr.example:9419", username="u",
                                               password=Secret(env="VEEAM_PASSWORD")))
+
+
+def test_a_session_listed_again_on_a_later_page_counts_once(httpserver):
+    """Skips shift when sessions come and go while the list is read: a session seen again is one run."""
+    vendor = VeeamServer(httpserver, sessions=[JOB[1], JOB[2], JOB[2], JOB[3], JOB[4]])
+    vendor.serve()
+    metrics = make(httpserver).collect(OCTOBER).metrics()
+    assert metrics["jobs"] == [{"name": "File server nightly", "runs": 4, "succeeded": 2, "failed": 1,
+                                "longest_gap_s": 1814400}]
+    assert (metrics["jobs_run"], metrics["with_warnings"]) == (4, 1)
