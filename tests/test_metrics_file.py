@@ -148,3 +148,11 @@ def test_a_share_over_100_or_a_negative_duration_is_refused(tmp_path, unit, valu
     with pytest.raises(ConfigError) as caught:
         collector(path).validate()
     assert message in str(caught.value)
+
+
+def test_a_csv_separated_by_semicolons_says_so(tmp_path):
+    """A spreadsheet set to a language with a decimal comma saves its CSV with semicolons."""
+    path = tmp_path / "m.csv"
+    path.write_text("month;name;value;label\n2026-10;laptops;42;Laptops\n")
+    with pytest.raises(ConfigError, match=r"m\.csv:1: the columns are separated by ';': separate them with commas"):
+        collector(path).validate()

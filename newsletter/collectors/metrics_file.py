@@ -85,6 +85,9 @@ def _csv_records(text: str, path: Path) -> list[tuple[str, dict[str, Any]]]:
     reader = csv.DictReader(text.splitlines())
     header = reader.fieldnames or []
     missing = [c for c in COLUMNS if c not in header]
+    if missing and len(header) == 1 and ";" in header[0]:
+        raise ConfigError(f"{path}:1: the columns are separated by ';': separate them with commas "
+                          f"({','.join(COLUMNS)}), and write decimals with a point (98.5)")
     if missing:
         raise ConfigError(f"{path}:1: header needs the columns {', '.join(COLUMNS)} (missing: {', '.join(missing)})")
     twice = next((c for c in header if header.count(c) > 1), None)
