@@ -23,6 +23,7 @@ _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")  # CommonMark's code fences, close
 _OTHER_UNICODE = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
                   (b"\xfe\xff", "UTF-16"))
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # Markdown's; str.splitlines also splits at VT, FF, NEL...
+MAX_BYTES = 2**20  # far more than an email holds (at most 102 KB): a larger file is another file
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,17 @@ def section_key(title: str) -> str:
 def read_highlights(path: Path) -> str:
     """The file's text, from UTF-8 (a byte order mark is dropped); SourceError naming the file, and
     the byte and line, when it is not UTF-8, so the fix is one "save as" away."""
+    if path.exists() and not path.is_file():  # a pipe or a device would be read forever
+        raise SourceError(f"{_shown(path)}: not a regular file; save the highlights as a file")
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(MAX_BYTES + 1)
     except OSError as exc:
         raise SourceError(f"{_shown(path)}: cannot read it ({exc.strerror})") from None
+    if len(data) > MAX_BYTES:
+        size = path.stat().st_size
+        raise SourceError(f"{_shown(path)}: {max(size, len(data)) / 2**20:.3g} MB is far more than a month's "
+                          f"highlights (at most {MAX_BYTES // 2**20} MB); is it the right file?")
     for bom, name in _OTHER_UNICODE:
         if data.startswith(bom):
             raise SourceError(f"{_shown(path)}: saved as {name}: save it as UTF-8") from None

@@ -1,0 +1,55 @@
+"""The highlights file as it may be found: far too large, or no regular file at all (a pipe, a
+device), which must fail the source with the file named instead of filling memory or waiting forever."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from newsletter.collectors.highlights import Highlights, HighlightsSettings
+from newsletter.errors import SourceError
+from newsletter.period import Month
+
+OCTOBER = Month(2026, 10)
+
+
+def collect(folder: Path):
+    return Highlights(HighlightsSettings(dir=folder), name="highlights").collect(OCTOBER)
+
+
+def test_a_file_far_larger_than_any_email_is_refused_naming_it(tmp_path):
+    (tmp_path / "2026-10.md").write_text("## Printers\n" + "All work. " * 300_000)  # 3 MB
+    with pytest.raises(SourceError, match=r"2026-10\.md: 2\.86 MB is far more than a month's highlights "
+                                          r"\(at most 1 MB\)"):
+        collect(tmp_path)
+
+
+def test_a_month_of_highlights_of_a_normal_size_reads():
+    # the limit leaves room: an email is at most 102 KB
+    assert Highlights(HighlightsSettings(dir=Path(__file__).parent.parent / "sources" / "highlights"),
+                      name="highlights").collect(OCTOBER).items
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_named_pipe_in_place_of_the_file_fails_instead_of_waiting(tmp_path):
+    os.mkfifo(tmp_path / "2026-10.md")
+    outcome: list[BaseException | object] = []
+    worker = threading.Thread(target=lambda: outcome.append(_attempt(tmp_path)), daemon=True)
+    worker.start()
+    worker.join(5)
+    if worker.is_alive():  # unblock the reader so the test run can end
+        with open(tmp_path / "2026-10.md", "wb"):
+            pass
+        pytest.fail("reading the highlights waited on a named pipe")
+    [error] = outcome
+    assert isinstance(error, SourceError) and "2026-10.md: not a regular file" in str(error)
+
+
+def _attempt(folder: Path) -> BaseException | object:
+    try:
+        return collect(folder)
+    except SourceError as exc:
+        return exc
