@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -156,3 +158,34 @@ def test_a_csv_separated_by_semicolons_says_so(tmp_path):
     path.write_text("month;name;value;label\n2026-10;laptops;42;Laptops\n")
     with pytest.raises(ConfigError, match=r"m\.csv:1: the columns are separated by ';': separate them with commas"):
         collector(path).validate()
+
+
+def test_a_file_far_too_large_is_refused_naming_it(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("month,name,value,label\n" + "2026-10,a,1,A\n" * 700_000)  # 9.8 MB
+    with pytest.raises(ConfigError, match=r"m\.csv is 9\.35 MB, far more than a file of monthly values "
+                                          r"\(at most 8 MB\)"):
+        collector(path).validate()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_named_pipe_in_place_of_the_file_fails_instead_of_waiting(tmp_path):
+    path = tmp_path / "m.csv"
+    os.mkfifo(path)
+    outcome: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            collector(path).validate()
+        except ConfigError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(5)
+    if worker.is_alive():  # unblock the reader so the test run can end
+        with open(path, "wb"):
+            pass
+        pytest.fail("reading the metrics file waited on a named pipe")
+    [error] = outcome
+    assert "m.csv is not a regular file" in str(error)

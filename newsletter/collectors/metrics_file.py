@@ -23,6 +23,7 @@ from newsletter.results import UNITS, CustomMetrics, CustomValue
 COLUMNS = ("month", "name", "value", "label")
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+MAX_BYTES = 8 * 2**20  # years of monthly values are a few hundred KB: a larger file is another file
 _THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d*)?$")
 
 
@@ -61,8 +62,16 @@ class MetricsFile(Collector):
     def rows(self) -> list[Row]:
         """Every row of the file, checked; ConfigError names the file, the row and what to fix."""
         path: Path = self.settings.file
+        if path.exists() and not path.is_file():  # a pipe or a device would be read forever
+            raise ConfigError(f"source {self.name}: file: {path} is not a regular file")
         try:
-            text = path.read_text(encoding="utf-8-sig")  # Excel's "CSV UTF-8" begins with a byte order mark
+            with path.open("rb") as file:
+                data = file.read(MAX_BYTES + 1)
+            if len(data) > MAX_BYTES:
+                raise ConfigError(f"source {self.name}: file: {path} is {path.stat().st_size / 2**20:.3g} MB, far "
+                                  f"more than a file of monthly values (at most {MAX_BYTES // 2**20} MB); is it the "
+                                  "right file?")
+            text = data.decode("utf-8-sig")  # Excel's "CSV UTF-8" begins with a byte order mark
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"source {self.name}: cannot read {path} ({exc})") from None
         if path.suffix.lower() == ".csv":
