@@ -114,3 +114,11 @@ def test_a_trailing_zero_is_the_same_version():
     fleet = [device("iOS", "18.1", "compliant", "2026-10-31T08:00:00Z"),
              device("iOS", "18.1.0", "compliant", "2026-10-31T08:00:00Z")]
     assert read_devices(fleet, NOW, 7).by_os["iOS"] == OsCount(2, 2, 2)
+
+
+def test_a_version_of_thousands_of_digits_is_no_crash():
+    """Python refuses to read an int of over 4300 digits: such a version is garbage, not a reason to fail."""
+    fleet = [device("Windows", "10.0.22631." + "9" * 5000, "compliant", "2026-10-30T08:00:00Z"),
+             device("Android", "14", "compliant", "2026-10-31T10:00:00Z", patch_level="2026-" + "1" * 5000)]
+    reading = read_devices(fleet, NOW, 14)
+    assert (reading.managed, reading.compliant, reading.patched) == (2, 2, None)  # unreadable: unknown

@@ -116,9 +116,11 @@ def _device(row: Mapping[str, Any]) -> tuple[str, bool, tuple[int, ...] | None, 
 
 def _numbers(value: Any) -> tuple[int, ...]:
     """The leading version: 10.0.22631.4460 -> (10, 0, 22631, 4460), '14.7 (23H124)' -> (14, 7),
-    2026-10-05 -> (2026, 10, 5); nothing readable -> ()."""
+    2026-10-05 -> (2026, 10, 5); nothing readable -> (), a part of over 12 digits included (no version
+    has one, and Python refuses to read thousands of them)."""
     match = re.match(r"\s*(\d+(?:[.-]\d+)*)", str(value or ""))
-    return tuple(int(part) for part in re.split(r"[.-]", match[1]))[:6] if match else ()
+    parts = re.split(r"[.-]", match[1]) if match else []
+    return () if any(len(part) > 12 for part in parts) else tuple(int(part) for part in parts)[:6]
 
 
 def _moment(value: Any) -> datetime | None:
