@@ -85,6 +85,7 @@ class Intune(EntraSource):
                 raise SourceError(f"{self.vendor} answered {DEVICES} without a 'value' list; check base_url")
             for row in rows:
                 key = row.get("id") if isinstance(row, dict) else None
+                key = None if key is None else str(key)  # as text: an id that is a list or a table is no crash
                 if isinstance(row, dict) and (key is None or key not in seen):
                     seen.add(key)
                     yield row

@@ -94,13 +94,13 @@ class KnowBe4(HttpSource):
             rows = client.get_json(path, params={"page": page, "per_page": size})
             if not isinstance(rows, list):
                 raise SourceError(f"{self.vendor} answered {path} without a list; check base_url (the API host)")
-            ids = {row.get(key) for row in rows if isinstance(row, dict) and row.get(key) is not None}
+            ids = {_key(row, key) for row in rows if isinstance(row, dict) and row.get(key) is not None}
             if ids and ids <= seen:
                 raise SourceError(f"{self.vendor} sent page {page} of {path} with the same rows as an earlier "
                                   "page; stopped paging")
             for row in rows:
-                if isinstance(row, dict) and (row.get(key) is None or row.get(key) not in seen):
-                    seen.add(row.get(key))
+                if isinstance(row, dict) and (row.get(key) is None or _key(row, key) not in seen):
+                    seen.add(_key(row, key))
                     yield row
             if len(rows) < size:
                 return
@@ -183,6 +183,11 @@ def _total(tests: list[dict[str, Any]], key: str, warnings: list[str]) -> int | 
             return None
         total += value
     return total
+
+
+def _key(row: dict[str, Any], key: str) -> str:
+    """A row's id as text, so an id sent as a list or a table is compared instead of a crash."""
+    return str(row.get(key))
 
 
 def _id(row: dict[str, Any], key: str = "pst_id") -> str:

@@ -272,3 +272,11 @@ def test_patch_days_is_checked_before_any_request(days):
         collector.validate()
     assert collector._session is None
 
+
+
+def test_a_device_id_that_is_no_text_is_read_as_its_text(httpserver, login, tls_session, store):
+    serve_login(login, [])
+    odd = [dict(W1, id=["w1"]), dict(M1, id={"id": "m1"}), dict(I1, id=["w1"])]  # the last is the first again
+    httpserver.expect_request(DEVICES).respond_with_json({"value": odd})
+    reading = make(httpserver, login, tls_session, store).take_snapshot()
+    assert {name: group["managed"] for name, group in reading["by_os"].items()} == {"Windows": 1, "macOS": 1}

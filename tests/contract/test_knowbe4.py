@@ -254,3 +254,10 @@ def test_a_row_listed_again_on_a_later_page_counts_once(httpserver, session):
     stats = make(httpserver.url_for("/"), session, page_size=2).collect(OCTOBER)
     assert stats.trainings_completed == 3  # enrollments 1, 2 and 6, not 2 twice
     assert (stats.simulations, stats.delivered) == (3, 600)  # tests 101, 102 and 105, not 102 twice
+
+
+def test_a_row_id_that_is_no_text_is_read_as_its_text(httpserver, session):
+    serve(httpserver, tests=[dict(TESTS[0], pst_id=[101]), dict(TESTS[1], pst_id={"id": 102})],
+          enrollments=[dict(ENROLLMENTS[0], enrollment_id=[1])])
+    stats = make(httpserver.url_for("/"), session).collect(OCTOBER)
+    assert (stats.simulations, stats.delivered, stats.trainings_completed) == (2, 500, 1)
