@@ -189,3 +189,9 @@ def test_a_named_pipe_in_place_of_the_file_fails_instead_of_waiting(tmp_path):
         pytest.fail("reading the metrics file waited on a named pipe")
     [error] = outcome
     assert "m.csv is not a regular file" in str(error)
+
+
+def test_spaces_after_the_commas_of_the_header_are_no_part_of_the_names(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("month, name, value, label, unit\n2026-10, laptops, 42, Laptops rolled out, count\n")
+    assert collector(path).collect(OCTOBER).values["laptops"] == CustomValue(42.0, "Laptops rolled out", "count", "")

@@ -92,7 +92,8 @@ class MetricsFile(Collector):
 
 def _csv_records(text: str, path: Path) -> list[tuple[str, dict[str, Any]]]:
     reader = csv.DictReader(text.splitlines())
-    header = reader.fieldnames or []
+    header = [name.strip() for name in reader.fieldnames or []]  # "month, name, value": the spaces are no part
+    reader.fieldnames = header
     missing = [c for c in COLUMNS if c not in header]
     if missing and len(header) == 1 and ";" in header[0]:
         raise ConfigError(f"{path}:1: the columns are separated by ';': separate them with commas "
