@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,25 @@ def _attempt(folder: Path) -> BaseException | object:
         return collect(folder)
     except SourceError as exc:
         return exc
+
+
+def test_a_heading_with_a_long_run_of_spaces_is_read_at_once():
+    """A line of a generated or pasted file may hold thousands of spaces: reading its title must not
+    take a time that grows with their square (tens of seconds for one such line, hours for a file)."""
+    from newsletter.collectors.highlights import parse_highlights
+
+    started = time.monotonic()
+    spaces = " " * 30_000
+    items = parse_highlights(f"## Printers{spaces}on every floor ##\nAll work.\n# Thanks{spaces}\n")
+    assert time.monotonic() - started < 2
+    assert [(item.title.split(), item.body) for item in items] == [(["Printers", "on", "every", "floor"], "All work.")]
+
+
+@pytest.mark.parametrize(("line", "title"), [
+    ("## Training for C#", "Training for C#"), ("## Moved the datacenter ##", "Moved the datacenter"),
+    ("## F# and C# ###", "F# and C#"), ("## ###", "###"), ("##\tTabbed  ", "Tabbed"), ("## a ## b", "a ## b"),
+])
+def test_a_title_keeps_its_own_hashes_and_loses_the_closing_ones(line, title):
+    from newsletter.collectors.highlights import parse_highlights
+
+    assert [item.title for item in parse_highlights(line + "\nbody\n")] == [title]

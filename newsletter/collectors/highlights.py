@@ -16,7 +16,7 @@ from newsletter.errors import ConfigError, SourceError, SourceSkipped
 from newsletter.period import Month
 from newsletter.results import Highlight, MonthHighlights
 
-_HEADING = re.compile(r"^(#{1,2})\s+(.+?)(?:\s+#+)?\s*$")  # closing #s only after a space: "C#" stays
+_HEADING = re.compile(r"(#{1,2})\s")  # "# " or "## ": the title follows (_heading)
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")  # CommonMark's code fences, closed by the same kind
 # Byte order marks of the Unicode encodings an editor may save in instead (UTF-32 LE first: it
 # begins with UTF-16 LE's mark)
@@ -68,6 +68,20 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def _heading(line: str) -> tuple[int, str] | None:
+    """(level, title) of a `#` or `##` heading, without its closing #s (only after a space: "C#"
+    stays), or None. By hand rather than one regex, which would try every length of a long run of
+    spaces at every position (minutes for one line)."""
+    found = _HEADING.match(line)
+    if not found:
+        return None
+    title = line[found.end():].strip()
+    bare = title.rstrip("#")
+    if bare != title and bare and bare[-1].isspace():
+        title = bare.rstrip()
+    return (len(found[1]), title) if title else None
+
+
 def parse_highlights(text: str) -> list[Highlight]:
     items: list[Highlight] = []
     section, title, body = "highlights", None, []
@@ -84,13 +98,13 @@ def parse_highlights(text: str) -> list[Highlight]:
                 fence = run
             elif run[0] == fence[0] and len(run) >= len(fence) and not line.strip()[len(run):]:
                 fence = ""
-        match = None if fence or found else _HEADING.match(line)
-        if match and len(match[1]) == 1:
+        match = None if fence or found else _heading(line)
+        if match and match[0] == 1:
             flush()
-            section, title, body = section_key(match[2]), None, []
+            section, title, body = section_key(match[1]), None, []
         elif match:
             flush()
-            title, body = match[2], []
+            title, body = match[1], []
         elif title is not None:
             body.append(line)
     flush()
