@@ -195,3 +195,13 @@ def test_spaces_after_the_commas_of_the_header_are_no_part_of_the_names(tmp_path
     path = tmp_path / "m.csv"
     path.write_text("month, name, value, label, unit\n2026-10, laptops, 42, Laptops rolled out, count\n")
     assert collector(path).collect(OCTOBER).values["laptops"] == CustomValue(42.0, "Laptops rolled out", "count", "")
+
+
+def test_a_label_written_on_two_lines_in_a_spreadsheet_keeps_its_words_apart(tmp_path):
+    """A spreadsheet writes a cell with a line break as a quoted field over two lines."""
+    path = tmp_path / "m.csv"
+    path.write_bytes(b'month,name,value,label\r\n2026-10,a,1,"Laptops\r\nrolled out"\r\n2026-10,b,x,B\r\n')
+    with pytest.raises(ConfigError, match=r"m\.csv:line 4: value 'x'"):  # the line numbers of the file
+        collector(path).validate()
+    path.write_bytes(b'month,name,value,label\r\n2026-10,a,1,"Laptops\r\nrolled out"\r\n')
+    assert collector(path).collect(OCTOBER).values["a"].label == "Laptops rolled out"

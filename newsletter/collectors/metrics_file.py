@@ -8,6 +8,7 @@ each month's values as `metrics.<name>` with their history from the store.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 import tomllib
@@ -91,7 +92,7 @@ class MetricsFile(Collector):
 
 
 def _csv_records(text: str, path: Path) -> list[tuple[str, dict[str, Any]]]:
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # a quoted cell may hold a line break
     header = [name.strip() for name in reader.fieldnames or []]  # "month, name, value": the spaces are no part
     reader.fieldnames = header
     missing = [c for c in COLUMNS if c not in header]
@@ -129,7 +130,7 @@ def _row(record: dict[str, Any], where: str) -> Row:
     if unknown:
         raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; expected {', '.join(COLUMNS)}, unit, better")
     month, name = str(record.get("month") or "").strip(), str(record.get("name") or "").strip()
-    label, unit = str(record.get("label") or "").strip(), str(record.get("unit") or "count").strip()
+    label, unit = " ".join(str(record.get("label") or "").split()), str(record.get("unit") or "count").strip()
     better = str(record.get("better") or "").strip()
     if not _MONTH.match(month):
         raise ConfigError(f"{where}: month {month!r}: expected YYYY-MM")
