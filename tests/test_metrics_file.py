@@ -205,3 +205,10 @@ def test_a_label_written_on_two_lines_in_a_spreadsheet_keeps_its_words_apart(tmp
         collector(path).validate()
     path.write_bytes(b'month,name,value,label\r\n2026-10,a,1,"Laptops\r\nrolled out"\r\n')
     assert collector(path).collect(OCTOBER).values["a"].label == "Laptops rolled out"
+
+
+def test_a_cell_too_large_for_csv_is_an_error_naming_the_line(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text('month,name,value,label\n2026-10,a,1,A\n2026-10,b,1,"' + "x" * 200_000 + '"\n')
+    with pytest.raises(ConfigError, match=r"m\.csv:line 3: not a CSV row that can be read \(field larger than"):
+        collector(path).validate()

@@ -93,6 +93,13 @@ class MetricsFile(Collector):
 
 def _csv_records(text: str, path: Path) -> list[tuple[str, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))  # a quoted cell may hold a line break
+    try:
+        return _checked_rows(reader, path)
+    except csv.Error as exc:  # a cell over csv's field size limit
+        raise ConfigError(f"{path}:line {reader.line_num + 1}: not a CSV row that can be read ({exc})") from None
+
+
+def _checked_rows(reader: csv.DictReader, path: Path) -> list[tuple[str, dict[str, Any]]]:
     header = [name.strip() for name in reader.fieldnames or []]  # "month, name, value": the spaces are no part
     reader.fieldnames = header
     missing = [c for c in COLUMNS if c not in header]
