@@ -212,3 +212,12 @@ def test_a_cell_too_large_for_csv_is_an_error_naming_the_line(tmp_path):
     path.write_text('month,name,value,label\n2026-10,a,1,A\n2026-10,b,1,"' + "x" * 200_000 + '"\n')
     with pytest.raises(ConfigError, match=r"m\.csv:line 3: not a CSV row that can be read \(field larger than"):
         collector(path).validate()
+
+
+def test_a_csv_saved_in_a_windows_code_page_says_how_to_save_it(tmp_path):
+    """Excel's plain "CSV" is the Windows code page: an umlaut in a label is no UTF-8."""
+    path = tmp_path / "m.csv"
+    path.write_bytes("month,name,value,label\n2026-10,devices,42,Geräte ausgegeben\n".encode("cp1252"))
+    with pytest.raises(ConfigError, match=r"m\.csv: not UTF-8 at byte 45 \(line 2\): save it as UTF-8 "
+                                          r"\(in Excel: CSV UTF-8\)"):
+        collector(path).validate()

@@ -73,7 +73,11 @@ class MetricsFile(Collector):
                                   f"more than a file of monthly values (at most {MAX_BYTES // 2**20} MB); is it the "
                                   "right file?")
             text = data.decode("utf-8-sig")  # Excel's "CSV UTF-8" begins with a byte order mark
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:  # Excel's plain "CSV" is the Windows code page
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise ConfigError(f"{path}: not UTF-8 at byte {exc.start} (line {line}): save it as UTF-8 "
+                              "(in Excel: CSV UTF-8)") from None
+        except OSError as exc:
             raise ConfigError(f"source {self.name}: cannot read {path} ({exc})") from None
         if path.suffix.lower() == ".csv":
             records = _csv_records(text, path)
