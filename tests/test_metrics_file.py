@@ -113,6 +113,7 @@ def test_a_comma_is_read_as_a_thousands_separator(tmp_path, value, read):
     (".toml", "nan", "metric 1: value nan: expected a number"),
     (".toml", "[1]", "metric 1: value [1]: expected a number"),
     (".toml", "{ n = 1 }", "metric 1: value {'n': 1}: expected a number"),
+    (".toml", "1" + "0" * 400, "metric 1: value 1000"),  # past what a float holds
 ])
 def test_a_value_that_is_no_number_names_the_row(tmp_path, suffix, value, message):
     path = tmp_path / f"m{suffix}"

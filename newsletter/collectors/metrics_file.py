@@ -174,8 +174,8 @@ def _number(value: Any, where: str) -> float | None:
         number = float(text.replace(",", "")) if isinstance(value, str) else None
         if isinstance(value, int | float) and not isinstance(value, bool):
             number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a TOML integer past what a float holds
         number = None
     if number is None or not math.isfinite(number):
-        raise ConfigError(f"{where}: value {value!r}: expected a number, or nothing when unknown")
+        raise ConfigError(f"{where}: value {value!r:.60}: expected a number, or nothing when unknown")
     return number
