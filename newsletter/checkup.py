@@ -16,7 +16,7 @@ from newsletter.binding import unset_secrets
 from newsletter.collect import build_collectors
 from newsletter.config import Config, shared_titles
 from newsletter.drafts import findings, renderer, sample_edition
-from newsletter.errors import TemplateError
+from newsletter.errors import ConfigError, TemplateError
 from newsletter.state_dir import check_state_dir
 
 if TYPE_CHECKING:
@@ -60,6 +60,11 @@ def check_workspace(ws: Workspace) -> Checkup:
 
     check_state_dir(ws.config.state_dir)  # runs must create and write it; check creates nothing
     collectors = build_collectors(ws.config, ws.registry)
+    for source, collector in collectors:
+        try:
+            collector.check_content()
+        except ConfigError as exc:
+            raise ConfigError(f"{source.file}: {exc}") from None
     renderer(ws).check(list(ws.config.newsletter.sections))
     sample = sample_edition(ws)
     found = findings(ws, sample)

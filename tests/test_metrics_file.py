@@ -63,13 +63,13 @@ def test_bad_rows_name_the_file_and_row(tmp_path, text, message):
     path = tmp_path / "m.csv"
     path.write_text(text)
     with pytest.raises(ConfigError) as caught:
-        collector(path).validate()
+        collector(path).check_content()
     assert message in str(caught.value)
 
 
 def test_missing_file_and_wrong_suffix(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
-        collector(tmp_path / "nope.csv").validate()
+        collector(tmp_path / "nope.csv").check_content()
     (tmp_path / "m.json").write_text("{}")
     with pytest.raises(ConfigError, match=r"must end in \.csv or \.toml"):
         collector(tmp_path / "m.json").validate()
@@ -120,7 +120,7 @@ def test_a_value_that_is_no_number_names_the_row(tmp_path, suffix, value, messag
     path.write_text(f"month,name,value,label\n2026-10,a,{value},A\n" if suffix == ".csv" else
                     f'[[metric]]\nmonth = "2026-10"\nname = "a"\nvalue = {value}\nlabel = "A"\n')
     with pytest.raises(ConfigError) as caught:
-        collector(path).validate()
+        collector(path).check_content()
     assert message in str(caught.value)
 
 
@@ -136,7 +136,7 @@ def test_a_malformed_file_is_one_line_naming_it(tmp_path, name, text, message):
     path = tmp_path / name
     path.write_text(text)
     with pytest.raises(ConfigError) as caught:
-        collector(path).validate()
+        collector(path).check_content()
     assert message in str(caught.value)
 
 
@@ -149,7 +149,7 @@ def test_a_share_over_100_or_a_negative_duration_is_refused(tmp_path, unit, valu
     path = tmp_path / "m.csv"
     path.write_text(f"month,name,value,label,unit\n2026-10,a,{value},A,{unit}\n")
     with pytest.raises(ConfigError) as caught:
-        collector(path).validate()
+        collector(path).check_content()
     assert message in str(caught.value)
 
 
@@ -158,7 +158,7 @@ def test_a_csv_separated_by_semicolons_says_so(tmp_path):
     path = tmp_path / "m.csv"
     path.write_text("month;name;value;label\n2026-10;laptops;42;Laptops\n")
     with pytest.raises(ConfigError, match=r"m\.csv:1: the columns are separated by ';': separate them with commas"):
-        collector(path).validate()
+        collector(path).check_content()
 
 
 def test_a_file_far_too_large_is_refused_naming_it(tmp_path):
@@ -166,7 +166,7 @@ def test_a_file_far_too_large_is_refused_naming_it(tmp_path):
     path.write_text("month,name,value,label\n" + "2026-10,a,1,A\n" * 700_000)  # 9.8 MB
     with pytest.raises(ConfigError, match=r"m\.csv is 9\.35 MB, far more than a file of monthly values "
                                           r"\(at most 8 MB\)"):
-        collector(path).validate()
+        collector(path).check_content()
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
@@ -177,7 +177,7 @@ def test_a_named_pipe_in_place_of_the_file_fails_instead_of_waiting(tmp_path):
 
     def attempt() -> None:
         try:
-            collector(path).validate()
+            collector(path).check_content()
         except ConfigError as exc:
             outcome.append(exc)
 
@@ -203,7 +203,7 @@ def test_a_label_written_on_two_lines_in_a_spreadsheet_keeps_its_words_apart(tmp
     path = tmp_path / "m.csv"
     path.write_bytes(b'month,name,value,label\r\n2026-10,a,1,"Laptops\r\nrolled out"\r\n2026-10,b,x,B\r\n')
     with pytest.raises(ConfigError, match=r"m\.csv:line 4: value 'x'"):  # the line numbers of the file
-        collector(path).validate()
+        collector(path).check_content()
     path.write_bytes(b'month,name,value,label\r\n2026-10,a,1,"Laptops\r\nrolled out"\r\n')
     assert collector(path).collect(OCTOBER).values["a"].label == "Laptops rolled out"
 
@@ -212,7 +212,7 @@ def test_a_cell_too_large_for_csv_is_an_error_naming_the_line(tmp_path):
     path = tmp_path / "m.csv"
     path.write_text('month,name,value,label\n2026-10,a,1,A\n2026-10,b,1,"' + "x" * 200_000 + '"\n')
     with pytest.raises(ConfigError, match=r"m\.csv:line 3: not a CSV row that can be read \(field larger than"):
-        collector(path).validate()
+        collector(path).check_content()
 
 
 def test_a_csv_saved_in_a_windows_code_page_says_how_to_save_it(tmp_path):
@@ -221,4 +221,23 @@ def test_a_csv_saved_in_a_windows_code_page_says_how_to_save_it(tmp_path):
     path.write_bytes("month,name,value,label\n2026-10,devices,42,Geräte ausgegeben\n".encode("cp1252"))
     with pytest.raises(ConfigError, match=r"m\.csv: not UTF-8 at byte 45 \(line 2\): save it as UTF-8 "
                                           r"\(in Excel: CSV UTF-8\)"):
-        collector(path).validate()
+        collector(path).check_content()
+
+
+def test_a_bad_row_stops_check_but_not_the_edition_which_keeps_the_last_good_values(workspace, tmp_path):
+    # the file is edited by hand between collect and the send: a typo must not hold the edition back
+    shutil.copy(REPO / "sources" / "examples" / "metrics_file.toml", workspace.root / "sources" / "metrics.toml")
+    table = workspace.root / "sources" / "metrics.csv"
+    shutil.copy(REPO / "sources" / "examples" / "metrics.csv", table)
+    assert workspace.invoke("collect", "--month", "2026-10", "--backfill", "2").exit_code == 0
+    table.write_text(table.read_text() + "2026-10,laptops_rolled_out,many,Laptops rolled out,count,\n")
+
+    checked = workspace.invoke("check")
+    assert checked.exit_code == 2
+    assert "metrics.csv:line 10: value 'many': expected a number" in checked.output
+
+    out = tmp_path / "draft.txt"
+    result = workspace.invoke("preview", "--month", "2026-10", "--format", "text", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    assert "metrics.csv:line 10: value 'many'" in result.output  # said, with the row to fix
+    assert "- Laptops rolled out: 42 (17 more than September)" in out.read_text()  # the values collected

@@ -99,6 +99,11 @@ class Collector:
     def validate(self) -> None:
         """Raise ConfigError for settings that cannot work. Must not touch the network."""
 
+    def check_content(self) -> None:
+        """`newsletter check` only: raise ConfigError for what a file the team edits holds (a row of a
+        metrics file), naming the file and the row. Runs never call it: there such a row fails this
+        source alone, which keeps its last good values, so one typo does not hold the edition back."""
+
     def collect(self, month: Month) -> Result:
         """The month's figures: an instance of the kind's type (results.KIND_TYPES). Raise SourceError
         when the system fails, SourceSkipped when the month has nothing to report."""

@@ -52,6 +52,10 @@ class MetricsFile(Collector):
     Settings = MetricsFileSettings
 
     def validate(self) -> None:
+        if self.settings.file.suffix.lower() not in (".csv", ".toml"):
+            raise ConfigError(f"source {self.name}: file {self.settings.file} must end in .csv or .toml")
+
+    def check_content(self) -> None:
         self.rows()
 
     def collect(self, month: Month) -> CustomMetrics:
