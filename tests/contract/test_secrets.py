@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from newsletter.collect import build_collectors, collect_month
@@ -174,3 +175,37 @@ def test_collect_json_and_the_store_show_no_secret(vendor, login, rsa_key, ca, t
     with Store.open(state) as store:
         assert_no_leak(" ".join(r.error or "" for r in store.results(month)), "the store")
     assert_no_leak((state / "newsletter.db").read_bytes().decode("latin-1"), "the database file")
+
+
+@pytest.fixture
+def elsewhere():
+    """Another server (another port is another origin): whatever reaches it must hold no credential."""
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    server.expect_request(re.compile(".*")).respond_with_data("{}", content_type="application/json")
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.mark.parametrize("code", [302, 307])
+@pytest.mark.parametrize("style", STYLES)
+def test_a_redirect_to_another_host_takes_no_credential_there(style, code, vendor, elsewhere, login,  # noqa: F811
+                                                              rsa_key, ca, tmp_path, monkeypatch):  # noqa: F811
+    """requests drops only Authorization on such a redirect: an App-Token, X-Api-Key or Password header,
+    and a 307's form or JSON body with the key or password in it, would be sent on to the other host."""
+    vendor.expect_request(re.compile(".*")).respond_with_handler(lambda request: Response("", code, headers={
+        "Location": elsewhere.url_for(request.path) + "?" + request.query_string.decode()}))
+    monkeypatch.setenv("NL_SECRET", SECRET)
+    bundle = tmp_path / "ca.pem"
+    config_path = workspace(tmp_path / "ws", vendor, login, rsa_key, [style])
+    ca.cert_pem.write_to_path(str(bundle))
+    config = load_config(config_path, CollectorRegistry.from_entry_points())
+    [(source, collector)] = build_collectors(config, CollectorRegistry.from_entry_points())
+    collector._session = make_session(FAST)
+    collector._session.verify, collector._session.trust_env = str(bundle), False
+    collector.clock = lambda: AFTER_OCTOBER  # within Defender's 30 days of October
+    [result] = collect_month([(source, collector)], MONTH)
+    assert_no_leak(" ".join(f"{request.headers} {request.get_data(as_text=True)}" for request, _ in elsewhere.log),
+                   "what the other host got")
+    assert_no_leak(result.error or "", "the result's error")
