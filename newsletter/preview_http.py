@@ -73,6 +73,15 @@ class PreviewServer(ThreadingHTTPServer):
         host = "127.0.0.1" if self.server_address[0] in WILDCARDS else self.origin_host.rsplit(":", 1)[0]
         return f"http://{host}:{self.port}/?token={self.token}"
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A browser that went away mid-request (a tab closed, a frame reloaded) is no error; anything
+        else is one line, its traceback at -vv: never socketserver's traceback on the terminal."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError):
+            return
+        log.warning("a request to the preview failed: %s: %s", type(exc).__name__, exc)
+        log.debug("request failed", exc_info=True)
+
     def stop(self) -> None:
         self.stopping = True
         self.shutdown()

@@ -10,6 +10,8 @@ import http.client
 import json
 import re
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -198,6 +200,19 @@ def test_events_stream_the_current_draft(running):
     data = json.loads(response.readline().removeprefix(b"data: "))
     assert data["version"] == running.previewer.draft.version and data["html"].startswith("<!doctype html>")
     conn.close()
+
+
+def test_a_browser_that_goes_away_mid_request_prints_no_traceback(running, capsys):
+    # A tab closed or a frame reloaded while its request was on the way: the terminal stays quiet.
+    request = f"GET /draft.json?token={running.token} HTTP/1.1\r\nHost: {running.host}\r\n".encode()
+    for sent in (request, request + b"\r\n"):  # in the middle of its headers, and before its answer
+        conn = socket.create_connection(("127.0.0.1", running.server.port))
+        conn.sendall(sent)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset, not closed
+        conn.close()
+    time.sleep(0.5)
+    assert running.request("GET", "/draft.json")[0] == 200
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_another_address_requires_the_token(workspace):
