@@ -293,7 +293,7 @@ class HttpClient:
         accept = kwargs.pop("accept", ())
         policy = self.policy or HttpPolicy()
         timeout = (policy.connect_timeout_s, policy.read_timeout_s)
-        log.debug("%s %s", method, redact_url(url))
+        log.debug("%s %s", method, self._clean(redact_url(url)))  # a URL may be a secret itself (a ping URL)
         try:
             response = self.session.request(method, url, headers=headers, auth=self.auth, timeout=timeout,
                                             verify=self.ca_bundle or True, **kwargs)

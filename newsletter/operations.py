@@ -244,12 +244,14 @@ class Monitor:
         except ConfigError as exc:  # monitoring is optional: it never stops the newsletter itself
             log.warning("run.ping_url: %s; not pinging", exc)
             return
+        # The URL is the secret, its path included (a check's key): never shown, with or without a "/"
+        base = url.rstrip("/")
         client = HttpClient(make_session(HttpPolicy(retries=2, read_timeout_s=10, connect_timeout_s=5)), url,
-                            "the ping URL", secrets=(url,))
+                            "the ping URL", secrets=(base, redact_url(base)))
         try:
-            client.request("POST", url.rstrip("/") + suffix, data=body.encode("utf-8")[:10_000])
+            client.request("POST", base + suffix, data=body.encode("utf-8")[:10_000])
         except SourceError as exc:
-            shown = str(exc).replace(redact_url(url), "run.ping_url")
+            shown = str(exc).replace(redact_url(base), "run.ping_url")
             log.warning("ping %s failed: %s", suffix or "success", shown)
 
     def notify(self, problem: str) -> None:

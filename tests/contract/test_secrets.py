@@ -209,3 +209,23 @@ def test_a_redirect_to_another_host_takes_no_credential_there(style, code, vendo
     assert_no_leak(" ".join(f"{request.headers} {request.get_data(as_text=True)}" for request, _ in elsewhere.log),
                    "what the other host got")
     assert_no_leak(result.error or "", "the result's error")
+
+
+@pytest.mark.parametrize("written", ["/ping/5f1e-secret-uuid", "/ping/5f1e-secret-uuid/"])
+@pytest.mark.parametrize("answer", [404, 400])
+def test_a_failed_ping_shows_no_part_of_the_ping_url(written, answer, httpserver, tmp_path, monkeypatch, caplog):
+    """The ping URL is itself the secret (its path is the check's key): a failed ping names it by its key."""
+    from newsletter.operations import Monitor
+    from tests.contract.helpers import debug_everything
+
+    httpserver.expect_request(re.compile(".*")).respond_with_data("no such check", status=answer)
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "newsletter.toml").write_text(BASE_CONFIG.replace("[run]\n", '[run]\nping_url_env = "PING"\n'))
+    monkeypatch.setenv("PING", httpserver.url_for(written))
+    config = load_config(tmp_path / "newsletter.toml", CollectorRegistry.from_entry_points())
+    debug_everything(caplog)
+    Monitor(config, "run").ping("/start")
+    assert [request.path for request, _ in httpserver.log] == ["/ping/5f1e-secret-uuid/start"]
+    # ours at -vv (the CLI keeps urllib3 at WARNING, and the log of the server here is not ours)
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("newsletter"))
+    assert "run.ping_url" in logged and "5f1e-secret-uuid" not in logged, logged
