@@ -7,6 +7,8 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+from urllib3.util import parse_url
+
 from newsletter.errors import SourceError
 
 
@@ -21,9 +23,18 @@ def is_loopback(host: str) -> bool:
 
 
 def same_origin(next_url: str, base_url: str, vendor: str) -> str:
-    """A next-page URL from the vendor, refused when it points elsewhere: the token must not follow it."""
-    a, b = urlsplit(next_url), urlsplit(base_url)
-    if (a.scheme, a.hostname, a.port) != (b.scheme, b.hostname, b.port):
-        raise SourceError(f"{vendor} pointed the next page at another server ({a.scheme}://{a.hostname}); "
+    """A next-page URL from the vendor, refused when it points elsewhere: the token must not follow it.
+    It is read as urlsplit reads it and as urllib3 does, which connects: "http://other\\@vendor/" is the
+    vendor to the one (user info "other\\") and the other server to the other (the host ends at "\\")."""
+    b, shown = urlsplit(base_url), "an address that cannot be read"
+    try:
+        a, connects = urlsplit(next_url), parse_url(next_url)
+        shown = f"{connects.scheme}://{connects.host}"
+        same = (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port) == (
+            connects.scheme, (connects.host or "").strip("[]").lower() or None, connects.port)
+    except ValueError:  # a port that is no number, an unclosed "[": no server at all
+        same = False
+    if not same:
+        raise SourceError(f"{vendor} pointed the next page at another server ({shown}); "
                           "stopped so the token is not sent there")
     return next_url

@@ -229,3 +229,19 @@ def test_a_failed_ping_shows_no_part_of_the_ping_url(written, answer, httpserver
     # ours at -vv (the CLI keeps urllib3 at WARNING, and the log of the server here is not ours)
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("newsletter"))
     assert "run.ping_url" in logged and "5f1e-secret-uuid" not in logged, logged
+
+
+def test_a_next_page_that_reads_as_this_server_but_goes_to_another_is_refused(vendor, elsewhere, login,  # noqa: F811
+                                                                               rsa_key, tmp_path, monkeypatch):
+    """"http://other\\@vendor/" names the vendor to urlsplit (user info "other\\") but the other server to
+    urllib3, which ends the host at the backslash: the token must not go where requests would connect."""
+    trick = f"http://127.0.0.1:{elsewhere.port}\\@127.0.0.1:{vendor.port}/betterstack/api/v2/monitors?page=2"
+    vendor.expect_request("/betterstack/api/v2/monitors").respond_with_json({"data": [], "pagination": {"next": trick}})
+    monkeypatch.setenv("NL_SECRET", SECRET)
+    config = load_config(workspace(tmp_path / "ws", vendor, login, rsa_key, ["betterstack"]),
+                         CollectorRegistry.from_entry_points())
+    [(source, collector)] = build_collectors(config, CollectorRegistry.from_entry_points())
+    collector._session = make_session(FAST)
+    [result] = collect_month([(source, collector)], MONTH)
+    assert elsewhere.log == [], "the token went to the other server"
+    assert result.status == "failed" and "another server" in (result.error or ""), result.error
