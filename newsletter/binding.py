@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import difflib
 import os
+import re
 import stat
 import types
 import typing
@@ -21,6 +22,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 from newsletter.errors import ConfigError
 
 T = TypeVar("T")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # what a shell, cron and systemd can set
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,9 @@ def _bind_secret(key: str, table: dict[str, Any], where: Where) -> Secret | None
     if env is not None:
         if not isinstance(env, str) or not env:
             raise where.error(f"{key}_env", "expected the name of an environment variable")
+        if not _ENV_NAME.fullmatch(env):  # the secret itself, pasted: never echo it in "is not set"
+            raise where.error(f"{key}_env", "expected the name of an environment variable (letters, digits and _, "
+                              "such as NEWSLETTER_TOKEN), not the secret itself: put the secret in that variable")
         return Secret(env=env)
     if file is not None:
         if not isinstance(file, str):

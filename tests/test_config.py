@@ -95,6 +95,17 @@ def test_plaintext_secret_is_refused(workspace):
     assert "hunter2" not in result.output
 
 
+@pytest.mark.parametrize("pasted", ["u1234567-0a1b2c3d4e5f6a7b8c9d0e1f", "https://hc-ping.com/5f1e0a2b-9c8d",
+                                    "dG9rZW4tdmFsdWUtZm9yLXRlc3Rz+/="])
+def test_a_secret_written_where_its_variable_is_named_is_refused_without_saying_it(workspace, pasted):
+    # The key asks for a variable's name; the value itself would be echoed in every "is not set"
+    # (stderr, the cron mail, the stored error, the reviewers' email).
+    workspace.configure(f'[delivery.smtp]\nhost = "127.0.0.1"\nusername = "it"\npassword_env = "{pasted}"\n')
+    result = workspace.invoke("check")
+    assert_config_error(result, "delivery.smtp.password_env", "name of an environment variable")
+    assert pasted not in result.output and pasted[:8] not in result.output
+
+
 def test_secret_file_readable_by_others_is_refused(workspace):
     secret = workspace.write("smtp-password", "hunter2-hunter2\n")
     os.chmod(secret, 0o644)
