@@ -297,6 +297,9 @@ class HttpClient:
         try:
             response = self.session.request(method, url, headers=headers, auth=self.auth, timeout=timeout,
                                             verify=self.ca_bundle or True, **kwargs)
+        except requests.exceptions.InvalidHeader:  # a secret read with a "\r" or a space: nothing was sent
+            raise SourceError(f"a credential for {self.vendor} holds a line break or a space at its start or end "
+                              f"(read from a file with Windows line ends?); check {self.credential_hint}") from None
         except requests.exceptions.SSLError:
             ca = f" (or set {self.ca_key})" if self.ca_key else ""
             raise SourceError(f"TLS verification failed for {redact_url(url)}; check {self.address_key} and the "

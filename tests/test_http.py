@@ -149,6 +149,18 @@ def test_connection_refused_names_base_url():
         dead.get_json("/x")
 
 
+@pytest.mark.parametrize("written", [f"{SECRET}\r", f"{SECRET}\n", f" {SECRET}"])
+def test_a_credential_with_a_line_break_or_a_space_names_the_credential_not_the_network(httpserver, written):
+    # A variable read from a file with Windows line ends keeps its "\r": no header may carry it.
+    httpserver.expect_request("/x").respond_with_handler(OK)
+    c = HttpClient(make_session(FAST), httpserver.url_for("/"), "Acme", credential_hint="ACME_TOKEN",
+                   headers={"X-Api-Key": written}, secrets=(written,))
+    with pytest.raises(SourceError) as caught:
+        c.get_json("/x")
+    assert "ACME_TOKEN" in str(caught.value) and "network" not in str(caught.value), str(caught.value)
+    assert leaks(str(caught.value), SECRET) == [] and httpserver.log == []
+
+
 def test_errors_name_what_to_check(httpserver):
     httpserver.expect_request("/401").respond_with_handler(status(401))
     httpserver.expect_request("/404").respond_with_handler(status(404))
