@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import shlex
 from typing import TYPE_CHECKING
 
 from newsletter import i18n
@@ -101,7 +102,7 @@ def preview_command(ws: Workspace, label: str) -> str:
 
 
 def _where(ws: Workspace) -> str:
-    return "--demo" if ws.demo else f"--config {ws.config.path}"
+    return "--demo" if ws.demo else f"--config {shlex.quote(str(ws.config.path))}"  # pasted into a shell
 
 
 def _edition_option(label: str) -> str:

@@ -190,3 +190,22 @@ def test_an_archive_changed_after_it_went_out_is_not_sent_to_the_rest(workspace)
     result = workspace.invoke("run", "--month", "2026-10")
     assert result.exit_code == 1 and "no longer holds what went out" in result.stderr, result.output
     assert len(list((workspace.state / "outbox" / "2026-10").glob("*.eml"))) == 1
+
+
+def test_the_approve_command_it_prints_works_as_pasted_from_a_folder_with_a_space(tmp_path):
+    import re
+    import shlex
+
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+    from tests.fixtures.workspace import demo_workspace
+
+    spaced = demo_workspace(tmp_path / "IT Newsletter")
+    spaced.configure('require_approval = true\n')
+    waiting = spaced.invoke("run", "--month", "2026-10")
+    assert waiting.exit_code == 3, waiting.output
+    command = re.search(r"approve it with: (newsletter approve .*)$", waiting.stderr.strip()).group(1)
+    args = shlex.split(command)[1:]  # after "newsletter"
+    approved = CliRunner().invoke(cli, [*args, "--by", "Alice"], catch_exceptions=False)
+    assert approved.exit_code == 0, (command, approved.output)
