@@ -318,10 +318,12 @@ class HttpClient:
 
     def _check(self, response: requests.Response) -> None:
         code = response.status_code
+        # The reason phrase is the server's words too: redacted (and cut after) like its body
+        reason = " ".join(redact(response.reason or "", self._secrets(response.request)).split())[:ERROR_CHARS]
+        status = f"{self.vendor} answered {code} {reason}".rstrip()
         if code < 400:
             return
         where = redact_url(response.url)
-        status = f"{self.vendor} answered {code} {response.reason or ''}".rstrip()
         if code in (401, 403):
             raise SourceError(f"{status}: check {self.credential_hint} and its permissions")
         if code == 404:

@@ -298,6 +298,18 @@ def test_an_error_body_quoting_the_credentials_is_redacted_before_it_is_cut(http
     assert "***" in str(caught.value)
 
 
+@pytest.mark.parametrize("code", [401, 404, 429, 502])
+def test_a_reason_phrase_quoting_the_credentials_is_redacted(httpserver, code):
+    """The status line's words are the server's too: one that echoes the token there shows none of it."""
+    httpserver.expect_request("/x").respond_with_handler(
+        lambda request: Response("", status=f"{code} Refused {request.headers.get('Authorization')}"))
+    acme = HttpClient(make_session(FAST), httpserver.url_for("/"), "Acme", credential_hint="ACME_TOKEN",
+                      headers={"Authorization": f"Bearer {SECRET}"}, secrets=(SECRET,))
+    with pytest.raises(SourceError, match=f"Acme answered {code} Refused") as caught:
+        acme.get_json("/x")
+    assert leaks(str(caught.value), SECRET) == [], str(caught.value)
+
+
 @pytest.mark.parametrize("sized", [True, False], ids=["content-length", "chunked"])
 def test_a_trickling_answer_stops_at_the_deadline(httpserver, sized):
     httpserver.expect_request("/x").respond_with_handler(trickle(sized=sized))
