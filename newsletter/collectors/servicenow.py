@@ -10,8 +10,9 @@ never the size of a page.
 
 SLA met comes from the incident's own `made_sla` by default. With `sla = "task_sla"` (or `true`,
 as it was first spelled), task_sla gives breaches and the stop time of the response SLA, one extra
-request per 100 tickets; when task_sla cannot be read (403, 404) the collector falls back to
-`made_sla` and says so in a warning rather than failing the source. `sla = false` reads no SLA.
+request per 100 tickets (more when they have over 1,000 SLA records: paged as the tickets are);
+when task_sla cannot be read (403, 404) the collector falls back to `made_sla` and says so in a
+warning rather than failing the source. `sla = false` reads no SLA.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from newsletter.results import TicketStats
 RESOLVED_STATES = ("6", "7")  # incident's 6 Resolved, 7 Closed; any task table's closed ones are inactive
 CANCELED = "8"  # an incident closed as a mistake or a duplicate: neither resolved nor open
 SLA_CHUNK = 100
+SLA_PAGE = 1000  # task_sla rows a page
 TASK_SLA = "/api/now/table/task_sla"
 SlaSource = Literal["made_sla", "task_sla", "none"]
 
@@ -165,21 +167,35 @@ class ServiceNow(TicketingCollector):
             chunk = ids[at:at + SLA_CHUNK]
             params = {"sysparm_query": f"taskIN{','.join(chunk)}^ORDERBYsys_id",
                       "sysparm_fields": "task,has_breached,stage,end_time,sla.target",
-                      "sysparm_limit": SLA_CHUNK * 10, "sysparm_exclude_reference_link": "true"}
-            answer = client.request("GET", TASK_SLA, params=params, accept=(403, 404))
-            if answer.status_code in (403, 404):
-                self._task_sla_unreadable(answer.status_code)
-                return None
-            rows = expect(client.decode(answer).data, "result", list, self.vendor, TASK_SLA)
-            for row in rows:
-                task = row.get("task")
-                breached, response = found.get(task, (None, None))
-                breached = bool(breached) or str(row.get("has_breached")) == "true"
-                if row.get("sla.target") == "response" and row.get("stage") == "completed":
-                    stop = parse_time(row.get("end_time"), self.vendor, f"task_sla of {task} end_time", UTC)
-                    response = min(filter(None, (response, stop)), default=None)
-                found[task] = (breached, response)
+                      "sysparm_limit": SLA_PAGE, "sysparm_exclude_reference_link": "true"}
+            # Paged as the tickets are: a task re-attached to its SLAs many times has many rows,
+            # and one left unread would be a breach or a first response missed.
+            guard, offset = PageGuard(self.vendor), 0
+            while True:
+                guard.next_page(offset)
+                answer = client.request("GET", TASK_SLA, params={**params, "sysparm_offset": offset},
+                                        accept=(403, 404))
+                if answer.status_code in (403, 404):
+                    self._task_sla_unreadable(answer.status_code)
+                    return None
+                page = client.decode(answer)
+                rows = expect(page.data, "result", list, self.vendor, TASK_SLA)
+                for row in rows:
+                    self._add_sla(found, row)
+                offset += SLA_PAGE
+                if not _more(page.headers, page.next_link(), offset, rows):
+                    break
+                guard.rows(len(rows))
         return found
+
+    def _add_sla(self, found: dict[str, tuple[bool | None, Any]], row: dict) -> None:
+        task = row.get("task")
+        breached, response = found.get(task, (None, None))
+        breached = bool(breached) or str(row.get("has_breached")) == "true"
+        if row.get("sla.target") == "response" and row.get("stage") == "completed":
+            stop = parse_time(row.get("end_time"), self.vendor, f"task_sla of {task} end_time", UTC)
+            response = min(filter(None, (response, stop)), default=None)
+        found[task] = (breached, response)
 
     def _task_sla_unreadable(self, code: int) -> None:
         self._task_sla_readable = False

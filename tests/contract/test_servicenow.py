@@ -46,11 +46,13 @@ def table(pages: list[list[Row]], total: int | None, link: bool = True):
     return handle
 
 
-def task_sla(request: Request):
+def task_sla(request: Request, before: int = 0):
     """SLA records of the asked tasks: a response SLA stopped at the first response, and a
-    resolution SLA breached when resolution took over a day."""
+    resolution SLA breached when resolution took over a day; `before` canceled ones of each task
+    first. Offset paging as the incident table's, with its X-Total-Count."""
     wanted = request.args["sysparm_query"].removeprefix("taskIN").split("^")[0].split(",")
-    result = []
+    result = [{"task": task, "has_breached": "false", "stage": "cancelled", "end_time": "",
+               "sla.target": "resolution"} for task in wanted for _ in range(before)]
     for row in LIVE:
         if sys_id(row) not in wanted:
             continue
@@ -61,7 +63,8 @@ def task_sla(request: Request):
             late = (row.resolved - row.created).total_seconds() > 86400
             result.append({"task": sys_id(row), "has_breached": "true" if late else "false", "stage": "completed",
                            "end_time": glide(row.resolved), "sla.target": "resolution"})
-    return json_response({"result": result})
+    limit, offset = int(request.args["sysparm_limit"]), int(request.args.get("sysparm_offset", 0))
+    return json_response({"result": result[offset:offset + limit]}, headers={"X-Total-Count": str(len(result))})
 
 
 PAGES = [LIVE[:3], LIVE[3:6], [LIVE[7]]]  # H (LIVE[6]) hidden by an ACL: the last page is short
@@ -106,6 +109,20 @@ def test_sla_and_first_response_from_task_sla(httpserver, monkeypatch, tmp_path,
     assert result.metrics["csat_responses"] is None
     assert len(httpserver.log) == 6  # one task_sla request per page of up to 100 tickets
     assert result.warnings == []
+
+
+def test_task_sla_rows_past_one_page_are_read(httpserver, monkeypatch, tmp_path):
+    """An incident whose SLA was re-attached many times has many task_sla rows: those past the
+    first page still count (the real ones come after 400 canceled rows of each ticket)."""
+    httpserver.expect_request(PATH).respond_with_handler(table(PAGES, 8))
+    httpserver.expect_request("/api/now/table/task_sla").respond_with_handler(
+        lambda request: task_sla(request, before=400))
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, sla="task_sla"), MONTH)
+    assert result.status == "ok", result.error
+    assert result.metrics["sla_met_pct"] == 66.67  # A breached; B and E met
+    assert {k: result.metrics[k] for k in EXPECTED} == EXPECTED
+    offsets = [r.args.get("sysparm_offset") for r, _ in httpserver.log if r.path.endswith("task_sla")]
+    assert offsets == ["0", "1000", "0", "1000", "0"]  # pages of 3, 3 and 1 tickets
 
 
 def test_made_sla_by_default_and_no_task_sla_request(httpserver, monkeypatch, tmp_path):
