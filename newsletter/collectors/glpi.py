@@ -129,10 +129,14 @@ class Glpi(TicketingCollector):
             if isinstance(rows, dict):  # withindexes-style answers: {id: row}
                 rows = list(rows.values())
             rows = expect({"data": rows}, "data", list, self.vendor, SEARCH)
+            total = self._total(answer)
+            if not rows and start < total:  # tickets counted but not sent: never a month cut short
+                raise SourceError(f"GLPI sent no tickets for {start}-{start + size - 1} of the {total} it counted "
+                                  f"({SEARCH}); the tickets changed while being read, or GLPI miscounted: run again")
             for row in rows:
                 yield self.ticket(row, zone)
             start += size
-            if start >= self._total(answer) or not rows:
+            if start >= total:
                 return
             guard.rows(len(rows))
 

@@ -196,6 +196,27 @@ def test_no_ticket_at_all(httpserver, monkeypatch, tmp_path):
     assert paths(httpserver) == [glpi.INIT, glpi.SEARCH, glpi.KILL]
 
 
+def test_an_empty_page_before_the_total_is_not_the_end(httpserver, monkeypatch, tmp_path):
+    """GLPI counted 7 tickets but sent none for 3-5: the month would lack them, so the source fails."""
+    server = Glpi_(ROWS)
+    httpserver.expect_request(glpi.INIT).respond_with_handler(server.init)
+
+    def search(request: Request) -> Response:
+        answer = server.search(request)
+        if request.args["range"] != "3-5":
+            return answer
+        body = {**answer.get_json(), "count": 0, "data": []}
+        return json_response(body, 206, {"Content-Range": "3-5/7"})
+
+    httpserver.expect_request(glpi.SEARCH).respond_with_handler(search)
+    httpserver.expect_request(glpi.KILL).respond_with_handler(server.kill)
+    result = run(build(httpserver, monkeypatch, tmp_path), MONTH)
+    assert result.status == "failed"
+    assert result.error.endswith("GLPI sent no tickets for 3-5 of the 7 it counted (/apirest.php/search/Ticket); "
+                                 "the tickets changed while being read, or GLPI miscounted: run again")
+    assert server.killed == 1
+
+
 def test_a_wrong_user_token_is_refused_and_named(httpserver, monkeypatch, tmp_path):
     server = Glpi_(ROWS)
     server.serve(httpserver)
