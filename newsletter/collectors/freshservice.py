@@ -3,7 +3,8 @@
 `updated_since` returns tickets changed since the month began (without it, only the last 30
 days). The collector keeps those created or resolved in the month; old tickets still open but
 untouched are not listed, so the backlog at the month's end is reported as unknown.
-Paging follows the `Link: rel="next"` header, which the last page does not carry.
+Paging follows the `Link: rel="next"` header, which the last page does not carry. A ticket in
+the trash (`deleted`) or marked as spam (`spam`) does not count, as in Freshdesk.
 
 With `quotes = true`, the CSAT response of each listed ticket resolved in the month or the one
 before (`GET /api/v2/tickets/{id}/csat_response`, one request per ticket, at most
@@ -94,7 +95,7 @@ class Freshservice(TicketingCollector):
             answer = client.fetch_json("GET", TICKETS, params={**params, "page": page})
             rows = expect(answer.data, "tickets", list, self.vendor, TICKETS)
             for row in rows:
-                if row.get("deleted") is not True:  # trashed tickets are not IT's work
+                if row.get("deleted") is not True and row.get("spam") is not True:  # not IT's work
                     ticket = self.ticket(row)
                     if self.settings.quotes and _may_hold_a_response(ticket.resolved, month):
                         self.read_survey(client, row.get("id"), month)

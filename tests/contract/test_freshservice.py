@@ -88,6 +88,19 @@ def test_budget_spent_waits_for_reset(httpserver, monkeypatch, tmp_path, caplog)
     assert "Freshservice rate limit reached; waiting 0.2 s" in caplog.text
 
 
+def test_a_ticket_marked_as_spam_does_not_count(httpserver, monkeypatch, tmp_path):
+    """Freshservice keeps `spam` beside `deleted` on a ticket: neither is IT's work."""
+    def with_spam(request: Request):
+        answer = pages(ROWS, 100)(request)
+        tickets = json.loads(answer.get_data())["tickets"]
+        junk = {**tickets[1], "id": 99, "spam": True}  # as B: created and resolved in October
+        return json_response({"tickets": [{**t, "spam": False} for t in tickets] + [junk]})
+    httpserver.expect_request(CASE.path).respond_with_handler(with_spam)
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, page_size=100), MONTH)
+    assert result.status == "ok", result.error
+    assert {k: result.metrics[k] for k in EXPECTED} == {**EXPECTED, "backlog_end": None}
+
+
 @pytest.mark.parametrize("ids", [[], [0, 2], [-1]])
 def test_bad_workspace_ids(ids, monkeypatch, tmp_path):
     from newsletter.errors import ConfigError
