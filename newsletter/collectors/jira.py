@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,8 @@ SEARCH = "/rest/api/3/search/jql"
 PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,254}")
 ORDER_BY = re.compile(r"(?i)\border\s+by\b")
 QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')  # JQL strings, where "order by" is only text
+REFUSED = ("Jira refused the satisfaction feedback of a request (403): CSAT unknown; set csat = false, or let the "
+           "API token's account view every request of the service desk (an agent of it)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,7 +71,7 @@ class Jira(TicketingCollector):
         check_range(self.name, "page_size", s.page_size, 1, 100)
 
     def reads_csat(self) -> bool:
-        return self.settings.csat
+        return self.settings.csat and not self._csat_refused
 
     def client(self) -> HttpClient:
         token = self.settings.token.reveal()
@@ -77,8 +79,12 @@ class Jira(TicketingCollector):
                                 secrets=(token,), auth=(self.settings.email, token))
 
     def collect(self, month: Month) -> TicketStats:
+        """A 403 for one request's feedback loses CSAT only: the share of the others would be partial."""
         self._feedback = FeedbackReader(self.vendor)
+        self._csat_refused = False
         stats = super().collect(month)
+        if self._csat_refused:
+            stats = replace(stats, csat_pct=None, warnings=(*stats.warnings, REFUSED))
         return self._feedback.added_to(stats, month.tz) if self.settings.quotes else stats
 
     def jql(self, month: Month) -> str:
@@ -140,15 +146,19 @@ class Jira(TicketingCollector):
 
     def feedback(self, client: HttpClient, key: str) -> dict | None:
         """The request's CSAT feedback ({type, rating, comment: {body}}), or None: no feedback (404,
-        an empty answer), or, for quotes alone, past the month's cap of requests or refused (403:
-        that ticket's feedback only is lost, said in a warning). A rating of 4 or 5 of 5 is positive."""
+        an empty answer), refused (403: CSAT is then unknown, and for quotes that ticket's comment
+        only is lost; both said in a warning), or, for quotes alone, past the month's cap of requests.
+        A rating of 4 or 5 of 5 is positive."""
         reader = self._feedback
-        if not self.settings.csat and not reader.may_ask():
+        csat = self.settings.csat and not self._csat_refused
+        if not csat and not (self.settings.quotes and reader.may_ask()):
             return None
         path = f"/rest/servicedeskapi/request/{key}/feedback"
-        answer = client.request("GET", path, accept=(403, 404) if self.settings.quotes else (404,))
+        answer = client.request("GET", path, accept=(403, 404))
         if answer.status_code == 403:
-            reader.refuse(403)
+            self._csat_refused = self._csat_refused or self.settings.csat
+            if self.settings.quotes:
+                reader.refuse(403)
         if answer.status_code in (403, 404):
             return None
         data = client.decode(answer).data

@@ -109,6 +109,29 @@ def test_csat_is_one_request_per_ticket_resolved_in_the_month(httpserver, monkey
     assert result.metrics["csat_pct"] == 50.0 and result.metrics["csat_responses"] == 2
 
 
+def test_a_refused_feedback_leaves_csat_unknown_not_the_source_failed(httpserver, monkeypatch, tmp_path):
+    """403: the account may not view that request's feedback. Its rating unread, the share of the
+    others would be a partial number: CSAT is unknown, said so, and no more feedback is asked for."""
+    httpserver.expect_request("/rest/api/3/search/jql").respond_with_handler(pages([ISSUES], [None], [True]))
+    asked = []
+
+    def feedback(request: Request):
+        key = request.path.split("/")[-2]
+        asked.append(key)
+        if key == "IT-1":
+            return json_response({"errorMessage": "You do not have permission to view this request."}, 403)
+        return json_response({"type": "csat", "rating": 5, "comment": {"body": "thanks"}})
+    httpserver.expect_request(path_matches_feedback()).respond_with_handler(feedback)
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path, csat=True), MONTH)
+    assert result.status == "ok", result.error
+    assert {k: result.metrics[k] for k in EXPECTED} == EXPECTED
+    assert result.metrics["csat_pct"] is None and result.metrics["csat_responses"] is None
+    assert asked == ["IT-1"]
+    assert result.warnings == ["Jira refused the satisfaction feedback of a request (403): CSAT unknown; set "
+                               "csat = false, or let the API token's account view every request of the "
+                               "service desk (an agent of it)"]
+
+
 def path_matches_feedback():
     return re.compile(r"^/rest/servicedeskapi/request/IT-\d+/feedback$")
 
