@@ -67,10 +67,17 @@ class Freshdesk(TicketingCollector):
         return self.settings.csat and not self._ratings_refused
 
     def collect(self, month: Month) -> TicketStats:
-        """A 403 for the ratings (a plan without Surveys, csat being on by default) loses CSAT only."""
+        """A 403 for the ratings (a plan without Surveys, csat being on by default) loses CSAT only;
+        a rating with an unreadable date loses its ticket's rating only."""
         self._ratings_refused = False
+        self._undated: dict[int, str] = {}  # ticket id -> why its rating is left out
         stats = super().collect(month)
-        return replace(stats, warnings=(*stats.warnings, REFUSED)) if self._ratings_refused else stats
+        notes = [REFUSED] if self._ratings_refused else []
+        if self._undated:
+            (ticket, why), more = next(iter(self._undated.items())), len(self._undated) - 1
+            notes.append(f"{why}: the rating of ticket {ticket} is left out of CSAT"
+                         + (f" (and those of {more} more tickets, for the same reason)" if more else ""))
+        return replace(stats, warnings=(*stats.warnings, *notes)) if notes else stats
 
     def client(self) -> HttpClient:
         key = self.settings.api_key.reveal()
@@ -128,13 +135,17 @@ class Freshdesk(TicketingCollector):
             answer = client.decode(response)
             rows = expect({"ratings": answer.data}, "ratings", list, self.vendor, RATINGS)
             for row in rows:
-                rated = self._rating(row)
+                try:
+                    rated = self._rating(row)
+                except SourceError as exc:  # which of its ratings is the latest is unknown: none counts
+                    self._undated.setdefault(row["ticket_id"], str(exc))
+                    continue
                 if rated is not None:
                     ticket, at, positive = rated
                     if ticket not in latest or latest[ticket][0] <= at:
                         latest[ticket] = (at, positive)
             if not answer.next_link() or not rows:
-                return {ticket: positive for ticket, (_, positive) in latest.items()}
+                return {ticket: positive for ticket, (_, positive) in latest.items() if ticket not in self._undated}
             page += 1
 
     def _rating(self, row: dict) -> tuple[int, datetime, bool] | None:

@@ -187,6 +187,20 @@ def test_refused_ratings_leave_csat_unknown_not_the_month(httpserver, monkeypatc
     assert listing.calls == 3
 
 
+def test_a_rating_with_an_unreadable_date_leaves_that_ticket_unrated_not_the_source_failed(
+        httpserver, monkeypatch, tmp_path):
+    """B's latest rating (extremely unhappy) has a date that is no date: which of B's ratings is the
+    latest is unknown, so B counts as unrated (never as its older, happy one), and a warning says so."""
+    bad = [{**r, "created_at": "03/10/2026 08:00"} if r["id"] == 3 else r for r in RATINGS]
+    serve(httpserver, ratings=lambda request: json_response(bad))
+    result = run(CASE.build(httpserver.url_for("/"), monkeypatch, tmp_path), MONTH)
+    assert result.status == "ok", result.error
+    assert {k: result.metrics[k] for k in EXPECTED} == {**EXPECTED, "backlog_end": None}
+    assert result.metrics["csat_pct"] == 100.0 and result.metrics["csat_responses"] == 2  # A and E
+    assert result.warnings == ["Freshdesk sent an unreadable date '03/10/2026 08:00' in rating 3 created_at: "
+                               "the rating of ticket 2 is left out of CSAT"]
+
+
 @pytest.mark.parametrize("same_moment", [False, True], ids=["each-its-own-moment", "a-page-of-one-moment"])
 def test_a_ticket_changed_while_the_list_is_read_drops_no_other(httpserver, monkeypatch, tmp_path, same_moment):
     """Sorted by updated_at but paged by number, a ticket changed after its page was read moves to
