@@ -143,12 +143,21 @@ def parse_stat(data: Any) -> dict[str, int]:
     if not isinstance(data, dict) or not isinstance(data.get("actions"), dict) or "scanned" not in data:
         raise SourceError("rspamd's /stat answer has no 'scanned' and 'actions'; check base_url points at "
                           "the controller (port 11334)")
-    try:
-        counters = {"scanned": int(data["scanned"])}
-        counters.update({f"action:{name}": int(count) for name, count in data["actions"].items()})
-    except (TypeError, ValueError) as exc:
-        raise SourceError(f"rspamd's /stat has a counter that is not a number ({exc})") from None
+    counters = {"scanned": _count("scanned", data["scanned"])}
+    counters.update({f"action:{name}": _count(str(name), count) for name, count in data["actions"].items()})
     return counters
+
+
+def _count(name: str, value: Any) -> int:
+    """A counter as /stat sends it (a number, or a string of one): whole and not negative. A reset
+    makes counters smaller, never negative; 12.5, NaN or an infinity is no count to cut to a whole one."""
+    try:
+        count = int(value) if not isinstance(value, float) or value.is_integer() else None
+    except (TypeError, ValueError, OverflowError):
+        count = None
+    if count is None or isinstance(value, bool) or count < 0:
+        raise SourceError(f"rspamd's /stat has {name[:40]} = {str(value)[:40]}, not a whole number of messages")
+    return count
 
 
 def difference(snapshots: list[tuple[datetime, dict[str, int]]], month: Month, gap: timedelta) -> Window:

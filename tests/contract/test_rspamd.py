@@ -205,3 +205,18 @@ def test_an_action_gone_from_stat_is_no_reset_of_every_counter():
                          (at(1, 11), counters(5_200_000, 104_000))], month, timedelta(hours=24))
     assert window.counts["scanned"] == 200_000 and window.counts["action:reject"] == 4_000
     assert window.resets == []
+
+
+@pytest.mark.parametrize(("counter", "value"), [("scanned", "-40"), ("reject", "-3"), ("scanned", "1e999"),
+                                                ("reject", "NaN"), ("reject", "12.5"), ("scanned", "true")],
+                         ids=["negative scanned", "negative action", "infinite", "nan", "fraction", "boolean"])
+def test_a_counter_that_is_no_count_is_named_and_not_kept(counter, value, httpserver, session, state):
+    """A reset makes counters smaller, never negative: a negative, fractional or infinite counter is
+    no reading of rspamd, refused naming it before it could become a snapshot (and a month)."""
+    scanned, reject = (value, "1") if counter == "scanned" else ("7", value)
+    httpserver.expect_request("/stat").respond_with_data(
+        '{"scanned": ' + scanned + ', "actions": {"reject": ' + reject + ', "no action": 6}}',
+        content_type="application/json")
+    with pytest.raises(SourceError, match=rf"rspamd's /stat has {counter} = .+, not a whole number of messages"):
+        collector(httpserver, session, state, Clock(OCTOBER.end)).collect(OCTOBER)
+    assert state.kept == {}
