@@ -176,7 +176,12 @@ def _not_yet_published(answer: dict[str, Any], day: str) -> None:
 
 
 def _int(value: Any, name: Any) -> int:
+    """An intValue (an int64, sent as a string): whole and not negative; 12.5, NaN or an infinity is
+    no count of mail, not one to cut to a whole number."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise SourceError(f"Google Reports API sent {name} = {value!r}, not a whole number") from None
+        count = int(value) if not isinstance(value, float) or value.is_integer() else None
+    except (TypeError, ValueError, OverflowError):
+        count = None
+    if count is None or isinstance(value, bool) or count < 0:
+        raise SourceError(f"Google Reports API sent {name} = {str(value)[:40]!r}, not a whole number")
+    return count

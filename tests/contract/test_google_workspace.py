@@ -222,3 +222,18 @@ def test_a_usage_report_of_another_shape_names_base_url(reports, httpserver, ses
     with pytest.raises(SourceError, match=r"Google Reports API answered a usage report of another shape for "
                                           r"2026-10-01; check base_url"):
         make(httpserver, session, key_file).collect(OCTOBER)
+
+
+@pytest.mark.parametrize("value", ['"-5"', "-5", "12.5", '"12.5"', "1e999", "NaN", "true"],
+                         ids=["negative string", "negative", "fraction", "fraction string", "infinite", "nan",
+                              "boolean"])
+def test_a_count_that_is_no_whole_number_of_messages_is_named(value, httpserver, session, key_file, rsa_key):
+    """Google sends int64 values as strings; a negative, fractional or infinite one is no count of
+    mail, refused naming it rather than summed into the month (or failing as an OverflowError)."""
+    token_endpoint(httpserver, rsa_key, [])
+    body = json.dumps(usage("2026-10-01", 1000, 200, 50)).replace('"intValue": "200"', f'"intValue": {value}')
+    httpserver.expect_request(re.compile(r"/admin/reports/v1/usage/dates/.*")).respond_with_data(
+        body, content_type="application/json")
+    with pytest.raises(SourceError, match=r"Google Reports API sent gmail:num_inbound_spam_emails = .+, not a "
+                                          r"whole number"):
+        make(httpserver, session, key_file).collect(OCTOBER)
