@@ -170,6 +170,10 @@ EVENT_METRICS = {_squash(event): metric for event, metric in EVENTS.items()}
 def _decode(raw: bytes, path: Path) -> str:
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16")
+    sample = raw[:4096]  # text of the export is ASCII almost throughout: UTF-16 puts a NUL beside each character
+    if b"\x00" in sample and max(sample[0::2].count(0), sample[1::2].count(0)) > len(sample) // 4:
+        raise SourceError(f"{path}: UTF-16 text without a byte-order mark; export it with Export-Csv "
+                          "-NoTypeInformation -Encoding utf8 (or save it as UTF-8)")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -193,3 +193,13 @@ def test_a_file_far_larger_than_a_months_export_is_refused_unread(tmp_path):
         sparse.truncate(65 * 2**20)
     with pytest.raises(SourceError, match=r"mailflow.csv: 65 MB is far more than a month's mail flow export"):
         make(path).collect(OCTOBER)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_says_how_to_save_it(tmp_path, encoding):
+    """Some PowerShell writers leave out the byte-order mark: a NUL byte between every character is
+    UTF-16 to name as such, not a date to blame on date_format."""
+    path = export(tmp_path / "mailflow.csv", CMDLET_PROPERTIES, cmdlet_rows(), encoding=encoding)
+    with pytest.raises(SourceError, match=r"mailflow.csv: UTF-16 text without a byte-order mark; export it with "
+                                          r"Export-Csv -NoTypeInformation -Encoding utf8"):
+        make(path).collect(OCTOBER)
