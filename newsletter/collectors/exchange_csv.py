@@ -35,6 +35,9 @@ DATE_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y", "%Y-%m-
 # StartDate, EndDate, Index, PSComputerName, ...) are ignored.
 COLUMNS = {"Date": ("Date",), "Direction": ("Direction",), "EventType": ("EventType",),
            "Count": ("MessageCount", "Count")}
+# read when present: the report has one row per date, direction and event type of each tenant and
+# domain, so two rows alike in all of these are one report exported twice into the file
+KEY_COLUMNS = {"Domain": ("Domain",), "Organization": ("Organization",)}
 MAX_FILE_BYTES = 64 * 2**20  # 31 days of every event type for a thousand domains is about 30 MB
 DELIMITERS = (",", ";", "\t")  # Export-Csv's default, -UseCulture in much of Europe, a spreadsheet's tab
 
@@ -66,13 +69,27 @@ class ExchangeCsv(Collector):
         totals: Counter[str] = Counter()
         days: set[date] = set()
         unknown: set[str] = set()
+        seen: dict[tuple[str, ...], tuple[int, int]] = {}  # a row's key -> (its line, its count)
+        repeated: list[int] = []  # lines of the first rows that rows further down repeat
         for line, row in rows:
             day = self.parse_date(row["Date"], line)
             if not (month.first_day <= day < month.next().first_day) or row["Direction"].lower() not in wanted:
                 continue
-            days.add(day)
             event = row["EventType"]
             count = _count(row["Count"], self.settings.path, line)
+            key = (row["Date"], row["Direction"].lower(), _squash(event),
+                   *(row.get(name, "").lower() for name in KEY_COLUMNS))
+            if key in seen:
+                first, before = seen[key]
+                if before != count:
+                    raise SourceError(
+                        f"{self.settings.path}:{line}: {row['Date']} {row['Direction']} {event} counts {count} here "
+                        f"but {before} at line {first}: the report is in the file twice (exports that overlap?); "
+                        "export the month once, into a file of its own")
+                repeated.append(first)
+                continue
+            seen[key] = (line, count)
+            days.add(day)
             metric = EVENT_METRICS.get(_squash(event), "other")
             totals["scanned"] += count
             totals[metric] += count
@@ -82,10 +99,15 @@ class ExchangeCsv(Collector):
             raise SourceError(
                 f"{self.settings.path} has no {'/'.join(self.settings.directions)} rows for {month}; export it with "
                 f"Get-MailflowStatusReport -StartDate {month.first_day} -EndDate {month.days_iter()[-1]}")
-        return self.stats(totals, days, unknown, month)
+        return self.stats(totals, days, unknown, month, repeated)
 
-    def stats(self, totals: Counter[str], days: set[date], unknown: set[str], month: Month) -> MailStats:
+    def stats(self, totals: Counter[str], days: set[date], unknown: set[str], month: Month,
+              repeated: list[int]) -> MailStats:
         warnings = []
+        if repeated:
+            warnings.append(f"{self.settings.path.name}: {len(repeated)} rows repeat an earlier row (the same date, "
+                            f"direction, event type and domain; the first from line {min(repeated)}) and are "
+                            "counted once")
         if len(days) < month.days:
             warnings.append(f"{self.settings.path.name} covers {len(days)} of the {month.days} days of {month}")
         if unknown:
@@ -151,6 +173,8 @@ def _columns(found: list[str], path: Path) -> dict[str, int]:
             missing.append(" (or ".join(names) + ")" * (len(names) - 1))
         else:
             where[key] = at
+    where.update({key: positions[_squash(names[0])] for key, names in KEY_COLUMNS.items()
+                  if _squash(names[0]) in positions})
     if missing:
         shown = [name.strip()[:40] for name in found if name.strip()][:15]
         columns = f"the columns found: {', '.join(shown)}" if shown else "no columns found (is the file empty?)"

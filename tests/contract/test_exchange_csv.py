@@ -203,3 +203,34 @@ def test_utf16_without_a_byte_order_mark_says_how_to_save_it(tmp_path, encoding)
     with pytest.raises(SourceError, match=r"mailflow.csv: UTF-16 text without a byte-order mark; export it with "
                                           r"Export-Csv -NoTypeInformation -Encoding utf8"):
         make(path).collect(OCTOBER)
+
+
+def test_rows_exported_twice_into_one_file_are_counted_once(tmp_path):
+    """The report has one count per day, direction and event type (and domain): the same row again is
+    the same export appended twice or two exports that overlap, not more mail."""
+    september = cmdlet_rows(date=lambda d: f"9/{min(d, 30)}/2026 12:00:00 AM")[-6:]  # 30 September
+    overlap = [r for r in cmdlet_rows() if r["Date"].startswith("10/31/")]
+    rows = september + cmdlet_rows() + overlap  # September's export then October's, its last day twice
+    path = export(tmp_path / "mailflow.csv", CMDLET_PROPERTIES, rows)
+    metrics = make(path).collect(OCTOBER).metrics()
+    assert {k: metrics[k] for k in ("scanned", "spam", "phishing", "malware", "blocked_total")} == {
+        k: WHOLE_OCTOBER[k] for k in ("scanned", "spam", "phishing", "malware", "blocked_total")}
+    assert metrics["warnings"] == ["mailflow.csv: 6 rows repeat an earlier row (the same date, direction, event "
+                                   "type and domain; the first from line 188) and are counted once"]
+
+
+def test_rows_of_other_domains_or_tenants_are_not_duplicates(tmp_path):
+    rows = cmdlet_rows() + [{**r, "Domain": "fabrikam.example"} for r in cmdlet_rows()]
+    rows += [{**r, "Organization": "fabrikam.onmicrosoft.com"} for r in cmdlet_rows()]
+    metrics = make(export(tmp_path / "mailflow.csv", CMDLET_PROPERTIES, rows)).collect(OCTOBER).metrics()
+    assert metrics["spam"] == 3 * WHOLE_OCTOBER["spam"] and metrics["warnings"] == []
+
+
+def test_two_different_counts_for_one_day_and_event_are_refused_naming_both_lines(tmp_path):
+    """An export of 31 October taken while the day was still filling in, and the full one appended:
+    which is right cannot be told, and their sum is wrong."""
+    early = [{**r, "MessageCount": 100} for r in cmdlet_rows() if r["Date"].startswith("10/31/")]
+    path = export(tmp_path / "mailflow.csv", CMDLET_PROPERTIES, early + cmdlet_rows())
+    with pytest.raises(SourceError, match=r"mailflow.csv:188: 10/31/2026 12:00:00 AM Inbound GoodMail counts 1000 "
+                                          r"here but 100 at line 2: .*export the month once"):
+        make(path).collect(OCTOBER)
