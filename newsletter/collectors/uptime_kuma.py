@@ -86,13 +86,19 @@ class UptimeKuma(HttpSource):
                 key = monitor_key(monitor)
                 names[key] = [monitor.get("name"), monitor.get("id"), monitor.get("url")]
                 seen.setdefault(key, {})[day] = monitor
-        services: dict[str, ServiceUptime] = {}
+        services: list[ServiceUptime] = []
+        shown: dict[str, str] = {}  # a name shown -> the first monitor shown under it
         for key in sorted(seen, key=lambda k: str(names[k][0] or k).lower()):
             name = self.settings.display_name(names[key])
-            if name is not None and name not in services:
-                covered = [day for day in days.days if key in existed or day >= min(seen[key], default=day)]
-                services[name] = service(name, seen[key], covered, warnings)
-        return list(services.values())
+            if name is None:
+                continue
+            if name in shown:  # listed twice, as other uptime sources do, and said why
+                warnings.append(f"Uptime Kuma monitors {shown[name]} and {key} are both shown as {name!r}: rename "
+                                "one of them (rename in the source's settings) to tell them apart")
+            shown.setdefault(name, key)
+            covered = [day for day in days.days if key in existed or day >= min(seen[key], default=day)]
+            services.append(service(name, seen[key], covered, warnings))
+        return services
 
 
 def service(name: str, daily: dict[date, dict[str, Any]], covered: list[date], warnings: list[str]) -> ServiceUptime:

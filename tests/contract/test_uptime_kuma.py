@@ -259,3 +259,20 @@ def test_a_monitor_created_during_the_month_is_measured_from_its_first_day_witho
     services = {s["name"]: s for s in result.metrics["services"]}
     assert services["Printer"]["uptime_pct"] == 98.0 and services["Printer"]["status"] == "monitored"
     assert result.warnings == []
+
+
+def test_two_monitors_shown_under_one_name_are_both_listed_with_a_warning(httpserver, monkeypatch, tmp_path):
+    """Renamed to one name (or so named in Uptime Kuma): both are in the month, as other uptime sources
+    list them, and the warning names their ids, so neither goes missing unnoticed."""
+    store = Store(tmp_path / "newsletter.db")
+    body = exposition(series(1, "mail.example.com", "https://mail.example.com/", ratio=0.99),
+                      series(7, "mx2.example.com", "https://mx2.example.com/", ratio=0.5))
+    keep(store, range(2, 33), lambda day: body)
+    httpserver.expect_request("/metrics").respond_with_handler(metrics(body))
+    collector = build(httpserver, monkeypatch, tmp_path, state=store, clock=lambda: at(1, 6, month=11),
+                      rename={"mail.example.com": "Email", "7": "Email"})
+    result = run(collector, OCTOBER)
+    assert result.status == "ok", result.error
+    assert sorted(s["uptime_pct"] for s in result.metrics["services"] if s["name"] == "Email") == [50.0, 99.0]
+    assert result.warnings == ["Uptime Kuma monitors 1 and 7 are both shown as 'Email': rename one of them "
+                               "(rename in the source's settings) to tell them apart"]
