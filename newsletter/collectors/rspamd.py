@@ -15,7 +15,7 @@ add header, rewrite subject, soft reject and quarantine are spam; greylist and n
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -76,14 +76,27 @@ class Rspamd(HttpSource):
         if self.state is None:
             raise SourceError("rspamd needs the workspace store to keep its counter snapshots")
         now = self.clock()
-        save_reading(self, self.state, now, self.take_snapshot())
+        try:  # rspamd down now: the snapshots the daily run stored may still hold the whole month
+            save_reading(self, self.state, now, self.take_snapshot())
+            unread = None
+        except SourceError as exc:
+            unread = exc
         gap = timedelta(hours=self.settings.max_gap_h)
         if now < month.end:
-            raise SourceError(f"{month} has not ended yet: rspamd counters are cumulative, so the month is "
-                              "counted from a snapshot taken after it ends (collect it next month)")
+            raise unread or SourceError(f"{month} has not ended yet: rspamd counters are cumulative, so the month "
+                                        "is counted from a snapshot taken after it ends (collect it next month)")
         start, end = month.start.astimezone(UTC), month.end.astimezone(UTC)  # elapsed time, across DST too
-        window = difference(self.state.snapshots(self.name, start - gap, end + gap), month, gap)
-        return self.stats(window, month)
+        try:
+            window = difference(self.state.snapshots(self.name, start - gap, end + gap), month, gap)
+        except SourceError:
+            if unread is not None:
+                raise unread from None
+            raise
+        result = self.stats(window, month)
+        if unread is None or now > month.end + gap:  # a reading now would not have been the month's end
+            return result
+        return replace(result, warnings=(*result.warnings, f"rspamd could not be read now ({unread}): counted from "
+                                                           "the snapshots stored"))
 
     def take_snapshot(self) -> dict[str, int]:
         """The counters now (`newsletter snapshot`, the daily run): the same as collect() saves."""

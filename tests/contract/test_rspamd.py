@@ -137,7 +137,6 @@ def test_snapshot_at_midnight_on_the_first_serves_both_months(httpserver, sessio
 def test_faults(fault, httpserver, caplog, state, monkeypatch):
     """The month's end read after a snapshot at its start, with the controller password."""
     monkeypatch.setenv("RSPAMD_PASSWORD", "s3cret-ctl-pw-7f3a9")
-    state.save_snapshot("mail-filter", OCTOBER.start, {"scanned": 0, "action:reject": 0, "action:no action": 0})
     seen = []
 
     def handler(request):
@@ -145,7 +144,9 @@ def test_faults(fault, httpserver, caplog, state, monkeypatch):
         return Response('{"scanned": "7", "actions": {"reject": 1, "no action": "6"}}',
                         content_type="application/json")
 
-    def build(session):
+    def build(session):  # each run from the start snapshot alone: the month's end is the reading it takes
+        state.kept = {}
+        state.save_snapshot("mail-filter", OCTOBER.start, {"scanned": 0, "action:reject": 0, "action:no action": 0})
         return collector(httpserver, session, state, Clock(OCTOBER.end), password=Secret(env="RSPAMD_PASSWORD"))
 
     good = check_fault(Faults("/stat", lambda: httpserver.expect_request("/stat").respond_with_handler(handler),
@@ -220,3 +221,20 @@ def test_a_counter_that_is_no_count_is_named_and_not_kept(counter, value, httpse
     with pytest.raises(SourceError, match=rf"rspamd's /stat has {counter} = .+, not a whole number of messages"):
         collector(httpserver, session, state, Clock(OCTOBER.end)).collect(OCTOBER)
     assert state.kept == {}
+
+
+def test_the_month_is_counted_from_stored_snapshots_when_rspamd_cannot_be_read_now(httpserver, session, state):
+    """The daily run kept the counters at both edges; rspamd down (or restarting) when the month is
+    collected on send day loses nothing the snapshots hold."""
+    state.save_snapshot("mail-filter", OCTOBER.start, {"scanned": 100, "action:reject": 10})
+    state.save_snapshot("mail-filter", OCTOBER.end + timedelta(minutes=5), {"scanned": 900, "action:reject": 90})
+    httpserver.expect_request("/stat").respond_with_data("restarting", status=503)
+    clock = Clock(OCTOBER.end + timedelta(days=2))
+    metrics = collector(httpserver, session, state, clock).collect(OCTOBER).metrics()
+    assert (metrics["scanned"], metrics["rejected"], metrics["partial"], metrics["warnings"]) == (800, 80, False, [])
+    clock.now = OCTOBER.end + timedelta(hours=2)  # read now, it could have been the month's end
+    metrics = collector(httpserver, session, state, clock).collect(OCTOBER).metrics()
+    assert metrics["scanned"] == 800
+    assert [w for w in metrics["warnings"] if w.startswith("rspamd could not be read now (rspamd answered 503")]
+    with pytest.raises(SourceError, match="rspamd answered 503"):  # nothing stored to count from: the failure
+        collector(httpserver, session, Snapshots(), clock).collect(OCTOBER)
