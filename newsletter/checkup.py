@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter.binding import unset_secrets
-from newsletter.collect import build_collectors
+from newsletter.collect import Unstarted, build_collectors
 from newsletter.config import Config, shared_titles
 from newsletter.drafts import findings, renderer, sample_edition
 from newsletter.errors import ConfigError, TemplateError
@@ -69,7 +69,8 @@ def check_workspace(ws: Workspace) -> Checkup:
     sample = sample_edition(ws)
     found = findings(ws, sample)
     everyone = recipients(ws.config)  # each bad or repeated row is a warning with its file and line
-    warnings = [*held_back(sample, everyone), *_unset_secrets(ws.config), *shared_titles(ws.config),
+    unstarted = [collector.problem for _, collector in collectors if isinstance(collector, Unstarted)]
+    warnings = [*unstarted, *held_back(sample, everyone), *_unset_secrets(ws.config), *shared_titles(ws.config),
                 *_without_catalog(ws.config)]
     return Checkup(ws.config.path, [source.name for source, _ in collectors], len(everyone), len(everyone.skipped),
                    warnings, found, plugins_in_use(ws),

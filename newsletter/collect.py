@@ -29,6 +29,7 @@ from newsletter.results import KIND_TYPES
 from newsletter.snapshots import DailySnapshots, save_reading, stored_days
 
 if TYPE_CHECKING:
+    from newsletter.results import Result
     from newsletter.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -48,13 +49,32 @@ def build_collectors(
         cls = registry.get(source.type)
         if cls is None:
             raise ConfigError(f"{source.file}: type: collector {source.type!r} is not available")
-        collector = cls(source.settings, name=source.name, clock=clock, state=state)
         try:
+            collector = cls(source.settings, name=source.name, clock=clock, state=state)
             collector.validate()
         except ConfigError as exc:
             raise ConfigError(f"{source.file}: {exc}") from None
+        except Exception as exc:  # a plugin's bug fails its own source; the others are collected
+            collector = Unstarted(cls, source, exc, describe_plugin(cls, registry.provider(source.type)))
         built.append((source, collector))
     return built
+
+
+class Unstarted(Collector):
+    """Stands in for a collector whose constructor or validate() raised something other than
+    ConfigError: its source fails naming the plugin and its distribution, as a failing collect() would."""
+
+    def __init__(self, cls: type[Collector], source: SourceConfig, exc: Exception, plugin: str) -> None:
+        super().__init__(source.settings, name=source.name)
+        self.type = source.type
+        self.offline = bool(getattr(cls, "offline", False))  # read again with the local files only if it is one
+        kind = str(getattr(cls, "kind", ""))
+        self.kind = kind if kind in KIND_TYPES else "custom"  # so the failure, not the kind, is reported
+        self.problem = _redact(f"{source.file}: collector {source.type!r} ({plugin}) failed to start: "
+                               f"{type(exc).__name__}: {exc}; the collector needs fixing (tell its authors)", source)
+
+    def collect(self, month: Month) -> Result:
+        raise SourceError(self.problem)
 
 
 def collect_month(

@@ -109,3 +109,39 @@ def test_check_lists_the_source_types_and_the_transport_in_use_with_their_distri
         f"sources: demo_awareness ({own}), demo_backup ({own}), acme_desk (acme-desk 9.0), demo_devices ({own}), "
         f"demo_ticketing ({own}), highlights ({own}), demo_mail_security ({own}), "
         f"demo_uptime ({own}) · transport: mailapi (alpha-mail 2.0)")
+
+
+BROKEN_DESK = '''
+from newsletter.collectors.base import Collector
+
+
+class Desk(Collector):
+    type = "acme_desk"
+    kind = "ticketing"
+
+    def __init__(self, *args, **kwargs):
+        {init}
+        super().__init__(*args, **kwargs)
+
+    def validate(self):
+        {validate}
+'''
+
+
+@pytest.mark.parametrize(("init", "validate", "said"), [
+    ('raise RuntimeError("no licence file")', "pass", "RuntimeError: no licence file"),
+    ("pass", 'raise KeyError("region")', "KeyError: 'region'"),
+])
+def test_a_plugin_that_raises_while_starting_fails_its_source_naming_it_and_the_rest_is_collected(
+        workspace, distributions, init, validate, said):
+    distributions.install("acme-desk", "9.0", {COLLECTORS: {"acme_desk": "acme_desk:Desk"}},
+                          {"acme_desk": BROKEN_DESK.format(init=init, validate=validate)})
+    workspace.write("sources/desk.toml", 'type = "acme_desk"\ntitle = "Acme desk"\n')
+    result = workspace.invoke("collect", "--month", "2026-10")
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.stderr.splitlines() if "desk: failed" in line]
+    assert "acme_desk.Desk from the distribution acme-desk 9.0" in line and said in line
+    assert "Traceback" not in result.output
+    assert "helpdesk" in result.stdout and " ok" in result.stdout.split("helpdesk", 1)[1].splitlines()[0]
+    checked = workspace.invoke("check")
+    assert checked.exit_code == 0 and said in checked.stderr and "acme-desk 9.0" in checked.stderr

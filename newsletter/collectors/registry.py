@@ -8,7 +8,7 @@ from __future__ import annotations
 from importlib.metadata import EntryPoint
 
 from newsletter.collectors.base import Collector
-from newsletter.plugins import PluginRegistry, provider_of_object
+from newsletter.plugins import PluginRegistry, Provider, provider_of_object
 
 GROUP = "newsletter.collectors"
 
@@ -28,9 +28,11 @@ class CollectorRegistry(PluginRegistry[type[Collector]]):
         return loaded
 
 
-def describe_plugin(cls: type) -> str:
+def describe_plugin(cls: type, provider: Provider | None = None) -> str:
     """'acme_desk.collector.Desk from the distribution acme-desk 1.2', or just the class when its
-    distribution is unknown: what a message about a plugin's mistake names, so people know whom to ask."""
+    distribution is unknown: what a message about a plugin's mistake names, so people know whom to ask.
+    `provider`: the one its entry point declared, when known (a registry's `provider`)."""
     where = f"{cls.__module__}.{cls.__qualname__}"
-    provider = provider_of_object(cls)
+    if provider is None or provider.distribution is None:
+        provider = provider_of_object(cls)
     return f"{where} from the distribution {provider}" if provider.distribution else where
