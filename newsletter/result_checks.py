@@ -49,11 +49,32 @@ def result_problem(kind: str, stats: object) -> str | None:
     return _coverage_problem(stats) or _CHECKS[expected](stats)
 
 
+# Far above any count, duration or size a system reports (an exabyte); past it a figure is a mistake,
+# and one the email could not even write (Babel's decimals stop at 28 digits).
+MAX_NUMBER = 10**18
+
+
 def _number(where: str, value: object) -> str | None:
-    """None (unknown) or a finite int or float; never a bool, a string or NaN."""
-    if value is None or (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)):
+    """None (unknown) or a finite int or float; never a bool, a string, NaN or a huge number."""
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+                         and abs(value) <= MAX_NUMBER):
         return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return f"{where}: {value!r:.60} is too large to be a real figure"
     return f"{where}: {value!r:.60} is not a number"
+
+
+def _measure(where: str, value: object) -> str | None:
+    """A figure of a kind's own (a count, a duration, a size, a share): a number or None, never below
+    zero, and a share (`..._pct`, 0-100) never above 100. A custom value may be anything `_number` takes."""
+    problem = _number(where, value)
+    if problem or value is None:
+        return problem
+    if value < 0:  # type: ignore[operator]
+        return f"{where}: {value!r} is negative"
+    if where.endswith("_pct") and value > 100:  # type: ignore[operator]
+        return f"{where}: {value!r} is above 100 (a share, 0-100)"
+    return None
 
 
 def _text(where: str, value: object, what: str = "text") -> str | None:
@@ -82,7 +103,7 @@ def _each_problem(field: str, items: object, kind: type, item_problem: Callable[
 
 
 def _numbers_problem(where: str, item: object, *names: str) -> Iterator[str | None]:
-    return (_number(f"{where}.{name}", getattr(item, name)) for name in names)
+    return (_measure(f"{where}.{name}", getattr(item, name)) for name in names)
 
 
 def _coverage_problem(stats: Measured) -> str | None:
@@ -99,11 +120,11 @@ def _coverage_problem(stats: Measured) -> str | None:
             return f"extra: {name!r:.60} is not a name of the source's own (it is taken, or not text)"
         if not isinstance(value, str | bool | None) and _number(f"extra.{name}", value):
             return f"extra.{name}: {value!r:.60} is not text, a number, true/false or None"
-    return _number("covered_days", stats.covered_days)
+    return _measure("covered_days", stats.covered_days)
 
 
 def _known_numbers(kind: str, stats: object, names: tuple[str, ...]) -> str | None:
-    problem = _first(*(_number(name, getattr(stats, name)) for name in names))
+    problem = _first(*(_measure(name, getattr(stats, name)) for name in names))
     if problem or any(getattr(stats, name) is not None for name in names):
         return problem
     return (f"none of the {kind} numbers ({', '.join(names[:3])}, ...) is known; a collector that knows none "
@@ -116,7 +137,8 @@ def _tickets_problem(stats: TicketStats) -> str | None:
     problem = _known_numbers("ticketing", stats, names) or _sequence("top_categories", categories,
                                                                       "a tuple of (name, count)")
     for number, pair in enumerate(() if problem else categories):
-        if not (isinstance(pair, tuple | list) and len(pair) == 2 and isinstance(pair[0], str)) or _number("", pair[1]):
+        named = isinstance(pair, tuple | list) and len(pair) == 2 and isinstance(pair[0], str)
+        if not named or _measure("", pair[1]):
             return f"top_categories[{number}]: expected (name, count), got {pair!r:.60}"
     problem = problem or _sequence("quotes", stats.quotes, "a tuple of Quote")
     for number, quote in enumerate(() if problem else stats.quotes):
@@ -126,8 +148,8 @@ def _tickets_problem(stats: TicketStats) -> str | None:
 
 
 def _mail_problem(stats: MailStats) -> str | None:
-    return _known_numbers("mail_security", stats, tuple(_numbers(stats, "rejected"))) or _number("rejected",
-                                                                                                  stats.rejected)
+    return _known_numbers("mail_security", stats, tuple(_numbers(stats, "rejected"))) or _measure("rejected",
+                                                                                                   stats.rejected)
 
 
 def _uptime_problem(stats: UptimeStats) -> str | None:

@@ -22,7 +22,7 @@ from newsletter.collectors.base import Collector, NoSettings
 from newsletter.config import SourceConfig
 from newsletter.errors import SourceError
 from newsletter.period import Month
-from newsletter.results import CustomMetrics, CustomValue
+from newsletter.results import CustomMetrics, CustomValue, MailStats, ServiceUptime, TicketStats, UptimeStats
 from tests.conftest import REPO
 from tests.contract.helpers import leaks
 
@@ -198,3 +198,40 @@ def test_the_process_ends_promptly_though_a_source_is_still_stuck():
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "failed", done.stderr
     assert time.monotonic() - started < 10
+
+
+class Returns(Collector):
+    """A plugin that returns whatever it was given: a result of the right type with a wrong figure."""
+
+    type = "returns"
+    kind = "ticketing"
+
+    def __init__(self, stats: object, kind: str = "ticketing") -> None:
+        super().__init__(NoSettings(), name="returns")
+        self.stats, self.kind = stats, kind
+
+    def collect(self, month: Month):
+        return self.stats
+
+
+@pytest.mark.parametrize(("stats", "kind", "problem"), [
+    (TicketStats(opened=-5, resolved=3), "ticketing", "opened: -5 is negative"),
+    (TicketStats(opened=5, resolution_median_s=-100.0), "ticketing", "resolution_median_s: -100.0 is negative"),
+    (TicketStats(opened=5, sla_met_pct=250.0), "ticketing", "sla_met_pct: 250.0 is above 100"),
+    (TicketStats(opened=10**30), "ticketing", "opened: 1000000000000000000000000000000 is too large"),
+    (TicketStats(opened=5, top_categories=(("Email", -2),)), "ticketing", "top_categories[0]"),
+    (UptimeStats(services=(ServiceUptime("Mail", 1e300, 0, 0, 0),)), "uptime",
+     "services[0].uptime_pct: 1e+300 is too large"),
+    (MailStats(scanned=10, spam=-1), "mail_security", "spam: -1 is negative"),
+    (CustomMetrics({"x": CustomValue(1e300, "Things")}), "custom", "values.x.value: 1e+300 is too large"),
+])
+def test_a_negative_impossible_or_huge_figure_fails_the_source_instead_of_reaching_the_edition(stats, kind, problem):
+    [result] = collect_month(sources(Returns(stats, kind)), MONTH)
+    assert result.status == "failed", result
+    assert problem in result.error and "the collector needs fixing" in result.error
+
+
+def test_a_custom_figure_may_be_below_zero():
+    [result] = collect_month(sources(Returns(CustomMetrics({"x": CustomValue(-3.5, "Budget change")}), "custom")),
+                             MONTH)
+    assert result.status == "ok" and result.metrics["values"]["x"]["value"] == -3.5
