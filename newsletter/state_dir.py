@@ -34,10 +34,11 @@ def unusable(path: Path, what: str) -> ConfigError:
 
 
 def prepare_state_dir(state_dir: Path) -> None:
-    """Create `state_dir` when missing and prove that this user can write in it."""
+    """Create `state_dir` when missing, readable by this user alone (it holds every colleague's
+    address), and prove that this user can write in it."""
     _refuse_a_file_in_the_way(state_dir)
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise unusable(state_dir, f"create the state directory ({exc.strerror or exc})") from None
     _probe(state_dir, state_dir)

@@ -120,11 +120,14 @@ class Store(LedgerTables):
         this user cannot write is a ConfigError naming both, not a traceback halfway into a run."""
         prepare_state_dir(state_dir)
         try:
+            _create_private(state_dir / DB_NAME)
             return cls(state_dir / DB_NAME)
         except sqlite3.OperationalError as exc:
             if not any(word in str(exc) for word in ("readonly", "unable to open", "disk is full", "disk I/O")):
                 raise
             raise unusable(state_dir / DB_NAME, f"write the state database ({exc})") from None
+        except OSError as exc:
+            raise unusable(state_dir / DB_NAME, f"create the state database ({exc.strerror or exc})") from None
 
     @classmethod
     def memory(cls) -> Store:
@@ -292,6 +295,14 @@ class Store(LedgerTables):
             yield db
         finally:
             db.close()
+
+
+def _create_private(path: Path) -> None:
+    """A new database file readable by this user alone (SQLite gives its -wal and -shm files the
+    same mode): it holds every colleague's address and how their delivery went. An existing one
+    keeps the mode it has."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _result(row: sqlite3.Row) -> SourceResult:

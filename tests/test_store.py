@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import pwd
 import sqlite3
+import stat
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -180,3 +181,20 @@ def test_counter_snapshots_stored_before_daily_readings_are_read_back_after_the_
         assert store.snapshots("uptime", taken_at, taken_at)[0].reading["monitors"][0]["name"] == "Email"
         tables = {row[0] for row in store.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert "source_readings" in tables and "counter_snapshots" not in tables
+
+
+def test_the_state_it_creates_is_readable_by_its_user_alone(tmp_path):
+    # the database holds every colleague's address and how their delivery went: not for other users
+    old = os.umask(0o022)  # cron's usual umask
+    modes = {}
+    try:
+        (tmp_path / "systemd").mkdir(mode=0o755)  # StateDirectory= makes it 0755 by default
+        for folder in ("state", "systemd"):
+            with Store.open(tmp_path / folder) as store:
+                store.save_edition("2026-10", "draft")
+                modes[folder] = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / folder).iterdir()}
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+    for folder in ("state", "systemd"):
+        assert modes[folder] == {"newsletter.db": 0o600, "newsletter.db-wal": 0o600, "newsletter.db-shm": 0o600}
