@@ -9,10 +9,10 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from newsletter import limits
 from newsletter.binding import secret_values
@@ -302,9 +302,7 @@ def _take_one(source: SourceConfig, ws: Workspace) -> SnapshotTaken:
     try:
         collector = ws.registry.get(source.type)(source.settings, name=source.name, clock=ws.clock, state=ws.store)
         collector.validate()
-        with limits.budget(deadline_s=source.deadline_s, max_pages=source.max_pages,
-                           ends_at=time.monotonic() + source.deadline_s):
-            reading = collector.take_snapshot()
+        reading = _reading_within(source, collector)
         save_reading(collector, ws.store, collector.clock(), reading)
         return SnapshotTaken(source.name)
     except DeadlineExceeded as exc:
@@ -318,6 +316,32 @@ def _take_one(source: SourceConfig, ws: Workspace) -> SnapshotTaken:
                   redacted_traceback(exc, secret_values(source.settings)))
         message = f"unexpected {type(exc).__name__}: {exc}"
     return SnapshotTaken(source.name, _redact(message, source))
+
+
+def _reading_within(source: SourceConfig, collector: Collector) -> Mapping[str, Any]:
+    """take_snapshot() under the source's limits, in a daemon thread given up at its deadline, as
+    collect() is: a reading stuck outside the HTTP layer (a plugin's own socket) must not keep the
+    daily run, and its lock, waiting forever."""
+    ends_at = time.monotonic() + source.deadline_s
+    outcome: dict[str, Any] = {}
+
+    def read() -> None:
+        try:
+            with limits.budget(deadline_s=source.deadline_s, max_pages=source.max_pages, ends_at=ends_at):
+                outcome["reading"] = collector.take_snapshot()
+        except Exception as exc:  # raised again below, in the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=read, daemon=True, name=f"snapshot {source.name}")
+    worker.start()
+    worker.join(max(0.0, ends_at - time.monotonic()))
+    if worker.is_alive():
+        raise DeadlineExceeded(source.deadline_s, "")
+    if "error" in outcome:
+        raise outcome["error"]
+    if "reading" not in outcome:
+        raise SourceError(f"collector {source.type!r} stopped without a reading")
+    return outcome["reading"]
 
 
 def snapshot_coverage(ws: Workspace, month: Month) -> list[tuple[str, DailySnapshots]]:

@@ -235,3 +235,29 @@ def test_a_custom_figure_may_be_below_zero():
     [result] = collect_month(sources(Returns(CustomMetrics({"x": CustomValue(-3.5, "Budget change")}), "custom")),
                              MONTH)
     assert result.status == "ok" and result.metrics["values"]["x"]["value"] == -3.5
+
+
+class StuckReading(Collector):
+    """A plugin whose daily reading waits forever in a socket read of its own (no HTTP layer to bound it)."""
+
+    type = "stuck_reading"
+    kind = "custom"
+    needs_snapshots = True
+
+    def take_snapshot(self):
+        import socket
+
+        here, _there = socket.socketpair()
+        here.recv(1)  # nothing ever comes
+        return {}
+
+
+def test_a_daily_reading_stuck_in_a_read_fails_at_its_deadline_and_the_run_goes_on(workspace):
+    from tests.test_draft_whole import with_plugins
+
+    workspace.write("sources/stuck.toml", 'type = "stuck_reading"\nname = "stuck"\ndeadline_s = 0.5\n')
+    started = time.monotonic()
+    result = workspace.invoke("snapshot", registry=with_plugins(StuckReading))
+    assert time.monotonic() - started < 10
+    assert result.exit_code == 1, result.output
+    assert "no snapshot stored today for stuck" in result.stderr and "deadline_s = 0.5 s" in result.stdout
