@@ -346,7 +346,16 @@ def load_source(file: Path, registry: CollectorRegistry) -> SourceConfig:
     enabled = _pop(table, "enabled", bool, True, where)
     deadline_s = _pop_limit(table, "deadline_s", DEFAULT_DEADLINE_S, where, whole=False, high=MAX_DEADLINE_S)
     max_pages = _pop_limit(table, "max_pages", DEFAULT_MAX_PAGES, where, whole=True, high=MAX_PAGES)
-    settings = bind(collector.Settings, table, where)
+    try:
+        settings = bind(collector.Settings, table, where)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a plugin's Settings that is no dataclass, or names a type it never imports
+        from newsletter.collectors.registry import describe_plugin
+
+        plugin = describe_plugin(collector, registry.provider(type_))
+        raise where.error("type", f"collector {type_!r} ({plugin}) could not read its keys: {type(exc).__name__}: "
+                                  f"{exc}; the collector needs fixing (tell its authors)") from None
     return SourceConfig(file, name, type_, required, enabled, settings, float(deadline_s), int(max_pages), title)
 
 

@@ -145,3 +145,39 @@ def test_a_plugin_that_raises_while_starting_fails_its_source_naming_it_and_the_
     assert "helpdesk" in result.stdout and " ok" in result.stdout.split("helpdesk", 1)[1].splitlines()[0]
     checked = workspace.invoke("check")
     assert checked.exit_code == 0 and said in checked.stderr and "acme-desk 9.0" in checked.stderr
+
+
+UNREADABLE_DESK = '''
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from newsletter.collectors.base import Collector
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+{settings}
+
+
+class Desk(Collector):
+    type = "acme_desk"
+    kind = "ticketing"
+    Settings = S
+'''
+
+
+@pytest.mark.parametrize(("settings", "said"), [
+    ("class S:\n    limit = 1", "TypeError: must be called with a dataclass type or instance"),
+    ("@dataclass(frozen=True)\nclass S:\n    limit: Decimal = 1", "NameError: name 'Decimal' is not defined"),
+])
+def test_a_plugin_whose_settings_cannot_be_read_is_one_line_naming_it(workspace, distributions, settings, said):
+    distributions.install("acme-desk", "9.0", {COLLECTORS: {"acme_desk": "acme_desk:Desk"}},
+                          {"acme_desk": UNREADABLE_DESK.format(settings=settings)})
+    desk = workspace.write("sources/desk.toml", 'type = "acme_desk"\ntitle = "Acme desk"\nlimit = 3\n')
+    result = workspace.invoke("check")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"newsletter: {desk}: type: collector 'acme_desk' (acme_desk.Desk from the "
+                                    "distribution acme-desk 9.0) could not read its keys: ")
+    assert said in result.stderr and len(result.stderr.splitlines()) == 1
