@@ -16,12 +16,20 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, packages_distributions, version
+from importlib.metadata import (
+    EntryPoint,
+    PackageNotFoundError,
+    distributions,
+    entry_points,
+    packages_distributions,
+    version,
+)
 from typing import ClassVar, Generic, Self, TypeVar
 
 log = logging.getLogger(__name__)
 HOME = "it-newsletter"  # this project's distribution (setup.cfg): its built-ins win a clash of names
 T = TypeVar("T")
+_UNREADABLE: set[Provider] = set()  # the distributions already warned about (installed)
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,32 @@ def provider_of_object(obj: object) -> Provider:
         except PackageNotFoundError:
             continue
     return Provider()
+
+
+def installed(group: str) -> list[EntryPoint]:
+    """The installed entry points of `group`. One distribution whose entry_points.txt cannot be read
+    (edited by hand, half written) makes importlib.metadata fail for all of them: then each
+    distribution is read alone, that one warned about by name and left out, the others kept."""
+    try:
+        return list(entry_points(group=group))
+    except Exception:  # what a broken file raises is importlib's detail: find which one below
+        pass
+    found, seen = [], set()
+    for dist in distributions():
+        name = dist.metadata["Name"]
+        canonical = re.sub(r"[-_.]+", "-", name).lower() if name else None
+        if canonical in seen:  # the first of a name on sys.path is the installed one, as entry_points() has it
+            continue
+        seen.add(canonical)
+        try:
+            found += dist.entry_points.select(group=group)
+        except Exception as exc:
+            if (provider := Provider(name, dist.version)) in _UNREADABLE:  # once, not once per group
+                continue
+            _UNREADABLE.add(provider)
+            log.warning("the distribution %s cannot be read (its entry_points.txt: %s: %s), so none of its plugins "
+                        "is used; reinstall or uninstall it", provider, type(exc).__name__, exc)
+    return found
 
 
 def unique(found: Iterable[EntryPoint], noun: str) -> dict[str, EntryPoint]:
@@ -99,7 +133,7 @@ class PluginRegistry(Generic[T]):
     @classmethod
     def from_entry_points(cls, found: Iterable[EntryPoint] | None = None) -> Self:
         """The installed plugins of the group (or the entry points `found`), one per name."""
-        return cls(unique(entry_points(group=cls.group) if found is None else found, cls.noun))
+        return cls(unique(installed(cls.group) if found is None else found, cls.noun))
 
     def names(self) -> list[str]:
         return sorted(name for name in self._entries if name not in self._broken)

@@ -181,3 +181,16 @@ def test_a_plugin_whose_settings_cannot_be_read_is_one_line_naming_it(workspace,
     assert result.stderr.startswith(f"newsletter: {desk}: type: collector 'acme_desk' (acme_desk.Desk from the "
                                     "distribution acme-desk 9.0) could not read its keys: ")
     assert said in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_a_distribution_whose_entry_points_cannot_be_read_is_a_warning_naming_it(workspace, distributions):
+    site = distributions.install("broken-thing", "1.0", {COLLECTORS: {"thing": "thing:Thing"}})
+    (site / "broken_thing-1.0.dist-info" / "entry_points.txt").write_text("[newsletter.collectors]\nnot a pair\n")
+    distributions.install("acme-desk", "9.0", {COLLECTORS: {"acme_desk": "acme_desk:Desk"}},
+                          {"acme_desk": DESK.replace('"rt"', '"acme_desk"')})
+    workspace.write("sources/desk.toml", 'type = "acme_desk"\ntitle = "Acme desk"\n')
+    result = workspace.invoke("check")
+    assert result.exit_code == 0, result.output
+    assert "acme_desk (acme-desk 9.0)" in result.stdout
+    [warning] = [line for line in result.stderr.splitlines() if "broken-thing" in line]
+    assert "broken-thing 1.0" in warning and "entry_points.txt" in warning
