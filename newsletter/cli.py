@@ -6,10 +6,12 @@ Logs and progress go to stderr; --json output to stdout.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
 import re
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -37,6 +39,27 @@ class NewsletterGroup(click.Group):
             else:
                 click.echo(f"newsletter: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except (OSError, sqlite3.OperationalError) as exc:
+            problem = _out_of_room(exc)
+            if problem is None:
+                raise
+            click.echo(f"newsletter: {problem}", err=True)
+            ctx.exit(1)
+
+
+def _out_of_room(exc: OSError | sqlite3.OperationalError) -> str | None:
+    """The line for a disk that filled up (or turned read-only) midway through a command, once the
+    run's monitor has told the owners; None for any other failure. Nobody is sent a second copy by
+    the next run (the ledger), so the person's part is to make room."""
+    if isinstance(exc, sqlite3.OperationalError):
+        if not any(word in str(exc) for word in ("disk is full", "disk I/O", "readonly")):
+            return None
+        what, why = "the state database (newsletter.db)", str(exc)
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        what, why = (exc.filename, exc.strerror) if exc.filename else ("a file in the state directory", exc.strerror)
+    else:
+        return None
+    return f"{what} could not be written ({why}); free some space on its disk (or make it writable) and run it again"
 
 
 def workspace_options(func):

@@ -307,3 +307,19 @@ def test_a_run_killed_midway_and_run_again_sends_everyone_exactly_once(workspace
         who = f"p{i:04d}@example.com"
         copies = box.count_to(who)
         assert copies == 1 or (who in unknown and copies <= 1), (who, copies, ledger[who])
+
+
+def test_a_full_disk_is_one_line_and_exit_1_not_a_traceback(workspace):
+    # /dev/full answers every write with "No space left on device", as a full disk does
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+
+    full = workspace.state / "archive" / "2026-10" / "view.html"
+    full.parent.mkdir(parents=True)
+    full.symlink_to("/dev/full")
+    result = CliRunner().invoke(cli, ["run", "--config", str(workspace.config), "--month", "2026-10"])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("newsletter: ") and "No space left on device" in last and "free some space" in last
