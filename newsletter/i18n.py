@@ -135,7 +135,14 @@ def _compiled(path: Path, language: str) -> _gettext.GNUTranslations:
     compiled = io.BytesIO()
     write_mo(compiled, catalog)
     compiled.seek(0)
-    return _gettext.GNUTranslations(compiled)
+    try:
+        translations = _gettext.GNUTranslations(compiled)
+        for count in range(1000):  # an expression that reads but fails for some count (n / 0) would fail the edition
+            translations.plural(count)
+    except (ValueError, ArithmeticError) as exc:
+        raise ConfigError(f"{path}: Plural-Forms: cannot use {catalog.plural_forms!r} ({exc}); write it as in "
+                          "the shipped catalogs (\"nplurals=2; plural=(n != 1);\") or leave the header out") from None
+    return translations
 
 
 def locale() -> Locale:

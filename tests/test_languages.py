@@ -294,3 +294,13 @@ def test_a_preheader_over_its_limit_is_a_warning():
     assert [f.check for f in check_preheader("x" * (PREHEADER_MAX + 1))] == ["preheader"]
     assert [f.level for f in check_preheader("")] == ["warning"]
     assert list(check_preheader("A fine line.")) == []
+
+
+@pytest.mark.parametrize("plural", ["(n != 1", "n / (n - 5)"])
+def test_a_workspace_po_with_a_plural_forms_header_that_cannot_work_is_one_line_naming_it(tmp_path, plural):
+    folder = theme_with_po(tmp_path, f'msgid ""\nmsgstr ""\n"Plural-Forms: nplurals=2; plural={plural};\\n"\n\n'
+                                     'msgid "Help desk"\nmsgstr "Servicedesk"\n')
+    with pytest.raises(ConfigError) as caught:
+        i18n.workspace_translations(folder, "de")
+    message = str(caught.value)
+    assert message.startswith(f"{folder / 'locale' / 'de.po'}: Plural-Forms: ") and "\n" not in message
