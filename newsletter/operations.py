@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsletter import i18n
+from newsletter import i18n, limits
 from newsletter.collect import collect, ensure_collected, required_failures, take_snapshots
 from newsletter.collectors.base import utcnow
 from newsletter.config import Config
@@ -34,6 +34,7 @@ from newsletter.delivery.registry import make_transport
 from newsletter.editions import draft, due_date, refuse_partial, send_edition
 from newsletter.errors import ConfigError, LockHeld, NewsletterError, NothingToDo, SourceError
 from newsletter.http import HttpClient, HttpPolicy, make_session, redact_url
+from newsletter.limits import DeadlineExceeded
 from newsletter.period import Month, Year
 from newsletter.state_dir import LOCK_NAME, prepare_state_dir, unusable
 from newsletter.store import Edition, Store
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 NOT_REACHED = ("unknown", "perm_failed", "temp_failed")  # the ledger states the owners are told about
 Echo = Callable[[str], object]  # where a command's report lines go (click.echo)
+# one ping, retries included: a monitoring endpoint that answers a byte at a time never holds the run
+PING_DEADLINE_S = 15.0
 
 
 # the run decision -------------------------------------------------------------------------------
@@ -249,7 +252,11 @@ class Monitor:
         client = HttpClient(make_session(HttpPolicy(retries=2, read_timeout_s=10, connect_timeout_s=5)), url,
                             "the ping URL", secrets=(base, redact_url(base)))
         try:
-            client.request("POST", base + suffix, data=body.encode("utf-8")[:10_000])
+            with limits.budget(deadline_s=PING_DEADLINE_S):
+                client.request("POST", base + suffix, data=body.encode("utf-8")[:10_000])
+        except DeadlineExceeded:
+            log.warning("ping %s failed: run.ping_url did not answer within %g s", suffix or "success",
+                        PING_DEADLINE_S)
         except SourceError as exc:
             shown = str(exc).replace(redact_url(base), "run.ping_url")
             log.warning("ping %s failed: %s", suffix or "success", shown)

@@ -323,3 +323,40 @@ def test_a_full_disk_is_one_line_and_exit_1_not_a_traceback(workspace):
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     last = result.stderr.splitlines()[-1]
     assert last.startswith("newsletter: ") and "No space left on device" in last and "free some space" in last
+
+
+def test_a_ping_url_that_answers_a_byte_at_a_time_for_ever_does_not_hold_the_run(workspace, smtp_server):
+    # a monitoring endpoint (or a proxy before it) that never finishes its answer: the run goes on
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", "1000000")
+            self.end_headers()
+            try:
+                while self.path.endswith("/start"):
+                    self.wfile.write(b".")
+                    self.wfile.flush()
+                    time.sleep(1)
+                self.wfile.write(b"." * 1000000)
+            except OSError:
+                pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    workspace.configure(smtp_config(smtp_server), base="")
+    started = time.monotonic()
+    try:
+        result = workspace.invoke("run", "--month", "2026-10",
+                                  env={"PING_URL": f"http://127.0.0.1:{server.server_address[1]}/ping/uuid"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert time.monotonic() - started < 40
+    assert result.exit_code == 0, result.output
+    assert "ping /start failed" in result.stderr
+    assert [rcpts for _, rcpts in smtp_server.mailbox.envelopes] == [["all@example.com"]]
