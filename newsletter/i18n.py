@@ -19,6 +19,7 @@ import functools
 import gettext as _gettext
 import io
 import re
+import string
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
@@ -132,6 +133,13 @@ def _compiled(path: Path, language: str) -> _gettext.GNUTranslations:
             raise ConfigError(f"{path}:{message.lineno}: the translation of {ids[0]!r} names {shown(unknown[0])}, "
                               f"which its message does not have (it has: "
                               f"{', '.join(shown(f) for f in sorted(allowed)) or 'none'})")
+        if any(not field.startswith("%") for field in allowed):  # filled in with str.format: braces must pair
+            for one in strings:
+                try:
+                    list(string.Formatter().parse(one or ""))
+                except ValueError as exc:
+                    raise ConfigError(f"{path}:{message.lineno}: the translation of {ids[0]!r} cannot be filled in "
+                                      f"({exc}); write {{{{ and }}}} for a brace itself") from None
     compiled = io.BytesIO()
     write_mo(compiled, catalog)
     compiled.seek(0)

@@ -304,3 +304,12 @@ def test_a_workspace_po_with_a_plural_forms_header_that_cannot_work_is_one_line_
         i18n.workspace_translations(folder, "de")
     message = str(caught.value)
     assert message.startswith(f"{folder / 'locale' / 'de.po'}: Plural-Forms: ") and "\n" not in message
+
+
+@pytest.mark.parametrize("translation", ["{n Tag", "{n} Tage}"])
+def test_a_workspace_po_translation_whose_braces_do_not_pair_is_refused_naming_its_line(tmp_path, translation):
+    folder = theme_with_po(tmp_path, f'msgid "{{n}} day"\nmsgid_plural "{{n}} days"\nmsgstr[0] "{{n}} Tag"\n'
+                                     f'msgstr[1] "{translation}"\n')
+    with pytest.raises(ConfigError, match=re.escape(f"{folder / 'locale' / 'de.po'}:1: the translation of "
+                                                    "'{n} day' cannot be filled in (")):
+        i18n.workspace_translations(folder, "de")
