@@ -168,7 +168,8 @@ def _run_one(source: SourceConfig, collector: Collector, month: Month, ends_at: 
         message = str(exc)
     except Exception as exc:  # a bug or an unforeseen failure in one collector must not stop the others
         log.debug("source %s failed:\n%s", source.name, redacted_traceback(exc, secret_values(source.settings)))
-        message = f"unexpected {type(exc).__name__}: {exc}"
+        message = (f"collector {source.type!r} ({describe_plugin(type(collector))}) failed: unexpected "
+                   f"{type(exc).__name__}: {exc}; the collector needs fixing (tell its authors)")
     return SourceResult.failed(source.name, source.type, kind, _redact(message, source))
 
 

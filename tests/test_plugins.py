@@ -194,3 +194,17 @@ def test_a_distribution_whose_entry_points_cannot_be_read_is_a_warning_naming_it
     assert "acme_desk (acme-desk 9.0)" in result.stdout
     [warning] = [line for line in result.stderr.splitlines() if "broken-thing" in line]
     assert "broken-thing 1.0" in warning and "entry_points.txt" in warning
+
+
+def test_a_plugin_that_fails_unexpectedly_while_collecting_is_named_with_its_distribution(workspace, distributions):
+    distributions.install("acme-desk", "9.0", {COLLECTORS: {"acme_desk": "acme_desk:Desk"}},
+                          {"acme_desk": DESK.replace('"rt"', '"acme_desk"') + '''
+    def collect(self, month):
+        return {}["tickets"]
+'''})
+    workspace.write("sources/desk.toml", 'type = "acme_desk"\ntitle = "Acme desk"\n')
+    result = workspace.invoke("collect", "--month", "2026-10")
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.stderr.splitlines() if "desk: failed" in line]
+    assert "collector 'acme_desk' (acme_desk.Desk from the distribution acme-desk 9.0) failed: unexpected " \
+           "KeyError: 'tickets'; the collector needs fixing (tell its authors)" in line
