@@ -304,18 +304,21 @@ def _take_one(source: SourceConfig, ws: Workspace) -> SnapshotTaken:
         collector = ws.registry.get(source.type)(source.settings, name=source.name, clock=ws.clock, state=ws.store)
         collector.validate()
         reading = _reading_within(source, collector)
-        save_reading(collector, ws.store, collector.clock(), reading)
+        try:
+            save_reading(collector, ws.store, collector.clock(), reading)
+        except (TypeError, ValueError) as exc:  # only here: the same errors from take_snapshot() are its bugs
+            raise SourceError(f"collector {source.type!r} took a snapshot that is not JSON ({exc}); the collector "
+                              "needs fixing") from None
         return SnapshotTaken(source.name)
     except DeadlineExceeded as exc:
         message = _late(source, exc.doing)
     except (SourceError, ConfigError) as exc:
         message = f"{source.file.name}: {exc}" if isinstance(exc, ConfigError) else str(exc)
-    except (TypeError, ValueError) as exc:
-        message = f"collector {source.type!r} took a snapshot that is not JSON ({exc}); the collector needs fixing"
     except Exception as exc:  # one collector's bug must not stop the others' snapshots
         log.debug("snapshot of %s failed:\n%s", source.name,
                   redacted_traceback(exc, secret_values(source.settings)))
-        message = f"unexpected {type(exc).__name__}: {exc}"
+        message = (f"collector {source.type!r} ({describe_plugin(ws.registry.get(source.type))}) failed: "
+                   f"unexpected {type(exc).__name__}: {exc}; the collector needs fixing (tell its authors)")
     return SnapshotTaken(source.name, _redact(message, source))
 
 

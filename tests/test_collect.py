@@ -261,3 +261,23 @@ def test_a_daily_reading_stuck_in_a_read_fails_at_its_deadline_and_the_run_goes_
     assert time.monotonic() - started < 10
     assert result.exit_code == 1, result.output
     assert "no snapshot stored today for stuck" in result.stderr and "deadline_s = 0.5 s" in result.stdout
+
+
+class BuggyReading(StuckReading):
+    """A plugin whose daily reading fails with a bug of its own, a ValueError that has nothing to do with JSON."""
+
+    type = "buggy_reading"
+
+    def take_snapshot(self):
+        return {"level": int("n/a")}
+
+
+def test_a_daily_reading_that_fails_with_a_bug_names_the_plugin_and_is_not_called_not_json(workspace):
+    from tests.test_draft_whole import with_plugins
+
+    workspace.write("sources/buggy.toml", 'type = "buggy_reading"\nname = "buggy"\n')
+    result = workspace.invoke("snapshot", registry=with_plugins(BuggyReading))
+    assert result.exit_code == 1, result.output
+    [line] = [line for line in result.stdout.splitlines() if "buggy" in line]
+    assert "not JSON" not in line
+    assert "collector 'buggy_reading' (tests.test_collect.BuggyReading) failed: unexpected ValueError: " in line
