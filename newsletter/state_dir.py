@@ -57,9 +57,14 @@ def check_state_dir(state_dir: Path) -> None:
 
 
 def _refuse_a_file_in_the_way(state_dir: Path) -> Path:
-    """The nearest part of `state_dir` that exists; it must be a folder."""
-    existing = next(p for p in (state_dir, *state_dir.parents) if p.exists())
-    if not existing.is_dir():
+    """The nearest part of `state_dir` that exists; it must be a folder. A folder on the way this user
+    may not enter (the service user's home) hides whether it exists: that is said as such."""
+    try:
+        existing = next(p for p in (state_dir, *state_dir.parents) if p.exists())
+        is_dir = existing.is_dir()
+    except OSError as exc:
+        raise unusable(state_dir, f"reach the state directory ({exc.strerror or exc})") from None
+    if not is_dir:
         what = "use it as the state directory: it is a file" if existing == state_dir else \
             f"create the state directory: {existing} is a file"
         raise unusable(state_dir, what)

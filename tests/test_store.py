@@ -198,3 +198,35 @@ def test_the_state_it_creates_is_readable_by_its_user_alone(tmp_path):
     assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
     for folder in ("state", "systemd"):
         assert modes[folder] == {"newsletter.db": 0o600, "newsletter.db-wal": 0o600, "newsletter.db-shm": 0o600}
+
+
+def test_a_state_dir_inside_a_folder_this_user_cannot_enter_is_one_line_naming_it(tmp_path):
+    # an admin runs `check` or `preview` as themselves on the config of the service's user
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o000)
+    state_dir = locked / "state"
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the modules are loaded; the child gives up root, since root enters any folder
+        outcomes = []
+        try:
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            for step in (check_state_dir, Store.open):
+                try:
+                    step(state_dir)
+                    outcomes.append("no error")
+                except BaseException as exc:  # whatever it is, the parent reports it
+                    outcomes.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            os.write(write, "\n".join(outcomes).encode())
+            os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    outcomes = os.read(read, 10_000).decode().split("\n")
+    locked.chmod(0o700)
+    assert len(outcomes) == 2
+    for outcome in outcomes:  # `check`'s question, then a run's
+        assert outcome.startswith(f"ConfigError: {state_dir}: user "), outcome
+        assert "Permission denied" in outcome and "state_dir" in outcome
