@@ -6,9 +6,11 @@ never read as zero; and the blocks in the email, in the configured order, hidden
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
+from newsletter import i18n
 from newsletter.compose.context import build_context
 from newsletter.compose.figures import better_by
 from newsletter.model import SourceResult
@@ -30,8 +32,9 @@ def devices(managed=900, compliant=850, patched=800, start=None) -> SourceResult
     return SourceResult.ok("devices", "demo_devices", "devices", stats.metrics())
 
 
-def awareness(prone=5.0, reported=40) -> SourceResult:
-    stats = AwarenessStats(simulations=1, delivered=400, clicked=None if prone is None else round(4 * prone),
+def awareness(prone=5.0, reported=40, simulations=1, delivered=400) -> SourceResult:
+    stats = AwarenessStats(simulations=simulations, delivered=delivered,
+                           clicked=None if prone is None else round(delivered * prone / 100),
                            reported=reported, phish_prone_pct=prone, trainings_completed=30)
     return SourceResult.ok("awareness", "demo_awareness", "awareness", stats.metrics())
 
@@ -75,6 +78,34 @@ def test_fewer_colleagues_clicking_a_test_phish_is_an_improvement_said_as_better
     assert (fact.reason, fact.value, fact.tone) == ("improvement", "3%", "good")
     assert fact.note == "6 points better than September"
     assert fact.framing == "12 of 400 colleagues clicked the test email"
+
+
+def test_a_month_of_two_phishing_tests_counts_test_emails_not_colleagues():
+    """Two tests to 435 people deliver 870 emails: '32 of 870 colleagues' would count each one twice."""
+    two = section(context([awareness(prone=3.7, reported=531, simulations=2, delivered=870)]), "awareness")
+    assert two.framings == {"phish_prone_pct": "32 of 870 test emails were clicked",
+                            "reported_pct": "more than 6 in 10 test emails were reported to IT"}
+    assert two.summary == "3.7% of this month's test phishing emails were clicked; 61% were reported."
+    assert (two.figures["clicked"].label, two.figures["reported"].label) == (
+        "Test phishing emails clicked", "Test phishing emails reported")
+    unknown = section(context([awareness(reported=400, simulations=None)]), "awareness")  # tests not counted
+    assert unknown.framings == {"phish_prone_pct": "20 of 400 test emails were clicked",
+                                "reported_pct": "every test email was reported to IT"}
+    one = section(context([awareness(prone=5.0, reported=400)]), "awareness")
+    assert one.framings == {"phish_prone_pct": "20 of 400 colleagues clicked the test email",
+                            "reported_pct": "every colleague told IT about it"}
+    assert one.summary == "5% of colleagues clicked this month's test phishing email; 100% reported it."
+    assert one.figures["clicked"].label == "Colleagues who clicked"
+
+
+@pytest.mark.parametrize("language", ["de", "fr", "es"])
+def test_two_phishing_tests_are_said_as_test_emails_in_every_language(language):
+    with i18n.speaking(language):
+        two = section(context([awareness(prone=3.7, reported=531, simulations=2, delivered=870)]), "awareness")
+        one = section(context([awareness()]), "awareness")
+    said = [*two.framings.values(), two.summary, two.figures["clicked"].label, two.figures["reported"].label]
+    assert not [text for text in said if re.search(r"emails|clicked|reported", text)], said  # no English left
+    assert not set(said) & {*one.framings.values(), one.summary, one.figures["clicked"].label}, said
 
 
 def test_more_colleagues_clicking_is_no_hero_fact_and_red_in_its_section():

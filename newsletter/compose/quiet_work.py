@@ -109,6 +109,9 @@ def add_figures(section: Section, now: dict[str, Any], past: list[dict[str, Any]
     for key, label, unit, better in figure_specs(section.kind):
         if key == "patched_pct" and isinstance(current.get("patch_days"), int):
             label = _("Devices fully patched within %(days)s days") % {"days": formatting.number(current["patch_days"])}
+        if key in ("clicked", "reported") and section.kind == "awareness" and current.get("simulations") != 1:
+            # not people: with two tests (or an unknown number) a colleague may count twice
+            label = _("Test phishing emails clicked") if key == "clicked" else _("Test phishing emails reported")
         history = tuple(m.get(key) for m in views)
         start = current.get(f"{key}_start")
         if start is not None and (not history or history[-1] is None):
@@ -220,13 +223,27 @@ def _frame_devices(section: Section, key: str, month: Month) -> str:
     return _("%(share)s devices had every security update") % {"share": shared}
 
 
+def one_test(section: Section) -> bool:
+    """Whether one phishing test ran in the month: only then is each delivered email one colleague
+    (two tests reach everyone twice; an unknown number of tests may have), so that only then do the
+    words count colleagues, and otherwise the test emails."""
+    return section.value_of("simulations") == 1
+
+
 def _frame_awareness(section: Section, key: str, month: Month) -> str:
     delivered, clicked, reported = (section.value_of(k) for k in ("delivered", "clicked", "reported_pct"))
+    if key == "phish_prone_pct" and delivered and clicked is not None and not one_test(section):
+        return ngettext("%(clicked)s of %(delivered)s test emails was clicked",
+                        "%(clicked)s of %(delivered)s test emails were clicked", int(clicked)) % {
+            "clicked": formatting.number(clicked), "delivered": formatting.number(delivered)}
     if key == "phish_prone_pct" and delivered and clicked is not None:
         return ngettext("%(clicked)s of %(delivered)s colleagues clicked the test email",
                         "%(clicked)s of %(delivered)s colleagues clicked the test email", int(clicked)) % {
             "clicked": formatting.number(clicked), "delivered": formatting.number(delivered)}
     shared = framing.share(reported) if key == "reported_pct" and reported is not None else ""
+    if shared and not one_test(section):
+        return _("every test email was reported to IT") if shared == framing.EVERY else _(
+            "%(share)s test emails were reported to IT") % {"share": shared}
     if shared == framing.EVERY:
         return _("every colleague told IT about it")
     if shared:
@@ -254,9 +271,12 @@ def summarize(section: Section, month: Month) -> str:
                   "policies%(change)s.") % {"month": month.short_name, "pct": f["compliant_pct"].display,
                                             "change": f["compliant_pct"].bracketed_change})
     if section.kind == "awareness" and section.known("phish_prone_pct"):
-        text = _("%(pct)s of colleagues clicked this month's test phishing email%(change)s") % {
+        one = one_test(section)
+        text = (_("%(pct)s of colleagues clicked this month's test phishing email%(change)s") if one else
+                _("%(pct)s of this month's test phishing emails were clicked%(change)s")) % {
             "pct": f["phish_prone_pct"].display, "change": f["phish_prone_pct"].bracketed_change}
         if section.known("reported_pct"):
-            text += _("; %(pct)s reported it") % {"pct": f["reported_pct"].display}
+            text += (_("; %(pct)s reported it") if one else _("; %(pct)s were reported")) % {
+                "pct": f["reported_pct"].display}
         return text + "."
     return ""
