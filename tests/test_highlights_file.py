@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.collectors.highlights import Highlights, HighlightsSettings
-from newsletter.errors import SourceError
+from newsletter.errors import SourceError, SourceSkipped
 from newsletter.period import Month
 
 OCTOBER = Month(2026, 10)
@@ -25,6 +25,16 @@ def test_a_file_far_larger_than_any_email_is_refused_naming_it(tmp_path):
     (tmp_path / "2026-10.md").write_text("## Printers\n" + "All work. " * 300_000)  # 3 MB
     with pytest.raises(SourceError, match=r"2026-10\.md: 2\.86 MB is far more than a month's highlights "
                                           r"\(at most 1 MB\)"):
+        collect(tmp_path)
+
+
+@pytest.mark.parametrize("text", ["", "  \n\t\r\n\n", "\ufeff"])
+def test_an_empty_file_is_no_highlights_written_and_skipped_not_failed(tmp_path, text):
+    (tmp_path / "2026-10.md").write_text(text, encoding="utf-8", newline="")  # created ahead, not yet written
+    with pytest.raises(SourceSkipped, match=r"^no highlights written \(.*2026-10\.md is empty\)$"):
+        collect(tmp_path)
+    (tmp_path / "2026-10.md").write_text("# Thanks\nTo everyone.\n")  # written, but no item: a mistake
+    with pytest.raises(SourceError, match=r"has no '## Title' items"):
         collect(tmp_path)
 
 

@@ -127,7 +127,10 @@ class Highlights(Collector):
         path = self.settings.dir / f"{month.label}.md"
         if not path.exists():
             raise SourceSkipped(f"no highlights written ({path})")
-        items = parse_highlights(read_highlights(path))
+        text = read_highlights(path)
+        if not text.strip():  # created ahead of the month and not written yet: as if there were none
+            raise SourceSkipped(f"no highlights written ({path} is empty)")
+        items = parse_highlights(text)
         if not items:
             raise SourceError(f"{path} has no '## Title' items; write one heading per highlight")
         # the file: the composer names it in problems and finds the pictures beside it
