@@ -20,9 +20,9 @@ from newsletter.results import AwarenessStats, BackupStats, DeviceStats
 OCTOBER = Month(2026, 10)
 
 
-def backup(runs=2418, failed=0, restores=8) -> SourceResult:
+def backup(runs=2418, failed=0, restores=8, protected=None) -> SourceResult:
     stats = BackupStats(jobs_run=runs, succeeded=None if runs is None else runs - (failed or 0),
-                        with_warnings=0, failed=failed, restores=restores)
+                        with_warnings=0, failed=failed, restores=restores, protected_bytes=protected)
     return SourceResult.ok("backups", "demo_backup", "backup", stats.metrics())
 
 
@@ -198,6 +198,24 @@ def test_the_blocks_follow_the_configured_order_and_hide_without_a_source(worksp
     html = tmp_path / "draft.html"
     assert workspace.invoke("preview", "--month", "2026-10", "--output", str(html)).exit_code == 0
     assert "Laptops and phones" not in html.read_text() and "Spotting phishing" in html.read_text()
+
+
+@pytest.mark.parametrize(("terabytes", "before", "shown", "change"), [
+    (31.4, 30.9, "31.4", "0.5 more than September"),
+    (31.42, 31.38, "31.4", "the same as September"),  # the same as a reader sees it
+    (0.042, None, "0.04", ""),  # a small company's data is not 0 terabytes
+    (1234.56, 1200.0, "1,235", "35 more than September"),
+])
+def test_data_protected_is_shown_with_the_decimals_a_reader_expects(terabytes, before, shown, change):
+    earlier = [] if before is None else [[backup(protected=round(before * 10**12))]]
+    figure = section(context([backup(protected=round(terabytes * 10**12))], *earlier), "backup").figures["protected_tb"]
+    assert (figure.display, figure.comparison) == (shown, change)
+
+
+def test_data_protected_is_written_in_each_language_s_digits():
+    with i18n.speaking("de"):
+        figure = section(context([backup(protected=31_400_000_000_000)]), "backup").figures["protected_tb"]
+        assert figure.display == "31,4"
 
 
 def test_a_month_in_which_no_backup_ran_is_not_said_as_every_one_made():

@@ -15,7 +15,7 @@ from newsletter.compose import formatting
 from newsletter.i18n import N_
 from newsletter.i18n import gettext as _
 
-Unit = Literal["count", "duration", "pct"]
+Unit = Literal["count", "duration", "pct", "measure"]  # measure: not counted, with decimals (terabytes)
 
 
 @dataclass(frozen=True)
@@ -71,10 +71,10 @@ class Figure:
         # a percentage as shown: '98%' after '98%' is the same, whatever the decimals behind
         pct = self.unit == "pct"
         delta = formatting.shown_change(self.value, self.previous) if pct else self.value - self.previous
-        if abs(delta) < (0.005 if self.unit == "pct" else 0.5):
+        if abs(delta) < (0.005 if self.unit == "pct" else 0.5) and self.unit != "measure":
             return "same"
-        # a duration likewise: '12 minutes' after '12 minutes' is the same, not '2 seconds slower'
-        if self.unit == "duration" and self.display == self.previous_display:
+        # a duration or a measure likewise: '12 minutes' after '12 minutes' is the same, not '2 seconds slower'
+        if self.unit in ("duration", "measure") and self.display == self.previous_display:
             return "same"
         if self.higher_is_better is None:
             return None
@@ -144,6 +144,12 @@ def describe_change(value: float | None, reference: float | None, unit: Unit, ag
             return _(CHANGES[family]["same"]).format(**words)
         points = formatting.points(delta, decimals)
         return _(CHANGES[family]["up" if delta > 0 else "down"]).format(amount=points, **words)
+    if unit == "measure":  # between the two as shown: '31.4' after '30.9' is 0.5 more
+        delta = round(formatting.shown_measure(value) - formatting.shown_measure(reference), 2)
+        if not delta:
+            return _(CHANGES[family]["same"]).format(**words)
+        return _(CHANGES[family]["more" if delta > 0 else "fewer"]).format(amount=formatting.decimal(abs(delta)),
+                                                                          **words)
     said = CHANGES[family]["more" if delta > 0 else "fewer"]
     return _(said).format(amount=formatting.number(abs(delta)), **words)
 
@@ -166,6 +172,8 @@ def format_value(value: float | None, unit: Unit) -> str:
         return formatting.duration(value)
     if unit == "pct":
         return formatting.percent(value)
+    if unit == "measure":
+        return formatting.measure(value)
     return formatting.number(value)
 
 

@@ -30,6 +30,21 @@ def decimal(value: float) -> str:
     return format_decimal(value, locale=locale(), decimal_quantization=False)
 
 
+def measure(value: float | None) -> str:
+    """A quantity measured, not counted (terabytes): 1234.5 -> '1,235'; 31.42 -> '31.4' ('31,4' in
+    German); 0.042 -> '0.04': whole from 100, one decimal below, two below 1 (a little is not 0)."""
+    if value is None:
+        return unknown()
+    return decimal(shown_measure(value))
+
+
+def shown_measure(value: float) -> float | int:
+    """The number `measure(value)` shows."""
+    size = abs(value)
+    rounded = round(value, 0 if size >= 100 else 1 if size >= 1 else 2)
+    return int(rounded) if float(rounded).is_integer() else rounded
+
+
 def percent(value: float | None, decimals: int | None = None) -> str:
     """99.9812 -> '99.98%' ('99,98 %' in German and French); 97.0 -> '97%'. Uptime keeps two decimals,
     other shares none or one."""

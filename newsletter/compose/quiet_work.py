@@ -53,7 +53,7 @@ def figure_specs(kind: str) -> tuple[tuple[str, str, str, bool | None], ...]:
                 ("with_warnings", _("Made, with a warning to look into"), "count", False),
                 ("failed", _("Failed runs"), "count", False),
                 ("restores", _("Restores for colleagues"), "count", None),
-                ("protected_tb", _("Data protected, in terabytes"), "count", None),
+                ("protected_tb", _("Data protected, in terabytes"), "measure", None),
                 ("longest_gap_s", _("Longest any job went without a backup"), "duration", False))
     if kind == "devices":
         return (("compliant_pct", _("Devices compliant"), "pct", True),
@@ -126,7 +126,7 @@ def _view(kind: str, metrics: dict[str, Any]) -> dict[str, Any]:
     """The stored metrics with the figures derived from them (terabytes; the devices' month start)."""
     view = dict(metrics)
     if kind == "backup" and isinstance(metrics.get("protected_bytes"), int | float):
-        view["protected_tb"] = round(metrics["protected_bytes"] / TB, 1)
+        view["protected_tb"] = round(metrics["protected_bytes"] / TB, 3)  # shown as formatting.measure says
     if kind == "devices":
         start, managed = metrics.get("compliant_month_start"), metrics.get("managed_month_start")
         view["managed_start"] = managed
