@@ -3,7 +3,9 @@ the month.
 
 Sign-in is the API's documented OAuth2 password grant (`POST /api/oauth2/token`, a form with
 grant_type=password, username and password); every request carries the `x-api-version` header
-(`api_version`). The access token lasts minutes: a 401 on a later request is answered by one
+(`api_version`). A 400 there is a wrong password only when it says so (OAuth2's invalid_grant, or
+the Error model's AccessDenied); any other (an x-api-version the server does not support) names
+api_version. The access token lasts minutes: a 401 on a later request is answered by one
 refresh (grant_type=refresh_token) and the request is asked again, once.
 
 `GET /api/v1/sessions` is asked per session type (`typeFilter`: Job for the backup runs, then each
@@ -27,13 +29,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import requests
+
 from newsletter.binding import Secret
 from newsletter.collectors.backups import longest_gap, measured_span
 from newsletter.collectors.common import HttpSource, HttpSourceSettings, check_range
 from newsletter.collectors.ticketing import parse_time
 from newsletter.errors import ConfigError, SourceError
-from newsletter.http import HttpClient, PageGuard
+from newsletter.http import ERROR_CHARS, HttpClient, PageGuard
 from newsletter.period import Month
+from newsletter.redaction import redact
 from newsletter.results import BackupJob, BackupStats
 
 TOKEN = "/api/oauth2/token"
@@ -41,6 +46,8 @@ SESSIONS = "/api/v1/sessions"
 API_VERSION = re.compile(r"^\d+\.\d+-rev\d+$")
 GOOD = ("Success", "Warning")
 RESTORE_TYPES = ["RestoreVm", "InstantRecovery", "FirstClassDiskInstantRestore"]
+# a 400 from the token endpoint with one of these refuses the credentials, not the request
+REFUSED = ("invalid_grant", "AccessDenied", "InvalidToken", "ExpiredToken")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,10 +114,19 @@ class Veeam(HttpSource):
         return {"grant_type": "password", "username": self.settings.username, "password": self._password}
 
     def _sign_in(self, form: dict[str, str]) -> _Token:
-        """The token endpoint's answer; a refusal (400, 401, 403) is the one-line wrong-credentials error."""
+        """The token endpoint's answer; a refusal of the credentials (401, 403, or OAuth2's 400
+        invalid_grant) is the one-line wrong-credentials error, any other 400 (the documented Error
+        model: a header or a body the server cannot read) says to check api_version instead."""
         client = self._client(form.get("refresh_token", ""))
         client.headers.pop("Authorization", None)
         answer = client.request("POST", TOKEN, data=form, accept=(400, 401, 403))
+        problem = _bad_request(answer) if answer.status_code == 400 else None
+        if problem is not None:
+            detail = redact(" ".join(problem.split()), client.secrets)[:ERROR_CHARS]
+            raise SourceError(f"source {self.name}: Veeam could not read the sign-in request (400"
+                              f"{' ' + detail if detail else ''}): check api_version "
+                              f"(\"{self.settings.api_version}\", sent as the x-api-version header: the backup server "
+                              "must support it) and base_url")
         if answer.status_code in (400, 401, 403):
             raise SourceError(f"source {self.name}: Veeam refused the sign-in of {self.settings.username} "
                               f"({answer.status_code}): check {self._hint()} and the user's role on the "
@@ -192,6 +208,23 @@ class Veeam(HttpSource):
         good = [ended for result, ended in done if result in GOOD]
         return BackupJob(name, runs=len(done), succeeded=results.count("Success"), failed=results.count("Failed"),
                          longest_gap_s=longest_gap(good, start, until))
+
+
+def _bad_request(answer: requests.Response) -> str | None:
+    """What a 400 from the token endpoint says when it does not refuse the credentials (OAuth2's
+    invalid_grant: the username, password or refresh token; or the Error model's AccessDenied and the
+    like): its errorCode and message, another OAuth2 error code, or '' for a body that says neither;
+    None for a refusal of the credentials."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    if body.get("error") in REFUSED or body.get("errorCode") in REFUSED:
+        return None
+    said = [body.get(key) for key in ("errorCode", "error")] + [body.get("message")]
+    return ": ".join(str(part) for part in said if isinstance(part, str) and part.strip())
 
 
 def _result(session: dict[str, Any]) -> str | None:

@@ -161,6 +161,36 @@ def test_a_wrong_password_is_one_line_naming_the_source_and_the_secret_keys(http
     assert leaks(result.error + caplog.text, PASSWORD) == []
 
 
+@pytest.mark.parametrize(("answer", "said"), [
+    # the documented Error model of a 400 (the request body or a header the server cannot read)
+    (json_response({"errorCode": "UnexpectedContent", "message": "The x-api-version header value is not "
+                    "supported.", "resourceId": None}, 400),
+     "400 UnexpectedContent: The x-api-version header value is not supported."),
+    (json_response({"error": "unsupported_grant_type"}, 400), "400 unsupported_grant_type"),
+    (Response("<html><body>Bad Request</body></html>", 400, content_type="text/html"), "400"),
+])
+def test_a_sign_in_request_the_server_cannot_read_is_not_called_a_wrong_password(answer, said, httpserver, caplog):
+    VeeamServer(httpserver).serve()
+    httpserver.clear()
+    httpserver.expect_request("/api/oauth2/token", method="POST").respond_with_response(answer)
+    result = run(make(httpserver, api_version="1.9-rev9"), OCTOBER)
+    assert result.status == "failed"
+    assert result.error == (f"source backup: Veeam could not read the sign-in request ({said}): check api_version "
+                            "(\"1.9-rev9\", sent as the x-api-version header: the backup server must support it) "
+                            "and base_url")
+    assert leaks(result.error + caplog.text, PASSWORD) == []
+
+
+def test_a_400_of_the_error_model_refusing_access_still_names_the_password(httpserver):
+    VeeamServer(httpserver).serve()
+    httpserver.clear()
+    httpserver.expect_request("/api/oauth2/token", method="POST").respond_with_json(
+        {"errorCode": "AccessDenied", "message": "Access is denied.", "resourceId": None}, 400)
+    result = run(make(httpserver), OCTOBER)
+    assert result.error.startswith("source backup: Veeam refused the sign-in of svc.newsletter (400): check "
+                                   "VEEAM_PASSWORD")
+
+
 def test_an_expired_token_is_refreshed_once(httpserver):
     vendor = VeeamServer(httpserver)
     httpserver.expect_oneshot_request("/api/v1/sessions").respond_with_json({"errorCode": "Unauthorized"}, 401)
