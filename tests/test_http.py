@@ -241,7 +241,7 @@ def test_a_sessions_private_ca_is_trusted_besides_the_default_ones(tls_server, t
 
 @pytest.mark.parametrize("sized", [True, False], ids=["content-length", "chunked"])
 def test_an_answer_larger_than_any_api_page_stops_at_the_cap_not_at_the_memory(httpserver, monkeypatch, sized):
-    monkeypatch.setattr("newsletter.http.MAX_BODY_BYTES", 1024 * 1024)
+    monkeypatch.setattr("newsletter.http_session.MAX_BODY_BYTES", 1024 * 1024)
     piece = b" " * 65536
 
     def endless(request):
