@@ -244,3 +244,20 @@ def test_an_earlier_month_measured_in_part_is_not_summed_beaten_or_compared_with
     assert "since January" not in section.year_notes.get("blocked_total", "")
     march = build_context(Month(2026, 3), [mail(21000)], history, {})["mail_security"][0].figures["blocked_total"]
     assert march.previous is None and march.comparison in ("", None)
+
+
+def test_two_services_of_one_name_each_show_their_own_figures_and_no_borrowed_comparison():
+    """Two monitors both called "Email" cannot be told apart in an earlier month: neither borrows the
+    first one's history, and the second shows its own uptime, not the first one's."""
+    def services(*rows: tuple[str, float]) -> SourceResult:
+        listed = [{"name": n, "uptime_pct": pct, "downtime_s": 0, "incidents": 0, "longest_outage_s": 0}
+                  for n, pct in rows]
+        return SourceResult.ok("monitoring", "demo_uptime", "uptime", {"services": listed, "overall_uptime_pct": 99.0})
+
+    ctx = context([services(("Email", 99.5), ("Email", 98.0), ("VPN", 99.9))],
+                  [services(("Email", 99.0), ("Email", 100.0), ("VPN", 99.8))])
+    figures = [s["figures"]["uptime_pct"] for s in ctx["uptime"][0].items]
+    shown = {(s["name"], f.display): f for s, f in zip(ctx["uptime"][0].items, figures, strict=True)}
+    assert set(shown) == {("Email", "99.50%"), ("Email", "98%"), ("VPN", "99.90%")}
+    assert shown["Email", "99.50%"].comparison == shown["Email", "98%"].comparison == ""
+    assert shown["VPN", "99.90%"].comparison == "up 0.1 points from September"

@@ -172,9 +172,14 @@ def _section(result: SourceResult, older: list[SourceResult | None], prev_name: 
         for service in now.get("services", []):
             name = service["name"]
 
-            def pick(metrics: dict[str, Any], key: str, name: str = name) -> Any:
-                found = next((s for s in metrics.get("services", []) if s["name"] == name), {})
-                return found.get(key)
+            def pick(metrics: dict[str, Any], key: str, name: str = name, service: dict[str, Any] = service) -> Any:
+                if metrics is now:
+                    return service.get(key)
+                # an earlier month's by name, when one service has it in both months: two monitors both
+                # called "Email" cannot be told apart, so neither gets a history (and a comparison) of the other
+                same = [s for s in metrics.get("services", []) if s["name"] == name]
+                alone = len(same) == 1 and sum(s["name"] == name for s in now.get("services", [])) == 1
+                return same[0].get(key) if alone else None
 
             # "monitored", or "paused" / "not_monitored": shown as words, never as a percentage
             section.items.append({"name": name, "status": service.get("status") or "monitored", "figures": {
