@@ -4,6 +4,7 @@ fact (compose/framing.py) are tests/test_framing.py's."""
 
 from __future__ import annotations
 
+from newsletter import i18n
 from newsletter.compose.context import build_context
 from newsletter.compose.story import headline_facts, record_span
 from newsletter.model import SourceResult
@@ -261,3 +262,20 @@ def test_two_services_of_one_name_each_show_their_own_figures_and_no_borrowed_co
     assert set(shown) == {("Email", "99.50%"), ("Email", "98%"), ("VPN", "99.90%")}
     assert shown["Email", "99.50%"].comparison == shown["Email", "98%"].comparison == ""
     assert shown["VPN", "99.90%"].comparison == "up 0.1 points from September"
+
+
+def custom(**values: float | None) -> SourceResult:
+    return SourceResult.ok("team-numbers", "metrics_file", "custom", {"values": {
+        name: {"value": value, "label": name, "unit": "count", "better": ""} for name, value in values.items()}})
+
+
+def test_a_custom_count_with_decimals_shows_them_and_its_change_as_shown():
+    """6.2 hand-counted days is not '6'; a count that is whole stays whole; the change is the shown one's."""
+    ctx = context([custom(days=6.2, laptops=42, ratio=6.0)], [custom(days=5.0, laptops=40, ratio=5.2)])
+    days, laptops, ratio = (ctx["metrics"][k] for k in ("days", "laptops", "ratio"))
+    assert (days.display, days.previous_display, days.comparison) == ("6.2", "5", "1.2 more than September")
+    assert (laptops.display, laptops.comparison) == ("42", "2 more than September")
+    assert (ratio.display, ratio.previous_display, ratio.comparison) == ("6", "5.2", "0.8 more than September")
+    with i18n.speaking("de"):
+        german = context([custom(days=6.2)], [custom(days=5.0)])["metrics"]["days"]
+        assert (german.display, german.comparison) == ("6,2", "1,2 mehr als im September")

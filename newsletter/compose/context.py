@@ -193,5 +193,8 @@ def _section(result: SourceResult, older: list[SourceResult | None], prev_name: 
                 return ((metrics.get("values") or {}).get(key) or {}).get("value")
 
             better = {"higher": True, "lower": False}.get(spec.get("better") or "")
-            section.figures[name] = figure(name, spec.get("label") or name, spec.get("unit") or "count", better, custom)
+            found = figure(name, spec.get("label") or name, spec.get("unit") or "count", better, custom)
+            if found.unit == "count" and any(not float(v).is_integer() for v in found.series if v is not None):
+                found = replace(found, unit="measure")  # 6.2 counted by hand is not '6': shown and compared as such
+            section.figures[name] = found
     return section
