@@ -4,23 +4,26 @@ The help desks' positive comments (a ticketing result's `quotes`) are only candi
 colleague wrote in a ticket reaches the email until someone reads it in the preview and picks it.
 Picking one adds it to the month's highlights file (`<dir>/YYYY-MM.md` of the first highlights
 source) under the `# What colleagues said` heading, which is created at the end of the file when
-missing; each quote is one `## A colleague, 2 October` item whose body is the quote as a Markdown
-quotation. The words are the collector's, already without addresses or ticket numbers, and no
-requester field is ever written; what would make a link, a picture or a heading of them ("[", "<",
-a leading "#") is escaped, so a comment's "[link](...)" shows as typed instead of becoming a link.
-A quote already in the file is not added twice, and none is added once someone has the edition
-(it is frozen: the file would change, the email people have would not).
+missing; each quote is one `## A colleague, 2 October` item (in the workspace's language) whose
+body is the quote as a Markdown quotation. The words are the collector's, already without
+addresses or ticket numbers, and no requester field is ever written; what would make a link, a
+picture or a heading of them ("[", "<", a leading "#") is escaped, so a comment's "[link](...)"
+shows as typed instead of becoming a link. A quote already in the file is not added twice, and
+none is added once someone has the edition (it is frozen: the file would change, the email people
+have would not).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from newsletter import editions
+from babel.dates import format_date
+
+from newsletter import drafts, editions, i18n
 from newsletter.collectors.highlights import read_highlights
 from newsletter.errors import NewsletterError, SourceError, UsageError
 from newsletter.i18n import N_
@@ -84,9 +87,11 @@ def pick(ws: Workspace, month: Month, chosen: str) -> tuple[Path, str]:
     body = quotation(quote["text"])
     if any(line.strip() == body for line in text.splitlines()):
         return path, f"already in {path.name}"
+    language = ws.config.newsletter.language
+    entry = item(quote, language, drafts.translations(ws, language))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(with_quote(text, item(quote)), encoding="utf-8")
+        path.write_text(with_quote(text, entry), encoding="utf-8")
     except OSError as exc:
         raise NewsletterError(f"{path}: cannot write it ({exc.strerror}); the quote was not added") from None
     return path, f"added to {path.name} under \"What colleagues said\""
@@ -97,9 +102,26 @@ def quotation(text: str) -> str:
     return f"> {as_markdown(text)}"
 
 
-def item(quote: dict[str, Any]) -> str:
-    day = date.fromisoformat(quote["rated_at"])
-    return f"## A colleague, {day.day} {day:%B}\n\n{quotation(quote['text'])}\n"
+def item(quote: dict[str, Any], language: str = i18n.DEFAULT_LANGUAGE,
+         translations: i18n.NullTranslations | None = None) -> str:
+    """The quote's `## ` item, its title in `language` (the edition shows it as written): "A colleague,
+    2 October", "Eine Kollegin oder ein Kollege, 2. Oktober"; without the day when `rated_at` has none."""
+    day = rated_day(quote["rated_at"])
+    with i18n.speaking(language, translations):
+        title = i18n.gettext("A colleague, {day} {month}").format(
+            day=day.day, month=format_date(day, "MMMM", locale=i18n.locale())) if day else i18n.gettext("A colleague")
+    return f"## {title}\n\n{quotation(quote['text'])}\n"
+
+
+def rated_day(text: str) -> date | None:
+    """The day of `rated_at`: YYYY-MM-DD as collectors give it, or the date of a plugin's ISO time
+    ('2026-10-02T16:40:00+02:00', its own day); None for anything else, so no day is made up."""
+    for parse in (date.fromisoformat, lambda t: datetime.fromisoformat(t).date()):
+        try:
+            return parse(text.strip())
+        except ValueError:
+            continue
+    return None
 
 
 def with_quote(text: str, entry: str) -> str:

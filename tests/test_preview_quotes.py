@@ -161,3 +161,27 @@ def test_a_picked_quote_is_its_words_not_markup(jira_running):
     assert "[help](https://evil.example)" in running.previewer.draft.newsletter.text
     status, body = running.post("/quote", {"id": quote["id"]})  # the same words again: already there
     assert status == 200 and "already" in body["message"]
+
+
+@pytest.mark.parametrize(("language", "rated_at", "title"), [
+    ("de", "2026-10-02", "Eine Kollegin oder ein Kollege, 2. Oktober"),
+    ("fr", "2026-10-02", "Un ou une collègue, le 2 octobre"),
+    ("es", "2026-10-02", "Un compañero o una compañera, 2 de octubre"),
+    ("en", "2026-10-02T16:40:00+02:00", "A colleague, 2 October"),  # a plugin's time of day: its day
+    ("en", "last Tuesday", "A colleague"),  # no day to be read: none is made up
+])
+def test_a_picked_quote_is_titled_in_the_workspace_language_with_the_day_it_can_read(workspace, language, rated_at,
+                                                                                     title):
+    from newsletter import preview_quotes
+    from newsletter.model import SourceResult
+    from newsletter.period import Month
+    from newsletter.workspace import Workspace
+
+    workspace.write("newsletter.toml", workspace.config.read_text().replace(
+        'team = "IT"', f'team = "IT"\nlanguage = "{language}"', 1))
+    ws = Workspace.open(config_path=str(workspace.config))
+    ws.store.save_results("2026-10", [SourceResult.ok("helpdesk", "demo_ticketing", "ticketing", {
+        "quotes": [{"text": QUOTE, "rated_at": rated_at}]})])
+    october = Month(2026, 10)
+    path, _ = preview_quotes.pick(ws, october, preview_quotes.candidates(ws, october)[0]["id"])
+    assert path.read_text(encoding="utf-8").endswith(f"# What colleagues said\n\n## {title}\n\n> {QUOTE}\n")
