@@ -108,6 +108,45 @@ def test_two_phishing_tests_are_said_as_test_emails_in_every_language(language):
     assert not set(said) & {*one.framings.values(), one.summary, one.figures["clicked"].label}, said
 
 
+def test_a_month_of_two_phishing_tests_has_its_lines_and_hero_in_test_emails():
+    """The short lines, the hero's titles, the figures' labels and the trend say shares of test emails."""
+    two = awareness(prone=3.7, reported=531, simulations=2, delivered=870)
+    ctx = context([two], *[[awareness(prone=9.0, reported=40)] for _ in range(5)])
+    lines = section(ctx, "awareness").lines
+    assert [line.text.split(":")[0] for line in lines] == ["3.7% of test phishing emails clicked",
+                                                           "61% of test phishing emails reported"]
+    facts = {f.key: f for f in ctx["headline"]}
+    record = facts["awareness.phish_prone_pct"]
+    assert (record.reason, record.title) == ("record", "Lowest share of test phishing emails clicked in 6 months")
+    assert record.note == "the lowest in 6 months"  # not "the fewest": two tests may have more clicks than ever
+    assert facts["awareness.reported_pct"].title == "Highest share of test phishing emails reported in 6 months"
+    alone = context([two])  # no history: the default
+    assert [f.title for f in alone["headline"]] == ["61% of test phishing emails reported"]
+    figures = section(ctx, "awareness").figures
+    assert (figures["phish_prone_pct"].label, figures["reported_pct"].label) == (
+        "Share of test phishing emails clicked", "Share of test phishing emails reported")
+    one = context([awareness(prone=3.0, reported=240)], *[[awareness(prone=9.0, reported=40)] for _ in range(5)])
+    assert [line.noun for line in section(one, "awareness").lines] == ["clicked a test phishing email",
+                                                                       "reported the test phishing email"]
+    assert {f.title for f in one["headline"]} >= {"Fewest colleagues clicking a test phish in 6 months"}
+
+
+@pytest.mark.parametrize("language", ["de", "fr", "es"])
+def test_two_phishing_tests_have_their_lines_and_hero_in_test_emails_in_every_language(language):
+    with i18n.speaking(language):
+        two = context([awareness(prone=3.7, reported=531, simulations=2, delivered=870)],
+                      *[[awareness(prone=9.0, reported=40)] for _ in range(5)])
+        one = context([awareness(prone=3.0, reported=240)], *[[awareness(prone=9.0, reported=40)] for _ in range(5)])
+
+    def said(ctx: dict) -> list[str]:
+        shown = section(ctx, "awareness")
+        return [*(line.noun for line in shown.lines), *(f.title for f in ctx["headline"]),
+                shown.figures["phish_prone_pct"].label, shown.figures["reported_pct"].label]
+    assert not [text for text in said(two) if re.search(r"emails|clicked|reported|share|coll[eè]g|Koll|compa",
+                                                         text)], said(two)
+    assert not set(said(two)) & set(said(one)), said(two)
+
+
 def test_more_colleagues_clicking_is_no_hero_fact_and_red_in_its_section():
     ctx = context([awareness(prone=8.0, reported=40)], *[[awareness(prone=5.0, reported=40)] for _ in range(4)])
     assert not [f for f in ctx["headline"] if f.key == "awareness.phish_prone_pct"]

@@ -87,6 +87,15 @@ ANGLE_SPECS: tuple[tuple[Any, ...], ...] = (
     ("awareness", "trainings_completed", N_("trainings completed"), N_("Most trainings completed {span}"), True,
      None, None, N_("training completed"), N_("the most {span}")),
 )
+# The awareness angles' words in a month of more than one test (or an unknown number): shares of the test
+# emails, since a colleague may count twice (`in_test_emails`; marked, translated where said, as above)
+TEST_EMAIL_ANGLES = {
+    "phish_prone_pct": {"noun": N_("of test phishing emails clicked"),
+                        "record": N_("Lowest share of test phishing emails clicked {span}"),
+                        "best": N_("the lowest {span}")},  # not "the fewest": two tests may bring the most clicks
+    "reported_pct": {"noun": N_("of test phishing emails reported"),
+                     "record": N_("Highest share of test phishing emails reported {span}")},
+}
 # what follows a short line's number for a figure no angle names (marked; sentences.short_lines translates)
 NOUNS = {"patched_pct": N_("of devices fully patched")}
 
@@ -98,7 +107,8 @@ def trends() -> tuple[tuple[str, str, str, str], ...]:
     """charts.py's 12-month trends of these kinds: kind, figure key, title, style."""
     return (("backup", "restores", _("Restores for colleagues"), "bar"),
             ("devices", "compliant_pct", _("Devices compliant"), "line"),
-            ("awareness", "phish_prone_pct", _("Colleagues who clicked a test phishing email"), "line"))
+            # over months of one test and of two: a share of the test emails is true of each
+            ("awareness", "phish_prone_pct", _("Share of test phishing emails clicked"), "line"))
 
 
 def add_figures(section: Section, now: dict[str, Any], past: list[dict[str, Any]], prev_name: str) -> None:
@@ -112,6 +122,10 @@ def add_figures(section: Section, now: dict[str, Any], past: list[dict[str, Any]
         if key in ("clicked", "reported") and section.kind == "awareness" and current.get("simulations") != 1:
             # not people: with two tests (or an unknown number) a colleague may count twice
             label = _("Test phishing emails clicked") if key == "clicked" else _("Test phishing emails reported")
+        if key in ("phish_prone_pct", "reported_pct") and section.kind == "awareness" and current.get(
+                "simulations") != 1:  # likewise a share of the test emails, not of colleagues
+            label = (_("Share of test phishing emails clicked") if key == "phish_prone_pct" else
+                     _("Share of test phishing emails reported"))
         history = tuple(m.get(key) for m in views)
         start = current.get(f"{key}_start")
         if start is not None and (not history or history[-1] is None):
@@ -228,6 +242,12 @@ def one_test(section: Section) -> bool:
     (two tests reach everyone twice; an unknown number of tests may have), so that only then do the
     words count colleagues, and otherwise the test emails."""
     return section.value_of("simulations") == 1
+
+
+def in_test_emails(section: Section, key: str) -> dict[str, str]:
+    """The angle fields (story.Angle's) to say `key` with instead, in `section`: an awareness month of
+    more than one test (or an unknown number) in test emails; {} otherwise."""
+    return TEST_EMAIL_ANGLES.get(key, {}) if section.kind == "awareness" and not one_test(section) else {}
 
 
 def _frame_awareness(section: Section, key: str, month: Month) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from newsletter.compose import quiet_work
 from newsletter.compose.figures import Figure, Line, Section, format_value
-from newsletter.compose.story import ANGLE_BY_KEY
+from newsletter.compose.story import ANGLE_BY_KEY, angle_of
 from newsletter.i18n import gettext as _
 from newsletter.i18n import ngettext
 
@@ -31,6 +31,7 @@ def short_lines(section: Section) -> list[Line]:
         if figure is None:
             continue
         angle = ANGLE_BY_KEY.get(key)  # every short figure has one but the devices' patched share
+        angle = angle_of(section, angle) if angle else None
         noun = angle.said(figure.value) if angle else _(quiet_work.NOUNS[key])
         if not figure.known:
             lines.append(Line(key, "", noun, "", label=figure.label, known=False))

@@ -29,7 +29,7 @@ and no framing. Each fact carries its framing (framing.py) and `why`: the rule t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from newsletter.compose import quiet_work
@@ -137,7 +137,8 @@ def headline_facts(context: dict[str, Any], limit: int = HEADLINE_FACTS) -> list
         for section in context.get(angle.kind, []):
             figure = section.figures.get(angle.key) if section.ok else None
             if figure is not None and figure.known:
-                candidates.extend(_facts(angle, section, figure, bool(context.get("history_complete"))))
+                candidates.extend(_facts(angle_of(section, angle), section, figure,
+                                         bool(context.get("history_complete"))))
     candidates.sort(key=lambda f: (RANKS[f.reason], -f.strength))
     chosen: list[Fact] = []
     for fact in candidates:
@@ -147,6 +148,11 @@ def headline_facts(context: dict[str, Any], limit: int = HEADLINE_FACTS) -> list
             continue
         chosen.append(fact)
     return chosen
+
+
+def angle_of(section: Section, angle: Angle) -> Angle:
+    """`angle` as `section` says it: a month of two phishing tests in test emails, not colleagues."""
+    return replace(angle, **quiet_work.in_test_emails(section, angle.key))
 
 
 def _facts(angle: Angle, section: Section, figure: Figure, complete: bool) -> list[Fact]:
