@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from newsletter import i18n
 from newsletter.compose.context import build_context
 from newsletter.compose.figures import better_by
+from newsletter.compose.render import Renderer, Theme
 from newsletter.model import SourceResult
 from newsletter.period import Month
 from newsletter.results import AwarenessStats, BackupStats, DeviceStats
@@ -145,6 +147,23 @@ def test_two_phishing_tests_have_their_lines_and_hero_in_test_emails_in_every_la
     assert not [text for text in said(two) if re.search(r"emails|clicked|reported|share|coll[eè]g|Koll|compa",
                                                          text)], said(two)
     assert not set(said(two)) & set(said(one)), said(two)
+
+
+def test_a_month_without_a_phishing_test_says_so_instead_of_two_unknowns():
+    """No test ran: nothing was unknown, so not "Clicked...: not available this month" twice."""
+    stats = AwarenessStats(simulations=0, delivered=0, clicked=0, reported=0, trainings_completed=30)
+    ctx = context([SourceResult.ok("awareness", "demo_awareness", "awareness", stats.metrics())])
+    shown = section(ctx, "awareness")
+    assert [line.text for line in shown.lines] == ["No phishing test this month."]
+    assert shown.summary == "No phishing test this month."
+    assert not ctx["headline"]
+    newsletter = Renderer(Theme(Path("/nonexistent"), "default")).render("2026-10", {**ctx, "language": "en"})
+    assert "No phishing test this month" in newsletter.html and "No phishing test this month." in newsletter.text
+    assert "not available" not in newsletter.html + newsletter.text
+    with i18n.speaking("de"):
+        german = section(context([SourceResult.ok("awareness", "demo_awareness", "awareness", stats.metrics())]),
+                         "awareness")
+    assert [line.text for line in german.lines] == ["Diesen Monat gab es keinen Phishing-Test."]
 
 
 def test_more_colleagues_clicking_is_no_hero_fact_and_red_in_its_section():

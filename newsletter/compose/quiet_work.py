@@ -244,6 +244,17 @@ def one_test(section: Section) -> bool:
     return section.value_of("simulations") == 1
 
 
+def no_test(section: Section) -> bool:
+    """Whether the source says no phishing test ran in the month: then there is no share to know, and
+    the section says so, rather than call both shares not available."""
+    return section.kind == "awareness" and section.value_of("simulations") == 0 and not (
+        section.known("phish_prone_pct") or section.known("reported_pct"))
+
+
+def no_test_words() -> str:
+    return _("no phishing test this month")
+
+
 def in_test_emails(section: Section, key: str) -> dict[str, str]:
     """The angle fields (story.Angle's) to say `key` with instead, in `section`: an awareness month of
     more than one test (or an unknown number) in test emails; {} otherwise."""
@@ -290,6 +301,8 @@ def summarize(section: Section, month: Month) -> str:
         return (_("At the end of %(month)s, %(pct)s of the devices we manage met the company's security "
                   "policies%(change)s.") % {"month": month.short_name, "pct": f["compliant_pct"].display,
                                             "change": f["compliant_pct"].bracketed_change})
+    if no_test(section):
+        return f"{formatting.upper_first(no_test_words())}."
     if section.kind == "awareness" and section.known("phish_prone_pct"):
         one = one_test(section)
         text = (_("%(pct)s of colleagues clicked this month's test phishing email%(change)s") if one else

@@ -25,6 +25,8 @@ SHORT = {
 
 def short_lines(section: Section) -> list[Line]:
     """The short layout's figures for `section`, each with its sentence; [] for other kinds."""
+    if section.ok and quiet_work.no_test(section):  # nothing unknown: no test ran
+        return [Line("simulations", "", "", quiet_work.no_test_words())]
     lines = []
     for key in SHORT.get(section.kind, ()) if section.ok else ():
         figure = section.figures.get(key)
