@@ -98,8 +98,9 @@ def pick(ws: Workspace, month: Month, chosen: str) -> tuple[Path, str]:
 
 
 def quotation(text: str) -> str:
-    """The quote's line in the file: what `item` writes and `pick` looks for, so none is added twice."""
-    return f"> {as_markdown(text)}"
+    """The quote's line in the file: what `item` writes and `pick` looks for, so none is added twice.
+    On one line: a plugin's line break would end the quotation and could start a heading of its own."""
+    return f"> {as_markdown(' '.join(text.split()))}"
 
 
 def item(quote: dict[str, Any], language: str = i18n.DEFAULT_LANGUAGE,

@@ -185,3 +185,25 @@ def test_a_picked_quote_is_titled_in_the_workspace_language_with_the_day_it_can_
     october = Month(2026, 10)
     path, _ = preview_quotes.pick(ws, october, preview_quotes.candidates(ws, october)[0]["id"])
     assert path.read_text(encoding="utf-8").endswith(f"# What colleagues said\n\n## {title}\n\n> {QUOTE}\n")
+
+
+def test_a_plugin_s_quote_on_several_lines_stays_one_quotation(workspace):
+    """A plugin's words are not scrubbed as the built-in help desks' are: a line break in them must not
+    end the quotation and start a heading ("# Thanks") or an item of its own in the highlights file."""
+    from newsletter import preview_quotes
+    from newsletter.collectors.highlights import parse_highlights
+    from newsletter.model import SourceResult
+    from newsletter.period import Month
+    from newsletter.workspace import Workspace
+
+    ws = Workspace.open(config_path=str(workspace.config))
+    ws.store.save_results("2026-10", [SourceResult.ok("helpdesk", "demo_ticketing", "ticketing", {
+        "quotes": [{"text": "Great help!\n# Thanks\r\n## To nobody\n\nreally", "rated_at": "2026-10-02"}]})])
+    october = Month(2026, 10)
+    chosen = preview_quotes.candidates(ws, october)[0]["id"]
+    path, _ = preview_quotes.pick(ws, october, chosen)
+    text = path.read_text(encoding="utf-8")
+    assert text.endswith("## A colleague, 2 October\n\n> Great help! # Thanks ## To nobody really\n")
+    assert [(i.section, i.title) for i in parse_highlights(text)][-1] == ("what_colleagues_said",
+                                                                          "A colleague, 2 October")
+    assert "already" in preview_quotes.pick(ws, october, chosen)[1]
