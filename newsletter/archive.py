@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from newsletter.compose.files import load_images, save_images, write_browser_copy
 from newsletter.compose.render import Newsletter
+from newsletter.state_dir import write_private
 
 if TYPE_CHECKING:
     from newsletter.period import Month, Year
@@ -58,14 +59,14 @@ def _write_copy(newsletter: Newsletter, folder: Path, meta: dict | None = None) 
     write_browser_copy(newsletter, folder / "view.html", folder / "images")
     meta = {"subject": newsletter.subject, "preheader": newsletter.preheader,
             "images": save_images(newsletter, folder), **(meta or {})}
-    _write(folder / "edition.json", json.dumps(meta, indent=2))
+    _write(folder / "edition.json", json.dumps(meta, indent=2), private=True)  # its sources: colleagues' comments
 
 
 def archive_delivery(ws: Workspace, month: str, skipped: list[str]) -> None:
     """Beside the edition: how its delivery went (the ledger's counts, the addresses skipped as invalid)."""
     meta = {"month": month, "counts": ws.store.delivery_counts(month), "skipped_addresses": skipped,
             "updated_at": ws.clock().isoformat(timespec="seconds")}
-    _write(archive_dir(ws, month) / "delivery.json", json.dumps(meta, indent=2))
+    _write(archive_dir(ws, month) / "delivery.json", json.dumps(meta, indent=2), private=True)
 
 
 def archived_hash(ws: Workspace, edition: Month | Year) -> str | None:
@@ -94,8 +95,13 @@ def _load(folder: Path, label: str, language: str, meta: dict | None = None,
                       translations=translations)
 
 
-def _write(path: Path, text: str) -> None:
-    """Whole or not at all: a crash never leaves half a file for the next run to send."""
+def _write(path: Path, text: str, *, private: bool = False) -> None:
+    """Whole or not at all: a crash never leaves half a file for the next run to send. `private`:
+    readable by this user alone (colleagues' addresses, the comments they wrote in tickets: the sources'
+    quote candidates, which no one has picked for publishing); the edition itself is what the site shows."""
     temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
+    if private:
+        write_private(temporary, text.encode("utf-8"))
+    else:
+        temporary.write_text(text, encoding="utf-8")
     temporary.replace(path)

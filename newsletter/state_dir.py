@@ -8,6 +8,7 @@ user, not a traceback halfway into a run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import tempfile
@@ -42,6 +43,16 @@ def prepare_state_dir(state_dir: Path) -> None:
     except OSError as exc:
         raise unusable(state_dir, f"create the state directory ({exc.strerror or exc})") from None
     _probe(state_dir, state_dir)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write `path` readable by this user alone, whatever the folder's mode or an earlier file's (a
+    StateDirectory= is 0755): for what holds colleagues' addresses or their personal emails. A file
+    left by a crash is replaced, not reused with its mode (and no chmod, which some file systems refuse)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as file:
+        file.write(data)
 
 
 def check_state_dir(state_dir: Path) -> None:

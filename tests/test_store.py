@@ -18,6 +18,7 @@ from newsletter.collectors.base import SnapshotState
 from newsletter.errors import ConfigError
 from newsletter.state_dir import check_state_dir
 from newsletter.store import SCHEMA, Store
+from tests.fixtures.workspace import BASE_CONFIG
 
 
 def _open(folder: str, barrier) -> None:
@@ -230,3 +231,36 @@ def test_a_state_dir_inside_a_folder_this_user_cannot_enter_is_one_line_naming_i
     for outcome in outcomes:  # `check`'s question, then a run's
         assert outcome.startswith(f"ConfigError: {state_dir}: user "), outcome
         assert "Permission denied" in outcome and "state_dir" in outcome
+
+
+def test_the_outbox_and_the_delivery_record_are_for_its_user_alone_the_site_for_everyone(workspace, tmp_path):
+    # under systemd's StateDirectory= (0755) the outbox holds each colleague's personal email,
+    # delivery.json the addresses skipped as invalid and edition.json the comments colleagues wrote in
+    # tickets (quote candidates nobody picked): not for other users; the published site is for all
+    old = os.umask(0o022)
+    try:
+        workspace.state.mkdir(mode=0o755)
+        left = workspace.state / "archive" / "2026-10" / "delivery.json.tmp"  # by a run that crashed
+        left.parent.mkdir(parents=True)
+        left.write_text("{}")
+        workspace.write("people.csv", "email\nann@example.com\nnot-an-address\n")
+        workspace.configure(BASE_CONFIG.replace('to = ["all@example.com"]', 'recipients = "people.csv"\nto = []'),
+                            base="")
+        assert workspace.invoke("run", "--month", "2026-10").exit_code == 0
+        assert workspace.invoke("publish", str(tmp_path / "site")).exit_code == 0
+    finally:
+        os.umask(old)
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    batch = next((workspace.state / "outbox").iterdir())
+    assert mode(batch) == 0o700
+    assert {mode(p) for p in batch.iterdir()} == {0o600}
+    archive = workspace.state / "archive" / "2026-10"
+    assert "not-an-address" in (archive / "delivery.json").read_text()
+    assert mode(archive / "delivery.json") == mode(archive / "edition.json") == 0o600  # and the sources' quotes
+    assert mode(archive / "web.html") == 0o644  # what `publish` shows is meant for everyone
+    site = tmp_path / "site" / "2026-10"
+    assert mode(site / "index.html") == 0o644
+    assert {mode(p) for p in (site / "images").iterdir()} | {mode(site / "images")} <= {0o644, 0o755}

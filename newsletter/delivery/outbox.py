@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter.delivery.base import ServerUnavailable, Transport, TransportContext
+from newsletter.state_dir import write_private
 
 if TYPE_CHECKING:
     from newsletter.delivery.message import Outgoing
@@ -44,7 +45,7 @@ class OutboxTransport(Transport):
         return cls(settings.folder(context.state_dir) / context.batch)
 
     def open(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # each colleague's email: theirs and ours
 
     def send(self, out: Outgoing, before_data: Callable[[], None]) -> str:
         safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", out.recipient)[:120]
@@ -55,7 +56,7 @@ class OutboxTransport(Transport):
         temporary = target.with_suffix(".tmp")
         before_data()
         try:
-            temporary.write_bytes(out.data)
+            write_private(temporary, out.data)
             temporary.replace(target)
         except OSError as exc:  # a disk full, a folder gone: nothing is in the outbox; a later run writes it
             with contextlib.suppress(OSError):
