@@ -85,41 +85,55 @@ def collect_month(
     Each source has its `deadline_s` for the whole month: past it, the source is failed and the run
     goes on without waiting for it.
     """
-    remote = [(index, s, c) for index, (s, c) in enumerate(collectors) if not c.offline]
-    workers = _Workers(remote, month, progress)
+    workers = _Workers([(index, s, c) for index, (s, c) in enumerate(collectors)], month, progress)
     workers.start_more()
-    # An offline source runs here, meanwhile: a thread would only add start-up and GIL hand-offs
-    # (the demo's 13 months of history took a third longer in threads).
-    done = {index: _collected(s, c, month, progress, time.monotonic() + s.deadline_s)
-            for index, (s, c) in enumerate(collectors) if c.offline}
-    done.update(workers.wait())
+    done = workers.wait()
     return [done[index] for index in range(len(collectors))]
 
 
 class _Workers:
     """Threads for the sources that wait on the network, at most MAX_WORKERS at a time, each given
     up at its deadline. Daemon threads: one stuck in a read past its deadline must keep neither the
-    runner waiting nor the process alive at exit (ThreadPoolExecutor joins its threads then)."""
+    runner waiting nor the process alive at exit (ThreadPoolExecutor joins its threads then).
+    Offline sources run one at a time in a thread of their own, meanwhile: threads side by side would
+    only add GIL hand-offs to CPU work (the demo's 13 months of history took a third longer), but
+    one that hangs (a file on a stuck mount, a plugin wrongly saying offline) is given up at its
+    deadline like any other."""
 
     def __init__(self, jobs: list[tuple[int, SourceConfig, Collector]], month: Month, progress: int) -> None:
-        self.waiting = collections.deque(jobs)
+        self.waiting = collections.deque(job for job in jobs if not job[2].offline)
+        self.local = collections.deque(job for job in jobs if job[2].offline)
         self.running: dict[int, tuple[SourceConfig, Collector, float]] = {}  # index -> (..., ends_at)
         self.done: dict[int, SourceResult] = {}
         self.finished: queue.SimpleQueue[tuple[int, SourceResult, float]] = queue.SimpleQueue()
         self.month, self.progress = month, progress
+        self.lane: queue.SimpleQueue[tuple[int, SourceConfig, Collector, float] | None] | None = None
 
     def start_more(self) -> None:
-        while self.waiting and len(self.running) < MAX_WORKERS:
+        while self.waiting and sum(not c.offline for _, c, _ in self.running.values()) < MAX_WORKERS:
             index, source, collector = self.waiting.popleft()
             ends_at = time.monotonic() + source.deadline_s  # from when it starts, not from when it queued
             self.running[index] = (source, collector, ends_at)
             threading.Thread(target=self._work, args=(index, source, collector, ends_at), daemon=True,
                              name=f"collect {source.name}").start()
+        if self.local and not any(c.offline for _, c, _ in self.running.values()):
+            index, source, collector = self.local.popleft()
+            ends_at = time.monotonic() + source.deadline_s
+            self.running[index] = (source, collector, ends_at)
+            if self.lane is None:  # the first, or the last one is stuck in a source given up
+                self.lane = queue.SimpleQueue()
+                threading.Thread(target=self._lane, args=(self.lane,), daemon=True, name="collect offline").start()
+            self.lane.put((index, source, collector, ends_at))
 
     def _work(self, index: int, source: SourceConfig, collector: Collector, ends_at: float) -> None:
         started = time.monotonic()
         result = _run_one(source, collector, self.month, ends_at)
         self.finished.put((index, result, time.monotonic() - started))
+
+    def _lane(self, jobs: queue.SimpleQueue[tuple[int, SourceConfig, Collector, float] | None]) -> None:
+        """The offline sources, one at a time as they are handed over; None: no more."""
+        while (job := jobs.get()) is not None:
+            self._work(*job)
 
     def wait(self) -> dict[int, SourceResult]:
         while self.running:
@@ -133,6 +147,8 @@ class _Workers:
                     source, _, _ = self.running.pop(index)
                     self.done[index] = _logged(result, source, self.month, self.progress, elapsed)
             self.start_more()
+        if self.lane is not None:
+            self.lane.put(None)
         return self.done
 
     def _give_up_late(self) -> None:
@@ -140,15 +156,11 @@ class _Workers:
         for index, (source, collector, ends_at) in list(self.running.items()):
             if now >= ends_at:
                 del self.running[index]
+                if collector.offline and self.lane is not None:  # stuck in it: the rest get a lane of their own
+                    self.lane.put(None)
+                    self.lane = None
                 late = SourceResult.failed(source.name, source.type, collector.kind, _late(source))
                 self.done[index] = _logged(late, source, self.month, self.progress, source.deadline_s)
-
-
-def _collected(source: SourceConfig, collector: Collector, month: Month, progress: int, ends_at: float
-               ) -> SourceResult:
-    started = time.monotonic()
-    result = _run_one(source, collector, month, ends_at)
-    return _logged(result, source, month, progress, time.monotonic() - started)
 
 
 def _run_one(source: SourceConfig, collector: Collector, month: Month, ends_at: float) -> SourceResult:

@@ -1,4 +1,5 @@
-"""The runner: offline sources run in the caller's thread, the rest in workers, results in source order."""
+"""The runner: offline sources run one at a time in a thread of their own, the rest in workers, each
+under its deadline, results in source order."""
 
 from __future__ import annotations
 
@@ -50,14 +51,14 @@ def sources(*collectors: Collector) -> list[tuple[SourceConfig, Collector]]:
     return [(SourceConfig(Path(f"{c.name}.toml"), c.name, c.type, False, True, c.settings), c) for c in collectors]
 
 
-def test_offline_sources_run_in_the_callers_thread_and_results_keep_source_order():
+def test_offline_sources_run_one_after_another_in_one_thread_and_results_keep_source_order():
     results = collect_month(sources(Recorder("a", offline=False), Recorder("b", offline=True),
                                     Recorder("c", offline=False, fail=True), Recorder("d", offline=True)), MONTH)
     assert [r.name for r in results] == ["a", "b", "c", "d"]
     assert [r.status for r in results] == ["ok", "ok", "failed", "ok"]
     here = threading.get_ident()
     thread = [r.metrics["values"]["thread"]["value"] if r.status == "ok" else None for r in results]
-    assert thread[1] == here and thread[3] == here
+    assert thread[1] == thread[3] != here  # one thread of their own: no GIL hand-offs between them
     assert thread[0] != here
     assert "RuntimeError: broken" in results[2].error
 
@@ -175,6 +176,18 @@ def test_a_source_past_its_deadline_fails_and_the_others_carry_on():
     assert [(r.name, r.status) for r in results] == [("stuck", "failed"), ("quick", "ok")]
     assert "stuck" in results[0].error and "deadline_s = 0.3 s" in results[0].error
     assert "stuck.toml" in results[0].error
+
+
+def test_an_offline_source_past_its_deadline_fails_and_the_others_carry_on():
+    # a plugin that says it is offline but waits on the network, or a file on a stuck mount
+    stuck = Stuck("stuck", 30)
+    stuck.offline = True
+    (source, _), quick, local = sources(stuck, Recorder("quick", offline=False), Recorder("local", offline=True))
+    started = time.monotonic()
+    results = collect_month([(replace(source, deadline_s=0.3), stuck), quick, local], MONTH)
+    assert time.monotonic() - started < 2
+    assert [(r.name, r.status) for r in results] == [("stuck", "failed"), ("quick", "ok"), ("local", "ok")]
+    assert "deadline_s = 0.3 s" in results[0].error and "stuck.toml" in results[0].error
 
 
 def test_more_sources_than_workers_each_get_their_own_deadline():

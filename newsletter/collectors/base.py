@@ -62,7 +62,8 @@ class Collector:
     kind: ClassVar[str]
     Settings: ClassVar[type] = NoSettings
     # True for a collector that never touches the network and finishes quickly (demo data, a
-    # local file): the runner calls it in its own thread instead of giving it a worker thread.
+    # local file): the runner calls these one after another in one thread (under their deadlines)
+    # instead of giving each a worker thread.
     offline: ClassVar[bool] = False
     # True for a collector whose system cannot answer for a past month (rolling windows, counters
     # since a restart): `newsletter snapshot` and the daily `run` call take_snapshot() every day and
