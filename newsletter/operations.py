@@ -205,6 +205,11 @@ def lock(state_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             holder = _lock_holder(handle) or "another process, which has not said who it is yet"
             raise LockHeld(f"another run holds {path} ({holder}); try again when it ends") from None
+        except OSError as exc:  # ENOLCK, EOPNOTSUPP: some network file systems have no locks
+            raise ConfigError(f"{state_dir}: cannot lock {LOCK_NAME} there ({exc.strerror or exc}): its file "
+                              "system does not support the lock that keeps two runs from sending at once; set "
+                              "newsletter.state_dir (--state-dir, $NEWSLETTER_STATE_DIR) to a folder on a local "
+                              "disk") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {utcnow():%Y-%m-%d %H:%M:%S} UTC\n")

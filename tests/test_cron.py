@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import random
@@ -274,6 +276,20 @@ def test_a_run_while_another_holds_the_lock_says_who_even_under_quiet(workspace)
     assert quiet.exit_code == 0
     again = CliRunner().invoke(cli, ["-q", "run", "--config", str(workspace.config), "--month", "2026-10"])
     assert again.exit_code == 3 and again.stderr == "", "'already sent' stays quiet under -q"
+
+
+@pytest.mark.parametrize("code", [errno.ENOLCK, errno.EOPNOTSUPP])
+def test_a_state_dir_on_a_file_system_without_locks_is_one_line_naming_it(workspace, monkeypatch, code):
+    # some network file systems refuse flock(): the run says where and what to do, and sends nothing
+    def refuse(handle, operation):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    result = workspace.invoke("run", "--month", "2026-10")
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert str(workspace.state) in line and os.strerror(code) in line and "state_dir" in line, line
+    assert not (workspace.state / "outbox").exists(), "nothing was sent"
 
 
 @pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
