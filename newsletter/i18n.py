@@ -136,10 +136,11 @@ def _compiled(path: Path, language: str) -> _gettext.GNUTranslations:
         if any(not field.startswith("%") for field in allowed):  # filled in with str.format: braces must pair
             for one in strings:
                 try:
-                    list(string.Formatter().parse(one or ""))
+                    parts = list(string.Formatter().parse(one or ""))
                 except ValueError as exc:
                     raise ConfigError(f"{path}:{message.lineno}: the translation of {ids[0]!r} cannot be filled in "
                                       f"({exc}); write {{{{ and }}}} for a brace itself") from None
+                _refuse_formats(parts, path, message.lineno, ids[0])
     compiled = io.BytesIO()
     write_mo(compiled, catalog)
     compiled.seek(0)
@@ -151,6 +152,19 @@ def _compiled(path: Path, language: str) -> _gettext.GNUTranslations:
         raise ConfigError(f"{path}: Plural-Forms: cannot use {catalog.plural_forms!r} ({exc}); write it as in "
                           "the shipped catalogs (\"nplurals=2; plural=(n != 1);\") or leave the header out") from None
     return translations
+
+
+def _refuse_formats(parts: list[tuple[str, str | None, str | None, str | None]], path: Path, line: int,
+                    message: str) -> None:
+    """Every value reaches a message as text, written already in the language's way ("1.234",
+    "3,5 Stunden"): a format ({n:,}), a conversion ({n!r}) or a part ({n.real}) of it would fail
+    the edition when it is composed, so the file is refused now."""
+    for _, field, spec, conversion in parts:
+        name = re.split(r"[.\[]", field, maxsplit=1)[0] if field is not None else ""
+        if field is not None and (spec or conversion or field != name):
+            written = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise ConfigError(f"{path}:{line}: the translation of {message!r} writes {written}, but its value comes "
+                              f"already written (digits and separators in the edition's language); write {{{name}}}")
 
 
 def locale() -> Locale:

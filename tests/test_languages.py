@@ -215,9 +215,15 @@ def test_a_broken_workspace_po_names_its_file_and_line(tmp_path):
         with pytest.raises(ConfigError, match=re.escape(f"names {numbered}, which its message does not have "
                                                         "(it has: {n})")):
             i18n.workspace_translations(po, "de")
-    (po / "locale" / "de.po").write_text('msgid "{n} requests"\nmsgstr "{n:,} Anfragen, {{wörtlich}}"\n',
+    for written in ("{n:,}", "{n:d}", "{n!r}", "{n.real}"):  # the value comes as text: each would fail the edition
+        (po / "locale" / "de.po").write_text(f'\nmsgid "{{n}} requests"\nmsgstr "{written} Anfragen"\n',
+                                             encoding="utf-8")
+        with pytest.raises(ConfigError, match=re.escape(f"de.po:2: the translation of '{{n}} requests' writes "
+                                                        f"{written}") + r".*; write \{n\}"):
+            i18n.workspace_translations(po, "de")
+    (po / "locale" / "de.po").write_text('msgid "{n} requests"\nmsgstr "{n} Anfragen, {{wörtlich}}"\n',
                                          encoding="utf-8")
-    assert i18n.workspace_translations(po, "de").gettext("{n} requests") == "{n:,} Anfragen, {{wörtlich}}"
+    assert i18n.workspace_translations(po, "de").gettext("{n} requests") == "{n} Anfragen, {{wörtlich}}"
 
 
 def test_preview_refuses_a_language_without_a_catalog(tmp_path):
