@@ -20,6 +20,7 @@ import gettext as _gettext
 import io
 import re
 import string
+import struct
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
@@ -28,7 +29,7 @@ from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import PoFileError, read_po
 
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, NewsletterError
 
 DEFAULT_LANGUAGE = "en"
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -75,8 +76,14 @@ def without_catalog(language: str) -> str | None:
 @functools.lru_cache(maxsize=32)
 def translations_for(language: str) -> _gettext.NullTranslations:
     """The shipped catalog of `language` (any tag of it); English (the messages as written) when
-    there is none."""
-    return _gettext.translation(DOMAIN, LOCALE_DIR, [catalog_language(language)], fallback=True)
+    there is none. A damaged one (a disk error, a half-finished install) is a NewsletterError naming it."""
+    try:
+        return _gettext.translation(DOMAIN, LOCALE_DIR, [catalog_language(language)], fallback=True)
+    except (OSError, struct.error, UnicodeError, LookupError, ValueError, IndexError) as exc:
+        path = _gettext.find(DOMAIN, LOCALE_DIR, [catalog_language(language)])
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise NewsletterError(f"{path}: cannot read this message catalog ({why}); the installation is damaged: "
+                              "reinstall it-newsletter (pip install --force-reinstall it-newsletter)") from None
 
 
 def workspace_translations(theme_folder: Path | None, language: str) -> _gettext.NullTranslations:
@@ -118,7 +125,7 @@ def _compiled(path: Path, language: str) -> _gettext.GNUTranslations:
         found = re.match(r"(.*) on (\d+)$", str(exc))
         where = f"{path}:{int(found[2]) + 1}: {found[1]}" if found else f"{path}: {exc}"
         raise ConfigError(f"{where}; fix the file or remove it") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, LookupError) as exc:  # LookupError: an unknown charset
         raise ConfigError(f"{path}: cannot read this message catalog ({exc})") from None
     for message in catalog:
         if not message.id:
@@ -142,7 +149,10 @@ def _compiled(path: Path, language: str) -> _gettext.GNUTranslations:
                                       f"({exc}); write {{{{ and }}}} for a brace itself") from None
                 _refuse_formats(parts, path, message.lineno, ids[0])
     compiled = io.BytesIO()
-    write_mo(compiled, catalog)
+    try:
+        write_mo(compiled, catalog)
+    except (LookupError, UnicodeError) as exc:  # its header's charset: unknown, or not one for its words
+        raise ConfigError(f"{path}: cannot read this message catalog ({exc})") from None
     compiled.seek(0)
     try:
         translations = _gettext.GNUTranslations(compiled)

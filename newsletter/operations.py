@@ -270,7 +270,12 @@ class Monitor:
         owners = self.config.run.owners
         if not owners:
             return
-        with i18n.speaking(self.config.newsletter.language):  # the owners read the workspace's language
+        language = self.config.newsletter.language
+        try:
+            words = i18n.translations_for(language)
+        except NewsletterError:  # its catalog is damaged (perhaps the very problem): the owners hear in English
+            language, words = i18n.DEFAULT_LANGUAGE, None
+        with i18n.speaking(language, words):  # the owners read the workspace's language
             body = self._report(problem)
             subject = i18n.gettext("newsletter {what} failed on {host}: {problem}").format(
                 what=self.what, host=socket.gethostname(), problem=problem)

@@ -8,8 +8,13 @@ follow the count; a workspace's own .po overrides any message.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
+import os
 import re
+import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +30,7 @@ from newsletter.compose import formatting, framing
 from newsletter.errors import ConfigError
 from newsletter.period import Month
 from tests.conftest import REPO
+from tests.fixtures.workspace import BASE_CONFIG, demo_workspace
 
 LOCALE = Path(i18n.__file__).parent / "locale"
 LANGUAGES = ("de", "fr", "es")
@@ -221,6 +227,11 @@ def test_a_broken_workspace_po_names_its_file_and_line(tmp_path):
         with pytest.raises(ConfigError, match=re.escape(f"de.po:2: the translation of '{{n}} requests' writes "
                                                         f"{written}") + r".*; write \{n\}"):
             i18n.workspace_translations(po, "de")
+    (po / "locale" / "de.po").write_text('msgid ""\nmsgstr "Content-Type: text/plain; charset=utf-9\\n"\n',
+                                         encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(f"{po / 'locale' / 'de.po'}: cannot read this message catalog "
+                                                    "(unknown encoding: utf-9)")):
+        i18n.workspace_translations(po, "de")
     (po / "locale" / "de.po").write_text('msgid "{n} requests"\nmsgstr "{n} Anfragen, {{wörtlich}}"\n',
                                          encoding="utf-8")
     assert i18n.workspace_translations(po, "de").gettext("{n} requests") == "{n} Anfragen, {{wörtlich}}"
@@ -319,3 +330,30 @@ def test_a_workspace_po_translation_whose_braces_do_not_pair_is_refused_naming_i
     with pytest.raises(ConfigError, match=re.escape(f"{folder / 'locale' / 'de.po'}:1: the translation of "
                                                     "'{n} day' cannot be filled in (")):
         i18n.workspace_translations(folder, "de")
+
+
+PAST_ITS_END = struct.pack("<11I", 0x950412DE, 0, 1, 28, 36, 0, 0, 10, 1000, 10, 1000)  # one message, nowhere
+
+
+@pytest.mark.parametrize("damage", [b"", b"\xde\x12\x04\x95", b"<html>", PAST_ITS_END],
+                         ids=["empty", "cut", "not-a-catalog", "offsets-past-its-end"])
+def test_a_damaged_shipped_catalog_is_one_line_naming_it_and_the_owners_hear_in_english(tmp_path, damage):
+    # a disk error or a half-finished install: the run stops before anyone is sent anything
+    installed = tmp_path / "installed"
+    shutil.copytree(Path(i18n.__file__).parent, installed / "newsletter", symlinks=False)
+    mo = installed / "newsletter" / "locale" / "de" / "LC_MESSAGES" / "messages.mo"
+    mo.write_bytes(damage)
+    workspace = demo_workspace(tmp_path / "ws")
+    workspace.configure(BASE_CONFIG.replace('timezone = "Europe/Berlin"', 'timezone = "Europe/Berlin"\nlanguage = "de"')
+                        .replace("[run]\n", '[run]\nowners = ["owner@example.com"]\n'), base="")
+    done = subprocess.run([sys.executable, "-m", "newsletter", "run", "--config", str(workspace.config), "--month",
+                           "2026-10"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(installed)})
+    assert done.returncode == 1, done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if ": ok (" not in line]
+    assert line.startswith(f"newsletter: {mo}: ") and "reinstall" in line, line
+    assert not (workspace.state / "outbox" / "2026-10").exists(), "nobody was sent the edition"
+    (told,) = (workspace.state / "outbox" / "notifications").iterdir()
+    report = email.message_from_bytes(told.read_bytes(), policy=email.policy.default)
+    assert report["To"] == "owner@example.com" and "stopped:" in report.get_body().get_content()
+    assert str(mo) in report.get_body().get_content()
