@@ -24,7 +24,7 @@ from newsletter.limits import DeadlineExceeded
 from newsletter.model import SourceResult
 from newsletter.period import Month, Year
 from newsletter.redaction import redact, redacted_traceback
-from newsletter.result_checks import result_problem
+from newsletter.result_checks import metrics_problem, result_problem
 from newsletter.results import KIND_TYPES
 from newsletter.snapshots import DailySnapshots, save_reading, stored_days
 
@@ -210,6 +210,8 @@ def _stored(stats: object, source: SourceConfig, collector: Collector) -> Source
     if problem is not None:
         return _unusable(source, collector, problem)
     metrics = stats.metrics()  # the kind's type, checked above
+    if (problem := metrics_problem(metrics)) is not None:  # a subclass's own metrics() the store cannot keep
+        return _unusable(source, collector, problem)
     return SourceResult.ok(source.name, source.type, collector.kind, metrics).lifted()
 
 

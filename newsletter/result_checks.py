@@ -49,6 +49,27 @@ def result_problem(kind: str, stats: object) -> str | None:
     return _coverage_problem(stats) or _CHECKS[expected](stats)
 
 
+def metrics_problem(metrics: object, where: str = "metrics()") -> str | None:
+    """What in a result's JSON form (its metrics(), a plugin's subclass may override it) JSON cannot
+    hold, or None: the store keeps it as JSON, and a set or a datetime there would stop the run."""
+    if where == "metrics()" and not isinstance(metrics, dict):
+        return f"metrics(): {type(metrics).__name__} instead of a dict"
+    if isinstance(metrics, dict):
+        for key, value in metrics.items():
+            if not isinstance(key, str):
+                return f"{where}: the key {key!r:.60} is not text"
+            if problem := metrics_problem(value, f"{where}[{key!r:.60}]"):
+                return problem
+        return None
+    if isinstance(metrics, list | tuple):
+        return next((p for n, value in enumerate(metrics) if (p := metrics_problem(value, f"{where}[{n}]"))), None)
+    if isinstance(metrics, float) and not math.isfinite(metrics):
+        return f"{where}: {metrics!r} is not a number"
+    if metrics is None or isinstance(metrics, str | int | float):
+        return None
+    return f"{where}: {type(metrics).__name__} is not JSON (text, a number, true/false, None, a list or a dict)"
+
+
 # Far above any count, duration or size a system reports (an exabyte); past it a figure is a mistake,
 # and one the email could not even write (Babel's decimals stop at 28 digits).
 MAX_NUMBER = 10**18

@@ -12,6 +12,7 @@ import textwrap
 import threading
 import time
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ from newsletter.config import SourceConfig
 from newsletter.errors import SourceError
 from newsletter.period import Month
 from newsletter.results import CustomMetrics, CustomValue, MailStats, ServiceUptime, TicketStats, UptimeStats
+from newsletter.store import Store
 from tests.conftest import REPO
 from tests.contract.helpers import leaks
 
@@ -242,6 +244,34 @@ def test_a_negative_impossible_or_huge_figure_fails_the_source_instead_of_reachi
     [result] = collect_month(sources(Returns(stats, kind)), MONTH)
     assert result.status == "failed", result
     assert problem in result.error and "the collector needs fixing" in result.error
+
+
+class OddTickets(TicketStats):
+    """A plugin's result subclass whose JSON form holds what JSON cannot."""
+
+    def __init__(self, odd: object) -> None:
+        super().__init__(opened=5)
+        object.__setattr__(self, "odd", odd)
+
+    def metrics(self):
+        return self.odd
+
+
+@pytest.mark.parametrize(("odd", "problem"), [
+    ({**TicketStats(opened=5).metrics(), "since": datetime(2026, 10, 1)}, "metrics()['since']: datetime"),
+    ({**TicketStats(opened=5).metrics(), "seen": {1, 2}}, "metrics()['seen']: set"),
+    ({**TicketStats(opened=5).metrics(), "ratio": float("nan")}, "metrics()['ratio']: nan"),
+    ({**TicketStats(opened=5).metrics(), 7: "seven"}, "metrics(): the key 7"),
+    ([["opened", 5]], "metrics(): list instead of a dict"),
+])
+def test_a_result_whose_metrics_are_not_json_fails_its_source_naming_the_plugin(odd, problem):
+    [result] = collect_month(sources(Returns(OddTickets(odd))), MONTH)
+    assert result.status == "failed", result
+    assert "collector 'returns'" in result.error and "the collector needs fixing" in result.error
+    assert problem in result.error, result.error
+    store = Store.memory()
+    store.save_results("2026-10", [result])
+    assert store.results("2026-10")[0].status == "failed"
 
 
 def test_a_custom_figure_may_be_below_zero():
