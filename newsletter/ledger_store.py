@@ -27,6 +27,21 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+@contextlib.contextmanager
+def immediate(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction (BEGIN IMMEDIATE ... COMMIT), rolled back when anything in it fails: a
+    store kept open for hours (the live preview) must not be left inside a transaction that every
+    later write would then fail on."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:  # a COMMIT that failed (a full disk) may have ended it already
+            db.execute("ROLLBACK")
+        raise
+
+
 @dataclass(frozen=True)
 class Mark:
     """One state to record for one person (Store.mark_many)."""
@@ -65,13 +80,12 @@ class LedgerTables:
     def queue(self, month: str, recipients: Iterable[str]) -> None:
         """Add recipients as `queued`; rows that exist keep their state (a re-run never resets them)."""
         stamp = now_iso()
-        self.db.execute("BEGIN IMMEDIATE")
-        self.db.executemany(
-            "INSERT OR IGNORE INTO deliveries (month, recipient, status, attempts, updated_at)"
-            " VALUES (?,?,'queued',0,?)",
-            [(month, r, stamp) for r in recipients],
-        )
-        self.db.execute("COMMIT")
+        with immediate(self.db):
+            self.db.executemany(
+                "INSERT OR IGNORE INTO deliveries (month, recipient, status, attempts, updated_at)"
+                " VALUES (?,?,'queued',0,?)",
+                [(month, r, stamp) for r in recipients],
+            )
 
     def mark(self, month: str, recipient: str, status: str, *, error: str | None = None,
              message_id: str | None = None, detail: str | None = None, attempted: bool = False,
@@ -99,13 +113,8 @@ class LedgerTables:
             if len(rows) == 1:  # one statement is its own transaction (autocommit): no BEGIN, no COMMIT
                 self.db.execute(_MARK, rows[0])
                 return
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(self.db):
                 self.db.executemany(_MARK, rows)
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
         finally:
             self._synchronous("NORMAL" if self._deferring else self.sync)
 

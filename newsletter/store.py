@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from newsletter.ledger_store import DONE_STATES, LEDGER_STATES, Delivery, LedgerTables, Mark, now_iso
+from newsletter.ledger_store import DONE_STATES, LEDGER_STATES, Delivery, LedgerTables, Mark, immediate, now_iso
 from newsletter.model import Snapshot, SourceResult
 from newsletter.state_dir import DB_NAME, prepare_state_dir, unusable
 
@@ -187,21 +187,20 @@ class Store(LedgerTables):
     def save_results(self, month: str, results: Iterable[SourceResult]) -> None:
         """Store results; a failed result never overwrites an earlier good one for the same month."""
         stamp = now_iso()
-        self.db.execute("BEGIN IMMEDIATE")
-        for r in results:
-            if r.status == "failed":
-                old = self.db.execute(
-                    "SELECT status FROM snapshots WHERE month=? AND source=?", (month, r.name)
-                ).fetchone()
-                if old is not None and old["status"] == "ok":
-                    continue
-            self.db.execute(
-                "INSERT OR REPLACE INTO snapshots (month, source, type, kind, status, error, metrics, collected_at,"
-                " partial, warnings) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (month, r.name, r.type, r.kind, r.status, r.error, json.dumps(r.metrics), stamp, int(r.partial),
-                 json.dumps(r.warnings)),
-            )
-        self.db.execute("COMMIT")
+        with immediate(self.db):
+            for r in results:
+                if r.status == "failed":
+                    old = self.db.execute(
+                        "SELECT status FROM snapshots WHERE month=? AND source=?", (month, r.name)
+                    ).fetchone()
+                    if old is not None and old["status"] == "ok":
+                        continue
+                self.db.execute(
+                    "INSERT OR REPLACE INTO snapshots (month, source, type, kind, status, error, metrics,"
+                    " collected_at, partial, warnings) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (month, r.name, r.type, r.kind, r.status, r.error, json.dumps(r.metrics), stamp, int(r.partial),
+                     json.dumps(r.warnings)),
+                )
 
     def results(self, month: str) -> list[SourceResult]:
         rows = self.db.execute("SELECT * FROM snapshots WHERE month=? ORDER BY source", (month,))

@@ -264,3 +264,19 @@ def test_the_outbox_and_the_delivery_record_are_for_its_user_alone_the_site_for_
     site = tmp_path / "site" / "2026-10"
     assert mode(site / "index.html") == 0o644
     assert {mode(p) for p in (site / "images").iterdir()} | {mode(site / "images")} <= {0o644, 0o755}
+
+
+def test_a_write_that_fails_halfway_leaves_the_store_usable(tmp_path):
+    # the live preview keeps one store open for hours: a write that fails (a value JSON cannot hold,
+    # a full disk) must not leave a transaction open that every later write then fails on
+    from newsletter.model import SourceResult
+
+    good = SourceResult.ok("tickets", "demo_ticketing", "ticketing", {"opened": 3})
+    bad = SourceResult.ok("mail", "demo_mail_security", "mail_security", {"when": object()})
+    with Store.open(tmp_path / "state") as store:
+        with pytest.raises(TypeError):
+            store.save_results("2026-10", [good, bad])
+        assert not store.db.in_transaction and not store.has_results("2026-10")  # all or nothing
+        store.save_results("2026-10", [good])
+        store.queue("2026-10", ["ann@example.com"])
+        assert [r.name for r in store.results("2026-10")] == ["tickets"]
