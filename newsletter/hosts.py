@@ -22,6 +22,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def url_host(url: str) -> str | None:
+    """The host a URL names, or None when urlsplit (which the checks use) and urllib3 (which
+    connects) read different ones: "http://other\\@127.0.0.1/" is 127.0.0.1 to the one and `other`
+    to the other, so a check of the one must not pass for the other. ValueError as urlsplit raises it."""
+    host = urlsplit(url).hostname
+    try:
+        connects = (parse_url(url).host or "").strip("[]").lower() or None
+    except ValueError:
+        return None
+    return host if host == connects else None
+
+
 def same_origin(next_url: str, base_url: str, vendor: str) -> str:
     """A next-page URL from the vendor, refused when it points elsewhere: the token must not follow it.
     It is read as urlsplit reads it and as urllib3 does, which connects: "http://other\\@vendor/" is the

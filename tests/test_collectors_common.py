@@ -18,6 +18,9 @@ from newsletter.errors import ConfigError
     ("http://acme.example.com", "use https://"),
     ("http://127.0.0.1.acme.example.com", "use https://"),
     ("http://0.0.0.0:8080", "use https://"),  # every address of this machine, including its public ones
+    # urlsplit reads 127.0.0.1 (user info "other\\"), urllib3 connects to `other`: the token would go there in clear
+    ("http://other\\@127.0.0.1:8080/", "expected a URL such as"),
+    ("https://other\\@acme.example.com/", "expected a URL such as"),
     ("https://acme.example.com/?token=x", "remove the query string"),
     ("https://acme.example.com/#top", "remove the query string"),
 ])

@@ -81,6 +81,8 @@ def test_graph_and_google_keys_are_checked_too(workspace):
              'graph_url = "http://graph.example"\n')
     result = configured(workspace, graph)
     assert result.exit_code == 2 and "delivery.directory.graph_url: expected an https:// URL" in result.output
+    result = configured(workspace, graph.replace("http://graph.example", "http://other\\\\@127.0.0.1"))
+    assert result.exit_code == 2 and "delivery.directory.graph_url: expected an https:// URL" in result.output
     result = configured(workspace, graph.replace("http://", "https://") + 'timeout_s = nan\n')
     assert result.exit_code == 2 and "delivery.directory.timeout_s: expected a number of seconds" in result.output
     result = configured(workspace, graph.replace("http://", "https://") + 'ca_file = "none.pem"\n')

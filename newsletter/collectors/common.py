@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from newsletter.collectors.base import Collector
 from newsletter.errors import ConfigError
-from newsletter.hosts import is_loopback
+from newsletter.hosts import is_loopback, url_host
 
 if TYPE_CHECKING:
     from newsletter.binding import Secret
@@ -113,7 +113,7 @@ def check_base_url(name: str, url: str, example: str, key: str = "base_url") -> 
     """https with a host; plain http only on loopback, because a token must not travel in clear text."""
     try:
         parts = urlsplit(url)
-        host, _ = parts.hostname, parts.port  # a port that is no number raises here, not at collect time
+        host, _ = url_host(url), parts.port  # a port that is no number raises here, not at collect time
     except ValueError:  # "https://[not-an-address]", "https://host:http"
         parts, host = urlsplit(""), None
     if parts.scheme not in ("http", "https") or not host:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from newsletter import limits
 from newsletter.binding import Secret
 from newsletter.errors import ConfigError, NewsletterError
-from newsletter.hosts import is_loopback
+from newsletter.hosts import is_loopback, url_host
 from newsletter.redaction import redact, redacted_traceback
 
 log = logging.getLogger(__name__)
@@ -94,9 +94,8 @@ class Directory(Protocol):
 
 def check_url(key: str, url: str) -> None:
     """https, or http to this machine only: a token never crosses the network in clear."""
-    parts = urlsplit(url)
-    if not parts.hostname or parts.scheme not in ("https", "http") or (
-            parts.scheme == "http" and not is_loopback(parts.hostname)):
+    parts, host = urlsplit(url), url_host(url)
+    if not host or parts.scheme not in ("https", "http") or (parts.scheme == "http" and not is_loopback(host)):
         raise ConfigError(f"{PREFIX}.{key}: expected an https:// URL with a host, got {url!r}")
 
 
