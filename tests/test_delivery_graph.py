@@ -137,6 +137,25 @@ def test_graph_error_answers_map_to_ledger_states(graph, tmp_path):
     assert states == ["perm_failed", "temp_failed", "unknown", "accepted"]
 
 
+def test_graph_redirect_is_not_sent_and_left_for_a_later_run(graph, tmp_path):
+    """sendMail answers 202; a 3xx is no acceptance (the message was not taken there), and Graph's
+    documentation lists none: not followed (another host must not get the token, a 302 would turn
+    the POST into a GET), the person is retried by a later run, never marked refused for good."""
+    state, settings = graph
+    here = f"{state.base}/v1.0/users/it@example.com/sendMail"
+    state.answers = [(307, {"Location": "https://localhost:1/v1.0/users/it@example.com/sendMail?k=v"}),
+                     (302, {"Location": here}), (308, {"Location": "https://[graph"})]
+    transport = GraphTransport(settings, "it@example.com", sleep=lambda s: None)
+    with Store.open(tmp_path) as store:
+        deliver(store, EDITION, people(*PEOPLE[:4]), transport, DeliveryPlan(Envelope("it@example.com")))
+        rows = store.deliveries("2026-10")
+    assert [r.status for r in rows] == ["temp_failed"] * 3 + ["accepted"]
+    assert len(state.sent) == 1
+    assert rows[0].last_error.startswith("Microsoft Graph answered 307 (a redirect to https://localhost:1/v1.0/users/"
+                                         "it@example.com/sendMail): not sent; check delivery.graph.graph_url")
+    assert "k=v" not in rows[0].last_error and "(a redirect)" in rows[2].last_error
+
+
 def test_graph_long_throttling_stops_that_message_for_a_later_run(graph, tmp_path):
     state, settings = graph
     state.answers = [(429, {"Retry-After": "3600"})]

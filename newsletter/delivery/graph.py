@@ -4,7 +4,8 @@ The token comes from msal (OAuth client credentials; the app needs the Mail.Send
 permission). The message goes as MIME (base64 in the body), so it is the very message the other
 transports send. Graph answers 202 Accepted: taken for delivery, not delivered, and the ledger
 says `accepted`. 429 is throttling: wait Retry-After and try the same message again (it was not
-taken). A 5xx or a lost answer may have been taken: unknown, never re-sent automatically.
+taken). A 5xx or a lost answer may have been taken: unknown, never re-sent automatically. A 3xx
+(no answer sendMail documents) was not taken: not followed, and left for a later run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 import requests
 import urllib3
@@ -149,8 +150,12 @@ class GraphTransport(Transport):
             self.limit.wait()
             headers = {"Authorization": f"Bearer {self._token()}", "Content-Type": "text/plain"}
             try:
-                response = self.session.post(self.endpoint, data=body, headers=headers,
-                                             timeout=(10, self.settings.timeout_s))
+                response = self.session.post(self.endpoint, data=body, headers=headers, allow_redirects=False,
+                                             timeout=(10, self.settings.timeout_s),
+                                             hooks={"response": _stop_at_redirect})
+            except _Redirected as stopped:
+                response = stopped.response
+                response.close()  # its body is not read
             except requests.ConnectionError as exc:
                 if _never_connected(exc):
                     raise ServerUnavailable("Microsoft Graph unreachable; the message was not sent") from None
@@ -174,6 +179,13 @@ class GraphTransport(Transport):
         code = response.status_code
         if code == 202:
             return ACCEPTED_NOTE
+        if 300 <= code < 400:  # not taken there (sendMail answers 202): not sent, a later run sends it
+            try:
+                where = f"a redirect to {redact_url(urljoin(self.endpoint, response.headers['Location']))}"
+            except (KeyError, ValueError):  # none, or no address that can be read
+                where = "a redirect"
+            raise ServerUnavailable(f"Microsoft Graph answered {code} ({where}): not sent; check "
+                                    "delivery.graph.graph_url")
         detail = _graph_error(response)
         if code in (401, 403):
             raise TransportError(f"Microsoft Graph answered {code} for {self.mailbox} ({detail}); the app needs "
@@ -186,6 +198,22 @@ class GraphTransport(Transport):
 
     def close(self) -> None:
         self.session.close()
+
+
+class _Redirected(Exception):
+    """sendMail answered a redirect. Raised from the response hook, because requests prepares the
+    request to the new address even with allow_redirects=False, and one to another server is
+    refused there (the token must not go to it) before the answer could be read."""
+
+    def __init__(self, response: requests.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def _stop_at_redirect(response: requests.Response, *args: object, **kwargs: object) -> requests.Response:
+    if response.is_redirect:
+        raise _Redirected(response)
+    return response
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:
