@@ -6,7 +6,7 @@ import base64
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -154,6 +154,17 @@ def test_graph_redirect_is_not_sent_and_left_for_a_later_run(graph, tmp_path):
     assert rows[0].last_error.startswith("Microsoft Graph answered 307 (a redirect to https://localhost:1/v1.0/users/"
                                          "it@example.com/sendMail): not sent; check delivery.graph.graph_url")
     assert "k=v" not in rows[0].last_error and "(a redirect)" in rows[2].last_error
+
+
+def test_graph_error_body_of_another_shape_is_quoted_not_a_traceback(graph, tmp_path):
+    """A gateway in front of the address (a wrong graph_url) answers {"error": "not_found"}, not Graph's object."""
+    state, settings = graph
+    settings = replace(settings, graph_url=f"{state.base}/gateway")
+    transport = GraphTransport(settings, "it@example.com", sleep=lambda s: None)
+    with Store.open(tmp_path) as store:
+        deliver(store, EDITION, people(*PEOPLE[:1]), transport, DeliveryPlan(Envelope("it@example.com")))
+        rows = store.deliveries("2026-10")
+    assert [(r.status, r.last_error) for r in rows] == [("perm_failed", "404 not_found")]
 
 
 def test_graph_long_throttling_stops_that_message_for_a_later_run(graph, tmp_path):

@@ -222,8 +222,12 @@ def _never_connected(exc: requests.ConnectionError) -> bool:
 
 
 def _graph_error(response: requests.Response) -> str:
+    """Graph's {"error": {"code", "message"}}; whatever else answered (a gateway, a proxy) as it says it."""
     try:
-        error = response.json().get("error", {})
-        return f"{error.get('code', '')}: {error.get('message', '')}"[:200]
+        body = response.json()
     except ValueError:
         return response.reason or "no detail"
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return f"{error.get('code', '')}: {error.get('message', '')}"[:200]
+    return str(error)[:200] if isinstance(error, str) and error else response.reason or "no detail"
