@@ -22,6 +22,11 @@ def config(delivery: str = "", tables: str = "", to: str = '["all@example.com"]'
      "delivery.graph.client_secret_env: missing"),
     ('transport = "graph"\n', '[delivery.graph]\nclient_id = "c"\nclient_secret_env = "X"\n',
      "delivery.graph.tenant_id: missing"),
+    ('transport = "graph"\n', '[delivery.graph]\ntenant_id = "t"\nclient_id = "c"\nclient_secret_env = "X"\n'
+     'graph_url = "http://graph.example"\n',  # the bearer token in clear text
+     "delivery.graph.graph_url: expected an https:// URL with a host, got 'http://graph.example'"),
+    ('transport = "graph"\n', '[delivery.graph]\ntenant_id = "t"\nclient_id = "c"\nclient_secret_env = "X"\n'
+     'authority = "http://other\\\\@127.0.0.1"\n', "delivery.graph.authority: expected an https:// URL with a host"),
     ('recipients = "nobody.csv"\n', "", "delivery.recipients: "),
     ("rate_per_s = -1\n", "", "delivery.rate_per_s: expected a number from 0 to 100,000, got -1"),
     ("retry_until_days = 1000000\n", "", "delivery.retry_until_days: expected a number from 0 to 366, got 1000000"),

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 import urllib3
@@ -35,6 +35,7 @@ from newsletter.delivery.base import (
 )
 from newsletter.entra import EntraApp, EntraRefused, EntraUnreachable, client_credentials_token
 from newsletter.errors import ConfigError
+from newsletter.hosts import is_loopback, url_host
 from newsletter.http import HttpPolicy, make_session, redact_url
 
 if TYPE_CHECKING:
@@ -114,6 +115,14 @@ class GraphTransport(Transport):
                               "client_secret_file = \"path\"")
         if settings.per_minute < 1:
             raise where.error("per_minute", "expected an integer of at least 1")
+        for key in ("authority", "graph_url"):  # the secret and the token never cross the network in clear
+            url = getattr(settings, key)
+            try:
+                parts, host = urlsplit(url), url_host(url)
+            except ValueError:
+                parts, host = urlsplit(""), None
+            if not host or parts.scheme not in ("https", "http") or (parts.scheme == "http" and not is_loopback(host)):
+                raise where.error(key, f"expected an https:// URL with a host, got {url!r}")
 
     @property
     def endpoint(self) -> str:
