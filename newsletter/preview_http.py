@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from newsletter.compose.render import Newsletter
 from newsletter.errors import ConfigError, NewsletterError, UsageError
+from newsletter.hosts import is_loopback
 from newsletter.preview import Previewer, PreviewOptions, watch
 
 if TYPE_CHECKING:
@@ -70,7 +71,9 @@ class PreviewServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.server_address[0] in WILDCARDS else self.origin_host.rsplit(":", 1)[0]
+        host = self.origin_host.rsplit(":", 1)[0]
+        if self.server_address[0] in WILDCARDS:  # "::" may take no IPv4 (bindv6only): its own loopback
+            host = "[::1]" if self.address_family == socket.AF_INET6 else "127.0.0.1"
         return f"http://{host}:{self.port}/?token={self.token}"
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -358,7 +361,11 @@ def serve(open_workspace: Callable[..., Workspace], options: PreviewOptions, *,
 def open_browser(url: str, echo: Callable[[str], Any]) -> None:
     """Open the page, but never a console browser in the terminal of a server reached over SSH."""
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        port = url.split(":")[2].split("/")[0]
-        echo(f"No desktop here: open the URL in your own browser (over SSH: ssh -L {port}:127.0.0.1:{port} HOST).")
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        # the tunnel's far end is the address served; an address of the network is reached as it is
+        tunnel = (f" (over SSH: ssh -L {parts.port}:{f'[{host}]' if ':' in host else host}:{parts.port} HOST)"
+                  if is_loopback(host) else "")
+        echo(f"No desktop here: open the URL in your own browser{tunnel}.")
         return
     threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()

@@ -27,7 +27,7 @@ from newsletter.compose.render import Newsletter
 from newsletter.drafts import compose
 from newsletter.model import SourceResult
 from newsletter.preview import Previewer, PreviewOptions, error_excerpt, watch
-from newsletter.preview_http import PreviewServer, email_policy
+from newsletter.preview_http import PreviewServer, email_policy, open_browser
 from newsletter.store import Store
 from newsletter.workspace import Workspace as Job
 from tests.fixtures.workspace import BASE_CONFIG
@@ -397,3 +397,37 @@ def test_a_frozen_edition_shows_only_what_went_out_whatever_the_language_switch(
         assert shown["frozen"] and shown["language"] == "en" and shown["subject"] == sent["subject"]
     finally:
         server.stop()
+
+
+class V6OnlyServer(PreviewServer):
+    """A machine whose IPv6 sockets take no IPv4 (net.ipv6.bindv6only = 1, the default of some systems)."""
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        super().server_bind()
+
+
+def test_the_ipv6_wildcard_prints_a_url_that_works_on_ipv6_only_sockets(running):
+    server = V6OnlyServer(("::", 0), running.previewer, token=TOKEN)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert server.url == f"http://[::1]:{server.port}/?token={TOKEN}"
+        with urllib.request.urlopen(server.url, timeout=10) as page:
+            assert page.status == 200
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(("url", "hint"), [
+    ("http://127.0.0.1:8765/?token=x", "ssh -L 8765:127.0.0.1:8765 HOST"),
+    ("http://[::1]:8766/?token=x", "ssh -L 8766:[::1]:8766 HOST"),
+    ("http://192.0.2.5:8767/?token=x", "open the URL in your own browser."),  # reached as it is, no tunnel
+])
+def test_without_a_desktop_the_ssh_hint_forwards_the_address_served(monkeypatch, url, hint):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    said: list[str] = []
+    open_browser(url, said.append)
+    assert len(said) == 1 and hint in said[0], said
