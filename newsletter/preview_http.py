@@ -14,6 +14,7 @@ Safety, because a test send, an approval and a quote added to the highlights are
 from __future__ import annotations
 
 import hmac
+import io
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ import secrets
 import socket
 import sys
 import threading
+import time
 import webbrowser
 from collections.abc import Callable
 from html.parser import HTMLParser
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).parent / "preview_page" / "index.html"
 KEEPALIVE_S = 15.0
+IDLE_S = 60.0  # the longest a read or a write may wait on a client
+REQUEST_S = 30.0  # the longest a client may take to send its whole request (a header a byte at a time too)
 MAX_BODY = 16 * 1024
 WILDCARDS = {"0.0.0.0", "::", ""}
 _HEAD = re.compile(r"<head[^>]*>", re.IGNORECASE)
@@ -95,6 +99,12 @@ class PreviewHandler(BaseHTTPRequestHandler):
     server: PreviewServer
     server_version = "newsletter-preview"
     sys_version = ""
+    timeout = IDLE_S  # any local process can connect: a stalled one must not hold a thread for ever
+
+    def setup(self) -> None:
+        super().setup()
+        made, self.rfile = self.rfile, io.BufferedReader(_ReadWithin(self.connection, REQUEST_S, self.timeout))
+        made.close()  # the socket stays open
 
     # GET ---------------------------------------------------------------------------------------
     def do_GET(self) -> None:
@@ -295,6 +305,27 @@ class PreviewHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), _redact(format % args))
+
+
+class _ReadWithin(io.RawIOBase):
+    """A request must arrive within `seconds` in all, not only each read within `idle`: a byte sent
+    before each read runs out would hold the thread for ever. TimeoutError: the request timed out."""
+
+    def __init__(self, sock: socket.socket, seconds: float, idle: float) -> None:
+        self.sock, self.ends, self.idle = sock, time.monotonic() + seconds, idle
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self.ends - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        self.sock.settimeout(min(left, self.idle))
+        try:
+            return self.sock.recv_into(buffer)
+        finally:
+            self.sock.settimeout(self.idle)  # what the answer's writes (the event stream's) may wait
 
 
 def _redact(text: str) -> str:

@@ -431,3 +431,49 @@ def test_without_a_desktop_the_ssh_hint_forwards_the_address_served(monkeypatch,
     said: list[str] = []
     open_browser(url, said.append)
     assert len(said) == 1 and hint in said[0], said
+
+
+def closed_within(conn: socket.socket, seconds: float, trickle: bytes = b"") -> bool:
+    """Whether the server closes `conn` within `seconds`, while the client sends `trickle` a byte at a time."""
+    conn.settimeout(0.25)
+    ends = time.monotonic() + seconds
+    for byte in (trickle[i:i + 1] for i in range(len(trickle))):
+        if time.monotonic() > ends:
+            return False
+        try:
+            conn.sendall(byte)
+            if conn.recv(1024) == b"":
+                return True
+        except TimeoutError:
+            continue
+        except OSError:  # reset: closed too
+            return True
+    while time.monotonic() < ends:
+        try:
+            if conn.recv(1024) == b"":
+                return True
+        except TimeoutError:
+            continue
+        except OSError:
+            return True
+    return False
+
+
+def test_a_stalled_or_trickling_connection_is_let_go(running, monkeypatch):
+    """Any local process can connect: one that sends nothing, or a header a byte at a time, must not hold
+    a server thread for ever."""
+    from newsletter import preview_http
+
+    assert preview_http.PreviewHandler.timeout and preview_http.REQUEST_S <= 60  # shortened here to keep the test quick
+    monkeypatch.setattr(preview_http.PreviewHandler, "timeout", 1.0)
+    monkeypatch.setattr(preview_http, "REQUEST_S", 2.0)
+    stalled = socket.create_connection(("127.0.0.1", running.server.port))
+    trickling = socket.create_connection(("127.0.0.1", running.server.port))
+    try:
+        assert closed_within(stalled, 5)
+        header = f"GET /draft.json?token={running.token} HTTP/1.1\r\n" + "X-Slow: " + "a" * 200
+        assert closed_within(trickling, 8, header.encode())
+    finally:
+        stalled.close()
+        trickling.close()
+    assert running.request("GET", "/draft.json")[0] == 200
