@@ -328,13 +328,15 @@ class Previewer:
         return mailing.send_test(ws, draft.newsletter, to)
 
     # what to watch -----------------------------------------------------------------------------
-    def watched(self) -> tuple[list[Path], Path]:
-        """Folders watched recursively (templates, sources, highlights) and the config file."""
+    def watched(self) -> tuple[list[Path], list[Path]]:
+        """Folders watched recursively (templates, sources, highlights) and files watched on their own
+        (the config, the recipients file), as the config names them now."""
         assert self.ws is not None
         config, renderer = self.ws.config, drafts.renderer(self.ws)
         folders = {config.newsletter.templates, renderer.theme.builtin, config.newsletter.sources}
         folders |= {s.settings.dir for s in config.sources if s.type == "highlights"}
-        return sorted(p for p in folders if p.is_dir()), config.path
+        files = [config.path] + ([config.delivery.recipients] if config.delivery.recipients is not None else [])
+        return sorted(p for p in folders if p.is_dir()), files
 
 
 def watch(previewer: Previewer, stop: threading.Event) -> list[threading.Thread]:
@@ -344,21 +346,54 @@ def watch(previewer: Previewer, stop: threading.Event) -> list[threading.Thread]
     except ImportError:
         log.warning("live reload is off: it needs watchfiles (the `preview` extra: pip install watchfiles)")
         return []
-    folders, config = previewer.watched()
 
-    def loop(targets: list[Path], recursive: bool, only: str | None) -> None:
-        for changes in watchfiles.watch(*targets, recursive=recursive, stop_event=stop, step=30, debounce=400,
-                                        rust_timeout=1000, yield_on_timeout=False, raise_interrupt=False,
-                                        ignore_permission_denied=True):
-            paths = {Path(p) for _, p in changes}
-            if only:
-                paths = {p for p in paths if p.name == only}
-            if paths:
-                previewer.reload(paths)
+    def targets(recursive: bool) -> tuple[tuple[Path, ...], frozenset[str] | None]:
+        """The folders to watch and the names of the files that count in them (None: every one)."""
+        folders, files = previewer.watched()
+        if recursive:
+            return tuple(folders), None
+        return tuple(sorted({f.parent for f in files if f.parent.is_dir()})), frozenset(f.name for f in files)
 
-    threads = [threading.Thread(target=loop, args=(folders, True, None), daemon=True, name="watch-files"),
-               threading.Thread(target=loop, args=([config.parent], False, config.name), daemon=True,
-                                name="watch-config")]
+    def identity(watching: tuple[Path, ...]) -> tuple[int | None, ...]:
+        """Each folder's inode: a folder deleted and made again between two looks is another one."""
+        def inode(path: Path) -> int | None:
+            try:
+                return path.stat().st_ino
+            except OSError:
+                return None
+        return tuple(inode(p) for p in watching)
+
+    def loop(recursive: bool) -> None:
+        """Watched again whenever the config names other folders or files, or a watched folder is
+        deleted (watchfiles then stops watching it, or altogether); the draft is rendered again then,
+        since what changed while nothing watched was not seen."""
+        first = True
+        while not stop.is_set():
+            wanted = targets(recursive)
+            folders, only = wanted
+            if not first and folders:
+                previewer.reload(set(folders) if only is None else {Path(name) for name in only})
+            first, made = False, identity(folders)
+            if not folders:
+                stop.wait(1)
+                continue
+            try:
+                for changes in watchfiles.watch(*folders, recursive=recursive, stop_event=stop, step=30,
+                                                debounce=400, rust_timeout=1000, yield_on_timeout=True,
+                                                raise_interrupt=False, ignore_permission_denied=True):
+                    paths = {Path(p) for _, p in changes}
+                    if only is not None:
+                        paths = {p for p in paths if p.name in only}
+                    if paths:
+                        previewer.reload(paths)
+                    if targets(recursive) != wanted or identity(folders) != made:
+                        break
+            except (OSError, RuntimeError) as exc:  # a folder gone between the look and the watch
+                log.debug("watching again: %s", exc)
+            stop.wait(0.5)
+
+    threads = [threading.Thread(target=loop, args=(True,), daemon=True, name="watch-files"),
+               threading.Thread(target=loop, args=(False,), daemon=True, name="watch-config")]
     for thread in threads:
         thread.start()
     return threads

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -185,6 +186,60 @@ def test_a_saved_file_is_noticed_by_the_watcher(running):
             running.workspace.write("sources/highlights/2026-10.md", "## Watched\nSeen without asking.\n")
             draft = running.previewer.wait_newer(draft.version, 1) or draft
         assert "Watched" in draft.newsletter.text
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
+
+
+def seen(running, change, wanted, seconds: float = 20):
+    """Make `change` until a draft for which `wanted(draft)` holds is rendered (the watcher registers in its
+    own thread: a change made before that is not seen, so it is made again), or the time is up."""
+    draft = running.previewer.draft
+    deadline = time.monotonic() + seconds
+    while not wanted(draft) and time.monotonic() < deadline:
+        change()
+        draft = running.previewer.wait_newer(draft.version, 1) or draft
+    return wanted(draft)
+
+
+def test_a_watched_folder_deleted_and_made_again_is_watched_again(workspace):
+    """An editor or a `git checkout` that replaces the folder: watchfiles stops there, the preview must not."""
+    folder = workspace.root / "notes"
+    folder.mkdir()
+    (folder / "2026-10.md").write_text("## Printers\nAll of them work.\n")
+    workspace.write("sources/highlights.toml", f'type = "highlights"\nname = "highlights"\ndir = "{folder}"\n')
+    running = Running(workspace)
+    stop = threading.Event()
+    threads = watch(running.previewer, stop)
+    try:
+        assert seen(running, lambda: (folder / "2026-10.md").write_text("## Watched\nSeen.\n"),
+                    lambda d: "Watched" in d.newsletter.text)
+        before = running.previewer.draft.version
+        shutil.rmtree(folder)
+        assert running.previewer.wait_newer(before, 10), "the deletion is seen"
+        time.sleep(0.5)
+        folder.mkdir()
+        assert seen(running, lambda: (folder / "2026-10.md").write_text("## Checked out\nAgain.\n"),
+                    lambda d: not d.error and "Checked out" in d.newsletter.text)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
+        running.stop()
+
+
+def test_a_recipients_file_a_config_change_names_is_watched(running):
+    workspace = running.workspace
+    people = workspace.root / "people.csv"
+    people.write_text("email,name\nana@example.com,Ana\n")
+    stop = threading.Event()
+    threads = watch(running.previewer, stop)
+    try:
+        config = BASE_CONFIG.replace('to = ["all@example.com"]', 'to = []\nrecipients = "people.csv"')
+        assert seen(running, lambda: workspace.configure(base=config), lambda d: "ana@example.com" in d.recipient)
+        assert seen(running, lambda: people.write_text("email,name\nbo@example.com,Bo\n"),
+                    lambda d: "bo@example.com" in d.recipient)
     finally:
         stop.set()
         for thread in threads:
