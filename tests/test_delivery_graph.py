@@ -197,6 +197,22 @@ def test_graph_wrong_secret_stops_before_anyone_is_marked(graph, tmp_path, monke
     assert not state.sent
 
 
+def test_graph_forbidden_stops_the_run_and_the_person_is_sent_to_once_it_is_granted(graph, tmp_path):
+    """Mail.Send not granted yet (the usual first run): Graph refused the message, so the person is not
+    left as "may have arrived" for someone to decide, but sent to by the run after the admin consents."""
+    state, settings = graph
+    state.answers = [(403, {})]
+    with Store.open(tmp_path) as store:
+        with pytest.raises(TransportError, match=r"Mail\.Send application permission"):
+            deliver(store, EDITION, people(*PEOPLE[:2]), GraphTransport(settings, "it@example.com"),
+                    DeliveryPlan(Envelope("it@example.com")))
+        assert [r.status for r in store.deliveries("2026-10")] == ["queued", "queued"] and not state.sent
+        deliver(store, EDITION, people(*PEOPLE[:2]), GraphTransport(settings, "it@example.com"),
+                DeliveryPlan(Envelope("it@example.com")))
+        assert [r.status for r in store.deliveries("2026-10")] == ["accepted", "accepted"]
+    assert len(state.sent) == 2
+
+
 def test_minute_limit_waits_for_the_oldest_send_to_age_out():
     now = [0.0]
     waits: list[float] = []

@@ -20,7 +20,7 @@ How `send()` ends is what the ledger records for the person (delivery/ledger.py)
 - UnknownOutcome (the data may have left   -> unknown: never re-sent automatically, a person decides
   but no answer came)                         (`send --resend-unknown`)
 - TransportError (nothing can be sent:     -> the run stops; this person's row goes back to queued
-  connect, TLS, login, a refused sender)      unless the data had left
+  connect, TLS, login, a refused sender)      unless the data had left (and it was not refused: not_sent)
 `before_data()` is called at the last moment before the message data leaves, so the ledger has
 made `sending` durable first: what happens after it may have reached the person.
 """
@@ -43,7 +43,13 @@ DONE_STATUSES = ("sent", "accepted")  # the ledger's states for a message a serv
 
 
 class TransportError(DeliveryError):
-    """The transport cannot deliver anything (connection, TLS or authentication failed): the run stops."""
+    """The transport cannot deliver anything (connection, TLS or authentication failed): the run stops.
+    `not_sent`: raised by send() after before_data() on an answer that says this message was refused
+    (an API's 401 or 403), so the person's row goes back to queued all the same."""
+
+    def __init__(self, message: str, *, not_sent: bool = False) -> None:
+        super().__init__(message)
+        self.not_sent = not_sent
 
 
 class TempFailure(Exception):

@@ -198,7 +198,7 @@ class GraphTransport(Transport):
         detail = _graph_error(response)
         if code in (401, 403):
             raise TransportError(f"Microsoft Graph answered {code} for {self.mailbox} ({detail}); the app needs "
-                                 "the Mail.Send application permission, granted by an admin")
+                                 "the Mail.Send application permission, granted by an admin", not_sent=True)
         if code == 503:
             raise ServerUnavailable(f"{code} {detail}")
         if code >= 500:  # the message may have been taken before the failure

@@ -23,7 +23,14 @@ from datetime import UTC, datetime, timedelta
 
 from newsletter.compose.personal import Personalizer, Pieces
 from newsletter.compose.render import Newsletter
-from newsletter.delivery.base import PermFailure, ServerUnavailable, TempFailure, Transport, UnknownOutcome
+from newsletter.delivery.base import (
+    PermFailure,
+    ServerUnavailable,
+    TempFailure,
+    Transport,
+    TransportError,
+    UnknownOutcome,
+)
 from newsletter.delivery.connections import Attempt, ConnectionPool, RateLimit
 from newsletter.delivery.group_commit import LedgerWriter
 from newsletter.delivery.message import Envelope, MessageFactory
@@ -275,8 +282,8 @@ class _Run:
             reply = transport.send(attempt.out, before_data)
         except (TempFailure, PermFailure, UnknownOutcome) as exc:
             return self.finish(attempt, problem=exc)
-        except BaseException:
-            self.abandon(attempt)
+        except BaseException as exc:
+            self.abandon(attempt, refused=exc if isinstance(exc, TransportError) and exc.not_sent else None)
             raise
         return self.finish(attempt, reply=reply)
 
@@ -338,12 +345,13 @@ class _Run:
         """Commit what `begin` and `finish(with_next=True)` left waiting, in one transaction."""
         self.writer.commit_waiting()
 
-    def abandon(self, attempt: Attempt) -> None:
-        """The run stops before this person's data left: the row goes back to `queued` (unless the
-        `sending` mark itself failed: then nothing more can be written)."""
-        if not attempt.data_sent and attempt.marking.exception() is None:
-            self.writer.mark(attempt.recipient.key, "queued",
-                             error="not sent: the run stopped before the data").result()
+    def abandon(self, attempt: Attempt, refused: TransportError | None = None) -> None:
+        """The run stops before this person's data left, or with the transport's word that it was
+        `refused`: the row goes back to `queued` (unless the `sending` mark itself failed: then
+        nothing more can be written)."""
+        if (refused is not None or not attempt.data_sent) and attempt.marking.exception() is None:
+            self.writer.mark(attempt.recipient.key, "queued", error=f"not sent: {refused}" if refused is not None
+                             else "not sent: the run stopped before the data").result()
 
     def _failed(self, key: str, status: str, exc: Exception) -> str:
         """Record a failure. Permanent refusals and connection-level errors count towards
