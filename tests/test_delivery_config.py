@@ -27,6 +27,10 @@ def config(delivery: str = "", tables: str = "", to: str = '["all@example.com"]'
      "delivery.graph.graph_url: expected an https:// URL with a host, got 'http://graph.example'"),
     ('transport = "graph"\n', '[delivery.graph]\ntenant_id = "t"\nclient_id = "c"\nclient_secret_env = "X"\n'
      'authority = "http://other\\\\@127.0.0.1"\n', "delivery.graph.authority: expected an https:// URL with a host"),
+    ('transport = "graph"\n', '[delivery.graph]\ntenant_id = "t"\nclient_id = "c"\nclient_secret_env = "X"\n'
+     'timeout_s = 0\n', "delivery.graph.timeout_s: expected a number of seconds above 0, at most 3,600, got 0"),
+    ('transport = "graph"\n', '[delivery.graph]\ntenant_id = "t"\nclient_id = "c"\nclient_secret_env = "X"\n'
+     'max_retry_after_s = nan\n', "delivery.graph.max_retry_after_s: expected a number of seconds above 0"),
     ('recipients = "nobody.csv"\n', "", "delivery.recipients: "),
     ("rate_per_s = -1\n", "", "delivery.rate_per_s: expected a number from 0 to 100,000, got -1"),
     ("retry_until_days = 1000000\n", "", "delivery.retry_until_days: expected a number from 0 to 366, got 1000000"),

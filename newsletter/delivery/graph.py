@@ -23,6 +23,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import requests
 import urllib3
 
+from newsletter import limits
 from newsletter.binding import Secret
 from newsletter.delivery.addresses import check_address
 from newsletter.delivery.base import (
@@ -115,6 +116,9 @@ class GraphTransport(Transport):
                               "client_secret_file = \"path\"")
         if settings.per_minute < 1:
             raise where.error("per_minute", "expected an integer of at least 1")
+        for key in ("timeout_s", "max_retry_after_s"):  # 0, NaN or infinity would fail or hang the run
+            if problem := limits.limit_problem(getattr(settings, key), whole=False, high=limits.MAX_TIMEOUT_S):
+                raise where.error(key, problem)
         for key in ("authority", "graph_url"):  # the secret and the token never cross the network in clear
             url = getattr(settings, key)
             try:
