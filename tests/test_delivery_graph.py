@@ -176,6 +176,19 @@ def test_graph_long_throttling_stops_that_message_for_a_later_run(graph, tmp_pat
         assert [r.status for r in store.deliveries("2026-10")] == ["temp_failed", "accepted"]
 
 
+def test_graph_throttling_that_never_ends_is_given_up_for_a_later_run(graph, tmp_path):
+    """Short waits asked again and again: no more in all for one message than max_retry_after_s."""
+    state, settings = graph
+    state.answers = [(429, {"Retry-After": "0"})] * 10 + [(429, {"Retry-After": "100"})] * 50
+    waits: list[float] = []
+    transport = GraphTransport(settings, "it@example.com", sleep=waits.append)
+    with Store.open(tmp_path) as store:
+        deliver(store, EDITION, people(*PEOPLE[:1]), transport, DeliveryPlan(Envelope("it@example.com")))
+        rows = store.deliveries("2026-10")
+    assert [r.status for r in rows] == ["temp_failed"] and "max_retry_after_s" in rows[0].last_error
+    assert sum(waits) <= settings.max_retry_after_s
+
+
 @pytest.mark.parametrize("answer", [(503, {}), (429, {"Retry-After": "3600"})], ids=["unavailable", "throttled"])
 def test_graph_unavailable_for_everyone_stops_after_max_errors(graph, tmp_path, answer):
     """A refusal of the service, not of the person: it counts (at 30 a minute, 10,000 tries take hours)."""

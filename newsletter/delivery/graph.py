@@ -159,6 +159,7 @@ class GraphTransport(Transport):
     def send(self, out: Outgoing, before_data: Callable[[], None]) -> str:
         body = base64.b64encode(out.data)
         before_data()
+        waited = 0.0  # in all, for this message: throttling asked again and again must end too
         while True:  # 429 means "not taken": the same message again, after the wait Graph asks for
             self.limit.wait()
             headers = {"Authorization": f"Bearer {self._token()}", "Content-Type": "text/plain"}
@@ -177,16 +178,17 @@ class GraphTransport(Transport):
                 raise UnknownOutcome(f"no answer from Microsoft Graph within {self.settings.timeout_s:g} s") from None
             if response.status_code != 429:
                 return self._outcome(response)
-            self._throttled(response)
+            waited += self._throttled(response, waited)
 
-    def _throttled(self, response: requests.Response) -> None:
+    def _throttled(self, response: requests.Response, waited: float) -> float:
         value = response.headers.get("Retry-After", "")
-        wait = float(value) if value.strip().isdigit() else 30.0
-        if wait > self.settings.max_retry_after_s:
-            raise ServerUnavailable(f"429 throttled by Microsoft Graph for {wait:.0f} s (more than "
-                              "delivery.graph.max_retry_after_s); a later run goes on")
+        wait = max(float(value), 1.0) if value.strip().isdigit() else 30.0  # "0" again and again: not a busy loop
+        if waited + wait > self.settings.max_retry_after_s:
+            raise ServerUnavailable(f"429 throttled by Microsoft Graph for {waited + wait:.0f} s (more than "
+                                    "delivery.graph.max_retry_after_s); a later run goes on")
         log.info("Microsoft Graph throttled the mailbox (429); waiting %.0f s", wait)
         self.sleep(wait)
+        return wait
 
     def _outcome(self, response: requests.Response) -> str:
         code = response.status_code
