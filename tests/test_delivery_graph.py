@@ -31,6 +31,8 @@ class Graph:
     sent: list[tuple[str, bytes]] = field(default_factory=list)  # (mailbox, MIME)
     answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # next sendMail answers, then 202
     token_requests: int = 0
+    expires_in: int = 3599
+    tokens_granted: int | None = None  # after that many, the secret is refused (expired mid-run)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -62,10 +64,11 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == f"/{TENANT}/oauth2/v2.0/token":
             form = parse_qs(body.decode())
             self.graph.token_requests += 1
-            if form.get("client_secret") != [SECRET] or form.get("grant_type") != ["client_credentials"]:
+            if form.get("client_secret") != [SECRET] or form.get("grant_type") != ["client_credentials"] or (
+                    self.graph.tokens_granted is not None and self.graph.token_requests > self.graph.tokens_granted):
                 return self._json(401, {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid "
                                         "client secret provided."})
-            return self._json(200, {"token_type": "Bearer", "expires_in": 3599, "access_token": TOKEN})
+            return self._json(200, {"token_type": "Bearer", "expires_in": self.graph.expires_in, "access_token": TOKEN})
         if self.path.startswith("/v1.0/users/") and self.path.endswith("/sendMail"):
             if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                 return self._json(401, {"error": {"code": "InvalidAuthenticationToken", "message": "bad token"}})
@@ -103,6 +106,7 @@ def graph(graph_server, monkeypatch):
     state, ca_file = graph_server
     state.sent.clear()
     state.answers.clear()
+    state.token_requests, state.expires_in, state.tokens_granted = 0, 3599, None
     monkeypatch.setenv("GRAPH_SECRET", SECRET)
     settings = GraphSettings(tenant_id=TENANT, client_id=CLIENT, client_secret=Secret(env="GRAPH_SECRET"),
                              authority=state.base, graph_url=state.base, ca_file=ca_file, per_minute=1000)
@@ -224,6 +228,18 @@ def test_graph_forbidden_stops_the_run_and_the_person_is_sent_to_once_it_is_gran
                 DeliveryPlan(Envelope("it@example.com")))
         assert [r.status for r in store.deliveries("2026-10")] == ["accepted", "accepted"]
     assert len(state.sent) == 2
+
+
+def test_a_token_refused_mid_run_leaves_the_person_queued_not_unknown(graph, tmp_path):
+    """A run of hours renews its token: a refusal then (a secret that expired) sent nothing to that person."""
+    state, settings = graph
+    state.expires_in, state.tokens_granted = 1, 2  # every send asks for a token; the third is refused
+    with Store.open(tmp_path) as store:
+        with pytest.raises(TransportError, match="refused the app"):
+            deliver(store, EDITION, people(*PEOPLE[:3]), GraphTransport(settings, "it@example.com"),
+                    DeliveryPlan(Envelope("it@example.com")))
+        states = [r.status for r in store.deliveries("2026-10")]
+    assert "sending" not in states and states.count("accepted") == len(state.sent) >= 1, states
 
 
 def test_minute_limit_waits_for_the_oldest_send_to_age_out():

@@ -162,7 +162,11 @@ class GraphTransport(Transport):
         waited = 0.0  # in all, for this message: throttling asked again and again must end too
         while True:  # 429 means "not taken": the same message again, after the wait Graph asks for
             self.limit.wait()
-            headers = {"Authorization": f"Bearer {self._token()}", "Content-Type": "text/plain"}
+            try:
+                token = self._token()  # renewed in a run of hours: a refusal then sent nothing
+            except TransportError as exc:
+                raise TransportError(str(exc), not_sent=True) from None
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/plain"}
             try:
                 response = self.session.post(self.endpoint, data=body, headers=headers, allow_redirects=False,
                                              timeout=(10, self.settings.timeout_s),
