@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -240,6 +241,27 @@ def test_a_token_refused_mid_run_leaves_the_person_queued_not_unknown(graph, tmp
                     DeliveryPlan(Envelope("it@example.com")))
         states = [r.status for r in store.deliveries("2026-10")]
     assert "sending" not in states and states.count("accepted") == len(state.sent) >= 1, states
+
+
+def test_graph_that_never_answers_the_connection_leaves_the_person_for_a_later_run(graph, tmp_path):
+    """A firewall that drops the connection (a connect timeout): nothing was sent, so not "unknown"."""
+    _, settings = graph
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)  # never accepted: once its queue is full, a connection is never answered
+    waiting = [socket.socket() for _ in range(4)]
+    for s in waiting:
+        s.setblocking(False)
+        s.connect_ex(full.getsockname())
+    try:
+        settings = replace(settings, graph_url=f"https://127.0.0.1:{full.getsockname()[1]}")
+        with Store.open(tmp_path) as store:
+            deliver(store, EDITION, people(*PEOPLE[:1]), GraphTransport(settings, "it@example.com"),
+                    DeliveryPlan(Envelope("it@example.com")))
+            assert [r.status for r in store.deliveries("2026-10")] == ["temp_failed"]
+    finally:
+        for s in [full, *waiting]:
+            s.close()
 
 
 def test_minute_limit_waits_for_the_oldest_send_to_age_out():

@@ -236,8 +236,9 @@ def _stop_at_redirect(response: requests.Response, *args: object, **kwargs: obje
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:
+    """Refused, or not answered within the connect timeout: no byte of the message left."""
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+    return isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError)
 
 
 def _graph_error(response: requests.Response) -> str:
