@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -13,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import pytest
+import trustme
 
 from newsletter.binding import Secret
 from newsletter.delivery.base import TransportError
@@ -262,6 +264,28 @@ def test_graph_that_never_answers_the_connection_leaves_the_person_for_a_later_r
     finally:
         for s in [full, *waiting]:
             s.close()
+
+
+def test_graph_behind_a_certificate_nobody_trusts_stops_with_the_person_queued(graph, tmp_path):
+    """The TLS handshake fails before any byte of the message: one line naming ca_file, no "unknown"."""
+    _, settings = graph
+    other = Graph()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Other", (Handler,), {"graph": other}))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = replace(settings, graph_url=f"https://127.0.0.1:{server.server_address[1]}")
+        with Store.open(tmp_path) as store:
+            with pytest.raises(TransportError, match=r"certificate .*delivery\.graph\.ca_file"):
+                deliver(store, EDITION, people(*PEOPLE[:2]), GraphTransport(settings, "it@example.com"),
+                        DeliveryPlan(Envelope("it@example.com")))
+            assert [r.status for r in store.deliveries("2026-10")] == ["queued", "queued"]
+        assert not other.sent
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_minute_limit_waits_for_the_oldest_send_to_age_out():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import collections
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -175,6 +176,10 @@ class GraphTransport(Transport):
                 response = stopped.response
                 response.close()  # its body is not read
             except requests.ConnectionError as exc:
+                if _untrusted(exc):  # the handshake failed: no byte of the message left, nor will any
+                    raise TransportError(f"Microsoft Graph at {redact_url(self.settings.graph_url)}: its TLS "
+                                         "certificate is not trusted; check delivery.graph.ca_file (the CA of a "
+                                         "proxy that inspects TLS) and graph_url", not_sent=True) from None
                 if _never_connected(exc):
                     raise ServerUnavailable("Microsoft Graph unreachable; the message was not sent") from None
                 raise UnknownOutcome("connection to Microsoft Graph lost while sending") from None
@@ -239,6 +244,12 @@ def _never_connected(exc: requests.ConnectionError) -> bool:
     """Refused, or not answered within the connect timeout: no byte of the message left."""
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError)
+
+
+def _untrusted(exc: requests.ConnectionError) -> bool:
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.SSLError) and any(
+        isinstance(cause, ssl.SSLCertVerificationError) for cause in reason.args)
 
 
 def _graph_error(response: requests.Response) -> str:
