@@ -30,6 +30,7 @@ from newsletter.config import load_config
 from newsletter.delivery import mailing
 from newsletter.errors import NewsletterError, UsageError
 from newsletter.period import Month
+from newsletter.resources import builtin_theme
 from newsletter.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -332,8 +333,8 @@ class Previewer:
         """Folders watched recursively (templates, sources, highlights) and files watched on their own
         (the config, the recipients file), as the config names them now."""
         assert self.ws is not None
-        config, renderer = self.ws.config, drafts.renderer(self.ws)
-        folders = {config.newsletter.templates, renderer.theme.builtin, config.newsletter.sources}
+        config = self.ws.config  # not the Theme: it fails while its folder is away (a checkout)
+        folders = {config.newsletter.templates, builtin_theme(), config.newsletter.sources}
         folders |= {s.settings.dir for s in config.sources if s.type == "highlights"}
         files = [config.path] + ([config.delivery.recipients] if config.delivery.recipients is not None else [])
         return sorted(p for p in folders if p.is_dir()), files
@@ -369,18 +370,16 @@ def watch(previewer: Previewer, stop: threading.Event) -> list[threading.Thread]
         since what changed while nothing watched was not seen."""
         first = True
         while not stop.is_set():
-            wanted = targets(recursive)
-            folders, only = wanted
-            if not first and folders:
-                previewer.reload(set(folders) if only is None else {Path(name) for name in only})
-            first, made = False, identity(folders)
-            if not folders:
-                stop.wait(1)
-                continue
             try:
+                wanted = targets(recursive)
+                folders, only = wanted
+                if not first and folders:
+                    previewer.reload(set(folders) if only is None else {Path(name) for name in only})
+                first, made = False, identity(folders)
                 for changes in watchfiles.watch(*folders, recursive=recursive, stop_event=stop, step=30,
                                                 debounce=400, rust_timeout=1000, yield_on_timeout=True,
-                                                raise_interrupt=False, ignore_permission_denied=True):
+                                                raise_interrupt=False, ignore_permission_denied=True
+                                                ) if folders else ():
                     paths = {Path(p) for _, p in changes}
                     if only is not None:
                         paths = {p for p in paths if p.name in only}
@@ -388,8 +387,8 @@ def watch(previewer: Previewer, stop: threading.Event) -> list[threading.Thread]
                         previewer.reload(paths)
                     if targets(recursive) != wanted or identity(folders) != made:
                         break
-            except (OSError, RuntimeError) as exc:  # a folder gone between the look and the watch
-                log.debug("watching again: %s", exc)
+            except Exception as exc:  # a folder gone between the look and the watch: watched again
+                log.debug("watching again: %s", exc, exc_info=True)
             stop.wait(0.5)
 
     threads = [threading.Thread(target=loop, args=(True,), daemon=True, name="watch-files"),

@@ -229,6 +229,32 @@ def test_a_watched_folder_deleted_and_made_again_is_watched_again(workspace):
         running.stop()
 
 
+def test_a_theme_folder_replaced_while_watched_is_watched_again(workspace):
+    """Between the delete and the checkout the theme is missing: the page says so, then recovers by itself."""
+    (workspace.root / "templates/brand").mkdir(parents=True)
+    workspace.configure(base=BASE_CONFIG.replace('state_dir = "state"', 'state_dir = "state"\ntheme = "brand"'))
+    running = Running(workspace)
+    stop = threading.Event()
+    threads = watch(running.previewer, stop)
+    try:
+        time.sleep(1.5)  # the watchers have registered
+        before = running.previewer.draft.version
+        shutil.rmtree(workspace.root / "templates")
+        gone = running.previewer.wait_newer(before, 10)
+        assert gone and "no theme 'brand'" in gone.error
+        (workspace.root / "templates/brand").mkdir(parents=True)
+        back = running.previewer.wait_newer(gone.version, 10)
+        assert back and not back.error
+        highlights = workspace.root / "sources/highlights/2026-10.md"
+        assert seen(running, lambda: highlights.write_text("## Still watched\nYes.\n"),
+                    lambda d: "Still watched" in d.newsletter.text)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
+        running.stop()
+
+
 def test_a_recipients_file_a_config_change_names_is_watched(running):
     workspace = running.workspace
     people = workspace.root / "people.csv"
