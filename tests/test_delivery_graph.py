@@ -288,6 +288,17 @@ def test_graph_behind_a_certificate_nobody_trusts_stops_with_the_person_queued(g
         server.server_close()
 
 
+def test_graph_message_too_large_stops_the_run_instead_of_refusing_everyone_for_good(graph, tmp_path):
+    """Everyone gets the same edition: a 413 for one is a 413 for all, to fix once (smaller pictures)."""
+    state, settings = graph
+    state.answers = [(413, {})]
+    with Store.open(tmp_path) as store:
+        with pytest.raises(TransportError, match="too large"):
+            deliver(store, EDITION, people(*PEOPLE[:3]), GraphTransport(settings, "it@example.com"),
+                    DeliveryPlan(Envelope("it@example.com")))
+        assert [r.status for r in store.deliveries("2026-10")] == ["queued"] * 3
+
+
 def test_minute_limit_waits_for_the_oldest_send_to_age_out():
     now = [0.0]
     waits: list[float] = []

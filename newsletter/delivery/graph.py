@@ -214,6 +214,10 @@ class GraphTransport(Transport):
         if code in (401, 403):
             raise TransportError(f"Microsoft Graph answered {code} for {self.mailbox} ({detail}); the app needs "
                                  "the Mail.Send application permission, granted by an admin", not_sent=True)
+        if code == 413:  # the edition is the same for everyone: not this person's message alone
+            size = len(response.request.body or b"") / 1e6
+            raise TransportError(f"Microsoft Graph answered 413 ({detail}): the message is too large for sendMail "
+                                 f"({size:.1f} MB as sent); make its pictures smaller", not_sent=True)
         if code == 503:
             raise ServerUnavailable(f"{code} {detail}")
         if code >= 500:  # the message may have been taken before the failure
