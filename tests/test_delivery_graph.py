@@ -168,10 +168,19 @@ def test_graph_error_body_of_another_shape_is_quoted_not_a_traceback(graph, tmp_
     state, settings = graph
     settings = replace(settings, graph_url=f"{state.base}/gateway")
     transport = GraphTransport(settings, "it@example.com", sleep=lambda s: None)
-    with Store.open(tmp_path) as store:
+    with Store.open(tmp_path) as store, pytest.raises(TransportError, match=r"answered 404 \(not_found\)"):
         deliver(store, EDITION, people(*PEOPLE[:1]), transport, DeliveryPlan(Envelope("it@example.com")))
-        rows = store.deliveries("2026-10")
-    assert [(r.status, r.last_error) for r in rows] == [("perm_failed", "404 not_found")]
+
+
+def test_graph_without_the_sending_mailbox_stops_the_run_instead_of_refusing_everyone_for_good(graph, tmp_path):
+    """sendMail's 404 is about the mailbox in its address (delivery.from), the same for every person."""
+    state, settings = graph
+    state.answers = [(404, {})]
+    with Store.open(tmp_path) as store:
+        with pytest.raises(TransportError, match=r"no mailbox it@example\.com .*check delivery\.from"):
+            deliver(store, EDITION, people(*PEOPLE[:3]), GraphTransport(settings, "it@example.com"),
+                    DeliveryPlan(Envelope("it@example.com")))
+        assert [r.status for r in store.deliveries("2026-10")] == ["queued"] * 3
 
 
 def test_graph_long_throttling_stops_that_message_for_a_later_run(graph, tmp_path):

@@ -214,6 +214,10 @@ class GraphTransport(Transport):
         if code in (401, 403):
             raise TransportError(f"Microsoft Graph answered {code} for {self.mailbox} ({detail}); the app needs "
                                  "the Mail.Send application permission, granted by an admin", not_sent=True)
+        if code == 404:  # the address names the sending mailbox; the recipients are in the message
+            raise TransportError(f"Microsoft Graph answered 404 ({detail}): no mailbox {self.mailbox} it can send "
+                                 "as; check delivery.from (a licensed mailbox of the tenant) and graph_url",
+                                 not_sent=True)
         if code == 413:  # the edition is the same for everyone: not this person's message alone
             size = len(response.request.body or b"") / 1e6
             raise TransportError(f"Microsoft Graph answered 413 ({detail}): the message is too large for sendMail "
