@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import random
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -160,6 +160,15 @@ class BoundedSession(requests.Session):
         if not stream:
             _read_within(response, budget, where)
         return response
+
+    def resolve_redirects(self, resp: requests.Response, req: requests.PreparedRequest, *args: Any,
+                          yield_requests: bool = False, **kwargs: Any) -> Iterator[Any]:
+        """With allow_redirects=False requests still prepares the next request (Response.next),
+        and rebuild_auth would refuse one to another server before the caller could read the
+        redirect: that request is not made here, so `next` is None and the caller gets the answer."""
+        if yield_requests:
+            return iter(())
+        return super().resolve_redirects(resp, req, *args, **kwargs)
 
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
         """A redirect to another server is refused: requests drops only Authorization there, and would

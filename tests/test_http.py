@@ -356,3 +356,16 @@ def test_page_guard_takes_max_pages_from_the_source():
         with pytest.raises(SourceError, match="Acme paging stopped after 2 pages; narrow the query or raise max_pages"):
             guard.next_page(3)
     assert PageGuard("Acme").max_pages == 1000
+
+
+def test_a_caller_that_follows_no_redirect_gets_the_redirect_to_another_server_as_its_answer(httpserver):
+    # one that follows none reads the answer itself (Graph's sendMail): nothing goes to the other
+    # server either way, and a redirect followed there is still refused
+    elsewhere = f"http://127.0.0.1:{free_port()}/taken"
+    httpserver.expect_request("/send").respond_with_response(Response("", 307, {"Location": elsewhere}))
+    session = make_session(FAST)
+    answer = session.post(httpserver.url_for("/send"), data=b"x", allow_redirects=False,
+                          headers={"Authorization": "Bearer sekrit-token-value"})
+    assert answer.status_code == 307 and answer.next is None
+    with pytest.raises(SourceError, match="redirected to another server"):
+        session.post(httpserver.url_for("/send"), data=b"x")

@@ -170,11 +170,7 @@ class GraphTransport(Transport):
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/plain"}
             try:
                 response = self.session.post(self.endpoint, data=body, headers=headers, allow_redirects=False,
-                                             timeout=(10, self.settings.timeout_s),
-                                             hooks={"response": _stop_at_redirect})
-            except _Redirected as stopped:
-                response = stopped.response
-                response.close()  # its body is not read
+                                             timeout=(10, self.settings.timeout_s))
             except requests.ConnectionError as exc:
                 if _untrusted(exc):  # the handshake failed: no byte of the message left, nor will any
                     raise TransportError(f"Microsoft Graph at {redact_url(self.settings.graph_url)}: its TLS "
@@ -230,22 +226,6 @@ class GraphTransport(Transport):
 
     def close(self) -> None:
         self.session.close()
-
-
-class _Redirected(Exception):
-    """sendMail answered a redirect. Raised from the response hook, because requests prepares the
-    request to the new address even with allow_redirects=False, and one to another server is
-    refused there (the token must not go to it) before the answer could be read."""
-
-    def __init__(self, response: requests.Response) -> None:
-        super().__init__(response.status_code)
-        self.response = response
-
-
-def _stop_at_redirect(response: requests.Response, *args: object, **kwargs: object) -> requests.Response:
-    if response.is_redirect:
-        raise _Redirected(response)
-    return response
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:
