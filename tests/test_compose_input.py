@@ -145,11 +145,12 @@ def test_an_mjml_error_names_the_template_file_and_line(workspace, files, where,
     assert "root template" not in message and "position" not in message
 
 
-def test_an_element_left_open_names_the_template_file(workspace):
+def test_an_element_left_open_names_the_template_file_and_line(workspace):
     message = _mjml_error(workspace, {"newsletter.mjml.j2": HERO + "<mj-text><b>Open</mj-text>\n"
                                                             "</mj-column></mj-section>\n{% endblock %}\n"})
-    assert message.endswith("brand/newsletter.mjml.j2: MJML could not be compiled: unexpected end of stream "
-                            "(an element is left open: each <mj-...> and HTML tag needs its closing tag)"), message
+    assert message.endswith("brand/newsletter.mjml.j2:4: MJML could not be compiled: unexpected end of stream "
+                            "(an element is left open: each <mj-...> and HTML tag needs its closing tag), "
+                            "near '<mj-text><b>Open</mj-text>'"), message
 
 
 NOT_UTF8 = "highlights/2026-10.md: not UTF-8 at byte 13 (line 2): save it as UTF-8"

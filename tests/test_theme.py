@@ -234,3 +234,30 @@ def test_an_include_of_a_file_that_is_not_there_says_so(tmp_path):
     with pytest.raises(TemplateError, match=r"newsletter.mjml.j2:2: no template 'partials/tipp.mjml.j2' in the "
                                             r"theme's folder"):
         render(root, "acme")
+
+
+TIP = '{% extends "default:newsletter.mjml.j2" %}\n{% block tip %}\n<mj-section><mj-column>\n'
+
+
+@pytest.mark.parametrize(("body", "line"), [
+    ("<mj-text>Hi</mj-text></mj-text>\n</mj-column></mj-section>\n", 4),
+    ("<mj-text>Hi</mj-text>\n</mj-column></mj-section>\n\n</mj-section>\n", 7),
+    ("<mj-text>Hi\n</mj-column></mj-section>\n", 4),
+])
+def test_a_closing_tag_that_closes_nothing_names_the_themes_own_line(tmp_path, body, line):
+    root = theme_dir(tmp_path, {"newsletter.mjml.j2": TIP + body + "{% endblock %}\n"})
+    with pytest.raises(TemplateError) as raised:
+        render(root, "acme")
+    message = str(raised.value)
+    assert f"acme/newsletter.mjml.j2:{line}: MJML could not be compiled" in message, message
+    assert "builtin" not in message and "default/" not in message
+
+
+@pytest.mark.parametrize("heading", [
+    "<mj-section><mj-column>\n<mj-text>{{ heading }}</mj-text></mj-text>\n</mj-column></mj-section>\n",
+    "<mj-section><mj-column>\n<mj-text>{{ heading }}\n</mj-column></mj-section>\n",
+])
+def test_a_tag_mistake_in_an_overridden_partial_names_the_partial_not_the_built_in_template(tmp_path, heading):
+    root = theme_dir(tmp_path, {"partials/heading.mjml.j2": heading})
+    with pytest.raises(TemplateError, match=r"acme/partials/heading.mjml.j2:2: MJML could not be compiled"):
+        render(root, "acme")

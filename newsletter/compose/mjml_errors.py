@@ -32,6 +32,11 @@ _OPEN, _SEP, _CLOSE = "\ue000", "\ue001", "\ue002"
 _MARKER = re.compile(f"{_OPEN}([sv])(\\d+){_SEP}([^{_CLOSE}]*){_CLOSE}")
 _POSITION = re.compile(r"at position (\d+):(\d+)")
 _END_OF_STREAM = "end of stream"
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_TAG = re.compile(r"""<(/?)([a-zA-Z][\w:.-]*)((?:"[^"]*"|'[^']*'|[^'">])*)>""")
+# HTML's elements without a closing tag, as mrml knows them
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+                   "track", "wbr"})
 SNIPPET = 60
 
 
@@ -104,9 +109,12 @@ def error_offset(reason: str, source: str, compiles: Callable[[str], str | None]
     left open fails only at the very end). `compiles` returns mrml's complaint, None for none."""
     position = _POSITION.search(reason)
     if position:
-        return len(source.encode("utf-8")[:int(position[1])].decode("utf-8", "ignore"))
+        offset = len(source.encode("utf-8")[:int(position[1])].decode("utf-8", "ignore"))
+        # a closing tag that closes nothing ends its parents early: mrml stops only at what follows them
+        unbalanced = _unbalanced(source[:offset])
+        return offset if unbalanced is None else unbalanced
     if _END_OF_STREAM in reason:
-        return None
+        return _unbalanced(source)
 
     def fails_before(end: int) -> bool:
         complaint = compiles(source[:end])
@@ -116,6 +124,23 @@ def error_offset(reason: str, source: str, compiles: Callable[[str], str | None]
     first = _first(0, len(tags) - 1, lambda k: fails_before(tags[k]))  # the piece after tags[first - 1] fails
     low, high = (tags[first - 1] if first else 0), tags[first]
     return max(low, _first(low, high, fails_before) - 1)
+
+
+def _unbalanced(source: str) -> int | None:
+    """Where the first closing tag that does not close the innermost open element begins, or that
+    element when the closing tag is of one further out (it was left open); None when each one does."""
+    text = _COMMENT.sub(lambda comment: " " * len(comment[0]), source)
+    open_tags: list[tuple[str, int]] = []
+    for match in _TAG.finditer(text):
+        name = match[2].lower()
+        if not match[1]:
+            if not match[3].rstrip().endswith("/") and match[2] not in _VOID:
+                open_tags.append((name, match.start()))
+        elif open_tags and open_tags[-1][0] == name:
+            open_tags.pop()
+        else:
+            return open_tags[-1][1] if any(tag == name for tag, _ in open_tags) else match.start()
+    return None
 
 
 def _first(low: int, high: int, holds: Callable[[int], bool]) -> int:
