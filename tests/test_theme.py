@@ -261,3 +261,23 @@ def test_a_tag_mistake_in_an_overridden_partial_names_the_partial_not_the_built_
     root = theme_dir(tmp_path, {"partials/heading.mjml.j2": heading})
     with pytest.raises(TemplateError, match=r"acme/partials/heading.mjml.j2:2: MJML could not be compiled"):
         render(root, "acme")
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    ("<mj-colum><mj-text>Hi</mj-text></mj-colum>\n", "unknown element <mj-colum> (did you mean <mj-column>?)"),
+    ('<mj-text>Hi</mj-text>\n<mj-buton href="https://example.com">Go</mj-buton>\n',
+     "unknown element <mj-buton> (did you mean <mj-button>?)"),
+])
+def test_a_misspelt_mjml_element_is_refused_naming_the_line_and_the_nearest_element(tmp_path, body, words):
+    root = theme_dir(tmp_path, {"newsletter.mjml.j2": TIP + body + "</mj-column></mj-section>\n{% endblock %}\n"})
+    with pytest.raises(TemplateError) as raised:
+        render(root, "acme")
+    line = 4 + body.count("\n") - 1
+    assert f"acme/newsletter.mjml.j2:{line}: MJML could not be compiled: {words}, near " in str(raised.value)
+
+
+def test_mjml_element_names_in_comments_and_printed_values_are_not_elements(tmp_path):
+    body = "<!-- <mj-colum> was here -->\n<mj-text>{{ theme.motto }}</mj-text>\n"
+    root = theme_dir(tmp_path, {"newsletter.mjml.j2": TIP + body + "</mj-column></mj-section>\n{% endblock %}\n",
+                                "theme.toml": 'motto = "Write <mj-text> for text"\n'})
+    assert "Write &lt;mj-text&gt; for text" in render(root, "acme").html

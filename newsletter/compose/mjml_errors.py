@@ -16,6 +16,7 @@ for any of this.
 from __future__ import annotations
 
 import bisect
+import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,14 @@ _TAG = re.compile(r"""<(/?)([a-zA-Z][\w:.-]*)((?:"[^"]*"|'[^']*'|[^'">])*)>""")
 _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
                    "track", "wbr"})
 SNIPPET = 60
+# MJML's elements: mrml passes any other <mj-...> in the body through as HTML, so a misspelt one
+# (<mj-colum>) would compile and lose or misplace its content in the email
+ELEMENTS = ("mjml", "mj-head", "mj-body", "mj-attributes", "mj-all", "mj-class", "mj-breakpoint", "mj-font",
+            "mj-preview", "mj-style", "mj-title", "mj-include", "mj-accordion", "mj-accordion-element",
+            "mj-accordion-title", "mj-accordion-text", "mj-button", "mj-carousel", "mj-carousel-image", "mj-column",
+            "mj-divider", "mj-group", "mj-hero", "mj-image", "mj-navbar", "mj-navbar-link", "mj-raw", "mj-section",
+            "mj-social", "mj-social-element", "mj-spacer", "mj-table", "mj-text", "mj-wrapper")
+_ELEMENT = re.compile(r"<(mj-[\w-]*)")
 
 
 class MjmlRefused(TemplateError):
@@ -83,6 +92,17 @@ class _Piece:
     value: bool  # a printed value, not the template's own text
     line: int
     filename: str
+
+
+def refuse_unknown(source: str) -> None:
+    """MjmlRefused for the first <mj-...> that is no MJML element, with the nearest one that is."""
+    text = _COMMENT.sub(lambda comment: " " * len(comment[0]), source)
+    for match in _ELEMENT.finditer(text):
+        if match[1] not in ELEMENTS:
+            near = difflib.get_close_matches(match[1], ELEMENTS, n=1, cutoff=0.6)
+            start = len(source[:match.start()].encode("utf-8"))
+            raise MjmlRefused(f"unknown element <{match[1]}>" + (f" (did you mean <{near[0]}>?)" if near else "")
+                              + f" at position {start}:{start + len(match[0].encode('utf-8'))}")
 
 
 def describe(refused: MjmlRefused, source: str, render_marked: Callable[[], str], template_file: str) -> str:

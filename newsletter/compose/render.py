@@ -24,7 +24,7 @@ from newsletter import i18n
 from newsletter.compose import formatting, theme_words
 from newsletter.compose.formatting import where
 from newsletter.compose.links import BadReference
-from newsletter.compose.mjml_errors import MarkingEnvironment, MjmlRefused, describe
+from newsletter.compose.mjml_errors import MarkingEnvironment, MjmlRefused, describe, refuse_unknown
 from newsletter.compose.outline import outline
 from newsletter.compose.personal import PlacedMarkup, PlacedText, for_everyone, neutralize, placed
 from newsletter.compose.pictures import InlineImage
@@ -368,9 +368,11 @@ def compile_mjml(source: str) -> str:
     """MJML to HTML; MjmlRefused (a TemplateError) with mrml's reason when it cannot. `fonts={}`: MRML
     otherwise adds a Google Fonts import for any font-family naming Roboto, Lato and the like, and every
     reader's mail client would fetch it on opening the email (remote CSS that tells a third party who
-    opened it). A theme that wants a web font says so with <mj-font>, and the email checks report it."""
+    opened it). A theme that wants a web font says so with <mj-font>, and the email checks report it.
+    An <mj-...> that is no MJML element is refused before MRML passes it on as HTML."""
     import mjml
 
+    refuse_unknown(source)
     try:
         return mjml.mjml2html(source, disable_comments=True, fonts={})
     except Exception as exc:  # mjml-python raises a plain error with MRML's message
