@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 def renderer(ws: Workspace) -> Renderer:
     """The workspace's theme, ready to render."""
     settings = ws.config.newsletter
-    return Renderer(Theme(settings.templates, settings.theme))
+    return Renderer(Theme(settings.templates, settings.theme, ws.config.path))
 
 
 def compose(ws: Workspace, period: Month | Year, *, refresh: bool = True, detail: str | None = None,

@@ -281,3 +281,18 @@ def test_mjml_element_names_in_comments_and_printed_values_are_not_elements(tmp_
     root = theme_dir(tmp_path, {"newsletter.mjml.j2": TIP + body + "</mj-column></mj-section>\n{% endblock %}\n",
                                 "theme.toml": 'motto = "Write <mj-text> for text"\n'})
     assert "Write &lt;mj-text&gt; for text" in render(root, "acme").html
+
+
+@pytest.mark.parametrize(("setting", "words"), [
+    ('sections = ["nope"]', "newsletter.sections: no block 'nope' in theme 'default'"),
+    ('sections = ["hero", "hero"]', "newsletter.sections: 'hero' is listed twice"),
+    ('theme = "nope"', "newsletter.theme: no theme 'nope' in "),
+])
+@pytest.mark.parametrize("command", [("check",), ("run", "--month", "2026-10")])
+def test_a_section_or_theme_that_is_not_there_names_newsletter_toml(workspace, setting, words, command):
+    from tests.fixtures.workspace import BASE_CONFIG
+
+    workspace.configure(base=BASE_CONFIG.replace('state_dir = "state"', f'state_dir = "state"\n{setting}'))
+    result = workspace.invoke(*command)
+    assert result.exit_code == 2, result.output
+    assert f"newsletter: {workspace.config}: {words}" in result.stderr, result.stderr

@@ -100,14 +100,19 @@ class Newsletter:
 class Theme:
     """A theme folder: templates plus theme.toml, falling back to the built-in default theme."""
 
-    def __init__(self, templates_root: Path, name: str) -> None:
+    def __init__(self, templates_root: Path, name: str, config: Path | None = None) -> None:
         self.name = name
         self.builtin = builtin_theme()
+        self.config = config  # the newsletter.toml whose `theme` and `sections` these are
         own = templates_root / name
         if not own.is_dir() and name != "default":
-            raise ConfigError(f"newsletter.theme: no theme {name!r} in {templates_root}")
+            raise ConfigError(f"{self.config_key('newsletter.theme')}: no theme {name!r} in {templates_root}")
         self.folder = own if own.is_dir() else self.builtin
         self._checked: dict[str, Any] | None = None  # the theme.toml last checked: its warnings said once
+
+    def config_key(self, key: str) -> str:
+        """`newsletter.toml: key`, as every other setting's error names it."""
+        return f"{self.config}: {key}" if self.config else key
 
     def settings(self) -> dict[str, Any]:
         """Built-in theme.toml (its words in the current language: theme_words.py), overlaid by the
@@ -262,12 +267,13 @@ class Renderer:
         html = EDITIONS[edition][0]
         twice = sorted({name for name in sections or () if list(sections or ()).count(name) > 1})
         if twice:
-            raise TemplateError(f"newsletter.sections: {twice[0]!r} is listed twice; name each section once")
+            raise TemplateError(f"{self.theme.config_key('newsletter.sections')}: {twice[0]!r} is listed twice; "
+                                "name each section once")
         missing = [name for name in sections or () if name not in self.blocks(html)]
         if missing:
             known = ", ".join(sorted(self.blocks(html) - {"head", "header", "footer"}))
-            raise TemplateError(f"newsletter.sections: no block {missing[0]!r} in theme {self.theme.name!r} "
-                                f"({html}); known sections: {known}")
+            raise TemplateError(f"{self.theme.config_key('newsletter.sections')}: no block {missing[0]!r} in theme "
+                                f"{self.theme.name!r} ({html}); known sections: {known}")
 
     def blocks(self, name: str) -> set[str]:
         """Every block a template defines, its parents' included: the sections it can show."""
