@@ -296,3 +296,11 @@ def test_a_section_or_theme_that_is_not_there_names_newsletter_toml(workspace, s
     result = workspace.invoke(*command)
     assert result.exit_code == 2, result.output
     assert f"newsletter: {workspace.config}: {words}" in result.stderr, result.stderr
+
+
+def test_a_template_that_prints_without_end_is_stopped_naming_its_line(tmp_path):
+    body = '<mj-text>{% for i in range(99999) %}{% for j in range(99999) %}{{ "y" * 1000 }}{% endfor %}{% endfor %}'
+    root = theme_dir(tmp_path, {"newsletter.mjml.j2": TIP + body + "</mj-text></mj-column></mj-section>\n"
+                                                                   "{% endblock %}\n"})
+    with pytest.raises(TemplateError, match=r"acme/newsletter.mjml.j2:4: printed more than 5,000,000 characters"):
+        render(root, "acme")

@@ -22,6 +22,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from newsletter import i18n
 from newsletter.compose import formatting, theme_words
+from newsletter.compose.bounded import bounded_concat
 from newsletter.compose.formatting import where
 from newsletter.compose.links import BadReference
 from newsletter.compose.mjml_errors import MarkingEnvironment, MjmlRefused, describe, refuse_unknown
@@ -146,6 +147,7 @@ class Theme:
             finalize=_printed,
             extensions=["jinja2.ext.i18n"],
         )
+        env.concat = bounded_concat  # type: ignore[method-assign]
         # the templates' {% trans %} and _() ask newsletter.i18n, so they speak the current language
         env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext)
         env.filters.update(number=formatting.number, percent=formatting.percent, duration=formatting.duration,
