@@ -304,3 +304,22 @@ def test_a_template_that_prints_without_end_is_stopped_naming_its_line(tmp_path)
                                                                    "{% endblock %}\n"})
     with pytest.raises(TemplateError, match=r"acme/newsletter.mjml.j2:4: printed more than 5,000,000 characters"):
         render(root, "acme")
+
+
+def test_the_published_index_keeps_the_font_stacks_quotes_in_its_style():
+    page = Renderer(Theme(Path("/nonexistent"), "default")).page(
+        "site/index.html.j2", {"language": "en", "team": "IT", "company": "Example Corp", "base": "", "editions": []})
+    assert "font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif;" in page
+
+
+@pytest.mark.parametrize("family", ["Arial; background: url(https://tracker.example/p.png)",
+                                    "Arial</style><img src=https://tracker.example/p.png>", "u\\\\rl(x)"])
+def test_a_font_stack_that_is_more_than_font_names_is_a_config_error(tmp_path, family):
+    root = theme_dir(tmp_path, {"theme.toml": f"[fonts]\nfamily = {family!r}\n".replace("'", '"')})
+    with pytest.raises(ConfigError, match=r"theme.toml: fonts.family: expected a font stack"):
+        render(root, "acme")
+
+
+def test_a_font_stack_with_quoted_names_in_any_script_is_fine(tmp_path):
+    root = theme_dir(tmp_path, {"theme.toml": "[fonts]\nfamily = \"'Noto Sans JP', \\\"Meiryo UI\\\", sans-serif\"\n"})
+    assert "Noto Sans JP" in render(root, "acme").html

@@ -47,6 +47,8 @@ THEME_FILE = "theme.toml"
 log = logging.getLogger(__name__)
 _EXTENDS = re.compile(r"""{%-?\s*extends\s+["']([^"']+)["']""")
 _COMMENT = re.compile(r"{#.*?#}", re.DOTALL)
+# names, quotes and commas only: the stack is printed into CSS, in style attributes and <style> alike
+_FONT_STACK = re.compile(r"""[\w\s,'".-]*""")
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3}|")  # fullmatch; empty: no colour (the checks say so)
 MAX_LOGO_BYTES = 512 * 1024
 LAYOUTS = ("short", "full")  # theme.toml [layout] detail: the few figures that matter, or every one
@@ -219,6 +221,10 @@ def _check_theme(own: dict[str, Any], builtin: dict[str, Any], path: Path) -> No
     for key, value in [*named, *((f"colors.dark.{k}", v) for k, v in dark.items())]:
         if not (isinstance(value, str) and _COLOR.fullmatch(value)):
             raise ConfigError(f"{path}: {key}: expected a colour as #rrggbb, got {value!r}")
+    family = own.get("fonts", {}).get("family", "")
+    if not _FONT_STACK.fullmatch(family):
+        raise ConfigError(f"{path}: fonts.family: expected a font stack such as \"'Segoe UI', Arial, sans-serif\" "
+                          f"(font names, quotes and commas), got {family!r}")
     detail = own.get("layout", {}).get("detail", "short")
     if detail not in LAYOUTS:
         raise ConfigError(f"{path}: layout.detail: expected \"short\" (the few figures that matter) or \"full\" "
