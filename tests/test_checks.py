@@ -113,3 +113,18 @@ def test_send_refuses_an_edition_that_would_break(workspace):
     assert result.exit_code == 2
     assert "would break in mail clients, not sending" in result.output
     assert not (workspace.state / "outbox").exists() or not any((workspace.state / "outbox").rglob("*.eml"))
+
+
+@pytest.mark.parametrize("html", [
+    '<div style="background:u\\72 l(https://t.example.com/open.gif)">x</div>',
+    '<style>.x { background: \\75rl("https://t.example.com/open.gif"); }</style>',
+    '<img src="ht&#9;tps://t.example.com/open.gif" alt="" width="1">',
+    '<img src="\\\\t.example.com/open.gif" alt="" width="1">',
+])
+def test_an_address_written_the_way_browsers_still_fetch_is_remote(html):
+    from newsletter.compose.checks import check_html
+    from newsletter.compose.render import Newsletter
+
+    found = [f for f in check_html(Newsletter("2026-10", "s", "p", f"<html><body>{html}</body></html>", "t"))
+             if f.check == "remote"]
+    assert found and "t.example.com" in found[0].message, found

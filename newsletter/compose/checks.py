@@ -167,6 +167,10 @@ def check_html(newsletter: Newsletter, allowed: Collection[str] = ()) -> Iterato
 # `href` only on <link>: a link people click contacts nobody until they click it.
 _FETCHED = ("src", "srcset", "background", "poster", "data")
 _REMOTE = re.compile(r"^\s*(?:https?:|//)", re.IGNORECASE)  # "https:host/x" too: browsers read it as https://
+# what browsers take out of an address (tabs, line breaks) or read as a slash (a backslash) before fetching it
+_URL_IGNORED = re.compile(r"[\t\n\r]")
+# a CSS escape ("u\72 l(" is "url("): read as CSS reads it before looking for addresses
+_CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})\s?|(.))", re.DOTALL)
 _STYLE_BLOCK = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.IGNORECASE | re.DOTALL)
 _CSS_URL = re.compile(r"""url\(\s*(["']?)([^"')]*)\1\s*\)|@import\s+(["'])([^"']*)\3""", re.IGNORECASE)
 # any quoted address in CSS: image-set("https://...") and the like load as url() does
@@ -185,19 +189,26 @@ def check_remote(html: str, start_tags: list[tuple[str, dict[str, str | None]]],
         for url in _css_urls(attrs.get("style") or ""):
             found.setdefault(url, f"url() in a style attribute of <{tag}>")
     for block in _STYLE_BLOCK.findall(html):
-        for match in _CSS_URL.finditer(unescape(block)):
+        css = _css_unescaped(unescape(block))
+        for match in _CSS_URL.finditer(css):
             found.setdefault((match[2] or match[4]).strip(), "@import in <style>" if match[4] else "url() in <style>")
-        for match in _CSS_QUOTED.finditer(unescape(block)):
+        for match in _CSS_QUOTED.finditer(css):
             found.setdefault(match[2].strip(), "an address in <style>")
-    for url, where in found.items():
-        if _REMOTE.match(url) and url not in allowed:
+    for written, where in found.items():
+        url = _URL_IGNORED.sub("", written).replace("\\", "/")
+        if _REMOTE.match(url) and written not in allowed:
             shown = url if len(url) < 80 else url[:77] + "..."
             yield Finding("error", "remote", f"{where} loads {shown} when the email is opened: every reader's mail "
                           "client contacts that host; use system fonts in theme.toml [fonts], a picture file "
                           "beside the highlights file or logo.file (sent inside the email), or remove it")
 
 
+def _css_unescaped(css: str) -> str:
+    return _CSS_ESCAPE.sub(lambda m: chr(min(int(m[1], 16), 0x10FFFF) or 0xFFFD) if m[1] else m[2], css)
+
+
 def _css_urls(css: str) -> list[str]:
+    css = _css_unescaped(css)
     return [(match[2] or match[4]).strip() for match in _CSS_URL.finditer(css)] + [
         match[2].strip() for match in _CSS_QUOTED.finditer(css)]
 
