@@ -323,3 +323,24 @@ def test_a_font_stack_that_is_more_than_font_names_is_a_config_error(tmp_path, f
 def test_a_font_stack_with_quoted_names_in_any_script_is_fine(tmp_path):
     root = theme_dir(tmp_path, {"theme.toml": "[fonts]\nfamily = \"'Noto Sans JP', \\\"Meiryo UI\\\", sans-serif\"\n"})
     assert "Noto Sans JP" in render(root, "acme").html
+
+
+def test_a_template_saved_in_another_encoding_names_the_file_and_line(tmp_path):
+    tip = TIP + "<mj-text>Caf\u00e9</mj-text>\n</mj-column></mj-section>\n{% endblock %}\n"
+    root = theme_dir(tmp_path, {"newsletter.mjml.j2": tip.encode("latin-1")})
+    with pytest.raises(TemplateError, match=r"acme/newsletter.mjml.j2: not UTF-8 at byte 95 \(line 4\): save it as "
+                                            r"UTF-8$"):
+        render(root, "acme")
+
+
+def test_an_included_partial_saved_in_another_encoding_is_named(tmp_path):
+    root = theme_dir(tmp_path, {"partials/heading.mjml.j2": "<mj-section><mj-column>\n<mj-text>Caf\u00e9 {{ heading }}"
+                                                            "</mj-text></mj-column></mj-section>\n".encode("cp1252")})
+    with pytest.raises(TemplateError, match=r"^\S*acme/partials/heading.mjml.j2: not UTF-8 at byte 36 \(line 2\)"):
+        render(root, "acme")
+
+
+def test_a_template_saved_with_a_byte_order_mark_renders_as_without(tmp_path):
+    tip = TIP + "<mj-text>Caf\u00e9 au lait</mj-text>\n</mj-column></mj-section>\n{% endblock %}\n"
+    root = theme_dir(tmp_path, {"newsletter.mjml.j2": tip.encode("utf-8-sig")})
+    assert "Caf\u00e9 au lait" in render(root, "acme").html

@@ -25,6 +25,7 @@ from newsletter.compose import formatting, theme_words
 from newsletter.compose.bounded import bounded_concat
 from newsletter.compose.formatting import where
 from newsletter.compose.links import BadReference
+from newsletter.compose.loader import ThemeLoader
 from newsletter.compose.mjml_errors import MarkingEnvironment, MjmlRefused, describe, refuse_unknown
 from newsletter.compose.outline import outline
 from newsletter.compose.personal import PlacedMarkup, PlacedText, for_everyone, neutralize, placed
@@ -131,10 +132,10 @@ class Theme:
 
     def environment(self, kind: type[SandboxedEnvironment] = SandboxedEnvironment) -> SandboxedEnvironment:
         """The templates' environment; `kind` MarkingEnvironment only to locate an MJML error."""
-        builtin = jinja2.FileSystemLoader(self.builtin)
+        builtin = ThemeLoader(self.builtin)
         loaders: list[jinja2.BaseLoader] = [jinja2.PrefixLoader({"default": builtin}, delimiter=":")]
         if self.folder != self.builtin:
-            loaders.insert(0, jinja2.FileSystemLoader(self.folder))
+            loaders.insert(0, ThemeLoader(self.folder))
         loaders.append(builtin)
         env = kind(
             loader=jinja2.ChoiceLoader(loaders),
@@ -361,6 +362,8 @@ class Renderer:
         template = self._template(name)
         try:
             return template.render(context)
+        except TemplateError:  # an included file not in UTF-8 (loader.py): it is the one to edit
+            raise
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"{where(exc.filename or exc.name or name)}:{exc.lineno}: {exc.message}") from None
         except jinja2.TemplateNotFound as exc:  # an {% include %} or {% import %} of a file that is not there
