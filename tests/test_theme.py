@@ -344,3 +344,11 @@ def test_a_template_saved_with_a_byte_order_mark_renders_as_without(tmp_path):
     tip = TIP + "<mj-text>Caf\u00e9 au lait</mj-text>\n</mj-column></mj-section>\n{% endblock %}\n"
     root = theme_dir(tmp_path, {"newsletter.mjml.j2": tip.encode("utf-8-sig")})
     assert "Caf\u00e9 au lait" in render(root, "acme").html
+
+
+def test_a_template_that_extends_itself_says_to_extend_the_built_in_one(tmp_path):
+    root = theme_dir(tmp_path, {"newsletter.mjml.j2": '{% extends "newsletter.mjml.j2" %}\n'
+                                                      '{% block tip %}<mj-section></mj-section>{% endblock %}\n'})
+    with pytest.raises(TemplateError, match=r'acme/newsletter.mjml.j2: extends itself \("newsletter.mjml.j2"\); '
+                                            r'extend the built-in one with "default:newsletter.mjml.j2"'):
+        render(root, "acme")

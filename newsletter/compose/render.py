@@ -298,6 +298,9 @@ class Renderer:
             found |= set(self._template(name).blocks)
             source = self.env.loader.get_source(self.env, name)[0] if self.env.loader else ""
             parent = _EXTENDS.search(_COMMENT.sub("", source))
+            if parent and parent[1] in seen:  # `default:` left out: Jinja would recurse until it gives up
+                raise TemplateError(f"{where(self._template(name).filename or name)}: extends itself "
+                                    f"(\"{parent[1]}\"); extend the built-in one with \"default:{parent[1]}\"")
             name = parent[1] if parent else ""
         return found
 
