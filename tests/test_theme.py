@@ -352,3 +352,11 @@ def test_a_template_that_extends_itself_says_to_extend_the_built_in_one(tmp_path
     with pytest.raises(TemplateError, match=r'acme/newsletter.mjml.j2: extends itself \("newsletter.mjml.j2"\); '
                                             r'extend the built-in one with "default:newsletter.mjml.j2"'):
         render(root, "acme")
+
+
+def test_theme_new_where_the_theme_cannot_be_created_says_why(workspace):
+    (workspace.root / "templates").write_text("not a folder")
+    result = theme_new(workspace, "acme")
+    assert result.exit_code == 2, result.output
+    assert f"cannot create {workspace.root / 'templates' / 'acme'}: Not a directory" in result.output
+    assert "Traceback" not in result.output

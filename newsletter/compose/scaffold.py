@@ -65,7 +65,10 @@ def create_theme(templates_root: Path, name: str) -> Path:
     folder = templates_root / name
     if folder.exists():
         raise ConfigError(f"{folder} exists already; choose another name or edit it")
-    folder.mkdir(parents=True)
-    (folder / "theme.toml").write_text(THEME_TOML.format(name=name), encoding="utf-8")
-    (folder / "newsletter.mjml.j2").write_text(TEMPLATE.format(name=name), encoding="utf-8")
+    try:
+        folder.mkdir(parents=True)
+        (folder / "theme.toml").write_text(THEME_TOML.format(name=name), encoding="utf-8")
+        (folder / "newsletter.mjml.j2").write_text(TEMPLATE.format(name=name), encoding="utf-8")
+    except OSError as exc:  # templates/ is a file, or a folder this user may not write in
+        raise ConfigError(f"cannot create {folder}: {exc.strerror}") from None
     return folder
