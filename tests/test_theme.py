@@ -267,6 +267,7 @@ def test_a_tag_mistake_in_an_overridden_partial_names_the_partial_not_the_built_
     ("<mj-colum><mj-text>Hi</mj-text></mj-colum>\n", "unknown element <mj-colum> (did you mean <mj-column>?)"),
     ('<mj-text>Hi</mj-text>\n<mj-buton href="https://example.com">Go</mj-buton>\n',
      "unknown element <mj-buton> (did you mean <mj-button>?)"),
+    ("<mj-text>Hi</mj-texts>\n", "unknown element <mj-texts> (did you mean <mj-text>?)"),
 ])
 def test_a_misspelt_mjml_element_is_refused_naming_the_line_and_the_nearest_element(tmp_path, body, words):
     root = theme_dir(tmp_path, {"newsletter.mjml.j2": TIP + body + "</mj-column></mj-section>\n{% endblock %}\n"})

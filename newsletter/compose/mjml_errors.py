@@ -46,7 +46,7 @@ ELEMENTS = ("mjml", "mj-head", "mj-body", "mj-attributes", "mj-all", "mj-class",
             "mj-accordion-title", "mj-accordion-text", "mj-button", "mj-carousel", "mj-carousel-image", "mj-column",
             "mj-divider", "mj-group", "mj-hero", "mj-image", "mj-navbar", "mj-navbar-link", "mj-raw", "mj-section",
             "mj-social", "mj-social-element", "mj-spacer", "mj-table", "mj-text", "mj-wrapper")
-_ELEMENT = re.compile(r"<(mj-[\w-]*)")
+_ELEMENT = re.compile(r"</?(mj-[\w-]*)")
 
 
 class MjmlRefused(TemplateError):
@@ -95,7 +95,8 @@ class _Piece:
 
 
 def refuse_unknown(source: str) -> None:
-    """MjmlRefused for the first <mj-...> that is no MJML element, with the nearest one that is."""
+    """MjmlRefused for the first <mj-...> or </mj-...> that is no MJML element, with the nearest one that is
+    (MRML would read a misspelt closing tag as text, and the rest of the email with it)."""
     text = _COMMENT.sub(lambda comment: " " * len(comment[0]), source)
     for match in _ELEMENT.finditer(text):
         if match[1] not in ELEMENTS:
