@@ -361,3 +361,11 @@ def test_theme_new_where_the_theme_cannot_be_created_says_why(workspace):
     assert result.exit_code == 2, result.output
     assert f"cannot create {workspace.root / 'templates' / 'acme'}: Not a directory" in result.output
     assert "Traceback" not in result.output
+
+
+def test_theme_new_names_every_section_the_built_in_theme_has(tmp_path):
+    from newsletter.compose.scaffold import create_theme
+    from newsletter.sections import DEFAULT_SECTIONS
+
+    written = (create_theme(tmp_path, "acme") / "newsletter.mjml.j2").read_text()
+    assert f"Sections: {', '.join(DEFAULT_SECTIONS)}\n" in written

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from newsletter.errors import ConfigError
+from newsletter.sections import DEFAULT_SECTIONS
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -36,7 +37,7 @@ contact = ""
 
 TEMPLATE = """\
 {{#- Theme "{name}". It extends the built-in newsletter; override only the blocks you change.
-    Sections: hero, highlights, ticketing, mail_security, uptime, trends, metrics, thanks, tip
+    Sections: {sections}
     (their order and presence: `sections` in newsletter.toml); also head, header and footer.
     A block of your own becomes a section once newsletter.toml's `sections` names it. -#}}
 {{% extends "default:newsletter.mjml.j2" %}}
@@ -68,7 +69,8 @@ def create_theme(templates_root: Path, name: str) -> Path:
     try:
         folder.mkdir(parents=True)
         (folder / "theme.toml").write_text(THEME_TOML.format(name=name), encoding="utf-8")
-        (folder / "newsletter.mjml.j2").write_text(TEMPLATE.format(name=name), encoding="utf-8")
+        template = TEMPLATE.format(name=name, sections=", ".join(DEFAULT_SECTIONS))
+        (folder / "newsletter.mjml.j2").write_text(template, encoding="utf-8")
     except OSError as exc:  # templates/ is a file, or a folder this user may not write in
         raise ConfigError(f"cannot create {folder}: {exc.strerror}") from None
     return folder
