@@ -42,6 +42,9 @@ def test_the_default_theme_passes_every_check():
     ({"newsletter.mjml.j2": raw('<img src="cid:nothing@here" alt="A" width="5">')}, "error", "cid", "not attached"),
     ({"newsletter.mjml.j2": BLOCK.format("<mj-raw>" + "<p>padding</p>" * 9000 + "</mj-raw>")}, "error", "size",
      "102 KB"),
+    ({"newsletter.mjml.j2": BLOCK.format('<mj-section><mj-column><mj-image src="{{ theme.banner }}" alt="Banner" '
+                                         'width="200px" /></mj-column></mj-section>'), "theme.toml": 'banner = ""\n'},
+     "error", "image", "an image without an address (src) shows as a broken image"),
     ({"subject.txt.j2": "{{ 'A very long subject line ' * 5 }}"}, "warning", "subject", "shorten"),
     ({"subject.txt.j2": "{{ '' }}"}, "error", "subject", "empty"),
     ({"theme.toml": '[colors]\nmuted = "#808080"\n'}, "warning", "contrast", "colors.muted #808080 on colors.card"),

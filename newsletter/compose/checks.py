@@ -216,6 +216,10 @@ def _css_urls(css: str) -> list[str]:
 def _check_image(attrs: dict[str, str | None], attached: set[str]) -> Iterator[Finding]:
     src = attrs.get("src") or ""
     name = src if len(src) < 60 else src[:57] + "..."
+    if not src.strip():  # an empty theme.toml value, or a misspelt src attribute
+        yield Finding("error", "image", f"an image without an address (src) shows as a broken image (alt text "
+                      f"{attrs.get('alt')!r}): give it one, or leave the image out when there is none")
+        return
     if attrs.get("alt") is None:
         yield Finding("error", "alt", f"image {name} has no alt text: readers with images blocked see nothing")
     if not (attrs.get("width") or "").strip():
