@@ -343,8 +343,11 @@ def test_an_included_partial_saved_in_another_encoding_is_named(tmp_path):
 
 def test_a_template_saved_with_a_byte_order_mark_renders_as_without(tmp_path):
     tip = TIP + "<mj-text>Caf\u00e9 au lait</mj-text>\n</mj-column></mj-section>\n{% endblock %}\n"
-    root = theme_dir(tmp_path, {"newsletter.mjml.j2": tip.encode("utf-8-sig")})
-    assert "Caf\u00e9 au lait" in render(root, "acme").html
+    root = theme_dir(tmp_path, {"newsletter.mjml.j2": tip.encode("utf-8-sig"),
+                                "subject.txt.j2": "Caf\u00e9 news for {{ month.name }}".encode("utf-8-sig")})
+    newsletter = render(root, "acme")
+    assert "Caf\u00e9 au lait" in newsletter.html and "\ufeff" not in newsletter.html
+    assert newsletter.subject == "Caf\u00e9 news for October 2026"
 
 
 def test_a_template_that_extends_itself_says_to_extend_the_built_in_one(tmp_path):

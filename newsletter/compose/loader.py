@@ -1,5 +1,7 @@
 """Template files as people save them: one not in UTF-8 (an editor's Windows code page) is named with
-the byte and line to look at, whichever template includes it, instead of a decoding traceback."""
+the byte and line to look at, whichever template includes it, instead of a decoding traceback; one
+saved with a byte order mark (Notepad) reads as without, not with an invisible character in front of
+the subject."""
 
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ from newsletter.errors import TemplateError
 
 
 class ThemeLoader(jinja2.FileSystemLoader):
+    def __init__(self, searchpath: Path) -> None:
+        super().__init__(searchpath, encoding="utf-8-sig")
+
     def get_source(self, environment: jinja2.Environment, template: str
                    ) -> tuple[str, str | None, Callable[[], bool] | None]:
         try:
