@@ -372,3 +372,8 @@ def test_theme_new_names_every_section_the_built_in_theme_has(tmp_path):
 
     written = (create_theme(tmp_path, "acme") / "newsletter.mjml.j2").read_text()
     assert f"Sections: {', '.join(DEFAULT_SECTIONS)}\n" in written
+
+
+def test_a_theme_toml_saved_with_a_byte_order_mark_is_read(tmp_path):
+    root = theme_dir(tmp_path, {"theme.toml": 'title = "Acme IT, {month}"\n'.encode("utf-8-sig")})
+    assert "Acme IT, October 2026" in render(root, "acme").html

@@ -244,7 +244,7 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
 
 def _read_theme_toml(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))  # Notepad writes a byte order mark
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read theme settings ({exc})") from exc
     except tomllib.TOMLDecodeError as exc:
