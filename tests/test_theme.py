@@ -377,3 +377,31 @@ def test_theme_new_names_every_section_the_built_in_theme_has(tmp_path):
 def test_a_theme_toml_saved_with_a_byte_order_mark_is_read(tmp_path):
     root = theme_dir(tmp_path, {"theme.toml": 'title = "Acme IT, {month}"\n'.encode("utf-8-sig")})
     assert "Acme IT, October 2026" in render(root, "acme").html
+
+
+def test_a_template_that_links_outside_the_templates_folder_is_refused(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("s3cr3t-value")
+    root = theme_dir(tmp_path / "templates", {"newsletter.mjml.j2": TIP + '<mj-text>{% include "partials/x.j2" %}'
+                                              '</mj-text>\n</mj-column></mj-section>\n{% endblock %}\n'})
+    (root / "acme" / "partials").mkdir()
+    (root / "acme" / "partials" / "x.j2").symlink_to(secret)
+    with pytest.raises(TemplateError, match=r"acme/partials/x.j2: links to .*secret.txt, outside the templates "
+                                            r"folder") as raised:
+        render(root, "acme")
+    assert "s3cr3t-value" not in str(raised.value)
+
+
+def test_a_template_linked_from_another_theme_in_the_templates_folder_is_used(tmp_path):
+    root = theme_dir(tmp_path, {"partials/heading.mjml.j2": '<mj-section><mj-column><mj-text>Shared {{ heading }}'
+                                                            '</mj-text></mj-column></mj-section>\n'}, name="shared")
+    (root / "acme" / "partials").mkdir(parents=True)
+    (root / "acme" / "partials" / "heading.mjml.j2").symlink_to(root / "shared" / "partials" / "heading.mjml.j2")
+    assert "Shared Help desk" in render(root, "acme").html
+    (tmp_path / "elsewhere").mkdir()
+    (root / "acme").rename(tmp_path / "elsewhere" / "acme")
+    (root / "acme").symlink_to(tmp_path / "elsewhere" / "acme")  # the theme folder itself a link: its files
+    (root / "acme" / "partials" / "heading.mjml.j2").unlink()
+    (root / "acme" / "partials" / "heading.mjml.j2").write_text("<mj-section><mj-column><mj-text>Own {{ heading }}"
+                                                               "</mj-text></mj-column></mj-section>\n")
+    assert "Own Help desk" in render(root, "acme").html

@@ -135,7 +135,7 @@ class Theme:
         builtin = ThemeLoader(self.builtin)
         loaders: list[jinja2.BaseLoader] = [jinja2.PrefixLoader({"default": builtin}, delimiter=":")]
         if self.folder != self.builtin:
-            loaders.insert(0, ThemeLoader(self.folder))
+            loaders.insert(0, ThemeLoader(self.folder, within=self.folder.parent))
         loaders.append(builtin)
         env = kind(
             loader=jinja2.ChoiceLoader(loaders),
@@ -365,7 +365,7 @@ class Renderer:
         template = self._template(name)
         try:
             return template.render(context)
-        except TemplateError:  # an included file not in UTF-8 (loader.py): it is the one to edit
+        except TemplateError:  # an included file the loader refused (loader.py): it names the one to edit
             raise
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"{where(exc.filename or exc.name or name)}:{exc.lineno}: {exc.message}") from None
