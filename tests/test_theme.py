@@ -405,3 +405,22 @@ def test_a_template_linked_from_another_theme_in_the_templates_folder_is_used(tm
     (root / "acme" / "partials" / "heading.mjml.j2").write_text("<mj-section><mj-column><mj-text>Own {{ heading }}"
                                                                "</mj-text></mj-column></mj-section>\n")
     assert "Own Help desk" in render(root, "acme").html
+
+
+@pytest.mark.parametrize("data", [b"RIFF\x10\x00\x00\x00WEBPVP8 ", b"<!DOCTYPE html><html>"])
+def test_a_logo_whose_content_is_no_picture_is_refused(tmp_path, data):
+    root = theme_dir(tmp_path, {"theme.toml": '[logo]\nfile = "logo.png"\n', "logo.png": data})
+    with pytest.raises(ConfigError, match=r"logo.file: logo.png is not a PNG, JPEG or GIF picture inside: save it "):
+        render(root, "acme")
+
+
+def test_a_logo_named_png_that_is_a_jpeg_is_sent_as_the_jpeg_it_is(tmp_path):
+    from io import BytesIO
+
+    from PIL import Image
+
+    jpeg = BytesIO()
+    Image.new("RGB", (2, 2), "white").save(jpeg, "JPEG")
+    root = theme_dir(tmp_path, {"theme.toml": '[logo]\nfile = "logo.png"\n', "logo.png": jpeg.getvalue()})
+    logo = next(i for i in render(root, "acme").images if i.filename.startswith("logo"))
+    assert (logo.subtype, logo.filename) == ("jpeg", "logo.jpeg")

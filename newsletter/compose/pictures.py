@@ -95,6 +95,11 @@ def local_picture(folder: Path, src: str) -> tuple[InlineImage, int] | str:
     return image, min(width, CONTENT_WIDTH)
 
 
+def picture_subtype(data: bytes) -> str | None:
+    """'png', 'jpeg' or 'gif' as the file's content says, whatever its name; None for anything else."""
+    return _FORMATS.get(_format_and_width(data)[0])
+
+
 def _format_and_width(data: bytes) -> tuple[str, int]:
     """What Pillow finds in the file's header ('PNG', 1104); ('', 0) when it is no picture."""
     from PIL import Image, UnidentifiedImageError

@@ -29,7 +29,7 @@ from newsletter.compose.loader import ThemeLoader
 from newsletter.compose.mjml_errors import MarkingEnvironment, MjmlRefused, describe, refuse_unknown
 from newsletter.compose.outline import outline
 from newsletter.compose.personal import PlacedMarkup, PlacedText, for_everyone, neutralize, placed
-from newsletter.compose.pictures import InlineImage
+from newsletter.compose.pictures import InlineImage, picture_subtype
 from newsletter.compose.printable import printable_value
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.resources import builtin_theme
@@ -178,6 +178,10 @@ class Theme:
             data = path.read_bytes()
         except OSError as exc:
             raise ConfigError(f"{where}: cannot read {path} ({exc.strerror})") from None
+        subtype = picture_subtype(data)  # a logo saved from a web page may be WebP, or the page, named .png
+        if subtype is None:
+            raise ConfigError(f"{where}: {path.name} is not a PNG, JPEG or GIF picture inside: save it again as one "
+                              "(mail clients would show a broken image)")
         if len(data) > MAX_LOGO_BYTES:  # inlined in every message: a big one makes relays refuse them
             raise ConfigError(f"{where}: {path.name} is {len(data) / 1024:,.0f} KB; a logo of at most "
                               f"{MAX_LOGO_BYTES // 1024} KB keeps every message small (save it at twice its width)")
