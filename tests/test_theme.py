@@ -424,3 +424,13 @@ def test_a_logo_named_png_that_is_a_jpeg_is_sent_as_the_jpeg_it_is(tmp_path):
     root = theme_dir(tmp_path, {"theme.toml": '[logo]\nfile = "logo.png"\n', "logo.png": jpeg.getvalue()})
     logo = next(i for i in render(root, "acme").images if i.filename.startswith("logo"))
     assert (logo.subtype, logo.filename) == ("jpeg", "logo.jpeg")
+
+
+@pytest.mark.parametrize(("toml", "said"), [
+    ('title = "IT in {Month}"\n', "title: {Month} is not filled in; write {month} (the month's name)"),
+    ('year_title = "IT in {month}"\n', "year_title: {month} is not filled in; write {year} (the year)"),
+])
+def test_a_placeholder_the_title_does_not_know_is_a_config_error(tmp_path, toml, said):
+    root = theme_dir(tmp_path, {"theme.toml": toml})
+    with pytest.raises(ConfigError, match=re.escape(f"acme/theme.toml: {said}")):
+        render(root, "acme")

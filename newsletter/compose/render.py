@@ -226,6 +226,10 @@ def _check_theme(own: dict[str, Any], builtin: dict[str, Any], path: Path) -> No
     for key, value in [*named, *((f"colors.dark.{k}", v) for k, v in dark.items())]:
         if not (isinstance(value, str) and _COLOR.fullmatch(value)):
             raise ConfigError(f"{path}: {key}: expected a colour as #rrggbb, got {value!r}")
+    for key, filled, what in (("title", "{month}", "the month's name"), ("year_title", "{year}", "the year")):
+        unknown = [p for p in re.findall(r"{[^{}]*}", str(own.get(key, ""))) if p != filled]
+        if unknown:  # shown as written, braces and all, in every email's header
+            raise ConfigError(f"{path}: {key}: {unknown[0]} is not filled in; write {filled} ({what})")
     family = own.get("fonts", {}).get("family", "")
     if not _FONT_STACK.fullmatch(family):
         raise ConfigError(f"{path}: fonts.family: expected a font stack such as \"'Segoe UI', Arial, sans-serif\" "
