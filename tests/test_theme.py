@@ -434,3 +434,10 @@ def test_a_placeholder_the_title_does_not_know_is_a_config_error(tmp_path, toml,
     root = theme_dir(tmp_path, {"theme.toml": toml})
     with pytest.raises(ConfigError, match=re.escape(f"acme/theme.toml: {said}")):
         render(root, "acme")
+
+
+@pytest.mark.parametrize("always", ["header", "footer", "head"])
+def test_a_part_that_always_shows_listed_as_a_section_is_a_template_error(always):
+    with pytest.raises(TemplateError, match=rf"newsletter.sections: {always!r} is not a section: the header and the "
+                                            r"footer always show; known sections: .*hero"):
+        render(None, sections=["hero", always])

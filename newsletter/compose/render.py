@@ -52,6 +52,7 @@ _COMMENT = re.compile(r"{#.*?#}", re.DOTALL)
 _FONT_STACK = re.compile(r"""[\w\s,'".-]*""")
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3}|")  # fullmatch; empty: no colour (the checks say so)
 MAX_LOGO_BYTES = 512 * 1024
+_ALWAYS = {"head", "header", "footer"}  # blocks every edition shows, around its sections
 LAYOUTS = ("short", "full")  # theme.toml [layout] detail: the few figures that matter, or every one
 
 
@@ -286,9 +287,13 @@ class Renderer:
         if twice:
             raise TemplateError(f"{self.theme.config_key('newsletter.sections')}: {twice[0]!r} is listed twice; "
                                 "name each section once")
+        known = ", ".join(sorted(self.blocks(html) - _ALWAYS))
+        listed = [name for name in sections or () if name in _ALWAYS]
+        if listed:  # shown twice in the email, or (head) its styles in the body
+            raise TemplateError(f"{self.theme.config_key('newsletter.sections')}: {listed[0]!r} is not a section: the "
+                                f"header and the footer always show; known sections: {known}")
         missing = [name for name in sections or () if name not in self.blocks(html)]
         if missing:
-            known = ", ".join(sorted(self.blocks(html) - {"head", "header", "footer"}))
             raise TemplateError(f"{self.theme.config_key('newsletter.sections')}: no block {missing[0]!r} in theme "
                                 f"{self.theme.name!r} ({html}); known sections: {known}")
 
