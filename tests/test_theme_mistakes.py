@@ -218,3 +218,12 @@ def test_a_part_that_always_shows_listed_as_a_section_is_a_template_error(always
     with pytest.raises(TemplateError, match=rf"newsletter.sections: {always!r} is not a section: the header and the "
                                             r"footer always show; known sections: .*hero"):
         render(None, sections=["hero", always])
+
+
+def test_the_place_shown_on_a_long_line_is_the_fault_not_the_lines_beginning(tmp_path):
+    line = '<mj-section><mj-column><mj-text font-size="16px">A long line of text</mj-text></mj-column></mj-section>'
+    root = theme_dir(tmp_path, {"newsletter.mjml.j2": '{% extends "default:newsletter.mjml.j2" %}\n{% block hero %}\n'
+                                                      f"{line}</mj-column>\n{{% endblock %}}\n"})
+    with pytest.raises(TemplateError, match=r"acme/newsletter.mjml.j2:3: MJML could not be compiled: unexpected "
+                                            r"element, near '….*</mj-section></mj-column>'"):
+        render(root, "acme")

@@ -121,7 +121,8 @@ def describe(refused: MjmlRefused, source: str, render_marked: Callable[[], str]
                 f"{_snippet(source[piece.start:end])}")
     line = piece.line + source.count("\n", piece.start, offset)
     start, end = source.rfind("\n", 0, offset) + 1, source.find("\n", offset)
-    near = _snippet(source[start:end if end >= 0 else None])
+    cut = max(start, offset - SNIPPET // 2)  # a long line: shown from a little before the fault
+    near = _snippet(("…" if cut > start else "") + source[cut:end if end >= 0 else None])
     return f"{where(piece.filename)}:{line}: {refused.said(located=True)}, near {near}"
 
 
