@@ -7,11 +7,8 @@ default theme. `default:NAME` always means the built-in file, so a branded templ
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import logging
 import re
-import tomllib
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +28,7 @@ from newsletter.compose.outline import outline
 from newsletter.compose.personal import PlacedMarkup, PlacedText, for_everyone, neutralize, placed
 from newsletter.compose.pictures import InlineImage, picture_subtype
 from newsletter.compose.printable import printable_value
+from newsletter.compose.theme_settings import check_theme, merge, read_theme_toml
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.resources import builtin_theme
 from newsletter.sections import DEFAULT_SECTIONS
@@ -45,15 +43,11 @@ EDITIONS = {
     "year": ("year.mjml.j2", "year.txt.j2", "year_subject.txt.j2", "year_preheader.txt.j2"),
 }
 THEME_FILE = "theme.toml"
-log = logging.getLogger(__name__)
 _EXTENDS = re.compile(r"""{%-?\s*extends\s+["']([^"']+)["']""")
 _COMMENT = re.compile(r"{#.*?#}", re.DOTALL)
 # names, quotes and commas only: the stack is printed into CSS, in style attributes and <style> alike
-_FONT_STACK = re.compile(r"""[\w\s,'".-]*""")
-_COLOR = re.compile(r"#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3}|")  # fullmatch; empty: no colour (the checks say so)
 MAX_LOGO_BYTES = 512 * 1024
 _ALWAYS = {"head", "header", "footer"}  # blocks every edition shows, around its sections
-LAYOUTS = ("short", "full")  # theme.toml [layout] detail: the few figures that matter, or every one
 
 
 @dataclass(frozen=True)
@@ -122,13 +116,13 @@ class Theme:
     def settings(self) -> dict[str, Any]:
         """Built-in theme.toml (its words in the current language: theme_words.py), overlaid by the
         workspace theme's own."""
-        merged = theme_words.translated(_read_theme_toml(self.builtin / THEME_FILE))
+        merged = theme_words.translated(read_theme_toml(self.builtin / THEME_FILE))
         if self.folder != self.builtin and (self.folder / THEME_FILE).is_file():
-            own = _read_theme_toml(self.folder / THEME_FILE)
+            own = read_theme_toml(self.folder / THEME_FILE)
             if own != self._checked:  # an edit (the live preview) is checked again
-                _check_theme(own, merged, self.folder / THEME_FILE)
+                check_theme(own, merged, self.folder / THEME_FILE)
                 self._checked = own
-            _deep_merge(merged, own)
+            merge(merged, own)
         return merged
 
     def environment(self, kind: type[SandboxedEnvironment] = SandboxedEnvironment) -> SandboxedEnvironment:
@@ -195,77 +189,11 @@ def _printed(value: Any) -> Any:
     return neutralize(value if isinstance(value, PlacedText | PlacedMarkup) else printable_value(value))
 
 
-def _check_shape(own: dict[str, Any], builtin: dict[str, Any], path: Path, prefix: str = "") -> None:
-    """Each key the built-in theme.toml has keeps its kind: a table, text, a list of lines. A key it
-    lacks may be a theme's own (its templates read it), but one a letter or two from a known key is
-    a misspelling whose setting would never apply: said."""
-    for key, value in own.items():
-        name, known = f"{prefix}{key}", builtin.get(key)
-        if key not in builtin:
-            near = difflib.get_close_matches(key, list(builtin), n=1, cutoff=0.75)
-            if near:
-                log.warning("warning: %s: %s: the theme has no such key; did you mean %s%s?", path, name, prefix,
-                            near[0])
-        elif isinstance(known, dict):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{path}: {name}: expected a table [{name}], got {value!r}")
-            _check_shape(value, known, path, f"{name}.")
-        elif isinstance(known, list) and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-            raise ConfigError(f"{path}: {name}: expected a list of lines in quotes, such as [\"...\"], got {value!r}")
-        elif isinstance(known, str) and not isinstance(value, str):
-            raise ConfigError(f"{path}: {name}: expected text in quotes, got {value!r}")
-
-
-def _check_theme(own: dict[str, Any], builtin: dict[str, Any], path: Path) -> None:
-    """A theme.toml keeps the built-in's shape: tables stay tables, colours are colours, widths numbers."""
-    _check_shape(own, builtin, path)
-    colors = own.get("colors", {})
-    dark = colors.get("dark", {})
-    if not isinstance(dark, dict):
-        raise ConfigError(f"{path}: colors.dark: expected a table [colors.dark] of dark-mode colours, got {dark!r}")
-    named = [(f"colors.{k}", v) for k, v in colors.items() if k != "dark"]
-    for key, value in [*named, *((f"colors.dark.{k}", v) for k, v in dark.items())]:
-        if not (isinstance(value, str) and _COLOR.fullmatch(value)):
-            raise ConfigError(f"{path}: {key}: expected a colour as #rrggbb, got {value!r}")
-    for key, filled, what in (("title", "{month}", "the month's name"), ("year_title", "{year}", "the year")):
-        unknown = [p for p in re.findall(r"{[^{}]*}", str(own.get(key, ""))) if p != filled]
-        if unknown:  # shown as written, braces and all, in every email's header
-            raise ConfigError(f"{path}: {key}: {unknown[0]} is not filled in; write {filled} ({what})")
-    family = own.get("fonts", {}).get("family", "")
-    if not _FONT_STACK.fullmatch(family):
-        raise ConfigError(f"{path}: fonts.family: expected a font stack such as \"'Segoe UI', Arial, sans-serif\" "
-                          f"(font names, quotes and commas), got {family!r}")
-    detail = own.get("layout", {}).get("detail", "short")
-    if detail not in LAYOUTS:
-        raise ConfigError(f"{path}: layout.detail: expected \"short\" (the few figures that matter) or \"full\" "
-                          f"(every figure, as a table), got {detail!r}")
-    width = own.get("logo", {}).get("width", 1)
-    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= 600:
-        raise ConfigError(f"{path}: logo.width: expected the shown width in pixels (1 to 600), got {width!r}")
-
-
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
     try:
         return jinja2.FileSystemBytecodeCache()
     except (OSError, RuntimeError):  # no private temporary folder: compile every time
         return None
-
-
-def _read_theme_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8-sig"))  # Notepad writes a byte order mark
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read theme settings ({exc})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-
-
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> None:
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _deep_merge(base[key], value)
-        else:
-            base[key] = value
 
 
 class Renderer:
