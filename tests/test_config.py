@@ -57,6 +57,15 @@ def test_invalid_toml(workspace):
     assert_config_error(workspace.invoke("check"), "broken.toml", "not valid TOML")
 
 
+def test_files_saved_with_a_byte_order_mark_read_as_without(workspace):
+    # Notepad (and PowerShell's Out-File) begin a UTF-8 file with one
+    workspace.config.write_bytes(b"\xef\xbb\xbf" + workspace.config.read_bytes())
+    uptime = workspace.root / "sources" / "uptime.toml"
+    uptime.write_bytes(b"\xef\xbb\xbf" + uptime.read_bytes())
+    result = workspace.invoke("check")
+    assert result.exit_code == 0, result.output
+
+
 def test_unreadable_source_file(workspace):
     (workspace.root / "sources" / "gone.toml").symlink_to(workspace.root / "nowhere.toml")
     assert_config_error(workspace.invoke("check"), "gone.toml", "cannot read")
