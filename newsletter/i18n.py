@@ -83,7 +83,8 @@ def translations_for(language: str) -> _gettext.NullTranslations:
         path = _gettext.find(DOMAIN, LOCALE_DIR, [catalog_language(language)])
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise NewsletterError(f"{path}: cannot read this message catalog ({why}); the installation is damaged: "
-                              "reinstall it-newsletter (pip install --force-reinstall it-newsletter)") from None
+                              "install it again from its checkout or wheel (pip install --force-reinstall PATH)"
+                              ) from None
 
 
 def workspace_translations(theme_folder: Path | None, language: str) -> _gettext.NullTranslations:
