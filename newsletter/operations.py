@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from newsletter import i18n, limits
 from newsletter.collect import collect, ensure_collected, required_failures, take_snapshots
@@ -234,6 +235,16 @@ def _lock_holder(handle, waits: int = 20, pause_s: float = 0.05) -> str:
 
 
 # telling people -----------------------------------------------------------------------------------
+def _is_web_url(url: str) -> bool:
+    """http(s), a host and a valid port: what the ping can be sent to."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a port out of range raises ValueError here)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 @dataclass
 class Monitor:
     """Pings a healthchecks-style URL (start / success / fail) and emails the owners on failure."""
@@ -254,6 +265,9 @@ class Monitor:
             return
         # The URL is the secret, its path included (a check's key): never shown, with or without a "/"
         base = url.rstrip("/")
+        if not _is_web_url(base):  # a typo (no https://, a bad port) would crash the run or show the key
+            log.warning("run.ping_url: not an http(s) URL such as https://hc-ping.com/<uuid>; not pinging")
+            return
         client = HttpClient(make_session(HttpPolicy(retries=2, read_timeout_s=10, connect_timeout_s=5)), url,
                             "the ping URL", secrets=(base, redact_url(base)))
         try:

@@ -376,3 +376,15 @@ def test_a_ping_url_that_answers_a_byte_at_a_time_for_ever_does_not_hold_the_run
     assert result.exit_code == 0, result.output
     assert "ping /start failed" in result.stderr
     assert [rcpts for _, rcpts in smtp_server.mailbox.envelopes] == [["all@example.com"]]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/ping/5f1e-secret-uuid", "http://[::1/ping/5f1e-secret-uuid",
+                                 "hc-ping.com/5f1e-secret-uuid"], ids=["bad-port", "bad-ipv6", "no-scheme"])
+def test_a_ping_url_that_is_not_one_is_a_warning_and_the_run_goes_on(workspace, smtp_server, url):
+    # a typo in the monitoring URL must neither stop the edition nor show the check's key
+    workspace.configure(smtp_config(smtp_server), base="")
+    result = workspace.invoke("run", "--month", "2026-10", env={"PING_URL": url})
+    assert result.exit_code == 0, result.output
+    assert [rcpts for _, rcpts in smtp_server.mailbox.envelopes] == [["all@example.com"]]
+    assert "run.ping_url" in result.stderr and "not pinging" in result.stderr
+    assert "5f1e-secret-uuid" not in result.output
