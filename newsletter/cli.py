@@ -325,7 +325,8 @@ def run(open_workspace, month: str | None, year: str | None, force: bool) -> Non
     from newsletter import operations
 
     ws = open_workspace()
-    operations.run(ws, ws.period(month, year), force=force, echo=click.echo)
+    period = ws.period(month, year) if month or year else operations.month_to_run(ws.config, ws.store, ws.clock())
+    operations.run(ws, period, force=force, echo=click.echo)
 
 
 @cli.group()

@@ -101,6 +101,19 @@ def _lateness(config: Config, edition: Edition | None, now: datetime, month: Mon
             f"not sent. To send it anyway: newsletter run --month {month} --force")
 
 
+def month_to_run(config: Config, store: Store, now: datetime) -> Month:
+    """The month a `run` without --month works on: last month; but before last month's edition is
+    due (a `run.send_day` after the 1st), the month before it while its edition is neither sent nor
+    skipped, so one due late in a month is still caught up (or refused as too late, the owners told)
+    after the month turns, instead of dropped without a word."""
+    last = Month.parse("last", config.tz, now)
+    earlier = last.previous()
+    edition = store.edition(earlier.label)
+    if now < due_date(config, last) and not (edition and edition.status in ("sent", "skipped")):
+        return earlier
+    return last
+
+
 def scheduled_month(config: Config, store: Store, now: datetime, month: Month, *, force: bool) -> Month:
     """The schedule alone: `month` when its edition should go out now; NothingToDo before it is due
     or once sent; an edition too late is marked `skipped` and refused (NewsletterError)."""

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -388,3 +388,48 @@ def test_a_ping_url_that_is_not_one_is_a_warning_and_the_run_goes_on(workspace, 
     assert [rcpts for _, rcpts in smtp_server.mailbox.envelopes] == [["all@example.com"]]
     assert "run.ping_url" in result.stderr and "not pinging" in result.stderr
     assert "5f1e-secret-uuid" not in result.output
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The clock of every workspace the CLI opens in the test: set `clock.now`."""
+    from newsletter.workspace import Workspace
+
+    class Clock:
+        now = datetime(2026, 12, 2, 7, tzinfo=UTC)
+
+    opened = Workspace.open.__func__
+
+    def open_with_clock(cls, **kwargs):
+        ws = opened(cls, **kwargs)
+        ws.clock = lambda: Clock.now
+        return ws
+
+    monkeypatch.setattr(Workspace, "open", classmethod(open_with_clock))
+    return Clock
+
+
+def test_an_edition_due_late_in_a_month_is_still_caught_up_after_the_month_turns(workspace, clock):
+    # send_day 25: October is due on 25 November; a machine off from the 24th to 2 December catches it up
+    workspace.configure(base=BASE_CONFIG.replace("max_days_late = 4000", "send_day = 25\nmax_days_late = 10"))
+    result = workspace.invoke("run")
+    assert result.exit_code == 0, result.output
+    assert list((workspace.state / "outbox" / "2026-10").glob("*.eml"))
+    clock.now = datetime(2026, 12, 3, 7, tzinfo=UTC)
+    quiet = workspace.invoke("run")
+    assert quiet.exit_code == 3 and "edition 2026-11 is due on 2026-12-25" in quiet.stderr
+    clock.now = datetime(2026, 12, 25, 7, tzinfo=UTC)
+    assert workspace.invoke("run").exit_code == 0
+    assert list((workspace.state / "outbox" / "2026-11").glob("*.eml"))
+
+
+def test_an_edition_past_its_days_late_when_the_month_turned_is_refused_once_not_dropped(workspace, clock):
+    # the machine was off from 24 November to 10 December: October is refused as late, and said so
+    workspace.configure(base=BASE_CONFIG.replace("max_days_late = 4000", "send_day = 25\nmax_days_late = 10"))
+    clock.now = datetime(2026, 12, 10, 7, tzinfo=UTC)
+    result = workspace.invoke("run")
+    assert result.exit_code == 1, result.output
+    assert "edition 2026-10 is 15 days late" in result.stderr and "--month 2026-10 --force" in result.stderr
+    again = workspace.invoke("run")
+    assert again.exit_code == 3 and "edition 2026-11 is due on 2026-12-25" in again.stderr
+    assert not (workspace.state / "outbox").exists()
