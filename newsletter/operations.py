@@ -129,10 +129,15 @@ def _skip(store: Store, month: Month, why: str) -> None:
 
 
 def missed_before(store: Store, month: Month) -> str | None:
-    """A note when the month before `month` was never sent: it is not caught up automatically."""
+    """A note when the month before `month` was never sent, or did not reach everyone: from now on
+    runs look at `month`, so the earlier one is not caught up or finished automatically."""
     earlier = month.previous()
     edition = store.edition(earlier.label)
-    if edition is None and store.has_results(earlier.label):
+    if edition is not None and edition.status in ("sending", "failed"):
+        return (f"edition {earlier} did not reach everyone and is not finished by itself; see 'newsletter history', "
+                f"finish it with: newsletter run --month {earlier}")
+    waiting = edition is not None and edition.status in ("draft", "approved")
+    if waiting or (edition is None and store.has_results(earlier.label)):
         return f"edition {earlier} was never sent; send it on purpose with --month {earlier} --force"
     return None
 

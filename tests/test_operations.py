@@ -89,3 +89,26 @@ def test_an_earlier_edition_never_sent_is_a_note_not_caught_up(config, store):
     stored(store, OCT.previous())
     (note,) = decide_run(config, store, OCT, DUE).notes
     assert "edition 2026-09 was never sent" in note and "--month 2026-09 --force" in note
+
+
+@pytest.mark.parametrize("status", ["sending", "failed"])
+def test_an_earlier_edition_that_did_not_reach_everyone_is_a_note_when_the_next_one_goes_out(config, store, status):
+    stored(store, OCT.previous())
+    store.save_edition(OCT.previous().label, status)  # the rest of the company never gets it by itself
+    (note,) = decide_run(config, store, OCT, DUE).notes
+    assert "edition 2026-09 did not reach everyone" in note and "newsletter run --month 2026-09" in note
+
+
+@pytest.mark.parametrize("status", ["draft", "approved"])
+def test_an_earlier_edition_that_waited_for_approval_is_a_note_when_the_next_one_goes_out(config, store, status):
+    stored(store, OCT.previous())
+    store.save_edition(OCT.previous().label, status)
+    (note,) = decide_run(config, store, OCT, DUE).notes
+    assert "edition 2026-09 was never sent" in note and "--month 2026-09 --force" in note
+
+
+@pytest.mark.parametrize("status", ["sent", "skipped"])
+def test_an_earlier_edition_sent_or_skipped_is_no_note(config, store, status):
+    stored(store, OCT.previous())
+    store.save_edition(OCT.previous().label, status)
+    assert decide_run(config, store, OCT, DUE).notes == ()
