@@ -97,6 +97,15 @@ def approve_command(ws: Workspace, label: str, digest: str | None = None) -> str
     return f"newsletter approve {_where(ws)} {_edition_option(label)}{pinned}"
 
 
+def what_sends(store: Store, label: str) -> str:
+    """What sends the approved edition `label`: the run, or, once skipped as too late (the daily
+    run leaves it alone then), only a run with --force."""
+    edition = store.edition(label)
+    if edition is not None and edition.status == "skipped":
+        return f"it was skipped as too late, so 'newsletter run {_edition_option(label)} --force' sends it"
+    return f"'newsletter run {_edition_option(label)}' sends it"
+
+
 def preview_command(ws: Workspace, label: str) -> str:
     return f"newsletter preview {_where(ws)} {_edition_option(label)}"
 

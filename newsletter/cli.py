@@ -358,7 +358,7 @@ def approve(open_workspace, month: str | None, year: str | None, approver: str |
     """Approve the month's draft (or the year in review's) as it is now: run and send then deliver
     exactly this content."""
     from newsletter.approval import approve as record
-    from newsletter.approval import default_approver
+    from newsletter.approval import default_approver, what_sends
     from newsletter.collect import ensure_collected
     from newsletter.editions import for_sending
 
@@ -367,9 +367,8 @@ def approve(open_workspace, month: str | None, year: str | None, approver: str |
     ensure_collected(ws, period)
     newsletter = for_sending(ws, period)
     approval = record(ws.store, newsletter, approver or default_approver(), expected_hash=expected)
-    which = "--year" if isinstance(period, Year) else "--month"
     click.echo(f"Approved {period} ({newsletter.subject}), content {approval.short_hash}, by {approval.approved_by}. "
-               f"'newsletter run {which} {period}' sends it; any change to it needs a new approval.")
+               f"{what_sends(ws.store, period.label)}; any change to it needs a new approval.")
 
 
 @cli.command()

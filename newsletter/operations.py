@@ -76,7 +76,10 @@ def decide_run(config: Config, store: Store, month: Month, now: datetime, *, for
         return RunDecision(month, too_late=too_late)
     started = edition is not None and edition.status in ("sending", "failed")  # the ledger says who is left
     # A draft waiting for approval keeps the numbers the reviewers see; `newsletter collect` refreshes them.
-    awaiting = edition is not None and edition.status in ("draft", "approved") and store.has_results(month.label)
+    # So does one skipped as too late once approved: collecting again would undo the approval --force is to send.
+    reviewed = edition is not None and (edition.status in ("draft", "approved") or (
+        edition.status == "skipped" and store.latest_approval(month.label) is not None))
+    awaiting = reviewed and store.has_results(month.label)
     missed = missed_before(store, month)
     return RunDecision(month, collect=not (started or awaiting),
                        backfill=config.newsletter.history_months if demo else 0, check_partial=not force,

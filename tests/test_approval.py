@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from importlib.metadata import entry_points
 
 import pytest
 
+from newsletter.collectors.base import Collector
+from newsletter.collectors.registry import GROUP, CollectorRegistry
+from newsletter.results import TicketStats
 from tests.fixtures.workspace import BASE_CONFIG
 
 HERO = ('{%% extends "default:newsletter.mjml.j2" %%}\n{%% block hero %%}<mj-section><mj-column>'
@@ -209,3 +214,37 @@ def test_the_approve_command_it_prints_works_as_pasted_from_a_folder_with_a_spac
     args = shlex.split(command)[1:]  # after "newsletter"
     approved = CliRunner().invoke(cli, [*args, "--by", "Alice"], catch_exceptions=False)
     assert approved.exit_code == 0, (command, approved.output)
+
+
+class DriftingDesk(Collector):
+    """A help desk whose month changes a little each time it is asked (ratings and reopened tickets come in)."""
+
+    type = "drifting_desk"
+    kind = "ticketing"
+    calls = 0
+
+    def collect(self, month):
+        type(self).calls += 1
+        return TicketStats(opened=40 + type(self).calls, resolved=30 + type(self).calls)
+
+
+def test_an_edition_approved_after_it_was_skipped_as_late_is_sent_as_approved_with_force(gated, clock):
+    # the reviewer was away: the draft was refused as too late; approved later, --force sends what was approved
+    gated.configure('require_approval = true\nreviewers = ["boss@example.com"]\n',
+                    base=BASE_CONFIG.replace("max_days_late = 4000", "max_days_late = 10").replace(
+                        'state_dir = "state"', 'state_dir = "state"\ntheme = "brand"'))
+    gated.write("sources/desk.toml", 'type = "drifting_desk"\nname = "desk"\ntitle = "Service desk"\n')
+    registry = CollectorRegistry({**{e.name: e for e in entry_points(group=GROUP)}, "drifting_desk": DriftingDesk})
+    DriftingDesk.calls = 0
+    clock.now = datetime(2026, 11, 2, 7, tzinfo=UTC)
+    assert gated.invoke("run", "--month", "2026-10", registry=registry).exit_code == 3
+    clock.now = datetime(2026, 11, 12, 7, tzinfo=UTC)
+    late = gated.invoke("run", "--month", "2026-10", registry=registry)
+    assert late.exit_code == 1 and "11 days late" in late.stderr, late.output
+    approved = gated.invoke("approve", "--month", "2026-10", "--by", "alice", registry=registry)
+    assert approved.exit_code == 0, approved.output
+    assert "skipped as too late" in approved.output and "newsletter run --month 2026-10 --force" in approved.output
+    forced = gated.invoke("run", "--month", "2026-10", "--force", registry=registry)
+    assert forced.exit_code == 0, forced.output
+    assert DriftingDesk.calls == 1, "the numbers alice approved are the ones sent"
+    assert len(sent(gated)) == 1

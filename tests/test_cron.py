@@ -390,25 +390,6 @@ def test_a_ping_url_that_is_not_one_is_a_warning_and_the_run_goes_on(workspace, 
     assert "5f1e-secret-uuid" not in result.output
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    """The clock of every workspace the CLI opens in the test: set `clock.now`."""
-    from newsletter.workspace import Workspace
-
-    class Clock:
-        now = datetime(2026, 12, 2, 7, tzinfo=UTC)
-
-    opened = Workspace.open.__func__
-
-    def open_with_clock(cls, **kwargs):
-        ws = opened(cls, **kwargs)
-        ws.clock = lambda: Clock.now
-        return ws
-
-    monkeypatch.setattr(Workspace, "open", classmethod(open_with_clock))
-    return Clock
-
-
 def test_an_edition_due_late_in_a_month_is_still_caught_up_after_the_month_turns(workspace, clock):
     # send_day 25: October is due on 25 November; a machine off from the 24th to 2 December catches it up
     workspace.configure(base=BASE_CONFIG.replace("max_days_late = 4000", "send_day = 25\nmax_days_late = 10"))

@@ -112,3 +112,13 @@ def test_an_earlier_edition_sent_or_skipped_is_no_note(config, store, status):
     stored(store, OCT.previous())
     store.save_edition(OCT.previous().label, status)
     assert decide_run(config, store, OCT, DUE).notes == ()
+
+
+def test_a_skipped_edition_forced_keeps_its_numbers_once_approved_else_collects_again(config, store):
+    from newsletter.store import Approval
+
+    stored(store, OCT)
+    store.save_edition(OCT.label, "skipped")
+    assert decide_run(config, store, OCT, LATE, force=True).collect, "never reviewed: the numbers are fetched again"
+    store.save_approval(Approval(OCT.label, "ab" * 32, "alice", "2026-11-21T08:00:00+00:00"))
+    assert not decide_run(config, store, OCT, LATE, force=True).collect, "what alice approved is what --force sends"
