@@ -140,7 +140,9 @@ def missed_before(store: Store, month: Month) -> str | None:
         return (f"edition {earlier} did not reach everyone and is not finished by itself; see 'newsletter history', "
                 f"finish it with: newsletter run --month {earlier}")
     waiting = edition is not None and edition.status in ("draft", "approved")
-    if waiting or (edition is None and store.has_results(earlier.label)):
+    # nothing stored for it in a workspace that has older numbers: no run while it was due (the machine off)
+    gap = (store.first_month() or earlier.label) < earlier.label
+    if waiting or (edition is None and (store.has_results(earlier.label) or gap)):
         return f"edition {earlier} was never sent; send it on purpose with --month {earlier} --force"
     return None
 

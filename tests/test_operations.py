@@ -122,3 +122,12 @@ def test_a_skipped_edition_forced_keeps_its_numbers_once_approved_else_collects_
     assert decide_run(config, store, OCT, LATE, force=True).collect, "never reviewed: the numbers are fetched again"
     store.save_approval(Approval(OCT.label, "ab" * 32, "alice", "2026-11-21T08:00:00+00:00"))
     assert not decide_run(config, store, OCT, LATE, force=True).collect, "what alice approved is what --force sends"
+
+
+def test_an_earlier_month_nobody_ran_while_it_was_due_is_a_note_in_a_workspace_already_in_use(config, store):
+    # the machine was off for all of October: September's edition was never even composed
+    stored(store, OCT.shift(-2))
+    (note,) = decide_run(config, store, OCT, DUE).notes
+    assert "edition 2026-09 was never sent" in note and "--month 2026-09 --force" in note
+    with Store.memory() as new:  # a workspace's first edition: nothing before it to miss
+        assert decide_run(config, new, OCT, DUE).notes == ()
