@@ -32,7 +32,7 @@ from newsletter.config import Config
 from newsletter.delivery.message import Envelope
 from newsletter.delivery.notices import build_notice, send_notices
 from newsletter.delivery.registry import make_transport
-from newsletter.editions import draft, due_date, refuse_partial, send_edition
+from newsletter.editions import draft, due_date, frozen, refuse_partial, send_edition
 from newsletter.errors import ConfigError, LockHeld, NewsletterError, NothingToDo, SourceError
 from newsletter.http import HttpClient, HttpPolicy, make_session, redact_url
 from newsletter.limits import DeadlineExceeded
@@ -163,10 +163,13 @@ def run(ws: Workspace, period: Month | Year, *, force: bool = False, echo: Echo 
             _skip(ws.store, period, decision.too_late)
         for note in decision.notes:
             log.warning("%s", note)
-        if decision.collect:
-            failures = required_failures(ws.config, collect(ws, period, backfill=decision.backfill))
-            if failures:
-                raise NewsletterError("required source failed, not sending: " + "; ".join(failures))
+        # what is stored counts as much as a fresh collection (a draft approved with a required source
+        # failed); only an edition that has reached someone goes on as it is
+        results = (collect(ws, period, backfill=decision.backfill) if decision.collect
+                   else [] if frozen(ws, period) else ws.store.results(period.label))
+        failures = required_failures(ws.config, results)
+        if failures:
+            raise NewsletterError("required source failed, not sending: " + "; ".join(failures))
         if decision.check_partial:
             refuse_partial(ws, period)
         _send(ws, period, echo=echo)

@@ -10,6 +10,7 @@ import pytest
 
 from newsletter.collectors.base import Collector
 from newsletter.collectors.registry import GROUP, CollectorRegistry
+from newsletter.errors import SourceError
 from newsletter.results import TicketStats
 from tests.fixtures.workspace import BASE_CONFIG
 
@@ -248,3 +249,26 @@ def test_an_edition_approved_after_it_was_skipped_as_late_is_sent_as_approved_wi
     assert forced.exit_code == 0, forced.output
     assert DriftingDesk.calls == 1, "the numbers alice approved are the ones sent"
     assert len(sent(gated)) == 1
+
+
+class DownDesk(Collector):
+    """A required help desk that cannot be reached this month."""
+
+    type = "down_desk"
+    kind = "ticketing"
+
+    def collect(self, month):
+        raise SourceError("the help desk answered 503 Service Unavailable")
+
+
+def test_an_approved_draft_missing_a_required_source_is_held_back_like_a_fresh_collection(gated):
+    # `collect` stored the required source as failed; approving the draft does not lift the rule
+    gated.write("sources/desk.toml", 'type = "down_desk"\nname = "desk"\nrequired = true\n')
+    registry = CollectorRegistry({**{e.name: e for e in entry_points(group=GROUP)}, "down_desk": DownDesk})
+    assert gated.invoke("collect", "--month", "2026-10", registry=registry).exit_code == 1
+    approved = gated.invoke("approve", "--month", "2026-10", "--by", "alice", registry=registry)
+    assert approved.exit_code == 0, approved.output
+    result = gated.invoke("run", "--month", "2026-10", registry=registry)
+    assert result.exit_code == 1, result.output
+    assert "required source failed, not sending: desk: the help desk answered 503" in result.stderr
+    assert sent(gated) == []
