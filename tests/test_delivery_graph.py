@@ -322,3 +322,19 @@ def test_minute_limit_waits_for_the_oldest_send_to_age_out():
         now[0] += 1
     limit.wait()
     assert waits == [57.0]
+
+
+def test_a_run_stopped_while_waiting_for_the_minute_limit_leaves_that_person_queued(graph, tmp_path):
+    """At 30 a minute most of a long run is spent in the mailbox's limit: Ctrl-C there
+    sent nothing to the person waiting, who is sent to by the next run, not left "may have arrived"."""
+    state, settings = graph
+
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    transport = GraphTransport(replace(settings, per_minute=1), "it@example.com", sleep=interrupted)
+    with Store.open(tmp_path) as store:
+        with pytest.raises(KeyboardInterrupt):
+            deliver(store, EDITION, people(*PEOPLE[:2]), transport, DeliveryPlan(Envelope("it@example.com")))
+        assert [r.status for r in store.deliveries("2026-10")] == ["accepted", "queued"]
+    assert len(state.sent) == 1

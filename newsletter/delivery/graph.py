@@ -159,7 +159,6 @@ class GraphTransport(Transport):
 
     def send(self, out: Outgoing, before_data: Callable[[], None]) -> str:
         body = base64.b64encode(out.data)
-        before_data()
         waited = 0.0  # in all, for this message: throttling asked again and again must end too
         while True:  # 429 means "not taken": the same message again, after the wait Graph asks for
             self.limit.wait()
@@ -168,6 +167,7 @@ class GraphTransport(Transport):
             except TransportError as exc:
                 raise TransportError(str(exc), not_sent=True) from None
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/plain"}
+            before_data()  # after the minute's wait and the token: a run stopped in them sent nothing
             try:
                 response = self.session.post(self.endpoint, data=body, headers=headers, allow_redirects=False,
                                              timeout=(10, self.settings.timeout_s))
