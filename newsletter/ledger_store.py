@@ -52,6 +52,7 @@ class Mark:
     message_id: str | None = None
     detail: str | None = None
     attempted: bool = False  # a refusal before the data counts as an attempt
+    untried: bool = False  # back to `queued`, nothing sent: the attempt its `sending` counted is taken back
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,8 @@ class LedgerTables:
         stamp = now_iso()
         for m in marks:
             assert m.status in LEDGER_STATES, m.status
-            rows.append((m.status == "sending", m.attempted, m.status, m.error, m.message_id, m.detail, stamp,
-                         m.status == "sending" or m.attempted, stamp, month, m.recipient))
+            rows.append((m.status == "sending", m.attempted, m.untried, m.status, m.error, m.message_id, m.detail,
+                         stamp, m.status == "sending" or m.attempted, stamp, m.untried, month, m.recipient))
         self._synchronous(self.sync if durable else "NORMAL")
         try:
             if len(rows) == 1:  # one statement is its own transaction (autocommit): no BEGIN, no COMMIT
@@ -188,7 +189,8 @@ class LedgerTables:
 
 
 _MARK = """UPDATE deliveries SET
-     attempts=attempts + (CASE WHEN ? OR (? AND status != 'sending') THEN 1 ELSE 0 END),
+     attempts=attempts + (CASE WHEN ? OR (? AND status != 'sending') THEN 1 WHEN ? AND attempts > 0 THEN -1 ELSE 0 END),
      status=?, last_error=?, message_id=COALESCE(?, message_id), detail=COALESCE(?, detail),
-     updated_at=?, first_attempt_at=CASE WHEN ? THEN COALESCE(first_attempt_at, ?) ELSE first_attempt_at END
+     updated_at=?, first_attempt_at=CASE WHEN ? THEN COALESCE(first_attempt_at, ?)
+       WHEN ? AND attempts <= 1 THEN NULL ELSE first_attempt_at END
    WHERE month=? AND recipient=?"""

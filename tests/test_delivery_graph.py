@@ -9,6 +9,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -338,3 +339,22 @@ def test_a_run_stopped_while_waiting_for_the_minute_limit_leaves_that_person_que
             deliver(store, EDITION, people(*PEOPLE[:2]), transport, DeliveryPlan(Envelope("it@example.com")))
         assert [r.status for r in store.deliveries("2026-10")] == ["accepted", "queued"]
     assert len(state.sent) == 1
+
+
+def test_a_person_put_back_is_not_counted_as_tried_for_retry_until_days(graph, tmp_path):
+    """403 on the first run, the admin consents days later: that run's 503 for the person is retried
+    by the next run like everyone's, not given up as if temporarily refused since the first run."""
+    state, settings = graph
+    plan = DeliveryPlan(Envelope("it@example.com"), retry_until_days=3)
+    with Store.open(tmp_path) as store:
+        state.answers = [(403, {})]
+        with pytest.raises(TransportError):
+            deliver(store, EDITION, people(*PEOPLE[:2]), GraphTransport(settings, "it@example.com"), plan)
+        days_ago = (datetime.now(UTC) - timedelta(days=4)).isoformat(timespec="seconds")
+        store.db.execute("UPDATE deliveries SET first_attempt_at=? WHERE first_attempt_at IS NOT NULL", (days_ago,))
+        state.answers = [(503, {})]  # four days later, consent granted; the service busy for the first
+        deliver(store, EDITION, people(*PEOPLE[:2]), GraphTransport(settings, "it@example.com"), plan)
+        assert [r.status for r in store.deliveries("2026-10")] == ["temp_failed", "accepted"]
+        deliver(store, EDITION, people(*PEOPLE[:2]), GraphTransport(settings, "it@example.com"), plan)
+        rows = store.deliveries("2026-10")
+    assert [r.status for r in rows] == ["accepted", "accepted"], rows[0].last_error

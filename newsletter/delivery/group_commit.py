@@ -82,8 +82,9 @@ class LedgerWriter:
             self._flusher.start()
 
     def mark(self, recipient: str, status: str, *, durable: bool = True, error: str | None = None,
-             message_id: str | None = None, detail: str | None = None, attempted: bool = False) -> Outcome:
-        mine = self._enqueue(Mark(recipient, status, error, message_id, detail, attempted), durable)
+             message_id: str | None = None, detail: str | None = None, attempted: bool = False,
+             untried: bool = False) -> Outcome:
+        mine = self._enqueue(Mark(recipient, status, error, message_id, detail, attempted, untried), durable)
         with self._lock:  # whoever holds it commits every mark waiting then: one transaction for them all
             if not mine.committed:
                 with self._queue_lock:

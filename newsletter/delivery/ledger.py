@@ -348,10 +348,11 @@ class _Run:
     def abandon(self, attempt: Attempt, refused: TransportError | None = None) -> None:
         """The run stops before this person's data left, or with the transport's word that it was
         `refused`: the row goes back to `queued` (unless the `sending` mark itself failed: then
-        nothing more can be written)."""
+        nothing more can be written), as if not tried: its first try, which retry_until_days counts
+        from, is still to come."""
         if (refused is not None or not attempt.data_sent) and attempt.marking.exception() is None:
             self.writer.mark(attempt.recipient.key, "queued", error=f"not sent: {refused}" if refused is not None
-                             else "not sent: the run stopped before the data").result()
+                             else "not sent: the run stopped before the data", untried=True).result()
 
     def _failed(self, key: str, status: str, exc: Exception) -> str:
         """Record a failure. Permanent refusals and connection-level errors count towards
