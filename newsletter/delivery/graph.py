@@ -181,6 +181,8 @@ class GraphTransport(Transport):
                 raise UnknownOutcome("connection to Microsoft Graph lost while sending") from None
             except requests.Timeout:
                 raise UnknownOutcome(f"no answer from Microsoft Graph within {self.settings.timeout_s:g} s") from None
+            except requests.RequestException as exc:  # the answer broke off (a body cut short): it may have been taken
+                raise UnknownOutcome(f"the answer of Microsoft Graph broke off ({type(exc).__name__})") from None
             if response.status_code != 429:
                 return self._outcome(response)
             waited += self._throttled(response, waited)
