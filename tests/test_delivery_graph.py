@@ -73,6 +73,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(401, {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid "
                                         "client secret provided."})
             return self._json(200, {"token_type": "Bearer", "expires_in": self.graph.expires_in, "access_token": TOKEN})
+        if self.path.startswith("/echo/"):  # a gateway whose refusal quotes the request it was sent
+            return self._json(400, {"error": {"code": "BadRequest", "message": "refused: Authorization: "
+                                              f"{self.headers.get('Authorization')}"}})
         if self.path.startswith("/v1.0/users/") and self.path.endswith("/sendMail"):
             if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                 return self._json(401, {"error": {"code": "InvalidAuthenticationToken", "message": "bad token"}})
@@ -395,3 +398,16 @@ def test_graph_answer_cut_short_is_unknown_not_a_traceback(graph, tmp_path):
         assert report.counts == {"unknown": 2} and "Microsoft Graph" in rows[0].last_error
     finally:
         listener.close()
+
+
+def test_graph_refusal_quoting_the_request_never_records_the_token(graph, tmp_path, caplog):
+    """The bearer token sends as any mailbox of the tenant: an answer that echoes it is masked in the
+    ledger, the log and the error, as every other source's answers are."""
+    state, settings = graph
+    settings = replace(settings, graph_url=f"{state.base}/echo")
+    with Store.open(tmp_path) as store:
+        deliver(store, EDITION, people(*PEOPLE[:1]), GraphTransport(settings, "it@example.com"),
+                DeliveryPlan(Envelope("it@example.com")))
+        rows = store.deliveries("2026-10")
+    assert rows[0].status == "perm_failed" and "Authorization: ***" in rows[0].last_error
+    assert TOKEN not in rows[0].last_error and TOKEN not in caplog.text

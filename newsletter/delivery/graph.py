@@ -39,6 +39,7 @@ from newsletter.entra import EntraApp, EntraRefused, EntraUnreachable, client_cr
 from newsletter.errors import ConfigError
 from newsletter.hosts import is_loopback, url_host
 from newsletter.http import HttpPolicy, make_session, redact_url
+from newsletter.redaction import header_secrets, redact
 
 if TYPE_CHECKING:
     from newsletter.binding import Where
@@ -243,12 +244,14 @@ def _untrusted(exc: requests.ConnectionError) -> bool:
 
 
 def _graph_error(response: requests.Response) -> str:
-    """Graph's {"error": {"code", "message"}}; whatever else answered (a gateway, a proxy) as it says it."""
+    """Graph's {"error": {"code", "message"}}; whatever else answered (a gateway, a proxy) as it says it,
+    with the bearer token it was sent masked (an answer may quote the request)."""
+    secrets = header_secrets(response.request.headers.items())
     try:
         body = response.json()
     except ValueError:
-        return response.reason or "no detail"
+        return redact(response.reason or "no detail", secrets)
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
-        return f"{error.get('code', '')}: {error.get('message', '')}"[:200]
-    return str(error)[:200] if isinstance(error, str) and error else response.reason or "no detail"
+        return redact(f"{error.get('code', '')}: {error.get('message', '')}", secrets)[:200]
+    return redact(str(error) if isinstance(error, str) and error else response.reason or "no detail", secrets)[:200]
