@@ -110,3 +110,13 @@ def test_the_configuration_page_documents_every_key_a_source_takes(key):
     found = [section for section in sections(page) if section.title == "Sources"]
     assert found and documents_key(page[found[0].start:found[0].end], key), (
         f"docs/configuration.md: the Sources section does not document `{key}`")
+
+
+def test_the_configuration_page_lists_every_built_in_source_type():
+    from tests.test_source_examples import BUILTIN
+
+    page = CONFIGURATION.read_text()
+    table = page[page.index("### Source types"):page.index("### Collectors of your own")]
+    listed = set(re.findall(r"`([a-z0-9_]+)`", table))
+    missing = sorted(set(BUILTIN) - listed)
+    assert not missing, f"docs/configuration.md: the Source types table does not list {', '.join(missing)}"
