@@ -120,3 +120,26 @@ def test_the_configuration_page_lists_every_built_in_source_type():
     listed = set(re.findall(r"`([a-z0-9_]+)`", table))
     missing = sorted(set(BUILTIN) - listed)
     assert not missing, f"docs/configuration.md: the Source types table does not list {', '.join(missing)}"
+
+
+
+def theme_keys(table: dict, prefix: str = "") -> typing.Iterator[tuple[str, str]]:
+    """(table, key) of every value of a theme.toml; [headings] as one, since its keys are the sections'."""
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from [(f"{prefix}{key}", "")] if key == "headings" else theme_keys(value, f"{prefix}{key}.")
+        else:
+            yield prefix.removesuffix("."), key
+
+
+def test_the_themes_page_documents_every_key_of_the_built_in_theme_toml():
+    import tomllib
+
+    page = (DOCS / "themes.md").read_text()
+    rows = [line.split("|")[1] for line in page[page.index("## Branding and themes"):].splitlines()
+            if line.startswith("| `")]
+    built_in = tomllib.loads((REPO / "templates" / "default" / "theme.toml").read_text())
+    missing = [f"{table}.{key}".strip(".") for table, key in theme_keys(built_in)
+               if not any((not table or f"`[{table}]`" in row)
+                          and (not key or f"`{key}`" in row.replace(f"`[{table}]`", "")) for row in rows)]
+    assert not missing, f"docs/themes.md: the theme.toml table does not document {', '.join(missing)}"
