@@ -143,3 +143,32 @@ def test_the_themes_page_documents_every_key_of_the_built_in_theme_toml():
                if not any((not table or f"`[{table}]`" in row)
                           and (not key or f"`{key}`" in row.replace(f"`[{table}]`", "")) for row in rows)]
     assert not missing, f"docs/themes.md: the theme.toml table does not document {', '.join(missing)}"
+
+
+def shape_keys(shape: object) -> typing.Iterator[str]:
+    """Every key of a pinned `collect --json` shape, nested ones included (a custom metric's own name left out)."""
+    if isinstance(shape, dict):
+        for key, inner in shape.items():
+            if key != "values":
+                yield key
+            yield from shape_keys(next(iter(inner.values())) if key == "values" else inner)
+    elif isinstance(shape, list):
+        for inner in shape:
+            yield from shape_keys(inner)
+
+
+@pytest.mark.parametrize("kind", ["ticketing", "mail_security", "uptime", "highlights", "custom", "backup",
+                                  "devices", "awareness"])
+def test_the_metric_definitions_name_every_key_collect_json_gives(kind):
+    from tests import test_json_shape as pinned
+
+    shapes = {"ticketing": [pinned.TICKETING], "mail_security": [pinned.EXPORT_MAIL, pinned.COUNTER_MAIL],
+              "uptime": [pinned.UPTIME], "highlights": [pinned.HIGHLIGHTS], "custom": [pinned.CUSTOM],
+              "backup": [pinned.BACKUP], "devices": [pinned.DEVICES], "awareness": [pinned.AWARENESS]}[kind]
+    page = (DOCS / "metrics.md").read_text()
+    spans = sections(page)
+    own = next(s for s in spans if s.title.endswith(f"(`{kind}`)"))
+    every = next(s for s in spans if s.title == "Every kind")
+    text = page[own.start:own.end] + page[every.start:every.end]
+    missing = sorted({key for shape in shapes for key in shape_keys(shape) if f"`{key}`" not in text})
+    assert not missing, f"docs/metrics.md: the `{kind}` section does not name {', '.join(missing)}"
