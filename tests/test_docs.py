@@ -173,3 +173,19 @@ def test_the_metric_definitions_name_every_key_collect_json_gives(kind):
     text = page[own.start:own.end] + page[every.start:every.end]
     missing = sorted({key for shape in shapes for key in shape_keys(shape) if f"`{key}`" not in text})
     assert not missing, f"docs/metrics.md: the `{kind}` section does not name {', '.join(missing)}"
+
+
+def test_the_pages_on_collectors_name_every_kind_and_its_result_type():
+    from newsletter.results import KIND_TYPES
+
+    guide = (DOCS / "writing-a-collector.md").read_text()
+    rows = [line for line in guide.splitlines() if line.startswith("| `")]
+    missing = [kind for kind, cls in KIND_TYPES.items()
+               if not any(line.startswith(f"| `{kind}` |") and f"`{cls.__name__}`" in line for line in rows)]
+    assert not missing, f"docs/writing-a-collector.md: the result of each kind does not give {', '.join(missing)}"
+    key_row = next(line for line in rows if line.startswith("| `kind` |"))
+    own = CONFIGURATION.read_text()
+    own = own[own.index("### Collectors of your own"):]
+    for where, text in (("writing-a-collector.md, the `kind` row", key_row), ("configuration.md", own)):
+        unnamed = [kind for kind in KIND_TYPES if f"`{kind}`" not in text]
+        assert not unnamed, f"docs/{where} does not name the kinds {', '.join(unnamed)}"
