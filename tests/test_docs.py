@@ -189,3 +189,13 @@ def test_the_pages_on_collectors_name_every_kind_and_its_result_type():
     for where, text in (("writing-a-collector.md, the `kind` row", key_row), ("configuration.md", own)):
         unnamed = [kind for kind in KIND_TYPES if f"`{kind}`" not in text]
         assert not unnamed, f"docs/{where} does not name the kinds {', '.join(unnamed)}"
+
+
+def test_the_themes_page_lists_every_block_of_the_built_in_template():
+    template = (REPO / "templates" / "default" / "newsletter.mjml.j2").read_text()
+    page = (DOCS / "themes.md").read_text()
+    table = page[page.index("## The default theme's blocks"):page.index("### Change the colours and the logo")]
+    cells = " ".join(line.split("|")[1] for line in table.splitlines() if line.startswith("| `"))
+    blocks = dict.fromkeys(re.findall(r"{%-? *block (\w+)", template))
+    missing = [block for block in blocks if f"`{block}`" not in cells]
+    assert not missing, f"docs/themes.md: the table of blocks does not list {', '.join(missing)}"
