@@ -19,6 +19,7 @@ import click
 
 from newsletter import __version__, drafts
 from newsletter.collectors.registry import CollectorRegistry
+from newsletter.config import MAX_HISTORY_MONTHS
 from newsletter.errors import LockHeld, NewsletterError, UsageError
 from newsletter.period import Year
 from newsletter.workspace import Workspace, create_workspace
@@ -165,7 +166,8 @@ def _report_failed_sources(ws: Workspace, period) -> None:
 @cli.command()
 @workspace_options
 @month_option
-@click.option("--backfill", default=0, show_default=True, help="Also collect this many earlier months not stored.")
+@click.option("--backfill", default=0, show_default=True, type=click.IntRange(0, MAX_HISTORY_MONTHS),
+              help="Also collect this many earlier months not stored.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 def collect(open_workspace, month: str, backfill: int, as_json: bool) -> None:
     """Collect the month's numbers from every source and store them."""

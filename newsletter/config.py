@@ -34,6 +34,7 @@ CONFIG_NAME = "newsletter.toml"
 # [delivery]'s numbers and their highest: 0 means none (no rate limit, no retry)
 DELIVERY_LIMITS = {"rate_per_s": 100_000, "retry_rounds": 100, "retry_backoff_s": 86_400, "retry_until_days": 366}
 SOURCE_KEYS = ("type", "name", "title", "required", "enabled", "deadline_s", "max_pages")
+MAX_HISTORY_MONTHS = 240  # earlier months read (history_months, collect --backfill): twenty years is plenty
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,9 @@ def load_config(path: Path, registry: CollectorRegistry, *, state_dir: Path | No
     except ValueError as exc:
         raise ConfigError(f"{path}: newsletter.timezone: {exc}") from exc
     _check_archive_url(settings.archive_url, path)
+    if not 0 <= settings.history_months <= MAX_HISTORY_MONTHS:  # each is read, and check makes a demo one each
+        raise ConfigError(f"{path}: newsletter.history_months: expected a number of months from 0 to "
+                          f"{MAX_HISTORY_MONTHS}, got {settings.history_months}")
     if state_dir is not None:
         settings = replace(settings, state_dir=state_dir.absolute())
     delivery = workspace.delivery

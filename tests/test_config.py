@@ -223,3 +223,17 @@ def test_deadline_and_page_limit_are_common_source_keys(workspace):
 def test_bad_deadline_or_page_limit(workspace, line, fragment):
     workspace.write("sources/tuned.toml", f'type = "demo_uptime"\n{line}\n')
     assert_config_error(workspace.invoke("check"), "tuned.toml", fragment)
+
+
+@pytest.mark.parametrize("months", [-1, 241])
+def test_history_months_out_of_range_is_a_config_error_not_a_run_that_never_ends(workspace, months):
+    """Each earlier month is read (and `check` makes a demo month for each): 100,000 would run for hours."""
+    text = workspace.configure().read_text()
+    workspace.config.write_text(text.replace('state_dir = "state"', f'state_dir = "state"\nhistory_months = {months}'))
+    assert_config_error(workspace.invoke("check"), "newsletter.history_months", "from 0 to 240", str(months))
+
+
+@pytest.mark.parametrize("months", ["-1", "241"])
+def test_backfill_out_of_range_is_refused(workspace, months):
+    result = workspace.invoke("collect", "--backfill", months)
+    assert result.exit_code == 2 and "--backfill" in result.output and "Traceback" not in result.output
