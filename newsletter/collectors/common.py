@@ -148,6 +148,19 @@ def check_range(name: str, key: str, value: float, low: float, high: float | Non
         raise ConfigError(f"source {name}: {key}: expected a value {expected}, got {_number(value)}")
 
 
+def whole_count(value: Any) -> int | None:
+    """A vendor's count, sent as a number or as a string of one ("42"), when it is whole and not
+    negative; None otherwise: 12.5, NaN, an infinity, a boolean or -3 is no count of anything, and
+    not one to cut to a whole number."""
+    if isinstance(value, bool):
+        return None
+    try:
+        count = int(value) if not isinstance(value, float) or value.is_integer() else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return count if count is not None and count >= 0 else None
+
+
 def _number(value: float) -> str:
     """1000000 and 0.5 as people write them (`:g` alone would write 1e+06)."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:

@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from newsletter.binding import Secret
-from newsletter.collectors.common import HttpSource, HttpSourceSettings
+from newsletter.collectors.common import HttpSource, HttpSourceSettings, whole_count
 from newsletter.errors import ConfigError, SourceError
 from newsletter.http import HttpClient, PageGuard
 from newsletter.period import Month
@@ -178,10 +178,7 @@ def _not_yet_published(answer: dict[str, Any], day: str) -> None:
 def _int(value: Any, name: Any) -> int:
     """An intValue (an int64, sent as a string): whole and not negative; 12.5, NaN or an infinity is
     no count of mail, not one to cut to a whole number."""
-    try:
-        count = int(value) if not isinstance(value, float) or value.is_integer() else None
-    except (TypeError, ValueError, OverflowError):
-        count = None
-    if count is None or isinstance(value, bool) or count < 0:
+    count = whole_count(value)
+    if count is None:
         raise SourceError(f"Google Reports API sent {name} = {str(value)[:40]!r}, not a whole number")
     return count

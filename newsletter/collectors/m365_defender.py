@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
+from newsletter.collectors.common import whole_count
 from newsletter.collectors.entra_source import EntraSource, EntraSourceSettings
 from newsletter.errors import ConfigError, SourceError
 from newsletter.period import Month
@@ -99,10 +100,7 @@ class M365Defender(EntraSource):
 def _int(value: Any) -> int:
     """A count as Graph sends it (a number, or a string for an Int64): whole and not negative; 12.5,
     NaN or an infinity is no count, not one to cut to a whole number."""
-    try:
-        count = int(value) if not isinstance(value, float) or value.is_integer() else None
-    except (TypeError, ValueError, OverflowError):
-        count = None
-    if count is None or isinstance(value, bool) or count < 0:
+    count = whole_count(value)
+    if count is None:
         raise SourceError(f"Microsoft Graph sent a count of {str(value)[:40]!r}, not a whole number")
     return count

@@ -21,7 +21,7 @@ from itertools import pairwise
 from typing import Any
 
 from newsletter.binding import Secret
-from newsletter.collectors.common import HttpSource, HttpSourceSettings, check_range
+from newsletter.collectors.common import HttpSource, HttpSourceSettings, check_range, whole_count
 from newsletter.errors import ConfigError, SourceError
 from newsletter.period import Month
 from newsletter.results import MailStats
@@ -164,11 +164,8 @@ def parse_stat(data: Any) -> dict[str, int]:
 def _count(name: str, value: Any) -> int:
     """A counter as /stat sends it (a number, or a string of one): whole and not negative. A reset
     makes counters smaller, never negative; 12.5, NaN or an infinity is no count to cut to a whole one."""
-    try:
-        count = int(value) if not isinstance(value, float) or value.is_integer() else None
-    except (TypeError, ValueError, OverflowError):
-        count = None
-    if count is None or isinstance(value, bool) or count < 0:
+    count = whole_count(value)
+    if count is None:
         raise SourceError(f"rspamd's /stat has {name[:40]} = {str(value)[:40]}, not a whole number of messages")
     return count
 
