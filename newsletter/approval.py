@@ -72,6 +72,17 @@ def approve(store: Store, newsletter: Newsletter, by: str, *, expected_hash: str
     return approval
 
 
+def refuse_running(ws: Workspace, label: str) -> None:
+    """A month's edition is approved once the month has ended (NothingToDo): approved while it runs,
+    its numbers so far would be what the run after it sends as the whole month."""
+    if "-" not in label:  # a year in review is refused until its year is over when it is composed
+        return
+    month = ws.month(label)
+    if ws.clock() < month.end:
+        raise NothingToDo(f"{label} has not ended yet: its numbers cover only the days so far; "
+                          f"approve it once the month has ended (from {month.end:%Y-%m-%d})")
+
+
 def require_approval(ws: Workspace, newsletter: Newsletter) -> Approval:
     """The gate before delivery: the approval of this content, or NothingToDo (exit 3) after
     recording the draft and asking the reviewers."""

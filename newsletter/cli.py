@@ -360,12 +360,13 @@ def approve(open_workspace, month: str | None, year: str | None, approver: str |
     """Approve the month's draft (or the year in review's) as it is now: run and send then deliver
     exactly this content."""
     from newsletter.approval import approve as record
-    from newsletter.approval import default_approver, what_sends
+    from newsletter.approval import default_approver, refuse_running, what_sends
     from newsletter.collect import ensure_collected
     from newsletter.editions import for_sending
 
     ws = open_workspace()
     period = ws.period(month, year)
+    refuse_running(ws, period.label)
     ensure_collected(ws, period)
     newsletter = for_sending(ws, period)
     approval = record(ws.store, newsletter, approver or default_approver(), expected_hash=expected)

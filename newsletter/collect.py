@@ -234,6 +234,13 @@ def _running(result: SourceResult, month: Month, now: datetime) -> SourceResult:
                              *result.warnings])
 
 
+def collected_running(results: list[SourceResult], month: Month) -> bool:
+    """Whether some of `month`'s stored numbers were collected while it was still running (_running
+    marked them): they are the days so far, not the month's."""
+    marker = f"{month} is still running:"
+    return any(r.partial and any(w.startswith(marker) for w in r.warnings) for r in results)
+
+
 def _redact(message: str, source: SourceConfig) -> str:
     """Belt and braces: no secret of this source, in any wire form, may appear in a stored error."""
     return redact(message, secret_values(source.settings))

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from newsletter import i18n, limits
-from newsletter.collect import collect, ensure_collected, required_failures, take_snapshots
+from newsletter.collect import collect, collected_running, ensure_collected, required_failures, take_snapshots
 from newsletter.collectors.base import utcnow
 from newsletter.config import Config
 from newsletter.delivery.message import Envelope
@@ -79,7 +79,9 @@ def decide_run(config: Config, store: Store, month: Month, now: datetime, *, for
     # So does one skipped as too late once approved: collecting again would undo the approval --force is to send.
     reviewed = edition is not None and (edition.status in ("draft", "approved") or (
         edition.status == "skipped" and store.latest_approval(month.label) is not None))
-    awaiting = reviewed and store.has_results(month.label)
+    # ... unless they were collected while the month was running: the days so far never go out as the month
+    awaiting = (reviewed and store.has_results(month.label)
+                and not collected_running(store.results(month.label), month))
     missed = missed_before(store, month)
     return RunDecision(month, collect=not (started or awaiting),
                        backfill=config.newsletter.history_months if demo else 0, check_partial=not force,

@@ -300,6 +300,7 @@ class Previewer:
         assert ws is not None
         if draft.error or draft.newsletter is None:
             raise NewsletterError("the draft has an error; fix it before approving")
+        approval.refuse_running(ws, draft.month)
         if draft.newsletter.content_hash != content_hash:
             raise NewsletterError("the draft changed since the page showed it; look at it again")
         if not self._review(draft.newsletter)["open"]:  # asked now: a run may have started since the page loaded

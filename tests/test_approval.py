@@ -272,3 +272,51 @@ def test_an_approved_draft_missing_a_required_source_is_held_back_like_a_fresh_c
     assert result.exit_code == 1, result.output
     assert "required source failed, not sending: desk: the help desk answered 503" in result.stderr
     assert sent(gated) == []
+
+
+def test_a_month_still_running_cannot_be_approved_in_the_cli_or_the_preview(gated, clock):
+    # on 15 December December's numbers cover half of it: an approval now would send them as the month
+    from newsletter.errors import NothingToDo
+    from newsletter.preview import Previewer, PreviewOptions
+    from newsletter.workspace import Workspace as Opened
+
+    clock.now = datetime(2026, 12, 15, 9, tzinfo=UTC)
+    assert gated.invoke("collect", "--month", "2026-12").exit_code == 0
+    refused = gated.invoke("approve", "--month", "2026-12", "--by", "alice")
+    assert refused.exit_code == 3, refused.output
+    assert "2026-12 has not ended yet" in refused.stderr and "approve it once the month has ended" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    previewer = Previewer(lambda demo_in_memory=False, **extra: Opened.open(config_path=str(gated.config), **extra),
+                          PreviewOptions(month="2026-12", collect=True))
+    try:
+        draft = previewer.start()
+        assert draft.newsletter is not None, draft.error
+        with pytest.raises(NothingToDo, match="has not ended yet"):
+            previewer.approve("alice", draft.newsletter.content_hash)
+    finally:
+        previewer.close()
+    history = gated.invoke("history")
+    assert "alice" not in history.output
+
+
+def test_a_draft_collected_while_its_month_ran_is_collected_again_once_it_has_ended(gated, clock):
+    # `send --force` on 15 December stored half of December and asked the reviewers; the run on
+    # 2 January collects the whole month and asks them again, so the half month never goes out
+    gated.write("sources/desk.toml", 'type = "drifting_desk"\nname = "desk"\ntitle = "Service desk"\n')
+    registry = CollectorRegistry({**{e.name: e for e in entry_points(group=GROUP)}, "drifting_desk": DriftingDesk})
+    DriftingDesk.calls = 0
+    clock.now = datetime(2026, 12, 15, 9, tzinfo=UTC)
+    assert gated.invoke("collect", "--month", "2026-12", registry=registry).exit_code == 0
+    early = gated.invoke("send", "--month", "2026-12", "--force", registry=registry)
+    assert early.exit_code == 3 and "waits for approval" in early.stderr, early.output
+    assert len(review_requests(gated)) == 2
+    clock.now = datetime(2027, 1, 2, 7, tzinfo=UTC)
+    due = gated.invoke("run", "--month", "2026-12", registry=registry)
+    assert due.exit_code == 3 and "waits for approval" in due.stderr, due.output
+    assert DriftingDesk.calls == 2, "the whole month is collected"
+    assert len(review_requests(gated)) == 4, "the reviewers are asked about the whole month"
+    approved = gated.invoke("approve", "--month", "2026-12", "--by", "alice", registry=registry)
+    assert approved.exit_code == 0, approved.output
+    assert gated.invoke("run", "--month", "2026-12", registry=registry).exit_code == 0
+    sent_out = sorted((gated.state / "outbox" / "2026-12").glob("*.eml"))
+    assert len(sent_out) == 1 and "still running" not in sent_out[0].read_text(encoding="utf-8")
