@@ -359,6 +359,7 @@ def approve(open_workspace, month: str | None, year: str | None, approver: str |
             expected: str | None) -> None:
     """Approve the month's draft (or the year in review's) as it is now: run and send then deliver
     exactly this content."""
+    from newsletter import operations
     from newsletter.approval import approve as record
     from newsletter.approval import default_approver, refuse_running, what_sends
     from newsletter.collect import ensure_collected
@@ -367,9 +368,10 @@ def approve(open_workspace, month: str | None, year: str | None, approver: str |
     ws = open_workspace()
     period = ws.period(month, year)
     refuse_running(ws, period.label)
-    ensure_collected(ws, period)
-    newsletter = for_sending(ws, period)
-    approval = record(ws.store, newsletter, approver or default_approver(), expected_hash=expected)
+    with operations.lock(ws.config.state_dir):  # it archives the draft: never under a run that is sending it
+        ensure_collected(ws, period)
+        newsletter = for_sending(ws, period)
+        approval = record(ws.store, newsletter, approver or default_approver(), expected_hash=expected)
     click.echo(f"Approved {period} ({newsletter.subject}), content {approval.short_hash}, by {approval.approved_by}. "
                f"{what_sends(ws.store, period.label)}; any change to it needs a new approval.")
 

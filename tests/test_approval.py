@@ -320,3 +320,26 @@ def test_a_draft_collected_while_its_month_ran_is_collected_again_once_it_has_en
     assert gated.invoke("run", "--month", "2026-12", registry=registry).exit_code == 0
     sent_out = sorted((gated.state / "outbox" / "2026-12").glob("*.eml"))
     assert len(sent_out) == 1 and "still running" not in sent_out[0].read_text(encoding="utf-8")
+
+
+def test_approve_waits_for_a_run_that_holds_the_lock_instead_of_rewriting_its_archive(gated):
+    # a run between archiving the edition and delivering it to the first person: approve must not archive again
+    from newsletter.operations import lock
+    from newsletter.workspace import Workspace as Opened
+
+    assert gated.invoke("run", "--month", "2026-10").exit_code == 3
+    archived = gated.state / "archive" / "2026-10" / "edition.json"
+    before = archived.stat().st_mtime_ns
+    gated.write("templates/brand/newsletter.mjml.j2", HERO % "After")
+    holder = Opened.open(config_path=str(gated.config))
+    try:
+        with lock(holder.config.state_dir):
+            held = gated.invoke("approve", "--month", "2026-10", "--by", "alice")
+    finally:
+        holder.store.close()
+    assert held.exit_code == 3, held.output
+    (line,) = held.stderr.splitlines()
+    assert "another run holds" in line and str(gated.state / "newsletter.lock") in line
+    assert archived.stat().st_mtime_ns == before, "the archive is the run's"
+    assert "alice" not in gated.invoke("history").output
+    assert gated.invoke("approve", "--month", "2026-10", "--by", "alice").exit_code == 0
