@@ -137,29 +137,40 @@ def notify_reviewers(ws: Workspace, newsletter: Newsletter, earlier: Approval | 
     from newsletter.delivery.notices import build_notice, send_notices
     from newsletter.delivery.registry import make_transport
 
-    reviewers = ws.config.delivery.reviewers
+    # without reviewers the owners are asked: a draft must never wait unseen (`-q run` prints nothing)
+    reviewers = ws.config.delivery.reviewers or ws.config.run.owners
     if not reviewers:
-        return "no reviewers to notify (delivery.reviewers is empty)"
+        return "no reviewers to notify (delivery.reviewers and run.owners are empty)"
+    instead = "" if ws.config.delivery.reviewers else " (delivery.reviewers is empty, so the owners are asked)"
     month, digest = newsletter.month, newsletter.content_hash
     asked_at = ws.store.review_requested_at(month, digest)
     if asked_at:
-        return f"reviewers were asked at {asked_at}"
+        return f"reviewers were asked at {asked_at}{instead}"
     language = ws.config.newsletter.language
     with i18n.speaking(language, translations(ws, language)):  # the reviewers read the workspace's language
         changed = i18n.gettext(" (it changed since {by} approved {hash} at {at})").format(
             by=earlier.approved_by, hash=earlier.short_hash, at=earlier.approved_at) if earlier else ""
         body = review_text(ws, newsletter, changed)
+        if instead:
+            body = i18n.gettext("delivery.reviewers is empty, so the run's owners are asked.") + "\n\n" + body
         subject = i18n.gettext("Approval needed: {subject}").format(subject=newsletter.subject)
     shared = envelope(ws.config)
     notices = [build_notice(shared, reviewer, subject, body, kind=f"review.{month}") for reviewer in reviewers]
-    reached, failures = send_notices(make_transport(ws.config, "reviews"), notices)
+    try:
+        reached, failures = send_notices(make_transport(ws.config, "reviews"), notices)
+    except DeliveryError as exc:  # the mail server unreachable
+        if not instead:
+            raise
+        reached, failures = [], [str(exc)]
     for failure in failures:
         log.warning("review request not delivered to %s", failure)
+    if not reached and instead:  # the owners are a fallback: the draft waits as it would unasked, asked next run
+        return f"could not ask the owners ({'; '.join(failures)}){instead}"
     if not reached:
         raise DeliveryError(f"could not ask the reviewers ({'; '.join(failures)}); the draft of {month} waits: "
                             f"{approve_command(ws, month)}")
     ws.store.save_review_request(month, digest, reached)
-    return "asked " + ", ".join(reached)
+    return "asked " + ", ".join(reached) + instead
 
 
 def review_text(ws: Workspace, newsletter: Newsletter, changed: str = "") -> str:

@@ -71,10 +71,20 @@ def check_workspace(ws: Workspace) -> Checkup:
     everyone = recipients(ws.config)  # each bad or repeated row is a warning with its file and line
     unstarted = [collector.problem for _, collector in collectors if isinstance(collector, Unstarted)]
     warnings = [*unstarted, *held_back(sample, everyone), *_unset_secrets(ws.config), *shared_titles(ws.config),
-                *_without_catalog(ws.config)]
+                *_without_catalog(ws.config), *_nobody_reviews(ws.config)]
     return Checkup(ws.config.path, [source.name for source, _ in collectors], len(everyone), len(everyone.skipped),
                    warnings, found, plugins_in_use(ws),
                    everyone.roster.summary() if everyone.roster is not None else None)
+
+
+def _nobody_reviews(config: Config) -> list[str]:
+    """Approval required with no reviewers: each draft waits, and `-q run` says nothing about it."""
+    if not config.delivery.require_approval or config.delivery.reviewers:
+        return []
+    asked = ("the run's owners (run.owners) are asked instead" if config.run.owners
+             else "nobody is asked (run.owners is empty too)")
+    return [f"{config.path}: delivery.require_approval is true but delivery.reviewers is empty: each draft waits "
+            f"for approval and {asked}; list who approves in delivery.reviewers"]
 
 
 def _without_catalog(config: Config) -> list[str]:

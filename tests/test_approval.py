@@ -343,3 +343,24 @@ def test_approve_waits_for_a_run_that_holds_the_lock_instead_of_rewriting_its_ar
     assert archived.stat().st_mtime_ns == before, "the archive is the run's"
     assert "alice" not in gated.invoke("history").output
     assert gated.invoke("approve", "--month", "2026-10", "--by", "alice").exit_code == 0
+
+
+def test_without_reviewers_check_warns_and_the_owners_are_asked_once_not_daily(workspace, clock):
+    # `-q run` prints nothing for a draft that waits: without reviewers nobody would know until it is too late
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+
+    workspace.configure("require_approval = true\n", base=BASE_CONFIG.replace(
+        "max_days_late = 4000", 'max_days_late = 4000\nowners = ["owner@example.com"]'))
+    checked = workspace.invoke("check")
+    assert checked.exit_code == 0, checked.output
+    assert "delivery.require_approval is true but delivery.reviewers is empty" in checked.stderr
+    for day in (2, 3, 4):
+        clock.now = datetime(2026, 11, day, 7, tzinfo=UTC)
+        waits = CliRunner().invoke(cli, ["-q", "run", "--config", str(workspace.config), "--month", "2026-10"])
+        assert waits.exit_code == 3, waits.output
+    (asked,) = review_requests(workspace)
+    request = message_from_bytes(asked.read_bytes(), policy=policy.default)
+    assert request["To"] == "owner@example.com" and request["Subject"].startswith("Approval needed:")
+    assert "delivery.reviewers is empty" in request.get_content()
