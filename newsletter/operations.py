@@ -32,13 +32,13 @@ from newsletter.config import Config
 from newsletter.delivery.message import Envelope
 from newsletter.delivery.notices import build_notice, send_notices
 from newsletter.delivery.registry import make_transport
-from newsletter.editions import draft, due_date, frozen, refuse_partial, send_edition
+from newsletter.editions import draft, due_date, frozen, reach, refuse_partial, send_edition
 from newsletter.errors import ConfigError, LockHeld, NewsletterError, NothingToDo, SourceError
 from newsletter.http import HttpClient, HttpPolicy, make_session, redact_url
 from newsletter.limits import DeadlineExceeded
 from newsletter.period import Month, Year
 from newsletter.state_dir import LOCK_NAME, prepare_state_dir, unusable
-from newsletter.store import Edition, Store
+from newsletter.store import Store
 
 if TYPE_CHECKING:
     from newsletter.workspace import Workspace
@@ -71,7 +71,7 @@ def decide_run(config: Config, store: Store, month: Month, now: datetime, *, for
     `force`: send even when late or before `run.send_day`, and with a required source that covers
     only part of the month. `demo`: the demo is never late and collects its own history."""
     edition = store.edition(month.label)
-    too_late = _lateness(config, edition, now, month, force=force or demo)
+    too_late = _lateness(config, store, now, month, force=force or demo)
     if too_late:
         return RunDecision(month, too_late=too_late)
     started = edition is not None and edition.status in ("sending", "failed")  # the ledger says who is left
@@ -88,15 +88,18 @@ def decide_run(config: Config, store: Store, month: Month, now: datetime, *, for
                        notes=(missed,) if missed else ())
 
 
-def _lateness(config: Config, edition: Edition | None, now: datetime, month: Month, *, force: bool) -> str | None:
+def _lateness(config: Config, store: Store, now: datetime, month: Month, *, force: bool) -> str | None:
     """None when `month`'s edition should go out now, the refusal when it is too late; NothingToDo
     when it is not due yet, was sent, or was skipped as too late before."""
+    edition = store.edition(month.label)
     due = due_date(config, month)
     if now < month.end or (now < due and not force):
         raise NothingToDo(f"edition {month} is due on {due:%Y-%m-%d}; nothing to do yet")
     if edition and edition.status == "sent":
         raise NothingToDo(f"edition {month} was already sent ({edition.sent_at}); nothing to do")
-    started = edition is not None and edition.status in ("sending", "failed")  # finishing is never late
+    # finishing is never late once someone has it (or may have): the rest get it too; one that reached
+    # nobody (the mail server down for weeks) is as late as one never sent
+    started = edition is not None and edition.status in ("sending", "failed") and reach(store, month.label) is not None
     late = (now - due).days
     if force or started or late <= config.run.max_days_late:
         return None
@@ -122,7 +125,7 @@ def month_to_run(config: Config, store: Store, now: datetime) -> Month:
 def scheduled_month(config: Config, store: Store, now: datetime, month: Month, *, force: bool) -> Month:
     """The schedule alone: `month` when its edition should go out now; NothingToDo before it is due
     or once sent; an edition too late is marked `skipped` and refused (NewsletterError)."""
-    too_late = _lateness(config, store.edition(month.label), now, month, force=force)
+    too_late = _lateness(config, store, now, month, force=force)
     if too_late:
         _skip(store, month, too_late)
     return month

@@ -100,10 +100,38 @@ def test_not_due_before_send_day_then_due_then_late(config, tmp_path):
 def test_an_edition_being_sent_is_finished_however_late(config, tmp_path):
     store = Store.open(tmp_path)
     store.save_edition("2026-10", "failed")
+    store.queue("2026-10", ["a@example.com", "b@example.com"])
+    store.mark("2026-10", "a@example.com", "sent")  # someone has it: the rest get it too
     assert scheduled_month(config, store, at("2026-12-20T08:00"), OCT, force=False) == OCT
     store.save_edition("2026-10", "sent")
     with pytest.raises(NothingToDo, match="already sent"):
         scheduled_month(config, store, at("2026-11-03T08:00"), OCT, force=False)
+
+
+def test_an_edition_that_reached_nobody_is_late_like_one_never_sent(config, tmp_path):
+    # the mail server unreachable from 2 to 25 November: nobody has October, so it is not sent 24 days late
+    store = Store.open(tmp_path)
+    store.save_edition("2026-10", "failed")
+    store.queue("2026-10", ["a@example.com", "b@example.com"])
+    store.mark("2026-10", "a@example.com", "temp_failed", attempted=True)
+    assert scheduled_month(config, store, at("2026-11-12T08:00"), OCT, force=False) == OCT  # still in time
+    with pytest.raises(NewsletterError, match=r"24 days late .* --force"):
+        scheduled_month(config, store, at("2026-11-26T08:00"), OCT, force=False)
+    assert store.edition("2026-10").status == "skipped"
+    assert scheduled_month(config, store, at("2026-11-27T08:00"), OCT, force=True) == OCT
+
+
+def test_a_run_of_an_edition_that_reached_nobody_for_weeks_is_refused_as_late(workspace, smtp_server, clock):
+    # the same through `run`: its first try reached nobody, the one 24 days later mails nobody
+    workspace.configure(smtp_config(smtp_server).replace("max_days_late = 4000", "max_days_late = 10"), base="")
+    smtp_server.mailbox.rcpt_codes = {"all@example.com": "451 4.7.1 Try again later"}
+    clock.now = datetime(2026, 11, 2, 7, tzinfo=UTC)
+    assert workspace.invoke("run", "--month", "2026-10").exit_code == 1
+    smtp_server.mailbox.rcpt_codes = {}
+    clock.now = datetime(2026, 11, 26, 7, tzinfo=UTC)
+    late = workspace.invoke("run", "--month", "2026-10")
+    assert late.exit_code == 1 and "edition 2026-10 is 25 days late" in late.stderr, late.output
+    assert [rcpts for _, rcpts in smtp_server.mailbox.envelopes if rcpts != ["owner@example.com"]] == []
 
 
 # owners and the ping URL ------------------------------------------------------------------------

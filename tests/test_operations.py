@@ -64,6 +64,8 @@ def test_a_late_edition_is_refused_without_being_recorded_and_force_sends_it(con
 
 def test_a_started_send_is_finished_however_late_without_collecting_again(config, store):
     stored(store, OCT)
+    store.queue(OCT.label, ["a@example.com", "b@example.com"])
+    store.mark(OCT.label, "a@example.com", "sent")  # someone has it: the rest get it too
     for status in ("sending", "failed"):
         store.save_edition(OCT.label, status)
         decision = decide_run(config, store, OCT, LATE)
