@@ -309,7 +309,7 @@ class Previewer:
             raise NewsletterError(f"edition {draft.month} is {state}; approving it changes nothing now")
         record = approval.approve(ws.store, draft.newsletter, by, expected_hash=content_hash)
         self._publish(replace(draft, version=self._next_version(), review=self._review(draft.newsletter)))
-        return f"approved by {record.approved_by} ({record.short_hash})"
+        return f"approved by {record.approved_by} ({record.short_hash}); {approval.what_sends(ws.store, draft.month)}"
 
     def pick_quote(self, chosen: str) -> str:
         """Add the candidate `chosen` to the month's highlights file, then show the edition with it."""

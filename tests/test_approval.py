@@ -364,3 +364,25 @@ def test_without_reviewers_check_warns_and_the_owners_are_asked_once_not_daily(w
     request = message_from_bytes(asked.read_bytes(), policy=policy.default)
     assert request["To"] == "owner@example.com" and request["Subject"].startswith("Approval needed:")
     assert "delivery.reviewers is empty" in request.get_content()
+
+
+def test_the_preview_approve_button_says_an_edition_skipped_as_late_needs_force(gated, clock):
+    # the daily run leaves a skipped edition alone: the button must say what sends it, as `approve` does
+    from newsletter.preview import Previewer, PreviewOptions
+    from newsletter.workspace import Workspace as Opened
+
+    gated.configure('require_approval = true\nreviewers = ["boss@example.com"]\n',
+                    base=BASE_CONFIG.replace("max_days_late = 4000", "max_days_late = 10"))
+    clock.now = datetime(2026, 11, 12, 7, tzinfo=UTC)
+    late = gated.invoke("run", "--month", "2026-10")
+    assert late.exit_code == 1 and "11 days late" in late.stderr, late.output
+    previewer = Previewer(lambda demo_in_memory=False, **extra: Opened.open(config_path=str(gated.config), **extra),
+                          PreviewOptions(month="2026-10", collect=True))
+    try:
+        draft = previewer.start()
+        assert draft.newsletter is not None, draft.error
+        said = previewer.approve("alice", draft.newsletter.content_hash)
+    finally:
+        previewer.close()
+    assert "approved by alice" in said
+    assert "skipped as too late" in said and "newsletter run --month 2026-10 --force" in said
