@@ -363,13 +363,15 @@ def approve(open_workspace, month: str | None, year: str | None, approver: str |
     from newsletter.approval import approve as record
     from newsletter.approval import default_approver, refuse_running, what_sends
     from newsletter.collect import ensure_collected
-    from newsletter.editions import for_sending
+    from newsletter.editions import for_sending, refuse_collected_running
 
     ws = open_workspace()
     period = ws.period(month, year)
     refuse_running(ws, period.label)
     with operations.lock(ws.config.state_dir):  # it archives the draft: never under a run that is sending it
         ensure_collected(ws, period)
+        if not isinstance(period, Year):
+            refuse_collected_running(ws, period)
         newsletter = for_sending(ws, period)
         approval = record(ws.store, newsletter, approver or default_approver(), expected_hash=expected)
     click.echo(f"Approved {period} ({newsletter.subject}), content {approval.short_hash}, by {approval.approved_by}. "

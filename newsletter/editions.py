@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from newsletter import approval
 from newsletter.archive import archive, archive_dir, archived_hash, has_archive, load_archive
-from newsletter.collect import refresh_local
+from newsletter.collect import collected_running, refresh_local
 from newsletter.drafts import compose, compose_all, refuse_broken
 from newsletter.errors import DeliveryError, NewsletterError, NothingToDo
 from newsletter.period import Month, Year
@@ -159,6 +159,19 @@ def refuse_partial(ws: Workspace, month: Month) -> None:
     if partial:
         raise NewsletterError(f"required source covers only part of {month}, not sending: {'; '.join(partial)}; "
                               f"to send it anyway: newsletter run --month {month} --force")
+
+
+def refuse_collected_running(ws: Workspace, month: Month) -> None:
+    """Numbers stored while `month` ran (a `collect` or `preview --collect` on the 15th) are never sent
+    or approved as the month once it has ended: NewsletterError saying to collect it again. Local files
+    are read first; an edition that went out to someone goes on as it is."""
+    if ws.clock() < month.end or frozen(ws, month):
+        return
+    refresh_local(ws, month)
+    if collected_running(ws.store.results(month.label), month):
+        raise NewsletterError(f"the numbers stored for {month} were collected while it was still running, so they "
+                              f"cover only part of it; collect the whole month first: newsletter collect --month "
+                              f"{month}")
 
 
 @dataclass(frozen=True)

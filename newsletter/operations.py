@@ -32,7 +32,7 @@ from newsletter.config import Config
 from newsletter.delivery.message import Envelope
 from newsletter.delivery.notices import build_notice, send_notices
 from newsletter.delivery.registry import make_transport
-from newsletter.editions import draft, due_date, frozen, reach, refuse_partial, send_edition
+from newsletter.editions import draft, due_date, frozen, reach, refuse_collected_running, refuse_partial, send_edition
 from newsletter.errors import ConfigError, LockHeld, NewsletterError, NothingToDo, SourceError
 from newsletter.http import HttpClient, HttpPolicy, make_session, redact_url
 from newsletter.limits import DeadlineExceeded
@@ -79,11 +79,11 @@ def decide_run(config: Config, store: Store, month: Month, now: datetime, *, for
     # So does one skipped as too late once approved: collecting again would undo the approval --force is to send.
     reviewed = edition is not None and (edition.status in ("draft", "approved") or (
         edition.status == "skipped" and store.latest_approval(month.label) is not None))
-    # ... unless they were collected while the month was running: the days so far never go out as the month
-    awaiting = (reviewed and store.has_results(month.label)
-                and not collected_running(store.results(month.label), month))
+    awaiting = reviewed and store.has_results(month.label)
+    # numbers collected while the month ran are never sent as the month: collected again, unless someone has them
+    stale = reach(store, month.label) is None and collected_running(store.results(month.label), month)
     missed = missed_before(store, month)
-    return RunDecision(month, collect=not (started or awaiting),
+    return RunDecision(month, collect=stale or not (started or awaiting),
                        backfill=config.newsletter.history_months if demo else 0, check_partial=not force,
                        notes=(missed,) if missed else ())
 
@@ -199,6 +199,8 @@ def send(ws: Workspace, period: Month | Year, *, resend_unknown: bool = False, f
     with lock(ws.config.state_dir):
         if not resend_unknown:
             ensure_collected(ws, period)
+            if isinstance(period, Month) and not force:
+                refuse_collected_running(ws, period)
         _send(ws, period, resend_unknown=resend_unknown, force=force, echo=echo)
 
 

@@ -386,3 +386,22 @@ def test_the_preview_approve_button_says_an_edition_skipped_as_late_needs_force(
         previewer.close()
     assert "approved by alice" in said
     assert "skipped as too late" in said and "newsletter run --month 2026-10 --force" in said
+
+
+def test_send_after_the_month_refuses_numbers_collected_while_it_ran(workspace, clock):
+    # `collect` (or `preview --collect`) on 15 December, then `send` on 2 January: not half of December as December
+    workspace.write("sources/desk.toml", 'type = "drifting_desk"\nname = "desk"\ntitle = "Service desk"\n')
+    registry = CollectorRegistry({**{e.name: e for e in entry_points(group=GROUP)}, "drifting_desk": DriftingDesk})
+    clock.now = datetime(2026, 12, 15, 9, tzinfo=UTC)
+    assert workspace.invoke("collect", "--month", "2026-12", registry=registry).exit_code == 0
+    clock.now = datetime(2027, 1, 2, 7, tzinfo=UTC)
+    for command in ("send", "approve"):
+        refused = workspace.invoke(command, "--month", "2026-12", registry=registry)
+        assert refused.exit_code == 1, refused.output
+        (line,) = refused.stderr.splitlines()
+        assert "collected while it was still running" in line and "newsletter collect --month 2026-12" in line
+    assert not (workspace.state / "outbox" / "2026-12").exists()
+    assert workspace.invoke("collect", "--month", "2026-12", registry=registry).exit_code == 0
+    assert workspace.invoke("send", "--month", "2026-12", registry=registry).exit_code == 0
+    (email,) = (workspace.state / "outbox" / "2026-12").glob("*.eml")
+    assert "still running" not in email.read_text(encoding="utf-8")

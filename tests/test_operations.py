@@ -133,3 +133,17 @@ def test_an_earlier_month_nobody_ran_while_it_was_due_is_a_note_in_a_workspace_a
     assert "edition 2026-09 was never sent" in note and "--month 2026-09 --force" in note
     with Store.memory() as new:  # a workspace's first edition: nothing before it to miss
         assert decide_run(config, new, OCT, DUE).notes == ()
+
+
+def test_numbers_collected_while_the_month_ran_are_collected_again_unless_someone_has_the_edition(config, store):
+    # `send --force` on 15 October reached nobody (the mail server down): not half of October sent as October
+    store.save_results(OCT.label, [SourceResult("desk", "demo", "ticketing", "ok", metrics={"covered_days": 15},
+                                                partial=True, warnings=[f"{OCT} is still running: these numbers "
+                                                                        "cover 15 of its 31 days so far"])])
+    for status in ("failed", "draft", "approved"):
+        store.save_edition(OCT.label, status)
+        assert decide_run(config, store, OCT, DUE).collect, status
+    store.queue(OCT.label, ["a@example.com", "b@example.com"])
+    store.mark(OCT.label, "a@example.com", "sent")  # what went out to someone, the rest get as it is
+    store.save_edition(OCT.label, "failed")
+    assert not decide_run(config, store, OCT, DUE).collect
