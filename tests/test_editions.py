@@ -20,21 +20,10 @@ FIRST_OF_DECEMBER = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """The workspace clock every command of the test runs with: set `clock.now`."""
-
-    class Clock:
-        now = AFTER_2026
-
-    opened = Workspace.open.__func__
-
-    def open_with_clock(cls, **kwargs):
-        workspace = opened(cls, **kwargs)
-        workspace.clock = lambda: Clock.now
-        return workspace
-
-    monkeypatch.setattr(Workspace, "open", classmethod(open_with_clock))
-    return Clock
+def clock(clock):
+    """The workspace clock of every command (tests/fixtures/workspace.py), after 2026 unless set."""
+    clock.now = AFTER_2026
+    return clock
 
 
 @pytest.fixture
