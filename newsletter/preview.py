@@ -290,6 +290,7 @@ class Previewer:
                                                          f"({earlier.short_hash}) at {earlier.approved_at}",
             "default_approver": approval.default_approver(),
             "command": approval.approve_command(self.ws, month, newsletter.content_hash),
+            "sends": approval.what_sends(store, month) if edition and edition.status == "skipped" else None,
         }
 
     def approve(self, by: str, content_hash: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 
@@ -405,3 +406,24 @@ def test_send_after_the_month_refuses_numbers_collected_while_it_ran(workspace, 
     assert workspace.invoke("send", "--month", "2026-12", registry=registry).exit_code == 0
     (email,) = (workspace.state / "outbox" / "2026-12").glob("*.eml")
     assert "still running" not in email.read_text(encoding="utf-8")
+
+
+def test_the_preview_status_line_of_an_edition_skipped_as_late_says_force_sends_it(gated, clock):
+    # the status line said "the monthly run sends only an approved version": the daily run leaves it alone
+    from newsletter.preview import Previewer, PreviewOptions
+    from newsletter.workspace import Workspace as Opened
+
+    gated.configure('require_approval = true\nreviewers = ["boss@example.com"]\n',
+                    base=BASE_CONFIG.replace("max_days_late = 4000", "max_days_late = 10"))
+    clock.now = datetime(2026, 11, 12, 7, tzinfo=UTC)
+    assert gated.invoke("run", "--month", "2026-10").exit_code == 1
+    previewer = Previewer(lambda demo_in_memory=False, **extra: Opened.open(config_path=str(gated.config), **extra),
+                          PreviewOptions(month="2026-10", collect=True))
+    try:
+        draft = previewer.start()
+        assert draft.newsletter is not None, draft.error
+    finally:
+        previewer.close()
+    assert "newsletter run --month 2026-10 --force" in draft.review["sends"]
+    page = (Path(__file__).parents[1] / "newsletter/preview_page/index.html").read_text()
+    assert "r.sends" in page, "the page shows it"
