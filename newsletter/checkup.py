@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from newsletter.binding import unset_secrets
 from newsletter.collect import Unstarted, build_collectors
+from newsletter.collectors.metrics_file import MetricsFile
 from newsletter.config import Config, shared_titles
 from newsletter.drafts import findings, renderer, sample_edition
 from newsletter.errors import ConfigError, TemplateError
@@ -65,6 +66,10 @@ def check_workspace(ws: Workspace) -> Checkup:
             collector.check_content()
         except ConfigError as exc:
             raise ConfigError(f"{source.file}: {exc}") from None
+    metric_names: dict[tuple[str, str], tuple[Any, MetricsFile]] = {}
+    for source, collector in collectors:
+        if isinstance(collector, MetricsFile):
+            collector.check_names(source, metric_names)
     renderer(ws).check(list(ws.config.newsletter.sections))
     sample = sample_edition(ws)
     found = findings(ws, sample)

@@ -241,3 +241,35 @@ def test_a_bad_row_stops_check_but_not_the_edition_which_keeps_the_last_good_val
     assert result.exit_code == 0, result.output
     assert "metrics.csv:line 10: value 'many'" in result.output  # said, with the row to fix
     assert "- Laptops rolled out: 42 (17 more than September)" in out.read_text()  # the values collected
+
+
+def test_two_files_with_the_same_metric_name_are_refused_by_check_and_warned_by_the_edition(workspace, tmp_path):
+    # metrics.<name> holds one number: a template would show one source's and never say which
+    sources = workspace.root / "sources"
+    shutil.copy(REPO / "sources" / "examples" / "metrics_file.toml", sources / "metrics.toml")
+    shutil.copy(REPO / "sources" / "examples" / "metrics.csv", sources / "metrics.csv")
+    (sources / "facilities.toml").write_text('type = "metrics_file"\nname = "facilities"\ntitle = "Facilities"\n'
+                                             'file = "facilities.csv"\n')
+    (sources / "facilities.csv").write_text("month,name,value,label\n2026-10,laptops_rolled_out,7,Laptops\n")
+
+    checked = workspace.invoke("check")
+    assert checked.exit_code == 2, checked.output
+    assert "laptops_rolled_out" in checked.output
+    assert "facilities.toml" in checked.output and "metrics.toml" in checked.output
+
+    assert workspace.invoke("collect", "--month", "2026-10").exit_code == 0
+    out = tmp_path / "draft.txt"
+    result = workspace.invoke("preview", "--month", "2026-10", "--format", "text", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    assert "metrics.laptops_rolled_out" in result.output and "facilities" in result.output
+
+
+def test_the_same_metric_name_in_two_files_for_different_months_is_fine(workspace):
+    # one file a year: no month has two numbers for metrics.<name>
+    sources = workspace.root / "sources"
+    for year in (2025, 2026):
+        (sources / f"m{year}.toml").write_text(f'type = "metrics_file"\nname = "m{year}"\ntitle = "In {year}"\n'
+                                               f'file = "m{year}.csv"\n')
+        (sources / f"m{year}.csv").write_text(f"month,name,value,label\n{year}-10,laptops,7,Laptops\n")
+    checked = workspace.invoke("check")
+    assert checked.exit_code == 0, checked.output

@@ -58,6 +58,17 @@ class MetricsFile(Collector):
     def check_content(self) -> None:
         self.rows()
 
+    def check_names(self, source: Any, others: dict[tuple[str, str], tuple[Any, MetricsFile]]) -> None:
+        """Refuse a metric another metrics_file source (`others`: (month, name) -> its source and
+        collector, filled here) also gives for the same month: a template's `metrics.<name>` holds
+        only one number. Months apart (one file a year) are fine."""
+        for row in self.rows():
+            other, collector = others.setdefault((row.month, row.name), (source, self))
+            if collector is not self:
+                raise ConfigError(f"{source.file}: metric {row.name} for {row.month} in {self.settings.file} is also "
+                                  f"in {collector.settings.file} ({other.file}); metrics.{row.name} can show only "
+                                  "one of them: rename it in one of the files")
+
     def collect(self, month: Month) -> CustomMetrics:
         rows = [row for row in self.rows() if row.month == month.label]
         if not rows:

@@ -6,6 +6,7 @@ missing number reads "n/a", never a zero; the story (story.py) is chosen from th
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -16,6 +17,8 @@ from newsletter.i18n import gettext as _
 from newsletter.model import SourceResult, kind_title
 from newsletter.period import Month
 from newsletter.sections import DEFAULT_SECTIONS
+
+log = logging.getLogger(__name__)
 
 # key, label (marked for the catalogs, translated when the Figure is made), unit, higher_is_better (None: a
 # change is neither good nor bad)
@@ -69,7 +72,7 @@ def build_context(
         by_kind.setdefault(result.kind, []).append(_told(section, month))
         if result.status == "failed":
             failed.append(section)
-    custom = {key: figure for section in by_kind["custom"] for key, figure in section.figures.items()}
+    custom = _metrics(by_kind["custom"], month)
     lead_story, highlights = _highlights(results, written, "lead" in (extra.get("sections") or DEFAULT_SECTIONS))
     context = {
         "month": {"label": month.label, "name": month.name, "short_name": month.short_name, "days": month.days,
@@ -90,6 +93,20 @@ def build_context(
     }
     context["headline"] = story.headline_facts(context)
     return context
+
+
+def _metrics(sections: list[Section], month: Month) -> dict[str, Figure]:
+    """`metrics.<name>` of every custom source; a name two sources use holds one number, so it is
+    said (check refuses it) rather than one source's number shown as if it were the only one."""
+    metrics: dict[str, Figure] = {}
+    owner: dict[str, str] = {}
+    for section in sections:
+        for key, found in section.figures.items():
+            if key in owner:
+                log.warning("warning: %s: metrics.%s is given by both %s and %s; templates show %s's: rename "
+                            "it in one of the files", month, key, owner[key], section.name, section.name)
+            metrics[key], owner[key] = found, section.name
+    return metrics
 
 
 def _told(section: Section, month: Month) -> Section:
