@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from newsletter import limits
 from newsletter.binding import secret_values
+from newsletter.collectors import quotes
 from newsletter.collectors.base import Collector, SnapshotState, utcnow
 from newsletter.collectors.registry import CollectorRegistry, describe_plugin
 from newsletter.config import Config, SourceConfig
@@ -212,6 +213,8 @@ def _stored(stats: object, source: SourceConfig, collector: Collector) -> Source
     metrics = stats.metrics()  # the kind's type, checked above
     if (problem := metrics_problem(metrics)) is not None:  # a subclass's own metrics() the store cannot keep
         return _unusable(source, collector, problem)
+    if collector.kind == "ticketing":  # a plugin's quotes scrubbed and bounded as the help desks' are
+        metrics = quotes.bounded(metrics)
     return SourceResult.ok(source.name, source.type, collector.kind, metrics).lifted()
 
 

@@ -324,3 +324,22 @@ def test_a_daily_reading_that_fails_with_a_bug_names_the_plugin_and_is_not_calle
     [line] = [line for line in result.stdout.splitlines() if "buggy" in line]
     assert "not JSON" not in line
     assert "collector 'buggy_reading' (tests.test_collect.BuggyReading) failed: unexpected ValueError: " in line
+
+
+def test_a_plugins_quotes_are_scrubbed_and_bounded_as_the_help_desks_are():
+    # the picked quotes go into the highlights file: no colleague's address or phone, no megabyte of comment
+    from newsletter.collectors.quotes import MAX_QUOTES
+    from newsletter.results import Quote
+
+    quotes = (Quote("Great help, thanks! Write me at anna.berg@example.com or call +49 30 1234 5678", "2026-10-02"),
+              Quote("x" * 2**20, "2026-10-03"), Quote("Fine", "y" * 2**20), Quote("Good", "ann@example.com"),
+              Quote("Quick", "2026-10-02 16:40:00"),
+              *(Quote(f"Thanks {n}", "2026-10-04") for n in range(MAX_QUOTES + 5)))
+    [result] = collect_month(sources(Returns(TicketStats(opened=5, quotes=quotes))), MONTH)
+    assert result.status == "ok", result
+    kept = result.metrics["quotes"]
+    assert kept[0] == {"text": "Great help, thanks! Write me at … or call …", "rated_at": "2026-10-02"}
+    assert all(len(q["text"]) <= 600 and len(q["rated_at"]) <= 40 for q in kept)
+    assert kept[1:4] == [{"text": "Fine", "rated_at": ""}, {"text": "Good", "rated_at": ""},
+                         {"text": "Quick", "rated_at": "2026-10-02 16:40:00"}]
+    assert len(kept) == MAX_QUOTES

@@ -26,6 +26,7 @@ from newsletter.results import Quote, TicketStats
 MAX_QUOTE = 600  # characters; a longer comment is a letter, not a quote
 MAX_QUOTES = 200  # candidates kept per month: a page a person can read
 MAX_RAW = 20_000  # characters of a comment as sent (HTML included) worth reading at all
+MAX_DAY = 40  # characters of a quote's rated_at: a day, or a plugin's ISO time with its offset
 MAX_FEEDBACK_REQUESTS = 500  # per source and month: the requests made for quotes alone, one per ticket
 # Begun only where the address can begin: otherwise every letter of a long word would start a
 # search to its end, and a comment of 20,000 letters would take seconds.
@@ -116,6 +117,39 @@ def quote_candidates(comments: Iterable[tuple[str, datetime]], zone: tzinfo | No
         if len(kept) >= MAX_QUOTES:
             break
     return tuple(kept.values())
+
+
+def bounded(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A ticketing result's JSON form with its quotes held to what `quote_candidates` keeps, so a
+    plugin's own cannot put a colleague's address or a megabyte of comment into the preview and the
+    highlights file: scrubbed, non-empty, not too long, each once, at most MAX_QUOTES; a rated_at
+    that is no day or ISO time is left empty (no day is made up, nor other words kept there)."""
+    given = metrics.get("quotes")
+    if not isinstance(given, list):
+        return metrics
+    kept: dict[str, dict[str, str]] = {}
+    for quote in given:
+        if not (isinstance(quote, dict) and all(isinstance(quote.get(k), str) for k in ("text", "rated_at"))):
+            continue
+        text = scrub(quote["text"]) if len(quote["text"]) <= MAX_RAW else ""
+        day = _day(quote["rated_at"])
+        if text and len(text) <= MAX_QUOTE and text not in kept:
+            kept[text] = {"text": text, "rated_at": day}
+        if len(kept) >= MAX_QUOTES:
+            break
+    rest = {key: value for key, value in metrics.items() if key != "quotes"}
+    return {**rest, "quotes": list(kept.values())} if kept else rest
+
+
+def _day(text: str) -> str:
+    """`text` when it is a day or an ISO time ('2026-10-02T16:40:00+02:00'), else ""."""
+    if len(text) > MAX_DAY:
+        return ""
+    try:
+        datetime.fromisoformat(text.strip())
+    except ValueError:
+        return ""
+    return text.strip()
 
 
 def above_middle(rating: Any, top: Any, bottom: int = 1) -> bool | None:
