@@ -70,13 +70,13 @@ def check_workspace(ws: Workspace) -> Checkup:
     for source, collector in collectors:
         if isinstance(collector, MetricsFile):
             collector.check_names(source, metric_names)
-    renderer(ws).check(list(ws.config.newsletter.sections))
+    plain_text_gaps = renderer(ws).check(list(ws.config.newsletter.sections))
     sample = sample_edition(ws)
     found = findings(ws, sample)
     everyone = recipients(ws.config)  # each bad or repeated row is a warning with its file and line
     unstarted = [collector.problem for _, collector in collectors if isinstance(collector, Unstarted)]
     warnings = [*unstarted, *held_back(sample, everyone), *_unset_secrets(ws.config), *shared_titles(ws.config),
-                *_without_catalog(ws.config), *_nobody_reviews(ws.config)]
+                *_without_catalog(ws.config), *_nobody_reviews(ws.config), *plain_text_gaps]
     return Checkup(ws.config.path, [source.name for source, _ in collectors], len(everyone), len(everyone.skipped),
                    warnings, found, plugins_in_use(ws),
                    everyone.roster.summary() if everyone.roster is not None else None)

@@ -227,3 +227,19 @@ def test_the_place_shown_on_a_long_line_is_the_fault_not_the_lines_beginning(tmp
     with pytest.raises(TemplateError, match=r"acme/newsletter.mjml.j2:3: MJML could not be compiled: unexpected "
                                             r"element, near '….*</mj-section></mj-column>'"):
         render(root, "acme")
+
+
+def test_a_section_only_the_html_template_has_is_a_check_warning_naming_the_text_template(workspace):
+    # the plain-text part shows the listed sections it has blocks for: this one would be left out unsaid
+    from tests.fixtures.workspace import BASE_CONFIG
+
+    theme = workspace.root / "templates" / "acme"
+    theme.mkdir(parents=True)
+    (theme / "newsletter.mjml.j2").write_text(
+        '{% extends "default:newsletter.mjml.j2" %}\n{% block laptops %}<mj-section><mj-column><mj-text>'
+        "Laptops</mj-text></mj-column></mj-section>{% endblock %}\n")
+    workspace.configure(base=BASE_CONFIG.replace(
+        'state_dir = "state"', 'state_dir = "state"\ntheme = "acme"\nsections = ["hero", "laptops"]'))
+    result = workspace.invoke("check")
+    assert result.exit_code == 0, result.output
+    assert "'laptops'" in result.output and str(theme / "newsletter.txt.j2") in result.output, result.output

@@ -202,9 +202,10 @@ class Renderer:
         self.env = theme.environment()
         self._blocks: dict[str, set[str]] = {}
 
-    def check(self, sections: list[str] | None = None, edition: str | None = None) -> None:
+    def check(self, sections: list[str] | None = None, edition: str | None = None) -> list[str]:
         """Load (parse) the edition's templates (every edition's when None) and check the configured
-        sections; raise TemplateError."""
+        sections; raise TemplateError. Returns warnings: a section only the HTML template has, which
+        the plain-text part leaves out."""
         for kind, names in EDITIONS.items():
             for name in names if edition in (None, kind) else ():
                 self._template(name)
@@ -224,6 +225,11 @@ class Renderer:
         if missing:
             raise TemplateError(f"{self.theme.config_key('newsletter.sections')}: no block {missing[0]!r} in theme "
                                 f"{self.theme.name!r} ({html}); known sections: {known}")
+        text = EDITIONS[edition][1]
+        return [f"{self.theme.config_key('newsletter.sections')}: {name!r} has a block in {html} but none in {text}, "
+                f"so the plain-text part leaves it out; add {{% block {name} %}}...{{% endblock %}} to "
+                f"{where(str(self.theme.folder / text))}"
+                for name in sections or () if name not in self.blocks(text)]
 
     def blocks(self, name: str) -> set[str]:
         """Every block a template defines, its parents' included: the sections it can show."""
