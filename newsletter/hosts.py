@@ -7,8 +7,6 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from urllib3.util import parse_url
-
 from newsletter.errors import SourceError
 
 
@@ -26,6 +24,8 @@ def url_host(url: str) -> str | None:
     """The host a URL names, or None when urlsplit (which the checks use) and urllib3 (which
     connects) read different ones: "http://other\\@127.0.0.1/" is 127.0.0.1 to the one and `other`
     to the other, so a check of the one must not pass for the other. ValueError as urlsplit raises it."""
+    from urllib3.util import parse_url  # 30 ms to import: only where a URL is checked (no preview of the demo)
+
     host = urlsplit(url).hostname
     try:
         connects = (parse_url(url).host or "").strip("[]").lower() or None
@@ -38,6 +38,8 @@ def same_origin(next_url: str, base_url: str, vendor: str) -> str:
     """A next-page URL from the vendor, refused when it points elsewhere: the token must not follow it.
     It is read as urlsplit reads it and as urllib3 does, which connects: "http://other\\@vendor/" is the
     vendor to the one (user info "other\\") and the other server to the other (the host ends at "\\")."""
+    from urllib3.util import parse_url  # only while paging, where requests has imported it already
+
     b, shown = urlsplit(base_url), "an address that cannot be read"
     try:
         a, connects = urlsplit(next_url), parse_url(next_url)

@@ -38,3 +38,13 @@ def test_the_workspace_is_a_root_that_loads_none_of_the_stages():
     assert "newsletter.workspace" in loaded
     assert not [m for m in loaded if m not in registries
                 and (m in stages or m.startswith(tuple(f"{stage}." for stage in stages)))], loaded
+
+
+def test_the_commands_load_no_http_library_until_one_is_used():
+    # requests and urllib3 take a tenth of the preview's start: only a source or transport on the
+    # network loads them (the preview of the demo, check of a config and compose never do)
+    probe = ("import sys, newsletter.cli, newsletter.config, newsletter.hosts, newsletter.drafts; "
+             "print(' '.join(m for m in ('requests', 'urllib3') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert loaded == []
