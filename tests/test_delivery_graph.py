@@ -411,3 +411,23 @@ def test_graph_refusal_quoting_the_request_never_records_the_token(graph, tmp_pa
         rows = store.deliveries("2026-10")
     assert rows[0].status == "perm_failed" and "Authorization: ***" in rows[0].last_error
     assert TOKEN not in rows[0].last_error and TOKEN not in caplog.text
+
+
+def test_a_run_stopped_while_graph_throttles_leaves_that_person_queued(graph, tmp_path):
+    """429 says the message was not taken: Ctrl-C in the Retry-After wait sent nothing to that person,
+    who is sent to by the next run, not left `sending` and then "may have arrived"."""
+    state, settings = graph
+    state.answers = [(429, {"Retry-After": "7"})]
+
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    with Store.open(tmp_path) as store:
+        with pytest.raises(KeyboardInterrupt):
+            deliver(store, EDITION, people(*PEOPLE[:2]), GraphTransport(settings, "it@example.com", sleep=interrupted),
+                    DeliveryPlan(Envelope("it@example.com")))
+        assert [r.status for r in store.deliveries("2026-10")] == ["queued", "queued"]
+        deliver(store, EDITION, people(*PEOPLE[:2]), GraphTransport(settings, "it@example.com"),
+                DeliveryPlan(Envelope("it@example.com")))
+        assert [r.status for r in store.deliveries("2026-10")] == ["accepted", "accepted"]
+    assert len(state.sent) == 2

@@ -22,7 +22,8 @@ How `send()` ends is what the ledger records for the person (delivery/ledger.py)
 - TransportError (nothing can be sent:     -> the run stops; this person's row goes back to queued
   connect, TLS, login, a refused sender)      unless the data had left (and it was not refused: not_sent)
 `before_data()` is called at the last moment before the message data leaves, so the ledger has
-made `sending` durable first: what happens after it may have reached the person.
+made `sending` durable first: what happens after it may have reached the person (unless send()
+raises NotTakenInterrupt: interrupted while waiting to send again what was not taken).
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ class TransportError(DeliveryError):
     def __init__(self, message: str, *, not_sent: bool = False) -> None:
         super().__init__(message)
         self.not_sent = not_sent
+
+
+class NotTakenInterrupt(KeyboardInterrupt):
+    """Ctrl-C after before_data() while nothing of the message is out or taken (an API's "not taken,
+    try again after this wait", Graph's 429): the run stops as on any interrupt, and the person goes
+    back to queued instead of being left "may have arrived"."""
 
 
 class TempFailure(Exception):

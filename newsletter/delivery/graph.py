@@ -28,6 +28,7 @@ from newsletter import limits
 from newsletter.binding import Secret
 from newsletter.delivery.addresses import check_address
 from newsletter.delivery.base import (
+    NotTakenInterrupt,
     PermFailure,
     ServerUnavailable,
     Transport,
@@ -161,13 +162,8 @@ class GraphTransport(Transport):
     def send(self, out: Outgoing, before_data: Callable[[], None]) -> str:
         body = base64.b64encode(out.data)
         waited = 0.0  # in all, for this message: throttling asked again and again must end too
+        headers = self._ready()
         while True:  # 429 means "not taken": the same message again, after the wait Graph asks for
-            self.limit.wait()
-            try:
-                token = self._token()  # renewed in a run of hours: a refusal then sent nothing
-            except TransportError as exc:
-                raise TransportError(str(exc), not_sent=True) from None
-            headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/plain"}
             before_data()  # after the minute's wait and the token: a run stopped in them sent nothing
             try:
                 response = self.session.post(self.endpoint, data=body, headers=headers, allow_redirects=False,
@@ -186,7 +182,20 @@ class GraphTransport(Transport):
                 raise UnknownOutcome(f"the answer of Microsoft Graph broke off ({type(exc).__name__})") from None
             if response.status_code != 429:
                 return self._outcome(response)
-            waited += self._throttled(response, waited)
+            try:  # not taken: a run stopped before the next try sent this person nothing
+                waited += self._throttled(response, waited)
+                headers = self._ready()
+            except KeyboardInterrupt:
+                raise NotTakenInterrupt from None
+
+    def _ready(self) -> dict[str, str]:
+        """The minute's wait, then the headers with a token, renewed in a run of hours."""
+        self.limit.wait()
+        try:
+            token = self._token()
+        except TransportError as exc:  # a refusal then sent nothing
+            raise TransportError(str(exc), not_sent=True) from None
+        return {"Authorization": f"Bearer {token}", "Content-Type": "text/plain"}
 
     def _throttled(self, response: requests.Response, waited: float) -> float:
         value = response.headers.get("Retry-After", "")

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from newsletter.compose.personal import Personalizer, Pieces
 from newsletter.compose.render import Newsletter
 from newsletter.delivery.base import (
+    NotTakenInterrupt,
     PermFailure,
     ServerUnavailable,
     TempFailure,
@@ -283,6 +284,8 @@ class _Run:
         except (TempFailure, PermFailure, UnknownOutcome) as exc:
             return self.finish(attempt, problem=exc)
         except BaseException as exc:
+            if isinstance(exc, NotTakenInterrupt):  # the data had left, and was answered "not taken"
+                attempt.data_sent = False
             self.abandon(attempt, refused=exc if isinstance(exc, TransportError) and exc.not_sent else None)
             raise
         return self.finish(attempt, reply=reply)
