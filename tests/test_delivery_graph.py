@@ -431,3 +431,20 @@ def test_a_run_stopped_while_graph_throttles_leaves_that_person_queued(graph, tm
                 DeliveryPlan(Envelope("it@example.com")))
         assert [r.status for r in store.deliveries("2026-10")] == ["accepted", "accepted"]
     assert len(state.sent) == 2
+
+
+def test_graph_success_other_than_202_is_never_refused_for_good_and_stops_the_run(graph, tmp_path):
+    """sendMail answers 202 alone: a 200 is something else in between (a proxy's page, a wrong graph_url).
+    Whether it passed the message on is not known, so that person is unknown, never refused for good,
+    and the run stops there with the others queued, instead of the same for everyone after."""
+    state, settings = graph
+    state.answers = [(200, {})]
+    with Store.open(tmp_path) as store:
+        with pytest.raises(TransportError, match=r"answered 200 .*not sendMail's 202.*delivery\.graph\.graph_url"):
+            deliver(store, EDITION, people(*PEOPLE[:3]), GraphTransport(settings, "it@example.com"),
+                    DeliveryPlan(Envelope("it@example.com")))
+        assert [r.status for r in store.deliveries("2026-10")][1:] == ["queued", "queued"]
+        deliver(store, EDITION, people(*PEOPLE[:3]), GraphTransport(settings, "it@example.com"),
+                DeliveryPlan(Envelope("it@example.com")))
+        assert [r.status for r in store.deliveries("2026-10")] == ["unknown", "accepted", "accepted"]
+    assert len(state.sent) == 2

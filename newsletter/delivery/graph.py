@@ -5,7 +5,8 @@ permission). The message goes as MIME (base64 in the body), so it is the very me
 transports send. Graph answers 202 Accepted: taken for delivery, not delivered, and the ledger
 says `accepted`. 429 is throttling: wait Retry-After and try the same message again (it was not
 taken). A 5xx or a lost answer may have been taken: unknown, never re-sent automatically. A 3xx
-(no answer sendMail documents) was not taken: not followed, and left for a later run.
+(no answer sendMail documents) was not taken: not followed, and left for a later run. Another 2xx
+is not sendMail's either (a proxy's page): the run stops, that person unknown, the others queued.
 """
 
 from __future__ import annotations
@@ -211,6 +212,11 @@ class GraphTransport(Transport):
         code = response.status_code
         if code == 202:
             return ACCEPTED_NOTE
+        if 200 <= code < 300:  # not sendMail's answer: something in between, which may have passed it on or not
+            kind = response.headers.get("Content-Type", "no content type").split(";")[0][:60]
+            raise TransportError(f"Microsoft Graph answered {code} ({kind}), not sendMail's 202: something else "
+                                 "answered (a proxy, a wrong address), so whether it sent this message is unknown; "
+                                 "check delivery.graph.graph_url and any HTTPS proxy")
         if 300 <= code < 400:  # not taken there (sendMail answers 202): not sent, a later run sends it
             try:
                 where = f"a redirect to {redact_url(urljoin(self.endpoint, response.headers['Location']))}"
