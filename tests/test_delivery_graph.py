@@ -81,9 +81,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(401, {"error": {"code": "InvalidAuthenticationToken", "message": "bad token"}})
             if self.graph.answers:
                 code, headers = self.graph.answers.pop(0)
+                headers = dict(headers)
+                error = headers.pop("error-code", "ApplicationThrottled" if code == 429 else "Error")  # Graph's code
                 if code != 202:
-                    return self._json(code, {"error": {"code": "ApplicationThrottled" if code == 429 else "Error",
-                                                       "message": "answer from the test"}}, headers)
+                    return self._json(code, {"error": {"code": error, "message": "answer from the test"}}, headers)
             assert self.headers["Content-Type"] == "text/plain"
             self.graph.sent.append((self.path.split("/")[3], base64.b64decode(body)))
             self.send_response(202)
@@ -448,3 +449,25 @@ def test_graph_success_other_than_202_is_never_refused_for_good_and_stops_the_ru
                 DeliveryPlan(Envelope("it@example.com")))
         assert [r.status for r in store.deliveries("2026-10")] == ["unknown", "accepted", "accepted"]
     assert len(state.sent) == 2
+
+
+@pytest.mark.parametrize("error", ["ErrorMimeContentInvalidBase64String", "ErrorSubmissionQuotaExceeded"])
+def test_graph_refusing_the_message_or_the_mailbox_stops_the_run_with_everyone_queued(graph, tmp_path, error):
+    """A 400 about the message (the same edition for everyone) or the sending mailbox (its daily limit)
+    is the same for the next person: the run stops naming Graph's code, nobody is refused for good."""
+    state, settings = graph
+    state.answers = [(400, {"error-code": error})]
+    with Store.open(tmp_path) as store:
+        with pytest.raises(TransportError, match=rf"answered 400 \({error}: .*not this person"):
+            deliver(store, EDITION, people(*PEOPLE[:3]), GraphTransport(settings, "it@example.com"),
+                    DeliveryPlan(Envelope("it@example.com")))
+        assert [r.status for r in store.deliveries("2026-10")] == ["queued"] * 3 and not state.sent
+
+
+def test_graph_refusing_the_recipient_refuses_that_person_for_good(graph, tmp_path):
+    state, settings = graph
+    state.answers = [(400, {"error-code": "ErrorInvalidRecipients"})]
+    with Store.open(tmp_path) as store:
+        deliver(store, EDITION, people(*PEOPLE[:2]), GraphTransport(settings, "it@example.com"),
+                DeliveryPlan(Envelope("it@example.com")))
+        assert [r.status for r in store.deliveries("2026-10")] == ["perm_failed", "accepted"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import collections
 import logging
+import re
 import ssl
 import time
 from collections.abc import Callable
@@ -240,6 +241,11 @@ class GraphTransport(Transport):
             raise ServerUnavailable(f"{code} {detail}")
         if code >= 500:  # the message may have been taken before the failure
             raise UnknownOutcome(f"{code} {detail}")
+        error = _graph_code(response)
+        if _NOT_THE_PERSON.search(error) and "Recipient" not in error:
+            raise TransportError(f"Microsoft Graph answered {code} ({detail}): about the message or the mailbox "
+                                 f"{self.mailbox}, not this person, so the same for everyone: not sent, and "
+                                 "everyone is still queued for a later run", not_sent=True)
         raise PermFailure(f"{code} {detail}")
 
     def close(self) -> None:
@@ -256,6 +262,19 @@ def _untrusted(exc: requests.ConnectionError) -> bool:
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, urllib3.exceptions.SSLError) and any(
         isinstance(cause, ssl.SSLCertVerificationError) for cause in reason.args)
+
+
+# Graph's error codes about the message (its MIME, its size) or the sending mailbox (send-as, its daily
+# limit, its full mailbox), the same for every person; a code about the recipient refuses that person alone
+_NOT_THE_PERSON = re.compile(r"Mime|MessageSize|SendAs|Sender|Submission|Quota")
+
+
+def _graph_code(response: requests.Response) -> str:
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return ""
+    return str(error.get("code", "")) if isinstance(error, dict) else ""
 
 
 def _graph_error(response: requests.Response) -> str:
