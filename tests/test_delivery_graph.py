@@ -471,3 +471,52 @@ def test_graph_refusing_the_recipient_refuses_that_person_for_good(graph, tmp_pa
         deliver(store, EDITION, people(*PEOPLE[:2]), GraphTransport(settings, "it@example.com"),
                 DeliveryPlan(Envelope("it@example.com")))
         assert [r.status for r in store.deliveries("2026-10")] == ["perm_failed", "accepted"]
+
+
+def test_graph_url_on_a_port_that_speaks_no_tls_stops_the_run_with_everyone_queued(graph, tmp_path):
+    """https:// pointed at a plain-http port: the handshake fails before any byte of the message, for
+    everyone alike; one line naming graph_url, not "unknown" for one person after another."""
+    _, settings = graph
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        settings = replace(settings, graph_url=f"https://127.0.0.1:{listener.getsockname()[1]}")
+        with Store.open(tmp_path) as store:
+            with pytest.raises(TransportError, match=r"TLS handshake .*delivery\.graph\.graph_url"):
+                deliver(store, EDITION, people(*PEOPLE[:3]), GraphTransport(settings, "it@example.com"),
+                        DeliveryPlan(Envelope("it@example.com")))
+            assert [r.status for r in store.deliveries("2026-10")] == ["queued"] * 3
+    finally:
+        listener.close()
+
+
+def test_graph_through_a_proxy_nobody_listens_on_stops_the_run_with_everyone_queued(graph, tmp_path, monkeypatch):
+    """HTTPS_PROXY unreachable: the tunnel to Graph never opened, so nothing left; one line naming the proxy."""
+    state, settings = graph
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()  # nobody listens there
+    transport = GraphTransport(settings, "it@example.com")
+    transport.open()  # the token, before the proxy is set
+    monkeypatch.setenv("HTTPS_PROXY", f"http://proxyuser:proxy-s3cret@127.0.0.1:{port}")
+    monkeypatch.setenv("NO_PROXY", "")
+    with Store.open(tmp_path) as store:
+        with pytest.raises(TransportError, match=r"proxy .*HTTPS_PROXY") as raised:
+            deliver(store, EDITION, people(*PEOPLE[:3]), transport, DeliveryPlan(Envelope("it@example.com")))
+        rows = store.deliveries("2026-10")
+    assert [r.status for r in rows] == ["queued"] * 3 and not state.sent
+    assert "proxy-s3cret" not in str(raised.value) and all("proxy-s3cret" not in (r.last_error or "") for r in rows)

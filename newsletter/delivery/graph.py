@@ -17,6 +17,7 @@ import logging
 import re
 import ssl
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,6 +176,13 @@ class GraphTransport(Transport):
                     raise TransportError(f"Microsoft Graph at {redact_url(self.settings.graph_url)}: its TLS "
                                          "certificate is not trusted; check delivery.graph.ca_file (the CA of a "
                                          "proxy that inspects TLS) and graph_url", not_sent=True) from None
+                if isinstance(exc, requests.exceptions.ProxyError):  # raised only before the tunnel opened
+                    raise TransportError("Microsoft Graph: cannot connect through the proxy (HTTPS_PROXY or "
+                                         f"https_proxy: {_cause(exc)}); check it, or unset it", not_sent=True) from None
+                if handshake := _handshake_failure(exc):  # https:// to a port without TLS, no common version
+                    raise TransportError(f"Microsoft Graph at {redact_url(self.settings.graph_url)}: the TLS "
+                                         f"handshake failed ({handshake}); check delivery.graph.graph_url",
+                                         not_sent=True) from None
                 if _never_connected(exc):
                     raise ServerUnavailable("Microsoft Graph unreachable; the message was not sent") from None
                 raise UnknownOutcome("connection to Microsoft Graph lost while sending") from None
@@ -267,6 +275,26 @@ def _untrusted(exc: requests.ConnectionError) -> bool:
 # Graph's error codes about the message (its MIME, its size) or the sending mailbox (send-as, its daily
 # limit, its full mailbox), the same for every person; a code about the recipient refuses that person alone
 _NOT_THE_PERSON = re.compile(r"Mime|MessageSize|SendAs|Sender|Submission|Quota")
+
+
+def _cause(exc: requests.ConnectionError) -> str:
+    """The class of what failed inside (no message: it may quote the proxy's address with its password)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    inner = reason.args[1] if isinstance(reason, urllib3.exceptions.ProxyError) and len(reason.args) > 1 else reason
+    return type(inner).__name__
+
+
+def _handshake_failure(exc: requests.ConnectionError) -> str | None:
+    """OpenSSL's reason when the TLS handshake itself failed (before any byte of the request): an SSL
+    error later, while the message was going out, may have been taken and is not one."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if not isinstance(reason, urllib3.exceptions.SSLError):
+        return None
+    for cause in reason.args:
+        if isinstance(cause, ssl.SSLError) and any(
+                frame.name == "do_handshake" for frame in traceback.extract_tb(cause.__traceback__)):
+            return str(cause.reason or type(cause).__name__)
+    return None
 
 
 def _graph_code(response: requests.Response) -> str:
