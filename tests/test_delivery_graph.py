@@ -520,3 +520,16 @@ def test_graph_through_a_proxy_nobody_listens_on_stops_the_run_with_everyone_que
         rows = store.deliveries("2026-10")
     assert [r.status for r in rows] == ["queued"] * 3 and not state.sent
     assert "proxy-s3cret" not in str(raised.value) and all("proxy-s3cret" not in (r.last_error or "") for r in rows)
+
+
+def test_graph_refusing_the_token_itself_does_not_blame_the_permission(graph, tmp_path):
+    """401 InvalidAuthenticationToken (a token read as expired: the machine's clock jumped, or one for
+    another cloud) is no missing Mail.Send: the advice says what to check, and everyone stays queued."""
+    state, settings = graph
+    state.answers = [(401, {"error-code": "InvalidAuthenticationToken"})]
+    with Store.open(tmp_path) as store:
+        with pytest.raises(TransportError, match=r"refused the token .*clock") as raised:
+            deliver(store, EDITION, people(*PEOPLE[:2]), GraphTransport(settings, "it@example.com"),
+                    DeliveryPlan(Envelope("it@example.com")))
+        assert [r.status for r in store.deliveries("2026-10")] == ["queued", "queued"]
+    assert "Mail.Send" not in str(raised.value)

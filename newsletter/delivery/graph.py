@@ -234,6 +234,10 @@ class GraphTransport(Transport):
             raise ServerUnavailable(f"Microsoft Graph answered {code} ({where}): not sent; check "
                                     "delivery.graph.graph_url")
         detail = _graph_error(response)
+        if code == 401 and _graph_code(response) == "InvalidAuthenticationToken":  # the token, not the permission
+            raise TransportError(f"Microsoft Graph refused the token ({detail}): a token it reads as expired or "
+                                 "not yet valid (check this machine's clock) or not for it (check "
+                                 "that delivery.graph.authority and graph_url are of the same cloud)", not_sent=True)
         if code in (401, 403):
             raise TransportError(f"Microsoft Graph answered {code} for {self.mailbox} ({detail}); the app needs "
                                  "the Mail.Send application permission, granted by an admin", not_sent=True)
