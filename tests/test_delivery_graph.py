@@ -533,3 +533,35 @@ def test_graph_refusing_the_token_itself_does_not_blame_the_permission(graph, tm
                     DeliveryPlan(Envelope("it@example.com")))
         assert [r.status for r in store.deliveries("2026-10")] == ["queued", "queued"]
     assert "Mail.Send" not in str(raised.value)
+
+
+def test_graph_through_a_proxy_that_wants_a_login_stops_the_run_saying_so(graph, tmp_path, monkeypatch):
+    """The proxy answers CONNECT with 407: the tunnel never opened, nothing left, and the line says why."""
+    state, settings = graph
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n"
+                             b"Content-Length: 0\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    transport = GraphTransport(settings, "it@example.com")
+    transport.open()
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setenv("NO_PROXY", "")
+    try:
+        with Store.open(tmp_path) as store:
+            with pytest.raises(TransportError, match=r"proxy .*407 Proxy Authentication Required"):
+                deliver(store, EDITION, people(*PEOPLE[:2]), transport, DeliveryPlan(Envelope("it@example.com")))
+            assert [r.status for r in store.deliveries("2026-10")] == ["queued"] * 2 and not state.sent
+    finally:
+        listener.close()

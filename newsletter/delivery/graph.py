@@ -285,6 +285,8 @@ def _cause(exc: requests.ConnectionError) -> str:
     """The class of what failed inside (no message: it may quote the proxy's address with its password)."""
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     inner = reason.args[1] if isinstance(reason, urllib3.exceptions.ProxyError) and len(reason.args) > 1 else reason
+    if type(inner) is OSError and str(inner).startswith("Tunnel connection failed: "):  # the proxy's answer
+        return str(inner).removeprefix("Tunnel connection failed: ")[:100]
     return type(inner).__name__
 
 
