@@ -8,6 +8,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -119,6 +120,38 @@ def graph(graph_server, monkeypatch):
     settings = GraphSettings(tenant_id=TENANT, client_id=CLIENT, client_secret=Secret(env="GRAPH_SECRET"),
                              authority=state.base, graph_url=state.base, ca_file=ca_file, per_minute=1000)
     return state, settings
+
+
+@contextmanager
+def raw_server(reply: bytes) -> Iterator[int]:
+    """A port on 127.0.0.1 whose server reads what comes (a whole HTTP request, or the first bytes of a
+    TLS handshake) and answers `reply` as it is, whatever it was asked: a proxy, a plain-http port."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                request = conn.recv(65536)
+                while request[:1] != b"\x16" and b"\r\n\r\n" not in request:  # 0x16: a TLS ClientHello
+                    request += conn.recv(65536)
+                head, _, body = request.partition(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                while len(body) < length:
+                    body += conn.recv(65536)
+                conn.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
 
 
 def test_graph_sends_each_person_mime_and_records_accepted(graph, tmp_path):
@@ -477,30 +510,13 @@ def test_graph_url_on_a_port_that_speaks_no_tls_stops_the_run_with_everyone_queu
     """https:// pointed at a plain-http port: the handshake fails before any byte of the message, for
     everyone alike; one line naming graph_url, not "unknown" for one person after another."""
     _, settings = graph
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        settings = replace(settings, graph_url=f"https://127.0.0.1:{listener.getsockname()[1]}")
+    with raw_server(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n") as port:
+        settings = replace(settings, graph_url=f"https://127.0.0.1:{port}")
         with Store.open(tmp_path) as store:
             with pytest.raises(TransportError, match=r"TLS handshake .*delivery\.graph\.graph_url"):
                 deliver(store, EDITION, people(*PEOPLE[:3]), GraphTransport(settings, "it@example.com"),
                         DeliveryPlan(Envelope("it@example.com")))
             assert [r.status for r in store.deliveries("2026-10")] == ["queued"] * 3
-    finally:
-        listener.close()
 
 
 def test_graph_through_a_proxy_nobody_listens_on_stops_the_run_with_everyone_queued(graph, tmp_path, monkeypatch):
@@ -538,30 +554,28 @@ def test_graph_refusing_the_token_itself_does_not_blame_the_permission(graph, tm
 def test_graph_through_a_proxy_that_wants_a_login_stops_the_run_saying_so(graph, tmp_path, monkeypatch):
     """The proxy answers CONNECT with 407: the tunnel never opened, nothing left, and the line says why."""
     state, settings = graph
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n"
-                             b"Content-Length: 0\r\n\r\n")
-
-    threading.Thread(target=serve, daemon=True).start()
     transport = GraphTransport(settings, "it@example.com")
     transport.open()
-    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{listener.getsockname()[1]}")
-    monkeypatch.setenv("NO_PROXY", "")
-    try:
+    with raw_server(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n"
+                    b"Content-Length: 0\r\n\r\n") as port:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("NO_PROXY", "")
         with Store.open(tmp_path) as store:
             with pytest.raises(TransportError, match=r"proxy .*407 Proxy Authentication Required"):
                 deliver(store, EDITION, people(*PEOPLE[:2]), transport, DeliveryPlan(Envelope("it@example.com")))
             assert [r.status for r in store.deliveries("2026-10")] == ["queued"] * 2 and not state.sent
-    finally:
-        listener.close()
+
+
+def test_graph_refusal_that_is_not_graphs_never_refuses_the_person_for_good(graph, tmp_path):
+    """Graph answers its errors with its JSON error object: a 400 page without one is a proxy's or a wrong
+    address's refusal, the same for everyone: the run stops with everyone queued, nobody refused for good."""
+    _, settings = graph
+    page = b"<html><body>Request blocked by policy</body></html>"
+    reply = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % len(page)) + page
+    with raw_server(reply) as port:
+        settings = replace(settings, graph_url=f"http://127.0.0.1:{port}")
+        with Store.open(tmp_path) as store:
+            with pytest.raises(TransportError, match=r"answered 400 \(Bad Request\), not as Graph.*graph_url"):
+                deliver(store, EDITION, people(*PEOPLE[:3]), GraphTransport(settings, "it@example.com"),
+                        DeliveryPlan(Envelope("it@example.com")))
+            assert [r.status for r in store.deliveries("2026-10")] == ["queued"] * 3

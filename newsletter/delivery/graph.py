@@ -254,6 +254,10 @@ class GraphTransport(Transport):
         if code >= 500:  # the message may have been taken before the failure
             raise UnknownOutcome(f"{code} {detail}")
         error = _graph_code(response)
+        if not error:  # Graph says what it refused in its error object: a refusal without one is not Graph's
+            raise TransportError(f"Microsoft Graph answered {code} ({detail}), not as Graph does (no error code): "
+                                 "something in between refused it (a proxy, a wrong address), for everyone alike: "
+                                 "not sent; check delivery.graph.graph_url and any HTTPS proxy", not_sent=True)
         if _NOT_THE_PERSON.search(error) and "Recipient" not in error:
             raise TransportError(f"Microsoft Graph answered {code} ({detail}): about the message or the mailbox "
                                  f"{self.mailbox}, not this person, so the same for everyone: not sent, and "
