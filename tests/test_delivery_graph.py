@@ -401,37 +401,13 @@ def test_graph_answer_cut_short_is_unknown_not_a_traceback(graph, tmp_path):
     """An answer whose body breaks off (a proxy, a connection reset after the status line): the message
     may have been taken, so the person is unknown and the run goes on, instead of a ChunkedEncodingError."""
     _, settings = graph
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    request += conn.recv(65536)
-                head, _, body = request.partition(b"\r\n\r\n")
-                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                                  if line.lower().startswith(b"content-length:")))
-                while len(body) < length:
-                    body += conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 40\r\n\r\ncut")
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        settings = replace(settings, graph_url=f"http://127.0.0.1:{listener.getsockname()[1]}")
+    with raw_server(b"HTTP/1.1 202 Accepted\r\nContent-Length: 40\r\n\r\ncut") as port:
+        settings = replace(settings, graph_url=f"http://127.0.0.1:{port}")
         with Store.open(tmp_path) as store:
             report = deliver(store, EDITION, people(*PEOPLE[:2]), GraphTransport(settings, "it@example.com"),
                              DeliveryPlan(Envelope("it@example.com")))
             rows = store.deliveries("2026-10")
-        assert report.counts == {"unknown": 2} and "Microsoft Graph" in rows[0].last_error
-    finally:
-        listener.close()
+    assert report.counts == {"unknown": 2} and "Microsoft Graph" in rows[0].last_error
 
 
 def test_graph_refusal_quoting_the_request_never_records_the_token(graph, tmp_path, caplog):
