@@ -15,11 +15,11 @@ and says, as warnings, which comments were not read and why.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime, tzinfo
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, TypeVar
 
 from newsletter.results import Quote, TicketStats
 
@@ -27,6 +27,7 @@ MAX_QUOTE = 600  # characters; a longer comment is a letter, not a quote
 MAX_QUOTES = 200  # candidates kept per month: a page a person can read
 MAX_RAW = 20_000  # characters of a comment as sent (HTML included) worth reading at all
 MAX_DAY = 40  # characters of a quote's rated_at: a day, or a plugin's ISO time with its offset
+T = TypeVar("T")  # what comes with a comment: its time, or a plugin's rated_at
 MAX_FEEDBACK_REQUESTS = 500  # per source and month: the requests made for quotes alone, one per ticket
 # Begun only where the address can begin: otherwise every letter of a long word would start a
 # search to its end, and a comment of 20,000 letters would take seconds.
@@ -108,15 +109,21 @@ def _phone(match: re.Match[str]) -> str:
 def quote_candidates(comments: Iterable[tuple[str, datetime]], zone: tzinfo | None = None) -> tuple[Quote, ...]:
     """Scrubbed, non-empty, not too long and each once, in the order given, at most MAX_QUOTES.
     The day is the one in `zone` (the month's time zone) when given."""
-    kept: dict[str, Quote] = {}
-    for comment, when in comments:
+    return tuple(Quote(text=text, rated_at=(when.astimezone(zone) if zone is not None else when).date().isoformat())
+                 for text, when in _worth_quoting(comments))
+
+
+def _worth_quoting(comments: Iterable[tuple[str, T]]) -> Iterator[tuple[str, T]]:
+    """(scrubbed text, what came with it) for each comment worth quoting: scrubbed, non-empty, not too
+    long and each once, in the order given, at most MAX_QUOTES."""
+    seen: set[str] = set()
+    for comment, given in comments:
         text = scrub(comment) if len(comment) <= MAX_RAW else ""
-        if text and len(text) <= MAX_QUOTE and text not in kept:
-            day = when.astimezone(zone) if zone is not None else when
-            kept[text] = Quote(text=text, rated_at=day.date().isoformat())
-        if len(kept) >= MAX_QUOTES:
-            break
-    return tuple(kept.values())
+        if text and len(text) <= MAX_QUOTE and text not in seen:
+            seen.add(text)
+            yield text, given
+            if len(seen) >= MAX_QUOTES:
+                return
 
 
 def bounded(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -127,18 +134,11 @@ def bounded(metrics: dict[str, Any]) -> dict[str, Any]:
     given = metrics.get("quotes")
     if not isinstance(given, list):
         return metrics
-    kept: dict[str, dict[str, str]] = {}
-    for quote in given:
-        if not (isinstance(quote, dict) and all(isinstance(quote.get(k), str) for k in ("text", "rated_at"))):
-            continue
-        text = scrub(quote["text"]) if len(quote["text"]) <= MAX_RAW else ""
-        day = _day(quote["rated_at"])
-        if text and len(text) <= MAX_QUOTE and text not in kept:
-            kept[text] = {"text": text, "rated_at": day}
-        if len(kept) >= MAX_QUOTES:
-            break
+    readable = ((quote["text"], quote["rated_at"]) for quote in given
+                if isinstance(quote, dict) and all(isinstance(quote.get(k), str) for k in ("text", "rated_at")))
+    kept = [{"text": text, "rated_at": _day(rated_at)} for text, rated_at in _worth_quoting(readable)]
     rest = {key: value for key, value in metrics.items() if key != "quotes"}
-    return {**rest, "quotes": list(kept.values())} if kept else rest
+    return {**rest, "quotes": kept} if kept else rest
 
 
 def _day(text: str) -> str:
