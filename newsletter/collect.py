@@ -233,14 +233,20 @@ def _running(result: SourceResult, month: Month, now: datetime) -> SourceResult:
     days = (now.astimezone(month.tz).date() - month.first_day).days + 1
     covered = min(days, result.metrics.get("covered_days") or days)
     return replace(result, partial=True, metrics={**result.metrics, "covered_days": covered},
-                   warnings=[f"{month} is still running: these numbers cover {days} of its {month.days} days so far",
+                   warnings=[f"{_still_running(month)} these numbers cover {days} of its {month.days} days so far",
                              *result.warnings])
+
+
+def _still_running(month: Month) -> str:
+    """How the warning of numbers collected while `month` ran begins: _running writes it,
+    collected_running looks for it (the store's collected_at is the real clock's, not the workspace's)."""
+    return f"{month} is still running:"
 
 
 def collected_running(results: list[SourceResult], month: Month) -> bool:
     """Whether some of `month`'s stored numbers were collected while it was still running (_running
     marked them): they are the days so far, not the month's."""
-    marker = f"{month} is still running:"
+    marker = _still_running(month)
     return any(r.partial and any(w.startswith(marker) for w in r.warnings) for r in results)
 
 
